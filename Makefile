@@ -1,0 +1,184 @@
+# Tocsin — GNU make.
+#
+#   make          build bin/tocsin-agent, bin/tocsin-server, bin/tocsin
+#   make test     unit tests (cmocka) and integration tests (pytest), all
+#                 under AddressSanitizer and UndefinedBehaviorSanitizer
+#   make demo     build, start a server and an agent, show a real ticket
+#   make deps     install the Debian build and test packages
+#   make bench    run the benchmarks under bench/
+
+VERSION := 0.1.0
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PYTHON ?= /usr/bin/python3
+
+WARNINGS := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
+	-Wpointer-arith -Wcast-qual -Wformat=2
+WERROR ?= -Werror
+CSTD := -std=c17 -D_GNU_SOURCE
+OPT ?= -O2 -g
+SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+AGENT_PKGS  := yaml-0.1 jansson libcurl libsystemd sqlite3
+SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd
+CLI_PKGS    := yaml-0.1 jansson libcurl
+TEST_PKGS   := cmocka
+
+ALL_PKGS := $(sort $(AGENT_PKGS) $(SERVER_PKGS) $(CLI_PKGS) $(TEST_PKGS))
+
+pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
+pkg_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
+
+BASE_CFLAGS := $(CSTD) $(WARNINGS) $(WERROR) -DTOCSIN_VERSION='"$(VERSION)"' \
+	-MMD -MP $(call pkg_cflags,$(ALL_PKGS))
+
+COMMON_SRCS := \
+	common/config.c \
+	common/log.c \
+	common/util.c
+
+CHECK_SRCS := \
+	checks/checks.c \
+	checks/disk.c
+
+AGENT_SRCS := \
+	agent/config.c \
+	agent/event.c \
+	agent/transport.c
+
+SERVER_SRCS := \
+	server/api.c \
+	server/config.c \
+	server/dedup.c \
+	server/http.c \
+	server/ingest.c \
+	server/store.c
+
+CLI_SRCS := \
+	server/cli/tocsin.c
+
+UNIT_TESTS := \
+	test_config \
+	test_disk \
+	test_dedup \
+	test_ingest \
+	test_util
+
+# V=1 shows the full commands.
+ifeq ($(V),1)
+Q :=
+say = @true
+else
+Q := @
+say = @echo "  $(1) $(2)"
+endif
+
+# Objects of a source list for a build variant directory.
+objs = $(patsubst %.c,$(1)/%.o,$(2))
+
+# --- release build: bin/ -----------------------------------------------
+REL := build/rel
+REL_CFLAGS := $(BASE_CFLAGS) $(OPT)
+
+.PHONY: all
+all: bin/tocsin-agent bin/tocsin-server bin/tocsin
+
+bin/tocsin-agent: $(call objs,$(REL),$(COMMON_SRCS) $(CHECK_SRCS) $(AGENT_SRCS) agent/main.c)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(AGENT_PKGS)) -lm
+
+bin/tocsin-server: $(call objs,$(REL),$(COMMON_SRCS) $(CHECK_SRCS) $(SERVER_SRCS) server/main.c)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -pthread -o $@ $^ $(call pkg_libs,$(SERVER_PKGS)) -lm
+
+bin/tocsin: $(call objs,$(REL),$(COMMON_SRCS) $(CLI_SRCS))
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(CLI_PKGS)) -lm
+
+$(REL)/%.o: %.c
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(REL_CFLAGS) -c -o $@ $<
+
+# --- sanitizer build for the tests: build/asan/ -------------------------
+ASAN := build/asan
+ASAN_CFLAGS := $(BASE_CFLAGS) -O1 -g $(SANITIZE)
+
+$(ASAN)/bin/tocsin-agent: $(call objs,$(ASAN),$(COMMON_SRCS) $(CHECK_SRCS) $(AGENT_SRCS) agent/main.c)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(call pkg_libs,$(AGENT_PKGS)) -lm
+
+$(ASAN)/bin/tocsin-server: $(call objs,$(ASAN),$(COMMON_SRCS) $(CHECK_SRCS) $(SERVER_SRCS) server/main.c)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ASAN_CFLAGS) -pthread -o $@ $^ $(call pkg_libs,$(SERVER_PKGS)) -lm
+
+$(ASAN)/bin/tocsin: $(call objs,$(ASAN),$(COMMON_SRCS) $(CLI_SRCS))
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(call pkg_libs,$(CLI_PKGS)) -lm
+
+# Unit tests link everything but the mains; the linker keeps what they use.
+TEST_LIB_SRCS := $(COMMON_SRCS) $(CHECK_SRCS) $(AGENT_SRCS) $(SERVER_SRCS)
+TEST_LIBS := $(call pkg_libs,$(ALL_PKGS)) -lm -pthread
+
+$(ASAN)/tests/%: $(ASAN)/tests/unit/%.o $(call objs,$(ASAN),$(TEST_LIB_SRCS))
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(TEST_LIBS)
+
+$(ASAN)/%.o: %.c
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ASAN_CFLAGS) -c -o $@ $<
+
+ASAN_BINS := $(ASAN)/bin/tocsin-agent $(ASAN)/bin/tocsin-server $(ASAN)/bin/tocsin
+UNIT_BINS := $(addprefix $(ASAN)/tests/,$(UNIT_TESTS))
+
+.PRECIOUS: $(ASAN)/tests/unit/%.o
+
+# --- tests -----------------------------------------------------------------
+.PHONY: test unit integration deps-check
+test: deps-check
+	@$(MAKE) --no-print-directory all $(ASAN_BINS) $(UNIT_BINS)
+	@tests/run-tests.sh $(ASAN) $(PYTHON)
+
+unit: deps-check
+	@$(MAKE) --no-print-directory $(UNIT_BINS)
+	@tests/run-tests.sh --unit-only $(ASAN) $(PYTHON)
+
+integration: deps-check
+	@$(MAKE) --no-print-directory all $(ASAN_BINS)
+	@tests/run-tests.sh --integration-only $(ASAN) $(PYTHON)
+
+# --- dependencies ----------------------------------------------------------
+.PHONY: deps
+deps:
+	@packaging/install-deps.sh
+
+# Installs what is missing, once, before any target that compiles.
+deps-check:
+	@packaging/install-deps.sh --if-missing
+
+# --- demo ------------------------------------------------------------------
+.PHONY: demo
+demo: deps-check
+	@$(MAKE) --no-print-directory all
+	@tests/demo.sh
+
+# --- benchmarks ------------------------------------------------------------
+.PHONY: bench
+bench: all
+	@bench/run.sh
+
+# --- housekeeping ----------------------------------------------------------
+.PHONY: clean format
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,86 @@
+/*
+ * The shape every agent check has.
+ *
+ * A check is a value: checks/<name>.c exports one `const struct check`,
+ * and checks/checks.c lists them all in one table.  The agent calls
+ * configure() once per configuration load with the check's own YAML node
+ * (which may be NULL when the check runs on defaults), collect() on every
+ * interval, and free() when the configuration goes away.  All per-instance
+ * state lives behind the context pointer the check returns.
+ *
+ * collect() appends one result per item (a mount point, a unit, ...) and
+ * returns 0; a check that cannot look at all reports a single result in
+ * state unknown with the reason, rather than failing silently.
+ */
+#ifndef TOCSIN_CHECK_H
+#define TOCSIN_CHECK_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cfg;
+struct cfg_node;
+
+enum check_state {
+	CHECK_OK = 0,
+	CHECK_WARNING = 1,
+	CHECK_CRITICAL = 2,
+	CHECK_UNKNOWN = 3,
+};
+
+const char *check_state_name(enum check_state state);
+int check_state_parse(const char *name, enum check_state *ret_state);
+/* The more serious of two states: critical > warning > unknown > ok. */
+enum check_state check_state_worst(enum check_state a, enum check_state b);
+int check_state_severity(enum check_state state);
+
+struct check_result {
+	char *check;
+	char *item;
+	enum check_state state;
+	char *summary;
+	json_t *metrics; /* object of name -> number, may be NULL */
+	json_t *context; /* free-form details for technicians, may be NULL */
+};
+
+struct check_results {
+	struct check_result *v;
+	size_t n;
+	size_t cap;
+};
+
+/*
+ * Append a result.  metrics and context are stolen (may be NULL); the
+ * summary is formatted.  The check name is filled in by the runner.
+ */
+struct check_result *check_results_add(struct check_results *results,
+				       const char *item,
+				       enum check_state state, json_t *metrics,
+				       const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+void check_results_clear(struct check_results *results);
+
+/* What the agent tells every check about its surroundings. */
+struct check_env {
+	const char *host;
+	const char *state_dir;
+};
+
+struct check {
+	const char *name;
+	int64_t default_interval_ms;
+	bool enabled_by_default;
+	/* Parse node (NULL: defaults), record errors in cfg.  0 or -errno. */
+	int (*configure)(struct cfg *cfg, const struct cfg_node *node,
+			 const struct check_env *env, void **ret_ctx);
+	int (*collect)(void *ctx, int64_t now_ms, struct check_results *out);
+	void (*free)(void *ctx);
+};
+
+/* NULL-terminated, in the order checks run and print. */
+extern const struct check *const checks_table[];
+const struct check *checks_find(const char *name);
+
+#endif

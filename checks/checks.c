@@ -1,0 +1,114 @@
+/*
+ * The table of agent checks, and the result list they fill.
+ */
+#include "check.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/util.h"
+
+extern const struct check check_disk;
+
+const struct check *const checks_table[] = {
+	&check_disk,
+	NULL,
+};
+
+const struct check *checks_find(const char *name)
+{
+	for (size_t i = 0; checks_table[i]; i++)
+		if (strcmp(checks_table[i]->name, name) == 0)
+			return checks_table[i];
+	return NULL;
+}
+
+static const char *const state_names[] = {
+	[CHECK_OK] = "ok",
+	[CHECK_WARNING] = "warning",
+	[CHECK_CRITICAL] = "critical",
+	[CHECK_UNKNOWN] = "unknown",
+};
+
+const char *check_state_name(enum check_state state)
+{
+	if ((unsigned)state >= ARRAY_SIZE(state_names))
+		return "unknown";
+	return state_names[state];
+}
+
+int check_state_parse(const char *name, enum check_state *ret_state)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(state_names); i++) {
+		if (strcmp(name, state_names[i]) == 0) {
+			*ret_state = (enum check_state)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int check_state_severity(enum check_state state)
+{
+	/* unknown is worse than ok but not as bad as a real warning */
+	static const int severity[] = {
+		[CHECK_OK] = 0,
+		[CHECK_UNKNOWN] = 1,
+		[CHECK_WARNING] = 2,
+		[CHECK_CRITICAL] = 3,
+	};
+	if ((unsigned)state >= ARRAY_SIZE(severity))
+		return 1;
+	return severity[state];
+}
+
+enum check_state check_state_worst(enum check_state a, enum check_state b)
+{
+	return check_state_severity(a) >= check_state_severity(b) ? a : b;
+}
+
+struct check_result *check_results_add(struct check_results *results,
+				       const char *item,
+				       enum check_state state, json_t *metrics,
+				       const char *fmt, ...)
+{
+	struct check_result *r;
+	char summary[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(summary, sizeof(summary), fmt, ap);
+	va_end(ap);
+
+	if (results->n == results->cap) {
+		results->cap = results->cap ? results->cap * 2 : 8;
+		results->v = xreallocarray(results->v, results->cap,
+					   sizeof(*results->v));
+	}
+	r = &results->v[results->n++];
+	*r = (struct check_result){
+		.item = xstrdup(item),
+		.state = state,
+		.summary = xstrdup(summary),
+		.metrics = metrics,
+	};
+	return r;
+}
+
+void check_results_clear(struct check_results *results)
+{
+	for (size_t i = 0; i < results->n; i++) {
+		struct check_result *r = &results->v[i];
+
+		free(r->check);
+		free(r->item);
+		free(r->summary);
+		json_decref(r->metrics);
+		json_decref(r->context);
+	}
+	free(results->v);
+	*results = (struct check_results){ 0 };
+}

@@ -1,0 +1,166 @@
+#include "api.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "dedup.h"
+#include "ingest.h"
+
+#define TICKETS_PAGE_MAX 1000
+#define TICKET_OCCURRENCES_MAX 100
+
+/* A store failure is the server's problem, and worth a retry later. */
+static void store_failure(struct api *api, struct http_response *resp,
+			  const char *what, int r)
+{
+	log_warnx("%s failed: %s (%s)", what, strerror(-r),
+		  store_errmsg(api->store));
+	http_error(resp, MHD_HTTP_SERVICE_UNAVAILABLE,
+		   "%s failed: the store is unavailable, retry later", what);
+	resp->retry_after_s = 5;
+}
+
+static void post_events(void *app, const struct http_request *req,
+			struct http_response *resp)
+{
+	struct api *api = app;
+	struct ingest_batch *batch;
+	struct dedup_stats stats;
+	char err[512];
+	int r;
+
+	r = ingest_parse(req->body, req->body_len, api->conf->max_batch,
+			 &batch, err, sizeof(err));
+	if (r < 0) {
+		http_error(resp, MHD_HTTP_BAD_REQUEST, "%s", err);
+		return;
+	}
+	store_lock(api->store);
+	r = dedup_apply(api->store, batch, time_now_ms(), &stats);
+	store_unlock(api->store);
+	if (r < 0) {
+		store_failure(api, resp, "storing events", r);
+	} else {
+		resp->json = json_pack("{s:I, s:I, s:I, s:I, s:I}", "accepted",
+				       (json_int_t)stats.accepted, "duplicates",
+				       (json_int_t)stats.duplicates,
+				       "tickets_opened",
+				       (json_int_t)stats.opened,
+				       "tickets_updated",
+				       (json_int_t)stats.updated,
+				       "tickets_resolved",
+				       (json_int_t)stats.resolved);
+	}
+	ingest_batch_free(batch);
+}
+
+/* An optional non-negative integer query parameter within [0, max]. */
+static int query_int(const struct http_request *req, const char *key,
+		     int64_t max, int64_t *ret, struct http_response *resp)
+{
+	const char *v = http_query(req, key);
+	int64_t n;
+
+	if (v == NULL)
+		return 0;
+	if (parse_int64(v, &n) < 0 || n < 0 || n > max) {
+		http_error(resp, MHD_HTTP_BAD_REQUEST,
+			   "query parameter %s: '%s' is not an integer from 0 to %lld",
+			   key, v, (long long)max);
+		return -EINVAL;
+	}
+	*ret = n;
+	return 0;
+}
+
+static void get_tickets(void *app, const struct http_request *req,
+			struct http_response *resp)
+{
+	static const char *const filters[] = {
+		[STORE_TICKETS_OPEN] = "open",
+		[STORE_TICKETS_RESOLVED] = "resolved",
+		[STORE_TICKETS_ALL] = "all",
+	};
+	struct api *api = app;
+	enum store_ticket_filter filter = STORE_TICKETS_OPEN;
+	const char *state = http_query(req, "state");
+	int64_t limit = 100, offset = 0;
+	json_t *list;
+	int r;
+
+	if (state != NULL) {
+		size_t i;
+
+		for (i = 0; i < ARRAY_SIZE(filters); i++)
+			if (strcmp(state, filters[i]) == 0)
+				break;
+		if (i == ARRAY_SIZE(filters)) {
+			http_error(resp, MHD_HTTP_BAD_REQUEST,
+				   "query parameter state: '%s' is not one of open, resolved, all",
+				   state);
+			return;
+		}
+		filter = (enum store_ticket_filter)i;
+	}
+	if (query_int(req, "limit", TICKETS_PAGE_MAX, &limit, resp) < 0 ||
+	    query_int(req, "offset", INT64_MAX / 2, &offset, resp) < 0)
+		return;
+
+	store_lock(api->store);
+	r = store_tickets_list(api->store, filter, limit, offset, &list);
+	store_unlock(api->store);
+	if (r < 0) {
+		store_failure(api, resp, "listing tickets", r);
+		return;
+	}
+	resp->json = json_pack("{s:o}", "tickets", list);
+}
+
+static void get_ticket(void *app, const struct http_request *req,
+		       struct http_response *resp)
+{
+	struct api *api = app;
+	json_t *ticket;
+	int64_t id;
+	int r;
+
+	if (parse_int64(req->param, &id) < 0 || id <= 0) {
+		http_error(resp, MHD_HTTP_BAD_REQUEST,
+			   "'%s' is not a ticket id", req->param);
+		return;
+	}
+	store_lock(api->store);
+	r = store_ticket_get(api->store, id, TICKET_OCCURRENCES_MAX, &ticket);
+	store_unlock(api->store);
+	if (r == -ENOENT) {
+		http_error(resp, MHD_HTTP_NOT_FOUND, "no ticket %lld",
+			   (long long)id);
+		return;
+	}
+	if (r < 0) {
+		store_failure(api, resp, "reading the ticket", r);
+		return;
+	}
+	resp->json = ticket;
+}
+
+static void get_health(void *app, const struct http_request *req,
+		       struct http_response *resp)
+{
+	(void)app;
+	(void)req;
+	resp->json = json_pack("{s:s, s:s}", "status", "ok", "version",
+			       TOCSIN_VERSION);
+}
+
+const struct http_route api_routes[] = {
+	{ "GET", "/healthz", 0, get_health },
+	{ "POST", "/api/v1/events", PERM_INGEST, post_events },
+	{ "GET", "/api/v1/tickets", PERM_READ, get_tickets },
+	{ "GET", "/api/v1/tickets/*", PERM_READ, get_ticket },
+	{ NULL, NULL, 0, NULL },
+};

@@ -1,0 +1,18 @@
+/*
+ * The JSON API: route table and handlers over the store.
+ */
+#ifndef TOCSIN_API_H
+#define TOCSIN_API_H
+
+#include "http.h"
+#include "server.h"
+#include "store.h"
+
+struct api {
+	const struct server_config *conf;
+	struct store *store;
+};
+
+extern const struct http_route api_routes[];
+
+#endif

@@ -1,0 +1,208 @@
+/*
+ * The collector's configuration.
+ */
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/config.h"
+#include "../common/util.h"
+#include "server.h"
+
+void server_config_free(struct server_config *conf)
+{
+	if (conf == NULL)
+		return;
+	for (size_t i = 0; i < conf->ntokens; i++)
+		free(conf->tokens[i].name);
+	free(conf->tokens);
+	free(conf->listen_host);
+	free(conf->database);
+	free(conf);
+}
+
+void token_hash(const char *secret, uint8_t out[TOKEN_HASH_LEN])
+{
+	crypto_generichash(out, TOKEN_HASH_LEN, (const unsigned char *)secret,
+			   strlen(secret), NULL, 0);
+}
+
+const struct server_token *token_find(const struct server_config *conf,
+				      const char *secret)
+{
+	const struct server_token *found = NULL;
+	uint8_t hash[TOKEN_HASH_LEN];
+
+	token_hash(secret, hash);
+	/* Compare against every token so timing says nothing about which. */
+	for (size_t i = 0; i < conf->ntokens; i++)
+		if (sodium_memcmp(hash, conf->tokens[i].hash, TOKEN_HASH_LEN) ==
+		    0)
+			found = &conf->tokens[i];
+	return found;
+}
+
+int parse_listen(const char *text, char **ret_host, uint16_t *ret_port)
+{
+	const char *colon;
+	char *host = NULL;
+	int64_t port;
+
+	if (text[0] == '[') {
+		const char *end = strchr(text, ']');
+
+		if (end == NULL || end[1] != ':')
+			return -EINVAL;
+		host = xasprintf("%.*s", (int)(end - text - 1), text + 1);
+		colon = end + 1;
+	} else {
+		colon = strrchr(text, ':');
+		if (colon == NULL)
+			return -EINVAL;
+		if (colon != text)
+			host = xasprintf("%.*s", (int)(colon - text), text);
+	}
+	if (parse_int64(colon + 1, &port) < 0 || port < 0 || port > 65535) {
+		free(host);
+		return -EINVAL;
+	}
+	if (host != NULL && (strcmp(host, "*") == 0 || host[0] == '\0')) {
+		free(host);
+		host = NULL;
+	}
+	*ret_host = host;
+	*ret_port = (uint16_t)port;
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	unsigned perms;
+} roles[] = {
+	{ "agent", PERM_INGEST },
+	{ "technician", PERM_READ | PERM_WRITE },
+	{ "viewer", PERM_READ },
+	{ "admin", PERM_INGEST | PERM_READ | PERM_WRITE | PERM_ADMIN },
+};
+
+static void parse_token(struct cfg *cfg, const struct cfg_node *node,
+			struct server_config *conf)
+{
+	static const char *const role_names[] = { "agent", "technician",
+						  "viewer", "admin", NULL };
+	struct server_token *t = &conf->tokens[conf->ntokens];
+	char *secret = NULL;
+	int role = -1;
+
+	if (node->type != CFG_MAP) {
+		cfg_error(cfg, node, "expected a mapping with name, token and role");
+		return;
+	}
+	cfg_get_string(cfg, node, "name", &t->name);
+	cfg_get_string(cfg, node, "token", &secret);
+	cfg_get_enum(cfg, node, "role", role_names, &role);
+	if (t->name == NULL || secret == NULL || role < 0) {
+		cfg_error(cfg, node, "a token needs name, token and role");
+		free(t->name);
+		t->name = NULL;
+		free(secret);
+		return;
+	}
+	if (strlen(secret) < 16)
+		cfg_error(cfg, cfg_get(cfg, node, "token"),
+			  "token secrets must be at least 16 characters");
+	token_hash(secret, t->hash);
+	sodium_memzero(secret, strlen(secret));
+	free(secret);
+	t->perms = roles[role].perms;
+	conf->ntokens++;
+}
+
+static void parse_auth(struct cfg *cfg, const struct cfg_node *node,
+		       struct server_config *conf)
+{
+	const struct cfg_node *tokens;
+
+	if (cfg_expect_map(cfg, node) < 0)
+		return;
+	tokens = cfg_get(cfg, node, "tokens");
+	if (tokens == NULL || tokens->type == CFG_NULL)
+		return;
+	if (tokens->type != CFG_SEQ) {
+		cfg_error(cfg, tokens, "expected a list of tokens");
+		return;
+	}
+	conf->tokens = xcalloc(tokens->nitems, sizeof(*conf->tokens));
+	for (size_t i = 0; i < tokens->nitems; i++)
+		parse_token(cfg, tokens->items[i], conf);
+}
+
+static void parse_http(struct cfg *cfg, const struct cfg_node *node,
+		       struct server_config *conf)
+{
+	uint64_t body = conf->max_body;
+	int64_t v;
+
+	if (cfg_expect_map(cfg, node) < 0)
+		return;
+	if (cfg_get_size(cfg, node, "max_body", &body) > 0) {
+		if (body < 1024 || body > 256u * 1024 * 1024)
+			cfg_error(cfg, cfg_get(cfg, node, "max_body"),
+				  "max_body must be between 1KiB and 256MiB");
+		else
+			conf->max_body = (size_t)body;
+	}
+	if (cfg_get_int(cfg, node, "max_batch", 1, 100000, &v) > 0)
+		conf->max_batch = (size_t)v;
+	if (cfg_get_int(cfg, node, "threads", 1, 256, &v) > 0)
+		conf->threads = (unsigned)v;
+	if (cfg_get_int(cfg, node, "max_connections", 1, 100000, &v) > 0)
+		conf->max_connections = (unsigned)v;
+	cfg_get_duration(cfg, node, "connection_timeout",
+			 &conf->connection_timeout_ms);
+}
+
+int server_config_load(const char *main_path, const char *dropin_dir,
+		       struct server_config **ret_conf, struct cfg **ret_cfg)
+{
+	static const char *const levels[] = { "error", "warning", "notice",
+					      "info", "debug", NULL };
+	struct server_config *conf = xcalloc(1, sizeof(*conf));
+	char *listen = NULL;
+	struct cfg *cfg;
+	int level = 3, r;
+
+	r = cfg_load(main_path, dropin_dir, &cfg);
+	if (r < 0) {
+		free(conf);
+		return r;
+	}
+	conf->listen_port = 8080;
+	conf->database = xstrdup("/var/lib/tocsin/tocsin.db");
+	conf->max_body = 1024 * 1024;
+	conf->max_batch = 1000;
+	conf->threads = 4;
+	conf->max_connections = 1024;
+	conf->connection_timeout_ms = 30000;
+
+	if (cfg_get_string(cfg, cfg->root, "listen", &listen) > 0 &&
+	    parse_listen(listen, &conf->listen_host, &conf->listen_port) < 0)
+		cfg_error(cfg, cfg_get(cfg, cfg->root, "listen"),
+			  "'%s' is not host:port (use [addr]:port for IPv6)",
+			  listen);
+	free(listen);
+	cfg_get_string(cfg, cfg->root, "database", &conf->database);
+	cfg_get_enum(cfg, cfg->root, "log_level", levels, &level);
+	conf->log_level = (enum log_level)(LOG_LEVEL_ERROR + level);
+	parse_http(cfg, cfg_get(cfg, cfg->root, "http"), conf);
+	parse_auth(cfg, cfg_get(cfg, cfg->root, "auth"), conf);
+	if (conf->ntokens == 0)
+		cfg_error(cfg, cfg->root,
+			  "auth.tokens is empty: nobody could use the server");
+	cfg_finish(cfg);
+	*ret_conf = conf;
+	*ret_cfg = cfg;
+	return 0;
+}

@@ -1,0 +1,407 @@
+#include "http.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+
+struct http_server {
+	struct MHD_Daemon *mhd;
+	const struct server_config *conf;
+	const struct http_route *routes;
+	void *app;
+	int fd;
+	uint16_t port;
+};
+
+/* Per-request state, from the headers to the queued response. */
+struct request_ctx {
+	const struct http_route *route;
+	const struct server_token *principal;
+	char *param;
+	char *body;
+	size_t body_len;
+	bool too_large;
+	bool refused;
+};
+
+void http_error(struct http_response *resp, unsigned status, const char *fmt,
+		...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_decref(resp->json);
+	resp->status = status;
+	resp->json = json_pack("{s:s}", "error", msg);
+}
+
+const char *http_query(const struct http_request *req, const char *key)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
+					   key);
+}
+
+static enum MHD_Result queue(struct MHD_Connection *conn,
+			     struct http_response *resp)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	char *body;
+	size_t len;
+
+	if (resp->json != NULL) {
+		body = json_dumps(resp->json, JSON_COMPACT | JSON_REAL_PRECISION(15));
+		json_decref(resp->json);
+		resp->json = NULL;
+		if (body == NULL)
+			return MHD_NO;
+		len = strlen(body);
+		/* A newline at the end is friendlier to curl users. */
+		body = xreallocarray(body, len + 2, 1);
+		body[len++] = '\n';
+		body[len] = '\0';
+		if (resp->content_type == NULL)
+			resp->content_type = "application/json";
+	} else {
+		body = resp->text ? resp->text : xstrdup("");
+		resp->text = NULL;
+		len = strlen(body);
+		if (resp->content_type == NULL)
+			resp->content_type = "text/plain; charset=utf-8";
+	}
+	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+				resp->content_type);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (resp->status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Bearer realm=\"tocsin\"");
+	if (resp->retry_after_s > 0) {
+		char v[16];
+
+		snprintf(v, sizeof(v), "%d", resp->retry_after_s);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, v);
+	}
+	ret = MHD_queue_response(conn, resp->status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Match "/a/b/\*" against path; the "*" segment goes to *ret_param. */
+static bool pattern_match(const char *pattern, const char *path,
+			  char **ret_param)
+{
+	const char *star = strchr(pattern, '*');
+	size_t prefix, seg;
+
+	if (star == NULL)
+		return strcmp(pattern, path) == 0;
+	prefix = (size_t)(star - pattern);
+	if (strncmp(pattern, path, prefix) != 0)
+		return false;
+	path += prefix;
+	seg = strcspn(path, "/");
+	if (seg == 0 || strcmp(star + 1, path + seg) != 0)
+		return false;
+	*ret_param = xasprintf("%.*s", (int)seg, path);
+	return true;
+}
+
+/* The route for method and path; *ret_status is 404 or 405 when none. */
+static const struct http_route *route_find(const struct http_route *routes,
+					   const char *method,
+					   const char *path, char **ret_param,
+					   unsigned *ret_status)
+{
+	bool path_known = false;
+
+	for (const struct http_route *r = routes; r->method; r++) {
+		char *param = NULL;
+
+		if (!pattern_match(r->pattern, path, &param))
+			continue;
+		if (strcmp(r->method, method) == 0) {
+			*ret_param = param;
+			return r;
+		}
+		free(param);
+		path_known = true;
+	}
+	*ret_status = path_known ? MHD_HTTP_METHOD_NOT_ALLOWED
+				 : MHD_HTTP_NOT_FOUND;
+	return NULL;
+}
+
+static const struct server_token *authenticate(const struct http_server *srv,
+					       struct MHD_Connection *conn)
+{
+	const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						       "Authorization");
+
+	if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
+		return NULL;
+	auth += 7;
+	while (*auth == ' ')
+		auth++;
+	return token_find(srv->conf, auth);
+}
+
+/*
+ * First call for a request: route, authenticate and check the declared
+ * length before reading any body, so that refusals cost nothing.
+ * Returns 0 to go on, or the status of an error already put in resp.
+ */
+static unsigned admit(struct http_server *srv, struct MHD_Connection *conn,
+		      const char *method, const char *url,
+		      struct request_ctx *ctx, struct http_response *resp)
+{
+	const char *clen;
+	unsigned status = 0;
+	uint64_t declared;
+
+	ctx->route = route_find(srv->routes, method, url, &ctx->param, &status);
+	if (ctx->route == NULL) {
+		http_error(resp, status,
+			   status == MHD_HTTP_NOT_FOUND
+				   ? "no such endpoint: %s"
+				   : "method not allowed on %s",
+			   url);
+		return status;
+	}
+	if (ctx->route->perms != 0) {
+		ctx->principal = authenticate(srv, conn);
+		if (ctx->principal == NULL) {
+			http_error(resp, MHD_HTTP_UNAUTHORIZED,
+				   "missing or invalid bearer token");
+			return MHD_HTTP_UNAUTHORIZED;
+		}
+		if ((ctx->principal->perms & ctx->route->perms) !=
+		    ctx->route->perms) {
+			http_error(resp, MHD_HTTP_FORBIDDEN,
+				   "the credential '%s' may not %s %s",
+				   ctx->principal->name, method, url);
+			return MHD_HTTP_FORBIDDEN;
+		}
+	}
+	clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+					   MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (clen != NULL && sscanf(clen, "%" SCNu64, &declared) == 1 &&
+	    declared > srv->conf->max_body) {
+		http_error(resp, MHD_HTTP_CONTENT_TOO_LARGE,
+			   "request body of %" PRIu64
+			   " bytes exceeds the limit of %zu bytes",
+			   declared, srv->conf->max_body);
+		return MHD_HTTP_CONTENT_TOO_LARGE;
+	}
+	return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+				  const char *url, const char *method,
+				  const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	struct http_server *srv = cls;
+	struct request_ctx *ctx = *con_cls;
+	struct http_response resp = { 0 };
+	struct http_request req;
+
+	(void)version;
+	if (ctx == NULL) {
+		ctx = xcalloc(1, sizeof(*ctx));
+		*con_cls = ctx;
+		if (admit(srv, conn, method, url, ctx, &resp) != 0) {
+			ctx->refused = true;
+			return queue(conn, &resp);
+		}
+		return MHD_YES;
+	}
+	if (ctx->refused) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		/* Bodies without Content-Length are bounded here. */
+		if (ctx->too_large ||
+		    ctx->body_len + *upload_data_size > srv->conf->max_body) {
+			ctx->too_large = true;
+		} else {
+			ctx->body = xreallocarray(ctx->body,
+						  ctx->body_len +
+							  *upload_data_size + 1,
+						  1);
+			memcpy(ctx->body + ctx->body_len, upload_data,
+			       *upload_data_size);
+			ctx->body_len += *upload_data_size;
+			ctx->body[ctx->body_len] = '\0';
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (ctx->too_large) {
+		http_error(&resp, MHD_HTTP_CONTENT_TOO_LARGE,
+			   "request body exceeds the limit of %zu bytes",
+			   srv->conf->max_body);
+		return queue(conn, &resp);
+	}
+	req = (struct http_request){
+		.conn = conn,
+		.method = method,
+		.path = url,
+		.param = ctx->param,
+		.body = ctx->body ? ctx->body : "",
+		.body_len = ctx->body_len,
+		.principal = ctx->principal,
+	};
+	resp.status = MHD_HTTP_OK;
+	ctx->route->handler(srv->app, &req, &resp);
+	return queue(conn, &resp);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+			 void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct request_ctx *ctx = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (ctx == NULL)
+		return;
+	free(ctx->param);
+	free(ctx->body);
+	free(ctx);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t len;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	len = strlen(msg);
+	while (len > 0 && msg[len - 1] == '\n')
+		msg[--len] = '\0';
+	log_debug("http: %s", msg);
+}
+
+/* A listening socket on host:port; the port actually bound is returned. */
+static int listen_socket(const char *host, uint16_t port, int *ret_fd,
+			 uint16_t *ret_port)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	char portstr[8];
+	int fd = -1, one = 1, r;
+
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	r = getaddrinfo(host, portstr, &hints, &res);
+	if (r != 0)
+		return r == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family,
+			    ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			    ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, 511) == 0)
+			break;
+		r = -errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		return r < 0 ? r : -EADDRNOTAVAIL;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	*ret_port = ntohs(ss.ss_family == AF_INET6
+				  ? ((struct sockaddr_in6 *)&ss)->sin6_port
+				  : ((struct sockaddr_in *)&ss)->sin_port);
+	*ret_fd = fd;
+	return 0;
+}
+
+int http_server_start(const struct server_config *conf,
+		      const struct http_route *routes, void *app,
+		      struct http_server **ret)
+{
+	struct http_server *srv = xcalloc(1, sizeof(*srv));
+	unsigned timeout_s = (unsigned)(conf->connection_timeout_ms / 1000);
+	int r;
+
+	srv->conf = conf;
+	srv->routes = routes;
+	srv->app = app;
+	r = listen_socket(conf->listen_host, conf->listen_port, &srv->fd,
+			  &srv->port);
+	if (r < 0) {
+		free(srv);
+		return r;
+	}
+	srv->mhd = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			MHD_USE_ERROR_LOG,
+		0, NULL, NULL, on_request, srv,
+		/* The logger goes first so that option errors reach it. */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+		MHD_OPTION_LISTEN_SOCKET, srv->fd, MHD_OPTION_THREAD_POOL_SIZE, conf->threads,
+		MHD_OPTION_CONNECTION_LIMIT, conf->max_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, timeout_s ? timeout_s : 1,
+		/* Bounds the request line and headers of each connection. */
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_END);
+	if (srv->mhd == NULL) {
+		close(srv->fd);
+		free(srv);
+		return -EIO;
+	}
+	*ret = srv;
+	return 0;
+}
+
+uint16_t http_server_port(const struct http_server *srv)
+{
+	return srv->port;
+}
+
+void http_server_stop(struct http_server *srv)
+{
+	if (srv == NULL)
+		return;
+	/* Waits for handlers in flight, so no commit is cut in half. */
+	MHD_stop_daemon(srv->mhd);
+	close(srv->fd);
+	free(srv);
+}

@@ -1,0 +1,68 @@
+/*
+ * The collector's HTTP front: libmicrohttpd, a route table, bearer-token
+ * authentication and bounded request bodies.
+ *
+ * http.c knows nothing about tickets: it authenticates, enforces the body
+ * limit, finds the route and hands a complete request to its handler,
+ * whose http_response it serialises.  Every refusal is a JSON
+ * {"error": "..."} with the right 4xx status.
+ */
+#ifndef TOCSIN_HTTP_H
+#define TOCSIN_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server.h"
+
+struct MHD_Connection;
+
+struct http_request {
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *path;
+	const char *param; /* the segment matched by "*" in the pattern */
+	const char *body;
+	size_t body_len;
+	const struct server_token *principal;
+};
+
+struct http_response {
+	unsigned status;
+	json_t *json;	   /* stolen by the HTTP layer */
+	char *text;	   /* alternative plain body, malloc'ed */
+	const char *content_type;
+	int retry_after_s; /* > 0 adds Retry-After */
+};
+
+typedef void (*http_handler)(void *app, const struct http_request *req,
+			     struct http_response *resp);
+
+struct http_route {
+	const char *method;
+	const char *pattern; /* "/api/v1/tickets/\*" matches one segment */
+	unsigned perms;	     /* all of these are required; 0 = public */
+	http_handler handler;
+};
+
+struct http_server;
+
+/*
+ * Bind conf's listen address (port 0: any free port) and serve routes
+ * (terminated by a NULL method) with handlers getting app.
+ */
+int http_server_start(const struct server_config *conf,
+		      const struct http_route *routes, void *app,
+		      struct http_server **ret);
+uint16_t http_server_port(const struct http_server *srv);
+void http_server_stop(struct http_server *srv);
+
+/* Query-string value or NULL. */
+const char *http_query(const struct http_request *req, const char *key);
+
+/* Fill resp with {"error": message} and status. */
+void http_error(struct http_response *resp, unsigned status, const char *fmt,
+		...) __attribute__((format(printf, 3, 4)));
+
+#endif

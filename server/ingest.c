@@ -1,0 +1,284 @@
+#include "ingest.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/util.h"
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int uuid_to_bytes(const char *text, uint8_t out[16])
+{
+	size_t j = 0;
+
+	if (!uuid_valid(text))
+		return -EINVAL;
+	for (size_t i = 0; text[i] && j < 16; i++) {
+		if (text[i] == '-')
+			continue;
+		out[j++] = (uint8_t)(hexval(text[i]) << 4 | hexval(text[i + 1]));
+		i++;
+	}
+	return 0;
+}
+
+void uuid_from_bytes(const uint8_t in[16], char *buf)
+{
+	snprintf(buf, UUID_STR_LEN,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		 "%02x%02x%02x%02x%02x%02x",
+		 in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8],
+		 in[9], in[10], in[11], in[12], in[13], in[14], in[15]);
+}
+
+void ingest_batch_free(struct ingest_batch *batch)
+{
+	if (batch == NULL)
+		return;
+	for (size_t i = 0; i < batch->nevents; i++) {
+		free(batch->events[i].metrics);
+		free(batch->events[i].context);
+	}
+	free(batch->events);
+	json_decref(batch->doc);
+	free(batch);
+}
+
+static bool has_control_chars(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+static bool valid_check_name(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_' || *s == '-' || *s == '.'))
+			return false;
+	return true;
+}
+
+/* A required string field of at most max bytes; NULL after an error. */
+static const char *get_string(json_t *obj, const char *key, size_t max,
+			      size_t idx, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+	const char *s;
+
+	if (v == NULL) {
+		snprintf(err, errlen, "events[%zu].%s: missing", idx, key);
+		return NULL;
+	}
+	if (!json_is_string(v)) {
+		snprintf(err, errlen, "events[%zu].%s: must be a string", idx,
+			 key);
+		return NULL;
+	}
+	s = json_string_value(v);
+	if (strlen(s) != json_string_length(v)) {
+		snprintf(err, errlen, "events[%zu].%s: contains a NUL byte",
+			 idx, key);
+		return NULL;
+	}
+	if (json_string_length(v) > max) {
+		snprintf(err, errlen,
+			 "events[%zu].%s: longer than %zu bytes", idx, key,
+			 max);
+		return NULL;
+	}
+	return s;
+}
+
+static int parse_metrics(json_t *ev, size_t idx, struct ingest_event *out,
+			 char *err, size_t errlen)
+{
+	json_t *m = json_object_get(ev, "metrics");
+	const char *key;
+	json_t *val;
+
+	if (m == NULL || json_is_null(m)) {
+		out->metrics = xstrdup("{}");
+		return 0;
+	}
+	if (!json_is_object(m)) {
+		snprintf(err, errlen, "events[%zu].metrics: must be an object",
+			 idx);
+		return -EINVAL;
+	}
+	if (json_object_size(m) > INGEST_METRICS_MAX) {
+		snprintf(err, errlen,
+			 "events[%zu].metrics: more than %d metrics", idx,
+			 INGEST_METRICS_MAX);
+		return -EINVAL;
+	}
+	json_object_foreach(m, key, val) {
+		if (!json_is_number(val)) {
+			snprintf(err, errlen,
+				 "events[%zu].metrics.%.64s: must be a number",
+				 idx, key);
+			return -EINVAL;
+		}
+	}
+	out->metrics = json_dumps(m, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	return out->metrics ? 0 : -ENOMEM;
+}
+
+static int parse_context(json_t *ev, size_t idx, struct ingest_event *out,
+			 char *err, size_t errlen)
+{
+	json_t *c = json_object_get(ev, "context");
+
+	if (c == NULL || json_is_null(c))
+		return 0;
+	if (!json_is_object(c)) {
+		snprintf(err, errlen, "events[%zu].context: must be an object",
+			 idx);
+		return -EINVAL;
+	}
+	out->context = json_dumps(c, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	if (out->context == NULL)
+		return -ENOMEM;
+	if (strlen(out->context) > INGEST_CONTEXT_MAX) {
+		snprintf(err, errlen,
+			 "events[%zu].context: larger than %d bytes", idx,
+			 INGEST_CONTEXT_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_event(json_t *ev, size_t idx, struct ingest_event *out,
+		       char *err, size_t errlen)
+{
+	const char *id, *state, *observed;
+
+	if (!json_is_object(ev)) {
+		snprintf(err, errlen, "events[%zu]: must be an object", idx);
+		return -EINVAL;
+	}
+	id = get_string(ev, "id", 36, idx, err, errlen);
+	if (id == NULL)
+		return -EINVAL;
+	if (uuid_to_bytes(id, out->id) < 0) {
+		snprintf(err, errlen, "events[%zu].id: '%s' is not a UUID",
+			 idx, id);
+		return -EINVAL;
+	}
+	out->check = get_string(ev, "check", INGEST_CHECK_MAX, idx, err,
+				errlen);
+	if (out->check == NULL)
+		return -EINVAL;
+	if (!valid_check_name(out->check)) {
+		snprintf(err, errlen,
+			 "events[%zu].check: '%s' may only contain a-z, 0-9, '_', '-' and '.'",
+			 idx, out->check);
+		return -EINVAL;
+	}
+	out->item = get_string(ev, "item", INGEST_ITEM_MAX, idx, err, errlen);
+	if (out->item == NULL)
+		return -EINVAL;
+	if (has_control_chars(out->item)) {
+		snprintf(err, errlen,
+			 "events[%zu].item: contains control characters", idx);
+		return -EINVAL;
+	}
+	state = get_string(ev, "state", 16, idx, err, errlen);
+	if (state == NULL)
+		return -EINVAL;
+	if (check_state_parse(state, &out->state) < 0) {
+		snprintf(err, errlen,
+			 "events[%zu].state: '%s' is not one of ok, warning, critical, unknown",
+			 idx, state);
+		return -EINVAL;
+	}
+	out->summary = get_string(ev, "summary", INGEST_SUMMARY_MAX, idx, err,
+				  errlen);
+	if (out->summary == NULL)
+		return -EINVAL;
+	observed = get_string(ev, "observed_at", 40, idx, err, errlen);
+	if (observed == NULL)
+		return -EINVAL;
+	if (time_parse_rfc3339(observed, &out->observed_ms) < 0) {
+		snprintf(err, errlen,
+			 "events[%zu].observed_at: '%s' is not an RFC 3339 time",
+			 idx, observed);
+		return -EINVAL;
+	}
+	if (parse_metrics(ev, idx, out, err, errlen) < 0)
+		return -EINVAL;
+	return parse_context(ev, idx, out, err, errlen);
+}
+
+int ingest_parse(const char *body, size_t len, size_t max_events,
+		 struct ingest_batch **ret_batch, char *err, size_t errlen)
+{
+	struct ingest_batch *b = xcalloc(1, sizeof(*b));
+	json_error_t jerr;
+	json_t *host, *events;
+	size_t n;
+
+	b->doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (b->doc == NULL) {
+		snprintf(err, errlen,
+			 "invalid JSON at line %d, column %d (byte %d): %s",
+			 jerr.line, jerr.column, jerr.position, jerr.text);
+		goto fail;
+	}
+	if (!json_is_object(b->doc)) {
+		snprintf(err, errlen, "the body must be a JSON object");
+		goto fail;
+	}
+	host = json_object_get(b->doc, "host");
+	if (!json_is_string(host) || json_string_length(host) == 0 ||
+	    json_string_length(host) > INGEST_HOST_MAX ||
+	    strlen(json_string_value(host)) != json_string_length(host) ||
+	    has_control_chars(json_string_value(host))) {
+		snprintf(err, errlen,
+			 host ? "host: must be a host name of 1 to %d printable characters"
+			      : "host: missing",
+			 INGEST_HOST_MAX);
+		goto fail;
+	}
+	b->host = json_string_value(host);
+	events = json_object_get(b->doc, "events");
+	if (!json_is_array(events)) {
+		snprintf(err, errlen,
+			 events ? "events: must be an array" : "events: missing");
+		goto fail;
+	}
+	n = json_array_size(events);
+	if (n > max_events) {
+		snprintf(err, errlen,
+			 "events: %zu events in one batch, the limit is %zu",
+			 n, max_events);
+		goto fail;
+	}
+	b->events = xcalloc(n, sizeof(*b->events));
+	for (size_t i = 0; i < n; i++) {
+		b->nevents = i + 1; /* so that free() sees what was allocated */
+		if (parse_event(json_array_get(events, i), i, &b->events[i],
+				err, errlen) < 0)
+			goto fail;
+	}
+	*ret_batch = b;
+	return 0;
+fail:
+	ingest_batch_free(b);
+	return -EINVAL;
+}

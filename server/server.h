@@ -1,0 +1,61 @@
+/*
+ * tocsin-server: configuration and access control.
+ */
+#ifndef TOCSIN_SERVER_H
+#define TOCSIN_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/log.h"
+
+#define SERVER_DEFAULT_CONFIG "/etc/tocsin/server.yaml"
+
+/* What a credential may do; a role is a set of these. */
+enum permission {
+	PERM_INGEST = 1 << 0, /* post events */
+	PERM_READ = 1 << 1,   /* read tickets */
+	PERM_WRITE = 1 << 2,  /* work tickets */
+	PERM_ADMIN = 1 << 3,  /* manage credentials and settings */
+};
+
+#define TOKEN_HASH_LEN 32
+
+struct server_token {
+	char *name;
+	uint8_t hash[TOKEN_HASH_LEN];
+	unsigned perms;
+};
+
+struct server_config {
+	char *listen_host; /* NULL: all addresses */
+	uint16_t listen_port;
+	char *database;
+	enum log_level log_level;
+	size_t max_body;
+	size_t max_batch;
+	unsigned threads;
+	unsigned max_connections;
+	int64_t connection_timeout_ms;
+	struct server_token *tokens;
+	size_t ntokens;
+};
+
+struct cfg;
+
+/* Same contract as agent_config_load(): errors are left in *ret_cfg. */
+int server_config_load(const char *main_path, const char *dropin_dir,
+		       struct server_config **ret_conf, struct cfg **ret_cfg);
+void server_config_free(struct server_config *conf);
+
+/* Hash a presented secret the way tokens are stored. */
+void token_hash(const char *secret, uint8_t out[TOKEN_HASH_LEN]);
+/* The configured token matching secret, or NULL; constant time per token. */
+const struct server_token *token_find(const struct server_config *conf,
+				      const char *secret);
+
+/* "127.0.0.1:8080", "[::1]:0", ":8080" -> host (NULL = any) and port. */
+int parse_listen(const char *text, char **ret_host, uint16_t *ret_port);
+
+#endif

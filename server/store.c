@@ -1,0 +1,647 @@
+#include "store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/util.h"
+#include "ingest.h"
+
+/*
+ * Schema migrations, applied in order; PRAGMA user_version records how
+ * many have run.  Never edit a released step: append a new one.
+ */
+static const char *const migrations[] = {
+	/* 1: hosts, tickets, events, journal */
+	"CREATE TABLE hosts ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  first_seen INTEGER NOT NULL,"
+	"  last_seen INTEGER NOT NULL);"
+	"CREATE TABLE tickets ("
+	"  id INTEGER PRIMARY KEY,"
+	"  host_id INTEGER NOT NULL REFERENCES hosts(id),"
+	"  check_name TEXT NOT NULL,"
+	"  item TEXT NOT NULL,"
+	"  status TEXT NOT NULL CHECK (status IN ('open', 'resolved')),"
+	"  title TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  worst_state TEXT NOT NULL,"
+	"  summary TEXT NOT NULL,"
+	"  occurrences INTEGER NOT NULL,"
+	"  first_seen INTEGER NOT NULL,"
+	"  last_seen INTEGER NOT NULL,"
+	"  opened_at INTEGER NOT NULL,"
+	"  resolved_at INTEGER);"
+	/* The deduplication invariant: one open ticket per problem key. */
+	"CREATE UNIQUE INDEX tickets_open_key ON tickets(host_id, check_name, item)"
+	"  WHERE status = 'open';"
+	"CREATE INDEX tickets_status ON tickets(status, id);"
+	"CREATE TABLE events ("
+	"  id BLOB PRIMARY KEY,"
+	"  host_id INTEGER NOT NULL,"
+	"  check_name TEXT NOT NULL,"
+	"  item TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  summary TEXT NOT NULL,"
+	"  metrics TEXT NOT NULL,"
+	"  context TEXT,"
+	"  observed_at INTEGER NOT NULL,"
+	"  received_at INTEGER NOT NULL,"
+	"  ticket_id INTEGER) WITHOUT ROWID;"
+	"CREATE INDEX events_ticket ON events(ticket_id, observed_at)"
+	"  WHERE ticket_id IS NOT NULL;"
+	"CREATE TABLE journal ("
+	"  id INTEGER PRIMARY KEY,"
+	"  ticket_id INTEGER NOT NULL REFERENCES tickets(id),"
+	"  at INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  old_value TEXT,"
+	"  new_value TEXT,"
+	"  text TEXT);"
+	"CREATE INDEX journal_ticket ON journal(ticket_id, id);",
+};
+
+enum stmt {
+	STMT_BEGIN,
+	STMT_COMMIT,
+	STMT_ROLLBACK,
+	STMT_HOST_UPSERT,
+	STMT_EVENT_INSERT,
+	STMT_EVENT_LINK,
+	STMT_TICKET_FIND_OPEN,
+	STMT_TICKET_OPEN,
+	STMT_TICKET_OCCURRENCE,
+	STMT_TICKET_RESOLVE,
+	STMT_JOURNAL_ADD,
+	STMT_TICKETS_OPEN,
+	STMT_TICKETS_RESOLVED,
+	STMT_TICKETS_ALL,
+	STMT_TICKET_GET,
+	STMT_TICKET_OCCURRENCES,
+	STMT_TICKET_JOURNAL,
+	STMT_COUNT,
+};
+
+#define TICKET_COLUMNS                                                     \
+	"t.id, h.name, t.check_name, t.item, t.status, t.title, t.state, " \
+	"t.worst_state, t.summary, t.occurrences, t.first_seen, "          \
+	"t.last_seen, t.opened_at, t.resolved_at"
+
+static const char *const stmt_sql[STMT_COUNT] = {
+	[STMT_BEGIN] = "BEGIN IMMEDIATE",
+	[STMT_COMMIT] = "COMMIT",
+	[STMT_ROLLBACK] = "ROLLBACK",
+	[STMT_HOST_UPSERT] =
+		"INSERT INTO hosts(name, first_seen, last_seen) VALUES (?1, ?2, ?2)"
+		" ON CONFLICT(name) DO UPDATE SET last_seen = max(last_seen, ?2)"
+		" RETURNING id",
+	[STMT_EVENT_INSERT] =
+		"INSERT INTO events(id, host_id, check_name, item, state, summary,"
+		" metrics, context, observed_at, received_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+		" ON CONFLICT(id) DO NOTHING",
+	[STMT_EVENT_LINK] = "UPDATE events SET ticket_id = ?2 WHERE id = ?1",
+	[STMT_TICKET_FIND_OPEN] =
+		"SELECT id, state, worst_state, occurrences, first_seen, last_seen"
+		" FROM tickets WHERE host_id = ?1 AND check_name = ?2"
+		" AND item = ?3 AND status = 'open'",
+	[STMT_TICKET_OPEN] =
+		"INSERT INTO tickets(host_id, check_name, item, status, title,"
+		" state, worst_state, summary, occurrences, first_seen,"
+		" last_seen, opened_at)"
+		" VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?5, ?6, 1, ?7, ?7, ?8)",
+	[STMT_TICKET_OCCURRENCE] =
+		"UPDATE tickets SET occurrences = occurrences + 1,"
+		" state = CASE WHEN ?4 >= last_seen THEN ?2 ELSE state END,"
+		" summary = CASE WHEN ?4 >= last_seen THEN ?5 ELSE summary END,"
+		" worst_state = ?3,"
+		" first_seen = min(first_seen, ?4),"
+		" last_seen = max(last_seen, ?4)"
+		" WHERE id = ?1",
+	[STMT_TICKET_RESOLVE] =
+		"UPDATE tickets SET status = 'resolved', state = 'ok',"
+		" resolved_at = ?2 WHERE id = ?1",
+	[STMT_JOURNAL_ADD] =
+		"INSERT INTO journal(ticket_id, at, actor, action, old_value,"
+		" new_value, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[STMT_TICKETS_OPEN] = "SELECT " TICKET_COLUMNS
+			      " FROM tickets t JOIN hosts h ON h.id = t.host_id"
+			      " WHERE t.status = 'open'"
+			      " ORDER BY t.id DESC LIMIT ?1 OFFSET ?2",
+	[STMT_TICKETS_RESOLVED] =
+		"SELECT " TICKET_COLUMNS
+		" FROM tickets t JOIN hosts h ON h.id = t.host_id"
+		" WHERE t.status = 'resolved'"
+		" ORDER BY t.id DESC LIMIT ?1 OFFSET ?2",
+	[STMT_TICKETS_ALL] = "SELECT " TICKET_COLUMNS
+			     " FROM tickets t JOIN hosts h ON h.id = t.host_id"
+			     " ORDER BY t.id DESC LIMIT ?1 OFFSET ?2",
+	[STMT_TICKET_GET] = "SELECT " TICKET_COLUMNS
+			    " FROM tickets t JOIN hosts h ON h.id = t.host_id"
+			    " WHERE t.id = ?1",
+	[STMT_TICKET_OCCURRENCES] =
+		"SELECT id, state, summary, metrics, context, observed_at,"
+		" received_at FROM events WHERE ticket_id = ?1"
+		" ORDER BY observed_at DESC LIMIT ?2",
+	[STMT_TICKET_JOURNAL] =
+		"SELECT at, actor, action, old_value, new_value, text"
+		" FROM journal WHERE ticket_id = ?1 ORDER BY id",
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[STMT_COUNT];
+	pthread_mutex_t lock;
+};
+
+int store_schema_version(void)
+{
+	return (int)ARRAY_SIZE(migrations);
+}
+
+const char *store_errmsg(struct store *st)
+{
+	return sqlite3_errmsg(st->db);
+}
+
+void store_lock(struct store *st)
+{
+	pthread_mutex_lock(&st->lock);
+}
+
+void store_unlock(struct store *st)
+{
+	pthread_mutex_unlock(&st->lock);
+}
+
+static int sqlite_to_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	default:
+		return -EIO;
+	}
+}
+
+static int user_version(sqlite3 *db, int *ret)
+{
+	sqlite3_stmt *s;
+	int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
+
+	if (rc != SQLITE_OK)
+		return sqlite_to_errno(rc);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : sqlite_to_errno(rc);
+}
+
+/* Bring the schema up to date, one transaction per step. */
+static int migrate(sqlite3 *db)
+{
+	int version = 0, r;
+
+	r = user_version(db, &version);
+	if (r < 0)
+		return r;
+	if (version > store_schema_version())
+		return -EPROTO; /* written by a newer tocsin-server */
+	for (int v = version; v < store_schema_version(); v++) {
+		char *sql = xasprintf("BEGIN IMMEDIATE; %s; PRAGMA user_version = %d; COMMIT;",
+				      migrations[v], v + 1);
+		int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+
+		free(sql);
+		if (rc != SQLITE_OK) {
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return sqlite_to_errno(rc);
+		}
+	}
+	return 0;
+}
+
+int store_open(const char *path, struct store **ret_store)
+{
+	struct store *st = xcalloc(1, sizeof(*st));
+	int rc, r;
+
+	pthread_mutex_init(&st->lock, NULL);
+	rc = sqlite3_open_v2(path, &st->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				     SQLITE_OPEN_NOMUTEX,
+			     NULL);
+	if (rc != SQLITE_OK) {
+		r = sqlite_to_errno(rc);
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	/*
+	 * WAL lets readers run beside the writer; synchronous=FULL makes a
+	 * commit durable before the collector acknowledges it to an agent.
+	 */
+	rc = sqlite3_exec(st->db,
+			  "PRAGMA journal_mode = WAL;"
+			  "PRAGMA synchronous = FULL;"
+			  "PRAGMA foreign_keys = ON;",
+			  NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		r = sqlite_to_errno(rc);
+		goto fail;
+	}
+	r = migrate(st->db);
+	if (r < 0)
+		goto fail;
+	for (int i = 0; i < STMT_COUNT; i++) {
+		rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1,
+					SQLITE_PREPARE_PERSISTENT,
+					&st->stmt[i], NULL);
+		if (rc != SQLITE_OK) {
+			r = sqlite_to_errno(rc);
+			goto fail;
+		}
+	}
+	*ret_store = st;
+	return 0;
+fail:
+	store_close(st);
+	return r;
+}
+
+void store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	for (int i = 0; i < STMT_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	sqlite3_close(st->db);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+/* Run a statement that returns no rows; it is reset for the next use. */
+static int step_done(sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return 0;
+	return sqlite_to_errno(rc);
+}
+
+int store_begin(struct store *st)
+{
+	return step_done(st->stmt[STMT_BEGIN]);
+}
+
+int store_commit(struct store *st)
+{
+	return step_done(st->stmt[STMT_COMMIT]);
+}
+
+void store_rollback(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		step_done(st->stmt[STMT_ROLLBACK]);
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *text)
+{
+	if (text == NULL)
+		sqlite3_bind_null(s, i);
+	else
+		sqlite3_bind_text(s, i, text, -1, SQLITE_STATIC);
+}
+
+int store_host_touch(struct store *st, const char *name, int64_t now_ms,
+		     int64_t *ret_host_id)
+{
+	sqlite3_stmt *s = st->stmt[STMT_HOST_UPSERT];
+	int rc;
+
+	bind_text(s, 1, name);
+	sqlite3_bind_int64(s, 2, now_ms);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*ret_host_id = sqlite3_column_int64(s, 0);
+	/* RETURNING rows must be stepped to the end before reset. */
+	while (rc == SQLITE_ROW)
+		rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
+}
+
+int store_event_insert(struct store *st, const struct store_event *ev)
+{
+	sqlite3_stmt *s = st->stmt[STMT_EVENT_INSERT];
+	int r;
+
+	sqlite3_bind_blob(s, 1, ev->id, 16, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, ev->host_id);
+	bind_text(s, 3, ev->check);
+	bind_text(s, 4, ev->item);
+	bind_text(s, 5, check_state_name(ev->state));
+	bind_text(s, 6, ev->summary);
+	bind_text(s, 7, ev->metrics);
+	bind_text(s, 8, ev->context);
+	sqlite3_bind_int64(s, 9, ev->observed_ms);
+	sqlite3_bind_int64(s, 10, ev->received_ms);
+	r = step_done(s);
+	if (r < 0)
+		return r;
+	return sqlite3_changes(st->db) > 0 ? 1 : 0;
+}
+
+int store_event_link(struct store *st, const uint8_t *id, int64_t ticket_id)
+{
+	sqlite3_stmt *s = st->stmt[STMT_EVENT_LINK];
+
+	sqlite3_bind_blob(s, 1, id, 16, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, ticket_id);
+	return step_done(s);
+}
+
+static enum check_state column_state(sqlite3_stmt *s, int col)
+{
+	enum check_state state = CHECK_UNKNOWN;
+	const char *text = (const char *)sqlite3_column_text(s, col);
+
+	if (text != NULL)
+		check_state_parse(text, &state);
+	return state;
+}
+
+int store_ticket_find_open(struct store *st, int64_t host_id,
+			   const char *check, const char *item,
+			   struct store_ticket *ret)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TICKET_FIND_OPEN];
+	int rc, found = 0;
+
+	sqlite3_bind_int64(s, 1, host_id);
+	bind_text(s, 2, check);
+	bind_text(s, 3, item);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*ret = (struct store_ticket){
+			.id = sqlite3_column_int64(s, 0),
+			.state = column_state(s, 1),
+			.worst_state = column_state(s, 2),
+			.occurrences = sqlite3_column_int64(s, 3),
+			.first_seen_ms = sqlite3_column_int64(s, 4),
+			.last_seen_ms = sqlite3_column_int64(s, 5),
+		};
+		found = 1;
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? found : sqlite_to_errno(rc);
+}
+
+int store_ticket_open(struct store *st, int64_t host_id, const char *check,
+		      const char *item, const char *title,
+		      const struct store_event *ev, int64_t *ret_ticket_id)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TICKET_OPEN];
+	int r;
+
+	sqlite3_bind_int64(s, 1, host_id);
+	bind_text(s, 2, check);
+	bind_text(s, 3, item);
+	bind_text(s, 4, title);
+	bind_text(s, 5, check_state_name(ev->state));
+	bind_text(s, 6, ev->summary);
+	sqlite3_bind_int64(s, 7, ev->observed_ms);
+	sqlite3_bind_int64(s, 8, ev->received_ms);
+	r = step_done(s);
+	if (r < 0)
+		return r;
+	*ret_ticket_id = sqlite3_last_insert_rowid(st->db);
+	return 0;
+}
+
+int store_ticket_occurrence(struct store *st, const struct store_ticket *t,
+			    const struct store_event *ev)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TICKET_OCCURRENCE];
+
+	sqlite3_bind_int64(s, 1, t->id);
+	bind_text(s, 2, check_state_name(ev->state));
+	bind_text(s, 3,
+		  check_state_name(check_state_worst(t->worst_state, ev->state)));
+	sqlite3_bind_int64(s, 4, ev->observed_ms);
+	bind_text(s, 5, ev->summary);
+	return step_done(s);
+}
+
+int store_ticket_resolve(struct store *st, int64_t ticket_id,
+			 int64_t resolved_ms)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TICKET_RESOLVE];
+
+	sqlite3_bind_int64(s, 1, ticket_id);
+	sqlite3_bind_int64(s, 2, resolved_ms);
+	return step_done(s);
+}
+
+int store_journal_add(struct store *st, int64_t ticket_id, int64_t at_ms,
+		      const char *actor, const char *action,
+		      const char *old_value, const char *new_value,
+		      const char *text)
+{
+	sqlite3_stmt *s = st->stmt[STMT_JOURNAL_ADD];
+
+	sqlite3_bind_int64(s, 1, ticket_id);
+	sqlite3_bind_int64(s, 2, at_ms);
+	bind_text(s, 3, actor);
+	bind_text(s, 4, action);
+	bind_text(s, 5, old_value);
+	bind_text(s, 6, new_value);
+	bind_text(s, 7, text);
+	return step_done(s);
+}
+
+static json_t *json_time(int64_t ms)
+{
+	char buf[TIME_RFC3339_LEN];
+
+	time_format_rfc3339(ms, buf);
+	return json_string(buf);
+}
+
+static json_t *column_json_text(sqlite3_stmt *s, int col)
+{
+	const char *text = (const char *)sqlite3_column_text(s, col);
+
+	return text ? json_string(text) : json_null();
+}
+
+/* Decode a column holding JSON text; null when absent or unparsable. */
+static json_t *column_json_doc(sqlite3_stmt *s, int col)
+{
+	const char *text = (const char *)sqlite3_column_text(s, col);
+	json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+
+	return doc ? doc : json_null();
+}
+
+/* One row of TICKET_COLUMNS as the API shows a ticket. */
+static json_t *ticket_row_json(sqlite3_stmt *s)
+{
+	json_t *t = json_object();
+
+	json_object_set_new(t, "id", json_integer(sqlite3_column_int64(s, 0)));
+	json_object_set_new(t, "host", column_json_text(s, 1));
+	json_object_set_new(t, "check", column_json_text(s, 2));
+	json_object_set_new(t, "item", column_json_text(s, 3));
+	json_object_set_new(t, "status", column_json_text(s, 4));
+	json_object_set_new(t, "title", column_json_text(s, 5));
+	json_object_set_new(t, "state", column_json_text(s, 6));
+	json_object_set_new(t, "worst_state", column_json_text(s, 7));
+	json_object_set_new(t, "summary", column_json_text(s, 8));
+	json_object_set_new(t, "occurrence_count",
+			    json_integer(sqlite3_column_int64(s, 9)));
+	json_object_set_new(t, "first_seen",
+			    json_time(sqlite3_column_int64(s, 10)));
+	json_object_set_new(t, "last_seen",
+			    json_time(sqlite3_column_int64(s, 11)));
+	json_object_set_new(t, "opened_at",
+			    json_time(sqlite3_column_int64(s, 12)));
+	json_object_set_new(t, "resolved_at",
+			    sqlite3_column_type(s, 13) == SQLITE_NULL
+				    ? json_null()
+				    : json_time(sqlite3_column_int64(s, 13)));
+	return t;
+}
+
+int store_tickets_list(struct store *st, enum store_ticket_filter filter,
+		       int64_t limit, int64_t offset, json_t **ret)
+{
+	static const enum stmt which[] = {
+		[STORE_TICKETS_OPEN] = STMT_TICKETS_OPEN,
+		[STORE_TICKETS_RESOLVED] = STMT_TICKETS_RESOLVED,
+		[STORE_TICKETS_ALL] = STMT_TICKETS_ALL,
+	};
+	sqlite3_stmt *s = st->stmt[which[filter]];
+	json_t *list = json_array();
+	int rc;
+
+	sqlite3_bind_int64(s, 1, limit);
+	sqlite3_bind_int64(s, 2, offset);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(list, ticket_row_json(s));
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_DONE) {
+		json_decref(list);
+		return sqlite_to_errno(rc);
+	}
+	*ret = list;
+	return 0;
+}
+
+static int ticket_occurrences(struct store *st, int64_t id, int64_t max,
+			      json_t *list)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TICKET_OCCURRENCES];
+	char uuid[UUID_STR_LEN];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, max);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		json_t *o = json_object();
+
+		if (sqlite3_column_bytes(s, 0) == 16) {
+			uuid_from_bytes(sqlite3_column_blob(s, 0), uuid);
+			json_object_set_new(o, "event_id", json_string(uuid));
+		}
+		json_object_set_new(o, "state", column_json_text(s, 1));
+		json_object_set_new(o, "summary", column_json_text(s, 2));
+		json_object_set_new(o, "metrics", column_json_doc(s, 3));
+		json_object_set_new(o, "context", column_json_doc(s, 4));
+		json_object_set_new(o, "observed_at",
+				    json_time(sqlite3_column_int64(s, 5)));
+		json_object_set_new(o, "received_at",
+				    json_time(sqlite3_column_int64(s, 6)));
+		json_array_append_new(list, o);
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
+}
+
+static int ticket_journal(struct store *st, int64_t id, json_t *list)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TICKET_JOURNAL];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		json_t *j = json_object();
+
+		json_object_set_new(j, "at",
+				    json_time(sqlite3_column_int64(s, 0)));
+		json_object_set_new(j, "actor", column_json_text(s, 1));
+		json_object_set_new(j, "action", column_json_text(s, 2));
+		json_object_set_new(j, "old", column_json_text(s, 3));
+		json_object_set_new(j, "new", column_json_text(s, 4));
+		json_object_set_new(j, "text", column_json_text(s, 5));
+		json_array_append_new(list, j);
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
+}
+
+int store_ticket_get(struct store *st, int64_t id, int64_t max_occurrences,
+		     json_t **ret)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TICKET_GET];
+	json_t *t = NULL, *occ, *journal;
+	int rc, r;
+
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		t = ticket_row_json(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (t == NULL)
+		return rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
+
+	occ = json_array();
+	journal = json_array();
+	json_object_set_new(t, "occurrences", occ);
+	json_object_set_new(t, "journal", journal);
+	r = ticket_occurrences(st, id, max_occurrences, occ);
+	if (r == 0)
+		r = ticket_journal(st, id, journal);
+	if (r < 0) {
+		json_decref(t);
+		return r;
+	}
+	*ret = t;
+	return 0;
+}

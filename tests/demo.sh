@@ -1,0 +1,93 @@
+#!/bin/bash
+# make demo: start a collector with SQLite in ./demo-data, run an agent against
+# this machine with thresholds set just below the real usage of / so that a
+# real ticket appears, and show how to look at it.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+data=${TOCSIN_DEMO_DIR:-$top/demo-data}
+bin=$top/bin
+mkdir -p "$data"
+
+# A previous demo's server would hold the database: stop it first.
+if [ -f "$data/server.pid" ] && kill -0 "$(cat "$data/server.pid")" 2>/dev/null; then
+	kill "$(cat "$data/server.pid")"
+	while kill -0 "$(cat "$data/server.pid")" 2>/dev/null; do sleep 0.1; done
+fi
+rm -f "$data/port" "$data/server.pid"
+
+token() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+if [ ! -f "$data/tokens" ]; then
+	printf 'AGENT_TOKEN=%s\nTECH_TOKEN=%s\n' "$(token)" "$(token)" >"$data/tokens"
+	chmod 600 "$data/tokens"
+fi
+. "$data/tokens"
+
+cat >"$data/server.yaml" <<YAML
+# Written by make demo.  See conf.d/server.yaml for every option.
+listen: 127.0.0.1:0
+database: $data/tocsin.db
+auth:
+  tokens:
+    - name: demo-agent
+      token: $AGENT_TOKEN
+      role: agent
+    - name: demo-technician
+      token: $TECH_TOKEN
+      role: technician
+YAML
+
+"$bin/tocsin-server" --config "$data/server.yaml" --port-file "$data/port" \
+	>>"$data/server.log" 2>&1 &
+echo $! >"$data/server.pid"
+for _ in $(seq 100); do
+	[ -s "$data/port" ] && break
+	kill -0 "$(cat "$data/server.pid")" 2>/dev/null || { cat "$data/server.log"; exit 1; }
+	sleep 0.05
+done
+url=http://127.0.0.1:$(cat "$data/port")
+until curl -sf "$url/healthz" >/dev/null; do sleep 0.05; done
+
+# Warn one point below what / uses now, so the demo shows a real warning.
+used=$(df --output=pcent / | tail -1 | tr -dc '0-9')
+warn=$(( used > 1 ? used - 1 : 1 ))
+cat >"$data/agent.yaml" <<YAML
+# Written by make demo.  See conf.d/agent.yaml for every option.
+host: $(hostname)-demo
+state_dir: $data/agent
+server:
+  url: $url
+  token: $AGENT_TOKEN
+checks:
+  disk:
+    warning: $warn%
+    critical: 99%
+YAML
+mkdir -p "$data/agent"
+
+echo "== the agent checks this machine once and delivers (warning at $warn% used) =="
+"$bin/tocsin-agent" --config "$data/agent.yaml" --once
+echo
+echo "== open tickets on the collector =="
+export TOCSIN_URL=$url TOCSIN_TOKEN=$TECH_TOKEN
+"$bin/tocsin" tickets
+first=$("$bin/tocsin" tickets --json | sed -n 's/^ *"id": \([0-9]*\),*$/\1/p' | head -1)
+if [ -n "$first" ]; then
+	echo
+	"$bin/tocsin" ticket "$first"
+fi
+cat <<TXT
+
+The collector keeps running (pid $(cat "$data/server.pid"), log $data/server.log).
+Look around with:
+
+  export TOCSIN_URL=$url TOCSIN_TOKEN=$TECH_TOKEN
+  $bin/tocsin tickets --state all
+  $bin/tocsin ticket ${first:-1}
+  curl -H "Authorization: Bearer \$TOCSIN_TOKEN" $url/api/v1/tickets
+
+Run the agent again (a second occurrence on the same ticket):
+  $bin/tocsin-agent --config $data/agent.yaml --once
+Stop the collector:
+  kill $(cat "$data/server.pid")
+TXT

@@ -1,0 +1,220 @@
+"""Fixtures that run the real Tocsin daemons on loopback.
+
+The server binds port 0 and reports the port through --port-file; readiness
+is a real HTTP request, never a fixed sleep.  Binaries come from TOCSIN_BIN
+(the sanitizer build when run by `make test`).
+"""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("TOCSIN_BIN", ROOT / "bin"))
+
+AGENT_TOKEN = "agent-token-0123456789abcdef"
+TECH_TOKEN = "tech-token-0123456789abcdef"
+ADMIN_TOKEN = "admin-token-0123456789abcdef"
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                     "runtime error:", "ERROR: UndefinedBehaviorSanitizer")
+
+
+def binary(name):
+    path = BIN / name
+    assert path.exists(), f"{path} is missing: run make first"
+    return str(path)
+
+
+def assert_no_sanitizer_errors(text, what):
+    for marker in SANITIZER_MARKERS:
+        assert marker not in text, f"{what} reported a sanitizer error:\n{text}"
+
+
+def wait_for(predicate, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class HttpResult:
+    def __init__(self, status, body, headers):
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def http(method, url, body=None, token=None, headers=None, timeout=10):
+    req = urllib.request.Request(url, method=method, data=body)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return HttpResult(resp.status, resp.read(), resp.headers)
+    except urllib.error.HTTPError as err:
+        return HttpResult(err.code, err.read(), err.headers)
+
+
+SERVER_CONFIG = """\
+listen: 127.0.0.1:0
+database: {db}
+http:
+  max_body: {max_body}
+  max_batch: {max_batch}
+auth:
+  tokens:
+    - name: agents
+      token: {agent}
+      role: agent
+    - name: alice
+      token: {tech}
+      role: technician
+    - name: admin
+      token: {admin}
+      role: admin
+"""
+
+
+class Server:
+    """A real tocsin-server on 127.0.0.1 with a SQLite file under tmp."""
+
+    def __init__(self, workdir, max_body="1MiB", max_batch=1000, extra=""):
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.db = self.dir / "tocsin.db"
+        self.config = self.dir / "server.yaml"
+        self.config.write_text(SERVER_CONFIG.format(
+            db=self.db, max_body=max_body, max_batch=max_batch,
+            agent=AGENT_TOKEN, tech=TECH_TOKEN, admin=ADMIN_TOKEN) + extra)
+        self.port_file = self.dir / "port"
+        self.log = self.dir / "server.log"
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        if self.port_file.exists():
+            self.port_file.unlink()
+        self.log_fp = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [binary("tocsin-server"), "--config", str(self.config),
+             "--port-file", str(self.port_file)],
+            stdout=self.log_fp, stderr=subprocess.STDOUT)
+        wait_for(lambda: self.port_file.exists() and self.port_file.read_text().strip()
+                 or self.proc.poll() is not None, what="the server's port file")
+        assert self.proc.poll() is None, f"server exited:\n{self.log.read_text()}"
+        self.port = int(self.port_file.read_text())
+        wait_for(lambda: self._healthy(), what="the server to answer /healthz")
+        return self
+
+    def _healthy(self):
+        try:
+            return http("GET", self.url + "/healthz", timeout=1).status == 200
+        except OSError:
+            return False
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc is None:
+            return None
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.proc = None
+        self.log_fp.close()
+        text = self.log.read_text(errors="replace")
+        assert_no_sanitizer_errors(text, "tocsin-server")
+        if sig == signal.SIGTERM:
+            assert rc == 0, f"server exit status {rc}:\n{text}"
+        return rc
+
+    # API helpers -------------------------------------------------------
+    def get(self, path, token=TECH_TOKEN):
+        return http("GET", self.url + path, token=token)
+
+    def post_events(self, payload, token=AGENT_TOKEN, raw=None):
+        body = raw if raw is not None else json.dumps(payload).encode()
+        return http("POST", self.url + "/api/v1/events", body=body, token=token)
+
+    def tickets(self, state="all"):
+        r = self.get(f"/api/v1/tickets?state={state}")
+        assert r.status == 200, r.body
+        return r.json()["tickets"]
+
+    def ticket(self, ticket_id):
+        r = self.get(f"/api/v1/tickets/{ticket_id}")
+        assert r.status == 200, r.body
+        return r.json()
+
+    def db_count(self, table):
+        con = sqlite3.connect(self.db)
+        try:
+            return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        finally:
+            con.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    srv = Server(tmp_path / "server").start()
+    yield srv
+    srv.stop()
+
+
+DEFAULT_CHECKS = "  disk:\n    discover: false\n"
+
+
+def write_agent_config(path, server_url, host="testhost", checks="", extra=""):
+    checks = checks or DEFAULT_CHECKS
+    path.write_text(f"""\
+host: {host}
+state_dir: {path.parent}
+server:
+  url: {server_url}
+  token: {AGENT_TOKEN}
+  timeout: 5s
+checks:
+{checks}
+{extra}""")
+    return path
+
+
+def run_agent(config, *args, timeout=60):
+    proc = subprocess.run([binary("tocsin-agent"), "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=timeout)
+    assert_no_sanitizer_errors(proc.stderr, "tocsin-agent")
+    return proc
+
+
+def run_cli(*args, env=None, timeout=30):
+    full_env = dict(os.environ)
+    full_env.pop("TOCSIN_URL", None)
+    full_env.pop("TOCSIN_TOKEN", None)
+    full_env.update(env or {})
+    proc = subprocess.run([binary("tocsin"), *args], capture_output=True,
+                          text=True, timeout=timeout, env=full_env)
+    assert_no_sanitizer_errors(proc.stderr, "tocsin")
+    return proc
