@@ -148,6 +148,18 @@ static void get_ticket(void *app, const struct http_request *req,
 	resp->json = ticket;
 }
 
+int api_authenticate(void *app, const char *secret, struct principal *ret)
+{
+	struct api *api = app;
+	const struct server_token *t = token_find(api->conf, secret);
+
+	if (t == NULL)
+		return -EACCES;
+	*ret = (struct principal){ .perms = t->perms };
+	strlcpy_safe(ret->name, t->name, sizeof(ret->name));
+	return 0;
+}
+
 static void get_health(void *app, const struct http_request *req,
 		       struct http_response *resp)
 {

@@ -15,4 +15,7 @@ struct api {
 
 extern const struct http_route api_routes[];
 
+/* The http_authenticator for the API: configured tokens. */
+int api_authenticate(void *app, const char *secret, struct principal *ret);
+
 #endif

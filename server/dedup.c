@@ -98,6 +98,14 @@ static int apply_event(struct store *st, const struct store_event *ev,
 int dedup_apply(struct store *st, const struct ingest_batch *batch,
 		int64_t now_ms, struct dedup_stats *ret_stats)
 {
+	return dedup_apply_events(st, batch->host, batch->events,
+				  batch->nevents, now_ms, ret_stats);
+}
+
+int dedup_apply_events(struct store *st, const char *host,
+		       const struct ingest_event *events, size_t nevents,
+		       int64_t now_ms, struct dedup_stats *ret_stats)
+{
 	struct dedup_stats stats = { 0 };
 	int64_t host_id;
 	int r;
@@ -105,9 +113,9 @@ int dedup_apply(struct store *st, const struct ingest_batch *batch,
 	r = store_begin(st);
 	if (r < 0)
 		return r;
-	r = store_host_touch(st, batch->host, now_ms, &host_id);
-	for (size_t i = 0; r == 0 && i < batch->nevents; i++) {
-		const struct ingest_event *in = &batch->events[i];
+	r = store_host_touch(st, host, now_ms, &host_id);
+	for (size_t i = 0; r == 0 && i < nevents; i++) {
+		const struct ingest_event *in = &events[i];
 		struct store_event ev = {
 			.id = in->id,
 			.host_id = host_id,
@@ -120,7 +128,7 @@ int dedup_apply(struct store *st, const struct ingest_batch *batch,
 			.observed_ms = in->observed_ms,
 			.received_ms = now_ms,
 		};
-		r = apply_event(st, &ev, batch->host, &stats);
+		r = apply_event(st, &ev, host, &stats);
 	}
 	if (r == 0)
 		r = store_commit(st);

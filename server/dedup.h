@@ -31,5 +31,9 @@ struct dedup_stats {
  */
 int dedup_apply(struct store *st, const struct ingest_batch *batch,
 		int64_t now_ms, struct dedup_stats *ret_stats);
+/* The same for events from any source (traps, silence detection, ...). */
+int dedup_apply_events(struct store *st, const char *host,
+		       const struct ingest_event *events, size_t nevents,
+		       int64_t now_ms, struct dedup_stats *ret_stats);
 
 #endif

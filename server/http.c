@@ -20,6 +20,7 @@ struct http_server {
 	const struct server_config *conf;
 	const struct http_route *routes;
 	void *app;
+	http_authenticator authenticate;
 	int fd;
 	uint16_t port;
 };
@@ -27,7 +28,7 @@ struct http_server {
 /* Per-request state, from the headers to the queued response. */
 struct request_ctx {
 	const struct http_route *route;
-	const struct server_token *principal;
+	struct principal principal;
 	char *param;
 	char *body;
 	size_t body_len;
@@ -151,18 +152,21 @@ static const struct http_route *route_find(const struct http_route *routes,
 	return NULL;
 }
 
-static const struct server_token *authenticate(const struct http_server *srv,
-					       struct MHD_Connection *conn)
+static int request_authenticate(const struct http_server *srv,
+				struct MHD_Connection *conn,
+				struct principal *ret)
 {
 	const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						       "Authorization");
 
 	if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
-		return NULL;
+		return -EACCES;
 	auth += 7;
 	while (*auth == ' ')
 		auth++;
-	return token_find(srv->conf, auth);
+	if (*auth == '\0')
+		return -EACCES;
+	return srv->authenticate(srv->app, auth, ret);
 }
 
 /*
@@ -188,17 +192,16 @@ static unsigned admit(struct http_server *srv, struct MHD_Connection *conn,
 		return status;
 	}
 	if (ctx->route->perms != 0) {
-		ctx->principal = authenticate(srv, conn);
-		if (ctx->principal == NULL) {
+		if (request_authenticate(srv, conn, &ctx->principal) < 0) {
 			http_error(resp, MHD_HTTP_UNAUTHORIZED,
 				   "missing or invalid bearer token");
 			return MHD_HTTP_UNAUTHORIZED;
 		}
-		if ((ctx->principal->perms & ctx->route->perms) !=
+		if ((ctx->principal.perms & ctx->route->perms) !=
 		    ctx->route->perms) {
 			http_error(resp, MHD_HTTP_FORBIDDEN,
 				   "the credential '%s' may not %s %s",
-				   ctx->principal->name, method, url);
+				   ctx->principal.name, method, url);
 			return MHD_HTTP_FORBIDDEN;
 		}
 	}
@@ -270,7 +273,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		.param = ctx->param,
 		.body = ctx->body ? ctx->body : "",
 		.body_len = ctx->body_len,
-		.principal = ctx->principal,
+		.principal = &ctx->principal,
 	};
 	resp.status = MHD_HTTP_OK;
 	ctx->route->handler(srv->app, &req, &resp);
@@ -354,7 +357,7 @@ static int listen_socket(const char *host, uint16_t port, int *ret_fd,
 
 int http_server_start(const struct server_config *conf,
 		      const struct http_route *routes, void *app,
-		      struct http_server **ret)
+		      http_authenticator authenticate, struct http_server **ret)
 {
 	struct http_server *srv = xcalloc(1, sizeof(*srv));
 	unsigned timeout_s = (unsigned)(conf->connection_timeout_ms / 1000);
@@ -363,6 +366,7 @@ int http_server_start(const struct server_config *conf,
 	srv->conf = conf;
 	srv->routes = routes;
 	srv->app = app;
+	srv->authenticate = authenticate;
 	r = listen_socket(conf->listen_host, conf->listen_port, &srv->fd,
 			  &srv->port);
 	if (r < 0) {

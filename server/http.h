@@ -18,6 +18,21 @@
 
 struct MHD_Connection;
 
+/* Who a request comes from, once its bearer token is recognised. */
+struct principal {
+	char name[64];
+	unsigned perms;	    /* enum permission bits */
+	char host[256];	    /* set for a per-host agent credential */
+	char customer[64];  /* set for credentials bound to a customer */
+};
+
+/*
+ * Recognise a presented secret: 0 and *ret filled, or -EACCES.  Runs on
+ * the HTTP worker threads, so it must be thread-safe.
+ */
+typedef int (*http_authenticator)(void *app, const char *secret,
+				  struct principal *ret);
+
 struct http_request {
 	struct MHD_Connection *conn;
 	const char *method;
@@ -25,7 +40,7 @@ struct http_request {
 	const char *param; /* the segment matched by "*" in the pattern */
 	const char *body;
 	size_t body_len;
-	const struct server_token *principal;
+	const struct principal *principal;
 };
 
 struct http_response {
@@ -50,11 +65,12 @@ struct http_server;
 
 /*
  * Bind conf's listen address (port 0: any free port) and serve routes
- * (terminated by a NULL method) with handlers getting app.
+ * (terminated by a NULL method) with handlers getting app; bearer tokens
+ * are checked with authenticate.
  */
 int http_server_start(const struct server_config *conf,
 		      const struct http_route *routes, void *app,
-		      struct http_server **ret);
+		      http_authenticator authenticate, struct http_server **ret);
 uint16_t http_server_port(const struct http_server *srv);
 void http_server_stop(struct http_server *srv);
 

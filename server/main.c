@@ -165,7 +165,8 @@ int main(int argc, char **argv)
 		fatalx("cannot open the database %s: %s", conf->database,
 		       r == -EPROTO ? "it was written by a newer tocsin-server"
 				    : strerror(-r));
-	r = http_server_start(conf, api_routes, &api, &http);
+	r = http_server_start(conf, api_routes, &api, api_authenticate,
+			      &http);
 	if (r < 0)
 		fatalx("cannot listen on %s:%u: %s",
 		       conf->listen_host ? conf->listen_host : "*",

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +10,11 @@
 #include "ingest.h"
 
 /*
- * Schema migrations, applied in order; PRAGMA user_version records how
- * many have run.  Never edit a released step: append a new one.
+ * The core schema: hosts, tickets, events, journal.  Steps run in order;
+ * the schema_versions table records how many have run per module.  Never
+ * edit a released step: append a new one.
  */
-static const char *const migrations[] = {
+static const char *const core_steps[] = {
 	/* 1: hosts, tickets, events, journal */
 	"CREATE TABLE hosts ("
 	"  id INTEGER PRIMARY KEY,"
@@ -64,6 +64,21 @@ static const char *const migrations[] = {
 	"  new_value TEXT,"
 	"  text TEXT);"
 	"CREATE INDEX journal_ticket ON journal(ticket_id, id);",
+};
+
+static const struct store_schema core_schema = {
+	.module = "core",
+	.steps = core_steps,
+	.nsteps = ARRAY_SIZE(core_steps),
+};
+
+/*
+ * Every module's schema, in the order they are migrated: a module may
+ * alter the tables of the modules before it.  One line per module.
+ */
+static const struct store_schema *const schemas[] = {
+	&core_schema,
+	NULL,
 };
 
 enum stmt {
@@ -159,9 +174,9 @@ struct store {
 	pthread_mutex_t lock;
 };
 
-int store_schema_version(void)
+sqlite3 *store_db(struct store *st)
 {
-	return (int)ARRAY_SIZE(migrations);
+	return st->db;
 }
 
 const char *store_errmsg(struct store *st)
@@ -179,7 +194,7 @@ void store_unlock(struct store *st)
 	pthread_mutex_unlock(&st->lock);
 }
 
-static int sqlite_to_errno(int rc)
+int sqlite_to_errno(int rc)
 {
 	switch (rc & 0xff) {
 	case SQLITE_BUSY:
@@ -200,33 +215,39 @@ static int sqlite_to_errno(int rc)
 	}
 }
 
-static int user_version(sqlite3 *db, int *ret)
+/* The version of module recorded in the database, 0 when never migrated. */
+static int schema_version(sqlite3 *db, const char *module, int *ret)
 {
 	sqlite3_stmt *s;
-	int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
+	int rc = sqlite3_prepare_v2(
+		db, "SELECT version FROM schema_versions WHERE module = ?1", -1,
+		&s, NULL);
 
 	if (rc != SQLITE_OK)
 		return sqlite_to_errno(rc);
+	sqlite3_bind_text(s, 1, module, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*ret = sqlite3_column_int(s, 0);
+	*ret = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
 	sqlite3_finalize(s);
-	return rc == SQLITE_ROW ? 0 : sqlite_to_errno(rc);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
 }
 
-/* Bring the schema up to date, one transaction per step. */
-static int migrate(sqlite3 *db)
+static int migrate_module(sqlite3 *db, const struct store_schema *schema)
 {
 	int version = 0, r;
 
-	r = user_version(db, &version);
+	r = schema_version(db, schema->module, &version);
 	if (r < 0)
 		return r;
-	if (version > store_schema_version())
+	if (version > (int)schema->nsteps)
 		return -EPROTO; /* written by a newer tocsin-server */
-	for (int v = version; v < store_schema_version(); v++) {
-		char *sql = xasprintf("BEGIN IMMEDIATE; %s; PRAGMA user_version = %d; COMMIT;",
-				      migrations[v], v + 1);
+	for (int v = version; v < (int)schema->nsteps; v++) {
+		char *sql = xasprintf(
+			"BEGIN IMMEDIATE; %s;"
+			" INSERT INTO schema_versions(module, version) VALUES ('%s', %d)"
+			" ON CONFLICT(module) DO UPDATE SET version = excluded.version;"
+			" COMMIT;",
+			schema->steps[v], schema->module, v + 1);
 		int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
 
 		free(sql);
@@ -236,6 +257,33 @@ static int migrate(sqlite3 *db)
 		}
 	}
 	return 0;
+}
+
+/* Bring every module's schema up to date, one transaction per step. */
+static int migrate(sqlite3 *db)
+{
+	int rc = sqlite3_exec(db,
+			      "CREATE TABLE IF NOT EXISTS schema_versions ("
+			      " module TEXT PRIMARY KEY,"
+			      " version INTEGER NOT NULL)",
+			      NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		return sqlite_to_errno(rc);
+	for (size_t i = 0; schemas[i]; i++) {
+		int r = migrate_module(db, schemas[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int store_prepare(struct store *st, const char *sql, sqlite3_stmt **ret)
+{
+	int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+				    ret, NULL);
+
+	return rc == SQLITE_OK ? 0 : sqlite_to_errno(rc);
 }
 
 int store_open(const char *path, struct store **ret_store)
@@ -270,13 +318,9 @@ int store_open(const char *path, struct store **ret_store)
 	if (r < 0)
 		goto fail;
 	for (int i = 0; i < STMT_COUNT; i++) {
-		rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1,
-					SQLITE_PREPARE_PERSISTENT,
-					&st->stmt[i], NULL);
-		if (rc != SQLITE_OK) {
-			r = sqlite_to_errno(rc);
+		r = store_prepare(st, stmt_sql[i], &st->stmt[i]);
+		if (r < 0)
 			goto fail;
-		}
 	}
 	*ret_store = st;
 	return 0;
@@ -296,8 +340,7 @@ void store_close(struct store *st)
 	free(st);
 }
 
-/* Run a statement that returns no rows; it is reset for the next use. */
-static int step_done(sqlite3_stmt *s)
+int store_step_done(sqlite3_stmt *s)
 {
 	int rc = sqlite3_step(s);
 
@@ -310,21 +353,21 @@ static int step_done(sqlite3_stmt *s)
 
 int store_begin(struct store *st)
 {
-	return step_done(st->stmt[STMT_BEGIN]);
+	return store_step_done(st->stmt[STMT_BEGIN]);
 }
 
 int store_commit(struct store *st)
 {
-	return step_done(st->stmt[STMT_COMMIT]);
+	return store_step_done(st->stmt[STMT_COMMIT]);
 }
 
 void store_rollback(struct store *st)
 {
 	if (!sqlite3_get_autocommit(st->db))
-		step_done(st->stmt[STMT_ROLLBACK]);
+		store_step_done(st->stmt[STMT_ROLLBACK]);
 }
 
-static void bind_text(sqlite3_stmt *s, int i, const char *text)
+void store_bind_text(sqlite3_stmt *s, int i, const char *text)
 {
 	if (text == NULL)
 		sqlite3_bind_null(s, i);
@@ -338,7 +381,7 @@ int store_host_touch(struct store *st, const char *name, int64_t now_ms,
 	sqlite3_stmt *s = st->stmt[STMT_HOST_UPSERT];
 	int rc;
 
-	bind_text(s, 1, name);
+	store_bind_text(s, 1, name);
 	sqlite3_bind_int64(s, 2, now_ms);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
@@ -358,15 +401,15 @@ int store_event_insert(struct store *st, const struct store_event *ev)
 
 	sqlite3_bind_blob(s, 1, ev->id, 16, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, ev->host_id);
-	bind_text(s, 3, ev->check);
-	bind_text(s, 4, ev->item);
-	bind_text(s, 5, check_state_name(ev->state));
-	bind_text(s, 6, ev->summary);
-	bind_text(s, 7, ev->metrics);
-	bind_text(s, 8, ev->context);
+	store_bind_text(s, 3, ev->check);
+	store_bind_text(s, 4, ev->item);
+	store_bind_text(s, 5, check_state_name(ev->state));
+	store_bind_text(s, 6, ev->summary);
+	store_bind_text(s, 7, ev->metrics);
+	store_bind_text(s, 8, ev->context);
 	sqlite3_bind_int64(s, 9, ev->observed_ms);
 	sqlite3_bind_int64(s, 10, ev->received_ms);
-	r = step_done(s);
+	r = store_step_done(s);
 	if (r < 0)
 		return r;
 	return sqlite3_changes(st->db) > 0 ? 1 : 0;
@@ -378,7 +421,7 @@ int store_event_link(struct store *st, const uint8_t *id, int64_t ticket_id)
 
 	sqlite3_bind_blob(s, 1, id, 16, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, ticket_id);
-	return step_done(s);
+	return store_step_done(s);
 }
 
 static enum check_state column_state(sqlite3_stmt *s, int col)
@@ -399,8 +442,8 @@ int store_ticket_find_open(struct store *st, int64_t host_id,
 	int rc, found = 0;
 
 	sqlite3_bind_int64(s, 1, host_id);
-	bind_text(s, 2, check);
-	bind_text(s, 3, item);
+	store_bind_text(s, 2, check);
+	store_bind_text(s, 3, item);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		*ret = (struct store_ticket){
@@ -427,14 +470,14 @@ int store_ticket_open(struct store *st, int64_t host_id, const char *check,
 	int r;
 
 	sqlite3_bind_int64(s, 1, host_id);
-	bind_text(s, 2, check);
-	bind_text(s, 3, item);
-	bind_text(s, 4, title);
-	bind_text(s, 5, check_state_name(ev->state));
-	bind_text(s, 6, ev->summary);
+	store_bind_text(s, 2, check);
+	store_bind_text(s, 3, item);
+	store_bind_text(s, 4, title);
+	store_bind_text(s, 5, check_state_name(ev->state));
+	store_bind_text(s, 6, ev->summary);
 	sqlite3_bind_int64(s, 7, ev->observed_ms);
 	sqlite3_bind_int64(s, 8, ev->received_ms);
-	r = step_done(s);
+	r = store_step_done(s);
 	if (r < 0)
 		return r;
 	*ret_ticket_id = sqlite3_last_insert_rowid(st->db);
@@ -447,12 +490,12 @@ int store_ticket_occurrence(struct store *st, const struct store_ticket *t,
 	sqlite3_stmt *s = st->stmt[STMT_TICKET_OCCURRENCE];
 
 	sqlite3_bind_int64(s, 1, t->id);
-	bind_text(s, 2, check_state_name(ev->state));
-	bind_text(s, 3,
+	store_bind_text(s, 2, check_state_name(ev->state));
+	store_bind_text(s, 3,
 		  check_state_name(check_state_worst(t->worst_state, ev->state)));
 	sqlite3_bind_int64(s, 4, ev->observed_ms);
-	bind_text(s, 5, ev->summary);
-	return step_done(s);
+	store_bind_text(s, 5, ev->summary);
+	return store_step_done(s);
 }
 
 int store_ticket_resolve(struct store *st, int64_t ticket_id,
@@ -462,7 +505,7 @@ int store_ticket_resolve(struct store *st, int64_t ticket_id,
 
 	sqlite3_bind_int64(s, 1, ticket_id);
 	sqlite3_bind_int64(s, 2, resolved_ms);
-	return step_done(s);
+	return store_step_done(s);
 }
 
 int store_journal_add(struct store *st, int64_t ticket_id, int64_t at_ms,
@@ -474,12 +517,12 @@ int store_journal_add(struct store *st, int64_t ticket_id, int64_t at_ms,
 
 	sqlite3_bind_int64(s, 1, ticket_id);
 	sqlite3_bind_int64(s, 2, at_ms);
-	bind_text(s, 3, actor);
-	bind_text(s, 4, action);
-	bind_text(s, 5, old_value);
-	bind_text(s, 6, new_value);
-	bind_text(s, 7, text);
-	return step_done(s);
+	store_bind_text(s, 3, actor);
+	store_bind_text(s, 4, action);
+	store_bind_text(s, 5, old_value);
+	store_bind_text(s, 6, new_value);
+	store_bind_text(s, 7, text);
+	return store_step_done(s);
 }
 
 static json_t *json_time(int64_t ms)

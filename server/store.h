@@ -10,15 +10,25 @@
 #define TOCSIN_STORE_H
 
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../checks/check.h"
 
 struct store;
 
-/* The latest schema version store_open() migrates to. */
-int store_schema_version(void);
+/*
+ * A module's schema: SQL steps applied in order, once each.  Modules are
+ * listed in store.c; a module keeps its own prepared statements (made
+ * with store_prepare()) in its own context.
+ */
+struct store_schema {
+	const char *module;
+	const char *const *steps;
+	size_t nsteps;
+};
 
 int store_open(const char *path, struct store **ret_store);
 void store_close(struct store *st);
@@ -31,6 +41,16 @@ int store_commit(struct store *st);
 void store_rollback(struct store *st);
 /* SQLite's message for the last failure, for the log. */
 const char *store_errmsg(struct store *st);
+
+/* For modules with their own statements. */
+sqlite3 *store_db(struct store *st);
+int store_prepare(struct store *st, const char *sql, sqlite3_stmt **ret);
+/* Step a statement that returns no rows, then reset it.  0 or -errno. */
+int store_step_done(sqlite3_stmt *s);
+/* Bind text that outlives the statement's next step (NULL binds NULL). */
+void store_bind_text(sqlite3_stmt *s, int i, const char *text);
+/* SQLITE_BUSY -> -EBUSY, SQLITE_FULL -> -ENOSPC, ... */
+int sqlite_to_errno(int rc);
 
 /* Host row by name, created on first sight; last_seen is bumped. */
 int store_host_touch(struct store *st, const char *name, int64_t now_ms,
