@@ -51,6 +51,15 @@ static void usage(FILE *fp)
 		AGENT_DEFAULT_CONFIG);
 }
 
+/* Name the results a check produced (from index first on) after it. */
+static void tag_results(struct check_results *results, size_t first,
+			const struct check *ck)
+{
+	for (size_t j = first; j < results->n; j++)
+		if (results->v[j].check == NULL)
+			results->v[j].check = xstrdup(ck->name);
+}
+
 /* Run the checks that are due (all of them when force) into results. */
 static void run_checks(struct agent_config *conf, bool force,
 		       struct check_results *results)
@@ -69,8 +78,7 @@ static void run_checks(struct agent_config *conf, bool force,
 					  CHECK_UNKNOWN, NULL,
 					  "the %s check failed to run",
 					  ac->check->name);
-		for (size_t j = first; j < results->n; j++)
-			results->v[j].check = xstrdup(ac->check->name);
+		tag_results(results, first, ac->check);
 	}
 }
 
@@ -199,8 +207,8 @@ static int reload(struct agent *a, const char *config_path,
 	if (cfg->nerrors > 0) {
 		for (size_t i = 0; i < cfg->nerrors; i++)
 			log_warnx("reload: %s", cfg->errors[i]);
-		log_warnx("configuration not reloaded: %zu errors",
-			  cfg->nerrors);
+		log_warnx("configuration not reloaded: %zu error%s",
+			  cfg->nerrors, cfg->nerrors == 1 ? "" : "s");
 		cfg_free(cfg);
 		agent_config_free(conf);
 		return -EINVAL;
@@ -230,6 +238,68 @@ static int64_t next_due(const struct agent_config *conf)
 	return due;
 }
 
+/*
+ * Fill pfds with the signal fd and every event-driven check's fd; owners
+ * maps pfds[i] to the check it belongs to.  Returns the count.
+ */
+static size_t build_pollset(const struct agent_config *conf, int sfd,
+			    struct pollfd *pfds, struct agent_check **owners,
+			    size_t max)
+{
+	size_t n = 0;
+
+	pfds[n] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	owners[n++] = NULL;
+	for (size_t i = 0; i < conf->nchecks && n < max; i++) {
+		struct agent_check *ac = &conf->checks[i];
+		int fd = ac->check->watch_fd ? ac->check->watch_fd(ac->ctx) : -1;
+
+		if (fd < 0)
+			continue;
+		pfds[n] = (struct pollfd){ .fd = fd, .events = POLLIN };
+		owners[n++] = ac;
+	}
+	return n;
+}
+
+/* Let every event-driven check whose fd is ready report what happened. */
+static void run_ready_checks(struct pollfd *pfds, struct agent_check **owners,
+			     size_t n, struct check_results *results)
+{
+	for (size_t i = 1; i < n; i++) {
+		struct agent_check *ac = owners[i];
+		size_t first = results->n;
+
+		if (!(pfds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		ac->check->on_ready(ac->ctx, time_now_ms(), results);
+		tag_results(results, first, ac->check);
+	}
+}
+
+/* One delivery attempt when something is pending and the backoff allows. */
+static void deliver_pending(struct agent *a, int64_t *retry_at,
+			    int64_t *backoff)
+{
+	int64_t now = time_mono_ms();
+	char why[512];
+
+	if (json_array_size(a->pending) == 0 || now < *retry_at)
+		return;
+	if (deliver(a, why, sizeof(why)) < 0) {
+		log_warnx("%s; %zu events kept, retry in %llds", why,
+			  json_array_size(a->pending),
+			  (long long)(*backoff / 1000));
+		*retry_at = now + *backoff;
+		*backoff = *backoff * 2 > 300000 ? 300000 : *backoff * 2;
+	} else {
+		*backoff = 1000;
+		*retry_at = 0;
+	}
+}
+
+#define POLL_MAX 64
+
 static int run_daemon(struct agent *a, const char *config_path,
 		      const char *dropin_dir)
 {
@@ -251,39 +321,38 @@ static int run_daemon(struct agent *a, const char *config_path,
 	sd_notify(0, "READY=1");
 	for (;;) {
 		struct check_results results = { 0 };
-		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+		struct pollfd pfds[POLL_MAX];
+		struct agent_check *owners[POLL_MAX];
 		struct signalfd_siginfo si;
-		int64_t now, wait;
-		char why[512];
+		int64_t wait;
+		size_t n;
 
 		run_checks(a->conf, false, &results);
 		queue_results(a, &results);
 		check_results_clear(&results);
+		deliver_pending(a, &retry_at, &backoff);
 
-		now = time_mono_ms();
-		if (json_array_size(a->pending) > 0 && now >= retry_at) {
-			if (deliver(a, why, sizeof(why)) < 0) {
-				log_warnx("%s; %zu events kept, retry in %llds",
-					  why, json_array_size(a->pending),
-					  (long long)(backoff / 1000));
-				retry_at = now + backoff;
-				backoff = backoff * 2 > 300000 ? 300000
-							       : backoff * 2;
-			} else {
-				backoff = 1000;
-				retry_at = 0;
-			}
-		}
 		wait = next_due(a->conf) - time_mono_ms();
-		if (json_array_size(a->pending) > 0 && retry_at - now < wait)
+		if (json_array_size(a->pending) > 0 &&
+		    retry_at - time_mono_ms() < wait)
 			wait = retry_at - time_mono_ms();
 		if (wait < 0)
 			wait = 0;
 		if (wait > 60000)
 			wait = 60000;
-		if (poll(&pfd, 1, (int)wait) <= 0)
+		n = build_pollset(a->conf, sfd, pfds, owners, POLL_MAX);
+		if (poll(pfds, n, (int)wait) <= 0)
 			continue;
-		if (read(sfd, &si, sizeof(si)) != sizeof(si))
+		run_ready_checks(pfds, owners, n, &results);
+		if (results.n > 0) {
+			/* A change seen as it happens goes out at once. */
+			queue_results(a, &results);
+			retry_at = 0;
+			deliver_pending(a, &retry_at, &backoff);
+		}
+		check_results_clear(&results);
+		if (!(pfds[0].revents & POLLIN) ||
+		    read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGHUP) {
 			sd_notify(0, "RELOADING=1");

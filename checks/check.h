@@ -77,6 +77,14 @@ struct check {
 			 const struct check_env *env, void **ret_ctx);
 	int (*collect)(void *ctx, int64_t now_ms, struct check_results *out);
 	void (*free)(void *ctx);
+	/*
+	 * Optional, for checks that learn of changes as they happen (a unit
+	 * failing): watch_fd() returns a file descriptor to poll (or -1), and
+	 * when it is readable the agent calls on_ready(), which may append
+	 * results that are delivered at once.
+	 */
+	int (*watch_fd)(void *ctx);
+	int (*on_ready)(void *ctx, int64_t now_ms, struct check_results *out);
 };
 
 /* NULL-terminated, in the order checks run and print. */

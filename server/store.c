@@ -26,7 +26,13 @@ static const char *const core_steps[] = {
 	"  host_id INTEGER NOT NULL REFERENCES hosts(id),"
 	"  check_name TEXT NOT NULL,"
 	"  item TEXT NOT NULL,"
-	"  status TEXT NOT NULL CHECK (status IN ('open', 'resolved')),"
+	/*
+	 * new -> acknowledged -> in_progress -> waiting -> resolved -> closed;
+	 * recovered: the problem went away, a technician should review it.
+	 * A ticket is open until it is resolved or closed.
+	 */
+	"  status TEXT NOT NULL CHECK (status IN ('new', 'acknowledged',"
+	"    'in_progress', 'waiting', 'recovered', 'resolved', 'closed')),"
 	"  title TEXT NOT NULL,"
 	"  state TEXT NOT NULL,"
 	"  worst_state TEXT NOT NULL,"
@@ -35,10 +41,12 @@ static const char *const core_steps[] = {
 	"  first_seen INTEGER NOT NULL,"
 	"  last_seen INTEGER NOT NULL,"
 	"  opened_at INTEGER NOT NULL,"
-	"  resolved_at INTEGER);"
+	"  resolved_at INTEGER,"
+	"  parent_id INTEGER REFERENCES tickets(id),"
+	"  flapping INTEGER NOT NULL DEFAULT 0);"
 	/* The deduplication invariant: one open ticket per problem key. */
 	"CREATE UNIQUE INDEX tickets_open_key ON tickets(host_id, check_name, item)"
-	"  WHERE status = 'open';"
+	"  WHERE status NOT IN ('resolved', 'closed');"
 	"CREATE INDEX tickets_status ON tickets(status, id);"
 	"CREATE TABLE events ("
 	"  id BLOB PRIMARY KEY,"
@@ -105,7 +113,7 @@ enum stmt {
 #define TICKET_COLUMNS                                                     \
 	"t.id, h.name, t.check_name, t.item, t.status, t.title, t.state, " \
 	"t.worst_state, t.summary, t.occurrences, t.first_seen, "          \
-	"t.last_seen, t.opened_at, t.resolved_at"
+	"t.last_seen, t.opened_at, t.resolved_at, t.parent_id, t.flapping"
 
 static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -124,12 +132,12 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_TICKET_FIND_OPEN] =
 		"SELECT id, state, worst_state, occurrences, first_seen, last_seen"
 		" FROM tickets WHERE host_id = ?1 AND check_name = ?2"
-		" AND item = ?3 AND status = 'open'",
+		" AND item = ?3 AND status NOT IN ('resolved', 'closed')",
 	[STMT_TICKET_OPEN] =
 		"INSERT INTO tickets(host_id, check_name, item, status, title,"
 		" state, worst_state, summary, occurrences, first_seen,"
 		" last_seen, opened_at)"
-		" VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?5, ?6, 1, ?7, ?7, ?8)",
+		" VALUES (?1, ?2, ?3, 'new', ?4, ?5, ?5, ?6, 1, ?7, ?7, ?8)",
 	[STMT_TICKET_OCCURRENCE] =
 		"UPDATE tickets SET occurrences = occurrences + 1,"
 		" state = CASE WHEN ?4 >= last_seen THEN ?2 ELSE state END,"
@@ -146,12 +154,12 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		" new_value, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[STMT_TICKETS_OPEN] = "SELECT " TICKET_COLUMNS
 			      " FROM tickets t JOIN hosts h ON h.id = t.host_id"
-			      " WHERE t.status = 'open'"
+			      " WHERE t.status NOT IN ('resolved', 'closed')"
 			      " ORDER BY t.id DESC LIMIT ?1 OFFSET ?2",
 	[STMT_TICKETS_RESOLVED] =
 		"SELECT " TICKET_COLUMNS
 		" FROM tickets t JOIN hosts h ON h.id = t.host_id"
-		" WHERE t.status = 'resolved'"
+		" WHERE t.status IN ('resolved', 'closed')"
 		" ORDER BY t.id DESC LIMIT ?1 OFFSET ?2",
 	[STMT_TICKETS_ALL] = "SELECT " TICKET_COLUMNS
 			     " FROM tickets t JOIN hosts h ON h.id = t.host_id"
@@ -575,6 +583,12 @@ static json_t *ticket_row_json(sqlite3_stmt *s)
 			    sqlite3_column_type(s, 13) == SQLITE_NULL
 				    ? json_null()
 				    : json_time(sqlite3_column_int64(s, 13)));
+	json_object_set_new(t, "parent_id",
+			    sqlite3_column_type(s, 14) == SQLITE_NULL
+				    ? json_null()
+				    : json_integer(sqlite3_column_int64(s, 14)));
+	json_object_set_new(t, "flapping",
+			    json_boolean(sqlite3_column_int(s, 15)));
 	return t;
 }
 
