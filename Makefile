@@ -56,7 +56,8 @@ SERVER_SRCS := \
 	server/store.c
 
 CLI_SRCS := \
-	server/cli/tocsin.c
+	server/cli/main.c \
+	server/cli/tickets.c
 
 UNIT_TESTS := \
 	test_config \

@@ -8,7 +8,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +15,15 @@
 
 #include "../../common/config.h"
 #include "../../common/util.h"
+#include "cli.h"
 
 #define REPLY_MAX (64 * 1024 * 1024)
 
-struct client {
-	char *url;
-	char *token;
-	bool json;
+/* Every command, in the order --help lists them.  One line per command. */
+static const struct cli_command *const commands[] = {
+	&cli_cmd_tickets,
+	&cli_cmd_ticket,
+	NULL,
 };
 
 struct buffer {
@@ -32,17 +33,23 @@ struct buffer {
 
 static void usage(FILE *fp)
 {
+	fprintf(fp, "usage: tocsin [--url URL] [--token TOKEN] [--config FILE] COMMAND [ARGS]\n"
+		    "\ncommands:\n");
+	for (size_t i = 0; commands[i]; i++)
+		fprintf(fp, "  %s\n", commands[i]->synopsis);
 	fprintf(fp,
-		"usage: tocsin [--url URL] [--token TOKEN] [--config FILE] COMMAND [ARGS]\n"
-		"\n"
-		"commands:\n"
-		"  tickets [--state open|resolved|all] [--limit N] [--json]\n"
-		"                          list tickets (default: open)\n"
-		"  ticket ID [--json]      show one ticket with its occurrences and journal\n"
-		"\n"
+		"\nEvery command takes --json to print the API's answer as it is.\n"
 		"The server URL and token come from the flags, else TOCSIN_URL and\n"
 		"TOCSIN_TOKEN, else the file given with --config, ~/.config/tocsin/cli.yaml\n"
 		"or /etc/tocsin/cli.yaml (keys: url, token).\n");
+}
+
+int cli_usage_error(const struct cli_command *cmd, const char *why)
+{
+	if (why != NULL)
+		fprintf(stderr, "tocsin %s: %s\n", cmd->name, why);
+	fprintf(stderr, "usage: tocsin %s\n", cmd->synopsis);
+	return 2;
 }
 
 static int load_cli_file(const char *path, struct client *c, bool required)
@@ -126,13 +133,13 @@ static size_t on_data(char *data, size_t size, size_t n, void *p)
 	return len;
 }
 
-/* GET path from the server; the decoded JSON answer or NULL after a message. */
-static json_t *api_get(const struct client *c, const char *path)
+json_t *cli_request(const struct client *c, const char *method,
+		    const char *path, json_t *body)
 {
 	struct buffer b = { 0 };
 	struct curl_slist *headers = NULL;
 	size_t len = strlen(c->url);
-	char *url, *auth;
+	char *url, *auth, *payload = NULL;
 	json_t *doc = NULL;
 	json_error_t jerr;
 	long status = 0;
@@ -146,6 +153,13 @@ static json_t *api_get(const struct client *c, const char *path)
 	headers = curl_slist_append(headers, auth);
 	curl = curl_easy_init();
 	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+	if (body != NULL) {
+		payload = json_dumps(body, JSON_COMPACT);
+		headers = curl_slist_append(headers,
+					    "Content-Type: application/json");
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload);
+	}
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
@@ -162,8 +176,8 @@ static json_t *api_get(const struct client *c, const char *path)
 	if (status < 200 || status >= 300) {
 		const char *msg = json_string_value(json_object_get(doc, "error"));
 
-		fprintf(stderr, "tocsin: %s: HTTP %ld: %s\n", url, status,
-			msg ? msg : "no explanation from the server");
+		fprintf(stderr, "tocsin: %s %s: HTTP %ld: %s\n", method, url,
+			status, msg ? msg : "no explanation from the server");
 		json_decref(doc);
 		doc = NULL;
 	} else if (doc == NULL) {
@@ -172,21 +186,26 @@ static json_t *api_get(const struct client *c, const char *path)
 out:
 	curl_easy_cleanup(curl);
 	curl_slist_free_all(headers);
+	free(payload);
 	free(url);
 	free(auth);
 	free(b.data);
 	return doc;
 }
 
-static const char *str(json_t *obj, const char *key)
+json_t *cli_get(const struct client *c, const char *path)
+{
+	return cli_request(c, "GET", path, NULL);
+}
+
+const char *cli_str(json_t *obj, const char *key)
 {
 	const char *s = json_string_value(json_object_get(obj, key));
 
 	return s ? s : "-";
 }
 
-/* "2026-11-22T21:53:07.123Z" -> "2026-11-22 21:53" for tables. */
-static void short_time(const char *iso, char *buf, size_t size)
+void cli_short_time(const char *iso, char *buf, size_t size)
 {
 	if (strlen(iso) >= 16)
 		snprintf(buf, size, "%.10s %.5s", iso, iso + 11);
@@ -194,7 +213,7 @@ static void short_time(const char *iso, char *buf, size_t size)
 		snprintf(buf, size, "%s", iso);
 }
 
-static void print_json(json_t *doc)
+void cli_print_json(json_t *doc)
 {
 	char *text = json_dumps(doc, JSON_INDENT(2));
 
@@ -203,86 +222,13 @@ static void print_json(json_t *doc)
 	free(text);
 }
 
-static int cmd_tickets(const struct client *c, const char *state,
-		       const char *limit)
+char *cli_escape(const char *text)
 {
-	char *path = xasprintf("/api/v1/tickets?state=%s%s%s", state,
-			       limit ? "&limit=" : "", limit ? limit : "");
-	json_t *doc = api_get(c, path), *tickets, *t;
-	size_t i;
+	char *tmp = curl_easy_escape(NULL, text, 0);
+	char *out = xstrdup(tmp ? tmp : "");
 
-	free(path);
-	if (doc == NULL)
-		return 1;
-	if (c->json) {
-		print_json(doc);
-		json_decref(doc);
-		return 0;
-	}
-	tickets = json_object_get(doc, "tickets");
-	if (json_array_size(tickets) == 0) {
-		printf("no %s tickets\n", strcmp(state, "all") ? state : "");
-		json_decref(doc);
-		return 0;
-	}
-	printf("%-6s %-9s %-9s %-20s %5s  %-16s  %s\n", "ID", "STATUS", "STATE",
-	       "HOST", "OCC", "LAST SEEN", "SUMMARY");
-	json_array_foreach(tickets, i, t) {
-		char seen[32];
-
-		short_time(str(t, "last_seen"), seen, sizeof(seen));
-		printf("%-6lld %-9s %-9s %-20s %5lld  %-16s  %s\n",
-		       (long long)json_integer_value(json_object_get(t, "id")),
-		       str(t, "status"), str(t, "state"), str(t, "host"),
-		       (long long)json_integer_value(
-			       json_object_get(t, "occurrence_count")),
-		       seen, str(t, "summary"));
-	}
-	json_decref(doc);
-	return 0;
-}
-
-static int cmd_ticket(const struct client *c, const char *id)
-{
-	char *path = xasprintf("/api/v1/tickets/%s", id);
-	json_t *t = api_get(c, path), *e;
-	size_t i;
-
-	free(path);
-	if (t == NULL)
-		return 1;
-	if (c->json) {
-		print_json(t);
-		json_decref(t);
-		return 0;
-	}
-	printf("Ticket #%lld: %s\n",
-	       (long long)json_integer_value(json_object_get(t, "id")),
-	       str(t, "title"));
-	printf("  status:      %s (state %s, worst %s)\n", str(t, "status"),
-	       str(t, "state"), str(t, "worst_state"));
-	printf("  problem:     host %s, check %s, item %s\n", str(t, "host"),
-	       str(t, "check"), str(t, "item"));
-	printf("  summary:     %s\n", str(t, "summary"));
-	printf("  occurrences: %lld, first seen %s, last seen %s\n",
-	       (long long)json_integer_value(
-		       json_object_get(t, "occurrence_count")),
-	       str(t, "first_seen"), str(t, "last_seen"));
-	printf("  opened:      %s\n", str(t, "opened_at"));
-	if (json_is_string(json_object_get(t, "resolved_at")))
-		printf("  resolved:    %s\n", str(t, "resolved_at"));
-	printf("\nJournal:\n");
-	json_array_foreach(json_object_get(t, "journal"), i, e) {
-		printf("  %s  %-8s %-9s %s\n", str(e, "at"), str(e, "actor"),
-		       str(e, "action"), str(e, "text"));
-	}
-	printf("\nLatest occurrences:\n");
-	json_array_foreach(json_object_get(t, "occurrences"), i, e) {
-		printf("  %s  %-9s %s\n", str(e, "observed_at"), str(e, "state"),
-		       str(e, "summary"));
-	}
-	json_decref(t);
-	return 0;
+	curl_free(tmp);
+	return out;
 }
 
 int main(int argc, char **argv)
@@ -291,20 +237,17 @@ int main(int argc, char **argv)
 		{ "url", required_argument, NULL, 'u' },
 		{ "token", required_argument, NULL, 't' },
 		{ "config", required_argument, NULL, 'c' },
-		{ "state", required_argument, NULL, 's' },
-		{ "limit", required_argument, NULL, 'l' },
-		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct client c = { 0 };
-	const char *config_path = NULL, *state = "open", *limit = NULL;
-	const char *cmd;
+	const char *config_path = NULL;
+	const struct cli_command *cmd = NULL;
 	int opt, r;
 
-	/* GNU getopt permutes, so options may follow the command. */
-	while ((opt = getopt_long(argc, argv, "u:t:c:h", opts, NULL)) != -1) {
+	/* "+": global options end at the command; the rest is its own. */
+	while ((opt = getopt_long(argc, argv, "+u:t:c:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'u':
 			free(c.url);
@@ -317,48 +260,46 @@ int main(int argc, char **argv)
 		case 'c':
 			config_path = optarg;
 			break;
-		case 's':
-			state = optarg;
-			break;
-		case 'l':
-			limit = optarg;
-			break;
-		case 'j':
-			c.json = true;
-			break;
 		case 'V':
 			printf("tocsin %s\n", TOCSIN_VERSION);
-			return 0;
+			r = 0;
+			goto out;
 		case 'h':
 			usage(stdout);
-			return 0;
+			r = 0;
+			goto out;
 		default:
 			usage(stderr);
-			return 2;
+			r = 2;
+			goto out;
 		}
 	}
 	if (optind >= argc) {
 		usage(stderr);
-		return 2;
+		r = 2;
+		goto out;
 	}
-	cmd = argv[optind];
-	if (strcmp(state, "open") != 0 && strcmp(state, "resolved") != 0 &&
-	    strcmp(state, "all") != 0) {
-		fprintf(stderr, "tocsin: --state must be open, resolved or all\n");
-		return 2;
-	}
-	if (resolve_settings(&c, config_path) < 0)
-		return 2;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if (strcmp(cmd, "tickets") == 0 && optind + 1 == argc) {
-		r = cmd_tickets(&c, state, limit);
-	} else if (strcmp(cmd, "ticket") == 0 && optind + 2 == argc) {
-		r = cmd_ticket(&c, argv[optind + 1]);
-	} else {
+	for (size_t i = 0; commands[i]; i++)
+		if (strcmp(commands[i]->name, argv[optind]) == 0)
+			cmd = commands[i];
+	if (cmd == NULL) {
+		fprintf(stderr, "tocsin: unknown command '%s'\n", argv[optind]);
 		usage(stderr);
 		r = 2;
+		goto out;
 	}
+	r = resolve_settings(&c, config_path);
+	if (r < 0) {
+		r = 2;
+		goto out;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	argc -= optind;
+	argv += optind;
+	optind = 0; /* reset getopt for the command's own options */
+	r = cmd->run(&c, argc, argv);
 	curl_global_cleanup();
+out:
 	free(c.url);
 	free(c.token);
 	return r;

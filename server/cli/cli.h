@@ -1,0 +1,50 @@
+/*
+ * tocsin, the technicians' command line: shared client plumbing.
+ *
+ * Each command lives in its own file under server/cli/ and is listed in
+ * the table in main.c.  A command gets its own argv (argv[0] is the
+ * command name) and parses its options with getopt_long.
+ */
+#ifndef TOCSIN_CLI_H
+#define TOCSIN_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct client {
+	char *url;
+	char *token;
+	bool json; /* --json: print the API's answer as it is */
+};
+
+struct cli_command {
+	const char *name;
+	const char *synopsis; /* one usage line, shown by tocsin --help */
+	int (*run)(struct client *c, int argc, char **argv);
+};
+
+/*
+ * Call the API: method on path (which starts with /api/...), with an
+ * optional JSON body (borrowed).  Returns the decoded answer, or NULL after
+ * printing why to stderr (unreachable server, HTTP error with the server's
+ * message, malformed answer).
+ */
+json_t *cli_request(const struct client *c, const char *method,
+		    const char *path, json_t *body);
+json_t *cli_get(const struct client *c, const char *path);
+
+/* A string member or "-". */
+const char *cli_str(json_t *obj, const char *key);
+/* "2026-11-22T21:53:07.123Z" -> "2026-11-22 21:53". */
+void cli_short_time(const char *iso, char *buf, size_t size);
+void cli_print_json(json_t *doc);
+/* Percent-encode text for a URL query or path segment (malloc'ed). */
+char *cli_escape(const char *text);
+/* For a command's bad usage: print its synopsis, return 2. */
+int cli_usage_error(const struct cli_command *cmd, const char *why);
+
+extern const struct cli_command cli_cmd_tickets;
+extern const struct cli_command cli_cmd_ticket;
+
+#endif

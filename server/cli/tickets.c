@@ -1,0 +1,163 @@
+/*
+ * tocsin tickets, tocsin ticket ID: reading tickets.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/util.h"
+#include "cli.h"
+
+static int tickets_run(struct client *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "state", required_argument, NULL, 's' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *state = "open", *limit = "100";
+	json_t *doc, *tickets, *t;
+	int64_t n;
+	char *path;
+	size_t i;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			state = optarg;
+			break;
+		case 'l':
+			limit = optarg;
+			break;
+		case 'j':
+			c->json = true;
+			break;
+		default:
+			return cli_usage_error(&cli_cmd_tickets, NULL);
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error(&cli_cmd_tickets, "unexpected argument");
+	if (strcmp(state, "open") != 0 && strcmp(state, "resolved") != 0 &&
+	    strcmp(state, "all") != 0)
+		return cli_usage_error(&cli_cmd_tickets,
+				       "--state must be open, resolved or all");
+	if (parse_int64(limit, &n) < 0 || n < 1)
+		return cli_usage_error(&cli_cmd_tickets,
+				       "--limit must be a positive number");
+
+	path = xasprintf("/api/v1/tickets?state=%s&limit=%s", state, limit);
+	doc = cli_get(c, path);
+	free(path);
+	if (doc == NULL)
+		return 1;
+	if (c->json) {
+		cli_print_json(doc);
+		json_decref(doc);
+		return 0;
+	}
+	tickets = json_object_get(doc, "tickets");
+	if (json_array_size(tickets) == 0) {
+		printf("no %s tickets\n", strcmp(state, "all") ? state : "");
+		json_decref(doc);
+		return 0;
+	}
+	printf("%-6s %-11s %-9s %-20s %5s  %-16s  %s\n", "ID", "STATUS",
+	       "STATE", "HOST", "OCC", "LAST SEEN", "SUMMARY");
+	json_array_foreach(tickets, i, t) {
+		char seen[32];
+
+		cli_short_time(cli_str(t, "last_seen"), seen, sizeof(seen));
+		printf("%-6lld %-11s %-9s %-20s %5lld  %-16s  %s\n",
+		       (long long)json_integer_value(json_object_get(t, "id")),
+		       cli_str(t, "status"), cli_str(t, "state"),
+		       cli_str(t, "host"),
+		       (long long)json_integer_value(
+			       json_object_get(t, "occurrence_count")),
+		       seen, cli_str(t, "summary"));
+	}
+	json_decref(doc);
+	return 0;
+}
+
+static void print_ticket(json_t *t)
+{
+	json_t *e;
+	size_t i;
+
+	printf("Ticket #%lld: %s\n",
+	       (long long)json_integer_value(json_object_get(t, "id")),
+	       cli_str(t, "title"));
+	printf("  status:      %s (state %s, worst %s)\n", cli_str(t, "status"),
+	       cli_str(t, "state"), cli_str(t, "worst_state"));
+	printf("  problem:     host %s, check %s, item %s\n",
+	       cli_str(t, "host"), cli_str(t, "check"), cli_str(t, "item"));
+	printf("  summary:     %s\n", cli_str(t, "summary"));
+	printf("  occurrences: %lld, first seen %s, last seen %s\n",
+	       (long long)json_integer_value(
+		       json_object_get(t, "occurrence_count")),
+	       cli_str(t, "first_seen"), cli_str(t, "last_seen"));
+	printf("  opened:      %s\n", cli_str(t, "opened_at"));
+	if (json_is_string(json_object_get(t, "resolved_at")))
+		printf("  resolved:    %s\n", cli_str(t, "resolved_at"));
+	printf("\nJournal:\n");
+	json_array_foreach(json_object_get(t, "journal"), i, e) {
+		printf("  %s  %-8s %-9s %s\n", cli_str(e, "at"),
+		       cli_str(e, "actor"), cli_str(e, "action"),
+		       cli_str(e, "text"));
+	}
+	printf("\nLatest occurrences:\n");
+	json_array_foreach(json_object_get(t, "occurrences"), i, e) {
+		printf("  %s  %-9s %s\n", cli_str(e, "observed_at"),
+		       cli_str(e, "state"), cli_str(e, "summary"));
+	}
+}
+
+static int ticket_run(struct client *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_t *t;
+	int64_t id;
+	char *path;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt != 'j')
+			return cli_usage_error(&cli_cmd_ticket, NULL);
+		c->json = true;
+	}
+	if (optind + 1 != argc)
+		return cli_usage_error(&cli_cmd_ticket, "which ticket?");
+	if (parse_int64(argv[optind], &id) < 0 || id < 1)
+		return cli_usage_error(&cli_cmd_ticket,
+				       "a ticket id is a positive number");
+	path = xasprintf("/api/v1/tickets/%lld", (long long)id);
+	t = cli_get(c, path);
+	free(path);
+	if (t == NULL)
+		return 1;
+	if (c->json)
+		cli_print_json(t);
+	else
+		print_ticket(t);
+	json_decref(t);
+	return 0;
+}
+
+const struct cli_command cli_cmd_tickets = {
+	.name = "tickets",
+	.synopsis = "tickets [--state open|resolved|all] [--limit N] [--json]   list tickets (default: open)",
+	.run = tickets_run,
+};
+
+const struct cli_command cli_cmd_ticket = {
+	.name = "ticket",
+	.synopsis = "ticket ID [--json]   one ticket with its occurrences and journal",
+	.run = ticket_run,
+};
