@@ -53,6 +53,7 @@ SERVER_SRCS := \
 	server/dedup.c \
 	server/http.c \
 	server/ingest.c \
+	server/inventory.c \
 	server/store.c
 
 CLI_SRCS := \
@@ -64,6 +65,7 @@ UNIT_TESTS := \
 	test_disk \
 	test_dedup \
 	test_ingest \
+	test_inventory \
 	test_util
 
 # V=1 shows the full commands.

@@ -9,6 +9,7 @@
 
 #include "../common/config.h"
 #include "../common/util.h"
+#include "inventory.h"
 #include "server.h"
 
 void server_config_free(struct server_config *conf)
@@ -20,6 +21,7 @@ void server_config_free(struct server_config *conf)
 	free(conf->tokens);
 	free(conf->listen_host);
 	free(conf->database);
+	inventory_free(conf->inventory);
 	free(conf);
 }
 
@@ -198,6 +200,7 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	conf->log_level = (enum log_level)(LOG_LEVEL_ERROR + level);
 	parse_http(cfg, cfg_get(cfg, cfg->root, "http"), conf);
 	parse_auth(cfg, cfg_get(cfg, cfg->root, "auth"), conf);
+	inventory_parse(cfg, cfg->root, &conf->inventory);
 	if (conf->ntokens == 0)
 		cfg_error(cfg, cfg->root,
 			  "auth.tokens is empty: nobody could use the server");

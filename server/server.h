@@ -40,6 +40,7 @@ struct server_config {
 	int64_t connection_timeout_ms;
 	struct server_token *tokens;
 	size_t ntokens;
+	struct inventory *inventory;
 };
 
 struct cfg;

@@ -1,0 +1,177 @@
+#include "inventory.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/config.h"
+#include "../common/util.h"
+
+void inventory_free(struct inventory *inv)
+{
+	if (inv == NULL)
+		return;
+	for (size_t i = 0; i < inv->ncustomers; i++) {
+		free(inv->customers[i].id);
+		free(inv->customers[i].name);
+	}
+	for (size_t i = 0; i < inv->nhosts; i++) {
+		free(inv->hosts[i].name);
+		cfg_string_list_free(inv->hosts[i].tags);
+	}
+	free(inv->customers);
+	free(inv->hosts);
+	free(inv);
+}
+
+const struct customer *inventory_customer(const struct inventory *inv,
+					  const char *id)
+{
+	for (size_t i = 0; inv && i < inv->ncustomers; i++)
+		if (strcmp(inv->customers[i].id, id) == 0)
+			return &inv->customers[i];
+	return NULL;
+}
+
+const struct host *inventory_host(const struct inventory *inv,
+				  const char *name)
+{
+	for (size_t i = 0; inv && i < inv->nhosts; i++)
+		if (strcmp(inv->hosts[i].name, name) == 0)
+			return &inv->hosts[i];
+	return NULL;
+}
+
+bool host_has_tag(const struct host *h, const char *tag)
+{
+	for (size_t i = 0; h->tags[i]; i++)
+		if (strcmp(h->tags[i], tag) == 0)
+			return true;
+	return false;
+}
+
+const char *host_role_name(enum host_role role)
+{
+	return role == HOST_ROLE_CENTRAL ? "central" : "decentral";
+}
+
+/* One customer; more keys (contract, contacts, ...) are parsed here too. */
+static void parse_customer(struct cfg *cfg, const char *id,
+			   const struct cfg_node *node, struct customer *c)
+{
+	c->id = xstrdup(id);
+	if (cfg_expect_map(cfg, node) < 0)
+		return;
+	cfg_get_string(cfg, node, "name", &c->name);
+	if (c->name == NULL)
+		c->name = xstrdup(id);
+}
+
+static void parse_customers(struct cfg *cfg, const struct cfg_node *node,
+			    struct inventory *inv)
+{
+	if (node == NULL || node->type == CFG_NULL)
+		return;
+	if (node->type != CFG_MAP) {
+		cfg_error(cfg, node, "expected a mapping of customer ids");
+		return;
+	}
+	inv->customers = xcalloc(node->npairs, sizeof(*inv->customers));
+	for (size_t i = 0; i < node->npairs; i++) {
+		node->pairs[i].used = true;
+		parse_customer(cfg, node->pairs[i].key, node->pairs[i].value,
+			       &inv->customers[inv->ncustomers++]);
+	}
+}
+
+/* One host; the parent is resolved once every host is known. */
+static void parse_host(struct cfg *cfg, struct inventory *inv,
+		       const char *name, const struct cfg_node *node,
+		       struct host *h, char **ret_parent)
+{
+	static const char *const roles[] = { "decentral", "central", NULL };
+	char *customer = NULL;
+	int role = HOST_ROLE_DECENTRAL;
+
+	h->name = xstrdup(name);
+	h->tags = xcalloc(1, sizeof(*h->tags));
+	if (cfg_expect_map(cfg, node) < 0)
+		return;
+	if (cfg_get_string(cfg, node, "customer", &customer) > 0) {
+		h->customer = inventory_customer(inv, customer);
+		if (h->customer == NULL)
+			cfg_error(cfg, cfg_get(cfg, node, "customer"),
+				  "no customer '%s' under customers:", customer);
+	}
+	free(customer);
+	cfg_get_enum(cfg, node, "role", roles, &role);
+	h->role = (enum host_role)role;
+	cfg_get_string_list(cfg, node, "tags", &h->tags);
+	cfg_get_string(cfg, node, "parent", ret_parent);
+}
+
+static void resolve_parents(struct cfg *cfg, const struct cfg_node *node,
+			    struct inventory *inv, char **parents)
+{
+	for (size_t i = 0; i < inv->nhosts; i++) {
+		struct host *h = &inv->hosts[i];
+		const struct host *p;
+
+		if (parents[i] == NULL)
+			continue;
+		p = inventory_host(inv, parents[i]);
+		if (p == NULL || p == h)
+			cfg_error(cfg, cfg_get(cfg, node->pairs[i].value, "parent"),
+				  p ? "a host cannot be its own parent"
+				    : "no host '%s' under hosts:",
+				  parents[i]);
+		else
+			h->parent = p;
+	}
+	/* A cycle would make topology walks loop: refuse it. */
+	for (size_t i = 0; i < inv->nhosts; i++) {
+		struct host *h = &inv->hosts[i];
+		size_t steps = 0;
+
+		for (const struct host *p = h->parent; p; p = p->parent) {
+			if (p == h || ++steps > inv->nhosts) {
+				cfg_error(cfg, node->pairs[i].value,
+					  "the parents of '%s' form a cycle",
+					  h->name);
+				h->parent = NULL;
+				break;
+			}
+		}
+	}
+}
+
+int inventory_parse(struct cfg *cfg, const struct cfg_node *root,
+		    struct inventory **ret)
+{
+	struct inventory *inv = xcalloc(1, sizeof(*inv));
+	const struct cfg_node *hosts;
+	char **parents;
+
+	parse_customers(cfg, cfg_get(cfg, root, "customers"), inv);
+	hosts = cfg_get(cfg, root, "hosts");
+	if (hosts != NULL && hosts->type != CFG_NULL &&
+	    hosts->type != CFG_MAP) {
+		cfg_error(cfg, hosts, "expected a mapping of host names");
+		hosts = NULL;
+	}
+	if (hosts != NULL && hosts->type == CFG_MAP) {
+		inv->hosts = xcalloc(hosts->npairs, sizeof(*inv->hosts));
+		parents = xcalloc(hosts->npairs, sizeof(*parents));
+		for (size_t i = 0; i < hosts->npairs; i++) {
+			hosts->pairs[i].used = true;
+			parse_host(cfg, inv, hosts->pairs[i].key,
+				   hosts->pairs[i].value,
+				   &inv->hosts[inv->nhosts++], &parents[i]);
+		}
+		resolve_parents(cfg, hosts, inv, parents);
+		for (size_t i = 0; i < hosts->npairs; i++)
+			free(parents[i]);
+		free(parents);
+	}
+	*ret = inv;
+	return 0;
+}
