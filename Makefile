@@ -38,6 +38,10 @@ COMMON_SRCS := \
 	common/log.c \
 	common/util.c
 
+# Shared by the daemons only (the CLI has no database).
+COMMON_DB_SRCS := \
+	common/db.c
+
 CHECK_SRCS := \
 	checks/checks.c \
 	checks/disk.c
@@ -45,6 +49,7 @@ CHECK_SRCS := \
 AGENT_SRCS := \
 	agent/config.c \
 	agent/event.c \
+	agent/statedb.c \
 	agent/transport.c
 
 SERVER_SRCS := \
@@ -54,7 +59,8 @@ SERVER_SRCS := \
 	server/http.c \
 	server/ingest.c \
 	server/inventory.c \
-	server/store.c
+	server/store.c \
+	server/writer.c
 
 CLI_SRCS := \
 	server/cli/main.c \
@@ -66,7 +72,8 @@ UNIT_TESTS := \
 	test_dedup \
 	test_ingest \
 	test_inventory \
-	test_util
+	test_util \
+	test_writer
 
 # V=1 shows the full commands.
 ifeq ($(V),1)
@@ -87,12 +94,12 @@ REL_CFLAGS := $(BASE_CFLAGS) $(OPT)
 .PHONY: all
 all: bin/tocsin-agent bin/tocsin-server bin/tocsin
 
-bin/tocsin-agent: $(call objs,$(REL),$(COMMON_SRCS) $(CHECK_SRCS) $(AGENT_SRCS) agent/main.c)
+bin/tocsin-agent: $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(AGENT_SRCS) agent/main.c)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(AGENT_PKGS)) -lm
 
-bin/tocsin-server: $(call objs,$(REL),$(COMMON_SRCS) $(CHECK_SRCS) $(SERVER_SRCS) server/main.c)
+bin/tocsin-server: $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(SERVER_SRCS) server/main.c)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(REL_CFLAGS) -pthread -o $@ $^ $(call pkg_libs,$(SERVER_PKGS)) -lm
@@ -111,12 +118,12 @@ $(REL)/%.o: %.c
 ASAN := build/asan
 ASAN_CFLAGS := $(BASE_CFLAGS) -O1 -g $(SANITIZE)
 
-$(ASAN)/bin/tocsin-agent: $(call objs,$(ASAN),$(COMMON_SRCS) $(CHECK_SRCS) $(AGENT_SRCS) agent/main.c)
+$(ASAN)/bin/tocsin-agent: $(call objs,$(ASAN),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(AGENT_SRCS) agent/main.c)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(call pkg_libs,$(AGENT_PKGS)) -lm
 
-$(ASAN)/bin/tocsin-server: $(call objs,$(ASAN),$(COMMON_SRCS) $(CHECK_SRCS) $(SERVER_SRCS) server/main.c)
+$(ASAN)/bin/tocsin-server: $(call objs,$(ASAN),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(SERVER_SRCS) server/main.c)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ASAN_CFLAGS) -pthread -o $@ $^ $(call pkg_libs,$(SERVER_PKGS)) -lm
@@ -127,7 +134,7 @@ $(ASAN)/bin/tocsin: $(call objs,$(ASAN),$(COMMON_SRCS) $(CLI_SRCS))
 	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(call pkg_libs,$(CLI_PKGS)) -lm
 
 # Unit tests link everything but the mains; the linker keeps what they use.
-TEST_LIB_SRCS := $(COMMON_SRCS) $(CHECK_SRCS) $(AGENT_SRCS) $(SERVER_SRCS)
+TEST_LIB_SRCS := $(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(AGENT_SRCS) $(SERVER_SRCS)
 TEST_LIBS := $(call pkg_libs,$(ALL_PKGS)) -lm -pthread
 
 $(ASAN)/tests/%: $(ASAN)/tests/unit/%.o $(call objs,$(ASAN),$(TEST_LIB_SRCS))

@@ -17,6 +17,7 @@
 #include "../common/util.h"
 #include "agent.h"
 #include "event.h"
+#include "statedb.h"
 #include "transport.h"
 
 /* Events kept in memory while the collector is unreachable. */
@@ -31,6 +32,7 @@ enum mode {
 
 struct agent {
 	struct agent_config *conf;
+	sqlite3 *db; /* state_dir/agent.db; NULL when unusable */
 	struct transport *transport;
 	json_t *pending; /* events not yet acknowledged */
 	size_t dropped;
@@ -157,6 +159,11 @@ static int agent_start(struct agent *a, struct agent_config *conf)
 
 	a->conf = conf;
 	a->pending = json_array();
+	r = statedb_open(conf->state_dir, &a->db);
+	if (r < 0)
+		log_warnx("cannot use the state directory %s: %s; checks run without history",
+			  conf->state_dir, strerror(-r));
+	conf->env.db = a->db;
 	r = transport_new(conf->server_url, conf->token, conf->timeout_ms,
 			  &a->transport);
 	if (r < 0)
@@ -168,7 +175,9 @@ static void agent_stop(struct agent *a)
 {
 	transport_free(a->transport);
 	json_decref(a->pending);
+	/* The checks may hold statements on the database: free them first. */
 	agent_config_free(a->conf);
+	statedb_close(a->db);
 }
 
 /* --once and --dry-run: one round of every check, printed. */
@@ -223,6 +232,7 @@ static int reload(struct agent *a, const char *config_path,
 	agent_config_free(a->conf);
 	a->transport = t;
 	a->conf = conf;
+	conf->env.db = a->db;
 	log_set_level(conf->log_level);
 	log_info("configuration reloaded: %zu checks", conf->nchecks);
 	return 0;

@@ -62,10 +62,16 @@ struct check_result *check_results_add(struct check_results *results,
 	__attribute__((format(printf, 5, 6)));
 void check_results_clear(struct check_results *results);
 
-/* What the agent tells every check about its surroundings. */
+/*
+ * What the agent tells every check about its surroundings.  The pointer a
+ * check gets in configure() stays valid until its free(); db is filled in
+ * before the first collect() and is NULL when the state directory cannot
+ * be used (a check then works without history and says so).
+ */
 struct check_env {
 	const char *host;
 	const char *state_dir;
+	struct sqlite3 *db; /* state_dir/agent.db, see agent/statedb.h */
 };
 
 struct check {

@@ -9,6 +9,7 @@
 #include "../common/util.h"
 #include "dedup.h"
 #include "ingest.h"
+#include "writer.h"
 
 #define TICKETS_PAGE_MAX 1000
 #define TICKET_OCCURRENCES_MAX 100
@@ -24,11 +25,30 @@ static void store_failure(struct api *api, struct http_response *resp,
 	resp->retry_after_s = 5;
 }
 
+struct ingest_job {
+	const struct ingest_batch *batch;
+	int64_t received_ms;
+	struct dedup_stats stats;
+};
+
+/* Writer job: one agent batch, whole or not at all. */
+static int ingest_job_apply(struct store *st, void *arg)
+{
+	struct ingest_job *job = arg;
+
+	return dedup_apply(st, job->batch, job->received_ms, &job->stats);
+}
+
+/*
+ * Parsing and validation run here on the HTTP thread; only the validated
+ * batch goes to the writer, and the answer waits for its commit.
+ */
 static void post_events(void *app, const struct http_request *req,
 			struct http_response *resp)
 {
 	struct api *api = app;
 	struct ingest_batch *batch;
+	struct ingest_job job = { 0 };
 	struct dedup_stats stats;
 	char err[512];
 	int r;
@@ -39,9 +59,10 @@ static void post_events(void *app, const struct http_request *req,
 		http_error(resp, MHD_HTTP_BAD_REQUEST, "%s", err);
 		return;
 	}
-	store_lock(api->store);
-	r = dedup_apply(api->store, batch, time_now_ms(), &stats);
-	store_unlock(api->store);
+	job.batch = batch;
+	job.received_ms = time_now_ms();
+	r = writer_run(api->writer, ingest_job_apply, &job);
+	stats = job.stats;
 	if (r < 0) {
 		store_failure(api, resp, "storing events", r);
 	} else {

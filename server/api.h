@@ -8,9 +8,12 @@
 #include "server.h"
 #include "store.h"
 
+struct writer;
+
 struct api {
 	const struct server_config *conf;
-	struct store *store;
+	struct store *store;   /* reads: under store_lock() */
+	struct writer *writer; /* every change goes through it */
 };
 
 extern const struct http_route api_routes[];

@@ -7,6 +7,26 @@
 
 #define SYSTEM_ACTOR "tocsin"
 
+/* Tell the listeners (routing, notifications, ...) what ev did. */
+static int announce(struct store *st, enum ticket_change_kind kind,
+		    int64_t ticket_id, const struct store_event *ev,
+		    const char *host)
+{
+	const struct ticket_change c = {
+		.kind = kind,
+		.ticket_id = ticket_id,
+		.at_ms = ev->received_ms,
+		.actor = SYSTEM_ACTOR,
+		.host = host,
+		.check = ev->check,
+		.item = ev->item,
+		.state = ev->state,
+		.summary = ev->summary,
+	};
+
+	return store_ticket_changed(st, &c);
+}
+
 static int open_ticket(struct store *st, const struct store_event *ev,
 		       const char *host, struct dedup_stats *stats)
 {
@@ -22,35 +42,42 @@ static int open_ticket(struct store *st, const struct store_event *ev,
 	r = store_journal_add(st, ticket_id, ev->received_ms, SYSTEM_ACTOR,
 			      "opened", NULL, check_state_name(ev->state),
 			      ev->summary);
+	if (r == 0)
+		r = store_event_link(st, ev->id, ticket_id);
+	if (r == 0)
+		r = announce(st, TICKET_OPENED, ticket_id, ev, host);
 	if (r < 0)
 		return r;
 	stats->opened++;
-	return store_event_link(st, ev->id, ticket_id);
+	return 0;
 }
 
 static int add_occurrence(struct store *st, const struct store_ticket *t,
-			  const struct store_event *ev,
+			  const struct store_event *ev, const char *host,
 			  struct dedup_stats *stats)
 {
 	int r;
 
 	r = store_ticket_occurrence(st, t, ev);
-	if (r < 0)
-		return r;
+	if (r == 0)
+		r = store_event_link(st, ev->id, t->id);
 	/* A change of state is worth a journal line; a repeat is not. */
-	if (t->state != ev->state && ev->observed_ms >= t->last_seen_ms) {
+	if (r == 0 && t->state != ev->state &&
+	    ev->observed_ms >= t->last_seen_ms) {
 		r = store_journal_add(st, t->id, ev->received_ms, SYSTEM_ACTOR,
 				      "state", check_state_name(t->state),
 				      check_state_name(ev->state), ev->summary);
-		if (r < 0)
-			return r;
+		if (r == 0)
+			r = announce(st, TICKET_UPDATED, t->id, ev, host);
 	}
+	if (r < 0)
+		return r;
 	stats->updated++;
-	return store_event_link(st, ev->id, t->id);
+	return 0;
 }
 
 static int resolve_ticket(struct store *st, const struct store_ticket *t,
-			  const struct store_event *ev,
+			  const struct store_event *ev, const char *host,
 			  struct dedup_stats *stats)
 {
 	int r;
@@ -64,10 +91,14 @@ static int resolve_ticket(struct store *st, const struct store_ticket *t,
 	r = store_journal_add(st, t->id, ev->received_ms, SYSTEM_ACTOR,
 			      "resolved", check_state_name(t->state), "ok",
 			      ev->summary);
+	if (r == 0)
+		r = store_event_link(st, ev->id, t->id);
+	if (r == 0)
+		r = announce(st, TICKET_RESOLVED, t->id, ev, host);
 	if (r < 0)
 		return r;
 	stats->resolved++;
-	return store_event_link(st, ev->id, t->id);
+	return 0;
 }
 
 static int apply_event(struct store *st, const struct store_event *ev,
@@ -89,9 +120,9 @@ static int apply_event(struct store *st, const struct store_event *ev,
 	if (found < 0)
 		return found;
 	if (ev->state == CHECK_OK)
-		return found ? resolve_ticket(st, &t, ev, stats) : 0;
+		return found ? resolve_ticket(st, &t, ev, host, stats) : 0;
 	if (found)
-		return add_occurrence(st, &t, ev, stats);
+		return add_occurrence(st, &t, ev, host, stats);
 	return open_ticket(st, ev, host, stats);
 }
 
@@ -110,9 +141,6 @@ int dedup_apply_events(struct store *st, const char *host,
 	int64_t host_id;
 	int r;
 
-	r = store_begin(st);
-	if (r < 0)
-		return r;
 	r = store_host_touch(st, host, now_ms, &host_id);
 	for (size_t i = 0; r == 0 && i < nevents; i++) {
 		const struct ingest_event *in = &events[i];
@@ -130,12 +158,8 @@ int dedup_apply_events(struct store *st, const char *host,
 		};
 		r = apply_event(st, &ev, host, &stats);
 	}
-	if (r == 0)
-		r = store_commit(st);
-	if (r < 0) {
-		store_rollback(st);
+	if (r < 0)
 		return r;
-	}
 	*ret_stats = stats;
 	return 0;
 }

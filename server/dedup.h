@@ -5,7 +5,11 @@
  * A non-ok event opens a ticket for its key or adds an occurrence to the
  * open one; an ok event resolves the open ticket with a journal line; an
  * event whose id is already stored changes nothing, so a resend is
- * harmless.  A whole batch is applied in one transaction.
+ * harmless.  Every ticket change is announced to the store's listeners.
+ *
+ * These run inside a transaction the caller holds, as a writer job (see
+ * writer.h): a batch is applied whole or, when the job fails and its
+ * savepoint is rolled back, not at all.
  */
 #ifndef TOCSIN_DEDUP_H
 #define TOCSIN_DEDUP_H
@@ -25,9 +29,8 @@ struct dedup_stats {
 };
 
 /*
- * Apply a validated batch at time now_ms.  The caller holds the store
- * lock.  0 after the commit; a negative errno after a rollback, in which
- * case nothing of the batch is stored.
+ * Apply a validated batch received at now_ms.  0 and *ret_stats, or a
+ * negative errno, after which the caller must roll back.
  */
 int dedup_apply(struct store *st, const struct ingest_batch *batch,
 		int64_t now_ms, struct dedup_stats *ret_stats);

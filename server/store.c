@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/db.h"
 #include "../common/util.h"
 #include "ingest.h"
 
@@ -74,7 +75,7 @@ static const char *const core_steps[] = {
 	"CREATE INDEX journal_ticket ON journal(ticket_id, id);",
 };
 
-static const struct store_schema core_schema = {
+static const struct db_schema core_schema = {
 	.module = "core",
 	.steps = core_steps,
 	.nsteps = ARRAY_SIZE(core_steps),
@@ -84,7 +85,7 @@ static const struct store_schema core_schema = {
  * Every module's schema, in the order they are migrated: a module may
  * alter the tables of the modules before it.  One line per module.
  */
-static const struct store_schema *const schemas[] = {
+static const struct db_schema *const schemas[] = {
 	&core_schema,
 	NULL,
 };
@@ -93,6 +94,9 @@ enum stmt {
 	STMT_BEGIN,
 	STMT_COMMIT,
 	STMT_ROLLBACK,
+	STMT_SAVEPOINT,
+	STMT_RELEASE,
+	STMT_ROLLBACK_TO,
 	STMT_HOST_UPSERT,
 	STMT_EVENT_INSERT,
 	STMT_EVENT_LINK,
@@ -119,6 +123,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
 	[STMT_COMMIT] = "COMMIT",
 	[STMT_ROLLBACK] = "ROLLBACK",
+	[STMT_SAVEPOINT] = "SAVEPOINT job",
+	[STMT_RELEASE] = "RELEASE job",
+	[STMT_ROLLBACK_TO] = "ROLLBACK TO job",
 	[STMT_HOST_UPSERT] =
 		"INSERT INTO hosts(name, first_seen, last_seen) VALUES (?1, ?2, ?2)"
 		" ON CONFLICT(name) DO UPDATE SET last_seen = max(last_seen, ?2)"
@@ -176,11 +183,56 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		" FROM journal WHERE ticket_id = ?1 ORDER BY id",
 };
 
+#define LISTENERS_MAX 16
+
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[STMT_COUNT];
 	pthread_mutex_t lock;
+	struct {
+		ticket_listener fn;
+		void *arg;
+	} listeners[LISTENERS_MAX];
+	size_t nlisteners;
 };
+
+int store_listen(struct store *st, ticket_listener fn, void *arg)
+{
+	if (st->nlisteners == LISTENERS_MAX)
+		return -ENOSPC;
+	st->listeners[st->nlisteners].fn = fn;
+	st->listeners[st->nlisteners].arg = arg;
+	st->nlisteners++;
+	return 0;
+}
+
+int store_ticket_changed(struct store *st, const struct ticket_change *c)
+{
+	for (size_t i = 0; i < st->nlisteners; i++) {
+		int r = st->listeners[i].fn(st->listeners[i].arg, st, c);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+const char *ticket_change_name(enum ticket_change_kind kind)
+{
+	static const char *const names[] = {
+		[TICKET_OPENED] = "opened",
+		[TICKET_UPDATED] = "updated",
+		[TICKET_RECOVERED] = "recovered",
+		[TICKET_RESOLVED] = "resolved",
+		[TICKET_REOPENED] = "reopened",
+		[TICKET_CLOSED] = "closed",
+		[TICKET_ACTION] = "action",
+	};
+
+	if ((unsigned)kind >= ARRAY_SIZE(names) || names[kind] == NULL)
+		return "unknown";
+	return names[kind];
+}
 
 sqlite3 *store_db(struct store *st)
 {
@@ -202,84 +254,11 @@ void store_unlock(struct store *st)
 	pthread_mutex_unlock(&st->lock);
 }
 
-int sqlite_to_errno(int rc)
-{
-	switch (rc & 0xff) {
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EBUSY;
-	case SQLITE_NOMEM:
-		return -ENOMEM;
-	case SQLITE_FULL:
-		return -ENOSPC;
-	case SQLITE_READONLY:
-	case SQLITE_PERM:
-	case SQLITE_AUTH:
-		return -EACCES;
-	case SQLITE_CONSTRAINT:
-		return -EEXIST;
-	default:
-		return -EIO;
-	}
-}
-
-/* The version of module recorded in the database, 0 when never migrated. */
-static int schema_version(sqlite3 *db, const char *module, int *ret)
-{
-	sqlite3_stmt *s;
-	int rc = sqlite3_prepare_v2(
-		db, "SELECT version FROM schema_versions WHERE module = ?1", -1,
-		&s, NULL);
-
-	if (rc != SQLITE_OK)
-		return sqlite_to_errno(rc);
-	sqlite3_bind_text(s, 1, module, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	*ret = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
-	sqlite3_finalize(s);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
-}
-
-static int migrate_module(sqlite3 *db, const struct store_schema *schema)
-{
-	int version = 0, r;
-
-	r = schema_version(db, schema->module, &version);
-	if (r < 0)
-		return r;
-	if (version > (int)schema->nsteps)
-		return -EPROTO; /* written by a newer tocsin-server */
-	for (int v = version; v < (int)schema->nsteps; v++) {
-		char *sql = xasprintf(
-			"BEGIN IMMEDIATE; %s;"
-			" INSERT INTO schema_versions(module, version) VALUES ('%s', %d)"
-			" ON CONFLICT(module) DO UPDATE SET version = excluded.version;"
-			" COMMIT;",
-			schema->steps[v], schema->module, v + 1);
-		int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-
-		free(sql);
-		if (rc != SQLITE_OK) {
-			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-			return sqlite_to_errno(rc);
-		}
-	}
-	return 0;
-}
-
 /* Bring every module's schema up to date, one transaction per step. */
 static int migrate(sqlite3 *db)
 {
-	int rc = sqlite3_exec(db,
-			      "CREATE TABLE IF NOT EXISTS schema_versions ("
-			      " module TEXT PRIMARY KEY,"
-			      " version INTEGER NOT NULL)",
-			      NULL, NULL, NULL);
-
-	if (rc != SQLITE_OK)
-		return sqlite_to_errno(rc);
 	for (size_t i = 0; schemas[i]; i++) {
-		int r = migrate_module(db, schemas[i]);
+		int r = db_migrate(db, schemas[i]);
 		if (r < 0)
 			return r;
 	}
@@ -288,10 +267,7 @@ static int migrate(sqlite3 *db)
 
 int store_prepare(struct store *st, const char *sql, sqlite3_stmt **ret)
 {
-	int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-				    ret, NULL);
-
-	return rc == SQLITE_OK ? 0 : sqlite_to_errno(rc);
+	return db_prepare(st->db, sql, ret);
 }
 
 int store_open(const char *path, struct store **ret_store)
@@ -348,39 +324,37 @@ void store_close(struct store *st)
 	free(st);
 }
 
-int store_step_done(sqlite3_stmt *s)
-{
-	int rc = sqlite3_step(s);
-
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
-		return 0;
-	return sqlite_to_errno(rc);
-}
-
 int store_begin(struct store *st)
 {
-	return store_step_done(st->stmt[STMT_BEGIN]);
+	return db_step_done(st->stmt[STMT_BEGIN]);
 }
 
 int store_commit(struct store *st)
 {
-	return store_step_done(st->stmt[STMT_COMMIT]);
+	return db_step_done(st->stmt[STMT_COMMIT]);
+}
+
+int store_savepoint(struct store *st)
+{
+	return db_step_done(st->stmt[STMT_SAVEPOINT]);
+}
+
+int store_release_savepoint(struct store *st)
+{
+	return db_step_done(st->stmt[STMT_RELEASE]);
+}
+
+void store_rollback_to_savepoint(struct store *st)
+{
+	/* ROLLBACK TO keeps the savepoint open; release it as well. */
+	db_step_done(st->stmt[STMT_ROLLBACK_TO]);
+	db_step_done(st->stmt[STMT_RELEASE]);
 }
 
 void store_rollback(struct store *st)
 {
 	if (!sqlite3_get_autocommit(st->db))
-		store_step_done(st->stmt[STMT_ROLLBACK]);
-}
-
-void store_bind_text(sqlite3_stmt *s, int i, const char *text)
-{
-	if (text == NULL)
-		sqlite3_bind_null(s, i);
-	else
-		sqlite3_bind_text(s, i, text, -1, SQLITE_STATIC);
+		db_step_done(st->stmt[STMT_ROLLBACK]);
 }
 
 int store_host_touch(struct store *st, const char *name, int64_t now_ms,
@@ -389,7 +363,7 @@ int store_host_touch(struct store *st, const char *name, int64_t now_ms,
 	sqlite3_stmt *s = st->stmt[STMT_HOST_UPSERT];
 	int rc;
 
-	store_bind_text(s, 1, name);
+	db_bind_text(s, 1, name);
 	sqlite3_bind_int64(s, 2, now_ms);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
@@ -409,15 +383,15 @@ int store_event_insert(struct store *st, const struct store_event *ev)
 
 	sqlite3_bind_blob(s, 1, ev->id, 16, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, ev->host_id);
-	store_bind_text(s, 3, ev->check);
-	store_bind_text(s, 4, ev->item);
-	store_bind_text(s, 5, check_state_name(ev->state));
-	store_bind_text(s, 6, ev->summary);
-	store_bind_text(s, 7, ev->metrics);
-	store_bind_text(s, 8, ev->context);
+	db_bind_text(s, 3, ev->check);
+	db_bind_text(s, 4, ev->item);
+	db_bind_text(s, 5, check_state_name(ev->state));
+	db_bind_text(s, 6, ev->summary);
+	db_bind_text(s, 7, ev->metrics);
+	db_bind_text(s, 8, ev->context);
 	sqlite3_bind_int64(s, 9, ev->observed_ms);
 	sqlite3_bind_int64(s, 10, ev->received_ms);
-	r = store_step_done(s);
+	r = db_step_done(s);
 	if (r < 0)
 		return r;
 	return sqlite3_changes(st->db) > 0 ? 1 : 0;
@@ -429,7 +403,7 @@ int store_event_link(struct store *st, const uint8_t *id, int64_t ticket_id)
 
 	sqlite3_bind_blob(s, 1, id, 16, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, ticket_id);
-	return store_step_done(s);
+	return db_step_done(s);
 }
 
 static enum check_state column_state(sqlite3_stmt *s, int col)
@@ -450,8 +424,8 @@ int store_ticket_find_open(struct store *st, int64_t host_id,
 	int rc, found = 0;
 
 	sqlite3_bind_int64(s, 1, host_id);
-	store_bind_text(s, 2, check);
-	store_bind_text(s, 3, item);
+	db_bind_text(s, 2, check);
+	db_bind_text(s, 3, item);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		*ret = (struct store_ticket){
@@ -478,14 +452,14 @@ int store_ticket_open(struct store *st, int64_t host_id, const char *check,
 	int r;
 
 	sqlite3_bind_int64(s, 1, host_id);
-	store_bind_text(s, 2, check);
-	store_bind_text(s, 3, item);
-	store_bind_text(s, 4, title);
-	store_bind_text(s, 5, check_state_name(ev->state));
-	store_bind_text(s, 6, ev->summary);
+	db_bind_text(s, 2, check);
+	db_bind_text(s, 3, item);
+	db_bind_text(s, 4, title);
+	db_bind_text(s, 5, check_state_name(ev->state));
+	db_bind_text(s, 6, ev->summary);
 	sqlite3_bind_int64(s, 7, ev->observed_ms);
 	sqlite3_bind_int64(s, 8, ev->received_ms);
-	r = store_step_done(s);
+	r = db_step_done(s);
 	if (r < 0)
 		return r;
 	*ret_ticket_id = sqlite3_last_insert_rowid(st->db);
@@ -498,12 +472,12 @@ int store_ticket_occurrence(struct store *st, const struct store_ticket *t,
 	sqlite3_stmt *s = st->stmt[STMT_TICKET_OCCURRENCE];
 
 	sqlite3_bind_int64(s, 1, t->id);
-	store_bind_text(s, 2, check_state_name(ev->state));
-	store_bind_text(s, 3,
+	db_bind_text(s, 2, check_state_name(ev->state));
+	db_bind_text(s, 3,
 		  check_state_name(check_state_worst(t->worst_state, ev->state)));
 	sqlite3_bind_int64(s, 4, ev->observed_ms);
-	store_bind_text(s, 5, ev->summary);
-	return store_step_done(s);
+	db_bind_text(s, 5, ev->summary);
+	return db_step_done(s);
 }
 
 int store_ticket_resolve(struct store *st, int64_t ticket_id,
@@ -513,7 +487,7 @@ int store_ticket_resolve(struct store *st, int64_t ticket_id,
 
 	sqlite3_bind_int64(s, 1, ticket_id);
 	sqlite3_bind_int64(s, 2, resolved_ms);
-	return store_step_done(s);
+	return db_step_done(s);
 }
 
 int store_journal_add(struct store *st, int64_t ticket_id, int64_t at_ms,
@@ -525,12 +499,12 @@ int store_journal_add(struct store *st, int64_t ticket_id, int64_t at_ms,
 
 	sqlite3_bind_int64(s, 1, ticket_id);
 	sqlite3_bind_int64(s, 2, at_ms);
-	store_bind_text(s, 3, actor);
-	store_bind_text(s, 4, action);
-	store_bind_text(s, 5, old_value);
-	store_bind_text(s, 6, new_value);
-	store_bind_text(s, 7, text);
-	return store_step_done(s);
+	db_bind_text(s, 3, actor);
+	db_bind_text(s, 4, action);
+	db_bind_text(s, 5, old_value);
+	db_bind_text(s, 6, new_value);
+	db_bind_text(s, 7, text);
+	return db_step_done(s);
 }
 
 static json_t *json_time(int64_t ms)

@@ -16,19 +16,15 @@
 #include <stdint.h>
 
 #include "../checks/check.h"
+#include "../common/db.h"
 
 struct store;
 
 /*
- * A module's schema: SQL steps applied in order, once each.  Modules are
- * listed in store.c; a module keeps its own prepared statements (made
- * with store_prepare()) in its own context.
+ * Modules with tables of their own list their struct db_schema in store.c
+ * (schemas[]) and keep their prepared statements, made with
+ * store_prepare(), in their own context.
  */
-struct store_schema {
-	const char *module;
-	const char *const *steps;
-	size_t nsteps;
-};
 
 int store_open(const char *path, struct store **ret_store);
 void store_close(struct store *st);
@@ -36,21 +32,66 @@ void store_close(struct store *st);
 void store_lock(struct store *st);
 void store_unlock(struct store *st);
 
+/*
+ * Transactions.  Only the writer (writer.c) begins and commits; the jobs
+ * it runs may nest under savepoints.
+ */
 int store_begin(struct store *st);
 int store_commit(struct store *st);
 void store_rollback(struct store *st);
+int store_savepoint(struct store *st);
+int store_release_savepoint(struct store *st);
+void store_rollback_to_savepoint(struct store *st);
 /* SQLite's message for the last failure, for the log. */
 const char *store_errmsg(struct store *st);
 
 /* For modules with their own statements. */
 sqlite3 *store_db(struct store *st);
 int store_prepare(struct store *st, const char *sql, sqlite3_stmt **ret);
-/* Step a statement that returns no rows, then reset it.  0 or -errno. */
-int store_step_done(sqlite3_stmt *s);
-/* Bind text that outlives the statement's next step (NULL binds NULL). */
-void store_bind_text(sqlite3_stmt *s, int i, const char *text);
-/* SQLITE_BUSY -> -EBUSY, SQLITE_FULL -> -ENOSPC, ... */
-int sqlite_to_errno(int rc);
+
+/*
+ * Ticket changes, for the modules that act on them (routing, SLA clocks,
+ * notifications, webhooks, metrics).  Whoever changes a ticket (dedup, a
+ * technician's action, a timer) calls store_ticket_changed() inside the
+ * same transaction, and every listener runs there too: what a listener
+ * writes (a queued mail, a due date) commits or rolls back with the change
+ * itself, so nothing is announced that did not happen, and nothing that
+ * happened goes unannounced.  Kinds may be appended, never renumbered.
+ */
+enum ticket_change_kind {
+	TICKET_OPENED,	  /* a new ticket for a problem key */
+	TICKET_UPDATED,	  /* the check state of an open ticket changed */
+	TICKET_RECOVERED, /* the problem went away; awaits a technician's review */
+	TICKET_RESOLVED,
+	TICKET_REOPENED,  /* a recovered or resolved ticket came back */
+	TICKET_CLOSED,
+	TICKET_ACTION,	  /* a technician's action: status, assignee, comment, ... */
+};
+
+struct ticket_change {
+	enum ticket_change_kind kind;
+	int64_t ticket_id;
+	int64_t at_ms;
+	const char *actor;	/* "tocsin" for the system itself */
+	const char *host;	/* the problem key; NULL where not known */
+	const char *check;
+	const char *item;
+	enum check_state state; /* the check state after the change */
+	const char *summary;	/* the latest summary, or the action's text */
+	const char *field;	/* TICKET_ACTION: what changed ("status", ...) */
+	const char *old_value;
+	const char *new_value;
+};
+
+/*
+ * A listener returns 0, or -errno to fail (and roll back) the change.
+ * Register them all before the writer starts; the store keeps up to 16.
+ */
+typedef int (*ticket_listener)(void *arg, struct store *st,
+			       const struct ticket_change *change);
+int store_listen(struct store *st, ticket_listener fn, void *arg);
+int store_ticket_changed(struct store *st, const struct ticket_change *c);
+const char *ticket_change_name(enum ticket_change_kind kind);
 
 /* Host row by name, created on first sight; last_seen is bumped. */
 int store_host_touch(struct store *st, const char *name, int64_t now_ms,

@@ -1,0 +1,229 @@
+#include "writer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "../common/util.h"
+#include "store.h"
+
+struct job {
+	writer_fn fn;
+	void *arg;
+	writer_done_fn done; /* posted jobs */
+	bool waited;	     /* writer_run(): the caller owns the job */
+	bool finished;
+	int result;
+	struct job *next;
+};
+
+struct writer {
+	struct store *st;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t work;	 /* jobs arrived, or stop */
+	pthread_cond_t finished; /* a group finished, or room in the queue */
+	struct job *head, *tail;
+	size_t queued, max_queue, max_group;
+	bool stopping;
+	struct writer_stats stats;
+};
+
+/* Run one job under a savepoint; its failure undoes only its own work. */
+static int run_job(struct store *st, struct job *j)
+{
+	int r = store_savepoint(st);
+
+	if (r < 0)
+		return r;
+	r = j->fn(st, j->arg);
+	if (r < 0) {
+		store_rollback_to_savepoint(st);
+		return r;
+	}
+	return store_release_savepoint(st) < 0 ? -EIO : r;
+}
+
+/* Apply a group of jobs in one transaction; each gets its outcome. */
+static void run_group(struct writer *w, struct job *group)
+{
+	int r;
+
+	store_lock(w->st);
+	r = store_begin(w->st);
+	for (struct job *j = group; j; j = j->next)
+		j->result = r < 0 ? r : run_job(w->st, j);
+	if (r == 0)
+		r = store_commit(w->st);
+	if (r < 0) {
+		store_rollback(w->st);
+		/* Nothing of the group is on disk: every job failed. */
+		for (struct job *j = group; j; j = j->next)
+			if (j->result >= 0)
+				j->result = r;
+	}
+	store_unlock(w->st);
+
+	pthread_mutex_lock(&w->lock);
+	if (r == 0)
+		w->stats.commits++;
+	for (struct job *j = group; j; j = j->next) {
+		w->stats.jobs++;
+		if (j->result < 0)
+			w->stats.failed++;
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void finish_group(struct writer *w, struct job *group)
+{
+	struct job *next;
+
+	pthread_mutex_lock(&w->lock);
+	for (struct job *j = group; j; j = next) {
+		next = j->next;
+		if (j->waited) {
+			j->finished = true;
+			continue;
+		}
+		/* done() may post again: do not hold the lock for it. */
+		pthread_mutex_unlock(&w->lock);
+		if (j->done)
+			j->done(j->arg, j->result);
+		free(j);
+		pthread_mutex_lock(&w->lock);
+	}
+	pthread_cond_broadcast(&w->finished);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void *writer_main(void *p)
+{
+	struct writer *w = p;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		struct job *group, *last;
+		size_t n = 1;
+
+		while (w->head == NULL && !w->stopping)
+			pthread_cond_wait(&w->work, &w->lock);
+		if (w->head == NULL)
+			break;
+		group = last = w->head;
+		while (last->next && n < w->max_group) {
+			last = last->next;
+			n++;
+		}
+		w->head = last->next;
+		if (w->head == NULL)
+			w->tail = NULL;
+		last->next = NULL;
+		w->queued -= n;
+		/* Room in the queue for writers waiting in writer_run(). */
+		pthread_cond_broadcast(&w->finished);
+		pthread_mutex_unlock(&w->lock);
+
+		run_group(w, group);
+		finish_group(w, group);
+		pthread_mutex_lock(&w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+int writer_start(struct store *st, size_t max_queue, size_t max_group,
+		 struct writer **ret)
+{
+	struct writer *w = xcalloc(1, sizeof(*w));
+	int r;
+
+	w->st = st;
+	w->max_queue = max_queue ? max_queue : 1;
+	w->max_group = max_group ? max_group : 1;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->work, NULL);
+	pthread_cond_init(&w->finished, NULL);
+	r = pthread_create(&w->thread, NULL, writer_main, w);
+	if (r != 0) {
+		pthread_cond_destroy(&w->finished);
+		pthread_cond_destroy(&w->work);
+		pthread_mutex_destroy(&w->lock);
+		free(w);
+		return -r;
+	}
+	*ret = w;
+	return 0;
+}
+
+void writer_stop(struct writer *w)
+{
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stopping = true;
+	pthread_cond_signal(&w->work);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	pthread_cond_destroy(&w->finished);
+	pthread_cond_destroy(&w->work);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}
+
+/* Append j; the caller holds the lock. */
+static void enqueue(struct writer *w, struct job *j)
+{
+	if (w->tail)
+		w->tail->next = j;
+	else
+		w->head = j;
+	w->tail = j;
+	w->queued++;
+	pthread_cond_signal(&w->work);
+}
+
+int writer_run(struct writer *w, writer_fn fn, void *arg)
+{
+	struct job j = { .fn = fn, .arg = arg, .waited = true };
+
+	pthread_mutex_lock(&w->lock);
+	while (w->queued >= w->max_queue && !w->stopping)
+		pthread_cond_wait(&w->finished, &w->lock);
+	if (w->stopping) {
+		pthread_mutex_unlock(&w->lock);
+		return -ESHUTDOWN;
+	}
+	enqueue(w, &j);
+	while (!j.finished)
+		pthread_cond_wait(&w->finished, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+	return j.result;
+}
+
+int writer_post(struct writer *w, writer_fn fn, void *arg,
+		writer_done_fn done)
+{
+	struct job *j;
+
+	pthread_mutex_lock(&w->lock);
+	if (w->stopping || w->queued >= w->max_queue) {
+		w->stats.rejected++;
+		pthread_mutex_unlock(&w->lock);
+		return w->stopping ? -ESHUTDOWN : -EAGAIN;
+	}
+	j = xcalloc(1, sizeof(*j));
+	*j = (struct job){ .fn = fn, .arg = arg, .done = done };
+	enqueue(w, j);
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
+void writer_get_stats(struct writer *w, struct writer_stats *ret)
+{
+	pthread_mutex_lock(&w->lock);
+	*ret = w->stats;
+	ret->queued = w->queued;
+	pthread_mutex_unlock(&w->lock);
+}

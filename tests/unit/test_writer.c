@@ -1,0 +1,261 @@
+/*
+ * The single writer: group commit, per-job savepoints, and the ticket
+ * listeners that run inside the same transaction.  On a real SQLite file.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../common/util.h"
+#include "../../server/dedup.h"
+#include "../../server/store.h"
+#include "../../server/writer.h"
+
+struct fixture {
+	char path[64];
+	struct store *st;
+	struct writer *w;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	int fd;
+
+	strcpy(f->path, "/tmp/tocsin-test-writer-XXXXXX");
+	fd = mkstemp(f->path);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	unlink(f->path);
+	if (store_open(f->path, &f->st) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char *wal = xasprintf("%s-wal", f->path), *shm = xasprintf("%s-shm", f->path);
+
+	writer_stop(f->w);
+	store_close(f->st);
+	unlink(f->path);
+	unlink(wal);
+	unlink(shm);
+	free(wal);
+	free(shm);
+	free(f);
+	return 0;
+}
+
+static int64_t count_hosts(struct store *st, const char *name)
+{
+	sqlite3_stmt *s;
+	int64_t n;
+
+	store_lock(st);
+	assert_int_equal(sqlite3_prepare_v2(store_db(st),
+		"SELECT count(*) FROM hosts WHERE name = ?1 OR ?1 IS NULL", -1, &s, NULL),
+		SQLITE_OK);
+	db_bind_text(s, 1, name);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	n = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	store_unlock(st);
+	return n;
+}
+
+struct host_job {
+	char name[32];
+	int fail; /* return this after the insert, when < 0 */
+	int result;
+	int done;
+};
+
+static int host_job_apply(struct store *st, void *arg)
+{
+	struct host_job *j = arg;
+	int64_t id;
+	int r = store_host_touch(st, j->name, 1000, &id);
+
+	if (r < 0)
+		return r;
+	return j->fail < 0 ? j->fail : 0;
+}
+
+static void host_job_done(void *arg, int result)
+{
+	struct host_job *j = arg;
+
+	j->result = result;
+	j->done = 1;
+}
+
+static void test_failed_job_is_rolled_back_alone(void **state)
+{
+	struct fixture *f = *state;
+	struct host_job jobs[3] = {
+		{ .name = "before" }, { .name = "broken", .fail = -EINVAL }, { .name = "after" },
+	};
+
+	assert_int_equal(writer_start(f->st, 16, 16, &f->w), 0);
+	/* Hold the store so all three queue up and share one transaction. */
+	store_lock(f->st);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(writer_post(f->w, host_job_apply, &jobs[i], host_job_done), 0);
+	store_unlock(f->st);
+	writer_stop(f->w);
+	f->w = NULL;
+
+	assert_int_equal(jobs[0].result, 0);
+	assert_int_equal(jobs[1].result, -EINVAL);
+	assert_int_equal(jobs[2].result, 0);
+	for (int i = 0; i < 3; i++)
+		assert_true(jobs[i].done);
+	assert_int_equal(count_hosts(f->st, "before"), 1);
+	assert_int_equal(count_hosts(f->st, "broken"), 0);
+	assert_int_equal(count_hosts(f->st, "after"), 1);
+}
+
+static void test_jobs_queued_together_share_a_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct host_job jobs[200];
+	struct writer_stats stats;
+
+	assert_int_equal(writer_start(f->st, 1000, 256, &f->w), 0);
+	store_lock(f->st);
+	for (int i = 0; i < 200; i++) {
+		jobs[i] = (struct host_job){ 0 };
+		snprintf(jobs[i].name, sizeof(jobs[i].name), "h%d", i);
+		assert_int_equal(writer_post(f->w, host_job_apply, &jobs[i], host_job_done), 0);
+	}
+	store_unlock(f->st);
+	/* writer_run() returns only after its own job is durable. */
+	struct host_job last = { .name = "last" };
+	assert_int_equal(writer_run(f->w, host_job_apply, &last), 0);
+	assert_int_equal(count_hosts(f->st, "last"), 1);
+	writer_get_stats(f->w, &stats);
+	assert_int_equal(stats.jobs, 201);
+	assert_int_equal(stats.failed, 0);
+	/* The writer may have taken the first job before it blocked. */
+	assert_true(stats.commits <= 3);
+	assert_int_equal(count_hosts(f->st, NULL), 201);
+}
+
+static void test_full_queue_refuses_posts(void **state)
+{
+	struct fixture *f = *state;
+	struct host_job jobs[8];
+	int refused = 0;
+
+	assert_int_equal(writer_start(f->st, 4, 4, &f->w), 0);
+	store_lock(f->st);
+	for (int i = 0; i < 8; i++) {
+		jobs[i] = (struct host_job){ 0 };
+		snprintf(jobs[i].name, sizeof(jobs[i].name), "q%d", i);
+		if (writer_post(f->w, host_job_apply, &jobs[i], host_job_done) == -EAGAIN)
+			refused++;
+	}
+	store_unlock(f->st);
+	writer_stop(f->w);
+	f->w = NULL;
+	/* at most 4 wait, one more may already be with the writer */
+	assert_true(refused >= 3);
+	assert_int_equal(count_hosts(f->st, NULL), 8 - refused);
+}
+
+struct seen {
+	int opened, resolved, fail_open;
+	char check[32];
+};
+
+static int listener(void *arg, struct store *st, const struct ticket_change *c)
+{
+	struct seen *s = arg;
+
+	(void)st;
+	if (c->kind == TICKET_OPENED) {
+		if (s->fail_open)
+			return -EIO;
+		s->opened++;
+		strlcpy_safe(s->check, c->check, sizeof(s->check));
+		assert_non_null(c->host);
+		assert_string_equal(c->host, "web01");
+	}
+	if (c->kind == TICKET_RESOLVED)
+		s->resolved++;
+	return 0;
+}
+
+struct batch_job {
+	const char *body;
+	struct dedup_stats stats;
+};
+
+static int batch_job_apply(struct store *st, void *arg)
+{
+	struct batch_job *j = arg;
+	struct ingest_batch *b;
+	char err[256];
+	int r;
+
+	assert_int_equal(ingest_parse(j->body, strlen(j->body), 10, &b, err, sizeof(err)), 0);
+	r = dedup_apply(st, b, 1795341600000LL, &j->stats);
+	ingest_batch_free(b);
+	return r;
+}
+
+#define BATCH(id, state, minute)                                                   \
+	"{\"host\":\"web01\",\"events\":[{\"id\":\"00000000-0000-4000-8000-00000000000" id \
+	"\",\"check\":\"disk\",\"item\":\"/srv\",\"state\":\"" state                   \
+	"\",\"summary\":\"s\",\"observed_at\":\"2026-11-22T10:0" minute ":00Z\"}]}"
+
+static void test_listeners_hear_changes_and_can_veto(void **state)
+{
+	struct fixture *f = *state;
+	struct seen seen = { .fail_open = 1 };
+	struct batch_job j1 = { .body = BATCH("1", "critical", "1") };
+	struct batch_job j2 = { .body = BATCH("2", "critical", "2") };
+	struct batch_job j3 = { .body = BATCH("3", "ok", "3") };
+	json_t *list;
+
+	assert_int_equal(store_listen(f->st, listener, &seen), 0);
+	assert_int_equal(writer_start(f->st, 16, 16, &f->w), 0);
+	/* A listener that fails takes the whole batch with it. */
+	assert_int_equal(writer_run(f->w, batch_job_apply, &j1), -EIO);
+	assert_int_equal(store_tickets_list(f->st, STORE_TICKETS_ALL, 10, 0, &list), 0);
+	assert_int_equal(json_array_size(list), 0);
+	json_decref(list);
+
+	seen.fail_open = 0;
+	assert_int_equal(writer_run(f->w, batch_job_apply, &j2), 0);
+	assert_int_equal(seen.opened, 1);
+	assert_string_equal(seen.check, "disk");
+	assert_int_equal(writer_run(f->w, batch_job_apply, &j3), 0);
+	assert_int_equal(seen.resolved, 1);
+	assert_int_equal(j3.stats.resolved, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_failed_job_is_rolled_back_alone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_jobs_queued_together_share_a_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_queue_refuses_posts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listeners_hear_changes_and_can_veto, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
