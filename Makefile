@@ -59,6 +59,7 @@ SERVER_SRCS := \
 	server/http.c \
 	server/ingest.c \
 	server/inventory.c \
+	server/metrics.c \
 	server/store.c \
 	server/writer.c
 

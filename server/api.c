@@ -56,6 +56,7 @@ static void post_events(void *app, const struct http_request *req,
 	r = ingest_parse(req->body, req->body_len, api->conf->max_batch,
 			 &batch, err, sizeof(err));
 	if (r < 0) {
+		api->counters.batches_rejected++;
 		http_error(resp, MHD_HTTP_BAD_REQUEST, "%s", err);
 		return;
 	}
@@ -64,8 +65,15 @@ static void post_events(void *app, const struct http_request *req,
 	r = writer_run(api->writer, ingest_job_apply, &job);
 	stats = job.stats;
 	if (r < 0) {
+		api->counters.batches_failed++;
 		store_failure(api, resp, "storing events", r);
 	} else {
+		api->counters.batches++;
+		api->counters.events += stats.accepted;
+		api->counters.duplicates += stats.duplicates;
+		api->counters.tickets_opened += stats.opened;
+		api->counters.tickets_updated += stats.updated;
+		api->counters.tickets_resolved += stats.resolved;
 		resp->json = json_pack("{s:I, s:I, s:I, s:I, s:I}", "accepted",
 				       (json_int_t)stats.accepted, "duplicates",
 				       (json_int_t)stats.duplicates,
@@ -181,6 +189,58 @@ int api_authenticate(void *app, const char *secret, struct principal *ret)
 	return 0;
 }
 
+void api_metrics(void *app, struct metrics_out *out)
+{
+	struct api *api = app;
+	struct api_counters *c = &api->counters;
+	struct writer_stats ws;
+
+	metrics_counter(out, "tocsin_ingest_batches_total",
+			"Event batches from agents, by outcome.",
+			"result=\"committed\"", c->batches);
+	metrics_counter(out, "tocsin_ingest_batches_total", NULL,
+			"result=\"rejected\"", c->batches_rejected);
+	metrics_counter(out, "tocsin_ingest_batches_total", NULL,
+			"result=\"failed\"", c->batches_failed);
+	metrics_counter(out, "tocsin_events_received_total",
+			"Events stored (new event ids).", NULL, c->events);
+	metrics_counter(out, "tocsin_events_deduplicated_total",
+			"Events ignored because their id was stored before.",
+			NULL, c->duplicates);
+	metrics_counter(out, "tocsin_ingest_tickets_total",
+			"Ticket changes caused by agent events.",
+			"change=\"opened\"", c->tickets_opened);
+	metrics_counter(out, "tocsin_ingest_tickets_total", NULL,
+			"change=\"updated\"", c->tickets_updated);
+	metrics_counter(out, "tocsin_ingest_tickets_total", NULL,
+			"change=\"resolved\"", c->tickets_resolved);
+	if (api->writer == NULL)
+		return;
+	writer_get_stats(api->writer, &ws);
+	metrics_counter(out, "tocsin_writer_jobs_total",
+			"Writer jobs run, by outcome.", "result=\"ok\"",
+			ws.jobs - ws.failed);
+	metrics_counter(out, "tocsin_writer_jobs_total", NULL,
+			"result=\"failed\"", ws.failed);
+	metrics_counter(out, "tocsin_writer_jobs_total", NULL,
+			"result=\"refused\"", ws.rejected);
+	metrics_counter(out, "tocsin_writer_commits_total",
+			"Transactions committed by the writer (group commits).",
+			NULL, ws.commits);
+	metrics_gauge(out, "tocsin_writer_queue", "Writer jobs waiting.", NULL,
+		      (double)ws.queued);
+}
+
+static void get_metrics(void *app, const struct http_request *req,
+			struct http_response *resp)
+{
+	struct api *api = app;
+
+	(void)req;
+	resp->text = metrics_render(api->metrics);
+	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
 static void get_health(void *app, const struct http_request *req,
 		       struct http_response *resp)
 {
@@ -195,5 +255,6 @@ const struct http_route api_routes[] = {
 	{ "POST", "/api/v1/events", PERM_INGEST, post_events },
 	{ "GET", "/api/v1/tickets", PERM_READ, get_tickets },
 	{ "GET", "/api/v1/tickets/*", PERM_READ, get_ticket },
+	{ "GET", "/metrics", PERM_READ, get_metrics },
 	{ NULL, NULL, 0, NULL },
 };

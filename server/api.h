@@ -5,16 +5,37 @@
 #define TOCSIN_API_H
 
 #include "http.h"
+#include "metrics.h"
 #include "server.h"
 #include "store.h"
 
+#include <stdatomic.h>
+
+struct metrics;
 struct writer;
+
+/* What the ingest endpoint has done since start, for /metrics. */
+struct api_counters {
+	atomic_uint_fast64_t batches;	       /* committed */
+	atomic_uint_fast64_t batches_rejected; /* 4xx: malformed or over a limit */
+	atomic_uint_fast64_t batches_failed;   /* 503: the store failed */
+	atomic_uint_fast64_t events;	       /* stored */
+	atomic_uint_fast64_t duplicates;       /* ids seen before */
+	atomic_uint_fast64_t tickets_opened;
+	atomic_uint_fast64_t tickets_updated;
+	atomic_uint_fast64_t tickets_resolved;
+};
 
 struct api {
 	const struct server_config *conf;
-	struct store *store;   /* reads: under store_lock() */
-	struct writer *writer; /* every change goes through it */
+	struct store *store;	 /* reads: under store_lock() */
+	struct writer *writer;	 /* every change goes through it */
+	struct metrics *metrics; /* sources for GET /metrics */
+	struct api_counters counters;
 };
+
+/* The metrics source for the ingest counters and the writer. */
+void api_metrics(void *app, struct metrics_out *out);
 
 extern const struct http_route api_routes[];
 

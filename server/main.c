@@ -17,6 +17,7 @@
 #include "../common/util.h"
 #include "api.h"
 #include "http.h"
+#include "metrics.h"
 #include "server.h"
 #include "store.h"
 #include "writer.h"
@@ -173,10 +174,21 @@ int main(int argc, char **argv)
 		fatalx("cannot open the database %s: %s", conf->database,
 		       r == -EPROTO ? "it was written by a newer tocsin-server"
 				    : strerror(-r));
+	api.metrics = metrics_new();
+	metrics_add_source(api.metrics, api_metrics, &api);
+	/*
+	 * Modules that listen to ticket changes (store_listen()) or add
+	 * metrics sources start here, before the writer runs any job.
+	 */
+
 	r = writer_start(api.store, WRITER_QUEUE_MAX, WRITER_GROUP_MAX,
 			 &api.writer);
 	if (r < 0)
 		fatalx("cannot start the writer thread: %s", strerror(-r));
+	/*
+	 * Modules that produce changes (listeners on sockets, timers) start
+	 * here, after the writer and before the HTTP server.
+	 */
 	r = http_server_start(conf, api_routes, &api, api_authenticate,
 			      &http);
 	if (r < 0)
@@ -197,9 +209,13 @@ int main(int argc, char **argv)
 	serve();
 
 	sd_notify(0, "STOPPING=1");
-	/* First the producers, then the writer drains what they queued. */
+	/*
+	 * First the producers (HTTP, then the modules, in reverse order of
+	 * their start), then the writer drains what they queued.
+	 */
 	http_server_stop(http);
 	writer_stop(api.writer);
+	metrics_free(api.metrics);
 	store_close(api.store);
 	server_config_free(conf);
 	return status;

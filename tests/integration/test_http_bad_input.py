@@ -141,3 +141,23 @@ def test_resent_batch_is_idempotent(server):
     assert again["accepted"] == 0 and again["duplicates"] == 2
     tickets = server.tickets("all")
     assert len(tickets) == 1 and tickets[0]["occurrence_count"] == 2
+
+
+def test_metrics_need_a_token_and_count_batches(server):
+    assert server.get("/metrics", token=None).status == 401
+    ok = server.post_events({"host": "h1", "events": [{
+        "id": "0b7e0f4c-3f0e-4c1a-9d7e-1f2a3b4c5d6e", "check": "disk",
+        "item": "/", "state": "warning", "summary": "s",
+        "observed_at": "2026-11-22T10:00:00Z"}]})
+    assert ok.status == 200, ok.body
+    assert server.post_events(None, raw=b"{").status == 400
+    r = server.get("/metrics")
+    assert r.status == 200
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    text = r.body.decode()
+    assert "# TYPE tocsin_events_received_total counter" in text
+    assert "tocsin_events_received_total 1\n" in text
+    assert 'tocsin_ingest_batches_total{result="committed"} 1\n' in text
+    assert 'tocsin_ingest_batches_total{result="rejected"} 1\n' in text
+    assert 'tocsin_ingest_tickets_total{change="opened"} 1\n' in text
+    assert "tocsin_writer_commits_total " in text
