@@ -81,6 +81,10 @@ struct ticket_change {
 	const char *field;	/* TICKET_ACTION: what changed ("status", ...) */
 	const char *old_value;
 	const char *new_value;
+	int64_t parent_id;	/* > 0: a child attached to a parent's ticket
+				 * (a host behind a dead router); listeners
+				 * that notify people stay quiet for children */
+	bool flapping;		/* the problem is flapping: notify once, not per change */
 };
 
 /*
