@@ -61,11 +61,19 @@ SERVER_SRCS := \
 	server/inventory.c \
 	server/metrics.c \
 	server/store.c \
-	server/writer.c
+	server/writer.c \
+	server/dedup_metrics.c \
+	server/flap.c \
+	server/lifecycle.c \
+	server/problem.c \
+	server/silence.c \
+	server/silence_api.c \
+	server/topology.c
 
 CLI_SRCS := \
 	server/cli/main.c \
-	server/cli/tickets.c
+	server/cli/tickets.c \
+	server/cli/silences.c
 
 UNIT_TESTS := \
 	test_config \

@@ -9,6 +9,7 @@
 #include "../common/util.h"
 #include "dedup.h"
 #include "ingest.h"
+#include "silence_api.h"
 #include "writer.h"
 
 #define TICKETS_PAGE_MAX 1000
@@ -117,6 +118,7 @@ static void get_tickets(void *app, const struct http_request *req,
 	struct api *api = app;
 	enum store_ticket_filter filter = STORE_TICKETS_OPEN;
 	const char *state = http_query(req, "state");
+	const char *children = http_query(req, "children");
 	int64_t limit = 100, offset = 0;
 	json_t *list;
 	int r;
@@ -138,9 +140,21 @@ static void get_tickets(void *app, const struct http_request *req,
 	if (query_int(req, "limit", TICKETS_PAGE_MAX, &limit, resp) < 0 ||
 	    query_int(req, "offset", INT64_MAX / 2, &offset, resp) < 0)
 		return;
+	/* Children (hosts behind a dead router) show under their parent. */
+	if (children != NULL && strcmp(children, "true") != 0 &&
+	    strcmp(children, "false") != 0) {
+		http_error(resp, MHD_HTTP_BAD_REQUEST,
+			   "query parameter children: '%s' is not true or false",
+			   children);
+		return;
+	}
 
 	store_lock(api->store);
-	r = store_tickets_list(api->store, filter, limit, offset, &list);
+	if (children != NULL && strcmp(children, "true") == 0)
+		r = store_tickets_list_with_children(api->store, filter, limit,
+						     offset, &list);
+	else
+		r = store_tickets_list(api->store, filter, limit, offset, &list);
 	store_unlock(api->store);
 	if (r < 0) {
 		store_failure(api, resp, "listing tickets", r);
@@ -164,6 +178,15 @@ static void get_ticket(void *app, const struct http_request *req,
 	}
 	store_lock(api->store);
 	r = store_ticket_get(api->store, id, TICKET_OCCURRENCES_MAX, &ticket);
+	if (r == 0) {
+		json_t *children;
+
+		r = dedup_children_json(api->store, id, &children);
+		if (r == 0)
+			json_object_set_new(ticket, "children", children);
+		else
+			json_decref(ticket);
+	}
 	store_unlock(api->store);
 	if (r == -ENOENT) {
 		http_error(resp, MHD_HTTP_NOT_FOUND, "no ticket %lld",
@@ -256,5 +279,9 @@ const struct http_route api_routes[] = {
 	{ "GET", "/api/v1/tickets", PERM_READ, get_tickets },
 	{ "GET", "/api/v1/tickets/*", PERM_READ, get_ticket },
 	{ "GET", "/metrics", PERM_READ, get_metrics },
+	{ "POST", "/api/v1/silences", PERM_WRITE, silence_api_create },
+	{ "GET", "/api/v1/silences", PERM_READ, silence_api_list },
+	{ "GET", "/api/v1/silences/*", PERM_READ, silence_api_get },
+	{ "DELETE", "/api/v1/silences/*", PERM_WRITE, silence_api_remove },
 	{ NULL, NULL, 0, NULL },
 };
