@@ -82,7 +82,10 @@ UNIT_TESTS := \
 	test_ingest \
 	test_inventory \
 	test_util \
-	test_writer
+	test_writer \
+	test_lifecycle \
+	test_silence \
+	test_topology
 
 # V=1 shows the full commands.
 ifeq ($(V),1)

@@ -452,7 +452,14 @@ static int on_ok(struct ctx *c, const struct store_event *ev,
 			p->phase = PROBLEM_OK;
 		p->silence_id = 0;
 		p->due_ms = 0;
+		/* Going away too often is flapping as much as coming back. */
+		if (!p->flapping &&
+		    flap_starts(&p->changes, at, prm->flap_window_ms,
+				prm->flap_threshold))
+			r = flap_start(c, p, found ? t : NULL, ev);
 	}
+	if (r < 0)
+		return r;
 	if (p->flapping) {
 		if (flap_calmed(&p->changes, at, prm->flap_window_ms,
 				prm->flap_threshold)) {
