@@ -194,8 +194,17 @@ demo: deps-check
 	@tests/demo.sh
 
 # --- benchmarks ------------------------------------------------------------
+# C benchmarks: bench/<name>.c linked like the unit tests, release flags.
+BENCH_PROGS := \
+	dedup_bench
+
+$(REL)/bench/%: $(REL)/bench/%.o $(call objs,$(REL),$(TEST_LIB_SRCS))
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(TEST_LIBS)
+
 .PHONY: bench
-bench: all
+bench: all $(addprefix $(REL)/bench/,$(BENCH_PROGS))
 	@bench/run.sh
 
 # --- housekeeping ----------------------------------------------------------

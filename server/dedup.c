@@ -194,6 +194,7 @@ static int open_ticket(struct ctx *c, struct problem *p,
 	p->phase = PROBLEM_OPEN;
 	p->ticket_id = t.id;
 	p->prior_status[0] = '\0';
+	p->streak = 0; /* counted on the ticket; a later stretch counts anew */
 	return 0;
 }
 
@@ -241,6 +242,7 @@ static int reopen_ticket(struct ctx *c, struct problem *p,
 	p->phase = PROBLEM_OPEN;
 	p->ticket_id = t->id;
 	p->prior_status[0] = '\0';
+	p->streak = 0;
 	return 0;
 }
 
@@ -564,6 +566,13 @@ static int apply_event(struct ctx *c, const struct store_event *ev)
 				       ev->item, &t);
 	if (found < 0)
 		return found;
+	/*
+	 * A problem going on, reported again on its open ticket: an
+	 * occurrence and nothing else changes, so its row is not even read.
+	 */
+	if (found && ev->state != CHECK_OK && t.state != CHECK_OK &&
+	    !t.flapping && strcmp(t.status, "recovered") != 0)
+		return add_occurrence(c, &t, ev, false);
 	had = problem_load(c->d->problems, ev->host_id, ev->check, ev->item, &p);
 	if (had < 0)
 		return had;

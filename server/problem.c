@@ -41,6 +41,7 @@ const struct db_schema problem_schema = {
 };
 
 enum {
+	PS_KEYS,
 	PS_LOAD,
 	PS_SAVE,
 	PS_DUE,
@@ -54,6 +55,7 @@ enum {
 	"flapping, silence_id, ticket_id, prior_status, due_at"
 
 static const char *const problem_sql[PS_COUNT] = {
+	[PS_KEYS] = "SELECT host_id, check_name, item FROM problems",
 	[PS_LOAD] = "SELECT " PROBLEM_COLUMNS " FROM problems"
 		    " WHERE host_id = ?1 AND check_name = ?2 AND item = ?3",
 	[PS_SAVE] = "INSERT OR REPLACE INTO problems(host_id, check_name, item, "
@@ -69,9 +71,103 @@ static const char *const problem_sql[PS_COUNT] = {
 		      " WHERE phase IN ('pending', 'silenced') GROUP BY phase",
 };
 
+/* Open addressing over 64-bit key hashes; 0 marks an empty slot. */
+struct key_set {
+	uint64_t *slot;
+	size_t cap; /* a power of two */
+	size_t n;
+};
+
 struct problems {
 	sqlite3_stmt *stmt[PS_COUNT];
+	struct key_set keys;
 };
+
+static uint64_t key_hash(int64_t host_id, const char *check, const char *item)
+{
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+	uint64_t id = (uint64_t)host_id;
+
+	for (int i = 0; i < 8; i++) {
+		h ^= (id >> (8 * i)) & 0xff;
+		h *= 0x100000001b3ULL;
+	}
+	for (const char *s = check; *s; s++) {
+		h ^= (uint8_t)*s;
+		h *= 0x100000001b3ULL;
+	}
+	h ^= 0xff; /* separates check and item: ("a", "bc") != ("ab", "c") */
+	h *= 0x100000001b3ULL;
+	for (const char *s = item; *s; s++) {
+		h ^= (uint8_t)*s;
+		h *= 0x100000001b3ULL;
+	}
+	return h ? h : 1;
+}
+
+static bool key_set_has(const struct key_set *ks, uint64_t h)
+{
+	if (ks->cap == 0)
+		return false;
+	for (size_t i = h & (ks->cap - 1);; i = (i + 1) & (ks->cap - 1)) {
+		if (ks->slot[i] == h)
+			return true;
+		if (ks->slot[i] == 0)
+			return false;
+	}
+}
+
+static void key_set_put(struct key_set *ks, uint64_t h);
+
+/* Keep the load under one half, so that probes stay short. */
+static void key_set_grow(struct key_set *ks)
+{
+	struct key_set bigger = { .cap = ks->cap ? ks->cap * 2 : 1024 };
+
+	bigger.slot = xcalloc(bigger.cap, sizeof(*bigger.slot));
+	for (size_t i = 0; i < ks->cap; i++)
+		if (ks->slot[i])
+			key_set_put(&bigger, ks->slot[i]);
+	free(ks->slot);
+	*ks = bigger;
+}
+
+static void key_set_put(struct key_set *ks, uint64_t h)
+{
+	size_t i;
+
+	if ((ks->n + 1) * 2 > ks->cap)
+		key_set_grow(ks);
+	for (i = h & (ks->cap - 1); ks->slot[i] != 0; i = (i + 1) & (ks->cap - 1))
+		if (ks->slot[i] == h)
+			return;
+	ks->slot[i] = h;
+	ks->n++;
+}
+
+bool problem_may_exist(struct problems *ps, int64_t host_id,
+		       const char *check, const char *item)
+{
+	return key_set_has(&ps->keys, key_hash(host_id, check, item));
+}
+
+/* Every key with a row, once at start; a row is never deleted. */
+static int load_keys(struct problems *ps)
+{
+	sqlite3_stmt *s = ps->stmt[PS_KEYS];
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *check = (const char *)sqlite3_column_text(s, 1);
+		const char *item = (const char *)sqlite3_column_text(s, 2);
+
+		key_set_put(&ps->keys, key_hash(sqlite3_column_int64(s, 0),
+						check ? check : "",
+						item ? item : ""));
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
+}
 
 static const char *const phase_names[] = {
 	[PROBLEM_OK] = "ok",
@@ -100,20 +196,27 @@ void problem_close(struct problems *ps)
 		return;
 	for (int i = 0; i < PS_COUNT; i++)
 		sqlite3_finalize(ps->stmt[i]);
+	free(ps->keys.slot);
 	free(ps);
 }
 
 int problem_open(struct store *st, struct problems **ret)
 {
 	struct problems *ps = xcalloc(1, sizeof(*ps));
+	int r;
 
 	for (int i = 0; i < PS_COUNT; i++) {
-		int r = store_prepare(st, problem_sql[i], &ps->stmt[i]);
+		r = store_prepare(st, problem_sql[i], &ps->stmt[i]);
 
 		if (r < 0) {
 			problem_close(ps);
 			return r;
 		}
+	}
+	r = load_keys(ps);
+	if (r < 0) {
+		problem_close(ps);
+		return r;
 	}
 	*ret = ps;
 	return 0;
@@ -183,6 +286,8 @@ int problem_load(struct problems *ps, int64_t host_id, const char *check,
 	int rc, found = 0;
 
 	*ret = (struct problem){ .phase = PROBLEM_OK, .state = CHECK_OK };
+	if (!problem_may_exist(ps, host_id, check, item))
+		return 0;
 	sqlite3_bind_int64(s, 1, host_id);
 	db_bind_text(s, 2, check);
 	db_bind_text(s, 3, item);
@@ -212,6 +317,8 @@ int problem_save(struct problems *ps, int64_t host_id, const char *check,
 	uint8_t changes[FLAP_HISTORY_MAX * 8];
 	size_t nchanges = flap_encode(&p->changes, changes, sizeof(changes));
 
+	/* Before the write: a rolled-back row only costs a needless read. */
+	key_set_put(&ps->keys, key_hash(host_id, check, item));
 	sqlite3_bind_int64(s, 1, host_id);
 	db_bind_text(s, 2, check);
 	db_bind_text(s, 3, item);

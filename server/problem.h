@@ -63,6 +63,14 @@ extern const struct db_schema problem_schema;
 int problem_open(struct store *st, struct problems **ret);
 void problem_close(struct problems *ps);
 
+/*
+ * Whether the key may have a row: false means it certainly has none, so
+ * an ok result for a key without a ticket needs no read at all (the
+ * common case).  An in-memory set of key hashes, loaded at
+ * problem_open() and grown by problem_save().
+ */
+bool problem_may_exist(struct problems *ps, int64_t host_id,
+		       const char *check, const char *item);
 /* 1 and *ret, or 0 and *ret as a key that was never a problem. */
 int problem_load(struct problems *ps, int64_t host_id, const char *check,
 		 const char *item, struct problem *ret);
