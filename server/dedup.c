@@ -302,7 +302,9 @@ static int confirm(struct ctx *c, struct problem *p,
 			c->stats->pending++;
 	} else if ((r = silence_find(c->d->silences, c->host, c->check,
 				     c->item, c->now_ms, &silence_id,
-				     &ends_ms)) != 0) {
+				     &ends_ms)) != 0 ||
+		   (r = topology_held_back(c->d->topology, c->host, c->now_ms,
+					   &silence_id, &ends_ms)) != 0) {
 		if (r < 0)
 			return r;
 		p->phase = PROBLEM_SILENCED;

@@ -34,6 +34,7 @@ enum {
 	TS_RECENT,
 	TS_OPEN_CHILDREN,
 	TS_CHILDREN,
+	TS_SILENCED,
 	TS_COUNT,
 };
 
@@ -59,6 +60,8 @@ static const char *const topology_sql[TS_COUNT] = {
 		" t.summary, t.opened_at, t.last_seen"
 		" FROM tickets t JOIN hosts h ON h.id = t.host_id"
 		" WHERE t.parent_id = ?1 ORDER BY t.id LIMIT ?2",
+	[TS_SILENCED] = "SELECT check_name, item, silence_id, due_at FROM problems"
+			" WHERE host_id = ?1 AND phase = 'silenced' AND due_at > ?2",
 };
 
 struct topology {
@@ -228,6 +231,60 @@ static int down_ticket(struct topology *t, const char *name,
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return rc == SQLITE_DONE ? found : sqlite_to_errno(rc);
+}
+
+/* A down problem of host name held back by a silence: 1, or 0. */
+static int silenced_down(struct topology *t, const char *name,
+			 int64_t now_ms, int64_t *ret_silence_id,
+			 int64_t *ret_ends_ms)
+{
+	sqlite3_stmt *s = t->stmt[TS_SILENCED];
+	int64_t id;
+	int rc, found;
+
+	found = host_id(t, name, &id);
+	if (found <= 0)
+		return found;
+	found = 0;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, now_ms);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *check = (const char *)sqlite3_column_text(s, 0);
+		const char *item = (const char *)sqlite3_column_text(s, 1);
+
+		if (check && item &&
+		    lifecycle_is_down_check(t->lc, name, check, item)) {
+			*ret_silence_id = sqlite3_column_int64(s, 2);
+			*ret_ends_ms = sqlite3_column_int64(s, 3);
+			found = 1;
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? found : sqlite_to_errno(rc);
+}
+
+int topology_held_back(struct topology *t, const char *host, int64_t now_ms,
+		       int64_t *ret_silence_id, int64_t *ret_ends_ms)
+{
+	const struct host *h = topology_host(t, host);
+	struct topology_parent p;
+	size_t steps = 0;
+
+	for (const struct host *a = h ? h->parent : NULL;
+	     a != NULL && steps <= t->nhosts; a = a->parent, steps++) {
+		int r = down_ticket(t, a->name, &p);
+
+		if (r != 0) /* down with a ticket: attach, not held back */
+			return r < 0 ? r : 0;
+		r = silenced_down(t, a->name, now_ms, ret_silence_id,
+				  ret_ends_ms);
+		if (r != 0)
+			return r;
+	}
+	return 0;
 }
 
 int topology_find_parent(struct topology *t, const char *host,

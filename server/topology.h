@@ -16,7 +16,9 @@
  * router's trap arrives).  When the parent's ticket recovers, resolves or
  * closes, its children that are ok again are resolved with it and the
  * others move to the next down ancestor or become tickets of their own,
- * announced as opened then.
+ * announced as opened then.  A device whose down problem a silence holds
+ * back holds back the problems of the hosts behind it with the same
+ * silence, until its end.
  */
 #ifndef TOCSIN_TOPOLOGY_H
 #define TOCSIN_TOPOLOGY_H
@@ -64,6 +66,15 @@ const struct host *topology_host(const struct topology *t, const char *name);
  */
 int topology_find_parent(struct topology *t, const char *host,
 			 struct topology_parent *ret);
+/*
+ * Whether a silence on a device holds back host's problems at now_ms: the
+ * nearest ancestor that is down or held back decides.  1 with the
+ * silence's id and end when that ancestor's down problem is held back by
+ * a silence (maintenance on the router: no tickets for the hosts behind
+ * it either), 0 otherwise.
+ */
+int topology_held_back(struct topology *t, const char *host, int64_t now_ms,
+		       int64_t *ret_silence_id, int64_t *ret_ends_ms);
 /*
  * Make ticket_id a child of p's ticket at at_ms, with a journal line;
  * the caller announces.  why says what changed ("moved from #3"), or NULL.

@@ -221,6 +221,45 @@ static void test_lower_level_adopts_from_the_higher(void **state)
 	fx_close(f);
 }
 
+static void test_maintenance_on_the_router_holds_back_its_hosts(void **state)
+{
+	static const struct silence_config conf = { .max_duration_ms = 86400000LL,
+						    .max_silences = 10 };
+	struct fx *f = fx_open(site);
+	struct silence s = { .host = xstrdup("site-router"), .starts_ms = MIN(0),
+			     .ends_ms = MIN(60), .author = xstrdup("alice"),
+			     .comment = xstrdup("router replacement") };
+	struct dedup_stats st;
+	int64_t id, router, web01;
+
+	(void)state;
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(silence_create(dedup_get(f->st)->silences, &s, MIN(0), &conf, &id), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	silence_clear(&s);
+	/* the router goes silent during its maintenance, and so do its hosts */
+	fx_at(f, "site-router", "heartbeat", "alive", W(CRITICAL), MIN(5));
+	st = fx_at(f, "web01", "heartbeat", "alive", W(CRITICAL), MIN(6));
+	assert_int_equal(st.suppressed, 1);
+	/* every host behind it, as every host's ticket would be its child */
+	fx_at(f, "db01", "heartbeat", "alive", W(CRITICAL), MIN(6));
+	assert_int_equal(fx_count(f, STORE_TICKETS_ALL, true), 0);
+	/* a host behind no silenced device is not held back */
+	st = fx_at(f, "lonely", "heartbeat", "alive", W(CRITICAL), MIN(6));
+	assert_int_equal(st.opened, 1);
+
+	/* the maintenance ends with all of it still down: one parent ticket */
+	fx_tick(f, MIN(60));
+	fx_tick(f, MIN(60) + 1000);
+	router = fx_ticket_id(f, "site-router", "heartbeat", "alive");
+	web01 = fx_ticket_id(f, "web01", "heartbeat", "alive");
+	assert_true(router > 0 && web01 > 0);
+	assert_int_equal(parent_of(f, web01), router);
+	assert_int_equal(parent_of(f, fx_ticket_id(f, "db01", "heartbeat", "alive")), router);
+	assert_int_equal(fx_count(f, STORE_TICKETS_OPEN, false), 2); /* router, lonely */
+	fx_close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -229,6 +268,7 @@ int main(void)
 		cmocka_unit_test(test_children_opened_shortly_before_are_adopted),
 		cmocka_unit_test(test_two_levels),
 		cmocka_unit_test(test_lower_level_adopts_from_the_higher),
+		cmocka_unit_test(test_maintenance_on_the_router_holds_back_its_hosts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
