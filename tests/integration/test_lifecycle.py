@@ -128,3 +128,24 @@ def test_lifecycle_config_errors_name_the_place(tmp_path):
     assert proc.returncode == 2
     assert f"{srv.config}:" in proc.stderr
     assert "lifecycle.rules[0].on_recovery: 'forget' is not one of: resolve, review" in proc.stderr
+
+
+def test_commented_examples_in_conf_d_are_valid(tmp_path):
+    """The examples in conf.d/server.d/30-lifecycle.yaml, uncommented, parse."""
+    import re
+    import subprocess
+    from conftest import ROOT, Server, binary
+    srv = Server(tmp_path / "examples")
+    dropins = srv.config.parent / "server.d"
+    dropins.mkdir()
+    for name in ("20-inventory.yaml", "30-lifecycle.yaml"):
+        lines = []
+        for line in (ROOT / "conf.d" / "server.d" / name).read_text().splitlines():
+            # "#key:" and "#  key:" are examples; "# text" is prose
+            if re.match(r"^#(\S|\s{2,})", line):
+                lines.append(line[1:])
+        (dropins / name).write_text("\n".join(lines) + "\n")
+    assert "confirm_after: 3" in (dropins / "30-lifecycle.yaml").read_text()
+    proc = subprocess.run([binary("tocsin-server"), "--config", str(srv.config),
+                           "--check-config"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
