@@ -26,6 +26,12 @@ static void store_failure(struct api *api, struct http_response *resp,
 	resp->retry_after_s = 5;
 }
 
+void api_store_failure(struct api *api, struct http_response *resp,
+		       const char *what, int r)
+{
+	store_failure(api, resp, what, r);
+}
+
 struct ingest_job {
 	const struct ingest_batch *batch;
 	int64_t received_ms;

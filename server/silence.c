@@ -131,7 +131,7 @@ static int get_string(json_t *body, const char *key, size_t max,
 		return -EINVAL;
 	}
 	if (text[0] == '\0') {
-		snprintf(err, errlen, "%s: must not be empty (leave it out instead)",
+		snprintf(err, errlen, "%s: must not be empty",
 			 key);
 		return -EINVAL;
 	}
@@ -447,12 +447,9 @@ static enum silence_filter state_at(int64_t starts, int64_t ends,
 
 static json_t *json_time_or_null(sqlite3_stmt *q, int col)
 {
-	char buf[TIME_RFC3339_LEN];
-
 	if (sqlite3_column_type(q, col) == SQLITE_NULL)
 		return json_null();
-	time_format_rfc3339(sqlite3_column_int64(q, col), buf);
-	return json_string(buf);
+	return store_json_time(sqlite3_column_int64(q, col));
 }
 
 static json_t *json_text_or_null(sqlite3_stmt *q, int col)

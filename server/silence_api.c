@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/log.h"
 #include "../common/util.h"
 #include "api.h"
 #include "dedup.h"
@@ -14,16 +13,6 @@
 #include "writer.h"
 
 #define SILENCES_PAGE_MAX 1000
-
-static void store_failed(struct api *api, struct http_response *resp,
-			 const char *what, int r)
-{
-	log_warnx("%s failed: %s (%s)", what, strerror(-r),
-		  store_errmsg(api->store));
-	http_error(resp, MHD_HTTP_SERVICE_UNAVAILABLE,
-		   "%s failed: the store is unavailable, retry later", what);
-	resp->retry_after_s = 5;
-}
 
 struct create_job {
 	const struct silence *silence;
@@ -84,7 +73,7 @@ void silence_api_create(void *app, const struct http_request *req,
 			   "too many silences: %lld are active or pending (silences.max_silences); remove some first",
 			   (long long)conf->max_silences);
 	} else if (r < 0) {
-		store_failed(api, resp, "creating the silence", r);
+		api_store_failure(api, resp, "creating the silence", r);
 	} else {
 		resp->status = MHD_HTTP_CREATED;
 		resp->json = job.result;
@@ -131,7 +120,7 @@ void silence_api_list(void *app, const struct http_request *req,
 				      SILENCES_PAGE_MAX, &list);
 	store_unlock(api->store);
 	if (r < 0) {
-		store_failed(api, resp, "listing silences", r);
+		api_store_failure(api, resp, "listing silences", r);
 		return;
 	}
 	resp->json = json_pack("{s:o}", "silences", list);
@@ -157,7 +146,7 @@ void silence_api_get(void *app, const struct http_request *req,
 		http_error(resp, MHD_HTTP_NOT_FOUND, "no silence %lld",
 			   (long long)id);
 	else if (r < 0)
-		store_failed(api, resp, "reading the silence", r);
+		api_store_failure(api, resp, "reading the silence", r);
 	else
 		resp->json = doc;
 }
@@ -212,7 +201,7 @@ void silence_api_remove(void *app, const struct http_request *req,
 			   "silence %lld has expired already (it ended %s)",
 			   (long long)job.id, ended ? ended : "before");
 	} else if (r < 0) {
-		store_failed(api, resp, "removing the silence", r);
+		api_store_failure(api, resp, "removing the silence", r);
 	} else {
 		resp->json = job.result;
 		job.result = NULL;

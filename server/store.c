@@ -211,7 +211,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_TICKET_REOPEN] =
 		"UPDATE tickets SET status = ?2, resolved_at = NULL WHERE id = ?1",
 	[STMT_TICKET_SET_PARENT] =
-		"UPDATE tickets SET parent_id = ?2 WHERE id = ?1",
+		"UPDATE tickets SET parent_id = nullif(?2, 0) WHERE id = ?1",
 	[STMT_TICKET_SET_FLAPPING] =
 		"UPDATE tickets SET flapping = ?2 WHERE id = ?1",
 	[STMT_TICKET_SET_HISTORY] =
@@ -516,17 +516,11 @@ static void ticket_row(sqlite3_stmt *s, struct store_ticket *ret)
 	strlcpy_safe(ret->status, status ? status : "", sizeof(ret->status));
 }
 
-int store_ticket_find_open(struct store *st, int64_t host_id,
-			   const char *check, const char *item,
-			   struct store_ticket *ret)
+/* Step s for one row of STORE_TICKET_COLUMNS: 1 and *ret, or 0; s is reset. */
+static int ticket_row_step(sqlite3_stmt *s, struct store_ticket *ret)
 {
-	sqlite3_stmt *s = st->stmt[STMT_TICKET_FIND_OPEN];
-	int rc, found = 0;
+	int rc = sqlite3_step(s), found = 0;
 
-	sqlite3_bind_int64(s, 1, host_id);
-	db_bind_text(s, 2, check);
-	db_bind_text(s, 3, item);
-	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		ticket_row(s, ret);
 		found = 1;
@@ -535,6 +529,18 @@ int store_ticket_find_open(struct store *st, int64_t host_id,
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return rc == SQLITE_DONE ? found : sqlite_to_errno(rc);
+}
+
+int store_ticket_find_open(struct store *st, int64_t host_id,
+			   const char *check, const char *item,
+			   struct store_ticket *ret)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TICKET_FIND_OPEN];
+
+	sqlite3_bind_int64(s, 1, host_id);
+	db_bind_text(s, 2, check);
+	db_bind_text(s, 3, item);
+	return ticket_row_step(s, ret);
 }
 
 int store_ticket_open(struct store *st, int64_t host_id, const char *check,
@@ -573,14 +579,21 @@ int store_ticket_occurrence(struct store *st, const struct store_ticket *t,
 	return db_step_done(s);
 }
 
+/* Run an UPDATE of one ticket: ?1 the ticket's id, ?2 value. */
+static int ticket_update(struct store *st, enum stmt which, int64_t ticket_id,
+			 int64_t value)
+{
+	sqlite3_stmt *s = st->stmt[which];
+
+	sqlite3_bind_int64(s, 1, ticket_id);
+	sqlite3_bind_int64(s, 2, value);
+	return db_step_done(s);
+}
+
 int store_ticket_resolve(struct store *st, int64_t ticket_id,
 			 int64_t resolved_ms)
 {
-	sqlite3_stmt *s = st->stmt[STMT_TICKET_RESOLVE];
-
-	sqlite3_bind_int64(s, 1, ticket_id);
-	sqlite3_bind_int64(s, 2, resolved_ms);
-	return db_step_done(s);
+	return ticket_update(st, STMT_TICKET_RESOLVE, ticket_id, resolved_ms);
 }
 
 int store_journal_add(struct store *st, int64_t ticket_id, int64_t at_ms,
@@ -606,6 +619,11 @@ static json_t *json_time(int64_t ms)
 
 	time_format_rfc3339(ms, buf);
 	return json_string(buf);
+}
+
+json_t *store_json_time(int64_t ms)
+{
+	return json_time(ms);
 }
 
 static json_t *column_json_text(sqlite3_stmt *s, int col)
@@ -792,17 +810,11 @@ int store_ticket_lookup(struct store *st, int64_t ticket_id,
 			struct store_ticket *ret)
 {
 	sqlite3_stmt *s = st->stmt[STMT_TICKET_LOOKUP];
-	int rc;
+	int r;
 
 	sqlite3_bind_int64(s, 1, ticket_id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		ticket_row(s, ret);
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	if (rc == SQLITE_ROW)
-		return 0;
-	return rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
+	r = ticket_row_step(s, ret);
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
 }
 
 int store_ticket_recover(struct store *st, int64_t ticket_id)
@@ -826,24 +838,14 @@ int store_ticket_reopen(struct store *st, int64_t ticket_id,
 int store_ticket_set_parent(struct store *st, int64_t ticket_id,
 			    int64_t parent_id)
 {
-	sqlite3_stmt *s = st->stmt[STMT_TICKET_SET_PARENT];
-
-	sqlite3_bind_int64(s, 1, ticket_id);
-	if (parent_id > 0)
-		sqlite3_bind_int64(s, 2, parent_id);
-	else
-		sqlite3_bind_null(s, 2);
-	return db_step_done(s);
+	/* 0 is no ticket: the statement stores NULL for it. */
+	return ticket_update(st, STMT_TICKET_SET_PARENT, ticket_id, parent_id);
 }
 
 int store_ticket_set_flapping(struct store *st, int64_t ticket_id,
 			      bool flapping)
 {
-	sqlite3_stmt *s = st->stmt[STMT_TICKET_SET_FLAPPING];
-
-	sqlite3_bind_int64(s, 1, ticket_id);
-	sqlite3_bind_int(s, 2, flapping);
-	return db_step_done(s);
+	return ticket_update(st, STMT_TICKET_SET_FLAPPING, ticket_id, flapping);
 }
 
 int store_ticket_set_history(struct store *st, int64_t ticket_id,

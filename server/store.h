@@ -203,6 +203,9 @@ int store_tickets_list_with_children(struct store *st,
 				     enum store_ticket_filter filter,
 				     int64_t limit, int64_t offset,
 				     json_t **ret);
+/* A time as the API shows it: "2026-11-22T10:00:00.000Z". */
+json_t *store_json_time(int64_t ms);
+
 /* The ticket with its latest occurrences and its journal; -ENOENT. */
 int store_ticket_get(struct store *st, int64_t id, int64_t max_occurrences,
 		     json_t **ret);

@@ -41,7 +41,7 @@ enum {
 static const char *const topology_sql[TS_COUNT] = {
 	[TS_HOST_ID] = "SELECT id FROM hosts WHERE name = ?1",
 	[TS_DOWN_TICKETS] =
-		"SELECT id, check_name, item FROM tickets"
+		"SELECT check_name, item, id, 0 FROM tickets"
 		" WHERE host_id = ?1 AND status NOT IN ('resolved', 'closed')"
 		" AND status <> 'recovered' AND (state <> 'ok' OR flapping)"
 		" ORDER BY id",
@@ -200,11 +200,22 @@ static int host_id(struct topology *t, const char *name, int64_t *ret)
 	return rc == SQLITE_DONE ? found : sqlite_to_errno(rc);
 }
 
-/* The down ticket of host a itself: 1 and *ret, or 0. */
-static int down_ticket(struct topology *t, const char *name,
-		       struct topology_parent *ret)
+/* What the first down row of a host said: a ticket, or a silence. */
+struct down_row {
+	char check[INGEST_CHECK_MAX + 1];
+	char item[INGEST_ITEM_MAX + 1];
+	int64_t a, b; /* columns 2 and 3 */
+};
+
+/*
+ * The first row of s (TS_DOWN_TICKETS or TS_SILENCED) for host name whose
+ * check and item (columns 0 and 1) are a down check: 1 and *ret, or 0.
+ * s gets the host's id as ?1 and, when has_arg, arg as ?2.
+ */
+static int first_down_row(struct topology *t, sqlite3_stmt *s,
+			  const char *name, bool has_arg, int64_t arg,
+			  struct down_row *ret)
 {
-	sqlite3_stmt *s = t->stmt[TS_DOWN_TICKETS];
 	int64_t id;
 	int rc, found;
 
@@ -213,16 +224,18 @@ static int down_ticket(struct topology *t, const char *name,
 		return found;
 	found = 0;
 	sqlite3_bind_int64(s, 1, id);
+	if (has_arg)
+		sqlite3_bind_int64(s, 2, arg);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *check = (const char *)sqlite3_column_text(s, 1);
-		const char *item = (const char *)sqlite3_column_text(s, 2);
+		const char *check = (const char *)sqlite3_column_text(s, 0);
+		const char *item = (const char *)sqlite3_column_text(s, 1);
 
 		if (check && item &&
 		    lifecycle_is_down_check(t->lc, name, check, item)) {
-			ret->ticket_id = sqlite3_column_int64(s, 0);
-			strlcpy_safe(ret->host, name, sizeof(ret->host));
 			strlcpy_safe(ret->check, check, sizeof(ret->check));
 			strlcpy_safe(ret->item, item, sizeof(ret->item));
+			ret->a = sqlite3_column_int64(s, 2);
+			ret->b = sqlite3_column_int64(s, 3);
 			found = 1;
 			rc = SQLITE_DONE;
 			break;
@@ -233,37 +246,37 @@ static int down_ticket(struct topology *t, const char *name,
 	return rc == SQLITE_DONE ? found : sqlite_to_errno(rc);
 }
 
+/* The down ticket of host name itself: 1 and *ret, or 0. */
+static int down_ticket(struct topology *t, const char *name,
+		       struct topology_parent *ret)
+{
+	struct down_row row;
+	int r = first_down_row(t, t->stmt[TS_DOWN_TICKETS], name, false, 0,
+			       &row);
+
+	if (r <= 0)
+		return r;
+	ret->ticket_id = row.a;
+	strlcpy_safe(ret->host, name, sizeof(ret->host));
+	strlcpy_safe(ret->check, row.check, sizeof(ret->check));
+	strlcpy_safe(ret->item, row.item, sizeof(ret->item));
+	return 1;
+}
+
 /* A down problem of host name held back by a silence: 1, or 0. */
 static int silenced_down(struct topology *t, const char *name,
 			 int64_t now_ms, int64_t *ret_silence_id,
 			 int64_t *ret_ends_ms)
 {
-	sqlite3_stmt *s = t->stmt[TS_SILENCED];
-	int64_t id;
-	int rc, found;
+	struct down_row row;
+	int r = first_down_row(t, t->stmt[TS_SILENCED], name, true, now_ms,
+			       &row);
 
-	found = host_id(t, name, &id);
-	if (found <= 0)
-		return found;
-	found = 0;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, now_ms);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *check = (const char *)sqlite3_column_text(s, 0);
-		const char *item = (const char *)sqlite3_column_text(s, 1);
-
-		if (check && item &&
-		    lifecycle_is_down_check(t->lc, name, check, item)) {
-			*ret_silence_id = sqlite3_column_int64(s, 2);
-			*ret_ends_ms = sqlite3_column_int64(s, 3);
-			found = 1;
-			rc = SQLITE_DONE;
-			break;
-		}
-	}
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return rc == SQLITE_DONE ? found : sqlite_to_errno(rc);
+	if (r <= 0)
+		return r;
+	*ret_silence_id = row.a;
+	*ret_ends_ms = row.b;
+	return 1;
 }
 
 int topology_held_back(struct topology *t, const char *host, int64_t now_ms,
@@ -543,14 +556,6 @@ int topology_on_change(struct topology *t, const struct ticket_change *c)
 	}
 }
 
-static json_t *json_time(int64_t ms)
-{
-	char buf[TIME_RFC3339_LEN];
-
-	time_format_rfc3339(ms, buf);
-	return json_string(buf);
-}
-
 int topology_children_json(struct topology *t, int64_t ticket_id,
 			   json_t **ret)
 {
@@ -570,8 +575,8 @@ int topology_children_json(struct topology *t, int64_t ticket_id,
 			(const char *)sqlite3_column_text(s, 4), "state",
 			(const char *)sqlite3_column_text(s, 5), "summary",
 			(const char *)sqlite3_column_text(s, 6), "opened_at",
-			json_time(sqlite3_column_int64(s, 7)), "last_seen",
-			json_time(sqlite3_column_int64(s, 8)));
+			store_json_time(sqlite3_column_int64(s, 7)), "last_seen",
+			store_json_time(sqlite3_column_int64(s, 8)));
 
 		if (c)
 			json_array_append_new(list, c);

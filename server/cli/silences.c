@@ -110,7 +110,7 @@ static int list_run(struct client *c, int argc, char **argv)
 	json_t *doc, *list, *s;
 	char *path, *esc;
 	size_t i;
-	int opt;
+	int opt, status;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (opt == 's')
@@ -125,15 +125,10 @@ static int list_run(struct client *c, int argc, char **argv)
 	esc = cli_escape(state);
 	path = xasprintf("/api/v1/silences?state=%s", esc);
 	free(esc);
-	doc = cli_get(c, path);
+	opt = cli_fetch(c, path, &doc, &status);
 	free(path);
-	if (doc == NULL)
-		return 1;
-	if (c->json) {
-		cli_print_json(doc);
-		json_decref(doc);
-		return 0;
-	}
+	if (opt)
+		return status;
 	list = json_object_get(doc, "silences");
 	if (json_array_size(list) == 0) {
 		printf("no silences\n");
@@ -148,25 +143,14 @@ static int list_run(struct client *c, int argc, char **argv)
 
 static int remove_run(struct client *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	json_t *doc;
 	int64_t id;
 	char *path;
-	int opt;
+	int r;
 
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (opt != 'j')
-			return cli_usage_error(&cli_cmd_silence, NULL);
-		c->json = true;
-	}
-	if (optind + 1 != argc)
-		return cli_usage_error(&cli_cmd_silence, "which silence?");
-	if (parse_int64(argv[optind], &id) < 0 || id < 1)
-		return cli_usage_error(&cli_cmd_silence,
-				       "a silence id is a positive number");
+	r = cli_id_args(&cli_cmd_silence, c, argc, argv, "silence", &id);
+	if (r != 0)
+		return r;
 	path = xasprintf("/api/v1/silences/%lld", (long long)id);
 	doc = cli_request(c, "DELETE", path, NULL);
 	free(path);

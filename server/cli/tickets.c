@@ -22,7 +22,7 @@ static int tickets_run(struct client *c, int argc, char **argv)
 	int64_t n;
 	char *path;
 	size_t i;
-	int opt;
+	int opt, status;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
@@ -50,15 +50,10 @@ static int tickets_run(struct client *c, int argc, char **argv)
 				       "--limit must be a positive number");
 
 	path = xasprintf("/api/v1/tickets?state=%s&limit=%s", state, limit);
-	doc = cli_get(c, path);
+	opt = cli_fetch(c, path, &doc, &status);
 	free(path);
-	if (doc == NULL)
-		return 1;
-	if (c->json) {
-		cli_print_json(doc);
-		json_decref(doc);
-		return 0;
-	}
+	if (opt)
+		return status;
 	tickets = json_object_get(doc, "tickets");
 	if (json_array_size(tickets) == 0) {
 		printf("no %s tickets\n", strcmp(state, "all") ? state : "");
@@ -118,25 +113,14 @@ static void print_ticket(json_t *t)
 
 static int ticket_run(struct client *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	json_t *t;
 	int64_t id;
 	char *path;
-	int opt;
+	int r;
 
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (opt != 'j')
-			return cli_usage_error(&cli_cmd_ticket, NULL);
-		c->json = true;
-	}
-	if (optind + 1 != argc)
-		return cli_usage_error(&cli_cmd_ticket, "which ticket?");
-	if (parse_int64(argv[optind], &id) < 0 || id < 1)
-		return cli_usage_error(&cli_cmd_ticket,
-				       "a ticket id is a positive number");
+	r = cli_id_args(&cli_cmd_ticket, c, argc, argv, "ticket", &id);
+	if (r != 0)
+		return r;
 	path = xasprintf("/api/v1/tickets/%lld", (long long)id);
 	t = cli_get(c, path);
 	free(path);
