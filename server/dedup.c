@@ -69,6 +69,7 @@ static int announce(struct ctx *c, enum ticket_change_kind kind,
 	return store_ticket_changed(c->d->st, &ch);
 }
 
+/* A journal line by the system itself at the time of the change. */
 static int journal(struct ctx *c, int64_t ticket_id, const char *action,
 		   const char *old_value, const char *new_value,
 		   const char *text)
@@ -160,6 +161,12 @@ static int journal_confirmed(struct ctx *c, const struct problem *p,
 	return r;
 }
 
+/*
+ * A confirmed problem's new ticket, from ev (the event, or the problem's
+ * latest state when a timer confirms it), with the events that led to it
+ * and its place in the topology.  silence_id > 0: it was held back by
+ * that silence until now.
+ */
 static int open_ticket(struct ctx *c, struct problem *p,
 		       const struct store_event *ev, int64_t silence_id)
 {
@@ -271,6 +278,7 @@ static int open_or_reopen(struct ctx *c, struct problem *p,
 	return open_ticket(c, p, ev, silence_id);
 }
 
+/* Whether the rule counts the problem as real at at_ms (flapping is). */
 static bool confirmed(const struct lifecycle_params *prm,
 		      const struct problem *p, int64_t at_ms)
 {
@@ -332,6 +340,11 @@ static int confirm(struct ctx *c, struct problem *p,
 	return problem_save(c->d->problems, c->host_id, c->check, c->item, p);
 }
 
+/*
+ * ev is one more occurrence of the open ticket t; a change of state is
+ * journaled and announced unless quiet (a flapping ticket changes all the
+ * time: flapping itself was journaled once).
+ */
 static int add_occurrence(struct ctx *c, const struct store_ticket *t,
 			  const struct store_event *ev, bool quiet)
 {
@@ -409,6 +422,7 @@ static int flap_calm(struct ctx *c, struct problem *p, struct store_ticket *t,
 	return r;
 }
 
+/* Flapping begins; t is the key's open ticket, or NULL when it has none. */
 static int flap_start(struct ctx *c, struct problem *p, struct store_ticket *t,
 		      const struct store_event *ev)
 {
@@ -430,6 +444,12 @@ static int64_t timeline_ms(const struct store_event *ev)
 						 : ev->received_ms;
 }
 
+/*
+ * An ok result: a pending or silenced problem simply goes away; an open
+ * ticket is resolved or recovered, unless the key is flapping; late
+ * results change nothing.  had: p was read from the store; found: t is
+ * the key's open ticket.
+ */
 static int on_ok(struct ctx *c, const struct store_event *ev,
 		 struct problem *p, bool had, struct store_ticket *t,
 		 bool found)
@@ -485,6 +505,11 @@ static int on_ok(struct ctx *c, const struct store_event *ev,
 	return r;
 }
 
+/*
+ * A non-ok result: an occurrence of the open ticket (reopening it when it
+ * was recovered), or one more result towards confirming the problem;
+ * flapping starts or calms down on the way.
+ */
 static int on_problem(struct ctx *c, const struct store_event *ev,
 		      struct problem *p, bool had, struct store_ticket *t,
 		      bool found)
@@ -547,6 +572,7 @@ static int on_problem(struct ctx *c, const struct store_event *ev,
 	return r;
 }
 
+/* Store one event and apply it to its key: 0 or -errno (roll back). */
 static int apply_event(struct ctx *c, const struct store_event *ev)
 {
 	struct store_ticket t;
@@ -618,6 +644,7 @@ static int on_ticket_change(void *arg, struct store *st,
 	return r;
 }
 
+/* A context over st with lc (NULL: the built-in defaults) and inv. */
 static int dedup_create(struct store *st, const struct lifecycle_config *lc,
 			const struct inventory *inv, struct dedup **ret)
 {
