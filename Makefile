@@ -73,7 +73,8 @@ SERVER_SRCS := \
 CLI_SRCS := \
 	server/cli/main.c \
 	server/cli/tickets.c \
-	server/cli/silences.c
+	server/cli/silences.c \
+	server/cli/lifecycle.c
 
 UNIT_TESTS := \
 	test_config \

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/log.h"
 #include "../common/util.h"
 #include "dedup_metrics.h"
 #include "flap.h"
@@ -857,6 +858,7 @@ struct dedup_timer {
 	pthread_cond_t wake;
 	bool stopping;
 	atomic_bool queued; /* a tick waits in the writer's queue */
+	int64_t warned_ms;  /* writer thread only: the last failure logged */
 };
 
 static int tick_job(struct store *st, void *arg)
@@ -869,7 +871,12 @@ static void tick_done(void *arg, int result)
 {
 	struct dedup_timer *t = arg;
 
-	(void)result;
+	/* The next tick tries again; say so once a minute at most. */
+	if (result < 0 && time_mono_ms() - t->warned_ms >= 60000) {
+		log_warnx("lifecycle timers failed: %s; retrying every tick",
+			  strerror(-result));
+		t->warned_ms = time_mono_ms();
+	}
 	atomic_store(&t->queued, false);
 }
 
@@ -908,6 +915,7 @@ int dedup_timer_start(struct writer *w, int64_t tick_ms,
 
 	t->writer = w;
 	t->tick_ms = tick_ms > 0 ? tick_ms : 1000;
+	t->warned_ms = -60000;
 	atomic_init(&t->queued, false);
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->wake, NULL);

@@ -59,6 +59,9 @@ int cli_usage_error(const struct cli_command *cmd, const char *why);
 int cli_id_args(const struct cli_command *cmd, struct client *c, int argc,
 		char **argv, const char *what, int64_t *ret_id);
 
+/* Flapping, parent and children of a ticket (server/cli/lifecycle.c). */
+void cli_print_lifecycle(json_t *ticket);
+
 extern const struct cli_command cli_cmd_tickets;
 extern const struct cli_command cli_cmd_ticket;
 extern const struct cli_command cli_cmd_silence;

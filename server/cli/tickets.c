@@ -15,9 +15,10 @@ static int tickets_run(struct client *c, int argc, char **argv)
 		{ "state", required_argument, NULL, 's' },
 		{ "limit", required_argument, NULL, 'l' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "children", no_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *state = "open", *limit = "100";
+	const char *state = "open", *limit = "100", *children = "false";
 	json_t *doc, *tickets, *t;
 	int64_t n;
 	char *path;
@@ -35,6 +36,9 @@ static int tickets_run(struct client *c, int argc, char **argv)
 		case 'j':
 			c->json = true;
 			break;
+		case 'c':
+			children = "true";
+			break;
 		default:
 			return cli_usage_error(&cli_cmd_tickets, NULL);
 		}
@@ -49,7 +53,8 @@ static int tickets_run(struct client *c, int argc, char **argv)
 		return cli_usage_error(&cli_cmd_tickets,
 				       "--limit must be a positive number");
 
-	path = xasprintf("/api/v1/tickets?state=%s&limit=%s", state, limit);
+	path = xasprintf("/api/v1/tickets?state=%s&limit=%s&children=%s", state,
+			 limit, children);
 	opt = cli_fetch(c, path, &doc, &status);
 	free(path);
 	if (opt)
@@ -98,6 +103,7 @@ static void print_ticket(json_t *t)
 	printf("  opened:      %s\n", cli_str(t, "opened_at"));
 	if (json_is_string(json_object_get(t, "resolved_at")))
 		printf("  resolved:    %s\n", cli_str(t, "resolved_at"));
+	cli_print_lifecycle(t);
 	printf("\nJournal:\n");
 	json_array_foreach(json_object_get(t, "journal"), i, e) {
 		printf("  %s  %-8s %-9s %s\n", cli_str(e, "at"),
@@ -136,7 +142,7 @@ static int ticket_run(struct client *c, int argc, char **argv)
 
 const struct cli_command cli_cmd_tickets = {
 	.name = "tickets",
-	.synopsis = "tickets [--state open|resolved|all] [--limit N] [--json]   list tickets (default: open)",
+	.synopsis = "tickets [--state open|resolved|all] [--limit N] [--children] [--json]   list tickets (default: open; --children: also those attached to a parent's ticket)",
 	.run = tickets_run,
 };
 

@@ -8,6 +8,7 @@ silence detection.
 """
 import pytest
 
+from conftest import TECH_TOKEN, run_cli
 from lifecycle_helpers import event, find, post, start_server, metric
 
 INVENTORY = """
@@ -50,6 +51,17 @@ def test_router_down_gives_one_parent_ticket_with_the_hosts_as_children(server):
     journal = [j["action"] for j in server.ticket(web01["id"])["journal"]]
     assert journal == ["opened", "attached"]  # adopted after the fact
     assert metric(server, "tocsin_topology_children_total", 'change="attached"') == 3
+
+    # the CLI shows the same to a technician
+    env = {"TOCSIN_URL": server.url, "TOCSIN_TOKEN": TECH_TOKEN}
+    cli = run_cli("ticket", str(router["id"]), env=env)
+    assert cli.returncode == 0, cli.stderr
+    assert "Children (hosts behind this device):" in cli.stdout
+    assert "web01" in cli.stdout and "mail01" in cli.stdout
+    cli = run_cli("ticket", str(web01["id"]), env=env)
+    assert f"parent:      #{router['id']}" in cli.stdout
+    assert "web01" not in run_cli("tickets", env=env).stdout
+    assert "web01" in run_cli("tickets", "--children", env=env).stdout
 
     # mail01 comes back before the router; the router comes back; web01
     # stays silent and becomes a ticket of its own
