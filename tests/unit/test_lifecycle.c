@@ -402,6 +402,47 @@ static void test_recovered_awaits_review_and_reopens_as_it_was(void **state)
 	fx_close(f);
 }
 
+static void test_late_reports_change_no_state(void **state)
+{
+	struct fx *f = fx_open(flap_rules);
+	struct dedup_stats s;
+	int64_t id;
+
+	(void)state;
+	fx_at(f, "web01", "disk", "/", W(CRITICAL), MIN(10));
+	id = fx_ticket_id(f, "web01", "disk", "/");
+	fx_at(f, "web01", "disk", "/", W(OK), MIN(12));
+	/* a report observed before the recovery arrives late (an outbox) */
+	s = fx_event(f, "web01", "disk", "/", W(CRITICAL), MIN(11), MIN(13));
+	assert_int_equal(s.accepted, 1);
+	assert_int_equal(s.opened + s.reopened, 0);
+	assert_string_equal(fx_status(f, id), "resolved");
+	/* and a late ok does not resolve a newer problem */
+	fx_at(f, "web01", "disk", "/", W(CRITICAL), MIN(20));
+	s = fx_event(f, "web01", "disk", "/", W(OK), MIN(15), MIN(21));
+	assert_int_equal(s.resolved, 0);
+	assert_string_equal(fx_status(f, id), "new");
+	fx_close(f);
+}
+
+static void test_flapping_calms_into_review(void **state)
+{
+	struct fx *f = fx_open("lifecycle:\n"
+			       "  defaults: {flap_threshold: 2, flap_window: 10m, on_recovery: review}\n");
+	int64_t id;
+
+	(void)state;
+	fx_at(f, "web01", "http", "/", W(CRITICAL), MIN(0));
+	fx_at(f, "web01", "http", "/", W(OK), MIN(1)); /* two changes: flapping */
+	id = fx_ticket_id(f, "web01", "http", "/");
+	assert_string_equal(fx_status(f, id), "new");
+	/* calm (no change in the window) at 11 min, while ok: recovered */
+	assert_int_equal(fx_tick(f, MIN(11)), 1);
+	assert_string_equal(fx_status(f, id), "recovered");
+	assert_int_equal(fx_changes(f, TICKET_RECOVERED, id), 1);
+	fx_close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,6 +457,8 @@ int main(void)
 		cmocka_unit_test(test_flapping_calms_down_while_still_failing),
 		cmocka_unit_test(test_reopen_within_and_after_the_window),
 		cmocka_unit_test(test_recovered_awaits_review_and_reopens_as_it_was),
+		cmocka_unit_test(test_late_reports_change_no_state),
+		cmocka_unit_test(test_flapping_calms_into_review),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
