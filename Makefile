@@ -24,6 +24,12 @@ AGENT_PKGS  := yaml-0.1 jansson libcurl libsystemd sqlite3
 SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd
 CLI_PKGS    := yaml-0.1 jansson libcurl
 TEST_PKGS   := cmocka
+# The checks' libraries: sd-bus and sd-journal (libsystemd), rotated
+# package logs (zlib, already loaded by libcurl).  Both daemons link
+# every check, since the server shares checks/checks.c.
+CHECK_PKGS  := libsystemd zlib
+AGENT_PKGS  += $(CHECK_PKGS)
+SERVER_PKGS += $(CHECK_PKGS)
 
 ALL_PKGS := $(sort $(AGENT_PKGS) $(SERVER_PKGS) $(CLI_PKGS) $(TEST_PKGS))
 
@@ -44,7 +50,12 @@ COMMON_DB_SRCS := \
 
 CHECK_SRCS := \
 	checks/checks.c \
-	checks/disk.c
+	checks/disk.c \
+	checks/journal.c \
+	checks/pkglog.c \
+	checks/run.c \
+	checks/services.c \
+	checks/updates.c
 
 AGENT_SRCS := \
 	agent/config.c \
@@ -73,6 +84,9 @@ UNIT_TESTS := \
 	test_dedup \
 	test_ingest \
 	test_inventory \
+	test_pkglog \
+	test_run \
+	test_updates \
 	test_util \
 	test_writer
 

@@ -68,10 +68,17 @@ void check_results_clear(struct check_results *results);
  * before the first collect() and is NULL when the state directory cannot
  * be used (a check then works without history and says so).
  */
+/* The host's place in the customer's setup (agent.yaml `role`). */
+enum check_role {
+	CHECK_ROLE_DECENTRAL = 0, /* PCs, printers: the shop handles them */
+	CHECK_ROLE_CENTRAL = 1,   /* servers, core services: tickets, SLA */
+};
+
 struct check_env {
 	const char *host;
 	const char *state_dir;
 	struct sqlite3 *db; /* state_dir/agent.db, see agent/statedb.h */
+	enum check_role role;
 };
 
 struct check {

@@ -12,9 +12,13 @@
 #include "../common/util.h"
 
 extern const struct check check_disk;
+extern const struct check check_updates;
+extern const struct check check_services;
 
 const struct check *const checks_table[] = {
 	&check_disk,
+	&check_updates,
+	&check_services,
 	NULL,
 };
 
