@@ -458,6 +458,9 @@ static int read_log(struct pkglog *log, line_fn fn, const char *path,
 		log->txn_first = log->n;
 	}
 	r = read_one(log, fn, path, false, max_bytes);
+	/* a system that never ran apt (a fresh image) has no log yet */
+	if (r == -ENOENT)
+		r = 0;
 	if (r < 0)
 		snprintf(err, errlen, "cannot read %s: %s", path, strerror(-r));
 	log->txn_start_ms = 0;

@@ -70,9 +70,10 @@ void pkglog_dpkg_line(struct pkglog *log, const char *line);
 void pkglog_finish(struct pkglog *log);
 
 /*
- * Read path (when it exists) and its rotations into log.  A missing or
- * unreadable path is -errno with err saying which file and why; missing
- * rotations are no error.  Call pkglog_finish() after the last file.
+ * Read path and its rotations into log.  An unreadable file is -errno
+ * with err saying which file and why; a missing one holds nothing (a
+ * system that never ran apt has no history.log).  Call pkglog_finish()
+ * after the last file.
  */
 int pkglog_read_history(struct pkglog *log, const char *path,
 			size_t max_bytes, char *err, size_t errlen);

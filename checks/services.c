@@ -516,8 +516,6 @@ static bool in_transition(const struct unit *u)
 /* Rising since the previous poll, or at the threshold. */
 static bool restart_loop(const struct services_ctx *ctx, const struct unit *u)
 {
-	if (strcmp(u->sub, "auto-restart") == 0)
-		return true;
 	if (!u->have_restarts)
 		return false;
 	return u->nrestarts > u->nrestarts_base ||
@@ -681,8 +679,10 @@ static int on_properties_changed(sd_bus_message *m, void *userdata,
 			memcpy(u->sub, probe.sub, sizeof(u->sub));
 		u->job = probe.job;
 		if (probe.have_restarts) {
+			/* the count just went up, by one at least */
 			u->have_restarts = true;
 			u->nrestarts = probe.nrestarts;
+			u->nrestarts_base = probe.nrestarts ? probe.nrestarts - 1 : 0;
 		}
 	} else if (read_changes(m, iface, u, &interesting) < 0 || !interesting) {
 		goto done;
@@ -709,6 +709,34 @@ static bool bus_drain(struct services_ctx *ctx)
 	return true;
 }
 
+/*
+ * Ask for the unit's state now.  A signal may describe a passing state:
+ * systemd 252 takes a service that will be restarted through "failed"
+ * before "auto-restart", and a restart through "inactive"; the answer to
+ * a call comes after systemd finished the transition.
+ */
+static void refresh_unit(struct services_ctx *ctx, struct unit *u)
+{
+	char *path = unit_path(u->name), *active = NULL, *sub = NULL;
+
+	if (path == NULL)
+		return;
+	if (get_string(ctx, path, SD_UNIT, "ActiveState", &active) == 0 &&
+	    get_string(ctx, path, SD_UNIT, "SubState", &sub) == 0) {
+		copy_state(u->active, sizeof(u->active), active);
+		copy_state(u->sub, sizeof(u->sub), sub);
+	}
+	if (strcmp(u->sub, "auto-restart") == 0 && has_suffix(u->name, ".service") &&
+	    get_trivial(ctx, path, SD_SERVICE, "NRestarts", 'u', &u->nrestarts) == 0 &&
+	    !u->have_restarts) {
+		u->have_restarts = true;
+		u->nrestarts_base = u->nrestarts;
+	}
+	free(active);
+	free(sub);
+	free(path);
+}
+
 /* Report the units signals changed, when their state did. */
 static void handle_changes(struct services_ctx *ctx, struct check_results *out)
 {
@@ -718,14 +746,7 @@ static void handle_changes(struct services_ctx *ctx, struct check_results *out)
 		if (!u->changed)
 			continue;
 		u->changed = false;
-		if (strcmp(u->sub, "auto-restart") == 0 && has_suffix(u->name, ".service")) {
-			char *path = unit_path(u->name);
-
-			if (path && get_trivial(ctx, path, SD_SERVICE, "NRestarts",
-						'u', &u->nrestarts) == 0)
-				u->have_restarts = true;
-			free(path);
-		}
+		refresh_unit(ctx, u);
 		report_unit(ctx, u, true, out);
 	}
 }
@@ -819,8 +840,11 @@ static void poll_restarts(struct services_ctx *ctx)
 			continue;
 		path = unit_path(u->name);
 		if (path && get_trivial(ctx, path, SD_SERVICE, "NRestarts", 'u',
-					&u->nrestarts) == 0)
+					&u->nrestarts) == 0 && !u->have_restarts) {
+			/* no history yet: old restarts are not a rise */
 			u->have_restarts = true;
+			u->nrestarts_base = u->nrestarts;
+		}
 		free(path);
 	}
 }

@@ -678,8 +678,8 @@ static void report_apt(struct updates_ctx *ctx, const struct lists_age *la,
 
 		check_results_add(out, "unattended", st,
 				  json_pack("{s:i}", "enabled", s->unattended),
-				  "unattended upgrades are %s on this %s host%s",
-				  s->unattended ? "on" : "off",
+				  "unattended-upgrades is %s on this %s host%s",
+				  s->unattended ? "enabled" : "disabled",
 				  central ? "central" : "decentral",
 				  s->unattended && central
 					  ? ": updates install without a technician watching"
