@@ -399,7 +399,7 @@ static int read_gz(int fd, struct line_splitter *sp)
 		int zerr;
 
 		gzerror(gz, &zerr);
-		if (zerr != Z_OK && zerr != Z_BUF_ERROR)
+		if (zerr != Z_OK)
 			r = -EBADMSG;
 	}
 	gzclose(gz); /* closes fd */
