@@ -366,3 +366,24 @@ def test_once_reports_timer_results_reboot_and_recent_upgrades(lab):
     assert row(table, "updates", "lists") == (
         "warning", "package lists are 10 d old; stale beyond 7 d")
     assert row(table, "updates", "pending")[1].endswith("(package lists are 10 d old)")
+
+
+def test_a_restarted_agent_still_resolves_what_it_reported(lab):
+    # the daemon reported demo-app.service failed and remembered that in
+    # its state database; it stops, the unit recovers meanwhile
+    lab.stop_agent()
+    lab.container.systemctl("reset-failed", "demo-app.service")
+    proc = lab.container.run("/usr/local/bin/tocsin-agent", "--config",
+                             "/etc/tocsin/agent.yaml", "--once", check=False,
+                             env=sanitizer_env())
+    assert_no_sanitizer_errors(proc.stderr, "tocsin-agent --once")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert row(proc.stdout, "services", "demo-app.service") == (
+        "ok", "demo-app.service is inactive (dead)")
+    t = lab.ticket("services", "demo-app.service")
+    assert t["state"] == "ok"
+    assert t["status"] in ("recovered", "resolved")
+    # said once: the next round has nothing to say about it
+    proc = lab.container.run("/usr/local/bin/tocsin-agent", "--config",
+                             "/etc/tocsin/agent.yaml", "--dry-run", env=sanitizer_env())
+    assert "demo-app.service" not in proc.stdout
