@@ -439,6 +439,34 @@ static const char *type_interface(const char *name)
 
 /* --- evaluation --------------------------------------------------------------- */
 
+/* The collector refuses an event whose context is over 64 KiB (and with
+ * it the whole batch): stay well below. */
+#define CONTEXT_MAX (32 * 1024)
+
+static size_t json_size(const json_t *j)
+{
+	return json_dumpb(j, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* Drop the oldest journal lines, then the oldest upgrades, until c fits. */
+static void fit_context(json_t *c)
+{
+	json_t *journal = json_object_get(c, "journal");
+	json_t *upgrades = json_object_get(c, "upgrades");
+	size_t size = json_size(c);
+
+	while (size > CONTEXT_MAX && json_array_size(journal) > 0) {
+		size -= json_size(json_array_get(journal, 0)) + 1;
+		json_array_remove(journal, 0);
+	}
+	while (size > CONTEXT_MAX && json_array_size(upgrades) > 0) {
+		size_t last = json_array_size(upgrades) - 1;
+
+		size -= json_size(json_array_get(upgrades, last)) + 1;
+		json_array_remove(upgrades, last);
+	}
+}
+
 /*
  * The context of a failure, computed once per failure (identified by the
  * time the unit entered the failed state): its result, its last journal
@@ -495,6 +523,7 @@ static void describe_failure(struct services_ctx *ctx, struct unit *u)
 	} else {
 		u->fail_summary = xasprintf("%s failed", u->name);
 	}
+	fit_context(ctxj);
 	u->fail_context = ctxj;
 done:
 	free(result);
@@ -852,31 +881,24 @@ static void poll_restarts(struct services_ctx *ctx)
 static void report_failed_summary(struct services_ctx *ctx,
 				  struct check_results *out)
 {
-	char names[768] = "";
-	size_t n = 0;
+	struct check_names names;
+	char buf[768];
 
+	if (!ctx->report_failed)
+		return;
+	check_names_init(&names, buf, sizeof(buf), NAMES_IN_SUMMARY);
 	for (size_t i = 0; i < ctx->nunits; i++) {
 		const struct unit *u = &ctx->units[i];
 
-		if (strcmp(u->active, "failed") != 0 || matches(ctx->ignore, u->name))
-			continue;
-		if (n < NAMES_IN_SUMMARY) {
-			if (n)
-				strlcat_safe(names, ", ", sizeof(names));
-			strlcat_safe(names, u->name, sizeof(names));
-		}
-		n++;
+		if (strcmp(u->active, "failed") == 0 && !matches(ctx->ignore, u->name))
+			check_names_add(&names, u->name);
 	}
-	if (n > NAMES_IN_SUMMARY) {
-		char more[48];
-
-		snprintf(more, sizeof(more), " and %zu more", n - NAMES_IN_SUMMARY);
-		strlcat_safe(names, more, sizeof(names));
-	}
-	check_results_add(out, "failed", n ? (enum check_state)ctx->failed_state : CHECK_OK,
-			  json_pack("{s:I}", "failed", (json_int_t)n),
-			  "%zu failed unit%s%s%s", n, n == 1 ? "" : "s",
-			  n ? ": " : "", names);
+	check_names_end(&names);
+	check_results_add(out, "failed",
+			  names.total ? (enum check_state)ctx->failed_state : CHECK_OK,
+			  json_pack("{s:I}", "failed", (json_int_t)names.total),
+			  "%zu failed unit%s%s%s", names.total,
+			  names.total == 1 ? "" : "s", names.total ? ": " : "", buf);
 }
 
 /* One timer: the result of the last run of the unit it triggers. */

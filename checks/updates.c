@@ -576,36 +576,27 @@ static enum check_state rate_count(size_t n, int64_t warning, int64_t critical)
 static void list_names(const struct updates_sim *sim, bool security_only,
 		       char *buf, size_t size)
 {
-	size_t shown = 0, total = 0;
+	struct check_names names;
 
-	buf[0] = '\0';
+	check_names_init(&names, buf, size, NAMES_IN_SUMMARY);
 	for (size_t i = 0; i < sim->n; i++) {
 		const struct updates_pkg *p = &sim->v[i];
 		char one[256];
 
 		if (p->from == NULL || (security_only && !p->security))
 			continue;
-		total++;
-		if (shown == NAMES_IN_SUMMARY)
-			continue;
-		snprintf(one, sizeof(one), "%s%s %s -> %s", shown ? ", " : "",
-			 p->name, p->from, p->to);
-		strlcat_safe(buf, one, size);
-		shown++;
+		snprintf(one, sizeof(one), "%s %s -> %s", p->name, p->from, p->to);
+		check_names_add(&names, one);
 	}
-	if (total > shown) {
-		char more[48];
-
-		snprintf(more, sizeof(more), " and %zu more", total - shown);
-		strlcat_safe(buf, more, size);
-	}
+	check_names_end(&names);
 }
 
 static json_t *names_json(const struct updates_sim *sim, bool security_only)
 {
 	json_t *a = json_array();
 
-	for (size_t i = 0; i < sim->n && json_array_size(a) < 200; i++) {
+	/* 100 entries stay far below the collector's 64 KiB per context */
+	for (size_t i = 0; i < sim->n && json_array_size(a) < 100; i++) {
 		const struct updates_pkg *p = &sim->v[i];
 
 		if (p->from == NULL || (security_only && !p->security))
@@ -751,10 +742,11 @@ static void report_lists(const struct updates_ctx *ctx,
 static void reboot_pkgs(const char *path, char *buf, size_t size)
 {
 	char data[REBOOT_PKGS_MAX + 1], *save = NULL, *line;
-	size_t n = 0, shown = 0, total = 0;
+	struct check_names names;
 	FILE *fp = fopen(path, "re");
+	size_t n;
 
-	buf[0] = '\0';
+	check_names_init(&names, buf, size, NAMES_IN_SUMMARY);
 	if (fp == NULL)
 		return;
 	n = fread(data, 1, REBOOT_PKGS_MAX, fp);
@@ -762,23 +754,15 @@ static void reboot_pkgs(const char *path, char *buf, size_t size)
 	data[n] = '\0';
 	for (line = strtok_r(data, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
-		/* the file lists a package once per trigger */
-		if (strstr(buf, line) != NULL)
-			continue;
-		total++;
-		if (shown < NAMES_IN_SUMMARY) {
-			if (shown)
-				strlcat_safe(buf, ", ", size);
-			strlcat_safe(buf, line, size);
-			shown++;
-		}
-	}
-	if (total > shown) {
-		char more[48];
+		bool seen = false;
 
-		snprintf(more, sizeof(more), " and %zu more", total - shown);
-		strlcat_safe(buf, more, size);
+		/* the file names a package once per trigger: count it once */
+		for (char *q = data; q < line && !seen; q += strlen(q) + 1)
+			seen = strcmp(q, line) == 0;
+		if (!seen)
+			check_names_add(&names, line);
 	}
+	check_names_end(&names);
 }
 
 static void report_reboot(const struct updates_ctx *ctx, int64_t now_ms,
@@ -819,9 +803,10 @@ static void report_recent(struct updates_ctx *ctx, int64_t now_ms,
 			  struct check_results *out)
 {
 	const struct pkglog *log = &ctx->pkglog.log;
-	char names[768] = "", window[32];
+	char buf[768], window[32];
+	struct check_names names;
 	struct check_result *r;
-	size_t first, n, shown = 0;
+	size_t first, n;
 	int rc = pkglog_cache_refresh(&ctx->pkglog, now_ms - ctx->recent_window_ms);
 
 	if (rc < 0) {
@@ -830,25 +815,20 @@ static void report_recent(struct updates_ctx *ctx, int64_t now_ms,
 		return;
 	}
 	n = pkglog_window(log, now_ms, ctx->recent_window_ms, &first);
-	for (size_t i = first + n; i > first && shown < NAMES_IN_SUMMARY; i--, shown++) {
-		char one[256];
+	check_names_init(&names, buf, sizeof(buf), NAMES_IN_SUMMARY);
+	for (size_t i = first + n; i > first; i--) {
 		const struct pkglog_upgrade *u = &log->v[i - 1];
+		char one[256];
 
-		snprintf(one, sizeof(one), "%s%s %s -> %s", shown ? ", " : "",
-			 u->package, u->from, u->to);
-		strlcat_safe(names, one, sizeof(names));
+		snprintf(one, sizeof(one), "%s %s -> %s", u->package, u->from, u->to);
+		check_names_add(&names, one);
 	}
-	if (n > shown) {
-		char more[48];
-
-		snprintf(more, sizeof(more), " and %zu more", n - shown);
-		strlcat_safe(names, more, sizeof(names));
-	}
+	check_names_end(&names);
 	format_duration(ctx->recent_window_ms / 1000, window, sizeof(window));
 	r = check_results_add(out, "upgrades", CHECK_OK,
 			      json_pack("{s:I}", "upgraded", (json_int_t)n),
 			      "%zu package%s upgraded in the last %s%s%s", n,
-			      n == 1 ? "" : "s", window, n ? ": " : "", names);
+			      n == 1 ? "" : "s", window, n ? ": " : "", buf);
 	r->context = json_pack("{s:o}", "upgrades", pkglog_json(log, first, n, 50));
 }
 

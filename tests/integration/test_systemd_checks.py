@@ -33,6 +33,9 @@ UNITS = {
     "backup-job.service": ("[Service]\nType=oneshot\n"
                            "ExecStart=/bin/sh -c 'echo backup target full >&2; exit 2'\n"),
     "backup-job.timer": "[Timer]\nOnActiveSec=1s\nAccuracySec=1ms\n",
+    # 150 lines of 600 characters, then a failure
+    "chatty.service": ("[Service]\nType=oneshot\nExecStart=/bin/sh -c 'for i in $$(seq 1 150);"
+                       " do printf \"line %%d %%0590d\\n\" $$i 0; done; exit 1'\n"),
 }
 
 DEMO_APP = {
@@ -64,7 +67,7 @@ checks:
     watch: [watched-*.service]
     timers: [backup-job.timer]
     restarts_warning: 3
-"""
+{services_extra}"""
 
 
 def build_deb(workdir, name, version, files):
@@ -168,10 +171,11 @@ class Lab:
         return self
 
     def agent_config(self, path, role="central", interval="1h", state_dir=None,
-                     host=HOST):
+                     host=HOST, services_extra=""):
         self.container.write(path, AGENT_CONFIG.format(
             host=host, role=role, url=self.server.url, token=AGENT_TOKEN,
-            interval=interval, state_dir=state_dir or "/var/lib/tocsin-agent"))
+            interval=interval, state_dir=state_dir or "/var/lib/tocsin-agent",
+            services_extra=services_extra))
         return path
 
     def start_agent(self):
@@ -387,3 +391,21 @@ def test_a_restarted_agent_still_resolves_what_it_reported(lab):
     proc = lab.container.run("/usr/local/bin/tocsin-agent", "--config",
                              "/etc/tocsin/agent.yaml", "--dry-run", env=sanitizer_env())
     assert "demo-app.service" not in proc.stdout
+
+
+def test_a_chatty_failure_still_fits_the_collector(lab):
+    # 100 journal lines of 512 bytes would be over the collector's 64 KiB
+    # per context, which would refuse the whole batch: the agent trims
+    # the oldest lines instead
+    lab.container.systemctl("start", "chatty.service", check=False)
+    table = lab.run_once("chatty", host="container03",
+                         services_extra="    journal_lines: 100\n")
+    assert row(table, "services", "chatty.service")[0] == "critical"
+    t = next(t for t in lab.server.tickets("all")
+             if t["host"] == "container03" and t["item"] == "chatty.service")
+    journal = latest(t, lab.server)["context"]["journal"]
+    assert 20 < len(journal) < 100
+    # the newest lines stayed (in journald's order of arrival, the unit's
+    # own output may come after systemd's lines about it)
+    assert any(": line 150 000" in line for line in journal[-5:]), journal[-5:]
+    assert not any(": line 1 000" in line for line in journal)
