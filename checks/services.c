@@ -313,6 +313,8 @@ static void bus_drop(struct services_ctx *ctx)
 
 static int on_properties_changed(sd_bus_message *m, void *userdata,
 				 sd_bus_error *error);
+static void report_failed_summary(struct services_ctx *ctx,
+				  struct check_results *out);
 
 /* Connect and subscribe; 0, or -errno with ctx->bus_error set. */
 static int bus_connect(struct services_ctx *ctx)
@@ -442,6 +444,8 @@ static const char *type_interface(const char *name)
 /* The collector refuses an event whose context is over 64 KiB (and with
  * it the whole batch): stay well below. */
 #define CONTEXT_MAX (32 * 1024)
+/* A failure younger than this may not be in the journal yet. */
+#define FRESH_FAILURE_MS (10 * 1000)
 
 static size_t json_size(const json_t *j)
 {
@@ -498,10 +502,14 @@ static void describe_failure(struct services_ctx *ctx, struct unit *u)
 			 result ? result : "", "failed_at", at, "upgrade_window",
 			 window);
 	if (ctx->journal_lines > 0) {
+		/* journald may lag behind a failure that just happened; an old
+		 * one (found at start-up) is worth no wait */
+		bool recent = time_now_ms() - when_ms < FRESH_FAILURE_MS;
+
 		if (journal_unit_tail(ctx->journal_dir, u->name,
 				      (size_t)ctx->journal_lines,
 				      since > 1000000 ? since - 1000000 : 0,
-				      (uint64_t)ctx->journal_wait_ms * 1000,
+				      recent ? (uint64_t)ctx->journal_wait_ms * 1000 : 0,
 				      &lines, why, sizeof(why)) < 0)
 			json_object_set_new(ctxj, "journal_error", json_string(why));
 		else
@@ -738,6 +746,23 @@ static bool bus_drain(struct services_ctx *ctx)
 	return true;
 }
 
+/* Whether a job (start, stop, restart) is queued for the unit at path. */
+static bool unit_has_job(struct services_ctx *ctx, const char *path)
+{
+	sd_bus_error err = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	const char *job_path = NULL;
+	uint32_t id = 0;
+	int r = sd_bus_get_property(ctx->bus, SD_DEST, path, SD_UNIT, "Job",
+				    &err, &reply, "(uo)");
+
+	if (r >= 0)
+		r = sd_bus_message_read(reply, "(uo)", &id, &job_path);
+	sd_bus_error_free(&err);
+	sd_bus_message_unref(reply);
+	return r > 0 && id != 0;
+}
+
 /*
  * Ask for the unit's state now.  A signal may describe a passing state:
  * systemd 252 takes a service that will be restarted through "failed"
@@ -755,6 +780,7 @@ static void refresh_unit(struct services_ctx *ctx, struct unit *u)
 		copy_state(u->active, sizeof(u->active), active);
 		copy_state(u->sub, sizeof(u->sub), sub);
 	}
+	u->job = unit_has_job(ctx, path);
 	if (strcmp(u->sub, "auto-restart") == 0 && has_suffix(u->name, ".service") &&
 	    get_trivial(ctx, path, SD_SERVICE, "NRestarts", 'u', &u->nrestarts) == 0 &&
 	    !u->have_restarts) {
@@ -766,9 +792,14 @@ static void refresh_unit(struct services_ctx *ctx, struct unit *u)
 	free(path);
 }
 
-/* Report the units signals changed, when their state did. */
+/*
+ * Report the units signals changed, when their state did, and then the
+ * failed count too, which may have changed with them.
+ */
 static void handle_changes(struct services_ctx *ctx, struct check_results *out)
 {
+	size_t before = out->n;
+
 	for (size_t i = 0; i < ctx->nunits; i++) {
 		struct unit *u = &ctx->units[i];
 
@@ -778,6 +809,8 @@ static void handle_changes(struct services_ctx *ctx, struct check_results *out)
 		refresh_unit(ctx, u);
 		report_unit(ctx, u, true, out);
 	}
+	if (out->n > before)
+		report_failed_summary(ctx, out);
 }
 
 /* --- the poll ---------------------------------------------------------------------- */

@@ -299,6 +299,9 @@ def test_a_failing_unit_is_reported_as_it_fails(lab):
     assert context["result"] == "exit-code"
     assert any("Failed with result 'exit-code'" in line for line in context["journal"]), \
         context["journal"]
+    # the failed count went out with it, not an hour later at the next poll
+    failed = lab.ticket("services", "failed")
+    assert "failme.service" in latest(failed, lab.server)["summary"]
 
 
 def test_a_restart_loop_is_a_warning(lab):
