@@ -359,9 +359,9 @@ static int updates_configure(struct cfg *cfg, const struct cfg_node *node,
 	if (ctx->apt_timeout_ms < 1000)
 		cfg_error(cfg, cfg_get(cfg, node, "apt_timeout"),
 			  "apt_timeout must be at least 1s");
-	if (ctx->apt_interval_ms < 60 * 1000)
+	if (ctx->apt_interval_ms < 5 * 1000)
 		cfg_error(cfg, cfg_get(cfg, node, "apt_interval"),
-			  "apt_interval must be at least 1m: the simulation is expensive");
+			  "apt_interval must be at least 5s: the simulation is expensive");
 	if (ctx->pending_critical && ctx->pending_warning > ctx->pending_critical)
 		cfg_error(cfg, cfg_get(cfg, node, "pending_warning"),
 			  "pending_warning must not be above pending_critical");

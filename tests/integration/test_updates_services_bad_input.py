@@ -115,7 +115,7 @@ server:
   url: http://127.0.0.1:9
 checks:
   updates:
-    apt_interval: 10s
+    apt_interval: 2s
     apt_get: apt-get
     mode: yolo
     unattended_central: panic
@@ -130,7 +130,7 @@ checks:
     assert proc.returncode == 2
     err = proc.stderr
     assert f"{cfg}:1:7: role: 'primary' is not one of: decentral, central" in err
-    assert f"{cfg}:6:19: checks.updates.apt_interval: apt_interval must be at least 1m" in err
+    assert f"{cfg}:6:19: checks.updates.apt_interval: apt_interval must be at least 5s" in err
     assert f"{cfg}:7:14: checks.updates.apt_get: 'apt-get' is not an absolute path" in err
     assert f"{cfg}:8:11: checks.updates.mode: 'yolo' is not one of: dist-upgrade, upgrade" in err
     assert f"{cfg}:9:25: checks.updates.unattended_central: 'panic' is not one of" in err
