@@ -236,11 +236,3 @@ class Container:
     def systemctl(self, *args, check=True):
         return self.run("systemctl", *args, check=check)
 
-
-def boot_container(workdir):
-    """A booted container, or pytest.skip with the reason it cannot be."""
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    container = Container(workdir).unpack()
-    return container
