@@ -1,0 +1,8 @@
+#!/bin/sh
+# make bench: every benchmark, one line each.  They print figures and
+# assert nothing; other work on the machine makes them noisy.
+set -u
+cd "$(dirname "$0")/.."
+
+# services and updates checks: failure-to-event latency over D-Bus, CPU per round (root: a systemd container)
+/usr/bin/python3 bench/services_bench.py 20
