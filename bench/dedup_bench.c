@@ -11,7 +11,13 @@
  * open ticket), 1% change state every round (opening and resolving or
  * reopening tickets, and flapping).  Prints figures; asserts nothing.
  *
- *   build/rel/bench/dedup_bench [ROUNDS] [DIR]
+ *   build/rel/bench/dedup_bench [ROUNDS] [DIR] [MODE]
+ *
+ * MODE (baseline, defaults or rules) runs that mode once, for counting
+ * instructions where timings are too noisy:
+ *
+ *   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+ *       build/rel/bench/dedup_bench 1 build rules
  */
 #include <errno.h>
 #include <stdio.h>
@@ -252,12 +258,25 @@ static double run(enum mode mode, const char *dir, int rounds)
 
 int main(int argc, char **argv)
 {
+	static const char *const mode_args[] = { "baseline", "defaults", "rules" };
 	double best[RULES + 1] = { 0 };
 	int rounds = 3;
 	const char *dir = argc > 2 ? argv[2] : "/tmp";
 
-	if (argc > 1 && (parse_int64_arg(argv[1], &rounds) < 0 || rounds < 1)) {
-		fprintf(stderr, "usage: dedup_bench [ROUNDS] [DIR]\n");
+	if (argc > 4 || (argc > 1 && (parse_int64_arg(argv[1], &rounds) < 0 || rounds < 1))) {
+		fprintf(stderr, "usage: dedup_bench [ROUNDS] [DIR] [baseline|defaults|rules]\n");
+		return 2;
+	}
+	for (int m = BASELINE; argc == 4 && m <= RULES; m++) {
+		if (strcmp(argv[3], mode_args[m]) == 0) {
+			double eps = run((enum mode)m, dir, rounds);
+
+			printf("%s: %.0f events/s\n", mode_names[m], eps);
+			return 0;
+		}
+	}
+	if (argc == 4) {
+		fprintf(stderr, "dedup_bench: mode '%s' is not baseline, defaults or rules\n", argv[3]);
 		return 2;
 	}
 	printf("dedup_bench: %d rounds x %d hosts x %d events, commit per %d batches, %s;\n"
