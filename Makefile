@@ -61,7 +61,9 @@ SERVER_SRCS := \
 	server/inventory.c \
 	server/metrics.c \
 	server/store.c \
-	server/writer.c
+	server/writer.c \
+	server/tz.c \
+	server/calendar.c
 
 CLI_SRCS := \
 	server/cli/main.c \
@@ -74,7 +76,8 @@ UNIT_TESTS := \
 	test_ingest \
 	test_inventory \
 	test_util \
-	test_writer
+	test_writer \
+	test_calendar
 
 # V=1 shows the full commands.
 ifeq ($(V),1)
