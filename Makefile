@@ -21,7 +21,7 @@ OPT ?= -O2 -g
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 AGENT_PKGS  := yaml-0.1 jansson libcurl libsystemd sqlite3
-SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd
+SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd libcurl
 CLI_PKGS    := yaml-0.1 jansson libcurl
 TEST_PKGS   := cmocka
 
@@ -63,7 +63,18 @@ SERVER_SRCS := \
 	server/store.c \
 	server/writer.c \
 	server/tz.c \
-	server/calendar.c
+	server/calendar.c \
+	server/contract.c \
+	server/helpdesk.c \
+	server/sla.c \
+	server/desk.c \
+	server/routing.c \
+	server/action.c \
+	server/escalate.c \
+	server/notify.c \
+	server/dispatch.c \
+	server/smtp.c \
+	server/webhook.c
 
 CLI_SRCS := \
 	server/cli/main.c \
