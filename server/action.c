@@ -170,9 +170,17 @@ static int set_scale(struct action_job *j, const char *field, char *slot,
 	const struct helpdesk_config *hc = j->d->hc;
 	int r;
 
-	if (helpdesk_index(scale, j->value) < 0)
-		return refuse(j, MHD_HTTP_BAD_REQUEST, "%s: '%s' is not one of the configured %ss",
-			      field, j->value, field);
+	if (helpdesk_index(scale, j->value) < 0) {
+		char names[256] = "";
+
+		for (size_t i = 0; scale[i]; i++) {
+			if (i)
+				strlcat_safe(names, ", ", sizeof(names));
+			strlcat_safe(names, scale[i], sizeof(names));
+		}
+		return refuse(j, MHD_HTTP_BAD_REQUEST, "%s: '%s' is not one of %s", field,
+			      j->value, names);
+	}
 	strlcpy_safe(old, slot, sizeof(old));
 	strlcpy_safe(oldprio, j->row.priority, sizeof(oldprio));
 	strlcpy_safe(slot, j->value, DESK_NAME_MAX);

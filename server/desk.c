@@ -102,6 +102,9 @@ static const char *const stmt_sql[DESK_STMT_COUNT] = {
 		"   OR j.action = 'resolved') ORDER BY j.id DESC LIMIT 1)"
 		" FROM tickets t WHERE t.host_id = ?1 AND t.check_name = ?2"
 		" AND t.id < ?3 AND t.status IN ('resolved', 'closed')"
+		/* A merged duplicate teaches nothing of its own. */
+		" AND NOT EXISTS (SELECT 1 FROM hd_tickets x WHERE x.ticket_id = t.id"
+		"  AND x.merged_into IS NOT NULL)"
 		" ORDER BY t.id DESC LIMIT ?4",
 	[DESK_OUTBOX_ADD] =
 		"INSERT INTO hd_outbox(ticket_id, channel, target, subject, body,"

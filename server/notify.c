@@ -268,7 +268,7 @@ static void parse_smtp(struct cfg *cfg, const struct cfg_node *node,
 		free(pwfile);
 	}
 	cfg_get_duration(cfg, node, "timeout", &nc->smtp_timeout_ms);
-	cfg_get_bool(cfg, node, "insecure", &nc->smtp_insecure);
+	cfg_get_string(cfg, node, "ca_file", &nc->smtp_ca_file);
 }
 
 /* "Name <addr>" or "addr" -> addr (malloc'ed), or NULL. */
@@ -350,6 +350,7 @@ void notify_config_free(struct notify_config *nc)
 	free(nc->smtp_url);
 	free(nc->smtp_user);
 	free(nc->smtp_password);
+	free(nc->smtp_ca_file);
 	for (int i = 0; i < NOTIFY_T_COUNT; i++) {
 		free(nc->templates[i].subject);
 		free(nc->templates[i].body);

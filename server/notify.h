@@ -66,7 +66,7 @@ struct notify_config {
 	enum notify_tls smtp_tls;
 	char *smtp_user, *smtp_password;
 	int64_t smtp_timeout_ms;
-	bool smtp_insecure; /* skip certificate checks (tests only) */
+	char *smtp_ca_file; /* CA bundle for the server's certificate, or NULL */
 	int64_t settle_ms;
 	int64_t retry_initial_ms, retry_max_ms;
 	int retry_attempts;
