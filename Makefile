@@ -78,7 +78,8 @@ SERVER_SRCS := \
 
 CLI_SRCS := \
 	server/cli/main.c \
-	server/cli/tickets.c
+	server/cli/tickets.c \
+	server/cli/workflow.c
 
 UNIT_TESTS := \
 	test_config \
@@ -88,7 +89,9 @@ UNIT_TESTS := \
 	test_inventory \
 	test_util \
 	test_writer \
-	test_calendar
+	test_calendar \
+	test_sla \
+	test_notify
 
 # V=1 shows the full commands.
 ifeq ($(V),1)

@@ -93,7 +93,7 @@ char *smtp_message(const struct notify_config *nc, const char *to,
 
 	gmtime_r(&t, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	snprintf(id, sizeof(id), "<%s.%s>", key,
+	snprintf(id, sizeof(id), "<%s%s>", key,
 		 strchr(nc->from_addr, '@') ? strchr(nc->from_addr, '@') : "@tocsin");
 	header(&b, "Date", date);
 	header(&b, "From", nc->from);

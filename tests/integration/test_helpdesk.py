@@ -1,9 +1,11 @@
 """The helpdesk workflow on the real server: ticket fields from routing and
 contracts, technicians' actions with their journal, the SLA clock from the
 journal, and every refusal with a clear message."""
+import subprocess
+
 import pytest
 
-from conftest import AGENT_TOKEN, TECH_TOKEN, Server, http, wait_for
+from conftest import AGENT_TOKEN, ROOT, TECH_TOKEN, Server, binary, http, wait_for
 from helpdesk_util import BOB_TOKEN, act, helpdesk_extra, open_ticket
 
 
@@ -198,3 +200,42 @@ def test_sla_warning_breach_and_auto_close(tmp_path):
     finally:
         srv.stop()
 
+
+
+def check_config(config):
+    return subprocess.run([binary("tocsin-server"), "--config", str(config), "--check-config"],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_calendar_errors_name_file_line_and_column(tmp_path):
+    srv = Server(tmp_path / "server")
+    dropin = tmp_path / "server" / "server.d"
+    dropin.mkdir()
+    (dropin / "40-contracts.yaml").write_text(
+        "contracts:\n"
+        "  broken:\n"
+        "    calendar:\n"
+        "      timezone: Europe/Springfield\n"
+        "      hours:\n"
+        "        mon-fri: 17:00-08:00\n"
+        "        sun: 9-5\n"
+        "      holidays: [2026-13-01]\n"
+        "      holidays_file: feiertage.ics\n")
+    (dropin / "feiertage.ics").write_text(
+        "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:2026XMAS\nEND:VEVENT\n")
+    r = check_config(srv.config)
+    assert r.returncode == 2
+    f = dropin / "40-contracts.yaml"
+    assert (f"{f}:4:17: contracts.broken.calendar.timezone: unknown time zone "
+            "'Europe/Springfield'") in r.stderr
+    assert (f"{f}:6:18: contracts.broken.calendar.hours.mon-fri: '17:00-08:00' ends "
+            "before it starts") in r.stderr
+    assert f"{f}:7:14: contracts.broken.calendar.hours.sun: '9-5' is not a range" in r.stderr
+    assert f"{f}:8:18: contracts.broken.calendar.holidays[0]: '2026-13-01' is not a date" in r.stderr
+    assert (f"{f}:9:22: contracts.broken.calendar.holidays_file: {dropin}/feiertage.ics:3: "
+            "'2026XMAS' is not a date") in r.stderr
+
+
+def test_shipped_examples_are_valid():
+    r = check_config(ROOT / "conf.d" / "server.yaml")
+    assert r.returncode == 0, r.stderr
