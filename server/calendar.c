@@ -496,6 +496,11 @@ int calendar_parse(struct cfg *cfg, const struct cfg_node *node,
 		calendar_free(c);
 		return r;
 	}
+	for (int d = 0; d < 7; d++) {
+		for (int i = 0; i < c->nranges[d]; i++)
+			c->day_ms[d] += (int64_t)(c->ranges[d][i].end - c->ranges[d][i].start) * 1000;
+		c->week_ms += c->day_ms[d];
+	}
 	*ret = c;
 	return 0;
 }
@@ -527,46 +532,132 @@ static void range_utc(const struct calendar *c, int64_t day,
 	*ret_to = tz_local_to_utc(c->zone, day * 86400 + r->end) * 1000;
 }
 
-int64_t calendar_business_ms(const struct calendar *c, int64_t from_ms,
-			     int64_t to_ms)
+/* Business ms of day's ranges that fall inside [from_ms, to_ms). */
+static int64_t day_part_ms(const struct calendar *c, int64_t day, int64_t from_ms,
+			   int64_t to_ms)
 {
-	int64_t total = 0, first, last;
+	int wd = tz_weekday(day);
+	int64_t total = 0;
 
-	if (to_ms <= from_ms)
+	if (!calendar_is_business_day(c, day))
 		return 0;
-	/* A day's hours may start before its local midnight in UTC terms. */
-	first = local_day(c, from_ms) - 1;
-	last = local_day(c, to_ms) + 1;
-	for (int64_t day = first; day <= last; day++) {
-		int wd = tz_weekday(day);
+	for (int i = 0; i < c->nranges[wd]; i++) {
+		int64_t a, b;
 
-		if (!calendar_is_business_day(c, day))
-			continue;
-		for (int i = 0; i < c->nranges[wd]; i++) {
-			int64_t a, b;
+		range_utc(c, day, &c->ranges[wd][i], &a, &b);
+		if (a < from_ms)
+			a = from_ms;
+		if (b > to_ms)
+			b = to_ms;
+		if (b > a)
+			total += b - a;
+	}
+	return total;
+}
 
-			range_utc(c, day, &c->ranges[wd][i], &a, &b);
-			if (a < from_ms)
-				a = from_ms;
-			if (b > to_ms)
-				b = to_ms;
-			if (b > a)
-				total += b - a;
+/*
+ * Might the clocks change on this local day (or next to it)?  Such days
+ * are measured exactly; the others by their nominal length, which is what
+ * makes long spans cheap.  Erring towards "yes" only costs time.
+ */
+static bool near_transition(const struct calendar *c, int64_t day)
+{
+	int64_t start = day * 86400 - tz_offset_at(c->zone, day * 86400);
+
+	return tz_next_transition(c->zone, start - 86400) < start + 2 * 86400;
+}
+
+/* Business ms of a whole business day. */
+static int64_t day_ms(const struct calendar *c, int64_t day)
+{
+	if (!calendar_is_business_day(c, day))
+		return 0;
+	if (near_transition(c, day))
+		return day_part_ms(c, day, INT64_MIN, INT64_MAX);
+	return c->day_ms[tz_weekday(day)];
+}
+
+static size_t holiday_lower_bound(const struct calendar *c, int64_t day)
+{
+	size_t lo = 0, hi = c->nholidays;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->holidays[mid] < day)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Business ms of the whole days [d1, d2): whole weeks by multiplication,
+ * then holidays taken out and days next to a clock change measured
+ * exactly, so the cost grows with holidays and transitions, not days.
+ */
+static int64_t full_days_ms(const struct calendar *c, int64_t d1, int64_t d2)
+{
+	int64_t n = d2 - d1, weeks = n / 7, total = weeks * c->week_ms, last = d1 - 1;
+	int64_t t, end;
+
+	for (int64_t d = d1 + weeks * 7; d < d2; d++)
+		total += c->day_ms[tz_weekday(d)];
+	for (size_t i = holiday_lower_bound(c, d1); i < c->nholidays && c->holidays[i] < d2; i++)
+		total -= c->day_ms[tz_weekday(c->holidays[i])];
+	end = d2 * 86400 + 2 * 86400;
+	for (t = tz_next_transition(c->zone, d1 * 86400 - 2 * 86400); t < end;
+	     t = tz_next_transition(c->zone, t)) {
+		int64_t ld = (t + 86400 * 2) / 86400 - 2; /* near enough: +-1 below */
+
+		for (int64_t d = ld - 1; d <= ld + 1; d++) {
+			if (d < d1 || d >= d2 || d <= last || !calendar_is_business_day(c, d))
+				continue;
+			total += day_part_ms(c, d, INT64_MIN, INT64_MAX) - c->day_ms[tz_weekday(d)];
+			last = d;
 		}
 	}
 	return total;
 }
 
+int64_t calendar_business_ms(const struct calendar *c, int64_t from_ms,
+			     int64_t to_ms)
+{
+	int64_t first, last, total = 0;
+
+	if (to_ms <= from_ms)
+		return 0;
+	first = local_day(c, from_ms);
+	last = local_day(c, to_ms);
+	if (last - first < 2) {
+		for (int64_t day = first; day <= last; day++)
+			total += day_part_ms(c, day, from_ms, to_ms);
+		return total;
+	}
+	return day_part_ms(c, first, from_ms, to_ms) + full_days_ms(c, first + 1, last) +
+	       day_part_ms(c, last, from_ms, to_ms);
+}
+
 int64_t calendar_add_ms(const struct calendar *c, int64_t from_ms,
 			int64_t business_ms)
 {
-	int64_t day = local_day(c, from_ms) - 1, left = business_ms;
+	int64_t day = local_day(c, from_ms), left = business_ms;
 
 	if (business_ms <= 0)
 		return from_ms;
 	for (int n = 0; n < CALENDAR_SEARCH_DAYS; n++, day++) {
 		int wd = tz_weekday(day);
 
+		/* Whole days that do not finish the job are skipped cheaply. */
+		if (n > 0) {
+			int64_t m = day_ms(c, day);
+
+			if (m < left) {
+				left -= m;
+				continue;
+			}
+		}
 		if (!calendar_is_business_day(c, day))
 			continue;
 		for (int i = 0; i < c->nranges[wd]; i++) {

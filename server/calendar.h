@@ -38,6 +38,8 @@ struct calendar {
 	struct tz_zone *zone;
 	struct calendar_range ranges[7][CALENDAR_RANGES_MAX]; /* [0] = Sunday */
 	int nranges[7];
+	int64_t day_ms[7];  /* nominal business ms per weekday (no clock change) */
+	int64_t week_ms;
 	int64_t *holidays; /* local day numbers (days since 1970-01-01), sorted */
 	size_t nholidays;
 };

@@ -528,6 +528,13 @@ int32_t tz_offset_at(const struct tz_zone *z, int64_t t)
 	return i < 0 ? z->first_offset : z->offset[i];
 }
 
+int64_t tz_next_transition(const struct tz_zone *z, int64_t t)
+{
+	ptrdiff_t i = find(z, t);
+
+	return (size_t)(i + 1) < z->n ? z->at[i + 1] : INT64_MAX;
+}
+
 int64_t tz_local_to_utc(const struct tz_zone *z, int64_t local)
 {
 	/* Offsets never differ by a day: the candidates are around local. */

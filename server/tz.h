@@ -54,6 +54,9 @@ int32_t tz_offset_at(const struct tz_zone *z, int64_t t);
  */
 int64_t tz_local_to_utc(const struct tz_zone *z, int64_t local);
 
+/* The first transition after UTC second t, or INT64_MAX. */
+int64_t tz_next_transition(const struct tz_zone *z, int64_t t);
+
 /* Civil dates: days since 1970-01-01 (proleptic Gregorian). */
 int64_t tz_days_from_civil(int64_t year, int month, int day);
 void tz_civil_from_days(int64_t days, int64_t *ret_year, int *ret_month,

@@ -395,6 +395,49 @@ static void test_ical(void **state)
 	free(rrule);
 }
 
+/*
+ * Long spans take a fast path (whole weeks, holidays and clock changes
+ * corrected); it must agree with the exact day-by-day path that short
+ * spans take, for random spans over two years with both DST changes.
+ */
+static void fast_path_agrees(const char *yaml)
+{
+	struct calendar *c = calendar_from(yaml, NULL);
+	int64_t base = at("2026-01-01T00:00:00+01:00");
+	unsigned seed = 12345;
+
+	assert_non_null(c);
+	c->holidays = xcalloc(3, sizeof(*c->holidays));
+	c->holidays[0] = tz_days_from_civil(2026, 3, 27);
+	c->holidays[1] = tz_days_from_civil(2026, 10, 24);
+	c->holidays[2] = tz_days_from_civil(2026, 12, 25);
+	c->nholidays = 3;
+	for (int i = 0; i < 300; i++) {
+		int64_t from = base + (int64_t)(rand_r(&seed) % (700 * 24)) * 3600 * 1000 +
+			       (rand_r(&seed) % 3600) * 1000;
+		int64_t to = from + (int64_t)(rand_r(&seed) % (60 * 24)) * 3600 * 1000 +
+			     rand_r(&seed) % 3600000;
+		int64_t sum = 0, want, due;
+
+		for (int64_t t = from; t < to; t += 12 * H)
+			sum += calendar_business_ms(c, t, t + 12 * H < to ? t + 12 * H : to);
+		assert_int_equal(calendar_business_ms(c, from, to), sum);
+		want = sum > 0 ? sum : 1 * H;
+		due = calendar_add_ms(c, from, want);
+		assert_int_equal(calendar_business_ms(c, from, due), want);
+		assert_true(calendar_business_ms(c, from, due - 1) < want);
+	}
+	calendar_free(c);
+}
+
+static void test_fast_path_agrees_with_exact(void **state)
+{
+	(void)state;
+	fast_path_agrees(standard);
+	/* Round the clock: here the clock changes fall inside opening hours. */
+	fast_path_agrees(always);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -409,6 +452,7 @@ int main(void)
 		cmocka_unit_test(test_pauses),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_ical),
+		cmocka_unit_test(test_fast_path_agrees_with_exact),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
