@@ -200,8 +200,20 @@ demo: deps-check
 	@tests/demo.sh
 
 # --- benchmarks ------------------------------------------------------------
+BENCHES := \
+	bench_sla
+
+BENCH_BINS := $(addprefix $(REL)/bench/,$(BENCHES))
+
+$(REL)/bench/%: $(REL)/bench/%.o $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(SERVER_SRCS))
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(SERVER_PKGS)) -lm -pthread
+
+.PRECIOUS: $(REL)/bench/%.o
+
 .PHONY: bench
-bench: all
+bench: all $(BENCH_BINS)
 	@bench/run.sh
 
 # --- housekeeping ----------------------------------------------------------

@@ -13,6 +13,7 @@
 #include "notify.h"
 #include "routing.h"
 #include "store.h"
+#include "writer.h"
 
 static const char *const desk_steps[] = {
 	/* 1: the helpdesk's ticket fields, the outbox, history lookups */
@@ -79,6 +80,17 @@ static const char *const stmt_sql[DESK_STMT_COUNT] = {
 		" warned = ?16, overdue = ?17, merged_into = ?18,"
 		" next_status_at = ?19, next_check = ?20 WHERE ticket_id = ?1",
 	[DESK_TEXTS] = "SELECT hint, description FROM hd_tickets WHERE ticket_id = ?1",
+	[DESK_OPEN_SCAN] =
+		"SELECT t.id, t.opened_at, t.status, t.resolved_at, h.contract,"
+		" h.response_target, h.resolution_target, h.warned, h.overdue,"
+		" h.next_status_at, j.at, j.action, j.new_value"
+		" FROM tickets t JOIN hd_tickets h ON h.ticket_id = t.id"
+		" LEFT JOIN journal j ON j.ticket_id = t.id AND j.action IN"
+		"  ('status', 'opened', 'recovered', 'resolved', 'reopened', 'closed')"
+		" WHERE t.status <> 'closed' ORDER BY t.id, j.id",
+	[DESK_CACHE_UPDATE] =
+		"UPDATE hd_tickets SET response_due = ?2, resolution_due = ?3,"
+		" next_check = ?4 WHERE ticket_id = ?1",
 	[DESK_CORE_GET] =
 		"SELECT t.id, t.host_id, coalesce(t.parent_id, 0), h.name,"
 		" t.check_name, t.item, t.title, t.summary, t.state, t.status,"
@@ -158,11 +170,28 @@ int desk_open(const struct helpdesk_config *hc, const struct inventory *inv,
 	return 0;
 }
 
+struct recompute_job {
+	struct desk *d;
+	size_t n;
+};
+
+static int recompute_apply(struct store *st, void *arg)
+{
+	struct recompute_job *j = arg;
+
+	(void)st;
+	return desk_recompute_all(j->d, time_now_ms(), true, &j->n);
+}
+
 int desk_start(struct desk *d, struct writer *w)
 {
+	struct recompute_job job = { .d = d };
 	int r;
 
 	d->writer = w;
+	r = writer_run(w, recompute_apply, &job);
+	if (r < 0)
+		return r;
 	r = escalate_start(d, &d->timer);
 	if (r == 0)
 		r = dispatch_start(d, &d->dispatch);
@@ -454,29 +483,136 @@ static void consider_clock(int64_t *next, const struct sla_clock *c,
 		consider(next, c->due_ms);
 }
 
-int desk_refresh(struct desk *d, const struct desk_core *core,
-		 struct desk_row *row, int64_t now_ms)
+/* Due caches and next_check of row from its clocks. */
+static void plan(struct desk *d, const struct desk_core *core,
+		 struct desk_row *row, const struct sla_state *sla, int64_t now_ms)
 {
-	struct sla_state sla;
 	int64_t next = -1;
-	int r;
 
-	r = desk_sla(d, core, row, now_ms, &sla);
-	if (r < 0)
-		return r;
-	row->response_due = sla.response.due_ms == CALENDAR_NEVER ? -1 : sla.response.due_ms;
+	row->response_due = sla->response.due_ms == CALENDAR_NEVER ? -1 : sla->response.due_ms;
 	row->resolution_due =
-		sla.resolution.due_ms == CALENDAR_NEVER ? -1 : sla.resolution.due_ms;
+		sla->resolution.due_ms == CALENDAR_NEVER ? -1 : sla->resolution.due_ms;
 	if (sla_status_open(core->status)) {
-		consider_clock(&next, &sla.response, DESK_CLOCK_RESPONSE, row);
-		consider_clock(&next, &sla.resolution, DESK_CLOCK_RESOLUTION, row);
+		consider_clock(&next, &sla->response, DESK_CLOCK_RESPONSE, row);
+		consider_clock(&next, &sla->resolution, DESK_CLOCK_RESOLUTION, row);
 		consider(&next, row->next_status_at);
 	} else if (core->status == STATUS_RESOLVED && d->hc->close_after_ms > 0) {
 		consider(&next, (core->resolved_ms >= 0 ? core->resolved_ms : now_ms) +
 					d->hc->close_after_ms);
 	}
 	row->next_check = next;
+}
+
+int desk_refresh(struct desk *d, const struct desk_core *core,
+		 struct desk_row *row, int64_t now_ms)
+{
+	struct sla_state sla;
+	int r;
+
+	r = desk_sla(d, core, row, now_ms, &sla);
+	if (r < 0)
+		return r;
+	plan(d, core, row, &sla, now_ms);
 	return desk_row_update(d, row);
+}
+
+/* One ticket of the bulk scan, with its status changes. */
+struct scan {
+	struct desk_core core;
+	struct desk_row row;
+	struct sla_change *changes;
+	size_t n, cap;
+	struct desk_row *out; /* results to write after the scan */
+	size_t nout, capout;
+};
+
+static void scan_finish(struct desk *d, struct scan *sc, int64_t now_ms)
+{
+	const struct contract *c = desk_contract(d, &sc->row);
+	struct sla_state sla;
+
+	sla_compute(c ? c->calendar : NULL, sc->core.opened_ms, sc->changes, sc->n, now_ms,
+		    c ? sc->row.response_target : -1, c ? sc->row.resolution_target : -1,
+		    d->hc->warn_share, &sla);
+	plan(d, &sc->core, &sc->row, &sla, now_ms);
+	if (sc->nout == sc->capout) {
+		sc->capout = sc->capout * 2 + 1024;
+		sc->out = xreallocarray(sc->out, sc->capout, sizeof(*sc->out));
+	}
+	sc->out[sc->nout++] = sc->row;
+	sc->n = 0;
+}
+
+static void scan_row(sqlite3_stmt *s, struct scan *sc)
+{
+	memset(&sc->core, 0, sizeof(sc->core));
+	memset(&sc->row, 0, sizeof(sc->row));
+	sc->core.id = sc->row.ticket_id = sqlite3_column_int64(s, 0);
+	sc->core.opened_ms = sqlite3_column_int64(s, 1);
+	if (sla_status_parse((const char *)sqlite3_column_text(s, 2), &sc->core.status) < 0)
+		sc->core.status = STATUS_NEW;
+	sc->core.resolved_ms = column_opt(s, 3);
+	column_name(s, 4, sc->row.contract);
+	sc->row.response_target = column_opt(s, 5);
+	sc->row.resolution_target = column_opt(s, 6);
+	sc->row.warned = (unsigned)sqlite3_column_int(s, 7);
+	sc->row.overdue = (unsigned)sqlite3_column_int(s, 8);
+	sc->row.next_status_at = column_opt(s, 9);
+}
+
+static void scan_change(sqlite3_stmt *s, struct scan *sc)
+{
+	int st;
+
+	if (sqlite3_column_type(s, 10) == SQLITE_NULL)
+		return;
+	st = sla_status_after((const char *)sqlite3_column_text(s, 11),
+			      (const char *)sqlite3_column_text(s, 12));
+	if (st < 0)
+		return;
+	if (sc->n == sc->cap) {
+		sc->cap = sc->cap * 2 + 16;
+		sc->changes = xreallocarray(sc->changes, sc->cap, sizeof(*sc->changes));
+	}
+	sc->changes[sc->n++] = (struct sla_change){ sqlite3_column_int64(s, 10),
+						    (enum ticket_status)st };
+}
+
+int desk_recompute_all(struct desk *d, int64_t now_ms, bool write, size_t *ret_n)
+{
+	sqlite3_stmt *s = d->stmt[DESK_OPEN_SCAN], *u = d->stmt[DESK_CACHE_UPDATE];
+	struct scan sc = { 0 };
+	int64_t current = -1;
+	int rc, r = 0;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(s, 0);
+
+		if (id != current) {
+			if (current >= 0)
+				scan_finish(d, &sc, now_ms);
+			scan_row(s, &sc);
+			current = id;
+		}
+		scan_change(s, &sc);
+	}
+	if (current >= 0)
+		scan_finish(d, &sc, now_ms);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		r = sqlite_to_errno(rc);
+	for (size_t i = 0; r == 0 && write && i < sc.nout; i++) {
+		sqlite3_bind_int64(u, 1, sc.out[i].ticket_id);
+		bind_opt(u, 2, sc.out[i].response_due);
+		bind_opt(u, 3, sc.out[i].resolution_due);
+		bind_opt(u, 4, sc.out[i].next_check);
+		r = db_step_done(u);
+	}
+	if (r == 0)
+		*ret_n = sc.nout;
+	free(sc.changes);
+	free(sc.out);
+	return r;
 }
 
 int desk_announce(struct desk *d, const struct desk_core *core, int kind,

@@ -45,6 +45,8 @@ enum desk_stmt {
 	DESK_ROW_UPDATE,
 	DESK_TEXTS,
 	DESK_CORE_GET,
+	DESK_OPEN_SCAN,
+	DESK_CACHE_UPDATE,
 	DESK_CHANGES,
 	DESK_SET_STATUS,
 	DESK_DUE,
@@ -146,6 +148,15 @@ int desk_sla(struct desk *d, const struct desk_core *core,
  */
 int desk_refresh(struct desk *d, const struct desk_core *core,
 		 struct desk_row *row, int64_t now_ms);
+
+/*
+ * Recompute the clocks of every ticket not closed, in one scan of the
+ * tickets and their journals, and (with write) store the due caches and
+ * next_check.  Run as a writer job at start, so that a changed calendar
+ * or a clock that moved while the server was down is taken into account;
+ * *ret_n is how many tickets it looked at.
+ */
+int desk_recompute_all(struct desk *d, int64_t now_ms, bool write, size_t *ret_n);
 
 /*
  * Announce a change of the ticket in core to the store's listeners
