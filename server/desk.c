@@ -51,7 +51,8 @@ static const char *const desk_steps[] = {
 	"CREATE INDEX hd_outbox_due ON hd_outbox(next_attempt)"
 	"  WHERE state = 'pending';"
 	"CREATE INDEX hd_outbox_cancel ON hd_outbox(cancel_key)"
-	"  WHERE state = 'pending' AND cancel_key IS NOT NULL;",
+	"  WHERE state = 'pending' AND cancel_key IS NOT NULL;"
+	"CREATE INDEX hd_outbox_created ON hd_outbox(created);",
 };
 
 const struct db_schema desk_schema = {
@@ -141,6 +142,8 @@ static const char *const stmt_sql[DESK_STMT_COUNT] = {
 		" WHERE id = ?1 AND state = 'pending'",
 	[DESK_OUTBOX_COUNT] =
 		"SELECT count(*) FROM hd_outbox WHERE state = 'pending'",
+	[DESK_OUTBOX_PURGE] =
+		"DELETE FROM hd_outbox WHERE created < ?1 AND state <> 'pending'",
 	[DESK_OUTBOX_NEXT] =
 		"SELECT min(next_attempt) FROM hd_outbox WHERE state = 'pending'",
 };

@@ -208,14 +208,42 @@ static bool stopping(struct dispatch *p)
 	return s;
 }
 
+struct purge_job {
+	struct desk *d;
+	int64_t before_ms;
+};
+
+/* Writer job: forget rows that are done and older than notify.keep. */
+static int purge_apply(struct store *st, void *arg)
+{
+	struct purge_job *j = arg;
+	sqlite3_stmt *s = j->d->stmt[DESK_OUTBOX_PURGE];
+	int r;
+
+	sqlite3_bind_int64(s, 1, j->before_ms);
+	r = db_step_done(s);
+	return r < 0 ? r : sqlite3_changes(store_db(st));
+}
+
 static void *dispatch_main(void *arg)
 {
 	struct dispatch *p = arg;
 	struct item items[DISPATCH_BATCH_MAX];
+	int64_t purged_ms = 0;
 
 	while (!stopping(p)) {
-		int64_t next;
-		size_t n = load_due(p->d, time_now_ms(), items, &next);
+		int64_t next, now = time_now_ms();
+		size_t n;
+
+		if (now - purged_ms >= DISPATCH_PURGE_EVERY_MS) {
+			struct purge_job job = { p->d, now - p->d->hc->notify->keep_ms };
+			int r = writer_run(p->d->writer, purge_apply, &job);
+
+			if (r > 0)
+				log_info("notifications: forgot %d old rows", r);
+			purged_ms = now;
+		}
+		n = load_due(p->d, now, items, &next);
 
 		for (size_t i = 0; i < n && !stopping(p); i++)
 			deliver(p, &items[i]);

@@ -17,6 +17,8 @@ struct desk;
 struct dispatch;
 
 #define DISPATCH_BATCH_MAX 16
+/* Rows that are done are forgotten after notify.keep, looked at hourly. */
+#define DISPATCH_PURGE_EVERY_MS (3600 * 1000LL)
 
 int dispatch_start(struct desk *d, struct dispatch **ret);
 void dispatch_stop(struct dispatch *p);

@@ -298,6 +298,7 @@ void notify_config_parse(struct cfg *cfg, const struct cfg_node *node,
 	nc->retry_max_ms = 3600000;
 	nc->retry_attempts = 20;
 	nc->poll_ms = 1000;
+	nc->keep_ms = 30 * 86400000LL;
 	nc->smtp_timeout_ms = 30000;
 	nc->smtp_tls = NOTIFY_TLS_REQUIRED;
 	if (cfg_expect_map(cfg, node) < 0)
@@ -315,6 +316,7 @@ void notify_config_parse(struct cfg *cfg, const struct cfg_node *node,
 					"This message was sent automatically, in the system's own name.");
 	parse_smtp(cfg, cfg_get(cfg, node, "smtp"), nc);
 	cfg_get_duration(cfg, node, "settle", &nc->settle_ms);
+	cfg_get_duration(cfg, node, "keep", &nc->keep_ms);
 	if (cfg_get_duration(cfg, node, "poll", &nc->poll_ms) > 0 && nc->poll_ms < 10)
 		nc->poll_ms = 10;
 	retry = cfg_get(cfg, node, "retry");

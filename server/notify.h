@@ -71,6 +71,7 @@ struct notify_config {
 	int64_t retry_initial_ms, retry_max_ms;
 	int retry_attempts;
 	int64_t poll_ms;
+	int64_t keep_ms;  /* sent, failed and cancelled rows are kept this long */
 	size_t max_body;  /* bound on a rendered mail or payload */
 	struct notify_template templates[NOTIFY_T_COUNT];
 	struct notify_webhook *webhooks;

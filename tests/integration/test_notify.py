@@ -49,8 +49,10 @@ def test_technicians_hear_of_new_tickets_and_the_customer_of_solved_ones(tmp_pat
         mail = wait_for(lambda: mailbox.to("it@acme.example"), what="the customer's mail")[0]
         assert mail["msg"]["Subject"] == f"[Tocsin #{tid}] solved: disk /srv on web01"
         assert mail["msg"]["From"] == SYSTEM_FROM and SIGNATURE in body_of(mail)
-        con_row = outbox(srv, "target = 'it@acme.example'")[0]
-        assert con_row[5] == "sent"
+        # Marked sent only after the SMTP server accepted it: wait for the mark.
+        wait_for(lambda: outbox(srv, "target = 'it@acme.example' AND state = 'sent'"),
+                 what="the customer's mail to be marked sent")
+        wait_for(lambda: len(outbox(srv, "state = 'sent'")) == 2, what="both marks")
 
         metrics = srv.get("/metrics").body.decode()
         assert 'tocsin_notify_total{result="sent"} 2' in metrics
@@ -82,7 +84,7 @@ def test_a_flapping_check_sends_the_customer_nothing(tmp_path, mailbox):
 
 def test_reminders_speak_in_the_systems_name(tmp_path, mailbox):
     srv = Server(tmp_path / "server", extra=helpdesk_extra(
-        smtp_port=mailbox.port, response="2s", resolution="60s", warn_at="25%")).start()
+        smtp_port=mailbox.port, response="4s", resolution="60s", warn_at="50%")).start()
     try:
         tid = open_ticket(srv, "web01", "critical")
         assert act(srv, tid, {"action": "assign", "assignee": "bob"}).status == 200
@@ -177,7 +179,7 @@ def test_webhook_delivered_exactly_once_across_a_restart(tmp_path):
         assert payload["event"] == "opened" and payload["ticket"]["id"] == tid
         assert payload["ticket"]["priority"] == "P1" and payload["ticket"]["customer"] == "acme"
         # The Zammad-shaped payload went to the other receiver.
-        (_, zkey, z), = zammad.accepted()
+        (_, zkey, z), = wait_for(zammad.accepted, what="the Zammad delivery")
         assert z["title"] == "disk /srv on web01" and z["group"] == "managed-it"
         assert z["customer"] == "it@acme.example" and z["article"]["type"] == "note"
         assert z["idempotency_key"] == zkey != key
@@ -210,3 +212,74 @@ def test_notify_config_errors(tmp_path):
     assert "notify.templates.opened.subject: unknown placeholder {nonsense}" in r.stderr
     assert "notify.webhooks[0].url: a webhook needs an http:// or https:// url" in r.stderr
     assert "notify.webhooks[0].events[0]: not one of opened" in r.stderr
+
+
+@pytest.fixture
+def certificate(tmp_path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return key, cert
+
+
+@pytest.mark.parametrize("mode", ["starttls", "smtps"])
+def test_mail_over_tls_with_authentication(tmp_path, certificate, mode):
+    import ssl
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    key, cert = certificate
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(cert), str(key))
+    logins = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append((mechanism, auth_data.login, auth_data.password, session.ssl is not None))
+        return AuthResult(success=auth_data.password == b"s3cret")
+
+    box = Mailbox()
+    if mode == "starttls":
+        kwargs = dict(tls_context=ctx, require_starttls=True, authenticator=authenticator,
+                      auth_require_tls=True)
+    else:
+        # TLS from the first byte: aiosmtpd does not see it as "TLS" for
+        # AUTH, so it must be told that AUTH on this connection is fine.
+        kwargs = dict(ssl_context=ctx, authenticator=authenticator, auth_require_tls=False)
+    box.controller = Controller(box, hostname="127.0.0.1", port=box.port, **kwargs)
+    box.start()
+    scheme = "smtp" if mode == "starttls" else "smtps"
+    smtp = (f"  smtp:\n    url: {scheme}://127.0.0.1:{box.port}\n    starttls: required\n"
+            f"    username: tocsin\n    password: s3cret\n    ca_file: {cert}\n    timeout: 5s\n")
+    extra = helpdesk_extra().replace("  retry:", smtp + "  retry:")
+    srv = Server(tmp_path / "server", extra=extra).start()
+    try:
+        tid = open_ticket(srv, "web01", "critical")
+        mail = wait_for(lambda: box.matching("alice@shop.example", f"#{tid}]"),
+                        what="the mail over TLS")[0]
+        assert mail["msg"]["From"] == SYSTEM_FROM
+        # Authenticated; with STARTTLS only once the connection was encrypted.
+        assert logins and all(login == b"tocsin" for _, login, _, _ in logins)
+        if mode == "starttls":
+            assert all(tls for *_, tls in logins)
+    finally:
+        srv.stop()
+        box.stop()
+
+
+def test_sent_rows_are_forgotten_after_keep(tmp_path, mailbox):
+    extra = helpdesk_extra(smtp_port=mailbox.port).replace("  poll: 100ms\n",
+                                                           "  poll: 100ms\n  keep: 1ms\n")
+    srv = Server(tmp_path / "server", extra=extra).start()
+    try:
+        tid = open_ticket(srv, "web01", "critical")
+        wait_for(lambda: outbox(srv, "state = 'sent'"), what="the mail to be sent")
+        # The purge runs when the sender starts and then hourly.
+        srv.stop()
+        srv.start()
+        wait_for(lambda: outbox(srv) == [], what="the sent row to be forgotten")
+        assert len(mailbox.matching("alice@shop.example", f"#{tid}]")) == 1
+    finally:
+        srv.stop()
