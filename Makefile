@@ -91,7 +91,8 @@ UNIT_TESTS := \
 	test_writer \
 	test_calendar \
 	test_sla \
-	test_notify
+	test_notify \
+	test_desk
 
 # V=1 shows the full commands.
 ifeq ($(V),1)
