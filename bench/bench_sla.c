@@ -115,7 +115,7 @@ static size_t populate(struct store *st, int n, int64_t now)
 int main(int argc, char **argv)
 {
 	char path[] = "/tmp/tocsin-bench-sla-XXXXXX";
-	int n = argc > 1 ? atoi(argv[1]) : 100000;
+	int64_t n = 100000;
 	struct helpdesk_config *hc;
 	struct inventory *inv;
 	struct desk *d;
@@ -125,7 +125,11 @@ int main(int argc, char **argv)
 	size_t rows, seen = 0;
 	int fd = mkstemp(path);
 
-	if (fd < 0 || n <= 0)
+	if (argc > 1 && (parse_int64(argv[1], &n) < 0 || n < 1 || n > 10000000)) {
+		fprintf(stderr, "usage: bench_sla [TICKETS (1 to 10000000)]\n");
+		return 2;
+	}
+	if (fd < 0)
 		return 1;
 	close(fd);
 	unlink(path);
@@ -138,7 +142,7 @@ int main(int argc, char **argv)
 	}
 	must(store_open(path, &st), "store_open");
 	must(desk_open(hc, inv, st, &d), "desk_open");
-	rows = populate(st, n, now);
+	rows = populate(st, (int)n, now);
 
 	t0 = time_mono_ms();
 	must(desk_recompute_all(d, now, false, &seen), "recompute");

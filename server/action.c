@@ -227,6 +227,11 @@ static int do_merge(struct action_job *j)
 	return r;
 }
 
+/*
+ * The writer job of one action: load the ticket, check the transition,
+ * apply it.  A refusal returns -ECANCELED with the 4xx in the job (and
+ * the savepoint undoes nothing, as nothing was written yet).
+ */
 static int action_apply(struct store *st, void *arg)
 {
 	struct action_job *j = arg;
@@ -421,6 +426,10 @@ static int parse_body(const struct http_request *req, struct api *api,
 	return 0;
 }
 
+/*
+ * The route: validate the body on the HTTP thread, run the job on the
+ * writer, answer the ticket as it is after the commit.
+ */
 void action_post(void *app, const struct http_request *req,
 		 struct http_response *resp)
 {

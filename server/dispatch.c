@@ -145,7 +145,7 @@ static void deliver(struct dispatch *p, const struct item *it)
 	} else {
 		const struct notify_webhook *w = webhook_named(nc, it->target);
 
-		r = w ? webhook_send(w, it->body, it->key, nc->smtp_timeout_ms, err, sizeof(err))
+		r = w ? webhook_send(w, it->body, it->key, w->timeout_ms, err, sizeof(err))
 		      : (snprintf(err, sizeof(err), "webhook '%s' is no longer configured",
 				  it->target), -EINVAL);
 	}
@@ -225,6 +225,7 @@ static int purge_apply(struct store *st, void *arg)
 	return r < 0 ? r : sqlite3_changes(store_db(st));
 }
 
+/* The sender thread: purge hourly, send what is due, sleep until the next. */
 static void *dispatch_main(void *arg)
 {
 	struct dispatch *p = arg;

@@ -132,6 +132,7 @@ static int handle_ticket(struct desk *d, int64_t id, int64_t now_ms)
 	return r;
 }
 
+/* Writer job: the due tickets, found by the index on next_check. */
 int escalate_run_due(struct store *st, void *arg)
 {
 	struct escalate_due *j = arg;
@@ -155,6 +156,7 @@ int escalate_run_due(struct store *st, void *arg)
 	return r < 0 ? r : (int)n;
 }
 
+/* The timer thread: one job per tick, and at once again when a batch was full. */
 static void *escalate_main(void *arg)
 {
 	struct escalate *e = arg;

@@ -178,6 +178,7 @@ static void parse_webhook(struct cfg *cfg, const struct cfg_node *node,
 	int format = WEBHOOK_GENERIC;
 
 	w->headers = xcalloc(1, sizeof(*w->headers));
+	w->timeout_ms = 10000;
 	w->events = 1u << TICKET_OPENED | 1u << TICKET_RECOVERED | 1u << TICKET_RESOLVED |
 		    1u << TICKET_REOPENED | 1u << TICKET_CLOSED;
 	if (node->type != CFG_MAP) {
@@ -193,6 +194,8 @@ static void parse_webhook(struct cfg *cfg, const struct cfg_node *node,
 		w->name = xstrdup(w->url ? w->url : "webhook");
 	cfg_get_enum(cfg, node, "format", formats, &format);
 	w->format = (enum webhook_format)format;
+	w->timeout_ms = 10000;
+	cfg_get_duration(cfg, node, "timeout", &w->timeout_ms);
 	headers = cfg_get(cfg, node, "headers");
 	if (headers && headers->type == CFG_MAP) {
 		w->headers = xreallocarray(w->headers, headers->npairs + 1, sizeof(char *));
@@ -487,6 +490,7 @@ static char *render(struct ctx *x, const char *tmpl)
 	return notify_render(tmpl, fields, nc->max_body);
 }
 
+/* Render template t for the recipients and queue it, due at not_before. */
 static int queue_mail(struct ctx *x, enum notify_template_id t,
 		      const struct rcpts *r, int64_t not_before, const char *cancel_key)
 {
@@ -529,6 +533,7 @@ static char *problem_key(const struct ticket_change *c, const struct desk_core *
 			 c->check ? c->check : core->check, c->item ? c->item : core->item);
 }
 
+/* Mail to technicians: on the opening, at the warning, at the breach. */
 static int technician_mails(struct ctx *x)
 {
 	const struct helpdesk_config *hc = x->d->hc;
@@ -570,6 +575,7 @@ static int technician_mails(struct ctx *x)
 	return 0;
 }
 
+/* Mail to the customer's contacts; key cancels a pending "solved" mail. */
 static int customer_mails(struct ctx *x, const char *key)
 {
 	const char *field = x->c->field ? x->c->field : "";
@@ -579,6 +585,10 @@ static int customer_mails(struct ctx *x, const char *key)
 	if (x->customer == NULL)
 		return 0;
 	customer_rcpts(x, &r);
+	/* Resolving a recovered ticket: the customer heard at the recovery. */
+	if (x->c->kind == TICKET_RESOLVED && x->c->old_value &&
+	    strcmp(x->c->old_value, "recovered") == 0)
+		return 0;
 	if ((x->c->kind == TICKET_RESOLVED || x->c->kind == TICKET_RECOVERED) &&
 	    x->customer->notify_resolved)
 		/* Only once the recovery has held: a reopen cancels it. */
@@ -610,6 +620,7 @@ static const char *zammad_state(enum ticket_status s)
 	}
 }
 
+/* The payload for w, built now so that every retry sends the same bytes. */
 static json_t *webhook_payload(struct ctx *x, const struct notify_webhook *w,
 			       const char *key)
 {
@@ -686,6 +697,12 @@ static int webhooks(struct ctx *x)
 	return 0;
 }
 
+/*
+ * The listener: runs inside the change's transaction (after routing's, so
+ * the ticket's fields exist), cancels what the change makes wrong and
+ * queues what it calls for.  Returns 0 or -errno, which rolls the change
+ * back with everything queued.
+ */
 static int on_change(void *arg, struct store *st, const struct ticket_change *c)
 {
 	struct ctx x = { .d = arg, .c = c, .clock = "-" };

@@ -56,6 +56,7 @@ struct notify_webhook {
 	enum webhook_format format;
 	char **headers;	 /* "Name: value", NULL-terminated, never NULL */
 	unsigned events; /* bit per enum ticket_change_kind */
+	int64_t timeout_ms;
 };
 
 struct notify_config {

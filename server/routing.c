@@ -82,6 +82,10 @@ static int open_row(struct desk *d, const struct ticket_change *c,
 	return desk_refresh(d, core, &row, c->at_ms);
 }
 
+/*
+ * The listener: a new ticket gets its fields; any other change refreshes
+ * the due caches and next_check.  Runs in the change's transaction.
+ */
 static int on_change(void *arg, struct store *st, const struct ticket_change *c)
 {
 	struct desk *d = arg;
