@@ -1,6 +1,5 @@
 #include "routing.h"
 
-#include <errno.h>
 #include <string.h>
 
 #include "../common/util.h"
@@ -94,9 +93,10 @@ static int on_change(void *arg, struct store *st, const struct ticket_change *c)
 	int r;
 
 	(void)st;
+	/* A change of a ticket that is not there is not ours to fail. */
 	r = desk_core_get(d, c->ticket_id, &core);
 	if (r <= 0)
-		return r < 0 ? r : -ENOENT;
+		return r;
 	r = desk_row_get(d, c->ticket_id, &row);
 	if (r < 0)
 		return r;
