@@ -22,7 +22,7 @@ OPT ?= -O2 -g
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 AGENT_PKGS  := yaml-0.1 jansson libcurl libsystemd sqlite3
-SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd
+SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd libcurl
 CLI_PKGS    := yaml-0.1 jansson libcurl
 TEST_PKGS   := cmocka
 # The checks' libraries: sd-bus and sd-journal (libsystemd), rotated
@@ -80,13 +80,27 @@ SERVER_SRCS := \
 	server/problem.c \
 	server/silence.c \
 	server/silence_api.c \
-	server/topology.c
+	server/topology.c \
+	server/tz.c \
+	server/calendar.c \
+	server/contract.c \
+	server/helpdesk.c \
+	server/sla.c \
+	server/desk.c \
+	server/routing.c \
+	server/action.c \
+	server/escalate.c \
+	server/notify.c \
+	server/dispatch.c \
+	server/smtp.c \
+	server/webhook.c
 
 CLI_SRCS := \
 	server/cli/main.c \
 	server/cli/tickets.c \
 	server/cli/silences.c \
-	server/cli/lifecycle.c
+	server/cli/lifecycle.c \
+	server/cli/workflow.c
 
 UNIT_TESTS := \
 	test_config \
@@ -101,7 +115,11 @@ UNIT_TESTS := \
 	test_writer \
 	test_lifecycle \
 	test_silence \
-	test_topology
+	test_topology \
+	test_calendar \
+	test_sla \
+	test_notify \
+	test_desk
 
 # V=1 shows the full commands.
 ifeq ($(V),1)
@@ -210,18 +228,21 @@ demo: deps-check
 	@tests/demo.sh
 
 # --- benchmarks ------------------------------------------------------------
-# C benchmarks of the collector: bench/<name>.c linked with the server's
-# objects like the unit tests, release flags.
-SERVER_BENCH_PROGS := \
+BENCHES := \
+	bench_sla \
 	dedup_bench
 
-$(REL)/bench/%: $(REL)/bench/%.o $(call objs,$(REL),$(TEST_LIB_SRCS))
+BENCH_BINS := $(addprefix $(REL)/bench/,$(BENCHES))
+
+$(REL)/bench/%: $(REL)/bench/%.o $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(SERVER_SRCS))
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(TEST_LIBS)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(SERVER_PKGS)) -lm -pthread
+
+.PRECIOUS: $(REL)/bench/%.o
 
 .PHONY: bench
-bench: all $(addprefix $(REL)/bench/,$(SERVER_BENCH_PROGS))
+bench: all $(BENCH_BINS)
 	@bench/run.sh
 
 # --- packages ----------------------------------------------------------------

@@ -8,3 +8,5 @@ cd "$(dirname "$0")/.."
 /usr/bin/python3 bench/services_bench.py 20
 # dedup with and without the alert lifecycle: events/s on a real SQLite file (3 rounds of 100,000 events)
 build/rel/bench/dedup_bench 3 "${TMPDIR:-/tmp}"
+# helpdesk: SLA clocks of 100,000 open tickets recomputed from their journals, in a real SQLite file
+build/rel/bench/bench_sla 100000

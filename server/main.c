@@ -18,6 +18,7 @@
 #include "api.h"
 #include "dedup.h"
 #include "dedup_metrics.h"
+#include "desk.h"
 #include "http.h"
 #include "lifecycle.h"
 #include "metrics.h"
@@ -188,6 +189,10 @@ int main(int argc, char **argv)
 	 * Modules that listen to ticket changes (store_listen()) or add
 	 * metrics sources start here, before the writer runs any job.
 	 */
+	r = desk_open(conf->helpdesk, conf->inventory, api.store, &api.desk);
+	if (r < 0)
+		fatalx("cannot start the helpdesk: %s", strerror(-r));
+	metrics_add_source(api.metrics, desk_metrics, api.desk);
 
 	r = writer_start(api.store, WRITER_QUEUE_MAX, WRITER_GROUP_MAX,
 			 &api.writer);
@@ -200,6 +205,9 @@ int main(int argc, char **argv)
 	r = dedup_timer_start(api.writer, conf->lifecycle->tick_ms, &dedup_timer);
 	if (r < 0)
 		fatalx("cannot start the lifecycle timer: %s", strerror(-r));
+	r = desk_start(api.desk, api.writer);
+	if (r < 0)
+		fatalx("cannot start the helpdesk threads: %s", strerror(-r));
 	r = http_server_start(conf, api_routes, &api, api_authenticate,
 			      &http);
 	if (r < 0)
@@ -225,8 +233,10 @@ int main(int argc, char **argv)
 	 * their start), then the writer drains what they queued.
 	 */
 	http_server_stop(http);
+	desk_stop(api.desk);
 	dedup_timer_stop(dedup_timer);
 	writer_stop(api.writer);
+	desk_free(api.desk);
 	metrics_free(api.metrics);
 	store_close(api.store);
 	server_config_free(conf);

@@ -9,6 +9,7 @@
 #include "../common/db.h"
 #include "../common/util.h"
 #include "dedup_metrics.h"
+#include "desk.h"
 #include "ingest.h"
 #include "problem.h"
 #include "silence.h"
@@ -91,6 +92,7 @@ static const struct db_schema core_schema = {
  */
 static const struct db_schema *const schemas[] = {
 	&core_schema,
+	&desk_schema,
 	&problem_schema,
 	&silence_schema,
 	&topology_schema,
