@@ -537,6 +537,14 @@ static int on_problem(struct ctx *c, const struct store_event *ev,
 		 flap_starts(&p->changes, at, prm->flap_window_ms,
 			     prm->flap_threshold);
 	if (!found) {
+		/*
+		 * Its ticket was resolved or closed while the problem went on:
+		 * nothing recovered, so nothing reopens; a new ticket.
+		 */
+		if (p->phase == PROBLEM_OPEN) {
+			p->ticket_id = 0;
+			p->prior_status[0] = '\0';
+		}
 		p->streak++;
 		problem_add_pending(p, ev->id);
 		problem_set_summary(p, ev->summary);

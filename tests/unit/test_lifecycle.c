@@ -402,6 +402,37 @@ static void test_recovered_awaits_review_and_reopens_as_it_was(void **state)
 	fx_close(f);
 }
 
+static void test_resolved_while_failing_is_no_recovery(void **state)
+{
+	struct fx *f = fx_open("");
+	struct dedup_stats s;
+	int64_t id;
+
+	(void)state;
+	fx_at(f, "web01", "disk", "/", W(CRITICAL), MIN(0));
+	id = fx_ticket_id(f, "web01", "disk", "/");
+	/* a technician resolves it, but the check still fails */
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_ticket_resolve(f->st, id, MIN(1)), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	s = fx_at(f, "web01", "disk", "/", W(CRITICAL), MIN(2));
+	assert_int_equal(s.opened, 1);
+	assert_int_equal(s.reopened, 0);
+	assert_true(fx_ticket_id(f, "web01", "disk", "/") > id);
+
+	/* resolved by hand, then really ok, then back: that one reopens */
+	id = fx_ticket_id(f, "web01", "disk", "/");
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_ticket_resolve(f->st, id, MIN(3)), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	fx_at(f, "web01", "disk", "/", W(OK), MIN(4));
+	s = fx_at(f, "web01", "disk", "/", W(CRITICAL), MIN(5));
+	assert_int_equal(s.reopened, 1);
+	assert_int_equal(fx_ticket_id(f, "web01", "disk", "/"), id);
+	assert_string_equal(fx_status(f, id), "new");
+	fx_close(f);
+}
+
 static void test_late_reports_change_no_state(void **state)
 {
 	struct fx *f = fx_open(flap_rules);
@@ -457,6 +488,7 @@ int main(void)
 		cmocka_unit_test(test_flapping_calms_down_while_still_failing),
 		cmocka_unit_test(test_reopen_within_and_after_the_window),
 		cmocka_unit_test(test_recovered_awaits_review_and_reopens_as_it_was),
+		cmocka_unit_test(test_resolved_while_failing_is_no_recovery),
 		cmocka_unit_test(test_late_reports_change_no_state),
 		cmocka_unit_test(test_flapping_calms_into_review),
 	};
