@@ -44,11 +44,15 @@ COMMON_DB_SRCS := \
 
 CHECK_SRCS := \
 	checks/checks.c \
-	checks/disk.c
+	checks/disk.c \
+	checks/fillrate.c \
+	checks/predict.c
 
 AGENT_SRCS := \
 	agent/config.c \
 	agent/event.c \
+	agent/oneshot.c \
+	agent/report.c \
 	agent/statedb.c \
 	agent/transport.c
 
@@ -72,6 +76,7 @@ UNIT_TESTS := \
 	test_disk \
 	test_dedup \
 	test_ingest \
+	test_predict \
 	test_inventory \
 	test_util \
 	test_writer

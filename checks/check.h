@@ -68,10 +68,29 @@ void check_results_clear(struct check_results *results);
  * before the first collect() and is NULL when the state directory cannot
  * be used (a check then works without history and says so).
  */
+/* One entry of the agent's check inventory (see check_env). */
+struct check_info {
+	const char *name;
+	int64_t interval_ms;
+};
+
 struct check_env {
 	const char *host;
 	const char *state_dir;
 	struct sqlite3 *db; /* state_dir/agent.db, see agent/statedb.h */
+	/*
+	 * Every check this configuration runs, in table order, filled in
+	 * once all are configured: valid from the first collect() on, not
+	 * in configure().  The heartbeat reports it as the inventory.
+	 */
+	const struct check_info *inventory;
+	size_t ninventory;
+	/*
+	 * True when the agent runs each check once and exits (--once,
+	 * --dry-run, check): an event-driven check then finishes what its
+	 * collect() started and starts nothing new on its own.
+	 */
+	bool one_shot;
 };
 
 struct check {
@@ -91,6 +110,13 @@ struct check {
 	 */
 	int (*watch_fd)(void *ctx);
 	int (*on_ready)(void *ctx, int64_t now_ms, struct check_results *out);
+	/*
+	 * Optional, for checks whose collect() starts work that reports
+	 * later through on_ready() (plugins run as child processes): true
+	 * while such results are still to come.  One-shot runs keep polling
+	 * watch_fd() until it is false, so that every result is printed.
+	 */
+	bool (*busy)(void *ctx);
 };
 
 /* NULL-terminated, in the order checks run and print. */
