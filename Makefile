@@ -43,10 +43,13 @@ COMMON_DB_SRCS := \
 	common/db.c
 
 CHECK_SRCS := \
+	checks/backup.c \
 	checks/checks.c \
 	checks/disk.c \
 	checks/fillrate.c \
-	checks/predict.c
+	checks/heartbeat.c \
+	checks/predict.c \
+	checks/unitrun.c
 
 AGENT_SRCS := \
 	agent/config.c \

@@ -12,9 +12,13 @@
 #include "../common/util.h"
 
 extern const struct check check_disk;
+extern const struct check check_backup;
+extern const struct check check_heartbeat;
 
 const struct check *const checks_table[] = {
 	&check_disk,
+	&check_backup,
+	&check_heartbeat,
 	NULL,
 };
 

@@ -189,6 +189,10 @@ DEFAULT_CHECKS = "  disk:\n    discover: false\n"
 
 def write_agent_config(path, server_url, host="testhost", checks="", extra=""):
     checks = checks or DEFAULT_CHECKS
+    # The heartbeat is on by default and would add one event to every
+    # round; tests that want it name it in their checks.
+    if "heartbeat:" not in checks:
+        checks += "  heartbeat:\n    enabled: false\n"
     path.write_text(f"""\
 host: {host}
 state_dir: {path.parent}
