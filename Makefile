@@ -48,6 +48,8 @@ CHECK_SRCS := \
 	checks/disk.c \
 	checks/fillrate.c \
 	checks/heartbeat.c \
+	checks/nagios.c \
+	checks/plugin.c \
 	checks/predict.c \
 	checks/unitrun.c
 
@@ -81,6 +83,7 @@ UNIT_TESTS := \
 	test_ingest \
 	test_predict \
 	test_inventory \
+	test_nagios \
 	test_util \
 	test_writer
 

@@ -13,11 +13,13 @@
 
 extern const struct check check_disk;
 extern const struct check check_backup;
+extern const struct check check_plugin;
 extern const struct check check_heartbeat;
 
 const struct check *const checks_table[] = {
 	&check_disk,
 	&check_backup,
+	&check_plugin,
 	&check_heartbeat,
 	NULL,
 };
