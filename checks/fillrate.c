@@ -247,7 +247,9 @@ static void volume_record(struct fillrate *fr, struct volume *vol,
 	sqlite3_bind_text(fr->insert, 2, vol->name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(fr->insert, 3, now_ms);
 	sqlite3_bind_int64(fr->insert, 4, (sqlite3_int64)used);
-	if (db_step_done(fr->insert) == 0 && drop > 0)
+	/* rows older than what memory keeps go too, also those a previous
+	 * run left behind (it loaded only the window, so drop may be 0) */
+	if (db_step_done(fr->insert) == 0)
 		volume_delete(fr, fr->trim, vol, vol->v[0].t_ms);
 }
 
