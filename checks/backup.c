@@ -463,8 +463,12 @@ static void judge_unit(struct backup_ctx *ctx, const struct backup_target *t,
 			   "last run of %s failed%s: %s, status %d", u.service,
 			   ago, u.result, (int)u.exec_status);
 	else if (u.exit_us == 0)
-		add_aspect(v, CHECK_OK, "%s has not run yet (%s)", u.service,
-			   u.active_state);
+		/* A failed unit stays loaded until reset-failed, so a failure
+		 * is never lost; a run that went well is forgotten once systemd
+		 * unloads an unreferenced unit (a timer keeps it loaded).  The
+		 * age of the newest backup still tells whether it ran. */
+		add_aspect(v, CHECK_OK, "systemd has no record of a run of %s (%s)",
+			   u.service, u.active_state);
 	else
 		add_aspect(v, CHECK_OK, "last run of %s succeeded%s", u.service,
 			   ago);
