@@ -79,6 +79,7 @@ CLI_SRCS := \
 UNIT_TESTS := \
 	test_config \
 	test_disk \
+	test_fillrate \
 	test_dedup \
 	test_ingest \
 	test_predict \
