@@ -56,3 +56,25 @@ def test_dry_run_prints_all_and_delivers_nothing(server, tmp_path):
     assert set(rows(run.stdout)) == {"/", "alive"}
     assert "delivered" not in run.stdout
     assert server.db_count("events") == 0
+
+
+def test_commented_examples_are_valid_when_uncommented(tmp_path):
+    """conf.d/agent.d/ examples are mostly comments; uncommented (every
+    "#key:" and "#  - item" line loses its '#', prose "# ..." stays) each
+    must pass --check-config."""
+    import re
+    from conftest import ROOT
+    for name in ("10-disk.yaml", "20-backup.yaml", "40-plugins.yaml", "50-heartbeat.yaml"):
+        text = (ROOT / "conf.d" / "agent.d" / name).read_text()
+        live = "\n".join(re.sub(r"^(\s+)#(?=[a-z_]+:|\s+(- |[a-z_]+:))", r"\1",
+                                 re.sub(r"^#(?=\S|  )", "", line))
+                          for line in text.splitlines())
+        assert "#" not in "".join(line.split("#")[0] for line in live.splitlines()
+                                  if re.match(r"\s*[a-z_]+:", line)), name
+        d = tmp_path / name
+        (d / "agent.d").mkdir(parents=True)
+        (d / "agent.d" / name).write_text(live + "\n")
+        (d / "agent.yaml").write_text("server:\n  url: http://127.0.0.1:9\n  token: t\n")
+        r = subprocess.run([binary("tocsin-agent"), "--config", str(d / "agent.yaml"),
+                            "--check-config"], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, f"{name} uncommented:\n{live}\n{r.stderr}"
