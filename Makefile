@@ -196,8 +196,16 @@ demo: deps-check
 
 # --- benchmarks ------------------------------------------------------------
 .PHONY: bench
-bench: all
+BENCH_BINS := $(REL)/bench/checks_round
+
+bench: all $(BENCH_BINS)
 	@bench/run.sh
+
+# One round of every check, linked like the agent (without its main).
+$(REL)/bench/checks_round: $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(AGENT_SRCS) bench/checks_round.c)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(AGENT_PKGS)) -lm
 
 # --- housekeeping ----------------------------------------------------------
 .PHONY: clean format
