@@ -460,10 +460,12 @@ static int plugin_spawn(struct plugin_ctx *ctx, size_t i)
 	    (r = watch(ctx, err[0], TAG(i, SRC_ERR))) < 0) {
 		r = pl->pidfd < 0 ? -errno : r;
 		/* cannot watch it: do not let it run unwatched */
-		pl->phase = PHASE_RUNNING;
 		plugin_reap(ctx, pl, NULL);
 		close_fd(ctx, &pl->out.fd);
 		close_fd(ctx, &pl->err.fd);
+		free(pl->out.data);
+		free(pl->err.data);
+		pl->out.data = pl->err.data = NULL;
 		return r;
 	}
 	pl->started_ms = time_mono_ms();

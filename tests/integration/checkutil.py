@@ -5,6 +5,7 @@ figures, and every check runs inside the real tocsin-agent binary.
 """
 import contextlib
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -106,3 +107,34 @@ def pid_dead(pid):
             return fp.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
     except FileNotFoundError:
         return True
+
+
+def check_config(config):
+    """tocsin-agent --config CONFIG --check-config."""
+    proc = subprocess.run([binary("tocsin-agent"), "--config", str(config),
+                           "--check-config"], capture_output=True, text=True,
+                          timeout=30)
+    assert_no_sanitizer_errors(proc.stderr, "tocsin-agent")
+    return proc
+
+
+@contextlib.contextmanager
+def agent_daemon(config, log_path):
+    """The real agent as a daemon for the body of the with; then SIGTERM,
+    and it must stop cleanly without sanitizer reports."""
+    log = open(log_path, "wb")
+    agent = subprocess.Popen([binary("tocsin-agent"), "--config", str(config)],
+                             stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield agent
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        try:
+            rc = agent.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            rc = agent.wait()
+        log.close()
+    text = Path(log_path).read_text(errors="replace")
+    assert_no_sanitizer_errors(text, "tocsin-agent")
+    assert rc == 0, text

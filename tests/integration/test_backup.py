@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from checkutil import MiB, agent_config, metrics_of, rows, run_check, tmpfs, write_file
+from checkutil import (MiB, agent_config, check_config, metrics_of, rows, run_check,
+                       tmpfs, write_file)
 from conftest import binary
 
 
@@ -176,8 +177,7 @@ def test_config_errors_name_file_line_column(tmp_path):
                    "      - name: dup\n"
                    "        path: /srv/d/*\n"
                    "      - name: nopath\n")
-    r = subprocess.run([binary("tocsin-agent"), "--config", str(cfg), "--check-config"],
-                       capture_output=True, text=True, timeout=30)
+    r = check_config(cfg)
     assert r.returncode == 2
     err = r.stderr
     assert f"{cfg}:6:5: checks.backup: warn_age must be shorter than max_age" in err

@@ -1,10 +1,10 @@
 """The heartbeat's event shape, as the collector's silence detection
 reads it, delivered by the real agent daemon to the real server."""
 import json
-import signal
 import sqlite3
 import subprocess
 
+from checkutil import agent_daemon
 from conftest import assert_no_sanitizer_errors, binary, wait_for, write_agent_config
 
 
@@ -24,19 +24,9 @@ def test_heartbeat_every_interval_with_inventory(server, tmp_path):
     config = write_agent_config(tmp_path / "agent.yaml", server.url, host="beating",
                                 checks="  heartbeat:\n    interval: 1s\n"
                                        "  disk:\n    interval: 2m\n    discover: false\n")
-    log = open(tmp_path / "agent.log", "wb")
-    agent = subprocess.Popen([binary("tocsin-agent"), "--config", str(config)],
-                             stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with agent_daemon(config, tmp_path / "agent.log"):
         wait_for(lambda: len(heartbeats(server)) >= 3, timeout=20,
                  what="three heartbeats")
-    finally:
-        agent.send_signal(signal.SIGTERM)
-        rc = agent.wait(timeout=20)
-        log.close()
-    text = (tmp_path / "agent.log").read_text()
-    assert_no_sanitizer_errors(text, "tocsin-agent")
-    assert rc == 0, text
 
     beats = heartbeats(server)
     for check, item, state, summary, metrics, context in beats:

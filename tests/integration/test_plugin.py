@@ -4,14 +4,13 @@ Scripts that sleep, flood, exit 3 and 42, leave children behind and print
 perfdata; children are asserted dead afterwards through /proc.
 """
 import json
-import signal
 import sqlite3
 import subprocess
 import time
 
-from checkutil import agent_config, metrics_of, pid_dead, rows, run_check
-from conftest import (assert_no_sanitizer_errors, binary, run_agent, wait_for,
-                      write_agent_config)
+from checkutil import (agent_config, agent_daemon, check_config, metrics_of, pid_dead,
+                       rows, run_check)
+from conftest import run_agent, wait_for, write_agent_config
 
 
 def script(path, body):
@@ -185,10 +184,7 @@ def test_a_hanging_plugin_does_not_stall_the_others(server, tmp_path):
       - {{name: hang, command: [{hang}], timeout: 30s, interval: 60s}}
       - {{name: fast, command: [{fast}], interval: 1s}}
 """)
-    log = open(tmp_path / "agent.log", "wb")
-    agent = subprocess.Popen([binary("tocsin-agent"), "--config", str(config)],
-                             stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with agent_daemon(config, tmp_path / "agent.log"):
         started = time.monotonic()
         wait_for(lambda: server.tickets("open") and
                  server.tickets("open")[0]["occurrence_count"] >= 4,
@@ -196,13 +192,6 @@ def test_a_hanging_plugin_does_not_stall_the_others(server, tmp_path):
         assert time.monotonic() - started < 15
         [t] = server.tickets("open")
         assert t["item"] == "fast"  # the hanging one has not finished
-    finally:
-        agent.send_signal(signal.SIGTERM)
-        rc = agent.wait(timeout=20)
-        log.close()
-    text = (tmp_path / "agent.log").read_text()
-    assert_no_sanitizer_errors(text, "tocsin-agent")
-    assert rc == 0, text
     # stopping the agent killed the hanging plugin's group
     assert subprocess.run(["pgrep", "-f", str(hang)], capture_output=True).returncode == 1
 
@@ -225,8 +214,7 @@ def test_config_errors_name_file_line_column(tmp_path):
                    "        timeout: 10ms\n"
                    "        colour: red\n"
                    "      - command: [/bin/true]\n")
-    r = subprocess.run([binary("tocsin-agent"), "--config", str(cfg), "--check-config"],
-                       capture_output=True, text=True, timeout=30)
+    r = check_config(cfg)
     assert r.returncode == 2
     err = r.stderr
     assert f"{cfg}:6:21: checks.plugin.max_concurrent: 0 is out of range 1..64" in err
