@@ -38,6 +38,9 @@
 
 #define BACKUP_SIZE_HISTORY 10
 #define BACKUP_NAME_MAX 128
+/* sd-bus waits 25 s for a reply by default: a hung systemd must not hold
+ * the agent's loop that long for every property */
+#define BACKUP_BUS_TIMEOUT_US (2 * 1000 * 1000)
 
 struct backup_target {
 	char *name;    /* the result's item */
@@ -199,6 +202,11 @@ fail:
 	target_free(&t);
 }
 
+/*
+ * Called per configuration load: the check-level keys are the defaults
+ * every target starts from.  Targets with errors are left out (and the
+ * errors recorded); the context is returned in any case.
+ */
 static int backup_configure(struct cfg *cfg, const struct cfg_node *node,
 			    const struct check_env *env, void **ret_ctx)
 {
@@ -429,12 +437,16 @@ static void judge_unit(struct backup_ctx *ctx, const struct backup_target *t,
 
 	if (t->unit == NULL)
 		return;
-	if (ctx->bus == NULL && (r = sd_bus_open_system(&ctx->bus)) < 0) {
-		ctx->bus = NULL;
-		add_aspect(v, CHECK_UNKNOWN,
-			   "cannot ask systemd about %s: no system bus: %s",
-			   t->unit, strerror(-r));
-		return;
+	if (ctx->bus == NULL) {
+		r = sd_bus_open_system(&ctx->bus);
+		if (r < 0) {
+			ctx->bus = NULL;
+			add_aspect(v, CHECK_UNKNOWN,
+				   "cannot ask systemd about %s: no system bus: %s",
+				   t->unit, strerror(-r));
+			return;
+		}
+		sd_bus_set_method_call_timeout(ctx->bus, BACKUP_BUS_TIMEOUT_US);
 	}
 	r = unitrun_read(ctx->bus, t->unit, &u, err, sizeof(err));
 	if (r < 0) {
@@ -517,7 +529,10 @@ out:
 	return true;
 }
 
-/* "name: problems first; then the facts", state the worst aspect's. */
+/*
+ * One result for target t: "name: problems first; then the facts", in
+ * the state of its worst finding.  The metrics object goes to the result.
+ */
 static void report_target(struct backup_ctx *ctx, const struct backup_target *t,
 			  int64_t now_ms, struct check_results *out)
 {

@@ -356,7 +356,12 @@ static enum check_state add_prediction(struct disk_ctx *ctx, const char *path,
 	format_duration((p.state == CHECK_CRITICAL ? pc->critical_ms
 						   : pc->warning_ms) / 1000,
 			horizon, sizeof(horizon));
-	strlcpy_safe(rest, summary + strlen(path) + 2, sizeof(rest));
+	/* disk_evaluate() wrote "PATH: ..."; a path too long for the
+	 * summary leaves nothing after it */
+	if (strlen(summary) >= strlen(path) + 2)
+		strlcpy_safe(rest, summary + strlen(path) + 2, sizeof(rest));
+	else
+		rest[0] = '\0';
 	/* a very long mount path may cut the tail off; the head matters */
 	if (snprintf(summary, size, "%s: %s (%s within %s); %s", path, text,
 		     check_state_name(p.state), horizon, rest) < 0)

@@ -92,6 +92,7 @@ static int heartbeat_configure(struct cfg *cfg, const struct cfg_node *node,
 	return 0;
 }
 
+/* Every interval: the alive event, with the inventory from the env. */
 static int heartbeat_collect(void *p, int64_t now_ms,
 			     struct check_results *out)
 {

@@ -274,6 +274,12 @@ fail:
 
 static void plugin_free(void *p);
 
+/*
+ * Called per configuration load.  Creates the epoll descriptor the agent
+ * will poll and the timerfd in it even for a disabled check (configure
+ * runs for every check, so that typos are found); plugins with errors are
+ * left out and the errors recorded.
+ */
 static int plugin_configure(struct cfg *cfg, const struct cfg_node *node,
 			    const struct check_env *env, void **ret_ctx)
 {
@@ -676,6 +682,11 @@ static void arm_timer(struct plugin_ctx *ctx)
 	timerfd_settime(ctx->timerfd, 0, &its, NULL);
 }
 
+/*
+ * On the check's interval: start the plugins that are due (all of them in
+ * a one-shot run).  Results come later, from on_ready(); only a plugin
+ * that cannot be started at all reports here.
+ */
 static int plugin_collect(void *p, int64_t now_ms, struct check_results *out)
 {
 	struct plugin_ctx *ctx = p;
@@ -692,6 +703,11 @@ static int plugin_collect(void *p, int64_t now_ms, struct check_results *out)
 	return 0;
 }
 
+/*
+ * When the epoll descriptor is readable: read output, report plugins that
+ * ended, kill those past their deadline, start queued and (in the daemon)
+ * due ones, and re-arm the timer.  Never blocks.
+ */
 static int plugin_on_ready(void *p, int64_t now_ms, struct check_results *out)
 {
 	struct plugin_ctx *ctx = p;
