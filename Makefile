@@ -6,6 +6,7 @@
 #   make demo     build, start a server and an agent, show a real ticket
 #   make deps     install the Debian build and test packages
 #   make bench    run the benchmarks under bench/
+#   make deb      build the Debian packages into build/deb/
 
 VERSION := 0.1.0
 
@@ -206,6 +207,11 @@ $(REL)/bench/checks_round: $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_SRCS) $
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(AGENT_PKGS)) -lm
+
+# --- packages ----------------------------------------------------------------
+.PHONY: deb
+deb: all
+	@packaging/build-debs.sh
 
 # --- housekeeping ----------------------------------------------------------
 .PHONY: clean format
