@@ -76,7 +76,7 @@ def test_fresh_old_small_and_empty_backups(tmp_path):
     assert r["dirs"][2].startswith("dirs: newest backup daily.0 is 5 h old; ")
 
 
-def test_missing_directory_no_match_unreadable_directory(tmp_path):
+def test_missing_directory_no_match_unreadable_directory_and_file(tmp_path):
     # pytest's tmp_path is private to root: this test's files must be
     # reachable for the unprivileged user the agent runs as
     tmp_path = Path(tempfile.mkdtemp(prefix="tocsin-backup-"))
@@ -86,12 +86,18 @@ def test_missing_directory_no_match_unreadable_directory(tmp_path):
         locked = bk / "locked"
         locked.mkdir(mode=0o700)
         write_file(locked / "x.tar", 1000, touch="1 hour ago")
+        # names can be listed, but the files in it not looked at
+        nosearch = bk / "nosearch"
+        nosearch.mkdir()
+        write_file(nosearch / "y.tar", 1000, touch="1 hour ago")
+        nosearch.chmod(0o744)
         state = tmp_path / "state"
         state.mkdir(mode=0o777)
         config = backup_config(tmp_path, f"""\
       - {{name: unmounted, path: "{bk}/nas/*.tar"}}
       - {{name: nomatch, path: "{bk}/empty/*.tar"}}
       - {{name: locked, path: "{locked}/*.tar"}}
+      - {{name: nosearch, path: "{nosearch}/*.tar"}}
 """)
         os.chmod(config, 0o644)
         # and so must the binary, wherever the checkout lives
@@ -110,6 +116,9 @@ def test_missing_directory_no_match_unreadable_directory(tmp_path):
     assert r["nomatch"][2].startswith(f"nomatch: no backup matches {bk}/empty/*.tar")
     assert r["locked"][1] == "unknown"
     assert r["locked"][2].startswith(f"locked: cannot read {locked}: Permission denied")
+    assert r["nosearch"][1] == "unknown"
+    assert r["nosearch"][2].startswith(
+        f"nosearch: cannot read {nosearch}/y.tar: Permission denied")
 
 
 def test_unit_without_a_system_bus_is_unknown(tmp_path):
