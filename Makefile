@@ -25,6 +25,12 @@ AGENT_PKGS  := yaml-0.1 jansson libcurl libsystemd sqlite3
 SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd
 CLI_PKGS    := yaml-0.1 jansson libcurl
 TEST_PKGS   := cmocka
+# The checks' libraries: sd-bus and sd-journal (libsystemd), rotated
+# package logs (zlib, already loaded by libcurl).  Both daemons link
+# every check, since the server shares checks/checks.c.
+CHECK_PKGS  := libsystemd zlib
+AGENT_PKGS  += $(CHECK_PKGS)
+SERVER_PKGS += $(CHECK_PKGS)
 
 ALL_PKGS := $(sort $(AGENT_PKGS) $(SERVER_PKGS) $(CLI_PKGS) $(TEST_PKGS))
 
@@ -49,10 +55,15 @@ CHECK_SRCS := \
 	checks/disk.c \
 	checks/fillrate.c \
 	checks/heartbeat.c \
+	checks/journal.c \
 	checks/nagios.c \
+	checks/pkglog.c \
 	checks/plugin.c \
 	checks/predict.c \
-	checks/unitrun.c
+	checks/run.c \
+	checks/services.c \
+	checks/unitrun.c \
+	checks/updates.c
 
 AGENT_SRCS := \
 	agent/config.c \
@@ -86,6 +97,9 @@ UNIT_TESTS := \
 	test_predict \
 	test_inventory \
 	test_nagios \
+	test_pkglog \
+	test_run \
+	test_updates \
 	test_util \
 	test_writer
 
@@ -219,3 +233,13 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# --- benchmark programs (release build) -------------------------------------
+BENCH_PROGS := build/rel/bench/check_cost
+
+build/rel/bench/check_cost: $(REL)/bench/check_cost.o $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(AGENT_SRCS))
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(AGENT_PKGS)) -lm
+
+bench: $(BENCH_PROGS)

@@ -54,6 +54,9 @@ checks:
     plugins:
       - {name: true, command: [/bin/true], interval: 5s}
   heartbeat: {interval: 5s}
+  # updates and services on their defaults (on): every check enabled
+  updates: {}
+  services: {}
 YAML
 cat > "$dir/base.yaml" <<YAML
 host: bench-base
@@ -63,6 +66,8 @@ server: {url: "http://127.0.0.1:$port", token: bench-agent-token-0123456789}
 checks:
   disk: {interval: 5s, predict: false}
   heartbeat: {enabled: false}
+  updates: {enabled: false}
+  services: {enabled: false}
 YAML
 bin/tocsin-agent --config "$dir/agent.yaml" >"$dir/agent.log" 2>&1 &
 agent_pid=$!

@@ -30,7 +30,8 @@ def test_check_refuses_unknown_and_disabled_names(tmp_path):
                           "  disk:\n    discover: false\n  heartbeat:\n    enabled: false\n")
     run = run_check(config, "dsik")
     assert run.returncode == 2
-    assert "there is no check named 'dsik' (checks: disk, backup, plugin, heartbeat" in run.stderr
+    assert ("there is no check named 'dsik' (checks: disk, backup, updates, services, "
+            "plugin, heartbeat)") in run.stderr
     run = run_check(config, "heartbeat")
     assert run.returncode == 2
     assert "the heartbeat check is not enabled in the configuration" in run.stderr

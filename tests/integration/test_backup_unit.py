@@ -1,12 +1,13 @@
 """The backup check asks a real systemd about the backup job's last run.
 
 systemd runs as PID 1 of a container (systemd_container.py); the real
-agent on the host talks to its system bus over sd-bus.
+agent on the host talks to its system bus over sd-bus, through
+/proc/<pid 1>/root/run/dbus/system_bus_socket.
 """
 import pytest
 
 from checkutil import agent_config, rows, run_check, tmpfs, write_file
-from systemd_container import systemd_container  # noqa: F401 (fixture)
+from systemd_container import Container, unavailable_reason
 
 CONTAINER_UNITS = {
     "backup-ok.service": "[Service]\nType=oneshot\nExecStart=/bin/true\n",
@@ -15,6 +16,20 @@ CONTAINER_UNITS = {
     "backup-bad.timer": "[Timer]\nOnCalendar=*-*-* 03:00\nUnit=backup-bad.service\n",
     "backup-ok.timer": "[Timer]\nOnCalendar=*-*-* 04:00\nUnit=backup-ok.service\n",
 }
+
+
+@pytest.fixture(scope="module")
+def systemd_container(tmp_path_factory):
+    why = unavailable_reason()
+    if why:
+        pytest.skip(why)
+    with Container(tmp_path_factory.mktemp("backup-unit")) as c:
+        c.unpack()
+        for name, text in CONTAINER_UNITS.items():
+            c.write(f"/etc/systemd/system/{name}", text)
+        c.boot()
+        c.bus_address = f"unix:path=/proc/{c.leader}/root/run/dbus/system_bus_socket"
+        yield c
 
 
 @pytest.fixture(scope="module")
