@@ -34,7 +34,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +47,7 @@
 #include "../common/util.h"
 #include "check.h"
 #include "nagios.h"
+#include "run.h"
 
 #define PLUGIN_OUTPUT_MAX (64 * 1024)
 #define PLUGIN_STDERR_MAX 4096
@@ -418,9 +418,6 @@ static int plugin_spawn(struct plugin_ctx *ctx, size_t i)
 {
 	struct plugin *pl = &ctx->plugins[i];
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 };
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
 	int r;
 
 	if (pipe2(out, O_CLOEXEC | O_NONBLOCK) < 0 ||
@@ -431,25 +428,8 @@ static int plugin_spawn(struct plugin_ctx *ctx, size_t i)
 	/* the child's ends must block like any ordinary stdout */
 	fcntl(out[1], F_SETFL, 0);
 	fcntl(err[1], F_SETFL, 0);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-	posix_spawn_file_actions_adddup2(&fa, err[1], STDERR_FILENO);
-	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
-	posix_spawn_file_actions_addchdir_np(&fa, "/");
-	/* the agent blocks signals for its signalfd: the child must not */
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_init(&attr);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
-					       POSIX_SPAWN_SETSIGMASK |
-					       POSIX_SPAWN_SETSIGDEF);
-	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	r = -posix_spawn(&pl->pid, pl->argv[0], &fa, &attr, pl->argv, pl->envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+	r = run_spawn((const char *const *)pl->argv,
+		      (const char *const *)pl->envp, out[1], err[1], &pl->pid);
 	if (r < 0)
 		goto fail;
 	close(out[1]);
