@@ -22,7 +22,7 @@ OPT ?= -O2 -g
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 AGENT_PKGS  := yaml-0.1 jansson libcurl libsystemd sqlite3
-SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd
+SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd libcurl
 CLI_PKGS    := yaml-0.1 jansson libcurl
 TEST_PKGS   := cmocka
 # The checks' libraries: sd-bus and sd-journal (libsystemd), rotated
@@ -82,11 +82,25 @@ SERVER_SRCS := \
 	server/inventory.c \
 	server/metrics.c \
 	server/store.c \
-	server/writer.c
+	server/writer.c \
+	server/tz.c \
+	server/calendar.c \
+	server/contract.c \
+	server/helpdesk.c \
+	server/sla.c \
+	server/desk.c \
+	server/routing.c \
+	server/action.c \
+	server/escalate.c \
+	server/notify.c \
+	server/dispatch.c \
+	server/smtp.c \
+	server/webhook.c
 
 CLI_SRCS := \
 	server/cli/main.c \
-	server/cli/tickets.c
+	server/cli/tickets.c \
+	server/cli/workflow.c
 
 UNIT_TESTS := \
 	test_config \
@@ -101,7 +115,11 @@ UNIT_TESTS := \
 	test_run \
 	test_updates \
 	test_util \
-	test_writer
+	test_writer \
+	test_calendar \
+	test_sla \
+	test_notify \
+	test_desk
 
 # V=1 shows the full commands.
 ifeq ($(V),1)
@@ -210,8 +228,21 @@ demo: deps-check
 	@tests/demo.sh
 
 # --- benchmarks ------------------------------------------------------------
+BENCHES := \
+	bench_sla
+
+BENCH_BINS := $(addprefix $(REL)/bench/,$(BENCHES))
+
+$(REL)/bench/%: $(REL)/bench/%.o $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(SERVER_SRCS))
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(SERVER_PKGS)) -lm -pthread
+
+.PRECIOUS: $(REL)/bench/%.o
+
 .PHONY: bench
-BENCH_BINS := $(REL)/bench/checks_round
+# checks_round links the agent's sources instead (its own rule below).
+BENCH_BINS += $(REL)/bench/checks_round
 
 bench: all $(BENCH_BINS)
 	@bench/run.sh
