@@ -83,6 +83,13 @@ SERVER_SRCS := \
 	server/metrics.c \
 	server/store.c \
 	server/writer.c \
+	server/dedup_metrics.c \
+	server/flap.c \
+	server/lifecycle.c \
+	server/problem.c \
+	server/silence.c \
+	server/silence_api.c \
+	server/topology.c \
 	server/tz.c \
 	server/calendar.c \
 	server/contract.c \
@@ -100,6 +107,8 @@ SERVER_SRCS := \
 CLI_SRCS := \
 	server/cli/main.c \
 	server/cli/tickets.c \
+	server/cli/silences.c \
+	server/cli/lifecycle.c \
 	server/cli/workflow.c
 
 UNIT_TESTS := \
@@ -116,6 +125,9 @@ UNIT_TESTS := \
 	test_updates \
 	test_util \
 	test_writer \
+	test_lifecycle \
+	test_silence \
+	test_topology \
 	test_calendar \
 	test_sla \
 	test_notify \
@@ -229,7 +241,8 @@ demo: deps-check
 
 # --- benchmarks ------------------------------------------------------------
 BENCHES := \
-	bench_sla
+	bench_sla \
+	dedup_bench
 
 BENCH_BINS := $(addprefix $(REL)/bench/,$(BENCHES))
 

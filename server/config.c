@@ -11,6 +11,7 @@
 #include "../common/util.h"
 #include "helpdesk.h"
 #include "inventory.h"
+#include "lifecycle.h"
 #include "server.h"
 
 void server_config_free(struct server_config *conf)
@@ -24,6 +25,7 @@ void server_config_free(struct server_config *conf)
 	free(conf->database);
 	helpdesk_config_free(conf->helpdesk);
 	inventory_free(conf->inventory);
+	lifecycle_config_free(conf->lifecycle);
 	free(conf);
 }
 
@@ -203,6 +205,7 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	parse_http(cfg, cfg_get(cfg, cfg->root, "http"), conf);
 	parse_auth(cfg, cfg_get(cfg, cfg->root, "auth"), conf);
 	inventory_parse(cfg, cfg->root, &conf->inventory);
+	lifecycle_config_parse(cfg, cfg->root, conf->inventory, &conf->lifecycle);
 	helpdesk_config_parse(cfg, cfg->root, conf->inventory, &conf->helpdesk);
 	if (conf->ntokens == 0)
 		cfg_error(cfg, cfg->root,

@@ -41,6 +41,7 @@ struct server_config {
 	struct server_token *tokens;
 	size_t ntokens;
 	struct inventory *inventory;
+	struct lifecycle_config *lifecycle; /* lifecycle:, topology:, silences: */
 	struct helpdesk_config *helpdesk;
 };
 
