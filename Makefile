@@ -21,7 +21,7 @@ OPT ?= -O2 -g
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 AGENT_PKGS  := yaml-0.1 jansson libcurl libsystemd sqlite3
-SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd
+SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd gnutls
 CLI_PKGS    := yaml-0.1 jansson libcurl
 TEST_PKGS   := cmocka
 
@@ -54,18 +54,27 @@ AGENT_SRCS := \
 
 SERVER_SRCS := \
 	server/api.c \
+	server/audit.c \
 	server/config.c \
+	server/credapi.c \
+	server/credentials.c \
+	server/daemon.c \
 	server/dedup.c \
 	server/http.c \
 	server/ingest.c \
 	server/inventory.c \
+	server/liveness.c \
 	server/metrics.c \
 	server/store.c \
+	server/tls.c \
 	server/writer.c
 
 CLI_SRCS := \
 	server/cli/main.c \
-	server/cli/tickets.c
+	server/cli/tickets.c \
+	server/cli/audit.c \
+	server/cli/credentials.c \
+	server/cli/enrollment.c
 
 UNIT_TESTS := \
 	test_config \

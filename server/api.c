@@ -7,8 +7,11 @@
 
 #include "../common/log.h"
 #include "../common/util.h"
+#include "credapi.h"
+#include "credentials.h"
 #include "dedup.h"
 #include "ingest.h"
+#include "liveness.h"
 #include "writer.h"
 
 #define TICKETS_PAGE_MAX 1000
@@ -26,6 +29,7 @@ static void store_failure(struct api *api, struct http_response *resp,
 }
 
 struct ingest_job {
+	struct liveness *liveness; /* NULL: no silence detection */
 	const struct ingest_batch *batch;
 	int64_t received_ms;
 	struct dedup_stats stats;
@@ -36,6 +40,9 @@ static int ingest_job_apply(struct store *st, void *arg)
 {
 	struct ingest_job *job = arg;
 
+	if (job->liveness != NULL)
+		return liveness_ingest(job->liveness, st, job->batch,
+				       job->received_ms, &job->stats);
 	return dedup_apply(st, job->batch, job->received_ms, &job->stats);
 }
 
@@ -60,11 +67,29 @@ static void post_events(void *app, const struct http_request *req,
 		http_error(resp, MHD_HTTP_BAD_REQUEST, "%s", err);
 		return;
 	}
+	/* A per-host credential reports for its own host only. */
+	if (req->principal->host[0] != '\0' &&
+	    strcmp(req->principal->host, batch->host) != 0) {
+		api->counters.batches_rejected++;
+		http_error(resp, MHD_HTTP_FORBIDDEN,
+			   "the credential of host %s may not report for host %s",
+			   req->principal->host, batch->host);
+		ingest_batch_free(batch);
+		return;
+	}
+	job.liveness = api->liveness;
 	job.batch = batch;
 	job.received_ms = time_now_ms();
-	r = writer_run(api->writer, ingest_job_apply, &job);
+	/* A full queue answers 503 at once rather than hold this thread. */
+	r = writer_run_timed(api->writer, ingest_job_apply, &job,
+			     api->conf->queue_wait_ms);
 	stats = job.stats;
-	if (r < 0) {
+	if (r == -EAGAIN) {
+		api->counters.batches_failed++;
+		http_error(resp, MHD_HTTP_SERVICE_UNAVAILABLE,
+			   "the collector is busy: its store queue is full; retry later");
+		resp->retry_after_s = 2;
+	} else if (r < 0) {
 		api->counters.batches_failed++;
 		store_failure(api, resp, "storing events", r);
 	} else {
@@ -87,8 +112,7 @@ static void post_events(void *app, const struct http_request *req,
 	ingest_batch_free(batch);
 }
 
-/* An optional non-negative integer query parameter within [0, max]. */
-static int query_int(const struct http_request *req, const char *key,
+int api_query_int(const struct http_request *req, const char *key,
 		     int64_t max, int64_t *ret, struct http_response *resp)
 {
 	const char *v = http_query(req, key);
@@ -135,8 +159,8 @@ static void get_tickets(void *app, const struct http_request *req,
 		}
 		filter = (enum store_ticket_filter)i;
 	}
-	if (query_int(req, "limit", TICKETS_PAGE_MAX, &limit, resp) < 0 ||
-	    query_int(req, "offset", INT64_MAX / 2, &offset, resp) < 0)
+	if (api_query_int(req, "limit", TICKETS_PAGE_MAX, &limit, resp) < 0 ||
+	    api_query_int(req, "offset", INT64_MAX / 2, &offset, resp) < 0)
 		return;
 
 	store_lock(api->store);
@@ -182,8 +206,14 @@ int api_authenticate(void *app, const char *secret, struct principal *ret)
 	struct api *api = app;
 	const struct server_token *t = token_find(api->conf, secret);
 
-	if (t == NULL)
-		return -EACCES;
+	if (t == NULL) {
+		int r = api->credentials == NULL
+				? -ENOENT
+				: credentials_authenticate(api->credentials,
+							   secret, time_now_ms(),
+							   ret);
+		return r == 0 ? 0 : -EACCES;
+	}
 	*ret = (struct principal){ .perms = t->perms };
 	strlcpy_safe(ret->name, t->name, sizeof(ret->name));
 	return 0;
@@ -256,5 +286,13 @@ const struct http_route api_routes[] = {
 	{ "GET", "/api/v1/tickets", PERM_READ, get_tickets },
 	{ "GET", "/api/v1/tickets/*", PERM_READ, get_ticket },
 	{ "GET", "/metrics", PERM_READ, get_metrics },
+	{ "POST", "/api/v1/enroll", PERM_ENROLL, credapi_enroll },
+	{ "POST", "/api/v1/credentials/rotate", PERM_INGEST, credapi_rotate },
+	{ "GET", "/api/v1/credentials", PERM_ADMIN, credapi_list },
+	{ "DELETE", "/api/v1/credentials/*", PERM_ADMIN, credapi_revoke },
+	{ "POST", "/api/v1/enrollment-tokens", PERM_ADMIN, credapi_token_create },
+	{ "GET", "/api/v1/enrollment-tokens", PERM_ADMIN, credapi_token_list },
+	{ "DELETE", "/api/v1/enrollment-tokens/*", PERM_ADMIN, credapi_token_revoke },
+	{ "GET", "/api/v1/audit", PERM_ADMIN, credapi_audit },
 	{ NULL, NULL, 0, NULL },
 };

@@ -14,6 +14,7 @@
 
 #include "../common/log.h"
 #include "../common/util.h"
+#include "tls.h"
 
 struct http_server {
 	struct MHD_Daemon *mhd;
@@ -152,6 +153,33 @@ static const struct http_route *route_find(const struct http_route *routes,
 	return NULL;
 }
 
+/*
+ * With tls.client_ca, a client certificate that is presented must verify,
+ * and with require_client_cert one must be presented.  0 to go on, or the
+ * status of the error put in resp.
+ */
+static unsigned check_client_cert(const struct http_server *srv,
+				  struct MHD_Connection *conn,
+				  struct http_response *resp)
+{
+	const struct tls_config *tls = srv->conf->tls;
+	char why[256] = "";
+	int r;
+
+	if (tls == NULL || tls->client_ca_pem == NULL)
+		return 0;
+	r = tls_verify_client(conn, why, sizeof(why));
+	if (r == 0 || (r == -ENOKEY && !tls->require_client_cert))
+		return 0;
+	if (r == -ENOKEY)
+		http_error(resp, MHD_HTTP_FORBIDDEN,
+			   "a client certificate signed by the configured client_ca is required");
+	else
+		http_error(resp, MHD_HTTP_FORBIDDEN,
+			   "the client certificate is not accepted: %s", why);
+	return MHD_HTTP_FORBIDDEN;
+}
+
 static int request_authenticate(const struct http_server *srv,
 				struct MHD_Connection *conn,
 				struct principal *ret)
@@ -182,6 +210,9 @@ static unsigned admit(struct http_server *srv, struct MHD_Connection *conn,
 	unsigned status = 0;
 	uint64_t declared;
 
+	status = check_client_cert(srv, conn, resp);
+	if (status != 0)
+		return status;
 	ctx->route = route_find(srv->routes, method, url, &ctx->param, &status);
 	if (ctx->route == NULL) {
 		http_error(resp, status,
@@ -193,8 +224,10 @@ static unsigned admit(struct http_server *srv, struct MHD_Connection *conn,
 	}
 	if (ctx->route->perms != 0) {
 		if (request_authenticate(srv, conn, &ctx->principal) < 0) {
-			http_error(resp, MHD_HTTP_UNAUTHORIZED,
-				   "missing or invalid bearer token");
+			http_error(resp, MHD_HTTP_UNAUTHORIZED, "%s",
+				   ctx->principal.denied[0]
+					   ? ctx->principal.denied
+					   : "missing or invalid bearer token");
 			return MHD_HTTP_UNAUTHORIZED;
 		}
 		if ((ctx->principal.perms & ctx->route->perms) !=
@@ -355,12 +388,49 @@ static int listen_socket(const char *host, uint16_t port, int *ret_fd,
 	return 0;
 }
 
+/*
+ * libmicrohttpd's options for conf, in opts (of at least 16); TLS ones
+ * only when tls: is configured.  The PEM strings stay owned by conf.
+ */
+static void daemon_options(struct http_server *srv,
+			   struct MHD_OptionItem *opts)
+{
+	const struct server_config *conf = srv->conf;
+	unsigned timeout_s = (unsigned)(conf->connection_timeout_ms / 1000);
+	size_t n = 0;
+
+#define OPT(o, v, p) (opts[n++] = (struct MHD_OptionItem){ (o), (intptr_t)(v), (p) })
+	/* The logger goes first so that option errors reach it. */
+	OPT(MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL);
+	OPT(MHD_OPTION_LISTEN_SOCKET, srv->fd, NULL);
+	OPT(MHD_OPTION_THREAD_POOL_SIZE, conf->threads, NULL);
+	OPT(MHD_OPTION_CONNECTION_LIMIT, conf->max_connections, NULL);
+	OPT(MHD_OPTION_CONNECTION_TIMEOUT, timeout_s ? timeout_s : 1, NULL);
+	/* Bounds the request line and headers of each connection. */
+	OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, NULL);
+	OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv);
+	if (conf->tls != NULL) {
+		OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, conf->tls->cert_pem);
+		OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, conf->tls->key_pem);
+		/* With a trust list, libmicrohttpd asks for a certificate. */
+		if (conf->tls->client_ca_pem != NULL)
+			OPT(MHD_OPTION_HTTPS_MEM_TRUST, 0,
+			    conf->tls->client_ca_pem);
+		OPT(MHD_OPTION_HTTPS_PRIORITIES, 0,
+		    "SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2");
+	}
+	OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
+}
+
 int http_server_start(const struct server_config *conf,
 		      const struct http_route *routes, void *app,
 		      http_authenticator authenticate, struct http_server **ret)
 {
 	struct http_server *srv = xcalloc(1, sizeof(*srv));
-	unsigned timeout_s = (unsigned)(conf->connection_timeout_ms / 1000);
+	struct MHD_OptionItem opts[16];
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_USE_ERROR_LOG;
 	int r;
 
 	srv->conf = conf;
@@ -373,19 +443,11 @@ int http_server_start(const struct server_config *conf,
 		free(srv);
 		return r;
 	}
-	srv->mhd = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-			MHD_USE_ERROR_LOG,
-		0, NULL, NULL, on_request, srv,
-		/* The logger goes first so that option errors reach it. */
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
-		MHD_OPTION_LISTEN_SOCKET, srv->fd, MHD_OPTION_THREAD_POOL_SIZE, conf->threads,
-		MHD_OPTION_CONNECTION_LIMIT, conf->max_connections,
-		MHD_OPTION_CONNECTION_TIMEOUT, timeout_s ? timeout_s : 1,
-		/* Bounds the request line and headers of each connection. */
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-		MHD_OPTION_END);
+	if (conf->tls != NULL)
+		flags |= MHD_USE_TLS;
+	daemon_options(srv, opts);
+	srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+				    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (srv->mhd == NULL) {
 		close(srv->fd);
 		free(srv);

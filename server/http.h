@@ -24,11 +24,16 @@ struct principal {
 	unsigned perms;	    /* enum permission bits */
 	char host[256];	    /* set for a per-host agent credential */
 	char customer[64];  /* set for credentials bound to a customer */
+	int64_t credential_id; /* the per-host credential or enrollment token */
+	char denied[192];   /* see http_authenticator */
 };
 
 /*
  * Recognise a presented secret: 0 and *ret filled, or -EACCES.  Runs on
- * the HTTP worker threads, so it must be thread-safe.
+ * the HTTP worker threads, so it must be thread-safe.  A secret that is
+ * known but refused (a revoked credential, an expired enrollment token)
+ * is -EACCES with the reason in ret->denied, which becomes the 401's
+ * message; the rest of *ret is then meaningless.
  */
 typedef int (*http_authenticator)(void *app, const char *secret,
 				  struct principal *ret);

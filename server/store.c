@@ -8,7 +8,10 @@
 
 #include "../common/db.h"
 #include "../common/util.h"
+#include "audit.h"
+#include "credentials.h"
 #include "ingest.h"
+#include "liveness.h"
 
 /*
  * The core schema: hosts, tickets, events, journal.  Steps run in order;
@@ -87,6 +90,9 @@ static const struct db_schema core_schema = {
  */
 static const struct db_schema *const schemas[] = {
 	&core_schema,
+	&audit_schema,
+	&credentials_schema,
+	&liveness_schema,
 	NULL,
 };
 

@@ -44,7 +44,17 @@ char *cli_escape(const char *text);
 /* For a command's bad usage: print its synopsis, return 2. */
 int cli_usage_error(const struct cli_command *cmd, const char *why);
 
+/*
+ * DELETE path/ID for a "revoke ID" subcommand (argv[0] is "revoke"),
+ * printing "<what> ID revoked at ..."; returns the exit status.
+ */
+int cli_revoke(const struct cli_command *cmd, struct client *c, int argc,
+	       char **argv, const char *path, const char *what);
+
 extern const struct cli_command cli_cmd_tickets;
 extern const struct cli_command cli_cmd_ticket;
+extern const struct cli_command cli_cmd_enrollment;
+extern const struct cli_command cli_cmd_credential;
+extern const struct cli_command cli_cmd_audit;
 
 #endif

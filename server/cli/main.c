@@ -23,6 +23,9 @@
 static const struct cli_command *const commands[] = {
 	&cli_cmd_tickets,
 	&cli_cmd_ticket,
+	&cli_cmd_enrollment,
+	&cli_cmd_credential,
+	&cli_cmd_audit,
 	NULL,
 };
 

@@ -76,6 +76,7 @@ def http(method, url, body=None, token=None, headers=None, timeout=10):
 SERVER_CONFIG = """\
 listen: 127.0.0.1:0
 database: {db}
+allow_plain_http: true
 http:
   max_body: {max_body}
   max_batch: {max_batch}
