@@ -453,7 +453,7 @@ static int check_credential(const struct entry *e, int64_t now_ms,
 	long long id = (long long)e->id;
 
 	if (e->revoked_ms != 0 && strcmp(e->reason, "revoked") == 0) {
-		deny(p, "credential %lld of host %s was revoked; enroll the host again",
+		deny(p, "credential %lld of host %s was revoked",
 		     id, e->host);
 		return -EACCES;
 	}

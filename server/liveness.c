@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "../common/db.h"
 #include "../common/log.h"
 #include "../common/util.h"
+#include "metrics.h"
 #include "store.h"
 #include "writer.h"
 
@@ -43,6 +45,7 @@ enum stmt {
 	STMT_HEARTBEAT,
 	STMT_CANDIDATES,
 	STMT_FLAG,
+	STMT_TALLY,
 	STMT_COUNT,
 };
 
@@ -71,6 +74,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_FLAG] = "UPDATE liveness SET silent_since = ?2"
 		      " WHERE host_id = ?1 AND silent_since IS NULL"
 		      " AND last_heartbeat = ?3",
+	[STMT_TALLY] = "SELECT count(*), count(silent_since) FROM liveness",
 };
 
 struct liveness {
@@ -84,6 +88,8 @@ struct liveness {
 	struct silence_config conf;
 	bool stopping;
 	bool running;
+	atomic_uint_fast64_t rounds;  /* timer rounds done */
+	atomic_uint_fast64_t flagged; /* hosts found silent */
 };
 
 void liveness_config_defaults(struct silence_config *conf)
@@ -395,6 +401,9 @@ int liveness_check_now(struct liveness *lv, int64_t now_ms)
 	if (r == 0 && rd.n > 0)
 		r = writer_run(lv->w, round_apply, &rd);
 	round_free(&rd);
+	if (r > 0)
+		lv->flagged += (unsigned)r;
+	lv->rounds++;
 	return r;
 }
 
@@ -440,6 +449,31 @@ static void *timer_main(void *p)
 	}
 	pthread_mutex_unlock(&lv->lock);
 	return NULL;
+}
+
+void liveness_metrics(void *arg, struct metrics_out *out)
+{
+	struct liveness *lv = arg;
+	sqlite3_stmt *s = lv->stmt[STMT_TALLY];
+	int64_t tracked = 0, silent = 0;
+
+	store_lock(lv->st);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		tracked = sqlite3_column_int64(s, 0);
+		silent = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_reset(s);
+	store_unlock(lv->st);
+	metrics_counter(out, "tocsin_silence_rounds_total",
+			"Rounds of silence detection done.", NULL, lv->rounds);
+	metrics_counter(out, "tocsin_silence_flagged_total",
+			"Hosts found silent (one critical heartbeat event each).",
+			NULL, lv->flagged);
+	metrics_gauge(out, "tocsin_heartbeat_hosts",
+		      "Hosts that sent heartbeats, by state.",
+		      "state=\"alive\"", (double)(tracked - silent));
+	metrics_gauge(out, "tocsin_heartbeat_hosts", NULL, "state=\"silent\"",
+		      (double)silent);
 }
 
 void liveness_configure(struct liveness *lv, const struct silence_config *conf)

@@ -52,6 +52,10 @@ void liveness_parse(struct cfg *cfg, const struct cfg_node *node,
 int liveness_start(struct store *st, struct writer *w,
 		   const struct silence_config *conf, int64_t start_ms,
 		   struct liveness **ret);
+/* The metrics source: rounds, hosts flagged, hosts alive and silent. */
+struct metrics_out;
+void liveness_metrics(void *arg, struct metrics_out *out);
+
 /* Stop the timer (before the writer stops).  NULL is fine. */
 void liveness_stop(struct liveness *lv);
 /* New settings (SIGHUP); they apply from the timer's next round. */

@@ -171,6 +171,7 @@ int main(int argc, char **argv)
 			   &api.liveness);
 	if (r < 0)
 		fatalx("cannot start silence detection: %s", strerror(-r));
+	metrics_add_source(api.metrics, liveness_metrics, api.liveness);
 	r = http_server_start(conf, api_routes, &api, api_authenticate,
 			      &http);
 	if (r < 0)
