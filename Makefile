@@ -78,10 +78,12 @@ CLI_SRCS := \
 
 UNIT_TESTS := \
 	test_config \
+	test_credentials \
 	test_disk \
 	test_dedup \
 	test_ingest \
 	test_inventory \
+	test_liveness \
 	test_util \
 	test_writer
 
