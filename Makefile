@@ -194,8 +194,21 @@ demo: deps-check
 	@tests/demo.sh
 
 # --- benchmarks ------------------------------------------------------------
+BENCH_BINS := build/bench/ingest_load build/bench/store_apply build/bench/auth_lookup
+
+build/bench/ingest_load: bench/ingest_load.c
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(REL_CFLAGS) -pthread -o $@ $<
+
+# These link the server's modules, as the unit tests do.
+build/bench/store_apply build/bench/auth_lookup: build/bench/%: $(REL)/bench/%.o $(call objs,$(REL),$(TEST_LIB_SRCS))
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(TEST_LIBS)
+
 .PHONY: bench
-bench: all
+bench: all $(BENCH_BINS)
 	@bench/run.sh
 
 # --- housekeeping ----------------------------------------------------------

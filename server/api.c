@@ -28,11 +28,13 @@ static void store_failure(struct api *api, struct http_response *resp,
 	resp->retry_after_s = 5;
 }
 
+/* One agent batch on its way through the writer; owned by the job. */
 struct ingest_job {
-	struct liveness *liveness; /* NULL: no silence detection */
-	const struct ingest_batch *batch;
+	struct api *api;
+	struct ingest_batch *batch;
 	int64_t received_ms;
 	struct dedup_stats stats;
+	struct http_deferred *deferred; /* the request waiting for the answer */
 };
 
 /* Writer job: one agent batch, whole or not at all. */
@@ -40,23 +42,66 @@ static int ingest_job_apply(struct store *st, void *arg)
 {
 	struct ingest_job *job = arg;
 
-	if (job->liveness != NULL)
-		return liveness_ingest(job->liveness, st, job->batch,
+	if (job->api->liveness != NULL)
+		return liveness_ingest(job->api->liveness, st, job->batch,
 				       job->received_ms, &job->stats);
 	return dedup_apply(st, job->batch, job->received_ms, &job->stats);
 }
 
 /*
+ * On the writer thread once the batch is committed (or failed): count it,
+ * answer the waiting request and free the job.
+ */
+static void ingest_job_done(void *arg, int result)
+{
+	struct ingest_job *job = arg;
+	struct api *api = job->api;
+	const struct dedup_stats *stats = &job->stats;
+	struct http_response resp = { .status = MHD_HTTP_OK };
+
+	if (result == -EAGAIN) {
+		api->counters.batches_failed++;
+		http_error(&resp, MHD_HTTP_SERVICE_UNAVAILABLE,
+			   "the collector is busy: its store queue is full; retry later");
+		resp.retry_after_s = 2;
+	} else if (result < 0) {
+		api->counters.batches_failed++;
+		store_failure(api, &resp, "storing events", result);
+	} else {
+		api->counters.batches++;
+		api->counters.events += stats->accepted;
+		api->counters.duplicates += stats->duplicates;
+		api->counters.tickets_opened += stats->opened;
+		api->counters.tickets_updated += stats->updated;
+		api->counters.tickets_resolved += stats->resolved;
+		resp.json = json_pack("{s:I, s:I, s:I, s:I, s:I}", "accepted",
+				      (json_int_t)stats->accepted, "duplicates",
+				      (json_int_t)stats->duplicates,
+				      "tickets_opened", (json_int_t)stats->opened,
+				      "tickets_updated",
+				      (json_int_t)stats->updated,
+				      "tickets_resolved",
+				      (json_int_t)stats->resolved);
+	}
+	http_resume(job->deferred, &resp);
+	ingest_batch_free(job->batch);
+	free(job);
+}
+
+/*
  * Parsing and validation run here on the HTTP thread; only the validated
- * batch goes to the writer, and the answer waits for its commit.
+ * batch goes to the writer.  The request is suspended until its commit,
+ * so the HTTP threads keep serving others meanwhile, and everything that
+ * arrives during one commit shares the next: group commit scales with the
+ * requests in flight, not with the number of HTTP threads.  A full writer
+ * queue answers 503 with Retry-After at once.
  */
 static void post_events(void *app, const struct http_request *req,
 			struct http_response *resp)
 {
 	struct api *api = app;
 	struct ingest_batch *batch;
-	struct ingest_job job = { 0 };
-	struct dedup_stats stats;
+	struct ingest_job *job;
 	char err[512];
 	int r;
 
@@ -77,39 +122,14 @@ static void post_events(void *app, const struct http_request *req,
 		ingest_batch_free(batch);
 		return;
 	}
-	job.liveness = api->liveness;
-	job.batch = batch;
-	job.received_ms = time_now_ms();
-	/* A full queue answers 503 at once rather than hold this thread. */
-	r = writer_run_timed(api->writer, ingest_job_apply, &job,
-			     api->conf->queue_wait_ms);
-	stats = job.stats;
-	if (r == -EAGAIN) {
-		api->counters.batches_failed++;
-		http_error(resp, MHD_HTTP_SERVICE_UNAVAILABLE,
-			   "the collector is busy: its store queue is full; retry later");
-		resp->retry_after_s = 2;
-	} else if (r < 0) {
-		api->counters.batches_failed++;
-		store_failure(api, resp, "storing events", r);
-	} else {
-		api->counters.batches++;
-		api->counters.events += stats.accepted;
-		api->counters.duplicates += stats.duplicates;
-		api->counters.tickets_opened += stats.opened;
-		api->counters.tickets_updated += stats.updated;
-		api->counters.tickets_resolved += stats.resolved;
-		resp->json = json_pack("{s:I, s:I, s:I, s:I, s:I}", "accepted",
-				       (json_int_t)stats.accepted, "duplicates",
-				       (json_int_t)stats.duplicates,
-				       "tickets_opened",
-				       (json_int_t)stats.opened,
-				       "tickets_updated",
-				       (json_int_t)stats.updated,
-				       "tickets_resolved",
-				       (json_int_t)stats.resolved);
-	}
-	ingest_batch_free(batch);
+	job = xcalloc(1, sizeof(*job));
+	job->api = api;
+	job->batch = batch;
+	job->received_ms = time_now_ms();
+	job->deferred = http_defer(req);
+	r = writer_post(api->writer, ingest_job_apply, job, ingest_job_done);
+	if (r < 0)
+		ingest_job_done(job, r == -ESHUTDOWN ? -EIO : -EAGAIN);
 }
 
 int api_query_int(const struct http_request *req, const char *key,

@@ -169,7 +169,7 @@ static void parse_http(struct cfg *cfg, const struct cfg_node *node,
 			 &conf->connection_timeout_ms);
 }
 
-/* writer: how many jobs may wait, share a commit, and how long to wait. */
+/* writer: how many jobs may wait, and how many share a commit. */
 static void parse_writer(struct cfg *cfg, const struct cfg_node *node,
 			 struct server_config *conf)
 {
@@ -181,7 +181,6 @@ static void parse_writer(struct cfg *cfg, const struct cfg_node *node,
 		conf->writer_queue = (size_t)v;
 	if (cfg_get_int(cfg, node, "max_group", 1, 100000, &v) > 0)
 		conf->writer_group = (size_t)v;
-	cfg_get_duration(cfg, node, "queue_wait", &conf->queue_wait_ms);
 }
 
 int server_config_load(const char *main_path, const char *dropin_dir,
@@ -208,7 +207,6 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	conf->connection_timeout_ms = 30000;
 	conf->writer_queue = 4096;
 	conf->writer_group = 256;
-	conf->queue_wait_ms = 1000;
 	liveness_config_defaults(&conf->silence);
 
 	if (cfg_get_string(cfg, cfg->root, "listen", &listen) > 0 &&

@@ -617,14 +617,20 @@ static int fail(struct change *ch, int r, const char *fmt, ...)
 	return r;
 }
 
-/* Run a change job and hand back its message; store failures get one too. */
+/*
+ * Run a change job and hand back its message; store failures get one too.
+ * An HTTP thread waits a second at most for room in the writer's queue.
+ */
 static int run_change(struct change *ch, writer_fn fn, void *job, char *err,
 		      size_t errlen)
 {
-	int r = writer_run(ch->c->w, fn, job);
+	int r = writer_run_timed(ch->c->w, fn, job, 1000);
 
 	if (r < 0) {
-		if (ch->err[0] == '\0')
+		if (r == -EAGAIN)
+			snprintf(ch->err, sizeof(ch->err),
+				 "the collector is busy: its store queue is full");
+		else if (ch->err[0] == '\0')
 			snprintf(ch->err, sizeof(ch->err),
 				 "the store failed: %s", strerror(-r));
 		strlcpy_safe(err, ch->err, errlen);

@@ -6,8 +6,8 @@
  * and lets the writer drain.  SIGHUP reloads the configuration: a file
  * with errors is refused (every error is logged) and the running one
  * kept; otherwise the new one replaces api->conf, which is what request
- * handlers read, so tokens, the inventory, http.max_batch and
- * writer.queue_wait apply to the next request, and the silence settings
+ * handlers read, so tokens, the inventory and http.max_batch apply to
+ * the next request, and the silence settings
  * and log_level at once.  What is bound at start (listen, database, tls,
  * allow_plain_http, http.max_body/threads/max_connections/
  * connection_timeout, writer.max_queue/max_group) needs a restart; a

@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,10 +25,19 @@ struct http_server {
 	http_authenticator authenticate;
 	int fd;
 	uint16_t port;
+	atomic_size_t deferred; /* requests suspended until http_resume() */
+};
+
+struct http_deferred {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	struct http_response resp; /* filled by http_resume() */
+	bool answered;		   /* resp queued, srv->deferred counted down */
 };
 
 /* Per-request state, from the headers to the queued response. */
 struct request_ctx {
+	struct http_server *srv;
 	const struct http_route *route;
 	struct principal principal;
 	char *param;
@@ -35,7 +45,29 @@ struct request_ctx {
 	size_t body_len;
 	bool too_large;
 	bool refused;
+	struct http_deferred *deferred;
 };
+
+struct http_deferred *http_defer(const struct http_request *req)
+{
+	struct http_deferred *d = xcalloc(1, sizeof(*d));
+
+	d->srv = req->ctx->srv;
+	d->conn = req->conn;
+	req->ctx->deferred = d;
+	atomic_fetch_add(&d->srv->deferred, 1);
+	/* Suspended before anyone can resume it: resume may come at once. */
+	MHD_suspend_connection(req->conn);
+	return d;
+}
+
+void http_resume(struct http_deferred *d, struct http_response *resp)
+{
+	d->resp = *resp;
+	*resp = (struct http_response){ 0 };
+	/* d belongs to the connection again from here on: do not touch it. */
+	MHD_resume_connection(d->conn);
+}
 
 void http_error(struct http_response *resp, unsigned status, const char *fmt,
 		...)
@@ -262,8 +294,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	struct http_request req;
 
 	(void)version;
+	if (ctx != NULL && ctx->deferred != NULL) {
+		/* Called again after http_resume(). */
+		resp = ctx->deferred->resp;
+		ctx->deferred->resp = (struct http_response){ 0 };
+		ctx->deferred->answered = true;
+		atomic_fetch_sub(&srv->deferred, 1);
+		return queue(conn, &resp);
+	}
 	if (ctx == NULL) {
 		ctx = xcalloc(1, sizeof(*ctx));
+		ctx->srv = srv;
 		*con_cls = ctx;
 		if (admit(srv, conn, method, url, ctx, &resp) != 0) {
 			ctx->refused = true;
@@ -301,6 +342,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	}
 	req = (struct http_request){
 		.conn = conn,
+		.ctx = ctx,
 		.method = method,
 		.path = url,
 		.param = ctx->param,
@@ -310,6 +352,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	};
 	resp.status = MHD_HTTP_OK;
 	ctx->route->handler(srv->app, &req, &resp);
+	if (ctx->deferred != NULL)
+		return MHD_YES; /* suspended; the answer comes with http_resume() */
 	return queue(conn, &resp);
 }
 
@@ -323,6 +367,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	(void)toe;
 	if (ctx == NULL)
 		return;
+	if (ctx->deferred != NULL) {
+		/* The client left after the resume, before its answer. */
+		if (!ctx->deferred->answered)
+			atomic_fetch_sub(&ctx->srv->deferred, 1);
+		json_decref(ctx->deferred->resp.json);
+		free(ctx->deferred->resp.text);
+		free(ctx->deferred);
+	}
 	free(ctx->param);
 	free(ctx->body);
 	free(ctx);
@@ -430,7 +482,7 @@ int http_server_start(const struct server_config *conf,
 	struct http_server *srv = xcalloc(1, sizeof(*srv));
 	struct MHD_OptionItem opts[16];
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-			 MHD_USE_ERROR_LOG;
+			 MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	int r;
 
 	srv->conf = conf;
@@ -466,7 +518,14 @@ void http_server_stop(struct http_server *srv)
 {
 	if (srv == NULL)
 		return;
-	/* Waits for handlers in flight, so no commit is cut in half. */
+	/*
+	 * Accept nothing new, let every suspended request get its answer
+	 * (the writer still runs), then wait for handlers in flight: no
+	 * commit is cut in half and no acknowledgement is lost.
+	 */
+	MHD_quiesce_daemon(srv->mhd);
+	while (atomic_load(&srv->deferred) > 0)
+		usleep(1000);
 	MHD_stop_daemon(srv->mhd);
 	close(srv->fd);
 	free(srv);

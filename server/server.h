@@ -57,7 +57,6 @@ struct server_config {
 	struct silence_config silence;
 	size_t writer_queue;	 /* jobs waiting for the writer */
 	size_t writer_group;	 /* jobs sharing one commit */
-	int64_t queue_wait_ms;	 /* an ingest waits this long for room, then 503 */
 };
 
 struct cfg;

@@ -94,7 +94,7 @@ def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path):
 
 def test_full_writer_queue_is_503_with_retry_after(tmp_path):
     srv = Server(tmp_path / "server",
-                 extra="writer:\n  max_queue: 1\n  queue_wait: 200ms\n").start()
+                 extra="writer:\n  max_queue: 1\n").start()
     # hold SQLite's write lock: the writer's next BEGIN waits for it
     lock = sqlite3.connect(srv.db, isolation_level=None, timeout=10)
     lock.execute("BEGIN IMMEDIATE")
