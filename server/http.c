@@ -26,6 +26,7 @@ struct http_server {
 	int fd;
 	uint16_t port;
 	atomic_size_t deferred; /* requests suspended until http_resume() */
+	atomic_bool stopping;	/* http_server_stop() began: refuse new requests */
 };
 
 struct http_deferred {
@@ -306,6 +307,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		ctx = xcalloc(1, sizeof(*ctx));
 		ctx->srv = srv;
 		*con_cls = ctx;
+		if (atomic_load(&srv->stopping)) {
+			/* Keep-alive clients would keep the shutdown waiting. */
+			http_error(&resp, MHD_HTTP_SERVICE_UNAVAILABLE,
+				   "the collector is shutting down; retry later");
+			resp.retry_after_s = 5;
+			ctx->refused = true;
+			return queue(conn, &resp);
+		}
 		if (admit(srv, conn, method, url, ctx, &resp) != 0) {
 			ctx->refused = true;
 			return queue(conn, &resp);
@@ -523,6 +532,7 @@ void http_server_stop(struct http_server *srv)
 	 * (the writer still runs), then wait for handlers in flight: no
 	 * commit is cut in half and no acknowledgement is lost.
 	 */
+	atomic_store(&srv->stopping, true);
 	MHD_quiesce_daemon(srv->mhd);
 	while (atomic_load(&srv->deferred) > 0)
 		usleep(1000);

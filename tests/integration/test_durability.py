@@ -92,6 +92,25 @@ def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path):
     srv.stop()
 
 
+def test_sigterm_under_load_answers_or_refuses_and_exits_cleanly(tmp_path):
+    srv = Server(tmp_path / "server").start()
+    acked, sent, stop = [], [], threading.Event()
+    threads = [threading.Thread(target=poster, args=(srv.port, c, acked, sent, stop))
+               for c in range(4)]
+    for t in threads:
+        t.start()
+    wait_for(lambda: len(acked) >= 40, timeout=30, what="40 acknowledged batches")
+    assert srv.stop() == 0  # SIGTERM: in-flight commits finish, exit 0
+    stop.set()
+    for t in threads:
+        t.join(timeout=15)
+    have = stored_ids(srv.db, [i for ids in sent for i in ids])
+    assert all(i in have for ids in acked for i in ids)
+    for ids in sent:
+        assert sum(i in have for i in ids) in (0, len(ids))
+    assert "received signal 15, stopping" in srv.log_text()
+
+
 def test_full_writer_queue_is_503_with_retry_after(tmp_path):
     srv = Server(tmp_path / "server",
                  extra="writer:\n  max_queue: 1\n").start()
