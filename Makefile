@@ -6,6 +6,7 @@
 #   make demo     build, start a server and an agent, show a real ticket
 #   make deps     install the Debian build and test packages
 #   make bench    run the benchmarks under bench/
+#   make deb      build the Debian packages into build/deb/
 
 VERSION := 0.1.0
 
@@ -21,9 +22,15 @@ OPT ?= -O2 -g
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 AGENT_PKGS  := yaml-0.1 jansson libcurl libsystemd sqlite3
-SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd gnutls
+SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd libcurl gnutls
 CLI_PKGS    := yaml-0.1 jansson libcurl
 TEST_PKGS   := cmocka
+# The checks' libraries: sd-bus and sd-journal (libsystemd), rotated
+# package logs (zlib, already loaded by libcurl).  Both daemons link
+# every check, since the server shares checks/checks.c.
+CHECK_PKGS  := libsystemd zlib
+AGENT_PKGS  += $(CHECK_PKGS)
+SERVER_PKGS += $(CHECK_PKGS)
 
 ALL_PKGS := $(sort $(AGENT_PKGS) $(SERVER_PKGS) $(CLI_PKGS) $(TEST_PKGS))
 
@@ -43,12 +50,26 @@ COMMON_DB_SRCS := \
 	common/db.c
 
 CHECK_SRCS := \
+	checks/backup.c \
 	checks/checks.c \
-	checks/disk.c
+	checks/disk.c \
+	checks/fillrate.c \
+	checks/heartbeat.c \
+	checks/journal.c \
+	checks/nagios.c \
+	checks/pkglog.c \
+	checks/plugin.c \
+	checks/predict.c \
+	checks/run.c \
+	checks/services.c \
+	checks/unitrun.c \
+	checks/updates.c
 
 AGENT_SRCS := \
 	agent/config.c \
 	agent/event.c \
+	agent/oneshot.c \
+	agent/report.c \
 	agent/statedb.c \
 	agent/transport.c
 
@@ -67,11 +88,25 @@ SERVER_SRCS := \
 	server/metrics.c \
 	server/store.c \
 	server/tls.c \
-	server/writer.c
+	server/writer.c \
+	server/tz.c \
+	server/calendar.c \
+	server/contract.c \
+	server/helpdesk.c \
+	server/sla.c \
+	server/desk.c \
+	server/routing.c \
+	server/action.c \
+	server/escalate.c \
+	server/notify.c \
+	server/dispatch.c \
+	server/smtp.c \
+	server/webhook.c
 
 CLI_SRCS := \
 	server/cli/main.c \
 	server/cli/tickets.c \
+	server/cli/workflow.c \
 	server/cli/audit.c \
 	server/cli/credentials.c \
 	server/cli/enrollment.c
@@ -80,12 +115,22 @@ UNIT_TESTS := \
 	test_config \
 	test_credentials \
 	test_disk \
+	test_fillrate \
 	test_dedup \
 	test_ingest \
+	test_predict \
 	test_inventory \
 	test_liveness \
+	test_nagios \
+	test_pkglog \
+	test_run \
+	test_updates \
 	test_util \
-	test_writer
+	test_writer \
+	test_calendar \
+	test_sla \
+	test_notify \
+	test_desk
 
 # V=1 shows the full commands.
 ifeq ($(V),1)
@@ -194,22 +239,38 @@ demo: deps-check
 	@tests/demo.sh
 
 # --- benchmarks ------------------------------------------------------------
-BENCH_BINS := build/bench/ingest_load build/bench/store_apply build/bench/auth_lookup
+BENCHES := \
+	bench_sla \
+	ingest_load \
+	store_apply \
+	auth_lookup
 
-build/bench/ingest_load: bench/ingest_load.c
-	@mkdir -p $(@D)
-	$(call say,CC,$<)
-	$(Q)$(CC) $(REL_CFLAGS) -pthread -o $@ $<
+BENCH_BINS := $(addprefix $(REL)/bench/,$(BENCHES))
 
-# These link the server's modules, as the unit tests do.
-build/bench/store_apply build/bench/auth_lookup: build/bench/%: $(REL)/bench/%.o $(call objs,$(REL),$(TEST_LIB_SRCS))
+$(REL)/bench/%: $(REL)/bench/%.o $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(SERVER_SRCS))
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(TEST_LIBS)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(SERVER_PKGS)) -lm -pthread
+
+.PRECIOUS: $(REL)/bench/%.o
 
 .PHONY: bench
+# checks_round links the agent's sources instead (its own rule below).
+BENCH_BINS += $(REL)/bench/checks_round
+
 bench: all $(BENCH_BINS)
 	@bench/run.sh
+
+# One round of every check, linked like the agent (without its main).
+$(REL)/bench/checks_round: $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(AGENT_SRCS) bench/checks_round.c)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(AGENT_PKGS)) -lm
+
+# --- packages ----------------------------------------------------------------
+.PHONY: deb
+deb: all
+	@packaging/build-debs.sh
 
 # --- housekeeping ----------------------------------------------------------
 .PHONY: clean format
@@ -217,3 +278,13 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# --- benchmark programs (release build) -------------------------------------
+BENCH_PROGS := build/rel/bench/check_cost
+
+build/rel/bench/check_cost: $(REL)/bench/check_cost.o $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(AGENT_SRCS))
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(AGENT_PKGS)) -lm
+
+bench: $(BENCH_PROGS)

@@ -30,7 +30,7 @@ trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 200); do [ -s "$dir/port" ] && break; sleep 0.05; done
 port=$(cat "$dir/port")
 until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; do sleep 0.05; done
-"$top/build/bench/ingest_load" 127.0.0.1 "$port" "$token" --threads "$threads" \
+"$top/build/rel/bench/ingest_load" 127.0.0.1 "$port" "$token" --threads "$threads" \
 	--seconds "$seconds" "$@"
 rss=$(awk '/VmHWM/ {print $2 " " $3}' /proc/$pid/status)
 db=$(du -sh "$dir" | cut -f1)

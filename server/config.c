@@ -9,6 +9,7 @@
 
 #include "../common/config.h"
 #include "../common/util.h"
+#include "helpdesk.h"
 #include "inventory.h"
 #include "liveness.h"
 #include "server.h"
@@ -23,6 +24,7 @@ void server_config_free(struct server_config *conf)
 	free(conf->tokens);
 	free(conf->listen_host);
 	free(conf->database);
+	helpdesk_config_free(conf->helpdesk);
 	inventory_free(conf->inventory);
 	tls_config_free(conf->tls);
 	free(conf);
@@ -221,6 +223,7 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	parse_http(cfg, cfg_get(cfg, cfg->root, "http"), conf);
 	parse_auth(cfg, cfg_get(cfg, cfg->root, "auth"), conf);
 	inventory_parse(cfg, cfg->root, &conf->inventory);
+	helpdesk_config_parse(cfg, cfg->root, conf->inventory, &conf->helpdesk);
 	parse_writer(cfg, cfg_get(cfg, cfg->root, "writer"), conf);
 	tls_parse(cfg, cfg_get(cfg, cfg->root, "tls"), &conf->tls);
 	cfg_get_bool(cfg, cfg->root, "allow_plain_http",

@@ -18,6 +18,7 @@
 #include "audit.h"
 #include "credentials.h"
 #include "daemon.h"
+#include "desk.h"
 #include "http.h"
 #include "liveness.h"
 #include "metrics.h"
@@ -157,6 +158,10 @@ int main(int argc, char **argv)
 	 * Modules that listen to ticket changes (store_listen()) or add
 	 * metrics sources start here, before the writer runs any job.
 	 */
+	r = desk_open(conf->helpdesk, conf->inventory, api.store, &api.desk);
+	if (r < 0)
+		fatalx("cannot start the helpdesk: %s", strerror(-r));
+	metrics_add_source(api.metrics, desk_metrics, api.desk);
 
 	r = writer_start(api.store, conf->writer_queue, conf->writer_group,
 			 &api.writer);
@@ -167,6 +172,9 @@ int main(int argc, char **argv)
 	 * Modules that produce changes (listeners on sockets, timers) start
 	 * here, after the writer and before the HTTP server.
 	 */
+	r = desk_start(api.desk, api.writer);
+	if (r < 0)
+		fatalx("cannot start the helpdesk threads: %s", strerror(-r));
 	r = liveness_start(api.store, api.writer, &conf->silence, time_now_ms(),
 			   &api.liveness);
 	if (r < 0)
@@ -201,7 +209,9 @@ int main(int argc, char **argv)
 	 */
 	http_server_stop(http);
 	liveness_stop(api.liveness);
+	desk_stop(api.desk);
 	writer_stop(api.writer);
+	desk_free(api.desk);
 	credentials_close(api.credentials);
 	audit_close(api.audit);
 	metrics_free(api.metrics);

@@ -57,6 +57,7 @@ struct server_config {
 	struct silence_config silence;
 	size_t writer_queue;	 /* jobs waiting for the writer */
 	size_t writer_group;	 /* jobs sharing one commit */
+	struct helpdesk_config *helpdesk;
 };
 
 struct cfg;

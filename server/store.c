@@ -8,6 +8,7 @@
 
 #include "../common/db.h"
 #include "../common/util.h"
+#include "desk.h"
 #include "audit.h"
 #include "credentials.h"
 #include "ingest.h"
@@ -97,6 +98,7 @@ static const struct db_schema core_schema = {
  */
 static const struct db_schema *const schemas[] = {
 	&core_schema,
+	&desk_schema,
 	&audit_schema,
 	&credentials_schema,
 	&liveness_schema,

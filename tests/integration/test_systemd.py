@@ -104,7 +104,7 @@ def test_unit_file_verifies(tmp_path):
     assert server_bin.exists(), "make builds bin/tocsin-server"
     unit = tmp_path / "tocsin-server.service"
     unit.write_text((ROOT / "packaging" / "tocsin-server.service").read_text()
-                    .replace("/usr/bin/tocsin-server", str(server_bin)))
+                    .replace("/usr/sbin/tocsin-server", str(server_bin)))
     r = subprocess.run(["systemd-analyze", "verify", str(unit)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
