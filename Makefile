@@ -22,7 +22,7 @@ OPT ?= -O2 -g
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 AGENT_PKGS  := yaml-0.1 jansson libcurl libsystemd sqlite3
-SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd libcurl
+SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd libcurl gnutls
 CLI_PKGS    := yaml-0.1 jansson libcurl
 TEST_PKGS   := cmocka
 # The checks' libraries: sd-bus and sd-journal (libsystemd), rotated
@@ -75,13 +75,19 @@ AGENT_SRCS := \
 
 SERVER_SRCS := \
 	server/api.c \
+	server/audit.c \
 	server/config.c \
+	server/credapi.c \
+	server/credentials.c \
+	server/daemon.c \
 	server/dedup.c \
 	server/http.c \
 	server/ingest.c \
 	server/inventory.c \
+	server/liveness.c \
 	server/metrics.c \
 	server/store.c \
+	server/tls.c \
 	server/writer.c \
 	server/dedup_metrics.c \
 	server/flap.c \
@@ -109,16 +115,21 @@ CLI_SRCS := \
 	server/cli/tickets.c \
 	server/cli/silences.c \
 	server/cli/lifecycle.c \
-	server/cli/workflow.c
+	server/cli/workflow.c \
+	server/cli/audit.c \
+	server/cli/credentials.c \
+	server/cli/enrollment.c
 
 UNIT_TESTS := \
 	test_config \
+	test_credentials \
 	test_disk \
 	test_fillrate \
 	test_dedup \
 	test_ingest \
 	test_predict \
 	test_inventory \
+	test_liveness \
 	test_nagios \
 	test_pkglog \
 	test_run \
@@ -242,7 +253,10 @@ demo: deps-check
 # --- benchmarks ------------------------------------------------------------
 BENCHES := \
 	bench_sla \
-	dedup_bench
+	dedup_bench \
+	ingest_load \
+	store_apply \
+	auth_lookup
 
 BENCH_BINS := $(addprefix $(REL)/bench/,$(BENCHES))
 

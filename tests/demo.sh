@@ -27,6 +27,8 @@ cat >"$data/server.yaml" <<YAML
 # Written by make demo.  See conf.d/server.yaml for every option.
 listen: 127.0.0.1:0
 database: $data/tocsin.db
+# The demo stays on loopback; configure tls: (see conf.d/server.yaml) beyond it.
+allow_plain_http: true
 auth:
   tokens:
     - name: demo-agent
