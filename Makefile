@@ -108,7 +108,10 @@ SERVER_SRCS := \
 	server/notify.c \
 	server/dispatch.c \
 	server/smtp.c \
-	server/webhook.c
+	server/webhook.c \
+	server/keymap.c \
+	server/ticket_cache.c \
+	server/checkpoint.c
 
 CLI_SRCS := \
 	server/cli/main.c \

@@ -11,7 +11,8 @@
 # stays a real ticket change (see ingest_load.c).  Environment:
 # TOCSIN_BENCH_HTTP_THREADS (default 2), TOCSIN_BENCH_SERVER_YAML (more
 # server configuration, appended), TOCSIN_BENCH_DIR (where the database
-# goes, default /tmp).
+# goes, default /tmp), TOCSIN_BENCH_PERF=FILE (record a perf profile of
+# the server with call graphs into FILE while the load runs).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-10}
@@ -42,6 +43,10 @@ trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 200); do [ -s "$dir/port" ] && break; sleep 0.05; done
 port=$(cat "$dir/port")
 until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; do sleep 0.05; done
+if [ -n "${TOCSIN_BENCH_PERF:-}" ]; then
+	perf record -q -F 999 --call-graph dwarf,16384 -o "$TOCSIN_BENCH_PERF" -p "$pid" \
+		-- sleep "$(( ${seconds%.*} + 2 ))" 2>/dev/null &
+fi
 "$top/build/rel/bench/ingest_load" 127.0.0.1 "$port" "$token" \
 	--connections "$conns" --seconds "$seconds" --mix "$mix" \
 	--server-pid "$pid" "$@"

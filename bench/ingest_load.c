@@ -63,13 +63,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "workload.h"
+
 #define MAX_CONNS 4096
 #define MAX_THREADS 16
 #define RESP_MAX 8192
-#define EVENT_MAX 512 /* bytes one event takes in a body, at most */
-#define SIM_INTERVAL_MS 60000
-
-enum mix { MIX_REALISTIC, MIX_CHURN };
 
 struct opts {
 	const char *host;
@@ -79,25 +77,15 @@ struct opts {
 	int threads;
 	double seconds;
 	double warmup;
-	int batch;
 	int keys;
 	int hosts;
-	enum mix mix;
-	bool v4;
 	int server_pid;
-};
-
-/* One simulated agent: which item comes next and in which round. */
-struct agent {
-	int index;
-	int next_item;
-	int64_t round;
+	struct workload w;
 };
 
 struct conn {
 	int fd;
-	uint64_t rng;
-	struct agent *agents; /* the agents this connection carries */
+	struct workload_agent *agents; /* the agents this connection carries */
 	int nagents, turn;
 	char *req;
 	size_t req_len, sent;
@@ -123,8 +111,6 @@ struct loop {
 };
 
 static atomic_bool measuring, stop_now;
-static int64_t sim_base_ms;
-static int items_per_host;
 
 static double now_s(void)
 {
@@ -132,14 +118,6 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t next_random(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
 }
 
 static int64_t wall_ms(void)
@@ -150,123 +128,31 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The state of key (agent, item) in round, as a JSON string's content. */
-static const char *state_of(const struct opts *o, int agent, int item,
-			    int64_t round)
-{
-	static const char *const churn[] = { "critical", "critical", "warning",
-					     "critical", "ok" };
-	uint64_t key = (uint64_t)agent * (uint64_t)items_per_host + (uint64_t)item;
-	uint64_t h = key * 0x9e3779b97f4a7c15ULL;
-
-	if (o->mix == MIX_CHURN)
-		return churn[(uint64_t)(round + (int64_t)key) % 5];
-	if ((h >> 32) % 100 < 4)
-		return "critical";
-	return (uint64_t)(round + (int64_t)(key * 7)) % 50 == 0 ? "critical" : "ok";
-}
-
-static char *put(char *p, const char *s)
-{
-	size_t n = strlen(s);
-
-	memcpy(p, s, n);
-	return p + n;
-}
-
-static char *put_hex(char *p, uint64_t v, int digits)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (int i = digits - 1; i >= 0; i--)
-		p[i] = hex[v & 15], v >>= 4;
-	return p + digits;
-}
-
-static char *put_4digits(char *p, int v)
-{
-	p[0] = (char)('0' + v / 1000 % 10);
-	p[1] = (char)('0' + v / 100 % 10);
-	p[2] = (char)('0' + v / 10 % 10);
-	p[3] = (char)('0' + v % 10);
-	return p + 4;
-}
-
-/* A UUIDv7 (RFC 9562: 48-bit Unix ms, version, random) or a UUIDv4. */
-static char *put_uuid(char *p, uint64_t *rng, bool v4, int64_t ms)
-{
-	uint64_t a = next_random(rng), b = next_random(rng);
-	uint64_t hi = v4 ? a : (uint64_t)ms << 16 | (a & 0xffff);
-
-	hi = (hi & ~0xf000ULL) | (v4 ? 0x4000ULL : 0x7000ULL);
-	b = (b & ~(3ULL << 62)) | (2ULL << 62);
-	p = put_hex(p, hi >> 32, 8);
-	*p++ = '-';
-	p = put_hex(p, hi >> 16, 4);
-	*p++ = '-';
-	p = put_hex(p, hi, 4);
-	*p++ = '-';
-	p = put_hex(p, b >> 48, 4);
-	*p++ = '-';
-	return put_hex(p, b, 12);
-}
-
 /*
  * The next batch of the connection's next agent, with its HTTP header,
- * into c->req (which holds o->batch * EVENT_MAX + 1024 bytes).
+ * into c->req (which holds batch * WORKLOAD_EVENT_MAX + 1024 bytes).
  */
 static void make_request(const struct opts *o, struct conn *c)
 {
-	struct agent *a = &c->agents[c->turn];
-	char *body = c->req + 512, *p = body, at[32], hdr[512];
-	int64_t now = wall_ms(), sim = sim_base_ms + a->round * SIM_INTERVAL_MS;
-	time_t secs = (time_t)(sim / 1000);
-	struct tm tm;
+	struct workload_agent *a = &c->agents[c->turn];
+	char *body = c->req + 512, *end, hdr[512];
 	int hlen;
 
 	c->turn = (c->turn + 1) % c->nagents;
-	gmtime_r(&secs, &tm);
-	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	p = put(p, "{\"host\":\"bench");
-	p = put_4digits(p, a->index);
-	p = put(p, "\",\"events\":[");
-	for (int i = 0; i < o->batch; i++) {
-		int item = a->next_item;
-
-		if (i)
-			*p++ = ',';
-		p = put(p, "{\"id\":\"");
-		p = put_uuid(p, &c->rng, o->v4, now);
-		p = put(p, "\",\"check\":\"disk\",\"item\":\"/srv/vol");
-		p = put_4digits(p, item);
-		p = put(p, "\",\"state\":\"");
-		p = put(p, state_of(o, a->index, item, a->round));
-		p = put(p, "\",\"summary\":\"/srv/vol");
-		p = put_4digits(p, item);
-		p = put(p, ": 93.1% used, 6.2 GiB free of 90.0 GiB (warning at 90%)\","
-			   "\"metrics\":{\"used_percent\":93.1,\"free_bytes\":6657199308},"
-			   "\"observed_at\":\"");
-		p = put(p, at);
-		p = put(p, "\"}");
-		if (++a->next_item == items_per_host) {
-			a->next_item = 0;
-			a->round++;
-		}
-	}
-	p = put(p, "]}");
+	end = workload_batch(&o->w, a, wall_ms(), body);
 	hlen = snprintf(hdr, sizeof(hdr),
 			"POST /api/v1/events HTTP/1.1\r\nHost: %s\r\n"
 			"Authorization: Bearer %s\r\n"
 			"Content-Type: application/json\r\n"
 			"Content-Length: %zu\r\n\r\n",
-			o->host, o->token, (size_t)(p - body));
+			o->host, o->token, (size_t)(end - body));
 	/* The header goes right before the body, in the room left for it. */
 	memcpy(body - hlen, hdr, (size_t)hlen);
-	c->req_len = (size_t)(p - body) + (size_t)hlen;
+	c->req_len = (size_t)(end - body) + (size_t)hlen;
+	memmove(c->req, body - hlen, c->req_len);
 	c->sent = 0;
 	c->resp_len = 0;
-	c->expect = o->batch;
-	memmove(c->req, body - hlen, c->req_len);
+	c->expect = o->w.batch;
 }
 
 static int connect_to(const struct opts *o)
@@ -436,8 +322,8 @@ static double number(const char *text)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	*o = (struct opts){ .conns = 32, .threads = 1, .seconds = 10,
-			    .warmup = 2, .batch = 100, .keys = 10000,
-			    .hosts = 100 };
+			    .warmup = 2, .keys = 10000, .hosts = 100,
+			    .w = { .batch = 100 } };
 	if (argc < 4)
 		return -1;
 	o->host = argv[1];
@@ -449,12 +335,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		if (v == NULL)
 			return -1;
 		if (strcmp(k, "--mix") == 0 && strcmp(v, "realistic") == 0)
-			o->mix = MIX_REALISTIC;
+			o->w.mix = MIX_REALISTIC;
 		else if (strcmp(k, "--mix") == 0 && strcmp(v, "churn") == 0)
-			o->mix = MIX_CHURN;
+			o->w.mix = MIX_CHURN;
 		else if (strcmp(k, "--ids") == 0 && (strcmp(v, "v4") == 0 ||
 						     strcmp(v, "v7") == 0))
-			o->v4 = strcmp(v, "v4") == 0;
+			o->w.v4 = strcmp(v, "v4") == 0;
 		else if (strcmp(k, "--connections") == 0)
 			o->conns = (int)number(v);
 		else if (strcmp(k, "--threads") == 0)
@@ -464,7 +350,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		else if (strcmp(k, "--warmup") == 0)
 			o->warmup = v[0] == '0' && v[1] == '\0' ? 0 : number(v);
 		else if (strcmp(k, "--batch") == 0)
-			o->batch = (int)number(v);
+			o->w.batch = (int)number(v);
 		else if (strcmp(k, "--keys") == 0)
 			o->keys = (int)number(v);
 		else if (strcmp(k, "--hosts") == 0)
@@ -476,7 +362,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	}
 	if (o->port <= 0 || o->conns < 1 || o->conns > MAX_CONNS ||
 	    o->threads < 1 || o->threads > MAX_THREADS ||
-	    o->threads > o->conns || o->batch < 1 || o->batch > 10000 ||
+	    o->threads > o->conns || o->w.batch < 1 || o->w.batch > 10000 ||
 	    o->hosts < o->conns || o->hosts > 9999 || o->keys < o->hosts ||
 	    o->keys / o->hosts > 9999 || o->seconds <= 0 || o->warmup < 0 ||
 	    o->server_pid < 0)
@@ -589,8 +475,8 @@ static void print_results(const struct opts *o, struct loop *loops,
 	printf("ingest (%s, %s ids): %d connections, %d events/batch, %d keys: "
 	       "%.0f events/s, %.0f requests/s, latency p50 %.1f ms, p90 %.1f ms, "
 	       "p99 %.1f ms, max %.1f ms, %llu errors, %.1f s\n",
-	       o->mix == MIX_CHURN ? "churn" : "realistic", o->v4 ? "v4" : "v7",
-	       o->conns, o->batch, o->keys, (double)events / elapsed,
+	       o->w.mix == MIX_CHURN ? "churn" : "realistic", o->w.v4 ? "v4" : "v7",
+	       o->conns, o->w.batch, o->keys, (double)events / elapsed,
 	       (double)requests / elapsed, n ? all[n / 2] : 0.0,
 	       n ? all[(size_t)((double)n * 0.90)] : 0.0,
 	       n ? all[(size_t)((double)n * 0.99)] : 0.0, n ? all[n - 1] : 0.0,
@@ -631,9 +517,9 @@ int main(int argc, char **argv)
 			"  (at least as many hosts as connections, at most 9999 of each)\n");
 		return 2;
 	}
-	items_per_host = o.keys / o.hosts;
+	o.w.items_per_host = o.keys / o.hosts;
 	/* Simulated rounds are a minute apart and end before now. */
-	sim_base_ms = (wall_ms() / 60000 - 30 * 24 * 60) * 60000;
+	o.w.base_ms = (wall_ms() / 60000 - 30 * 24 * 60) * 60000;
 	for (int i = 0; i < o.conns; i++) {
 		struct conn *c = &conns[i];
 		int fd = connect_to(&o);
@@ -642,16 +528,18 @@ int main(int argc, char **argv)
 			fprintf(stderr, "ingest_load: connect: %s\n", strerror(-fd));
 			return 1;
 		}
-		*c = (struct conn){ .fd = fd,
-				    .rng = 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1) ^
-					   (uint64_t)wall_ms() };
+		*c = (struct conn){ .fd = fd };
 		c->nagents = (o.hosts - i + o.conns - 1) / o.conns;
 		c->agents = calloc((size_t)c->nagents, sizeof(*c->agents));
-		c->req = malloc((size_t)o.batch * EVENT_MAX + 1024);
+		c->req = malloc((size_t)o.w.batch * WORKLOAD_EVENT_MAX + 1024);
 		if (c->agents == NULL || c->req == NULL)
 			abort();
-		for (int k = 0; k < c->nagents; k++)
+		for (int k = 0; k < c->nagents; k++) {
 			c->agents[k].index = i + k * o.conns;
+			c->agents[k].rng = 0x9e3779b97f4a7c15ULL *
+						   (uint64_t)(c->agents[k].index + 1) ^
+					   (uint64_t)wall_ms();
+		}
 	}
 	per = (o.conns + o.threads - 1) / o.threads;
 	for (int t = 0; t < o.threads; t++) {

@@ -90,8 +90,28 @@ const char *http_query(const struct http_request *req, const char *key)
 					   key);
 }
 
+/* Run and forget resp's release callback, if any. */
+static void release(struct http_response *resp)
+{
+	if (resp->release != NULL)
+		resp->release(resp->release_arg);
+	resp->release = NULL;
+}
+
+static enum MHD_Result queue_response(struct MHD_Connection *conn,
+				      struct http_response *resp);
+
 static enum MHD_Result queue(struct MHD_Connection *conn,
 			     struct http_response *resp)
+{
+	enum MHD_Result ret = queue_response(conn, resp);
+
+	release(resp);
+	return ret;
+}
+
+static enum MHD_Result queue_response(struct MHD_Connection *conn,
+				      struct http_response *resp)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -382,6 +402,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 			atomic_fetch_sub(&ctx->srv->deferred, 1);
 		json_decref(ctx->deferred->resp.json);
 		free(ctx->deferred->resp.text);
+		release(&ctx->deferred->resp);
 		free(ctx->deferred);
 	}
 	free(ctx->param);

@@ -16,6 +16,7 @@
 #include "../common/util.h"
 #include "api.h"
 #include "audit.h"
+#include "checkpoint.h"
 #include "credentials.h"
 #include "daemon.h"
 #include "dedup.h"
@@ -71,6 +72,7 @@ int main(int argc, char **argv)
 	struct http_server *http;
 	struct api api = { 0 };
 	struct dedup_timer *dedup_timer = NULL;
+	struct checkpointer *checkpointer = NULL;
 	struct cfg *cfg;
 	sigset_t mask;
 	int c, r, status = 0;
@@ -171,6 +173,10 @@ int main(int argc, char **argv)
 		fatalx("cannot start the helpdesk: %s", strerror(-r));
 	metrics_add_source(api.metrics, desk_metrics, api.desk);
 
+	r = checkpoint_start(api.store, conf->database, &checkpointer);
+	if (r < 0)
+		fatalx("cannot start the WAL checkpointer: %s", strerror(-r));
+	metrics_add_source(api.metrics, checkpoint_metrics, checkpointer);
 	r = writer_start(api.store, conf->writer_queue, conf->writer_group,
 			 &api.writer);
 	if (r < 0)
@@ -223,6 +229,7 @@ int main(int argc, char **argv)
 	desk_stop(api.desk);
 	dedup_timer_stop(dedup_timer);
 	writer_stop(api.writer);
+	checkpoint_stop(checkpointer);
 	desk_free(api.desk);
 	credentials_close(api.credentials);
 	audit_close(api.audit);
