@@ -145,7 +145,8 @@ UNIT_TESTS := \
 	test_calendar \
 	test_sla \
 	test_notify \
-	test_desk
+	test_desk \
+	test_ticket_cache
 
 # V=1 shows the full commands.
 ifeq ($(V),1)
