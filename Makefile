@@ -111,7 +111,8 @@ SERVER_SRCS := \
 	server/webhook.c \
 	server/keymap.c \
 	server/ticket_cache.c \
-	server/checkpoint.c
+	server/checkpoint.c \
+	server/retention.c
 
 CLI_SRCS := \
 	server/cli/main.c \
@@ -146,7 +147,8 @@ UNIT_TESTS := \
 	test_sla \
 	test_notify \
 	test_desk \
-	test_ticket_cache
+	test_ticket_cache \
+	test_retention
 
 # V=1 shows the full commands.
 ifeq ($(V),1)

@@ -38,6 +38,7 @@ struct api {
 	struct credentials *credentials; /* enrollment tokens, host credentials */
 	struct audit *audit;
 	struct liveness *liveness;	 /* heartbeats and silent hosts */
+	struct retention *retention;	 /* event retention (retention.h) */
 };
 
 /*

@@ -13,6 +13,7 @@
 #include "inventory.h"
 #include "lifecycle.h"
 #include "liveness.h"
+#include "retention.h"
 #include "server.h"
 #include "tls.h"
 
@@ -212,6 +213,7 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	conf->writer_queue = 4096;
 	conf->writer_group = 256;
 	liveness_config_defaults(&conf->liveness);
+	retention_config_defaults(&conf->retention);
 
 	if (cfg_get_string(cfg, cfg->root, "listen", &listen) > 0 &&
 	    parse_listen(listen, &conf->listen_host, &conf->listen_port) < 0)
@@ -235,6 +237,7 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 		cfg_error(cfg, cfg->root,
 			  "no tls: section: configure tls.cert and tls.key, or set allow_plain_http: true to serve plain HTTP");
 	liveness_parse(cfg, cfg_get(cfg, cfg->root, "liveness"), &conf->liveness);
+	retention_parse(cfg, cfg_get(cfg, cfg->root, "retention"), &conf->retention);
 	if (conf->ntokens == 0)
 		cfg_error(cfg, cfg->root,
 			  "auth.tokens is empty: nobody could use the server");

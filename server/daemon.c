@@ -18,6 +18,7 @@
 #include "api.h"
 #include "inventory.h"
 #include "liveness.h"
+#include "retention.h"
 #include "server.h"
 #include "tls.h"
 #include "writer.h"
@@ -113,6 +114,8 @@ static int reload(struct api *api, struct config_history *history,
 	log_set_level(conf->log_level);
 	if (api->liveness != NULL)
 		liveness_configure(api->liveness, &conf->liveness);
+	if (api->retention != NULL)
+		retention_configure(api->retention, &conf->retention);
 	log_notice("SIGHUP: configuration reloaded from %s (%zu tokens, %zu hosts in the inventory)",
 		   config_path, conf->ntokens, conf->inventory->nhosts);
 	return 0;

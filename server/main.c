@@ -26,6 +26,7 @@
 #include "lifecycle.h"
 #include "liveness.h"
 #include "metrics.h"
+#include "retention.h"
 #include "server.h"
 #include "store.h"
 #include "writer.h"
@@ -173,6 +174,10 @@ int main(int argc, char **argv)
 		fatalx("cannot start the helpdesk: %s", strerror(-r));
 	metrics_add_source(api.metrics, desk_metrics, api.desk);
 
+	r = retention_open(api.store, &conf->retention, &api.retention);
+	if (r < 0)
+		fatalx("cannot prepare event retention: %s", strerror(-r));
+	metrics_add_source(api.metrics, retention_metrics, api.retention);
 	r = checkpoint_start(api.store, conf->database, &checkpointer);
 	if (r < 0)
 		fatalx("cannot start the WAL checkpointer: %s", strerror(-r));
@@ -197,6 +202,9 @@ int main(int argc, char **argv)
 	if (r < 0)
 		fatalx("cannot start silence detection: %s", strerror(-r));
 	metrics_add_source(api.metrics, liveness_metrics, api.liveness);
+	r = retention_start(api.retention, api.writer);
+	if (r < 0)
+		fatalx("cannot start event retention: %s", strerror(-r));
 	r = http_server_start(conf, api_routes, &api, api_authenticate,
 			      &http);
 	if (r < 0)
@@ -225,6 +233,7 @@ int main(int argc, char **argv)
 	 * their start), then the writer drains what they queued.
 	 */
 	http_server_stop(http);
+	retention_close(api.retention);
 	liveness_stop(api.liveness);
 	desk_stop(api.desk);
 	dedup_timer_stop(dedup_timer);

@@ -39,6 +39,15 @@ struct liveness_config {
 	int64_t startup_grace_ms;     /* extra time after a start, 0: none */
 };
 
+/* Event retention (retention.c): the retention: section. */
+struct retention_config {
+	int64_t events_ms;	 /* raw events older than this go; 0: never */
+	int64_t event_ids_ms;	 /* kept at least this long: agents' resend window */
+	int64_t keep_per_ticket; /* an open ticket's latest events stay */
+	int64_t prune_every_ms;	 /* how often to look when there is no backlog */
+	int64_t chunk;		 /* rows per writer job at most */
+};
+
 struct server_config {
 	char *listen_host; /* NULL: all addresses */
 	uint16_t listen_port;
@@ -59,6 +68,7 @@ struct server_config {
 	size_t writer_queue;	 /* jobs waiting for the writer */
 	size_t writer_group;	 /* jobs sharing one commit */
 	struct helpdesk_config *helpdesk;
+	struct retention_config retention;
 };
 
 struct cfg;
