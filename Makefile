@@ -262,7 +262,8 @@ BENCHES := \
 	dedup_bench \
 	ingest_load \
 	store_apply \
-	auth_lookup
+	auth_lookup \
+	event_ids
 
 BENCH_BINS := $(addprefix $(REL)/bench/,$(BENCHES))
 

@@ -63,6 +63,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "workload.h"
 
 #define MAX_CONNS 4096
@@ -114,10 +115,7 @@ static atomic_bool measuring, stop_now;
 
 static double now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return bench_wall_s();
 }
 
 static int64_t wall_ms(void)

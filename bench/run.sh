@@ -14,12 +14,15 @@ bench/footprint.sh
 build/rel/bench/dedup_bench 3 "${TMPDIR:-/tmp}"
 # helpdesk: SLA clocks of 100,000 open tickets recomputed from their journals, in a real SQLite file
 build/rel/bench/bench_sla 100000
-# collector ingest over HTTP: batches of 100 events, 10,000 keys, 8 and 64 connections, churn and steady mixes
-bench/ingest.sh 10 8
-bench/ingest.sh 10 64
-bench/ingest.sh 10 64 --steady
-# the ingest path without HTTP: parse cost and the single writer's ceiling
-build/rel/bench/store_apply 300000 256
-build/rel/bench/store_apply 300000 256 steady
+# collector ingest over HTTP: simulated agents, batches of 100 events, 10,000 keys, realistic (headline) and churn mixes
+bench/ingest.sh 10 32 realistic
+bench/ingest.sh 10 64 realistic
+bench/ingest.sh 10 32 realistic --ids v4
+bench/ingest.sh 10 32 churn
+# the ingest path without HTTP: parse cost and the single writer's ceiling, same agents and mixes
+build/rel/bench/store_apply 300000 64 realistic
+build/rel/bench/store_apply 300000 64 churn
+# UUIDv7 against random v4 event ids on a table of a million events (use 10000000 and more for an established collector)
+build/rel/bench/event_ids 1000000 "${TMPDIR:-/tmp}"
 # per-host credential authentication: in-memory index vs indexed SELECT
 build/rel/bench/auth_lookup 10000

@@ -11,7 +11,9 @@
  * writer applying them through the collector's real writer job
  * (liveness_ingest(), so dedup, the lifecycle and the ticket listeners
  * of a default server are in place) with group commits of GROUP jobs
- * (default 64) and synchronous=FULL on a real file under TMPDIR.  The
+ * (default 64), synchronous=FULL and the server's checkpointer thread on
+ * a real file under TMPDIR.  Writer CPU counts the whole process (the
+ * checkpointer too) while the writer runs.  The
  * churn mix runs with flap detection off, as bench/ingest.sh does.
  * Prints microseconds per event for both, and the writer's events/s.
  *
@@ -30,6 +32,7 @@
 
 #include "../common/config.h"
 #include "../common/util.h"
+#include "../server/checkpoint.h"
 #include "../server/dedup.h"
 #include "../server/desk.h"
 #include "../server/ingest.h"
@@ -38,6 +41,7 @@
 #include "../server/server.h"
 #include "../server/store.h"
 #include "../server/writer.h"
+#include "clock.h"
 #include "workload.h"
 
 #define HOSTS 100
@@ -49,22 +53,6 @@ struct job {
 	struct dedup_stats stats;
 	atomic_size_t *left;
 };
-
-static double cpu_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double wall_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int apply(struct store *st, void *arg)
 {
@@ -113,6 +101,7 @@ int main(int argc, char **argv)
 	struct workload w = { .items_per_host = ITEMS, .batch = 100 };
 	struct workload_agent agents[HOSTS] = { 0 };
 	struct server_config *conf;
+	struct checkpointer *cp;
 	struct liveness *lv;
 	struct desk *desk;
 	size_t nbatches;
@@ -150,7 +139,7 @@ int main(int argc, char **argv)
 	}
 
 	/* Parse and free, as the HTTP threads do (freeing included). */
-	c0 = cpu_s();
+	c0 = bench_cpu_s();
 	for (size_t i = 0; i < nbatches; i++) {
 		struct ingest_batch *b;
 
@@ -161,7 +150,7 @@ int main(int argc, char **argv)
 		}
 		ingest_batch_free(b);
 	}
-	parse_cpu = cpu_s() - c0;
+	parse_cpu = bench_cpu_s() - c0;
 	for (size_t i = 0; i < nbatches; i++)
 		ingest_parse(bodies[i], strlen(bodies[i]), 1000, &jobs[i].batch,
 			     err, sizeof(err));
@@ -173,14 +162,15 @@ int main(int argc, char **argv)
 	if (conf == NULL || store_open(db, &st) < 0 ||
 	    dedup_configure(st, conf->lifecycle, conf->inventory) < 0 ||
 	    desk_open(conf->helpdesk, conf->inventory, st, &desk) < 0 ||
+	    checkpoint_start(st, db, &cp) < 0 ||
 	    writer_start(st, nbatches + 1, (size_t)group, &wr) < 0 ||
 	    liveness_start(st, wr, &conf->liveness, time_now_ms(), &lv) < 0) {
 		fprintf(stderr, "store_apply: cannot set up the store in %s\n", dir);
 		return 1;
 	}
 	atomic_init(&left, nbatches);
-	c0 = cpu_s();
-	t0 = wall_s();
+	c0 = bench_cpu_s();
+	t0 = bench_wall_s();
 	for (size_t i = 0; i < nbatches; i++) {
 		jobs[i].lv = lv;
 		jobs[i].left = &left;
@@ -188,10 +178,11 @@ int main(int argc, char **argv)
 	}
 	while (atomic_load(&left) > 0)
 		usleep(1000);
-	apply_wall = wall_s() - t0;
-	apply_cpu = cpu_s() - c0;
+	apply_wall = bench_wall_s() - t0;
+	apply_cpu = bench_cpu_s() - c0;
 	liveness_stop(lv);
 	writer_stop(wr);
+	checkpoint_stop(cp);
 	desk_free(desk);
 	store_close(st);
 
