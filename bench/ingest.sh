@@ -21,6 +21,7 @@ mix=${3:-realistic}
 shift $(( $# < 3 ? $# : 3 ))
 dir=$(mktemp -d "${TOCSIN_BENCH_DIR:-/tmp}/tocsin-bench.XXXXXX")
 token=bench-agent-token-0123456789
+viewer=bench-viewer-token-0123456789
 cat >"$dir/server.yaml" <<YAML
 listen: 127.0.0.1:0
 database: $dir/tocsin.db
@@ -31,6 +32,7 @@ http:
 auth:
   tokens:
     - {name: bench, token: $token, role: agent}
+    - {name: viewer, token: $viewer, role: viewer}
 YAML
 if [ "$mix" = churn ]; then
 	printf 'lifecycle:\n  defaults:\n    flap_threshold: 0\n' >>"$dir/server.yaml"
@@ -51,6 +53,9 @@ fi
 	--connections "$conns" --seconds "$seconds" --mix "$mix" \
 	--server-pid "$pid" "$@"
 rss=$(awk '/VmHWM/ {print $2 " " $3}' /proc/$pid/status)
+curl -sf -H "Authorization: Bearer $viewer" "http://127.0.0.1:$port/metrics" |
+	grep -E '^tocsin_(events_received_total|writer_commits_total|wal_checkpoints_total|wal_pages|retention_events_deleted_total|retention_events_kept_total)[ {]' |
+	tr '\n' ' ' | sed 's/^/ingest: server metrics: /; s/ $/\n/' || true
 db=$(du -sh "$dir" | cut -f1)
 echo "ingest: server peak RSS $rss, database and WAL $db"
 if grep -v "serving plain HTTP" "$dir/server.log" | grep -q .; then
