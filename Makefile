@@ -43,7 +43,8 @@ BASE_CFLAGS := $(CSTD) $(WARNINGS) $(WERROR) -DTOCSIN_VERSION='"$(VERSION)"' \
 COMMON_SRCS := \
 	common/config.c \
 	common/log.c \
-	common/util.c
+	common/util.c \
+	common/utf8.c
 
 # Shared by the daemons only (the CLI has no database).
 COMMON_DB_SRCS := \
@@ -142,7 +143,8 @@ UNIT_TESTS := \
 	test_calendar \
 	test_sla \
 	test_notify \
-	test_desk
+	test_desk \
+	test_utf8
 
 # V=1 shows the full commands.
 ifeq ($(V),1)

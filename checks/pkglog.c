@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "../common/config.h"
+#include "../common/utf8.h"
 #include "../common/util.h"
 
 /* Two records of one upgrade, one per log, are this close in time. */
@@ -86,23 +87,18 @@ static struct pkglog_upgrade *add_record(struct pkglog *log)
 	return &log->v[log->n++];
 }
 
-static char *xstrndup(const char *s, size_t n)
-{
-	char *p = strndup(s, n);
-
-	if (p == NULL)
-		abort();
-	return p;
-}
-
-/* "libssl3:amd64" -> package "libssl3", arch "amd64". */
+/*
+ * "libssl3:amd64" -> package "libssl3", arch "amd64".  Every field of a
+ * log line is kept as valid UTF-8 (utf8_dup): it goes into summaries and
+ * JSON, and a log file may hold any bytes.
+ */
 static void set_name(struct pkglog_upgrade *u, const char *name, size_t len)
 {
 	const char *colon = memchr(name, ':', len);
 	size_t plen = colon ? (size_t)(colon - name) : len;
 
-	u->package = xstrndup(name, plen);
-	u->arch = colon ? xstrndup(colon + 1, len - plen - 1) : xstrdup("");
+	u->package = utf8_dup(name, plen);
+	u->arch = colon ? utf8_dup(colon + 1, len - plen - 1) : xstrdup("");
 }
 
 /*
@@ -133,11 +129,11 @@ static bool parse_upgrade_list(struct pkglog *log, const char *s)
 			.source = PKGLOG_APT,
 		};
 		set_name(u, name, (size_t)(open - name));
-		u->from = xstrndup(open + 2, (size_t)(comma - open - 2));
+		u->from = utf8_dup(open + 2, (size_t)(comma - open - 2));
 		comma++;
 		while (*comma == ' ')
 			comma++;
-		u->to = xstrndup(comma, (size_t)(close - comma));
+		u->to = utf8_dup(comma, (size_t)(close - comma));
 		s = close + 1;
 	}
 	return true;
@@ -211,8 +207,8 @@ void pkglog_dpkg_line(struct pkglog *log, const char *line)
 		u = add_record(log);
 		*u = (struct pkglog_upgrade){ .at_ms = t, .source = PKGLOG_DPKG };
 		set_name(u, pkg, strlen(pkg));
-		u->from = xstrdup(v1);
-		u->to = xstrdup(v2);
+		u->from = utf8_dup(v1, strlen(v1));
+		u->to = utf8_dup(v2, strlen(v2));
 	} else if (strcmp(action, "status") == 0) {
 		if (sscanf(rest, " %*s %31s %255s %255s", status, pkg, v1) == 3 &&
 		    strcmp(status, "installed") == 0)

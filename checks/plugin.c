@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "../common/config.h"
+#include "../common/utf8.h"
 #include "../common/util.h"
 #include "check.h"
 #include "nagios.h"
@@ -502,7 +503,7 @@ static void first_stderr_line(const struct plugin *pl, char *buf, size_t size)
 
 	if (nl != NULL)
 		n = (size_t)(nl - pl->err.data);
-	nagios_sanitize(buf, size, pl->err.data, n, false);
+	utf8_sanitize(buf, size, pl->err.data, n, 0);
 }
 
 /*

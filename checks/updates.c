@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "../common/config.h"
+#include "../common/utf8.h"
 #include "../common/util.h"
 #include "check.h"
 #include "pkglog.h"
@@ -77,17 +78,10 @@ bool updates_release_is_security(const char *releases, size_t len,
 	return false;
 }
 
-static char *dup_span(const char *s, size_t n)
-{
-	char *p = xcalloc(1, n + 1);
-
-	memcpy(p, s, n);
-	return p;
-}
-
 /*
  * "Inst name [from] (to releases [arch]) ..." after "Inst ", up to the
- * end of the line at eol.  false when it is not that shape.
+ * end of the line at eol.  false when it is not that shape.  The pieces
+ * are kept as valid UTF-8 (utf8_dup): they go into summaries and JSON.
  */
 static bool parse_inst(const char *s, const char *eol,
 		       const char *const *patterns, struct updates_sim *sim)
@@ -128,9 +122,9 @@ static bool parse_inst(const char *s, const char *eol,
 	}
 	p = &sim->v[sim->n++];
 	*p = (struct updates_pkg){
-		.name = dup_span(s, (size_t)(name_end - s)),
-		.from = from ? dup_span(from, (size_t)(from_end - from)) : NULL,
-		.to = dup_span(open + 1, (size_t)(to_end - open - 1)),
+		.name = utf8_dup(s, (size_t)(name_end - s)),
+		.from = from ? utf8_dup(from, (size_t)(from_end - from)) : NULL,
+		.to = utf8_dup(open + 1, (size_t)(to_end - open - 1)),
 	};
 	if (rel_end > to_end)
 		p->security = updates_release_is_security(
@@ -197,7 +191,7 @@ char *updates_apt_config_value(const char *dump, const char *key)
 			const char *q = memchr(v, '"', (size_t)(eol - v));
 
 			if (q != NULL)
-				return dup_span(v, (size_t)(q - v));
+				return utf8_dup(v, (size_t)(q - v));
 		}
 		s = *eol ? eol + 1 : eol;
 	}
