@@ -135,7 +135,7 @@ def test_unit_without_a_system_bus_is_unknown(tmp_path):
     assert summary.startswith("job: cannot ask systemd about backup.service: "
                               "no system bus: No such file or directory"), summary
     # the rest of the target is still looked at
-    assert "newest backup a.tar is 60 min old" in summary
+    assert "newest backup a.tar is 1 h old" in summary
 
 
 def test_backup_volume_fill_prediction(tmp_path):
@@ -164,7 +164,7 @@ def test_backup_volume_fill_prediction(tmp_path):
     state, summary = states[-1]
     assert state == "warning"
     assert re.match(rf"nightly: backup volume {bk} full in ~\d+ (h|min) at 2[89]\d MiB/day "
-                    r"\(warning within 12 h\), [\d.]+ MiB free; newest backup b19.tar is 60 s old",
+                    r"\(warning within 12 h\), [\d.]+ MiB free; newest backup b19.tar is 1 min old",
                     summary), summary
 
 
