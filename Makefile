@@ -64,7 +64,8 @@ CHECK_SRCS := \
 	checks/run.c \
 	checks/services.c \
 	checks/unitrun.c \
-	checks/updates.c
+	checks/updates.c \
+	checks/updates_state.c
 
 AGENT_SRCS := \
 	agent/config.c \

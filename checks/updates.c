@@ -220,17 +220,6 @@ enum apt_stage {
 	STAGE_SIM,    /* apt-get -s running */
 };
 
-/* What the last apt run found, reported until the next one ends. */
-struct apt_snapshot {
-	bool valid;
-	int64_t at_ms;           /* wall clock of the run */
-	struct updates_sim sim;
-	char *sim_error;         /* why there is no sim, or NULL */
-	bool unattended;
-	char *unattended_error;  /* why it is unknown, or NULL */
-	int64_t cpu_us;          /* both children together */
-};
-
 struct updates_ctx {
 	const struct check_env *env;
 	/* configuration */
@@ -258,7 +247,9 @@ struct updates_ctx {
 	char *config_dump;       /* apt-config output of the running job */
 	char *config_error;
 	int64_t next_apt_ms;     /* monotonic */
-	struct apt_snapshot snap;
+	bool seed_tried;         /* looked for a snapshot in the state database */
+	char *state_key;         /* what a saved snapshot depends on */
+	struct updates_snapshot snap;
 };
 
 static const char *const mode_names[] = { "dist-upgrade", "upgrade", NULL };
@@ -270,12 +261,12 @@ static const char *const *patterns(const struct updates_ctx *ctx)
 				      : default_security_patterns;
 }
 
-static void snapshot_clear(struct apt_snapshot *s)
+void updates_snapshot_clear(struct updates_snapshot *s)
 {
 	updates_sim_clear(&s->sim);
 	free(s->sim_error);
 	free(s->unattended_error);
-	*s = (struct apt_snapshot){ 0 };
+	*s = (struct updates_snapshot){ 0 };
 }
 
 static void updates_free(void *p)
@@ -285,7 +276,7 @@ static void updates_free(void *p)
 	if (ctx == NULL)
 		return;
 	run_free(ctx->child);
-	snapshot_clear(&ctx->snap);
+	updates_snapshot_clear(&ctx->snap);
 	free(ctx->config_dump);
 	free(ctx->config_error);
 	free(ctx->apt_get);
@@ -295,6 +286,7 @@ static void updates_free(void *p)
 	free(ctx->lists_dir);
 	free(ctx->update_stamp);
 	free(ctx->reboot_file);
+	free(ctx->state_key);
 	pkglog_cache_free(&ctx->pkglog);
 	free(ctx);
 }
@@ -303,6 +295,21 @@ static void get_count(struct cfg *cfg, const struct cfg_node *node,
 		      const char *key, int64_t *ret)
 {
 	cfg_get_int(cfg, node, key, 0, 1000000, ret);
+}
+
+/* What the snapshot of an apt run depends on, as one string. */
+static char *state_key(const struct updates_ctx *ctx)
+{
+	char *key = xasprintf("%s|%s|%s|%s", ctx->apt_get, ctx->apt_config,
+			      ctx->unattended_bin, mode_names[ctx->mode]);
+
+	for (const char *const *p = patterns(ctx); *p; p++) {
+		char *longer = xasprintf("%s|%s", key, *p);
+
+		free(key);
+		key = longer;
+	}
+	return key;
 }
 
 static int updates_configure(struct cfg *cfg, const struct cfg_node *node,
@@ -350,6 +357,7 @@ static int updates_configure(struct cfg *cfg, const struct cfg_node *node,
 	pkglog_cache_configure(&ctx->pkglog, cfg, node);
 	cfg_get_duration(cfg, node, "recent_window", &ctx->recent_window_ms);
 
+	ctx->state_key = state_key(ctx);
 	if (ctx->apt_timeout_ms < 1000)
 		cfg_error(cfg, cfg_get(cfg, node, "apt_timeout"),
 			  "apt_timeout must be at least 1s");
@@ -377,9 +385,10 @@ static const char *const child_env[] = {
 static int start_config(struct updates_ctx *ctx)
 {
 	const char *argv[] = { ctx->apt_config, "dump", NULL };
+	struct run_options opt = { .timeout_ms = ctx->apt_timeout_ms,
+				   .max_output = CONFIG_OUTPUT_MAX };
 
-	return run_start(argv, child_env, ctx->apt_timeout_ms,
-			 CONFIG_OUTPUT_MAX, &ctx->child);
+	return run_start(argv, child_env, &opt, &ctx->child);
 }
 
 static int start_sim(struct updates_ctx *ctx)
@@ -388,9 +397,10 @@ static int start_sim(struct updates_ctx *ctx)
 			       "-o", "Debug::NoLocking=1",
 			       "-o", "APT::Get::Show-User-Simulation-Note=false",
 			       mode_names[ctx->mode], NULL };
+	struct run_options opt = { .timeout_ms = ctx->apt_timeout_ms,
+				   .max_output = APT_OUTPUT_MAX };
 
-	return run_start(argv, child_env, ctx->apt_timeout_ms, APT_OUTPUT_MAX,
-			 &ctx->child);
+	return run_start(argv, child_env, &opt, &ctx->child);
 }
 
 /* The first line of a program's output, for a summary. */
@@ -447,10 +457,10 @@ static void config_done(struct updates_ctx *ctx, int r,
 /* apt-get finished: make the snapshot that collect() reports from. */
 static void sim_done(struct updates_ctx *ctx, int r, struct run_result *res)
 {
-	struct apt_snapshot *s = &ctx->snap;
+	struct updates_snapshot *s = &ctx->snap;
 	size_t bad = 0;
 
-	snapshot_clear(s);
+	updates_snapshot_clear(s);
 	s->valid = true;
 	s->at_ms = time_now_ms();
 	if (r == 0)
@@ -485,25 +495,31 @@ static void sim_done(struct updates_ctx *ctx, int r, struct run_result *res)
 					      ? xstrdup(ctx->config_error)
 					      : xstrdup("apt-config did not run");
 	}
+	/* without the row, a restarted agent only reports later */
+	if (ctx->env && ctx->env->db)
+		updates_state_save(ctx->env->db, ctx->state_key, s);
 }
 
-/* Both steps, blocking: the first round, and --once / --dry-run. */
+/* Both steps, blocking: only one-shot runs (--once, --dry-run, check). */
 static void run_apt_now(struct updates_ctx *ctx)
 {
 	struct run_result res = { 0 };
-	const char *cargv[] = { ctx->apt_config, "dump", NULL };
-	const char *sargv[] = { ctx->apt_get, "-s", "-q",
-				"-o", "Debug::NoLocking=1",
-				"-o", "APT::Get::Show-User-Simulation-Note=false",
-				mode_names[ctx->mode], NULL };
 	int r;
 
-	r = run_capture(cargv, child_env, ctx->apt_timeout_ms,
-			CONFIG_OUTPUT_MAX, &res);
+	r = start_config(ctx);
+	if (r == 0) {
+		r = run_wait(ctx->child, &res);
+		run_free(ctx->child);
+		ctx->child = NULL;
+	}
 	config_done(ctx, r, &res);
 	run_result_clear(&res);
-	r = run_capture(sargv, child_env, ctx->apt_timeout_ms, APT_OUTPUT_MAX,
-			&res);
+	r = start_sim(ctx);
+	if (r == 0) {
+		r = run_wait(ctx->child, &res);
+		run_free(ctx->child);
+		ctx->child = NULL;
+	}
 	sim_done(ctx, r, &res);
 	run_result_clear(&res);
 }
@@ -613,7 +629,7 @@ struct lists_age {
 static void report_apt(struct updates_ctx *ctx, const struct lists_age *la,
 		       struct check_results *out)
 {
-	const struct apt_snapshot *s = &ctx->snap;
+	const struct updates_snapshot *s = &ctx->snap;
 	char names[768], note[96] = "", age[32];
 	struct check_result *r;
 	json_t *m;
@@ -826,6 +842,26 @@ static void report_recent(struct updates_ctx *ctx, int64_t now_ms,
 	r->context = json_pack("{s:o}", "upgrades", pkglog_json(log, first, n, 50));
 }
 
+/*
+ * The daemon's first round: report from the snapshot the state database
+ * holds, if this configuration saved one, and run apt when it is due by
+ * that snapshot's age, in the background in any case.  A restart or a
+ * reload (SIGHUP builds a new context) so never waits for apt.
+ */
+static void seed(struct updates_ctx *ctx, int64_t now_ms, int64_t mono)
+{
+	int64_t age_ms;
+
+	ctx->seed_tried = true;
+	ctx->next_apt_ms = mono; /* at once, unless the seed is fresh */
+	if (ctx->env == NULL || ctx->env->db == NULL ||
+	    updates_state_load(ctx->env->db, ctx->state_key, &ctx->snap) < 0)
+		return;
+	age_ms = now_ms - ctx->snap.at_ms;
+	if (age_ms >= 0 && age_ms < ctx->apt_interval_ms)
+		ctx->next_apt_ms = mono + ctx->apt_interval_ms - age_ms;
+}
+
 static int updates_collect(void *p, int64_t now_ms, struct check_results *out)
 {
 	struct updates_ctx *ctx = p;
@@ -834,15 +870,22 @@ static int updates_collect(void *p, int64_t now_ms, struct check_results *out)
 
 	if (ctx->child != NULL)
 		advance_job(ctx); /* enforces the deadline of a silent child */
-	if (!ctx->snap.valid) {
-		run_apt_now(ctx);
-		ctx->next_apt_ms = mono + ctx->apt_interval_ms;
-	} else if (ctx->child == NULL && mono >= ctx->next_apt_ms) {
-		start_job(ctx);
-		ctx->next_apt_ms = mono + ctx->apt_interval_ms;
+	if (ctx->env && ctx->env->one_shot) {
+		/* a one-shot run prints what apt says now */
+		if (!ctx->snap.valid)
+			run_apt_now(ctx);
+	} else {
+		if (!ctx->seed_tried)
+			seed(ctx, now_ms, mono);
+		if (ctx->child == NULL && mono >= ctx->next_apt_ms) {
+			start_job(ctx);
+			ctx->next_apt_ms = mono + ctx->apt_interval_ms;
+		}
 	}
 	lists_age(ctx, now_ms, &la);
-	report_apt(ctx, &la, out);
+	/* without a snapshot yet, the apt items come when the run ends */
+	if (ctx->snap.valid)
+		report_apt(ctx, &la, out);
 	report_lists(ctx, &la, out);
 	report_reboot(ctx, now_ms, out);
 	report_recent(ctx, now_ms, out);
