@@ -65,7 +65,8 @@ CHECK_SRCS := \
 	checks/services.c \
 	checks/unitrun.c \
 	checks/updates.c \
-	checks/updates_state.c
+	checks/updates_state.c \
+	checks/systemd.c
 
 AGENT_SRCS := \
 	agent/config.c \

@@ -34,6 +34,7 @@
 #include "check.h"
 #include "fillrate.h"
 #include "predict.h"
+#include "systemd.h"
 #include "unitrun.h"
 
 #define BACKUP_SIZE_HISTORY 10
@@ -437,16 +438,12 @@ static void judge_unit(struct backup_ctx *ctx, const struct backup_target *t,
 
 	if (t->unit == NULL)
 		return;
-	if (ctx->bus == NULL) {
-		r = sd_bus_open_system(&ctx->bus);
-		if (r < 0) {
-			ctx->bus = NULL;
-			add_aspect(v, CHECK_UNKNOWN,
-				   "cannot ask systemd about %s: no system bus: %s",
-				   t->unit, strerror(-r));
-			return;
-		}
-		sd_bus_set_method_call_timeout(ctx->bus, BACKUP_BUS_TIMEOUT_US);
+	if (ctx->bus == NULL &&
+	    systemd_bus_open(NULL, BACKUP_BUS_TIMEOUT_US, &ctx->bus, err,
+			     sizeof(err)) < 0) {
+		add_aspect(v, CHECK_UNKNOWN, "cannot ask systemd about %s: %s",
+			   t->unit, err);
+		return;
 	}
 	r = unitrun_read(ctx->bus, t->unit, &u, err, sizeof(err));
 	if (r < 0) {

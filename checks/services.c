@@ -36,14 +36,9 @@
 #include "check.h"
 #include "journal.h"
 #include "pkglog.h"
+#include "systemd.h"
+#include "unitrun.h"
 
-#define SD_DEST "org.freedesktop.systemd1"
-#define SD_PATH "/org/freedesktop/systemd1"
-#define SD_MANAGER "org.freedesktop.systemd1.Manager"
-#define SD_UNIT "org.freedesktop.systemd1.Unit"
-#define SD_SERVICE "org.freedesktop.systemd1.Service"
-#define SD_TIMER "org.freedesktop.systemd1.Timer"
-#define UNIT_PREFIX "/org/freedesktop/systemd1/unit"
 
 #define BUS_TIMEOUT_US (5 * 1000 * 1000ULL)
 #define UNITS_MAX 4096       /* units tracked at once */
@@ -324,119 +319,44 @@ static int bus_connect(struct services_ctx *ctx)
 
 	if (ctx->bus != NULL)
 		return 0;
-	if (ctx->bus_address) {
-		r = sd_bus_new(&ctx->bus);
-		if (r >= 0)
-			r = sd_bus_set_address(ctx->bus, ctx->bus_address);
-		if (r >= 0)
-			r = sd_bus_set_bus_client(ctx->bus, 1);
-		if (r >= 0)
-			r = sd_bus_start(ctx->bus);
-	} else {
-		r = sd_bus_open_system(&ctx->bus);
-	}
+	r = systemd_bus_open(ctx->bus_address, BUS_TIMEOUT_US, &ctx->bus,
+			     ctx->bus_error, sizeof(ctx->bus_error));
 	if (r < 0) {
-		const char *addr = ctx->bus_address ? ctx->bus_address
-						    : getenv("DBUS_SYSTEM_BUS_ADDRESS");
-
-		snprintf(ctx->bus_error, sizeof(ctx->bus_error),
-			 "cannot connect to the system bus (%s): %s",
-			 addr ? addr : "unix:path=/run/dbus/system_bus_socket",
-			 strerror(-r));
-		ctx->bus = sd_bus_unref(ctx->bus);
+		ctx->bus = NULL;
 		return r;
 	}
-	sd_bus_set_method_call_timeout(ctx->bus, BUS_TIMEOUT_US);
 	/*
 	 * systemd sends unit signals only while someone is subscribed.  A
 	 * failed subscription leaves the poll, which still sees everything.
 	 */
-	r = sd_bus_call_method(ctx->bus, SD_DEST, SD_PATH, SD_MANAGER,
+	r = sd_bus_call_method(ctx->bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
 			       "Subscribe", &err, NULL, NULL);
 	sd_bus_error_free(&err);
 	if (r >= 0)
 		r = sd_bus_add_match(ctx->bus, &ctx->match,
-				     "type='signal',sender='" SD_DEST "',"
+				     "type='signal',sender='" SYSTEMD_DEST "',"
 				     "interface='org.freedesktop.DBus.Properties',"
 				     "member='PropertiesChanged',"
-				     "path_namespace='" UNIT_PREFIX "'",
+				     "path_namespace='" SYSTEMD_UNIT_PREFIX "'",
 				     on_properties_changed, ctx);
 	ctx->subscribed = r >= 0;
 	ctx->bus_error[0] = '\0';
 	return 0;
 }
 
-/* A property of a unit object; 0 or -errno.  *ret_str is new. */
+/* Properties of a unit object over the check's bus; see systemd.h. */
 static int get_string(struct services_ctx *ctx, const char *path,
 		      const char *iface, const char *name, char **ret_str)
 {
-	sd_bus_error err = SD_BUS_ERROR_NULL;
-	int r = sd_bus_get_property_string(ctx->bus, SD_DEST, path, iface, name,
-					   &err, ret_str);
-
-	sd_bus_error_free(&err);
-	return r < 0 ? r : 0;
+	return systemd_get_string(ctx->bus, path, iface, name, ret_str, NULL, 0);
 }
 
 static int get_trivial(struct services_ctx *ctx, const char *path,
 		       const char *iface, const char *name, char type,
 		       void *ret)
 {
-	sd_bus_error err = SD_BUS_ERROR_NULL;
-	int r = sd_bus_get_property_trivial(ctx->bus, SD_DEST, path, iface,
-					    name, &err, type, ret);
-
-	sd_bus_error_free(&err);
-	return r < 0 ? r : 0;
-}
-
-/* The object path of a unit by name (LoadUnit also finds unloaded ones). */
-static char *unit_path(const char *name)
-{
-	char *path = NULL;
-
-	if (sd_bus_path_encode(UNIT_PREFIX, name, &path) < 0)
-		return NULL;
-	return path;
-}
-
-static int load_unit(struct services_ctx *ctx, const char *name,
-		     char **ret_path)
-{
-	sd_bus_error err = SD_BUS_ERROR_NULL;
-	sd_bus_message *reply = NULL;
-	const char *path;
-	int r = sd_bus_call_method(ctx->bus, SD_DEST, SD_PATH, SD_MANAGER,
-				   "LoadUnit", &err, &reply, "s", name);
-
-	sd_bus_error_free(&err);
-	if (r >= 0)
-		r = sd_bus_message_read(reply, "o", &path);
-	if (r >= 0)
-		*ret_path = xstrdup(path);
-	sd_bus_message_unref(reply);
-	return r < 0 ? r : 0;
-}
-
-/* "org.freedesktop.systemd1.Service" for "x.service", NULL for scopes etc. */
-static const char *type_interface(const char *name)
-{
-	static const struct {
-		const char *suffix, *iface;
-	} types[] = {
-		{ ".service", SD_SERVICE },
-		{ ".socket", "org.freedesktop.systemd1.Socket" },
-		{ ".mount", "org.freedesktop.systemd1.Mount" },
-		{ ".swap", "org.freedesktop.systemd1.Swap" },
-		{ ".timer", SD_TIMER },
-		{ ".path", "org.freedesktop.systemd1.Path" },
-		{ ".automount", "org.freedesktop.systemd1.Automount" },
-	};
-
-	for (size_t i = 0; i < ARRAY_SIZE(types); i++)
-		if (has_suffix(name, types[i].suffix))
-			return types[i].iface;
-	return NULL;
+	return systemd_get_trivial(ctx->bus, path, iface, name, type, ret,
+				   NULL, 0);
 }
 
 /* --- evaluation --------------------------------------------------------------- */
@@ -478,16 +398,16 @@ static void fit_context(json_t *c)
  */
 static void describe_failure(struct services_ctx *ctx, struct unit *u)
 {
-	char *path = unit_path(u->name), *result = NULL, why[512];
+	char *path = systemd_unit_path(u->name), *result = NULL, why[512];
 	char at[TIME_RFC3339_LEN], upgrades[512] = "", window[32];
-	const char *iface = type_interface(u->name);
+	const char *iface = systemd_unit_interface(u->name);
 	json_t *ctxj, *lines = NULL;
 	uint64_t since = 0;
 	int64_t when_ms;
 	size_t first = 0, n = 0;
 
 	if (path)
-		get_trivial(ctx, path, SD_UNIT, "StateChangeTimestamp", 't', &since);
+		get_trivial(ctx, path, SYSTEMD_UNIT, "StateChangeTimestamp", 't', &since);
 	if (u->fail_summary != NULL && since == u->failed_at_us)
 		goto done; /* the same failure as before */
 	unit_forget_failure(u);
@@ -654,17 +574,17 @@ static int read_changes(sd_bus_message *m, const char *iface, struct unit *u,
 		r = sd_bus_message_read(m, "s", &prop);
 		if (r < 0)
 			break;
-		if (strcmp(iface, SD_UNIT) == 0 && strcmp(prop, "ActiveState") == 0 &&
+		if (strcmp(iface, SYSTEMD_UNIT) == 0 && strcmp(prop, "ActiveState") == 0 &&
 		    sd_bus_message_read(m, "v", "s", &s) > 0) {
 			copy_state(u->active, sizeof(u->active), s);
 			*ret_interesting = true;
-		} else if (strcmp(iface, SD_UNIT) == 0 && strcmp(prop, "SubState") == 0 &&
+		} else if (strcmp(iface, SYSTEMD_UNIT) == 0 && strcmp(prop, "SubState") == 0 &&
 			   sd_bus_message_read(m, "v", "s", &s) > 0) {
 			copy_state(u->sub, sizeof(u->sub), s);
-		} else if (strcmp(iface, SD_UNIT) == 0 && strcmp(prop, "Job") == 0 &&
+		} else if (strcmp(iface, SYSTEMD_UNIT) == 0 && strcmp(prop, "Job") == 0 &&
 			   sd_bus_message_read(m, "v", "(uo)", &n, &jpath) > 0) {
 			u->job = n != 0;
-		} else if (strcmp(iface, SD_SERVICE) == 0 &&
+		} else if (strcmp(iface, SYSTEMD_SERVICE) == 0 &&
 			   strcmp(prop, "NRestarts") == 0 &&
 			   sd_bus_message_read(m, "v", "u", &n) > 0) {
 			u->nrestarts = n;
@@ -695,7 +615,7 @@ static int on_properties_changed(sd_bus_message *m, void *userdata,
 	bool interesting = false;
 
 	(void)error;
-	if (sd_bus_path_decode(sd_bus_message_get_path(m), UNIT_PREFIX, &name) <= 0 ||
+	if (sd_bus_path_decode(sd_bus_message_get_path(m), SYSTEMD_UNIT_PREFIX, &name) <= 0 ||
 	    sd_bus_message_read(m, "s", &iface) < 0)
 		goto done;
 	u = unit_find(ctx, name);
@@ -753,7 +673,7 @@ static bool unit_has_job(struct services_ctx *ctx, const char *path)
 	sd_bus_message *reply = NULL;
 	const char *job_path = NULL;
 	uint32_t id = 0;
-	int r = sd_bus_get_property(ctx->bus, SD_DEST, path, SD_UNIT, "Job",
+	int r = sd_bus_get_property(ctx->bus, SYSTEMD_DEST, path, SYSTEMD_UNIT, "Job",
 				    &err, &reply, "(uo)");
 
 	if (r >= 0)
@@ -771,18 +691,18 @@ static bool unit_has_job(struct services_ctx *ctx, const char *path)
  */
 static void refresh_unit(struct services_ctx *ctx, struct unit *u)
 {
-	char *path = unit_path(u->name), *active = NULL, *sub = NULL;
+	char *path = systemd_unit_path(u->name), *active = NULL, *sub = NULL;
 
 	if (path == NULL)
 		return;
-	if (get_string(ctx, path, SD_UNIT, "ActiveState", &active) == 0 &&
-	    get_string(ctx, path, SD_UNIT, "SubState", &sub) == 0) {
+	if (get_string(ctx, path, SYSTEMD_UNIT, "ActiveState", &active) == 0 &&
+	    get_string(ctx, path, SYSTEMD_UNIT, "SubState", &sub) == 0) {
 		copy_state(u->active, sizeof(u->active), active);
 		copy_state(u->sub, sizeof(u->sub), sub);
 	}
 	u->job = unit_has_job(ctx, path);
 	if (strcmp(u->sub, "auto-restart") == 0 && has_suffix(u->name, ".service") &&
-	    get_trivial(ctx, path, SD_SERVICE, "NRestarts", 'u', &u->nrestarts) == 0 &&
+	    get_trivial(ctx, path, SYSTEMD_SERVICE, "NRestarts", 'u', &u->nrestarts) == 0 &&
 	    !u->have_restarts) {
 		u->have_restarts = true;
 		u->nrestarts_base = u->nrestarts;
@@ -826,7 +746,7 @@ static int poll_units(struct services_ctx *ctx)
 
 	for (size_t i = 0; i < ctx->nunits; i++)
 		ctx->units[i].seen = false;
-	r = sd_bus_call_method(ctx->bus, SD_DEST, SD_PATH, SD_MANAGER,
+	r = sd_bus_call_method(ctx->bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
 			       "ListUnits", &err, &reply, NULL);
 	if (r < 0) {
 		snprintf(ctx->bus_error, sizeof(ctx->bus_error),
@@ -875,10 +795,10 @@ static void poll_unlisted_watched(struct services_ctx *ctx)
 		if ((u = unit_get(ctx, name)) == NULL)
 			continue;
 		u->seen = true;
-		if (load_unit(ctx, name, &path) == 0 &&
-		    get_string(ctx, path, SD_UNIT, "LoadState", &load) == 0 &&
-		    get_string(ctx, path, SD_UNIT, "ActiveState", &active) == 0 &&
-		    get_string(ctx, path, SD_UNIT, "SubState", &sub) == 0) {
+		if (systemd_load_unit(ctx->bus, name, &path, NULL, 0) == 0 &&
+		    get_string(ctx, path, SYSTEMD_UNIT, "LoadState", &load) == 0 &&
+		    get_string(ctx, path, SYSTEMD_UNIT, "ActiveState", &active) == 0 &&
+		    get_string(ctx, path, SYSTEMD_UNIT, "SubState", &sub) == 0) {
 			copy_state(u->active, sizeof(u->active),
 				   strcmp(load, "not-found") == 0 ? "" : active);
 			copy_state(u->sub, sizeof(u->sub),
@@ -900,8 +820,8 @@ static void poll_restarts(struct services_ctx *ctx)
 
 		if (!u->seen || !has_suffix(u->name, ".service"))
 			continue;
-		path = unit_path(u->name);
-		if (path && get_trivial(ctx, path, SD_SERVICE, "NRestarts", 'u',
+		path = systemd_unit_path(u->name);
+		if (path && get_trivial(ctx, path, SYSTEMD_SERVICE, "NRestarts", 'u',
 					&u->nrestarts) == 0 && !u->have_restarts) {
 			/* no history yet: old restarts are not a rise */
 			u->have_restarts = true;
@@ -938,55 +858,47 @@ static void report_failed_summary(struct services_ctx *ctx,
 static void report_timer(struct services_ctx *ctx, const char *timer,
 			 int64_t now_ms, struct check_results *out)
 {
-	char *tpath = NULL, *target = NULL, *spath = NULL, *result = NULL;
-	char *active = NULL, ago[32], max[32];
-	uint64_t last_us = 0;
+	struct unitrun u;
+	char ago[32], max[32];
+	const char *result;
 	int64_t age_s;
 	json_t *m;
 
-	if (load_unit(ctx, timer, &tpath) < 0 ||
-	    get_string(ctx, tpath, SD_TIMER, "Unit", &target) < 0 ||
-	    get_trivial(ctx, tpath, SD_TIMER, "LastTriggerUSec", 't', &last_us) < 0) {
+	if (unitrun_read(ctx->bus, timer, &u, NULL, 0) < 0 ||
+	    strcmp(u.unit, u.service) == 0) {
+		/* not loaded, or systemd would not say what it triggers */
 		check_results_add(out, timer, CHECK_UNKNOWN, NULL,
 				  "%s: no such timer, or systemd did not say", timer);
-		goto done;
+		return;
 	}
-	if (load_unit(ctx, target, &spath) == 0 && type_interface(target))
-		get_string(ctx, spath, type_interface(target), "Result", &result);
-	if (spath)
-		get_string(ctx, spath, SD_UNIT, "ActiveState", &active);
-	if (last_us == 0) {
+	if (u.last_trigger_us == 0) {
 		check_results_add(out, timer,
 				  ctx->timer_max_age_ms ? CHECK_WARNING : CHECK_OK,
-				  NULL, "%s has not triggered %s yet", timer, target);
-		goto done;
+				  NULL, "%s has not triggered %s yet", timer, u.service);
+		return;
 	}
-	age_s = now_ms / 1000 - (int64_t)(last_us / 1000000);
+	age_s = now_ms / 1000 - (int64_t)(u.last_trigger_us / 1000000);
 	if (age_s < 0)
 		age_s = 0;
 	format_duration(age_s, ago, sizeof(ago));
 	m = json_pack("{s:f}", "last_run_hours", (double)age_s / 3600);
-	if (result && strcmp(result, "success") != 0 && active &&
-	    strcmp(active, "activating") != 0 && strcmp(active, "active") != 0) {
+	result = u.result[0] ? u.result : NULL;
+	if (result && strcmp(result, "success") != 0 && u.active_state[0] &&
+	    strcmp(u.active_state, "activating") != 0 &&
+	    strcmp(u.active_state, "active") != 0) {
 		check_results_add(out, timer, CHECK_CRITICAL, m,
 				  "%s: the last run of %s %s ago failed (%s)",
-				  timer, target, ago, result);
+				  timer, u.service, ago, result);
 	} else if (ctx->timer_max_age_ms && age_s * 1000 > ctx->timer_max_age_ms) {
 		format_duration(ctx->timer_max_age_ms / 1000, max, sizeof(max));
 		check_results_add(out, timer, CHECK_WARNING, m,
 				  "%s last ran %s %s ago, more than %s", timer,
-				  target, ago, max);
+				  u.service, ago, max);
 	} else {
 		check_results_add(out, timer, CHECK_OK, m,
-				  "%s: %s ran %s ago (%s)", timer, target, ago,
+				  "%s: %s ran %s ago (%s)", timer, u.service, ago,
 				  result ? result : "?");
 	}
-done:
-	free(tpath);
-	free(target);
-	free(spath);
-	free(result);
-	free(active);
 }
 
 /* Timers named or matched by the configuration, each once. */
@@ -1007,7 +919,7 @@ static void report_timers(struct services_ctx *ctx, int64_t now_ms,
 			report_timer(ctx, pattern, now_ms, out);
 			continue;
 		}
-		r = sd_bus_call_method(ctx->bus, SD_DEST, SD_PATH, SD_MANAGER,
+		r = sd_bus_call_method(ctx->bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
 				       "ListUnitsByPatterns", &err, &reply,
 				       "asas", 0, 1, pattern);
 		sd_bus_error_free(&err);

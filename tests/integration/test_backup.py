@@ -133,7 +133,9 @@ def test_unit_without_a_system_bus_is_unknown(tmp_path):
     state, summary = rows(run.stdout)["job"][1:]
     assert state == "unknown"
     assert summary.startswith("job: cannot ask systemd about backup.service: "
-                              "no system bus: No such file or directory"), summary
+                              "cannot connect to the system bus "
+                              f"(unix:path={tmp_path}/no-bus-here): "
+                              "No such file or directory"), summary
     # the rest of the target is still looked at
     assert "newest backup a.tar is 1 h old" in summary
 
