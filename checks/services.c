@@ -28,7 +28,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <systemd/sd-bus.h>
+#include <unistd.h>
 
 #include "../common/config.h"
 #include "../common/db.h"
@@ -46,6 +49,8 @@
 #define UPGRADES_IN_CONTEXT 50
 /* A state that says nothing yet: a unit in transition is not reported. */
 #define STATE_SKIP (-1)
+/* Passes of dispatching and handling per wake-up, see settle(). */
+#define SETTLE_PASSES_MAX 64
 
 struct unit {
 	char *name;
@@ -85,6 +90,10 @@ struct services_ctx {
 	sd_bus *bus;
 	sd_bus_slot *match;
 	bool subscribed;
+	/* what the agent polls: the bus and kick, an eventfd that is made
+	 * readable while sd-bus holds queued messages (see settle) */
+	int epfd;
+	int kick;
 	char bus_error[256];
 	struct unit *units;
 	size_t nunits;
@@ -235,14 +244,19 @@ static void db_remember(struct services_ctx *ctx, const struct unit *u,
 
 /* --- configuration ---------------------------------------------------------- */
 
+static void bus_drop(struct services_ctx *ctx);
+
 static void services_free(void *p)
 {
 	struct services_ctx *ctx = p;
 
 	if (ctx == NULL)
 		return;
-	sd_bus_slot_unref(ctx->match);
-	sd_bus_flush_close_unref(ctx->bus);
+	bus_drop(ctx);
+	if (ctx->epfd >= 0)
+		close(ctx->epfd);
+	if (ctx->kick >= 0)
+		close(ctx->kick);
 	sqlite3_finalize(ctx->db_add);
 	sqlite3_finalize(ctx->db_del);
 	units_free(ctx);
@@ -262,6 +276,7 @@ static int services_configure(struct cfg *cfg, const struct cfg_node *node,
 	struct services_ctx *ctx = xcalloc(1, sizeof(*ctx));
 
 	ctx->env = env;
+	ctx->epfd = ctx->kick = -1;
 	ctx->report_failed = true;
 	ctx->failed_state = CHECK_CRITICAL;
 	ctx->restarts_warning = 3;
@@ -301,6 +316,8 @@ static int services_configure(struct cfg *cfg, const struct cfg_node *node,
 
 static void bus_drop(struct services_ctx *ctx)
 {
+	if (ctx->bus != NULL && ctx->epfd >= 0)
+		epoll_ctl(ctx->epfd, EPOLL_CTL_DEL, sd_bus_get_fd(ctx->bus), NULL);
 	ctx->match = sd_bus_slot_unref(ctx->match);
 	ctx->bus = sd_bus_flush_close_unref(ctx->bus);
 	ctx->subscribed = false;
@@ -310,6 +327,27 @@ static int on_properties_changed(sd_bus_message *m, void *userdata,
 				 sd_bus_error *error);
 static void report_failed_summary(struct services_ctx *ctx,
 				  struct check_results *out);
+
+/*
+ * Put the bus into the descriptor the agent polls (made once, with the
+ * kick eventfd).  0 or -errno: then the check has no subscription and
+ * the poll on its interval still sees everything.
+ */
+static int watch_bus(struct services_ctx *ctx)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (ctx->epfd < 0) {
+		ctx->epfd = epoll_create1(EPOLL_CLOEXEC);
+		ctx->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (ctx->epfd < 0 || ctx->kick < 0 ||
+		    epoll_ctl(ctx->epfd, EPOLL_CTL_ADD, ctx->kick, &ev) < 0)
+			return -errno;
+	}
+	if (epoll_ctl(ctx->epfd, EPOLL_CTL_ADD, sd_bus_get_fd(ctx->bus), &ev) < 0)
+		return -errno;
+	return 0;
+}
 
 /* Connect and subscribe; 0, or -errno with ctx->bus_error set. */
 static int bus_connect(struct services_ctx *ctx)
@@ -339,6 +377,8 @@ static int bus_connect(struct services_ctx *ctx)
 				     "member='PropertiesChanged',"
 				     "path_namespace='" SYSTEMD_UNIT_PREFIX "'",
 				     on_properties_changed, ctx);
+	if (r >= 0)
+		r = watch_bus(ctx);
 	ctx->subscribed = r >= 0;
 	ctx->bus_error[0] = '\0';
 	return 0;
@@ -712,11 +752,8 @@ static void refresh_unit(struct services_ctx *ctx, struct unit *u)
 	free(path);
 }
 
-/*
- * Report the units signals changed, when their state did, and then the
- * failed count too, which may have changed with them.
- */
-static void handle_changes(struct services_ctx *ctx, struct check_results *out)
+/* Report the units signals changed, when their state did; how many. */
+static size_t handle_changes(struct services_ctx *ctx, struct check_results *out)
 {
 	size_t before = out->n;
 
@@ -729,8 +766,60 @@ static void handle_changes(struct services_ctx *ctx, struct check_results *out)
 		refresh_unit(ctx, u);
 		report_unit(ctx, u, true, out);
 	}
-	if (out->n > before)
+	return out->n - before;
+}
+
+static bool any_changed(const struct services_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nunits; i++)
+		if (ctx->units[i].changed)
+			return true;
+	return false;
+}
+
+/* Whether sd-bus holds messages it has read but not dispatched. */
+static bool bus_has_queued(struct services_ctx *ctx)
+{
+	uint64_t t = UINT64_MAX;
+
+	return ctx->bus != NULL && sd_bus_get_timeout(ctx->bus, &t) >= 0 && t == 0;
+}
+
+/*
+ * Dispatch what the bus has and report what it changed, until a pass
+ * finds nothing new: handling a change makes calls, and sd-bus reads the
+ * signals that arrive meanwhile into its queue, where the agent's poll()
+ * of the socket cannot see them (a burst of restarts, then a failure,
+ * would wait for the next poll on the interval).  Bounded, so that a
+ * storm cannot hold the agent here: what is left then makes the kick
+ * eventfd readable, and the agent calls on_ready again at once.  The
+ * failed count goes out once, after the units that changed it.  false
+ * when the bus was lost.
+ */
+static bool settle(struct services_ctx *ctx, struct check_results *out)
+{
+	size_t reported = 0;
+	uint64_t one = 1, drained;
+	bool ok = true;
+	int pass;
+
+	if (ctx->kick >= 0)
+		(void)!read(ctx->kick, &drained, sizeof(drained));
+	for (pass = 0; pass < SETTLE_PASSES_MAX; pass++) {
+		if (!bus_drain(ctx)) {
+			ok = false;
+			break;
+		}
+		if (!any_changed(ctx))
+			break;
+		reported += handle_changes(ctx, out);
+	}
+	if (reported > 0)
 		report_failed_summary(ctx, out);
+	if (ok && pass == SETTLE_PASSES_MAX && ctx->kick >= 0 &&
+	    (any_changed(ctx) || bus_has_queued(ctx)))
+		(void)!write(ctx->kick, &one, sizeof(one));
+	return ok;
 }
 
 /* --- the poll ---------------------------------------------------------------------- */
@@ -1003,8 +1092,8 @@ static int services_collect(void *p, int64_t now_ms, struct check_results *out)
 	report_timers(ctx, now_ms, out);
 	units_prune(ctx);
 	/* signals that came in during the calls above */
-	if (ctx->bus && bus_drain(ctx))
-		handle_changes(ctx, out);
+	if (ctx->bus)
+		settle(ctx, out);
 	return 0;
 }
 
@@ -1012,7 +1101,7 @@ static int services_watch_fd(void *p)
 {
 	struct services_ctx *ctx = p;
 
-	return ctx->bus && ctx->subscribed ? sd_bus_get_fd(ctx->bus) : -1;
+	return ctx->bus && ctx->subscribed ? ctx->epfd : -1;
 }
 
 static int services_on_ready(void *p, int64_t now_ms, struct check_results *out)
@@ -1022,14 +1111,8 @@ static int services_on_ready(void *p, int64_t now_ms, struct check_results *out)
 	(void)now_ms;
 	if (ctx->bus == NULL)
 		return 0;
-	if (!bus_drain(ctx)) {
+	if (!settle(ctx, out))
 		report_bus_down(ctx, out);
-		return 0;
-	}
-	handle_changes(ctx, out);
-	/* the calls made while handling may have queued more signals */
-	if (ctx->bus && bus_drain(ctx))
-		handle_changes(ctx, out);
 	return 0;
 }
 

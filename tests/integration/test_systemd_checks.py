@@ -318,6 +318,44 @@ def test_a_restart_loop_is_a_warning(lab):
         lab.container.systemctl("stop", "flaky.service", check=False)
 
 
+def test_a_burst_of_transitions_is_reported_within_a_second(lab):
+    """Units that restart several times in quick succession and then
+    fail, all at once: every transition sends signals, and the agent's own
+    calls while it handles one read the next into sd-bus's queue, where
+    poll() cannot see them.  Each final failure must still be reported
+    within a second, not at the next poll an hour later."""
+    c = lab.container
+    # 24 at once: with the old two passes per wake-up, some of 16 were
+    # left in the queue in about every other run
+    units = [f"bursty{i}" for i in range(24)]
+    c.run("sh", "-c", " & ".join(
+        f"systemd-run --unit={u} -p Restart=on-failure -p RestartSec=5ms "
+        f"-p StartLimitBurst=10 -p StartLimitIntervalSec=60s /bin/false"
+        for u in units) + "; wait")
+    try:
+        failed_at = {}
+        reported_at = {}
+        deadline = time.monotonic() + 15
+        while len(reported_at) < len(units) and time.monotonic() < deadline:
+            states = c.run("systemctl", "is-failed", *[f"{u}.service" for u in units],
+                           check=False).stdout.split()
+            now = time.monotonic()
+            for u, st in zip(units, states):
+                if st == "failed":
+                    failed_at.setdefault(u, now)
+            for t in lab.server.tickets("all"):
+                u = t["item"].removesuffix(".service")
+                if t["host"] == HOST and u in units and t["state"] == "critical":
+                    reported_at.setdefault(u, now)
+            time.sleep(0.05)
+        late = {u: reported_at.get(u, float("inf")) - failed_at.get(u, deadline)
+                for u in units}
+        print("burst: failure to collector, s:", {u: round(d, 2) for u, d in late.items()})
+        assert all(d < 1.0 for d in late.values()), late
+    finally:
+        c.systemctl("reset-failed", *[f"{u}.service" for u in units], check=False)
+
+
 def test_a_stopped_watched_unit_is_critical_and_recovers(lab):
     lab.container.systemctl("stop", "watched-app.service")
     t = wait_for(lambda: lab.ticket("services", "watched-app.service", "open"),
