@@ -49,6 +49,8 @@
 #define UPGRADES_IN_CONTEXT 50
 /* A state that says nothing yet: a unit in transition is not reported. */
 #define STATE_SKIP (-1)
+/* Restart times kept per unit: the most restarts_warning can ask for. */
+#define RESTARTS_KEPT 16
 /* Passes of dispatching and handling per wake-up, see settle(). */
 #define SETTLE_PASSES_MAX 64
 
@@ -61,9 +63,12 @@ struct unit {
 	bool job;               /* a job is queued: it is in transition */
 	bool known_bad;         /* reported with a problem, no ok sent yet */
 	int reported;           /* state last reported, STATE_SKIP for none */
-	bool have_restarts;
-	uint32_t nrestarts;
-	uint32_t nrestarts_base; /* at the previous poll */
+	bool have_restarts;     /* nrestarts is known */
+	uint32_t nrestarts;     /* NRestarts last seen */
+	uint32_t nrestarts_seen; /* what restart_ms accounts for */
+	/* when restarts were seen (monotonic), a ring of the latest */
+	int64_t restart_ms[RESTARTS_KEPT];
+	uint32_t nrecorded;
 	/* the failure being reported: context is computed once per failure */
 	uint64_t failed_at_us;
 	char *fail_summary;
@@ -80,6 +85,7 @@ struct services_ctx {
 	char **timers;
 	int64_t timer_max_age_ms;
 	int64_t restarts_warning;
+	int64_t restarts_window_ms;
 	int64_t journal_lines;
 	int64_t journal_wait_ms;
 	char *journal_dir;
@@ -280,6 +286,7 @@ static int services_configure(struct cfg *cfg, const struct cfg_node *node,
 	ctx->report_failed = true;
 	ctx->failed_state = CHECK_CRITICAL;
 	ctx->restarts_warning = 3;
+	ctx->restarts_window_ms = 3600 * 1000;
 	ctx->journal_lines = 20;
 	ctx->journal_wait_ms = 300;
 	ctx->upgrade_window_ms = 2 * 3600 * 1000;
@@ -290,8 +297,13 @@ static int services_configure(struct cfg *cfg, const struct cfg_node *node,
 	cfg_get_string_list(cfg, node, "watch", &ctx->watch);
 	cfg_get_string_list(cfg, node, "timers", &ctx->timers);
 	cfg_get_duration(cfg, node, "timer_max_age", &ctx->timer_max_age_ms);
-	cfg_get_int(cfg, node, "restarts_warning", 0, 1000000,
+	cfg_get_int(cfg, node, "restarts_warning", 0, RESTARTS_KEPT,
 		    &ctx->restarts_warning);
+	if (cfg_get_duration(cfg, node, "restarts_window",
+			     &ctx->restarts_window_ms) > 0 &&
+	    ctx->restarts_window_ms < 1000)
+		cfg_error(cfg, cfg_get(cfg, node, "restarts_window"),
+			  "restarts_window must be at least 1s");
 	cfg_get_int(cfg, node, "journal_lines", 0, JOURNAL_LINES_MAX,
 		    &ctx->journal_lines);
 	cfg_get_duration(cfg, node, "journal_wait", &ctx->journal_wait_ms);
@@ -510,14 +522,56 @@ static bool in_transition(const struct unit *u)
 	       strcmp(u->active, "deactivating") == 0;
 }
 
-/* Rising since the previous poll, or at the threshold. */
+/*
+ * Record the restarts NRestarts rose by since the last look, at the time
+ * of this look.  NRestarts only counts (systemd resets it on an explicit
+ * start), so it says nothing about now: the times do.
+ */
+static void account_restarts(struct unit *u)
+{
+	int64_t now = time_mono_ms();
+
+	if (!u->have_restarts)
+		return;
+	for (uint32_t i = u->nrestarts_seen;
+	     i < u->nrestarts && i - u->nrestarts_seen < RESTARTS_KEPT; i++)
+		u->restart_ms[u->nrecorded++ % RESTARTS_KEPT] = now;
+	u->nrestarts_seen = u->nrestarts;
+}
+
+/* Restarts seen within the window that ends now. */
+static uint32_t recent_restarts(const struct services_ctx *ctx,
+				const struct unit *u)
+{
+	int64_t since = time_mono_ms() - ctx->restarts_window_ms;
+	uint32_t n = 0, kept = u->nrecorded < RESTARTS_KEPT ? u->nrecorded
+							    : RESTARTS_KEPT;
+
+	for (uint32_t i = 0; i < kept; i++)
+		n += u->restart_ms[i] >= since;
+	return n;
+}
+
+/* Waiting to be started again, or starting: in a loop right now. */
+static bool auto_restarting(const struct unit *u)
+{
+	return strcmp(u->sub, "auto-restart") == 0 ||
+	       strcmp(u->active, "activating") == 0;
+}
+
+/*
+ * A restart loop: restarts_warning restarts seen within restarts_window,
+ * or, for an agent that has not watched long enough to know (just
+ * started), NRestarts at the threshold while the unit is being restarted.
+ * A unit that restarted three times last month and runs now is fine.
+ */
 static bool restart_loop(const struct services_ctx *ctx, const struct unit *u)
 {
-	if (!u->have_restarts)
+	if (!u->have_restarts || ctx->restarts_warning == 0)
 		return false;
-	return u->nrestarts > u->nrestarts_base ||
-	       (ctx->restarts_warning > 0 &&
-		u->nrestarts >= (uint64_t)ctx->restarts_warning);
+	return recent_restarts(ctx, u) >= (uint32_t)ctx->restarts_warning ||
+	       (auto_restarting(u) &&
+		u->nrestarts >= (uint32_t)ctx->restarts_warning);
 }
 
 /*
@@ -530,6 +584,7 @@ static int unit_state(struct services_ctx *ctx, struct unit *u, char *summary,
 	bool watched = matches(ctx->watch, u->name);
 
 	*ret_context = NULL;
+	account_restarts(u);
 	if (strcmp(u->active, "failed") == 0 && ctx->report_failed &&
 	    !matches(ctx->ignore, u->name)) {
 		describe_failure(ctx, u);
@@ -540,11 +595,13 @@ static int unit_state(struct services_ctx *ctx, struct unit *u, char *summary,
 	if (strcmp(u->active, "failed") != 0)
 		unit_forget_failure(u);
 	if (restart_loop(ctx, u)) {
+		char window[32];
+
+		format_duration(ctx->restarts_window_ms / 1000, window,
+				sizeof(window));
 		snprintf(summary, size,
-			 "%s is restarting in a loop: %u restarts, %u since the last check (%s/%s)",
-			 u->name, u->nrestarts,
-			 u->nrestarts > u->nrestarts_base
-				 ? u->nrestarts - u->nrestarts_base : 0,
+			 "%s is restarting in a loop: %u restarts in the last %s, %u in all (%s/%s)",
+			 u->name, recent_restarts(ctx, u), window, u->nrestarts,
 			 u->active, u->sub);
 		return CHECK_WARNING;
 	}
@@ -578,8 +635,10 @@ static void report_unit(struct services_ctx *ctx, struct unit *u,
 		json_decref(context);
 		return;
 	}
-	metrics = u->have_restarts ? json_pack("{s:I}", "restarts",
-					       (json_int_t)u->nrestarts)
+	metrics = u->have_restarts ? json_pack("{s:I, s:I}", "restarts",
+					       (json_int_t)u->nrestarts,
+					       "restarts_recent",
+					       (json_int_t)recent_restarts(ctx, u))
 				   : NULL;
 	r = check_results_add(out, u->name, (enum check_state)st, metrics,
 			      "%s", summary);
@@ -627,6 +686,8 @@ static int read_changes(sd_bus_message *m, const char *iface, struct unit *u,
 		} else if (strcmp(iface, SYSTEMD_SERVICE) == 0 &&
 			   strcmp(prop, "NRestarts") == 0 &&
 			   sd_bus_message_read(m, "v", "u", &n) > 0) {
+			if (!u->have_restarts) /* the signal says it just rose */
+				u->nrestarts_seen = n ? n - 1 : 0;
 			u->nrestarts = n;
 			u->have_restarts = true;
 			*ret_interesting = true;
@@ -679,7 +740,7 @@ static int on_properties_changed(sd_bus_message *m, void *userdata,
 			/* the count just went up, by one at least */
 			u->have_restarts = true;
 			u->nrestarts = probe.nrestarts;
-			u->nrestarts_base = probe.nrestarts ? probe.nrestarts - 1 : 0;
+			u->nrestarts_seen = probe.nrestarts_seen;
 		}
 	} else if (read_changes(m, iface, u, &interesting) < 0 || !interesting) {
 		goto done;
@@ -745,7 +806,7 @@ static void refresh_unit(struct services_ctx *ctx, struct unit *u)
 	    get_trivial(ctx, path, SYSTEMD_SERVICE, "NRestarts", 'u', &u->nrestarts) == 0 &&
 	    !u->have_restarts) {
 		u->have_restarts = true;
-		u->nrestarts_base = u->nrestarts;
+		u->nrestarts_seen = u->nrestarts;
 	}
 	free(active);
 	free(sub);
@@ -914,7 +975,7 @@ static void poll_restarts(struct services_ctx *ctx)
 					&u->nrestarts) == 0 && !u->have_restarts) {
 			/* no history yet: old restarts are not a rise */
 			u->have_restarts = true;
-			u->nrestarts_base = u->nrestarts;
+			u->nrestarts_seen = u->nrestarts;
 		}
 		free(path);
 	}
@@ -1085,7 +1146,6 @@ static int services_collect(void *p, int64_t now_ms, struct check_results *out)
 
 		u->changed = false;
 		report_unit(ctx, u, false, out);
-		u->nrestarts_base = u->nrestarts;
 	}
 	report_failed_summary(ctx, out);
 	report_unmatched_watch(ctx, out);

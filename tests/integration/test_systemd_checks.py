@@ -33,6 +33,11 @@ UNITS = {
     "backup-job.service": ("[Service]\nType=oneshot\n"
                            "ExecStart=/bin/sh -c 'echo backup target full >&2; exit 2'\n"),
     "backup-job.timer": "[Timer]\nOnActiveSec=1s\nAccuracySec=1ms\n",
+    # fails three times, then runs: NRestarts stays 3 for good
+    "thrice.service": ("[Service]\nRestart=on-failure\nRestartSec=100ms\n"
+                       "ExecStart=/bin/sh -c 'n=$(cat /run/thrice 2>/dev/null || echo 0);"
+                       " echo $((n + 1)) > /run/thrice; [ $n -ge 3 ] && exec sleep infinity;"
+                       " exit 1'\n"),
     # 150 lines of 600 characters, then a failure
     "chatty.service": ("[Service]\nType=oneshot\nExecStart=/bin/sh -c 'for i in $$(seq 1 150);"
                        " do printf \"line %%d %%0590d\\n\" $$i 0; done; exit 1'\n"),
@@ -354,6 +359,50 @@ def test_a_burst_of_transitions_is_reported_within_a_second(lab):
         assert all(d < 1.0 for d in late.values()), late
     finally:
         c.systemctl("reset-failed", *[f"{u}.service" for u in units], check=False)
+
+
+def unit_properties(container, unit, *props):
+    out = container.systemctl("show", unit, *[f"--property={p}" for p in props]).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def test_old_restarts_of_a_running_unit_are_not_a_loop(lab):
+    """NRestarts only counts up: three restarts long ago, and a unit that
+    has run fine since, must not be a warning forever.  The daemon saw the
+    restarts happen, within its window (3 in 1 h): a warning.  An agent
+    that starts afterwards sees only the count of a unit that runs now:
+    nothing to say."""
+    c = lab.container
+    c.systemctl("start", "thrice.service")
+    wait_for(lambda: unit_properties(c, "thrice.service", "NRestarts", "SubState")
+             == {"NRestarts": "3", "SubState": "running"},
+             timeout=20, what="thrice.service to run after three restarts")
+    t = wait_for(lambda: lab.ticket("services", "thrice.service"), timeout=10,
+                 what="the daemon's restart-loop warning")
+    assert t["state"] == "warning"
+    assert "3 restarts in the last 1 h, 3 in all" in \
+        latest(t, lab.server)["summary"], latest(t, lab.server)["summary"]
+    table = lab.run_once("thrice", host="container04")
+    assert "thrice.service" not in table, table
+
+
+def test_a_fresh_agent_sees_a_loop_that_is_going_on(lab):
+    """Without history the absolute count still counts while systemd is
+    restarting the unit: an agent started in the middle of a loop warns."""
+    c = lab.container
+    c.run("systemd-run", "--unit=slowloop", "-p", "Restart=always", "-p", "RestartSec=2s",
+          "-p", "StartLimitIntervalSec=0", "/bin/false")
+    try:
+        wait_for(lambda: int(unit_properties(c, "slowloop.service", "NRestarts")
+                             ["NRestarts"]) >= 3,
+                 timeout=20, what="slowloop.service to restart three times")
+        table = lab.run_once("slowloop", host="container05")
+        state, summary = row(table, "services", "slowloop.service")
+        assert state == "warning"
+        assert summary.startswith("slowloop.service is restarting in a loop: 0 restarts "
+                                  "in the last 1 h"), summary
+    finally:
+        c.systemctl("stop", "slowloop.service", check=False)
 
 
 def test_a_stopped_watched_unit_is_critical_and_recovers(lab):
