@@ -66,7 +66,8 @@ CHECK_SRCS := \
 	checks/unitrun.c \
 	checks/updates.c \
 	checks/updates_state.c \
-	checks/systemd.c
+	checks/systemd.c \
+	checks/claims.c
 
 AGENT_SRCS := \
 	agent/config.c \

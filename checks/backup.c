@@ -32,12 +32,16 @@
 #include "../common/config.h"
 #include "../common/util.h"
 #include "check.h"
+#include "claims.h"
 #include "fillrate.h"
+#include "journal.h"
 #include "predict.h"
 #include "systemd.h"
 #include "unitrun.h"
 
 #define BACKUP_SIZE_HISTORY 10
+/* Journal lines of a failed job in the result's context. */
+#define BACKUP_JOURNAL_LINES 20
 #define BACKUP_NAME_MAX 128
 /* sd-bus waits 25 s for a reply by default: a hung systemd must not hold
  * the agent's loop that long for every property */
@@ -55,6 +59,7 @@ struct backup_target {
 };
 
 struct backup_ctx {
+	const struct check_env *env;
 	struct backup_target defaults;
 	struct backup_target *targets;
 	size_t ntargets;
@@ -80,6 +85,7 @@ struct verdict {
 	struct aspect a[6];
 	size_t n;
 	json_t *metrics;
+	json_t *context; /* the failed job's unit and journal, or NULL */
 };
 
 static void add_aspect(struct verdict *v, enum check_state state,
@@ -112,6 +118,7 @@ static void backup_free(void *p)
 
 	if (ctx == NULL)
 		return;
+	claims_drop(ctx->env ? ctx->env->claims : NULL, ctx);
 	for (size_t i = 0; i < ctx->ntargets; i++)
 		target_free(&ctx->targets[i]);
 	free(ctx->targets);
@@ -197,6 +204,13 @@ static void parse_target(struct cfg *cfg, const struct cfg_node *item,
 		goto fail;
 	}
 	t.dir = leading_dir(t.pattern);
+	if (t.unit != NULL) {
+		/* this target reports its job's failure; services leaves it */
+		char *label = xasprintf("backup target %s", t.name);
+
+		claims_add(ctx->env ? ctx->env->claims : NULL, ctx, t.unit, label);
+		free(label);
+	}
 	ctx->targets[ctx->ntargets++] = t;
 	return;
 fail:
@@ -214,6 +228,7 @@ static int backup_configure(struct cfg *cfg, const struct cfg_node *node,
 	struct backup_ctx *ctx = xcalloc(1, sizeof(*ctx));
 	const struct cfg_node *list;
 
+	ctx->env = env;
 	ctx->fillrate = fillrate_new("backup", env);
 	ctx->defaults.max_age_ms = 26 * 3600 * 1000LL;
 	ctx->defaults.min_size_ratio = 0.5;
@@ -428,6 +443,27 @@ static void judge_space(struct backup_ctx *ctx, const struct backup_target *t,
 		   t->dir, text, check_state_name(p.state), horizon, freeb);
 }
 
+/*
+ * What the services check would have attached to the job's failure (it
+ * leaves the unit to this target, claims.h): the unit, its result and
+ * its last journal lines.  New reference.
+ */
+static json_t *failure_context(const struct unitrun *u)
+{
+	json_t *c = json_pack("{s:s, s:s, s:i}", "unit", u->service, "result",
+			      u->result, "exit_status", (int)u->exec_status);
+	json_t *lines = NULL;
+	char why[256];
+
+	/* the newest lines: the failed run's, since it was the last */
+	if (journal_unit_tail(NULL, u->service, BACKUP_JOURNAL_LINES, 0, 0,
+			      &lines, why, sizeof(why)) < 0)
+		json_object_set_new(c, "journal_error", json_string(why));
+	else
+		json_object_set_new(c, "journal", lines);
+	return c;
+}
+
 /* The last run of the backup job's unit, over the system bus. */
 static void judge_unit(struct backup_ctx *ctx, const struct backup_target *t,
 		       int64_t now_ms, struct verdict *v)
@@ -467,10 +503,12 @@ static void judge_unit(struct backup_ctx *ctx, const struct backup_target *t,
 	}
 	json_object_set_new(v->metrics, "unit_exit_status",
 			    json_integer(u.exec_status));
-	if (strcmp(u.result, "success") != 0)
+	if (strcmp(u.result, "success") != 0) {
 		add_aspect(v, CHECK_CRITICAL,
 			   "last run of %s failed%s: %s, status %d", u.service,
 			   ago, u.result, (int)u.exec_status);
+		v->context = failure_context(&u);
+	}
 	else if (u.exit_us == 0)
 		/* A failed unit stays loaded until reset-failed, so a failure
 		 * is never lost; a run that went well is forgotten once systemd
@@ -554,7 +592,8 @@ static void report_target(struct backup_ctx *ctx, const struct backup_target *t,
 			first = false;
 		}
 	}
-	check_results_add(out, t->name, state, v.metrics, "%s", summary);
+	check_results_add(out, t->name, state, v.metrics, "%s", summary)
+		->context = v.context;
 }
 
 static int backup_collect(void *p, int64_t now_ms, struct check_results *out)

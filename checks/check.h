@@ -22,6 +22,7 @@
 
 struct cfg;
 struct cfg_node;
+struct claims;
 
 enum check_state {
 	CHECK_OK = 0,
@@ -127,6 +128,12 @@ struct check_env {
 	 * collect() started and starts nothing new on its own.
 	 */
 	bool one_shot;
+	/*
+	 * Which check reports which systemd unit's failure (claims.h): the
+	 * backup check claims its jobs' units in configure(), the services
+	 * check leaves them to it.  NULL where nobody keeps claims.
+	 */
+	struct claims *claims;
 };
 
 struct check {

@@ -38,6 +38,7 @@
 #include "../common/util.h"
 #include "check.h"
 #include "journal.h"
+#include "claims.h"
 #include "pkglog.h"
 #include "systemd.h"
 #include "unitrun.h"
@@ -70,6 +71,8 @@ struct unit {
 	int64_t restart_ms[RESTARTS_KEPT];
 	uint32_t nrecorded;
 	/* the failure being reported: context is computed once per failure */
+	bool claim_checked;     /* claimed_by is known for this failure */
+	char claimed_by[160];   /* the check that reports it (claims.h), or "" */
 	uint64_t failed_at_us;
 	char *fail_summary;
 	json_t *fail_context;
@@ -149,6 +152,7 @@ static void unit_forget_failure(struct unit *u)
 	u->fail_summary = NULL;
 	u->fail_context = NULL;
 	u->failed_at_us = 0;
+	u->claim_checked = false;
 }
 
 static struct unit *unit_find(struct services_ctx *ctx, const char *name)
@@ -575,6 +579,40 @@ static bool restart_loop(const struct services_ctx *ctx, const struct unit *u)
 }
 
 /*
+ * Who reports the failure of u instead of this check (claims.h): a claim
+ * on the unit itself, or on a timer that triggers it (TriggeredBy).  The
+ * label, or NULL; asked once per failure.
+ */
+static const char *unit_claim(struct services_ctx *ctx, struct unit *u)
+{
+	const struct claims *c = ctx->env ? ctx->env->claims : NULL;
+	const char *label = claims_find(c, u->name);
+	char **triggers = NULL, *path;
+
+	if (u->claim_checked)
+		return u->claimed_by[0] ? u->claimed_by : NULL;
+	if (label == NULL && claims_unit(c, 0) != NULL && ctx->bus != NULL) {
+		path = systemd_unit_path(u->name);
+		if (path == NULL || systemd_get_strv(ctx->bus, path, SYSTEMD_UNIT,
+						     "TriggeredBy", &triggers,
+						     NULL, 0) < 0) {
+			free(path);
+			return NULL; /* ask again next time */
+		}
+		for (size_t i = 0; triggers && triggers[i]; i++)
+			if (label == NULL)
+				label = claims_find(c, triggers[i]);
+		for (size_t i = 0; triggers && triggers[i]; i++)
+			free(triggers[i]);
+		free(triggers);
+		free(path);
+	}
+	u->claim_checked = true;
+	strlcpy_safe(u->claimed_by, label ? label : "", sizeof(u->claimed_by));
+	return label ? u->claimed_by : NULL;
+}
+
+/*
  * The state of a unit's item and its summary (and context, a new
  * reference or NULL); STATE_SKIP when there is nothing to say now.
  */
@@ -587,6 +625,17 @@ static int unit_state(struct services_ctx *ctx, struct unit *u, char *summary,
 	account_restarts(u);
 	if (strcmp(u->active, "failed") == 0 && ctx->report_failed &&
 	    !matches(ctx->ignore, u->name)) {
+		const char *owner = unit_claim(ctx, u);
+
+		if (owner != NULL) {
+			/* one ticket per failed backup job: the other check's;
+			 * an ok resolves what this check said before the claim */
+			if (!u->known_bad)
+				return STATE_SKIP;
+			snprintf(summary, size, "%s failed; %s reports it",
+				 u->name, owner);
+			return CHECK_OK;
+		}
 		describe_failure(ctx, u);
 		strlcpy_safe(summary, u->fail_summary, size);
 		*ret_context = json_incref(u->fail_context);
@@ -984,24 +1033,38 @@ static void poll_restarts(struct services_ctx *ctx)
 static void report_failed_summary(struct services_ctx *ctx,
 				  struct check_results *out)
 {
-	struct check_names names;
-	char buf[768];
+	struct check_names names, left;
+	char buf[768], left_buf[512];
 
 	if (!ctx->report_failed)
 		return;
 	check_names_init(&names, buf, sizeof(buf), NAMES_IN_SUMMARY);
+	check_names_init(&left, left_buf, sizeof(left_buf), NAMES_IN_SUMMARY);
 	for (size_t i = 0; i < ctx->nunits; i++) {
-		const struct unit *u = &ctx->units[i];
+		struct unit *u = &ctx->units[i];
+		const char *owner;
+		char one[256];
 
-		if (strcmp(u->active, "failed") == 0 && !matches(ctx->ignore, u->name))
+		if (strcmp(u->active, "failed") != 0 || matches(ctx->ignore, u->name))
+			continue;
+		/* a unit another check reports counts there, not here */
+		owner = unit_claim(ctx, u);
+		if (owner == NULL) {
 			check_names_add(&names, u->name);
+			continue;
+		}
+		snprintf(one, sizeof(one), "%s (%s)", u->name, owner);
+		check_names_add(&left, one);
 	}
 	check_names_end(&names);
+	check_names_end(&left);
 	check_results_add(out, "failed",
 			  names.total ? (enum check_state)ctx->failed_state : CHECK_OK,
 			  json_pack("{s:I}", "failed", (json_int_t)names.total),
-			  "%zu failed unit%s%s%s", names.total,
-			  names.total == 1 ? "" : "s", names.total ? ": " : "", buf);
+			  "%zu failed unit%s%s%s%s%s", names.total,
+			  names.total == 1 ? "" : "s", names.total ? ": " : "", buf,
+			  left.total ? "; reported by other checks: " : "",
+			  left_buf);
 }
 
 /* One timer: the result of the last run of the unit it triggers. */
@@ -1010,10 +1073,16 @@ static void report_timer(struct services_ctx *ctx, const char *timer,
 {
 	struct unitrun u;
 	char ago[32], max[32];
-	const char *result;
+	const char *result, *owner;
 	int64_t age_s;
 	json_t *m;
 
+	owner = claims_find(ctx->env ? ctx->env->claims : NULL, timer);
+	if (owner != NULL) {
+		check_results_add(out, timer, CHECK_OK, NULL,
+				  "%s: %s reports its runs", timer, owner);
+		return;
+	}
 	if (unitrun_read(ctx->bus, timer, &u, NULL, 0) < 0 ||
 	    strcmp(u.unit, u.service) == 0) {
 		/* not loaded, or systemd would not say what it triggers */

@@ -462,6 +462,38 @@ def test_once_reports_timer_results_reboot_and_recent_upgrades(lab):
     assert row(table, "updates", "pending")[1].endswith("(package lists are 10 d old)")
 
 
+def test_a_failed_backup_job_is_one_ticket(lab):
+    """A backup target that names its job's unit owns that unit's failure
+    (checks/claims.h): the target is critical and carries the job's
+    journal lines, and the services check, which would open a ticket of
+    its own for the failed unit and one for its timer, leaves both to it
+    and says so in its failed count."""
+    c = lab.container
+    c.write("/srv/backups/db-1.tar", "x" * 1000)
+    table = lab.run_once("owner", host="container06", services_extra=(
+        "  backup:\n    targets:\n"
+        "      - {name: nightly, path: /srv/backups/*.tar, unit: backup-job.timer}\n"))
+    state, summary = row(table, "backup", "nightly")
+    assert state == "critical"
+    assert summary.startswith("nightly: last run of backup-job.service failed"), summary
+    assert not any(line.split()[:2] == ["services", "backup-job.service"]
+                   for line in table.splitlines()), table
+    assert row(table, "services", "backup-job.timer") == (
+        "ok", "backup-job.timer: backup target nightly reports its runs")
+    state, summary = row(table, "services", "failed")
+    assert "backup-job.service (backup target nightly)" in summary.split("; ")[-1], summary
+    assert "backup-job" not in summary.split("; ")[0], summary
+
+    # (the failed count is open for the container's other failed units)
+    problems = [t for t in lab.server.tickets("open") if t["host"] == "container06"
+                and t["item"] in ("nightly", "backup-job.service", "backup-job.timer")]
+    assert [(t["check"], t["item"]) for t in problems] == [("backup", "nightly")], problems
+    context = latest(problems[0], lab.server)["context"]
+    assert context["unit"] == "backup-job.service"
+    assert context["result"] == "exit-code"
+    assert any("backup target full" in line for line in context["journal"]), context
+
+
 def test_a_restarted_agent_still_resolves_what_it_reported(lab):
     # the daemon reported demo-app.service failed and remembered that in
     # its state database; it stops, the unit recovers meanwhile
