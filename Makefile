@@ -221,6 +221,9 @@ $(ASAN)/%.o: %.c
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ASAN_CFLAGS) -c -o $@ $<
 
+# test_pkglog makes gzdopen() fail, which only memory exhaustion can.
+$(ASAN)/tests/test_pkglog: TEST_LIBS += -Wl,--wrap=gzdopen
+
 ASAN_BINS := $(ASAN)/bin/tocsin-agent $(ASAN)/bin/tocsin-server $(ASAN)/bin/tocsin
 UNIT_BINS := $(addprefix $(ASAN)/tests/,$(UNIT_TESTS))
 
