@@ -67,7 +67,8 @@ CHECK_SRCS := \
 	checks/updates.c \
 	checks/updates_state.c \
 	checks/systemd.c \
-	checks/claims.c
+	checks/claims.c \
+	checks/pathscan.c
 
 AGENT_SRCS := \
 	agent/config.c \
@@ -147,7 +148,8 @@ UNIT_TESTS := \
 	test_sla \
 	test_notify \
 	test_desk \
-	test_utf8
+	test_utf8 \
+	test_pathscan
 
 # V=1 shows the full commands.
 ifeq ($(V),1)
