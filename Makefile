@@ -266,7 +266,8 @@ BENCHES := \
 	dedup_bench \
 	ingest_load \
 	store_apply \
-	auth_lookup
+	auth_lookup \
+	pkglog_read
 
 BENCH_BINS := $(addprefix $(REL)/bench/,$(BENCHES))
 

@@ -23,3 +23,5 @@ build/rel/bench/store_apply 300000 256
 build/rel/bench/store_apply 300000 256 steady
 # per-host credential authentication: in-memory index vs indexed SELECT
 build/rel/bench/auth_lookup 10000
+# package logs (updates, services): a 200,000-upgrade dpkg.log read into the newest 4096 records
+build/rel/bench/pkglog_read 200000 "${TMPDIR:-/tmp}"

@@ -280,8 +280,9 @@ void format_bytes(uint64_t bytes, char *buf, size_t size)
 
 /*
  * A unit takes over from the smaller one at twice its size ("90 min",
- * "36 h"), and wherever the smaller one would read as exactly one of it:
- * 3600 s is "1 h", not "60 min", and 86400 s "1 d", not "24 h".
+ * "36 h"), and hours and days also where the smaller one would read as
+ * exactly one of them: 3600 s is "1 h", not "60 min", and 86400 s "1 d",
+ * not "24 h".  (Seconds stay up to 119: "60 s" reads as it is.)
  */
 void format_duration(int64_t seconds, char *buf, size_t size)
 {
@@ -292,9 +293,10 @@ void format_duration(int64_t seconds, char *buf, size_t size)
 
 	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
 		int64_t u = units[i].seconds;
-		int64_t smaller = i + 1 < ARRAY_SIZE(units) ? units[i + 1].seconds : 1;
+		int64_t smaller = i + 1 < ARRAY_SIZE(units) ? units[i + 1].seconds : 0;
 
-		if (seconds >= 2 * u || (seconds >= u && seconds / smaller == u / smaller)) {
+		if (seconds >= 2 * u ||
+		    (smaller > 0 && seconds >= u && seconds / smaller == u / smaller)) {
 			snprintf(buf, size, "%lld %s", (long long)(seconds / u),
 				 units[i].name);
 			return;

@@ -201,7 +201,7 @@ def test_backup_volume_fill_prediction(tmp_path):
     state, summary = states[-1]
     assert state == "warning"
     assert re.match(rf"nightly: backup volume {bk} full in ~\d+ (h|min) at 2[89]\d MiB/day "
-                    r"\(warning within 12 h\), [\d.]+ MiB free; newest backup b19.tar is 1 min old",
+                    r"\(warning within 12 h\), [\d.]+ MiB free; newest backup b19.tar is 60 s old",
                     summary), summary
 
 

@@ -62,7 +62,7 @@ static void test_format_duration(void **state)
 		int64_t seconds;
 		const char *text;
 	} cases[] = {
-		{ 0, "0 s" },	      { 59, "59 s" },	    { 60, "1 min" },
+		{ 0, "0 s" },	      { 59, "59 s" },	    { 60, "60 s" },
 		{ 61, "61 s" },	      { 119, "119 s" },     { 120, "2 min" },
 		{ 3599, "59 min" },   { 3600, "1 h" },      { 3659, "1 h" },
 		{ 3660, "61 min" },   { 5400, "90 min" },   { 7200, "2 h" },
