@@ -343,6 +343,11 @@ void pkglog_finish(struct pkglog *log)
 		log->n = log->max;
 		log->dropped += excess;
 	}
+	if (log->n > 0 && log->cap > 2 * log->n) {
+		/* reading needed room for twice max; the window is kept */
+		log->cap = log->n;
+		log->v = xreallocarray(log->v, log->cap, sizeof(*log->v));
+	}
 	log->txn_first = log->n;
 }
 
