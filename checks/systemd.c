@@ -106,18 +106,24 @@ const char *systemd_unit_interface(const char *name)
 	return NULL;
 }
 
+/* The end of a call: the error into err, the bus error freed; 0 or r. */
+static int finish(int r, sd_bus_error *e, char *err, size_t errlen)
+{
+	if (r < 0)
+		fail(r, e, err, errlen);
+	sd_bus_error_free(e);
+	return r < 0 ? r : 0;
+}
+
 int systemd_get_string(sd_bus *bus, const char *path, const char *iface,
 		       const char *name, char **ret_str, char *err,
 		       size_t errlen)
 {
 	sd_bus_error e = SD_BUS_ERROR_NULL;
-	int r = sd_bus_get_property_string(bus, SYSTEMD_DEST, path, iface, name,
-					   &e, ret_str);
 
-	if (r < 0)
-		fail(r, &e, err, errlen);
-	sd_bus_error_free(&e);
-	return r < 0 ? r : 0;
+	return finish(sd_bus_get_property_string(bus, SYSTEMD_DEST, path, iface,
+						 name, &e, ret_str),
+		      &e, err, errlen);
 }
 
 int systemd_get_trivial(sd_bus *bus, const char *path, const char *iface,
@@ -125,13 +131,10 @@ int systemd_get_trivial(sd_bus *bus, const char *path, const char *iface,
 			size_t errlen)
 {
 	sd_bus_error e = SD_BUS_ERROR_NULL;
-	int r = sd_bus_get_property_trivial(bus, SYSTEMD_DEST, path, iface,
-					    name, &e, type, ret);
 
-	if (r < 0)
-		fail(r, &e, err, errlen);
-	sd_bus_error_free(&e);
-	return r < 0 ? r : 0;
+	return finish(sd_bus_get_property_trivial(bus, SYSTEMD_DEST, path, iface,
+						  name, &e, type, ret),
+		      &e, err, errlen);
 }
 
 int systemd_get_strv(sd_bus *bus, const char *path, const char *iface,
@@ -139,11 +142,8 @@ int systemd_get_strv(sd_bus *bus, const char *path, const char *iface,
 		     size_t errlen)
 {
 	sd_bus_error e = SD_BUS_ERROR_NULL;
-	int r = sd_bus_get_property_strv(bus, SYSTEMD_DEST, path, iface, name,
-					 &e, ret_strv);
 
-	if (r < 0)
-		fail(r, &e, err, errlen);
-	sd_bus_error_free(&e);
-	return r < 0 ? r : 0;
+	return finish(sd_bus_get_property_strv(bus, SYSTEMD_DEST, path, iface,
+					       name, &e, ret_strv),
+		      &e, err, errlen);
 }

@@ -77,6 +77,15 @@ def stop(agent, log, log_path):
     assert rc == 0, text
 
 
+def first_apt_result(config, tickets, log_path):
+    """Run the agent until its first apt result is at the collector."""
+    agent, log = start(config, log_path)
+    try:
+        wait_for(lambda: tickets.get("security"), timeout=30, what="the first apt result")
+    finally:
+        stop(agent, log, log_path)
+
+
 def test_apt_runs_in_the_background_from_the_first_round(server, tmp_path):
     config = updates_config(server, tmp_path, "bg01", sleep=3, apt_interval="6s")
     t = Tickets(server, "bg01")
@@ -116,11 +125,7 @@ def test_restart_and_reload_report_from_the_saved_snapshot(server, tmp_path):
     config = updates_config(server, tmp_path, "bg02", sleep=3, apt_interval="1h")
     t = Tickets(server, "bg02")
     log_path = tmp_path / "agent.log"
-    agent, log = start(config, log_path)
-    try:
-        wait_for(lambda: t.get("security"), timeout=30, what="the first apt result")
-    finally:
-        stop(agent, log, log_path)
+    first_apt_result(config, t, log_path)
     first = t.count("security")
 
     started = time.monotonic()
@@ -150,11 +155,7 @@ def test_a_changed_apt_setting_ignores_the_saved_snapshot(server, tmp_path):
     config = updates_config(server, tmp_path, "bg03", sleep=0, apt_interval="1h")
     t = Tickets(server, "bg03")
     log_path = tmp_path / "agent.log"
-    agent, log = start(config, log_path)
-    try:
-        wait_for(lambda: t.get("security"), timeout=30, what="the first apt result")
-    finally:
-        stop(agent, log, log_path)
+    first_apt_result(config, t, log_path)
     other = tmp_path / "apt-get-other"
     os.link(tmp_path / "apt-get", other)
     config.write_text(config.read_text().replace(f"apt_get: {tmp_path}/apt-get\n",
