@@ -21,7 +21,7 @@ OPT ?= -O2 -g
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 AGENT_PKGS  := yaml-0.1 jansson libcurl libsystemd sqlite3
-SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd
+SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd netsnmp
 CLI_PKGS    := yaml-0.1 jansson libcurl
 TEST_PKGS   := cmocka
 
@@ -60,7 +60,16 @@ SERVER_SRCS := \
 	server/ingest.c \
 	server/inventory.c \
 	server/metrics.c \
+	server/privdrop.c \
 	server/store.c \
+	server/trap.c \
+	server/trapconf.c \
+	server/trapdev.c \
+	server/traplisten.c \
+	server/trapmap.c \
+	server/trapmsg.c \
+	server/trapnames.c \
+	server/trapreview.c \
 	server/writer.c
 
 CLI_SRCS := \

@@ -11,6 +11,7 @@
 #include "../common/util.h"
 #include "inventory.h"
 #include "server.h"
+#include "trapconf.h"
 
 void server_config_free(struct server_config *conf)
 {
@@ -22,6 +23,7 @@ void server_config_free(struct server_config *conf)
 	free(conf->listen_host);
 	free(conf->database);
 	inventory_free(conf->inventory);
+	trapconf_free(conf->traps);
 	free(conf);
 }
 
@@ -201,6 +203,7 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	parse_http(cfg, cfg_get(cfg, cfg->root, "http"), conf);
 	parse_auth(cfg, cfg_get(cfg, cfg->root, "auth"), conf);
 	inventory_parse(cfg, cfg->root, &conf->inventory);
+	trapconf_parse(cfg, cfg->root, &conf->traps);
 	if (conf->ntokens == 0)
 		cfg_error(cfg, cfg->root,
 			  "auth.tokens is empty: nobody could use the server");

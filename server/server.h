@@ -41,6 +41,7 @@ struct server_config {
 	struct server_token *tokens;
 	size_t ntokens;
 	struct inventory *inventory;
+	struct trap_config *traps; /* NULL: no traps: section, no listener */
 };
 
 struct cfg;

@@ -9,6 +9,7 @@
 #include "../common/db.h"
 #include "../common/util.h"
 #include "ingest.h"
+#include "trapreview.h"
 
 /*
  * The core schema: hosts, tickets, events, journal.  Steps run in order;
@@ -87,6 +88,7 @@ static const struct db_schema core_schema = {
  */
 static const struct db_schema *const schemas[] = {
 	&core_schema,
+	&trapreview_schema,
 	NULL,
 };
 
