@@ -74,7 +74,8 @@ SERVER_SRCS := \
 
 CLI_SRCS := \
 	server/cli/main.c \
-	server/cli/tickets.c
+	server/cli/tickets.c \
+	server/cli/traps.c
 
 UNIT_TESTS := \
 	test_config \

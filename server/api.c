@@ -9,6 +9,7 @@
 #include "../common/util.h"
 #include "dedup.h"
 #include "ingest.h"
+#include "trapreview.h"
 #include "writer.h"
 
 #define TICKETS_PAGE_MAX 1000
@@ -256,5 +257,6 @@ const struct http_route api_routes[] = {
 	{ "GET", "/api/v1/tickets", PERM_READ, get_tickets },
 	{ "GET", "/api/v1/tickets/*", PERM_READ, get_ticket },
 	{ "GET", "/metrics", PERM_READ, get_metrics },
+	{ "GET", "/api/v1/traps/unknown", PERM_READ, trapreview_get_unknown },
 	{ NULL, NULL, 0, NULL },
 };

@@ -800,6 +800,13 @@ enum trap_outcome trap_decode(struct trap_engine *e, int fd, const uint8_t *data
 	rc = parse_once(e, data, len, from, fromlen);
 	if (rc != 0)
 		rc = try_discover(e, rc, data, len, from, fromlen);
+	/* Known once the header parsed, even when the rest does not. */
+	m->version_known = e->pdu->version == SNMP_VERSION_1 ||
+			   e->pdu->version == SNMP_VERSION_2c ||
+			   e->pdu->version == SNMP_VERSION_3;
+	m->version = e->pdu->version == SNMP_VERSION_1	   ? TRAP_V1
+		     : e->pdu->version == SNMP_VERSION_2c ? TRAP_V2C
+							  : TRAP_V3;
 	if (rc != 0)
 		return parse_failure(e->pdu, rc);
 	switch (e->pdu->command) {

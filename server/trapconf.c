@@ -174,7 +174,7 @@ void trapconf_free(struct trap_config *conf)
 static void default_engine_id(struct trap_engine_id *e)
 {
 	char host[64] = "localhost";
-	char text[TRAP_ENGINE_ID_MAX];
+	char text[sizeof(host) + 8];
 	size_t n;
 
 	gethostname(host, sizeof(host) - 1);

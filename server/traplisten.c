@@ -687,10 +687,9 @@ static void drop_trap(struct traplisten *l, int64_t now_ms)
 
 /* --- one datagram ------------------------------------------------------------ */
 
-static enum version_label version_of(const struct trap_msg *m,
-				     enum trap_outcome o)
+static enum version_label version_of(const struct trap_msg *m)
 {
-	if (o == TRAP_MALFORMED || o == TRAP_OVERSIZED)
+	if (!m->version_known)
 		return V_UNKNOWN;
 	switch (m->version) {
 	case TRAP_V1:
@@ -743,7 +742,7 @@ static void handle_datagram(struct traplisten *l, int fd, uint8_t *data,
 		d = trapdev_identify(l->conf, m);
 		o = trapdev_authorise(l->conf, m, d);
 	}
-	l->c.received[version_of(m, o)]++;
+	l->c.received[version_of(m)]++;
 	if (o != TRAP_ACCEPTED) {
 		l->c.outcome[o]++;
 		return;

@@ -89,6 +89,7 @@ struct trapmsg_block {
 
 struct trap_msg {
 	enum trap_version version;
+	bool version_known;	/* false when the datagram is not SNMP at all */
 	bool inform;		/* an InformRequest: the sender waits for our answer */
 	int64_t request_id;
 	struct sockaddr_storage source;	/* IPv4-mapped IPv6 is turned into IPv4 */

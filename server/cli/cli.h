@@ -46,5 +46,6 @@ int cli_usage_error(const struct cli_command *cmd, const char *why);
 
 extern const struct cli_command cli_cmd_tickets;
 extern const struct cli_command cli_cmd_ticket;
+extern const struct cli_command cli_cmd_traps;
 
 #endif

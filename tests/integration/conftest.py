@@ -96,7 +96,8 @@ auth:
 class Server:
     """A real tocsin-server on 127.0.0.1 with a SQLite file under tmp."""
 
-    def __init__(self, workdir, max_body="1MiB", max_batch=1000, extra=""):
+    def __init__(self, workdir, max_body="1MiB", max_batch=1000, extra="",
+                 extra_args=()):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.db = self.dir / "tocsin.db"
@@ -108,6 +109,7 @@ class Server:
         self.log = self.dir / "server.log"
         self.proc = None
         self.port = None
+        self.extra_args = list(extra_args)
 
     def start(self):
         if self.port_file.exists():
@@ -115,7 +117,7 @@ class Server:
         self.log_fp = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [binary("tocsin-server"), "--config", str(self.config),
-             "--port-file", str(self.port_file)],
+             "--port-file", str(self.port_file), *self.extra_args],
             stdout=self.log_fp, stderr=subprocess.STDOUT)
         wait_for(lambda: self.port_file.exists() and self.port_file.read_text().strip()
                  or self.proc.poll() is not None, what="the server's port file")
