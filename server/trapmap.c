@@ -400,7 +400,8 @@ static int compile_template(struct ctx *c, const struct cfg_node *node,
 			continue;
 		}
 		const char *close = strchr(text + i + 1, '}');
-		if (close == NULL) {
+		const char *open = strchr(text + i + 1, '{');
+		if (close == NULL || (open != NULL && open < close)) {
 			ctx_error(c, node, "unclosed '{' at character %zu", i + 1);
 			goto fail;
 		}
