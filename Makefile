@@ -83,6 +83,9 @@ UNIT_TESTS := \
 	test_dedup \
 	test_ingest \
 	test_inventory \
+	test_trap \
+	test_trapdev \
+	test_trapmap \
 	test_util \
 	test_writer
 

@@ -591,13 +591,13 @@ static void name_varbind(struct trap_msg *m, struct trap_varbind *v)
 static void name_trap(struct trap_msg *m)
 {
 	const struct trapname *n =
-		trapnames_by_oid(m->trap_oid.sub, m->trap_oid.len);
+		trapnames_exact(m->trap_oid.sub, m->trap_oid.len);
 	char text[TRAP_OID_TEXT_MAX];
 	oid buf[TRAP_OID_MAX];
 	struct tree *t;
 	size_t depth = 0;
 
-	if (n != NULL && n->len == m->trap_oid.len) {
+	if (n != NULL) {
 		m->trap_name = n->name;
 		return;
 	}

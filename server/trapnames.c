@@ -17,17 +17,23 @@ static const char *const oper_status[] = { "up",	  "down",
 					   "dormant",	  "notPresent",
 					   "lowerLayerDown", NULL };
 
+#define LEN(...) (sizeof((uint32_t[]){ __VA_ARGS__ }) / sizeof(uint32_t))
 #define N(mod, nm, ...)                                                   \
-	{ .module = mod, .name = nm, .sub = { __VA_ARGS__ },              \
-	  .len = sizeof((uint32_t[]){ __VA_ARGS__ }) / sizeof(uint32_t) }
+	{ .kind = TRAPNAME_OBJECT, .module = mod, .name = nm,             \
+	  .sub = { __VA_ARGS__ }, .len = LEN(__VA_ARGS__) }
 #define E(mod, nm, lab, ...)                                              \
-	{ .module = mod, .name = nm, .sub = { __VA_ARGS__ },              \
-	  .len = sizeof((uint32_t[]){ __VA_ARGS__ }) / sizeof(uint32_t),  \
-	  .labels = lab }
+	{ .kind = TRAPNAME_OBJECT, .module = mod, .name = nm,             \
+	  .sub = { __VA_ARGS__ }, .len = LEN(__VA_ARGS__), .labels = lab }
+#define T(mod, nm, ...)                                                   \
+	{ .kind = TRAPNAME_NOTIFICATION, .module = mod, .name = nm,       \
+	  .sub = { __VA_ARGS__ }, .len = LEN(__VA_ARGS__) }
+#define B(mod, nm, ...)                                                   \
+	{ .kind = TRAPNAME_NODE, .module = mod, .name = nm,               \
+	  .sub = { __VA_ARGS__ }, .len = LEN(__VA_ARGS__) }
 
 /* SNMPv2-MIB (RFC 3418), IF-MIB (RFC 2863), SNMP-COMMUNITY-MIB (RFC 3584). */
 static const struct trapname names[] = {
-	N("SNMPv2-SMI", "enterprises", 1, 3, 6, 1, 4, 1),
+	B("SNMPv2-SMI", "enterprises", 1, 3, 6, 1, 4, 1),
 	N("SNMPv2-MIB", "sysDescr", 1, 3, 6, 1, 2, 1, 1, 1),
 	N("SNMPv2-MIB", "sysObjectID", 1, 3, 6, 1, 2, 1, 1, 2),
 	N("SNMPv2-MIB", "sysUpTime", 1, 3, 6, 1, 2, 1, 1, 3),
@@ -36,13 +42,13 @@ static const struct trapname names[] = {
 	N("SNMPv2-MIB", "sysLocation", 1, 3, 6, 1, 2, 1, 1, 6),
 	N("SNMPv2-MIB", "snmpTrapOID", 1, 3, 6, 1, 6, 3, 1, 1, 4, 1),
 	N("SNMPv2-MIB", "snmpTrapEnterprise", 1, 3, 6, 1, 6, 3, 1, 1, 4, 3),
-	N("SNMPv2-MIB", "snmpTraps", 1, 3, 6, 1, 6, 3, 1, 1, 5),
-	N("SNMPv2-MIB", "coldStart", 1, 3, 6, 1, 6, 3, 1, 1, 5, 1),
-	N("SNMPv2-MIB", "warmStart", 1, 3, 6, 1, 6, 3, 1, 1, 5, 2),
-	N("IF-MIB", "linkDown", 1, 3, 6, 1, 6, 3, 1, 1, 5, 3),
-	N("IF-MIB", "linkUp", 1, 3, 6, 1, 6, 3, 1, 1, 5, 4),
-	N("SNMPv2-MIB", "authenticationFailure", 1, 3, 6, 1, 6, 3, 1, 1, 5, 5),
-	N("RFC1213-MIB", "egpNeighborLoss", 1, 3, 6, 1, 6, 3, 1, 1, 5, 6),
+	B("SNMPv2-MIB", "snmpTraps", 1, 3, 6, 1, 6, 3, 1, 1, 5),
+	T("SNMPv2-MIB", "coldStart", 1, 3, 6, 1, 6, 3, 1, 1, 5, 1),
+	T("SNMPv2-MIB", "warmStart", 1, 3, 6, 1, 6, 3, 1, 1, 5, 2),
+	T("IF-MIB", "linkDown", 1, 3, 6, 1, 6, 3, 1, 1, 5, 3),
+	T("IF-MIB", "linkUp", 1, 3, 6, 1, 6, 3, 1, 1, 5, 4),
+	T("SNMPv2-MIB", "authenticationFailure", 1, 3, 6, 1, 6, 3, 1, 1, 5, 5),
+	T("RFC1213-MIB", "egpNeighborLoss", 1, 3, 6, 1, 6, 3, 1, 1, 5, 6),
 	N("IF-MIB", "ifIndex", 1, 3, 6, 1, 2, 1, 2, 2, 1, 1),
 	N("IF-MIB", "ifDescr", 1, 3, 6, 1, 2, 1, 2, 2, 1, 2),
 	N("IF-MIB", "ifType", 1, 3, 6, 1, 2, 1, 2, 2, 1, 3),
@@ -86,10 +92,19 @@ const struct trapname *trapnames_by_oid(const uint32_t *sub, size_t len)
 	const struct trapname *best = NULL;
 
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-		if (trap_oid_has_prefix(sub, len, names[i].sub, names[i].len) &&
+		if (names[i].kind == TRAPNAME_OBJECT &&
+		    trap_oid_has_prefix(sub, len, names[i].sub, names[i].len) &&
 		    (best == NULL || names[i].len > best->len))
 			best = &names[i];
 	return best;
+}
+
+const struct trapname *trapnames_exact(const uint32_t *sub, size_t len)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (trap_oid_equal(sub, len, names[i].sub, names[i].len))
+			return &names[i];
+	return NULL;
 }
 
 const char *trapnames_label(const struct trapname *n, int64_t v)

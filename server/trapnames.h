@@ -15,7 +15,14 @@
 
 #include "trapmsg.h"
 
+enum trapname_kind {
+	TRAPNAME_OBJECT,       /* a value a varbind carries */
+	TRAPNAME_NOTIFICATION, /* a trap */
+	TRAPNAME_NODE,	       /* a branch: enterprises, snmpTraps */
+};
+
 struct trapname {
+	enum trapname_kind kind;
 	const char *module; /* "IF-MIB" */
 	const char *name;   /* "ifAdminStatus" */
 	uint32_t sub[16];
@@ -25,8 +32,10 @@ struct trapname {
 
 /* "ifName", "IF-MIB::ifName" -> its entry, or NULL. */
 const struct trapname *trapnames_by_name(const char *name);
-/* The entry that is the longest prefix of oid, or NULL. */
+/* The object that is the longest prefix of oid (a varbind), or NULL. */
 const struct trapname *trapnames_by_oid(const uint32_t *sub, size_t len);
+/* The entry of exactly this OID (a trap's name), or NULL. */
+const struct trapname *trapnames_exact(const uint32_t *sub, size_t len);
 /* The label of value v of an enumerated entry, or NULL. */
 const char *trapnames_label(const struct trapname *n, int64_t v);
 
