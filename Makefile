@@ -164,6 +164,37 @@ $(ASAN)/%.o: %.c
 ASAN_BINS := $(ASAN)/bin/tocsin-agent $(ASAN)/bin/tocsin-server $(ASAN)/bin/tocsin
 UNIT_BINS := $(addprefix $(ASAN)/tests/,$(UNIT_TESTS))
 
+# --- fuzzing: tests/fuzz/ ----------------------------------------------------
+# `make fuzz` builds the libFuzzer targets with clang into build/fuzz/; `make
+# test` replays their seed corpora (tests/fuzz/corpus/<target>/) under ASan
+# as test_fuzz_<target>, which is what CI runs: a regression test, not a fuzz.
+FUZZ_TARGETS := fuzz_trapmap fuzz_trap_packet
+FUZZ := build/fuzz
+FUZZ_CC ?= clang
+FUZZ_SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
+# clang warns of vsnprintf() in helpers that take a va_list; gcc does not.
+FUZZ_CFLAGS := $(BASE_CFLAGS) -Wno-format-nonliteral -O1 -g $(FUZZ_SANITIZE) -fsanitize=fuzzer-no-link
+FUZZ_REPLAYS := $(addprefix $(ASAN)/tests/test_,$(FUZZ_TARGETS))
+UNIT_BINS += $(FUZZ_REPLAYS)
+
+.PHONY: fuzz
+fuzz: $(addprefix $(FUZZ)/,$(FUZZ_TARGETS))
+
+$(addprefix $(FUZZ)/,$(FUZZ_TARGETS)): $(FUZZ)/%: $(FUZZ)/tests/fuzz/%.o $(call objs,$(FUZZ),$(TEST_LIB_SRCS))
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_SANITIZE) -fsanitize=fuzzer -o $@ $^ $(TEST_LIBS)
+
+$(FUZZ)/%.o: %.c
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_REPLAYS): $(ASAN)/tests/test_%: $(ASAN)/tests/fuzz/%.o $(ASAN)/tests/fuzz/replay.o $(call objs,$(ASAN),$(TEST_LIB_SRCS))
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(TEST_LIBS)
+
 .PRECIOUS: $(ASAN)/tests/unit/%.o
 
 # --- tests -----------------------------------------------------------------

@@ -3,6 +3,7 @@
 #include <net-snmp/net-snmp-config.h>
 #include <net-snmp/net-snmp-includes.h>
 #include <net-snmp/library/keytools.h>
+#include <net-snmp/library/lcd_time.h>
 #include <net-snmp/library/snmpusm.h>
 
 #include <arpa/inet.h>
@@ -549,6 +550,32 @@ static int try_discover(struct trap_engine *e, int rc, const uint8_t *data,
 	return rc;
 }
 
+/*
+ * USM records the clock of every engine a v3 trap names before it looks
+ * for the user, so forged traps with ever new engine ids would grow that
+ * list without end.  After a failure, forget an engine no user of ours is
+ * localised to: its record only served timeliness checks we never reached.
+ */
+static void forget_engine(const struct trap_engine *e)
+{
+	const netsnmp_pdu *pdu = e->pdu;
+	u_char engine[TRAP_ENGINE_ID_MAX];
+	size_t len = pdu->securityEngineIDLen;
+
+	if (pdu->version != SNMP_VERSION_3 ||
+	    (pdu->flags & SNMP_MSG_FLAG_RPRT_BIT) || len == 0 ||
+	    len > sizeof(engine) || pdu->securityEngineID == NULL)
+		return;
+	memcpy(engine, pdu->securityEngineID, len);
+	if (len == e->conf->engine_id.len &&
+	    memcmp(engine, e->conf->engine_id.id, len) == 0)
+		return;
+	for (size_t i = 0; i < e->nusers; i++)
+		if (usm_get_user(engine, len, e->users[i].conf->name) != NULL)
+			return;
+	free_enginetime(engine, len);
+}
+
 static void name_varbind(struct trap_msg *m, struct trap_varbind *v)
 {
 	const struct trapname *n = trapnames_by_oid(v->oid.sub, v->oid.len);
@@ -807,8 +834,10 @@ enum trap_outcome trap_decode(struct trap_engine *e, int fd, const uint8_t *data
 	m->version = e->pdu->version == SNMP_VERSION_1	   ? TRAP_V1
 		     : e->pdu->version == SNMP_VERSION_2c ? TRAP_V2C
 							  : TRAP_V3;
-	if (rc != 0)
+	if (rc != 0) {
+		forget_engine(e);
 		return parse_failure(e->pdu, rc);
+	}
 	switch (e->pdu->command) {
 	case SNMP_MSG_TRAP:
 	case SNMP_MSG_TRAP2:
