@@ -106,9 +106,10 @@ struct traplisten {
 	struct writer *writer;
 	struct counters c;
 
-	pthread_mutex_t lock; /* in_flight, stopping */
+	pthread_mutex_t lock; /* in_flight, finished, stopping */
 	pthread_cond_t idle;
 	unsigned in_flight;
+	struct batch *finished; /* done with, for the thread to free */
 	bool stopping;
 
 	/* The thread's own. */
@@ -401,38 +402,45 @@ static void inform_id(const struct trap_msg *m, const char *device,
 	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
 }
 
+/*
+ * The varbinds as one object, name (or dotted OID) to value: cheaper than
+ * an object per varbind at trap rates, and what a technician reads.  An
+ * enumeration shows its label and number, "down(2)"; values are cut at a
+ * character boundary, so that a context stays bounded.
+ */
 static json_t *varbinds_json(const struct trap_msg *m)
 {
-	json_t *list = json_array();
+	json_t *obj = json_object();
 
 	for (size_t i = 0; i < m->nvb; i++) {
 		const struct trap_varbind *v = &m->vb[i];
-		char oid[TRAP_OID_TEXT_MAX];
-		json_t *o;
+		char key[TRAP_OID_TEXT_MAX + 16], value[CONTEXT_VALUE_MAX + 32];
 		size_t n = strlen(v->text);
 
-		/* Cut at a character boundary, for a bounded context. */
+		if (v->name != NULL)
+			snprintf(key, sizeof(key), "%s%s%s", v->name,
+				 v->index[0] ? "." : "", v->index);
+		else
+			trap_oid_format(v->oid.sub, v->oid.len, key, sizeof(key));
+		/* The same object twice: keep both. */
+		if (json_object_get(obj, key) != NULL) {
+			size_t k = strlen(key);
+
+			snprintf(key + k, sizeof(key) - k, "#%zu", i + 1);
+		}
 		if (n > CONTEXT_VALUE_MAX) {
 			n = CONTEXT_VALUE_MAX;
 			while (n > 0 && ((unsigned char)v->text[n] & 0xc0) == 0x80)
 				n--;
 		}
-		trap_oid_format(v->oid.sub, v->oid.len, oid, sizeof(oid));
-		o = json_pack("{s:s, s:s%}", "oid", oid, "value", v->text, n);
-		if (o == NULL)
-			continue;
-		if (v->name != NULL) {
-			char name[256];
-
-			snprintf(name, sizeof(name), "%s%s%s", v->name,
-				 v->index[0] ? "." : "", v->index);
-			json_object_set_new(o, "name", json_string(name));
-		}
 		if (v->label != NULL)
-			json_object_set_new(o, "label", json_string(v->label));
-		json_array_append_new(list, o);
+			snprintf(value, sizeof(value), "%s(%.*s)", v->label, (int)n,
+				 v->text);
+		else
+			snprintf(value, sizeof(value), "%.*s", (int)n, v->text);
+		json_object_set_new(obj, key, json_string(value));
 	}
-	return list;
+	return obj;
 }
 
 static void engine_hex(const struct trap_msg *m, char *buf, size_t size)
@@ -549,7 +557,7 @@ static void collect_unknown(struct traplisten *l, const struct trap_msg *m,
 	row->trap_oid = xstrdup(oid);
 	row->varbinds = json_dumps(vbs, JSON_COMPACT);
 	if (row->varbinds == NULL)
-		row->varbinds = xstrdup("[]");
+		row->varbinds = xstrdup("{}");
 	json_decref(vbs);
 	b->unknown++;
 	b->count++;
@@ -621,13 +629,32 @@ static void batch_done(void *arg, int result)
 		log_warnx("storing %zu traps failed: %s; they are lost (informs will be retransmitted)",
 			  b->count, strerror(-result));
 	}
-	batch_free(b);
+	/*
+	 * The listener frees it: the writer is the busier thread, and memory
+	 * goes back to the allocator arena it came from.
+	 */
 	pthread_mutex_lock(&l->lock);
+	b->next = l->finished;
+	l->finished = b;
 	l->in_flight--;
 	pthread_cond_broadcast(&l->idle);
 	pthread_mutex_unlock(&l->lock);
 	if (write(l->wake, &one, sizeof(one)) < 0) {
 		/* The counter is only full after 2^64 wake-ups. */
+	}
+}
+
+static void free_finished(struct traplisten *l)
+{
+	struct batch *b, *next;
+
+	pthread_mutex_lock(&l->lock);
+	b = l->finished;
+	l->finished = NULL;
+	pthread_mutex_unlock(&l->lock);
+	for (; b; b = next) {
+		next = b->next;
+		batch_free(b);
 	}
 }
 
@@ -846,6 +873,7 @@ static void *listen_main(void *arg)
 			if (pfd[i].revents & POLLIN)
 				drain_socket(l, l->fds[i], msgs, iov, from);
 		post_batches(l, false);
+		free_finished(l);
 	}
 	free(from);
 	return NULL;
@@ -1018,6 +1046,7 @@ void traplisten_stop(struct traplisten *l)
 		while (l->in_flight > 0)
 			pthread_cond_wait(&l->idle, &l->lock);
 		pthread_mutex_unlock(&l->lock);
+		free_finished(l);
 	}
 	for (struct batch *b = l->head, *next; b; b = next) {
 		next = b->next;

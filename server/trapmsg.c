@@ -201,17 +201,26 @@ void trap_oid_format(const uint32_t *sub, size_t len, char *buf, size_t size)
 {
 	size_t used = 0;
 
+	/* By hand, not snprintf(): this runs for every varbind of every trap. */
 	if (size == 0)
 		return;
-	buf[0] = '\0';
-	for (size_t i = 0; i < len && used < size; i++) {
-		int n = snprintf(buf + used, size - used, i ? ".%u" : "%u",
-				 sub[i]);
+	for (size_t i = 0; i < len; i++) {
+		char digits[10];
+		size_t n = 0;
+		uint32_t v = sub[i];
 
-		if (n < 0)
+		do {
+			digits[n++] = (char)('0' + v % 10);
+			v /= 10;
+		} while (v != 0);
+		if (used + n + (i > 0) >= size)
 			break;
-		used += (size_t)n;
+		if (i > 0)
+			buf[used++] = '.';
+		while (n > 0)
+			buf[used++] = digits[--n];
 	}
+	buf[used] = '\0';
 }
 
 int trap_oid_parse(const char *text, struct trap_oid *ret)

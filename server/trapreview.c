@@ -26,7 +26,7 @@ static const char *const trapreview_steps[] = {
 	"  sys_name TEXT,"
 	"  trap TEXT NOT NULL,"
 	"  trap_oid TEXT NOT NULL,"
-	"  varbinds TEXT NOT NULL);",
+	"  varbinds TEXT NOT NULL);", /* JSON: {"ifIndex.7": "7", ...} */
 };
 
 const struct db_schema trapreview_schema = {
@@ -139,7 +139,7 @@ static json_t *row_json(sqlite3_stmt *s)
 			 "user", column_text(s, 6), "sys_name",
 			 column_text(s, 7), "trap", column_text(s, 8),
 			 "trap_oid", column_text(s, 9), "varbinds",
-			 varbinds ? varbinds : json_array());
+			 varbinds ? varbinds : json_object());
 }
 
 /* Newest first, at most limit rows, and how many are kept in all. */
