@@ -114,8 +114,9 @@ run_trapd() { # label rate seconds conf-extra
 	log="$work/trapd-$label.log"
 	: >"$log"
 	printf 'disableAuthorization yes\n%b\n' "$extra" >"$work/snmptrapd-$label.conf"
+	# Its default format: a header line and a line of varbinds per trap.
 	MIBS="" snmptrapd -f -n -C -c "$work/snmptrapd-$label.conf" -Lf "$log" \
-		-F 'TRAP %B %v\n' "udp:127.0.0.1:$port" >/dev/null 2>&1 &
+		"udp:127.0.0.1:$port" >/dev/null 2>&1 &
 	trapd_pid=$!
 	for _ in $(seq 1 100); do [ -n "$(udp_drops "$port")" ] && break; sleep 0.05; done
 	line=$("$out/trap_sender" --port "$port" --rate "$rate" --duration "$dur" \
@@ -125,14 +126,14 @@ run_trapd() { # label rate seconds conf-extra
 	sleep 2
 	drops=$(udp_drops "$port")
 	kill "$trapd_pid"; wait "$trapd_pid" 2>/dev/null || true; trapd_pid=
-	handled=$(grep -c '^TRAP' "$log" || true)
+	handled=$(grep -c '^[0-9]\{4\}-[0-9][0-9]-[0-9][0-9] .*UDP: ' "$log" || true)
 	[ -f "$work/handled-$label" ] && handled=$(wc -l <"$work/handled-$label")
 	printf "%-22s %8s %10s %10s %10s %10s %8s %12s\n" "$label" "$rate" "$achieved" "$sent" "$handled" \
 		"$(awk -v h=$handled -v d=$dur 'BEGIN { printf "%.0f", h / (d + 2) }')" \
 		"$(awk -v h=$handled -v s=$sent 'BEGIN { printf "%.2f", s ? 100 * (s - h) / s : 0 }')" "$drops"
 }
 echo
-echo "== Debian snmptrapd $(snmptrapd -v 2>&1 | awk '/NET-SNMP version/ { print $3 }'), same sender =="
+echo "== Debian snmptrapd $(snmptrapd -v 2>&1 | awk '/NET-SNMP Version/ { print $NF }'), same sender =="
 printf "%-22s %8s %10s %10s %10s %10s %8s %12s\n" mode target sent/s sent handled handled/s loss% udp_rcv_err
 run_trapd log-to-file 20000 "$secs" ""
 cat >"$work/handler.sh" <<EOF
