@@ -57,3 +57,39 @@ def test_burst_of_5000_traps_over_50_interfaces_makes_exactly_50_tickets(tmp_pat
         assert srv.db_count("events") == 5000
     finally:
         srv.stop()
+
+
+def test_traps_beyond_the_backlog_are_dropped_counted_and_logged(tmp_path):
+    """The writer held up by a lock on the database: the listener keeps
+    traps.backlog traps, drops the rest, says so, and loses nothing else."""
+    import sqlite3
+    import time
+    hosts = f"dist-sw:\n  snmp:\n    addresses: [127.0.0.1]\n    community: {COMMUNITY}\n"
+    srv = TrapServer(tmp_path / "srv", hosts=hosts,
+                     traps="receive_buffer: 32MiB\nbacklog: 1000\nbatch: 500\n").start()
+    blocker = sqlite3.connect(srv.db, timeout=10, isolation_level=None)
+    try:
+        packet = capture(LINK_DOWN, link_varbinds(1, "ge-0/0/1"), community=COMMUNITY)
+        blocker.execute("BEGIN IMMEDIATE")  # the writer waits (busy timeout 5 s)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for _ in range(3000):
+                s.sendto(packet, ("127.0.0.1", srv.trap_port))
+        srv.wait_metric('tocsin_traps_received_total{version="2c"}', 3000, timeout=4)
+        dropped = srv.metric('tocsin_traps_dropped_total{reason="queue_full"}')
+        blocker.execute("ROLLBACK")
+        assert dropped > 0
+        settle = time.monotonic() + 20
+        while time.monotonic() < settle:
+            m = srv.metrics()
+            if m["tocsin_traps_matched_total"] + dropped >= 3000:
+                break
+            time.sleep(0.05)
+        assert m["tocsin_traps_matched_total"] + m['tocsin_traps_dropped_total{reason="queue_full"}'] \
+            + m['tocsin_traps_dropped_total{reason="store_failed"}'] == 3000
+        assert m["tocsin_traps_matched_total"] >= 1000
+        assert "dropped" in srv.log.read_text() and "traps.backlog" in srv.log.read_text()
+        [t] = srv.tickets()
+        assert t["occurrence_count"] == m["tocsin_traps_matched_total"]
+    finally:
+        blocker.close()
+        srv.stop()

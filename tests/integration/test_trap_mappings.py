@@ -203,3 +203,73 @@ def test_traps_configuration_errors_say_where(tmp_path):
     assert "address 10.0.0.1 is already r1's" in err
     assert "'zz' is not an engine id" in err
     assert "a device needs addresses, engine_id or sys_name to be recognised by" in err
+
+
+TEST_MIB = """\
+TOCSIN-TEST-MIB DEFINITIONS ::= BEGIN
+tocsinTest OBJECT IDENTIFIER ::= { iso 3 6 1 4 1 99999 }
+tocsinObjects OBJECT IDENTIFIER ::= { tocsinTest 1 }
+tocsinNotifications OBJECT IDENTIFIER ::= { tocsinTest 0 }
+tocsinAlarmText OBJECT-TYPE
+    SYNTAX      OCTET STRING
+    MAX-ACCESS  accessible-for-notify
+    STATUS      current
+    DESCRIPTION "What went wrong."
+    ::= { tocsinObjects 1 }
+tocsinAlarmLevel OBJECT-TYPE
+    SYNTAX      INTEGER { minor(1), major(2), critical(3) }
+    MAX-ACCESS  accessible-for-notify
+    STATUS      current
+    DESCRIPTION "How bad."
+    ::= { tocsinObjects 2 }
+tocsinAlarm NOTIFICATION-TYPE
+    OBJECTS     { tocsinAlarmText, tocsinAlarmLevel }
+    STATUS      current
+    DESCRIPTION "An alarm."
+    ::= { tocsinNotifications 1 }
+END
+"""
+
+MIB_MAPPING = """\
+mappings:
+  - name: test-alarm
+    trap: TOCSIN-TEST-MIB::tocsinAlarm
+    match:
+      tocsinAlarmLevel: critical
+    check: alarm
+    item: "{tocsinAlarmText}"
+    state: critical
+    summary: "{tocsinAlarmText} ({tocsinAlarmLevel}, {trap})"
+"""
+
+
+def test_names_from_mib_files_in_mappings_and_contexts(tmp_path):
+    mibs = tmp_path / "mibs"
+    mibs.mkdir()
+    (mibs / "TOCSIN-TEST-MIB.txt").write_text(TEST_MIB)
+    srv = TrapServer(tmp_path / "srv", hosts=HOSTS, traps=f"mib_dirs: [{mibs}]\n",
+                     mappings={"60-test.yaml": MIB_MAPPING}).start()
+    try:
+        vbs = varbinds(("1.3.6.1.4.1.99999.1.1.0", "s", "disk on fire"),
+                       ("1.3.6.1.4.1.99999.1.2.0", "i", 3))
+        snmptrap(srv.trap_port, "1.3.6.1.4.1.99999.0.1", vbs, community=COMMUNITY)
+        srv.wait_metric("tocsin_traps_matched_total", 1)
+        [t] = srv.tickets()
+        assert (t["check"], t["item"]) == ("alarm", "disk on fire")
+        assert t["summary"] == "disk on fire (critical, tocsinAlarm)"
+        ctx = srv.ticket(t["id"])["occurrences"][0]["context"]
+        assert ctx["trap"] == "tocsinAlarm"
+        assert ctx["varbinds"] == {"tocsinAlarmText.0": "disk on fire",
+                                   "tocsinAlarmLevel.0": "critical(3)"}
+    finally:
+        srv.stop()
+
+
+def test_unknown_mib_name_in_a_mapping_is_an_error(tmp_path):
+    text = MIB_MAPPING.replace("TOCSIN-TEST-MIB::tocsinAlarm", "TOCSIN-TEST-MIB::noSuchThing")
+    srv = TrapServer(tmp_path / "srv", hosts=HOSTS, traps="mib_dirs: []\n",
+                     mappings={"60-test.yaml": text})
+    proc = check_config(srv)
+    assert proc.returncode == 2
+    assert "60-test.yaml:3:11: mappings[0].trap: unknown trap 'TOCSIN-TEST-MIB::noSuchThing'" \
+        in proc.stderr

@@ -275,6 +275,25 @@ def test_ipv6_listener(tmp_path):
         srv.stop()
 
 
+def test_every_address_listens_on_ipv4_and_ipv6(tmp_path):
+    hosts = (f"dual:\n  snmp:\n    addresses: [127.0.0.1, '::1']\n"
+             f"    community: {COMMUNITY}\n")
+    srv = TrapServer(tmp_path / "srv", hosts=hosts, listen=":0").start()
+    try:
+        for host, name in (("127.0.0.1", "v4"), ("::1", "v6")):
+            proc = snmptrap(srv.trap_port, LINK_DOWN, link_varbinds(1, name),
+                            community=COMMUNITY, host=host)
+            assert proc.returncode == 0, proc.stderr
+        srv.wait_metric("tocsin_traps_matched_total", 2)
+        assert sorted(t["item"] for t in srv.tickets()) == ["v4", "v6"]
+        # IPv4 peers of the dual-stack socket are shown as IPv4.
+        sources = {srv.ticket(t["id"])["occurrences"][0]["context"]["source"]
+                   for t in srv.tickets()}
+        assert sources == {"127.0.0.1", "::1"}
+    finally:
+        srv.stop()
+
+
 def test_every_datagram_is_accounted_for(traps):
     port = traps.trap_port
     snmptrap(port, LINK_DOWN, link_varbinds(1, "a"), community=COMMUNITY)
