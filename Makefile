@@ -6,6 +6,7 @@
 #   make demo     build, start a server and an agent, show a real ticket
 #   make deps     install the Debian build and test packages
 #   make bench    run the benchmarks under bench/
+#   make deb      build the Debian packages into build/deb/
 
 VERSION := 0.1.0
 
@@ -21,9 +22,15 @@ OPT ?= -O2 -g
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 AGENT_PKGS  := yaml-0.1 jansson libcurl libsystemd sqlite3
-SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd netsnmp
+SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd libcurl netsnmp
 CLI_PKGS    := yaml-0.1 jansson libcurl
 TEST_PKGS   := cmocka
+# The checks' libraries: sd-bus and sd-journal (libsystemd), rotated
+# package logs (zlib, already loaded by libcurl).  Both daemons link
+# every check, since the server shares checks/checks.c.
+CHECK_PKGS  := libsystemd zlib
+AGENT_PKGS  += $(CHECK_PKGS)
+SERVER_PKGS += $(CHECK_PKGS)
 
 ALL_PKGS := $(sort $(AGENT_PKGS) $(SERVER_PKGS) $(CLI_PKGS) $(TEST_PKGS))
 
@@ -44,7 +51,12 @@ COMMON_DB_SRCS := \
 
 CHECK_SRCS := \
 	checks/checks.c \
-	checks/disk.c
+	checks/disk.c \
+	checks/journal.c \
+	checks/pkglog.c \
+	checks/run.c \
+	checks/services.c \
+	checks/updates.c
 
 AGENT_SRCS := \
 	agent/config.c \
@@ -70,12 +82,26 @@ SERVER_SRCS := \
 	server/trapmsg.c \
 	server/trapnames.c \
 	server/trapreview.c \
-	server/writer.c
+	server/writer.c \
+	server/tz.c \
+	server/calendar.c \
+	server/contract.c \
+	server/helpdesk.c \
+	server/sla.c \
+	server/desk.c \
+	server/routing.c \
+	server/action.c \
+	server/escalate.c \
+	server/notify.c \
+	server/dispatch.c \
+	server/smtp.c \
+	server/webhook.c
 
 CLI_SRCS := \
 	server/cli/main.c \
 	server/cli/tickets.c \
-	server/cli/traps.c
+	server/cli/traps.c \
+	server/cli/workflow.c
 
 UNIT_TESTS := \
 	test_config \
@@ -86,8 +112,15 @@ UNIT_TESTS := \
 	test_trap \
 	test_trapdev \
 	test_trapmap \
+	test_pkglog \
+	test_run \
+	test_updates \
 	test_util \
-	test_writer
+	test_writer \
+	test_calendar \
+	test_sla \
+	test_notify \
+	test_desk
 
 # V=1 shows the full commands.
 ifeq ($(V),1)
@@ -227,9 +260,26 @@ demo: deps-check
 	@tests/demo.sh
 
 # --- benchmarks ------------------------------------------------------------
+BENCHES := \
+	bench_sla
+
+BENCH_BINS := $(addprefix $(REL)/bench/,$(BENCHES))
+
+$(REL)/bench/%: $(REL)/bench/%.o $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(SERVER_SRCS))
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(SERVER_PKGS)) -lm -pthread
+
+.PRECIOUS: $(REL)/bench/%.o
+
 .PHONY: bench
-bench: all
+bench: all $(BENCH_BINS)
 	@bench/run.sh
+
+# --- packages ----------------------------------------------------------------
+.PHONY: deb
+deb: all
+	@packaging/build-debs.sh
 
 # --- housekeeping ----------------------------------------------------------
 .PHONY: clean format
@@ -237,3 +287,13 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# --- benchmark programs (release build) -------------------------------------
+BENCH_PROGS := build/rel/bench/check_cost
+
+build/rel/bench/check_cost: $(REL)/bench/check_cost.o $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(AGENT_SRCS))
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(AGENT_PKGS)) -lm
+
+bench: $(BENCH_PROGS)

@@ -9,6 +9,7 @@
 
 #include "../common/config.h"
 #include "../common/util.h"
+#include "helpdesk.h"
 #include "inventory.h"
 #include "server.h"
 #include "trapconf.h"
@@ -22,6 +23,7 @@ void server_config_free(struct server_config *conf)
 	free(conf->tokens);
 	free(conf->listen_host);
 	free(conf->database);
+	helpdesk_config_free(conf->helpdesk);
 	inventory_free(conf->inventory);
 	trapconf_free(conf->traps);
 	free(conf);
@@ -204,6 +206,7 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	parse_auth(cfg, cfg_get(cfg, cfg->root, "auth"), conf);
 	inventory_parse(cfg, cfg->root, &conf->inventory);
 	trapconf_parse(cfg, cfg->root, &conf->traps);
+	helpdesk_config_parse(cfg, cfg->root, conf->inventory, &conf->helpdesk);
 	if (conf->ntokens == 0)
 		cfg_error(cfg, cfg->root,
 			  "auth.tokens is empty: nobody could use the server");

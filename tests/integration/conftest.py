@@ -188,9 +188,17 @@ def server(tmp_path):
 
 DEFAULT_CHECKS = "  disk:\n    discover: false\n"
 
+# Checks on by default that would report on the test machine itself (its
+# apt, its missing system bus) and so add tickets a test does not expect:
+# switched off unless the test configures them.
+QUIET_CHECKS = ("updates", "services")
+
 
 def write_agent_config(path, server_url, host="testhost", checks="", extra=""):
     checks = checks or DEFAULT_CHECKS
+    for name in QUIET_CHECKS:
+        if f"  {name}:" not in checks:
+            checks += f"  {name}:\n    enabled: false\n"
     path.write_text(f"""\
 host: {host}
 state_dir: {path.parent}
