@@ -50,17 +50,26 @@ COMMON_DB_SRCS := \
 	common/db.c
 
 CHECK_SRCS := \
+	checks/backup.c \
 	checks/checks.c \
 	checks/disk.c \
+	checks/fillrate.c \
+	checks/heartbeat.c \
 	checks/journal.c \
+	checks/nagios.c \
 	checks/pkglog.c \
+	checks/plugin.c \
+	checks/predict.c \
 	checks/run.c \
 	checks/services.c \
+	checks/unitrun.c \
 	checks/updates.c
 
 AGENT_SRCS := \
 	agent/config.c \
 	agent/event.c \
+	agent/oneshot.c \
+	agent/report.c \
 	agent/statedb.c \
 	agent/transport.c
 
@@ -83,6 +92,13 @@ SERVER_SRCS := \
 	server/trapnames.c \
 	server/trapreview.c \
 	server/writer.c \
+	server/dedup_metrics.c \
+	server/flap.c \
+	server/lifecycle.c \
+	server/problem.c \
+	server/silence.c \
+	server/silence_api.c \
+	server/topology.c \
 	server/tz.c \
 	server/calendar.c \
 	server/contract.c \
@@ -101,22 +117,30 @@ CLI_SRCS := \
 	server/cli/main.c \
 	server/cli/tickets.c \
 	server/cli/traps.c \
+	server/cli/silences.c \
+	server/cli/lifecycle.c \
 	server/cli/workflow.c
 
 UNIT_TESTS := \
 	test_config \
 	test_disk \
+	test_fillrate \
 	test_dedup \
 	test_ingest \
+	test_predict \
 	test_inventory \
 	test_trap \
 	test_trapdev \
 	test_trapmap \
+	test_nagios \
 	test_pkglog \
 	test_run \
 	test_updates \
 	test_util \
 	test_writer \
+	test_lifecycle \
+	test_silence \
+	test_topology \
 	test_calendar \
 	test_sla \
 	test_notify \
@@ -261,7 +285,8 @@ demo: deps-check
 
 # --- benchmarks ------------------------------------------------------------
 BENCHES := \
-	bench_sla
+	bench_sla \
+	dedup_bench
 
 BENCH_BINS := $(addprefix $(REL)/bench/,$(BENCHES))
 
@@ -273,8 +298,17 @@ $(REL)/bench/%: $(REL)/bench/%.o $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_S
 .PRECIOUS: $(REL)/bench/%.o
 
 .PHONY: bench
+# checks_round links the agent's sources instead (its own rule below).
+BENCH_BINS += $(REL)/bench/checks_round
+
 bench: all $(BENCH_BINS)
 	@bench/run.sh
+
+# One round of every check, linked like the agent (without its main).
+$(REL)/bench/checks_round: $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(AGENT_SRCS) bench/checks_round.c)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(AGENT_PKGS)) -lm
 
 # --- packages ----------------------------------------------------------------
 .PHONY: deb

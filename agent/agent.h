@@ -30,6 +30,7 @@ struct agent_config {
 	int64_t timeout_ms;
 	struct agent_check *checks;
 	size_t nchecks;
+	struct check_info *inventory; /* env.inventory: one per checks[] */
 	struct check_env env;
 };
 

@@ -31,6 +31,7 @@ void agent_config_free(struct agent_config *conf)
 	if (conf == NULL)
 		return;
 	agent_checks_free(conf);
+	free(conf->inventory);
 	free(conf->host);
 	free(conf->state_dir);
 	free(conf->server_url);
@@ -130,6 +131,19 @@ static void parse_checks(struct cfg *cfg, const struct cfg_node *node,
 	}
 }
 
+/* The inventory checks see in their env (the heartbeat reports it). */
+static void build_inventory(struct agent_config *conf)
+{
+	conf->inventory = xcalloc(conf->nchecks, sizeof(*conf->inventory));
+	for (size_t i = 0; i < conf->nchecks; i++)
+		conf->inventory[i] = (struct check_info){
+			.name = conf->checks[i].check->name,
+			.interval_ms = conf->checks[i].interval_ms,
+		};
+	conf->env.inventory = conf->inventory;
+	conf->env.ninventory = conf->nchecks;
+}
+
 int agent_config_load(const char *main_path, const char *dropin_dir,
 		      struct agent_config **ret_conf, struct cfg **ret_cfg)
 {
@@ -164,6 +178,7 @@ int agent_config_load(const char *main_path, const char *dropin_dir,
 	conf->env.host = conf->host;
 	conf->env.state_dir = conf->state_dir;
 	parse_checks(cfg, cfg_get(cfg, cfg->root, "checks"), conf);
+	build_inventory(conf);
 
 	if (conf->server_url == NULL)
 		cfg_error(cfg, cfg->root, "server.url is required");

@@ -17,6 +17,8 @@
 #include "../common/util.h"
 #include "agent.h"
 #include "event.h"
+#include "oneshot.h"
+#include "report.h"
 #include "statedb.h"
 #include "transport.h"
 
@@ -28,6 +30,7 @@ enum mode {
 	MODE_ONCE,
 	MODE_DRY_RUN,
 	MODE_CHECK_CONFIG,
+	MODE_CHECK, /* tocsin-agent check [NAME...] */
 };
 
 struct agent {
@@ -42,7 +45,10 @@ static void usage(FILE *fp)
 {
 	fprintf(fp,
 		"usage: tocsin-agent [--config FILE] [--conf-dir DIR] [--once | --dry-run | --check-config]\n"
+		"       tocsin-agent [--config FILE] check [NAME...]\n"
 		"\n"
+		"  check [NAME...]     run the named checks (default: all) once and print\n"
+		"                      their results; deliver nothing\n"
 		"  -c, --config FILE   main configuration (default %s)\n"
 		"      --conf-dir DIR  drop-in directory (default: FILE without .yaml, plus .d)\n"
 		"      --once          run every check once, deliver, print the results\n"
@@ -82,29 +88,6 @@ static void run_checks(struct agent_config *conf, bool force,
 					  ac->check->name);
 		tag_results(results, first, ac->check);
 	}
-}
-
-static void print_results(const struct check_results *results)
-{
-	size_t wcheck = 5, witem = 4;
-
-	for (size_t i = 0; i < results->n; i++) {
-		size_t c = strlen(results->v[i].check);
-		size_t it = strlen(results->v[i].item);
-
-		wcheck = c > wcheck ? c : wcheck;
-		witem = it > witem ? it : witem;
-	}
-	printf("%-*s  %-*s  %-8s  %s\n", (int)wcheck, "CHECK", (int)witem,
-	       "ITEM", "STATE", "SUMMARY");
-	for (size_t i = 0; i < results->n; i++) {
-		const struct check_result *r = &results->v[i];
-
-		printf("%-*s  %-*s  %-8s  %s\n", (int)wcheck, r->check,
-		       (int)witem, r->item, check_state_name(r->state),
-		       r->summary);
-	}
-	fflush(stdout);
 }
 
 static void queue_results(struct agent *a, const struct check_results *results)
@@ -180,15 +163,29 @@ static void agent_stop(struct agent *a)
 	statedb_close(a->db);
 }
 
-/* --once and --dry-run: one round of every check, printed. */
-static int run_once(struct agent *a, bool send)
+/*
+ * --once, --dry-run and check: one round of the named checks (all when
+ * nnames is 0), printed, and delivered when send.
+ */
+static int run_once(struct agent *a, bool send, char *const *names,
+		    size_t nnames)
 {
 	struct check_results results = { 0 };
+	bool hooked;
+	int64_t now;
 	char why[512];
 	int r = 0;
 
-	run_checks(a->conf, true, &results);
-	print_results(&results);
+	if (oneshot_clock(&now, &hooked) < 0) {
+		fprintf(stderr, "tocsin-agent: %s: '%s' is not an RFC 3339 time or seconds since the epoch\n",
+			ONESHOT_TEST_NOW_ENV, getenv(ONESHOT_TEST_NOW_ENV));
+		return 2;
+	}
+	if (hooked)
+		log_warnx("test hook %s is set: the checks see that time, not the real one",
+			  ONESHOT_TEST_NOW_ENV);
+	oneshot_run(a->conf, names, nnames, now, &results);
+	report_print(stdout, &results);
 	if (send) {
 		queue_results(a, &results);
 		r = deliver(a, why, sizeof(why));
@@ -432,7 +429,12 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc) {
+	if (optind < argc && strcmp(argv[optind], "check") == 0 &&
+	    mode == MODE_DAEMON) {
+		mode = MODE_CHECK;
+		optind++;
+	}
+	if (optind != argc && mode != MODE_CHECK) {
 		usage(stderr);
 		return 2;
 	}
@@ -460,16 +462,31 @@ int main(int argc, char **argv)
 	}
 	if (!verbose)
 		log_set_level(conf->log_level);
+	if (mode == MODE_CHECK) {
+		char err[512];
+
+		if (oneshot_check_names(conf, argv + optind,
+					(size_t)(argc - optind), err,
+					sizeof(err)) < 0) {
+			fprintf(stderr, "tocsin-agent: %s\n", err);
+			agent_config_free(conf);
+			free(dropin_dir);
+			return 2;
+		}
+	}
 
 	r = agent_start(&a, conf);
 	if (r < 0)
 		fatalx("cannot start: %s", strerror(-r));
 	switch (mode) {
 	case MODE_ONCE:
-		r = run_once(&a, true);
+		r = run_once(&a, true, NULL, 0);
 		break;
 	case MODE_DRY_RUN:
-		r = run_once(&a, false);
+		r = run_once(&a, false, NULL, 0);
+		break;
+	case MODE_CHECK:
+		r = run_once(&a, false, argv + optind, (size_t)(argc - optind));
 		break;
 	default:
 		r = run_daemon(&a, config_path, dropin_dir);

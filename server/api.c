@@ -12,6 +12,7 @@
 #include "desk.h"
 #include "ingest.h"
 #include "trapreview.h"
+#include "silence_api.h"
 #include "writer.h"
 
 #define TICKETS_PAGE_MAX 1000
@@ -26,6 +27,12 @@ static void store_failure(struct api *api, struct http_response *resp,
 	http_error(resp, MHD_HTTP_SERVICE_UNAVAILABLE,
 		   "%s failed: the store is unavailable, retry later", what);
 	resp->retry_after_s = 5;
+}
+
+void api_store_failure(struct api *api, struct http_response *resp,
+		       const char *what, int r)
+{
+	store_failure(api, resp, what, r);
 }
 
 struct ingest_job {
@@ -120,6 +127,7 @@ static void get_tickets(void *app, const struct http_request *req,
 	struct api *api = app;
 	enum store_ticket_filter filter = STORE_TICKETS_OPEN;
 	const char *state = http_query(req, "state");
+	const char *children = http_query(req, "children");
 	int64_t limit = 100, offset = 0;
 	json_t *list;
 	int r;
@@ -141,9 +149,21 @@ static void get_tickets(void *app, const struct http_request *req,
 	if (query_int(req, "limit", TICKETS_PAGE_MAX, &limit, resp) < 0 ||
 	    query_int(req, "offset", INT64_MAX / 2, &offset, resp) < 0)
 		return;
+	/* Children (hosts behind a dead router) show under their parent. */
+	if (children != NULL && strcmp(children, "true") != 0 &&
+	    strcmp(children, "false") != 0) {
+		http_error(resp, MHD_HTTP_BAD_REQUEST,
+			   "query parameter children: '%s' is not true or false",
+			   children);
+		return;
+	}
 
 	store_lock(api->store);
-	r = store_tickets_list(api->store, filter, limit, offset, &list);
+	if (children != NULL && strcmp(children, "true") == 0)
+		r = store_tickets_list_with_children(api->store, filter, limit,
+						     offset, &list);
+	else
+		r = store_tickets_list(api->store, filter, limit, offset, &list);
 	if (r == 0 && api->desk)
 		r = desk_tickets_json(api->desk, list, time_now_ms());
 	store_unlock(api->store);
@@ -173,6 +193,15 @@ static void get_ticket(void *app, const struct http_request *req,
 						    time_now_ms()) < 0) {
 		json_decref(ticket);
 		r = -EIO;
+	}
+	if (r == 0) {
+		json_t *children;
+
+		r = dedup_children_json(api->store, id, &children);
+		if (r == 0)
+			json_object_set_new(ticket, "children", children);
+		else
+			json_decref(ticket);
 	}
 	store_unlock(api->store);
 	if (r == -ENOENT) {
@@ -268,5 +297,9 @@ const struct http_route api_routes[] = {
 	{ "GET", "/metrics", PERM_READ, get_metrics },
 	{ "GET", "/api/v1/traps/unknown", PERM_READ, trapreview_get_unknown },
 	{ "POST", "/api/v1/tickets/*/actions", PERM_READ | PERM_WRITE, action_post },
+	{ "POST", "/api/v1/silences", PERM_WRITE, silence_api_create },
+	{ "GET", "/api/v1/silences", PERM_READ, silence_api_list },
+	{ "GET", "/api/v1/silences/*", PERM_READ, silence_api_get },
+	{ "DELETE", "/api/v1/silences/*", PERM_WRITE, silence_api_remove },
 	{ NULL, NULL, 0, NULL },
 };

@@ -36,6 +36,13 @@ struct api {
 	struct api_counters counters;
 };
 
+/*
+ * Answer 503 with Retry-After for a store failure r while doing what,
+ * and log it: the store's problem, worth a retry later.
+ */
+void api_store_failure(struct api *api, struct http_response *resp,
+		       const char *what, int r);
+
 /* The metrics source for the ingest counters and the writer. */
 void api_metrics(void *app, struct metrics_out *out);
 

@@ -11,6 +11,7 @@
 #include "../common/util.h"
 #include "helpdesk.h"
 #include "inventory.h"
+#include "lifecycle.h"
 #include "server.h"
 #include "trapconf.h"
 
@@ -26,6 +27,7 @@ void server_config_free(struct server_config *conf)
 	helpdesk_config_free(conf->helpdesk);
 	inventory_free(conf->inventory);
 	trapconf_free(conf->traps);
+	lifecycle_config_free(conf->lifecycle);
 	free(conf);
 }
 
@@ -206,6 +208,7 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	parse_auth(cfg, cfg_get(cfg, cfg->root, "auth"), conf);
 	inventory_parse(cfg, cfg->root, &conf->inventory);
 	trapconf_parse(cfg, cfg->root, &conf->traps);
+	lifecycle_config_parse(cfg, cfg->root, conf->inventory, &conf->lifecycle);
 	helpdesk_config_parse(cfg, cfg->root, conf->inventory, &conf->helpdesk);
 	if (conf->ntokens == 0)
 		cfg_error(cfg, cfg->root,

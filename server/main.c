@@ -16,8 +16,11 @@
 #include "../common/config.h"
 #include "../common/util.h"
 #include "api.h"
+#include "dedup.h"
+#include "dedup_metrics.h"
 #include "desk.h"
 #include "http.h"
+#include "lifecycle.h"
 #include "metrics.h"
 #include "privdrop.h"
 #include "server.h"
@@ -138,6 +141,7 @@ int main(int argc, char **argv)
 	struct server_config *conf;
 	struct http_server *http;
 	struct api api = { 0 };
+	struct dedup_timer *dedup_timer = NULL;
 	struct cfg *cfg;
 	sigset_t mask;
 	int c, r, status = 0;
@@ -224,6 +228,10 @@ int main(int argc, char **argv)
 				    : strerror(-r));
 	api.metrics = metrics_new();
 	metrics_add_source(api.metrics, api_metrics, &api);
+	r = dedup_configure(api.store, conf->lifecycle, conf->inventory);
+	if (r < 0)
+		fatalx("cannot prepare deduplication: %s", strerror(-r));
+	metrics_add_source(api.metrics, dedup_metrics_source, api.store);
 	/*
 	 * Modules that listen to ticket changes (store_listen()) or add
 	 * metrics sources start here, before the writer runs any job.
@@ -241,6 +249,9 @@ int main(int argc, char **argv)
 	 * Modules that produce changes (listeners on sockets, timers) start
 	 * here, after the writer and before the HTTP server.
 	 */
+	r = dedup_timer_start(api.writer, conf->lifecycle->tick_ms, &dedup_timer);
+	if (r < 0)
+		fatalx("cannot start the lifecycle timer: %s", strerror(-r));
 	r = desk_start(api.desk, api.writer);
 	if (r < 0)
 		fatalx("cannot start the helpdesk threads: %s", strerror(-r));
@@ -278,6 +289,7 @@ int main(int argc, char **argv)
 	http_server_stop(http);
 	traplisten_stop(traps);
 	desk_stop(api.desk);
+	dedup_timer_stop(dedup_timer);
 	writer_stop(api.writer);
 	desk_free(api.desk);
 	metrics_free(api.metrics);

@@ -42,6 +42,7 @@ struct server_config {
 	size_t ntokens;
 	struct inventory *inventory;
 	struct trap_config *traps; /* NULL: no traps: section, no listener */
+	struct lifecycle_config *lifecycle; /* lifecycle:, topology:, silences: */
 	struct helpdesk_config *helpdesk;
 };
 
