@@ -6,6 +6,10 @@
 #
 #   bench/trap_bench.sh [seconds per run, default 10]
 #
+# "lost" = sent - handled: either the kernel's receive errors (the
+# listener thread did not read in time) or "dropped" (the writer was
+# traps.backlog traps behind).
+#
 # Traps come from bench/trap_sender (packets encoded once by net-snmp and
 # replayed with sendmmsg at a fixed rate).  Prints figures, asserts none.
 set -euo pipefail
@@ -74,11 +78,12 @@ http_port=$(cat "$work/port") trap_port=$(cat "$work/trap-port")
 
 echo "== tocsin-server: $devices devices x $interfaces interfaces, 9 linkDowns then a linkUp each, ${secs}s per rate =="
 echo "(2-core machine shared with other work: figures are noisy)"
-printf "%-8s %10s %10s %10s %10s %8s %12s %10s\n" target sent/s sent handled lost loss% udp_rcv_err tickets
+printf "%-8s %10s %10s %10s %10s %8s %12s %10s %10s\n" target sent/s sent handled lost loss% udp_rcv_err dropped tickets
 best=0
 for rate in 10000 20000 30000 40000 60000; do
 	before_h=$(( $(metric tocsin_traps_matched_total) + $(metric tocsin_traps_unmatched_total) ))
 	before_e=$(metric tocsin_traps_udp_receive_errors_total)
+	before_d=$(metric tocsin_traps_dropped_total)
 	line=$("$out/trap_sender" --port "$trap_port" --rate "$rate" --duration "$secs" \
 		--devices $devices --interfaces $interfaces)
 	sent=$(sed 's/.*sent=\([0-9]*\).*/\1/' <<<"$line")
@@ -86,10 +91,11 @@ for rate in 10000 20000 30000 40000 60000; do
 	settle
 	handled=$(( $(metric tocsin_traps_matched_total) + $(metric tocsin_traps_unmatched_total) - before_h ))
 	errs=$(( $(metric tocsin_traps_udp_receive_errors_total) - before_e ))
+	dropped=$(( $(metric tocsin_traps_dropped_total) - before_d ))
 	lost=$((sent - handled))
 	tickets=$(sqlite3 "$work/tocsin.db" "SELECT count(*) FROM tickets" 2>/dev/null || echo ?)
-	printf "%-8s %10s %10s %10s %10s %8s %12s %10s\n" "$rate" "$achieved" "$sent" "$handled" \
-		"$lost" "$(awk -v l=$lost -v s=$sent 'BEGIN { printf "%.2f", s ? 100 * l / s : 0 }')" "$errs" "$tickets"
+	printf "%-8s %10s %10s %10s %10s %8s %12s %10s %10s\n" "$rate" "$achieved" "$sent" "$handled" \
+		"$lost" "$(awk -v l=$lost -v s=$sent 'BEGIN { printf "%.2f", s ? 100 * l / s : 0 }')" "$errs" "$dropped" "$tickets"
 	if [ "$lost" -eq 0 ]; then best=$achieved; else break; fi
 done
 echo "highest rate with zero loss: ${best}/s (every trap received, decoded, mapped, deduplicated and committed)"
