@@ -27,6 +27,7 @@
 #include "store.h"
 #include "trapconf.h"
 #include "traplisten.h"
+#include "trapmap.h"
 #include "writer.h"
 
 /*
@@ -259,8 +260,9 @@ int main(int argc, char **argv)
 		r = traplisten_start(traps, api.store, api.writer, api.metrics);
 		if (r < 0)
 			fatalx("cannot start the trap listener: %s", strerror(-r));
-		log_info("listening for SNMP traps on %s (udp)",
-			 traplisten_describe(traps));
+		log_info("listening for SNMP traps on %s (udp): %zu devices, %zu mappings besides the fallback",
+			 traplisten_describe(traps), conf->traps->ndevices,
+			 trapmap_count(conf->traps->map));
 	}
 	r = http_server_start(conf, api_routes, &api, api_authenticate,
 			      &http);

@@ -429,35 +429,6 @@ size_t trap_engine_discovered(const struct trap_engine *e)
 
 /* --- decoding -------------------------------------------------------- */
 
-static void set_source(struct trap_msg *m, const struct sockaddr *from,
-		       socklen_t fromlen)
-{
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)from;
-
-	/* A dual-stack socket shows IPv4 peers as ::ffff:a.b.c.d. */
-	if (from->sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&m->source;
-
-		memset(s4, 0, sizeof(*s4));
-		s4->sin_family = AF_INET;
-		s4->sin_port = s6->sin6_port;
-		memcpy(&s4->sin_addr, &s6->sin6_addr.s6_addr[12], 4);
-		m->source_len = sizeof(*s4);
-	} else {
-		if (fromlen > sizeof(m->source))
-			fromlen = sizeof(m->source);
-		memcpy(&m->source, from, fromlen);
-		m->source_len = fromlen;
-	}
-	if (m->source.ss_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&m->source)->sin_addr,
-			  m->source_text, sizeof(m->source_text));
-	else if (m->source.ss_family == AF_INET6)
-		inet_ntop(AF_INET6,
-			  &((struct sockaddr_in6 *)&m->source)->sin6_addr,
-			  m->source_text, sizeof(m->source_text));
-}
-
 /* What a parse failure means for the counters. */
 static enum trap_outcome parse_failure(const netsnmp_pdu *pdu, int rc)
 {
@@ -823,7 +794,7 @@ enum trap_outcome trap_decode(struct trap_engine *e, int fd, const uint8_t *data
 	if (len > e->buf_size)
 		return TRAP_OVERSIZED;
 	e->fd = fd;
-	set_source(m, from, fromlen);
+	trapmsg_set_source(m, from, fromlen);
 	rc = parse_once(e, data, len, from, fromlen);
 	if (rc != 0)
 		rc = try_discover(e, rc, data, len, from, fromlen);

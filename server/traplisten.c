@@ -762,6 +762,7 @@ static void handle_datagram(struct traplisten *l, int fd, uint8_t *data,
 	int r;
 
 	trapmsg_reset(m);
+	trapmsg_set_source(m, from, fromlen);
 	o = truncated ? TRAP_OVERSIZED
 		      : trap_decode(l->engine, fd, data, len, from, fromlen, m);
 	if (o == TRAP_ACCEPTED) {
@@ -772,6 +773,9 @@ static void handle_datagram(struct traplisten *l, int fd, uint8_t *data,
 	l->c.received[version_of(m)]++;
 	if (o != TRAP_ACCEPTED) {
 		l->c.outcome[o]++;
+		/* Counted always; told only when asked (-v), a flood would drown the log. */
+		log_debug("trap from %s (%zu bytes) refused: %s", m->source_text,
+			  len, trap_outcome_name(o));
 		return;
 	}
 	if (l->pending >= l->conf->backlog_max) {

@@ -1,5 +1,6 @@
 #include "trapmsg.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +173,35 @@ const char *trapmsg_store_bytes(struct trap_msg *m, const uint8_t *data,
 	}
 	p[len ? len * 3 - 1 : 0] = '\0';
 	return p;
+}
+
+void trapmsg_set_source(struct trap_msg *m, const struct sockaddr *from,
+			socklen_t fromlen)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)from;
+
+	/* A dual-stack socket shows IPv4 peers as ::ffff:a.b.c.d. */
+	if (from->sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&m->source;
+
+		memset(s4, 0, sizeof(*s4));
+		s4->sin_family = AF_INET;
+		s4->sin_port = s6->sin6_port;
+		memcpy(&s4->sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+		m->source_len = sizeof(*s4);
+	} else {
+		if (fromlen > sizeof(m->source))
+			fromlen = sizeof(m->source);
+		memcpy(&m->source, from, fromlen);
+		m->source_len = fromlen;
+	}
+	if (m->source.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&m->source)->sin_addr,
+			  m->source_text, sizeof(m->source_text));
+	else if (m->source.ss_family == AF_INET6)
+		inet_ntop(AF_INET6,
+			  &((struct sockaddr_in6 *)&m->source)->sin6_addr,
+			  m->source_text, sizeof(m->source_text));
 }
 
 bool trap_oid_has_prefix(const uint32_t *sub, size_t len,

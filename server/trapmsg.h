@@ -116,6 +116,9 @@ void trapmsg_init(struct trap_msg *m);
 void trapmsg_reset(struct trap_msg *m);
 void trapmsg_free(struct trap_msg *m);
 
+/* The sender; an IPv4-mapped IPv6 address becomes IPv4. */
+void trapmsg_set_source(struct trap_msg *m, const struct sockaddr *from,
+			socklen_t fromlen);
 /* Room for one more varbind, zeroed; NULL when max varbinds are there. */
 struct trap_varbind *trapmsg_add_varbind(struct trap_msg *m, size_t max);
 /* Copy len bytes of text into the message's arena; the copy is terminated. */
