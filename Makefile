@@ -22,7 +22,7 @@ OPT ?= -O2 -g
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 AGENT_PKGS  := yaml-0.1 jansson libcurl libsystemd sqlite3
-SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd libcurl netsnmp
+SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd libcurl gnutls netsnmp
 CLI_PKGS    := yaml-0.1 jansson libcurl
 TEST_PKGS   := cmocka
 # The checks' libraries: sd-bus and sd-journal (libsystemd), rotated
@@ -75,11 +75,16 @@ AGENT_SRCS := \
 
 SERVER_SRCS := \
 	server/api.c \
+	server/audit.c \
 	server/config.c \
+	server/credapi.c \
+	server/credentials.c \
+	server/daemon.c \
 	server/dedup.c \
 	server/http.c \
 	server/ingest.c \
 	server/inventory.c \
+	server/liveness.c \
 	server/metrics.c \
 	server/privdrop.c \
 	server/store.c \
@@ -91,6 +96,7 @@ SERVER_SRCS := \
 	server/trapmsg.c \
 	server/trapnames.c \
 	server/trapreview.c \
+	server/tls.c \
 	server/writer.c \
 	server/dedup_metrics.c \
 	server/flap.c \
@@ -119,10 +125,14 @@ CLI_SRCS := \
 	server/cli/traps.c \
 	server/cli/silences.c \
 	server/cli/lifecycle.c \
-	server/cli/workflow.c
+	server/cli/workflow.c \
+	server/cli/audit.c \
+	server/cli/credentials.c \
+	server/cli/enrollment.c
 
 UNIT_TESTS := \
 	test_config \
+	test_credentials \
 	test_disk \
 	test_fillrate \
 	test_dedup \
@@ -132,6 +142,7 @@ UNIT_TESTS := \
 	test_trap \
 	test_trapdev \
 	test_trapmap \
+	test_liveness \
 	test_nagios \
 	test_pkglog \
 	test_run \
@@ -286,7 +297,10 @@ demo: deps-check
 # --- benchmarks ------------------------------------------------------------
 BENCHES := \
 	bench_sla \
-	dedup_bench
+	dedup_bench \
+	ingest_load \
+	store_apply \
+	auth_lookup
 
 BENCH_BINS := $(addprefix $(REL)/bench/,$(BENCHES))
 

@@ -16,3 +16,12 @@ build/rel/bench/dedup_bench 3 "${TMPDIR:-/tmp}"
 build/rel/bench/bench_sla 100000
 # SNMP traps: traps/s received, decoded, mapped, deduplicated and stored with zero loss; snmptrapd alongside
 bench/trap_bench.sh 10
+# collector ingest over HTTP: batches of 100 events, 10,000 keys, 8 and 64 connections, churn and steady mixes
+bench/ingest.sh 10 8
+bench/ingest.sh 10 64
+bench/ingest.sh 10 64 --steady
+# the ingest path without HTTP: parse cost and the single writer's ceiling
+build/rel/bench/store_apply 300000 256
+build/rel/bench/store_apply 300000 256 steady
+# per-host credential authentication: in-memory index vs indexed SELECT
+build/rel/bench/auth_lookup 10000

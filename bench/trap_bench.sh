@@ -38,6 +38,7 @@ devices=10 interfaces=50
 	echo "listen: 127.0.0.1:0"
 	echo "database: $work/tocsin.db"
 	echo "log_level: warning"
+	echo "allow_plain_http: true"
 	echo "auth:"
 	echo "  tokens:"
 	echo "    - {name: bench, token: $token, role: admin}"

@@ -62,6 +62,13 @@ int cli_id_args(const struct cli_command *cmd, struct client *c, int argc,
 /* Flapping, parent and children of a ticket (server/cli/lifecycle.c). */
 void cli_print_lifecycle(json_t *ticket);
 
+/*
+ * DELETE path/ID for a "revoke ID" subcommand (argv[0] is "revoke"),
+ * printing "<what> ID revoked at ..."; returns the exit status.
+ */
+int cli_revoke(const struct cli_command *cmd, struct client *c, int argc,
+	       char **argv, const char *path, const char *what);
+
 extern const struct cli_command cli_cmd_tickets;
 extern const struct cli_command cli_cmd_ticket;
 extern const struct cli_command cli_cmd_traps;
@@ -73,5 +80,8 @@ extern const struct cli_command cli_cmd_ack, cli_cmd_start, cli_cmd_assign,
 	cli_cmd_comment, cli_cmd_ask, cli_cmd_escalate, cli_cmd_priority,
 	cli_cmd_urgency, cli_cmd_impact, cli_cmd_merge, cli_cmd_resolve,
 	cli_cmd_close, cli_cmd_reopen;
+extern const struct cli_command cli_cmd_enrollment;
+extern const struct cli_command cli_cmd_credential;
+extern const struct cli_command cli_cmd_audit;
 
 #endif

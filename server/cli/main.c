@@ -38,6 +38,9 @@ static const struct cli_command *const commands[] = {
 	&cli_cmd_resolve,
 	&cli_cmd_close,
 	&cli_cmd_reopen,
+	&cli_cmd_enrollment,
+	&cli_cmd_credential,
+	&cli_cmd_audit,
 	NULL,
 };
 

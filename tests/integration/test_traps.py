@@ -363,3 +363,15 @@ def test_missing_privilege_drop_user_is_refused_at_start(tmp_path):
     assert proc.returncode != 0
     assert "traps.user: there is no user 'no-such-user-x'" in proc.stderr
     assert_no_sanitizer_errors(proc.stderr, "tocsin-server")
+
+
+def test_sighup_keeps_the_listener_running_and_says_traps_need_a_restart(traps):
+    import signal
+    snmptrap(traps.trap_port, LINK_DOWN, link_varbinds(1, "before"), community=COMMUNITY)
+    traps.wait_metric("tocsin_traps_matched_total", 1)
+    traps.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "trap mappings apply after a restart" in traps.log.read_text(),
+             what="the reload's notice about traps")
+    snmptrap(traps.trap_port, LINK_DOWN, link_varbinds(2, "after"), community=COMMUNITY)
+    traps.wait_metric("tocsin_traps_matched_total", 2)
+    assert sorted(t["item"] for t in tickets_of(traps, "core-sw1")) == ["after", "before"]
