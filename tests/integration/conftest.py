@@ -151,8 +151,6 @@ class Server:
         self.proc = subprocess.Popen(
             [binary("tocsin-server"), "--config", str(self.config),
              "--port-file", str(self.port_file), *self.extra_args],
-            stdout=self.log_fp, stderr=subprocess.STDOUT)
-             "--port-file", str(self.port_file)],
             stdout=self.log_fp, stderr=subprocess.STDOUT, env=full_env)
         wait_for(lambda: self.port_file.exists() and self.port_file.read_text().strip()
                  or self.proc.poll() is not None, what="the server's port file")
