@@ -59,7 +59,8 @@ static int write_port_file(const char *path, uint16_t port)
 /*
  * Bind the trap sockets and report the port; then, as root with a port
  * below 1024, become traps.user (default tocsin) before anything else
- * runs.  Failures are fatal: this runs at start-up.
+ * runs, and without root give up the capabilities that allowed binding.
+ * Failures are fatal: this runs at start-up.
  */
 static void start_trap_sockets(const struct trap_config *tc,
 			       const char *port_file, struct traplisten **ret)
@@ -76,8 +77,15 @@ static void start_trap_sockets(const struct trap_config *tc,
 			fatalx("cannot write the trap port file %s: %s",
 			       port_file, strerror(-r));
 	}
-	if (geteuid() != 0 || !traplisten_privileged(*ret) ||
-	    strcmp(user, "root") == 0)
+	if (geteuid() != 0) {
+		/* Not root: a capability to bind, if any, is no longer needed. */
+		r = privdrop_capabilities();
+		if (r < 0)
+			fatalx("cannot give up capabilities after binding %s: %s",
+			       traplisten_describe(*ret), strerror(-r));
+		return;
+	}
+	if (!traplisten_privileged(*ret) || strcmp(user, "root") == 0)
 		return;
 	r = privdrop_to_user(user);
 	if (r == -ENOENT)

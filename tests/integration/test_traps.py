@@ -377,3 +377,56 @@ def test_sighup_keeps_the_listener_running_and_says_traps_need_a_restart(traps):
     snmptrap(traps.trap_port, LINK_DOWN, link_varbinds(2, "after"), community=COMMUNITY)
     traps.wait_metric("tocsin_traps_matched_total", 2)
     assert sorted(t["item"] for t in tickets_of(traps, "core-sw1")) == ["after", "before"]
+
+
+def test_without_root_the_bind_capability_is_given_up_after_binding(tmp_path):
+    """As under systemd: User=tocsin, AmbientCapabilities=CAP_NET_BIND_SERVICE."""
+    if os.geteuid() != 0:
+        pytest.skip("setting up a user with a capability needs root")
+    import pwd
+    import shutil
+    import socket
+    import tempfile
+    from pathlib import Path
+    from conftest import http
+    nobody = pwd.getpwnam("nobody")
+    for port in range(800, 900):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                break
+            except OSError:
+                continue
+    base = Path(tempfile.mkdtemp(prefix="tocsin-caps-"))
+    os.chmod(base, 0o755)
+    srv = TrapServer(base / "srv", hosts=HOSTS, traps=USERS, listen=f"127.0.0.1:{port}")
+    os.chown(srv.dir, nobody.pw_uid, nobody.pw_gid)
+    log = open(srv.log, "ab")
+    proc = subprocess.Popen(
+        ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
+         "--clear-groups", "--inh-caps=+net_bind_service",
+         "--ambient-caps=+net_bind_service", binary("tocsin-server"),
+         "--config", str(srv.config), "--port-file", str(srv.port_file),
+         "--trap-port-file", str(srv.trap_port_file)],
+        stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: srv.port_file.exists() and srv.port_file.read_text().strip()
+                 or proc.poll() is not None, what="the server's port file")
+        assert proc.poll() is None, srv.log.read_text()
+        assert int(srv.trap_port_file.read_text()) == port
+        status = open(f"/proc/{proc.pid}/status").read()
+        caps = dict(line.split(":\t") for line in status.splitlines()
+                    if line.startswith("Cap"))
+        assert int(caps["CapEff"], 16) == 0 and int(caps["CapPrm"], 16) == 0
+        assert int(caps["CapAmb"], 16) == 0 and int(caps["CapInh"], 16) == 0
+        srv.port = int(srv.port_file.read_text())
+        srv.trap_port = port
+        snmptrap(port, LINK_DOWN, link_varbinds(1, "capless"), community=COMMUNITY)
+        srv.wait_metric("tocsin_traps_matched_total", 1)
+        assert http("GET", srv.url + "/healthz").status == 200
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0, srv.log.read_text()
+        log.close()
+        assert_no_sanitizer_errors(srv.log.read_text(), "tocsin-server")
+        shutil.rmtree(base, ignore_errors=True)
