@@ -50,7 +50,11 @@ AGENT_SRCS := \
 	agent/config.c \
 	agent/event.c \
 	agent/statedb.c \
-	agent/transport.c
+	agent/transport.c \
+	agent/outbox.c \
+	agent/delivery.c \
+	agent/credential.c \
+	agent/service.c
 
 SERVER_SRCS := \
 	server/api.c \

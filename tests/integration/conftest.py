@@ -196,6 +196,7 @@ server:
   url: {server_url}
   token: {AGENT_TOKEN}
   timeout: 5s
+  allow_plain_http: true
 checks:
 {checks}
 {extra}""")
