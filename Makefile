@@ -78,7 +78,9 @@ UNIT_TESTS := \
 	test_ingest \
 	test_inventory \
 	test_util \
-	test_writer
+	test_writer \
+	test_outbox \
+	test_agent_delivery
 
 # V=1 shows the full commands.
 ifeq ($(V),1)
