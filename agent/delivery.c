@@ -207,14 +207,14 @@ static void log_drops(struct delivery *d, const struct outbox_drops *drops)
 		return;
 	if (st.dropped_since_ms)
 		time_format_rfc3339(st.dropped_since_ms, since);
-	log_warnx("outbox full (%llu events, %llu bytes; limits %llu events, %llu bytes): dropped %llu repeated samples and %llu older state changes, oldest first; %llu and %llu since %s, reported to the collector when it is back",
+	log_warnx("outbox full (%llu events, %llu bytes; limits %llu events, %llu bytes): dropped %llu repeated samples and %llu older state changes, oldest first; since %s %llu repeated samples and %llu state changes dropped, to be reported to the collector when it is back",
 		  (unsigned long long)st.queued, (unsigned long long)st.bytes,
 		  (unsigned long long)d->conf->outbox.max_events,
 		  (unsigned long long)d->conf->outbox.max_bytes,
 		  (unsigned long long)drops->repeats,
-		  (unsigned long long)drops->changes,
+		  (unsigned long long)drops->changes, since,
 		  (unsigned long long)st.dropped_repeats,
-		  (unsigned long long)st.dropped_changes, since);
+		  (unsigned long long)st.dropped_changes);
 }
 
 /* Last resort when the outbox cannot be written: one direct attempt. */
