@@ -202,8 +202,20 @@ static const char *tls_reason(const char *detail)
 	return "the collector's certificate was refused";
 }
 
-/* A sentence for a request that got no HTTP answer. */
-static void describe_failure(const struct transport *t, CURLcode rc,
+/*
+ * A collector that wants a client certificate we do not have drops the
+ * connection once TLS 1.3 is up: all curl sees is a reset.  Say what it
+ * may mean.
+ */
+static bool maybe_client_cert(const struct transport *t, size_t i, CURLcode rc)
+{
+	return t->client_cert == NULL && strncmp(t->urls[i], "https://", 8) == 0 &&
+	       (rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR ||
+		rc == CURLE_SSL_CONNECT_ERROR);
+}
+
+/* A sentence for a request to URL i that got no HTTP answer. */
+static void describe_failure(const struct transport *t, size_t i, CURLcode rc,
 			     char *buf, size_t size)
 {
 	const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
@@ -238,6 +250,10 @@ static void describe_failure(const struct transport *t, CURLcode rc,
 		snprintf(buf, size, "%s", detail);
 		break;
 	}
+	if (maybe_client_cert(t, i, rc))
+		strlcat_safe(buf,
+			     " (if the collector requires a client certificate, set server.client_cert and server.client_key)",
+			     size);
 }
 
 /* The collector explains refusals as {"error": "..."}; quote that. */
@@ -277,7 +293,7 @@ static int post_one(struct transport *t, size_t i, const char *path,
 	if (rc == CURLE_ABORTED_BY_CALLBACK)
 		return -ECANCELED;
 	if (rc != CURLE_OK) {
-		describe_failure(t, rc, why, whylen);
+		describe_failure(t, i, rc, why, whylen);
 		return -EIO;
 	}
 	curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &reply->status);

@@ -187,17 +187,21 @@ def server(tmp_path):
 DEFAULT_CHECKS = "  disk:\n    discover: false\n"
 
 
-def write_agent_config(path, server_url, host="testhost", checks="", extra=""):
+def write_agent_config(path, server_url, host="testhost", checks="", extra="",
+                       server_extra="", token=AGENT_TOKEN):
+    """An agent configuration; server_extra holds more lines of the server
+    section (indented by two spaces), token None leaves the token out (the
+    agent then uses its enrolled credential)."""
     checks = checks or DEFAULT_CHECKS
+    token_line = f"  token: {token}\n" if token else ""
     path.write_text(f"""\
 host: {host}
 state_dir: {path.parent}
 server:
   url: {server_url}
-  token: {AGENT_TOKEN}
-  timeout: 5s
+{token_line}  timeout: 5s
   allow_plain_http: true
-checks:
+{server_extra}checks:
 {checks}
 {extra}""")
     return path

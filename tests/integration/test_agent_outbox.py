@@ -6,6 +6,7 @@ directory in the test's tmp dir, all on one file system), one event per
 mount and interval, so a 1 s interval makes events at a known rate without
 any test-only code in the agent.
 """
+import json
 import re
 import signal
 import sqlite3
@@ -29,11 +30,11 @@ def disk_checks(tmp_path, n, warning="0%", critical="100%", extra_mounts=()):
             "".join(f"      - {m}\n" for m in mounts))
 
 
-def agent_config(tmp_path, url, checks, extra=""):
+def agent_config(tmp_path, url, checks, extra="", server_extra=""):
     state = tmp_path / "agent"
     state.mkdir(exist_ok=True)
     return write_agent_config(state / "agent.yaml", url, host="outbox01",
-                              checks=checks, extra=extra)
+                              checks=checks, extra=extra, server_extra=server_extra)
 
 
 def ticket_count(server):
@@ -53,9 +54,8 @@ def metric(server, name):
 def test_collector_outage_1000_events_all_arrive_once(server, tmp_path):
     pin_server_port(server)
     config = agent_config(tmp_path, server.url, disk_checks(tmp_path, 200),
-                          extra="outbox:\n  batch_events: 500\n")
-    config.write_text(config.read_text().replace("  timeout: 5s\n",
-                                                 "  timeout: 5s\n  backoff_max: 2s\n"))
+                          extra="outbox:\n  batch_events: 500\n",
+                          server_extra="  backoff_max: 2s\n")
     agent = Agent(config).start()
     try:
         wait_for(lambda: ticket_count(server) == 200, timeout=20,
@@ -94,6 +94,7 @@ def test_agent_killed_mid_batch_loses_nothing_duplicates_nothing(server, tmp_pat
         config = agent_config(tmp_path, f"http://127.0.0.1:{proxy.port}",
                               disk_checks(tmp_path, 3))
         config.write_text(config.read_text().replace("timeout: 5s", "timeout: 60s"))
+        assert "timeout: 60s" in config.read_text()
         agent = Agent(config).start()
         assert proxy.stalled.wait(20), "the agent never sent a batch"
         in_flight = set(proxy.ids_in(0))
@@ -126,8 +127,8 @@ def test_agent_killed_mid_batch_loses_nothing_duplicates_nothing(server, tmp_pat
         # the resend was recognised, not stored again
         assert metric(server, "tocsin_events_deduplicated_total") >= 3
     # the batch we killed went out exactly twice: once cut off, once for good
-    sends = [b for b in proxy.bodies if in_flight & set(
-        e["id"] for e in __import__("json").loads(b)["events"])]
+    sends = [b for b in proxy.bodies
+             if in_flight & {e["id"] for e in json.loads(b)["events"]}]
     assert len(sends) == 2
 
 
@@ -137,9 +138,8 @@ def test_outbox_full_keeps_state_changes_and_reports_drops(tmp_path):
     url = srv.url
     srv.stop()  # the collector is down from the start
     config = agent_config(tmp_path, url, disk_checks(tmp_path, 4, warning="0%"),
-                          extra="outbox:\n  max_events: 20\n")
-    config.write_text(config.read_text().replace("  timeout: 5s\n",
-                                                 "  timeout: 5s\n  backoff_max: 1s\n"))
+                          extra="outbox:\n  max_events: 20\n",
+                          server_extra="  backoff_max: 1s\n")
     agent = Agent(config).start()
     try:
         # 4 warnings, then repeats: the outbox fills and sheds repeats
