@@ -127,8 +127,10 @@ static void print_results(const struct check_results *results)
 
 /*
  * Called by the transport during requests: keep the watchdog fed, and
- * abandon the request when SIGTERM or SIGINT waits (blocked, so pending
- * until the main loop reads it): its events stay in the outbox.
+ * abandon the request when SIGTERM, SIGINT or SIGHUP waits (blocked, so
+ * pending until the main loop reads it): a hung collector must delay
+ * neither a stop nor a reload.  The request's events stay in the outbox
+ * and go out again after a reload.
  */
 static bool should_abort(void *arg)
 {
@@ -139,7 +141,8 @@ static bool should_abort(void *arg)
 	if (sigpending(&pending) < 0)
 		return false;
 	return sigismember(&pending, SIGTERM) == 1 ||
-	       sigismember(&pending, SIGINT) == 1;
+	       sigismember(&pending, SIGINT) == 1 ||
+	       sigismember(&pending, SIGHUP) == 1;
 }
 
 static void warn_plain_http(const struct agent_config *conf)
@@ -331,6 +334,8 @@ static int run_daemon(struct agent *a, const char *config_path,
 	log_info("started for host %s with %zu checks, delivering to %s",
 		 a->conf->host, a->conf->nchecks, delivery_url(a->delivery));
 	service_ready();
+	service_status("%zu checks, delivering to %s", a->conf->nchecks,
+		       delivery_url(a->delivery));
 	for (;;) {
 		struct check_results results = { 0 };
 		struct pollfd pfds[POLL_MAX];

@@ -123,10 +123,11 @@ class Proxy:
 
     mode: "pass" forwards; "stall_before" keeps the request without
     forwarding it; "stall_after" forwards it (the server commits) and then
-    never answers.  The bodies seen are kept in .bodies.
+    never answers; "fail503" answers 503 without forwarding.  The bodies
+    seen are kept in .bodies.
     """
 
-    def __init__(self, target_url, tls_context=None):
+    def __init__(self, target_url, tls_context=None, port=0):
         self.target = target_url
         self.mode = "pass"
         self.bodies = []
@@ -148,7 +149,11 @@ class Proxy:
                     proxy.stalled.set()
                     proxy.release.wait(60)
                     return
-                status, headers, answer = proxy.forward(self, body)
+                if mode == "fail503":
+                    status, headers = 503, [("Content-Type", "application/json")]
+                    answer = b'{"error": "the store is unavailable, retry later"}'
+                else:
+                    status, headers, answer = proxy.forward(self, body)
                 if mode == "stall_after":
                     proxy.stalled.set()
                     proxy.release.wait(60)
@@ -161,7 +166,7 @@ class Proxy:
                 self.end_headers()
                 self.wfile.write(answer)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         if tls_context is not None:
             self.httpd.socket = tls_context.wrap_socket(self.httpd.socket, server_side=True)
