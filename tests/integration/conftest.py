@@ -208,7 +208,13 @@ server:
 
 
 def run_agent(config, *args, timeout=60):
-    proc = subprocess.run([binary("tocsin-agent"), "--config", str(config), *args],
+    """tocsin-agent --config CONFIG ARGS, or tocsin-agent COMMAND --config
+    CONFIG ARGS when the first argument is a subcommand (enroll, ...)."""
+    head = [binary("tocsin-agent")]
+    if args and not args[0].startswith("-"):
+        head.append(args[0])
+        args = args[1:]
+    proc = subprocess.run([*head, "--config", str(config), *args],
                           capture_output=True, text=True, timeout=timeout)
     assert_no_sanitizer_errors(proc.stderr, "tocsin-agent")
     return proc
