@@ -6,6 +6,7 @@
 #   make demo     build, start a server and an agent, show a real ticket
 #   make deps     install the Debian build and test packages
 #   make bench    run the benchmarks under bench/
+#   make deb      build the Debian packages into build/deb/
 
 VERSION := 0.1.0
 
@@ -192,6 +193,11 @@ demo: deps-check
 .PHONY: bench
 bench: all
 	@bench/run.sh
+
+# --- packages ----------------------------------------------------------------
+.PHONY: deb
+deb: all
+	@packaging/build-debs.sh
 
 # --- housekeeping ----------------------------------------------------------
 .PHONY: clean format

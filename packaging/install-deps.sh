@@ -9,7 +9,8 @@ set -eu
 
 BUILD="gcc make pkg-config libc6-dev
 libcurl4-openssl-dev libsnmp-dev libyaml-dev libsqlite3-dev libsystemd-dev
-libmicrohttpd-dev libjansson-dev libsodium-dev libgnutls28-dev"
+libmicrohttpd-dev libjansson-dev libsodium-dev libgnutls28-dev
+dpkg-dev binutils"
 TEST="libcmocka-dev python3 python3-pytest python3-aiosmtpd snmp snmptrapd
 sqlite3 curl util-linux procps iproute2"
 
