@@ -12,7 +12,8 @@ libcurl4-openssl-dev libsnmp-dev libyaml-dev libsqlite3-dev libsystemd-dev
 libmicrohttpd-dev libjansson-dev libsodium-dev libgnutls28-dev
 dpkg-dev binutils"
 TEST="libcmocka-dev python3 python3-pytest python3-aiosmtpd snmp snmptrapd
-sqlite3 curl util-linux procps iproute2"
+sqlite3 curl util-linux procps iproute2
+openssl systemd"
 
 PACKAGES=$(echo $BUILD $TEST)
 
