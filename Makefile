@@ -190,8 +190,15 @@ demo: deps-check
 	@tests/demo.sh
 
 # --- benchmarks ------------------------------------------------------------
+BENCH_BINS := $(REL)/bench/outbox_bench
+
+$(REL)/bench/outbox_bench: $(call objs,$(REL),bench/outbox_bench.c $(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(AGENT_SRCS))
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(AGENT_PKGS)) -lm
+
 .PHONY: bench
-bench: all
+bench: all $(BENCH_BINS)
 	@bench/run.sh
 
 # --- packages ----------------------------------------------------------------
