@@ -168,10 +168,26 @@ static void refusal(const struct transport_reply *reply, const char *what,
 		snprintf(err, errlen, "%s", reply->error);
 }
 
+/* POST body to path and take the grant from the answer. */
+static int request_grant(struct transport *t, const char *path,
+			 const char *body, const char *what, bool enrolled,
+			 struct credential_grant *ret, char *err, size_t errlen)
+{
+	struct transport_reply reply;
+	int r = transport_post(t, path, body, strlen(body), &reply);
+
+	if (r < 0) {
+		refusal(&reply, what, err, errlen);
+		return r;
+	}
+	if (!parse_grant(reply.body, enrolled, ret, err, errlen))
+		return -EBADMSG;
+	return 0;
+}
+
 int credential_enroll(struct transport *t, const char *host,
 		      struct credential_grant *ret, char *err, size_t errlen)
 {
-	struct transport_reply reply;
 	json_t *req = json_pack("{s:s}", "host", host);
 	char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	int r;
@@ -179,31 +195,17 @@ int credential_enroll(struct transport *t, const char *host,
 	json_decref(req);
 	if (body == NULL)
 		return -ENOMEM;
-	r = transport_post(t, "/api/v1/enroll", body, strlen(body), &reply);
+	r = request_grant(t, "/api/v1/enroll", body, "the enrollment", true,
+			  ret, err, errlen);
 	free(body);
-	if (r < 0) {
-		refusal(&reply, "the enrollment", err, errlen);
-		return r;
-	}
-	if (!parse_grant(reply.body, true, ret, err, errlen))
-		return -EBADMSG;
-	return 0;
+	return r;
 }
 
 int credential_rotate(struct transport *t, struct credential_grant *ret,
 		      char *err, size_t errlen)
 {
-	struct transport_reply reply;
-	int r;
-
-	r = transport_post(t, "/api/v1/credentials/rotate", "{}", 2, &reply);
-	if (r < 0) {
-		refusal(&reply, "the rotation", err, errlen);
-		return r;
-	}
-	if (!parse_grant(reply.body, false, ret, err, errlen))
-		return -EBADMSG;
-	return 0;
+	return request_grant(t, "/api/v1/credentials/rotate", "{}",
+			     "the rotation", false, ret, err, errlen);
 }
 
 /* Load the configuration for a subcommand; prints its errors.  2 on error. */

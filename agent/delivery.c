@@ -406,9 +406,13 @@ static enum attempt attempt(struct delivery *d, size_t *ret_sent)
 		return ATTEMPT_EMPTY;
 	}
 	if (b.n == 0) { /* only unreadable rows: clear them */
-		outbox_ack(d->ob, &b, time_now_ms());
+		r = outbox_ack(d->ob, &b, time_now_ms());
 		outbox_batch_free(&b);
-		return ATTEMPT_SENT;
+		if (r < 0)
+			snprintf(d->why, sizeof(d->why),
+				 "cannot clear unreadable rows from the outbox: %s",
+				 strerror(-r));
+		return r < 0 ? ATTEMPT_FAILED : ATTEMPT_SENT;
 	}
 	batch = event_batch(d->conf->host, b.events);
 	body = batch ? json_dumps(batch, JSON_FLAGS) : NULL;

@@ -241,6 +241,9 @@ static int reload(struct agent *a, const char *config_path,
 		agent_config_free(conf);
 		return r;
 	}
+	if (strcmp(conf->state_dir, a->conf->state_dir) != 0)
+		log_warnx("state_dir %s takes effect at the next start; the outbox stays in %s until then",
+			  conf->state_dir, a->conf->state_dir);
 	agent_config_free(a->conf);
 	a->conf = conf;
 	log_set_level(conf->log_level);

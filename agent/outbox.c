@@ -713,11 +713,17 @@ static bool batch_has_report(const struct outbox_batch *b,
 	       strcmp(b->report_id, m->report_id) == 0;
 }
 
-int outbox_ack(struct outbox *ob, const struct outbox_batch *batch,
-	       int64_t now_ms)
+/*
+ * The fate of a batch, in one transaction: acknowledged (acked) or refused
+ * for good.  Either way its events go; refused ones (and unreadable rows)
+ * are counted for the next report.  After an acknowledgement the
+ * collector is known to answer, so that is when a report is made.
+ */
+static int batch_settle(struct outbox *ob, const struct outbox_batch *batch,
+			int64_t now_ms, bool acked)
 {
 	struct meta m = { 0 };
-	int64_t n;
+	int64_t n = 0, refused;
 	int r;
 
 	r = tx_begin(ob);
@@ -727,16 +733,18 @@ int outbox_ack(struct outbox *ob, const struct outbox_batch *batch,
 	if (r == 0)
 		r = delete_range(ob, &m, batch, &n);
 	if (r == 0 && batch_has_report(batch, &m)) {
-		m.owe_ok = !m.report_ok;
+		/* a refused report takes its counts with it */
+		if (acked)
+			m.owe_ok = !m.report_ok;
 		report_settle(&m);
 	}
-	if (r == 0 && batch->unreadable > 0) {
-		m.rejected += (int64_t)batch->unreadable;
+	refused = acked ? (int64_t)batch->unreadable : n;
+	if (r == 0 && refused > 0) {
+		m.rejected += refused;
 		if (m.dropped_since == 0)
 			m.dropped_since = now_ms;
 	}
-	/* The collector answers again: time to tell it what was lost. */
-	if (r == 0 && m.report_id == NULL) {
+	if (r == 0 && acked && m.report_id == NULL) {
 		if (m.dropped_repeats > 0 || m.dropped_changes > 0 ||
 		    m.rejected > 0)
 			r = report_make(&m, false, now_ms);
@@ -750,31 +758,16 @@ int outbox_ack(struct outbox *ob, const struct outbox_batch *batch,
 	return r;
 }
 
+int outbox_ack(struct outbox *ob, const struct outbox_batch *batch,
+	       int64_t now_ms)
+{
+	return batch_settle(ob, batch, now_ms, true);
+}
+
 int outbox_reject(struct outbox *ob, const struct outbox_batch *batch,
 		  int64_t now_ms)
 {
-	struct meta m = { 0 };
-	int64_t n = 0;
-	int r;
-
-	r = tx_begin(ob);
-	if (r < 0)
-		return r;
-	r = meta_get(ob, &m);
-	if (r == 0)
-		r = delete_range(ob, &m, batch, &n);
-	if (r == 0 && batch_has_report(batch, &m))
-		report_settle(&m); /* its counts are lost with it */
-	if (r == 0 && n > 0) {
-		m.rejected += n; /* unreadable rows included */
-		if (m.dropped_since == 0)
-			m.dropped_since = now_ms;
-	}
-	if (r == 0)
-		r = meta_put(ob, &m);
-	r = tx_end(ob, r);
-	meta_clear(&m);
-	return r;
+	return batch_settle(ob, batch, now_ms, false);
 }
 
 int outbox_stats(struct outbox *ob, struct outbox_stats *ret_stats)
