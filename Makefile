@@ -22,9 +22,15 @@ OPT ?= -O2 -g
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 AGENT_PKGS  := yaml-0.1 jansson libcurl libsystemd sqlite3
-SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd
+SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd libcurl
 CLI_PKGS    := yaml-0.1 jansson libcurl
 TEST_PKGS   := cmocka
+# The checks' libraries: sd-bus and sd-journal (libsystemd), rotated
+# package logs (zlib, already loaded by libcurl).  Both daemons link
+# every check, since the server shares checks/checks.c.
+CHECK_PKGS  := libsystemd zlib
+AGENT_PKGS  += $(CHECK_PKGS)
+SERVER_PKGS += $(CHECK_PKGS)
 
 ALL_PKGS := $(sort $(AGENT_PKGS) $(SERVER_PKGS) $(CLI_PKGS) $(TEST_PKGS))
 
@@ -45,7 +51,12 @@ COMMON_DB_SRCS := \
 
 CHECK_SRCS := \
 	checks/checks.c \
-	checks/disk.c
+	checks/disk.c \
+	checks/journal.c \
+	checks/pkglog.c \
+	checks/run.c \
+	checks/services.c \
+	checks/updates.c
 
 AGENT_SRCS := \
 	agent/config.c \
@@ -66,11 +77,25 @@ SERVER_SRCS := \
 	server/inventory.c \
 	server/metrics.c \
 	server/store.c \
-	server/writer.c
+	server/writer.c \
+	server/tz.c \
+	server/calendar.c \
+	server/contract.c \
+	server/helpdesk.c \
+	server/sla.c \
+	server/desk.c \
+	server/routing.c \
+	server/action.c \
+	server/escalate.c \
+	server/notify.c \
+	server/dispatch.c \
+	server/smtp.c \
+	server/webhook.c
 
 CLI_SRCS := \
 	server/cli/main.c \
-	server/cli/tickets.c
+	server/cli/tickets.c \
+	server/cli/workflow.c
 
 UNIT_TESTS := \
 	test_config \
@@ -78,8 +103,15 @@ UNIT_TESTS := \
 	test_dedup \
 	test_ingest \
 	test_inventory \
+	test_pkglog \
+	test_run \
+	test_updates \
 	test_util \
 	test_writer \
+	test_calendar \
+	test_sla \
+	test_notify \
+	test_desk \
 	test_outbox \
 	test_agent_delivery
 
@@ -190,7 +222,20 @@ demo: deps-check
 	@tests/demo.sh
 
 # --- benchmarks ------------------------------------------------------------
-BENCH_BINS := $(REL)/bench/outbox_bench
+BENCHES := \
+	bench_sla
+
+BENCH_BINS := $(addprefix $(REL)/bench/,$(BENCHES))
+
+$(REL)/bench/%: $(REL)/bench/%.o $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(SERVER_SRCS))
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(SERVER_PKGS)) -lm -pthread
+
+.PRECIOUS: $(REL)/bench/%.o
+
+# The agent's outbox: it links the agent's sources, not the server's.
+BENCH_BINS += $(REL)/bench/outbox_bench
 
 $(REL)/bench/outbox_bench: $(call objs,$(REL),bench/outbox_bench.c $(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(AGENT_SRCS))
 	@mkdir -p $(@D)
@@ -212,3 +257,13 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# --- benchmark programs (release build) -------------------------------------
+BENCH_PROGS := build/rel/bench/check_cost
+
+build/rel/bench/check_cost: $(REL)/bench/check_cost.o $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(AGENT_SRCS))
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(AGENT_PKGS)) -lm
+
+bench: $(BENCH_PROGS)

@@ -334,6 +334,8 @@ int agent_config_load_flags(const char *main_path, const char *dropin_dir,
 {
 	static const char *const levels[] = { "error", "warning", "notice",
 					      "info", "debug", NULL };
+	static const char *const roles[] = { "decentral", "central", NULL };
+	int role = CHECK_ROLE_DECENTRAL;
 	struct agent_config *conf = xcalloc(1, sizeof(*conf));
 	char hostname[HOST_NAME_MAX + 1] = "";
 	struct cfg *cfg;
@@ -364,6 +366,8 @@ int agent_config_load_flags(const char *main_path, const char *dropin_dir,
 	parse_server(cfg, cfg_get(cfg, cfg->root, "server"), conf);
 	parse_outbox(cfg, cfg_get(cfg, cfg->root, "outbox"), &conf->outbox);
 
+	cfg_get_enum(cfg, cfg->root, "role", roles, &role);
+	conf->env.role = (enum check_role)role;
 	conf->env.host = conf->host;
 	conf->env.state_dir = conf->state_dir;
 	parse_checks(cfg, cfg_get(cfg, cfg->root, "checks"), conf);

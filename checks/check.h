@@ -63,15 +63,40 @@ struct check_result *check_results_add(struct check_results *results,
 void check_results_clear(struct check_results *results);
 
 /*
+ * "a, b, c and 4 more": a list of names in a summary, at most max of
+ * them shown.  add() counts every name and shows the first max; end()
+ * appends what was left out.  The text is cut at the buffer's size.
+ */
+struct check_names {
+	char *buf;
+	size_t size;
+	size_t max;
+	size_t shown;
+	size_t total;
+};
+
+void check_names_init(struct check_names *names, char *buf, size_t size,
+		      size_t max);
+void check_names_add(struct check_names *names, const char *text);
+void check_names_end(struct check_names *names);
+
+/*
  * What the agent tells every check about its surroundings.  The pointer a
  * check gets in configure() stays valid until its free(); db is filled in
  * before the first collect() and is NULL when the state directory cannot
  * be used (a check then works without history and says so).
  */
+/* The host's place in the customer's setup (agent.yaml `role`). */
+enum check_role {
+	CHECK_ROLE_DECENTRAL = 0, /* PCs, printers: the shop handles them */
+	CHECK_ROLE_CENTRAL = 1,   /* servers, core services: tickets, SLA */
+};
+
 struct check_env {
 	const char *host;
 	const char *state_dir;
 	struct sqlite3 *db; /* state_dir/agent.db, see agent/statedb.h */
+	enum check_role role;
 };
 
 struct check {

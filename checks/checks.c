@@ -12,9 +12,13 @@
 #include "../common/util.h"
 
 extern const struct check check_disk;
+extern const struct check check_updates;
+extern const struct check check_services;
 
 const struct check *const checks_table[] = {
 	&check_disk,
+	&check_updates,
+	&check_services,
 	NULL,
 };
 
@@ -111,4 +115,33 @@ void check_results_clear(struct check_results *results)
 	}
 	free(results->v);
 	*results = (struct check_results){ 0 };
+}
+
+void check_names_init(struct check_names *names, char *buf, size_t size,
+		      size_t max)
+{
+	*names = (struct check_names){ .buf = buf, .size = size, .max = max };
+	if (size > 0)
+		buf[0] = '\0';
+}
+
+void check_names_add(struct check_names *names, const char *text)
+{
+	names->total++;
+	if (names->shown == names->max)
+		return;
+	if (names->shown > 0)
+		strlcat_safe(names->buf, ", ", names->size);
+	strlcat_safe(names->buf, text, names->size);
+	names->shown++;
+}
+
+void check_names_end(struct check_names *names)
+{
+	char more[48];
+
+	if (names->total <= names->shown)
+		return;
+	snprintf(more, sizeof(more), " and %zu more", names->total - names->shown);
+	strlcat_safe(names->buf, more, names->size);
 }

@@ -647,6 +647,23 @@ int cfg_get_string(struct cfg *cfg, const struct cfg_node *map,
 	return 1;
 }
 
+int cfg_get_path(struct cfg *cfg, const struct cfg_node *map, const char *key,
+		 char **ret_path)
+{
+	const struct cfg_node *n;
+	int r = get_scalar(cfg, map, key, &n);
+
+	if (r <= 0)
+		return r;
+	if (n->value[0] != '/') {
+		cfg_error(cfg, n, "'%s' is not an absolute path", n->value);
+		return -EINVAL;
+	}
+	free(*ret_path);
+	*ret_path = xstrdup(n->value);
+	return 1;
+}
+
 int cfg_get_bool(struct cfg *cfg, const struct cfg_node *map, const char *key,
 		 bool *ret_bool)
 {

@@ -104,6 +104,9 @@ int cfg_get_double(struct cfg *cfg, const struct cfg_node *map,
 		   const char *key, double min, double max, double *ret);
 int cfg_get_enum(struct cfg *cfg, const struct cfg_node *map, const char *key,
 		 const char *const *names, int *ret_index);
+/* A string that must be an absolute path (replaces *ret_path). */
+int cfg_get_path(struct cfg *cfg, const struct cfg_node *map, const char *key,
+		 char **ret_path);
 /* A sequence of scalars; ret_list is NULL-terminated and owned by caller. */
 int cfg_get_string_list(struct cfg *cfg, const struct cfg_node *map,
 			const char *key, char ***ret_list);

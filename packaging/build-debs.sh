@@ -65,16 +65,18 @@ control() { # control ROOT NAME DEPENDS DESCRIPTION-LINES...
 	} >"$root/DEBIAN/control"
 }
 
-# Daemon package: NAME BINARY USER CONFIG UNIT DROPIN-DIR DESCRIPTION...
+# Daemon package: NAME BINARY USER CONFIG DROPIN-DIR GROUPS EXTRA-DEPENDS
+# DESCRIPTION...
 daemon_package() {
-	local name=$1 bin=$2 user=$3 config=$4 dropins=$5 groups=$6
-	shift 6
+	local name=$1 bin=$2 user=$3 config=$4 dropins=$5 groups=$6 extra=$7
+	shift 7
 	local root=$work/$name
 	install_binary "$top/bin/$bin" "$root/usr/sbin/$bin"
 	install_file "$top/conf.d/$config" "$root/etc/tocsin/$config" 0640
 	mkdir -p "$root/etc/tocsin/$dropins"
-	for f in "$top/conf.d/$dropins"/*.yaml; do
-		[ -e "$f" ] || continue
+	# Examples with what they refer to (holiday calendars, trap mappings).
+	for f in "$top/conf.d/$dropins"/*; do
+		[ -f "$f" ] || continue
 		install_file "$f" "$root/usr/share/doc/$name/examples/$dropins/$(basename "$f")" 0644
 	done
 	if [ -f "$top/packaging/$name.service" ]; then
@@ -86,7 +88,7 @@ daemon_package() {
 		echo "u $user - \"Tocsin ($name)\" /var/lib/$name"
 		for g in $groups; do echo "m $user $g"; done
 	} >"$root/usr/lib/sysusers.d/$name.conf"
-	control "$root" "$name" "$(shlibs_depends "$root/usr/sbin/$bin"), adduser | systemd" "$@"
+	control "$root" "$name" "$(shlibs_depends "$root/usr/sbin/$bin"), adduser | systemd$extra" "$@"
 	echo "/etc/tocsin/$config" >"$root/DEBIAN/conffiles"
 	cat >"$root/DEBIAN/postinst" <<SH
 #!/bin/sh
@@ -133,13 +135,14 @@ SH
 	echo "$out/${name}_${version}_${arch}.deb"
 }
 
-daemon_package tocsin-agent tocsin-agent tocsin-agent agent.yaml agent.d "systemd-journal adm" \
+daemon_package tocsin-agent tocsin-agent tocsin-agent agent.yaml agent.d "systemd-journal adm" "" \
 	"monitoring agent that turns server problems into tickets" \
 	"Watches disk and backup space, updates and systemd services on a" \
 	"customer server and delivers what it finds to a Tocsin collector," \
 	"which keeps one deduplicated ticket per problem."
 
-daemon_package tocsin-server tocsin-server tocsin server.yaml server.d "" \
+# The SLA calendars read the zone files.
+daemon_package tocsin-server tocsin-server tocsin server.yaml server.d "" ", tzdata" \
 	"collector that keeps one deduplicated ticket per problem" \
 	"Receives events from Tocsin agents and SNMP traps from network" \
 	"devices, deduplicates them into tickets and serves technicians over" \

@@ -10,10 +10,13 @@ set -eu
 BUILD="gcc make pkg-config libc6-dev
 libcurl4-openssl-dev libsnmp-dev libyaml-dev libsqlite3-dev libsystemd-dev
 libmicrohttpd-dev libjansson-dev libsodium-dev libgnutls28-dev
-dpkg-dev binutils"
+dpkg-dev binutils
+zlib1g-dev"
 TEST="libcmocka-dev python3 python3-pytest python3-aiosmtpd snmp snmptrapd
 sqlite3 curl util-linux procps iproute2
-openssl systemd"
+systemd-container mmdebstrap zstd dpkg-dev apt-utils"
+# helpdesk: business calendars read the zone files; TLS mail tests make a certificate
+TEST="$TEST tzdata openssl"
 
 PACKAGES=$(echo $BUILD $TEST)
 

@@ -7,7 +7,9 @@
 
 #include "../common/log.h"
 #include "../common/util.h"
+#include "action.h"
 #include "dedup.h"
+#include "desk.h"
 #include "ingest.h"
 #include "writer.h"
 
@@ -141,6 +143,8 @@ static void get_tickets(void *app, const struct http_request *req,
 
 	store_lock(api->store);
 	r = store_tickets_list(api->store, filter, limit, offset, &list);
+	if (r == 0 && api->desk)
+		r = desk_tickets_json(api->desk, list, time_now_ms());
 	store_unlock(api->store);
 	if (r < 0) {
 		store_failure(api, resp, "listing tickets", r);
@@ -164,6 +168,11 @@ static void get_ticket(void *app, const struct http_request *req,
 	}
 	store_lock(api->store);
 	r = store_ticket_get(api->store, id, TICKET_OCCURRENCES_MAX, &ticket);
+	if (r == 0 && api->desk && desk_ticket_json(api->desk, id, ticket, true,
+						    time_now_ms()) < 0) {
+		json_decref(ticket);
+		r = -EIO;
+	}
 	store_unlock(api->store);
 	if (r == -ENOENT) {
 		http_error(resp, MHD_HTTP_NOT_FOUND, "no ticket %lld",
@@ -256,5 +265,6 @@ const struct http_route api_routes[] = {
 	{ "GET", "/api/v1/tickets", PERM_READ, get_tickets },
 	{ "GET", "/api/v1/tickets/*", PERM_READ, get_ticket },
 	{ "GET", "/metrics", PERM_READ, get_metrics },
+	{ "POST", "/api/v1/tickets/*/actions", PERM_READ | PERM_WRITE, action_post },
 	{ NULL, NULL, 0, NULL },
 };

@@ -13,6 +13,7 @@
 
 struct metrics;
 struct writer;
+struct desk;
 
 /* What the ingest endpoint has done since start, for /metrics. */
 struct api_counters {
@@ -31,6 +32,7 @@ struct api {
 	struct store *store;	 /* reads: under store_lock() */
 	struct writer *writer;	 /* every change goes through it */
 	struct metrics *metrics; /* sources for GET /metrics */
+	struct desk *desk;	 /* the helpdesk workflow (desk.h) */
 	struct api_counters counters;
 };
 

@@ -9,6 +9,7 @@
 
 #include "../common/config.h"
 #include "../common/util.h"
+#include "helpdesk.h"
 #include "inventory.h"
 #include "server.h"
 
@@ -21,6 +22,7 @@ void server_config_free(struct server_config *conf)
 	free(conf->tokens);
 	free(conf->listen_host);
 	free(conf->database);
+	helpdesk_config_free(conf->helpdesk);
 	inventory_free(conf->inventory);
 	free(conf);
 }
@@ -201,6 +203,7 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	parse_http(cfg, cfg_get(cfg, cfg->root, "http"), conf);
 	parse_auth(cfg, cfg_get(cfg, cfg->root, "auth"), conf);
 	inventory_parse(cfg, cfg->root, &conf->inventory);
+	helpdesk_config_parse(cfg, cfg->root, conf->inventory, &conf->helpdesk);
 	if (conf->ntokens == 0)
 		cfg_error(cfg, cfg->root,
 			  "auth.tokens is empty: nobody could use the server");

@@ -13,6 +13,8 @@ void inventory_free(struct inventory *inv)
 	for (size_t i = 0; i < inv->ncustomers; i++) {
 		free(inv->customers[i].id);
 		free(inv->customers[i].name);
+		free(inv->customers[i].contract_id);
+		cfg_string_list_free(inv->customers[i].contacts);
 	}
 	for (size_t i = 0; i < inv->nhosts; i++) {
 		free(inv->hosts[i].name);
@@ -54,16 +56,55 @@ const char *host_role_name(enum host_role role)
 	return role == HOST_ROLE_CENTRAL ? "central" : "decentral";
 }
 
+/* A plausible mail address: something@domain, nothing that could break a header. */
+bool inventory_email_valid(const char *s)
+{
+	const char *at = strchr(s, '@');
+
+	if (at == NULL || at == s || at[1] == '\0' || strchr(at + 1, '@') ||
+	    strlen(s) > 254)
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || strchr("<>()[],;:\\\"", *s))
+			return false;
+	return true;
+}
+
+/* The helpdesk keys of a customer: contract, contacts, notify. */
+static void parse_customer_helpdesk(struct cfg *cfg, const struct cfg_node *node,
+				    struct customer *c)
+{
+	const struct cfg_node *contacts, *notify;
+
+	c->notify_resolved = true;
+	c->notify_updates = true;
+	cfg_get_string(cfg, node, "contract", &c->contract_id);
+	if (cfg_get_string_list(cfg, node, "contacts", &c->contacts) > 0) {
+		contacts = cfg_get(cfg, node, "contacts");
+		for (size_t i = 0; c->contacts[i]; i++)
+			if (!inventory_email_valid(c->contacts[i]))
+				cfg_error(cfg, contacts->type == CFG_SEQ ? contacts->items[i] : contacts,
+					  "'%s' is not an e-mail address", c->contacts[i]);
+	}
+	notify = cfg_get(cfg, node, "notify");
+	if (cfg_expect_map(cfg, notify) == 0) {
+		cfg_get_bool(cfg, notify, "resolved", &c->notify_resolved);
+		cfg_get_bool(cfg, notify, "status_updates", &c->notify_updates);
+	}
+}
+
 /* One customer; more keys (contract, contacts, ...) are parsed here too. */
 static void parse_customer(struct cfg *cfg, const char *id,
 			   const struct cfg_node *node, struct customer *c)
 {
 	c->id = xstrdup(id);
+	c->contacts = xcalloc(1, sizeof(*c->contacts));
 	if (cfg_expect_map(cfg, node) < 0)
 		return;
 	cfg_get_string(cfg, node, "name", &c->name);
 	if (c->name == NULL)
 		c->name = xstrdup(id);
+	parse_customer_helpdesk(cfg, node, c);
 }
 
 static void parse_customers(struct cfg *cfg, const struct cfg_node *node,

@@ -20,9 +20,17 @@ enum host_role {
 	HOST_ROLE_CENTRAL = 1,	 /* servers, core services, network */
 };
 
+struct contract;
+
 struct customer {
 	char *id;   /* the key under customers: */
 	char *name; /* display name */
+	/* The helpdesk's part (helpdesk.c resolves the contract). */
+	char *contract_id;	/* customers.<id>.contract, or NULL */
+	const struct contract *contract;
+	char **contacts;	/* e-mail addresses, NULL-terminated, never NULL */
+	bool notify_resolved;	/* mail the contacts when a ticket is solved */
+	bool notify_updates;	/* and status updates while it takes long */
 };
 
 struct host {
@@ -55,5 +63,7 @@ const struct host *inventory_host(const struct inventory *inv,
 				  const char *name);
 bool host_has_tag(const struct host *h, const char *tag);
 const char *host_role_name(enum host_role role);
+/* A plausible mail address that cannot break a mail header. */
+bool inventory_email_valid(const char *s);
 
 #endif

@@ -16,6 +16,7 @@
 #include "../common/config.h"
 #include "../common/util.h"
 #include "api.h"
+#include "desk.h"
 #include "http.h"
 #include "metrics.h"
 #include "server.h"
@@ -180,6 +181,10 @@ int main(int argc, char **argv)
 	 * Modules that listen to ticket changes (store_listen()) or add
 	 * metrics sources start here, before the writer runs any job.
 	 */
+	r = desk_open(conf->helpdesk, conf->inventory, api.store, &api.desk);
+	if (r < 0)
+		fatalx("cannot start the helpdesk: %s", strerror(-r));
+	metrics_add_source(api.metrics, desk_metrics, api.desk);
 
 	r = writer_start(api.store, WRITER_QUEUE_MAX, WRITER_GROUP_MAX,
 			 &api.writer);
@@ -189,6 +194,9 @@ int main(int argc, char **argv)
 	 * Modules that produce changes (listeners on sockets, timers) start
 	 * here, after the writer and before the HTTP server.
 	 */
+	r = desk_start(api.desk, api.writer);
+	if (r < 0)
+		fatalx("cannot start the helpdesk threads: %s", strerror(-r));
 	r = http_server_start(conf, api_routes, &api, api_authenticate,
 			      &http);
 	if (r < 0)
@@ -214,7 +222,9 @@ int main(int argc, char **argv)
 	 * their start), then the writer drains what they queued.
 	 */
 	http_server_stop(http);
+	desk_stop(api.desk);
 	writer_stop(api.writer);
+	desk_free(api.desk);
 	metrics_free(api.metrics);
 	store_close(api.store);
 	server_config_free(conf);

@@ -41,6 +41,7 @@ struct server_config {
 	struct server_token *tokens;
 	size_t ntokens;
 	struct inventory *inventory;
+	struct helpdesk_config *helpdesk;
 };
 
 struct cfg;

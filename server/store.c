@@ -8,6 +8,7 @@
 
 #include "../common/db.h"
 #include "../common/util.h"
+#include "desk.h"
 #include "ingest.h"
 
 /*
@@ -87,6 +88,7 @@ static const struct db_schema core_schema = {
  */
 static const struct db_schema *const schemas[] = {
 	&core_schema,
+	&desk_schema,
 	NULL,
 };
 

@@ -23,6 +23,19 @@
 static const struct cli_command *const commands[] = {
 	&cli_cmd_tickets,
 	&cli_cmd_ticket,
+	&cli_cmd_ack,
+	&cli_cmd_start,
+	&cli_cmd_assign,
+	&cli_cmd_comment,
+	&cli_cmd_ask,
+	&cli_cmd_escalate,
+	&cli_cmd_priority,
+	&cli_cmd_urgency,
+	&cli_cmd_impact,
+	&cli_cmd_merge,
+	&cli_cmd_resolve,
+	&cli_cmd_close,
+	&cli_cmd_reopen,
 	NULL,
 };
 

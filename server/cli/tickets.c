@@ -103,6 +103,8 @@ static void print_ticket(json_t *t)
 	printf("  opened:      %s\n", cli_str(t, "opened_at"));
 	if (json_is_string(json_object_get(t, "resolved_at")))
 		printf("  resolved:    %s\n", cli_str(t, "resolved_at"));
+	if (json_is_string(json_object_get(t, "priority")))
+		cli_print_helpdesk(t);
 	printf("\nJournal:\n");
 	json_array_foreach(json_object_get(t, "journal"), i, e) {
 		printf("  %s  %-8s %-9s %s\n", cli_str(e, "at"),

@@ -186,6 +186,11 @@ def server(tmp_path):
 
 DEFAULT_CHECKS = "  disk:\n    discover: false\n"
 
+# Checks on by default that would report on the test machine itself (its
+# apt, its missing system bus) and so add tickets a test does not expect:
+# switched off unless the test configures them.
+QUIET_CHECKS = ("updates", "services")
+
 
 def write_agent_config(path, server_url, host="testhost", checks="", extra="",
                        server_extra="", token=AGENT_TOKEN):
@@ -194,6 +199,9 @@ def write_agent_config(path, server_url, host="testhost", checks="", extra="",
     agent then uses its enrolled credential)."""
     checks = checks or DEFAULT_CHECKS
     token_line = f"  token: {token}\n" if token else ""
+    for name in QUIET_CHECKS:
+        if f"  {name}:" not in checks:
+            checks += f"  {name}:\n    enabled: false\n"
     path.write_text(f"""\
 host: {host}
 state_dir: {path.parent}

@@ -40,6 +40,14 @@ def test_three_packages_with_versions_and_library_depends(debs):
     assert "libcurl4" in field(debs["tocsin-agent"], "Depends")
     assert "libmicrohttpd12" in field(debs["tocsin-server"], "Depends")
     assert "libsodium23" in field(debs["tocsin-server"], "Depends")
+    assert "tzdata" in field(debs["tocsin-server"], "Depends")
+
+
+def test_examples_ship_with_what_they_refer_to(debs, tmp_path):
+    subprocess.run(["dpkg-deb", "-x", str(debs["tocsin-server"]), str(tmp_path)], check=True)
+    examples = tmp_path / "usr/share/doc/tocsin-server/examples/server.d"
+    shipped = {p.name for p in examples.iterdir()}
+    assert shipped == {p.name for p in (ROOT / "conf.d/server.d").iterdir() if p.is_file()}
 
 
 @pytest.mark.parametrize("name,binary,config", [

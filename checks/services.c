@@ -1,0 +1,1133 @@
+/*
+ * services: systemd units over sd-bus.
+ *
+ * Items:
+ *   failed          how many units are failed, with their names
+ *   <unit>          one per unit with a problem: failed (with its last
+ *                   journal lines and the package upgrades before the
+ *                   failure as context), a watched unit that is not
+ *                   active, or a restart loop; ok once, when it recovers
+ *   <name>.timer    one per configured timer: did the last run of the
+ *                   service behind it succeed, and is it recent
+ *   <pattern>       a watched pattern no unit matches
+ *
+ * Two paths feed the same evaluation.  The poll on the interval lists
+ * the units (one ListUnits call) and reads a few properties of the
+ * interesting ones.  Between polls the check is subscribed to systemd's
+ * PropertiesChanged signals: the bus connection is the check's watch_fd,
+ * so a unit failing is reported within milliseconds, not at the next
+ * poll.  Without a subscription (an old systemd, a bus that refuses the
+ * match) the poll alone still finds everything, later.
+ *
+ * Units reported with a problem are remembered in the agent's state
+ * database, so that an agent restarted meanwhile still sends the ok that
+ * resolves the ticket.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-bus.h>
+
+#include "../common/config.h"
+#include "../common/db.h"
+#include "../common/util.h"
+#include "check.h"
+#include "journal.h"
+#include "pkglog.h"
+
+#define SD_DEST "org.freedesktop.systemd1"
+#define SD_PATH "/org/freedesktop/systemd1"
+#define SD_MANAGER "org.freedesktop.systemd1.Manager"
+#define SD_UNIT "org.freedesktop.systemd1.Unit"
+#define SD_SERVICE "org.freedesktop.systemd1.Service"
+#define SD_TIMER "org.freedesktop.systemd1.Timer"
+#define UNIT_PREFIX "/org/freedesktop/systemd1/unit"
+
+#define BUS_TIMEOUT_US (5 * 1000 * 1000ULL)
+#define UNITS_MAX 4096       /* units tracked at once */
+#define NAMES_IN_SUMMARY 8
+#define UPGRADES_IN_CONTEXT 50
+/* A state that says nothing yet: a unit in transition is not reported. */
+#define STATE_SKIP (-1)
+
+struct unit {
+	char *name;
+	char active[24];        /* ActiveState last seen */
+	char sub[24];           /* SubState */
+	bool seen;              /* listed by the current poll */
+	bool changed;           /* a signal changed it since the last look */
+	bool job;               /* a job is queued: it is in transition */
+	bool known_bad;         /* reported with a problem, no ok sent yet */
+	int reported;           /* state last reported, STATE_SKIP for none */
+	bool have_restarts;
+	uint32_t nrestarts;
+	uint32_t nrestarts_base; /* at the previous poll */
+	/* the failure being reported: context is computed once per failure */
+	uint64_t failed_at_us;
+	char *fail_summary;
+	json_t *fail_context;
+};
+
+struct services_ctx {
+	const struct check_env *env;
+	/* configuration */
+	bool report_failed;
+	int failed_state;       /* enum check_state */
+	char **ignore;
+	char **watch;
+	char **timers;
+	int64_t timer_max_age_ms;
+	int64_t restarts_warning;
+	int64_t journal_lines;
+	int64_t journal_wait_ms;
+	char *journal_dir;
+	int64_t upgrade_window_ms;
+	char *bus_address;
+	struct pkglog_cache pkglog;
+	/* state */
+	sd_bus *bus;
+	sd_bus_slot *match;
+	bool subscribed;
+	char bus_error[256];
+	struct unit *units;
+	size_t nunits;
+	bool db_ready;
+	sqlite3_stmt *db_add;
+	sqlite3_stmt *db_del;
+};
+
+static const char *const schema_steps[] = {
+	"CREATE TABLE services_reported ("
+	" unit TEXT PRIMARY KEY,"
+	" since INTEGER NOT NULL)",
+};
+
+static const struct db_schema services_schema = {
+	.module = "services",
+	.steps = schema_steps,
+	.nsteps = ARRAY_SIZE(schema_steps),
+};
+
+/* --- units ----------------------------------------------------------------- */
+
+static bool matches(char *const *patterns, const char *name)
+{
+	for (size_t i = 0; patterns && patterns[i]; i++)
+		if (fnmatch(patterns[i], name, 0) == 0)
+			return true;
+	return false;
+}
+
+static bool is_glob(const char *p)
+{
+	return strpbrk(p, "*?[") != NULL;
+}
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static void unit_forget_failure(struct unit *u)
+{
+	free(u->fail_summary);
+	json_decref(u->fail_context);
+	u->fail_summary = NULL;
+	u->fail_context = NULL;
+	u->failed_at_us = 0;
+}
+
+static struct unit *unit_find(struct services_ctx *ctx, const char *name)
+{
+	for (size_t i = 0; i < ctx->nunits; i++)
+		if (strcmp(ctx->units[i].name, name) == 0)
+			return &ctx->units[i];
+	return NULL;
+}
+
+/* The unit's entry, created when missing; NULL when the table is full. */
+static struct unit *unit_get(struct services_ctx *ctx, const char *name)
+{
+	struct unit *u = unit_find(ctx, name);
+
+	if (u != NULL)
+		return u;
+	if (ctx->nunits == UNITS_MAX)
+		return NULL;
+	ctx->units = xreallocarray(ctx->units, ctx->nunits + 1,
+				   sizeof(*ctx->units));
+	u = &ctx->units[ctx->nunits++];
+	*u = (struct unit){ .name = xstrdup(name), .reported = STATE_SKIP };
+	return u;
+}
+
+static void units_free(struct services_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nunits; i++) {
+		free(ctx->units[i].name);
+		unit_forget_failure(&ctx->units[i]);
+	}
+	free(ctx->units);
+	ctx->units = NULL;
+	ctx->nunits = 0;
+}
+
+/* Drop entries that need no memory: fine, unwatched, nothing to resolve. */
+static void units_prune(struct services_ctx *ctx)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < ctx->nunits; i++) {
+		struct unit *u = &ctx->units[i];
+		bool keep = u->known_bad || matches(ctx->watch, u->name) ||
+			    (u->have_restarts && u->nrestarts > 0) ||
+			    strcmp(u->active, "failed") == 0;
+
+		if (keep) {
+			ctx->units[kept++] = *u;
+		} else {
+			free(u->name);
+			unit_forget_failure(u);
+		}
+	}
+	ctx->nunits = kept;
+}
+
+/* --- the state database: units with an open problem ------------------------ */
+
+static void db_prepare_once(struct services_ctx *ctx)
+{
+	sqlite3 *db = ctx->env ? ctx->env->db : NULL;
+	sqlite3_stmt *s;
+
+	if (ctx->db_ready || db == NULL)
+		return;
+	ctx->db_ready = true;
+	if (db_migrate(db, &services_schema) < 0 ||
+	    db_prepare(db, "INSERT OR REPLACE INTO services_reported(unit, since)"
+			   " VALUES (?1, ?2)", &ctx->db_add) < 0 ||
+	    db_prepare(db, "DELETE FROM services_reported WHERE unit = ?1",
+		       &ctx->db_del) < 0)
+		return;
+	if (sqlite3_prepare_v2(db, "SELECT unit FROM services_reported", -1,
+			       &s, NULL) != SQLITE_OK)
+		return;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		struct unit *u = unit_get(ctx, (const char *)sqlite3_column_text(s, 0));
+
+		if (u != NULL)
+			u->known_bad = true;
+	}
+	sqlite3_finalize(s);
+}
+
+static void db_remember(struct services_ctx *ctx, const struct unit *u,
+			bool bad)
+{
+	sqlite3_stmt *s = bad ? ctx->db_add : ctx->db_del;
+
+	if (s == NULL)
+		return;
+	db_bind_text(s, 1, u->name);
+	if (bad)
+		sqlite3_bind_int64(s, 2, time_now_ms() / 1000);
+	db_step_done(s); /* without the row the agent only forgets sooner */
+}
+
+/* --- configuration ---------------------------------------------------------- */
+
+static void services_free(void *p)
+{
+	struct services_ctx *ctx = p;
+
+	if (ctx == NULL)
+		return;
+	sd_bus_slot_unref(ctx->match);
+	sd_bus_flush_close_unref(ctx->bus);
+	sqlite3_finalize(ctx->db_add);
+	sqlite3_finalize(ctx->db_del);
+	units_free(ctx);
+	cfg_string_list_free(ctx->ignore);
+	cfg_string_list_free(ctx->watch);
+	cfg_string_list_free(ctx->timers);
+	free(ctx->journal_dir);
+	free(ctx->bus_address);
+	pkglog_cache_free(&ctx->pkglog);
+	free(ctx);
+}
+
+static int services_configure(struct cfg *cfg, const struct cfg_node *node,
+			      const struct check_env *env, void **ret_ctx)
+{
+	static const char *const states[] = { "ok", "warning", "critical", NULL };
+	struct services_ctx *ctx = xcalloc(1, sizeof(*ctx));
+
+	ctx->env = env;
+	ctx->report_failed = true;
+	ctx->failed_state = CHECK_CRITICAL;
+	ctx->restarts_warning = 3;
+	ctx->journal_lines = 20;
+	ctx->journal_wait_ms = 300;
+	ctx->upgrade_window_ms = 2 * 3600 * 1000;
+
+	cfg_get_bool(cfg, node, "failed", &ctx->report_failed);
+	cfg_get_enum(cfg, node, "failed_state", states, &ctx->failed_state);
+	cfg_get_string_list(cfg, node, "ignore", &ctx->ignore);
+	cfg_get_string_list(cfg, node, "watch", &ctx->watch);
+	cfg_get_string_list(cfg, node, "timers", &ctx->timers);
+	cfg_get_duration(cfg, node, "timer_max_age", &ctx->timer_max_age_ms);
+	cfg_get_int(cfg, node, "restarts_warning", 0, 1000000,
+		    &ctx->restarts_warning);
+	cfg_get_int(cfg, node, "journal_lines", 0, JOURNAL_LINES_MAX,
+		    &ctx->journal_lines);
+	cfg_get_duration(cfg, node, "journal_wait", &ctx->journal_wait_ms);
+	cfg_get_path(cfg, node, "journal_directory", &ctx->journal_dir);
+	cfg_get_duration(cfg, node, "upgrade_window", &ctx->upgrade_window_ms);
+	cfg_get_string(cfg, node, "bus_address", &ctx->bus_address);
+	pkglog_cache_configure(&ctx->pkglog, cfg, node);
+
+	if (ctx->journal_wait_ms > 5000)
+		cfg_error(cfg, cfg_get(cfg, node, "journal_wait"),
+			  "journal_wait must be at most 5s: the agent waits for it");
+	for (size_t i = 0; ctx->timers && ctx->timers[i]; i++)
+		if (!has_suffix(ctx->timers[i], ".timer"))
+			cfg_error(cfg, cfg_get(cfg, node, "timers"),
+				  "'%s' does not name a .timer unit",
+				  ctx->timers[i]);
+	*ret_ctx = ctx;
+	return 0;
+}
+
+/* --- the bus ----------------------------------------------------------------- */
+
+static void bus_drop(struct services_ctx *ctx)
+{
+	ctx->match = sd_bus_slot_unref(ctx->match);
+	ctx->bus = sd_bus_flush_close_unref(ctx->bus);
+	ctx->subscribed = false;
+}
+
+static int on_properties_changed(sd_bus_message *m, void *userdata,
+				 sd_bus_error *error);
+static void report_failed_summary(struct services_ctx *ctx,
+				  struct check_results *out);
+
+/* Connect and subscribe; 0, or -errno with ctx->bus_error set. */
+static int bus_connect(struct services_ctx *ctx)
+{
+	sd_bus_error err = SD_BUS_ERROR_NULL;
+	int r;
+
+	if (ctx->bus != NULL)
+		return 0;
+	if (ctx->bus_address) {
+		r = sd_bus_new(&ctx->bus);
+		if (r >= 0)
+			r = sd_bus_set_address(ctx->bus, ctx->bus_address);
+		if (r >= 0)
+			r = sd_bus_set_bus_client(ctx->bus, 1);
+		if (r >= 0)
+			r = sd_bus_start(ctx->bus);
+	} else {
+		r = sd_bus_open_system(&ctx->bus);
+	}
+	if (r < 0) {
+		const char *addr = ctx->bus_address ? ctx->bus_address
+						    : getenv("DBUS_SYSTEM_BUS_ADDRESS");
+
+		snprintf(ctx->bus_error, sizeof(ctx->bus_error),
+			 "cannot connect to the system bus (%s): %s",
+			 addr ? addr : "unix:path=/run/dbus/system_bus_socket",
+			 strerror(-r));
+		ctx->bus = sd_bus_unref(ctx->bus);
+		return r;
+	}
+	sd_bus_set_method_call_timeout(ctx->bus, BUS_TIMEOUT_US);
+	/*
+	 * systemd sends unit signals only while someone is subscribed.  A
+	 * failed subscription leaves the poll, which still sees everything.
+	 */
+	r = sd_bus_call_method(ctx->bus, SD_DEST, SD_PATH, SD_MANAGER,
+			       "Subscribe", &err, NULL, NULL);
+	sd_bus_error_free(&err);
+	if (r >= 0)
+		r = sd_bus_add_match(ctx->bus, &ctx->match,
+				     "type='signal',sender='" SD_DEST "',"
+				     "interface='org.freedesktop.DBus.Properties',"
+				     "member='PropertiesChanged',"
+				     "path_namespace='" UNIT_PREFIX "'",
+				     on_properties_changed, ctx);
+	ctx->subscribed = r >= 0;
+	ctx->bus_error[0] = '\0';
+	return 0;
+}
+
+/* A property of a unit object; 0 or -errno.  *ret_str is new. */
+static int get_string(struct services_ctx *ctx, const char *path,
+		      const char *iface, const char *name, char **ret_str)
+{
+	sd_bus_error err = SD_BUS_ERROR_NULL;
+	int r = sd_bus_get_property_string(ctx->bus, SD_DEST, path, iface, name,
+					   &err, ret_str);
+
+	sd_bus_error_free(&err);
+	return r < 0 ? r : 0;
+}
+
+static int get_trivial(struct services_ctx *ctx, const char *path,
+		       const char *iface, const char *name, char type,
+		       void *ret)
+{
+	sd_bus_error err = SD_BUS_ERROR_NULL;
+	int r = sd_bus_get_property_trivial(ctx->bus, SD_DEST, path, iface,
+					    name, &err, type, ret);
+
+	sd_bus_error_free(&err);
+	return r < 0 ? r : 0;
+}
+
+/* The object path of a unit by name (LoadUnit also finds unloaded ones). */
+static char *unit_path(const char *name)
+{
+	char *path = NULL;
+
+	if (sd_bus_path_encode(UNIT_PREFIX, name, &path) < 0)
+		return NULL;
+	return path;
+}
+
+static int load_unit(struct services_ctx *ctx, const char *name,
+		     char **ret_path)
+{
+	sd_bus_error err = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	const char *path;
+	int r = sd_bus_call_method(ctx->bus, SD_DEST, SD_PATH, SD_MANAGER,
+				   "LoadUnit", &err, &reply, "s", name);
+
+	sd_bus_error_free(&err);
+	if (r >= 0)
+		r = sd_bus_message_read(reply, "o", &path);
+	if (r >= 0)
+		*ret_path = xstrdup(path);
+	sd_bus_message_unref(reply);
+	return r < 0 ? r : 0;
+}
+
+/* "org.freedesktop.systemd1.Service" for "x.service", NULL for scopes etc. */
+static const char *type_interface(const char *name)
+{
+	static const struct {
+		const char *suffix, *iface;
+	} types[] = {
+		{ ".service", SD_SERVICE },
+		{ ".socket", "org.freedesktop.systemd1.Socket" },
+		{ ".mount", "org.freedesktop.systemd1.Mount" },
+		{ ".swap", "org.freedesktop.systemd1.Swap" },
+		{ ".timer", SD_TIMER },
+		{ ".path", "org.freedesktop.systemd1.Path" },
+		{ ".automount", "org.freedesktop.systemd1.Automount" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(types); i++)
+		if (has_suffix(name, types[i].suffix))
+			return types[i].iface;
+	return NULL;
+}
+
+/* --- evaluation --------------------------------------------------------------- */
+
+/* The collector refuses an event whose context is over 64 KiB (and with
+ * it the whole batch): stay well below. */
+#define CONTEXT_MAX (32 * 1024)
+/* A failure younger than this may not be in the journal yet. */
+#define FRESH_FAILURE_MS (10 * 1000)
+
+static size_t json_size(const json_t *j)
+{
+	return json_dumpb(j, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* Drop the oldest journal lines, then the oldest upgrades, until c fits. */
+static void fit_context(json_t *c)
+{
+	json_t *journal = json_object_get(c, "journal");
+	json_t *upgrades = json_object_get(c, "upgrades");
+	size_t size = json_size(c);
+
+	while (size > CONTEXT_MAX && json_array_size(journal) > 0) {
+		size -= json_size(json_array_get(journal, 0)) + 1;
+		json_array_remove(journal, 0);
+	}
+	while (size > CONTEXT_MAX && json_array_size(upgrades) > 0) {
+		size_t last = json_array_size(upgrades) - 1;
+
+		size -= json_size(json_array_get(upgrades, last)) + 1;
+		json_array_remove(upgrades, last);
+	}
+}
+
+/*
+ * The context of a failure, computed once per failure (identified by the
+ * time the unit entered the failed state): its result, its last journal
+ * lines and the package upgrades of the window before it.
+ */
+static void describe_failure(struct services_ctx *ctx, struct unit *u)
+{
+	char *path = unit_path(u->name), *result = NULL, why[512];
+	char at[TIME_RFC3339_LEN], upgrades[512] = "", window[32];
+	const char *iface = type_interface(u->name);
+	json_t *ctxj, *lines = NULL;
+	uint64_t since = 0;
+	int64_t when_ms;
+	size_t first = 0, n = 0;
+
+	if (path)
+		get_trivial(ctx, path, SD_UNIT, "StateChangeTimestamp", 't', &since);
+	if (u->fail_summary != NULL && since == u->failed_at_us)
+		goto done; /* the same failure as before */
+	unit_forget_failure(u);
+	u->failed_at_us = since;
+	when_ms = since ? (int64_t)(since / 1000) : time_now_ms();
+	if (path && iface)
+		get_string(ctx, path, iface, "Result", &result);
+
+	time_format_rfc3339(when_ms, at);
+	format_duration(ctx->upgrade_window_ms / 1000, window, sizeof(window));
+	ctxj = json_pack("{s:s, s:s, s:s, s:s}", "unit", u->name, "result",
+			 result ? result : "", "failed_at", at, "upgrade_window",
+			 window);
+	if (ctx->journal_lines > 0) {
+		/* journald may lag behind a failure that just happened; an old
+		 * one (found at start-up) is worth no wait */
+		bool recent = time_now_ms() - when_ms < FRESH_FAILURE_MS;
+
+		if (journal_unit_tail(ctx->journal_dir, u->name,
+				      (size_t)ctx->journal_lines,
+				      since > 1000000 ? since - 1000000 : 0,
+				      recent ? (uint64_t)ctx->journal_wait_ms * 1000 : 0,
+				      &lines, why, sizeof(why)) < 0)
+			json_object_set_new(ctxj, "journal_error", json_string(why));
+		else
+			json_object_set_new(ctxj, "journal", lines);
+	}
+	if (pkglog_cache_refresh(&ctx->pkglog, when_ms - ctx->upgrade_window_ms) < 0)
+		json_object_set_new(ctxj, "upgrades_error",
+				    json_string(ctx->pkglog.why));
+	n = pkglog_window(&ctx->pkglog.log, when_ms, ctx->upgrade_window_ms, &first);
+	json_object_set_new(ctxj, "upgrades",
+			    pkglog_json(&ctx->pkglog.log, first, n,
+					UPGRADES_IN_CONTEXT));
+	if (n > 0) {
+		pkglog_describe(&ctx->pkglog.log, first, n, when_ms, upgrades,
+				sizeof(upgrades));
+		u->fail_summary = xasprintf("%s failed %s", u->name, upgrades);
+	} else if (result && *result) {
+		u->fail_summary = xasprintf("%s failed (%s)", u->name, result);
+	} else {
+		u->fail_summary = xasprintf("%s failed", u->name);
+	}
+	fit_context(ctxj);
+	u->fail_context = ctxj;
+done:
+	free(result);
+	free(path);
+}
+
+static bool is_active(const struct unit *u)
+{
+	return strcmp(u->active, "active") == 0 ||
+	       strcmp(u->active, "reloading") == 0;
+}
+
+static bool in_transition(const struct unit *u)
+{
+	return u->job || strcmp(u->active, "activating") == 0 ||
+	       strcmp(u->active, "deactivating") == 0;
+}
+
+/* Rising since the previous poll, or at the threshold. */
+static bool restart_loop(const struct services_ctx *ctx, const struct unit *u)
+{
+	if (!u->have_restarts)
+		return false;
+	return u->nrestarts > u->nrestarts_base ||
+	       (ctx->restarts_warning > 0 &&
+		u->nrestarts >= (uint64_t)ctx->restarts_warning);
+}
+
+/*
+ * The state of a unit's item and its summary (and context, a new
+ * reference or NULL); STATE_SKIP when there is nothing to say now.
+ */
+static int unit_state(struct services_ctx *ctx, struct unit *u, char *summary,
+		      size_t size, json_t **ret_context)
+{
+	bool watched = matches(ctx->watch, u->name);
+
+	*ret_context = NULL;
+	if (strcmp(u->active, "failed") == 0 && ctx->report_failed &&
+	    !matches(ctx->ignore, u->name)) {
+		describe_failure(ctx, u);
+		strlcpy_safe(summary, u->fail_summary, size);
+		*ret_context = json_incref(u->fail_context);
+		return ctx->failed_state;
+	}
+	if (strcmp(u->active, "failed") != 0)
+		unit_forget_failure(u);
+	if (restart_loop(ctx, u)) {
+		snprintf(summary, size,
+			 "%s is restarting in a loop: %u restarts, %u since the last check (%s/%s)",
+			 u->name, u->nrestarts,
+			 u->nrestarts > u->nrestarts_base
+				 ? u->nrestarts - u->nrestarts_base : 0,
+			 u->active, u->sub);
+		return CHECK_WARNING;
+	}
+	if (watched && !is_active(u)) {
+		if (in_transition(u))
+			return STATE_SKIP;
+		snprintf(summary, size, "%s is %s (%s), it must be active",
+			 u->name, u->active[0] ? u->active : "not loaded",
+			 u->sub[0] ? u->sub : "-");
+		return CHECK_CRITICAL;
+	}
+	if (!watched && !u->known_bad)
+		return STATE_SKIP;
+	if (in_transition(u) && !is_active(u))
+		return STATE_SKIP;
+	snprintf(summary, size, "%s is %s (%s)", u->name,
+		 u->active[0] ? u->active : "inactive", u->sub[0] ? u->sub : "dead");
+	return CHECK_OK;
+}
+
+/* Report the unit when its state says something (always, or on change). */
+static void report_unit(struct services_ctx *ctx, struct unit *u,
+			bool only_changes, struct check_results *out)
+{
+	char summary[1024];
+	json_t *context, *metrics;
+	struct check_result *r;
+	int st = unit_state(ctx, u, summary, sizeof(summary), &context);
+
+	if (st == STATE_SKIP || (only_changes && st == u->reported)) {
+		json_decref(context);
+		return;
+	}
+	metrics = u->have_restarts ? json_pack("{s:I}", "restarts",
+					       (json_int_t)u->nrestarts)
+				   : NULL;
+	r = check_results_add(out, u->name, (enum check_state)st, metrics,
+			      "%s", summary);
+	r->context = context;
+	if ((st != CHECK_OK) != u->known_bad) {
+		u->known_bad = st != CHECK_OK;
+		db_remember(ctx, u, u->known_bad);
+	}
+	u->reported = st;
+}
+
+/* --- signals --------------------------------------------------------------------- */
+
+static void copy_state(char *dst, size_t size, const char *src)
+{
+	strlcpy_safe(dst, src ? src : "", size);
+}
+
+/* Read the a{sv} of a PropertiesChanged into the unit. */
+static int read_changes(sd_bus_message *m, const char *iface, struct unit *u,
+			bool *ret_interesting)
+{
+	int r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
+
+	while (r > 0) {
+		const char *prop, *s, *jpath;
+		uint32_t n;
+
+		r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv");
+		if (r <= 0)
+			break;
+		r = sd_bus_message_read(m, "s", &prop);
+		if (r < 0)
+			break;
+		if (strcmp(iface, SD_UNIT) == 0 && strcmp(prop, "ActiveState") == 0 &&
+		    sd_bus_message_read(m, "v", "s", &s) > 0) {
+			copy_state(u->active, sizeof(u->active), s);
+			*ret_interesting = true;
+		} else if (strcmp(iface, SD_UNIT) == 0 && strcmp(prop, "SubState") == 0 &&
+			   sd_bus_message_read(m, "v", "s", &s) > 0) {
+			copy_state(u->sub, sizeof(u->sub), s);
+		} else if (strcmp(iface, SD_UNIT) == 0 && strcmp(prop, "Job") == 0 &&
+			   sd_bus_message_read(m, "v", "(uo)", &n, &jpath) > 0) {
+			u->job = n != 0;
+		} else if (strcmp(iface, SD_SERVICE) == 0 &&
+			   strcmp(prop, "NRestarts") == 0 &&
+			   sd_bus_message_read(m, "v", "u", &n) > 0) {
+			u->nrestarts = n;
+			u->have_restarts = true;
+			*ret_interesting = true;
+		} else {
+			r = sd_bus_message_skip(m, "v");
+			if (r < 0)
+				break;
+		}
+		r = sd_bus_message_exit_container(m);
+	}
+	return r < 0 ? r : 0;
+}
+
+/*
+ * A unit's properties changed.  Only units that matter get an entry:
+ * failed ones, watched ones, restarting ones and those already known.
+ * The evaluation waits until the bus queue is drained (handle_changes).
+ */
+static int on_properties_changed(sd_bus_message *m, void *userdata,
+				 sd_bus_error *error)
+{
+	struct services_ctx *ctx = userdata;
+	struct unit probe = { .reported = STATE_SKIP }, *u;
+	const char *iface;
+	char *name = NULL;
+	bool interesting = false;
+
+	(void)error;
+	if (sd_bus_path_decode(sd_bus_message_get_path(m), UNIT_PREFIX, &name) <= 0 ||
+	    sd_bus_message_read(m, "s", &iface) < 0)
+		goto done;
+	u = unit_find(ctx, name);
+	if (u == NULL) {
+		/* look at the change before spending an entry on it */
+		if (read_changes(m, iface, &probe, &interesting) < 0 || !interesting)
+			goto done;
+		if (strcmp(probe.active, "failed") != 0 && !matches(ctx->watch, name) &&
+		    !(probe.have_restarts && probe.nrestarts > 0) &&
+		    strcmp(probe.sub, "auto-restart") != 0)
+			goto done;
+		u = unit_get(ctx, name);
+		if (u == NULL)
+			goto done;
+		if (probe.active[0])
+			memcpy(u->active, probe.active, sizeof(u->active));
+		if (probe.sub[0])
+			memcpy(u->sub, probe.sub, sizeof(u->sub));
+		u->job = probe.job;
+		if (probe.have_restarts) {
+			/* the count just went up, by one at least */
+			u->have_restarts = true;
+			u->nrestarts = probe.nrestarts;
+			u->nrestarts_base = probe.nrestarts ? probe.nrestarts - 1 : 0;
+		}
+	} else if (read_changes(m, iface, u, &interesting) < 0 || !interesting) {
+		goto done;
+	}
+	u->changed = true;
+done:
+	free(name);
+	return 0;
+}
+
+/* Dispatch what the bus has queued; false when the connection is gone. */
+static bool bus_drain(struct services_ctx *ctx)
+{
+	int r;
+
+	while ((r = sd_bus_process(ctx->bus, NULL)) > 0)
+		;
+	if (r < 0) {
+		snprintf(ctx->bus_error, sizeof(ctx->bus_error),
+			 "lost the system bus: %s", strerror(-r));
+		bus_drop(ctx);
+		return false;
+	}
+	return true;
+}
+
+/* Whether a job (start, stop, restart) is queued for the unit at path. */
+static bool unit_has_job(struct services_ctx *ctx, const char *path)
+{
+	sd_bus_error err = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	const char *job_path = NULL;
+	uint32_t id = 0;
+	int r = sd_bus_get_property(ctx->bus, SD_DEST, path, SD_UNIT, "Job",
+				    &err, &reply, "(uo)");
+
+	if (r >= 0)
+		r = sd_bus_message_read(reply, "(uo)", &id, &job_path);
+	sd_bus_error_free(&err);
+	sd_bus_message_unref(reply);
+	return r > 0 && id != 0;
+}
+
+/*
+ * Ask for the unit's state now.  A signal may describe a passing state:
+ * systemd 252 takes a service that will be restarted through "failed"
+ * before "auto-restart", and a restart through "inactive"; the answer to
+ * a call comes after systemd finished the transition.
+ */
+static void refresh_unit(struct services_ctx *ctx, struct unit *u)
+{
+	char *path = unit_path(u->name), *active = NULL, *sub = NULL;
+
+	if (path == NULL)
+		return;
+	if (get_string(ctx, path, SD_UNIT, "ActiveState", &active) == 0 &&
+	    get_string(ctx, path, SD_UNIT, "SubState", &sub) == 0) {
+		copy_state(u->active, sizeof(u->active), active);
+		copy_state(u->sub, sizeof(u->sub), sub);
+	}
+	u->job = unit_has_job(ctx, path);
+	if (strcmp(u->sub, "auto-restart") == 0 && has_suffix(u->name, ".service") &&
+	    get_trivial(ctx, path, SD_SERVICE, "NRestarts", 'u', &u->nrestarts) == 0 &&
+	    !u->have_restarts) {
+		u->have_restarts = true;
+		u->nrestarts_base = u->nrestarts;
+	}
+	free(active);
+	free(sub);
+	free(path);
+}
+
+/*
+ * Report the units signals changed, when their state did, and then the
+ * failed count too, which may have changed with them.
+ */
+static void handle_changes(struct services_ctx *ctx, struct check_results *out)
+{
+	size_t before = out->n;
+
+	for (size_t i = 0; i < ctx->nunits; i++) {
+		struct unit *u = &ctx->units[i];
+
+		if (!u->changed)
+			continue;
+		u->changed = false;
+		refresh_unit(ctx, u);
+		report_unit(ctx, u, true, out);
+	}
+	if (out->n > before)
+		report_failed_summary(ctx, out);
+}
+
+/* --- the poll ---------------------------------------------------------------------- */
+
+/* ListUnits: update every unit that matters, mark what was seen. */
+static int poll_units(struct services_ctx *ctx)
+{
+	sd_bus_error err = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	const char *name, *desc, *load, *active, *sub, *follow, *path, *jtype, *jpath;
+	uint32_t job;
+	int r;
+
+	for (size_t i = 0; i < ctx->nunits; i++)
+		ctx->units[i].seen = false;
+	r = sd_bus_call_method(ctx->bus, SD_DEST, SD_PATH, SD_MANAGER,
+			       "ListUnits", &err, &reply, NULL);
+	if (r < 0) {
+		snprintf(ctx->bus_error, sizeof(ctx->bus_error),
+			 "ListUnits failed: %s",
+			 err.message ? err.message : strerror(-r));
+		sd_bus_error_free(&err);
+		return r;
+	}
+	r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, "(ssssssouso)");
+	while (r > 0 &&
+	       (r = sd_bus_message_read(reply, "(ssssssouso)", &name, &desc, &load,
+					&active, &sub, &follow, &path, &job,
+					&jtype, &jpath)) > 0) {
+		struct unit *u = unit_find(ctx, name);
+
+		if (u == NULL && strcmp(active, "failed") != 0 &&
+		    strcmp(sub, "auto-restart") != 0 && !matches(ctx->watch, name))
+			continue;
+		if (u == NULL && (u = unit_get(ctx, name)) == NULL)
+			continue;
+		copy_state(u->active, sizeof(u->active), active);
+		copy_state(u->sub, sizeof(u->sub), sub);
+		u->job = job != 0;
+		u->seen = true;
+	}
+	sd_bus_message_unref(reply);
+	if (r < 0)
+		snprintf(ctx->bus_error, sizeof(ctx->bus_error),
+			 "cannot read the unit list: %s", strerror(-r));
+	return r < 0 ? r : 0;
+}
+
+/*
+ * Watched names without a glob that ListUnits did not show (not loaded:
+ * never started, or no such unit file): load them to say which.
+ */
+static void poll_unlisted_watched(struct services_ctx *ctx)
+{
+	for (size_t i = 0; ctx->watch && ctx->watch[i]; i++) {
+		const char *name = ctx->watch[i];
+		char *path = NULL, *load = NULL, *active = NULL, *sub = NULL;
+		struct unit *u;
+
+		if (is_glob(name) || ((u = unit_find(ctx, name)) && u->seen))
+			continue;
+		if ((u = unit_get(ctx, name)) == NULL)
+			continue;
+		u->seen = true;
+		if (load_unit(ctx, name, &path) == 0 &&
+		    get_string(ctx, path, SD_UNIT, "LoadState", &load) == 0 &&
+		    get_string(ctx, path, SD_UNIT, "ActiveState", &active) == 0 &&
+		    get_string(ctx, path, SD_UNIT, "SubState", &sub) == 0) {
+			copy_state(u->active, sizeof(u->active),
+				   strcmp(load, "not-found") == 0 ? "" : active);
+			copy_state(u->sub, sizeof(u->sub),
+				   strcmp(load, "not-found") == 0 ? "no such unit" : sub);
+		}
+		free(path);
+		free(load);
+		free(active);
+		free(sub);
+	}
+}
+
+/* NRestarts of the service units that may be in a loop. */
+static void poll_restarts(struct services_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nunits; i++) {
+		struct unit *u = &ctx->units[i];
+		char *path;
+
+		if (!u->seen || !has_suffix(u->name, ".service"))
+			continue;
+		path = unit_path(u->name);
+		if (path && get_trivial(ctx, path, SD_SERVICE, "NRestarts", 'u',
+					&u->nrestarts) == 0 && !u->have_restarts) {
+			/* no history yet: old restarts are not a rise */
+			u->have_restarts = true;
+			u->nrestarts_base = u->nrestarts;
+		}
+		free(path);
+	}
+}
+
+static void report_failed_summary(struct services_ctx *ctx,
+				  struct check_results *out)
+{
+	struct check_names names;
+	char buf[768];
+
+	if (!ctx->report_failed)
+		return;
+	check_names_init(&names, buf, sizeof(buf), NAMES_IN_SUMMARY);
+	for (size_t i = 0; i < ctx->nunits; i++) {
+		const struct unit *u = &ctx->units[i];
+
+		if (strcmp(u->active, "failed") == 0 && !matches(ctx->ignore, u->name))
+			check_names_add(&names, u->name);
+	}
+	check_names_end(&names);
+	check_results_add(out, "failed",
+			  names.total ? (enum check_state)ctx->failed_state : CHECK_OK,
+			  json_pack("{s:I}", "failed", (json_int_t)names.total),
+			  "%zu failed unit%s%s%s", names.total,
+			  names.total == 1 ? "" : "s", names.total ? ": " : "", buf);
+}
+
+/* One timer: the result of the last run of the unit it triggers. */
+static void report_timer(struct services_ctx *ctx, const char *timer,
+			 int64_t now_ms, struct check_results *out)
+{
+	char *tpath = NULL, *target = NULL, *spath = NULL, *result = NULL;
+	char *active = NULL, ago[32], max[32];
+	uint64_t last_us = 0;
+	int64_t age_s;
+	json_t *m;
+
+	if (load_unit(ctx, timer, &tpath) < 0 ||
+	    get_string(ctx, tpath, SD_TIMER, "Unit", &target) < 0 ||
+	    get_trivial(ctx, tpath, SD_TIMER, "LastTriggerUSec", 't', &last_us) < 0) {
+		check_results_add(out, timer, CHECK_UNKNOWN, NULL,
+				  "%s: no such timer, or systemd did not say", timer);
+		goto done;
+	}
+	if (load_unit(ctx, target, &spath) == 0 && type_interface(target))
+		get_string(ctx, spath, type_interface(target), "Result", &result);
+	if (spath)
+		get_string(ctx, spath, SD_UNIT, "ActiveState", &active);
+	if (last_us == 0) {
+		check_results_add(out, timer,
+				  ctx->timer_max_age_ms ? CHECK_WARNING : CHECK_OK,
+				  NULL, "%s has not triggered %s yet", timer, target);
+		goto done;
+	}
+	age_s = now_ms / 1000 - (int64_t)(last_us / 1000000);
+	if (age_s < 0)
+		age_s = 0;
+	format_duration(age_s, ago, sizeof(ago));
+	m = json_pack("{s:f}", "last_run_hours", (double)age_s / 3600);
+	if (result && strcmp(result, "success") != 0 && active &&
+	    strcmp(active, "activating") != 0 && strcmp(active, "active") != 0) {
+		check_results_add(out, timer, CHECK_CRITICAL, m,
+				  "%s: the last run of %s %s ago failed (%s)",
+				  timer, target, ago, result);
+	} else if (ctx->timer_max_age_ms && age_s * 1000 > ctx->timer_max_age_ms) {
+		format_duration(ctx->timer_max_age_ms / 1000, max, sizeof(max));
+		check_results_add(out, timer, CHECK_WARNING, m,
+				  "%s last ran %s %s ago, more than %s", timer,
+				  target, ago, max);
+	} else {
+		check_results_add(out, timer, CHECK_OK, m,
+				  "%s: %s ran %s ago (%s)", timer, target, ago,
+				  result ? result : "?");
+	}
+done:
+	free(tpath);
+	free(target);
+	free(spath);
+	free(result);
+	free(active);
+}
+
+/* Timers named or matched by the configuration, each once. */
+static void report_timers(struct services_ctx *ctx, int64_t now_ms,
+			  struct check_results *out)
+{
+	sd_bus_error err = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	const char *name, *desc, *load, *active, *sub, *follow, *path, *jtype, *jpath;
+	uint32_t job;
+	int r;
+
+	for (size_t i = 0; ctx->timers && ctx->timers[i]; i++) {
+		const char *pattern = ctx->timers[i];
+		size_t found = 0;
+
+		if (!is_glob(pattern)) {
+			report_timer(ctx, pattern, now_ms, out);
+			continue;
+		}
+		r = sd_bus_call_method(ctx->bus, SD_DEST, SD_PATH, SD_MANAGER,
+				       "ListUnitsByPatterns", &err, &reply,
+				       "asas", 0, 1, pattern);
+		sd_bus_error_free(&err);
+		if (r >= 0)
+			r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY,
+							   "(ssssssouso)");
+		while (r > 0 &&
+		       (r = sd_bus_message_read(reply, "(ssssssouso)", &name, &desc,
+						&load, &active, &sub, &follow, &path,
+						&job, &jtype, &jpath)) > 0) {
+			report_timer(ctx, name, now_ms, out);
+			found++;
+		}
+		reply = sd_bus_message_unref(reply);
+		if (found == 0)
+			check_results_add(out, pattern, CHECK_WARNING, NULL,
+					  "no timer matches '%s'", pattern);
+	}
+}
+
+/* Watched globs without a single match are a problem of their own. */
+static void report_unmatched_watch(struct services_ctx *ctx,
+				   struct check_results *out)
+{
+	for (size_t i = 0; ctx->watch && ctx->watch[i]; i++) {
+		bool found = false;
+
+		if (!is_glob(ctx->watch[i]))
+			continue;
+		for (size_t j = 0; j < ctx->nunits && !found; j++)
+			found = ctx->units[j].seen &&
+				fnmatch(ctx->watch[i], ctx->units[j].name, 0) == 0;
+		check_results_add(out, ctx->watch[i],
+				  found ? CHECK_OK : CHECK_CRITICAL, NULL,
+				  found ? "units matching '%s' are watched"
+					: "no unit matches '%s', which must be active",
+				  ctx->watch[i]);
+	}
+}
+
+static void report_bus_down(struct services_ctx *ctx, struct check_results *out)
+{
+	check_results_add(out, "failed", CHECK_UNKNOWN, NULL, "%s", ctx->bus_error);
+}
+
+static int services_collect(void *p, int64_t now_ms, struct check_results *out)
+{
+	struct services_ctx *ctx = p;
+
+	db_prepare_once(ctx);
+	if (bus_connect(ctx) < 0 || !bus_drain(ctx)) {
+		report_bus_down(ctx, out);
+		return 0;
+	}
+	if (poll_units(ctx) < 0) {
+		report_bus_down(ctx, out);
+		bus_drop(ctx);
+		return 0;
+	}
+	poll_unlisted_watched(ctx);
+	for (size_t i = 0; i < ctx->nunits; i++) {
+		struct unit *u = &ctx->units[i];
+
+		if (!u->seen) {
+			/* gone from the list: unloaded, hence not failed */
+			copy_state(u->active, sizeof(u->active), "inactive");
+			copy_state(u->sub, sizeof(u->sub), "dead");
+			u->job = false;
+		}
+	}
+	poll_restarts(ctx);
+	for (size_t i = 0; i < ctx->nunits; i++) {
+		struct unit *u = &ctx->units[i];
+
+		u->changed = false;
+		report_unit(ctx, u, false, out);
+		u->nrestarts_base = u->nrestarts;
+	}
+	report_failed_summary(ctx, out);
+	report_unmatched_watch(ctx, out);
+	report_timers(ctx, now_ms, out);
+	units_prune(ctx);
+	/* signals that came in during the calls above */
+	if (ctx->bus && bus_drain(ctx))
+		handle_changes(ctx, out);
+	return 0;
+}
+
+static int services_watch_fd(void *p)
+{
+	struct services_ctx *ctx = p;
+
+	return ctx->bus && ctx->subscribed ? sd_bus_get_fd(ctx->bus) : -1;
+}
+
+static int services_on_ready(void *p, int64_t now_ms, struct check_results *out)
+{
+	struct services_ctx *ctx = p;
+
+	(void)now_ms;
+	if (ctx->bus == NULL)
+		return 0;
+	if (!bus_drain(ctx)) {
+		report_bus_down(ctx, out);
+		return 0;
+	}
+	handle_changes(ctx, out);
+	/* the calls made while handling may have queued more signals */
+	if (ctx->bus && bus_drain(ctx))
+		handle_changes(ctx, out);
+	return 0;
+}
+
+const struct check check_services = {
+	.name = "services",
+	.default_interval_ms = 60 * 1000,
+	.enabled_by_default = true,
+	.configure = services_configure,
+	.collect = services_collect,
+	.free = services_free,
+	.watch_fd = services_watch_fd,
+	.on_ready = services_on_ready,
+};

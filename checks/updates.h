@@ -1,0 +1,59 @@
+/*
+ * updates: the pure parts of the updates check, exposed for its unit
+ * tests: apt-get's simulation output and apt-config's dump.
+ */
+#ifndef TOCSIN_UPDATES_H
+#define TOCSIN_UPDATES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* One package apt would upgrade: "Inst name [from] (to releases [arch])". */
+struct updates_pkg {
+	char *name;
+	char *from;     /* NULL for a package apt would newly install */
+	char *to;
+	bool security;  /* a candidate release matched a security pattern */
+};
+
+struct updates_sim {
+	struct updates_pkg *v;
+	size_t n;
+	size_t cap;
+	size_t upgrades;  /* entries with a from version */
+	size_t security;  /* upgrades from a security release */
+	size_t installs;  /* new packages the upgrade pulls in */
+	size_t removals;  /* "Remv" lines */
+};
+
+/* At most this many packages are kept from one simulation. */
+#define UPDATES_SIM_MAX 10000
+
+/*
+ * True when one of the comma-separated releases of a candidate
+ * ("Debian:12.15/oldstable, Debian-Security:12/oldstable-security")
+ * matches one of the NULL-terminated fnmatch patterns, case-insensitively.
+ */
+bool updates_release_is_security(const char *releases, size_t len,
+				 const char *const *patterns);
+
+/*
+ * Parse the output of `apt-get -s upgrade` or `dist-upgrade` into ret
+ * (which the caller clears).  Lines other than Inst/Remv are ignored.
+ * Returns the number of Inst and Remv lines understood; a line that
+ * starts with "Inst " but does not parse counts in *ret_bad when given.
+ */
+size_t updates_parse_sim(const char *output, const char *const *patterns,
+			 struct updates_sim *ret, size_t *ret_bad);
+void updates_sim_clear(struct updates_sim *sim);
+
+/*
+ * The value of key in `apt-config dump` output (`Key "value";`), as a
+ * new string; NULL when absent.
+ */
+char *updates_apt_config_value(const char *dump, const char *key);
+
+/* What apt's periodic settings mean for unattended-upgrades. */
+bool updates_unattended_enabled(const char *enable, const char *unattended);
+
+#endif

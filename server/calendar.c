@@ -1,0 +1,734 @@
+#include "calendar.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/config.h"
+#include "../common/util.h"
+
+static const char *const day_names[7] = { "sun", "mon", "tue", "wed",
+					  "thu", "fri", "sat" };
+
+void calendar_free(struct calendar *c)
+{
+	if (c == NULL)
+		return;
+	tz_free(c->zone);
+	free(c->holidays);
+	free(c);
+}
+
+static int day_index(const char *name, size_t len)
+{
+	for (int i = 0; i < 7; i++)
+		if (strlen(day_names[i]) == len &&
+		    strncmp(day_names[i], name, len) == 0)
+			return i;
+	return -1;
+}
+
+/* "mon", "mon-fri", "sat-sun", "daily" -> a set of weekday bits. */
+static int parse_days(const char *key, unsigned *ret)
+{
+	const char *dash = strchr(key, '-');
+	int a, b;
+	unsigned set = 0;
+
+	if (strcmp(key, "daily") == 0) {
+		*ret = 0x7f;
+		return 0;
+	}
+	if (dash == NULL) {
+		a = day_index(key, strlen(key));
+		if (a < 0)
+			return -EINVAL;
+		*ret = 1u << a;
+		return 0;
+	}
+	a = day_index(key, (size_t)(dash - key));
+	b = day_index(dash + 1, strlen(dash + 1));
+	if (a < 0 || b < 0)
+		return -EINVAL;
+	/* Weeks run Monday to Sunday here: mon-sun, fri-mon wraps. */
+	for (int d = a;; d = (d + 1) % 7) {
+		set |= 1u << d;
+		if (d == b)
+			break;
+	}
+	*ret = set;
+	return 0;
+}
+
+/* "HH:MM" (00:00 to 24:00) -> seconds after midnight. */
+static int parse_clock(const char *s, size_t len, int32_t *ret)
+{
+	int h, m;
+
+	if (len != 5 || s[2] != ':')
+		return -EINVAL;
+	for (size_t i = 0; i < 5; i++)
+		if (i != 2 && (s[i] < '0' || s[i] > '9'))
+			return -EINVAL;
+	h = (s[0] - '0') * 10 + (s[1] - '0');
+	m = (s[3] - '0') * 10 + (s[4] - '0');
+	if (m > 59 || h > 24 || (h == 24 && m != 0))
+		return -EINVAL;
+	*ret = h * 3600 + m * 60;
+	return 0;
+}
+
+static const char *trim(const char *s, const char *end, size_t *ret_len)
+{
+	while (s < end && (*s == ' ' || *s == '\t'))
+		s++;
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	*ret_len = (size_t)(end - s);
+	return s;
+}
+
+/*
+ * "08:00-12:00, 13:00-17:00" or "closed" into ranges (sorted, disjoint).
+ * 0 and the count, or -EINVAL with why.
+ */
+static int parse_ranges(const char *text, struct calendar_range *out,
+			int *ret_n, char *why, size_t whylen)
+{
+	const char *p = text;
+	int n = 0;
+
+	if (strcmp(text, "closed") == 0) {
+		*ret_n = 0;
+		return 0;
+	}
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		const char *end = comma ? comma : p + strlen(p);
+		const char *dash, *s;
+		size_t len;
+		struct calendar_range r;
+
+		s = trim(p, end, &len);
+		dash = memchr(s, '-', len);
+		if (dash == NULL ||
+		    parse_clock(s, (size_t)(dash - s), &r.start) < 0 ||
+		    parse_clock(dash + 1, len - (size_t)(dash - s) - 1,
+				&r.end) < 0) {
+			snprintf(why, whylen,
+				 "'%.*s' is not a range like 08:00-17:00",
+				 (int)len, s);
+			return -EINVAL;
+		}
+		if (r.end <= r.start) {
+			snprintf(why, whylen, "'%.*s' ends before it starts",
+				 (int)len, s);
+			return -EINVAL;
+		}
+		if (n > 0 && r.start < out[n - 1].end) {
+			snprintf(why, whylen,
+				 "'%.*s' overlaps or precedes the range before it",
+				 (int)len, s);
+			return -EINVAL;
+		}
+		if (n == CALENDAR_RANGES_MAX) {
+			snprintf(why, whylen, "more than %d ranges in one day",
+				 CALENDAR_RANGES_MAX);
+			return -EINVAL;
+		}
+		out[n++] = r;
+		p = comma ? comma + 1 : end;
+	}
+	if (n == 0) {
+		snprintf(why, whylen, "no hours given (write 'closed' for none)");
+		return -EINVAL;
+	}
+	*ret_n = n;
+	return 0;
+}
+
+static int parse_hours(struct cfg *cfg, const struct cfg_node *node,
+		       struct calendar *c)
+{
+	unsigned seen = 0;
+	int errors = 0;
+
+	if (node == NULL || node->type != CFG_MAP) {
+		cfg_error(cfg, node ? node : cfg->root,
+			  "hours: expected a mapping of days to opening hours, e.g. mon-fri: 08:00-17:00");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < node->npairs; i++) {
+		const struct cfg_pair *pr = &node->pairs[i];
+		struct calendar_range ranges[CALENDAR_RANGES_MAX];
+		char why[160];
+		unsigned days;
+		int n;
+
+		node->pairs[i].used = true;
+		if (parse_days(pr->key, &days) < 0) {
+			cfg_error(cfg, pr->value,
+				  "'%s' is not a day or range of days (mon, mon-fri, daily)",
+				  pr->key);
+			errors++;
+			continue;
+		}
+		if (days & seen) {
+			cfg_error(cfg, pr->value,
+				  "'%s' names a day that an earlier key already gave",
+				  pr->key);
+			errors++;
+			continue;
+		}
+		seen |= days;
+		if (pr->value->type != CFG_SCALAR ||
+		    parse_ranges(pr->value->value, ranges, &n, why,
+				 sizeof(why)) < 0) {
+			cfg_error(cfg, pr->value, "%s",
+				  pr->value->type == CFG_SCALAR
+					  ? why
+					  : "expected hours such as 08:00-17:00");
+			errors++;
+			continue;
+		}
+		for (int d = 0; d < 7; d++) {
+			if (!(days & (1u << d)))
+				continue;
+			memcpy(c->ranges[d], ranges, sizeof(ranges));
+			c->nranges[d] = n;
+		}
+	}
+	if (errors == 0) {
+		int total = 0;
+
+		for (int d = 0; d < 7; d++)
+			total += c->nranges[d];
+		if (total == 0) {
+			cfg_error(cfg, node, "the calendar has no opening hours at all");
+			errors++;
+		}
+	}
+	return errors ? -EINVAL : 0;
+}
+
+static int compare_days(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Sort and drop repeats. */
+static size_t days_normalise(int64_t *days, size_t n)
+{
+	size_t j = 0;
+
+	qsort(days, n, sizeof(*days), compare_days);
+	for (size_t i = 0; i < n; i++)
+		if (j == 0 || days[j - 1] != days[i])
+			days[j++] = days[i];
+	return j;
+}
+
+/* "2026-12-25" -> day number. */
+static int parse_date(const char *s, int64_t *ret)
+{
+	int64_t y, d64;
+	int m, d, yy, mm, dd;
+
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-' ||
+	    sscanf(s, "%4d-%2d-%2d", &yy, &mm, &dd) != 3)
+		return -EINVAL;
+	if (mm < 1 || mm > 12 || dd < 1 || dd > 31 || yy < 1970)
+		return -EINVAL;
+	d64 = tz_days_from_civil(yy, mm, dd);
+	tz_civil_from_days(d64, &y, &m, &d);
+	if (d != dd) /* 2026-02-30 */
+		return -EINVAL;
+	*ret = d64;
+	return 0;
+}
+
+/* "20261225" (an iCalendar DATE) -> day number. */
+static int parse_ical_date(const char *s, size_t len, int64_t *ret)
+{
+	char iso[11];
+
+	if (len != 8)
+		return -EINVAL;
+	for (size_t i = 0; i < 8; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+	snprintf(iso, sizeof(iso), "%.4s-%.2s-%.2s", s, s + 4, s + 6);
+	return parse_date(iso, ret);
+}
+
+struct ical_reader {
+	const char *path;
+	int64_t *days;
+	size_t n;
+	bool in_event, event_has_date;
+	char *err;
+	size_t errlen;
+};
+
+/* One unfolded content line; line_no is where it started. */
+static int ical_line(struct ical_reader *rd, char *line, int line_no)
+{
+	size_t len = strlen(line);
+	const char *colon;
+
+	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n'))
+		line[--len] = '\0';
+	if (strcmp(line, "BEGIN:VEVENT") == 0) {
+		rd->in_event = true;
+		rd->event_has_date = false;
+		return 0;
+	}
+	if (strcmp(line, "END:VEVENT") == 0) {
+		rd->in_event = false;
+		return 0;
+	}
+	if (!rd->in_event)
+		return 0;
+	if (strncmp(line, "RRULE", 5) == 0 && (line[5] == ':' || line[5] == ';')) {
+		snprintf(rd->err, rd->errlen,
+			 "%s:%d: recurring events (RRULE) are not supported: list each date",
+			 rd->path, line_no);
+		return -EINVAL;
+	}
+	if (strncmp(line, "DTSTART", 7) != 0 ||
+	    (line[7] != ':' && line[7] != ';'))
+		return 0;
+	colon = strchr(line, ':');
+	if (colon == NULL ||
+	    (line[7] == ';' && strstr(line, "VALUE=DATE") == NULL) ||
+	    strstr(line, "VALUE=DATE-TIME") != NULL ||
+	    strchr(colon, 'T') != NULL) {
+		snprintf(rd->err, rd->errlen,
+			 "%s:%d: only all-day events (DTSTART;VALUE=DATE:YYYYMMDD) can be holidays",
+			 rd->path, line_no);
+		return -EINVAL;
+	}
+	if (rd->n == CALENDAR_HOLIDAYS_MAX) {
+		snprintf(rd->err, rd->errlen, "%s:%d: more than %d holidays",
+			 rd->path, line_no, CALENDAR_HOLIDAYS_MAX);
+		return -E2BIG;
+	}
+	if (parse_ical_date(colon + 1, strlen(colon + 1), &rd->days[rd->n]) < 0) {
+		snprintf(rd->err, rd->errlen,
+			 "%s:%d: '%.40s' is not a date of the form YYYYMMDD",
+			 rd->path, line_no, colon + 1);
+		return -EINVAL;
+	}
+	rd->n++;
+	return 0;
+}
+
+int calendar_read_ical(const char *path, int64_t **ret_days, size_t *ret_n,
+		       char *err, size_t errlen)
+{
+	struct ical_reader rd = { .path = path, .err = err, .errlen = errlen };
+	char *line = xcalloc(1, CALENDAR_ICAL_LINE_MAX);
+	char buf[CALENDAR_ICAL_LINE_MAX];
+	size_t total = 0, len = 0;
+	int line_no = 0, start_no = 0, r = 0;
+	FILE *fp = fopen(path, "re");
+
+	if (fp == NULL) {
+		r = -errno;
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		free(line);
+		return r;
+	}
+	rd.days = xcalloc(CALENDAR_HOLIDAYS_MAX, sizeof(*rd.days));
+	while (r == 0 && fgets(buf, sizeof(buf), fp) != NULL) {
+		size_t n = strlen(buf);
+
+		line_no++;
+		total += n;
+		if (total > CALENDAR_ICAL_MAX) {
+			snprintf(err, errlen, "%s:%d: larger than %d bytes", path,
+				 line_no, CALENDAR_ICAL_MAX);
+			r = -E2BIG;
+			break;
+		}
+		if (n == sizeof(buf) - 1 && buf[n - 1] != '\n') {
+			snprintf(err, errlen, "%s:%d: line longer than %d bytes",
+				 path, line_no, CALENDAR_ICAL_LINE_MAX - 2);
+			r = -EINVAL;
+			break;
+		}
+		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+			buf[--n] = '\0';
+		/* RFC 5545 folding: a line starting with a blank continues. */
+		if ((buf[0] == ' ' || buf[0] == '\t') && len > 0) {
+			if (len + n > CALENDAR_ICAL_LINE_MAX - 1) {
+				snprintf(err, errlen,
+					 "%s:%d: folded line longer than %d bytes",
+					 path, start_no, CALENDAR_ICAL_LINE_MAX - 1);
+				r = -EINVAL;
+				break;
+			}
+			memcpy(line + len, buf + 1, n);
+			len += n - 1;
+			line[len] = '\0';
+			continue;
+		}
+		if (len > 0)
+			r = ical_line(&rd, line, start_no);
+		memcpy(line, buf, n + 1);
+		len = n;
+		start_no = line_no;
+	}
+	if (r == 0 && ferror(fp)) {
+		snprintf(err, errlen, "%s: read error", path);
+		r = -EIO;
+	}
+	if (r == 0 && len > 0)
+		r = ical_line(&rd, line, start_no);
+	fclose(fp);
+	free(line);
+	if (r < 0) {
+		free(rd.days);
+		return r;
+	}
+	rd.n = days_normalise(rd.days, rd.n);
+	*ret_days = rd.days;
+	*ret_n = rd.n;
+	return 0;
+}
+
+static char *relative_to(const char *file, const char *path)
+{
+	const char *slash = strrchr(file, '/');
+
+	if (path[0] == '/' || slash == NULL)
+		return xstrdup(path);
+	return xasprintf("%.*s/%s", (int)(slash - file), file, path);
+}
+
+static void add_holiday(struct calendar *c, size_t *cap, int64_t day)
+{
+	if (c->nholidays == *cap) {
+		*cap = *cap * 2 + 16;
+		c->holidays = xreallocarray(c->holidays, *cap, sizeof(*c->holidays));
+	}
+	c->holidays[c->nholidays++] = day;
+}
+
+static int parse_holidays(struct cfg *cfg, const struct cfg_node *node,
+			  struct calendar *c)
+{
+	const struct cfg_node *list = cfg_get(cfg, node, "holidays");
+	const struct cfg_node *file = cfg_get(cfg, node, "holidays_file");
+	size_t cap = 0;
+	int errors = 0;
+
+	if (list != NULL && list->type != CFG_NULL && list->type != CFG_SEQ) {
+		cfg_error(cfg, list, "expected a list of dates (YYYY-MM-DD)");
+		errors++;
+	}
+	for (size_t i = 0; list && list->type == CFG_SEQ && i < list->nitems; i++) {
+		const struct cfg_node *it = list->items[i];
+		int64_t day;
+
+		if (it->type != CFG_SCALAR || parse_date(it->value, &day) < 0) {
+			cfg_error(cfg, it, "'%s' is not a date of the form YYYY-MM-DD",
+				  it->type == CFG_SCALAR ? it->value : "a structure");
+			errors++;
+		} else if (c->nholidays < CALENDAR_HOLIDAYS_MAX) {
+			add_holiday(c, &cap, day);
+		}
+	}
+	if (file != NULL && file->type == CFG_SCALAR) {
+		char *path = relative_to(file->file, file->value), err[512];
+		int64_t *days;
+		size_t n;
+
+		if (calendar_read_ical(path, &days, &n, err, sizeof(err)) < 0) {
+			cfg_error(cfg, file, "%s", err);
+			errors++;
+		} else {
+			for (size_t i = 0; i < n && c->nholidays < CALENDAR_HOLIDAYS_MAX; i++)
+				add_holiday(c, &cap, days[i]);
+			free(days);
+		}
+		free(path);
+	} else if (file != NULL && file->type != CFG_NULL) {
+		cfg_error(cfg, file, "expected the path of an iCalendar file");
+		errors++;
+	}
+	c->nholidays = c->nholidays ? days_normalise(c->holidays, c->nholidays) : 0;
+	return errors ? -EINVAL : 0;
+}
+
+int calendar_parse(struct cfg *cfg, const struct cfg_node *node,
+		   struct calendar **ret)
+{
+	struct calendar *c = xcalloc(1, sizeof(*c));
+	const struct cfg_node *tzn;
+	char *zone = NULL, err[512];
+	int r = 0;
+
+	if (node == NULL || node->type != CFG_MAP) {
+		cfg_error(cfg, node ? node : cfg->root,
+			  "expected a calendar: timezone, hours, holidays");
+		free(c);
+		return -EINVAL;
+	}
+	if (cfg_get_string(cfg, node, "timezone", &zone) <= 0) {
+		if (cfg_get(cfg, node, "timezone") == NULL)
+			cfg_error(cfg, node, "a calendar needs a timezone (e.g. Europe/Berlin)");
+		r = -EINVAL;
+	} else if (tz_load(NULL, zone, &c->zone, err, sizeof(err)) < 0) {
+		tzn = cfg_get(cfg, node, "timezone");
+		cfg_error(cfg, tzn, "%s", err);
+		r = -EINVAL;
+	}
+	free(zone);
+	if (parse_hours(cfg, cfg_get(cfg, node, "hours"), c) < 0)
+		r = -EINVAL;
+	if (parse_holidays(cfg, node, c) < 0)
+		r = -EINVAL;
+	if (r < 0) {
+		calendar_free(c);
+		return r;
+	}
+	for (int d = 0; d < 7; d++) {
+		for (int i = 0; i < c->nranges[d]; i++)
+			c->day_ms[d] += (int64_t)(c->ranges[d][i].end - c->ranges[d][i].start) * 1000;
+		c->week_ms += c->day_ms[d];
+	}
+	*ret = c;
+	return 0;
+}
+
+bool calendar_is_business_day(const struct calendar *c, int64_t day)
+{
+	if (c->nranges[tz_weekday(day)] == 0)
+		return false;
+	return c->nholidays == 0 ||
+	       bsearch(&day, c->holidays, c->nholidays, sizeof(*c->holidays),
+		       compare_days) == NULL;
+}
+
+/* The local day that UTC millisecond t falls on. */
+static int64_t local_day(const struct calendar *c, int64_t t_ms)
+{
+	int64_t s = t_ms >= 0 ? t_ms / 1000 : (t_ms - 999) / 1000;
+	int64_t local = s + tz_offset_at(c->zone, s);
+
+	return local >= 0 ? local / 86400 : (local - 86399) / 86400;
+}
+
+/* Range r of day as UTC milliseconds [*ret_from, *ret_to). */
+static void range_utc(const struct calendar *c, int64_t day,
+		      const struct calendar_range *r, int64_t *ret_from,
+		      int64_t *ret_to)
+{
+	*ret_from = tz_local_to_utc(c->zone, day * 86400 + r->start) * 1000;
+	*ret_to = tz_local_to_utc(c->zone, day * 86400 + r->end) * 1000;
+}
+
+/* Business ms of day's ranges that fall inside [from_ms, to_ms). */
+static int64_t day_part_ms(const struct calendar *c, int64_t day, int64_t from_ms,
+			   int64_t to_ms)
+{
+	int wd = tz_weekday(day);
+	int64_t total = 0;
+
+	if (!calendar_is_business_day(c, day))
+		return 0;
+	for (int i = 0; i < c->nranges[wd]; i++) {
+		int64_t a, b;
+
+		range_utc(c, day, &c->ranges[wd][i], &a, &b);
+		if (a < from_ms)
+			a = from_ms;
+		if (b > to_ms)
+			b = to_ms;
+		if (b > a)
+			total += b - a;
+	}
+	return total;
+}
+
+/*
+ * Might the clocks change on this local day (or next to it)?  Such days
+ * are measured exactly; the others by their nominal length, which is what
+ * makes long spans cheap.  Erring towards "yes" only costs time.
+ */
+static bool near_transition(const struct calendar *c, int64_t day)
+{
+	int64_t start = day * 86400 - tz_offset_at(c->zone, day * 86400);
+
+	return tz_next_transition(c->zone, start - 86400) < start + 2 * 86400;
+}
+
+/* Business ms of a whole business day. */
+static int64_t day_ms(const struct calendar *c, int64_t day)
+{
+	if (!calendar_is_business_day(c, day))
+		return 0;
+	if (near_transition(c, day))
+		return day_part_ms(c, day, INT64_MIN, INT64_MAX);
+	return c->day_ms[tz_weekday(day)];
+}
+
+static size_t holiday_lower_bound(const struct calendar *c, int64_t day)
+{
+	size_t lo = 0, hi = c->nholidays;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->holidays[mid] < day)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Business ms of the whole days [d1, d2): whole weeks by multiplication,
+ * then holidays taken out and days next to a clock change measured
+ * exactly, so the cost grows with holidays and transitions, not days.
+ */
+static int64_t full_days_ms(const struct calendar *c, int64_t d1, int64_t d2)
+{
+	int64_t n = d2 - d1, weeks = n / 7, total = weeks * c->week_ms, last = d1 - 1;
+	int64_t t, end;
+
+	for (int64_t d = d1 + weeks * 7; d < d2; d++)
+		total += c->day_ms[tz_weekday(d)];
+	for (size_t i = holiday_lower_bound(c, d1); i < c->nholidays && c->holidays[i] < d2; i++)
+		total -= c->day_ms[tz_weekday(c->holidays[i])];
+	end = d2 * 86400 + 2 * 86400;
+	for (t = tz_next_transition(c->zone, d1 * 86400 - 2 * 86400); t < end;
+	     t = tz_next_transition(c->zone, t)) {
+		int64_t ld = (t + 86400 * 2) / 86400 - 2; /* near enough: +-1 below */
+
+		for (int64_t d = ld - 1; d <= ld + 1; d++) {
+			if (d < d1 || d >= d2 || d <= last || !calendar_is_business_day(c, d))
+				continue;
+			total += day_part_ms(c, d, INT64_MIN, INT64_MAX) - c->day_ms[tz_weekday(d)];
+			last = d;
+		}
+	}
+	return total;
+}
+
+int64_t calendar_business_ms(const struct calendar *c, int64_t from_ms,
+			     int64_t to_ms)
+{
+	int64_t first, last, total = 0;
+
+	if (to_ms <= from_ms)
+		return 0;
+	first = local_day(c, from_ms);
+	last = local_day(c, to_ms);
+	if (last - first < 2) {
+		for (int64_t day = first; day <= last; day++)
+			total += day_part_ms(c, day, from_ms, to_ms);
+		return total;
+	}
+	return day_part_ms(c, first, from_ms, to_ms) + full_days_ms(c, first + 1, last) +
+	       day_part_ms(c, last, from_ms, to_ms);
+}
+
+int64_t calendar_add_ms(const struct calendar *c, int64_t from_ms,
+			int64_t business_ms)
+{
+	int64_t day = local_day(c, from_ms), left = business_ms;
+
+	if (business_ms <= 0)
+		return from_ms;
+	for (int n = 0; n < CALENDAR_SEARCH_DAYS; n++, day++) {
+		int wd = tz_weekday(day);
+
+		/* Whole days that do not finish the job are skipped cheaply. */
+		if (n > 0) {
+			int64_t m = day_ms(c, day);
+
+			if (m < left) {
+				left -= m;
+				continue;
+			}
+		}
+		if (!calendar_is_business_day(c, day))
+			continue;
+		for (int i = 0; i < c->nranges[wd]; i++) {
+			int64_t a, b;
+
+			range_utc(c, day, &c->ranges[wd][i], &a, &b);
+			if (b <= from_ms)
+				continue;
+			if (a < from_ms)
+				a = from_ms;
+			if (left <= b - a)
+				return a + left;
+			left -= b - a;
+		}
+	}
+	return CALENDAR_NEVER;
+}
+
+/* The first business instant at or after t: its day and local clock. */
+static int next_open(const struct calendar *c, int64_t t_ms,
+		     int64_t *ret_day, int32_t *ret_clock)
+{
+	int64_t day = local_day(c, t_ms) - 1;
+
+	for (int n = 0; n < CALENDAR_SEARCH_DAYS; n++, day++) {
+		int wd = tz_weekday(day);
+
+		if (!calendar_is_business_day(c, day))
+			continue;
+		for (int i = 0; i < c->nranges[wd]; i++) {
+			int64_t a, b, s;
+
+			range_utc(c, day, &c->ranges[wd][i], &a, &b);
+			if (b <= t_ms)
+				continue;
+			if (a < t_ms)
+				a = t_ms;
+			s = a / 1000;
+			*ret_day = day;
+			*ret_clock = (int32_t)(s + tz_offset_at(c->zone, s) -
+					       day * 86400);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int64_t calendar_add_days(const struct calendar *c, int64_t from_ms, int n)
+{
+	const struct calendar_range *r;
+	int64_t day;
+	int32_t clock;
+	int wd, k = 0;
+
+	if (next_open(c, from_ms, &day, &clock) < 0)
+		return CALENDAR_NEVER;
+	for (int steps = 0; k < n; steps++) {
+		if (steps > CALENDAR_SEARCH_DAYS)
+			return CALENDAR_NEVER;
+		day++;
+		if (calendar_is_business_day(c, day))
+			k++;
+	}
+	wd = tz_weekday(day);
+	r = c->ranges[wd];
+	for (int i = 0; i < c->nranges[wd]; i++) {
+		if (clock < r[i].start)
+			clock = r[i].start;
+		if (clock <= r[i].end && (clock < r[i].end || i == c->nranges[wd] - 1))
+			return tz_local_to_utc(c->zone, day * 86400 + clock) * 1000;
+	}
+	return tz_local_to_utc(c->zone, day * 86400 + r[c->nranges[wd] - 1].end) *
+	       1000;
+}

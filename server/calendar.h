@@ -1,0 +1,83 @@
+/*
+ * Business calendars: opening hours per weekday (several ranges a day),
+ * an IANA time zone and public holidays, and the arithmetic SLA clocks
+ * need on them: how much business time lies between two instants, and
+ * when a given amount of business time has passed.
+ *
+ * All instants are UTC milliseconds; business time is real elapsed time
+ * inside opening hours, so a day on which the clocks change still counts
+ * the hours it really had.  A calendar is immutable once parsed and safe
+ * to use from any thread.
+ */
+#ifndef TOCSIN_CALENDAR_H
+#define TOCSIN_CALENDAR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tz.h"
+
+struct cfg;
+struct cfg_node;
+
+#define CALENDAR_RANGES_MAX 8
+#define CALENDAR_HOLIDAYS_MAX 10000
+#define CALENDAR_ICAL_MAX (1024 * 1024)
+#define CALENDAR_ICAL_LINE_MAX 4096
+/* How far calendar_add_ms() looks for opening hours before giving up. */
+#define CALENDAR_SEARCH_DAYS 3660
+/* "Never": the calendar has no business time left within the search. */
+#define CALENDAR_NEVER INT64_MAX
+
+struct calendar_range {
+	int32_t start, end; /* seconds after local midnight; end <= 86400 */
+};
+
+struct calendar {
+	struct tz_zone *zone;
+	struct calendar_range ranges[7][CALENDAR_RANGES_MAX]; /* [0] = Sunday */
+	int nranges[7];
+	int64_t day_ms[7];  /* nominal business ms per weekday (no clock change) */
+	int64_t week_ms;
+	int64_t *holidays; /* local day numbers (days since 1970-01-01), sorted */
+	size_t nholidays;
+};
+
+/*
+ * Parse a calendar mapping (timezone, hours, holidays, holidays_file).
+ * 0 and *ret, or -EINVAL after recording every error in cfg with its
+ * file:line:column.  A relative holidays_file is taken relative to the
+ * configuration file that names it.
+ */
+int calendar_parse(struct cfg *cfg, const struct cfg_node *node,
+		   struct calendar **ret);
+void calendar_free(struct calendar *c);
+
+/*
+ * Read the all-day events (DTSTART;VALUE=DATE:YYYYMMDD) of an iCalendar
+ * file.  0 and a sorted malloc'ed array of day numbers; -errno with
+ * "path:line: reason" in err.
+ */
+int calendar_read_ical(const char *path, int64_t **ret_days, size_t *ret_n,
+		       char *err, size_t errlen);
+
+/* Business milliseconds in [from_ms, to_ms) (0 when to <= from). */
+int64_t calendar_business_ms(const struct calendar *c, int64_t from_ms,
+			     int64_t to_ms);
+/*
+ * The instant at which business_ms of business time after from_ms have
+ * passed (from_ms itself for 0), or CALENDAR_NEVER.
+ */
+int64_t calendar_add_ms(const struct calendar *c, int64_t from_ms,
+			int64_t business_ms);
+/*
+ * "Within n business days": from the first business instant at or after
+ * from_ms, the same time of day on the nth following business day, moved
+ * into that day's hours (its opening or next range when earlier, its
+ * close when later).  CALENDAR_NEVER when there is no such day.
+ */
+int64_t calendar_add_days(const struct calendar *c, int64_t from_ms, int n);
+bool calendar_is_business_day(const struct calendar *c, int64_t day);
+
+#endif

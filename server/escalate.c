@@ -1,0 +1,229 @@
+#include "escalate.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "desk.h"
+#include "store.h"
+#include "writer.h"
+
+struct escalate {
+	struct desk *d;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stopping;
+};
+
+static void format_due(int64_t ms, char *buf, size_t size)
+{
+	char t[TIME_RFC3339_LEN];
+
+	time_format_rfc3339(ms, t);
+	snprintf(buf, size, "%s", t);
+}
+
+/* Warning and breach of one clock; bit says which clock. */
+static int check_clock(struct desk *d, const struct desk_core *core,
+		       struct desk_row *row, const struct sla_clock *c,
+		       unsigned bit, int64_t now_ms)
+{
+	const char *clock = bit == DESK_CLOCK_RESPONSE ? "response" : "resolution";
+	char text[160], due[TIME_RFC3339_LEN];
+	int r = 0;
+
+	if (c->target_ms < 0 || !c->running)
+		return 0;
+	format_due(c->due_ms, due, sizeof(due));
+	if (!(row->overdue & bit) && c->due_ms >= 0 && c->due_ms <= now_ms) {
+		row->overdue |= bit;
+		row->warned |= bit; /* a late warning would only add noise */
+		snprintf(text, sizeof(text), "the %s target was due at %s", clock, due);
+		r = store_journal_add(d->st, core->id, now_ms, DESK_SYSTEM_ACTOR,
+				      "overdue", NULL, clock, text);
+		if (r == 0)
+			r = desk_announce(d, core, TICKET_ACTION, now_ms,
+					  DESK_SYSTEM_ACTOR, "overdue", NULL, clock, text);
+	} else if (!(row->warned & bit) && c->warn_ms >= 0 && c->warn_ms <= now_ms) {
+		row->warned |= bit;
+		snprintf(text, sizeof(text), "the %s target is due at %s", clock, due);
+		r = store_journal_add(d->st, core->id, now_ms, DESK_SYSTEM_ACTOR,
+				      "sla_warning", NULL, clock, text);
+		if (r == 0)
+			r = desk_announce(d, core, TICKET_ACTION, now_ms,
+					  DESK_SYSTEM_ACTOR, "sla_warning", NULL, clock,
+					  text);
+	}
+	return r;
+}
+
+static int status_update(struct desk *d, const struct desk_core *core,
+			 struct desk_row *row, int64_t now_ms)
+{
+	int r;
+
+	while (row->next_status_at <= now_ms)
+		row->next_status_at += d->hc->status_every_ms;
+	r = store_journal_add(d->st, core->id, now_ms, DESK_SYSTEM_ACTOR,
+			      "status_update", NULL, sla_status_name(core->status),
+			      "status update to the customer");
+	if (r == 0)
+		r = desk_announce(d, core, TICKET_ACTION, now_ms, DESK_SYSTEM_ACTOR,
+				  "status_update", NULL, sla_status_name(core->status),
+				  NULL);
+	return r;
+}
+
+static int auto_close(struct desk *d, struct desk_core *core, int64_t now_ms)
+{
+	char text[96], after[32];
+	int r;
+
+	format_duration(d->hc->close_after_ms / 1000, after, sizeof(after));
+	snprintf(text, sizeof(text), "closed automatically %s after its resolution", after);
+	r = desk_set_status(d, core->id, STATUS_CLOSED, now_ms);
+	if (r == 0)
+		r = store_journal_add(d->st, core->id, now_ms, DESK_SYSTEM_ACTOR, "status",
+				      "resolved", "closed", text);
+	core->status = STATUS_CLOSED;
+	if (r == 0)
+		r = desk_announce(d, core, TICKET_CLOSED, now_ms, DESK_SYSTEM_ACTOR,
+				  "status", "resolved", "closed", text);
+	return r;
+}
+
+/* Everything that has come due for one ticket. */
+static int handle_ticket(struct desk *d, int64_t id, int64_t now_ms)
+{
+	struct desk_core core;
+	struct desk_row row;
+	struct sla_state sla;
+	int r;
+
+	r = desk_core_get(d, id, &core);
+	if (r > 0)
+		r = desk_row_get(d, id, &row);
+	if (r <= 0)
+		return r;
+	if (sla_status_open(core.status)) {
+		r = desk_sla(d, &core, &row, now_ms, &sla);
+		if (r == 0)
+			r = check_clock(d, &core, &row, &sla.response, DESK_CLOCK_RESPONSE, now_ms);
+		if (r == 0)
+			r = check_clock(d, &core, &row, &sla.resolution, DESK_CLOCK_RESOLUTION,
+					now_ms);
+		if (r == 0 && row.next_status_at >= 0 && row.next_status_at <= now_ms &&
+		    d->hc->status_every_ms > 0)
+			r = status_update(d, &core, &row, now_ms);
+	} else if (core.status == STATUS_RESOLVED && d->hc->close_after_ms > 0 &&
+		   core.resolved_ms >= 0 &&
+		   core.resolved_ms + d->hc->close_after_ms <= now_ms) {
+		r = auto_close(d, &core, now_ms);
+	}
+	if (r == 0)
+		r = desk_refresh(d, &core, &row, now_ms);
+	return r;
+}
+
+/* Writer job: the due tickets, found by the index on next_check. */
+int escalate_run_due(struct store *st, void *arg)
+{
+	struct escalate_due *j = arg;
+	struct desk *d = j->d;
+	sqlite3_stmt *s = d->stmt[DESK_DUE];
+	int64_t ids[ESCALATE_BATCH_MAX];
+	size_t n = 0;
+	int rc, r = 0;
+
+	(void)st;
+	sqlite3_bind_int64(s, 1, j->now_ms);
+	sqlite3_bind_int(s, 2, ESCALATE_BATCH_MAX);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < ESCALATE_BATCH_MAX)
+		ids[n++] = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return sqlite_to_errno(rc);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = handle_ticket(d, ids[i], j->now_ms);
+	return r < 0 ? r : (int)n;
+}
+
+/* The timer thread: one job per tick, and at once again when a batch was full. */
+static void *escalate_main(void *arg)
+{
+	struct escalate *e = arg;
+	int64_t tick = e->d->hc->tick_ms;
+
+	pthread_mutex_lock(&e->lock);
+	while (!e->stopping) {
+		struct escalate_due job = { .d = e->d };
+		struct timespec ts;
+		int r;
+
+		pthread_mutex_unlock(&e->lock);
+		job.now_ms = time_now_ms();
+		r = writer_run(e->d->writer, escalate_run_due, &job);
+		if (r < 0 && r != -ESHUTDOWN)
+			log_warnx("escalation: handling due tickets failed: %s", strerror(-r));
+		pthread_mutex_lock(&e->lock);
+		if (e->stopping)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += tick / 1000;
+		ts.tv_nsec += (tick % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		/* The batch was full: there is more due right now. */
+		if (r < ESCALATE_BATCH_MAX)
+			pthread_cond_timedwait(&e->cond, &e->lock, &ts);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return NULL;
+}
+
+int escalate_start(struct desk *d, struct escalate **ret)
+{
+	struct escalate *e = xcalloc(1, sizeof(*e));
+	pthread_condattr_t attr;
+	int r;
+
+	e->d = d;
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&e->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	r = pthread_create(&e->thread, NULL, escalate_main, e);
+	if (r != 0) {
+		pthread_cond_destroy(&e->cond);
+		pthread_mutex_destroy(&e->lock);
+		free(e);
+		return -r;
+	}
+	*ret = e;
+	return 0;
+}
+
+void escalate_stop(struct escalate *e)
+{
+	if (e == NULL)
+		return;
+	pthread_mutex_lock(&e->lock);
+	e->stopping = true;
+	pthread_cond_signal(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+	pthread_join(e->thread, NULL);
+	pthread_cond_destroy(&e->cond);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+}

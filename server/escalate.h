@@ -1,0 +1,35 @@
+/*
+ * Escalation and the other things that happen with time: a thread that
+ * wakes every helpdesk.tick, finds the tickets whose next_check has come
+ * with an indexed query (never a scan of all tickets), and runs one writer
+ * job for them that
+ *   - at helpdesk.warn_at of a target announces an "sla_warning" (the
+ *     assignee or the queue is reminded),
+ *   - at the breach marks the ticket overdue and announces "overdue" (the
+ *     next level and the lead are told),
+ *   - sends the customer's periodic status update ("status_update"),
+ *   - closes resolved tickets after helpdesk.close_after,
+ * each with a journal entry by the system itself ("tocsin").
+ */
+#ifndef TOCSIN_ESCALATE_H
+#define TOCSIN_ESCALATE_H
+
+#include <stdint.h>
+
+struct desk;
+struct escalate;
+struct store;
+
+#define ESCALATE_BATCH_MAX 256
+
+int escalate_start(struct desk *d, struct escalate **ret);
+void escalate_stop(struct escalate *e);
+
+/* Writer job (arg: struct escalate_due): every ticket due at now_ms. */
+struct escalate_due {
+	struct desk *d;
+	int64_t now_ms;
+};
+int escalate_run_due(struct store *st, void *arg);
+
+#endif

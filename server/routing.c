@@ -1,0 +1,112 @@
+#include "routing.h"
+
+#include <string.h>
+
+#include "../common/util.h"
+#include "desk.h"
+#include "inventory.h"
+#include "store.h"
+
+static bool rule_matches(const struct helpdesk_rule *r, const struct host *h,
+			 const char *check)
+{
+	enum host_role role = h ? h->role : HOST_ROLE_DECENTRAL;
+
+	if (r->check && (check == NULL || strcmp(r->check, check) != 0))
+		return false;
+	if (r->tag && (h == NULL || !host_has_tag(h, r->tag)))
+		return false;
+	if (r->role >= 0 && (int)role != r->role)
+		return false;
+	if (r->customer && (h == NULL || h->customer == NULL ||
+			    strcmp(r->customer, h->customer->id) != 0))
+		return false;
+	return true;
+}
+
+void routing_route(struct desk *d, const struct host *h, const char *check,
+		   enum check_state state, int64_t opened_ms,
+		   struct desk_row *row)
+{
+	const struct helpdesk_config *hc = d->hc;
+	const struct helpdesk_rule *rule = NULL;
+	const struct contract *contract = helpdesk_contract_for(hc, h);
+	int impact, urgency;
+
+	for (size_t i = 0; i < hc->nrules && rule == NULL; i++)
+		if (rule_matches(&hc->rules[i], h, check))
+			rule = &hc->rules[i];
+	if (h && h->customer)
+		strlcpy_safe(row->customer, h->customer->id, DESK_NAME_MAX);
+	if (contract)
+		strlcpy_safe(row->contract, contract->id, DESK_NAME_MAX);
+	strlcpy_safe(row->category,
+		     rule && rule->category ? rule->category : hc->default_category,
+		     DESK_NAME_MAX);
+	strlcpy_safe(row->queue, rule && rule->queue ? rule->queue : hc->default_queue,
+		     DESK_NAME_MAX);
+	row->level = rule && rule->level ? rule->level : 1;
+	impact = rule && rule->impact >= 0 ? rule->impact
+	       : h && h->role == HOST_ROLE_CENTRAL ? hc->impact_central
+						   : hc->impact_decentral;
+	urgency = rule && rule->urgency >= 0 ? rule->urgency
+					     : hc->urgency_by_state[state & 3];
+	strlcpy_safe(row->impact, hc->impacts[impact], DESK_NAME_MAX);
+	strlcpy_safe(row->urgency, hc->urgencies[urgency], DESK_NAME_MAX);
+	strlcpy_safe(row->priority,
+		     hc->priorities[helpdesk_priority(hc, impact, urgency)],
+		     DESK_NAME_MAX);
+	row->response_due = row->resolution_due = -1;
+	row->next_check = -1;
+	row->next_status_at = -1;
+	if (h && h->customer && h->customer->notify_updates &&
+	    hc->status_every_ms > 0 && h->customer->contacts[0])
+		row->next_status_at = opened_ms + hc->status_every_ms;
+	desk_targets(d, row, opened_ms);
+}
+
+/* A new ticket: its fields, in the transaction that opens it. */
+static int open_row(struct desk *d, const struct ticket_change *c,
+		    const struct desk_core *core)
+{
+	const struct host *h = inventory_host(d->inv, core->host);
+	struct desk_row row = { .ticket_id = core->id };
+	int r;
+
+	routing_route(d, h, core->check, c->state, core->opened_ms, &row);
+	r = desk_row_insert(d, &row, helpdesk_hint(d->hc, core->check),
+			    core->summary);
+	if (r < 0)
+		return r;
+	return desk_refresh(d, core, &row, c->at_ms);
+}
+
+/*
+ * The listener: a new ticket gets its fields; any other change refreshes
+ * the due caches and next_check.  Runs in the change's transaction.
+ */
+static int on_change(void *arg, struct store *st, const struct ticket_change *c)
+{
+	struct desk *d = arg;
+	struct desk_core core;
+	struct desk_row row;
+	int r;
+
+	(void)st;
+	/* A change of a ticket that is not there is not ours to fail. */
+	r = desk_core_get(d, c->ticket_id, &core);
+	if (r <= 0)
+		return r;
+	r = desk_row_get(d, c->ticket_id, &row);
+	if (r < 0)
+		return r;
+	/* Tickets from before the helpdesk existed get their row lazily. */
+	if (r == 0 || c->kind == TICKET_OPENED)
+		return r == 0 ? open_row(d, c, &core) : 0;
+	return desk_refresh(d, &core, &row, c->at_ms);
+}
+
+int routing_listen(struct store *st, struct desk *d)
+{
+	return store_listen(st, on_change, d);
+}

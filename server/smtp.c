@@ -1,0 +1,211 @@
+#include "smtp.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/util.h"
+#include "notify.h"
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static void put(struct buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->p = xreallocarray(b->p, b->cap, 1);
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void puts_(struct buf *b, const char *s)
+{
+	put(b, s, strlen(s));
+}
+
+/* A header value on one line: CR and LF become spaces. */
+static void put_value(struct buf *b, const char *v)
+{
+	for (; *v; v++) {
+		char c = (*v == '\r' || *v == '\n') ? ' ' : *v;
+
+		put(b, &c, 1);
+	}
+}
+
+static bool ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
+/* RFC 2047: =?UTF-8?B?...?= words of at most 45 bytes, whole characters. */
+static void put_encoded(struct buf *b, const char *v)
+{
+	size_t len = strlen(v), i = 0;
+
+	while (i < len) {
+		size_t n = len - i > 45 ? 45 : len - i;
+		char enc[128];
+
+		while (i + n < len && ((unsigned char)v[i + n] & 0xc0) == 0x80)
+			n--;
+		sodium_bin2base64(enc, sizeof(enc), (const unsigned char *)v + i, n,
+				  sodium_base64_VARIANT_ORIGINAL);
+		if (i > 0)
+			puts_(b, "\r\n ");
+		puts_(b, "=?UTF-8?B?");
+		puts_(b, enc);
+		puts_(b, "?=");
+		i += n;
+	}
+}
+
+static void header(struct buf *b, const char *name, const char *value)
+{
+	puts_(b, name);
+	puts_(b, ": ");
+	put_value(b, value);
+	puts_(b, "\r\n");
+}
+
+char *smtp_message(const struct notify_config *nc, const char *to,
+		   const char *subject, const char *body, const char *key,
+		   int64_t now_ms)
+{
+	struct buf b = { 0 };
+	char date[64], id[160];
+	time_t t = (time_t)(now_ms / 1000);
+	struct tm tm;
+	char *clean = xstrdup(subject);
+
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	snprintf(id, sizeof(id), "<%s%s>", key,
+		 strchr(nc->from_addr, '@') ? strchr(nc->from_addr, '@') : "@tocsin");
+	header(&b, "Date", date);
+	header(&b, "From", nc->from);
+	header(&b, "To", to);
+	for (char *p = clean; *p; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+	puts_(&b, "Subject: ");
+	if (ascii(clean))
+		put_value(&b, clean);
+	else
+		put_encoded(&b, clean);
+	puts_(&b, "\r\n");
+	free(clean);
+	header(&b, "Message-ID", id);
+	header(&b, "Auto-Submitted", "auto-generated");
+	header(&b, "MIME-Version", "1.0");
+	header(&b, "Content-Type", "text/plain; charset=utf-8");
+	header(&b, "Content-Transfer-Encoding", "8bit");
+	puts_(&b, "\r\n");
+	/* Body lines end in CRLF; a lone CR would be ambiguous, drop it. */
+	for (const char *p = body; *p; p++) {
+		if (*p == '\r')
+			continue;
+		if (*p == '\n')
+			puts_(&b, "\r\n");
+		else
+			put(&b, p, 1);
+	}
+	if (b.len < 2 || strcmp(b.p + b.len - 2, "\r\n") != 0)
+		puts_(&b, "\r\n");
+	return b.p;
+}
+
+struct upload {
+	const char *p;
+	size_t left;
+};
+
+static size_t on_read(char *ptr, size_t size, size_t n, void *arg)
+{
+	struct upload *u = arg;
+	size_t len = size * n;
+
+	if (len > u->left)
+		len = u->left;
+	memcpy(ptr, u->p, len);
+	u->p += len;
+	u->left -= len;
+	return len;
+}
+
+int smtp_send(const struct notify_config *nc, const char *to,
+	      const char *subject, const char *body, const char *key,
+	      char *err, size_t errlen)
+{
+	struct curl_slist *rcpts = NULL;
+	char *msg = smtp_message(nc, to, subject, body, key, time_now_ms());
+	char *from = xasprintf("<%s>", nc->from_addr), *list = xstrdup(to);
+	char curl_err[CURL_ERROR_SIZE] = "";
+	struct upload up = { msg, strlen(msg) };
+	CURLcode rc;
+	CURL *curl;
+	int r = 0;
+
+	for (char *save = NULL, *a = strtok_r(list, ",", &save); a;
+	     a = strtok_r(NULL, ",", &save)) {
+		char *rcpt = xasprintf("<%s>", a);
+
+		rcpts = curl_slist_append(rcpts, rcpt);
+		free(rcpt);
+	}
+	curl = curl_easy_init();
+	if (curl == NULL) {
+		r = -ENOMEM;
+		snprintf(err, errlen, "cannot initialise libcurl");
+		goto out;
+	}
+	curl_easy_setopt(curl, CURLOPT_URL, nc->smtp_url);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)nc->smtp_timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_USE_SSL,
+			 nc->smtp_tls == NOTIFY_TLS_REQUIRED ? (long)CURLUSESSL_ALL
+			 : nc->smtp_tls == NOTIFY_TLS_TRY    ? (long)CURLUSESSL_TRY
+							     : (long)CURLUSESSL_NONE);
+	if (nc->smtp_ca_file)
+		curl_easy_setopt(curl, CURLOPT_CAINFO, nc->smtp_ca_file);
+	if (nc->smtp_user)
+		curl_easy_setopt(curl, CURLOPT_USERNAME, nc->smtp_user);
+	if (nc->smtp_password)
+		curl_easy_setopt(curl, CURLOPT_PASSWORD, nc->smtp_password);
+	curl_easy_setopt(curl, CURLOPT_MAIL_FROM, from);
+	curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpts);
+	curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);
+	curl_easy_setopt(curl, CURLOPT_READDATA, &up);
+	curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+	rc = curl_easy_perform(curl);
+	if (rc != CURLE_OK) {
+		long code = 0;
+
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+		snprintf(err, errlen, "SMTP %s: %s (server code %ld)", nc->smtp_url,
+			 curl_err[0] ? curl_err : curl_easy_strerror(rc), code);
+		r = -EIO;
+	}
+	curl_easy_cleanup(curl);
+out:
+	curl_slist_free_all(rcpts);
+	free(list);
+	free(from);
+	free(msg);
+	return r;
+}

@@ -1,0 +1,32 @@
+/*
+ * Mail over SMTP with libcurl: smtp:// with STARTTLS (required, tried or
+ * off: notify.smtp.starttls), smtps:// with TLS from the start, and
+ * authentication.  The message is plain UTF-8 text from the system's own
+ * address (notify.from).
+ *
+ * Header injection is impossible by construction: every header value has
+ * its CR and LF replaced by spaces before it is written, and a subject
+ * that is not ASCII is sent as RFC 2047 encoded words.
+ */
+#ifndef TOCSIN_SMTP_H
+#define TOCSIN_SMTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct notify_config;
+
+/*
+ * The full message (headers and CRLF body), malloc'ed.  to is a comma-
+ * separated list of addresses; key makes the Message-ID, so a resent
+ * message has the same one.
+ */
+char *smtp_message(const struct notify_config *nc, const char *to,
+		   const char *subject, const char *body, const char *key,
+		   int64_t now_ms);
+/* Send it.  0 once the server accepted it, or -errno with err set. */
+int smtp_send(const struct notify_config *nc, const char *to,
+	      const char *subject, const char *body, const char *key,
+	      char *err, size_t errlen);
+
+#endif

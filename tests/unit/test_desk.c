@@ -1,0 +1,255 @@
+/*
+ * The helpdesk's ticket-change listeners on a real SQLite file: routing
+ * fills the fields in the opening's transaction, notifications go to the
+ * outbox in the same transaction (and vanish with a rollback), and
+ * children and flapping tickets mail nothing per change, while a flapping
+ * or reopened problem cancels the customer's pending "solved" mail.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../common/config.h"
+#include "../../common/util.h"
+#include "../../server/dedup.h"
+#include "../../server/desk.h"
+#include "../../server/escalate.h"
+#include "../../server/inventory.h"
+#include "../../server/store.h"
+
+static const char yaml[] =
+	"customers:\n"
+	"  acme: {contract: fast, contacts: [it@acme.example]}\n"
+	"hosts:\n"
+	"  web01: {customer: acme, role: central}\n"
+	"contracts:\n"
+	"  fast:\n"
+	"    calendar: {timezone: UTC, hours: {daily: 00:00-24:00}}\n"
+	"    targets: {P1: {response: 1h, resolution: 4h}}\n"
+	"people:\n"
+	"  alice: {email: alice@shop.example, level: 1, queues: [support]}\n"
+	"helpdesk:\n"
+	"  status_updates: 0s\n"
+	"notify:\n"
+	"  smtp: {url: 'smtp://127.0.0.1:1'}\n"
+	"  webhooks: [{name: hook, url: 'http://127.0.0.1:1/', events: [opened, updated, action]}]\n";
+
+struct fixture {
+	char path[64];
+	struct cfg *cfg;
+	struct inventory *inv;
+	struct helpdesk_config *hc;
+	struct store *st;
+	struct desk *d;
+	int seq;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	int fd;
+
+	strcpy(f->path, "/tmp/tocsin-test-desk-XXXXXX");
+	fd = mkstemp(f->path);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	unlink(f->path);
+	if (cfg_load_string("t.yaml", yaml, &f->cfg) < 0)
+		return -1;
+	inventory_parse(f->cfg, f->cfg->root, &f->inv);
+	helpdesk_config_parse(f->cfg, f->cfg->root, f->inv, &f->hc);
+	if (cfg_finish(f->cfg) > 0) {
+		cfg_print_errors(f->cfg);
+		return -1;
+	}
+	if (store_open(f->path, &f->st) < 0 || desk_open(f->hc, f->inv, f->st, &f->d) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	desk_free(f->d);
+	store_close(f->st);
+	helpdesk_config_free(f->hc);
+	inventory_free(f->inv);
+	cfg_free(f->cfg);
+	for (int i = 0; i < 3; i++) {
+		static const char *const sfx[] = { "", "-wal", "-shm" };
+		char *p = xasprintf("%s%s", f->path, sfx[i]);
+
+		unlink(p);
+		free(p);
+	}
+	free(f);
+	return 0;
+}
+
+/* One event for web01 /srv through dedup, in its own transaction. */
+static void event(struct fixture *f, enum check_state state, int64_t now)
+{
+	struct ingest_event ev = { .check = "disk", .item = "/srv", .state = state,
+				   .summary = "/srv is full", .observed_ms = now,
+				   .metrics = "{}" };
+	struct dedup_stats stats;
+
+	ev.id[0] = (uint8_t)++f->seq;
+	ev.id[15] = 0x42;
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(dedup_apply_events(f->st, "web01", &ev, 1, now, &stats), 0);
+	assert_int_equal(store_commit(f->st), 0);
+}
+
+static int64_t count(struct fixture *f, const char *where)
+{
+	char *sql = xasprintf("SELECT count(*) FROM hd_outbox WHERE %s", where);
+	sqlite3_stmt *s;
+	int64_t n = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(f->st), sql, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	free(sql);
+	return n;
+}
+
+static void test_open_routes_and_queues_in_one_transaction(void **state)
+{
+	struct fixture *f = *state;
+	struct desk_row row;
+
+	event(f, CHECK_CRITICAL, 1000000);
+	assert_int_equal(desk_row_get(f->d, 1, &row), 1);
+	assert_string_equal(row.customer, "acme");
+	assert_string_equal(row.priority, "P1");
+	assert_int_equal(row.response_target, 3600 * 1000);
+	assert_int_equal(row.response_due, 1000000 + 3600 * 1000);
+	/* The timer looks again at 75% of the response target. */
+	assert_int_equal(row.next_check, 1000000 + 2700 * 1000);
+	assert_int_equal(count(f, "channel = 'mail' AND target = 'alice@shop.example'"), 1);
+	assert_int_equal(count(f, "channel = 'webhook'"), 1);
+
+	/* A change that rolls back leaves nothing queued. */
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_savepoint(f->st), 0);
+	{
+		struct ingest_event ev = { .check = "disk", .item = "/var", .state = CHECK_CRITICAL,
+					   .summary = "x", .observed_ms = 2000000, .metrics = "{}" };
+		struct dedup_stats stats;
+
+		ev.id[0] = 0x77;
+		assert_int_equal(dedup_apply_events(f->st, "web01", &ev, 1, 2000000, &stats), 0);
+	}
+	store_rollback_to_savepoint(f->st);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(count(f, "1"), 2);
+}
+
+static void test_flapping_cancels_and_stays_quiet(void **state)
+{
+	struct fixture *f = *state;
+	struct desk_core core;
+	struct ticket_change c;
+
+	event(f, CHECK_CRITICAL, 1000000);
+	event(f, CHECK_OK, 1060000);
+	assert_int_equal(count(f, "target = 'it@acme.example' AND state = 'pending'"), 1);
+	/* The lifecycle says the problem flaps: the "solved" mail is cancelled. */
+	assert_int_equal(desk_core_get(f->d, 1, &core), 1);
+	c = (struct ticket_change){ .kind = TICKET_UPDATED, .ticket_id = 1, .at_ms = 1070000,
+				    .actor = "tocsin", .host = "web01", .check = "disk",
+				    .item = "/srv", .state = CHECK_CRITICAL, .summary = "again",
+				    .flapping = true };
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_ticket_changed(f->st, &c), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(count(f, "target = 'it@acme.example' AND state = 'cancelled'"), 1);
+	/* ...and nothing new went to anyone for it. */
+	assert_int_equal(count(f, "1"), 3); /* opened: mail + webhook, solved: mail */
+}
+
+static void test_children_mail_nothing_per_change(void **state)
+{
+	struct fixture *f = *state;
+	struct ticket_change c;
+
+	event(f, CHECK_CRITICAL, 1000000);
+	c = (struct ticket_change){ .kind = TICKET_ACTION, .ticket_id = 1, .at_ms = 1100000,
+				    .actor = "alice", .host = "web01", .check = "disk",
+				    .item = "/srv", .state = CHECK_CRITICAL, .summary = "hello",
+				    .field = "comment", .new_value = "customer", .parent_id = 9 };
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_ticket_changed(f->st, &c), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(count(f, "target = 'it@acme.example'"), 0);
+	assert_int_equal(count(f, "1"), 2);
+	/* Without a parent the same comment is mailed to the customer. */
+	c.parent_id = 0;
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_ticket_changed(f->st, &c), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(count(f, "target = 'it@acme.example'"), 1);
+}
+
+static void test_timer_warns_then_marks_overdue(void **state)
+{
+	struct fixture *f = *state;
+	struct escalate_due job = { .d = f->d };
+	struct desk_row row;
+
+	event(f, CHECK_CRITICAL, 1000000);
+	/* Nothing is due yet. */
+	job.now_ms = 1000000 + 2000 * 1000;
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(escalate_run_due(f->st, &job), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	/* At 75%: a warning; the next look is at the due date. */
+	job.now_ms = 1000000 + 2800 * 1000;
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(escalate_run_due(f->st, &job), 1);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(desk_row_get(f->d, 1, &row), 1);
+	assert_int_equal(row.warned, DESK_CLOCK_RESPONSE);
+	assert_int_equal(row.overdue, 0);
+	assert_int_equal(row.next_check, 1000000 + 3600 * 1000);
+	assert_int_equal(count(f, "subject LIKE '%reminder%'"), 1);
+	/* At the due date: overdue, and the resolution warning is next. */
+	job.now_ms = 1000000 + 3600 * 1000;
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(escalate_run_due(f->st, &job), 1);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(desk_row_get(f->d, 1, &row), 1);
+	assert_int_equal(row.overdue, DESK_CLOCK_RESPONSE);
+	assert_int_equal(row.next_check, 1000000 + 3 * 3600 * 1000);
+	/* Nobody is at level 2 and the queue has no lead: the queue hears. */
+	assert_int_equal(count(f, "subject LIKE '%OVERDUE%' AND target = 'alice@shop.example'"), 1);
+	assert_int_equal(count(f, "channel = 'webhook'"), 3);	  /* opened, warning, overdue */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_routes_and_queues_in_one_transaction,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flapping_cancels_and_stays_quiet, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_children_mail_nothing_per_change, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_timer_warns_then_marks_overdue, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
