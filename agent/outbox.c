@@ -599,37 +599,44 @@ static void format_count(uint64_t n, char *buf, size_t size)
 	buf[o] = '\0';
 }
 
-/* "outbox full: 1,234 repeated samples dropped since ...; ..." */
+/* Append "1,234 what" to buf, joined to what is there by sep. */
+static void summary_part(char *buf, size_t size, const char *sep, int64_t n,
+			 const char *what)
+{
+	char count[32];
+
+	format_count((uint64_t)n, count, sizeof(count));
+	if (buf[0] != '\0')
+		strlcat_safe(buf, sep, size);
+	strlcat_safe(buf, count, size);
+	strlcat_safe(buf, what, size);
+}
+
+/*
+ * "outbox full: 1,234 repeated samples and 5 older state changes dropped
+ * since 2026-11-30 10:00 UTC; 2 events refused by the collector"
+ */
 static void report_summary(const struct meta *m, char *buf, size_t size)
 {
-	char when[64], n[32];
+	char when[64], drops[128] = "";
 	struct tm tm;
 	time_t t = (time_t)(m->dropped_since / 1000);
 
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
+	if (m->dropped_repeats > 0)
+		summary_part(drops, sizeof(drops), " and ", m->dropped_repeats,
+			     " repeated samples");
+	if (m->dropped_changes > 0)
+		summary_part(drops, sizeof(drops), " and ", m->dropped_changes,
+			     " older state changes");
 	buf[0] = '\0';
-	if (m->dropped_repeats > 0 || m->dropped_changes > 0) {
-		format_count((uint64_t)m->dropped_repeats, n, sizeof(n));
-		snprintf(buf, size, "outbox full: %s repeated samples dropped since %s",
-			 n, when);
-		if (m->dropped_changes > 0) {
-			strlcat_safe(buf, ", and ", size);
-			format_count((uint64_t)m->dropped_changes, n, sizeof(n));
-			strlcat_safe(buf, n, size);
-			strlcat_safe(buf, " older state changes", size);
-		}
-	}
+	if (drops[0] != '\0')
+		snprintf(buf, size, "outbox full: %s dropped since %s", drops, when);
 	if (m->rejected > 0) {
-		format_count((uint64_t)m->rejected, n, sizeof(n));
-		if (buf[0] != '\0') {
-			strlcat_safe(buf, "; ", size);
-			strlcat_safe(buf, n, size);
-		} else {
-			snprintf(buf, size, "%s", n);
-		}
-		strlcat_safe(buf, " events refused by the collector", size);
-		if (m->dropped_repeats == 0 && m->dropped_changes == 0) {
+		summary_part(buf, size, "; ", m->rejected,
+			     " events refused by the collector");
+		if (drops[0] == '\0') {
 			strlcat_safe(buf, " and dropped since ", size);
 			strlcat_safe(buf, when, size);
 		}

@@ -267,6 +267,21 @@ static void test_only_changes_left_drops_superseded_then_oldest(void **state)
 			    "u4:warning u5:warning u6:warning u7:warning u8:warning "
 			    "u9:warning u10:warning u11:warning u12:warning u13:warning");
 	assert_int_equal(st.dropped_changes, 2 + 6 + 4);
+
+	/* the report names only what happened */
+	queued_items(f, items, sizeof(items));
+	{
+		struct outbox_batch b;
+
+		assert_int_equal(outbox_next_batch(f->ob, 0, &b), 0);
+		assert_int_equal(outbox_ack(f->ob, &b, 5000), 0);
+		outbox_batch_free(&b);
+		assert_int_equal(outbox_next_batch(f->ob, 0, &b), 0);
+		assert_non_null(b.report_id);
+		assert_string_equal(ev_str(json_array_get(b.events, 0), "summary"),
+				    "outbox full: 12 older state changes dropped since 1970-01-01 00:00 UTC");
+		outbox_batch_free(&b);
+	}
 }
 
 static void test_byte_bound_is_enforced(void **state)
