@@ -22,7 +22,7 @@ OPT ?= -O2 -g
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 AGENT_PKGS  := yaml-0.1 jansson libcurl libsystemd sqlite3
-SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd libcurl
+SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd libcurl gnutls
 CLI_PKGS    := yaml-0.1 jansson libcurl
 TEST_PKGS   := cmocka
 # The checks' libraries: sd-bus and sd-journal (libsystemd), rotated
@@ -50,17 +50,26 @@ COMMON_DB_SRCS := \
 	common/db.c
 
 CHECK_SRCS := \
+	checks/backup.c \
 	checks/checks.c \
 	checks/disk.c \
+	checks/fillrate.c \
+	checks/heartbeat.c \
 	checks/journal.c \
+	checks/nagios.c \
 	checks/pkglog.c \
+	checks/plugin.c \
+	checks/predict.c \
 	checks/run.c \
 	checks/services.c \
+	checks/unitrun.c \
 	checks/updates.c
 
 AGENT_SRCS := \
 	agent/config.c \
 	agent/event.c \
+	agent/oneshot.c \
+	agent/report.c \
 	agent/statedb.c \
 	agent/transport.c \
 	agent/outbox.c \
@@ -70,14 +79,27 @@ AGENT_SRCS := \
 
 SERVER_SRCS := \
 	server/api.c \
+	server/audit.c \
 	server/config.c \
+	server/credapi.c \
+	server/credentials.c \
+	server/daemon.c \
 	server/dedup.c \
 	server/http.c \
 	server/ingest.c \
 	server/inventory.c \
+	server/liveness.c \
 	server/metrics.c \
 	server/store.c \
+	server/tls.c \
 	server/writer.c \
+	server/dedup_metrics.c \
+	server/flap.c \
+	server/lifecycle.c \
+	server/problem.c \
+	server/silence.c \
+	server/silence_api.c \
+	server/topology.c \
 	server/tz.c \
 	server/calendar.c \
 	server/contract.c \
@@ -95,19 +117,32 @@ SERVER_SRCS := \
 CLI_SRCS := \
 	server/cli/main.c \
 	server/cli/tickets.c \
-	server/cli/workflow.c
+	server/cli/silences.c \
+	server/cli/lifecycle.c \
+	server/cli/workflow.c \
+	server/cli/audit.c \
+	server/cli/credentials.c \
+	server/cli/enrollment.c
 
 UNIT_TESTS := \
 	test_config \
+	test_credentials \
 	test_disk \
+	test_fillrate \
 	test_dedup \
 	test_ingest \
+	test_predict \
 	test_inventory \
+	test_liveness \
+	test_nagios \
 	test_pkglog \
 	test_run \
 	test_updates \
 	test_util \
 	test_writer \
+	test_lifecycle \
+	test_silence \
+	test_topology \
 	test_calendar \
 	test_sla \
 	test_notify \
@@ -223,7 +258,11 @@ demo: deps-check
 
 # --- benchmarks ------------------------------------------------------------
 BENCHES := \
-	bench_sla
+	bench_sla \
+	dedup_bench \
+	ingest_load \
+	store_apply \
+	auth_lookup
 
 BENCH_BINS := $(addprefix $(REL)/bench/,$(BENCHES))
 
@@ -243,8 +282,17 @@ $(REL)/bench/outbox_bench: $(call objs,$(REL),bench/outbox_bench.c $(COMMON_SRCS
 	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(AGENT_PKGS)) -lm
 
 .PHONY: bench
+# checks_round links the agent's sources instead (its own rule below).
+BENCH_BINS += $(REL)/bench/checks_round
+
 bench: all $(BENCH_BINS)
 	@bench/run.sh
+
+# One round of every check, linked like the agent (without its main).
+$(REL)/bench/checks_round: $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(AGENT_SRCS) bench/checks_round.c)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(AGENT_PKGS)) -lm
 
 # --- packages ----------------------------------------------------------------
 .PHONY: deb

@@ -44,6 +44,7 @@ struct agent_config {
 	struct outbox_limits outbox;
 	struct agent_check *checks;
 	size_t nchecks;
+	struct check_info *inventory; /* env.inventory: one per checks[] */
 	struct check_env env;
 };
 

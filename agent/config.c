@@ -33,6 +33,7 @@ void agent_config_free(struct agent_config *conf)
 	if (conf == NULL)
 		return;
 	agent_checks_free(conf);
+	free(conf->inventory);
 	free(conf->host);
 	free(conf->state_dir);
 	cfg_string_list_free(conf->server_urls);
@@ -321,6 +322,19 @@ static void check_host(struct cfg *cfg, const struct agent_config *conf)
 	}
 }
 
+/* The inventory checks see in their env (the heartbeat reports it). */
+static void build_inventory(struct agent_config *conf)
+{
+	conf->inventory = xcalloc(conf->nchecks, sizeof(*conf->inventory));
+	for (size_t i = 0; i < conf->nchecks; i++)
+		conf->inventory[i] = (struct check_info){
+			.name = conf->checks[i].check->name,
+			.interval_ms = conf->checks[i].interval_ms,
+		};
+	conf->env.inventory = conf->inventory;
+	conf->env.ninventory = conf->nchecks;
+}
+
 int agent_config_load(const char *main_path, const char *dropin_dir,
 		      struct agent_config **ret_conf, struct cfg **ret_cfg)
 {
@@ -371,6 +385,7 @@ int agent_config_load_flags(const char *main_path, const char *dropin_dir,
 	conf->env.host = conf->host;
 	conf->env.state_dir = conf->state_dir;
 	parse_checks(cfg, cfg_get(cfg, cfg->root, "checks"), conf);
+	build_inventory(conf);
 
 	if (conf->server_urls == NULL && !(flags & AGENT_CONFIG_NO_SERVER_URL))
 		cfg_error(cfg, cfg->root, "server.url is required");

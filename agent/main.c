@@ -18,6 +18,8 @@
 #include "agent.h"
 #include "credential.h"
 #include "delivery.h"
+#include "oneshot.h"
+#include "report.h"
 #include "service.h"
 #include "statedb.h"
 
@@ -26,6 +28,7 @@ enum mode {
 	MODE_ONCE,
 	MODE_DRY_RUN,
 	MODE_CHECK_CONFIG,
+	MODE_CHECK, /* tocsin-agent check [NAME...] */
 };
 
 struct agent {
@@ -55,7 +58,10 @@ static void usage(FILE *fp)
 	fprintf(fp,
 		"usage: tocsin-agent [--config FILE] [--conf-dir DIR] [--once | --dry-run | --check-config]\n"
 		"       tocsin-agent COMMAND [--help | options]\n"
+		"       tocsin-agent [--config FILE] check [NAME...]\n"
 		"\n"
+		"  check [NAME...]     run the named checks (default: all) once and print\n"
+		"                      their results; deliver nothing\n"
 		"  -c, --config FILE   main configuration (default %s)\n"
 		"      --conf-dir DIR  drop-in directory (default: FILE without .yaml, plus .d)\n"
 		"      --once          run every check once, deliver, print the results\n"
@@ -100,29 +106,6 @@ static void run_checks(struct agent_config *conf, bool force,
 					  ac->check->name);
 		tag_results(results, first, ac->check);
 	}
-}
-
-static void print_results(const struct check_results *results)
-{
-	size_t wcheck = 5, witem = 4;
-
-	for (size_t i = 0; i < results->n; i++) {
-		size_t c = strlen(results->v[i].check);
-		size_t it = strlen(results->v[i].item);
-
-		wcheck = c > wcheck ? c : wcheck;
-		witem = it > witem ? it : witem;
-	}
-	printf("%-*s  %-*s  %-8s  %s\n", (int)wcheck, "CHECK", (int)witem,
-	       "ITEM", "STATE", "SUMMARY");
-	for (size_t i = 0; i < results->n; i++) {
-		const struct check_result *r = &results->v[i];
-
-		printf("%-*s  %-*s  %-8s  %s\n", (int)wcheck, r->check,
-		       (int)witem, r->item, check_state_name(r->state),
-		       r->summary);
-	}
-	fflush(stdout);
 }
 
 /*
@@ -190,16 +173,30 @@ static void agent_stop(struct agent *a)
 	sqlite3_close(a->spare_db);
 }
 
-/* --once and --dry-run: one round of every check, printed. */
-static int run_once(struct agent *a, bool send)
+/*
+ * --once, --dry-run and check: one round of the named checks (all when
+ * nnames is 0), printed, and delivered when send.
+ */
+static int run_once(struct agent *a, bool send, char *const *names,
+		    size_t nnames)
 {
 	struct check_results results = { 0 };
+	bool hooked;
+	int64_t now;
 	char why[1024];
 	size_t sent = 0;
 	int r = 0;
 
-	run_checks(a->conf, true, &results);
-	print_results(&results);
+	if (oneshot_clock(&now, &hooked) < 0) {
+		fprintf(stderr, "tocsin-agent: %s: '%s' is not an RFC 3339 time or seconds since the epoch\n",
+			ONESHOT_TEST_NOW_ENV, getenv(ONESHOT_TEST_NOW_ENV));
+		return 2;
+	}
+	if (hooked)
+		log_warnx("test hook %s is set: the checks see that time, not the real one",
+			  ONESHOT_TEST_NOW_ENV);
+	oneshot_run(a->conf, names, nnames, now, &results);
+	report_print(stdout, &results);
 	if (send) {
 		delivery_queue(a->delivery, &results, true);
 		r = delivery_flush(a->delivery, &sent, why, sizeof(why));
@@ -407,7 +404,8 @@ int main(int argc, char **argv)
 	struct cfg *cfg;
 	int c, r;
 
-	if (argc > 1 && argv[1][0] != '-') {
+	/* "check" is a mode of the runner below, parsed with its options. */
+	if (argc > 1 && argv[1][0] != '-' && strcmp(argv[1], "check") != 0) {
 		const struct subcommand *sc = subcommand_find(argv[1]);
 
 		if (sc == NULL) {
@@ -451,7 +449,12 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc) {
+	if (optind < argc && strcmp(argv[optind], "check") == 0 &&
+	    mode == MODE_DAEMON) {
+		mode = MODE_CHECK;
+		optind++;
+	}
+	if (optind != argc && mode != MODE_CHECK) {
 		usage(stderr);
 		return 2;
 	}
@@ -479,9 +482,21 @@ int main(int argc, char **argv)
 	}
 	if (!verbose)
 		log_set_level(conf->log_level);
+	if (mode == MODE_CHECK) {
+		char err[512];
+
+		if (oneshot_check_names(conf, argv + optind,
+					(size_t)(argc - optind), err,
+					sizeof(err)) < 0) {
+			fprintf(stderr, "tocsin-agent: %s\n", err);
+			agent_config_free(conf);
+			free(dropin_dir);
+			return 2;
+		}
+	}
 
 	service_init();
-	r = agent_start(&a, conf, mode != MODE_DRY_RUN);
+	r = agent_start(&a, conf, mode == MODE_DAEMON || mode == MODE_ONCE);
 	if (r < 0) {
 		agent_stop(&a);
 		free(dropin_dir);
@@ -489,10 +504,13 @@ int main(int argc, char **argv)
 	}
 	switch (mode) {
 	case MODE_ONCE:
-		r = run_once(&a, true);
+		r = run_once(&a, true, NULL, 0);
 		break;
 	case MODE_DRY_RUN:
-		r = run_once(&a, false);
+		r = run_once(&a, false, NULL, 0);
+		break;
+	case MODE_CHECK:
+		r = run_once(&a, false, argv + optind, (size_t)(argc - optind));
 		break;
 	default:
 		r = run_daemon(&a, config_path, dropin_dir);

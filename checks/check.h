@@ -80,23 +80,42 @@ void check_names_init(struct check_names *names, char *buf, size_t size,
 void check_names_add(struct check_names *names, const char *text);
 void check_names_end(struct check_names *names);
 
-/*
- * What the agent tells every check about its surroundings.  The pointer a
- * check gets in configure() stays valid until its free(); db is filled in
- * before the first collect() and is NULL when the state directory cannot
- * be used (a check then works without history and says so).
- */
 /* The host's place in the customer's setup (agent.yaml `role`). */
 enum check_role {
 	CHECK_ROLE_DECENTRAL = 0, /* PCs, printers: the shop handles them */
 	CHECK_ROLE_CENTRAL = 1,   /* servers, core services: tickets, SLA */
 };
 
+/* One entry of the agent's check inventory (see check_env). */
+struct check_info {
+	const char *name;
+	int64_t interval_ms;
+};
+
+/*
+ * What the agent tells every check about its surroundings.  The pointer a
+ * check gets in configure() stays valid until its free(); db is filled in
+ * before the first collect() and is NULL when the state directory cannot
+ * be used (a check then works without history and says so).
+ */
 struct check_env {
 	const char *host;
 	const char *state_dir;
 	struct sqlite3 *db; /* state_dir/agent.db, see agent/statedb.h */
 	enum check_role role;
+	/*
+	 * Every check this configuration runs, in table order, filled in
+	 * once all are configured: valid from the first collect() on, not
+	 * in configure().  The heartbeat reports it as the inventory.
+	 */
+	const struct check_info *inventory;
+	size_t ninventory;
+	/*
+	 * True when the agent runs each check once and exits (--once,
+	 * --dry-run, check): an event-driven check then finishes what its
+	 * collect() started and starts nothing new on its own.
+	 */
+	bool one_shot;
 };
 
 struct check {
@@ -116,6 +135,13 @@ struct check {
 	 */
 	int (*watch_fd)(void *ctx);
 	int (*on_ready)(void *ctx, int64_t now_ms, struct check_results *out);
+	/*
+	 * Optional, for checks whose collect() starts work that reports
+	 * later through on_ready() (plugins run as child processes): true
+	 * while such results are still to come.  One-shot runs keep polling
+	 * watch_fd() until it is false, so that every result is printed.
+	 */
+	bool (*busy)(void *ctx);
 };
 
 /* NULL-terminated, in the order checks run and print. */

@@ -12,13 +12,19 @@
 #include "../common/util.h"
 
 extern const struct check check_disk;
+extern const struct check check_backup;
 extern const struct check check_updates;
 extern const struct check check_services;
+extern const struct check check_plugin;
+extern const struct check check_heartbeat;
 
 const struct check *const checks_table[] = {
 	&check_disk,
+	&check_backup,
 	&check_updates,
 	&check_services,
+	&check_plugin,
+	&check_heartbeat,
 	NULL,
 };
 

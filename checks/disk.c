@@ -7,11 +7,17 @@
  * the former hold no data worth a ticket, the latter can block statvfs()
  * for minutes when the server is gone.  Bind mounts of one device are
  * checked once.
+ *
+ * Every mount also gets a fill-rate prediction (predict.h) from usage
+ * samples the agent keeps in its state database (fillrate.h): a volume
+ * that fills slowly but surely is a warning days before any percentage
+ * threshold would notice.
  */
 #include "disk.h"
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <math.h>
 #include <mntent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,14 +27,19 @@
 
 #include "../common/config.h"
 #include "../common/util.h"
+#include "fillrate.h"
+#include "predict.h"
 
 struct disk_mount {
 	char *path;
 	struct disk_thresholds t;
+	struct predict_config predict;
 };
 
 struct disk_ctx {
 	struct disk_thresholds defaults;
+	struct predict_config predict; /* for discovered mounts */
+	struct fillrate *fillrate;
 	struct disk_mount *mounts; /* named in the configuration */
 	size_t nmounts;
 	char **exclude; /* fnmatch(3) patterns on the mount point */
@@ -194,6 +205,7 @@ static void disk_free(void *p)
 	free(ctx->mounts);
 	cfg_string_list_free(ctx->exclude);
 	free(ctx->mounts_file);
+	fillrate_free(ctx->fillrate);
 	free(ctx);
 }
 
@@ -212,10 +224,12 @@ static void parse_mounts(struct cfg *cfg, const struct cfg_node *list,
 		struct disk_mount *m = &ctx->mounts[ctx->nmounts];
 
 		m->t = ctx->defaults;
+		m->predict = ctx->predict;
 		if (item->type == CFG_SCALAR) {
 			m->path = xstrdup(item->value);
 		} else if (item->type == CFG_MAP) {
 			parse_thresholds(cfg, item, &m->t);
+			predict_config_parse(cfg, item, &m->predict);
 			if (cfg_get_string(cfg, item, "path", &m->path) <= 0) {
 				cfg_error(cfg, item, "a mount needs a path");
 				continue;
@@ -240,7 +254,8 @@ static int disk_configure(struct cfg *cfg, const struct cfg_node *node,
 {
 	struct disk_ctx *ctx = xcalloc(1, sizeof(*ctx));
 
-	(void)env;
+	ctx->fillrate = fillrate_new("disk", env);
+	predict_config_defaults(&ctx->predict);
 	ctx->defaults = (struct disk_thresholds){
 		.warning_pct = 90.0,
 		.critical_pct = 95.0,
@@ -251,6 +266,7 @@ static int disk_configure(struct cfg *cfg, const struct cfg_node *node,
 	ctx->mounts_file = xstrdup("/proc/self/mounts");
 
 	parse_thresholds(cfg, node, &ctx->defaults);
+	predict_config_parse(cfg, node, &ctx->predict);
 	cfg_get_bool(cfg, node, "discover", &ctx->discover);
 	cfg_get_bool(cfg, node, "include_pseudo", &ctx->include_pseudo);
 	cfg_get_bool(cfg, node, "include_remote", &ctx->include_remote);
@@ -296,8 +312,66 @@ static int disk_usage_of(const char *path, struct disk_usage *ret)
 	return 0;
 }
 
-static void report_mount(struct check_results *out, const char *path,
-			 const struct disk_thresholds *t)
+/*
+ * Add the fill-rate prediction of a mount to its result: the summary
+ * leads with it when it is what makes the mount warning or critical,
+ * and the rate and time to full become metrics.
+ */
+static enum check_state add_prediction(struct disk_ctx *ctx, const char *path,
+				       const struct predict_config *pc,
+				       int64_t now_ms, const struct disk_usage *u,
+				       enum check_state state, char *summary,
+				       size_t size, json_t *metrics)
+{
+	char text[96], horizon[32], rest[512];
+	struct prediction p;
+	int r;
+
+	if (!pc->enabled)
+		return state;
+	r = fillrate_observe(ctx->fillrate, path, pc, now_ms, u->used,
+			     u->avail, &p);
+	if (r < 0) {
+		snprintf(text, sizeof(text), "; no fill-rate prediction: %s",
+			 fillrate_strerror(r));
+		strlcat_safe(summary, text, size);
+		return state;
+	}
+	predict_format(&p, text, sizeof(text));
+	if (p.usable && metrics != NULL) {
+		json_object_set_new(metrics, "fill_rate_bytes_per_day",
+				    json_real(p.rate * 86400.0));
+		if (isfinite(p.full_in_s))
+			json_object_set_new(metrics, "full_in_s",
+					    json_integer((json_int_t)p.full_in_s));
+	}
+	if (text[0] == '\0')
+		return state;
+	if (check_state_severity(p.state) <= check_state_severity(state)) {
+		strlcat_safe(summary, "; ", size);
+		strlcat_safe(summary, text, size);
+		return state;
+	}
+	/* the prediction is the news: "/srv: full in ~5 d at ..., 71% used" */
+	format_duration((p.state == CHECK_CRITICAL ? pc->critical_ms
+						   : pc->warning_ms) / 1000,
+			horizon, sizeof(horizon));
+	/* disk_evaluate() wrote "PATH: ..."; a path too long for the
+	 * summary leaves nothing after it */
+	if (strlen(summary) >= strlen(path) + 2)
+		strlcpy_safe(rest, summary + strlen(path) + 2, sizeof(rest));
+	else
+		rest[0] = '\0';
+	/* a very long mount path may cut the tail off; the head matters */
+	if (snprintf(summary, size, "%s: %s (%s within %s); %s", path, text,
+		     check_state_name(p.state), horizon, rest) < 0)
+		summary[0] = '\0';
+	return p.state;
+}
+
+static void report_mount(struct disk_ctx *ctx, struct check_results *out,
+			 const char *path, const struct disk_thresholds *t,
+			 const struct predict_config *pc, int64_t now_ms)
 {
 	struct disk_usage u = { 0 };
 	char summary[512];
@@ -320,6 +394,8 @@ static void report_mount(struct check_results *out, const char *path,
 	if (metrics != NULL && u.inodes > 0)
 		json_object_set_new(metrics, "inodes_used_percent",
 				    json_real(disk_inodes_used_percent(&u)));
+	state = add_prediction(ctx, path, pc, now_ms, &u, state, summary,
+			       sizeof(summary), metrics);
 	check_results_add(out, path, state, metrics, "%s", summary);
 }
 
@@ -347,11 +423,11 @@ static int disk_collect(void *p, int64_t now_ms, struct check_results *out)
 	char buf[4096];
 	FILE *fp;
 
-	(void)now_ms;
 	/* Named paths may be directories inside a discovered mount, so
 	 * they are matched by path, not by device. */
 	for (size_t i = 0; i < ctx->nmounts; i++)
-		report_mount(out, ctx->mounts[i].path, &ctx->mounts[i].t);
+		report_mount(ctx, out, ctx->mounts[i].path, &ctx->mounts[i].t,
+			     &ctx->mounts[i].predict, now_ms);
 	if (!ctx->discover)
 		goto done;
 
@@ -373,7 +449,8 @@ static int disk_collect(void *p, int64_t now_ms, struct check_results *out)
 			continue;
 		if (stat(ent.mnt_dir, &st) < 0 || seen_dev(&seen, st.st_dev))
 			continue;
-		report_mount(out, ent.mnt_dir, &ctx->defaults);
+		report_mount(ctx, out, ent.mnt_dir, &ctx->defaults,
+			     &ctx->predict, now_ms);
 	}
 	endmntent(fp);
 done:

@@ -73,10 +73,12 @@ static int arm_deadline(struct run_child *c)
 /*
  * posix_spawn with the child in its own process group, default signal
  * dispositions and an empty signal mask (the agent blocks the signals it
- * reads through a signalfd, and a child must not inherit that).
+ * reads through a signalfd, and a child must not inherit that).  Every
+ * descriptor of the agent is close-on-exec already; closefrom is the belt
+ * to those braces, for a library that forgot.
  */
-static int spawn(const char *const argv[], const char *const envp[],
-		 int out_w, pid_t *ret_pid)
+int run_spawn(const char *const argv[], const char *const envp[], int out_fd,
+	      int err_fd, pid_t *ret_pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -95,8 +97,10 @@ static int spawn(const char *const argv[], const char *const envp[],
 	posix_spawnattr_init(&attr);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null",
 					 O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, out_w, STDOUT_FILENO);
-	posix_spawn_file_actions_adddup2(&fa, out_w, STDERR_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, err_fd, STDERR_FILENO);
+	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
+	posix_spawn_file_actions_addchdir_np(&fa, "/");
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
 						POSIX_SPAWN_SETSIGMASK |
 						POSIX_SPAWN_SETSIGDEF);
@@ -132,7 +136,7 @@ int run_start(const char *const argv[], const char *const envp[],
 		r = -errno;
 		goto fail;
 	}
-	r = spawn(argv, envp, pipefd[1], &c->pid);
+	r = run_spawn(argv, envp, pipefd[1], pipefd[1], &c->pid);
 	close_fd(&pipefd[1]);
 	c->out_fd = pipefd[0];
 	if (r < 0) {

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct run_result {
 	int status;      /* wait(2) status; meaningful unless timed_out */
@@ -28,6 +29,17 @@ struct run_result {
 };
 
 struct run_child;
+
+/*
+ * The spawn itself, for callers that watch the child on their own (the
+ * plugin check keeps stdout and stderr apart): argv[0] (absolute) with
+ * envp, stdin from /dev/null, stdout on out_fd and stderr on err_fd (may
+ * be the same), in a process group of its own, default signal dispositions
+ * and an empty signal mask, no other descriptor of ours, working directory
+ * /.  0 and *ret_pid, or -errno (an exec failure included).
+ */
+int run_spawn(const char *const argv[], const char *const envp[], int out_fd,
+	      int err_fd, pid_t *ret_pid);
 
 /*
  * Start argv[0] (an absolute path) with envp.  0, or -errno when it could

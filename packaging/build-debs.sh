@@ -65,11 +65,11 @@ control() { # control ROOT NAME DEPENDS DESCRIPTION-LINES...
 	} >"$root/DEBIAN/control"
 }
 
-# Daemon package: NAME BINARY USER CONFIG DROPIN-DIR GROUPS EXTRA-DEPENDS
-# DESCRIPTION...
+# Daemon package: NAME BINARY USER STATE-DIR CONFIG DROPIN-DIR GROUPS
+# EXTRA-DEPENDS DESCRIPTION...  STATE-DIR matches the unit's StateDirectory=.
 daemon_package() {
-	local name=$1 bin=$2 user=$3 config=$4 dropins=$5 groups=$6 extra=$7
-	shift 7
+	local name=$1 bin=$2 user=$3 state=$4 config=$5 dropins=$6 groups=$7 extra=$8
+	shift 8
 	local root=$work/$name
 	install_binary "$top/bin/$bin" "$root/usr/sbin/$bin"
 	install_file "$top/conf.d/$config" "$root/etc/tocsin/$config" 0640
@@ -85,7 +85,7 @@ daemon_package() {
 	install_file "$top/README.md" "$root/usr/share/doc/$name/README.md" 0644
 	mkdir -p "$root/usr/lib/sysusers.d"
 	{
-		echo "u $user - \"Tocsin ($name)\" /var/lib/$name"
+		echo "u $user - \"Tocsin ($name)\" /var/lib/$state"
 		for g in $groups; do echo "m $user $g"; done
 	} >"$root/usr/lib/sysusers.d/$name.conf"
 	control "$root" "$name" "$(shlibs_depends "$root/usr/sbin/$bin"), adduser | systemd$extra" "$@"
@@ -98,7 +98,7 @@ if [ "\$1" = configure ]; then
 	if command -v systemd-sysusers >/dev/null 2>&1; then
 		systemd-sysusers $name.conf
 	elif ! getent passwd $user >/dev/null; then
-		adduser --system --group --home /var/lib/$name --no-create-home $user
+		adduser --system --group --home /var/lib/$state --no-create-home $user
 	fi
 	# The configuration holds secrets: readable by the service only.
 	chgrp $user /etc/tocsin/$config
@@ -126,7 +126,7 @@ if [ -d /run/systemd/system ]; then
 	systemctl daemon-reload || true
 fi
 if [ "\$1" = purge ]; then
-	rm -rf /var/lib/$name
+	rm -rf /var/lib/$state
 fi
 exit 0
 SH
@@ -135,14 +135,14 @@ SH
 	echo "$out/${name}_${version}_${arch}.deb"
 }
 
-daemon_package tocsin-agent tocsin-agent tocsin-agent agent.yaml agent.d "systemd-journal adm" "" \
+daemon_package tocsin-agent tocsin-agent tocsin-agent tocsin-agent agent.yaml agent.d "systemd-journal adm" "" \
 	"monitoring agent that turns server problems into tickets" \
 	"Watches disk and backup space, updates and systemd services on a" \
 	"customer server and delivers what it finds to a Tocsin collector," \
 	"which keeps one deduplicated ticket per problem."
 
 # The SLA calendars read the zone files.
-daemon_package tocsin-server tocsin-server tocsin server.yaml server.d "" ", tzdata" \
+daemon_package tocsin-server tocsin-server tocsin tocsin server.yaml server.d "" ", tzdata" \
 	"collector that keeps one deduplicated ticket per problem" \
 	"Receives events from Tocsin agents and SNMP traps from network" \
 	"devices, deduplicates them into tickets and serves technicians over" \

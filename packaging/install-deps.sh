@@ -15,7 +15,8 @@ zlib1g-dev"
 TEST="libcmocka-dev python3 python3-pytest python3-aiosmtpd snmp snmptrapd
 sqlite3 curl util-linux procps iproute2
 systemd-container mmdebstrap zstd dpkg-dev apt-utils"
-# helpdesk: business calendars read the zone files; TLS mail tests make a certificate
+# helpdesk: business calendars read the zone files; TLS mail tests and the
+# collector's HTTPS tests make certificates
 TEST="$TEST tzdata openssl"
 
 PACKAGES=$(echo $BUILD $TEST)

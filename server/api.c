@@ -8,9 +8,13 @@
 #include "../common/log.h"
 #include "../common/util.h"
 #include "action.h"
+#include "credapi.h"
+#include "credentials.h"
 #include "dedup.h"
 #include "desk.h"
 #include "ingest.h"
+#include "liveness.h"
+#include "silence_api.h"
 #include "writer.h"
 
 #define TICKETS_PAGE_MAX 1000
@@ -27,10 +31,19 @@ static void store_failure(struct api *api, struct http_response *resp,
 	resp->retry_after_s = 5;
 }
 
+void api_store_failure(struct api *api, struct http_response *resp,
+		       const char *what, int r)
+{
+	store_failure(api, resp, what, r);
+}
+
+/* One agent batch on its way through the writer; owned by the job. */
 struct ingest_job {
-	const struct ingest_batch *batch;
+	struct api *api;
+	struct ingest_batch *batch;
 	int64_t received_ms;
 	struct dedup_stats stats;
+	struct http_deferred *deferred; /* the request waiting for the answer */
 };
 
 /* Writer job: one agent batch, whole or not at all. */
@@ -38,20 +51,66 @@ static int ingest_job_apply(struct store *st, void *arg)
 {
 	struct ingest_job *job = arg;
 
+	if (job->api->liveness != NULL)
+		return liveness_ingest(job->api->liveness, st, job->batch,
+				       job->received_ms, &job->stats);
 	return dedup_apply(st, job->batch, job->received_ms, &job->stats);
 }
 
 /*
+ * On the writer thread once the batch is committed (or failed): count it,
+ * answer the waiting request and free the job.
+ */
+static void ingest_job_done(void *arg, int result)
+{
+	struct ingest_job *job = arg;
+	struct api *api = job->api;
+	const struct dedup_stats *stats = &job->stats;
+	struct http_response resp = { .status = MHD_HTTP_OK };
+
+	if (result == -EAGAIN) {
+		api->counters.batches_failed++;
+		http_error(&resp, MHD_HTTP_SERVICE_UNAVAILABLE,
+			   "the collector is busy: its store queue is full; retry later");
+		resp.retry_after_s = 2;
+	} else if (result < 0) {
+		api->counters.batches_failed++;
+		store_failure(api, &resp, "storing events", result);
+	} else {
+		api->counters.batches++;
+		api->counters.events += stats->accepted;
+		api->counters.duplicates += stats->duplicates;
+		api->counters.tickets_opened += stats->opened;
+		api->counters.tickets_updated += stats->updated;
+		api->counters.tickets_resolved += stats->resolved;
+		resp.json = json_pack("{s:I, s:I, s:I, s:I, s:I}", "accepted",
+				      (json_int_t)stats->accepted, "duplicates",
+				      (json_int_t)stats->duplicates,
+				      "tickets_opened", (json_int_t)stats->opened,
+				      "tickets_updated",
+				      (json_int_t)stats->updated,
+				      "tickets_resolved",
+				      (json_int_t)stats->resolved);
+	}
+	http_resume(job->deferred, &resp);
+	ingest_batch_free(job->batch);
+	free(job);
+}
+
+/*
  * Parsing and validation run here on the HTTP thread; only the validated
- * batch goes to the writer, and the answer waits for its commit.
+ * batch goes to the writer.  The request is suspended until its commit,
+ * so the HTTP threads keep serving others meanwhile, and everything that
+ * arrives during one commit shares the next: group commit scales with the
+ * requests in flight, not with the number of HTTP threads.  A full writer
+ * queue answers 503 with Retry-After at once.
  */
 static void post_events(void *app, const struct http_request *req,
 			struct http_response *resp)
 {
 	struct api *api = app;
 	struct ingest_batch *batch;
-	struct ingest_job job = { 0 };
-	struct dedup_stats stats;
+	struct ingest_job *job;
 	char err[512];
 	int r;
 
@@ -62,35 +121,27 @@ static void post_events(void *app, const struct http_request *req,
 		http_error(resp, MHD_HTTP_BAD_REQUEST, "%s", err);
 		return;
 	}
-	job.batch = batch;
-	job.received_ms = time_now_ms();
-	r = writer_run(api->writer, ingest_job_apply, &job);
-	stats = job.stats;
-	if (r < 0) {
-		api->counters.batches_failed++;
-		store_failure(api, resp, "storing events", r);
-	} else {
-		api->counters.batches++;
-		api->counters.events += stats.accepted;
-		api->counters.duplicates += stats.duplicates;
-		api->counters.tickets_opened += stats.opened;
-		api->counters.tickets_updated += stats.updated;
-		api->counters.tickets_resolved += stats.resolved;
-		resp->json = json_pack("{s:I, s:I, s:I, s:I, s:I}", "accepted",
-				       (json_int_t)stats.accepted, "duplicates",
-				       (json_int_t)stats.duplicates,
-				       "tickets_opened",
-				       (json_int_t)stats.opened,
-				       "tickets_updated",
-				       (json_int_t)stats.updated,
-				       "tickets_resolved",
-				       (json_int_t)stats.resolved);
+	/* A per-host credential reports for its own host only. */
+	if (req->principal->host[0] != '\0' &&
+	    strcmp(req->principal->host, batch->host) != 0) {
+		api->counters.batches_rejected++;
+		http_error(resp, MHD_HTTP_FORBIDDEN,
+			   "the credential of host %s may not report for host %s",
+			   req->principal->host, batch->host);
+		ingest_batch_free(batch);
+		return;
 	}
-	ingest_batch_free(batch);
+	job = xcalloc(1, sizeof(*job));
+	job->api = api;
+	job->batch = batch;
+	job->received_ms = time_now_ms();
+	job->deferred = http_defer(req);
+	r = writer_post(api->writer, ingest_job_apply, job, ingest_job_done);
+	if (r < 0)
+		ingest_job_done(job, r == -ESHUTDOWN ? -EIO : -EAGAIN);
 }
 
-/* An optional non-negative integer query parameter within [0, max]. */
-static int query_int(const struct http_request *req, const char *key,
+int api_query_int(const struct http_request *req, const char *key,
 		     int64_t max, int64_t *ret, struct http_response *resp)
 {
 	const char *v = http_query(req, key);
@@ -119,6 +170,7 @@ static void get_tickets(void *app, const struct http_request *req,
 	struct api *api = app;
 	enum store_ticket_filter filter = STORE_TICKETS_OPEN;
 	const char *state = http_query(req, "state");
+	const char *children = http_query(req, "children");
 	int64_t limit = 100, offset = 0;
 	json_t *list;
 	int r;
@@ -137,12 +189,24 @@ static void get_tickets(void *app, const struct http_request *req,
 		}
 		filter = (enum store_ticket_filter)i;
 	}
-	if (query_int(req, "limit", TICKETS_PAGE_MAX, &limit, resp) < 0 ||
-	    query_int(req, "offset", INT64_MAX / 2, &offset, resp) < 0)
+	if (api_query_int(req, "limit", TICKETS_PAGE_MAX, &limit, resp) < 0 ||
+	    api_query_int(req, "offset", INT64_MAX / 2, &offset, resp) < 0)
 		return;
+	/* Children (hosts behind a dead router) show under their parent. */
+	if (children != NULL && strcmp(children, "true") != 0 &&
+	    strcmp(children, "false") != 0) {
+		http_error(resp, MHD_HTTP_BAD_REQUEST,
+			   "query parameter children: '%s' is not true or false",
+			   children);
+		return;
+	}
 
 	store_lock(api->store);
-	r = store_tickets_list(api->store, filter, limit, offset, &list);
+	if (children != NULL && strcmp(children, "true") == 0)
+		r = store_tickets_list_with_children(api->store, filter, limit,
+						     offset, &list);
+	else
+		r = store_tickets_list(api->store, filter, limit, offset, &list);
 	if (r == 0 && api->desk)
 		r = desk_tickets_json(api->desk, list, time_now_ms());
 	store_unlock(api->store);
@@ -173,6 +237,15 @@ static void get_ticket(void *app, const struct http_request *req,
 		json_decref(ticket);
 		r = -EIO;
 	}
+	if (r == 0) {
+		json_t *children;
+
+		r = dedup_children_json(api->store, id, &children);
+		if (r == 0)
+			json_object_set_new(ticket, "children", children);
+		else
+			json_decref(ticket);
+	}
 	store_unlock(api->store);
 	if (r == -ENOENT) {
 		http_error(resp, MHD_HTTP_NOT_FOUND, "no ticket %lld",
@@ -191,8 +264,14 @@ int api_authenticate(void *app, const char *secret, struct principal *ret)
 	struct api *api = app;
 	const struct server_token *t = token_find(api->conf, secret);
 
-	if (t == NULL)
-		return -EACCES;
+	if (t == NULL) {
+		int r = api->credentials == NULL
+				? -ENOENT
+				: credentials_authenticate(api->credentials,
+							   secret, time_now_ms(),
+							   ret);
+		return r == 0 ? 0 : -EACCES;
+	}
 	*ret = (struct principal){ .perms = t->perms };
 	strlcpy_safe(ret->name, t->name, sizeof(ret->name));
 	return 0;
@@ -266,5 +345,17 @@ const struct http_route api_routes[] = {
 	{ "GET", "/api/v1/tickets/*", PERM_READ, get_ticket },
 	{ "GET", "/metrics", PERM_READ, get_metrics },
 	{ "POST", "/api/v1/tickets/*/actions", PERM_READ | PERM_WRITE, action_post },
+	{ "POST", "/api/v1/silences", PERM_WRITE, silence_api_create },
+	{ "GET", "/api/v1/silences", PERM_READ, silence_api_list },
+	{ "GET", "/api/v1/silences/*", PERM_READ, silence_api_get },
+	{ "DELETE", "/api/v1/silences/*", PERM_WRITE, silence_api_remove },
+	{ "POST", "/api/v1/enroll", PERM_ENROLL, credapi_enroll },
+	{ "POST", "/api/v1/credentials/rotate", PERM_INGEST, credapi_rotate },
+	{ "GET", "/api/v1/credentials", PERM_ADMIN, credapi_list },
+	{ "DELETE", "/api/v1/credentials/*", PERM_ADMIN, credapi_revoke },
+	{ "POST", "/api/v1/enrollment-tokens", PERM_ADMIN, credapi_token_create },
+	{ "GET", "/api/v1/enrollment-tokens", PERM_ADMIN, credapi_token_list },
+	{ "DELETE", "/api/v1/enrollment-tokens/*", PERM_ADMIN, credapi_token_revoke },
+	{ "GET", "/api/v1/audit", PERM_ADMIN, credapi_audit },
 	{ NULL, NULL, 0, NULL },
 };

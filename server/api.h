@@ -28,13 +28,31 @@ struct api_counters {
 };
 
 struct api {
-	const struct server_config *conf;
+	/* Replaced whole on SIGHUP (daemon.c), hence atomic; see there. */
+	const struct server_config *_Atomic conf;
 	struct store *store;	 /* reads: under store_lock() */
 	struct writer *writer;	 /* every change goes through it */
 	struct metrics *metrics; /* sources for GET /metrics */
 	struct desk *desk;	 /* the helpdesk workflow (desk.h) */
 	struct api_counters counters;
+	struct credentials *credentials; /* enrollment tokens, host credentials */
+	struct audit *audit;
+	struct liveness *liveness;	 /* heartbeats and silent hosts */
 };
+
+/*
+ * Answer 503 with Retry-After for a store failure r while doing what,
+ * and log it: the store's problem, worth a retry later.
+ */
+void api_store_failure(struct api *api, struct http_response *resp,
+		       const char *what, int r);
+
+/*
+ * An optional non-negative integer query parameter within [0, max]:
+ * 0 (and *ret when present), or -EINVAL after a 400 in resp.
+ */
+int api_query_int(const struct http_request *req, const char *key,
+		  int64_t max, int64_t *ret, struct http_response *resp);
 
 /* The metrics source for the ingest counters and the writer. */
 void api_metrics(void *app, struct metrics_out *out);

@@ -11,7 +11,10 @@
 #include "../common/util.h"
 #include "helpdesk.h"
 #include "inventory.h"
+#include "lifecycle.h"
+#include "liveness.h"
 #include "server.h"
+#include "tls.h"
 
 void server_config_free(struct server_config *conf)
 {
@@ -24,6 +27,8 @@ void server_config_free(struct server_config *conf)
 	free(conf->database);
 	helpdesk_config_free(conf->helpdesk);
 	inventory_free(conf->inventory);
+	lifecycle_config_free(conf->lifecycle);
+	tls_config_free(conf->tls);
 	free(conf);
 }
 
@@ -168,6 +173,20 @@ static void parse_http(struct cfg *cfg, const struct cfg_node *node,
 			 &conf->connection_timeout_ms);
 }
 
+/* writer: how many jobs may wait, and how many share a commit. */
+static void parse_writer(struct cfg *cfg, const struct cfg_node *node,
+			 struct server_config *conf)
+{
+	int64_t v;
+
+	if (cfg_expect_map(cfg, node) < 0)
+		return;
+	if (cfg_get_int(cfg, node, "max_queue", 1, 1000000, &v) > 0)
+		conf->writer_queue = (size_t)v;
+	if (cfg_get_int(cfg, node, "max_group", 1, 100000, &v) > 0)
+		conf->writer_group = (size_t)v;
+}
+
 int server_config_load(const char *main_path, const char *dropin_dir,
 		       struct server_config **ret_conf, struct cfg **ret_cfg)
 {
@@ -190,6 +209,9 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	conf->threads = 4;
 	conf->max_connections = 1024;
 	conf->connection_timeout_ms = 30000;
+	conf->writer_queue = 4096;
+	conf->writer_group = 256;
+	liveness_config_defaults(&conf->liveness);
 
 	if (cfg_get_string(cfg, cfg->root, "listen", &listen) > 0 &&
 	    parse_listen(listen, &conf->listen_host, &conf->listen_port) < 0)
@@ -203,7 +225,16 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	parse_http(cfg, cfg_get(cfg, cfg->root, "http"), conf);
 	parse_auth(cfg, cfg_get(cfg, cfg->root, "auth"), conf);
 	inventory_parse(cfg, cfg->root, &conf->inventory);
+	lifecycle_config_parse(cfg, cfg->root, conf->inventory, &conf->lifecycle);
 	helpdesk_config_parse(cfg, cfg->root, conf->inventory, &conf->helpdesk);
+	parse_writer(cfg, cfg_get(cfg, cfg->root, "writer"), conf);
+	tls_parse(cfg, cfg_get(cfg, cfg->root, "tls"), &conf->tls);
+	cfg_get_bool(cfg, cfg->root, "allow_plain_http",
+		     &conf->allow_plain_http);
+	if (conf->tls == NULL && !conf->allow_plain_http)
+		cfg_error(cfg, cfg->root,
+			  "no tls: section: configure tls.cert and tls.key, or set allow_plain_http: true to serve plain HTTP");
+	liveness_parse(cfg, cfg_get(cfg, cfg->root, "liveness"), &conf->liveness);
 	if (conf->ntokens == 0)
 		cfg_error(cfg, cfg->root,
 			  "auth.tokens is empty: nobody could use the server");

@@ -1,11 +1,26 @@
 /*
- * Deduplication: events become at most one open ticket per problem key
- * (host, check, item).
+ * Deduplication and the alert lifecycle: events become at most one open
+ * ticket per problem key (host, check, item).
  *
- * A non-ok event opens a ticket for its key or adds an occurrence to the
- * open one; an ok event resolves the open ticket with a journal line; an
- * event whose id is already stored changes nothing, so a resend is
- * harmless.  Every ticket change is announced to the store's listeners.
+ * For each key (see problem.h) a non-ok result is first *pending* until
+ * the problem is confirmed (confirm_after results in a row, or lasting
+ * confirm_for); then, unless a silence holds it back (silence.h), it
+ * opens a ticket -- or reopens the key's last ticket when it was resolved
+ * less than reopen_within ago -- which becomes a child of a down
+ * parent's ticket where the topology says so (topology.h).  Further
+ * non-ok results are occurrences of the open ticket; an ok result
+ * resolves it or marks it recovered for review (on_recovery).  Too many
+ * changes between ok and not ok within flap_window mark the ticket
+ * flapping: it then stays open, with journal lines when flapping starts
+ * and when it calms down, and no new tickets.  The parameters come from
+ * the first lifecycle rule that fits (lifecycle.h).  An event whose id is
+ * already stored changes nothing, so a resend is harmless, and every
+ * ticket change is announced to the store's listeners.
+ *
+ * Time: a problem's timeline uses the time each result was observed
+ * (capped at the time it was received, so a clock running ahead cannot
+ * push it into the future); timers (confirm_for, the end of a silence,
+ * flapping calming down) run on the server's clock in dedup_tick().
  *
  * These run inside a transaction the caller holds, as a writer job (see
  * writer.h): a batch is applied whole or, when the job fails and its
@@ -14,11 +29,16 @@
 #ifndef TOCSIN_DEDUP_H
 #define TOCSIN_DEDUP_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "ingest.h"
 #include "store.h"
+
+struct inventory;
+struct lifecycle_config;
+struct writer;
 
 struct dedup_stats {
 	size_t accepted;   /* new events stored */
@@ -26,7 +46,37 @@ struct dedup_stats {
 	size_t opened;
 	size_t updated;
 	size_t resolved;
+	size_t reopened;
+	size_t recovered;  /* marked recovered, awaiting review */
+	size_t pending;	   /* non-ok results not confirmed yet */
+	size_t suppressed; /* confirmed, but a silence holds them back */
 };
+
+/* The name dedup's context is attached to the store under. */
+#define DEDUP_MODULE "dedup"
+
+/* dedup's context; other modules of the collector read these parts. */
+struct dedup {
+	struct store *st;
+	const struct lifecycle_config *lc;
+	struct lifecycle_config *own_lc; /* the defaults, when nobody configured */
+	struct problems *problems;
+	struct silences *silences;
+	struct topology *topology;
+	struct dedup_metrics *metrics;
+};
+
+/*
+ * Give st's deduplication its rules and inventory (both borrowed: they
+ * must outlive the store, or be replaced by another call first), and
+ * register its ticket-change listener.  Call before the writer starts, or
+ * as a writer job to reconfigure.  A store never configured runs on the
+ * built-in defaults without an inventory.
+ */
+int dedup_configure(struct store *st, const struct lifecycle_config *lc,
+		    const struct inventory *inv);
+/* st's dedup context, created with the defaults when needed; NULL on error. */
+struct dedup *dedup_get(struct store *st);
 
 /*
  * Apply a validated batch received at now_ms.  0 and *ret_stats, or a
@@ -38,5 +88,32 @@ int dedup_apply(struct store *st, const struct ingest_batch *batch,
 int dedup_apply_events(struct store *st, const char *host,
 		       const struct ingest_event *events, size_t nevents,
 		       int64_t now_ms, struct dedup_stats *ret_stats);
+
+/*
+ * The timers at now_ms: problems whose confirm_for has passed, whose
+ * silence has ended, or whose flapping has calmed down; and the purge of
+ * long-expired silences.  A writer job; returns how many problems it
+ * looked at, or -errno.
+ */
+int dedup_tick(struct store *st, int64_t now_ms);
+
+/*
+ * A silence was removed at now_ms: the problems it held back are looked
+ * at by the next tick.  Part of the removing writer job.
+ */
+int dedup_silence_removed(struct store *st, int64_t silence_id,
+			  int64_t now_ms);
+
+/* The children of a ticket for the API, under store_lock(). */
+int dedup_children_json(struct store *st, int64_t ticket_id, json_t **ret);
+
+/*
+ * A thread that posts dedup_tick() to the writer every tick_ms (skipping
+ * a tick while the previous one still waits in the queue).
+ */
+struct dedup_timer;
+int dedup_timer_start(struct writer *w, int64_t tick_ms,
+		      struct dedup_timer **ret);
+void dedup_timer_stop(struct dedup_timer *t);
 
 #endif

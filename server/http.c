@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "../common/log.h"
 #include "../common/util.h"
+#include "tls.h"
 
 struct http_server {
 	struct MHD_Daemon *mhd;
@@ -23,10 +25,20 @@ struct http_server {
 	http_authenticator authenticate;
 	int fd;
 	uint16_t port;
+	atomic_size_t deferred; /* requests suspended until http_resume() */
+	atomic_bool stopping;	/* http_server_stop() began: refuse new requests */
+};
+
+struct http_deferred {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	struct http_response resp; /* filled by http_resume() */
+	bool answered;		   /* resp queued, srv->deferred counted down */
 };
 
 /* Per-request state, from the headers to the queued response. */
 struct request_ctx {
+	struct http_server *srv;
 	const struct http_route *route;
 	struct principal principal;
 	char *param;
@@ -34,7 +46,29 @@ struct request_ctx {
 	size_t body_len;
 	bool too_large;
 	bool refused;
+	struct http_deferred *deferred;
 };
+
+struct http_deferred *http_defer(const struct http_request *req)
+{
+	struct http_deferred *d = xcalloc(1, sizeof(*d));
+
+	d->srv = req->ctx->srv;
+	d->conn = req->conn;
+	req->ctx->deferred = d;
+	atomic_fetch_add(&d->srv->deferred, 1);
+	/* Suspended before anyone can resume it: resume may come at once. */
+	MHD_suspend_connection(req->conn);
+	return d;
+}
+
+void http_resume(struct http_deferred *d, struct http_response *resp)
+{
+	d->resp = *resp;
+	*resp = (struct http_response){ 0 };
+	/* d belongs to the connection again from here on: do not touch it. */
+	MHD_resume_connection(d->conn);
+}
 
 void http_error(struct http_response *resp, unsigned status, const char *fmt,
 		...)
@@ -152,6 +186,33 @@ static const struct http_route *route_find(const struct http_route *routes,
 	return NULL;
 }
 
+/*
+ * With tls.client_ca, a client certificate that is presented must verify,
+ * and with require_client_cert one must be presented.  0 to go on, or the
+ * status of the error put in resp.
+ */
+static unsigned check_client_cert(const struct http_server *srv,
+				  struct MHD_Connection *conn,
+				  struct http_response *resp)
+{
+	const struct tls_config *tls = srv->conf->tls;
+	char why[256] = "";
+	int r;
+
+	if (tls == NULL || tls->client_ca_pem == NULL)
+		return 0;
+	r = tls_verify_client(conn, why, sizeof(why));
+	if (r == 0 || (r == -ENOKEY && !tls->require_client_cert))
+		return 0;
+	if (r == -ENOKEY)
+		http_error(resp, MHD_HTTP_FORBIDDEN,
+			   "a client certificate signed by the configured client_ca is required");
+	else
+		http_error(resp, MHD_HTTP_FORBIDDEN,
+			   "the client certificate is not accepted: %s", why);
+	return MHD_HTTP_FORBIDDEN;
+}
+
 static int request_authenticate(const struct http_server *srv,
 				struct MHD_Connection *conn,
 				struct principal *ret)
@@ -182,6 +243,9 @@ static unsigned admit(struct http_server *srv, struct MHD_Connection *conn,
 	unsigned status = 0;
 	uint64_t declared;
 
+	status = check_client_cert(srv, conn, resp);
+	if (status != 0)
+		return status;
 	ctx->route = route_find(srv->routes, method, url, &ctx->param, &status);
 	if (ctx->route == NULL) {
 		http_error(resp, status,
@@ -193,8 +257,10 @@ static unsigned admit(struct http_server *srv, struct MHD_Connection *conn,
 	}
 	if (ctx->route->perms != 0) {
 		if (request_authenticate(srv, conn, &ctx->principal) < 0) {
-			http_error(resp, MHD_HTTP_UNAUTHORIZED,
-				   "missing or invalid bearer token");
+			http_error(resp, MHD_HTTP_UNAUTHORIZED, "%s",
+				   ctx->principal.denied[0]
+					   ? ctx->principal.denied
+					   : "missing or invalid bearer token");
 			return MHD_HTTP_UNAUTHORIZED;
 		}
 		if ((ctx->principal.perms & ctx->route->perms) !=
@@ -229,9 +295,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	struct http_request req;
 
 	(void)version;
+	if (ctx != NULL && ctx->deferred != NULL) {
+		/* Called again after http_resume(). */
+		resp = ctx->deferred->resp;
+		ctx->deferred->resp = (struct http_response){ 0 };
+		ctx->deferred->answered = true;
+		atomic_fetch_sub(&srv->deferred, 1);
+		return queue(conn, &resp);
+	}
 	if (ctx == NULL) {
 		ctx = xcalloc(1, sizeof(*ctx));
+		ctx->srv = srv;
 		*con_cls = ctx;
+		if (atomic_load(&srv->stopping)) {
+			/* Keep-alive clients would keep the shutdown waiting. */
+			http_error(&resp, MHD_HTTP_SERVICE_UNAVAILABLE,
+				   "the collector is shutting down; retry later");
+			resp.retry_after_s = 5;
+			ctx->refused = true;
+			return queue(conn, &resp);
+		}
 		if (admit(srv, conn, method, url, ctx, &resp) != 0) {
 			ctx->refused = true;
 			return queue(conn, &resp);
@@ -268,6 +351,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	}
 	req = (struct http_request){
 		.conn = conn,
+		.ctx = ctx,
 		.method = method,
 		.path = url,
 		.param = ctx->param,
@@ -277,6 +361,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	};
 	resp.status = MHD_HTTP_OK;
 	ctx->route->handler(srv->app, &req, &resp);
+	if (ctx->deferred != NULL)
+		return MHD_YES; /* suspended; the answer comes with http_resume() */
 	return queue(conn, &resp);
 }
 
@@ -290,6 +376,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	(void)toe;
 	if (ctx == NULL)
 		return;
+	if (ctx->deferred != NULL) {
+		/* The client left after the resume, before its answer. */
+		if (!ctx->deferred->answered)
+			atomic_fetch_sub(&ctx->srv->deferred, 1);
+		json_decref(ctx->deferred->resp.json);
+		free(ctx->deferred->resp.text);
+		free(ctx->deferred);
+	}
 	free(ctx->param);
 	free(ctx->body);
 	free(ctx);
@@ -355,12 +449,49 @@ static int listen_socket(const char *host, uint16_t port, int *ret_fd,
 	return 0;
 }
 
+/*
+ * libmicrohttpd's options for conf, in opts (of at least 16); TLS ones
+ * only when tls: is configured.  The PEM strings stay owned by conf.
+ */
+static void daemon_options(struct http_server *srv,
+			   struct MHD_OptionItem *opts)
+{
+	const struct server_config *conf = srv->conf;
+	unsigned timeout_s = (unsigned)(conf->connection_timeout_ms / 1000);
+	size_t n = 0;
+
+#define OPT(o, v, p) (opts[n++] = (struct MHD_OptionItem){ (o), (intptr_t)(v), (p) })
+	/* The logger goes first so that option errors reach it. */
+	OPT(MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL);
+	OPT(MHD_OPTION_LISTEN_SOCKET, srv->fd, NULL);
+	OPT(MHD_OPTION_THREAD_POOL_SIZE, conf->threads, NULL);
+	OPT(MHD_OPTION_CONNECTION_LIMIT, conf->max_connections, NULL);
+	OPT(MHD_OPTION_CONNECTION_TIMEOUT, timeout_s ? timeout_s : 1, NULL);
+	/* Bounds the request line and headers of each connection. */
+	OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, NULL);
+	OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv);
+	if (conf->tls != NULL) {
+		OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, conf->tls->cert_pem);
+		OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, conf->tls->key_pem);
+		/* With a trust list, libmicrohttpd asks for a certificate. */
+		if (conf->tls->client_ca_pem != NULL)
+			OPT(MHD_OPTION_HTTPS_MEM_TRUST, 0,
+			    conf->tls->client_ca_pem);
+		OPT(MHD_OPTION_HTTPS_PRIORITIES, 0,
+		    "SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2");
+	}
+	OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
+}
+
 int http_server_start(const struct server_config *conf,
 		      const struct http_route *routes, void *app,
 		      http_authenticator authenticate, struct http_server **ret)
 {
 	struct http_server *srv = xcalloc(1, sizeof(*srv));
-	unsigned timeout_s = (unsigned)(conf->connection_timeout_ms / 1000);
+	struct MHD_OptionItem opts[16];
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	int r;
 
 	srv->conf = conf;
@@ -373,19 +504,11 @@ int http_server_start(const struct server_config *conf,
 		free(srv);
 		return r;
 	}
-	srv->mhd = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-			MHD_USE_ERROR_LOG,
-		0, NULL, NULL, on_request, srv,
-		/* The logger goes first so that option errors reach it. */
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
-		MHD_OPTION_LISTEN_SOCKET, srv->fd, MHD_OPTION_THREAD_POOL_SIZE, conf->threads,
-		MHD_OPTION_CONNECTION_LIMIT, conf->max_connections,
-		MHD_OPTION_CONNECTION_TIMEOUT, timeout_s ? timeout_s : 1,
-		/* Bounds the request line and headers of each connection. */
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-		MHD_OPTION_END);
+	if (conf->tls != NULL)
+		flags |= MHD_USE_TLS;
+	daemon_options(srv, opts);
+	srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+				    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (srv->mhd == NULL) {
 		close(srv->fd);
 		free(srv);
@@ -404,7 +527,15 @@ void http_server_stop(struct http_server *srv)
 {
 	if (srv == NULL)
 		return;
-	/* Waits for handlers in flight, so no commit is cut in half. */
+	/*
+	 * Accept nothing new, let every suspended request get its answer
+	 * (the writer still runs), then wait for handlers in flight: no
+	 * commit is cut in half and no acknowledgement is lost.
+	 */
+	atomic_store(&srv->stopping, true);
+	MHD_quiesce_daemon(srv->mhd);
+	while (atomic_load(&srv->deferred) > 0)
+		usleep(1000);
 	MHD_stop_daemon(srv->mhd);
 	close(srv->fd);
 	free(srv);

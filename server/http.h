@@ -24,17 +24,25 @@ struct principal {
 	unsigned perms;	    /* enum permission bits */
 	char host[256];	    /* set for a per-host agent credential */
 	char customer[64];  /* set for credentials bound to a customer */
+	int64_t credential_id; /* the per-host credential or enrollment token */
+	char denied[192];   /* see http_authenticator */
 };
 
 /*
  * Recognise a presented secret: 0 and *ret filled, or -EACCES.  Runs on
- * the HTTP worker threads, so it must be thread-safe.
+ * the HTTP worker threads, so it must be thread-safe.  A secret that is
+ * known but refused (a revoked credential, an expired enrollment token)
+ * is -EACCES with the reason in ret->denied, which becomes the 401's
+ * message; the rest of *ret is then meaningless.
  */
 typedef int (*http_authenticator)(void *app, const char *secret,
 				  struct principal *ret);
 
+struct request_ctx;
+
 struct http_request {
 	struct MHD_Connection *conn;
+	struct request_ctx *ctx; /* the HTTP layer's own, for http_defer() */
 	const char *method;
 	const char *path;
 	const char *param; /* the segment matched by "*" in the pattern */
@@ -73,6 +81,20 @@ int http_server_start(const struct server_config *conf,
 		      http_authenticator authenticate, struct http_server **ret);
 uint16_t http_server_port(const struct http_server *srv);
 void http_server_stop(struct http_server *srv);
+
+/*
+ * For a handler whose answer waits for something slow (the writer's
+ * commit): http_defer() suspends the request, so that the HTTP thread
+ * goes on serving other connections, and returns the handle that
+ * http_resume() takes, from any thread and exactly once, with the
+ * response.  A handler that deferred leaves its own resp alone.  Because
+ * many requests can wait at once, the writer sees them together and
+ * commits them as one group.
+ */
+struct http_deferred;
+struct http_deferred *http_defer(const struct http_request *req);
+/* Takes over resp's contents. */
+void http_resume(struct http_deferred *d, struct http_response *resp);
 
 /* Query-string value or NULL. */
 const char *http_query(const struct http_request *req, const char *key);

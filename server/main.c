@@ -9,26 +9,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "../common/config.h"
 #include "../common/util.h"
 #include "api.h"
+#include "audit.h"
+#include "credentials.h"
+#include "daemon.h"
+#include "dedup.h"
+#include "dedup_metrics.h"
 #include "desk.h"
 #include "http.h"
+#include "lifecycle.h"
+#include "liveness.h"
 #include "metrics.h"
 #include "server.h"
 #include "store.h"
 #include "writer.h"
-
-/*
- * Jobs waiting for the writer, and jobs sharing one commit.  A group of
- * 256 agent batches of 100 events commits in a few tens of milliseconds.
- */
-#define WRITER_QUEUE_MAX 4096
-#define WRITER_GROUP_MAX 256
 
 static void usage(FILE *fp)
 {
@@ -52,34 +51,6 @@ static int write_port_file(const char *path, uint16_t port)
 	return write_file_atomic(path, text, 0644);
 }
 
-/* Serve until SIGTERM or SIGINT. */
-static void serve(void)
-{
-	sigset_t mask;
-	int sfd;
-
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (sfd < 0)
-		fatal("signalfd");
-	for (;;) {
-		struct signalfd_siginfo si;
-
-		if (read(sfd, &si, sizeof(si)) != sizeof(si))
-			continue;
-		if (si.ssi_signo == SIGHUP) {
-			log_notice("SIGHUP: reloading is not supported yet; restart the server to apply changes");
-			continue;
-		}
-		log_info("received signal %u, stopping", si.ssi_signo);
-		break;
-	}
-	close(sfd);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -96,8 +67,10 @@ int main(int argc, char **argv)
 	char *dropin_dir = NULL;
 	bool check_only = false, verbose = false;
 	struct server_config *conf;
+	struct config_history history = { 0 };
 	struct http_server *http;
 	struct api api = { 0 };
+	struct dedup_timer *dedup_timer = NULL;
 	struct cfg *cfg;
 	sigset_t mask;
 	int c, r, status = 0;
@@ -142,7 +115,6 @@ int main(int argc, char **argv)
 		dropin_dir = cfg_dropin_dir_for(config_path);
 
 	r = server_config_load(config_path, dropin_dir, &conf, &cfg);
-	free(dropin_dir);
 	if (r < 0)
 		fatalx("cannot load the configuration: %s", strerror(-r));
 	if (cfg_print_errors(cfg) > 0) {
@@ -150,14 +122,17 @@ int main(int argc, char **argv)
 			cfg->nerrors, cfg->nerrors == 1 ? "" : "s");
 		cfg_free(cfg);
 		server_config_free(conf);
+		free(dropin_dir);
 		return 2;
 	}
 	cfg_free(cfg);
 	if (check_only) {
 		printf("configuration OK\n");
 		server_config_free(conf);
+		free(dropin_dir);
 		return 0;
 	}
+	config_history_add(&history, conf);
 	if (!verbose)
 		log_set_level(conf->log_level);
 
@@ -175,8 +150,18 @@ int main(int argc, char **argv)
 		fatalx("cannot open the database %s: %s", conf->database,
 		       r == -EPROTO ? "it was written by a newer tocsin-server"
 				    : strerror(-r));
+	r = audit_open(api.store, &api.audit);
+	if (r == 0)
+		r = credentials_open(api.store, api.audit, &api.credentials);
+	if (r < 0)
+		fatalx("cannot load the credentials from %s: %s",
+		       conf->database, strerror(-r));
 	api.metrics = metrics_new();
 	metrics_add_source(api.metrics, api_metrics, &api);
+	r = dedup_configure(api.store, conf->lifecycle, conf->inventory);
+	if (r < 0)
+		fatalx("cannot prepare deduplication: %s", strerror(-r));
+	metrics_add_source(api.metrics, dedup_metrics_source, api.store);
 	/*
 	 * Modules that listen to ticket changes (store_listen()) or add
 	 * metrics sources start here, before the writer runs any job.
@@ -186,17 +171,26 @@ int main(int argc, char **argv)
 		fatalx("cannot start the helpdesk: %s", strerror(-r));
 	metrics_add_source(api.metrics, desk_metrics, api.desk);
 
-	r = writer_start(api.store, WRITER_QUEUE_MAX, WRITER_GROUP_MAX,
+	r = writer_start(api.store, conf->writer_queue, conf->writer_group,
 			 &api.writer);
 	if (r < 0)
 		fatalx("cannot start the writer thread: %s", strerror(-r));
+	credentials_attach_writer(api.credentials, api.writer);
 	/*
 	 * Modules that produce changes (listeners on sockets, timers) start
 	 * here, after the writer and before the HTTP server.
 	 */
+	r = dedup_timer_start(api.writer, conf->lifecycle->tick_ms, &dedup_timer);
+	if (r < 0)
+		fatalx("cannot start the lifecycle timer: %s", strerror(-r));
 	r = desk_start(api.desk, api.writer);
 	if (r < 0)
 		fatalx("cannot start the helpdesk threads: %s", strerror(-r));
+	r = liveness_start(api.store, api.writer, &conf->liveness, time_now_ms(),
+			   &api.liveness);
+	if (r < 0)
+		fatalx("cannot start silence detection: %s", strerror(-r));
+	metrics_add_source(api.metrics, liveness_metrics, api.liveness);
 	r = http_server_start(conf, api_routes, &api, api_authenticate,
 			      &http);
 	if (r < 0)
@@ -209,12 +203,15 @@ int main(int argc, char **argv)
 			fatalx("cannot write the port file %s: %s", port_file,
 			       strerror(-r));
 	}
-	log_info("listening on %s:%u, database %s",
+	log_info("listening on %s:%u (%s), database %s",
 		 conf->listen_host ? conf->listen_host : "*",
-		 http_server_port(http), conf->database);
+		 http_server_port(http), conf->tls ? "HTTPS" : "plain HTTP",
+		 conf->database);
+	if (conf->tls == NULL)
+		log_warnx("serving plain HTTP (allow_plain_http: true): bearer tokens and events cross the network unencrypted; configure tls: beyond loopback");
 	sd_notify(0, "READY=1");
 
-	serve();
+	daemon_serve(&api, &history, config_path, dropin_dir);
 
 	sd_notify(0, "STOPPING=1");
 	/*
@@ -222,11 +219,16 @@ int main(int argc, char **argv)
 	 * their start), then the writer drains what they queued.
 	 */
 	http_server_stop(http);
+	liveness_stop(api.liveness);
 	desk_stop(api.desk);
+	dedup_timer_stop(dedup_timer);
 	writer_stop(api.writer);
 	desk_free(api.desk);
+	credentials_close(api.credentials);
+	audit_close(api.audit);
 	metrics_free(api.metrics);
 	store_close(api.store);
-	server_config_free(conf);
+	config_history_free(&history);
+	free(dropin_dir);
 	return status;
 }

@@ -18,6 +18,7 @@ enum permission {
 	PERM_READ = 1 << 1,   /* read tickets */
 	PERM_WRITE = 1 << 2,  /* work tickets */
 	PERM_ADMIN = 1 << 3,  /* manage credentials and settings */
+	PERM_ENROLL = 1 << 4, /* trade an enrollment token for a host credential */
 };
 
 #define TOKEN_HASH_LEN 32
@@ -26,6 +27,16 @@ struct server_token {
 	char *name;
 	uint8_t hash[TOKEN_HASH_LEN];
 	unsigned perms;
+};
+
+struct tls_config;
+
+/* Silence detection (liveness.c): the liveness: section. */
+struct liveness_config {
+	int64_t missed_heartbeats;    /* intervals a host may miss */
+	int64_t default_interval_ms;  /* for heartbeats that do not say theirs */
+	int64_t check_every_ms;	      /* how often the timer looks */
+	int64_t startup_grace_ms;     /* extra time after a start, 0: none */
 };
 
 struct server_config {
@@ -41,6 +52,12 @@ struct server_config {
 	struct server_token *tokens;
 	size_t ntokens;
 	struct inventory *inventory;
+	struct lifecycle_config *lifecycle; /* lifecycle:, topology:, silences: */
+	struct tls_config *tls;	 /* NULL: plain HTTP, only with allow_plain_http */
+	bool allow_plain_http;
+	struct liveness_config liveness;
+	size_t writer_queue;	 /* jobs waiting for the writer */
+	size_t writer_group;	 /* jobs sharing one commit */
 	struct helpdesk_config *helpdesk;
 };
 

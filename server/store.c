@@ -8,8 +8,15 @@
 
 #include "../common/db.h"
 #include "../common/util.h"
+#include "dedup_metrics.h"
 #include "desk.h"
+#include "audit.h"
+#include "credentials.h"
 #include "ingest.h"
+#include "liveness.h"
+#include "problem.h"
+#include "silence.h"
+#include "topology.h"
 
 /*
  * The core schema: hosts, tickets, events, journal.  Steps run in order;
@@ -50,8 +57,15 @@ static const char *const core_steps[] = {
 	"CREATE UNIQUE INDEX tickets_open_key ON tickets(host_id, check_name, item)"
 	"  WHERE status NOT IN ('resolved', 'closed');"
 	"CREATE INDEX tickets_status ON tickets(status, id);"
+	/*
+	 * Rows are appended in arrival order; the random event ids live in
+	 * their own narrow index.  (A WITHOUT ROWID table keyed by id put
+	 * every fat row on a random page: five times the pages written per
+	 * commit.)
+	 */
 	"CREATE TABLE events ("
-	"  id BLOB PRIMARY KEY,"
+	"  seq INTEGER PRIMARY KEY,"
+	"  id BLOB NOT NULL UNIQUE,"
 	"  host_id INTEGER NOT NULL,"
 	"  check_name TEXT NOT NULL,"
 	"  item TEXT NOT NULL,"
@@ -61,7 +75,7 @@ static const char *const core_steps[] = {
 	"  context TEXT,"
 	"  observed_at INTEGER NOT NULL,"
 	"  received_at INTEGER NOT NULL,"
-	"  ticket_id INTEGER) WITHOUT ROWID;"
+	"  ticket_id INTEGER);"
 	"CREATE INDEX events_ticket ON events(ticket_id, observed_at)"
 	"  WHERE ticket_id IS NOT NULL;"
 	"CREATE TABLE journal ("
@@ -89,6 +103,13 @@ static const struct db_schema core_schema = {
 static const struct db_schema *const schemas[] = {
 	&core_schema,
 	&desk_schema,
+	&problem_schema,
+	&silence_schema,
+	&topology_schema,
+	&dedup_metrics_schema,
+	&audit_schema,
+	&credentials_schema,
+	&liveness_schema,
 	NULL,
 };
 
@@ -113,13 +134,25 @@ enum stmt {
 	STMT_TICKET_GET,
 	STMT_TICKET_OCCURRENCES,
 	STMT_TICKET_JOURNAL,
+	STMT_TICKET_LOOKUP,
+	STMT_TICKET_RECOVER,
+	STMT_TICKET_REOPEN,
+	STMT_TICKET_SET_PARENT,
+	STMT_TICKET_SET_FLAPPING,
+	STMT_TICKET_SET_HISTORY,
 	STMT_COUNT,
 };
+
+/* What struct store_ticket holds, in the order ticket_row() reads it. */
+#define STORE_TICKET_COLUMNS                                              \
+	"id, state, worst_state, occurrences, first_seen, last_seen, "     \
+	"status, coalesce(parent_id, 0), flapping, coalesce(resolved_at, 0)"
 
 #define TICKET_COLUMNS                                                     \
 	"t.id, h.name, t.check_name, t.item, t.status, t.title, t.state, " \
 	"t.worst_state, t.summary, t.occurrences, t.first_seen, "          \
-	"t.last_seen, t.opened_at, t.resolved_at, t.parent_id, t.flapping"
+	"t.last_seen, t.opened_at, t.resolved_at, t.parent_id, t.flapping, " \
+	"(SELECT count(*) FROM tickets c WHERE c.parent_id = t.id)"
 
 static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -139,7 +172,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		" ON CONFLICT(id) DO NOTHING",
 	[STMT_EVENT_LINK] = "UPDATE events SET ticket_id = ?2 WHERE id = ?1",
 	[STMT_TICKET_FIND_OPEN] =
-		"SELECT id, state, worst_state, occurrences, first_seen, last_seen"
+		"SELECT " STORE_TICKET_COLUMNS
 		" FROM tickets WHERE host_id = ?1 AND check_name = ?2"
 		" AND item = ?3 AND status NOT IN ('resolved', 'closed')",
 	[STMT_TICKET_OPEN] =
@@ -164,14 +197,17 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_TICKETS_OPEN] = "SELECT " TICKET_COLUMNS
 			      " FROM tickets t JOIN hosts h ON h.id = t.host_id"
 			      " WHERE t.status NOT IN ('resolved', 'closed')"
+			      " AND (?3 OR t.parent_id IS NULL)"
 			      " ORDER BY t.id DESC LIMIT ?1 OFFSET ?2",
 	[STMT_TICKETS_RESOLVED] =
 		"SELECT " TICKET_COLUMNS
 		" FROM tickets t JOIN hosts h ON h.id = t.host_id"
 		" WHERE t.status IN ('resolved', 'closed')"
+		" AND (?3 OR t.parent_id IS NULL)"
 		" ORDER BY t.id DESC LIMIT ?1 OFFSET ?2",
 	[STMT_TICKETS_ALL] = "SELECT " TICKET_COLUMNS
 			     " FROM tickets t JOIN hosts h ON h.id = t.host_id"
+			     " WHERE (?3 OR t.parent_id IS NULL)"
 			     " ORDER BY t.id DESC LIMIT ?1 OFFSET ?2",
 	[STMT_TICKET_GET] = "SELECT " TICKET_COLUMNS
 			    " FROM tickets t JOIN hosts h ON h.id = t.host_id"
@@ -183,6 +219,19 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_TICKET_JOURNAL] =
 		"SELECT at, actor, action, old_value, new_value, text"
 		" FROM journal WHERE ticket_id = ?1 ORDER BY id",
+	[STMT_TICKET_LOOKUP] = "SELECT " STORE_TICKET_COLUMNS
+			       " FROM tickets WHERE id = ?1",
+	[STMT_TICKET_RECOVER] =
+		"UPDATE tickets SET status = 'recovered', state = 'ok' WHERE id = ?1",
+	[STMT_TICKET_REOPEN] =
+		"UPDATE tickets SET status = ?2, resolved_at = NULL WHERE id = ?1",
+	[STMT_TICKET_SET_PARENT] =
+		"UPDATE tickets SET parent_id = nullif(?2, 0) WHERE id = ?1",
+	[STMT_TICKET_SET_FLAPPING] =
+		"UPDATE tickets SET flapping = ?2 WHERE id = ?1",
+	[STMT_TICKET_SET_HISTORY] =
+		"UPDATE tickets SET occurrences = ?2,"
+		" first_seen = min(first_seen, ?3) WHERE id = ?1",
 };
 
 #define LISTENERS_MAX 16
@@ -191,6 +240,12 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[STMT_COUNT];
 	pthread_mutex_t lock;
+	struct {
+		const char *module;
+		void *ctx;
+		void (*free_fn)(void *ctx);
+	} attached[STORE_ATTACH_MAX];
+	size_t nattached;
 	struct {
 		ticket_listener fn;
 		void *arg;
@@ -236,6 +291,38 @@ const char *ticket_change_name(enum ticket_change_kind kind)
 	return names[kind];
 }
 
+int store_attach(struct store *st, const char *module, void *ctx,
+		 void (*free_fn)(void *ctx))
+{
+	for (size_t i = 0; i < st->nattached; i++) {
+		if (strcmp(st->attached[i].module, module) == 0) {
+			if (st->attached[i].free_fn)
+				st->attached[i].free_fn(st->attached[i].ctx);
+			st->attached[i].ctx = ctx;
+			st->attached[i].free_fn = free_fn;
+			return 0;
+		}
+	}
+	if (st->nattached == STORE_ATTACH_MAX) {
+		if (free_fn)
+			free_fn(ctx);
+		return -ENOSPC;
+	}
+	st->attached[st->nattached].module = module;
+	st->attached[st->nattached].ctx = ctx;
+	st->attached[st->nattached].free_fn = free_fn;
+	st->nattached++;
+	return 0;
+}
+
+void *store_attached(struct store *st, const char *module)
+{
+	for (size_t i = 0; i < st->nattached; i++)
+		if (strcmp(st->attached[i].module, module) == 0)
+			return st->attached[i].ctx;
+	return NULL;
+}
+
 sqlite3 *store_db(struct store *st)
 {
 	return st->db;
@@ -278,6 +365,13 @@ int store_open(const char *path, struct store **ret_store)
 	int rc, r;
 
 	pthread_mutex_init(&st->lock, NULL);
+	/*
+	 * SQLite's memory statistics take a global mutex on every malloc;
+	 * nothing reads them.  Only possible before SQLite initialises, so
+	 * the first store_open() of the process decides (later calls fail
+	 * harmlessly with SQLITE_MISUSE).
+	 */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	rc = sqlite3_open_v2(path, &st->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				     SQLITE_OPEN_NOMUTEX,
@@ -294,7 +388,16 @@ int store_open(const char *path, struct store **ret_store)
 	rc = sqlite3_exec(st->db,
 			  "PRAGMA journal_mode = WAL;"
 			  "PRAGMA synchronous = FULL;"
-			  "PRAGMA foreign_keys = ON;",
+			  "PRAGMA foreign_keys = ON;"
+			  /*
+			   * Event ids are random, so every insert lands on a
+			   * random page of their index: a page cache that
+			   * holds the index saves a read from the kernel per
+			   * event.  64 MiB, allocated as it fills.
+			   */
+			  "PRAGMA cache_size = -65536;"
+			  /* Savepoint journals of big group commits stay in memory. */
+			  "PRAGMA temp_store = MEMORY;",
 			  NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		r = sqlite_to_errno(rc);
@@ -319,6 +422,13 @@ void store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
+	/* Modules finalize their statements before the database closes. */
+	while (st->nattached > 0) {
+		st->nattached--;
+		if (st->attached[st->nattached].free_fn)
+			st->attached[st->nattached].free_fn(
+				st->attached[st->nattached].ctx);
+	}
 	for (int i = 0; i < STMT_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close(st->db);
@@ -418,32 +528,50 @@ static enum check_state column_state(sqlite3_stmt *s, int col)
 	return state;
 }
 
-int store_ticket_find_open(struct store *st, int64_t host_id,
-			   const char *check, const char *item,
-			   struct store_ticket *ret)
+/* A row of STORE_TICKET_COLUMNS. */
+static void ticket_row(sqlite3_stmt *s, struct store_ticket *ret)
 {
-	sqlite3_stmt *s = st->stmt[STMT_TICKET_FIND_OPEN];
-	int rc, found = 0;
+	const char *status = (const char *)sqlite3_column_text(s, 6);
 
-	sqlite3_bind_int64(s, 1, host_id);
-	db_bind_text(s, 2, check);
-	db_bind_text(s, 3, item);
-	rc = sqlite3_step(s);
+	*ret = (struct store_ticket){
+		.id = sqlite3_column_int64(s, 0),
+		.state = column_state(s, 1),
+		.worst_state = column_state(s, 2),
+		.occurrences = sqlite3_column_int64(s, 3),
+		.first_seen_ms = sqlite3_column_int64(s, 4),
+		.last_seen_ms = sqlite3_column_int64(s, 5),
+		.parent_id = sqlite3_column_int64(s, 7),
+		.flapping = sqlite3_column_int(s, 8) != 0,
+		.resolved_ms = sqlite3_column_int64(s, 9),
+	};
+	strlcpy_safe(ret->status, status ? status : "", sizeof(ret->status));
+}
+
+/* Step s for one row of STORE_TICKET_COLUMNS: 1 and *ret, or 0; s is reset. */
+static int ticket_row_step(sqlite3_stmt *s, struct store_ticket *ret)
+{
+	int rc = sqlite3_step(s), found = 0;
+
 	if (rc == SQLITE_ROW) {
-		*ret = (struct store_ticket){
-			.id = sqlite3_column_int64(s, 0),
-			.state = column_state(s, 1),
-			.worst_state = column_state(s, 2),
-			.occurrences = sqlite3_column_int64(s, 3),
-			.first_seen_ms = sqlite3_column_int64(s, 4),
-			.last_seen_ms = sqlite3_column_int64(s, 5),
-		};
+		ticket_row(s, ret);
 		found = 1;
 		rc = SQLITE_DONE;
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return rc == SQLITE_DONE ? found : sqlite_to_errno(rc);
+}
+
+int store_ticket_find_open(struct store *st, int64_t host_id,
+			   const char *check, const char *item,
+			   struct store_ticket *ret)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TICKET_FIND_OPEN];
+
+	sqlite3_bind_int64(s, 1, host_id);
+	db_bind_text(s, 2, check);
+	db_bind_text(s, 3, item);
+	return ticket_row_step(s, ret);
 }
 
 int store_ticket_open(struct store *st, int64_t host_id, const char *check,
@@ -482,14 +610,21 @@ int store_ticket_occurrence(struct store *st, const struct store_ticket *t,
 	return db_step_done(s);
 }
 
+/* Run an UPDATE of one ticket: ?1 the ticket's id, ?2 value. */
+static int ticket_update(struct store *st, enum stmt which, int64_t ticket_id,
+			 int64_t value)
+{
+	sqlite3_stmt *s = st->stmt[which];
+
+	sqlite3_bind_int64(s, 1, ticket_id);
+	sqlite3_bind_int64(s, 2, value);
+	return db_step_done(s);
+}
+
 int store_ticket_resolve(struct store *st, int64_t ticket_id,
 			 int64_t resolved_ms)
 {
-	sqlite3_stmt *s = st->stmt[STMT_TICKET_RESOLVE];
-
-	sqlite3_bind_int64(s, 1, ticket_id);
-	sqlite3_bind_int64(s, 2, resolved_ms);
-	return db_step_done(s);
+	return ticket_update(st, STMT_TICKET_RESOLVE, ticket_id, resolved_ms);
 }
 
 int store_journal_add(struct store *st, int64_t ticket_id, int64_t at_ms,
@@ -515,6 +650,11 @@ static json_t *json_time(int64_t ms)
 
 	time_format_rfc3339(ms, buf);
 	return json_string(buf);
+}
+
+json_t *store_json_time(int64_t ms)
+{
+	return json_time(ms);
 }
 
 static json_t *column_json_text(sqlite3_stmt *s, int col)
@@ -565,11 +705,14 @@ static json_t *ticket_row_json(sqlite3_stmt *s)
 				    : json_integer(sqlite3_column_int64(s, 14)));
 	json_object_set_new(t, "flapping",
 			    json_boolean(sqlite3_column_int(s, 15)));
+	json_object_set_new(t, "children_count",
+			    json_integer(sqlite3_column_int64(s, 16)));
 	return t;
 }
 
-int store_tickets_list(struct store *st, enum store_ticket_filter filter,
-		       int64_t limit, int64_t offset, json_t **ret)
+static int tickets_list(struct store *st, enum store_ticket_filter filter,
+			bool with_children, int64_t limit, int64_t offset,
+			json_t **ret)
 {
 	static const enum stmt which[] = {
 		[STORE_TICKETS_OPEN] = STMT_TICKETS_OPEN,
@@ -582,6 +725,7 @@ int store_tickets_list(struct store *st, enum store_ticket_filter filter,
 
 	sqlite3_bind_int64(s, 1, limit);
 	sqlite3_bind_int64(s, 2, offset);
+	sqlite3_bind_int(s, 3, with_children);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		json_array_append_new(list, ticket_row_json(s));
 	sqlite3_reset(s);
@@ -592,6 +736,20 @@ int store_tickets_list(struct store *st, enum store_ticket_filter filter,
 	}
 	*ret = list;
 	return 0;
+}
+
+int store_tickets_list(struct store *st, enum store_ticket_filter filter,
+		       int64_t limit, int64_t offset, json_t **ret)
+{
+	return tickets_list(st, filter, false, limit, offset, ret);
+}
+
+int store_tickets_list_with_children(struct store *st,
+				     enum store_ticket_filter filter,
+				     int64_t limit, int64_t offset,
+				     json_t **ret)
+{
+	return tickets_list(st, filter, true, limit, offset, ret);
 }
 
 static int ticket_occurrences(struct store *st, int64_t id, int64_t max,
@@ -677,4 +835,57 @@ int store_ticket_get(struct store *st, int64_t id, int64_t max_occurrences,
 	}
 	*ret = t;
 	return 0;
+}
+
+int store_ticket_lookup(struct store *st, int64_t ticket_id,
+			struct store_ticket *ret)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TICKET_LOOKUP];
+	int r;
+
+	sqlite3_bind_int64(s, 1, ticket_id);
+	r = ticket_row_step(s, ret);
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
+}
+
+int store_ticket_recover(struct store *st, int64_t ticket_id)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TICKET_RECOVER];
+
+	sqlite3_bind_int64(s, 1, ticket_id);
+	return db_step_done(s);
+}
+
+int store_ticket_reopen(struct store *st, int64_t ticket_id,
+			const char *status)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TICKET_REOPEN];
+
+	sqlite3_bind_int64(s, 1, ticket_id);
+	db_bind_text(s, 2, status);
+	return db_step_done(s);
+}
+
+int store_ticket_set_parent(struct store *st, int64_t ticket_id,
+			    int64_t parent_id)
+{
+	/* 0 is no ticket: the statement stores NULL for it. */
+	return ticket_update(st, STMT_TICKET_SET_PARENT, ticket_id, parent_id);
+}
+
+int store_ticket_set_flapping(struct store *st, int64_t ticket_id,
+			      bool flapping)
+{
+	return ticket_update(st, STMT_TICKET_SET_FLAPPING, ticket_id, flapping);
+}
+
+int store_ticket_set_history(struct store *st, int64_t ticket_id,
+			     int64_t occurrences, int64_t first_seen_ms)
+{
+	sqlite3_stmt *s = st->stmt[STMT_TICKET_SET_HISTORY];
+
+	sqlite3_bind_int64(s, 1, ticket_id);
+	sqlite3_bind_int64(s, 2, occurrences);
+	sqlite3_bind_int64(s, 3, first_seen_ms);
+	return db_step_done(s);
 }

@@ -50,6 +50,22 @@ sqlite3 *store_db(struct store *st);
 int store_prepare(struct store *st, const char *sql, sqlite3_stmt **ret);
 
 /*
+ * A module's context for this store (its prepared statements, its view of
+ * the configuration), so that writer jobs, which only get the store, find
+ * it again: store_attach() hands ctx over, and free_fn(ctx) runs at
+ * store_close() before the database closes (or at once when the store
+ * already holds STORE_ATTACH_MAX contexts: then -ENOSPC).  module is a
+ * static name ("dedup"); attaching under a name already in use replaces
+ * (and frees) the old context.  Only the writer thread, or code holding
+ * store_lock(), may use what is attached.
+ */
+#define STORE_ATTACH_MAX 16
+int store_attach(struct store *st, const char *module, void *ctx,
+		 void (*free_fn)(void *ctx));
+/* The context attached under module, or NULL. */
+void *store_attached(struct store *st, const char *module);
+
+/*
  * Ticket changes, for the modules that act on them (routing, SLA clocks,
  * notifications, webhooks, metrics).  Whoever changes a ticket (dedup, a
  * technician's action, a timer) calls store_ticket_changed() inside the
@@ -125,6 +141,10 @@ struct store_ticket {
 	int64_t occurrences;
 	int64_t first_seen_ms;
 	int64_t last_seen_ms;
+	char status[16];     /* new, acknowledged, ..., recovered, resolved, closed */
+	int64_t parent_id;   /* 0: a top-level ticket */
+	bool flapping;
+	int64_t resolved_ms; /* 0 while open */
 };
 
 /* 1 and *ret when the key has an open ticket, 0 when not. */
@@ -139,6 +159,27 @@ int store_ticket_occurrence(struct store *st, const struct store_ticket *t,
 int store_ticket_resolve(struct store *st, int64_t ticket_id,
 			 int64_t resolved_ms);
 
+/*
+ * For the alert lifecycle (dedup.c, topology.c).  store_ticket_lookup()
+ * reads any ticket by id (-ENOENT); the others change one ticket row and
+ * leave the journal and the announcement to the caller.
+ */
+int store_ticket_lookup(struct store *st, int64_t ticket_id,
+			struct store_ticket *ret);
+/* Status recovered, state ok: the problem went away, awaiting review. */
+int store_ticket_recover(struct store *st, int64_t ticket_id);
+/* A recovered or resolved ticket is open again with status. */
+int store_ticket_reopen(struct store *st, int64_t ticket_id,
+			const char *status);
+/* Attach to parent_id's ticket, or detach with 0. */
+int store_ticket_set_parent(struct store *st, int64_t ticket_id,
+			    int64_t parent_id);
+int store_ticket_set_flapping(struct store *st, int64_t ticket_id,
+			      bool flapping);
+/* A ticket opened for a confirmed problem counts what led to it. */
+int store_ticket_set_history(struct store *st, int64_t ticket_id,
+			     int64_t occurrences, int64_t first_seen_ms);
+
 int store_journal_add(struct store *st, int64_t ticket_id, int64_t at_ms,
 		      const char *actor, const char *action,
 		      const char *old_value, const char *new_value,
@@ -150,9 +191,21 @@ enum store_ticket_filter {
 	STORE_TICKETS_ALL,
 };
 
-/* A JSON array of ticket summaries, newest first. */
+/*
+ * A JSON array of ticket summaries, newest first, each with the number of
+ * its children (children_count).  Children attached to a parent's ticket
+ * (parent_id set: a host behind a dead router) are left out; the second
+ * form lists them too.
+ */
 int store_tickets_list(struct store *st, enum store_ticket_filter filter,
 		       int64_t limit, int64_t offset, json_t **ret);
+int store_tickets_list_with_children(struct store *st,
+				     enum store_ticket_filter filter,
+				     int64_t limit, int64_t offset,
+				     json_t **ret);
+/* A time as the API shows it: "2026-11-22T10:00:00.000Z". */
+json_t *store_json_time(int64_t ms);
+
 /* The ticket with its latest occurrences and its journal; -ENOENT. */
 int store_ticket_get(struct store *st, int64_t id, int64_t max_occurrences,
 		     json_t **ret);

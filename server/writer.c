@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "../common/util.h"
 #include "store.h"
@@ -137,6 +138,7 @@ int writer_start(struct store *st, size_t max_queue, size_t max_group,
 		 struct writer **ret)
 {
 	struct writer *w = xcalloc(1, sizeof(*w));
+	pthread_condattr_t attr;
 	int r;
 
 	w->st = st;
@@ -144,7 +146,11 @@ int writer_start(struct store *st, size_t max_queue, size_t max_group,
 	w->max_group = max_group ? max_group : 1;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->work, NULL);
-	pthread_cond_init(&w->finished, NULL);
+	/* writer_run_timed() waits on it with a monotonic deadline. */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->finished, &attr);
+	pthread_condattr_destroy(&attr);
 	r = pthread_create(&w->thread, NULL, writer_main, w);
 	if (r != 0) {
 		pthread_cond_destroy(&w->finished);
@@ -184,16 +190,44 @@ static void enqueue(struct writer *w, struct job *j)
 	pthread_cond_signal(&w->work);
 }
 
+/* Wait on w->finished until woken or deadline (NULL: no deadline). */
+static int wait_finished(struct writer *w, const struct timespec *deadline)
+{
+	if (deadline == NULL)
+		return pthread_cond_wait(&w->finished, &w->lock);
+	return pthread_cond_timedwait(&w->finished, &w->lock, deadline);
+}
+
 int writer_run(struct writer *w, writer_fn fn, void *arg)
 {
-	struct job j = { .fn = fn, .arg = arg, .waited = true };
+	return writer_run_timed(w, fn, arg, -1);
+}
 
+int writer_run_timed(struct writer *w, writer_fn fn, void *arg,
+		     int64_t wait_ms)
+{
+	struct job j = { .fn = fn, .arg = arg, .waited = true };
+	struct timespec deadline, *until = NULL;
+
+	if (wait_ms >= 0) {
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += wait_ms / 1000;
+		deadline.tv_nsec += (wait_ms % 1000) * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+		until = &deadline;
+	}
 	pthread_mutex_lock(&w->lock);
 	while (w->queued >= w->max_queue && !w->stopping)
-		pthread_cond_wait(&w->finished, &w->lock);
-	if (w->stopping) {
+		if (wait_finished(w, until) == ETIMEDOUT)
+			break;
+	if (w->stopping || w->queued >= w->max_queue) {
+		if (!w->stopping)
+			w->stats.rejected++;
 		pthread_mutex_unlock(&w->lock);
-		return -ESHUTDOWN;
+		return w->stopping ? -ESHUTDOWN : -EAGAIN;
 	}
 	enqueue(w, &j);
 	while (!j.finished)

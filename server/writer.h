@@ -31,7 +31,7 @@ struct writer_stats {
 	uint64_t jobs;	       /* jobs that ran */
 	uint64_t failed;       /* jobs rolled back (their own error or the commit's) */
 	uint64_t commits;      /* transactions committed */
-	uint64_t rejected;     /* writer_post() refused: queue full */
+	uint64_t rejected;     /* writer_post() or writer_run_timed() refused: queue full */
 	size_t queued;	       /* waiting right now */
 };
 
@@ -46,6 +46,14 @@ int writer_start(struct store *st, size_t max_queue, size_t max_group,
 void writer_stop(struct writer *w);
 
 int writer_run(struct writer *w, writer_fn fn, void *arg);
+/*
+ * writer_run() for callers that must not wait long for room in the queue
+ * (an HTTP thread): when it is still full after wait_ms (< 0: forever),
+ * -EAGAIN, and the job was not queued (counted as refused).  Once queued,
+ * the job is waited for as with writer_run().
+ */
+int writer_run_timed(struct writer *w, writer_fn fn, void *arg,
+		     int64_t wait_ms);
 int writer_post(struct writer *w, writer_fn fn, void *arg,
 		writer_done_fn done);
 void writer_get_stats(struct writer *w, struct writer_stats *ret);

@@ -27,6 +27,8 @@ cat >"$data/server.yaml" <<YAML
 # Written by make demo.  See conf.d/server.yaml for every option.
 listen: 127.0.0.1:0
 database: $data/tocsin.db
+# The demo stays on loopback; configure tls: (see conf.d/server.yaml) beyond it.
+allow_plain_http: true
 auth:
   tokens:
     - name: demo-agent
@@ -72,7 +74,10 @@ echo
 echo "== open tickets on the collector =="
 export TOCSIN_URL=$url TOCSIN_TOKEN=$TECH_TOKEN
 "$bin/tocsin" tickets
-first=$("$bin/tocsin" tickets --json | sed -n 's/^ *"id": \([0-9]*\),*$/\1/p' | head -1)
+# The disk ticket the thresholds above made (its "id" comes before "check").
+first=$("$bin/tocsin" tickets --json | awk '
+	/^ *"id": [0-9]+,?$/ { gsub(/[^0-9]/, ""); id = $0 }
+	/^ *"check": "disk",?$/ && id != "" { print id; exit }')
 if [ -n "$first" ]; then
 	echo
 	"$bin/tocsin" ticket "$first"

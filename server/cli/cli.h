@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct client {
 	char *url;
@@ -33,6 +34,13 @@ struct cli_command {
 json_t *cli_request(const struct client *c, const char *method,
 		    const char *path, json_t *body);
 json_t *cli_get(const struct client *c, const char *path);
+/*
+ * GET path for a command that prints a table: 1 when there is nothing
+ * more to do (the answer was printed as JSON for --json: *ret_status 0;
+ * or it failed and said why: *ret_status 1), else 0 and *ret_doc.
+ */
+int cli_fetch(const struct client *c, const char *path, json_t **ret_doc,
+	      int *ret_status);
 
 /* A string member or "-". */
 const char *cli_str(json_t *obj, const char *key);
@@ -43,9 +51,27 @@ void cli_print_json(json_t *doc);
 char *cli_escape(const char *text);
 /* For a command's bad usage: print its synopsis, return 2. */
 int cli_usage_error(const struct cli_command *cmd, const char *why);
+/*
+ * The arguments of a command on one object by id: [--json] ID, where
+ * what names the object ("ticket").  0 and *ret_id, or the exit status of
+ * a usage error already printed.
+ */
+int cli_id_args(const struct cli_command *cmd, struct client *c, int argc,
+		char **argv, const char *what, int64_t *ret_id);
+
+/* Flapping, parent and children of a ticket (server/cli/lifecycle.c). */
+void cli_print_lifecycle(json_t *ticket);
+
+/*
+ * DELETE path/ID for a "revoke ID" subcommand (argv[0] is "revoke"),
+ * printing "<what> ID revoked at ..."; returns the exit status.
+ */
+int cli_revoke(const struct cli_command *cmd, struct client *c, int argc,
+	       char **argv, const char *path, const char *what);
 
 extern const struct cli_command cli_cmd_tickets;
 extern const struct cli_command cli_cmd_ticket;
+extern const struct cli_command cli_cmd_silence;
 /* workflow.c: the helpdesk part of `tocsin ticket` */
 void cli_print_helpdesk(json_t *t);
 /* workflow.c: one command per ticket action */
@@ -53,5 +79,8 @@ extern const struct cli_command cli_cmd_ack, cli_cmd_start, cli_cmd_assign,
 	cli_cmd_comment, cli_cmd_ask, cli_cmd_escalate, cli_cmd_priority,
 	cli_cmd_urgency, cli_cmd_impact, cli_cmd_merge, cli_cmd_resolve,
 	cli_cmd_close, cli_cmd_reopen;
+extern const struct cli_command cli_cmd_enrollment;
+extern const struct cli_command cli_cmd_credential;
+extern const struct cli_command cli_cmd_audit;
 
 #endif

@@ -23,6 +23,7 @@
 static const struct cli_command *const commands[] = {
 	&cli_cmd_tickets,
 	&cli_cmd_ticket,
+	&cli_cmd_silence,
 	&cli_cmd_ack,
 	&cli_cmd_start,
 	&cli_cmd_assign,
@@ -36,6 +37,9 @@ static const struct cli_command *const commands[] = {
 	&cli_cmd_resolve,
 	&cli_cmd_close,
 	&cli_cmd_reopen,
+	&cli_cmd_enrollment,
+	&cli_cmd_credential,
+	&cli_cmd_audit,
 	NULL,
 };
 
@@ -63,6 +67,34 @@ int cli_usage_error(const struct cli_command *cmd, const char *why)
 		fprintf(stderr, "tocsin %s: %s\n", cmd->name, why);
 	fprintf(stderr, "usage: tocsin %s\n", cmd->synopsis);
 	return 2;
+}
+
+int cli_id_args(const struct cli_command *cmd, struct client *c, int argc,
+		char **argv, const char *what, int64_t *ret_id)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char why[64];
+	int64_t id;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt != 'j')
+			return cli_usage_error(cmd, NULL);
+		c->json = true;
+	}
+	if (optind + 1 != argc) {
+		snprintf(why, sizeof(why), "which %s?", what);
+		return cli_usage_error(cmd, why);
+	}
+	if (parse_int64(argv[optind], &id) < 0 || id < 1) {
+		snprintf(why, sizeof(why), "a %s id is a positive number", what);
+		return cli_usage_error(cmd, why);
+	}
+	*ret_id = id;
+	return 0;
 }
 
 static int load_cli_file(const char *path, struct client *c, bool required)
@@ -209,6 +241,25 @@ out:
 json_t *cli_get(const struct client *c, const char *path)
 {
 	return cli_request(c, "GET", path, NULL);
+}
+
+int cli_fetch(const struct client *c, const char *path, json_t **ret_doc,
+	      int *ret_status)
+{
+	json_t *doc = cli_get(c, path);
+
+	if (doc == NULL) {
+		*ret_status = 1;
+		return 1;
+	}
+	if (c->json) {
+		cli_print_json(doc);
+		json_decref(doc);
+		*ret_status = 0;
+		return 1;
+	}
+	*ret_doc = doc;
+	return 0;
 }
 
 const char *cli_str(json_t *obj, const char *key)

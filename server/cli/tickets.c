@@ -15,14 +15,15 @@ static int tickets_run(struct client *c, int argc, char **argv)
 		{ "state", required_argument, NULL, 's' },
 		{ "limit", required_argument, NULL, 'l' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "children", no_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *state = "open", *limit = "100";
+	const char *state = "open", *limit = "100", *children = "false";
 	json_t *doc, *tickets, *t;
 	int64_t n;
 	char *path;
 	size_t i;
-	int opt;
+	int opt, status;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
@@ -34,6 +35,9 @@ static int tickets_run(struct client *c, int argc, char **argv)
 			break;
 		case 'j':
 			c->json = true;
+			break;
+		case 'c':
+			children = "true";
 			break;
 		default:
 			return cli_usage_error(&cli_cmd_tickets, NULL);
@@ -49,16 +53,12 @@ static int tickets_run(struct client *c, int argc, char **argv)
 		return cli_usage_error(&cli_cmd_tickets,
 				       "--limit must be a positive number");
 
-	path = xasprintf("/api/v1/tickets?state=%s&limit=%s", state, limit);
-	doc = cli_get(c, path);
+	path = xasprintf("/api/v1/tickets?state=%s&limit=%s&children=%s", state,
+			 limit, children);
+	opt = cli_fetch(c, path, &doc, &status);
 	free(path);
-	if (doc == NULL)
-		return 1;
-	if (c->json) {
-		cli_print_json(doc);
-		json_decref(doc);
-		return 0;
-	}
+	if (opt)
+		return status;
 	tickets = json_object_get(doc, "tickets");
 	if (json_array_size(tickets) == 0) {
 		printf("no %s tickets\n", strcmp(state, "all") ? state : "");
@@ -103,6 +103,7 @@ static void print_ticket(json_t *t)
 	printf("  opened:      %s\n", cli_str(t, "opened_at"));
 	if (json_is_string(json_object_get(t, "resolved_at")))
 		printf("  resolved:    %s\n", cli_str(t, "resolved_at"));
+	cli_print_lifecycle(t);
 	if (json_is_string(json_object_get(t, "priority")))
 		cli_print_helpdesk(t);
 	printf("\nJournal:\n");
@@ -120,25 +121,14 @@ static void print_ticket(json_t *t)
 
 static int ticket_run(struct client *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	json_t *t;
 	int64_t id;
 	char *path;
-	int opt;
+	int r;
 
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (opt != 'j')
-			return cli_usage_error(&cli_cmd_ticket, NULL);
-		c->json = true;
-	}
-	if (optind + 1 != argc)
-		return cli_usage_error(&cli_cmd_ticket, "which ticket?");
-	if (parse_int64(argv[optind], &id) < 0 || id < 1)
-		return cli_usage_error(&cli_cmd_ticket,
-				       "a ticket id is a positive number");
+	r = cli_id_args(&cli_cmd_ticket, c, argc, argv, "ticket", &id);
+	if (r != 0)
+		return r;
 	path = xasprintf("/api/v1/tickets/%lld", (long long)id);
 	t = cli_get(c, path);
 	free(path);
@@ -154,7 +144,7 @@ static int ticket_run(struct client *c, int argc, char **argv)
 
 const struct cli_command cli_cmd_tickets = {
 	.name = "tickets",
-	.synopsis = "tickets [--state open|resolved|all] [--limit N] [--json]   list tickets (default: open)",
+	.synopsis = "tickets [--state open|resolved|all] [--limit N] [--children] [--json]   list tickets (default: open; --children: also those attached to a parent's ticket)",
 	.run = tickets_run,
 };
 

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sqlite3
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -58,7 +59,8 @@ class HttpResult:
         return json.loads(self.body)
 
 
-def http(method, url, body=None, token=None, headers=None, timeout=10):
+def http(method, url, body=None, token=None, headers=None, timeout=10,
+         context=None):
     req = urllib.request.Request(url, method=method, data=body)
     if token:
         req.add_header("Authorization", f"Bearer {token}")
@@ -67,7 +69,7 @@ def http(method, url, body=None, token=None, headers=None, timeout=10):
     for k, v in (headers or {}).items():
         req.add_header(k, v)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
             return HttpResult(resp.status, resp.read(), resp.headers)
     except urllib.error.HTTPError as err:
         return HttpResult(err.code, err.read(), err.headers)
@@ -76,6 +78,7 @@ def http(method, url, body=None, token=None, headers=None, timeout=10):
 SERVER_CONFIG = """\
 listen: 127.0.0.1:0
 database: {db}
+{transport}
 http:
   max_body: {max_body}
   max_batch: {max_batch}
@@ -93,30 +96,60 @@ auth:
 """
 
 
-class Server:
-    """A real tocsin-server on 127.0.0.1 with a SQLite file under tmp."""
+def tls_transport(certs, client_ca=False, require_client_cert=False):
+    """The tls: section for Server(transport=...) from a tls_certs fixture."""
+    text = f"tls:\n  cert: {certs.server_crt}\n  key: {certs.server_key}\n"
+    if client_ca:
+        text += f"  client_ca: {certs.client_ca}\n"
+    if require_client_cert:
+        text += "  require_client_cert: true\n"
+    return text
 
-    def __init__(self, workdir, max_body="1MiB", max_batch=1000, extra=""):
+
+class Server:
+    """A real tocsin-server on 127.0.0.1 with a SQLite file under tmp.
+
+    Plain HTTP (allow_plain_http: true) unless transport= gives a tls:
+    section (see tls_transport()); then url is https:// and requests
+    verify the server against ca_file.
+    """
+
+    def __init__(self, workdir, max_body="1MiB", max_batch=1000, extra="",
+                 transport="allow_plain_http: true", ca_file=None):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.db = self.dir / "tocsin.db"
         self.config = self.dir / "server.yaml"
-        self.config.write_text(SERVER_CONFIG.format(
-            db=self.db, max_body=max_body, max_batch=max_batch,
-            agent=AGENT_TOKEN, tech=TECH_TOKEN, admin=ADMIN_TOKEN) + extra)
+        self.write_config(max_body=max_body, max_batch=max_batch, extra=extra,
+                          transport=transport)
         self.port_file = self.dir / "port"
         self.log = self.dir / "server.log"
         self.proc = None
         self.port = None
+        self.tls = transport.startswith("tls:")
+        self.context = None
+        if self.tls:
+            self.context = ssl.create_default_context(
+                cafile=str(ca_file) if ca_file else None)
 
-    def start(self):
+    def write_config(self, max_body="1MiB", max_batch=1000, extra="",
+                     transport="allow_plain_http: true", tokens=None):
+        """(Re)write server.yaml; tokens is (agent, tech, admin)."""
+        agent, tech, admin = tokens or (AGENT_TOKEN, TECH_TOKEN, ADMIN_TOKEN)
+        self.config.write_text(SERVER_CONFIG.format(
+            db=self.db, max_body=max_body, max_batch=max_batch,
+            transport=transport, agent=agent, tech=tech, admin=admin) + extra)
+
+    def start(self, env=None):
         if self.port_file.exists():
             self.port_file.unlink()
         self.log_fp = open(self.log, "ab")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
         self.proc = subprocess.Popen(
             [binary("tocsin-server"), "--config", str(self.config),
              "--port-file", str(self.port_file)],
-            stdout=self.log_fp, stderr=subprocess.STDOUT)
+            stdout=self.log_fp, stderr=subprocess.STDOUT, env=full_env)
         wait_for(lambda: self.port_file.exists() and self.port_file.read_text().strip()
                  or self.proc.poll() is not None, what="the server's port file")
         assert self.proc.poll() is None, f"server exited:\n{self.log.read_text()}"
@@ -126,13 +159,25 @@ class Server:
 
     def _healthy(self):
         try:
-            return http("GET", self.url + "/healthz", timeout=1).status == 200
+            return self.request("GET", "/healthz", timeout=1).status == 200
         except OSError:
             return False
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    def request(self, method, path, body=None, token=None, timeout=10,
+                headers=None):
+        """Any request; body may be a dict (sent as JSON) or bytes."""
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        return http(method, self.url + path, body=body, token=token,
+                    timeout=timeout, context=self.context, headers=headers)
+
+    def kill(self):
+        """SIGKILL, as a crash would; the log is still checked."""
+        return self.stop(signal.SIGKILL)
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc is None:
@@ -153,11 +198,17 @@ class Server:
 
     # API helpers -------------------------------------------------------
     def get(self, path, token=TECH_TOKEN):
-        return http("GET", self.url + path, token=token)
+        return self.request("GET", path, token=token)
 
     def post_events(self, payload, token=AGENT_TOKEN, raw=None):
         body = raw if raw is not None else json.dumps(payload).encode()
-        return http("POST", self.url + "/api/v1/events", body=body, token=token)
+        return self.request("POST", "/api/v1/events", body=body, token=token)
+
+    def admin(self, method, path, body=None):
+        return self.request(method, path, body=body, token=ADMIN_TOKEN)
+
+    def log_text(self):
+        return self.log.read_text(errors="replace")
 
     def tickets(self, state="all"):
         r = self.get(f"/api/v1/tickets?state={state}")
@@ -184,12 +235,62 @@ def server(tmp_path):
     srv.stop()
 
 
+class Certs:
+    """PEM files made with openssl for one test session.
+
+    ca_crt signs server_crt (127.0.0.1 and localhost); client_ca signs
+    client_crt; rogue_ca signs rogue_crt (a client the server must not
+    trust).
+    """
+
+    def __init__(self, d):
+        self.dir = d
+        for name in ("ca", "client_ca", "rogue_ca"):
+            self._ca(name)
+        self.ca_crt = d / "ca.crt"
+        self.server_crt, self.server_key = self._leaf(
+            "server", "ca", "subjectAltName=IP:127.0.0.1,DNS:localhost")
+        self.client_crt, self.client_key = self._leaf("client", "client_ca", None)
+        self.rogue_crt, self.rogue_key = self._leaf("rogue", "rogue_ca", None)
+        self.client_ca = d / "client_ca.crt"
+
+    def _openssl(self, *args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True,
+                       cwd=self.dir)
+
+    def _ca(self, name):
+        self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+                      "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                      f"{name}.key", "-out", f"{name}.crt", "-days", "2",
+                      "-subj", f"/CN=tocsin test {name}")
+
+    def _leaf(self, name, ca, san):
+        self._openssl("req", "-newkey", "ec", "-pkeyopt",
+                      "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                      f"{name}.key", "-out", f"{name}.csr", "-subj",
+                      f"/CN=tocsin test {name}")
+        args = ["x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt",
+                "-CAkey", f"{ca}.key", "-CAcreateserial", "-out", f"{name}.crt",
+                "-days", "2"]
+        if san:
+            (self.dir / f"{name}.ext").write_text(san + "\n")
+            args += ["-extfile", f"{name}.ext"]
+        self._openssl(*args)
+        return self.dir / f"{name}.crt", self.dir / f"{name}.key"
+
+
+@pytest.fixture(scope="session")
+def tls_certs(tmp_path_factory):
+    return Certs(tmp_path_factory.mktemp("certs"))
+
+
 DEFAULT_CHECKS = "  disk:\n    discover: false\n"
 
 # Checks on by default that would report on the test machine itself (its
-# apt, its missing system bus) and so add tickets a test does not expect:
-# switched off unless the test configures them.
-QUIET_CHECKS = ("updates", "services")
+# apt, its missing system bus) and so add tickets a test does not expect,
+# or (the heartbeat) one more event to every round: switched off unless
+# the test configures them.
+QUIET_CHECKS = ("updates", "services", "heartbeat")
 
 
 def write_agent_config(path, server_url, host="testhost", checks="", extra="",

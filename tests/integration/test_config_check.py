@@ -48,6 +48,7 @@ def test_agent_syntax_error(tmp_path):
 def test_server_config_ok_and_errors(tmp_path):
     cfg = tmp_path / "server.yaml"
     cfg.write_text("listen: 127.0.0.1:0\n"
+                   "allow_plain_http: true\n"
                    "auth:\n  tokens:\n    - {name: a, token: 0123456789abcdef, role: agent}\n")
     r = check("tocsin-server", cfg)
     assert r.returncode == 0, r.stderr

@@ -5,6 +5,7 @@ needs a container; here each package is unpacked with dpkg-deb and its
 binary run, its maintainer scripts are syntax-checked, and its metadata
 read back with dpkg-deb itself.
 """
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -74,6 +75,12 @@ def test_daemon_package_contents_and_scripts(debs, tmp_path, name, binary, confi
     assert (ctl / "conffiles").read_text().split() == ["/" + config]
     sysusers = (tmp_path / "usr/lib/sysusers.d" / f"{name}.conf").read_text()
     assert sysusers.startswith("u ")
+    unit_path = ROOT / "packaging" / f"{name}.service"
+    if unit_path.exists():
+        # the user's home is the unit's StateDirectory=
+        state = next(line.split("=", 1)[1] for line in unit_path.read_text().splitlines()
+                     if line.startswith("StateDirectory="))
+        assert shlex.split(sysusers.splitlines()[0])[4] == f"/var/lib/{state}"
     for script in ("postinst", "prerm", "postrm"):
         path = ctl / script
         assert path.stat().st_mode & 0o111, f"{script} is not executable"

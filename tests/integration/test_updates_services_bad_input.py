@@ -36,6 +36,8 @@ def dry_run(cfg, env=None):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = {}
     for line in proc.stdout.splitlines()[1:]:
+        if line.startswith(" "):
+            continue  # a result's metrics, on the line below it
         check, item, state, summary = line.split(None, 3)
         rows[(check, item)] = (state, summary)
     return rows

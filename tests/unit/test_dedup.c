@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,11 +166,20 @@ static void test_ok_resolves_with_journal(void **state)
 	assert_int_equal(json_array_size(json_object_get(t, "occurrences")), 2);
 	json_decref(t);
 
-	/* the problem coming back after the resolution is a new ticket */
+	/*
+	 * the problem coming back within reopen_within (1h by default)
+	 * reopens the same ticket, with a journal line
+	 */
 	s = apply(f, "web01", event_json(f, NULL, "/srv", "warning", 9), NULL);
-	assert_int_equal(s.opened, 1);
-	assert_int_equal(store_ticket_get(f->st, id + 1, 10, &t), 0);
+	assert_int_equal(s.opened, 0);
+	assert_int_equal(s.reopened, 1);
+	assert_int_equal(store_ticket_get(f->st, id, 10, &t), 0);
+	assert_string_equal(json_string_value(json_object_get(t, "status")), "new");
+	journal = json_object_get(t, "journal");
+	assert_int_equal(json_array_size(journal), 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(journal, 2), "action")), "reopened");
 	json_decref(t);
+	assert_int_equal(store_ticket_get(f->st, id + 1, 10, &t), -ENOENT);
 }
 
 static void test_stale_ok_does_not_resolve(void **state)

@@ -126,7 +126,8 @@ static void test_pseudo_and_remote_types(void **state)
 static void *configure(const char *yaml, struct cfg **ret_cfg)
 {
 	const struct check *ck = checks_find("disk");
-	struct check_env env = { .host = "h", .state_dir = "/tmp" };
+	/* must outlive the context (check.h), hence static */
+	static struct check_env env = { .host = "h", .state_dir = "/tmp" };
 	struct cfg *cfg;
 	void *ctx = NULL;
 

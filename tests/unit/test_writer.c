@@ -176,6 +176,40 @@ static void test_full_queue_refuses_posts(void **state)
 	assert_int_equal(count_hosts(f->st, NULL), 8 - refused);
 }
 
+static void test_timed_run_gives_up_on_a_full_queue(void **state)
+{
+	struct fixture *f = *state;
+	struct host_job jobs[4], late = { .name = "late" }, refused = { .name = "refused" };
+	struct writer_stats ws;
+	int64_t started;
+	int n;
+
+	assert_int_equal(writer_start(f->st, 2, 1, &f->w), 0);
+	/* The writer blocks on the store with the first job in hand ... */
+	store_lock(f->st);
+	jobs[0] = (struct host_job){ .name = "t0" };
+	assert_int_equal(writer_post(f->w, host_job_apply, &jobs[0], host_job_done), 0);
+	do {
+		writer_get_stats(f->w, &ws);
+	} while (ws.queued != 0);
+	/* ... so two more fill the queue, and nothing drains it. */
+	for (n = 1; n < 4; n++) {
+		jobs[n] = (struct host_job){ 0 };
+		snprintf(jobs[n].name, sizeof(jobs[n].name), "t%d", n);
+		if (writer_post(f->w, host_job_apply, &jobs[n], host_job_done) == -EAGAIN)
+			break;
+	}
+	assert_int_equal(n, 3);
+	started = time_mono_ms();
+	assert_int_equal(writer_run_timed(f->w, host_job_apply, &refused, 100), -EAGAIN);
+	assert_true(time_mono_ms() - started >= 100);
+	store_unlock(f->st);
+	/* with room again, the timed run waits for its commit like writer_run() */
+	assert_int_equal(writer_run_timed(f->w, host_job_apply, &late, 5000), 0);
+	assert_int_equal(count_hosts(f->st, "late"), 1);
+	assert_int_equal(count_hosts(f->st, "refused"), 0);
+}
+
 struct seen {
 	int opened, resolved, fail_open;
 	char check[32];
@@ -254,6 +288,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_job_is_rolled_back_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_jobs_queued_together_share_a_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_queue_refuses_posts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timed_run_gives_up_on_a_full_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listeners_hear_changes_and_can_veto, setup, teardown),
 	};
 

@@ -1,0 +1,767 @@
+/*
+ * plugin: Nagios-compatible plugins, for everything the built-in checks
+ * do not cover.
+ *
+ *   checks:
+ *     plugin:
+ *       plugins:
+ *         - name: raid
+ *           command: [/usr/lib/nagios/plugins/check_raid, --warn, "80"]
+ *           interval: 5m
+ *           timeout: 10s
+ *
+ * Exit status 0/1/2/3 is ok/warning/critical/unknown; the first output
+ * line is the summary; performance data becomes metrics (nagios.h).
+ *
+ * Safety: only commands from the local configuration ever run (nothing
+ * the collector sends can name one); argv is executed directly, no shell,
+ * and argv[0] must be an absolute path; the environment is minimal (PATH,
+ * LC_ALL=C and what the plugin's env: names); stdin is /dev/null, the
+ * working directory /, and no descriptor of the agent leaks.  Each plugin
+ * runs in a process group of its own: on timeout the whole group is
+ * killed, and when the plugin exits, whatever it left running in its group
+ * is killed too.  Output is read up to PLUGIN_OUTPUT_MAX; more is drained
+ * and dropped, and the result is unknown, saying so.
+ *
+ * Concurrency: plugins run as child processes watched through one epoll
+ * descriptor (their pipes, a pidfd each, and a timerfd for deadlines and
+ * due times), which the agent polls with everything else.  collect() and
+ * on_ready() only start processes and read what is there, so a slow
+ * plugin never stalls another check: at most max_concurrent (default 4)
+ * plugins run at once, the others wait for a free slot, and each result
+ * is delivered the moment its plugin ends.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/pidfd.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../common/config.h"
+#include "../common/util.h"
+#include "check.h"
+#include "nagios.h"
+#include "run.h"
+
+#define PLUGIN_OUTPUT_MAX (64 * 1024)
+#define PLUGIN_STDERR_MAX 4096
+/* Past its limit, output is drained this far and then no longer read: a
+ * plugin that floods blocks on its pipe and meets its timeout, instead of
+ * making the agent copy gigabytes into the void. */
+#define PLUGIN_DRAIN_MAX (1024 * 1024)
+#define PLUGIN_NAME_MAX 64
+#define PLUGIN_ARGS_MAX 64
+#define PLUGIN_ENV_MAX 32
+#define PLUGIN_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+enum phase {
+	PHASE_IDLE,
+	PHASE_QUEUED,  /* due, waiting for a free slot */
+	PHASE_RUNNING,
+};
+
+/* A bounded read buffer for one pipe of a running plugin. */
+struct pipebuf {
+	int fd; /* -1 once at end of file */
+	char *data;
+	size_t len;
+	size_t limit;
+	size_t dropped; /* bytes past limit, drained and dropped */
+	bool overflow;  /* more came than limit */
+};
+
+struct plugin {
+	char *name;
+	char **argv; /* NULL-terminated; argv[0] absolute */
+	char **envp; /* NULL-terminated */
+	int64_t interval_ms;
+	int64_t timeout_ms;
+
+	enum phase phase;
+	int64_t next_due_ms; /* monotonic; 0: at once */
+	pid_t pid;
+	int pidfd;
+	struct pipebuf out;
+	struct pipebuf err;
+	int64_t started_ms; /* monotonic */
+	bool timed_out;
+};
+
+struct plugin_ctx {
+	const struct check_env *env;
+	struct plugin *plugins;
+	size_t nplugins;
+	size_t max_running;
+	size_t running;
+	int epfd;
+	int timerfd;
+};
+
+/* epoll data: the plugin's index and which of its descriptors. */
+enum { SRC_OUT, SRC_ERR, SRC_PID };
+#define TIMER_TAG UINT64_MAX
+#define TAG(i, src) (((uint64_t)(i) << 2) | (src))
+
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > PLUGIN_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || strchr("_-.", s[i])))
+			return false;
+	return true;
+}
+
+static bool valid_env_key(const char *s)
+{
+	if (!((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') ||
+	      s[0] == '_'))
+		return false;
+	for (size_t i = 1; s[i]; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
+/* command: a list of strings, the first an absolute path. */
+static int parse_command(struct cfg *cfg, const struct cfg_node *cmd,
+			 const struct cfg_node *item, struct plugin *pl)
+{
+	if (cmd == NULL || cmd->type == CFG_NULL) {
+		cfg_error(cfg, item, "a plugin needs a command");
+		return -EINVAL;
+	}
+	if (cmd->type != CFG_SEQ || cmd->nitems == 0) {
+		cfg_error(cfg, cmd,
+			  "command must be a list: [/absolute/path, arg, ...] (no shell is used)");
+		return -EINVAL;
+	}
+	if (cmd->nitems > PLUGIN_ARGS_MAX) {
+		cfg_error(cfg, cmd, "at most %d arguments", PLUGIN_ARGS_MAX);
+		return -EINVAL;
+	}
+	pl->argv = xcalloc(cmd->nitems + 1, sizeof(*pl->argv));
+	for (size_t i = 0; i < cmd->nitems; i++)
+		if (cfg_node_string(cfg, cmd->items[i], &pl->argv[i]) < 0)
+			return -EINVAL;
+	if (pl->argv[0][0] != '/') {
+		cfg_error(cfg, cmd->items[0],
+			  "'%s' is not an absolute path (plugins run without a shell or PATH search)",
+			  pl->argv[0]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* env: a mapping of variable to value, added to PATH and LC_ALL=C. */
+static int parse_env(struct cfg *cfg, const struct cfg_node *env,
+		     struct plugin *pl)
+{
+	size_t n = 0, max = PLUGIN_ENV_MAX + 2;
+
+	pl->envp = xcalloc(max + 1, sizeof(*pl->envp));
+	pl->envp[n++] = xstrdup(PLUGIN_PATH);
+	pl->envp[n++] = xstrdup("LC_ALL=C");
+	if (env == NULL || env->type == CFG_NULL)
+		return 0;
+	if (env->type != CFG_MAP) {
+		cfg_error(cfg, env, "env must be a mapping of NAME: value");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < env->npairs; i++) {
+		const struct cfg_pair *pr = &env->pairs[i];
+		char *value = NULL;
+
+		if (n >= max) {
+			cfg_error(cfg, env, "at most %d variables", PLUGIN_ENV_MAX);
+			return -EINVAL;
+		}
+		if (!valid_env_key(pr->key)) {
+			cfg_error(cfg, pr->value, "'%s' is not a variable name",
+				  pr->key);
+			return -EINVAL;
+		}
+		if (cfg_get_string(cfg, env, pr->key, &value) <= 0)
+			return -EINVAL;
+		pl->envp[n++] = xasprintf("%s=%s", pr->key, value);
+		free(value);
+	}
+	return 0;
+}
+
+static bool name_taken(const struct plugin_ctx *ctx, const char *name)
+{
+	for (size_t i = 0; i < ctx->nplugins; i++)
+		if (strcmp(ctx->plugins[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+static void plugin_clear(struct plugin *pl)
+{
+	free(pl->name);
+	strv_free(pl->argv);
+	strv_free(pl->envp);
+}
+
+static void parse_plugin(struct cfg *cfg, const struct cfg_node *item,
+			 struct plugin_ctx *ctx)
+{
+	struct plugin pl = {
+		.interval_ms = 60 * 1000,
+		.timeout_ms = 10 * 1000,
+		.pidfd = -1,
+		.out.fd = -1,
+		.err.fd = -1,
+	};
+
+	if (item->type != CFG_MAP) {
+		cfg_error(cfg, item, "expected a mapping with a name and a command");
+		return;
+	}
+	if (cfg_get_string(cfg, item, "name", &pl.name) <= 0) {
+		if (cfg_get(cfg, item, "name") == NULL)
+			cfg_error(cfg, item, "a plugin needs a name");
+		goto fail;
+	}
+	if (!valid_name(pl.name)) {
+		cfg_error(cfg, cfg_get(cfg, item, "name"),
+			  "name '%s' may only hold letters, digits, '_', '-' and '.' (at most %d)",
+			  pl.name, PLUGIN_NAME_MAX);
+		goto fail;
+	}
+	if (name_taken(ctx, pl.name)) {
+		cfg_error(cfg, item, "a plugin named '%s' already exists", pl.name);
+		goto fail;
+	}
+	if (cfg_get_duration(cfg, item, "interval", &pl.interval_ms) > 0 &&
+	    pl.interval_ms < 1000) {
+		cfg_error(cfg, cfg_get(cfg, item, "interval"),
+			  "interval must be at least 1s");
+		goto fail;
+	}
+	if (cfg_get_duration(cfg, item, "timeout", &pl.timeout_ms) > 0 &&
+	    (pl.timeout_ms < 100 || pl.timeout_ms > 3600 * 1000)) {
+		cfg_error(cfg, cfg_get(cfg, item, "timeout"),
+			  "timeout must be between 100ms and 1h");
+		goto fail;
+	}
+	if (parse_command(cfg, cfg_get(cfg, item, "command"), item, &pl) < 0 ||
+	    parse_env(cfg, cfg_get(cfg, item, "env"), &pl) < 0)
+		goto fail;
+	ctx->plugins[ctx->nplugins++] = pl;
+	return;
+fail:
+	plugin_clear(&pl);
+}
+
+static void plugin_free(void *p);
+
+/*
+ * Called per configuration load.  Creates the epoll descriptor the agent
+ * will poll and the timerfd in it even for a disabled check (configure
+ * runs for every check, so that typos are found); plugins with errors are
+ * left out and the errors recorded.
+ */
+static int plugin_configure(struct cfg *cfg, const struct cfg_node *node,
+			    const struct check_env *env, void **ret_ctx)
+{
+	struct plugin_ctx *ctx = xcalloc(1, sizeof(*ctx));
+	const struct cfg_node *list = cfg_get(cfg, node, "plugins");
+	int64_t max = 4;
+	int r;
+
+	ctx->env = env;
+	ctx->epfd = ctx->timerfd = -1;
+	cfg_get_int(cfg, node, "max_concurrent", 1, 64, &max);
+	ctx->max_running = (size_t)max;
+	if (list != NULL && list->type == CFG_SEQ) {
+		ctx->plugins = xcalloc(list->nitems, sizeof(*ctx->plugins));
+		for (size_t i = 0; i < list->nitems; i++)
+			parse_plugin(cfg, list->items[i], ctx);
+	} else if (list != NULL && list->type != CFG_NULL) {
+		cfg_error(cfg, list, "expected a list of plugins");
+	}
+
+	ctx->epfd = epoll_create1(EPOLL_CLOEXEC);
+	ctx->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (ctx->epfd < 0 || ctx->timerfd < 0 ||
+	    epoll_ctl(ctx->epfd, EPOLL_CTL_ADD, ctx->timerfd,
+		      &(struct epoll_event){ .events = EPOLLIN,
+					     .data.u64 = TIMER_TAG }) < 0) {
+		r = -errno;
+		plugin_free(ctx);
+		return r;
+	}
+	*ret_ctx = ctx;
+	return 0;
+}
+
+static void close_fd(struct plugin_ctx *ctx, int *fd)
+{
+	if (*fd < 0)
+		return;
+	epoll_ctl(ctx->epfd, EPOLL_CTL_DEL, *fd, NULL);
+	close(*fd);
+	*fd = -1;
+}
+
+/* Kill what is left of a plugin's process group, reap it, close up. */
+static void plugin_reap(struct plugin_ctx *ctx, struct plugin *pl, int *ret_status)
+{
+	int status = 0;
+
+	/* the leader is a zombie until reaped, so its pid (the group id)
+	 * cannot have been reused yet: the kill hits only its group */
+	kill(-pl->pid, SIGKILL);
+	while (waitpid(pl->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	close_fd(ctx, &pl->pidfd);
+	if (ret_status)
+		*ret_status = status;
+}
+
+static void plugin_free(void *p)
+{
+	struct plugin_ctx *ctx = p;
+
+	if (ctx == NULL)
+		return;
+	for (size_t i = 0; i < ctx->nplugins; i++) {
+		struct plugin *pl = &ctx->plugins[i];
+
+		if (pl->phase == PHASE_RUNNING)
+			plugin_reap(ctx, pl, NULL);
+		close_fd(ctx, &pl->out.fd);
+		close_fd(ctx, &pl->err.fd);
+		free(pl->out.data);
+		free(pl->err.data);
+		plugin_clear(pl);
+	}
+	free(ctx->plugins);
+	if (ctx->timerfd >= 0)
+		close(ctx->timerfd);
+	if (ctx->epfd >= 0)
+		close(ctx->epfd);
+	free(ctx);
+}
+
+/*
+ * Read what a pipe has now.  1 when more may come, 0 at end of file (or
+ * an error), -ENOBUFS when the flood is past PLUGIN_DRAIN_MAX.
+ */
+static int pipe_read(struct pipebuf *b)
+{
+	char sink[16384];
+
+	for (;;) {
+		ssize_t n;
+
+		if (b->len < b->limit) {
+			n = read(b->fd, b->data + b->len, b->limit - b->len);
+			if (n > 0) {
+				b->len += (size_t)n;
+				continue;
+			}
+		} else {
+			if (b->dropped >= PLUGIN_DRAIN_MAX)
+				return -ENOBUFS;
+			n = read(b->fd, sink, sizeof(sink));
+			if (n > 0) {
+				b->overflow = true;
+				b->dropped += (size_t)n;
+				continue;
+			}
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 && errno == EAGAIN ? 1 : 0;
+	}
+}
+
+/* Drain a pipe; stop watching it at end of file or past the drain limit. */
+static void pipe_drain(struct plugin_ctx *ctx, struct pipebuf *b)
+{
+	if (b->fd >= 0 && pipe_read(b) <= 0)
+		close_fd(ctx, &b->fd);
+}
+
+static int watch(struct plugin_ctx *ctx, int fd, uint64_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+
+	return epoll_ctl(ctx->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+/*
+ * Start plugin i: a new process group, stdout and stderr into pipes.
+ * 0, or -errno (the plugin cannot run; nothing is left open).
+ */
+static int plugin_spawn(struct plugin_ctx *ctx, size_t i)
+{
+	struct plugin *pl = &ctx->plugins[i];
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 };
+	int r;
+
+	if (pipe2(out, O_CLOEXEC | O_NONBLOCK) < 0 ||
+	    pipe2(err, O_CLOEXEC | O_NONBLOCK) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	/* the child's ends must block like any ordinary stdout */
+	fcntl(out[1], F_SETFL, 0);
+	fcntl(err[1], F_SETFL, 0);
+	r = run_spawn((const char *const *)pl->argv,
+		      (const char *const *)pl->envp, out[1], err[1], &pl->pid);
+	if (r < 0)
+		goto fail;
+	close(out[1]);
+	close(err[1]);
+	out[1] = err[1] = -1;
+
+	pl->pidfd = (int)pidfd_open(pl->pid, 0);
+	pl->out = (struct pipebuf){ .fd = out[0], .limit = PLUGIN_OUTPUT_MAX,
+				    .data = xcalloc(1, PLUGIN_OUTPUT_MAX) };
+	pl->err = (struct pipebuf){ .fd = err[0], .limit = PLUGIN_STDERR_MAX,
+				    .data = xcalloc(1, PLUGIN_STDERR_MAX) };
+	if (pl->pidfd < 0 || (r = watch(ctx, pl->pidfd, TAG(i, SRC_PID))) < 0 ||
+	    (r = watch(ctx, out[0], TAG(i, SRC_OUT))) < 0 ||
+	    (r = watch(ctx, err[0], TAG(i, SRC_ERR))) < 0) {
+		r = pl->pidfd < 0 ? -errno : r;
+		/* cannot watch it: do not let it run unwatched */
+		plugin_reap(ctx, pl, NULL);
+		close_fd(ctx, &pl->out.fd);
+		close_fd(ctx, &pl->err.fd);
+		free(pl->out.data);
+		free(pl->err.data);
+		pl->out.data = pl->err.data = NULL;
+		return r;
+	}
+	pl->started_ms = time_mono_ms();
+	pl->timed_out = false;
+	pl->phase = PHASE_RUNNING;
+	ctx->running++;
+	return 0;
+fail:
+	for (int k = 0; k < 2; k++) {
+		if (out[k] >= 0)
+			close(out[k]);
+		if (err[k] >= 0)
+			close(err[k]);
+	}
+	return r;
+}
+
+/* The perfdata as context: label, value, uom and the thresholds. */
+static json_t *perf_context(const struct nagios_output *o)
+{
+	json_t *list = json_array();
+
+	for (size_t i = 0; i < o->nperf; i++) {
+		const struct nagios_perf *pd = &o->perf[i];
+		json_t *e = json_pack("{s:s, s:f, s:s}", "label", pd->label,
+				      "value", pd->value, "uom", pd->uom);
+
+		if (e == NULL)
+			continue;
+		if (pd->warn[0])
+			json_object_set_new(e, "warn", json_string(pd->warn));
+		if (pd->crit[0])
+			json_object_set_new(e, "crit", json_string(pd->crit));
+		if (pd->has_min)
+			json_object_set_new(e, "min", json_real(pd->min));
+		if (pd->has_max)
+			json_object_set_new(e, "max", json_real(pd->max));
+		json_array_append_new(list, e);
+	}
+	return list;
+}
+
+/* The first line of stderr, sanitized, for a plugin that said nothing else. */
+static void first_stderr_line(const struct plugin *pl, char *buf, size_t size)
+{
+	size_t n = pl->err.len;
+	const char *nl = memchr(pl->err.data, '\n', n);
+
+	if (nl != NULL)
+		n = (size_t)(nl - pl->err.data);
+	nagios_sanitize(buf, size, pl->err.data, n, false);
+}
+
+/*
+ * Turn a finished run into its result: state from the exit status,
+ * summary from the first line, unless it hung, flooded, died or exited
+ * with a status plugins do not have.
+ */
+static void plugin_result(const struct plugin *pl, int status,
+			  int64_t duration_ms, struct check_results *out)
+{
+	struct nagios_output o;
+	enum check_state state = CHECK_UNKNOWN;
+	char line[NAGIOS_SUMMARY_MAX], t[32];
+	json_t *metrics = json_object(), *context;
+	struct check_result *r;
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+
+	nagios_output_parse(pl->out.data, pl->out.len, &o);
+	if (o.summary[0] != '\0')
+		strlcpy_safe(line, o.summary, sizeof(line));
+	else
+		first_stderr_line(pl, line, sizeof(line));
+	for (size_t i = 0; i < o.nperf; i++)
+		json_object_set_new(metrics, o.perf[i].label,
+				    json_real(o.perf[i].value));
+	format_duration(pl->timeout_ms / 1000, t, sizeof(t));
+	if (pl->timeout_ms < 1000)
+		snprintf(t, sizeof(t), "%lld ms", (long long)pl->timeout_ms);
+	if (pl->timed_out) {
+		r = check_results_add(out, pl->name, CHECK_UNKNOWN, metrics,
+				      "%s: timed out after %s and was killed%s%s%s",
+				      pl->name, t,
+				      pl->out.overflow ? ", its output past 64 KiB truncated" : "",
+				      line[0] ? "; first line: " : "", line);
+	} else if (pl->out.overflow) {
+		r = check_results_add(out, pl->name, CHECK_UNKNOWN, metrics,
+				      "%s: output exceeded %d KiB and was truncated%s%s",
+				      pl->name, PLUGIN_OUTPUT_MAX / 1024,
+				      line[0] ? "; first line: " : "", line);
+	} else if (WIFSIGNALED(status)) {
+		r = check_results_add(out, pl->name, CHECK_UNKNOWN, metrics,
+				      "%s: killed by signal %d (%s)%s%s", pl->name,
+				      WTERMSIG(status), strsignal(WTERMSIG(status)),
+				      line[0] ? "; first line: " : "", line);
+	} else if (code < 0 || code > 3) {
+		r = check_results_add(out, pl->name, CHECK_UNKNOWN, metrics,
+				      "%s: exit status %d is not a plugin status (0-3)%s%s",
+				      pl->name, code, line[0] ? ": " : "", line);
+	} else {
+		state = (enum check_state)code;
+		if (line[0] != '\0')
+			r = check_results_add(out, pl->name, state, metrics, "%s", line);
+		else
+			r = check_results_add(out, pl->name, state, metrics,
+					      "%s: no output (exit status %d)",
+					      pl->name, code);
+	}
+	context = json_pack("{s:i, s:I, s:o}", "exit_status", code,
+			    "duration_ms", (json_int_t)duration_ms, "perfdata",
+			    perf_context(&o));
+	if (context != NULL && o.long_output != NULL)
+		json_object_set_new(context, "long_output",
+				    json_string(o.long_output));
+	if (context != NULL && o.perf_skipped > 0)
+		json_object_set_new(context, "perfdata_skipped",
+				    json_pack("{s:I, s:s}", "count",
+					      (json_int_t)o.perf_skipped, "first",
+					      o.first_bad));
+	r->context = context;
+	nagios_output_free(&o);
+}
+
+/* A plugin whose process could not be started at all. */
+static void spawn_failed(struct plugin *pl, int err, struct check_results *out)
+{
+	check_results_add(out, pl->name, CHECK_UNKNOWN, NULL,
+			  "%s: cannot run %s: %s", pl->name, pl->argv[0],
+			  strerror(-err));
+	pl->next_due_ms = time_mono_ms() + pl->interval_ms;
+	pl->phase = PHASE_IDLE;
+}
+
+/* Collect a plugin whose leader has exited: reap, drain, report. */
+static void plugin_finish(struct plugin_ctx *ctx, struct plugin *pl,
+			  struct check_results *out)
+{
+	int64_t now = time_mono_ms();
+	int status;
+
+	plugin_reap(ctx, pl, &status);
+	pipe_drain(ctx, &pl->out);
+	pipe_drain(ctx, &pl->err);
+	close_fd(ctx, &pl->out.fd);
+	close_fd(ctx, &pl->err.fd);
+	plugin_result(pl, status, now - pl->started_ms, out);
+	free(pl->out.data);
+	free(pl->err.data);
+	pl->out.data = pl->err.data = NULL;
+	pl->phase = PHASE_IDLE;
+	pl->next_due_ms = pl->started_ms + pl->interval_ms;
+	ctx->running--;
+}
+
+enum queue {
+	QUEUE_NONE, /* only start what is already queued */
+	QUEUE_DUE,  /* queue the plugins whose interval has passed */
+	QUEUE_ALL,  /* queue every idle plugin (a one-shot run) */
+};
+
+/* Queue plugins as told, then start queued ones while slots are free. */
+static void schedule(struct plugin_ctx *ctx, enum queue q,
+		     struct check_results *out)
+{
+	int64_t now = time_mono_ms();
+
+	for (size_t i = 0; i < ctx->nplugins && q != QUEUE_NONE; i++) {
+		struct plugin *pl = &ctx->plugins[i];
+
+		if (pl->phase == PHASE_IDLE &&
+		    (q == QUEUE_ALL || pl->next_due_ms <= now))
+			pl->phase = PHASE_QUEUED;
+	}
+	for (size_t i = 0; i < ctx->nplugins && ctx->running < ctx->max_running; i++) {
+		struct plugin *pl = &ctx->plugins[i];
+		int r;
+
+		if (pl->phase != PHASE_QUEUED)
+			continue;
+		r = plugin_spawn(ctx, i);
+		if (r < 0)
+			spawn_failed(pl, r, out);
+	}
+}
+
+/* Arm the timer for the next deadline, or the next due plugin. */
+static void arm_timer(struct plugin_ctx *ctx)
+{
+	int64_t next = INT64_MAX, now = time_mono_ms();
+	struct itimerspec its = { 0 };
+
+	for (size_t i = 0; i < ctx->nplugins; i++) {
+		const struct plugin *pl = &ctx->plugins[i];
+		int64_t t = INT64_MAX;
+
+		if (pl->phase == PHASE_RUNNING && !pl->timed_out)
+			t = pl->started_ms + pl->timeout_ms;
+		else if (pl->phase == PHASE_IDLE && !ctx->env->one_shot)
+			t = pl->next_due_ms;
+		next = t < next ? t : next;
+	}
+	if (next != INT64_MAX) {
+		int64_t wait = next - now > 0 ? next - now : 1;
+
+		its.it_value.tv_sec = wait / 1000;
+		its.it_value.tv_nsec = (wait % 1000) * 1000000;
+	}
+	timerfd_settime(ctx->timerfd, 0, &its, NULL);
+}
+
+/*
+ * On the check's interval: start the plugins that are due (all of them in
+ * a one-shot run).  Results come later, from on_ready(); only a plugin
+ * that cannot be started at all reports here.
+ */
+static int plugin_collect(void *p, int64_t now_ms, struct check_results *out)
+{
+	struct plugin_ctx *ctx = p;
+
+	(void)now_ms;
+	if (ctx->nplugins == 0) {
+		check_results_add(out, "plugins", CHECK_UNKNOWN, NULL,
+				  "the plugin check is enabled but has no plugins (checks.plugin.plugins)");
+		return 0;
+	}
+	/* a one-shot run runs every plugin once, whatever its interval */
+	schedule(ctx, ctx->env->one_shot ? QUEUE_ALL : QUEUE_DUE, out);
+	arm_timer(ctx);
+	return 0;
+}
+
+/*
+ * When the epoll descriptor is readable: read output, report plugins that
+ * ended, kill those past their deadline, start queued and (in the daemon)
+ * due ones, and re-arm the timer.  Never blocks.
+ */
+static int plugin_on_ready(void *p, int64_t now_ms, struct check_results *out)
+{
+	struct plugin_ctx *ctx = p;
+	struct epoll_event evs[16];
+	int64_t now = time_mono_ms();
+	uint64_t expirations;
+	int n;
+
+	(void)now_ms;
+	while ((n = epoll_wait(ctx->epfd, evs, ARRAY_SIZE(evs), 0)) > 0) {
+		for (int k = 0; k < n; k++) {
+			uint64_t tag = evs[k].data.u64;
+			struct plugin *pl;
+
+			if (tag == TIMER_TAG) {
+				(void)!read(ctx->timerfd, &expirations,
+					    sizeof(expirations));
+				continue;
+			}
+			pl = &ctx->plugins[tag >> 2];
+			if (pl->phase != PHASE_RUNNING)
+				continue;
+			if ((tag & 3) == SRC_OUT)
+				pipe_drain(ctx, &pl->out);
+			else if ((tag & 3) == SRC_ERR)
+				pipe_drain(ctx, &pl->err);
+			else
+				plugin_finish(ctx, pl, out);
+		}
+		if (n < (int)ARRAY_SIZE(evs))
+			break;
+	}
+	/* past its deadline: kill the whole group; the pidfd reports it */
+	for (size_t i = 0; i < ctx->nplugins; i++) {
+		struct plugin *pl = &ctx->plugins[i];
+
+		if (pl->phase == PHASE_RUNNING && !pl->timed_out &&
+		    now >= pl->started_ms + pl->timeout_ms) {
+			kill(-pl->pid, SIGKILL);
+			pl->timed_out = true;
+		}
+	}
+	/* free slots go to queued plugins; the daemon also starts due ones,
+	 * but a one-shot run must not start a plugin twice */
+	schedule(ctx, ctx->env->one_shot ? QUEUE_NONE : QUEUE_DUE, out);
+	arm_timer(ctx);
+	return 0;
+}
+
+static int plugin_watch_fd(void *p)
+{
+	const struct plugin_ctx *ctx = p;
+
+	return ctx->nplugins > 0 ? ctx->epfd : -1;
+}
+
+static bool plugin_busy(void *p)
+{
+	const struct plugin_ctx *ctx = p;
+
+	for (size_t i = 0; i < ctx->nplugins; i++)
+		if (ctx->plugins[i].phase != PHASE_IDLE)
+			return true;
+	return false;
+}
+
+const struct check check_plugin = {
+	.name = "plugin",
+	.default_interval_ms = 60 * 1000,
+	.enabled_by_default = false,
+	.configure = plugin_configure,
+	.collect = plugin_collect,
+	.free = plugin_free,
+	.watch_fd = plugin_watch_fd,
+	.on_ready = plugin_on_ready,
+	.busy = plugin_busy,
+};

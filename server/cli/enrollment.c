@@ -1,0 +1,158 @@
+/*
+ * tocsin enrollment create|list|revoke: enrollment tokens for customers.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/config.h"
+#include "../../common/util.h"
+#include "cli.h"
+
+static int create(struct client *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "customer", required_argument, NULL, 'c' },
+		{ "expires", required_argument, NULL, 'e' },
+		{ "max-uses", required_argument, NULL, 'm' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *customer = NULL, *expires = NULL;
+	int64_t max_uses = 0, ms;
+	json_t *body, *doc;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			customer = optarg;
+			break;
+		case 'e':
+			if (parse_duration_ms(optarg, &ms) < 0 || ms <= 0)
+				return cli_usage_error(&cli_cmd_enrollment,
+						       "--expires takes a duration such as 7d or 12h");
+			expires = optarg;
+			break;
+		case 'm':
+			if (parse_int64(optarg, &max_uses) < 0 || max_uses < 1)
+				return cli_usage_error(&cli_cmd_enrollment,
+						       "--max-uses takes a positive number");
+			break;
+		case 'j':
+			c->json = true;
+			break;
+		default:
+			return cli_usage_error(&cli_cmd_enrollment, NULL);
+		}
+	}
+	if (customer == NULL || optind != argc)
+		return cli_usage_error(&cli_cmd_enrollment,
+				       "create needs --customer and nothing else");
+	body = json_pack("{s:s}", "customer", customer);
+	if (expires != NULL)
+		json_object_set_new(body, "expires_in", json_string(expires));
+	if (max_uses > 0)
+		json_object_set_new(body, "max_uses", json_integer(max_uses));
+	doc = cli_request(c, "POST", "/api/v1/enrollment-tokens", body);
+	json_decref(body);
+	if (doc == NULL)
+		return 1;
+	if (c->json) {
+		cli_print_json(doc);
+	} else {
+		printf("enrollment token %lld for customer %s, valid until %s%s\n",
+		       (long long)json_integer_value(json_object_get(doc, "id")),
+		       cli_str(doc, "customer"), cli_str(doc, "expires_at"),
+		       max_uses > 0 ? " or its last use" : "");
+		printf("\n  %s\n\n", cli_str(doc, "token"));
+		printf("It is shown only now.  On each host of %s run:\n"
+		       "  tocsin-agent enroll --server URL --token TOKEN\n",
+		       cli_str(doc, "customer"));
+	}
+	json_decref(doc);
+	return 0;
+}
+
+static int list(struct client *c, int argc, char **argv)
+{
+	json_t *doc, *t;
+	size_t i;
+
+	if (argc > 1 && strcmp(argv[1], "--json") == 0)
+		c->json = true;
+	else if (argc > 1)
+		return cli_usage_error(&cli_cmd_enrollment, "list takes only --json");
+	doc = cli_get(c, "/api/v1/enrollment-tokens");
+	if (doc == NULL)
+		return 1;
+	if (c->json) {
+		cli_print_json(doc);
+		json_decref(doc);
+		return 0;
+	}
+	printf("%-5s %-16s %-8s %-16s %-11s %s\n", "ID", "CUSTOMER", "STATE",
+	       "EXPIRES", "USES", "CREATED BY");
+	json_array_foreach(json_object_get(doc, "enrollment_tokens"), i, t) {
+		char expires[32], uses[32];
+		json_t *max = json_object_get(t, "max_uses");
+
+		cli_short_time(cli_str(t, "expires_at"), expires, sizeof(expires));
+		if (json_is_integer(max))
+			snprintf(uses, sizeof(uses), "%lld/%lld",
+				 (long long)json_integer_value(json_object_get(t, "uses")),
+				 (long long)json_integer_value(max));
+		else
+			snprintf(uses, sizeof(uses), "%lld",
+				 (long long)json_integer_value(json_object_get(t, "uses")));
+		printf("%-5lld %-16s %-8s %-16s %-11s %s\n",
+		       (long long)json_integer_value(json_object_get(t, "id")),
+		       cli_str(t, "customer"), cli_str(t, "state"), expires, uses,
+		       cli_str(t, "created_by"));
+	}
+	json_decref(doc);
+	return 0;
+}
+
+/* DELETE path/ID for the revoke subcommands of both groups. */
+int cli_revoke(const struct cli_command *cmd, struct client *c, int argc,
+	       char **argv, const char *path, const char *what)
+{
+	json_t *doc;
+	int64_t id;
+	char *url;
+
+	if (argc != 2 || parse_int64(argv[1], &id) < 0 || id < 1)
+		return cli_usage_error(cmd, "revoke takes one id");
+	url = xasprintf("%s/%lld", path, (long long)id);
+	doc = cli_request(c, "DELETE", url, NULL);
+	free(url);
+	if (doc == NULL)
+		return 1;
+	printf("%s %lld revoked at %s\n", what, (long long)id,
+	       cli_str(doc, "revoked_at"));
+	json_decref(doc);
+	return 0;
+}
+
+static int enrollment_run(struct client *c, int argc, char **argv)
+{
+	if (argc < 2)
+		return cli_usage_error(&cli_cmd_enrollment, "create, list or revoke?");
+	/* The subcommand's options start after its name. */
+	if (strcmp(argv[1], "create") == 0)
+		return create(c, argc - 1, argv + 1);
+	if (strcmp(argv[1], "list") == 0)
+		return list(c, argc - 1, argv + 1);
+	if (strcmp(argv[1], "revoke") == 0)
+		return cli_revoke(&cli_cmd_enrollment, c, argc - 1, argv + 1,
+				  "/api/v1/enrollment-tokens", "enrollment token");
+	return cli_usage_error(&cli_cmd_enrollment, "create, list or revoke?");
+}
+
+const struct cli_command cli_cmd_enrollment = {
+	.name = "enrollment",
+	.synopsis = "enrollment create --customer C [--expires 7d] [--max-uses N] | list | revoke ID   enrollment tokens (admin)",
+	.run = enrollment_run,
+};

@@ -1,0 +1,108 @@
+/*
+ * Enrollment tokens and per-host credentials (PROTOCOL.md).
+ *
+ * An administrator creates an enrollment token for a customer; an agent
+ * trades it (POST /api/v1/enroll) for a credential bound to that customer
+ * and its host name.  Both are random secrets of which the collector
+ * keeps only a hash.  A credential can be rotated by its holder (the old
+ * one stays valid until the new one is first used, or for an hour) and
+ * revoked by an administrator; every such change is a writer job that
+ * also writes the audit trail.
+ *
+ * Authentication runs on every request, on the HTTP threads: it looks the
+ * presented secret's hash up in an in-memory index of every token and
+ * credential (a sorted array under a read-write lock), which is loaded at
+ * start and updated after each committed change.  No SQL runs per request.
+ */
+#ifndef TOCSIN_CREDENTIALS_H
+#define TOCSIN_CREDENTIALS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "../common/db.h"
+#include "http.h"
+
+struct audit;
+struct inventory;
+struct store;
+struct writer;
+struct credentials;
+
+extern const struct db_schema credentials_schema;
+
+/* How long a rotated credential stays valid if its successor is not used. */
+#define CREDENTIAL_GRACE_MS (3600 * 1000LL)
+/* Room for a secret: a prefix and 32 random bytes in base64url, plus NUL. */
+#define CREDENTIAL_SECRET_MAX 64
+#define CUSTOMER_ID_MAX 63
+
+/*
+ * Prepare the statements over st (after its migrations) and load the
+ * index.  audit receives the trail.  Changes go through w, which may be
+ * attached later with credentials_attach_writer() (it does not exist yet
+ * when the index must be loaded).
+ */
+int credentials_open(struct store *st, struct audit *audit,
+		     struct credentials **ret);
+void credentials_attach_writer(struct credentials *c, struct writer *w);
+/* Finalize; before store_close() and after the HTTP server stopped. */
+void credentials_close(struct credentials *c);
+
+/*
+ * The http_authenticator's part for enrollment tokens and credentials:
+ * 0 and *ret, -ENOENT when the secret is not one of ours, -EACCES with
+ * ret->denied when it is but may not be used (revoked, expired, used up).
+ * The first use of a rotated credential's successor retires the old one.
+ */
+int credentials_authenticate(struct credentials *c, const char *secret,
+			     int64_t now_ms, struct principal *ret);
+
+/* What a change hands out once: the only time the secret is seen. */
+struct credential_issued {
+	int64_t id;
+	char secret[CREDENTIAL_SECRET_MAX];
+	int64_t expires_ms; /* enrollment tokens; 0: never */
+};
+
+/*
+ * The changes.  Each returns 0, or -errno with a message for the client
+ * in err: -ENOENT no such id, -EALREADY already revoked, -EEXIST the host
+ * belongs to another customer, -EACCES the token or credential can no
+ * longer be used; anything else is the store's failure.  actor is the
+ * principal's name, recorded in the audit trail.
+ */
+int credentials_token_create(struct credentials *c, const char *customer,
+			     int64_t expires_ms, int64_t max_uses,
+			     const char *actor, int64_t now_ms,
+			     struct credential_issued *ret, char *err,
+			     size_t errlen);
+int credentials_token_revoke(struct credentials *c, int64_t id,
+			     const char *actor, int64_t now_ms, char *err,
+			     size_t errlen);
+/*
+ * Enroll host with the enrollment token of principal p; inv (may be NULL)
+ * binds hosts to customers too.
+ */
+int credentials_enroll(struct credentials *c, const struct principal *p,
+		       const char *host, const struct inventory *inv,
+		       int64_t now_ms, struct credential_issued *ret,
+		       char *err, size_t errlen);
+/* A new secret for the per-host credential p presented. */
+int credentials_rotate(struct credentials *c, const struct principal *p,
+		       int64_t now_ms, struct credential_issued *ret,
+		       char *err, size_t errlen);
+int credentials_revoke(struct credentials *c, int64_t id, const char *actor,
+		       int64_t now_ms, char *err, size_t errlen);
+
+/* Lists for administrators, without secrets (take the store lock). */
+int credentials_token_list(struct credentials *c, int64_t now_ms,
+			   json_t **ret);
+/* customer and host filter when not NULL. */
+int credentials_list(struct credentials *c, const char *customer,
+		     const char *host, int64_t now_ms, json_t **ret);
+
+/* Entries in the index, for the benchmark and /metrics. */
+size_t credentials_count(struct credentials *c);
+
+#endif
