@@ -293,9 +293,9 @@ static void auth_refused(struct delivery *d, const struct transport_reply *reply
 			 d->credential_path
 				 ? "re-enroll this host: tocsin-agent enroll --server URL --token TOKEN"
 				 : "check server.token");
-	else
+	else /* the collector's message says what: host, credential, client certificate */
 		snprintf(d->why, sizeof(d->why),
-			 "the collector at %s does not let this host report as %s (HTTP 403: %s); %llu events stay in the outbox; check host in the configuration or re-enroll",
+			 "the collector at %s refused the events of host %s (HTTP 403: %s); %llu events stay in the outbox until that is fixed",
 			 reply->url, d->conf->host, reply->message,
 			 (unsigned long long)queued);
 }

@@ -7,7 +7,7 @@ client certificate where asked) the events reach the real server.
 import pytest
 
 from agentlib import CertFactory, Proxy, tls_server_context
-from conftest import run_agent, write_agent_config
+from conftest import Server, run_agent, tls_transport, write_agent_config
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +96,34 @@ def test_plain_http_needs_to_be_allowed(tmp_path):
     run = run_agent(config, "--check-config")
     assert run.returncode == 2
     assert "server.url: 'http://127.0.0.1:9' is plain HTTP" in run.stderr
+
+
+def test_real_https_collector_with_pin_and_client_certificate(tmp_path, tls_certs, certs):
+    """End to end over the collector's own TLS (libmicrohttpd + GnuTLS),
+    which asks for and verifies a client certificate."""
+    srv = Server(tmp_path / "server", ca_file=tls_certs.ca_crt,
+                 transport=tls_transport(tls_certs, client_ca=True,
+                                         require_client_cert=True))
+    # the test's own readiness request needs a client certificate too
+    srv.context.load_cert_chain(tls_certs.client_crt, tls_certs.client_key)
+    srv.start()
+    try:
+        lines = (f"  ca_file: {tls_certs.ca_crt}\n"
+                 f"  pin_sha256: {certs.pin(tls_certs.server_crt)}\n")
+        (tmp_path / "with").mkdir()
+        (tmp_path / "without").mkdir()
+        accepted = deliver(tmp_path / "with", srv.port,
+                           lines + f"  client_cert: {tls_certs.client_crt}\n"
+                                   f"  client_key: {tls_certs.client_key}\n")
+        refused = deliver(tmp_path / "without", srv.port, lines)
+        assert accepted.returncode == 0, accepted.stderr
+        assert "delivered 1 events" in accepted.stdout
+        assert srv.db_count("events") == 1
+        assert refused.returncode == 1
+        assert "not delivered" in refused.stderr
+        # the collector says why, and the agent passes it on
+        assert "HTTP 403" in refused.stderr and "client certificate" in refused.stderr, \
+            refused.stderr
+        assert srv.db_count("events") == 1
+    finally:
+        srv.stop()
