@@ -71,7 +71,11 @@ AGENT_SRCS := \
 	agent/oneshot.c \
 	agent/report.c \
 	agent/statedb.c \
-	agent/transport.c
+	agent/transport.c \
+	agent/outbox.c \
+	agent/delivery.c \
+	agent/credential.c \
+	agent/service.c
 
 SERVER_SRCS := \
 	server/api.c \
@@ -155,7 +159,9 @@ UNIT_TESTS := \
 	test_calendar \
 	test_sla \
 	test_notify \
-	test_desk
+	test_desk \
+	test_outbox \
+	test_agent_delivery
 
 # V=1 shows the full commands.
 ifeq ($(V),1)
@@ -312,6 +318,14 @@ $(REL)/bench/%: $(REL)/bench/%.o $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_S
 	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(SERVER_PKGS)) -lm -pthread
 
 .PRECIOUS: $(REL)/bench/%.o
+
+# The agent's outbox: it links the agent's sources, not the server's.
+BENCH_BINS += $(REL)/bench/outbox_bench
+
+$(REL)/bench/outbox_bench: $(call objs,$(REL),bench/outbox_bench.c $(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(AGENT_SRCS))
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(AGENT_PKGS)) -lm
 
 .PHONY: bench
 # checks_round links the agent's sources instead (its own rule below).

@@ -25,3 +25,9 @@ build/rel/bench/store_apply 300000 256
 build/rel/bench/store_apply 300000 256 steady
 # per-host credential authentication: in-memory index vs indexed SELECT
 build/rel/bench/auth_lookup 10000
+# agent outbox alone: enqueue in rounds of 100, drain in acknowledged batches of 500 (real SQLite, fsync)
+build/rel/bench/outbox_bench throughput 200000 100
+# agent outbox end to end: 100,000 queued events delivered by the real agent to the real collector
+bench/outbox_e2e.sh 100000 10000
+# agent idle footprint: RSS, PSS, CPU seconds over a window (AGENT_FOOTPRINT_WINDOW seconds, default 600)
+bench/agent_footprint.sh "${AGENT_FOOTPRINT_WINDOW:-600}"
