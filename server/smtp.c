@@ -73,6 +73,36 @@ static void put_encoded(struct buf *b, const char *v)
 	}
 }
 
+/*
+ * An ASCII subject folded at its spaces into lines of at most 78
+ * characters where it can be (RFC 5322 2.1.1), so no line comes near the
+ * 998 that servers may cut or refuse.  A word too long for any line makes
+ * it go as encoded words instead, which fold anywhere.  clean has no CR
+ * or LF.
+ */
+static void put_subject(struct buf *b, const char *clean)
+{
+	size_t col = strlen("Subject: ");
+	const char *p = clean;
+
+	for (const char *w = clean; *w; w += strcspn(w, " "), w += strspn(w, " "))
+		if (strcspn(w, " ") > SMTP_LINE_MAX - 2) {
+			put_encoded(b, clean);
+			return;
+		}
+	while (*p) {
+		size_t spaces = strspn(p, " "), word = strcspn(p + spaces, " ");
+
+		if (spaces > 0 && col + spaces + word > SMTP_FOLD_AT) {
+			puts_(b, "\r\n");
+			col = 0;
+		}
+		put(b, p, spaces + word);
+		col += spaces + word;
+		p += spaces + word;
+	}
+}
+
 static void header(struct buf *b, const char *name, const char *value)
 {
 	puts_(b, name);
@@ -103,7 +133,7 @@ char *smtp_message(const struct notify_config *nc, const char *to,
 			*p = ' ';
 	puts_(&b, "Subject: ");
 	if (ascii(clean))
-		put_value(&b, clean);
+		put_subject(&b, clean);
 	else
 		put_encoded(&b, clean);
 	puts_(&b, "\r\n");
@@ -168,7 +198,7 @@ int smtp_send(const struct notify_config *nc, const char *to,
 	}
 	curl = curl_easy_init();
 	if (curl == NULL) {
-		r = -ENOMEM;
+		r = -EAGAIN;
 		snprintf(err, errlen, "cannot initialise libcurl");
 		goto out;
 	}
@@ -197,9 +227,11 @@ int smtp_send(const struct notify_config *nc, const char *to,
 		long code = 0;
 
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-		snprintf(err, errlen, "SMTP %s: %s (server code %ld)", nc->smtp_url,
+		/* Never the configured URL itself: it may carry a password. */
+		snprintf(err, errlen, "SMTP %s: %s (server code %ld)", nc->smtp_url_shown,
 			 curl_err[0] ? curl_err : curl_easy_strerror(rc), code);
-		r = -EIO;
+		/* 5xx is the server's final word on this mail (RFC 5321 4.2.1). */
+		r = code >= 500 && code < 600 ? -EINVAL : -EAGAIN;
 	}
 	curl_easy_cleanup(curl);
 out:
