@@ -1011,8 +1011,8 @@ int desk_outbox_pending(struct desk *d, int64_t *ret)
 
 /*
  * The outbox is full: drop its least important pending row (the oldest
- * of those) if it matters less than it, or no more than it.  1 when
- * there is room now, 0 when it is the one to drop.
+ * of those) when it matters no more than it.  1 when there is room now,
+ * 0 when it is the one to drop.
  */
 static int outbox_make_room(struct desk *d, const struct desk_outbox_item *it,
 			    const char *why)

@@ -225,12 +225,12 @@ int desk_texts(struct desk *d, int64_t ticket_id, char **ret_hint,
 
 /*
  * The outbox.  Rows wait in lanes (dispatch.h): all mail in one, each
- * webhook in its own.  Importance decides what goes first when the
- * outbox is full (notify.max_pending): the least important pending row,
- * the oldest among equals, is dropped for a more important one, and a
- * row no more important than everything pending is not queued.  Either
- * way the dropped row stays as 'failed' with the reason, is counted and
- * logged; the writer never waits for room.
+ * webhook in its own.  Importance decides what goes when the outbox is
+ * full (notify.max_pending): the least important pending row, the oldest
+ * among equals, is dropped for one at least as important (fresher news
+ * of the same weight wins), and a row less important than everything
+ * pending is not queued.  Either way the dropped row stays as 'failed'
+ * with the reason, is counted and logged; the writer never waits.
  */
 enum desk_importance {
 	DESK_IMPORTANCE_LOW = 1,    /* status updates, minor webhook events */
