@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,7 @@ struct dispatch {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stopping;
+	atomic_bool abandon; /* sends in flight give up: we are stopping */
 	unsigned kicks;
 	struct lane *lanes;
 	size_t nlanes, nstarted;
@@ -304,6 +306,17 @@ static bool rate_full(const struct notify_config *nc, const struct rate *r,
 	return true;
 }
 
+/* How many more mails target may get now. */
+static int rate_left(const struct notify_config *nc, const struct rate *r, int64_t now_ms)
+{
+	int used = 0;
+
+	for (int i = 0; i < r->n; i++)
+		if (r->sent[(r->head + i) % nc->rate_mails] + nc->rate_per_ms > now_ms)
+			used++;
+	return nc->rate_mails - used;
+}
+
 static void rate_record(const struct notify_config *nc, struct rate *r, int64_t now_ms)
 {
 	if (nc->rate_mails <= 0)
@@ -369,9 +382,49 @@ static void digest_compose(const struct notify_config *nc, const struct item *v,
 }
 
 /*
+ * Send v[0..n) to target: as one mail when n is 1, else as one digest.
+ * The outcome is recorded (unless abandoned as we stop) and the lane
+ * backs off when the server is away.  Returns the send's result.
+ */
+static int mail_send(struct lane *l, struct rate *rt, const char *target,
+		     const struct item *v, size_t n, int64_t now_ms)
+{
+	struct desk *d = l->p->d;
+	const struct notify_config *nc = d->hc->notify;
+	struct outcome o = { 0 };
+	char err[512] = "", *subject, *body;
+
+	if (n == 1) {
+		o.result = smtp_send(nc, target, v[0].subject ? v[0].subject : "", v[0].body,
+				     v[0].key, &l->p->abandon, err, sizeof(err));
+	} else {
+		digest_compose(nc, v, n, &subject, &body);
+		o.result = smtp_send(nc, target, subject, body, v[0].key, &l->p->abandon, err,
+				     sizeof(err));
+		if (o.result == 0)
+			d->counters.digests++;
+		free(subject);
+		free(body);
+	}
+	/* Abandoned as we stop: the rows stay as they were, for the next start. */
+	if (o.result == -ECANCELED)
+		return o.result;
+	o.error = err;
+	record(l, v, n, &o);
+	if (o.result == 0)
+		rate_record(nc, rt, now_ms);
+	if (o.result == -EAGAIN)
+		lane_failed(l, now_ms);
+	else
+		lane_reached(l);
+	return o.result;
+}
+
+/*
  * Everything due for one recipient list: later when its rate is used up
- * (the rows wait for the window in a writer job), else one mail, or one
- * digest when several are due together.
+ * (the rows wait for the window, in a writer job); one mail each while
+ * the rate allows them all; else one digest of them all, so that a burst
+ * costs the list one mail.
  */
 static void mail_target(struct lane *l, const char *target, int64_t now_ms)
 {
@@ -379,8 +432,6 @@ static void mail_target(struct lane *l, const char *target, int64_t now_ms)
 	const struct notify_config *nc = d->hc->notify;
 	struct rate *rt = rate_of(l, target, now_ms);
 	struct item *v;
-	struct outcome o = { 0 };
-	char err[512] = "", *subject, *body;
 	int64_t until;
 	size_t n;
 
@@ -397,26 +448,12 @@ static void mail_target(struct lane *l, const char *target, int64_t now_ms)
 	sqlite3_bind_int(d->stmt[DESK_OUTBOX_TARGET_DUE], 3, DISPATCH_DIGEST_MAX);
 	n = load_rows(d->stmt[DESK_OUTBOX_TARGET_DUE], v, DISPATCH_DIGEST_MAX);
 	store_unlock(d->st);
-	if (n == 1) {
-		o.result = smtp_send(nc, target, v[0].subject ? v[0].subject : "", v[0].body,
-				     v[0].key, err, sizeof(err));
-	} else if (n > 1) {
-		digest_compose(nc, v, n, &subject, &body);
-		o.result = smtp_send(nc, target, subject, body, v[0].key, err, sizeof(err));
-		if (o.result == 0)
-			d->counters.digests++;
-		free(subject);
-		free(body);
-	}
-	if (n > 0) {
-		o.error = err;
-		record(l, v, n, &o);
-		if (o.result == 0)
-			rate_record(nc, rt, now_ms);
-		if (o.result == -EAGAIN)
-			lane_failed(l, now_ms);
-		else
-			lane_reached(l);
+	if (n > 1 && (nc->rate_mails <= 0 || n <= (size_t)rate_left(nc, rt, now_ms))) {
+		for (size_t i = 0; i < n && l->blocked_until_ms <= now_ms && !stopping(l->p); i++)
+			if (mail_send(l, rt, target, &v[i], 1, now_ms) == -ECANCELED)
+				break;
+	} else if (n > 0) {
+		mail_send(l, rt, target, v, n, now_ms);
 	}
 	items_free(v, n);
 	free(v);
@@ -538,7 +575,11 @@ static void hook_row(struct lane *l, const struct item *it, int64_t now_ms)
 				w->url, ext);
 	}
 	o.result = webhook_send(w, url ? url : w->url, update, it->body, it->key,
-				create ? &reply : NULL, err, sizeof(err));
+				create ? &reply : NULL, &l->p->abandon, err, sizeof(err));
+	if (o.result == -ECANCELED) {
+		free(url);
+		return; /* we stop: the row stays as it was, for the next start */
+	}
 	if (o.result == 0 && create) {
 		if (zammad_id(reply, ext, sizeof(ext)) == 0)
 			o.external_id = ext;
@@ -757,6 +798,7 @@ void dispatch_stop(struct dispatch *p)
 	p->stopping = true;
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
+	atomic_store(&p->abandon, true);
 	for (size_t i = 0; i < p->nstarted; i++)
 		pthread_join(p->lanes[i].thread, NULL);
 	pthread_cond_destroy(&p->cond);

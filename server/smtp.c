@@ -176,9 +176,16 @@ static size_t on_read(char *ptr, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* libcurl asks about once a second, even while nothing moves. */
+static int on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	(void)a, (void)b, (void)c, (void)d;
+	return arg && atomic_load((const atomic_bool *)arg) ? 1 : 0;
+}
+
 int smtp_send(const struct notify_config *nc, const char *to,
 	      const char *subject, const char *body, const char *key,
-	      char *err, size_t errlen)
+	      const atomic_bool *stop, char *err, size_t errlen)
 {
 	struct curl_slist *rcpts = NULL;
 	char *msg = smtp_message(nc, to, subject, body, key, time_now_ms());
@@ -222,8 +229,15 @@ int smtp_send(const struct notify_config *nc, const char *to,
 	curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);
 	curl_easy_setopt(curl, CURLOPT_READDATA, &up);
 	curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)(uintptr_t)stop);
 	rc = curl_easy_perform(curl);
-	if (rc != CURLE_OK) {
+	if (rc == CURLE_ABORTED_BY_CALLBACK) {
+		snprintf(err, errlen, "SMTP %s: abandoned, the server is stopping",
+			 nc->smtp_url_shown);
+		r = -ECANCELED;
+	} else if (rc != CURLE_OK) {
 		long code = 0;
 
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);

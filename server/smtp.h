@@ -12,6 +12,7 @@
 #ifndef TOCSIN_SMTP_H
 #define TOCSIN_SMTP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,10 +34,12 @@ char *smtp_message(const struct notify_config *nc, const char *to,
  * Send it.  0 once the server accepted it; -EINVAL when the server
  * refused it for good (5xx: retrying cannot help); -EAGAIN when it could
  * not be reached or asked us to come back (the whole mail lane waits).
- * err says why, with the URL shown without its credentials.
+ * err says why, with the URL shown without its credentials.  Once *stop
+ * is set (NULL: never) the send is abandoned within about a second
+ * (-ECANCELED).
  */
 int smtp_send(const struct notify_config *nc, const char *to,
 	      const char *subject, const char *body, const char *key,
-	      char *err, size_t errlen);
+	      const atomic_bool *stop, char *err, size_t errlen);
 
 #endif

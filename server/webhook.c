@@ -29,6 +29,13 @@ static size_t on_data(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* libcurl asks about once a second, even while nothing moves. */
+static int on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	(void)a, (void)b, (void)c, (void)d;
+	return atomic_load((const atomic_bool *)arg) ? 1 : 0;
+}
+
 /* Statuses that say "not now" rather than "not this". */
 static bool status_transient(long status)
 {
@@ -37,7 +44,7 @@ static bool status_transient(long status)
 
 int webhook_send(const struct notify_webhook *w, const char *url, bool put,
 		 const char *body, const char *key, char **ret_reply,
-		 char *err, size_t errlen)
+		 const atomic_bool *stop, char *err, size_t errlen)
 {
 	struct curl_slist *headers = NULL;
 	char *idem = xasprintf("Idempotency-Key: %s", key);
@@ -66,9 +73,15 @@ int webhook_send(const struct notify_webhook *w, const char *url, bool put,
 		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "PUT");
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)(uintptr_t)stop);
 	rc = curl_easy_perform(curl);
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-	if (rc != CURLE_OK) {
+	if (rc == CURLE_ABORTED_BY_CALLBACK) {
+		snprintf(err, errlen, "webhook %s: abandoned, the server is stopping", w->name);
+		r = -ECANCELED;
+	} else if (rc != CURLE_OK) {
 		snprintf(err, errlen, "webhook %s: %s", w->name, curl_easy_strerror(rc));
 		r = -EAGAIN;
 	} else if (status < 200 || status >= 300) {

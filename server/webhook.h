@@ -10,6 +10,7 @@
 #ifndef TOCSIN_WEBHOOK_H
 #define TOCSIN_WEBHOOK_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,9 +26,11 @@ struct notify_webhook;
  * NULL.  -EAGAIN when the receiver is unreachable or overloaded (no
  * answer in time, 5xx, 408, 429): the whole target should wait;
  * -EIO when it refused this one request (another 4xx).  err says why.
+ * Once *stop is set (the server is stopping) the request is abandoned
+ * within about a second (-ECANCELED).
  */
 int webhook_send(const struct notify_webhook *w, const char *url, bool put,
 		 const char *body, const char *key, char **ret_reply,
-		 char *err, size_t errlen);
+		 const atomic_bool *stop, char *err, size_t errlen);
 
 #endif

@@ -173,7 +173,7 @@ static void test_smtp_errors_hide_credentials(void **state)
 	assert_int_equal(cfg->nerrors, 0);
 	assert_string_equal(nc->smtp_url_shown, "smtp://127.0.0.1:1/");
 	/* Nothing listens on port 1: refused at once, and retried later. */
-	assert_int_equal(smtp_send(nc, "a@x.example", "s", "b", "k", err, sizeof(err)), -EAGAIN);
+	assert_int_equal(smtp_send(nc, "a@x.example", "s", "b", "k", NULL, err, sizeof(err)), -EAGAIN);
 	assert_non_null(strstr(err, "smtp://127.0.0.1:1/"));
 	assert_null(strstr(err, "s3cr3t"));
 	assert_null(strstr(err, "mailer"));
