@@ -1023,7 +1023,9 @@ static int on_change(void *arg, struct store *st, const struct ticket_change *c)
 	strlcpy_safe(x.due, "-", sizeof(x.due));
 	if (desk_texts(x.d, x.core.id, &x.hint, &desc) == 0)
 		free(desc); /* the description is not needed here */
-	x.history = c->kind == TICKET_OPENED ? history_text(&x) : xstrdup("-");
+	/* Only the opening mail shows the history: no mail, no lookup. */
+	x.history = c->kind == TICKET_OPENED && x.d->hc->notify->smtp_url ? history_text(&x)
+									  : xstrdup("-");
 	r = technician_mails(&x);
 	if (r == 0)
 		r = customer_mails(&x, key);
