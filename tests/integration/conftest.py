@@ -115,7 +115,8 @@ class Server:
     """
 
     def __init__(self, workdir, max_body="1MiB", max_batch=1000, extra="",
-                 transport="allow_plain_http: true", ca_file=None):
+                 transport="allow_plain_http: true", ca_file=None,
+                 extra_args=()):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.db = self.dir / "tocsin.db"
@@ -126,6 +127,7 @@ class Server:
         self.log = self.dir / "server.log"
         self.proc = None
         self.port = None
+        self.extra_args = list(extra_args)
         self.tls = transport.startswith("tls:")
         self.context = None
         if self.tls:
@@ -148,7 +150,7 @@ class Server:
         full_env.update(env or {})
         self.proc = subprocess.Popen(
             [binary("tocsin-server"), "--config", str(self.config),
-             "--port-file", str(self.port_file)],
+             "--port-file", str(self.port_file), *self.extra_args],
             stdout=self.log_fp, stderr=subprocess.STDOUT, env=full_env)
         wait_for(lambda: self.port_file.exists() and self.port_file.read_text().strip()
                  or self.proc.poll() is not None, what="the server's port file")
