@@ -89,7 +89,7 @@ def test_children_mail_nothing_and_a_detached_child_mails_opened(tmp_path, mailb
     (srv.dir / "server.d" / "50-topology.yaml").write_text(TOPOLOGY)
     srv.start()
     try:
-        router = open_ticket(srv, "acme-router", "critical", check="snmp-link", item="eth0")
+        router = open_ticket(srv, "acme-router", "critical", check="link", item="eth0")
         post(srv, event("web05", "critical", check="heartbeat", item="alive"))
         child = [t for t in srv.get("/api/v1/tickets?state=open&children=true").json()["tickets"]
                  if t["host"] == "web05"][0]
@@ -105,7 +105,7 @@ def test_children_mail_nothing_and_a_detached_child_mails_opened(tmp_path, mailb
                  what="the visible comment on the child")
         # The router is back, web05 is still silent: a ticket of its own,
         # announced with the normal opening mail.
-        post(srv, event("acme-router", "ok", check="snmp-link", item="eth0"))
+        post(srv, event("acme-router", "ok", check="link", item="eth0"))
         assert srv.ticket(child["id"])["parent_id"] is None
         mail = wait_for(lambda: [m for m in mailbox.matching("alice@shop.example",
                                                              f"#{child['id']}]")
