@@ -315,6 +315,7 @@ demo: deps-check
 # --- benchmarks ------------------------------------------------------------
 BENCHES := \
 	bench_sla \
+	bench_outbox \
 	dedup_bench \
 	ingest_load \
 	store_apply \
