@@ -79,6 +79,9 @@ static void warn_restart_only(const struct server_config *old,
 	if (old->writer_queue != new->writer_queue ||
 	    old->writer_group != new->writer_group)
 		log_warnx(fmt, "writer.max_queue or max_group");
+	/* The trap listener keeps the configuration it was started with. */
+	if (new->traps != NULL || old->traps != NULL)
+		log_notice("SIGHUP: traps:, the hosts' snmp: keys and the trap mappings apply after a restart");
 }
 
 /*

@@ -59,6 +59,7 @@ host: $(hostname)-demo
 state_dir: $data/agent
 server:
   url: $url
+  allow_plain_http: true
   token: $AGENT_TOKEN
 checks:
   disk:
@@ -73,7 +74,10 @@ echo
 echo "== open tickets on the collector =="
 export TOCSIN_URL=$url TOCSIN_TOKEN=$TECH_TOKEN
 "$bin/tocsin" tickets
-first=$("$bin/tocsin" tickets --json | sed -n 's/^ *"id": \([0-9]*\),*$/\1/p' | head -1)
+# The disk ticket the thresholds above made (its "id" comes before "check").
+first=$("$bin/tocsin" tickets --json | awk '
+	/^ *"id": [0-9]+,?$/ { gsub(/[^0-9]/, ""); id = $0 }
+	/^ *"check": "disk",?$/ && id != "" { print id; exit }')
 if [ -n "$first" ]; then
 	echo
 	"$bin/tocsin" ticket "$first"
