@@ -72,6 +72,7 @@ def test_retention_shorter_than_the_resend_window_is_refused(tmp_path):
     r = subprocess.run([binary("tocsin-server"), "--config", str(cfg), "--check-config"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2
-    assert (f"{cfg}:7:11: retention.events: 24 h is shorter than retention.event_ids (7 d)"
-            in r.stderr), r.stderr
+    line = next((l for l in r.stderr.splitlines() if l.startswith(f"{cfg}:7:11: ")), "")
+    assert line.startswith(f"{cfg}:7:11: retention.events: 1 d is shorter than "
+                           "retention.event_ids (7 d): an event's id is its idempotency key"), r.stderr
     assert f"{cfg}:8:20: retention.keep_per_ticket" in r.stderr
