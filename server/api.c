@@ -307,9 +307,12 @@ void api_metrics(void *app, struct metrics_out *out)
 	writer_get_stats(api->writer, &ws);
 	metrics_counter(out, "tocsin_writer_jobs_total",
 			"Writer jobs run, by outcome.", "result=\"ok\"",
-			ws.jobs - ws.failed);
+			ws.jobs - ws.failed - ws.declined);
 	metrics_counter(out, "tocsin_writer_jobs_total", NULL,
 			"result=\"failed\"", ws.failed);
+	/* A conflict or a limit of the request, not the store's failure. */
+	metrics_counter(out, "tocsin_writer_jobs_total", NULL,
+			"result=\"declined\"", ws.declined);
 	metrics_counter(out, "tocsin_writer_jobs_total", NULL,
 			"result=\"refused\"", ws.rejected);
 	metrics_counter(out, "tocsin_writer_commits_total",
