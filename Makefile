@@ -79,6 +79,8 @@ SERVER_SRCS := \
 	server/config.c \
 	server/credapi.c \
 	server/credentials.c \
+	server/credindex.c \
+	server/hostclaim.c \
 	server/daemon.c \
 	server/dedup.c \
 	server/http.c \

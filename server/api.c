@@ -360,5 +360,7 @@ const struct http_route api_routes[] = {
 	{ "GET", "/api/v1/enrollment-tokens", PERM_ADMIN, credapi_token_list },
 	{ "DELETE", "/api/v1/enrollment-tokens/*", PERM_ADMIN, credapi_token_revoke },
 	{ "GET", "/api/v1/audit", PERM_ADMIN, credapi_audit },
+	{ "POST", "/api/v1/enrollment-approvals", PERM_ADMIN, credapi_approve },
+	{ "GET", "/api/v1/enrollment-approvals", PERM_ADMIN, credapi_approvals },
 	{ NULL, NULL, 0, NULL },
 };

@@ -9,6 +9,7 @@
 
 #include "../common/config.h"
 #include "../common/util.h"
+#include "credentials.h"
 #include "helpdesk.h"
 #include "inventory.h"
 #include "lifecycle.h"
@@ -212,6 +213,7 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	conf->writer_queue = 4096;
 	conf->writer_group = 256;
 	liveness_config_defaults(&conf->liveness);
+	credentials_config_defaults(&conf->enrollment);
 
 	if (cfg_get_string(cfg, cfg->root, "listen", &listen) > 0 &&
 	    parse_listen(listen, &conf->listen_host, &conf->listen_port) < 0)
@@ -235,6 +237,8 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 		cfg_error(cfg, cfg->root,
 			  "no tls: section: configure tls.cert and tls.key, or set allow_plain_http: true to serve plain HTTP");
 	liveness_parse(cfg, cfg_get(cfg, cfg->root, "liveness"), &conf->liveness);
+	credentials_config_parse(cfg, cfg_get(cfg, cfg->root, "enrollment"),
+				 &conf->enrollment);
 	if (conf->ntokens == 0)
 		cfg_error(cfg, cfg->root,
 			  "auth.tokens is empty: nobody could use the server");

@@ -1,17 +1,21 @@
 #include "credentials.h"
 
 #include <errno.h>
-#include <pthread.h>
+#include <fnmatch.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/config.h"
 #include "../common/log.h"
 #include "../common/util.h"
 #include "audit.h"
+#include "credindex.h"
+#include "hostclaim.h"
 #include "inventory.h"
 #include "server.h"
 #include "store.h"
@@ -29,6 +33,8 @@
 #define SECRET_BYTES 32
 #define TOKEN_PREFIX "tce_" /* enrollment token */
 #define CREDENTIAL_PREFIX "tch_" /* host credential */
+/* How often the index forgets entries that ended long ago. */
+#define PRUNE_EVERY_MS (3600 * 1000LL)
 
 static const char *const credentials_steps[] = {
 	/* 1: enrollment tokens and per-host credentials, hashes only */
@@ -59,6 +65,8 @@ static const char *const credentials_steps[] = {
 	"    ('revoked', 'reenrolled', 'rotated', 'superseded')));"
 	"CREATE INDEX credentials_active_host ON credentials(host)"
 	"  WHERE revoked_at IS NULL;",
+	/* 2: tokens for some host names only (a shell pattern; NULL: any) */
+	"ALTER TABLE enrollment_tokens ADD COLUMN hosts TEXT;",
 };
 
 const struct db_schema credentials_schema = {
@@ -76,6 +84,8 @@ enum stmt {
 	STMT_TOKEN_USE,
 	STMT_TOKEN_LIST,
 	STMT_HOST_ACTIVE,
+	STMT_HOST_CREDENTIALS,
+	STMT_HOST_LAST_ROTATION,
 	STMT_HOST_REPLACE_ALL,
 	STMT_CREDENTIAL_INSERT,
 	STMT_CREDENTIAL_GET,
@@ -95,9 +105,10 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		" revoked_reason, replaced_by FROM credentials ORDER BY id",
 	[STMT_TOKEN_INSERT] =
 		"INSERT INTO enrollment_tokens(customer, hash, created_at,"
-		" created_by, expires_at, max_uses) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+		" created_by, expires_at, max_uses, hosts)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[STMT_TOKEN_GET] =
-		"SELECT expires_at, max_uses, uses, revoked_at"
+		"SELECT expires_at, max_uses, uses, revoked_at, hosts"
 		" FROM enrollment_tokens WHERE id = ?1",
 	[STMT_TOKEN_REVOKE] =
 		"UPDATE enrollment_tokens SET revoked_at = ?2, revoked_by = ?3"
@@ -107,11 +118,19 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		" RETURNING uses",
 	[STMT_TOKEN_LIST] =
 		"SELECT id, customer, created_at, created_by, expires_at, max_uses,"
-		" uses, revoked_at, revoked_by FROM enrollment_tokens ORDER BY id",
+		" uses, revoked_at, revoked_by, hosts FROM enrollment_tokens"
+		" ORDER BY id",
 	[STMT_HOST_ACTIVE] =
 		"SELECT id, customer FROM credentials WHERE host = ?1"
 		" AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)"
 		" AND customer != ?3 LIMIT 1",
+	[STMT_HOST_CREDENTIALS] =
+		"SELECT id FROM credentials WHERE host = ?1 AND revoked_at IS NULL"
+		" AND (expires_at IS NULL OR expires_at > ?2)",
+	/* Credentials made by rotations (not enrollments) of a host, newest. */
+	[STMT_HOST_LAST_ROTATION] =
+		"SELECT max(created_at) FROM credentials WHERE host = ?1"
+		" AND revoked_at IS NULL AND enrollment_token_id IS NULL",
 	[STMT_HOST_REPLACE_ALL] =
 		"UPDATE credentials SET revoked_at = ?2, revoked_reason = 'reenrolled'"
 		" WHERE host = ?1 AND revoked_at IS NULL RETURNING id",
@@ -141,139 +160,60 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		" ORDER BY id",
 };
 
-enum entry_kind {
-	ENTRY_CREDENTIAL,
-	ENTRY_TOKEN,
-};
-
-/* One secret the collector knows, as the index keeps it. */
-struct entry {
-	uint8_t hash[TOKEN_HASH_LEN];
-	enum entry_kind kind;
-	int64_t id;
-	char *host;	    /* credentials */
-	char *customer;
-	int64_t expires_ms; /* 0: never */
-	int64_t revoked_ms; /* 0: usable */
-	char reason[16];    /* why it was revoked */
-	int64_t replaced_by; /* credentials: the rotation's successor */
-	int64_t predecessor; /* credentials: to retire at the first use */
-	int64_t max_uses;   /* tokens; 0: unlimited */
-	int64_t uses;
-};
-
-/* A growable array of entries, sorted by hash or by id. */
-struct entries {
-	struct entry **v;
-	size_t n, cap;
-};
-
 struct credentials {
 	struct store *st;
 	struct audit *audit;
 	struct writer *w;
+	struct hostclaim *claims;
 	sqlite3_stmt *stmt[STMT_COUNT];
-	pthread_rwlock_t lock; /* the index below */
-	struct entries by_hash;
-	struct entries credentials; /* by id */
-	struct entries tokens;	    /* by id */
+	struct credindex *ix;
+	/* The enrollment: settings; replaced on SIGHUP, read by HTTP threads. */
+	atomic_int_fast64_t live_window_ms;
+	atomic_int_fast64_t rotate_interval_ms;
+	int64_t pruned_ms; /* the index's last pruning; writer thread only */
 };
 
-/* --- the index ------------------------------------------------------- */
+/* --- configuration ------------------------------------------------------ */
 
-static void entry_free(struct entry *e)
+void credentials_config_defaults(struct enrollment_config *conf)
 {
-	if (e == NULL)
+	*conf = (struct enrollment_config){
+		.live_window_ms = 24 * 3600 * 1000LL,
+		.rotate_interval_ms = 60 * 1000,
+	};
+}
+
+void credentials_config_parse(struct cfg *cfg, const struct cfg_node *node,
+			      struct enrollment_config *conf)
+{
+	int64_t v;
+
+	if (cfg_expect_map(cfg, node) < 0)
 		return;
-	free(e->host);
-	free(e->customer);
-	free(e);
-}
-
-static void entries_insert(struct entries *a, size_t pos, struct entry *e)
-{
-	if (a->n == a->cap) {
-		a->cap = a->cap ? a->cap * 2 : 64;
-		a->v = xreallocarray(a->v, a->cap, sizeof(*a->v));
-	}
-	memmove(&a->v[pos + 1], &a->v[pos], (a->n - pos) * sizeof(*a->v));
-	a->v[pos] = e;
-	a->n++;
-}
-
-/*
- * The position of hash in by_hash, or where it would go.  The comparison
- * is not constant time, and need not be: it runs on a hash of the
- * presented secret, and learning how that hash orders against stored
- * ones says nothing about any secret (BLAKE2b has no usable preimages).
- * The final equality is checked with sodium_memcmp() all the same.
- */
-static size_t hash_position(const struct entries *a, const uint8_t *hash)
-{
-	size_t lo = 0, hi = a->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (memcmp(a->v[mid]->hash, hash, TOKEN_HASH_LEN) < 0)
-			lo = mid + 1;
+	if (cfg_get_duration(cfg, node, "live_window", &v) > 0) {
+		if (v < 0 || v > 365 * 24 * 3600 * 1000LL)
+			cfg_error(cfg, cfg_get(cfg, node, "live_window"),
+				  "live_window must be between 0s (off) and 365d");
 		else
-			hi = mid;
+			conf->live_window_ms = v;
 	}
-	return lo;
-}
-
-static struct entry *find_hash(const struct credentials *c,
-			       const uint8_t *hash)
-{
-	size_t pos = hash_position(&c->by_hash, hash);
-
-	if (pos < c->by_hash.n &&
-	    sodium_memcmp(c->by_hash.v[pos]->hash, hash, TOKEN_HASH_LEN) == 0)
-		return c->by_hash.v[pos];
-	return NULL;
-}
-
-static struct entry *find_id(const struct entries *a, int64_t id)
-{
-	size_t lo = 0, hi = a->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (a->v[mid]->id < id)
-			lo = mid + 1;
+	if (cfg_get_duration(cfg, node, "rotate_interval", &v) > 0) {
+		if (v < 1000 || v > 24 * 3600 * 1000LL)
+			cfg_error(cfg, cfg_get(cfg, node, "rotate_interval"),
+				  "rotate_interval must be between 1s and 1d");
 		else
-			hi = mid;
+			conf->rotate_interval_ms = v;
 	}
-	return lo < a->n && a->v[lo]->id == id ? a->v[lo] : NULL;
 }
 
-/* Add e (owned from now on) to the index; the caller holds the write lock. */
-static void index_add(struct credentials *c, struct entry *e)
+void credentials_configure(struct credentials *c,
+			   const struct enrollment_config *conf)
 {
-	struct entries *by_id = e->kind == ENTRY_TOKEN ? &c->tokens
-						       : &c->credentials;
-	size_t pos = by_id->n;
-
-	while (pos > 0 && by_id->v[pos - 1]->id > e->id)
-		pos--;
-	entries_insert(by_id, pos, e);
-	entries_insert(&c->by_hash, hash_position(&c->by_hash, e->hash), e);
+	atomic_store(&c->live_window_ms, conf->live_window_ms);
+	atomic_store(&c->rotate_interval_ms, conf->rotate_interval_ms);
 }
 
-static void index_revoke(struct credentials *c, enum entry_kind kind,
-			 int64_t id, int64_t now_ms, const char *reason)
-{
-	struct entry *e = find_id(kind == ENTRY_TOKEN ? &c->tokens
-						      : &c->credentials,
-				  id);
-
-	if (e == NULL || e->revoked_ms != 0)
-		return;
-	e->revoked_ms = now_ms;
-	strlcpy_safe(e->reason, reason, sizeof(e->reason));
-}
+/* --- loading ------------------------------------------------------------ */
 
 static int64_t column_or_zero(sqlite3_stmt *s, int col)
 {
@@ -289,41 +229,54 @@ static const char *column_text(sqlite3_stmt *s, int col)
 	return t ? t : "";
 }
 
-/* A row of STMT_LOAD_TOKENS or STMT_LOAD_CREDENTIALS as an entry. */
-static struct entry *entry_from_row(sqlite3_stmt *s, enum entry_kind kind)
+/* A row of STMT_LOAD_TOKENS or STMT_LOAD_CREDENTIALS for the index. */
+static void row_of(sqlite3_stmt *s, enum credindex_kind kind,
+		   struct credindex_row *row)
 {
-	struct entry *e = xcalloc(1, sizeof(*e));
-
-	e->kind = kind;
-	e->id = sqlite3_column_int64(s, 0);
+	*row = (struct credindex_row){ .kind = kind,
+				       .id = sqlite3_column_int64(s, 0) };
 	if (sqlite3_column_bytes(s, 1) == TOKEN_HASH_LEN)
-		memcpy(e->hash, sqlite3_column_blob(s, 1), TOKEN_HASH_LEN);
-	if (kind == ENTRY_TOKEN) {
-		e->customer = xstrdup(column_text(s, 2));
-		e->expires_ms = column_or_zero(s, 3);
-		e->max_uses = column_or_zero(s, 4);
-		e->uses = sqlite3_column_int64(s, 5);
-		e->revoked_ms = column_or_zero(s, 6);
-		strlcpy_safe(e->reason, "revoked", sizeof(e->reason));
+		memcpy(row->hash, sqlite3_column_blob(s, 1), TOKEN_HASH_LEN);
+	if (kind == CREDINDEX_TOKEN) {
+		row->customer = column_text(s, 2);
+		row->expires_ms = column_or_zero(s, 3);
+		row->max_uses = column_or_zero(s, 4);
+		row->uses = sqlite3_column_int64(s, 5);
+		row->revoked_ms = column_or_zero(s, 6);
+		row->reason = "revoked";
 	} else {
-		e->host = xstrdup(column_text(s, 2));
-		e->customer = xstrdup(column_text(s, 3));
-		e->expires_ms = column_or_zero(s, 4);
-		e->revoked_ms = column_or_zero(s, 5);
-		strlcpy_safe(e->reason, column_text(s, 6), sizeof(e->reason));
-		e->replaced_by = column_or_zero(s, 7);
+		row->host = column_text(s, 2);
+		row->customer = column_text(s, 3);
+		row->expires_ms = column_or_zero(s, 4);
+		row->revoked_ms = column_or_zero(s, 5);
+		row->reason = column_text(s, 6);
+		row->replaced_by = column_or_zero(s, 7);
 	}
-	return e;
 }
 
+/* When a loaded row stopped being usable at now_ms, or 0. */
+static int64_t row_end(const struct credindex_row *row, int64_t now_ms)
+{
+	if (row->revoked_ms != 0)
+		return row->revoked_ms;
+	if (row->expires_ms != 0 && row->expires_ms <= now_ms)
+		return row->expires_ms;
+	return 0;
+}
+
+/* Index every row of which, except those ended long ago. */
 static int load_kind(struct credentials *c, enum stmt which,
-		     enum entry_kind kind)
+		     enum credindex_kind kind, int64_t now_ms)
 {
 	sqlite3_stmt *s = c->stmt[which];
+	struct credindex_row row;
 	int rc;
 
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		index_add(c, entry_from_row(s, kind));
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		row_of(s, kind, &row);
+		if (credindex_keeps(row_end(&row, now_ms), now_ms))
+			credindex_add(c->ix, &row);
+	}
 	sqlite3_reset(s);
 	return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
 }
@@ -331,25 +284,19 @@ static int load_kind(struct credentials *c, enum stmt which,
 /* Fill the index from the database, at start. */
 static int index_load(struct credentials *c)
 {
+	int64_t now = time_now_ms();
 	int r;
 
 	store_lock(c->st);
-	r = load_kind(c, STMT_LOAD_TOKENS, ENTRY_TOKEN);
+	r = load_kind(c, STMT_LOAD_TOKENS, CREDINDEX_TOKEN, now);
 	if (r == 0)
-		r = load_kind(c, STMT_LOAD_CREDENTIALS, ENTRY_CREDENTIAL);
+		r = load_kind(c, STMT_LOAD_CREDENTIALS, CREDINDEX_CREDENTIAL, now);
 	store_unlock(c->st);
 	if (r < 0)
 		return r;
 	/* A rotated credential still in use waits for its successor. */
-	for (size_t i = 0; i < c->credentials.n; i++) {
-		struct entry *old = c->credentials.v[i], *next;
-
-		if (old->replaced_by == 0 || old->revoked_ms != 0)
-			continue;
-		next = find_id(&c->credentials, old->replaced_by);
-		if (next != NULL && next->revoked_ms == 0)
-			next->predecessor = old->id;
-	}
+	credindex_link_rotations(c->ix);
+	c->pruned_ms = now;
 	return 0;
 }
 
@@ -357,13 +304,18 @@ int credentials_open(struct store *st, struct audit *audit,
 		     struct credentials **ret)
 {
 	struct credentials *c = xcalloc(1, sizeof(*c));
+	struct enrollment_config defaults;
 	int r = 0;
 
 	c->st = st;
 	c->audit = audit;
-	pthread_rwlock_init(&c->lock, NULL);
+	c->ix = credindex_new();
+	credentials_config_defaults(&defaults);
+	credentials_configure(c, &defaults);
 	for (int i = 0; r == 0 && i < STMT_COUNT; i++)
 		r = store_prepare(st, stmt_sql[i], &c->stmt[i]);
+	if (r == 0)
+		r = hostclaim_open(st, &c->claims);
 	if (r == 0)
 		r = index_load(c);
 	if (r < 0) {
@@ -385,101 +337,34 @@ void credentials_close(struct credentials *c)
 		return;
 	for (int i = 0; i < STMT_COUNT; i++)
 		sqlite3_finalize(c->stmt[i]);
-	for (size_t i = 0; i < c->by_hash.n; i++)
-		entry_free(c->by_hash.v[i]);
-	free(c->by_hash.v);
-	free(c->credentials.v);
-	free(c->tokens.v);
-	pthread_rwlock_destroy(&c->lock);
+	hostclaim_close(c->claims);
+	credindex_free(c->ix);
 	free(c);
 }
 
 size_t credentials_count(struct credentials *c)
 {
+	return credindex_count(c->ix);
+}
+
+/*
+ * From the writer thread, after a change was applied to the index: now
+ * and then, forget the entries that ended long ago.
+ */
+static void maybe_prune(struct credentials *c, int64_t now_ms)
+{
 	size_t n;
 
-	pthread_rwlock_rdlock(&c->lock);
-	n = c->by_hash.n;
-	pthread_rwlock_unlock(&c->lock);
-	return n;
+	if (now_ms - c->pruned_ms < PRUNE_EVERY_MS)
+		return;
+	c->pruned_ms = now_ms;
+	n = credindex_prune(c->ix, now_ms);
+	if (n > 0)
+		log_info("credentials: forgot %zu tokens or credentials that ended over %lld days ago",
+			 n, (long long)(CREDINDEX_FORGET_MS / (24 * 3600 * 1000LL)));
 }
 
 /* --- authentication ---------------------------------------------------- */
-
-static void deny(struct principal *p, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void deny(struct principal *p, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(p->denied, sizeof(p->denied), fmt, ap);
-	va_end(ap);
-}
-
-static int check_token(const struct entry *e, int64_t now_ms,
-		       struct principal *p)
-{
-	char at[TIME_RFC3339_LEN];
-
-	if (e->revoked_ms != 0) {
-		deny(p, "enrollment token %lld was revoked", (long long)e->id);
-		return -EACCES;
-	}
-	if (now_ms >= e->expires_ms) {
-		time_format_rfc3339(e->expires_ms, at);
-		deny(p, "enrollment token %lld expired at %s", (long long)e->id,
-		     at);
-		return -EACCES;
-	}
-	if (e->max_uses > 0 && e->uses >= e->max_uses) {
-		deny(p, "enrollment token %lld is used up (%lld of %lld enrollments)",
-		     (long long)e->id, (long long)e->uses,
-		     (long long)e->max_uses);
-		return -EACCES;
-	}
-	snprintf(p->name, sizeof(p->name), "enrollment token %lld",
-		 (long long)e->id);
-	p->perms = PERM_ENROLL;
-	strlcpy_safe(p->customer, e->customer, sizeof(p->customer));
-	p->credential_id = e->id;
-	return 0;
-}
-
-static int check_credential(const struct entry *e, int64_t now_ms,
-			    struct principal *p)
-{
-	long long id = (long long)e->id;
-
-	if (e->revoked_ms != 0 && strcmp(e->reason, "revoked") == 0) {
-		deny(p, "credential %lld of host %s was revoked",
-		     id, e->host);
-		return -EACCES;
-	}
-	if (e->revoked_ms != 0 && strcmp(e->reason, "reenrolled") == 0) {
-		deny(p, "credential %lld of host %s was replaced when the host enrolled again",
-		     id, e->host);
-		return -EACCES;
-	}
-	if (e->revoked_ms != 0 && e->replaced_by == 0) {
-		deny(p, "credential %lld of host %s was superseded by a later rotation",
-		     id, e->host);
-		return -EACCES;
-	}
-	if (e->revoked_ms != 0 ||
-	    (e->expires_ms != 0 && now_ms >= e->expires_ms)) {
-		deny(p, "credential %lld of host %s was replaced by credential %lld at a rotation",
-		     id, e->host, (long long)e->replaced_by);
-		return -EACCES;
-	}
-	snprintf(p->name, sizeof(p->name), "credential %lld", id);
-	p->perms = PERM_INGEST;
-	strlcpy_safe(p->host, e->host, sizeof(p->host));
-	strlcpy_safe(p->customer, e->customer, sizeof(p->customer));
-	p->credential_id = e->id;
-	return 0;
-}
 
 struct retire_job {
 	struct credentials *c;
@@ -521,23 +406,14 @@ static void retire_done(void *arg, int result)
 
 /*
  * The first use of new_id: its predecessor ends now, in the index at
- * once and in the database through a posted job.
+ * once (only ever more restrictive) and in the database through a job.
  */
 static void retire_predecessor(struct credentials *c, int64_t new_id,
 			       int64_t now_ms)
 {
+	int64_t old_id = credindex_retire(c->ix, new_id, now_ms);
 	struct retire_job *j;
-	struct entry *e;
-	int64_t old_id = 0;
 
-	pthread_rwlock_wrlock(&c->lock);
-	e = find_id(&c->credentials, new_id);
-	if (e != NULL && e->predecessor != 0) {
-		old_id = e->predecessor;
-		e->predecessor = 0;
-		index_revoke(c, ENTRY_CREDENTIAL, old_id, now_ms, "rotated");
-	}
-	pthread_rwlock_unlock(&c->lock);
 	if (old_id == 0 || c->w == NULL)
 		return;
 	j = xcalloc(1, sizeof(*j));
@@ -549,31 +425,11 @@ static void retire_predecessor(struct credentials *c, int64_t new_id,
 int credentials_authenticate(struct credentials *c, const char *secret,
 			     int64_t now_ms, struct principal *ret)
 {
-	struct principal p = { 0 };
-	uint8_t hash[TOKEN_HASH_LEN];
-	const struct entry *e;
 	int64_t retire = 0;
-	int r;
+	int r = credindex_authenticate(c->ix, secret, now_ms, ret, &retire);
 
-	token_hash(secret, hash);
-	pthread_rwlock_rdlock(&c->lock);
-	e = find_hash(c, hash);
-	if (e == NULL) {
-		r = -ENOENT;
-	} else if (e->kind == ENTRY_TOKEN) {
-		r = check_token(e, now_ms, &p);
-	} else {
-		r = check_credential(e, now_ms, &p);
-		if (r == 0)
-			retire = e->predecessor;
-	}
-	pthread_rwlock_unlock(&c->lock);
 	if (retire != 0)
-		retire_predecessor(c, p.credential_id, now_ms);
-	if (r == -EACCES)
-		strlcpy_safe(ret->denied, p.denied, sizeof(ret->denied));
-	else if (r == 0)
-		*ret = p;
+		retire_predecessor(c, ret->credential_id, now_ms);
 	return r;
 }
 
@@ -601,12 +457,14 @@ struct change {
 	struct credentials *c;
 	int64_t now_ms;
 	const char *actor;
-	char err[256];
+	bool refused; /* fail() was called: err says why */
+	char err[384];
 };
 
 static int fail(struct change *ch, int r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Inside a job: refuse the change with a message for the client. */
 static int fail(struct change *ch, int r, const char *fmt, ...)
 {
 	va_list ap;
@@ -614,27 +472,33 @@ static int fail(struct change *ch, int r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(ch->err, sizeof(ch->err), fmt, ap);
 	va_end(ap);
-	return r;
+	ch->refused = true;
+	return writer_refuse(r);
 }
 
 /*
- * Run a change job and hand back its message; store failures get one too.
- * An HTTP thread waits a second at most for room in the writer's queue.
+ * Run a change job and hand back its message; store failures get one too
+ * (and are -EIO, whatever SQLite said, so that their codes never pass for
+ * a refusal).  then applies the change to the index in commit order.  An
+ * HTTP thread waits a second at most for room in the writer's queue.
  */
-static int run_change(struct change *ch, writer_fn fn, void *job, char *err,
-		      size_t errlen)
+static int run_change(struct change *ch, writer_fn fn, writer_done_fn then,
+		      void *job, char *err, size_t errlen)
 {
-	int r = writer_run_timed(ch->c->w, fn, job, 1000);
+	int r = writer_run_then(ch->c->w, fn, then, job, 1000);
 
-	if (r < 0) {
-		if (r == -EAGAIN)
-			snprintf(ch->err, sizeof(ch->err),
-				 "the collector is busy: its store queue is full");
-		else if (ch->err[0] == '\0')
-			snprintf(ch->err, sizeof(ch->err),
-				 "the store failed: %s", strerror(-r));
-		strlcpy_safe(err, ch->err, errlen);
+	if (r >= 0)
+		return r;
+	if (r == -EAGAIN || r == -ESHUTDOWN) {
+		snprintf(ch->err, sizeof(ch->err),
+			 "the collector is busy: its store queue is full");
+		r = -EAGAIN;
+	} else if (!ch->refused) {
+		snprintf(ch->err, sizeof(ch->err), "the store failed: %s",
+			 strerror(-r));
+		r = -EIO;
 	}
+	strlcpy_safe(err, ch->err, errlen);
 	return r;
 }
 
@@ -652,6 +516,7 @@ static int audit_change(struct change *ch, const char *action,
 struct token_create_job {
 	struct change ch;
 	const char *customer;
+	const char *hosts;
 	int64_t expires_ms, max_uses;
 	uint8_t hash[TOKEN_HASH_LEN];
 	int64_t id;
@@ -661,7 +526,8 @@ static int token_create_apply(struct store *st, void *arg)
 {
 	struct token_create_job *j = arg;
 	sqlite3_stmt *s = j->ch.c->stmt[STMT_TOKEN_INSERT];
-	char at[TIME_RFC3339_LEN], detail[192];
+	char at[TIME_RFC3339_LEN], detail[512];
+	size_t len;
 	int r;
 
 	db_bind_text(s, 1, j->customer);
@@ -673,20 +539,69 @@ static int token_create_apply(struct store *st, void *arg)
 		sqlite3_bind_int64(s, 6, j->max_uses);
 	else
 		sqlite3_bind_null(s, 6);
+	db_bind_text(s, 7, j->hosts);
 	r = db_step_done(s);
 	if (r < 0)
 		return r;
 	j->id = sqlite3_last_insert_rowid(store_db(st));
 	time_format_rfc3339(j->expires_ms, at);
+	snprintf(detail, sizeof(detail), "customer %s, expires %s", j->customer,
+		 at);
+	len = strlen(detail);
 	if (j->max_uses > 0)
-		snprintf(detail, sizeof(detail),
-			 "customer %s, expires %s, at most %lld uses",
-			 j->customer, at, (long long)j->max_uses);
-	else
-		snprintf(detail, sizeof(detail), "customer %s, expires %s",
-			 j->customer, at);
+		snprintf(detail + len, sizeof(detail) - len,
+			 ", at most %lld uses", (long long)j->max_uses);
+	len = strlen(detail);
+	if (j->hosts != NULL)
+		snprintf(detail + len, sizeof(detail) - len,
+			 ", hosts matching '%s'", j->hosts);
 	return audit_change(&j->ch, "enrollment_token.create",
 			    "enrollment token", j->id, detail);
+}
+
+/* In commit order: the token can be used from now on. */
+static void token_create_then(void *arg, int result)
+{
+	struct token_create_job *j = arg;
+	struct credindex_row row = { .kind = CREDINDEX_TOKEN,
+				     .id = j->id,
+				     .customer = j->customer,
+				     .expires_ms = j->expires_ms,
+				     .max_uses = j->max_uses };
+
+	if (result < 0)
+		return;
+	memcpy(row.hash, j->hash, TOKEN_HASH_LEN);
+	credindex_add(j->ch.c->ix, &row);
+	maybe_prune(j->ch.c, j->ch.now_ms);
+}
+
+int credentials_token_create_for(struct credentials *c, const char *customer,
+				 const char *hosts, int64_t expires_ms,
+				 int64_t max_uses, const char *actor,
+				 int64_t now_ms, struct credential_issued *ret,
+				 char *err, size_t errlen)
+{
+	struct token_create_job j = {
+		.ch = { .c = c, .now_ms = now_ms, .actor = actor },
+		.customer = customer,
+		.hosts = hosts,
+		.expires_ms = expires_ms,
+		.max_uses = max_uses,
+	};
+	struct credential_issued out = { .expires_ms = expires_ms };
+	int r;
+
+	secret_new(TOKEN_PREFIX, out.secret, sizeof(out.secret), j.hash);
+	r = run_change(&j.ch, token_create_apply, token_create_then, &j, err,
+		       errlen);
+	if (r < 0) {
+		sodium_memzero(&out, sizeof(out));
+		return r;
+	}
+	out.id = j.id;
+	*ret = out;
+	return 0;
 }
 
 int credentials_token_create(struct credentials *c, const char *customer,
@@ -695,35 +610,9 @@ int credentials_token_create(struct credentials *c, const char *customer,
 			     struct credential_issued *ret, char *err,
 			     size_t errlen)
 {
-	struct token_create_job j = {
-		.ch = { .c = c, .now_ms = now_ms, .actor = actor },
-		.customer = customer,
-		.expires_ms = expires_ms,
-		.max_uses = max_uses,
-	};
-	struct credential_issued out = { .expires_ms = expires_ms };
-	struct entry *e;
-	int r;
-
-	secret_new(TOKEN_PREFIX, out.secret, sizeof(out.secret), j.hash);
-	r = run_change(&j.ch, token_create_apply, &j, err, errlen);
-	if (r < 0) {
-		sodium_memzero(&out, sizeof(out));
-		return r;
-	}
-	e = xcalloc(1, sizeof(*e));
-	*e = (struct entry){ .kind = ENTRY_TOKEN,
-			     .id = j.id,
-			     .customer = xstrdup(customer),
-			     .expires_ms = expires_ms,
-			     .max_uses = max_uses };
-	memcpy(e->hash, j.hash, TOKEN_HASH_LEN);
-	pthread_rwlock_wrlock(&c->lock);
-	index_add(c, e);
-	pthread_rwlock_unlock(&c->lock);
-	out.id = j.id;
-	*ret = out;
-	return 0;
+	return credentials_token_create_for(c, customer, NULL, expires_ms,
+					    max_uses, actor, now_ms, ret, err,
+					    errlen);
 }
 
 /* A list of ids a job collected, for the index update after its commit. */
@@ -782,6 +671,17 @@ static int token_revoke_apply(struct store *st, void *arg)
 			    "enrollment token", j->id, NULL);
 }
 
+static void token_revoke_then(void *arg, int result)
+{
+	struct revoke_job *j = arg;
+
+	if (result < 0)
+		return;
+	credindex_revoke(j->ch.c->ix, CREDINDEX_TOKEN, j->id, j->ch.now_ms,
+			 "revoked");
+	maybe_prune(j->ch.c, j->ch.now_ms);
+}
+
 int credentials_token_revoke(struct credentials *c, int64_t id,
 			     const char *actor, int64_t now_ms, char *err,
 			     size_t errlen)
@@ -790,14 +690,9 @@ int credentials_token_revoke(struct credentials *c, int64_t id,
 		.ch = { .c = c, .now_ms = now_ms, .actor = actor },
 		.id = id,
 	};
-	int r = run_change(&j.ch, token_revoke_apply, &j, err, errlen);
 
-	if (r < 0)
-		return r;
-	pthread_rwlock_wrlock(&c->lock);
-	index_revoke(c, ENTRY_TOKEN, id, now_ms, "revoked");
-	pthread_rwlock_unlock(&c->lock);
-	return 0;
+	return run_change(&j.ch, token_revoke_apply, token_revoke_then, &j,
+			  err, errlen);
 }
 
 struct enroll_job {
@@ -805,18 +700,26 @@ struct enroll_job {
 	int64_t token_id;
 	const char *customer;
 	const char *host;
+	const char *inventory_owner; /* the inventory's customer of host, or NULL */
+	int64_t live_window_ms;
 	uint8_t hash[TOKEN_HASH_LEN];
 	int64_t id, uses;
+	int64_t approval;    /* the approval this enrollment uses, or 0 */
 	struct ids replaced; /* earlier credentials of the host */
 };
 
-/* The token again, inside the transaction: another enrollment may have
- * used it up since the request was authenticated. */
+/*
+ * The token again, inside the transaction: another enrollment may have
+ * used it up since the request was authenticated.  A token for some host
+ * names only refuses others.
+ */
 static int enroll_check_token(struct enroll_job *j)
 {
 	sqlite3_stmt *s = j->ch.c->stmt[STMT_TOKEN_GET];
 	long long id = (long long)j->token_id;
 	int64_t expires, max_uses, uses, revoked;
+	char hosts[256] = "";
+	bool any_host;
 	int rc;
 
 	sqlite3_bind_int64(s, 1, j->token_id);
@@ -832,6 +735,8 @@ static int enroll_check_token(struct enroll_job *j)
 	max_uses = column_or_zero(s, 1);
 	uses = sqlite3_column_int64(s, 2);
 	revoked = column_or_zero(s, 3);
+	any_host = sqlite3_column_type(s, 4) == SQLITE_NULL;
+	strlcpy_safe(hosts, column_text(s, 4), sizeof(hosts));
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	if (revoked != 0)
@@ -842,29 +747,152 @@ static int enroll_check_token(struct enroll_job *j)
 		return fail(&j->ch, -EACCES,
 			    "enrollment token %lld is used up (%lld of %lld enrollments)",
 			    id, (long long)uses, (long long)max_uses);
+	if (!any_host && fnmatch(hosts, j->host, 0) != 0)
+		return fail(&j->ch, -EPERM,
+			    "enrollment token %lld may only enroll hosts matching '%s', not %s",
+			    id, hosts, j->host);
 	return 0;
 }
 
-/* -EEXIST when a usable credential binds the host to another customer. */
-static int enroll_check_binding(struct enroll_job *j)
+/* "(credential 17)" or "(since 2026-11-22T10:00:00.000Z)": why host is owner's. */
+static int owner_evidence(struct enroll_job *j, int64_t since_ms, char *buf,
+			  size_t size)
 {
 	sqlite3_stmt *s = j->ch.c->stmt[STMT_HOST_ACTIVE];
-	int rc, r = 0;
+	char at[TIME_RFC3339_LEN];
+	int rc;
 
 	db_bind_text(s, 1, j->host);
 	sqlite3_bind_int64(s, 2, j->ch.now_ms);
 	db_bind_text(s, 3, j->customer);
 	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		r = fail(&j->ch, -EEXIST,
-			 "host %s belongs to customer %s (credential %lld); revoke that credential before enrolling it for customer %s",
-			 j->host, column_text(s, 1),
-			 (long long)sqlite3_column_int64(s, 0), j->customer);
-	else if (rc != SQLITE_DONE)
-		r = sqlite_to_errno(rc);
+	if (rc == SQLITE_ROW) {
+		snprintf(buf, size, "credential %lld",
+			 (long long)sqlite3_column_int64(s, 0));
+	} else {
+		time_format_rfc3339(since_ms, at);
+		snprintf(buf, size, "since %s", at);
+	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
-	return r;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
+}
+
+/*
+ * The host's usable credentials: whether there is one, and the latest
+ * use of any of them since the collector started (*ret_used_ms, 0 if
+ * none, by *ret_used_id).
+ */
+static int host_credentials_used(struct enroll_job *j, bool *ret_active,
+				 int64_t *ret_used_ms, int64_t *ret_used_id)
+{
+	sqlite3_stmt *s = j->ch.c->stmt[STMT_HOST_CREDENTIALS];
+	int rc;
+
+	*ret_active = false;
+	*ret_used_ms = *ret_used_id = 0;
+	db_bind_text(s, 1, j->host);
+	sqlite3_bind_int64(s, 2, j->ch.now_ms);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(s, 0);
+		int64_t used = credindex_last_used(j->ch.c->ix, id);
+
+		*ret_active = true;
+		if (used > *ret_used_ms) {
+			*ret_used_ms = used;
+			*ret_used_id = id;
+		}
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
+}
+
+/*
+ * Is the host in use, so that enrolling it again would cut an agent off?
+ * Its credential was used within the window, or it reported within it
+ * (the hosts table, which survives restarts) while it has a credential
+ * or belongs to nobody (then it reports with a shared token, and who it
+ * belongs to is not ours to guess).  0 when not, 1 with why in buf.
+ */
+static int enroll_host_live(struct enroll_job *j, bool owned, char *buf,
+			    size_t size)
+{
+	int64_t since = j->ch.now_ms - j->live_window_ms;
+	int64_t used = 0, used_id = 0, seen = 0;
+	char ago[32];
+	bool active;
+	int r;
+
+	r = host_credentials_used(j, &active, &used, &used_id);
+	if (r < 0)
+		return r;
+	if (used_id != 0 && used >= since) {
+		format_duration((j->ch.now_ms - used) / 1000, ago, sizeof(ago));
+		snprintf(buf, size, "its credential %lld was used %s ago",
+			 (long long)used_id, ago);
+		return 1;
+	}
+	r = hostclaim_last_seen(j->ch.c->claims, j->host, &seen);
+	if (r < 0)
+		return r;
+	if (r == 0 || seen < since || (!active && owned))
+		return 0;
+	format_duration((j->ch.now_ms - seen) / 1000, ago, sizeof(ago));
+	snprintf(buf, size, "it reported %s ago%s", ago,
+		 owned ? "" : " and belongs to no customer yet");
+	return 1;
+}
+
+/*
+ * Who the host belongs to, and whether this enrollment may take it: the
+ * inventory's customer (checked before, on the HTTP thread), else the
+ * claim.  Moving a host to another customer, and enrolling a host in use
+ * again, need an administrator's approval, which j->approval records.
+ */
+static int enroll_check_claim(struct enroll_job *j)
+{
+	char owner[CUSTOMER_ID_MAX + 1] = "", evidence[64], why[160];
+	int64_t since = 0;
+	bool owned;
+	int r;
+
+	if (j->inventory_owner != NULL) {
+		strlcpy_safe(owner, j->inventory_owner, sizeof(owner));
+		r = 1;
+	} else {
+		r = hostclaim_owner(j->ch.c->claims, j->host, owner,
+				    sizeof(owner), &since);
+	}
+	if (r < 0)
+		return r;
+	owned = r == 1;
+	if (owned && strcmp(owner, j->customer) != 0) {
+		r = hostclaim_find_approval(j->ch.c->claims, j->host,
+					    j->customer, true, j->ch.now_ms,
+					    &j->approval);
+		if (r != 0)
+			return r < 0 ? r : 0;
+		r = owner_evidence(j, since, evidence, sizeof(evidence));
+		if (r < 0)
+			return r;
+		return fail(&j->ch, -EEXIST,
+			    "host %s belongs to customer %s (%s); an administrator can move it to %s with: tocsin enrollment approve %s --customer %s",
+			    j->host, owner, evidence, j->customer, j->host,
+			    j->customer);
+	}
+	if (j->live_window_ms <= 0)
+		return 0;
+	r = enroll_host_live(j, owned, why, sizeof(why));
+	if (r <= 0)
+		return r;
+	r = hostclaim_find_approval(j->ch.c->claims, j->host, j->customer,
+				    false, j->ch.now_ms, &j->approval);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	return fail(&j->ch, -EEXIST,
+		    "host %s is in use: %s; enrolling it again would cut its agent off. Rotate with the current credential (tocsin-agent rotate-credential), or have an administrator approve it: tocsin enrollment approve %s",
+		    j->host, why, j->host);
 }
 
 /* Revoke the host's earlier credentials, remembering which. */
@@ -904,25 +932,12 @@ static int insert_credential(struct change *ch, const char *host,
 	return r;
 }
 
-static int enroll_apply(struct store *st, void *arg)
+/* Count the token's use; its new count in j->uses. */
+static int enroll_use_token(struct enroll_job *j)
 {
-	struct enroll_job *j = arg;
 	sqlite3_stmt *use = j->ch.c->stmt[STMT_TOKEN_USE];
-	char detail[384];
-	size_t len;
-	int r, rc;
+	int rc;
 
-	(void)st;
-	r = enroll_check_token(j);
-	if (r == 0)
-		r = enroll_check_binding(j);
-	if (r == 0)
-		r = enroll_replace_earlier(j);
-	if (r == 0)
-		r = insert_credential(&j->ch, j->host, j->customer, j->hash,
-				      j->token_id, &j->id);
-	if (r < 0)
-		return r;
 	sqlite3_bind_int64(use, 1, j->token_id);
 	rc = sqlite3_step(use);
 	if (rc == SQLITE_ROW)
@@ -931,8 +946,14 @@ static int enroll_apply(struct store *st, void *arg)
 		rc = sqlite3_step(use);
 	sqlite3_reset(use);
 	sqlite3_clear_bindings(use);
-	if (rc != SQLITE_DONE)
-		return sqlite_to_errno(rc);
+	return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
+}
+
+static int enroll_audit(struct enroll_job *j)
+{
+	char detail[512];
+	size_t len;
+
 	snprintf(detail, sizeof(detail), "host %s of customer %s", j->host,
 		 j->customer);
 	for (size_t i = 0; i < j->replaced.n; i++) {
@@ -941,21 +962,60 @@ static int enroll_apply(struct store *st, void *arg)
 			 i == 0 ? "; replaces credential " : ", ",
 			 (long long)j->replaced.v[i]);
 	}
+	len = strlen(detail);
+	if (j->approval != 0)
+		snprintf(detail + len, sizeof(detail) - len,
+			 "; approved by enrollment approval %lld",
+			 (long long)j->approval);
 	return audit_change(&j->ch, "enroll", "credential", j->id, detail);
 }
 
-static struct entry *credential_entry(int64_t id, const char *host,
-				      const char *customer,
-				      const uint8_t *hash)
+static int enroll_apply(struct store *st, void *arg)
 {
-	struct entry *e = xcalloc(1, sizeof(*e));
+	struct enroll_job *j = arg;
+	int r;
 
-	e->kind = ENTRY_CREDENTIAL;
-	e->id = id;
-	e->host = xstrdup(host);
-	e->customer = xstrdup(customer);
-	memcpy(e->hash, hash, TOKEN_HASH_LEN);
-	return e;
+	(void)st;
+	r = enroll_check_token(j);
+	if (r == 0)
+		r = enroll_check_claim(j);
+	if (r == 0)
+		r = enroll_replace_earlier(j);
+	if (r == 0)
+		r = insert_credential(&j->ch, j->host, j->customer, j->hash,
+				      j->token_id, &j->id);
+	if (r == 0)
+		r = enroll_use_token(j);
+	if (r == 0)
+		r = hostclaim_claim(j->ch.c->claims, j->host, j->customer,
+				    j->ch.now_ms, j->ch.actor);
+	if (r == 0 && j->approval != 0)
+		r = hostclaim_use_approval(j->ch.c->claims, j->approval,
+					   j->ch.now_ms, j->id);
+	if (r == 0)
+		r = enroll_audit(j);
+	return r;
+}
+
+/* In commit order: the earlier credentials end, the new one works. */
+static void enroll_then(void *arg, int result)
+{
+	struct enroll_job *j = arg;
+	struct credentials *c = j->ch.c;
+	struct credindex_row row = { .kind = CREDINDEX_CREDENTIAL,
+				     .id = j->id,
+				     .host = j->host,
+				     .customer = j->customer };
+
+	if (result < 0)
+		return;
+	for (size_t i = 0; i < j->replaced.n; i++)
+		credindex_revoke(c->ix, CREDINDEX_CREDENTIAL, j->replaced.v[i],
+				 j->ch.now_ms, "reenrolled");
+	memcpy(row.hash, j->hash, TOKEN_HASH_LEN);
+	credindex_add(c->ix, &row);
+	credindex_set_uses(c->ix, j->token_id, j->uses);
+	maybe_prune(c, j->ch.now_ms);
 }
 
 int credentials_enroll(struct credentials *c, const struct principal *p,
@@ -963,42 +1023,33 @@ int credentials_enroll(struct credentials *c, const struct principal *p,
 		       int64_t now_ms, struct credential_issued *ret,
 		       char *err, size_t errlen)
 {
+	const struct host *known = inventory_host(inv, host);
 	struct enroll_job j = {
 		.ch = { .c = c, .now_ms = now_ms, .actor = p->name },
 		.token_id = p->credential_id,
 		.customer = p->customer,
 		.host = host,
+		.inventory_owner = known && known->customer ? known->customer->id
+							    : NULL,
+		.live_window_ms = atomic_load(&c->live_window_ms),
 	};
-	const struct host *known = inventory_host(inv, host);
 	struct credential_issued out = { 0 };
-	struct entry *e, *t;
 	int r;
 
-	if (known != NULL && known->customer != NULL &&
-	    strcmp(known->customer->id, p->customer) != 0) {
+	if (j.inventory_owner != NULL &&
+	    strcmp(j.inventory_owner, p->customer) != 0) {
 		snprintf(err, errlen,
 			 "host %s belongs to customer %s in the inventory, not to %s",
-			 host, known->customer->id, p->customer);
+			 host, j.inventory_owner, p->customer);
 		return -EEXIST;
 	}
 	secret_new(CREDENTIAL_PREFIX, out.secret, sizeof(out.secret), j.hash);
-	r = run_change(&j.ch, enroll_apply, &j, err, errlen);
+	r = run_change(&j.ch, enroll_apply, enroll_then, &j, err, errlen);
+	free(j.replaced.v);
 	if (r < 0) {
-		free(j.replaced.v);
 		sodium_memzero(&out, sizeof(out));
 		return r;
 	}
-	e = credential_entry(j.id, host, p->customer, j.hash);
-	pthread_rwlock_wrlock(&c->lock);
-	for (size_t i = 0; i < j.replaced.n; i++)
-		index_revoke(c, ENTRY_CREDENTIAL, j.replaced.v[i], now_ms,
-			     "reenrolled");
-	free(j.replaced.v);
-	index_add(c, e);
-	t = find_id(&c->tokens, j.token_id);
-	if (t != NULL)
-		t->uses = j.uses;
-	pthread_rwlock_unlock(&c->lock);
 	out.id = j.id;
 	*ret = out;
 	return 0;
@@ -1007,21 +1058,19 @@ int credentials_enroll(struct credentials *c, const struct principal *p,
 struct rotate_job {
 	struct change ch;
 	int64_t old_id;
+	int64_t interval_ms;
 	uint8_t hash[TOKEN_HASH_LEN];
 	char host[256], customer[CUSTOMER_ID_MAX + 1];
 	int64_t id, superseded, old_expires_ms;
 };
 
-static int rotate_apply(struct store *st, void *arg)
+/* The credential being rotated, as the database has it now. */
+static int rotate_read_old(struct rotate_job *j, int64_t *ret_expires)
 {
-	struct rotate_job *j = arg;
-	struct credentials *c = j->ch.c;
-	sqlite3_stmt *s = c->stmt[STMT_CREDENTIAL_GET];
-	int64_t revoked, expires;
-	char detail[512], at[TIME_RFC3339_LEN];
-	int rc, r;
+	sqlite3_stmt *s = j->ch.c->stmt[STMT_CREDENTIAL_GET];
+	int64_t revoked = 0, expires = 0;
+	int rc;
 
-	(void)st;
 	sqlite3_bind_int64(s, 1, j->old_id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
@@ -1040,6 +1089,52 @@ static int rotate_apply(struct store *st, void *arg)
 	if (revoked != 0 || (expires != 0 && j->ch.now_ms >= expires))
 		return fail(&j->ch, -EACCES, "credential %lld can no longer be used",
 			    (long long)j->old_id);
+	*ret_expires = expires;
+	return 0;
+}
+
+/*
+ * At most one rotation per host per interval, so that a credential cannot
+ * mint credentials (and audit rows, and index entries) as fast as it can
+ * post: -EDQUOT when the host's newest rotated credential is too recent.
+ */
+static int rotate_check_rate(struct rotate_job *j)
+{
+	sqlite3_stmt *s = j->ch.c->stmt[STMT_HOST_LAST_ROTATION];
+	int64_t last = 0, wait_s;
+	int rc;
+
+	db_bind_text(s, 1, j->host);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		last = column_or_zero(s, 0);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_ROW)
+		return sqlite_to_errno(rc);
+	if (last == 0 || j->ch.now_ms - last >= j->interval_ms)
+		return 0;
+	wait_s = (last + j->interval_ms - j->ch.now_ms + 999) / 1000;
+	return fail(&j->ch, -EDQUOT,
+		    "host %s rotated its credential less than %lld s ago; rotate again in %lld s",
+		    j->host, (long long)(j->interval_ms / 1000), (long long)wait_s);
+}
+
+static int rotate_apply(struct store *st, void *arg)
+{
+	struct rotate_job *j = arg;
+	struct credentials *c = j->ch.c;
+	char detail[512], at[TIME_RFC3339_LEN];
+	int64_t expires = 0;
+	sqlite3_stmt *s;
+	int r;
+
+	(void)st;
+	r = rotate_read_old(j, &expires);
+	if (r == 0)
+		r = rotate_check_rate(j);
+	if (r < 0)
+		return r;
 	/* A successor that was never used (its secret was lost) goes. */
 	if (j->superseded != 0) {
 		s = c->stmt[STMT_CREDENTIAL_END];
@@ -1071,6 +1166,28 @@ static int rotate_apply(struct store *st, void *arg)
 			    j->old_id, detail);
 }
 
+/* In commit order: the successor works, the old one waits for its use. */
+static void rotate_then(void *arg, int result)
+{
+	struct rotate_job *j = arg;
+	struct credentials *c = j->ch.c;
+	struct credindex_row row = { .kind = CREDINDEX_CREDENTIAL,
+				     .id = j->id,
+				     .host = j->host,
+				     .customer = j->customer,
+				     .predecessor = j->old_id };
+
+	if (result < 0)
+		return;
+	if (j->superseded != 0)
+		credindex_revoke(c->ix, CREDINDEX_CREDENTIAL, j->superseded,
+				 j->ch.now_ms, "superseded");
+	credindex_replace(c->ix, j->old_id, j->id, j->old_expires_ms);
+	memcpy(row.hash, j->hash, TOKEN_HASH_LEN);
+	credindex_add(c->ix, &row);
+	maybe_prune(c, j->ch.now_ms);
+}
+
 int credentials_rotate(struct credentials *c, const struct principal *p,
 		       int64_t now_ms, struct credential_issued *ret,
 		       char *err, size_t errlen)
@@ -1078,30 +1195,17 @@ int credentials_rotate(struct credentials *c, const struct principal *p,
 	struct rotate_job j = {
 		.ch = { .c = c, .now_ms = now_ms, .actor = p->name },
 		.old_id = p->credential_id,
+		.interval_ms = atomic_load(&c->rotate_interval_ms),
 	};
 	struct credential_issued out = { 0 };
-	struct entry *e, *old;
 	int r;
 
 	secret_new(CREDENTIAL_PREFIX, out.secret, sizeof(out.secret), j.hash);
-	r = run_change(&j.ch, rotate_apply, &j, err, errlen);
+	r = run_change(&j.ch, rotate_apply, rotate_then, &j, err, errlen);
 	if (r < 0) {
 		sodium_memzero(&out, sizeof(out));
 		return r;
 	}
-	e = credential_entry(j.id, j.host, j.customer, j.hash);
-	e->predecessor = j.old_id;
-	pthread_rwlock_wrlock(&c->lock);
-	if (j.superseded != 0)
-		index_revoke(c, ENTRY_CREDENTIAL, j.superseded, now_ms,
-			     "superseded");
-	old = find_id(&c->credentials, j.old_id);
-	if (old != NULL) {
-		old->replaced_by = j.id;
-		old->expires_ms = j.old_expires_ms;
-	}
-	index_add(c, e);
-	pthread_rwlock_unlock(&c->lock);
 	out.id = j.id;
 	*ret = out;
 	return 0;
@@ -1140,6 +1244,18 @@ static int credential_revoke_apply(struct store *st, void *arg)
 			    j->id, detail[0] ? detail : NULL);
 }
 
+static void credential_revoke_then(void *arg, int result)
+{
+	struct revoke_job *j = arg;
+
+	if (result < 0)
+		return;
+	for (size_t i = 0; i < j->revoked.n; i++)
+		credindex_revoke(j->ch.c->ix, CREDINDEX_CREDENTIAL,
+				 j->revoked.v[i], j->ch.now_ms, "revoked");
+	maybe_prune(j->ch.c, j->ch.now_ms);
+}
+
 int credentials_revoke(struct credentials *c, int64_t id, const char *actor,
 		       int64_t now_ms, char *err, size_t errlen)
 {
@@ -1147,16 +1263,59 @@ int credentials_revoke(struct credentials *c, int64_t id, const char *actor,
 		.ch = { .c = c, .now_ms = now_ms, .actor = actor },
 		.id = id,
 	};
-	int r = run_change(&j.ch, credential_revoke_apply, &j, err, errlen);
+	int r = run_change(&j.ch, credential_revoke_apply,
+			   credential_revoke_then, &j, err, errlen);
 
-	if (r == 0) {
-		pthread_rwlock_wrlock(&c->lock);
-		for (size_t i = 0; i < j.revoked.n; i++)
-			index_revoke(c, ENTRY_CREDENTIAL, j.revoked.v[i],
-				     now_ms, "revoked");
-		pthread_rwlock_unlock(&c->lock);
-	}
 	free(j.revoked.v);
+	return r;
+}
+
+struct approve_job {
+	struct change ch;
+	const char *host;
+	const char *customer;
+	int64_t expires_ms;
+	int64_t id;
+};
+
+static int approve_apply(struct store *st, void *arg)
+{
+	struct approve_job *j = arg;
+	char at[TIME_RFC3339_LEN], detail[384];
+	int r;
+
+	(void)st;
+	r = hostclaim_approve(j->ch.c->claims, j->host, j->customer,
+			      j->ch.now_ms, j->expires_ms, j->ch.actor, &j->id);
+	if (r < 0)
+		return r;
+	time_format_rfc3339(j->expires_ms, at);
+	if (j->customer != NULL)
+		snprintf(detail, sizeof(detail),
+			 "the next enrollment of host %s, into customer %s, until %s",
+			 j->host, j->customer, at);
+	else
+		snprintf(detail, sizeof(detail),
+			 "the next enrollment of host %s, until %s", j->host, at);
+	return audit_change(&j->ch, "enrollment.approve", "enrollment approval",
+			    j->id, detail);
+}
+
+int credentials_approve(struct credentials *c, const char *host,
+			const char *customer, int64_t expires_ms,
+			const char *actor, int64_t now_ms, int64_t *ret_id,
+			char *err, size_t errlen)
+{
+	struct approve_job j = {
+		.ch = { .c = c, .now_ms = now_ms, .actor = actor },
+		.host = host,
+		.customer = customer,
+		.expires_ms = expires_ms,
+	};
+	int r = run_change(&j.ch, approve_apply, NULL, &j, err, errlen);
+
+	if (r == 0)
+		*ret_id = j.id;
 	return r;
 }
 
@@ -1202,7 +1361,7 @@ int credentials_token_list(struct credentials *c, int64_t now_ms,
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		json_array_append_new(
 			list,
-			json_pack("{s:I, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:o, s:o}",
+			json_pack("{s:I, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:o, s:o, s:o}",
 				  "id", (json_int_t)sqlite3_column_int64(s, 0),
 				  "customer", column_text(s, 1), "state",
 				  token_state(s, now_ms), "created_at",
@@ -1215,7 +1374,11 @@ int credentials_token_list(struct credentials *c, int64_t now_ms,
 				  "revoked_by",
 				  sqlite3_column_type(s, 8) == SQLITE_NULL
 					  ? json_null()
-					  : json_string(column_text(s, 8))));
+					  : json_string(column_text(s, 8)),
+				  "hosts",
+				  sqlite3_column_type(s, 9) == SQLITE_NULL
+					  ? json_null()
+					  : json_string(column_text(s, 9))));
 	sqlite3_reset(s);
 	store_unlock(c->st);
 	if (rc != SQLITE_DONE) {
@@ -1272,4 +1435,14 @@ int credentials_list(struct credentials *c, const char *customer,
 	}
 	*ret = list;
 	return 0;
+}
+
+int credentials_approvals(struct credentials *c, int64_t now_ms, json_t **ret)
+{
+	int r;
+
+	store_lock(c->st);
+	r = hostclaim_approvals_json(c->claims, now_ms, ret);
+	store_unlock(c->st);
+	return r;
 }

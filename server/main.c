@@ -156,6 +156,7 @@ int main(int argc, char **argv)
 	if (r < 0)
 		fatalx("cannot load the credentials from %s: %s",
 		       conf->database, strerror(-r));
+	credentials_configure(api.credentials, &conf->enrollment);
 	api.metrics = metrics_new();
 	metrics_add_source(api.metrics, api_metrics, &api);
 	r = dedup_configure(api.store, conf->lifecycle, conf->inventory);

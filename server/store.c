@@ -10,6 +10,7 @@
 #include "../common/util.h"
 #include "dedup_metrics.h"
 #include "desk.h"
+#include "hostclaim.h"
 #include "audit.h"
 #include "credentials.h"
 #include "ingest.h"
@@ -110,6 +111,7 @@ static const struct db_schema *const schemas[] = {
 	&audit_schema,
 	&credentials_schema,
 	&liveness_schema,
+	&hostclaim_schema,
 	NULL,
 };
 
