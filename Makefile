@@ -91,6 +91,7 @@ SERVER_SRCS := \
 	server/store.c \
 	server/tls.c \
 	server/writer.c \
+	server/watchdog.c \
 	server/dedup_metrics.c \
 	server/flap.c \
 	server/lifecycle.c \
@@ -138,6 +139,7 @@ UNIT_TESTS := \
 	test_updates \
 	test_util \
 	test_writer \
+	test_watchdog \
 	test_lifecycle \
 	test_silence \
 	test_topology \

@@ -20,6 +20,7 @@
 #include "liveness.h"
 #include "server.h"
 #include "tls.h"
+#include "watchdog.h"
 #include "writer.h"
 
 void config_history_add(struct config_history *h, struct server_config *conf)
@@ -118,44 +119,10 @@ static int reload(struct api *api, struct config_history *history,
 	return 0;
 }
 
-/*
- * The watchdog's view of the writer: a no-op job posted each tick; its
- * completion says the writer thread still runs jobs.
- */
-struct writer_probe {
-	atomic_bool pending;
-};
-
-static int probe_apply(struct store *st, void *arg)
-{
-	(void)st;
-	(void)arg;
-	return 0;
-}
-
-static void probe_done(void *arg, int result)
-{
-	struct writer_probe *p = arg;
-
-	(void)result;
-	atomic_store(&p->pending, false);
-}
-
-/* One watchdog tick: ping when the last probe came back, then probe again. */
-static void watchdog_tick(struct api *api, struct writer_probe *probe)
-{
-	if (atomic_load(&probe->pending))
-		return; /* the writer has not run it yet: no ping */
-	sd_notify(0, "WATCHDOG=1");
-	atomic_store(&probe->pending, true);
-	if (writer_post(api->writer, probe_apply, probe, probe_done) < 0)
-		atomic_store(&probe->pending, false); /* full: busy, not stuck */
-}
-
 void daemon_serve(struct api *api, struct config_history *history,
 		  const char *config_path, const char *dropin_dir)
 {
-	struct writer_probe probe = { .pending = false };
+	struct watchdog *wd = NULL;
 	struct pollfd pfd = { .events = POLLIN };
 	uint64_t watchdog_usec = 0;
 	int tick_ms = -1;
@@ -173,14 +140,17 @@ void daemon_serve(struct api *api, struct config_history *history,
 		tick_ms = (int)(watchdog_usec / 4000);
 		if (tick_ms < 1)
 			tick_ms = 1;
-		watchdog_tick(api, &probe);
+		wd = watchdog_new(api->writer);
+		sd_notify(0, "WATCHDOG=1");
+		watchdog_tick(wd);
 	}
 	for (;;) {
 		struct signalfd_siginfo si;
 		int n = poll(&pfd, 1, tick_ms);
 
 		if (n == 0) {
-			watchdog_tick(api, &probe);
+			if (watchdog_tick(wd))
+				sd_notify(0, "WATCHDOG=1");
 			continue;
 		}
 		if (n < 0 || read(pfd.fd, &si, sizeof(si)) != sizeof(si))
@@ -195,7 +165,5 @@ void daemon_serve(struct api *api, struct config_history *history,
 		break;
 	}
 	close(pfd.fd);
-	/* The writer still owns a probe in flight: let it finish first. */
-	while (atomic_load(&probe.pending) && tick_ms > 0)
-		usleep(1000);
+	watchdog_free(wd);
 }
