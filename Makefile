@@ -88,6 +88,7 @@ SERVER_SRCS := \
 	server/inventory.c \
 	server/liveness.c \
 	server/metrics.c \
+	server/reload.c \
 	server/store.c \
 	server/tls.c \
 	server/writer.c \

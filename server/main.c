@@ -25,6 +25,7 @@
 #include "lifecycle.h"
 #include "liveness.h"
 #include "metrics.h"
+#include "reload.h"
 #include "server.h"
 #include "store.h"
 #include "writer.h"
@@ -67,7 +68,7 @@ int main(int argc, char **argv)
 	char *dropin_dir = NULL;
 	bool check_only = false, verbose = false;
 	struct server_config *conf;
-	struct config_history history = { 0 };
+	struct reload_history history = { 0 };
 	struct http_server *http;
 	struct api api = { 0 };
 	struct dedup_timer *dedup_timer = NULL;
@@ -132,7 +133,7 @@ int main(int argc, char **argv)
 		free(dropin_dir);
 		return 0;
 	}
-	config_history_add(&history, conf);
+	reload_keep(&history, conf);
 	if (!verbose)
 		log_set_level(conf->log_level);
 
@@ -229,7 +230,7 @@ int main(int argc, char **argv)
 	audit_close(api.audit);
 	metrics_free(api.metrics);
 	store_close(api.store);
-	config_history_free(&history);
+	reload_history_free(&history);
 	free(dropin_dir);
 	return status;
 }
