@@ -76,10 +76,12 @@ AGENT_SRCS := \
 SERVER_SRCS := \
 	server/api.c \
 	server/audit.c \
+	server/budget.c \
 	server/config.c \
 	server/credapi.c \
 	server/credentials.c \
 	server/credindex.c \
+	server/credlist.c \
 	server/hostclaim.c \
 	server/daemon.c \
 	server/dedup.c \

@@ -179,6 +179,7 @@ static void parse_http(struct cfg *cfg, const struct cfg_node *node,
 static void parse_writer(struct cfg *cfg, const struct cfg_node *node,
 			 struct server_config *conf)
 {
+	uint64_t bytes;
 	int64_t v;
 
 	if (cfg_expect_map(cfg, node) < 0)
@@ -187,6 +188,13 @@ static void parse_writer(struct cfg *cfg, const struct cfg_node *node,
 		conf->writer_queue = (size_t)v;
 	if (cfg_get_int(cfg, node, "max_group", 1, 100000, &v) > 0)
 		conf->writer_group = (size_t)v;
+	if (cfg_get_size(cfg, node, "max_queue_bytes", &bytes) > 0) {
+		if (bytes < 64 * 1024 || bytes > (uint64_t)64 * 1024 * 1024 * 1024)
+			cfg_error(cfg, cfg_get(cfg, node, "max_queue_bytes"),
+				  "max_queue_bytes must be between 64KiB and 64GiB");
+		else
+			conf->writer_queue_bytes = (size_t)bytes;
+	}
 }
 
 int server_config_load(const char *main_path, const char *dropin_dir,
@@ -213,6 +221,7 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	conf->connection_timeout_ms = 30000;
 	conf->writer_queue = 4096;
 	conf->writer_group = 256;
+	conf->writer_queue_bytes = 64 * 1024 * 1024;
 	liveness_config_defaults(&conf->liveness);
 	credentials_config_defaults(&conf->enrollment);
 

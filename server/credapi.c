@@ -13,6 +13,7 @@
 #include "api.h"
 #include "audit.h"
 #include "credentials.h"
+#include "credlist.h"
 #include "hostclaim.h"
 #include "inventory.h"
 
@@ -276,7 +277,7 @@ void credapi_token_list(void *app, const struct http_request *req,
 	int r;
 
 	(void)req;
-	r = credentials_token_list(api->credentials, time_now_ms(), &list);
+	r = credlist_tokens(api->credlist, time_now_ms(), &list);
 	if (r < 0) {
 		change_failed(resp, r, "listing enrollment tokens failed");
 		return;
@@ -378,8 +379,8 @@ void credapi_list(void *app, const struct http_request *req,
 	json_t *list;
 	int r;
 
-	r = credentials_list(api->credentials, http_query(req, "customer"),
-			     http_query(req, "host"), time_now_ms(), &list);
+	r = credlist_credentials(api->credlist, http_query(req, "customer"),
+				 http_query(req, "host"), time_now_ms(), &list);
 	if (r < 0) {
 		change_failed(resp, r, "listing credentials failed");
 		return;
@@ -421,9 +422,7 @@ void credapi_audit(void *app, const struct http_request *req,
 	if (api_query_int(req, "limit", AUDIT_PAGE_MAX, &limit, resp) < 0 ||
 	    api_query_int(req, "offset", INT64_MAX / 2, &offset, resp) < 0)
 		return;
-	store_lock(api->store);
-	r = audit_list(api->audit, limit, offset, &list);
-	store_unlock(api->store);
+	r = credlist_audit(api->credlist, limit, offset, &list);
 	if (r < 0) {
 		change_failed(resp, r, "reading the audit trail failed");
 		return;
@@ -511,7 +510,7 @@ void credapi_approvals(void *app, const struct http_request *req,
 	int r;
 
 	(void)req;
-	r = credentials_approvals(api->credentials, time_now_ms(), &list);
+	r = credlist_approvals(api->credlist, time_now_ms(), &list);
 	if (r < 0) {
 		change_failed(resp, r, "listing enrollment approvals failed");
 		return;

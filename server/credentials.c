@@ -82,7 +82,6 @@ enum stmt {
 	STMT_TOKEN_GET,
 	STMT_TOKEN_REVOKE,
 	STMT_TOKEN_USE,
-	STMT_TOKEN_LIST,
 	STMT_HOST_ACTIVE,
 	STMT_HOST_CREDENTIALS,
 	STMT_HOST_LAST_ROTATION,
@@ -92,7 +91,6 @@ enum stmt {
 	STMT_CREDENTIAL_REPLACE,
 	STMT_CREDENTIAL_END,
 	STMT_CREDENTIAL_REVOKE,
-	STMT_CREDENTIAL_LIST,
 	STMT_COUNT,
 };
 
@@ -116,10 +114,6 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_TOKEN_USE] =
 		"UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = ?1"
 		" RETURNING uses",
-	[STMT_TOKEN_LIST] =
-		"SELECT id, customer, created_at, created_by, expires_at, max_uses,"
-		" uses, revoked_at, revoked_by, hosts FROM enrollment_tokens"
-		" ORDER BY id",
 	[STMT_HOST_ACTIVE] =
 		"SELECT id, customer FROM credentials WHERE host = ?1"
 		" AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)"
@@ -152,12 +146,6 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		" WHERE revoked_at IS NULL AND (id = ?1 OR replaced_by = ?1"
 		" OR id = (SELECT replaced_by FROM credentials WHERE id = ?1))"
 		" RETURNING id",
-	[STMT_CREDENTIAL_LIST] =
-		"SELECT id, host, customer, created_at, created_by,"
-		" enrollment_token_id, replaced_by, expires_at, revoked_at,"
-		" revoked_reason FROM credentials"
-		" WHERE (?1 IS NULL OR customer = ?1) AND (?2 IS NULL OR host = ?2)"
-		" ORDER BY id",
 };
 
 struct credentials {
@@ -1316,133 +1304,5 @@ int credentials_approve(struct credentials *c, const char *host,
 
 	if (r == 0)
 		*ret_id = j.id;
-	return r;
-}
-
-/* --- lists ---------------------------------------------------------- */
-
-static json_t *json_time_or_null(sqlite3_stmt *s, int col)
-{
-	char at[TIME_RFC3339_LEN];
-
-	if (sqlite3_column_type(s, col) == SQLITE_NULL)
-		return json_null();
-	time_format_rfc3339(sqlite3_column_int64(s, col), at);
-	return json_string(at);
-}
-
-static json_t *json_int_or_null(sqlite3_stmt *s, int col)
-{
-	return sqlite3_column_type(s, col) == SQLITE_NULL
-		       ? json_null()
-		       : json_integer(sqlite3_column_int64(s, col));
-}
-
-static const char *token_state(sqlite3_stmt *s, int64_t now_ms)
-{
-	if (sqlite3_column_type(s, 7) != SQLITE_NULL)
-		return "revoked";
-	if (now_ms >= sqlite3_column_int64(s, 4))
-		return "expired";
-	if (sqlite3_column_type(s, 5) != SQLITE_NULL &&
-	    sqlite3_column_int64(s, 6) >= sqlite3_column_int64(s, 5))
-		return "used_up";
-	return "active";
-}
-
-int credentials_token_list(struct credentials *c, int64_t now_ms,
-			   json_t **ret)
-{
-	sqlite3_stmt *s = c->stmt[STMT_TOKEN_LIST];
-	json_t *list = json_array();
-	int rc;
-
-	store_lock(c->st);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		json_array_append_new(
-			list,
-			json_pack("{s:I, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:o, s:o, s:o}",
-				  "id", (json_int_t)sqlite3_column_int64(s, 0),
-				  "customer", column_text(s, 1), "state",
-				  token_state(s, now_ms), "created_at",
-				  json_time_or_null(s, 2), "created_by",
-				  column_text(s, 3), "expires_at",
-				  json_time_or_null(s, 4), "max_uses",
-				  json_int_or_null(s, 5), "uses",
-				  (json_int_t)sqlite3_column_int64(s, 6),
-				  "revoked_at", json_time_or_null(s, 7),
-				  "revoked_by",
-				  sqlite3_column_type(s, 8) == SQLITE_NULL
-					  ? json_null()
-					  : json_string(column_text(s, 8)),
-				  "hosts",
-				  sqlite3_column_type(s, 9) == SQLITE_NULL
-					  ? json_null()
-					  : json_string(column_text(s, 9))));
-	sqlite3_reset(s);
-	store_unlock(c->st);
-	if (rc != SQLITE_DONE) {
-		json_decref(list);
-		return sqlite_to_errno(rc);
-	}
-	*ret = list;
-	return 0;
-}
-
-static const char *credential_state(sqlite3_stmt *s, int64_t now_ms)
-{
-	if (sqlite3_column_type(s, 8) != SQLITE_NULL)
-		return "revoked";
-	if (sqlite3_column_type(s, 7) != SQLITE_NULL)
-		return now_ms >= sqlite3_column_int64(s, 7) ? "expired"
-							    : "rotating";
-	return "active";
-}
-
-int credentials_list(struct credentials *c, const char *customer,
-		     const char *host, int64_t now_ms, json_t **ret)
-{
-	sqlite3_stmt *s = c->stmt[STMT_CREDENTIAL_LIST];
-	json_t *list = json_array();
-	int rc;
-
-	store_lock(c->st);
-	db_bind_text(s, 1, customer);
-	db_bind_text(s, 2, host);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		json_array_append_new(
-			list,
-			json_pack("{s:I, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:o}",
-				  "id", (json_int_t)sqlite3_column_int64(s, 0),
-				  "host", column_text(s, 1), "customer",
-				  column_text(s, 2), "state",
-				  credential_state(s, now_ms), "created_at",
-				  json_time_or_null(s, 3), "created_by",
-				  column_text(s, 4), "enrollment_token_id",
-				  json_int_or_null(s, 5), "replaced_by",
-				  json_int_or_null(s, 6), "expires_at",
-				  json_time_or_null(s, 7), "revoked_at",
-				  json_time_or_null(s, 8), "revoked_reason",
-				  sqlite3_column_type(s, 9) == SQLITE_NULL
-					  ? json_null()
-					  : json_string(column_text(s, 9))));
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	store_unlock(c->st);
-	if (rc != SQLITE_DONE) {
-		json_decref(list);
-		return sqlite_to_errno(rc);
-	}
-	*ret = list;
-	return 0;
-}
-
-int credentials_approvals(struct credentials *c, int64_t now_ms, json_t **ret)
-{
-	int r;
-
-	store_lock(c->st);
-	r = hostclaim_approvals_json(c->claims, now_ms, ret);
-	store_unlock(c->st);
 	return r;
 }

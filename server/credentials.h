@@ -128,14 +128,6 @@ int credentials_approve(struct credentials *c, const char *host,
 			const char *actor, int64_t now_ms, int64_t *ret_id,
 			char *err, size_t errlen);
 
-/* Lists for administrators, without secrets (take the store lock). */
-int credentials_token_list(struct credentials *c, int64_t now_ms,
-			   json_t **ret);
-/* customer and host filter when not NULL. */
-int credentials_list(struct credentials *c, const char *customer,
-		     const char *host, int64_t now_ms, json_t **ret);
-int credentials_approvals(struct credentials *c, int64_t now_ms, json_t **ret);
-
 /* Entries in the index, for the benchmark and /metrics. */
 size_t credentials_count(struct credentials *c);
 

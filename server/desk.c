@@ -852,17 +852,23 @@ int desk_outbox_cancel(struct desk *d, const char *cancel_key)
 	return sqlite3_changes(store_db(d->st));
 }
 
+void desk_count_on(struct desk *d, struct desk *reader)
+{
+	d->counts_from = reader;
+}
+
 void desk_metrics(void *arg, struct metrics_out *out)
 {
 	struct desk *d = arg;
-	sqlite3_stmt *s = d->stmt[DESK_OUTBOX_COUNT];
+	struct desk *from = d->counts_from ? d->counts_from : d;
+	sqlite3_stmt *s = from->stmt[DESK_OUTBOX_COUNT];
 	int64_t pending = 0;
 
-	store_lock(d->st);
+	store_lock(from->st);
 	if (sqlite3_step(s) == SQLITE_ROW)
 		pending = sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
-	store_unlock(d->st);
+	store_unlock(from->st);
 	metrics_gauge(out, "tocsin_notify_queued",
 		      "Notifications (mail and webhooks) waiting to be sent.", NULL,
 		      (double)pending);

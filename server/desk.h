@@ -106,6 +106,7 @@ struct desk {
 	struct desk_counters counters;
 	struct escalate *timer;
 	struct dispatch *dispatch;
+	struct desk *counts_from; /* /metrics counts the outbox here (a reader's desk) */
 };
 
 /*
@@ -196,5 +197,11 @@ int desk_outbox_cancel(struct desk *d, const char *cancel_key);
 
 /* The metrics source: outbox queued, sent, failed, retried. */
 void desk_metrics(void *arg, struct metrics_out *out);
+/*
+ * From now on desk_metrics() counts d's outbox with reader, a desk opened
+ * over a store_open_reader() store, so that a scrape does not wait for
+ * the writer.
+ */
+void desk_count_on(struct desk *d, struct desk *reader);
 
 #endif

@@ -56,6 +56,9 @@ struct http_deferred *http_defer(const struct http_request *req)
 	d->srv = req->ctx->srv;
 	d->conn = req->conn;
 	req->ctx->deferred = d;
+	/* The handler has parsed what it needs: do not pin the raw body too. */
+	free(req->ctx->body);
+	req->ctx->body = NULL;
 	atomic_fetch_add(&d->srv->deferred, 1);
 	/* Suspended before anyone can resume it: resume may come at once. */
 	MHD_suspend_connection(req->conn);

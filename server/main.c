@@ -17,6 +17,7 @@
 #include "api.h"
 #include "audit.h"
 #include "credentials.h"
+#include "credlist.h"
 #include "daemon.h"
 #include "dedup.h"
 #include "dedup_metrics.h"
@@ -158,12 +159,24 @@ int main(int argc, char **argv)
 		fatalx("cannot load the credentials from %s: %s",
 		       conf->database, strerror(-r));
 	credentials_configure(api.credentials, &conf->enrollment);
+	/* The read side's connection, with the read contexts over it. */
+	r = store_open_reader(conf->database, &api.reader);
+	if (r == 0)
+		r = credlist_open(api.reader, &api.credlist);
+	if (r == 0)
+		r = dedup_configure(api.reader, conf->lifecycle, conf->inventory);
+	if (r == 0)
+		r = desk_open(conf->helpdesk, conf->inventory, api.reader,
+			      &api.desk_reader);
+	if (r < 0)
+		fatalx("cannot open a read connection to %s: %s",
+		       conf->database, strerror(-r));
 	api.metrics = metrics_new();
 	metrics_add_source(api.metrics, api_metrics, &api);
 	r = dedup_configure(api.store, conf->lifecycle, conf->inventory);
 	if (r < 0)
 		fatalx("cannot prepare deduplication: %s", strerror(-r));
-	metrics_add_source(api.metrics, dedup_metrics_source, api.store);
+	metrics_add_source(api.metrics, dedup_metrics_source, api.reader);
 	/*
 	 * Modules that listen to ticket changes (store_listen()) or add
 	 * metrics sources start here, before the writer runs any job.
@@ -171,6 +184,7 @@ int main(int argc, char **argv)
 	r = desk_open(conf->helpdesk, conf->inventory, api.store, &api.desk);
 	if (r < 0)
 		fatalx("cannot start the helpdesk: %s", strerror(-r));
+	desk_count_on(api.desk, api.desk_reader);
 	metrics_add_source(api.metrics, desk_metrics, api.desk);
 
 	r = writer_start(api.store, conf->writer_queue, conf->writer_group,
@@ -190,6 +204,8 @@ int main(int argc, char **argv)
 		fatalx("cannot start the helpdesk threads: %s", strerror(-r));
 	r = liveness_start(api.store, api.writer, &conf->liveness, time_now_ms(),
 			   &api.liveness);
+	if (r == 0)
+		r = liveness_attach_reader(api.liveness, api.reader);
 	if (r < 0)
 		fatalx("cannot start silence detection: %s", strerror(-r));
 	metrics_add_source(api.metrics, liveness_metrics, api.liveness);
@@ -226,6 +242,9 @@ int main(int argc, char **argv)
 	dedup_timer_stop(dedup_timer);
 	writer_stop(api.writer);
 	desk_free(api.desk);
+	desk_free(api.desk_reader);
+	credlist_close(api.credlist);
+	store_close(api.reader);
 	credentials_close(api.credentials);
 	audit_close(api.audit);
 	metrics_free(api.metrics);

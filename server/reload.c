@@ -188,6 +188,15 @@ int reload_apply(struct api *api, struct reload_history *h,
 		server_config_free(conf);
 		return r;
 	}
+	/* The read side's topology and silences follow, under its lock. */
+	if (api->reader != NULL) {
+		store_lock(api->reader);
+		r = dedup_configure(api->reader, conf->lifecycle, conf->inventory);
+		store_unlock(api->reader);
+		if (r < 0)
+			log_warnx("SIGHUP: the read connection keeps the old topology: %s",
+				  strerror(-r));
+	}
 	warn_restart_only(api->conf, conf);
 	reload_keep(h, conf);
 	api->conf = conf;

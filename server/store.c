@@ -242,6 +242,9 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[STMT_COUNT];
 	pthread_mutex_t lock;
+	bool reader;		/* store_open_reader(): query_only, a read
+				 * transaction per store_lock() */
+	sqlite3_stmt *read_begin, *read_end;
 	struct {
 		const char *module;
 		void *ctx;
@@ -338,10 +341,16 @@ const char *store_errmsg(struct store *st)
 void store_lock(struct store *st)
 {
 	pthread_mutex_lock(&st->lock);
+	/* One snapshot for everything read under the lock. */
+	if (st->reader)
+		db_step_done(st->read_begin);
 }
 
 void store_unlock(struct store *st)
 {
+	/* Ends the snapshot, so that checkpoints are not held back. */
+	if (st->reader && !sqlite3_get_autocommit(st->db))
+		db_step_done(st->read_end);
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -420,6 +429,54 @@ fail:
 	return r;
 }
 
+int store_open_reader(const char *path, struct store **ret_store)
+{
+	struct store *st = xcalloc(1, sizeof(*st));
+	int rc, r;
+
+	pthread_mutex_init(&st->lock, NULL);
+	st->reader = true;
+	/*
+	 * Read-write but query_only: a read-only connection to a WAL
+	 * database fails in odd ways when the -shm file must be created;
+	 * query_only refuses every write all the same.
+	 */
+	rc = sqlite3_open_v2(path, &st->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		r = sqlite_to_errno(rc);
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	rc = sqlite3_exec(st->db,
+			  "PRAGMA query_only = ON;"
+			  "PRAGMA foreign_keys = ON;"
+			  "PRAGMA cache_size = -16384;"
+			  "PRAGMA temp_store = MEMORY;",
+			  NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		r = sqlite_to_errno(rc);
+		goto fail;
+	}
+	r = store_prepare(st, "BEGIN", &st->read_begin);
+	if (r == 0)
+		r = store_prepare(st, "COMMIT", &st->read_end);
+	for (int i = 0; r == 0 && i < STMT_COUNT; i++)
+		r = store_prepare(st, stmt_sql[i], &st->stmt[i]);
+	if (r < 0)
+		goto fail;
+	*ret_store = st;
+	return 0;
+fail:
+	store_close(st);
+	return r;
+}
+
+bool store_is_reader(const struct store *st)
+{
+	return st->reader;
+}
+
 void store_close(struct store *st)
 {
 	if (st == NULL)
@@ -433,6 +490,8 @@ void store_close(struct store *st)
 	}
 	for (int i = 0; i < STMT_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
+	sqlite3_finalize(st->read_begin);
+	sqlite3_finalize(st->read_end);
 	sqlite3_close(st->db);
 	pthread_mutex_destroy(&st->lock);
 	free(st);

@@ -154,3 +154,48 @@ def test_full_writer_queue_is_503_with_retry_after(tmp_path):
     metrics = srv.get("/metrics").body.decode()
     assert f'tocsin_writer_jobs_total{{result="refused"}} {len(busy)}' in metrics
     srv.stop()
+
+
+def test_queued_batches_are_bounded_by_bytes(tmp_path):
+    """writer.max_queue_bytes: batches waiting for a stalled writer may hold
+    that many request bytes; the next one is 503 at once, and the budget is
+    given back as the waiting ones commit."""
+    srv = Server(tmp_path / "server",
+                 extra="writer:\n  max_queue: 1000\n  max_queue_bytes: 64KiB\n").start()
+    lock = sqlite3.connect(srv.db, isolation_level=None, timeout=10)
+    lock.execute("BEGIN IMMEDIATE")
+    results = []
+
+    def post(i):
+        batch = make_batch(i, 60, 0)  # about 15 KiB each
+        for e in batch["events"]:
+            e["summary"] = "x" * 200
+        r = srv.post_events(batch)
+        results.append((r.status, r.headers.get("Retry-After"), r.body, batch))
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(lambda: sum(r[0] == 503 for r in results) >= 6, timeout=10,
+                 what="the byte budget refusing batches")
+        held = float([l for l in srv.get("/metrics").body.decode().splitlines()
+                      if l.startswith("tocsin_writer_queue_bytes ")][0].split()[1])
+        assert 30000 < held <= 64 * 1024, held
+    finally:
+        lock.execute("COMMIT")
+        lock.close()
+        for t in threads:
+            t.join(timeout=20)
+    busy = [r for r in results if r[0] == 503]
+    ok = [r for r in results if r[0] == 200]
+    assert len(busy) + len(ok) == 12
+    assert 2 <= len(ok) <= 5, [r[0] for r in results]
+    for status, retry, body, batch in busy:
+        assert retry == "2"
+        assert "(writer.max_queue_bytes); retry later" in json.loads(body)["error"]
+    have = stored_ids(srv.db, [e["id"] for r in results for e in r[3]["events"]])
+    assert have == {e["id"] for r in ok for e in r[3]["events"]}
+    metrics = srv.get("/metrics").body.decode()
+    assert "tocsin_writer_queue_bytes 0" in metrics
+    srv.stop()
