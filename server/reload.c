@@ -141,6 +141,23 @@ static void warn_restart_only(const struct server_config *old,
 
 /* --- applying ---------------------------------------------------------- */
 
+/* A renewed certificate or key: new handshakes get it (tls_use()). */
+static void reload_certificate(const struct tls_config *old,
+			       const struct tls_config *new)
+{
+	char why[256];
+
+	if (old == NULL || new == NULL ||
+	    (!str_differs(old->cert_pem, new->cert_pem) &&
+	     !str_differs(old->key_pem, new->key_pem)))
+		return;
+	if (tls_use(new, why, sizeof(why)) < 0)
+		log_warnx("SIGHUP: tls.cert and tls.key: %s; new connections keep the running certificate",
+			  why);
+	else
+		log_notice("SIGHUP: new connections get the new TLS certificate");
+}
+
 struct reconfigure_job {
 	const struct server_config *conf;
 };
@@ -198,6 +215,7 @@ int reload_apply(struct api *api, struct reload_history *h,
 				  strerror(-r));
 	}
 	warn_restart_only(api->conf, conf);
+	reload_certificate(api->conf->tls, conf->tls);
 	reload_keep(h, conf);
 	api->conf = conf;
 	log_set_level(conf->log_level);
