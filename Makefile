@@ -231,7 +231,7 @@ UNIT_BINS := $(addprefix $(ASAN)/tests/,$(UNIT_TESTS))
 # --- tests -----------------------------------------------------------------
 .PHONY: test unit integration deps-check
 test: deps-check
-	@$(MAKE) --no-print-directory all $(ASAN_BINS) $(UNIT_BINS)
+	@$(MAKE) --no-print-directory all $(ASAN_BINS) $(UNIT_BINS) $(TEST_SHIMS)
 	@tests/run-tests.sh $(ASAN) $(PYTHON)
 
 unit: deps-check
@@ -239,8 +239,17 @@ unit: deps-check
 	@tests/run-tests.sh --unit-only $(ASAN) $(PYTHON)
 
 integration: deps-check
-	@$(MAKE) --no-print-directory all $(ASAN_BINS)
+	@$(MAKE) --no-print-directory all $(ASAN_BINS) $(TEST_SHIMS)
 	@tests/run-tests.sh --integration-only $(ASAN) $(PYTHON)
+
+# LD_PRELOAD shims for the integration tests (plain, no sanitizer).
+# powercut.so: a power cut that keeps only what was synced (test_durability).
+TEST_SHIMS := build/powercut.so
+
+build/powercut.so: tests/powercut/powercut.c
+	@mkdir -p $(@D)
+	$(call say,CC,$@)
+	$(Q)$(CC) $(CSTD) $(WARNINGS) $(WERROR) -O2 -fPIC -shared -o $@ $< -ldl -pthread
 
 # --- dependencies ----------------------------------------------------------
 .PHONY: deps

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <microhttpd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -317,6 +318,17 @@ void api_metrics(void *app, struct metrics_out *out)
 			"change=\"updated\"", c->tickets_updated);
 	metrics_counter(out, "tocsin_ingest_tickets_total", NULL,
 			"change=\"resolved\"", c->tickets_resolved);
+	if (api->store != NULL) {
+		const char *journal, *sync;
+		char labels[96];
+
+		store_durability(api->store, &journal, &sync);
+		snprintf(labels, sizeof(labels),
+			 "journal_mode=\"%s\",synchronous=\"%s\"", journal, sync);
+		metrics_gauge(out, "tocsin_store_durability",
+			      "How the store commits (journal mode, synchronous level).",
+			      labels, 1);
+	}
 	if (api->writer == NULL)
 		return;
 	writer_get_stats(api->writer, &ws);

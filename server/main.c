@@ -221,10 +221,17 @@ int main(int argc, char **argv)
 			fatalx("cannot write the port file %s: %s", port_file,
 			       strerror(-r));
 	}
-	log_info("listening on %s:%u (%s), database %s",
-		 conf->listen_host ? conf->listen_host : "*",
-		 http_server_port(http), conf->tls ? "HTTPS" : "plain HTTP",
-		 conf->database);
+	{
+		const char *journal, *sync;
+
+		store_durability(api.store, &journal, &sync);
+		log_info("listening on %s:%u (%s), database %s (journal_mode=%s, synchronous=%s)",
+			 conf->listen_host ? conf->listen_host : "*",
+			 http_server_port(http), conf->tls ? "HTTPS" : "plain HTTP",
+			 conf->database, journal, sync);
+		if (strcmp(journal, "wal") != 0 || strcmp(sync, "full") != 0)
+			log_warnx("the database does not commit as designed (WAL, synchronous=FULL): an acknowledgement may not survive a power cut");
+	}
 	if (conf->tls == NULL)
 		log_warnx("serving plain HTTP (allow_plain_http: true): bearer tokens and events cross the network unencrypted; configure tls: beyond loopback");
 	sd_notify(0, "READY=1");

@@ -244,6 +244,8 @@ struct store {
 	pthread_mutex_t lock;
 	bool reader;		/* store_open_reader(): query_only, a read
 				 * transaction per store_lock() */
+	char journal_mode[16];	/* as SQLite reports them after store_open() */
+	char synchronous[16];
 	sqlite3_stmt *read_begin, *read_end;
 	struct {
 		const char *module;
@@ -365,6 +367,57 @@ static int migrate(sqlite3 *db)
 	return 0;
 }
 
+/* A PRAGMA's value as text, into buf of size. */
+static int pragma_text(sqlite3 *db, const char *sql, char *buf, size_t size)
+{
+	sqlite3_stmt *s;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+
+	if (rc != SQLITE_OK)
+		return sqlite_to_errno(rc);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		strlcpy_safe(buf, (const char *)sqlite3_column_text(s, 0)
+				      ? (const char *)sqlite3_column_text(s, 0)
+				      : "",
+			     size);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : sqlite_to_errno(rc);
+}
+
+/*
+ * What the connection really does, read back: a PRAGMA that cannot apply
+ * (WAL on a file system without shared memory) does not fail, it is just
+ * not in effect.  synchronous is a setting of this connection alone, so
+ * only the server itself can report it.
+ */
+static int read_durability(struct store *st)
+{
+	static const char *const levels[] = { "off", "normal", "full", "extra" };
+	char level[16];
+	int64_t n;
+	int r;
+
+	r = pragma_text(st->db, "PRAGMA journal_mode", st->journal_mode,
+			sizeof(st->journal_mode));
+	if (r == 0)
+		r = pragma_text(st->db, "PRAGMA synchronous", level, sizeof(level));
+	if (r < 0)
+		return r;
+	if (parse_int64(level, &n) == 0 && n >= 0 && n < 4)
+		strlcpy_safe(st->synchronous, levels[n], sizeof(st->synchronous));
+	else
+		strlcpy_safe(st->synchronous, level, sizeof(st->synchronous));
+	return 0;
+}
+
+void store_durability(const struct store *st, const char **ret_journal_mode,
+		      const char **ret_synchronous)
+{
+	*ret_journal_mode = st->journal_mode;
+	*ret_synchronous = st->synchronous;
+}
+
 int store_prepare(struct store *st, const char *sql, sqlite3_stmt **ret)
 {
 	return db_prepare(st->db, sql, ret);
@@ -414,7 +467,9 @@ int store_open(const char *path, struct store **ret_store)
 		r = sqlite_to_errno(rc);
 		goto fail;
 	}
-	r = migrate(st->db);
+	r = read_durability(st);
+	if (r == 0)
+		r = migrate(st->db);
 	if (r < 0)
 		goto fail;
 	for (int i = 0; i < STMT_COUNT; i++) {

@@ -42,6 +42,12 @@ void store_close(struct store *st);
  * snapshot of committed data.  API threads share it under its own lock.
  */
 int store_open_reader(const char *path, struct store **ret_store);
+/*
+ * The journal mode ("wal") and synchronous level ("full") the writer's
+ * connection really has, read back at store_open(); strings owned by st.
+ */
+void store_durability(const struct store *st, const char **ret_journal_mode,
+		      const char **ret_synchronous);
 bool store_is_reader(const struct store *st);
 
 void store_lock(struct store *st);

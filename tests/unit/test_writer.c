@@ -423,9 +423,27 @@ static void test_listeners_hear_changes_and_can_veto(void **state)
 	assert_int_equal(j3.stats.resolved, 1);
 }
 
+static void test_the_store_commits_durably(void **state)
+{
+	struct fixture *f = *state;
+	const char *journal, *sync;
+	sqlite3_stmt *s;
+
+	store_durability(f->st, &journal, &sync);
+	assert_string_equal(journal, "wal");
+	assert_string_equal(sync, "full");
+	/* and the connection says so itself */
+	assert_int_equal(sqlite3_prepare_v2(store_db(f->st), "PRAGMA synchronous", -1, &s,
+					    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(s, 0), 2);
+	sqlite3_finalize(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_the_store_commits_durably, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_job_is_rolled_back_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_jobs_queued_together_share_a_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_queue_refuses_posts, setup, teardown),
