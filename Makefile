@@ -85,6 +85,7 @@ SERVER_SRCS := \
 	server/hostclaim.c \
 	server/daemon.c \
 	server/dedup.c \
+	server/enrollment.c \
 	server/http.c \
 	server/ingest.c \
 	server/inventory.c \

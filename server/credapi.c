@@ -13,6 +13,7 @@
 #include "api.h"
 #include "audit.h"
 #include "credentials.h"
+#include "enrollment.h"
 #include "credlist.h"
 #include "hostclaim.h"
 #include "inventory.h"
@@ -327,7 +328,7 @@ void credapi_enroll(void *app, const struct http_request *req,
 			   HOST_NAME_MAX_LEN);
 		goto out;
 	}
-	r = credentials_enroll(api->credentials, p, host, api->conf->inventory,
+	r = enrollment_enroll(api->credentials, p, host, api->conf->inventory,
 			       time_now_ms(), &cred, err, sizeof(err));
 	if (r < 0) {
 		change_failed(resp, r, err);
@@ -482,7 +483,7 @@ void credapi_approve(void *app, const struct http_request *req,
 	}
 	if (approval_expiry(body, &expiry_ms, resp) < 0)
 		goto out;
-	r = credentials_approve(api->credentials, host, customer,
+	r = enrollment_approve(api->credentials, host, customer,
 				now + expiry_ms, req->principal->name, now, &id,
 				err, sizeof(err));
 	if (r < 0) {

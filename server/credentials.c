@@ -14,6 +14,7 @@
 #include "../common/log.h"
 #include "../common/util.h"
 #include "audit.h"
+#include "credentials_private.h"
 #include "credindex.h"
 #include "hostclaim.h"
 #include "inventory.h"
@@ -32,7 +33,6 @@
  */
 #define SECRET_BYTES 32
 #define TOKEN_PREFIX "tce_" /* enrollment token */
-#define CREDENTIAL_PREFIX "tch_" /* host credential */
 /* How often the index forgets entries that ended long ago. */
 #define PRUNE_EVERY_MS (3600 * 1000LL)
 
@@ -73,25 +73,6 @@ const struct db_schema credentials_schema = {
 	.module = "credentials",
 	.steps = credentials_steps,
 	.nsteps = ARRAY_SIZE(credentials_steps),
-};
-
-enum stmt {
-	STMT_LOAD_TOKENS,
-	STMT_LOAD_CREDENTIALS,
-	STMT_TOKEN_INSERT,
-	STMT_TOKEN_GET,
-	STMT_TOKEN_REVOKE,
-	STMT_TOKEN_USE,
-	STMT_HOST_ACTIVE,
-	STMT_HOST_CREDENTIALS,
-	STMT_HOST_LAST_ROTATION,
-	STMT_HOST_REPLACE_ALL,
-	STMT_CREDENTIAL_INSERT,
-	STMT_CREDENTIAL_GET,
-	STMT_CREDENTIAL_REPLACE,
-	STMT_CREDENTIAL_END,
-	STMT_CREDENTIAL_REVOKE,
-	STMT_COUNT,
 };
 
 static const char *const stmt_sql[STMT_COUNT] = {
@@ -148,19 +129,6 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		" RETURNING id",
 };
 
-struct credentials {
-	struct store *st;
-	struct audit *audit;
-	struct writer *w;
-	struct hostclaim *claims;
-	sqlite3_stmt *stmt[STMT_COUNT];
-	struct credindex *ix;
-	/* The enrollment: settings; replaced on SIGHUP, read by HTTP threads. */
-	atomic_int_fast64_t live_window_ms;
-	atomic_int_fast64_t rotate_interval_ms;
-	int64_t pruned_ms; /* the index's last pruning; writer thread only */
-};
-
 /* --- configuration ------------------------------------------------------ */
 
 void credentials_config_defaults(struct enrollment_config *conf)
@@ -203,14 +171,14 @@ void credentials_configure(struct credentials *c,
 
 /* --- loading ------------------------------------------------------------ */
 
-static int64_t column_or_zero(sqlite3_stmt *s, int col)
+int64_t credentials_column_int(sqlite3_stmt *s, int col)
 {
 	return sqlite3_column_type(s, col) == SQLITE_NULL
 		       ? 0
 		       : sqlite3_column_int64(s, col);
 }
 
-static const char *column_text(sqlite3_stmt *s, int col)
+const char *credentials_column_text(sqlite3_stmt *s, int col)
 {
 	const char *t = (const char *)sqlite3_column_text(s, col);
 
@@ -226,19 +194,19 @@ static void row_of(sqlite3_stmt *s, enum credindex_kind kind,
 	if (sqlite3_column_bytes(s, 1) == TOKEN_HASH_LEN)
 		memcpy(row->hash, sqlite3_column_blob(s, 1), TOKEN_HASH_LEN);
 	if (kind == CREDINDEX_TOKEN) {
-		row->customer = column_text(s, 2);
-		row->expires_ms = column_or_zero(s, 3);
-		row->max_uses = column_or_zero(s, 4);
+		row->customer = credentials_column_text(s, 2);
+		row->expires_ms = credentials_column_int(s, 3);
+		row->max_uses = credentials_column_int(s, 4);
 		row->uses = sqlite3_column_int64(s, 5);
-		row->revoked_ms = column_or_zero(s, 6);
+		row->revoked_ms = credentials_column_int(s, 6);
 		row->reason = "revoked";
 	} else {
-		row->host = column_text(s, 2);
-		row->customer = column_text(s, 3);
-		row->expires_ms = column_or_zero(s, 4);
-		row->revoked_ms = column_or_zero(s, 5);
-		row->reason = column_text(s, 6);
-		row->replaced_by = column_or_zero(s, 7);
+		row->host = credentials_column_text(s, 2);
+		row->customer = credentials_column_text(s, 3);
+		row->expires_ms = credentials_column_int(s, 4);
+		row->revoked_ms = credentials_column_int(s, 5);
+		row->reason = credentials_column_text(s, 6);
+		row->replaced_by = credentials_column_int(s, 7);
 	}
 }
 
@@ -253,7 +221,7 @@ static int64_t row_end(const struct credindex_row *row, int64_t now_ms)
 }
 
 /* Index every row of which, except those ended long ago. */
-static int load_kind(struct credentials *c, enum stmt which,
+static int load_kind(struct credentials *c, enum credentials_stmt which,
 		     enum credindex_kind kind, int64_t now_ms)
 {
 	sqlite3_stmt *s = c->stmt[which];
@@ -339,7 +307,7 @@ size_t credentials_count(struct credentials *c)
  * From the writer thread, after a change was applied to the index: now
  * and then, forget the entries that ended long ago.
  */
-static void maybe_prune(struct credentials *c, int64_t now_ms)
+void credentials_maybe_prune(struct credentials *c, int64_t now_ms)
 {
 	size_t n;
 
@@ -424,7 +392,7 @@ int credentials_authenticate(struct credentials *c, const char *secret,
 /* --- changes ------------------------------------------------------------ */
 
 /* A new secret with its prefix, and its hash. */
-static void secret_new(const char *prefix, char *out, size_t size,
+void credentials_secret_new(const char *prefix, char *out, size_t size,
 		       uint8_t hash[TOKEN_HASH_LEN])
 {
 	unsigned char raw[SECRET_BYTES];
@@ -440,20 +408,8 @@ static void secret_new(const char *prefix, char *out, size_t size,
 	sodium_memzero(b64, sizeof(b64));
 }
 
-/* The fields every change job carries. */
-struct change {
-	struct credentials *c;
-	int64_t now_ms;
-	const char *actor;
-	bool refused; /* fail() was called: err says why */
-	char err[384];
-};
-
-static int fail(struct change *ch, int r, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 /* Inside a job: refuse the change with a message for the client. */
-static int fail(struct change *ch, int r, const char *fmt, ...)
+int credentials_fail(struct change *ch, int r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -470,7 +426,7 @@ static int fail(struct change *ch, int r, const char *fmt, ...)
  * a refusal).  then applies the change to the index in commit order.  An
  * HTTP thread waits a second at most for room in the writer's queue.
  */
-static int run_change(struct change *ch, writer_fn fn, writer_done_fn then,
+int credentials_run_change(struct change *ch, writer_fn fn, writer_done_fn then,
 		      void *job, char *err, size_t errlen)
 {
 	int r = writer_run_then(ch->c->w, fn, then, job, 1000);
@@ -491,7 +447,7 @@ static int run_change(struct change *ch, writer_fn fn, writer_done_fn then,
 }
 
 /* Audit what ch did: action on "<kind> <id>" ("credential 17"). */
-static int audit_change(struct change *ch, const char *action,
+int credentials_audit_change(struct change *ch, const char *action,
 			const char *kind, int64_t id, const char *detail)
 {
 	char target[64];
@@ -543,7 +499,7 @@ static int token_create_apply(struct store *st, void *arg)
 	if (j->hosts != NULL)
 		snprintf(detail + len, sizeof(detail) - len,
 			 ", hosts matching '%s'", j->hosts);
-	return audit_change(&j->ch, "enrollment_token.create",
+	return credentials_audit_change(&j->ch, "enrollment_token.create",
 			    "enrollment token", j->id, detail);
 }
 
@@ -561,7 +517,7 @@ static void token_create_then(void *arg, int result)
 		return;
 	memcpy(row.hash, j->hash, TOKEN_HASH_LEN);
 	credindex_add(j->ch.c->ix, &row);
-	maybe_prune(j->ch.c, j->ch.now_ms);
+	credentials_maybe_prune(j->ch.c, j->ch.now_ms);
 }
 
 int credentials_token_create_for(struct credentials *c, const char *customer,
@@ -580,8 +536,8 @@ int credentials_token_create_for(struct credentials *c, const char *customer,
 	struct credential_issued out = { .expires_ms = expires_ms };
 	int r;
 
-	secret_new(TOKEN_PREFIX, out.secret, sizeof(out.secret), j.hash);
-	r = run_change(&j.ch, token_create_apply, token_create_then, &j, err,
+	credentials_secret_new(TOKEN_PREFIX, out.secret, sizeof(out.secret), j.hash);
+	r = credentials_run_change(&j.ch, token_create_apply, token_create_then, &j, err,
 		       errlen);
 	if (r < 0) {
 		sodium_memzero(&out, sizeof(out));
@@ -603,13 +559,7 @@ int credentials_token_create(struct credentials *c, const char *customer,
 					    errlen);
 }
 
-/* A list of ids a job collected, for the index update after its commit. */
-struct ids {
-	int64_t *v;
-	size_t n;
-};
-
-static void ids_add(struct ids *ids, int64_t id)
+void credentials_ids_add(struct ids *ids, int64_t id)
 {
 	ids->v = xreallocarray(ids->v, ids->n + 1, sizeof(*ids->v));
 	ids->v[ids->n++] = id;
@@ -632,10 +582,10 @@ static int explain_unrevocable(struct change *ch, sqlite3_stmt *get,
 	sqlite3_reset(get);
 	sqlite3_clear_bindings(get);
 	if (rc == SQLITE_DONE)
-		return fail(ch, -ENOENT, "no %s %lld", what, (long long)id);
+		return credentials_fail(ch, -ENOENT, "no %s %lld", what, (long long)id);
 	if (rc != SQLITE_ROW)
 		return sqlite_to_errno(rc);
-	return fail(ch, -EALREADY, "%s %lld was already revoked", what,
+	return credentials_fail(ch, -EALREADY, "%s %lld was already revoked", what,
 		    (long long)id);
 }
 
@@ -655,7 +605,7 @@ static int token_revoke_apply(struct store *st, void *arg)
 		return explain_unrevocable(&j->ch,
 					   j->ch.c->stmt[STMT_TOKEN_GET],
 					   "enrollment token", j->id);
-	return audit_change(&j->ch, "enrollment_token.revoke",
+	return credentials_audit_change(&j->ch, "enrollment_token.revoke",
 			    "enrollment token", j->id, NULL);
 }
 
@@ -667,7 +617,7 @@ static void token_revoke_then(void *arg, int result)
 		return;
 	credindex_revoke(j->ch.c->ix, CREDINDEX_TOKEN, j->id, j->ch.now_ms,
 			 "revoked");
-	maybe_prune(j->ch.c, j->ch.now_ms);
+	credentials_maybe_prune(j->ch.c, j->ch.now_ms);
 }
 
 int credentials_token_revoke(struct credentials *c, int64_t id,
@@ -679,226 +629,11 @@ int credentials_token_revoke(struct credentials *c, int64_t id,
 		.id = id,
 	};
 
-	return run_change(&j.ch, token_revoke_apply, token_revoke_then, &j,
+	return credentials_run_change(&j.ch, token_revoke_apply, token_revoke_then, &j,
 			  err, errlen);
 }
 
-struct enroll_job {
-	struct change ch;
-	int64_t token_id;
-	const char *customer;
-	const char *host;
-	const char *inventory_owner; /* the inventory's customer of host, or NULL */
-	int64_t live_window_ms;
-	uint8_t hash[TOKEN_HASH_LEN];
-	int64_t id, uses;
-	int64_t approval;    /* the approval this enrollment uses, or 0 */
-	struct ids replaced; /* earlier credentials of the host */
-};
-
-/*
- * The token again, inside the transaction: another enrollment may have
- * used it up since the request was authenticated.  A token for some host
- * names only refuses others.
- */
-static int enroll_check_token(struct enroll_job *j)
-{
-	sqlite3_stmt *s = j->ch.c->stmt[STMT_TOKEN_GET];
-	long long id = (long long)j->token_id;
-	int64_t expires, max_uses, uses, revoked;
-	char hosts[256] = "";
-	bool any_host;
-	int rc;
-
-	sqlite3_bind_int64(s, 1, j->token_id);
-	rc = sqlite3_step(s);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(s);
-		sqlite3_clear_bindings(s);
-		return rc == SQLITE_DONE
-			       ? fail(&j->ch, -EACCES, "no enrollment token %lld", id)
-			       : sqlite_to_errno(rc);
-	}
-	expires = sqlite3_column_int64(s, 0);
-	max_uses = column_or_zero(s, 1);
-	uses = sqlite3_column_int64(s, 2);
-	revoked = column_or_zero(s, 3);
-	any_host = sqlite3_column_type(s, 4) == SQLITE_NULL;
-	strlcpy_safe(hosts, column_text(s, 4), sizeof(hosts));
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	if (revoked != 0)
-		return fail(&j->ch, -EACCES, "enrollment token %lld was revoked", id);
-	if (j->ch.now_ms >= expires)
-		return fail(&j->ch, -EACCES, "enrollment token %lld has expired", id);
-	if (max_uses > 0 && uses >= max_uses)
-		return fail(&j->ch, -EACCES,
-			    "enrollment token %lld is used up (%lld of %lld enrollments)",
-			    id, (long long)uses, (long long)max_uses);
-	if (!any_host && fnmatch(hosts, j->host, 0) != 0)
-		return fail(&j->ch, -EPERM,
-			    "enrollment token %lld may only enroll hosts matching '%s', not %s",
-			    id, hosts, j->host);
-	return 0;
-}
-
-/* "(credential 17)" or "(since 2026-11-22T10:00:00.000Z)": why host is owner's. */
-static int owner_evidence(struct enroll_job *j, int64_t since_ms, char *buf,
-			  size_t size)
-{
-	sqlite3_stmt *s = j->ch.c->stmt[STMT_HOST_ACTIVE];
-	char at[TIME_RFC3339_LEN];
-	int rc;
-
-	db_bind_text(s, 1, j->host);
-	sqlite3_bind_int64(s, 2, j->ch.now_ms);
-	db_bind_text(s, 3, j->customer);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		snprintf(buf, size, "credential %lld",
-			 (long long)sqlite3_column_int64(s, 0));
-	} else {
-		time_format_rfc3339(since_ms, at);
-		snprintf(buf, size, "since %s", at);
-	}
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
-}
-
-/*
- * The host's usable credentials: whether there is one, and the latest
- * use of any of them since the collector started (*ret_used_ms, 0 if
- * none, by *ret_used_id).
- */
-static int host_credentials_used(struct enroll_job *j, bool *ret_active,
-				 int64_t *ret_used_ms, int64_t *ret_used_id)
-{
-	sqlite3_stmt *s = j->ch.c->stmt[STMT_HOST_CREDENTIALS];
-	int rc;
-
-	*ret_active = false;
-	*ret_used_ms = *ret_used_id = 0;
-	db_bind_text(s, 1, j->host);
-	sqlite3_bind_int64(s, 2, j->ch.now_ms);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(s, 0);
-		int64_t used = credindex_last_used(j->ch.c->ix, id);
-
-		*ret_active = true;
-		if (used > *ret_used_ms) {
-			*ret_used_ms = used;
-			*ret_used_id = id;
-		}
-	}
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
-}
-
-/*
- * Is the host in use, so that enrolling it again would cut an agent off?
- * Its credential was used within the window, or it reported within it
- * (the hosts table, which survives restarts) while it has a credential
- * or belongs to nobody (then it reports with a shared token, and who it
- * belongs to is not ours to guess).  0 when not, 1 with why in buf.
- */
-static int enroll_host_live(struct enroll_job *j, bool owned, char *buf,
-			    size_t size)
-{
-	int64_t since = j->ch.now_ms - j->live_window_ms;
-	int64_t used = 0, used_id = 0, seen = 0;
-	char ago[32];
-	bool active;
-	int r;
-
-	r = host_credentials_used(j, &active, &used, &used_id);
-	if (r < 0)
-		return r;
-	if (used_id != 0 && used >= since) {
-		format_duration((j->ch.now_ms - used) / 1000, ago, sizeof(ago));
-		snprintf(buf, size, "its credential %lld was used %s ago",
-			 (long long)used_id, ago);
-		return 1;
-	}
-	r = hostclaim_last_seen(j->ch.c->claims, j->host, &seen);
-	if (r < 0)
-		return r;
-	if (r == 0 || seen < since || (!active && owned))
-		return 0;
-	format_duration((j->ch.now_ms - seen) / 1000, ago, sizeof(ago));
-	snprintf(buf, size, "it reported %s ago%s", ago,
-		 owned ? "" : " and belongs to no customer yet");
-	return 1;
-}
-
-/*
- * Who the host belongs to, and whether this enrollment may take it: the
- * inventory's customer (checked before, on the HTTP thread), else the
- * claim.  Moving a host to another customer, and enrolling a host in use
- * again, need an administrator's approval, which j->approval records.
- */
-static int enroll_check_claim(struct enroll_job *j)
-{
-	char owner[CUSTOMER_ID_MAX + 1] = "", evidence[64], why[160];
-	int64_t since = 0;
-	bool owned;
-	int r;
-
-	if (j->inventory_owner != NULL) {
-		strlcpy_safe(owner, j->inventory_owner, sizeof(owner));
-		r = 1;
-	} else {
-		r = hostclaim_owner(j->ch.c->claims, j->host, owner,
-				    sizeof(owner), &since);
-	}
-	if (r < 0)
-		return r;
-	owned = r == 1;
-	if (owned && strcmp(owner, j->customer) != 0) {
-		r = hostclaim_find_approval(j->ch.c->claims, j->host,
-					    j->customer, true, j->ch.now_ms,
-					    &j->approval);
-		if (r != 0)
-			return r < 0 ? r : 0;
-		r = owner_evidence(j, since, evidence, sizeof(evidence));
-		if (r < 0)
-			return r;
-		return fail(&j->ch, -EEXIST,
-			    "host %s belongs to customer %s (%s); an administrator can move it to %s with: tocsin enrollment approve %s --customer %s",
-			    j->host, owner, evidence, j->customer, j->host,
-			    j->customer);
-	}
-	if (j->live_window_ms <= 0)
-		return 0;
-	r = enroll_host_live(j, owned, why, sizeof(why));
-	if (r <= 0)
-		return r;
-	r = hostclaim_find_approval(j->ch.c->claims, j->host, j->customer,
-				    false, j->ch.now_ms, &j->approval);
-	if (r != 0)
-		return r < 0 ? r : 0;
-	return fail(&j->ch, -EEXIST,
-		    "host %s is in use: %s; enrolling it again would cut its agent off. Rotate with the current credential (tocsin-agent rotate-credential), or have an administrator approve it: tocsin enrollment approve %s",
-		    j->host, why, j->host);
-}
-
-/* Revoke the host's earlier credentials, remembering which. */
-static int enroll_replace_earlier(struct enroll_job *j)
-{
-	sqlite3_stmt *s = j->ch.c->stmt[STMT_HOST_REPLACE_ALL];
-	int rc;
-
-	db_bind_text(s, 1, j->host);
-	sqlite3_bind_int64(s, 2, j->ch.now_ms);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		ids_add(&j->replaced, sqlite3_column_int64(s, 0));
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
-}
-
-static int insert_credential(struct change *ch, const char *host,
+int credentials_insert_credential(struct change *ch, const char *host,
 			     const char *customer, const uint8_t *hash,
 			     int64_t token_id, int64_t *ret_id)
 {
@@ -920,129 +655,6 @@ static int insert_credential(struct change *ch, const char *host,
 	return r;
 }
 
-/* Count the token's use; its new count in j->uses. */
-static int enroll_use_token(struct enroll_job *j)
-{
-	sqlite3_stmt *use = j->ch.c->stmt[STMT_TOKEN_USE];
-	int rc;
-
-	sqlite3_bind_int64(use, 1, j->token_id);
-	rc = sqlite3_step(use);
-	if (rc == SQLITE_ROW)
-		j->uses = sqlite3_column_int64(use, 0);
-	while (rc == SQLITE_ROW)
-		rc = sqlite3_step(use);
-	sqlite3_reset(use);
-	sqlite3_clear_bindings(use);
-	return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
-}
-
-static int enroll_audit(struct enroll_job *j)
-{
-	char detail[512];
-	size_t len;
-
-	snprintf(detail, sizeof(detail), "host %s of customer %s", j->host,
-		 j->customer);
-	for (size_t i = 0; i < j->replaced.n; i++) {
-		len = strlen(detail);
-		snprintf(detail + len, sizeof(detail) - len, "%s%lld",
-			 i == 0 ? "; replaces credential " : ", ",
-			 (long long)j->replaced.v[i]);
-	}
-	len = strlen(detail);
-	if (j->approval != 0)
-		snprintf(detail + len, sizeof(detail) - len,
-			 "; approved by enrollment approval %lld",
-			 (long long)j->approval);
-	return audit_change(&j->ch, "enroll", "credential", j->id, detail);
-}
-
-static int enroll_apply(struct store *st, void *arg)
-{
-	struct enroll_job *j = arg;
-	int r;
-
-	(void)st;
-	r = enroll_check_token(j);
-	if (r == 0)
-		r = enroll_check_claim(j);
-	if (r == 0)
-		r = enroll_replace_earlier(j);
-	if (r == 0)
-		r = insert_credential(&j->ch, j->host, j->customer, j->hash,
-				      j->token_id, &j->id);
-	if (r == 0)
-		r = enroll_use_token(j);
-	if (r == 0)
-		r = hostclaim_claim(j->ch.c->claims, j->host, j->customer,
-				    j->ch.now_ms, j->ch.actor);
-	if (r == 0 && j->approval != 0)
-		r = hostclaim_use_approval(j->ch.c->claims, j->approval,
-					   j->ch.now_ms, j->id);
-	if (r == 0)
-		r = enroll_audit(j);
-	return r;
-}
-
-/* In commit order: the earlier credentials end, the new one works. */
-static void enroll_then(void *arg, int result)
-{
-	struct enroll_job *j = arg;
-	struct credentials *c = j->ch.c;
-	struct credindex_row row = { .kind = CREDINDEX_CREDENTIAL,
-				     .id = j->id,
-				     .host = j->host,
-				     .customer = j->customer };
-
-	if (result < 0)
-		return;
-	for (size_t i = 0; i < j->replaced.n; i++)
-		credindex_revoke(c->ix, CREDINDEX_CREDENTIAL, j->replaced.v[i],
-				 j->ch.now_ms, "reenrolled");
-	memcpy(row.hash, j->hash, TOKEN_HASH_LEN);
-	credindex_add(c->ix, &row);
-	credindex_set_uses(c->ix, j->token_id, j->uses);
-	maybe_prune(c, j->ch.now_ms);
-}
-
-int credentials_enroll(struct credentials *c, const struct principal *p,
-		       const char *host, const struct inventory *inv,
-		       int64_t now_ms, struct credential_issued *ret,
-		       char *err, size_t errlen)
-{
-	const struct host *known = inventory_host(inv, host);
-	struct enroll_job j = {
-		.ch = { .c = c, .now_ms = now_ms, .actor = p->name },
-		.token_id = p->credential_id,
-		.customer = p->customer,
-		.host = host,
-		.inventory_owner = known && known->customer ? known->customer->id
-							    : NULL,
-		.live_window_ms = atomic_load(&c->live_window_ms),
-	};
-	struct credential_issued out = { 0 };
-	int r;
-
-	if (j.inventory_owner != NULL &&
-	    strcmp(j.inventory_owner, p->customer) != 0) {
-		snprintf(err, errlen,
-			 "host %s belongs to customer %s in the inventory, not to %s",
-			 host, j.inventory_owner, p->customer);
-		return -EEXIST;
-	}
-	secret_new(CREDENTIAL_PREFIX, out.secret, sizeof(out.secret), j.hash);
-	r = run_change(&j.ch, enroll_apply, enroll_then, &j, err, errlen);
-	free(j.replaced.v);
-	if (r < 0) {
-		sodium_memzero(&out, sizeof(out));
-		return r;
-	}
-	out.id = j.id;
-	*ret = out;
-	return 0;
-}
-
 struct rotate_job {
 	struct change ch;
 	int64_t old_id;
@@ -1062,20 +674,20 @@ static int rotate_read_old(struct rotate_job *j, int64_t *ret_expires)
 	sqlite3_bind_int64(s, 1, j->old_id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		strlcpy_safe(j->host, column_text(s, 0), sizeof(j->host));
-		strlcpy_safe(j->customer, column_text(s, 1), sizeof(j->customer));
-		expires = column_or_zero(s, 2);
-		revoked = column_or_zero(s, 3);
-		j->superseded = column_or_zero(s, 4);
+		strlcpy_safe(j->host, credentials_column_text(s, 0), sizeof(j->host));
+		strlcpy_safe(j->customer, credentials_column_text(s, 1), sizeof(j->customer));
+		expires = credentials_column_int(s, 2);
+		revoked = credentials_column_int(s, 3);
+		j->superseded = credentials_column_int(s, 4);
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	if (rc != SQLITE_ROW)
-		return rc == SQLITE_DONE ? fail(&j->ch, -EACCES, "no credential %lld",
+		return rc == SQLITE_DONE ? credentials_fail(&j->ch, -EACCES, "no credential %lld",
 						(long long)j->old_id)
 					 : sqlite_to_errno(rc);
 	if (revoked != 0 || (expires != 0 && j->ch.now_ms >= expires))
-		return fail(&j->ch, -EACCES, "credential %lld can no longer be used",
+		return credentials_fail(&j->ch, -EACCES, "credential %lld can no longer be used",
 			    (long long)j->old_id);
 	*ret_expires = expires;
 	return 0;
@@ -1095,7 +707,7 @@ static int rotate_check_rate(struct rotate_job *j)
 	db_bind_text(s, 1, j->host);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
-		last = column_or_zero(s, 0);
+		last = credentials_column_int(s, 0);
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	if (rc != SQLITE_ROW)
@@ -1103,7 +715,7 @@ static int rotate_check_rate(struct rotate_job *j)
 	if (last == 0 || j->ch.now_ms - last >= j->interval_ms)
 		return 0;
 	wait_s = (last + j->interval_ms - j->ch.now_ms + 999) / 1000;
-	return fail(&j->ch, -EDQUOT,
+	return credentials_fail(&j->ch, -EDQUOT,
 		    "host %s rotated its credential less than %lld s ago; rotate again in %lld s",
 		    j->host, (long long)(j->interval_ms / 1000), (long long)wait_s);
 }
@@ -1133,7 +745,7 @@ static int rotate_apply(struct store *st, void *arg)
 		if (r < 0)
 			return r;
 	}
-	r = insert_credential(&j->ch, j->host, j->customer, j->hash, 0, &j->id);
+	r = credentials_insert_credential(&j->ch, j->host, j->customer, j->hash, 0, &j->id);
 	if (r < 0)
 		return r;
 	j->old_expires_ms = j->ch.now_ms + CREDENTIAL_GRACE_MS;
@@ -1150,7 +762,7 @@ static int rotate_apply(struct store *st, void *arg)
 	snprintf(detail, sizeof(detail),
 		 "host %s: credential %lld valid until the first use of %lld, at most until %s",
 		 j->host, (long long)j->old_id, (long long)j->id, at);
-	return audit_change(&j->ch, "credential.rotate", "credential",
+	return credentials_audit_change(&j->ch, "credential.rotate", "credential",
 			    j->old_id, detail);
 }
 
@@ -1173,7 +785,7 @@ static void rotate_then(void *arg, int result)
 	credindex_replace(c->ix, j->old_id, j->id, j->old_expires_ms);
 	memcpy(row.hash, j->hash, TOKEN_HASH_LEN);
 	credindex_add(c->ix, &row);
-	maybe_prune(c, j->ch.now_ms);
+	credentials_maybe_prune(c, j->ch.now_ms);
 }
 
 int credentials_rotate(struct credentials *c, const struct principal *p,
@@ -1188,8 +800,8 @@ int credentials_rotate(struct credentials *c, const struct principal *p,
 	struct credential_issued out = { 0 };
 	int r;
 
-	secret_new(CREDENTIAL_PREFIX, out.secret, sizeof(out.secret), j.hash);
-	r = run_change(&j.ch, rotate_apply, rotate_then, &j, err, errlen);
+	credentials_secret_new(CREDENTIAL_PREFIX, out.secret, sizeof(out.secret), j.hash);
+	r = credentials_run_change(&j.ch, rotate_apply, rotate_then, &j, err, errlen);
 	if (r < 0) {
 		sodium_memzero(&out, sizeof(out));
 		return r;
@@ -1211,7 +823,7 @@ static int credential_revoke_apply(struct store *st, void *arg)
 	sqlite3_bind_int64(s, 1, j->id);
 	sqlite3_bind_int64(s, 2, j->ch.now_ms);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		ids_add(&j->revoked, sqlite3_column_int64(s, 0));
+		credentials_ids_add(&j->revoked, sqlite3_column_int64(s, 0));
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	if (rc != SQLITE_DONE)
@@ -1228,7 +840,7 @@ static int credential_revoke_apply(struct store *st, void *arg)
 			 len == 0 ? "with its rotation: credential " : ", ",
 			 (long long)j->revoked.v[i]);
 	}
-	return audit_change(&j->ch, "credential.revoke", "credential",
+	return credentials_audit_change(&j->ch, "credential.revoke", "credential",
 			    j->id, detail[0] ? detail : NULL);
 }
 
@@ -1241,7 +853,7 @@ static void credential_revoke_then(void *arg, int result)
 	for (size_t i = 0; i < j->revoked.n; i++)
 		credindex_revoke(j->ch.c->ix, CREDINDEX_CREDENTIAL,
 				 j->revoked.v[i], j->ch.now_ms, "revoked");
-	maybe_prune(j->ch.c, j->ch.now_ms);
+	credentials_maybe_prune(j->ch.c, j->ch.now_ms);
 }
 
 int credentials_revoke(struct credentials *c, int64_t id, const char *actor,
@@ -1251,58 +863,9 @@ int credentials_revoke(struct credentials *c, int64_t id, const char *actor,
 		.ch = { .c = c, .now_ms = now_ms, .actor = actor },
 		.id = id,
 	};
-	int r = run_change(&j.ch, credential_revoke_apply,
+	int r = credentials_run_change(&j.ch, credential_revoke_apply,
 			   credential_revoke_then, &j, err, errlen);
 
 	free(j.revoked.v);
-	return r;
-}
-
-struct approve_job {
-	struct change ch;
-	const char *host;
-	const char *customer;
-	int64_t expires_ms;
-	int64_t id;
-};
-
-static int approve_apply(struct store *st, void *arg)
-{
-	struct approve_job *j = arg;
-	char at[TIME_RFC3339_LEN], detail[384];
-	int r;
-
-	(void)st;
-	r = hostclaim_approve(j->ch.c->claims, j->host, j->customer,
-			      j->ch.now_ms, j->expires_ms, j->ch.actor, &j->id);
-	if (r < 0)
-		return r;
-	time_format_rfc3339(j->expires_ms, at);
-	if (j->customer != NULL)
-		snprintf(detail, sizeof(detail),
-			 "the next enrollment of host %s, into customer %s, until %s",
-			 j->host, j->customer, at);
-	else
-		snprintf(detail, sizeof(detail),
-			 "the next enrollment of host %s, until %s", j->host, at);
-	return audit_change(&j->ch, "enrollment.approve", "enrollment approval",
-			    j->id, detail);
-}
-
-int credentials_approve(struct credentials *c, const char *host,
-			const char *customer, int64_t expires_ms,
-			const char *actor, int64_t now_ms, int64_t *ret_id,
-			char *err, size_t errlen)
-{
-	struct approve_job j = {
-		.ch = { .c = c, .now_ms = now_ms, .actor = actor },
-		.host = host,
-		.customer = customer,
-		.expires_ms = expires_ms,
-	};
-	int r = run_change(&j.ch, approve_apply, NULL, &j, err, errlen);
-
-	if (r == 0)
-		*ret_id = j.id;
 	return r;
 }

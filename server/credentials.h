@@ -14,10 +14,9 @@
  * credential (credindex.h), which is loaded at start and updated by each
  * change's writer job in commit order.  No SQL runs per request.
  *
- * Who may enroll which host name is hostclaim.h's part: a name belongs to
- * the customer that enrolled it first (or the inventory's), and an agent
- * in use is not cut off by a re-enrollment without an administrator's
- * approval.  Rotations are limited to one per host per rotate_interval.
+ * Enrollment (enrollment.h) trades a token for a credential; who may
+ * enroll which host name is hostclaim.h's part.  Rotations are limited
+ * to one per host per rotate_interval.
  */
 #ifndef TOCSIN_CREDENTIALS_H
 #define TOCSIN_CREDENTIALS_H
@@ -104,30 +103,12 @@ int credentials_token_create_for(struct credentials *c, const char *customer,
 int credentials_token_revoke(struct credentials *c, int64_t id,
 			     const char *actor, int64_t now_ms, char *err,
 			     size_t errlen);
-/*
- * Enroll host with the enrollment token of principal p; inv (may be NULL)
- * binds hosts to customers too.
- */
-int credentials_enroll(struct credentials *c, const struct principal *p,
-		       const char *host, const struct inventory *inv,
-		       int64_t now_ms, struct credential_issued *ret,
-		       char *err, size_t errlen);
 /* A new secret for the per-host credential p presented. */
 int credentials_rotate(struct credentials *c, const struct principal *p,
 		       int64_t now_ms, struct credential_issued *ret,
 		       char *err, size_t errlen);
 int credentials_revoke(struct credentials *c, int64_t id, const char *actor,
 		       int64_t now_ms, char *err, size_t errlen);
-/*
- * An administrator approves the next enrollment of host until expires_ms:
- * into customer (moving the host there), or NULL (its own customer, while
- * its agent is in use).  0 and *ret_id.
- */
-int credentials_approve(struct credentials *c, const char *host,
-			const char *customer, int64_t expires_ms,
-			const char *actor, int64_t now_ms, int64_t *ret_id,
-			char *err, size_t errlen);
-
 /* Entries in the index, for the benchmark and /metrics. */
 size_t credentials_count(struct credentials *c);
 

@@ -21,6 +21,7 @@
 #include "../../common/util.h"
 #include "../../server/audit.h"
 #include "../../server/credentials.h"
+#include "../../server/enrollment.h"
 #include "../../server/inventory.h"
 #include "../../server/store.h"
 #include "../../server/writer.h"
@@ -127,7 +128,7 @@ static struct credential_issued enroll(struct fixture *f, const char *tok,
 	struct principal p = auth_ok(f, tok, now);
 	struct credential_issued cred;
 	char err[384];
-	int r = credentials_enroll(f->c, &p, host, NULL, now, &cred, err,
+	int r = enrollment_enroll(f->c, &p, host, NULL, now, &cred, err,
 				   sizeof(err));
 
 	if (r < 0)
@@ -144,7 +145,7 @@ static void enroll_refused(struct fixture *f, const char *tok, const char *host,
 	struct credential_issued cred;
 	char err[384] = "";
 
-	assert_int_equal(credentials_enroll(f->c, &p, host, inv, now, &cred, err,
+	assert_int_equal(enrollment_enroll(f->c, &p, host, inv, now, &cred, err,
 					    sizeof(err)),
 			 r);
 	if (strstr(err, why) == NULL)
@@ -170,7 +171,7 @@ static void approve(struct fixture *f, const char *host, const char *customer,
 	char err[256];
 	int64_t id;
 
-	assert_int_equal(credentials_approve(f->c, host, customer, now + DAY,
+	assert_int_equal(enrollment_approve(f->c, host, customer, now + DAY,
 					     "admin", now, &id, err, sizeof(err)),
 			 0);
 	assert_true(id > 0);
@@ -221,7 +222,7 @@ static void test_a_host_of_another_customer_is_refused(void **state)
 						  sizeof(err)),
 			 0);
 	p = auth_ok(f, globex.secret, T0);
-	assert_int_equal(credentials_enroll(f->c, &p, "web01", NULL, T0, &cred,
+	assert_int_equal(enrollment_enroll(f->c, &p, "web01", NULL, T0, &cred,
 					    err, sizeof(err)),
 			 -EEXIST);
 	assert_non_null(strstr(err, "host web01 belongs to customer acme (credential"));
@@ -312,7 +313,7 @@ static void test_a_host_reporting_with_a_shared_token_is_not_up_for_grabs(void *
 		struct credential_issued cred;
 		char err[384];
 
-		assert_int_equal(credentials_enroll(f->c, &p, "web09", inv, T0 + 60000,
+		assert_int_equal(enrollment_enroll(f->c, &p, "web09", inv, T0 + 60000,
 						    &cred, err, sizeof(err)),
 				 0);
 	}
@@ -484,7 +485,7 @@ static void *racer_enroll(void *arg)
 {
 	struct racer *x = arg;
 
-	x->r = credentials_enroll(x->f->c, &x->p, x->host, NULL, T0 + 1000,
+	x->r = enrollment_enroll(x->f->c, &x->p, x->host, NULL, T0 + 1000,
 				  &x->out, x->err, sizeof(x->err));
 	return NULL;
 }
