@@ -23,3 +23,5 @@ build/rel/bench/store_apply 300000 256
 build/rel/bench/store_apply 300000 256 steady
 # per-host credential authentication: in-memory index vs indexed SELECT
 build/rel/bench/auth_lookup 10000
+# reads beside the writer: ingest alone and with /metrics and a 1,000-ticket list read in a loop
+bench/scrape_stall.sh 6 4

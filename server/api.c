@@ -345,6 +345,9 @@ void api_metrics(void *app, struct metrics_out *out)
 	metrics_counter(out, "tocsin_writer_commits_total",
 			"Transactions committed by the writer (group commits).",
 			NULL, ws.commits);
+	metrics_gauge(out, "tocsin_writer_lock_wait_seconds_total",
+		      "Time the writer waited for others holding its store (a counter).",
+		      NULL, (double)ws.lock_wait_ns / 1e9);
 	metrics_gauge(out, "tocsin_writer_queue", "Writer jobs waiting.", NULL,
 		      (double)ws.queued);
 	metrics_gauge(out, "tocsin_writer_queue_bytes",

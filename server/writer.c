@@ -20,6 +20,14 @@ struct job {
 	struct job *next;
 };
 
+static int64_t time_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* Set by writer_refuse() while a job runs; jobs run on the writer thread only. */
 static _Thread_local bool job_declined;
 
@@ -61,9 +69,12 @@ static int run_job(struct store *st, struct job *j)
 /* Apply a group of jobs in one transaction; each gets its outcome. */
 static void run_group(struct writer *w, struct job *group)
 {
+	int64_t asked = time_mono_ns();
 	int r;
 
+	/* Anyone else holding the store now holds up the whole group. */
 	store_lock(w->st);
+	asked = time_mono_ns() - asked;
 	r = store_begin(w->st);
 	for (struct job *j = group; j; j = j->next)
 		j->result = r < 0 ? r : run_job(w->st, j);
@@ -79,6 +90,7 @@ static void run_group(struct writer *w, struct job *group)
 	store_unlock(w->st);
 
 	pthread_mutex_lock(&w->lock);
+	w->stats.lock_wait_ns += (uint64_t)asked;
 	if (r == 0)
 		w->stats.commits++;
 	for (struct job *j = group; j; j = j->next) {

@@ -33,6 +33,7 @@ struct writer_stats {
 	uint64_t declined;     /* jobs that refused their change (writer_refuse()) */
 	uint64_t commits;      /* transactions committed */
 	uint64_t rejected;     /* writer_post() or writer_run_timed() refused: queue full */
+	uint64_t lock_wait_ns; /* waiting for store_lock() (readers holding it) */
 	size_t queued;	       /* waiting right now */
 };
 
