@@ -22,7 +22,7 @@ OPT ?= -O2 -g
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 AGENT_PKGS  := yaml-0.1 jansson libcurl libsystemd sqlite3
-SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd libcurl gnutls
+SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd libcurl gnutls netsnmp
 CLI_PKGS    := yaml-0.1 jansson libcurl
 TEST_PKGS   := cmocka
 # The checks' libraries: sd-bus and sd-journal (libsystemd), rotated
@@ -71,7 +71,11 @@ AGENT_SRCS := \
 	agent/oneshot.c \
 	agent/report.c \
 	agent/statedb.c \
-	agent/transport.c
+	agent/transport.c \
+	agent/outbox.c \
+	agent/delivery.c \
+	agent/credential.c \
+	agent/service.c
 
 SERVER_SRCS := \
 	server/api.c \
@@ -91,8 +95,17 @@ SERVER_SRCS := \
 	server/inventory.c \
 	server/liveness.c \
 	server/metrics.c \
+	server/privdrop.c \
 	server/reload.c \
 	server/store.c \
+	server/trap.c \
+	server/trapconf.c \
+	server/trapdev.c \
+	server/traplisten.c \
+	server/trapmap.c \
+	server/trapmsg.c \
+	server/trapnames.c \
+	server/trapreview.c \
 	server/tls.c \
 	server/writer.c \
 	server/watchdog.c \
@@ -120,6 +133,7 @@ SERVER_SRCS := \
 CLI_SRCS := \
 	server/cli/main.c \
 	server/cli/tickets.c \
+	server/cli/traps.c \
 	server/cli/silences.c \
 	server/cli/lifecycle.c \
 	server/cli/workflow.c \
@@ -136,6 +150,9 @@ UNIT_TESTS := \
 	test_ingest \
 	test_predict \
 	test_inventory \
+	test_trap \
+	test_trapdev \
+	test_trapmap \
 	test_liveness \
 	test_nagios \
 	test_pkglog \
@@ -150,7 +167,9 @@ UNIT_TESTS := \
 	test_calendar \
 	test_sla \
 	test_notify \
-	test_desk
+	test_desk \
+	test_outbox \
+	test_agent_delivery
 
 # V=1 shows the full commands.
 ifeq ($(V),1)
@@ -227,6 +246,39 @@ $(ASAN)/%.o: %.c
 ASAN_BINS := $(ASAN)/bin/tocsin-agent $(ASAN)/bin/tocsin-server $(ASAN)/bin/tocsin
 UNIT_BINS := $(addprefix $(ASAN)/tests/,$(UNIT_TESTS))
 
+# --- fuzzing: tests/fuzz/ ----------------------------------------------------
+# `make fuzz` builds the libFuzzer targets with clang into build/fuzz/; `make
+# test` replays their seed corpora (tests/fuzz/corpus/<target>/) under ASan
+# as test_fuzz_<target>, which is what CI runs: a regression test, not a fuzz.
+FUZZ_TARGETS := fuzz_trapmap fuzz_trap_packet
+FUZZ := build/fuzz
+FUZZ_CC ?= clang
+FUZZ_SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
+# clang warns of more than gcc (vsnprintf() with a va_list, string
+# concatenation in arrays): the gcc builds keep -Werror, fuzzing is not
+# stopped by a warning of clang's.
+FUZZ_CFLAGS := $(filter-out -Werror,$(BASE_CFLAGS)) -Wno-format-nonliteral -O1 -g $(FUZZ_SANITIZE) -fsanitize=fuzzer-no-link
+FUZZ_REPLAYS := $(addprefix $(ASAN)/tests/test_,$(FUZZ_TARGETS))
+UNIT_BINS += $(FUZZ_REPLAYS)
+
+.PHONY: fuzz
+fuzz: $(addprefix $(FUZZ)/,$(FUZZ_TARGETS))
+
+$(addprefix $(FUZZ)/,$(FUZZ_TARGETS)): $(FUZZ)/%: $(FUZZ)/tests/fuzz/%.o $(call objs,$(FUZZ),$(TEST_LIB_SRCS))
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_SANITIZE) -fsanitize=fuzzer -o $@ $^ $(TEST_LIBS)
+
+$(FUZZ)/%.o: %.c
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_REPLAYS): $(ASAN)/tests/test_%: $(ASAN)/tests/fuzz/%.o $(ASAN)/tests/fuzz/replay.o $(call objs,$(ASAN),$(TEST_LIB_SRCS))
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(TEST_LIBS)
+
 .PRECIOUS: $(ASAN)/tests/unit/%.o
 
 # --- tests -----------------------------------------------------------------
@@ -270,6 +322,7 @@ demo: deps-check
 # --- benchmarks ------------------------------------------------------------
 BENCHES := \
 	bench_sla \
+	bench_outbox \
 	dedup_bench \
 	ingest_load \
 	store_apply \
@@ -283,6 +336,14 @@ $(REL)/bench/%: $(REL)/bench/%.o $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_S
 	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(SERVER_PKGS)) -lm -pthread
 
 .PRECIOUS: $(REL)/bench/%.o
+
+# The agent's outbox: it links the agent's sources, not the server's.
+BENCH_BINS += $(REL)/bench/outbox_bench
+
+$(REL)/bench/outbox_bench: $(call objs,$(REL),bench/outbox_bench.c $(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(AGENT_SRCS))
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(AGENT_PKGS)) -lm
 
 .PHONY: bench
 # checks_round links the agent's sources instead (its own rule below).

@@ -10,9 +10,13 @@
 
 #include "../checks/check.h"
 #include "../common/log.h"
+#include "outbox.h"
+#include "transport.h"
 
 #define AGENT_DEFAULT_CONFIG "/etc/tocsin/agent.yaml"
 #define AGENT_DEFAULT_STATE_DIR "/var/lib/tocsin-agent"
+#define AGENT_URLS_MAX 16  /* collector URLs in server.url */
+#define AGENT_HOST_MAX 253 /* as the collector allows */
 
 struct agent_check {
 	const struct check *check;
@@ -25,9 +29,19 @@ struct agent_config {
 	char *host;
 	char *state_dir;
 	enum log_level log_level;
-	char *server_url;
-	char *token;
+	/* server: the collectors in order, and how to reach them */
+	char **server_urls;	 /* NULL-terminated, at least one when valid */
+	char *token;		 /* server.token(_file); NULL: the credential file */
 	int64_t timeout_ms;
+	char *ca_file;
+	char *pin_sha256;	 /* "sha256//...;sha256//..." for curl */
+	char *client_cert;
+	char *client_key;
+	bool allow_plain_http;
+	int64_t retry_primary_ms; /* failback to the first URL */
+	int64_t backoff_max_ms;	  /* cap of the retry delay */
+	int64_t rotate_every_ms;  /* 0: no scheduled credential rotation */
+	struct outbox_limits outbox;
 	struct agent_check *checks;
 	size_t nchecks;
 	struct check_info *inventory; /* env.inventory: one per checks[] */
@@ -43,6 +57,22 @@ struct cfg;
  */
 int agent_config_load(const char *main_path, const char *dropin_dir,
 		      struct agent_config **ret_conf, struct cfg **ret_cfg);
+
+/* For subcommands that need less than the daemon (enroll). */
+enum agent_config_flags {
+	AGENT_CONFIG_NO_SERVER_URL = 1 << 0,  /* server.url may be absent */
+	AGENT_CONFIG_MAY_BE_MISSING = 1 << 1, /* no main file: defaults */
+};
+int agent_config_load_flags(const char *main_path, const char *dropin_dir,
+			    unsigned flags, struct agent_config **ret_conf,
+			    struct cfg **ret_cfg);
 void agent_config_free(struct agent_config *conf);
+
+/*
+ * The transport settings of conf, for transport_new(); the strings stay
+ * owned by conf.  token overrides conf->token when not NULL.
+ */
+void agent_transport_options(const struct agent_config *conf,
+			     const char *token, struct transport_options *ret);
 
 #endif

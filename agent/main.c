@@ -16,14 +16,12 @@
 #include "../common/config.h"
 #include "../common/util.h"
 #include "agent.h"
-#include "event.h"
+#include "credential.h"
+#include "delivery.h"
 #include "oneshot.h"
 #include "report.h"
+#include "service.h"
 #include "statedb.h"
-#include "transport.h"
-
-/* Events kept in memory while the collector is unreachable. */
-#define PENDING_MAX 10000
 
 enum mode {
 	MODE_DAEMON,
@@ -35,16 +33,31 @@ enum mode {
 
 struct agent {
 	struct agent_config *conf;
-	sqlite3 *db; /* state_dir/agent.db; NULL when unusable */
-	struct transport *transport;
-	json_t *pending; /* events not yet acknowledged */
-	size_t dropped;
+	sqlite3 *db;	    /* state_dir/agent.db; NULL when unusable */
+	sqlite3 *spare_db;  /* in-memory outbox when db is NULL */
+	struct delivery *delivery; /* NULL for --dry-run */
+};
+
+/* tocsin-agent COMMAND ...: each parses its own options. */
+struct subcommand {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct subcommand subcommands[] = {
+	{ "enroll", credential_main_enroll,
+	  "obtain this host's credential with an enrollment token" },
+	{ "rotate-credential", credential_main_rotate,
+	  "replace this host's credential with a new one" },
+	{ NULL, NULL, NULL },
 };
 
 static void usage(FILE *fp)
 {
 	fprintf(fp,
 		"usage: tocsin-agent [--config FILE] [--conf-dir DIR] [--once | --dry-run | --check-config]\n"
+		"       tocsin-agent COMMAND [--help | options]\n"
 		"       tocsin-agent [--config FILE] check [NAME...]\n"
 		"\n"
 		"  check [NAME...]     run the named checks (default: all) once and print\n"
@@ -55,8 +68,13 @@ static void usage(FILE *fp)
 		"      --dry-run       run every check once and print the results, deliver nothing\n"
 		"      --check-config  validate the configuration and exit (0 OK, 2 errors)\n"
 		"  -v, --verbose       log debug messages\n"
-		"      --version       print the version\n",
+		"      --version       print the version\n"
+		"\n"
+		"commands:\n",
 		AGENT_DEFAULT_CONFIG);
+	for (size_t i = 0; subcommands[i].name; i++)
+		fprintf(fp, "  %-19s %s\n", subcommands[i].name,
+			subcommands[i].summary);
 }
 
 /* Name the results a check produced (from index first on) after it. */
@@ -90,77 +108,69 @@ static void run_checks(struct agent_config *conf, bool force,
 	}
 }
 
-static void queue_results(struct agent *a, const struct check_results *results)
+/*
+ * Called by the transport during requests: keep the watchdog fed, and
+ * abandon the request when SIGTERM, SIGINT or SIGHUP waits (blocked, so
+ * pending until the main loop reads it): a hung collector must delay
+ * neither a stop nor a reload.  The request's events stay in the outbox
+ * and go out again after a reload.
+ */
+static bool should_abort(void *arg)
 {
-	int64_t now = time_now_ms();
+	sigset_t pending;
 
-	for (size_t i = 0; i < results->n; i++) {
-		json_t *ev = event_from_result(&results->v[i], now);
-
-		if (ev == NULL)
-			continue;
-		if (json_array_size(a->pending) >= PENDING_MAX) {
-			/* Keep the newest state: the oldest sample is stale. */
-			json_array_remove(a->pending, 0);
-			a->dropped++;
-		}
-		json_array_append_new(a->pending, ev);
-	}
+	(void)arg;
+	service_watchdog();
+	if (sigpending(&pending) < 0)
+		return false;
+	return sigismember(&pending, SIGTERM) == 1 ||
+	       sigismember(&pending, SIGINT) == 1 ||
+	       sigismember(&pending, SIGHUP) == 1;
 }
 
-/* Send everything pending; returns 0 when the collector took it all. */
-static int deliver(struct agent *a, char *why, size_t whylen)
+static void warn_plain_http(const struct agent_config *conf)
 {
-	struct transport_reply reply;
-	json_t *batch;
-	char *body;
-	int r;
-
-	if (json_array_size(a->pending) == 0)
-		return 0;
-	batch = event_batch(a->conf->host, a->pending);
-	body = batch ? json_dumps(batch, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
-	json_decref(batch);
-	if (body == NULL) {
-		snprintf(why, whylen, "cannot encode the events");
-		return -ENOMEM;
-	}
-	r = transport_post_events(a->transport, body, strlen(body), &reply);
-	free(body);
-	if (r < 0) {
-		strlcpy_safe(why, reply.error, whylen);
-		return r;
-	}
-	log_debug("delivered %zu events", json_array_size(a->pending));
-	json_array_clear(a->pending);
-	return 0;
+	for (size_t i = 0; conf->server_urls[i]; i++)
+		if (strncmp(conf->server_urls[i], "http://", 7) == 0)
+			log_warnx("delivering over plain HTTP to %s (server.allow_plain_http): events and the credential travel unencrypted",
+				  conf->server_urls[i]);
 }
 
-static int agent_start(struct agent *a, struct agent_config *conf)
+static int agent_start(struct agent *a, struct agent_config *conf, bool send)
 {
+	char why[1024];
 	int r;
 
 	a->conf = conf;
-	a->pending = json_array();
 	r = statedb_open(conf->state_dir, &a->db);
 	if (r < 0)
 		log_warnx("cannot use the state directory %s: %s; checks run without history",
 			  conf->state_dir, strerror(-r));
 	conf->env.db = a->db;
-	r = transport_new(conf->server_url, conf->token, conf->timeout_ms,
-			  &a->transport);
-	if (r < 0)
+	if (!send)
+		return 0;
+	if (a->db == NULL) {
+		log_errorx("the outbox is kept in memory only: events not yet delivered are lost when the agent stops");
+		if (sqlite3_open(":memory:", &a->spare_db) != SQLITE_OK)
+			fatalx("cannot open an in-memory outbox");
+	}
+	r = delivery_new(a->db ? a->db : a->spare_db, conf, should_abort, a,
+			 &a->delivery, why, sizeof(why));
+	if (r < 0) {
+		log_errorx("%s", why);
 		return r;
+	}
+	warn_plain_http(conf);
 	return 0;
 }
 
 static void agent_stop(struct agent *a)
 {
-	transport_free(a->transport);
-	json_decref(a->pending);
+	delivery_free(a->delivery);
 	/* The checks may hold statements on the database: free them first. */
 	agent_config_free(a->conf);
 	statedb_close(a->db);
+	sqlite3_close(a->spare_db);
 }
 
 /*
@@ -173,7 +183,8 @@ static int run_once(struct agent *a, bool send, char *const *names,
 	struct check_results results = { 0 };
 	bool hooked;
 	int64_t now;
-	char why[512];
+	char why[1024];
+	size_t sent = 0;
 	int r = 0;
 
 	if (oneshot_clock(&now, &hooked) < 0) {
@@ -187,13 +198,13 @@ static int run_once(struct agent *a, bool send, char *const *names,
 	oneshot_run(a->conf, names, nnames, now, &results);
 	report_print(stdout, &results);
 	if (send) {
-		queue_results(a, &results);
-		r = deliver(a, why, sizeof(why));
+		delivery_queue(a->delivery, &results, true);
+		r = delivery_flush(a->delivery, &sent, why, sizeof(why));
 		if (r < 0)
 			fprintf(stderr, "tocsin-agent: not delivered: %s\n", why);
 		else
-			printf("delivered %zu events to %s\n", results.n,
-			       a->conf->server_url);
+			printf("delivered %zu events to %s\n", sent,
+			       delivery_url(a->delivery));
 	}
 	check_results_clear(&results);
 	return r < 0 ? 1 : 0;
@@ -203,8 +214,8 @@ static int reload(struct agent *a, const char *config_path,
 		  const char *dropin_dir)
 {
 	struct agent_config *conf;
-	struct transport *t;
 	struct cfg *cfg;
+	char why[1024];
 	int r;
 
 	r = agent_config_load(config_path, dropin_dir, &conf, &cfg);
@@ -220,17 +231,20 @@ static int reload(struct agent *a, const char *config_path,
 		return -EINVAL;
 	}
 	cfg_free(cfg);
-	r = transport_new(conf->server_url, conf->token, conf->timeout_ms, &t);
+	conf->env.db = a->db;
+	r = delivery_reconfigure(a->delivery, conf, why, sizeof(why));
 	if (r < 0) {
+		log_warnx("configuration not reloaded: %s", why);
 		agent_config_free(conf);
 		return r;
 	}
-	transport_free(a->transport);
+	if (strcmp(conf->state_dir, a->conf->state_dir) != 0)
+		log_warnx("state_dir %s takes effect at the next start; the outbox stays in %s until then",
+			  conf->state_dir, a->conf->state_dir);
 	agent_config_free(a->conf);
-	a->transport = t;
 	a->conf = conf;
-	conf->env.db = a->db;
 	log_set_level(conf->log_level);
+	warn_plain_http(conf);
 	log_info("configuration reloaded: %zu checks", conf->nchecks);
 	return 0;
 }
@@ -284,25 +298,20 @@ static void run_ready_checks(struct pollfd *pfds, struct agent_check **owners,
 	}
 }
 
-/* One delivery attempt when something is pending and the backoff allows. */
-static void deliver_pending(struct agent *a, int64_t *retry_at,
-			    int64_t *backoff)
+/* How long the main loop may sleep: until a check, a retry or the watchdog. */
+static int poll_timeout(const struct agent *a)
 {
-	int64_t now = time_mono_ms();
-	char why[512];
+	int64_t wait = next_due(a->conf) - time_mono_ms();
+	int64_t other = delivery_wait_ms(a->delivery);
 
-	if (json_array_size(a->pending) == 0 || now < *retry_at)
-		return;
-	if (deliver(a, why, sizeof(why)) < 0) {
-		log_warnx("%s; %zu events kept, retry in %llds", why,
-			  json_array_size(a->pending),
-			  (long long)(*backoff / 1000));
-		*retry_at = now + *backoff;
-		*backoff = *backoff * 2 > 300000 ? 300000 : *backoff * 2;
-	} else {
-		*backoff = 1000;
-		*retry_at = 0;
-	}
+	if (other < wait)
+		wait = other;
+	other = service_watchdog_wait_ms();
+	if (other < wait)
+		wait = other;
+	if (wait < 0)
+		wait = 0;
+	return wait > 60000 ? 60000 : (int)wait;
 }
 
 #define POLL_MAX 64
@@ -310,7 +319,6 @@ static void deliver_pending(struct agent *a, int64_t *retry_at,
 static int run_daemon(struct agent *a, const char *config_path,
 		      const char *dropin_dir)
 {
-	int64_t retry_at = 0, backoff = 1000;
 	sigset_t mask;
 	int sfd;
 
@@ -324,55 +332,54 @@ static int run_daemon(struct agent *a, const char *config_path,
 		fatal("signalfd");
 
 	log_info("started for host %s with %zu checks, delivering to %s",
-		 a->conf->host, a->conf->nchecks, a->conf->server_url);
-	sd_notify(0, "READY=1");
+		 a->conf->host, a->conf->nchecks, delivery_url(a->delivery));
+	service_ready();
+	service_status("%zu checks, delivering to %s", a->conf->nchecks,
+		       delivery_url(a->delivery));
 	for (;;) {
 		struct check_results results = { 0 };
 		struct pollfd pfds[POLL_MAX];
 		struct agent_check *owners[POLL_MAX];
 		struct signalfd_siginfo si;
-		int64_t wait;
 		size_t n;
 
 		run_checks(a->conf, false, &results);
-		queue_results(a, &results);
+		delivery_queue(a->delivery, &results, false);
 		check_results_clear(&results);
-		deliver_pending(a, &retry_at, &backoff);
+		delivery_run(a->delivery);
+		service_watchdog();
 
-		wait = next_due(a->conf) - time_mono_ms();
-		if (json_array_size(a->pending) > 0 &&
-		    retry_at - time_mono_ms() < wait)
-			wait = retry_at - time_mono_ms();
-		if (wait < 0)
-			wait = 0;
-		if (wait > 60000)
-			wait = 60000;
 		n = build_pollset(a->conf, sfd, pfds, owners, POLL_MAX);
-		if (poll(pfds, n, (int)wait) <= 0)
+		if (poll(pfds, n, poll_timeout(a)) <= 0)
 			continue;
 		run_ready_checks(pfds, owners, n, &results);
-		if (results.n > 0) {
-			/* A change seen as it happens goes out at once. */
-			queue_results(a, &results);
-			retry_at = 0;
-			deliver_pending(a, &retry_at, &backoff);
-		}
+		/* A change seen as it happens goes out at once. */
+		delivery_queue(a->delivery, &results, true);
 		check_results_clear(&results);
 		if (!(pfds[0].revents & POLLIN) ||
 		    read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGHUP) {
-			sd_notify(0, "RELOADING=1");
+			service_reloading();
 			reload(a, config_path, dropin_dir);
-			sd_notify(0, "READY=1");
+			service_ready();
 			continue;
 		}
 		log_info("received signal %u, stopping", si.ssi_signo);
-		sd_notify(0, "STOPPING=1");
+		service_stopping();
 		break;
 	}
 	close(sfd);
 	return 0;
+}
+
+/* tocsin-agent COMMAND ...: the entry of a subcommand, or NULL. */
+static const struct subcommand *subcommand_find(const char *name)
+{
+	for (size_t i = 0; subcommands[i].name; i++)
+		if (strcmp(subcommands[i].name, name) == 0)
+			return &subcommands[i];
+	return NULL;
 }
 
 int main(int argc, char **argv)
@@ -397,6 +404,19 @@ int main(int argc, char **argv)
 	struct cfg *cfg;
 	int c, r;
 
+	/* "check" is a mode of the runner below, parsed with its options. */
+	if (argc > 1 && argv[1][0] != '-' && strcmp(argv[1], "check") != 0) {
+		const struct subcommand *sc = subcommand_find(argv[1]);
+
+		if (sc == NULL) {
+			fprintf(stderr, "tocsin-agent: unknown command '%s'\n",
+				argv[1]);
+			usage(stderr);
+			return 2;
+		}
+		log_init("tocsin-agent", LOG_LEVEL_INFO);
+		return sc->run(argc - 1, argv + 1);
+	}
 	while ((c = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -475,9 +495,13 @@ int main(int argc, char **argv)
 		}
 	}
 
-	r = agent_start(&a, conf);
-	if (r < 0)
-		fatalx("cannot start: %s", strerror(-r));
+	service_init();
+	r = agent_start(&a, conf, mode == MODE_DAEMON || mode == MODE_ONCE);
+	if (r < 0) {
+		agent_stop(&a);
+		free(dropin_dir);
+		return 1;
+	}
 	switch (mode) {
 	case MODE_ONCE:
 		r = run_once(&a, true, NULL, 0);

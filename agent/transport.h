@@ -1,29 +1,68 @@
 /*
- * HTTP delivery of event batches to the collector, over libcurl.
+ * HTTPS to the collector, over libcurl: failover between several
+ * collector URLs, server verification (CA file or the system store, an
+ * optional public-key pin), an optional client certificate, and errors
+ * that say why a connection was refused.
  *
- * One transport keeps one curl handle, so consecutive posts reuse the
- * connection.  transport_post() returns 0 only when the collector answered
- * 2xx, which it does only after committing the batch.
+ * One transport keeps one curl handle, created on the first request (an
+ * agent that never needs to send pays nothing for TLS), so consecutive
+ * posts reuse the connection.
+ *
+ * Failover: the URLs are tried in order until one answers (any HTTP
+ * status below 500).  The transport sticks to the URL that answered and,
+ * while that is not the first, tries the first again once every
+ * retry_primary_ms.
  */
 #ifndef TOCSIN_TRANSPORT_H
 #define TOCSIN_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct transport;
 
-struct transport_reply {
-	long status;	       /* HTTP status, 0 when no answer came */
-	char error[512];       /* why it failed, for the log and the user */
-	int64_t retry_after_ms; /* from Retry-After, 0 when absent */
+struct transport_options {
+	char **urls; /* NULL-terminated, at least one; base URLs */
+	const char *token; /* bearer token, may be NULL */
+	int64_t timeout_ms;
+	const char *ca_file;	 /* NULL: the system store */
+	const char *pin_sha256;	 /* curl's "sha256//BASE64[;sha256//...]" */
+	const char *client_cert; /* PEM, with client_key */
+	const char *client_key;
+	bool allow_plain_http;	 /* else http:// URLs are refused */
+	int64_t retry_primary_ms;
+	/*
+	 * Called at least once a second while a request runs; returning
+	 * true abandons it (-ECANCELED).  May be NULL.
+	 */
+	bool (*should_abort)(void *arg);
+	void *abort_arg;
 };
 
-int transport_new(const char *url, const char *token, int64_t timeout_ms,
-		  struct transport **ret);
+struct transport_reply {
+	long status;	    /* HTTP status, 0 when no collector answered */
+	char error[1024];   /* a sentence for the log: where and why */
+	char message[512];  /* the collector's {"error": ...}, or "" */
+	int64_t retry_after_ms; /* from Retry-After, 0 when absent */
+	const char *body;   /* the answer; valid until the next request */
+	const char *url;    /* the base URL that answered or was tried last */
+	bool switched;	    /* a different URL answered than the last time */
+};
+
+/* Copies what it needs from o: o may go away after the call.  0 or -errno. */
+int transport_new(const struct transport_options *o, struct transport **ret);
 void transport_free(struct transport *t);
-/* POST body to <url>/api/v1/events.  0 on 2xx, else -EIO with reply set. */
-int transport_post_events(struct transport *t, const char *body, size_t len,
-			  struct transport_reply *reply);
+void transport_set_token(struct transport *t, const char *token);
+/* The base URL in use now (the one that answered last). */
+const char *transport_url(const struct transport *t);
+
+/*
+ * POST body (len bytes of JSON) to <url><path> with failover.  0 on 2xx;
+ * -ECANCELED when should_abort said so; -EIO otherwise, with reply
+ * saying what happened (status 0: nobody answered).
+ */
+int transport_post(struct transport *t, const char *path, const char *body,
+		   size_t len, struct transport_reply *reply);
 
 #endif

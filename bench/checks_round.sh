@@ -18,7 +18,7 @@ done
 cat > "$dir/agent.yaml" <<YAML
 host: bench
 state_dir: $dir/state
-server: {url: "http://127.0.0.1:9", token: unused}
+server: {url: "https://127.0.0.1:9", token: unused}
 checks:
   disk: {}
   backup:

@@ -43,7 +43,7 @@ cat > "$dir/agent.yaml" <<YAML
 host: bench
 state_dir: $dir/state
 log_level: warning
-server: {url: "http://127.0.0.1:$port", token: bench-agent-token-0123456789}
+server: {url: "http://127.0.0.1:$port", token: bench-agent-token-0123456789, allow_plain_http: true}
 checks:
   disk: {interval: 5s}
   backup:
@@ -62,7 +62,7 @@ cat > "$dir/base.yaml" <<YAML
 host: bench-base
 state_dir: $dir/state-base
 log_level: warning
-server: {url: "http://127.0.0.1:$port", token: bench-agent-token-0123456789}
+server: {url: "http://127.0.0.1:$port", token: bench-agent-token-0123456789, allow_plain_http: true}
 checks:
   disk: {interval: 5s, predict: false}
   heartbeat: {enabled: false}

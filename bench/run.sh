@@ -14,6 +14,10 @@ bench/footprint.sh
 build/rel/bench/dedup_bench 3 "${TMPDIR:-/tmp}"
 # helpdesk: SLA clocks of 100,000 open tickets recomputed from their journals, in a real SQLite file
 build/rel/bench/bench_sla 100000
+# helpdesk: what notifications cost the writer (mail + webhook rows per opened ticket, a full outbox)
+build/rel/bench/bench_outbox 20000
+# SNMP traps: traps/s received, decoded, mapped, deduplicated and stored with zero loss; snmptrapd alongside
+bench/trap_bench.sh 10
 # collector ingest over HTTP: batches of 100 events, 10,000 keys, 8 and 64 connections, churn and steady mixes
 bench/ingest.sh 10 8
 bench/ingest.sh 10 64
@@ -23,5 +27,11 @@ build/rel/bench/store_apply 300000 256
 build/rel/bench/store_apply 300000 256 steady
 # per-host credential authentication: in-memory index vs indexed SELECT
 build/rel/bench/auth_lookup 10000
+# agent outbox alone: enqueue in rounds of 100, drain in acknowledged batches of 500 (real SQLite, fsync)
+build/rel/bench/outbox_bench throughput 200000 100
+# agent outbox end to end: 100,000 queued events delivered by the real agent to the real collector
+bench/outbox_e2e.sh 100000 10000
+# agent idle footprint: RSS, PSS, CPU seconds over a window (AGENT_FOOTPRINT_WINDOW seconds, default 600)
+bench/agent_footprint.sh "${AGENT_FOOTPRINT_WINDOW:-600}"
 # reads beside the writer: ingest alone and with /metrics and a 1,000-ticket list read in a loop
 bench/scrape_stall.sh 6 4

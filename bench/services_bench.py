@@ -36,6 +36,7 @@ role: central
 state_dir: /var/lib/tocsin-agent
 server:
   url: {url}
+  allow_plain_http: true
   token: {token}
 checks:
   disk:

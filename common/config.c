@@ -114,6 +114,17 @@ void cfg_error(struct cfg *cfg, const struct cfg_node *node, const char *fmt,
 	va_end(ap);
 }
 
+void cfg_error_text(struct cfg *cfg, const char *fmt, ...)
+{
+	char text[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	cfg_add_error(cfg, xstrdup(text));
+}
+
 static bool scalar_is_null(const yaml_event_t *ev)
 {
 	const char *v = (const char *)ev->data.scalar.value;

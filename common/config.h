@@ -76,6 +76,13 @@ size_t cfg_print_errors(const struct cfg *cfg);
 /* Record an error located at node (or the key of pair when not NULL). */
 void cfg_error(struct cfg *cfg, const struct cfg_node *node, const char *fmt,
 	       ...) __attribute__((format(printf, 3, 4)));
+/*
+ * Record an error whose text already says where (file:line:column), for
+ * errors found in files loaded on their own (trap mappings) or found after
+ * their file was closed.
+ */
+void cfg_error_text(struct cfg *cfg, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* Report every key no accessor read.  Returns the total error count. */
 size_t cfg_finish(struct cfg *cfg);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -286,6 +287,22 @@ void format_duration(int64_t seconds, char *buf, size_t size)
 		snprintf(buf, size, "%lld s", (long long)seconds);
 }
 
+/* Make a rename in path's directory durable. */
+static void fsync_parent(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash == NULL ? xstrdup(".")
+		    : slash == path ? xstrdup("/")
+				    : xasprintf("%.*s", (int)(slash - path), path);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	free(dir);
+}
+
 int write_file_atomic(const char *path, const char *text, unsigned mode)
 {
 	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
@@ -297,7 +314,9 @@ int write_file_atomic(const char *path, const char *text, unsigned mode)
 		r = -errno;
 		goto out;
 	}
-	if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0) {
+	/* A leftover temporary file keeps its old mode: set ours. */
+	if (fchmod(fd, mode) < 0 || write(fd, text, len) != (ssize_t)len ||
+	    fsync(fd) < 0) {
 		r = errno ? -errno : -EIO;
 		close(fd);
 		unlink(tmp);
@@ -307,7 +326,9 @@ int write_file_atomic(const char *path, const char *text, unsigned mode)
 	if (rename(tmp, path) < 0) {
 		r = -errno;
 		unlink(tmp);
+		goto out;
 	}
+	fsync_parent(path);
 out:
 	free(tmp);
 	return r;

@@ -45,7 +45,10 @@ void format_bytes(uint64_t bytes, char *buf, size_t size);
 /* "3 d", "5 h", "12 min", "40 s". */
 void format_duration(int64_t seconds, char *buf, size_t size);
 
-/* Write text to path atomically (temporary file + rename). */
+/*
+ * Write text to path atomically and durably: temporary file (mode set even
+ * when one was left behind), fsync, rename, fsync of the directory.
+ */
 int write_file_atomic(const char *path, const char *text, unsigned mode);
 
 #endif

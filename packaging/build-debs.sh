@@ -79,6 +79,15 @@ daemon_package() {
 		[ -f "$f" ] || continue
 		install_file "$f" "$root/usr/share/doc/$name/examples/$dropins/$(basename "$f")" 0644
 	done
+	# Vendor trap mappings: /etc/tocsin/traps (traps.mappings_dir) holds the
+	# site's own; the shipped ones are examples to copy from.
+	if [ "$name" = tocsin-server ]; then
+		mkdir -p "$root/etc/tocsin/traps"
+		for f in "$top/conf.d/traps"/*.yaml; do
+			[ -f "$f" ] || continue
+			install_file "$f" "$root/usr/share/doc/$name/examples/traps/$(basename "$f")" 0644
+		done
+	fi
 	if [ -f "$top/packaging/$name.service" ]; then
 		install_file "$top/packaging/$name.service" "$root/lib/systemd/system/$name.service" 0644
 	fi

@@ -14,6 +14,7 @@
 #include "dedup.h"
 #include "desk.h"
 #include "ingest.h"
+#include "trapreview.h"
 #include "liveness.h"
 #include "silence_api.h"
 #include "writer.h"
@@ -380,6 +381,7 @@ const struct http_route api_routes[] = {
 	{ "GET", "/api/v1/tickets", PERM_READ, get_tickets },
 	{ "GET", "/api/v1/tickets/*", PERM_READ, get_ticket },
 	{ "GET", "/metrics", PERM_READ, get_metrics },
+	{ "GET", "/api/v1/traps/unknown", PERM_READ, trapreview_get_unknown },
 	{ "POST", "/api/v1/tickets/*/actions", PERM_READ | PERM_WRITE, action_post },
 	{ "POST", "/api/v1/silences", PERM_WRITE, silence_api_create },
 	{ "GET", "/api/v1/silences", PERM_READ, silence_api_list },

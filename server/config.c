@@ -16,6 +16,7 @@
 #include "liveness.h"
 #include "reload.h"
 #include "server.h"
+#include "trapconf.h"
 #include "tls.h"
 
 void server_config_free(struct server_config *conf)
@@ -29,6 +30,7 @@ void server_config_free(struct server_config *conf)
 	free(conf->database);
 	helpdesk_config_free(conf->helpdesk);
 	inventory_free(conf->inventory);
+	trapconf_free(conf->traps);
 	lifecycle_config_free(conf->lifecycle);
 	tls_config_free(conf->tls);
 	free(conf);
@@ -237,6 +239,7 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	parse_http(cfg, cfg_get(cfg, cfg->root, "http"), conf);
 	parse_auth(cfg, cfg_get(cfg, cfg->root, "auth"), conf);
 	inventory_parse(cfg, cfg->root, &conf->inventory);
+	trapconf_parse(cfg, cfg->root, &conf->traps);
 	lifecycle_config_parse(cfg, cfg->root, conf->inventory, &conf->lifecycle);
 	helpdesk_config_parse(cfg, cfg->root, conf->inventory, &conf->helpdesk);
 	parse_writer(cfg, cfg_get(cfg, cfg->root, "writer"), conf);

@@ -42,7 +42,7 @@ static void default_down_checks(struct topology_config *t)
 {
 	static const char *const builtin[][2] = {
 		{ "heartbeat", "alive" },
-		{ "snmp-link", "*" },
+		{ "link", "*" },
 	};
 
 	t->down_checks = xcalloc(ARRAY_SIZE(builtin), sizeof(*t->down_checks));

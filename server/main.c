@@ -26,9 +26,13 @@
 #include "lifecycle.h"
 #include "liveness.h"
 #include "metrics.h"
+#include "privdrop.h"
 #include "reload.h"
 #include "server.h"
 #include "store.h"
+#include "trapconf.h"
+#include "traplisten.h"
+#include "trapmap.h"
 #include "writer.h"
 
 static void usage(FILE *fp)
@@ -39,6 +43,7 @@ static void usage(FILE *fp)
 		"  -c, --config FILE     main configuration (default %s)\n"
 		"      --conf-dir DIR    drop-in directory (default: FILE without .yaml, plus .d)\n"
 		"      --port-file FILE  write the HTTP port actually bound to FILE\n"
+		"      --trap-port-file FILE  write the SNMP trap port actually bound to FILE\n"
 		"      --check-config    validate the configuration and exit (0 OK, 2 errors)\n"
 		"  -v, --verbose         log debug messages\n"
 		"      --version         print the version\n",
@@ -53,12 +58,54 @@ static int write_port_file(const char *path, uint16_t port)
 	return write_file_atomic(path, text, 0644);
 }
 
+/*
+ * Bind the trap sockets and report the port; then, as root with a port
+ * below 1024, become traps.user (default tocsin) before anything else
+ * runs, and without root give up the capabilities that allowed binding.
+ * Failures are fatal: this runs at start-up.
+ */
+static void start_trap_sockets(const struct trap_config *tc,
+			       const char *port_file, struct traplisten **ret)
+{
+	const char *user = tc->user ? tc->user : "tocsin";
+	int r = traplisten_bind(tc, ret);
+
+	if (r < 0)
+		fatalx("cannot listen for SNMP traps (traps.listen): %s",
+		       strerror(-r));
+	if (port_file != NULL) {
+		r = write_port_file(port_file, traplisten_port(*ret));
+		if (r < 0)
+			fatalx("cannot write the trap port file %s: %s",
+			       port_file, strerror(-r));
+	}
+	if (geteuid() != 0) {
+		/* Not root: a capability to bind, if any, is no longer needed. */
+		r = privdrop_capabilities();
+		if (r < 0)
+			fatalx("cannot give up capabilities after binding %s: %s",
+			       traplisten_describe(*ret), strerror(-r));
+		return;
+	}
+	if (!traplisten_privileged(*ret) || strcmp(user, "root") == 0)
+		return;
+	r = privdrop_to_user(user);
+	if (r == -ENOENT)
+		fatalx("traps.user: there is no user '%s' to run as after binding %s; create it, or set traps.user",
+		       user, traplisten_describe(*ret));
+	if (r < 0)
+		fatalx("cannot become user %s: %s", user, strerror(-r));
+	log_info("bound %s as root, now running as %s", traplisten_describe(*ret),
+		 user);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "conf-dir", required_argument, NULL, 'd' },
 		{ "port-file", required_argument, NULL, 'p' },
+		{ "trap-port-file", required_argument, NULL, 'T' },
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
@@ -66,6 +113,8 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = SERVER_DEFAULT_CONFIG, *port_file = NULL;
+	const char *trap_port_file = NULL;
+	struct traplisten *traps = NULL;
 	char *dropin_dir = NULL;
 	bool check_only = false, verbose = false;
 	struct server_config *conf;
@@ -88,6 +137,9 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			port_file = optarg;
+			break;
+		case 'T':
+			trap_port_file = optarg;
 			break;
 		case 'C':
 			check_only = true;
@@ -146,6 +198,10 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* Privileged sockets first: root is dropped before anything else. */
+	if (conf->traps != NULL)
+		start_trap_sockets(conf->traps, trap_port_file, &traps);
+
 	api.conf = conf;
 	r = store_open(conf->database, &api.store);
 	if (r < 0)
@@ -184,7 +240,6 @@ int main(int argc, char **argv)
 	r = desk_open(conf->helpdesk, conf->inventory, api.store, &api.desk);
 	if (r < 0)
 		fatalx("cannot start the helpdesk: %s", strerror(-r));
-	desk_count_on(api.desk, api.desk_reader);
 	metrics_add_source(api.metrics, desk_metrics, api.desk);
 
 	r = writer_start(api.store, conf->writer_queue, conf->writer_group,
@@ -209,6 +264,14 @@ int main(int argc, char **argv)
 	if (r < 0)
 		fatalx("cannot start silence detection: %s", strerror(-r));
 	metrics_add_source(api.metrics, liveness_metrics, api.liveness);
+	if (traps != NULL) {
+		r = traplisten_start(traps, api.store, api.writer, api.metrics);
+		if (r < 0)
+			fatalx("cannot start the trap listener: %s", strerror(-r));
+		log_info("listening for SNMP traps on %s (udp): %zu devices, %zu mappings besides the fallback",
+			 traplisten_describe(traps), conf->traps->ndevices,
+			 trapmap_count(conf->traps->map));
+	}
 	r = http_server_start(conf, api_routes, &api, api_authenticate,
 			      &http);
 	if (r < 0)
@@ -244,6 +307,7 @@ int main(int argc, char **argv)
 	 * their start), then the writer drains what they queued.
 	 */
 	http_server_stop(http);
+	traplisten_stop(traps);
 	liveness_stop(api.liveness);
 	desk_stop(api.desk);
 	dedup_timer_stop(dedup_timer);

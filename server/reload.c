@@ -137,6 +137,9 @@ static void warn_restart_only(const struct server_config *old,
 	if (memcmp(old->helpdesk_digest, new->helpdesk_digest,
 		   sizeof(old->helpdesk_digest)) != 0)
 		log_warnx(fmt, "the helpdesk (contracts, people, helpdesk, notify, or a customer's contract, contacts or notify)");
+	/* The trap listener keeps the configuration it was started with. */
+	if (new->traps != NULL || old->traps != NULL)
+		log_notice("SIGHUP: traps:, the hosts' snmp: keys and the trap mappings apply after a restart");
 }
 
 /* --- applying ---------------------------------------------------------- */

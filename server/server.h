@@ -59,6 +59,7 @@ struct server_config {
 	struct server_token *tokens;
 	size_t ntokens;
 	struct inventory *inventory;
+	struct trap_config *traps; /* NULL: no traps: section, no listener */
 	struct lifecycle_config *lifecycle; /* lifecycle:, topology:, silences: */
 	struct tls_config *tls;	 /* NULL: plain HTTP, only with allow_plain_http */
 	bool allow_plain_http;

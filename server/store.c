@@ -14,6 +14,7 @@
 #include "audit.h"
 #include "credentials.h"
 #include "ingest.h"
+#include "trapreview.h"
 #include "liveness.h"
 #include "problem.h"
 #include "silence.h"
@@ -103,6 +104,7 @@ static const struct db_schema core_schema = {
  */
 static const struct db_schema *const schemas[] = {
 	&core_schema,
+	&trapreview_schema,
 	&desk_schema,
 	&problem_schema,
 	&silence_schema,

@@ -59,6 +59,7 @@ host: $(hostname)-demo
 state_dir: $data/agent
 server:
   url: $url
+  allow_plain_http: true
   token: $AGENT_TOKEN
 checks:
   disk:

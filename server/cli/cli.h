@@ -71,6 +71,7 @@ int cli_revoke(const struct cli_command *cmd, struct client *c, int argc,
 
 extern const struct cli_command cli_cmd_tickets;
 extern const struct cli_command cli_cmd_ticket;
+extern const struct cli_command cli_cmd_traps;
 extern const struct cli_command cli_cmd_silence;
 /* workflow.c: the helpdesk part of `tocsin ticket` */
 void cli_print_helpdesk(json_t *t);

@@ -23,6 +23,7 @@
 static const struct cli_command *const commands[] = {
 	&cli_cmd_tickets,
 	&cli_cmd_ticket,
+	&cli_cmd_traps,
 	&cli_cmd_silence,
 	&cli_cmd_ack,
 	&cli_cmd_start,

@@ -48,7 +48,7 @@ def agent_config(path, checks, state_dir=None):
 host: checkhost
 state_dir: {state_dir or path.parent / 'state'}
 server:
-  url: http://127.0.0.1:9
+  url: https://127.0.0.1:9
   token: unused-token-0123456789
 checks:
 {checks}""")

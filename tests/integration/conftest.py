@@ -115,7 +115,8 @@ class Server:
     """
 
     def __init__(self, workdir, max_body="1MiB", max_batch=1000, extra="",
-                 transport="allow_plain_http: true", ca_file=None):
+                 transport="allow_plain_http: true", ca_file=None,
+                 extra_args=()):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.db = self.dir / "tocsin.db"
@@ -126,6 +127,7 @@ class Server:
         self.log = self.dir / "server.log"
         self.proc = None
         self.port = None
+        self.extra_args = list(extra_args)
         self.tls = transport.startswith("tls:")
         self.context = None
         if self.tls:
@@ -148,7 +150,7 @@ class Server:
         full_env.update(env or {})
         self.proc = subprocess.Popen(
             [binary("tocsin-server"), "--config", str(self.config),
-             "--port-file", str(self.port_file)],
+             "--port-file", str(self.port_file), *self.extra_args],
             stdout=self.log_fp, stderr=subprocess.STDOUT, env=full_env)
         wait_for(lambda: self.port_file.exists() and self.port_file.read_text().strip()
                  or self.proc.poll() is not None, what="the server's port file")
@@ -298,8 +300,13 @@ DEFAULT_CHECKS = "  disk:\n    discover: false\n"
 QUIET_CHECKS = ("updates", "services", "heartbeat")
 
 
-def write_agent_config(path, server_url, host="testhost", checks="", extra=""):
+def write_agent_config(path, server_url, host="testhost", checks="", extra="",
+                       server_extra="", token=AGENT_TOKEN):
+    """An agent configuration; server_extra holds more lines of the server
+    section (indented by two spaces), token None leaves the token out (the
+    agent then uses its enrolled credential)."""
     checks = checks or DEFAULT_CHECKS
+    token_line = f"  token: {token}\n" if token else ""
     for name in QUIET_CHECKS:
         if f"  {name}:" not in checks:
             checks += f"  {name}:\n    enabled: false\n"
@@ -308,16 +315,22 @@ host: {host}
 state_dir: {path.parent}
 server:
   url: {server_url}
-  token: {AGENT_TOKEN}
-  timeout: 5s
-checks:
+{token_line}  timeout: 5s
+  allow_plain_http: true
+{server_extra}checks:
 {checks}
 {extra}""")
     return path
 
 
 def run_agent(config, *args, timeout=60):
-    proc = subprocess.run([binary("tocsin-agent"), "--config", str(config), *args],
+    """tocsin-agent --config CONFIG ARGS, or tocsin-agent COMMAND --config
+    CONFIG ARGS when the first argument is a subcommand (enroll, ...)."""
+    head = [binary("tocsin-agent")]
+    if args and not args[0].startswith("-"):
+        head.append(args[0])
+        args = args[1:]
+    proc = subprocess.run([*head, "--config", str(config), *args],
                           capture_output=True, text=True, timeout=timeout)
     assert_no_sanitizer_errors(proc.stderr, "tocsin-agent")
     return proc

@@ -75,7 +75,7 @@ def test_commented_examples_are_valid_when_uncommented(tmp_path):
         d = tmp_path / name
         (d / "agent.d").mkdir(parents=True)
         (d / "agent.d" / name).write_text(live + "\n")
-        (d / "agent.yaml").write_text("server:\n  url: http://127.0.0.1:9\n  token: t\n")
+        (d / "agent.yaml").write_text("server:\n  url: https://127.0.0.1:9\n  token: t\n")
         r = subprocess.run([binary("tocsin-agent"), "--config", str(d / "agent.yaml"),
                             "--check-config"], capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, f"{name} uncommented:\n{live}\n{r.stderr}"

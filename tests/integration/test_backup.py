@@ -170,7 +170,7 @@ def test_backup_volume_fill_prediction(tmp_path):
 
 def test_config_errors_name_file_line_column(tmp_path):
     cfg = tmp_path / "agent.yaml"
-    cfg.write_text("server:\n  url: http://127.0.0.1:9\n  token: t\n"
+    cfg.write_text("server:\n  url: https://127.0.0.1:9\n  token: t\n"
                    "checks:\n"
                    "  backup:\n"
                    "    max_age: 2h\n"

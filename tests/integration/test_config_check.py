@@ -11,7 +11,7 @@ def check(name, config):
 
 def test_agent_config_ok(tmp_path):
     cfg = tmp_path / "agent.yaml"
-    cfg.write_text("server:\n  url: http://127.0.0.1:1\n  token: t\n")
+    cfg.write_text("server:\n  url: http://127.0.0.1:1\n  token: t\n  allow_plain_http: true\n")
     r = check("tocsin-agent", cfg)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "configuration OK"

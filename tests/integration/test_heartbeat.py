@@ -46,7 +46,7 @@ def test_heartbeat_every_interval_with_inventory(server, tmp_path):
 
 def test_heartbeat_is_on_by_default(tmp_path):
     cfg = tmp_path / "agent.yaml"
-    cfg.write_text(f"state_dir: {tmp_path}\nserver:\n  url: http://127.0.0.1:9\n  token: t\n"
+    cfg.write_text(f"state_dir: {tmp_path}\nserver:\n  url: https://127.0.0.1:9\n  token: t\n"
                    "checks:\n  disk:\n    discover: false\n"
                    "  updates:\n    enabled: false\n  services:\n    enabled: false\n")
     run = subprocess.run([binary("tocsin-agent"), "--config", str(cfg), "check"],

@@ -49,6 +49,9 @@ def test_examples_ship_with_what_they_refer_to(debs, tmp_path):
     examples = tmp_path / "usr/share/doc/tocsin-server/examples/server.d"
     shipped = {p.name for p in examples.iterdir()}
     assert shipped == {p.name for p in (ROOT / "conf.d/server.d").iterdir() if p.is_file()}
+    traps = {p.name for p in (tmp_path / "usr/share/doc/tocsin-server/examples/traps").iterdir()}
+    assert traps == {p.name for p in (ROOT / "conf.d/traps").glob("*.yaml")}
+    assert (tmp_path / "etc/tocsin/traps").is_dir()
 
 
 @pytest.mark.parametrize("name,binary,config", [

@@ -198,7 +198,7 @@ def test_a_hanging_plugin_does_not_stall_the_others(server, tmp_path):
 
 def test_config_errors_name_file_line_column(tmp_path):
     cfg = tmp_path / "agent.yaml"
-    cfg.write_text("server:\n  url: http://127.0.0.1:9\n  token: t\n"
+    cfg.write_text("server:\n  url: https://127.0.0.1:9\n  token: t\n"
                    "checks:\n"
                    "  plugin:\n"
                    "    max_concurrent: 0\n"

@@ -51,6 +51,7 @@ state_dir: {state_dir}
 log_level: debug
 server:
   url: {url}
+  allow_plain_http: true
   token: {token}
   timeout: 5s
 checks:

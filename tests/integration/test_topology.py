@@ -1,7 +1,7 @@
 """A dead router and the hosts behind it, against the real server.
 
 The events are exactly those the trap listener and silence detection
-raise: (acme-router, snmp-link, eth0) critical for the router's linkDown,
+raise: (acme-router, link, eth0) critical for the router's linkDown,
 (host, heartbeat, alive) critical for a host that went silent.  The
 integrator adds the end-to-end version with real snmptrap and real
 silence detection.
@@ -32,14 +32,14 @@ def server(tmp_path):
 def test_router_down_gives_one_parent_ticket_with_the_hosts_as_children(server):
     # hosts often go silent before the router's trap arrives
     post(server, "web01", event("heartbeat", "alive", "critical", "web01 silent for 3 min"))
-    post(server, "acme-router", event("snmp-link", "eth0", "critical", "eth0 on acme-router is down"))
+    post(server, "acme-router", event("link", "eth0", "critical", "eth0 on acme-router is down"))
     post(server, "web02", event("heartbeat", "alive", "critical", "web02 silent for 3 min"))
     post(server, "mail01", event("heartbeat", "alive", "critical", "mail01 silent for 3 min"))
 
     top = server.tickets("open")
     assert len(top) == 1, top
     router = top[0]
-    assert (router["host"], router["check"], router["item"]) == ("acme-router", "snmp-link", "eth0")
+    assert (router["host"], router["check"], router["item"]) == ("acme-router", "link", "eth0")
     assert router["children_count"] == 3
 
     detail = server.ticket(router["id"])
@@ -67,7 +67,7 @@ def test_router_down_gives_one_parent_ticket_with_the_hosts_as_children(server):
     # stays silent and becomes a ticket of its own
     post(server, "mail01", event("heartbeat", "alive", "ok", "mail01 back"))
     post(server, "web02", event("heartbeat", "alive", "ok", "web02 back"))
-    post(server, "acme-router", event("snmp-link", "eth0", "ok", "eth0 on acme-router is up"))
+    post(server, "acme-router", event("link", "eth0", "ok", "eth0 on acme-router is up"))
     top = server.tickets("open")
     assert [(t["host"], t["check"]) for t in top] == [("web01", "heartbeat")]
     assert top[0]["parent_id"] is None

@@ -18,6 +18,7 @@ host: bad-input
 state_dir: {tmp_path}/state
 server:
   url: http://127.0.0.1:9
+  allow_plain_http: true
   token: agent-token-0123456789abcdef
 checks:
   disk:
@@ -114,7 +115,7 @@ def test_config_errors_name_file_line_column(tmp_path):
     cfg.write_text("""\
 role: primary
 server:
-  url: http://127.0.0.1:9
+  url: https://127.0.0.1:9
 checks:
   updates:
     apt_interval: 2s

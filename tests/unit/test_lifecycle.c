@@ -48,7 +48,7 @@ static void test_defaults_keep_todays_behaviour(void **state)
 	assert_int_equal(lc->defaults.on_recovery, RECOVERY_RESOLVE);
 	assert_int_equal(lc->topology.attach_window_ms, 300000);
 	assert_true(lifecycle_is_down_check(lc, "r1", "heartbeat", "alive"));
-	assert_true(lifecycle_is_down_check(lc, "r1", "snmp-link", "eth0"));
+	assert_true(lifecycle_is_down_check(lc, "r1", "link", "eth0"));
 	assert_false(lifecycle_is_down_check(lc, "r1", "disk", "/"));
 	lifecycle_config_free(lc);
 }

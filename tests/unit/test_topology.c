@@ -58,8 +58,8 @@ static void test_hosts_behind_a_down_router_are_children(void **state)
 	json_t *list, *t;
 
 	(void)state;
-	fx_at(f, "site-router", "snmp-link", "eth0", W(CRITICAL), MIN(0));
-	router = fx_ticket_id(f, "site-router", "snmp-link", "eth0");
+	fx_at(f, "site-router", "link", "eth0", W(CRITICAL), MIN(0));
+	router = fx_ticket_id(f, "site-router", "link", "eth0");
 	fx_at(f, "web01", "heartbeat", "alive", W(CRITICAL), MIN(1));
 	fx_at(f, "db01", "heartbeat", "alive", W(CRITICAL), MIN(1));
 	fx_at(f, "lonely", "heartbeat", "alive", W(CRITICAL), MIN(1));
@@ -152,8 +152,8 @@ static void test_children_opened_shortly_before_are_adopted(void **state)
 	web01 = fx_ticket_id(f, "web01", "heartbeat", "alive");
 	assert_int_equal(parent_of(f, web01), 0);
 	/* the router's trap arrives late: web01 went silent 2 min before */
-	fx_at(f, "site-router", "snmp-link", "eth0", W(CRITICAL), MIN(10));
-	router = fx_ticket_id(f, "site-router", "snmp-link", "eth0");
+	fx_at(f, "site-router", "link", "eth0", W(CRITICAL), MIN(10));
+	router = fx_ticket_id(f, "site-router", "link", "eth0");
 	assert_int_equal(parent_of(f, web01), router);
 	assert_int_equal(announced_parent(f, TICKET_UPDATED, web01), router);
 	/* db01's ticket is 10 min old, beyond the 5 min window: its own */

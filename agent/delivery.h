@@ -1,0 +1,82 @@
+/*
+ * Delivery: the outbox's events to the collector, and what the agent does
+ * with each kind of answer (PROTOCOL.md, "Transport"):
+ *
+ *   2xx      acknowledged after the collector's commit: delete, go on;
+ *   400/413  this batch can never be accepted: halve the batch until the
+ *            offending event is alone, then drop it and count it, so one
+ *            bad event never blocks the queue (the batch size grows back
+ *            by doubling after each success);
+ *   401/403  the credential is wrong: keep every event, re-read the
+ *            credential file (a rotation by hand may have replaced it),
+ *            else log what to do and back off;
+ *   429/503  retry later, honouring Retry-After;
+ *   no answer or another status: back off and retry.
+ *
+ * Backoff is "decorrelated jitter": each delay is uniform between 1 s and
+ * three times the previous one, capped at server.backoff_max, so agents
+ * that lost the collector together do not come back together.
+ *
+ * This is part of the agent's top level: it logs what it decides.
+ */
+#ifndef TOCSIN_DELIVERY_H
+#define TOCSIN_DELIVERY_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../checks/check.h"
+
+struct agent_config;
+struct delivery;
+
+#define DELIVERY_BACKOFF_BASE_MS 1000
+
+/*
+ * Open the outbox in db (owned by the caller, must outlive the delivery)
+ * and set up the transport of conf.  The token is conf->token or, when
+ * none is configured, the credential file in conf->state_dir.
+ * should_abort is polled during requests (see transport.h).  0, or -errno
+ * with why saying what is wrong (e.g. no credential yet).
+ */
+int delivery_new(sqlite3 *db, const struct agent_config *conf,
+		 bool (*should_abort)(void *), void *abort_arg,
+		 struct delivery **ret, char *why, size_t whylen);
+void delivery_free(struct delivery *d);
+
+/* Take a reloaded configuration (conf must outlive d or the next call). */
+int delivery_reconfigure(struct delivery *d, const struct agent_config *conf,
+			 char *why, size_t whylen);
+
+/*
+ * Write results to the outbox, logging what had to be dropped.  urgent
+ * (a change seen as it happened) allows one attempt before the backoff
+ * would.  When the outbox cannot be written the results are sent at once
+ * instead, and lost if that fails too (logged).
+ */
+void delivery_queue(struct delivery *d, const struct check_results *results,
+		    bool urgent);
+
+/* One attempt when one is due.  false when the attempt was abandoned. */
+bool delivery_run(struct delivery *d);
+/* Milliseconds until delivery_run() has work; INT64_MAX when none. */
+int64_t delivery_wait_ms(const struct delivery *d);
+
+/*
+ * Send everything queued now, ignoring the backoff (for --once).  0 when
+ * the outbox is empty at the end, else -errno and why; *ret_sent counts
+ * the events the collector took.
+ */
+int delivery_flush(struct delivery *d, size_t *ret_sent, char *why,
+		   size_t whylen);
+
+/* The collector URL in use, for messages. */
+const char *delivery_url(const struct delivery *d);
+
+/* Decorrelated jitter: min(cap, uniform(base, 3 * prev)). */
+int64_t delivery_backoff_next(int64_t prev_ms, int64_t base_ms,
+			      int64_t cap_ms, uint32_t random);
+
+#endif

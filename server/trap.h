@@ -1,0 +1,79 @@
+/*
+ * Decoding SNMP notifications with net-snmp's library: v1 and v2c traps,
+ * informs, and SNMPv3 USM (authNoPriv, authPriv) with the engine-id
+ * handling traps need.
+ *
+ * net-snmp keeps process-wide state (the MIB tree, the USM user list, the
+ * engine id), so there is one engine per process and, once the listener
+ * runs, only its thread calls into net-snmp.  trap_snmp_init() runs once
+ * while the configuration is loaded (the mappings need the MIB parser to
+ * resolve names); trap_engine_new() then adds the users and the session
+ * the listener decodes with.
+ *
+ * Engine ids: a v3 trap comes from its sender's engine (it is
+ * authoritative), so a user's keys are localised to the sender's engine
+ * id: to the engine_ids configured for the user, or, when none are, to
+ * each engine the first time an authentic trap arrives from it.  Informs
+ * are sent to our engine (traps.engine_id): the sender discovers it with a
+ * probe that net-snmp answers with a Report.
+ *
+ * Nothing here logs per packet: outcomes are returned and counted.
+ */
+#ifndef TOCSIN_TRAP_H
+#define TOCSIN_TRAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "trapconf.h"
+#include "trapmsg.h"
+
+struct trap_engine;
+
+/*
+ * Initialise net-snmp once per process: our engine id, no configuration
+ * or persistent files of its own, messages to our log at debug level, and
+ * the MIB files of mib_dirs (missing directories are skipped).  Later
+ * calls do nothing.  Returns how many MIB modules were loaded, or -errno.
+ */
+int trap_snmp_init(const struct trap_engine_id *engine_id,
+		   char *const *mib_dirs);
+/* A trapmap_resolve_fn over the MIB tree ("IF-MIB::ifName", "ifName"). */
+int trap_mib_resolve(void *arg, const char *name, struct trap_oid *ret);
+
+/* The users (their master keys are computed here) and the session. */
+int trap_engine_new(const struct trap_config *conf, struct trap_engine **ret);
+void trap_engine_free(struct trap_engine *e);
+
+/*
+ * Decode one datagram that arrived on fd from `from` into m (reset by the
+ * caller).  Returns TRAP_ACCEPTED with m filled, or the outcome that
+ * rejects it.  Reports a v3 peer needs (discovery, clock) are sent on fd
+ * at once.  The decoded PDU stays with the engine until the next call,
+ * so that trap_inform_response() can answer it.
+ */
+enum trap_outcome trap_decode(struct trap_engine *e, int fd,
+			      const uint8_t *data, size_t len,
+			      const struct sockaddr *from, socklen_t fromlen,
+			      struct trap_msg *m);
+
+/* An encoded answer, to be sent once the inform is stored. */
+struct trap_ack {
+	int fd;
+	struct sockaddr_storage to;
+	socklen_t tolen;
+	uint8_t *data; /* malloc'ed */
+	size_t len;
+};
+
+/* Encode the Response to the inform decoded last.  0 or -errno. */
+int trap_inform_response(struct trap_engine *e, struct trap_ack *ret);
+/* Send it: 0 or -errno.  Safe on any thread (one sendto()). */
+int trap_ack_send(const struct trap_ack *ack);
+void trap_ack_clear(struct trap_ack *ack);
+
+/* Users localised to new engines on first use, for the metrics. */
+size_t trap_engine_discovered(const struct trap_engine *e);
+
+#endif

@@ -1,0 +1,145 @@
+/*
+ * The trap listener's configuration: the traps: section of server.yaml
+ * and the snmp: keys of the inventory's hosts.
+ *
+ *   traps:
+ *     listen: "[::]:162"          # or a list; port 0 binds a free port
+ *     users: [{name, auth, auth_key, priv, priv_key, engine_ids}]
+ *     networks: [{cidr, community, users}]
+ *     mappings_dir: /etc/tocsin/traps
+ *     mib_dirs: [...]
+ *   hosts:
+ *     core-sw1:
+ *       snmp: {addresses, community, users, engine_id, sys_name}
+ *
+ * Devices are the inventory's hosts: a router is a host like any other,
+ * with a customer, a role and children behind it, and its traps open
+ * tickets under its host name.  Without a traps: section there is no
+ * listener at all, so a server that does not want traps binds no port.
+ */
+#ifndef TOCSIN_TRAPCONF_H
+#define TOCSIN_TRAPCONF_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trapmsg.h"
+
+#define TRAP_SECRET_HASH_LEN 32
+
+struct cfg;
+struct cfg_node;
+struct trapmap;
+
+enum trap_auth {
+	TRAP_AUTH_MD5,
+	TRAP_AUTH_SHA,
+	TRAP_AUTH_SHA224,
+	TRAP_AUTH_SHA256,
+	TRAP_AUTH_SHA384,
+	TRAP_AUTH_SHA512,
+};
+
+enum trap_priv {
+	TRAP_PRIV_NONE,
+	TRAP_PRIV_DES,
+	TRAP_PRIV_AES,	  /* AES-128, RFC 3826 */
+	TRAP_PRIV_AES192, /* draft-blumenthal-aes-usm-04 */
+	TRAP_PRIV_AES256,
+};
+
+struct trap_engine_id {
+	uint8_t id[TRAP_ENGINE_ID_MAX];
+	size_t len;
+};
+
+/* An SNMPv3 USM user. */
+struct trap_user {
+	char *name;
+	enum trap_auth auth;
+	char *auth_key; /* pass phrases, wiped when freed */
+	enum trap_priv priv;
+	char *priv_key;
+	/* Engines the user's traps come from; none: any, localised on first use. */
+	struct trap_engine_id *engine_ids;
+	size_t nengine_ids;
+};
+
+/* An address or a network: 192.0.2.0/24, 2001:db8::/32, 192.0.2.7. */
+struct trap_cidr {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	unsigned prefix;
+};
+
+/* Credentials for every device in a range. */
+struct trap_network {
+	struct trap_cidr cidr;
+	bool has_community;
+	uint8_t community_hash[TRAP_SECRET_HASH_LEN];
+	char **users; /* NULL-terminated, never NULL */
+};
+
+/* A device that sends traps: an inventory host with snmp: keys. */
+struct trap_device {
+	char *host; /* the inventory's host name */
+	struct trap_cidr *addresses;
+	size_t naddresses;
+	bool has_community;
+	uint8_t community_hash[TRAP_SECRET_HASH_LEN];
+	char **users; /* NULL-terminated, never NULL; empty: the networks' */
+	bool has_engine_id;
+	struct trap_engine_id engine_id;
+	char *sys_name; /* as the device sends sysName.0, or NULL */
+};
+
+struct trap_listen {
+	char *host; /* NULL: every address, IPv6 and IPv4 */
+	uint16_t port;
+};
+
+struct trap_config {
+	struct trap_listen *listen;
+	size_t nlisten;
+	char *user;	     /* drop root to this user after binding */
+	struct trap_engine_id engine_id; /* ours, for informs */
+	char **mib_dirs;     /* NULL-terminated */
+	char *mappings_dir;
+	size_t receive_buffer;
+	size_t max_packet;
+	size_t max_varbinds;
+	size_t max_value;
+	size_t batch_max;    /* traps per writer job */
+	size_t backlog_max;  /* traps waiting for the writer before we drop */
+	size_t unknown_keep; /* traps from unknown devices kept for review */
+	struct trap_user *users;
+	size_t nusers;
+	struct trap_network *networks;
+	size_t nnetworks;
+	struct trap_device *devices;
+	size_t ndevices;
+	struct trapmap *map;
+};
+
+/*
+ * Parse root's traps: section and the hosts' snmp: keys, load the MIBs
+ * and the mappings.  *ret is NULL when there is no traps: section.
+ * Errors are recorded in cfg with their location.
+ */
+int trapconf_parse(struct cfg *cfg, const struct cfg_node *root,
+		   struct trap_config **ret);
+void trapconf_free(struct trap_config *conf);
+
+/* Hash a community the way the configuration keeps it. */
+void trapconf_hash_secret(const uint8_t *secret, size_t len,
+			  uint8_t out[TRAP_SECRET_HASH_LEN]);
+/* "192.0.2.0/24", "2001:db8::1" into *ret: 0 or -EINVAL. */
+int trapconf_parse_cidr(const char *text, struct trap_cidr *ret);
+bool trapconf_cidr_contains(const struct trap_cidr *c,
+			    const struct sockaddr *sa);
+/* "0x8000...", "80:00:..." or plain hex into *ret: 0 or -EINVAL. */
+int trapconf_parse_engine_id(const char *text, struct trap_engine_id *ret);
+
+#endif

@@ -1,0 +1,1072 @@
+#include "traplisten.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "dedup.h"
+#include "metrics.h"
+#include "store.h"
+#include "trap.h"
+#include "trapconf.h"
+#include "trapdev.h"
+#include "trapmap.h"
+#include "trapmsg.h"
+#include "trapnames.h"
+#include "trapreview.h"
+#include "writer.h"
+
+#define SOCKETS_MAX 8
+#define RECV_BATCH 64
+/* Jobs of ours at the writer: one committing, one queued behind it. */
+#define IN_FLIGHT_MAX 2
+#define DROP_LOG_INTERVAL_MS 10000
+/* A varbind value in an event's context is cut here. */
+#define CONTEXT_VALUE_MAX 512
+
+enum version_label {
+	V_1,
+	V_2C,
+	V_3,
+	V_UNKNOWN,
+	V_COUNT,
+};
+
+struct counters {
+	atomic_uint_fast64_t received[V_COUNT];
+	atomic_uint_fast64_t decoded;
+	atomic_uint_fast64_t outcome[TRAP_OUTCOME_COUNT]; /* rejections, discovery */
+	atomic_uint_fast64_t matched;	     /* stored as events of a mapping */
+	atomic_uint_fast64_t unmatched;	     /* stored by the fallback, or ignored */
+	atomic_uint_fast64_t unknown_device; /* stored for review */
+	atomic_uint_fast64_t review_dropped; /* oldest review rows deleted */
+	atomic_uint_fast64_t dropped_backlog;
+	atomic_uint_fast64_t dropped_store;
+	atomic_uint_fast64_t informs_acked;
+	atomic_uint_fast64_t ack_failed;
+	atomic_uint_fast64_t duplicates;
+	atomic_uint_fast64_t tickets_opened;
+	atomic_uint_fast64_t tickets_updated;
+	atomic_uint_fast64_t tickets_resolved;
+	atomic_uint_fast64_t jobs;
+};
+
+/* The events of one device in a batch, in the order they arrived. */
+struct dev_group {
+	const struct trap_device *dev;
+	struct ingest_event *events;
+	size_t n, cap;
+};
+
+/* What one writer job stores. */
+struct batch {
+	struct traplisten *l;
+	struct dev_group *groups;
+	size_t ngroups, gcap;
+	int32_t *group_of; /* per configured device: its group, or -1 */
+	char **strings;	   /* the texts the events point into */
+	size_t nstrings, scap;
+	struct trapreview_row *rows;
+	size_t nrows, rcap;
+	struct trap_ack *acks;
+	size_t nacks, acap;
+	size_t count; /* traps in it */
+	size_t matched, unmatched, unknown;
+	struct dedup_stats stats; /* what the job did, counted once committed */
+	size_t review_dropped;
+	struct batch *next;
+};
+
+struct traplisten {
+	const struct trap_config *conf;
+	int fds[SOCKETS_MAX];
+	uint16_t ports[SOCKETS_MAX];
+	size_t nfds;
+	bool privileged;
+	ino_t inodes[SOCKETS_MAX];
+	int wake; /* eventfd: a job finished, or stop */
+	pthread_t thread;
+	bool started;
+	struct trap_engine *engine;
+	struct trapreview *review;
+	struct writer *writer;
+	struct counters c;
+
+	pthread_mutex_t lock; /* in_flight, finished, stopping */
+	pthread_cond_t idle;
+	unsigned in_flight;
+	struct batch *finished; /* done with, for the thread to free */
+	bool stopping;
+
+	/* The thread's own. */
+	struct batch *head, *tail; /* waiting for the writer */
+	size_t pending;		   /* traps in them */
+	struct trap_msg msg;
+	uint8_t *bufs;
+	int64_t last_drop_log_ms;
+	uint64_t drops_since_log;
+	uint64_t uuid_ms;
+	uint16_t uuid_seq;
+	uint8_t random[4096];
+	size_t random_used;
+};
+
+/* --- sockets --------------------------------------------------------- */
+
+/* The largest receive buffer we may have: as root beyond rmem_max. */
+static void set_rcvbuf(int fd, size_t size)
+{
+	int v = size > INT32_MAX ? INT32_MAX : (int)size;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+}
+
+static int bind_one(struct traplisten *l, const struct trap_listen *spec)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	char port[8];
+	int fd = -1, r, off = 0;
+	struct stat st;
+
+	if (l->nfds == SOCKETS_MAX)
+		return -ENOSPC;
+	snprintf(port, sizeof(port), "%u", spec->port);
+	/* Every address: one IPv6 socket that takes IPv4 as well. */
+	hints.ai_family = spec->host ? AF_UNSPEC : AF_INET6;
+	r = getaddrinfo(spec->host, port, &hints, &res);
+	if (r != 0 && spec->host == NULL) {
+		hints.ai_family = AF_INET;
+		r = getaddrinfo(NULL, port, &hints, &res);
+	}
+	if (r != 0)
+		return r == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
+	fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		    0);
+	if (fd < 0 && spec->host == NULL && errno == EAFNOSUPPORT) {
+		/* No IPv6 on this machine: every IPv4 address. */
+		freeaddrinfo(res);
+		hints.ai_family = AF_INET;
+		r = getaddrinfo(NULL, port, &hints, &res);
+		if (r != 0)
+			return -EADDRNOTAVAIL;
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	}
+	if (fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (res->ai_family == AF_INET6 && spec->host == NULL)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+	set_rcvbuf(fd, l->conf->receive_buffer);
+	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sslen) < 0 ||
+	    fstat(fd, &st) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	freeaddrinfo(res);
+	l->ports[l->nfds] = ntohs(ss.ss_family == AF_INET6
+					  ? ((struct sockaddr_in6 *)&ss)->sin6_port
+					  : ((struct sockaddr_in *)&ss)->sin_port);
+	if (l->ports[l->nfds] < 1024)
+		l->privileged = true;
+	l->inodes[l->nfds] = st.st_ino;
+	l->fds[l->nfds++] = fd;
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(res);
+	return r;
+}
+
+int traplisten_bind(const struct trap_config *conf, struct traplisten **ret)
+{
+	struct traplisten *l = xcalloc(1, sizeof(*l));
+	int r = 0;
+
+	l->conf = conf;
+	l->wake = -1;
+	for (size_t i = 0; r == 0 && i < conf->nlisten; i++)
+		r = bind_one(l, &conf->listen[i]);
+	if (r < 0) {
+		traplisten_stop(l);
+		return r;
+	}
+	*ret = l;
+	return 0;
+}
+
+uint16_t traplisten_port(const struct traplisten *l)
+{
+	return l->nfds ? l->ports[0] : 0;
+}
+
+bool traplisten_privileged(const struct traplisten *l)
+{
+	return l->privileged;
+}
+
+const char *traplisten_describe(const struct traplisten *l)
+{
+	static char text[512];
+
+	text[0] = '\0';
+	for (size_t i = 0; i < l->conf->nlisten && i < l->nfds; i++) {
+		char one[96];
+		const char *h = l->conf->listen[i].host;
+		bool v6 = h && strchr(h, ':');
+
+		snprintf(one, sizeof(one), "%s%s%s%s:%u", i ? ", " : "",
+			 v6 ? "[" : "", h ? h : "*", v6 ? "]" : "", l->ports[i]);
+		strlcat_safe(text, one, sizeof(text));
+	}
+	return text;
+}
+
+/* --- batches ------------------------------------------------------------ */
+
+static struct batch *batch_new(struct traplisten *l)
+{
+	struct batch *b = xcalloc(1, sizeof(*b));
+
+	b->l = l;
+	b->group_of = xcalloc(l->conf->ndevices + 1, sizeof(*b->group_of));
+	for (size_t i = 0; i < l->conf->ndevices; i++)
+		b->group_of[i] = -1;
+	return b;
+}
+
+static void batch_free(struct batch *b)
+{
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < b->ngroups; i++)
+		free(b->groups[i].events);
+	free(b->groups);
+	free(b->group_of);
+	for (size_t i = 0; i < b->nstrings; i++)
+		free(b->strings[i]);
+	free(b->strings);
+	for (size_t i = 0; i < b->nrows; i++)
+		trapreview_row_clear(&b->rows[i]);
+	free(b->rows);
+	for (size_t i = 0; i < b->nacks; i++)
+		trap_ack_clear(&b->acks[i]);
+	free(b->acks);
+	free(b);
+}
+
+/* The batch new traps go to: the last one, unless it is full. */
+static struct batch *current_batch(struct traplisten *l)
+{
+	if (l->tail == NULL || l->tail->count >= l->conf->batch_max) {
+		struct batch *b = batch_new(l);
+
+		if (l->tail)
+			l->tail->next = b;
+		else
+			l->head = b;
+		l->tail = b;
+	}
+	return l->tail;
+}
+
+static struct ingest_event *add_event(struct batch *b,
+				      const struct trap_device *d)
+{
+	size_t di = (size_t)(d - b->l->conf->devices);
+	struct dev_group *g;
+
+	if (b->group_of[di] < 0) {
+		if (b->ngroups == b->gcap) {
+			b->gcap = b->gcap ? b->gcap * 2 : 8;
+			b->groups = xreallocarray(b->groups, b->gcap,
+						  sizeof(*b->groups));
+		}
+		b->group_of[di] = (int32_t)b->ngroups;
+		b->groups[b->ngroups++] = (struct dev_group){ .dev = d };
+	}
+	g = &b->groups[b->group_of[di]];
+	if (g->n == g->cap) {
+		g->cap = g->cap ? g->cap * 2 : 16;
+		g->events = xreallocarray(g->events, g->cap, sizeof(*g->events));
+	}
+	memset(&g->events[g->n], 0, sizeof(g->events[g->n]));
+	return &g->events[g->n++];
+}
+
+/* Keep s (malloc'ed) until the batch is freed. */
+static char *batch_keep(struct batch *b, char *s)
+{
+	if (b->nstrings == b->scap) {
+		b->scap = b->scap ? b->scap * 2 : 64;
+		b->strings = xreallocarray(b->strings, b->scap,
+					   sizeof(*b->strings));
+	}
+	b->strings[b->nstrings++] = s;
+	return s;
+}
+
+static void batch_add_ack(struct batch *b, struct trap_ack *ack)
+{
+	if (b->nacks == b->acap) {
+		b->acap = b->acap ? b->acap * 2 : 8;
+		b->acks = xreallocarray(b->acks, b->acap, sizeof(*b->acks));
+	}
+	b->acks[b->nacks++] = *ack;
+	memset(ack, 0, sizeof(*ack));
+}
+
+/* --- events --------------------------------------------------------------- */
+
+static void random_bytes(struct traplisten *l, uint8_t *out, size_t n)
+{
+	if (l->random_used + n > sizeof(l->random)) {
+		randombytes_buf(l->random, sizeof(l->random));
+		l->random_used = 0;
+	}
+	memcpy(out, l->random + l->random_used, n);
+	l->random_used += n;
+}
+
+/*
+ * A time-ordered id (UUID version 7, RFC 9562): events are inserted in
+ * key order, which keeps SQLite's index appends cheap at trap rates.
+ */
+static void time_ordered_id(struct traplisten *l, int64_t now_ms,
+			    uint8_t id[16])
+{
+	uint64_t ms = (uint64_t)now_ms;
+
+	if (ms <= l->uuid_ms) {
+		ms = l->uuid_ms;
+		if (++l->uuid_seq == 0x1000) { /* 12 bits used up */
+			ms = ++l->uuid_ms;
+			l->uuid_seq = 0;
+		}
+	} else {
+		l->uuid_ms = ms;
+		l->uuid_seq = 0;
+	}
+	for (int i = 0; i < 6; i++)
+		id[i] = (uint8_t)(ms >> (40 - 8 * i));
+	id[6] = (uint8_t)(0x70 | (l->uuid_seq >> 8));
+	id[7] = (uint8_t)l->uuid_seq;
+	random_bytes(l, id + 8, 8);
+	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
+}
+
+/*
+ * An inform's id derives from what a retransmission repeats (device,
+ * sender identity, request id and content), so that storing it again adds
+ * nothing; a version-8 UUID, RFC 9562.
+ */
+static void inform_id(const struct trap_msg *m, const char *device,
+		      uint8_t id[16])
+{
+	crypto_generichash_state h;
+	int64_t reqid = m->request_id;
+
+	crypto_generichash_init(&h, NULL, 0, 16);
+	crypto_generichash_update(&h, (const uint8_t *)device, strlen(device) + 1);
+	crypto_generichash_update(&h, m->engine_id, m->engine_id_len);
+	crypto_generichash_update(&h, (const uint8_t *)m->user, strlen(m->user) + 1);
+	crypto_generichash_update(&h, (const uint8_t *)&reqid, sizeof(reqid));
+	crypto_generichash_update(&h, (const uint8_t *)m->trap_oid.sub,
+				  m->trap_oid.len * sizeof(m->trap_oid.sub[0]));
+	for (size_t i = 0; i < m->nvb; i++)
+		crypto_generichash_update(&h, (const uint8_t *)m->vb[i].text,
+					  strlen(m->vb[i].text) + 1);
+	crypto_generichash_final(&h, id, 16);
+	id[6] = (uint8_t)((id[6] & 0x0f) | 0x80);
+	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
+}
+
+/*
+ * The varbinds as one object, name (or dotted OID) to value: cheaper than
+ * an object per varbind at trap rates, and what a technician reads.  An
+ * enumeration shows its label and number, "down(2)"; values are cut at a
+ * character boundary, so that a context stays bounded.
+ */
+static json_t *varbinds_json(const struct trap_msg *m)
+{
+	json_t *obj = json_object();
+
+	for (size_t i = 0; i < m->nvb; i++) {
+		const struct trap_varbind *v = &m->vb[i];
+		char key[TRAP_OID_TEXT_MAX + 16], value[CONTEXT_VALUE_MAX + 32];
+		size_t n = strlen(v->text);
+
+		if (v->name != NULL)
+			snprintf(key, sizeof(key), "%s%s%s", v->name,
+				 v->index[0] ? "." : "", v->index);
+		else
+			trap_oid_format(v->oid.sub, v->oid.len, key, sizeof(key));
+		/* The same object twice: keep both. */
+		if (json_object_get(obj, key) != NULL) {
+			size_t k = strlen(key);
+
+			snprintf(key + k, sizeof(key) - k, "#%zu", i + 1);
+		}
+		if (n > CONTEXT_VALUE_MAX) {
+			n = CONTEXT_VALUE_MAX;
+			while (n > 0 && ((unsigned char)v->text[n] & 0xc0) == 0x80)
+				n--;
+		}
+		if (v->label != NULL)
+			snprintf(value, sizeof(value), "%s(%.*s)", v->label, (int)n,
+				 v->text);
+		else
+			snprintf(value, sizeof(value), "%.*s", (int)n, v->text);
+		json_object_set_new(obj, key, json_string(value));
+	}
+	return obj;
+}
+
+static void engine_hex(const struct trap_msg *m, char *buf, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t j = 0;
+
+	for (size_t i = 0; i < m->engine_id_len && j + 2 < size; i++) {
+		buf[j++] = hex[m->engine_id[i] >> 4];
+		buf[j++] = hex[m->engine_id[i] & 0xf];
+	}
+	buf[j] = '\0';
+}
+
+/* What a technician may want of the trap itself, as compact JSON. */
+static char *event_context(const struct trap_msg *m, const char *mapping)
+{
+	char oid[TRAP_OID_TEXT_MAX], engine[TRAP_ENGINE_ID_MAX * 2 + 1];
+	json_t *ctx;
+	char *text;
+
+	trap_oid_format(m->trap_oid.sub, m->trap_oid.len, oid, sizeof(oid));
+	ctx = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o}", "source",
+			m->source_text, "version", trap_version_name(m->version),
+			"trap", m->trap_name, "trap_oid", oid, "mapping", mapping,
+			"request_id", (json_int_t)m->request_id, "varbinds",
+			varbinds_json(m));
+	if (ctx == NULL)
+		return xstrdup("{}");
+	if (m->inform)
+		json_object_set_new(ctx, "inform", json_true());
+	if (m->has_agent_addr)
+		json_object_set_new(ctx, "agent_addr",
+				    json_string(m->agent_addr_text));
+	if (m->version == TRAP_V3) {
+		engine_hex(m, engine, sizeof(engine));
+		json_object_set_new(ctx, "engine_id", json_string(engine));
+		json_object_set_new(ctx, "user", json_string(m->user));
+	}
+	text = json_dumps(ctx, JSON_COMPACT);
+	json_decref(ctx);
+	return text ? text : xstrdup("{}");
+}
+
+/* A mapped trap of device d becomes an event of the current batch. */
+static void collect_event(struct traplisten *l, const struct trap_msg *m,
+			  const struct trap_device *d,
+			  const struct trapmap_result *res, int64_t now_ms)
+{
+	struct batch *b = current_batch(l);
+	struct ingest_event *ev = add_event(b, d);
+	size_t lc = strlen(res->check), li = strlen(res->item),
+	       ls = strlen(res->summary);
+	char *s = batch_keep(b, xcalloc(1, lc + li + ls + 6));
+
+	/* One allocation for check, item, summary and the empty metrics. */
+	memcpy(s, res->check, lc + 1);
+	memcpy(s + lc + 1, res->item, li + 1);
+	memcpy(s + lc + li + 2, res->summary, ls + 1);
+	memcpy(s + lc + li + ls + 3, "{}", 3);
+	ev->check = s;
+	ev->item = s + lc + 1;
+	ev->summary = s + lc + li + 2;
+	ev->metrics = s + lc + li + ls + 3;
+	ev->context = batch_keep(b, event_context(m, res->mapping));
+	ev->state = res->state;
+	ev->observed_ms = now_ms;
+	if (m->inform)
+		inform_id(m, d->host, ev->id);
+	else
+		time_ordered_id(l, now_ms, ev->id);
+	if (res->fallback)
+		b->unmatched++;
+	else
+		b->matched++;
+	b->count++;
+	l->pending++;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s && *s ? xstrdup(s) : NULL;
+}
+
+/* A trap no device claims goes to the review table. */
+static void collect_unknown(struct traplisten *l, const struct trap_msg *m,
+			    int64_t now_ms)
+{
+	struct batch *b = current_batch(l);
+	const struct trap_varbind *sys_name;
+	char oid[TRAP_OID_TEXT_MAX], engine[TRAP_ENGINE_ID_MAX * 2 + 1];
+	struct trapreview_row *row;
+	json_t *vbs;
+
+	if (b->nrows == b->rcap) {
+		b->rcap = b->rcap ? b->rcap * 2 : 8;
+		b->rows = xreallocarray(b->rows, b->rcap, sizeof(*b->rows));
+	}
+	row = &b->rows[b->nrows++];
+	memset(row, 0, sizeof(*row));
+	trap_oid_format(m->trap_oid.sub, m->trap_oid.len, oid, sizeof(oid));
+	engine_hex(m, engine, sizeof(engine));
+	sys_name = trapmsg_find(m, trapnames_sysname0,
+				ARRAY_SIZE(trapnames_sysname0));
+	vbs = varbinds_json(m);
+	row->received_ms = now_ms;
+	row->source = xstrdup(m->source_text);
+	row->version = xstrdup(trap_version_name(m->version));
+	row->agent_addr = m->has_agent_addr ? xstrdup(m->agent_addr_text) : NULL;
+	row->engine_id = dup_or_null(engine);
+	row->user = m->version == TRAP_V3 ? dup_or_null(m->user) : NULL;
+	row->sys_name = sys_name ? dup_or_null(sys_name->text) : NULL;
+	row->trap = xstrdup(m->trap_name);
+	row->trap_oid = xstrdup(oid);
+	row->varbinds = json_dumps(vbs, JSON_COMPACT);
+	if (row->varbinds == NULL)
+		row->varbinds = xstrdup("{}");
+	json_decref(vbs);
+	b->unknown++;
+	b->count++;
+	l->pending++;
+}
+
+/* --- writer jobs ------------------------------------------------------------ */
+
+/* Writer job: every device's events through dedup, then the review rows. */
+static int batch_apply(struct store *st, void *arg)
+{
+	struct batch *b = arg;
+	struct traplisten *l = b->l;
+	struct dedup_stats total = { 0 };
+	int64_t now = time_now_ms();
+	size_t dropped = 0;
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < b->ngroups; i++) {
+		struct dedup_stats s;
+
+		r = dedup_apply_events(st, b->groups[i].dev->host,
+				       b->groups[i].events, b->groups[i].n, now,
+				       &s);
+		if (r == 0) {
+			total.duplicates += s.duplicates;
+			total.opened += s.opened;
+			total.updated += s.updated;
+			total.resolved += s.resolved;
+		}
+	}
+	for (size_t i = 0; r == 0 && i < b->nrows; i++)
+		r = trapreview_add(l->review, &b->rows[i]);
+	if (r == 0 && b->nrows > 0)
+		r = trapreview_trim(l->review, l->conf->unknown_keep, &dropped);
+	if (r < 0)
+		return r;
+	b->stats = total;
+	b->review_dropped = dropped;
+	return 0;
+}
+
+/* On the writer thread, once the job's commit is known. */
+static void batch_done(void *arg, int result)
+{
+	struct batch *b = arg;
+	struct traplisten *l = b->l;
+	uint64_t one = 1;
+
+	if (result >= 0) {
+		for (size_t i = 0; i < b->nacks; i++) {
+			if (trap_ack_send(&b->acks[i]) == 0)
+				l->c.informs_acked++;
+			else
+				l->c.ack_failed++;
+		}
+		l->c.matched += b->matched;
+		l->c.unmatched += b->unmatched;
+		l->c.unknown_device += b->unknown;
+		l->c.duplicates += b->stats.duplicates;
+		l->c.tickets_opened += b->stats.opened;
+		l->c.tickets_updated += b->stats.updated;
+		l->c.tickets_resolved += b->stats.resolved;
+		l->c.review_dropped += b->review_dropped;
+		l->c.jobs++;
+	} else {
+		/* Unacknowledged informs will be sent again; traps are lost. */
+		l->c.dropped_store += b->count;
+		log_warnx("storing %zu traps failed: %s; they are lost (informs will be retransmitted)",
+			  b->count, strerror(-result));
+	}
+	/*
+	 * The listener frees it: the writer is the busier thread, and memory
+	 * goes back to the allocator arena it came from.
+	 */
+	pthread_mutex_lock(&l->lock);
+	b->next = l->finished;
+	l->finished = b;
+	l->in_flight--;
+	pthread_cond_broadcast(&l->idle);
+	pthread_mutex_unlock(&l->lock);
+	if (write(l->wake, &one, sizeof(one)) < 0) {
+		/* The counter is only full after 2^64 wake-ups. */
+	}
+}
+
+static void free_finished(struct traplisten *l)
+{
+	struct batch *b, *next;
+
+	pthread_mutex_lock(&l->lock);
+	b = l->finished;
+	l->finished = NULL;
+	pthread_mutex_unlock(&l->lock);
+	for (; b; b = next) {
+		next = b->next;
+		batch_free(b);
+	}
+}
+
+/* Hand waiting batches to the writer while fewer than two of ours are there. */
+static void post_batches(struct traplisten *l, bool stopping)
+{
+	while (l->head != NULL) {
+		struct batch *b = l->head;
+		int r;
+
+		pthread_mutex_lock(&l->lock);
+		if (!stopping && l->in_flight >= IN_FLIGHT_MAX) {
+			pthread_mutex_unlock(&l->lock);
+			return;
+		}
+		l->in_flight++;
+		pthread_mutex_unlock(&l->lock);
+		r = writer_post(l->writer, batch_apply, b, batch_done);
+		if (r == -EAGAIN && !stopping) {
+			/* The writer's queue is full of others' work: later. */
+			pthread_mutex_lock(&l->lock);
+			l->in_flight--;
+			pthread_mutex_unlock(&l->lock);
+			return;
+		}
+		l->head = b->next;
+		if (l->head == NULL)
+			l->tail = NULL;
+		l->pending -= b->count;
+		b->next = NULL;
+		if (r < 0) {
+			pthread_mutex_lock(&l->lock);
+			l->in_flight--;
+			pthread_mutex_unlock(&l->lock);
+			l->c.dropped_store += b->count;
+			batch_free(b);
+		}
+	}
+}
+
+/* The writer is traps.backlog behind: this trap is lost; say so, seldom. */
+static void drop_trap(struct traplisten *l, int64_t now_ms)
+{
+	l->c.dropped_backlog++;
+	l->drops_since_log++;
+	if (now_ms - l->last_drop_log_ms >= DROP_LOG_INTERVAL_MS) {
+		log_warnx("trap listener: dropped %llu traps in the last %llds: the writer is %zu traps behind (traps.backlog)",
+			  (unsigned long long)l->drops_since_log,
+			  (long long)(l->last_drop_log_ms
+					      ? (now_ms - l->last_drop_log_ms) / 1000
+					      : 0),
+			  l->pending);
+		l->last_drop_log_ms = now_ms;
+		l->drops_since_log = 0;
+	}
+}
+
+/* --- one datagram ------------------------------------------------------------ */
+
+static enum version_label version_of(const struct trap_msg *m)
+{
+	if (!m->version_known)
+		return V_UNKNOWN;
+	switch (m->version) {
+	case TRAP_V1:
+		return V_1;
+	case TRAP_V2C:
+		return V_2C;
+	case TRAP_V3:
+		return V_3;
+	}
+	return V_UNKNOWN;
+}
+
+/* Acknowledge an inform with the batch, or at once when nothing is stored. */
+static void answer_inform(struct traplisten *l, struct batch *b)
+{
+	struct trap_ack ack = { .fd = -1 };
+
+	if (trap_inform_response(l->engine, &ack) < 0) {
+		l->c.ack_failed++;
+		trap_ack_clear(&ack);
+		return;
+	}
+	if (b != NULL) {
+		batch_add_ack(b, &ack);
+		return;
+	}
+	if (trap_ack_send(&ack) == 0)
+		l->c.informs_acked++;
+	else
+		l->c.ack_failed++;
+	trap_ack_clear(&ack);
+}
+
+static void handle_datagram(struct traplisten *l, int fd, uint8_t *data,
+			    size_t len, bool truncated,
+			    const struct sockaddr *from, socklen_t fromlen,
+			    int64_t now_ms)
+{
+	struct trap_msg *m = &l->msg;
+	const struct trap_device *d = NULL;
+	struct trapmap_result res;
+	enum trap_outcome o;
+	int r;
+
+	trapmsg_reset(m);
+	trapmsg_set_source(m, from, fromlen);
+	o = truncated ? TRAP_OVERSIZED
+		      : trap_decode(l->engine, fd, data, len, from, fromlen, m);
+	if (o == TRAP_ACCEPTED) {
+		l->c.decoded++;
+		d = trapdev_identify(l->conf, m);
+		o = trapdev_authorise(l->conf, m, d);
+	}
+	l->c.received[version_of(m)]++;
+	if (o != TRAP_ACCEPTED) {
+		l->c.outcome[o]++;
+		/* Counted always; told only when asked (-v), a flood would drown the log. */
+		log_debug("trap from %s (%zu bytes) refused: %s", m->source_text,
+			  len, trap_outcome_name(o));
+		return;
+	}
+	if (l->pending >= l->conf->backlog_max) {
+		drop_trap(l, now_ms);
+		return;
+	}
+	if (d == NULL) {
+		collect_unknown(l, m, now_ms);
+		if (m->inform)
+			answer_inform(l, l->tail);
+		return;
+	}
+	r = trapmap_apply(l->conf->map, m, d->host, &res);
+	if (r < 0) {
+		/* No mapping and the fallback switched off: counted only. */
+		l->c.unmatched++;
+		if (m->inform)
+			answer_inform(l, NULL);
+		return;
+	}
+	collect_event(l, m, d, &res, now_ms);
+	if (m->inform)
+		answer_inform(l, l->tail);
+}
+
+/* --- the thread ------------------------------------------------------------ */
+
+/* Read what a socket has, up to a few batches, so no socket starves. */
+static void drain_socket(struct traplisten *l, int fd,
+			 struct mmsghdr *msgs, struct iovec *iov,
+			 struct sockaddr_storage *from)
+{
+	size_t size = l->conf->max_packet + 1;
+
+	for (int round = 0; round < 16; round++) {
+		int64_t now = time_now_ms();
+		int n;
+
+		for (int i = 0; i < RECV_BATCH; i++) {
+			iov[i].iov_base = l->bufs + (size_t)i * size;
+			iov[i].iov_len = size;
+			msgs[i].msg_hdr = (struct msghdr){
+				.msg_name = &from[i],
+				.msg_namelen = sizeof(from[i]),
+				.msg_iov = &iov[i],
+				.msg_iovlen = 1,
+			};
+		}
+		n = recvmmsg(fd, msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			return;
+		for (int i = 0; i < n; i++)
+			handle_datagram(l, fd, iov[i].iov_base, msgs[i].msg_len,
+					(msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ||
+						msgs[i].msg_len > l->conf->max_packet,
+					(const struct sockaddr *)&from[i],
+					msgs[i].msg_hdr.msg_namelen, now);
+		post_batches(l, false);
+		if (n < RECV_BATCH)
+			return;
+	}
+}
+
+static bool stopping(struct traplisten *l)
+{
+	bool s;
+
+	pthread_mutex_lock(&l->lock);
+	s = l->stopping;
+	pthread_mutex_unlock(&l->lock);
+	return s;
+}
+
+static void *listen_main(void *arg)
+{
+	struct traplisten *l = arg;
+	struct mmsghdr msgs[RECV_BATCH];
+	struct iovec iov[RECV_BATCH];
+	struct sockaddr_storage *from = xcalloc(RECV_BATCH, sizeof(*from));
+	struct pollfd pfd[SOCKETS_MAX + 1];
+
+	while (!stopping(l)) {
+		uint64_t v;
+		int n;
+
+		for (size_t i = 0; i < l->nfds; i++)
+			pfd[i] = (struct pollfd){ .fd = l->fds[i], .events = POLLIN };
+		pfd[l->nfds] = (struct pollfd){ .fd = l->wake, .events = POLLIN };
+		/* Batches waiting for room at the writer: look again soon. */
+		n = poll(pfd, l->nfds + 1, l->head ? 10 : -1);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (pfd[l->nfds].revents & POLLIN) {
+			if (read(l->wake, &v, sizeof(v)) < 0) {
+				/* Spurious: another wake-up consumed it. */
+			}
+		}
+		for (size_t i = 0; i < l->nfds; i++)
+			if (pfd[i].revents & POLLIN)
+				drain_socket(l, l->fds[i], msgs, iov, from);
+		post_batches(l, false);
+		free_finished(l);
+	}
+	free(from);
+	return NULL;
+}
+
+/* --- metrics ------------------------------------------------------------------ */
+
+/*
+ * The kernel's count of datagrams it dropped for our sockets (receive
+ * buffer full): the drops column of /proc/net/udp and udp6 for their
+ * inodes.  This is per socket, not the host-wide Udp RcvbufErrors.
+ */
+static uint64_t socket_drops(const struct traplisten *l)
+{
+	static const char *const files[] = { "/proc/net/udp", "/proc/net/udp6" };
+	uint64_t total = 0;
+
+	for (size_t f = 0; f < ARRAY_SIZE(files); f++) {
+		FILE *fp = fopen(files[f], "re");
+		char line[512];
+
+		if (fp == NULL)
+			continue;
+		while (fgets(line, sizeof(line), fp)) {
+			unsigned long long inode, drops;
+			char *p = line;
+			int field = 0;
+
+			/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref ptr drops */
+			for (char *tok = strtok_r(p, " \t\n", &p); tok;
+			     tok = strtok_r(NULL, " \t\n", &p), field++) {
+				if (field == 9)
+					inode = strtoull(tok, NULL, 10);
+				if (field == 12) {
+					drops = strtoull(tok, NULL, 10);
+					for (size_t i = 0; i < l->nfds; i++)
+						if (l->inodes[i] == (ino_t)inode)
+							total += drops;
+				}
+			}
+		}
+		fclose(fp);
+	}
+	return total;
+}
+
+static void traplisten_metrics(void *arg, struct metrics_out *out)
+{
+	static const char *const versions[] = { "1", "2c", "3", "unknown" };
+	struct traplisten *l = arg;
+	struct counters *c = &l->c;
+	char label[64];
+	unsigned in_flight;
+
+	for (int v = 0; v < V_COUNT; v++) {
+		snprintf(label, sizeof(label), "version=\"%s\"", versions[v]);
+		metrics_counter(out, "tocsin_traps_received_total",
+				"Datagrams read from the trap sockets, by SNMP version.",
+				label, c->received[v]);
+	}
+	metrics_counter(out, "tocsin_traps_decoded_total",
+			"Notifications net-snmp decoded (authenticated, for v3).",
+			NULL, c->decoded);
+	metrics_counter(out, "tocsin_traps_matched_total",
+			"Traps stored as events of a mapping.", NULL, c->matched);
+	metrics_counter(out, "tocsin_traps_unmatched_total",
+			"Traps no mapping matched (stored by the fallback, or ignored when it is off).",
+			NULL, c->unmatched);
+	for (int o = TRAP_MALFORMED; o < TRAP_OUTCOME_COUNT; o++) {
+		snprintf(label, sizeof(label), "reason=\"%s\"",
+			 trap_outcome_name((enum trap_outcome)o));
+		metrics_counter(out, "tocsin_traps_rejected_total",
+				"Datagrams refused, by reason.", label,
+				c->outcome[o]);
+	}
+	metrics_counter(out, "tocsin_traps_discovery_total",
+			"SNMPv3 engine-id and clock probes answered with a Report.",
+			NULL, c->outcome[TRAP_DISCOVERY]);
+	metrics_counter(out, "tocsin_traps_unknown_device_total",
+			"Traps from no configured device, kept for review.", NULL,
+			c->unknown_device);
+	metrics_counter(out, "tocsin_traps_unknown_review_dropped_total",
+			"Oldest traps of unknown devices deleted to keep traps.unknown_keep.",
+			NULL, c->review_dropped);
+	metrics_counter(out, "tocsin_traps_dropped_total",
+			"Traps received and lost: the writer was traps.backlog behind, or the store failed.",
+			"reason=\"queue_full\"", c->dropped_backlog);
+	metrics_counter(out, "tocsin_traps_dropped_total", NULL,
+			"reason=\"store_failed\"", c->dropped_store);
+	metrics_counter(out, "tocsin_traps_informs_acknowledged_total",
+			"Informs answered with a Response after their trap was stored.",
+			NULL, c->informs_acked);
+	metrics_counter(out, "tocsin_traps_inform_ack_failures_total",
+			"Responses to informs that could not be encoded or sent.",
+			NULL, c->ack_failed);
+	metrics_counter(out, "tocsin_traps_duplicates_total",
+			"Trap events already stored (retransmitted informs).", NULL,
+			c->duplicates);
+	metrics_counter(out, "tocsin_traps_tickets_total",
+			"Ticket changes caused by traps.", "change=\"opened\"",
+			c->tickets_opened);
+	metrics_counter(out, "tocsin_traps_tickets_total", NULL,
+			"change=\"updated\"", c->tickets_updated);
+	metrics_counter(out, "tocsin_traps_tickets_total", NULL,
+			"change=\"resolved\"", c->tickets_resolved);
+	metrics_counter(out, "tocsin_traps_jobs_total",
+			"Writer jobs of traps committed.", NULL, c->jobs);
+	metrics_counter(out, "tocsin_traps_udp_receive_errors_total",
+			"Datagrams the kernel dropped for the trap sockets (their drops in /proc/net/udp, udp6).",
+			NULL, socket_drops(l));
+	pthread_mutex_lock(&l->lock);
+	in_flight = l->in_flight;
+	pthread_mutex_unlock(&l->lock);
+	metrics_gauge(out, "tocsin_traps_jobs_in_flight",
+		      "Trap jobs at the writer.", NULL, (double)in_flight);
+	metrics_gauge(out, "tocsin_traps_v3_engines_discovered",
+		      "Users localised to a sender's engine id on its first authentic trap.",
+		      NULL, (double)trap_engine_discovered(l->engine));
+}
+
+/* --- start and stop ------------------------------------------------------------ */
+
+int traplisten_start(struct traplisten *l, struct store *st,
+		     struct writer *w, struct metrics *metrics)
+{
+	int r;
+
+	l->writer = w;
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->idle, NULL);
+	trapmsg_init(&l->msg);
+	l->random_used = sizeof(l->random);
+	l->bufs = xcalloc(RECV_BATCH, l->conf->max_packet + 1);
+	l->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (l->wake < 0)
+		return -errno;
+	r = trap_engine_new(l->conf, &l->engine);
+	if (r < 0)
+		return r;
+	r = trapreview_open(st, &l->review);
+	if (r < 0)
+		return r;
+	r = metrics_add_source(metrics, traplisten_metrics, l);
+	if (r < 0)
+		return r;
+	r = pthread_create(&l->thread, NULL, listen_main, l);
+	if (r != 0)
+		return -r;
+	l->started = true;
+	return 0;
+}
+
+void traplisten_stop(struct traplisten *l)
+{
+	uint64_t one = 1;
+
+	if (l == NULL)
+		return;
+	if (l->started) {
+		pthread_mutex_lock(&l->lock);
+		l->stopping = true;
+		pthread_mutex_unlock(&l->lock);
+		if (write(l->wake, &one, sizeof(one)) < 0) {
+			/* The thread also looks at stopping after poll(). */
+		}
+		pthread_join(l->thread, NULL);
+		/* What is collected goes to the writer, which is still running. */
+		post_batches(l, true);
+		pthread_mutex_lock(&l->lock);
+		while (l->in_flight > 0)
+			pthread_cond_wait(&l->idle, &l->lock);
+		pthread_mutex_unlock(&l->lock);
+		free_finished(l);
+	}
+	for (struct batch *b = l->head, *next; b; b = next) {
+		next = b->next;
+		batch_free(b);
+	}
+	for (size_t i = 0; i < l->nfds; i++)
+		close(l->fds[i]);
+	if (l->wake >= 0)
+		close(l->wake);
+	trapreview_close(l->review);
+	trap_engine_free(l->engine);
+	trapmsg_free(&l->msg);
+	free(l->bufs);
+	if (l->started) {
+		pthread_cond_destroy(&l->idle);
+		pthread_mutex_destroy(&l->lock);
+	}
+	free(l);
+}
