@@ -304,3 +304,53 @@ def test_the_power_cut_model_catches_a_missing_sync(tmp_path):
     missing = [i for i in acked_ids if i not in have]
     print(f"without syncs: {len(missing)} of {len(acked_ids)} acknowledged events lost")
     assert len(missing) > 0
+
+
+def queued_bytes(srv):
+    for line in srv.get("/metrics").body.decode().splitlines():
+        if line.startswith("tocsin_writer_queue_bytes "):
+            return float(line.split()[1])
+    return 0
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_a_waiting_batch_does_not_pin_its_raw_body(tmp_path):
+    """A batch suspended until its commit keeps its parsed events, not the
+    request body: 24 requests of 1 MiB (a small batch padded with
+    whitespace) waiting on a held database must not hold 24 MiB."""
+    srv = Server(tmp_path / "server", max_body="2MiB",
+                 extra="writer:\n  max_queue_bytes: 1GiB\n")
+    # freed memory goes back at once, so that RSS shows what is still held
+    srv.start(env={"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") +
+                   ":quarantine_size_mb=0:thread_local_quarantine_size_kb=0"})
+    lock = sqlite3.connect(srv.db, isolation_level=None, timeout=10)
+    lock.execute("BEGIN IMMEDIATE")
+    base = rss_kib(srv.proc.pid)
+    codes = []
+
+    def post(i):
+        body = json.dumps(make_batch(i, 2, 0)).encode() + b" " * (1024 * 1024 - 4096)
+        codes.append(srv.post_events(None, raw=body).status)
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(24)]
+    try:
+        for t in threads:
+            t.start()
+        wait_for(lambda: queued_bytes(srv) >= 24 * (1024 * 1024 - 4096),
+                 what="24 MiB of batches waiting")
+        held = rss_kib(srv.proc.pid) - base
+    finally:
+        lock.execute("COMMIT")
+        lock.close()
+        for t in threads:
+            t.join(timeout=20)
+    assert codes == [200] * 24
+    print(f"24 waiting 1 MiB requests: server RSS +{held // 1024} MiB")
+    assert held < 12 * 1024, f"the waiting requests hold {held // 1024} MiB"
+    srv.stop()
