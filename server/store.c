@@ -10,6 +10,7 @@
 #include "../common/util.h"
 #include "dedup_metrics.h"
 #include "desk.h"
+#include "hostclaim.h"
 #include "audit.h"
 #include "credentials.h"
 #include "ingest.h"
@@ -113,6 +114,7 @@ static const struct db_schema *const schemas[] = {
 	&audit_schema,
 	&credentials_schema,
 	&liveness_schema,
+	&hostclaim_schema,
 	NULL,
 };
 
@@ -256,6 +258,11 @@ struct store {
 		void *arg;
 	} txn_hooks[TXN_HOOKS_MAX];
 	size_t ntxn_hooks;
+	bool reader;		/* store_open_reader(): query_only, a read
+				 * transaction per store_lock() */
+	char journal_mode[16];	/* as SQLite reports them after store_open() */
+	char synchronous[16];
+	sqlite3_stmt *read_begin, *read_end;
 	struct {
 		const char *module;
 		void *ctx;
@@ -384,10 +391,16 @@ const char *store_errmsg(struct store *st)
 void store_lock(struct store *st)
 {
 	pthread_mutex_lock(&st->lock);
+	/* One snapshot for everything read under the lock. */
+	if (st->reader)
+		db_step_done(st->read_begin);
 }
 
 void store_unlock(struct store *st)
 {
+	/* Ends the snapshot, so that checkpoints are not held back. */
+	if (st->reader && !sqlite3_get_autocommit(st->db))
+		db_step_done(st->read_end);
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -400,6 +413,57 @@ static int migrate(sqlite3 *db)
 			return r;
 	}
 	return 0;
+}
+
+/* A PRAGMA's value as text, into buf of size. */
+static int pragma_text(sqlite3 *db, const char *sql, char *buf, size_t size)
+{
+	sqlite3_stmt *s;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+
+	if (rc != SQLITE_OK)
+		return sqlite_to_errno(rc);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		strlcpy_safe(buf, (const char *)sqlite3_column_text(s, 0)
+				      ? (const char *)sqlite3_column_text(s, 0)
+				      : "",
+			     size);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : sqlite_to_errno(rc);
+}
+
+/*
+ * What the connection really does, read back: a PRAGMA that cannot apply
+ * (WAL on a file system without shared memory) does not fail, it is just
+ * not in effect.  synchronous is a setting of this connection alone, so
+ * only the server itself can report it.
+ */
+static int read_durability(struct store *st)
+{
+	static const char *const levels[] = { "off", "normal", "full", "extra" };
+	char level[16];
+	int64_t n;
+	int r;
+
+	r = pragma_text(st->db, "PRAGMA journal_mode", st->journal_mode,
+			sizeof(st->journal_mode));
+	if (r == 0)
+		r = pragma_text(st->db, "PRAGMA synchronous", level, sizeof(level));
+	if (r < 0)
+		return r;
+	if (parse_int64(level, &n) == 0 && n >= 0 && n < 4)
+		strlcpy_safe(st->synchronous, levels[n], sizeof(st->synchronous));
+	else
+		strlcpy_safe(st->synchronous, level, sizeof(st->synchronous));
+	return 0;
+}
+
+void store_durability(const struct store *st, const char **ret_journal_mode,
+		      const char **ret_synchronous)
+{
+	*ret_journal_mode = st->journal_mode;
+	*ret_synchronous = st->synchronous;
 }
 
 int store_prepare(struct store *st, const char *sql, sqlite3_stmt **ret)
@@ -486,7 +550,9 @@ int store_open(const char *path, struct store **ret_store)
 		r = sqlite_to_errno(rc);
 		goto fail;
 	}
-	r = migrate(st->db);
+	r = read_durability(st);
+	if (r == 0)
+		r = migrate(st->db);
 	if (r < 0)
 		goto fail;
 	for (int i = 0; i < STMT_COUNT; i++) {
@@ -505,6 +571,54 @@ int store_open(const char *path, struct store **ret_store)
 fail:
 	store_close(st);
 	return r;
+}
+
+int store_open_reader(const char *path, struct store **ret_store)
+{
+	struct store *st = xcalloc(1, sizeof(*st));
+	int rc, r;
+
+	pthread_mutex_init(&st->lock, NULL);
+	st->reader = true;
+	/*
+	 * Read-write but query_only: a read-only connection to a WAL
+	 * database fails in odd ways when the -shm file must be created;
+	 * query_only refuses every write all the same.
+	 */
+	rc = sqlite3_open_v2(path, &st->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		r = sqlite_to_errno(rc);
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	rc = sqlite3_exec(st->db,
+			  "PRAGMA query_only = ON;"
+			  "PRAGMA foreign_keys = ON;"
+			  "PRAGMA cache_size = -16384;"
+			  "PRAGMA temp_store = MEMORY;",
+			  NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		r = sqlite_to_errno(rc);
+		goto fail;
+	}
+	r = store_prepare(st, "BEGIN", &st->read_begin);
+	if (r == 0)
+		r = store_prepare(st, "COMMIT", &st->read_end);
+	for (int i = 0; r == 0 && i < STMT_COUNT; i++)
+		r = store_prepare(st, stmt_sql[i], &st->stmt[i]);
+	if (r < 0)
+		goto fail;
+	*ret_store = st;
+	return 0;
+fail:
+	store_close(st);
+	return r;
+}
+
+bool store_is_reader(const struct store *st)
+{
+	return st->reader;
 }
 
 void store_close(struct store *st)
@@ -526,6 +640,8 @@ void store_close(struct store *st)
 	sqlite3_finalize(st->seq_of);
 	for (int i = 0; i < STMT_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
+	sqlite3_finalize(st->read_begin);
+	sqlite3_finalize(st->read_end);
 	sqlite3_close(st->db);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
@@ -769,11 +885,17 @@ int store_ticket_find_open(struct store *st, int64_t host_id,
 			   struct store_ticket *ret)
 {
 	sqlite3_stmt *s = st->stmt[STMT_TICKET_FIND_OPEN];
-	int r = ticket_cache_find(st->tickets, host_id, check, item, ret);
+	int r = st->tickets ? ticket_cache_find(st->tickets, host_id, check,
+						item, ret)
+			    : -ENOENT;
 
 	if (r != -ENOENT)
 		return r;
-	/* The cache is off (too many open tickets): ask the database. */
+	/*
+	 * A reader's connection has no cache (it would not see the writer's
+	 * changes), and the writer's is off with too many open tickets: ask
+	 * the database.
+	 */
 	sqlite3_bind_int64(s, 1, host_id);
 	db_bind_text(s, 2, check);
 	db_bind_text(s, 3, item);
@@ -815,6 +937,8 @@ int store_ticket_occurrence(struct store *st, const struct store_ticket *t,
 	sqlite3_bind_int64(s, 4, ev->observed_ms);
 	db_bind_text(s, 5, ev->summary);
 	/* The hot path: the cache applies the change itself, no re-read. */
+	if (st->tickets == NULL)
+		return db_step_done(s);
 	ticket_cache_mirror_begin(st->tickets, t->id);
 	r = db_step_done(s);
 	ticket_cache_mirror_end(st->tickets, t, ev, r == 0);
