@@ -62,6 +62,7 @@ struct http_deferred *http_defer(const struct http_request *req)
 	/* The handler has parsed what it needs: do not pin the raw body too. */
 	free(req->ctx->body);
 	req->ctx->body = NULL;
+	req->ctx->body_cap = 0;
 	atomic_fetch_add(&d->srv->deferred, 1);
 	/* Suspended before anyone can resume it: resume may come at once. */
 	MHD_suspend_connection(req->conn);
