@@ -85,6 +85,7 @@ struct quieted {
 };
 
 struct problems {
+	struct store *st;
 	sqlite3_stmt *stmt[PS_COUNT];
 	struct keymap *keys; /* every key with a row */
 	struct quieted *quieted;
@@ -219,6 +220,8 @@ void problem_close(struct problems *ps)
 {
 	if (ps == NULL)
 		return;
+	/* A reload replaces the lifecycle's context: stop hearing of it. */
+	store_txn_hook_remove(ps->st, on_txn, ps);
 	for (int i = 0; i < PS_COUNT; i++)
 		sqlite3_finalize(ps->stmt[i]);
 	forget_quieted(ps);
@@ -232,6 +235,7 @@ int problem_open(struct store *st, struct problems **ret)
 	struct problems *ps = xcalloc(1, sizeof(*ps));
 	int r;
 
+	ps->st = st;
 	ps->keys = keymap_new(sizeof(struct key_info));
 	for (int i = 0; i < PS_COUNT; i++) {
 		r = store_prepare(st, problem_sql[i], &ps->stmt[i]);

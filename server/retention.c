@@ -24,7 +24,6 @@ enum {
 	RS_TICKET_OPEN,
 	RS_BOUNDARY,
 	RS_DELETE,
-	RS_NEXT_AGE,
 	RS_COUNT,
 };
 
@@ -38,8 +37,6 @@ static const char *const rs_sql[RS_COUNT] = {
 			" ORDER BY observed_at DESC, seq DESC LIMIT 1 OFFSET ?2",
 	/* Only whole runs of the window: no other row lies between its rows. */
 	[RS_DELETE] = "DELETE FROM events WHERE seq BETWEEN ?1 AND ?2",
-	[RS_NEXT_AGE] = "SELECT received_at FROM events WHERE seq > ?1"
-			" ORDER BY seq LIMIT 1",
 };
 
 struct retention {
@@ -56,6 +53,13 @@ struct retention {
 	int64_t cursor;
 	int64_t sweep_at_ms;
 	atomic_uint_fast64_t deleted, kept, jobs, failed;
+	/*
+	 * received_at of the first event after the cursor as the last job
+	 * saw it (of its last one when it ran out of chunk; 0: no events),
+	 * for the metrics: they must not take the
+	 * writer's store lock (a scrape would wait for its commits).
+	 */
+	atomic_int_fast64_t next_received_ms;
 };
 
 void retention_config_defaults(struct retention_config *conf)
@@ -269,6 +273,9 @@ int retention_prune(struct retention *rt, int64_t now_ms)
 		r = delete_run(rt, run_from, run_to, &deleted);
 	if (r == 0 && i > 0)
 		rt->cursor = w.seq[i - 1];
+	if (r == 0)
+		atomic_store(&rt->next_received_ms,
+			     i < w.n ? w.received[i] : i > 0 ? w.received[i - 1] : 0);
 	window_free(&w);
 	if (r < 0)
 		return r;
@@ -412,15 +419,8 @@ void retention_configure(struct retention *rt,
 void retention_metrics(void *arg, struct metrics_out *out)
 {
 	struct retention *rt = arg;
-	sqlite3_stmt *s = rt->stmt[RS_NEXT_AGE];
-	int64_t next = 0, now = time_now_ms();
+	int64_t next = atomic_load(&rt->next_received_ms), now = time_now_ms();
 
-	store_lock(rt->st);
-	sqlite3_bind_int64(s, 1, rt->cursor);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		next = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	store_unlock(rt->st);
 	metrics_counter(out, "tocsin_retention_events_deleted_total",
 			"Events deleted because retention.events passed.", NULL,
 			atomic_load(&rt->deleted));
@@ -433,6 +433,6 @@ void retention_metrics(void *arg, struct metrics_out *out)
 	metrics_counter(out, "tocsin_retention_jobs_total", NULL,
 			"result=\"failed\"", atomic_load(&rt->failed));
 	metrics_gauge(out, "tocsin_retention_next_event_age_seconds",
-		      "Age of the oldest event pruning has not looked at yet (stays near retention.events while it keeps up).",
+		      "Age of the oldest event the last prune job left for later (stays near retention.events while pruning keeps up; 0 when not known).",
 		      NULL, next > 0 ? (double)(now - next) / 1000.0 : 0.0);
 }

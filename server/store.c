@@ -296,6 +296,18 @@ int store_txn_hook_add(struct store *st, store_txn_hook fn, void *arg)
 	return 0;
 }
 
+void store_txn_hook_remove(struct store *st, store_txn_hook fn, void *arg)
+{
+	for (size_t i = 0; i < st->ntxn_hooks; i++) {
+		if (st->txn_hooks[i].fn != fn || st->txn_hooks[i].arg != arg)
+			continue;
+		memmove(&st->txn_hooks[i], &st->txn_hooks[i + 1],
+			(st->ntxn_hooks - i - 1) * sizeof(st->txn_hooks[0]));
+		st->ntxn_hooks--;
+		return;
+	}
+}
+
 static void txn_event(struct store *st, enum store_txn_event event)
 {
 	for (size_t i = 0; i < st->ntxn_hooks; i++)

@@ -72,7 +72,8 @@ const char *store_errmsg(struct store *st);
  * when a writer job's savepoint is released or rolled back, and when the
  * transaction commits or rolls back, so that a copy never disagrees with
  * the rows after a failure.  A hook must not fail; it may not begin or
- * end transactions.  Register before the writer starts; up to 8.
+ * end transactions.  Register before the writer starts, or in a writer
+ * job (as a reload does); up to 8 at once.
  */
 enum store_txn_event {
 	STORE_JOB_DONE,	       /* a job's savepoint was released */
@@ -82,6 +83,8 @@ enum store_txn_event {
 };
 typedef void (*store_txn_hook)(void *arg, enum store_txn_event event);
 int store_txn_hook_add(struct store *st, store_txn_hook fn, void *arg);
+/* Take a hook back (a module replaced by a reload); unknown ones are fine. */
+void store_txn_hook_remove(struct store *st, store_txn_hook fn, void *arg);
 
 /* For modules with their own statements. */
 sqlite3 *store_db(struct store *st);
