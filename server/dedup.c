@@ -451,6 +451,13 @@ static int64_t timeline_ms(const struct store_event *ev)
  * ticket is resolved or recovered, unless the key is flapping; late
  * results change nothing.  had: p was read from the store; found: t is
  * the key's open ticket.
+ *
+ * Only a real recovery (the problem was not ok before this result) moves
+ * the ticket: once it is recovered or resolved, whatever a technician
+ * does with it (start reviewing it, reopen it) stands against the
+ * routine ok results that follow, until the problem comes back and goes
+ * away again.  A key without a row (a ticket older than the lifecycle)
+ * takes the ticket's state for the problem's.
  */
 static int on_ok(struct ctx *c, const struct store_event *ev,
 		 struct problem *p, bool had, struct store_ticket *t,
@@ -458,7 +465,8 @@ static int on_ok(struct ctx *c, const struct store_event *ev,
 {
 	const struct lifecycle_params *prm;
 	int64_t at = timeline_ms(ev);
-	bool was_problem = had && p->state != CHECK_OK;
+	bool was_problem = had ? p->state != CHECK_OK
+			       : found && t->state != CHECK_OK;
 	int r = 0;
 
 	/* Nothing pending, nothing open: the common case costs nothing. */
@@ -497,7 +505,7 @@ static int on_ok(struct ctx *c, const struct store_event *ev,
 			p->due_ms = flap_calm_at(&p->changes, prm->flap_window_ms,
 						 prm->flap_threshold);
 		}
-	} else if (found && strcmp(t->status, "recovered") != 0) {
+	} else if (found && was_problem && strcmp(t->status, "recovered") != 0) {
 		r = recover_ticket(c, p, t, ev);
 	} else if (found) {
 		r = store_event_link(c->d->st, ev->id, t->id);
@@ -695,7 +703,20 @@ static void dedup_free(void *arg)
 	free(d);
 }
 
-/* Every ticket change, whoever makes it: count it, and mind the topology. */
+/* Whether a person (not the system) resolved or closed the ticket. */
+static bool resolved_by_hand(const struct ticket_change *c)
+{
+	return (c->kind == TICKET_RESOLVED || c->kind == TICKET_CLOSED) &&
+	       c->actor != NULL && strcmp(c->actor, SYSTEM_ACTOR) != 0 &&
+	       c->host != NULL && c->check != NULL && c->item != NULL;
+}
+
+/*
+ * Every ticket change, whoever makes it: count it, mind the topology,
+ * and when a technician resolves or closes a ticket, forget the status
+ * it had before its recovery: if the problem comes back, it needs
+ * someone's attention again (new), not the old status.
+ */
 static int on_ticket_change(void *arg, struct store *st,
 			    const struct ticket_change *c)
 {
@@ -708,6 +729,9 @@ static int on_ticket_change(void *arg, struct store *st,
 	r = dedup_metrics_count_change(d->metrics, c);
 	if (r == 0)
 		r = topology_on_change(d->topology, c);
+	if (r == 0 && resolved_by_hand(c))
+		r = problem_forget_prior_status(d->problems, c->host, c->check,
+						c->item, c->ticket_id);
 	return r;
 }
 
@@ -941,6 +965,7 @@ struct dedup_timer {
 	pthread_cond_t wake;
 	bool stopping;
 	atomic_bool queued; /* a tick waits in the writer's queue */
+	atomic_uint_fast64_t posted; /* ticks handed to the writer */
 	int64_t warned_ms;  /* writer thread only: the last failure logged */
 };
 
@@ -963,6 +988,11 @@ static void tick_done(void *arg, int result)
 	atomic_store(&t->queued, false);
 }
 
+/*
+ * The wait runs on CLOCK_MONOTONIC (the condition variable is made so in
+ * dedup_timer_start()): a step of the wall clock, backwards by an hour
+ * say, must not hold every lifecycle timer back that long.
+ */
 static void *timer_main(void *arg)
 {
 	struct dedup_timer *t = arg;
@@ -970,7 +1000,7 @@ static void *timer_main(void *arg)
 
 	pthread_mutex_lock(&t->lock);
 	while (!t->stopping) {
-		clock_gettime(CLOCK_REALTIME, &until);
+		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_sec += t->tick_ms / 1000;
 		until.tv_nsec += (t->tick_ms % 1000) * 1000000L;
 		if (until.tv_nsec >= 1000000000L) {
@@ -985,6 +1015,8 @@ static void *timer_main(void *arg)
 		/* Refused (queue full, stopping): the next tick tries again. */
 		if (writer_post(t->writer, tick_job, t, tick_done) < 0)
 			atomic_store(&t->queued, false);
+		else
+			atomic_fetch_add(&t->posted, 1);
 	}
 	pthread_mutex_unlock(&t->lock);
 	return NULL;
@@ -994,14 +1026,19 @@ int dedup_timer_start(struct writer *w, int64_t tick_ms,
 		      struct dedup_timer **ret)
 {
 	struct dedup_timer *t = xcalloc(1, sizeof(*t));
+	pthread_condattr_t attr;
 	int r;
 
 	t->writer = w;
 	t->tick_ms = tick_ms > 0 ? tick_ms : 1000;
 	t->warned_ms = -60000;
 	atomic_init(&t->queued, false);
+	atomic_init(&t->posted, 0);
 	pthread_mutex_init(&t->lock, NULL);
-	pthread_cond_init(&t->wake, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->wake, &attr);
+	pthread_condattr_destroy(&attr);
 	r = pthread_create(&t->thread, NULL, timer_main, t);
 	if (r != 0) {
 		pthread_cond_destroy(&t->wake);
@@ -1031,4 +1068,9 @@ void dedup_timer_stop(struct dedup_timer *t)
 	pthread_cond_destroy(&t->wake);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
+}
+
+uint64_t dedup_timer_posted(struct dedup_timer *t)
+{
+	return atomic_load(&t->posted);
 }

@@ -115,5 +115,7 @@ struct dedup_timer;
 int dedup_timer_start(struct writer *w, int64_t tick_ms,
 		      struct dedup_timer **ret);
 void dedup_timer_stop(struct dedup_timer *t);
+/* How many ticks the timer has handed to the writer so far. */
+uint64_t dedup_timer_posted(struct dedup_timer *t);
 
 #endif

@@ -48,6 +48,7 @@ enum {
 	PS_DUE,
 	PS_SILENCE_ENDED,
 	PS_COUNTS,
+	PS_FORGET_PRIOR,
 	PS_COUNT,
 };
 
@@ -70,6 +71,11 @@ static const char *const problem_sql[PS_COUNT] = {
 			     " WHERE silence_id = ?1 AND phase = 'silenced'",
 	[PS_COUNTS] = "SELECT phase, count(*) FROM problems"
 		      " WHERE phase IN ('pending', 'silenced') GROUP BY phase",
+	/* By the primary key: a technician's resolve costs one indexed write. */
+	[PS_FORGET_PRIOR] = "UPDATE problems SET prior_status = NULL"
+			    " WHERE host_id = (SELECT id FROM hosts WHERE name = ?1)"
+			    " AND check_name = ?2 AND item = ?3 AND ticket_id = ?4"
+			    " AND prior_status IS NOT NULL",
 };
 
 /* What the writer remembers of each key's row (keymap.h). */
@@ -458,4 +464,17 @@ int problem_counts(struct problems *ps, int64_t *ret_pending,
 	*ret_pending = pending;
 	*ret_silenced = silenced;
 	return 0;
+}
+
+int problem_forget_prior_status(struct problems *ps, const char *host,
+				const char *check, const char *item,
+				int64_t ticket_id)
+{
+	sqlite3_stmt *s = ps->stmt[PS_FORGET_PRIOR];
+
+	db_bind_text(s, 1, host);
+	db_bind_text(s, 2, check);
+	db_bind_text(s, 3, item);
+	sqlite3_bind_int64(s, 4, ticket_id);
+	return db_step_done(s);
 }
