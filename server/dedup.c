@@ -35,6 +35,7 @@ struct ctx {
 	int64_t now_ms;
 	struct dedup_stats *stats;
 	const struct lifecycle_params *params; /* looked up when needed */
+	bool raised; /* the collector's own events (dedup_apply_raised()) */
 };
 
 static const struct lifecycle_params *params(struct ctx *c)
@@ -280,13 +281,21 @@ static int open_or_reopen(struct ctx *c, struct problem *p,
 	return open_ticket(c, p, ev, silence_id);
 }
 
-/* Whether the rule counts the problem as real at at_ms (flapping is). */
+/*
+ * Whether the rule counts the problem as real at at_ms (flapping is).
+ * An event the collector raised once for the problem (raised) has no
+ * repeats to count: without a confirm_for to wait, confirm_after cannot
+ * hold it back, or a silent host would never get a ticket.
+ */
 static bool confirmed(const struct lifecycle_params *prm,
-		      const struct problem *p, int64_t at_ms)
+		      const struct problem *p, int64_t at_ms, bool raised)
 {
-	if (p->flapping)
+	/* Held back by a silence, it had been confirmed (confirm()). */
+	if (p->flapping || p->phase == PROBLEM_SILENCED)
 		return true;
-	if (prm->confirm_after > 0 && p->streak >= prm->confirm_after)
+	if (prm->confirm_after > 0 &&
+	    (p->streak >= prm->confirm_after ||
+	     (raised && prm->confirm_for_ms == 0)))
 		return true;
 	return prm->confirm_for_ms > 0 &&
 	       at_ms - p->since_ms >= prm->confirm_for_ms;
@@ -303,7 +312,7 @@ static int confirm(struct ctx *c, struct problem *p,
 	int64_t silence_id, ends_ms;
 	int r;
 
-	if (!confirmed(prm, p, at_ms)) {
+	if (!confirmed(prm, p, at_ms, c->raised)) {
 		p->phase = PROBLEM_PENDING;
 		p->due_ms = prm->confirm_for_ms > 0
 				    ? p->since_ms + prm->confirm_for_ms
@@ -439,11 +448,26 @@ static int flap_start(struct ctx *c, struct problem *p, struct store_ticket *t,
 	return r;
 }
 
-/* The event's time on the problem's timeline (see dedup.h). */
+/*
+ * The event's time on the problem's timeline, which orders its results
+ * (a late report changes no state): the agent's observed time, capped at
+ * ingest (dedup_cap_observed()).  Timers do not use it: see clock_ms().
+ */
 static int64_t timeline_ms(const struct store_event *ev)
 {
-	return ev->observed_ms < ev->received_ms ? ev->observed_ms
-						 : ev->received_ms;
+	return ev->observed_ms;
+}
+
+/*
+ * The time timers count from: when the collector received the result.
+ * confirm_for, flap windows and their calm-down are due on the
+ * collector's clock (dedup_tick()), so they are measured on it too: an
+ * agent an hour behind, or an outbox replaying an hour-old stretch,
+ * does not confirm a problem at once with confirm_for: 5m.
+ */
+static int64_t clock_ms(const struct store_event *ev)
+{
+	return ev->received_ms;
 }
 
 /*
@@ -464,7 +488,7 @@ static int on_ok(struct ctx *c, const struct store_event *ev,
 		 bool found)
 {
 	const struct lifecycle_params *prm;
-	int64_t at = timeline_ms(ev);
+	int64_t at = timeline_ms(ev), rx = clock_ms(ev);
 	bool was_problem = had ? p->state != CHECK_OK
 			       : found && t->state != CHECK_OK;
 	int r = 0;
@@ -476,7 +500,7 @@ static int on_ok(struct ctx *c, const struct store_event *ev,
 		return 0;
 	prm = params(c);
 	if (was_problem) {
-		flap_record(&p->changes, at);
+		flap_record(&p->changes, rx);
 		p->state = CHECK_OK;
 		p->last_ms = at;
 		p->streak = 0;
@@ -488,14 +512,14 @@ static int on_ok(struct ctx *c, const struct store_event *ev,
 		p->due_ms = 0;
 		/* Going away too often is flapping as much as coming back. */
 		if (!p->flapping &&
-		    flap_starts(&p->changes, at, prm->flap_window_ms,
+		    flap_starts(&p->changes, rx, prm->flap_window_ms,
 				prm->flap_threshold))
 			r = flap_start(c, p, found ? t : NULL, ev);
 	}
 	if (r < 0)
 		return r;
 	if (p->flapping) {
-		if (flap_calmed(&p->changes, at, prm->flap_window_ms,
+		if (flap_calmed(&p->changes, rx, prm->flap_window_ms,
 				prm->flap_threshold)) {
 			r = flap_calm(c, p, found ? t : NULL, ev);
 			p->due_ms = 0;
@@ -525,7 +549,8 @@ static int on_problem(struct ctx *c, const struct store_event *ev,
 		      bool found)
 {
 	const struct lifecycle_params *prm;
-	int64_t at = timeline_ms(ev), went_away_ms = p->last_ms;
+	int64_t at = timeline_ms(ev), rx = clock_ms(ev);
+	int64_t went_away_ms = p->last_ms;
 	bool was_ok = !had || p->state == CHECK_OK, starts, dirty = was_ok;
 	int r = 0;
 
@@ -535,15 +560,15 @@ static int on_problem(struct ctx *c, const struct store_event *ev,
 		return found ? add_occurrence(c, t, ev, false) : 0;
 	prm = params(c);
 	if (was_ok) {
-		flap_record(&p->changes, at);
-		p->since_ms = at;
+		flap_record(&p->changes, rx);
+		p->since_ms = rx;
 		p->streak = 0;
 		p->npending = 0;
 	}
 	p->state = ev->state;
 	p->last_ms = at;
 	starts = was_ok && !p->flapping &&
-		 flap_starts(&p->changes, at, prm->flap_window_ms,
+		 flap_starts(&p->changes, rx, prm->flap_window_ms,
 			     prm->flap_threshold);
 	if (!found) {
 		/*
@@ -558,7 +583,7 @@ static int on_problem(struct ctx *c, const struct store_event *ev,
 		problem_add_pending(p, ev->id);
 		problem_set_summary(p, ev->summary);
 		r = starts ? flap_start(c, p, NULL, ev) : 0;
-		return r < 0 ? r : confirm(c, p, ev, at);
+		return r < 0 ? r : confirm(c, p, ev, rx);
 	}
 	if (strcmp(t->status, "recovered") == 0) {
 		p->streak = 1;
@@ -571,7 +596,7 @@ static int on_problem(struct ctx *c, const struct store_event *ev,
 		r = flap_start(c, p, t, ev);
 		dirty = true;
 	} else if (r == 0 && p->flapping &&
-		   flap_calmed(&p->changes, at, prm->flap_window_ms,
+		   flap_calmed(&p->changes, rx, prm->flap_window_ms,
 			       prm->flap_threshold)) {
 		r = flap_calm(c, p, t, ev);
 		dirty = true;
@@ -788,6 +813,14 @@ struct dedup *dedup_get(struct store *st)
 
 /* ---- entry points --------------------------------------------------------- */
 
+int64_t dedup_cap_observed(const struct lifecycle_config *lc,
+			   int64_t observed_ms, int64_t received_ms)
+{
+	int64_t max = received_ms + lc->max_clock_ahead_ms;
+
+	return observed_ms > max ? max : observed_ms;
+}
+
 int dedup_apply(struct store *st, const struct ingest_batch *batch,
 		int64_t now_ms, struct dedup_stats *ret_stats)
 {
@@ -795,9 +828,11 @@ int dedup_apply(struct store *st, const struct ingest_batch *batch,
 				  batch->nevents, now_ms, ret_stats);
 }
 
-int dedup_apply_events(struct store *st, const char *host,
-		       const struct ingest_event *events, size_t nevents,
-		       int64_t now_ms, struct dedup_stats *ret_stats)
+/* dedup_apply_events(), and dedup_apply_raised() when raised. */
+static int apply_events(struct store *st, const char *host,
+			const struct ingest_event *events, size_t nevents,
+			int64_t now_ms, bool raised,
+			struct dedup_stats *ret_stats)
 {
 	struct dedup_stats stats = { 0 };
 	struct dedup *d = dedup_get(st);
@@ -817,6 +852,7 @@ int dedup_apply_events(struct store *st, const char *host,
 		.host_id = host_id,
 		.now_ms = now_ms,
 		.stats = &stats,
+		.raised = raised,
 	};
 	evs = xreallocarray(NULL, nevents ? nevents : 1, sizeof(*evs));
 	stored = xreallocarray(NULL, nevents ? nevents : 1, sizeof(*stored));
@@ -841,6 +877,10 @@ int dedup_apply_events(struct store *st, const char *host,
 		r = predict_links(st, evs, nevents);
 	if (r == 0 && nevents > 0)
 		r = store_events_insert(st, evs, nevents, stored);
+	/* The rows keep the agent's times; the lifecycle and tickets not. */
+	for (size_t i = 0; r >= 0 && i < nevents; i++)
+		evs[i].observed_ms = dedup_cap_observed(d->lc, evs[i].observed_ms,
+							now_ms);
 	for (size_t i = 0; r >= 0 && i < nevents; i++) {
 		if (stored[i])
 			r = apply_event(&c, &evs[i]);
@@ -853,6 +893,22 @@ int dedup_apply_events(struct store *st, const char *host,
 		return r;
 	*ret_stats = stats;
 	return 0;
+}
+
+int dedup_apply_events(struct store *st, const char *host,
+		       const struct ingest_event *events, size_t nevents,
+		       int64_t now_ms, struct dedup_stats *ret_stats)
+{
+	return apply_events(st, host, events, nevents, now_ms, false,
+			    ret_stats);
+}
+
+int dedup_apply_raised(struct store *st, const char *host,
+		       const struct ingest_event *events, size_t nevents,
+		       int64_t now_ms, struct dedup_stats *ret_stats)
+{
+	return apply_events(st, host, events, nevents, now_ms, true,
+			    ret_stats);
 }
 
 /* A timer is due for one problem: calm, confirm, or a silence ended. */

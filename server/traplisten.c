@@ -579,7 +579,8 @@ static int batch_apply(struct store *st, void *arg)
 	for (size_t i = 0; r == 0 && i < b->ngroups; i++) {
 		struct dedup_stats s;
 
-		r = dedup_apply_events(st, b->groups[i].dev->host,
+		/* A trap says a change once: no repeats for confirm_after. */
+		r = dedup_apply_raised(st, b->groups[i].dev->host,
 				       b->groups[i].events, b->groups[i].n, now,
 				       &s);
 		if (r == 0) {
