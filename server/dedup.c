@@ -13,6 +13,7 @@
 #include "../common/util.h"
 #include "dedup_metrics.h"
 #include "flap.h"
+#include "inventory.h"
 #include "keymap.h"
 #include "lifecycle.h"
 #include "problem.h"
@@ -946,6 +947,63 @@ static int tick_problem(struct ctx *c, struct problem *p,
 	return r;
 }
 
+/* A due key and where it goes in the tick's order. */
+struct due {
+	struct problem_key key;
+	int depth;     /* devices above the host in the topology */
+	bool down;     /* one of the down checks */
+	size_t index;  /* its place in due order */
+};
+
+/* How many devices the topology puts above host (a bounded walk). */
+static int topology_depth(const struct host *h)
+{
+	int depth = 0;
+
+	for (const struct host *p = h ? h->parent : NULL; p && depth < 64;
+	     p = p->parent)
+		depth++;
+	return depth;
+}
+
+static int due_cmp(const void *a, const void *b)
+{
+	const struct due *x = a, *y = b;
+
+	if (x->depth != y->depth)
+		return x->depth < y->depth ? -1 : 1;
+	if (x->down != y->down)
+		return x->down ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * The due keys in the order a tick handles them: parents before the
+ * hosts behind them, and a host's down checks before its other problems,
+ * else in due order.  A silence on a router ends for the router and its
+ * hosts at the same moment: the router's ticket must exist before its
+ * hosts look for a down parent, or they open standalone tickets (and
+ * stay so with attach_window: 0).
+ */
+static void order_due(const struct dedup *d, struct problem_key *keys, int n)
+{
+	struct due due[TICK_BATCH];
+
+	for (int i = 0; i < n; i++)
+		due[i] = (struct due){
+			.key = keys[i],
+			.depth = topology_depth(topology_host(d->topology,
+							      keys[i].host)),
+			.down = lifecycle_is_down_check(d->lc, keys[i].host,
+							keys[i].check,
+							keys[i].item),
+			.index = (size_t)i,
+		};
+	qsort(due, (size_t)n, sizeof(*due), due_cmp);
+	for (int i = 0; i < n; i++)
+		keys[i] = due[i].key;
+}
+
 int dedup_tick(struct store *st, int64_t now_ms)
 {
 	struct dedup *d = dedup_get(st);
@@ -958,6 +1016,7 @@ int dedup_tick(struct store *st, int64_t now_ms)
 	n = problem_due(d->problems, now_ms, keys, TICK_BATCH);
 	if (n < 0)
 		return n;
+	order_due(d, keys, n);
 	for (int i = 0; r == 0 && i < n; i++) {
 		struct ctx c = {
 			.d = d,
