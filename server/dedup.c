@@ -303,6 +303,36 @@ static bool confirmed(const struct lifecycle_params *prm,
 }
 
 /*
+ * Whether a silence holds the problem back at now: 1 with the silence
+ * and its end, 0, or -errno.  A problem a silence of its own already
+ * holds costs one read of that silence, not a scan of all of them with
+ * their patterns, for each of its events while the silence lasts; held
+ * back by the topology (a silenced parent), it is looked at afresh, as
+ * the parent may have come back.
+ */
+static int held_back(struct ctx *c, const struct problem *p,
+		     int64_t *ret_silence_id, int64_t *ret_ends_ms)
+{
+	int r;
+
+	if (p->phase == PROBLEM_SILENCED && p->silence_id > 0 &&
+	    p->due_ms > c->now_ms) {
+		r = silence_holds(c->d->silences, p->silence_id, c->host,
+				  c->check, c->item, c->now_ms, ret_ends_ms);
+		if (r > 0)
+			*ret_silence_id = p->silence_id;
+		if (r != 0)
+			return r;
+	}
+	r = silence_find(c->d->silences, c->host, c->check, c->item,
+			 c->now_ms, ret_silence_id, ret_ends_ms);
+	if (r == 0)
+		r = topology_held_back(c->d->topology, c->host, c->now_ms,
+				       ret_silence_id, ret_ends_ms);
+	return r;
+}
+
+/*
  * A problem without an open ticket at at_ms: still pending, held back by
  * a silence, or a ticket now.  The problem row is saved.
  */
@@ -320,11 +350,7 @@ static int confirm(struct ctx *c, struct problem *p,
 				    : 0;
 		if (ev->id)
 			c->stats->pending++;
-	} else if ((r = silence_find(c->d->silences, c->host, c->check,
-				     c->item, c->now_ms, &silence_id,
-				     &ends_ms)) != 0 ||
-		   (r = topology_held_back(c->d->topology, c->host, c->now_ms,
-					   &silence_id, &ends_ms)) != 0) {
+	} else if ((r = held_back(c, p, &silence_id, &ends_ms)) != 0) {
 		if (r < 0)
 			return r;
 		p->phase = PROBLEM_SILENCED;
