@@ -100,6 +100,10 @@ SERVER_SRCS := \
 	server/trapmsg.c \
 	server/trapnames.c \
 	server/trapreview.c \
+	server/trapcap.c \
+	server/trapclock.c \
+	server/trapevent.c \
+	server/traprate.c \
 	server/tls.c \
 	server/writer.c \
 	server/dedup_metrics.c \

@@ -20,6 +20,7 @@
 #include "liveness.h"
 #include "server.h"
 #include "tls.h"
+#include "trapconf.h"
 #include "writer.h"
 
 void config_history_add(struct config_history *h, struct server_config *conf)
@@ -81,6 +82,8 @@ static void warn_restart_only(const struct server_config *old,
 	/* The trap listener keeps the configuration it was started with. */
 	if (new->traps != NULL || old->traps != NULL)
 		log_notice("SIGHUP: traps:, the hosts' snmp: keys and the trap mappings apply after a restart");
+	if (new->traps != NULL && new->traps->mappings_unread)
+		log_warnx("SIGHUP: the traps: section is new: the trap listener starts, and its mapping files are read and checked, only with a restart");
 }
 
 /*

@@ -8,6 +8,8 @@
  *     networks: [{cidr, community, users}]
  *     mappings_dir: /etc/tocsin/traps
  *     mib_dirs: [...]
+ *     rate_limit: {source, source_burst, device, device_burst}
+ *     fallback_max: 50
  *   hosts:
  *     core-sw1:
  *       snmp: {addresses, community, users, engine_id, sys_name}
@@ -114,6 +116,20 @@ struct trap_config {
 	size_t batch_max;    /* traps per writer job */
 	size_t backlog_max;  /* traps waiting for the writer before we drop */
 	size_t unknown_keep; /* traps from unknown devices kept for review */
+	/*
+	 * Token buckets (traps.rate_limit): traps per second and the burst
+	 * allowed beyond it, per UDP source address and per device; a rate
+	 * of 0 is no limit.
+	 */
+	uint32_t source_rate, source_burst;
+	uint32_t device_rate, device_burst;
+	size_t fallback_max; /* open fallback tickets per device, then one for "too many" */
+	/*
+	 * A reload after trap_snmp_seal() found a traps: section that was not
+	 * there at start: net-snmp is not initialised, the mapping files are
+	 * not read (they apply, and are checked, with the next start).
+	 */
+	bool mappings_unread;
 	struct trap_user *users;
 	size_t nusers;
 	struct trap_network *networks;

@@ -1,13 +1,17 @@
 """SNMP traps into tickets: the real tocsin-server's trap listener against
 the real net-snmp clients (snmptrap, snmpinform) and raw UDP."""
 import os
+import socket
+import sqlite3
 import subprocess
 
 import pytest
 
+from ber import INFORM, integer, octets, v2c
+
 from conftest import TECH_TOKEN, assert_no_sanitizer_errors, binary, run_cli, wait_for
-from trap_helpers import (IF_DESCR, LINK_DOWN, LINK_UP, SYS_NAME0, TrapServer,
-                          link_varbinds, snmptrap, varbinds)
+from trap_helpers import (IF_DESCR, IF_INDEX, IF_NAME, LINK_DOWN, LINK_UP, SYS_NAME0,
+                          TrapServer, link_varbinds, snmptrap, varbinds)
 
 COMMUNITY = "s3cret-community"
 ENGINE = "0x8000000001020304"
@@ -39,7 +43,12 @@ edge-rtr:
 v3-switch:
   snmp:
     engine_id: {ENGINE}
+    addresses: [127.0.0.4]
     users: [netops]
+roamer:
+  snmp:
+    addresses: [127.0.0.3]
+    users: [roaming]
 branch-fw:
   snmp:
     sys_name: fw.branch.example
@@ -48,6 +57,11 @@ branch-fw:
 
 V3_RIGHT = ["-e", ENGINE, "-u", "netops", "-l", "authPriv", "-a", "SHA-256",
             "-A", "auth-pass-123", "-x", "AES", "-X", "priv-pass-123"]
+ROAMING = ["-u", "roaming", "-l", "authPriv", "-a", "SHA", "-A", "roam-auth-123",
+           "-x", "AES", "-X", "roam-priv-123"]
+# Addresses of the loopback: v3-switch's, roamer's, and one no device has
+# (a NAT gateway, a proxy, or someone else).
+V3_SWITCH, ROAMER, UNCONFIGURED = "127.0.0.4", "127.0.0.3", "127.0.0.2"
 
 
 @pytest.fixture
@@ -102,9 +116,9 @@ def test_interface_without_ifname_is_named_by_ifdescr_then_ifindex(traps):
 
 
 def test_v1_trap_is_tied_to_its_device_by_agent_addr(traps):
-    # Sent from 127.0.0.1 (core-sw1's address), but agent-addr says edge-rtr.
+    # From an address no device has (NAT): agent-addr says edge-rtr.
     proc = snmptrap(traps.trap_port, None, link_varbinds(2, "wan0"), version="1",
-                    community=COMMUNITY,
+                    community=COMMUNITY, source=UNCONFIGURED,
                     v1=("1.3.6.1.4.1.9.1.1", "192.0.2.7", 2, 0))
     assert proc.returncode == 0, proc.stderr
     traps.wait_metric("tocsin_traps_matched_total", 1)
@@ -112,19 +126,37 @@ def test_v1_trap_is_tied_to_its_device_by_agent_addr(traps):
     assert (t["check"], t["item"]) == ("link", "wan0")
     assert tickets_of(traps, "core-sw1") == []
     assert traps.metric('tocsin_traps_received_total{version="1"}') == 1
+    # From core-sw1's own address the same claim changes nothing: its trap.
+    snmptrap(traps.trap_port, None, link_varbinds(3, "wan1"), version="1",
+             community=COMMUNITY, v1=("1.3.6.1.4.1.9.1.1", "192.0.2.7", 2, 0))
+    traps.wait_metric("tocsin_traps_matched_total", 2)
+    assert [t["item"] for t in tickets_of(traps, "core-sw1")] == ["wan1"]
+    # RFC 3584 3.1: the enterprise of a generic trap is kept as a varbind.
+    ctx = traps.ticket(t["id"])["occurrences"][0]["context"]
+    assert ctx["varbinds"]["snmpTrapEnterprise.0"] == "1.3.6.1.4.1.9.1.1"
 
 
 def test_sysname_varbind_identifies_a_device_behind_nat(traps):
     vbs = varbinds((SYS_NAME0, "s", "FW.branch.example")) + link_varbinds(1, "lan")
-    snmptrap(traps.trap_port, LINK_DOWN, vbs, community=COMMUNITY)
+    snmptrap(traps.trap_port, LINK_DOWN, vbs, community=COMMUNITY,
+             source=UNCONFIGURED)
     traps.wait_metric("tocsin_traps_matched_total", 1)
     assert [t["item"] for t in tickets_of(traps, "branch-fw")] == ["lan"]
+
+
+def test_a_device_whose_sysname_is_another_hosts_name_stays_itself(traps):
+    # core-sw1 calls itself edge-rtr: found by its address, it is core-sw1.
+    vbs = varbinds((SYS_NAME0, "s", "EDGE-RTR")) + link_varbinds(1, "uplink")
+    snmptrap(traps.trap_port, LINK_DOWN, vbs, community=COMMUNITY)
+    traps.wait_metric("tocsin_traps_matched_total", 1)
+    assert [t["item"] for t in tickets_of(traps, "core-sw1")] == ["uplink"]
+    assert tickets_of(traps, "edge-rtr") == []
 
 
 def test_v3_authpriv_accepted_with_the_right_keys_and_rejected_with_wrong_ones(traps):
     port = traps.trap_port
     ok = snmptrap(port, LINK_DOWN, link_varbinds(4, "xe-0/0/4"), version="3",
-                  extra=V3_RIGHT)
+                  extra=V3_RIGHT, source=V3_SWITCH)
     assert ok.returncode == 0, ok.stderr
     traps.wait_metric("tocsin_traps_matched_total", 1)
     [t] = tickets_of(traps, "v3-switch")
@@ -135,7 +167,7 @@ def test_v3_authpriv_accepted_with_the_right_keys_and_rejected_with_wrong_ones(t
         for flag, value in change.items():
             args[args.index("-" + flag) + 1] = value
         snmptrap(port, LINK_DOWN, link_varbinds(5, "xe-0/0/5"), version="3",
-                 extra=args)
+                 extra=args, source=V3_SWITCH)
 
     wrong(A="wrong-auth-123")
     traps.wait_metric('tocsin_traps_rejected_total{reason="auth_failure"}', 1)
@@ -144,7 +176,7 @@ def test_v3_authpriv_accepted_with_the_right_keys_and_rejected_with_wrong_ones(t
     wrong(u="mallory")
     traps.wait_metric('tocsin_traps_rejected_total{reason="unknown_user"}', 1)
     # authNoPriv for a user set up with privacy is refused too.
-    snmptrap(port, LINK_DOWN, link_varbinds(6), version="3",
+    snmptrap(port, LINK_DOWN, link_varbinds(6), version="3", source=V3_SWITCH,
              extra=["-e", ENGINE, "-u", "netops", "-l", "authNoPriv", "-a",
                     "SHA-256", "-A", "auth-pass-123"])
     traps.wait_metric('tocsin_traps_rejected_total{reason="security_level"}', 1)
@@ -154,30 +186,76 @@ def test_v3_authpriv_accepted_with_the_right_keys_and_rejected_with_wrong_ones(t
     assert [t["item"] for t in tickets_of(traps, "v3-switch")] == ["xe-0/0/4"]
 
 
+def test_v3_engine_id_identifies_a_device_from_an_unconfigured_address(traps):
+    ok = snmptrap(traps.trap_port, LINK_DOWN, link_varbinds(8, "xe-0/0/8"),
+                  version="3", extra=V3_RIGHT, source=UNCONFIGURED)
+    assert ok.returncode == 0, ok.stderr
+    traps.wait_metric("tocsin_traps_matched_total", 1)
+    assert [t["item"] for t in tickets_of(traps, "v3-switch")] == ["xe-0/0/8"]
+
+
 def test_v3_user_without_engine_ids_is_localised_to_a_new_engine_on_first_use(traps):
     # roaming has no engine_ids: its first authentic trap from an engine
     # localises it there; a forged one with a wrong key leaves nothing.
-    args = ["-e", "0x80000000aabbccdd", "-u", "roaming", "-l", "authPriv", "-a",
-            "SHA", "-A", "roam-auth-123", "-x", "AES", "-X", "roam-priv-123"]
+    args = ["-e", "0x80000000aabbccdd"] + ROAMING
     bad = list(args)
     bad[bad.index("-A") + 1] = "forged-auth-1"
-    snmptrap(traps.trap_port, LINK_DOWN, link_varbinds(1, "x"), version="3", extra=bad)
+    snmptrap(traps.trap_port, LINK_DOWN, link_varbinds(1, "x"), version="3",
+             extra=bad, source=ROAMER)
     traps.wait_metric('tocsin_traps_rejected_total{reason="auth_failure"}', 1)
     assert traps.metric("tocsin_traps_v3_engines_discovered") == 0
-    # From 127.0.0.1, so core-sw1 (roaming is not restricted to devices).
-    snmptrap(traps.trap_port, LINK_DOWN, link_varbinds(1, "x"), version="3", extra=args)
+    # From roamer's address, which lists roaming.
+    snmptrap(traps.trap_port, LINK_DOWN, link_varbinds(1, "x"), version="3",
+             extra=args, source=ROAMER)
     traps.wait_metric("tocsin_traps_matched_total", 1)
     assert traps.metric("tocsin_traps_v3_engines_discovered") == 1
-    assert [t["item"] for t in tickets_of(traps, "core-sw1")] == ["x"]
+    assert [t["item"] for t in tickets_of(traps, "roamer")] == ["x"]
 
 
 def test_v3_user_not_listed_for_the_device_is_unauthorised(traps):
-    # roaming is a valid user, but v3-switch lists only netops.
-    args = ["-e", ENGINE, "-u", "roaming", "-l", "authPriv", "-a", "SHA", "-A",
-            "roam-auth-123", "-x", "AES", "-X", "roam-priv-123"]
-    snmptrap(traps.trap_port, LINK_DOWN, link_varbinds(1), version="3", extra=args)
+    # netops is a valid user (bound to v3-switch's engine), not roamer's.
+    snmptrap(traps.trap_port, LINK_DOWN, link_varbinds(1), version="3",
+             extra=V3_RIGHT, source=ROAMER)
     traps.wait_metric('tocsin_traps_rejected_total{reason="unauthorised"}', 1)
+    assert tickets_of(traps, "roamer") == [] and tickets_of(traps, "v3-switch") == []
+
+
+def test_v3_user_cannot_claim_another_devices_engine_id(traps):
+    """The reviewer's case: any configured v3 user sending with -e <victim's
+    engine id> landed on the victim.  Never discovered onto a configured
+    device's engine id, roaming is unknown there; and no ticket."""
+    for source in (UNCONFIGURED, V3_SWITCH):
+        snmptrap(traps.trap_port, LINK_DOWN, link_varbinds(1, "core0"), version="3",
+                 extra=["-e", ENGINE] + ROAMING, source=source)
+    traps.wait_metric('tocsin_traps_rejected_total{reason="unknown_user"}', 2)
+    assert traps.metric("tocsin_traps_v3_engines_discovered") == 0
+    assert traps.metric("tocsin_traps_matched_total") == 0
     assert tickets_of(traps, "v3-switch") == []
+
+
+def test_a_network_community_does_not_speak_for_a_device_of_another_network(tmp_path):
+    """The reviewer's case: a community valid for one network, sent from
+    there with the sysName of a device in another network, opened a ticket
+    on that device."""
+    hosts = ("victim-rtr:\n  snmp:\n    addresses: [198.51.100.9]\n"
+             "attacker-sw:\n  snmp:\n    addresses: [127.0.0.1]\n")
+    traps = ("networks:\n"
+             "  - {cidr: 198.51.100.0/24, community: victim-secret}\n"
+             "  - {cidr: 127.0.0.0/8, community: acme-public}\n")
+    srv = TrapServer(tmp_path / "srv", traps=traps, hosts=hosts).start()
+    try:
+        vbs = varbinds((SYS_NAME0, "s", "victim-rtr")) + link_varbinds(1, "wan0")
+        # From its own address: the attacker's switch, whatever it claims.
+        snmptrap(srv.trap_port, LINK_DOWN, vbs, community="acme-public")
+        srv.wait_metric("tocsin_traps_matched_total", 1)
+        assert [t["host"] for t in srv.tickets()] == ["attacker-sw"]
+        # From an address of no device: the claim is tried, and refused.
+        snmptrap(srv.trap_port, LINK_DOWN, vbs, community="acme-public",
+                 source=UNCONFIGURED)
+        srv.wait_metric('tocsin_traps_rejected_total{reason="unauthorised"}', 1)
+        assert [t["host"] for t in srv.tickets()] == ["attacker-sw"]
+    finally:
+        srv.stop()
 
 
 def test_informs_are_acknowledged_only_when_accepted(traps):
@@ -187,7 +265,6 @@ def test_informs_are_acknowledged_only_when_accepted(traps):
     assert ok.returncode == 0, ok.stderr  # snmpinform: 0 only when answered
     # Counted just after the answer went out: poll, the sender may be faster.
     traps.wait_metric("tocsin_traps_informs_acknowledged_total", 1)
-    # The answer comes after the commit: the ticket is there already.
     assert [t["item"] for t in tickets_of(traps, "core-sw1")] == ["Gi0/7"]
 
     bad = snmptrap(port, LINK_DOWN, link_varbinds(8), community="wrong",
@@ -198,11 +275,68 @@ def test_informs_are_acknowledged_only_when_accepted(traps):
 
     # SNMPv3: snmpinform discovers our engine id (a Report), then informs.
     v3 = snmptrap(port, LINK_DOWN, link_varbinds(9, "Gi0/9"), version="3",
-                  inform=True, extra=V3_RIGHT[2:])
+                  inform=True, extra=V3_RIGHT[2:], source=V3_SWITCH)
     assert v3.returncode == 0, v3.stderr
     traps.wait_metric("tocsin_traps_informs_acknowledged_total", 2)
     assert traps.metric("tocsin_traps_informs_acknowledged_total") == 2
     assert traps.metric("tocsin_traps_discovery_total") >= 1
+    # Discovery is the probe; nothing else of that exchange was refused.
+    m = traps.metrics()
+    assert m['tocsin_traps_rejected_total{reason="not_in_time_window"}'] == 0
+    assert m['tocsin_traps_rejected_total{reason="unknown_engine_id"}'] == 0
+
+
+def test_an_inform_is_answered_only_after_its_trap_is_stored(traps):
+    """With the database held by another connection the writer cannot
+    commit: no answer may come until it can (the reviewer's experiment)."""
+    pkt = v2c(COMMUNITY, INFORM, 4711, LINK_DOWN,
+              [(f"{IF_INDEX}.3", integer(3))])
+    blocker = sqlite3.connect(traps.db, timeout=10, isolation_level=None)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(1.5)
+            blocker.execute("BEGIN IMMEDIATE")
+            s.sendto(pkt, ("127.0.0.1", traps.trap_port))
+            try:
+                s.recvfrom(65535)
+                answered_early = True
+            except socket.timeout:
+                answered_early = False
+            blocker.execute("ROLLBACK")
+            assert not answered_early, "inform answered before its trap was stored"
+            s.settimeout(10)
+            s.recvfrom(65535)  # answered once the commit went through
+        assert [t["item"] for t in tickets_of(traps, "core-sw1")] == ["3"]
+    finally:
+        blocker.close()
+
+
+def test_an_inform_with_a_reused_request_id_after_a_restart_is_new(traps):
+    """A device that restarts numbers its requests from the start again:
+    the same request id with another sysUpTime.0 is a new inform, while a
+    true retransmission (same sysUpTime.0) still adds nothing."""
+    vbs = [(f"{IF_INDEX}.3", integer(3)), (f"{IF_NAME}.3", octets("ge3"))]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(10)
+
+        def inform(trap, reqid, uptime):
+            s.sendto(v2c(COMMUNITY, INFORM, reqid, trap, vbs, uptime),
+                     ("127.0.0.1", traps.trap_port))
+            return s.recvfrom(65535)[0]
+
+        inform(LINK_DOWN, 77, 100)
+        inform(LINK_DOWN, 77, 100)  # retransmitted: the same inform
+        inform(LINK_UP, 78, 200)
+        [t] = tickets_of(traps, "core-sw1")
+        assert t["status"] == "resolved" and t["occurrence_count"] == 1, t
+        # The device rebooted; request id 77 again, a new linkDown.
+        inform(LINK_DOWN, 77, 50)
+    traps.wait_metric("tocsin_traps_matched_total", 4)
+    m = traps.metrics()
+    assert m["tocsin_traps_duplicates_total"] == 1
+    # Within the reopen window the resolved ticket comes back.
+    assert [t["status"] for t in tickets_of(traps, "core-sw1")] == ["new"]
+    assert traps.db_count("events") == 3
 
 
 def test_malformed_and_oversized_datagrams_are_counted_and_dropped(tmp_path):
