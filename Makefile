@@ -150,6 +150,7 @@ UNIT_TESTS := \
 	test_trap \
 	test_trapdev \
 	test_trapmap \
+	test_traprate \
 	test_liveness \
 	test_nagios \
 	test_pkglog \

@@ -7,11 +7,11 @@ import subprocess
 
 import pytest
 
-from ber import INFORM, integer, octets, v2c
+from ber import INFORM, integer, octets, v2c, v3_noauth
 
 from conftest import TECH_TOKEN, assert_no_sanitizer_errors, binary, run_cli, wait_for
 from trap_helpers import (IF_DESCR, IF_INDEX, IF_NAME, LINK_DOWN, LINK_UP, SYS_NAME0,
-                          TrapServer, link_varbinds, snmptrap, varbinds)
+                          TrapServer, capture, link_varbinds, snmptrap, varbinds)
 
 COMMUNITY = "s3cret-community"
 ENGINE = "0x8000000001020304"
@@ -210,6 +210,61 @@ def test_v3_user_without_engine_ids_is_localised_to_a_new_engine_on_first_use(tr
     traps.wait_metric("tocsin_traps_matched_total", 1)
     assert traps.metric("tocsin_traps_v3_engines_discovered") == 1
     assert [t["item"] for t in tickets_of(traps, "roamer")] == ["x"]
+
+
+def test_keyless_v3_traps_leave_no_localised_users_behind(traps):
+    """The reviewer's case: 4,100 noAuthNoPriv traps, each from a new engine
+    id, naming a user without engine_ids, were localised and filled the
+    table of discovered engines (4,096), after which genuine traps from new
+    engines were refused until a restart."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((ROAMER, 0))
+        for i in range(4100):
+            engine = b"\x80\x00\x00\x00\x05" + i.to_bytes(4, "big")
+            s.sendto(v3_noauth(engine, "roaming", LINK_DOWN, []),
+                     ("127.0.0.1", traps.trap_port))
+    traps.wait_metric('tocsin_traps_received_total{version="3"}', 4100, timeout=60)
+    m = traps.metrics()
+    assert m['tocsin_traps_rejected_total{reason="security_level"}'] == 4100
+    assert m["tocsin_traps_v3_engines_discovered"] == 0
+    # A genuine trap from yet another engine is still localised and taken.
+    ok = snmptrap(traps.trap_port, LINK_DOWN, link_varbinds(1, "real"), version="3",
+                  extra=["-e", "0x80000000aabbccdd"] + ROAMING, source=ROAMER)
+    assert ok.returncode == 0, ok.stderr
+    traps.wait_metric("tocsin_traps_matched_total", 1)
+    assert traps.metric("tocsin_traps_v3_engines_discovered") == 1
+    assert [t["item"] for t in tickets_of(traps, "roamer")] == ["real"]
+
+
+def test_an_old_v3_trap_cannot_be_replayed_after_a_restart(traps):
+    """USM refuses a trap older than the newest clock it saw of the sender's
+    engine; that clock must survive a restart of the collector (the
+    reviewer's experiment: after a restart an old captured linkUp resolved
+    a current problem)."""
+    def captured(trap, vbs, boots, time):
+        return capture(trap, vbs, version="3", extra=V3_RIGHT + ["-Z", f"{boots},{time}"])
+
+    old_up = captured(LINK_UP, link_varbinds(1, "wan0", oper=1), 1, 5)
+    down = captured(LINK_DOWN, link_varbinds(1, "wan0"), 1, 900000)
+    traps.send(down, source=V3_SWITCH)
+    traps.wait_metric("tocsin_traps_matched_total", 1)
+    traps.send(old_up, source=V3_SWITCH)
+    traps.wait_metric('tocsin_traps_rejected_total{reason="not_in_time_window"}', 1)
+    traps.stop()
+    traps.start()
+    traps.send(old_up, source=V3_SWITCH)
+    traps.wait_metric('tocsin_traps_rejected_total{reason="not_in_time_window"}', 1)
+    assert traps.metric("tocsin_traps_matched_total") == 0
+    [t] = tickets_of(traps, "v3-switch")
+    assert t["status"] == "new"
+    # The device itself goes on: later traps, and those after its reboot.
+    traps.send(captured(LINK_DOWN, link_varbinds(2, "wan1"), 1, 900100),
+               source=V3_SWITCH)
+    traps.send(captured(LINK_UP, link_varbinds(1, "wan0", oper=1), 2, 10),
+               source=V3_SWITCH)
+    traps.wait_metric("tocsin_traps_matched_total", 2)
+    assert sorted((t["item"], t["status"]) for t in tickets_of(traps, "v3-switch")) \
+        == [("wan0", "resolved"), ("wan1", "new")]
 
 
 def test_v3_user_not_listed_for_the_device_is_unauthorised(traps):
