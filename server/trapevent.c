@@ -93,7 +93,7 @@ char *trapevent_context(const struct trap_msg *m, const char *mapping)
 }
 
 void trapevent_inform_id(const struct trap_msg *m, const char *device,
-			 uint8_t id[16])
+			 const char *mapping, uint8_t id[16])
 {
 	crypto_generichash_state h;
 	int64_t reqid = m->request_id;
@@ -111,6 +111,7 @@ void trapevent_inform_id(const struct trap_msg *m, const char *device,
 	}
 	crypto_generichash_init(&h, NULL, 0, 16);
 	crypto_generichash_update(&h, (const uint8_t *)device, strlen(device) + 1);
+	crypto_generichash_update(&h, (const uint8_t *)mapping, strlen(mapping) + 1);
 	crypto_generichash_update(&h, m->engine_id, m->engine_id_len);
 	crypto_generichash_update(&h, (const uint8_t *)m->user, strlen(m->user) + 1);
 	crypto_generichash_update(&h, (const uint8_t *)&reqid, sizeof(reqid));

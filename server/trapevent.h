@@ -27,13 +27,14 @@ json_t *trapevent_varbinds_json(const struct trap_msg *m);
 char *trapevent_context(const struct trap_msg *m, const char *mapping);
 
 /*
- * The id of an inform's event (a version-8 UUID): the same for a
- * retransmission, which repeats device, sender, request id, sysUpTime.0
- * and content, so that storing it again adds nothing; different once the
- * device restarts and reuses a request id (its sysUpTime starts again).
+ * The id of an inform's event made by mapping (a version-8 UUID): the
+ * same for a retransmission, which repeats device, sender, request id,
+ * sysUpTime.0 and content, so that storing it again adds nothing;
+ * different once the device restarts and reuses a request id (its
+ * sysUpTime starts again), and for each clear one inform resolves.
  */
 void trapevent_inform_id(const struct trap_msg *m, const char *device,
-			 uint8_t id[16]);
+			 const char *mapping, uint8_t id[16]);
 
 /* A trap from no configured device as the review keeps it (row owns all). */
 void trapevent_review_row(const struct trap_msg *m, int64_t now_ms,

@@ -444,10 +444,15 @@ static void time_ordered_id(struct traplisten *l, int64_t now_ms,
 	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
 }
 
-/* A mapped trap of device d becomes an event of the current batch. */
+/*
+ * A mapped trap of device d becomes an event of the current batch; more
+ * than one when it clears for several mappings (trapmap.h), but it
+ * counts once (first).
+ */
 static void collect_event(struct traplisten *l, const struct trap_msg *m,
 			  const struct trap_device *d,
-			  const struct trapmap_result *res, int64_t now_ms)
+			  const struct trapmap_result *res, bool first,
+			  int64_t now_ms)
 {
 	struct batch *b = current_batch(l);
 	struct event_extra *x;
@@ -469,18 +474,20 @@ static void collect_event(struct traplisten *l, const struct trap_msg *m,
 	ev->state = res->state;
 	ev->observed_ms = now_ms;
 	if (m->inform)
-		trapevent_inform_id(m, d->host, ev->id);
+		trapevent_inform_id(m, d->host, res->mapping, ev->id);
 	else
 		time_ordered_id(l, now_ms, ev->id);
 	*x = (struct event_extra){ .fallback = res->fallback,
 				   .item = ev->item,
 				   .summary = ev->summary };
-	if (res->fallback) {
+	if (res->fallback)
 		b->groups[b->group_of[d - l->conf->devices]].nfallback++;
+	if (!first)
+		return;
+	if (res->fallback)
 		b->unmatched++;
-	} else {
+	else
 		b->matched++;
-	}
 	b->count++;
 	l->pending++;
 }
@@ -915,7 +922,9 @@ static void handle_datagram(struct traplisten *l, int fd, uint8_t *data,
 				answer_inform(l, NULL);
 			return;
 		}
-		collect_event(l, m, d, &res, now_ms);
+		collect_event(l, m, d, &res, true, now_ms);
+		while (trapmap_next_clear(l->conf->map, m, d->host, &res) == 1)
+			collect_event(l, m, d, &res, false, now_ms);
 	}
 	if (m->has_engine_time)
 		batch_add_clock(l->tail, m);

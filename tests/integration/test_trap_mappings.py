@@ -2,7 +2,7 @@
 import subprocess
 
 from conftest import assert_no_sanitizer_errors, binary
-from trap_helpers import LINK_DOWN, TrapServer, link_varbinds, snmptrap, varbinds
+from trap_helpers import LINK_DOWN, LINK_UP, TrapServer, link_varbinds, snmptrap, varbinds
 
 COMMUNITY = "map-community"
 HOSTS = f"ups1:\n  snmp:\n    addresses: [127.0.0.1]\n    community: {COMMUNITY}\n"
@@ -34,6 +34,9 @@ mappings:
     item: "{ifName}"
     state: critical
     summary: "uplink {ifName} ({ifAlias}) on {device} is down"
+  - name: core-uplink-up
+    trap: linkUp
+    clears: core-uplink-down
 """
 
 
@@ -73,6 +76,12 @@ def test_vendor_mappings_match_render_and_clear(tmp_path):
         checks = sorted((t["check"], t["item"]) for t in srv.tickets("open")
                         if t["check"] in ("uplink", "link"))
         assert checks == [("link", "ge-2"), ("uplink", "xe-1")]
+        # The file's clear comes first for every linkUp, and the built-in
+        # link-up still resolves the port that is no uplink.
+        snmptrap(port, LINK_UP, link_varbinds(2, "ge-2", oper=1), community=COMMUNITY)
+        snmptrap(port, LINK_UP, up, community=COMMUNITY)
+        srv.wait_metric("tocsin_traps_matched_total", 6)
+        assert [t for t in srv.tickets("open") if t["check"] in ("uplink", "link")] == []
     finally:
         srv.stop()
 
