@@ -83,7 +83,7 @@ static void warn_restart_only(const struct server_config *old,
 	if (new->traps != NULL || old->traps != NULL)
 		log_notice("SIGHUP: traps:, the hosts' snmp: keys and the trap mappings apply after a restart");
 	if (new->traps != NULL && new->traps->mappings_unread)
-		log_warnx("SIGHUP: the traps: section is new: the trap listener starts, and its mapping files are read and checked, only with a restart");
+		log_warnx("SIGHUP: the traps: section is new: the trap listener starts, and its mapping files are read and checked, only with a restart (check them first with tocsin-server --check-config)");
 }
 
 /*

@@ -341,6 +341,33 @@ def test_informs_are_acknowledged_only_when_accepted(traps):
     assert m['tocsin_traps_rejected_total{reason="unknown_engine_id"}'] == 0
 
 
+def test_reports_of_refusals_are_counted_as_rejections_not_discovery(tmp_path):
+    """A Report for a wrong engine id or a message outside the time window
+    refuses something; only the engine-id probe is discovery."""
+    ours = "0x80001f880474657374"
+    srv = TrapServer(tmp_path / "srv", hosts=HOSTS,
+                     traps=USERS + f"engine_id: {ours}\n").start()
+    try:
+        # Our engine id, but boots and time far off: refused with a Report,
+        # after which the real snmpinform resynchronises and sends again.
+        ok = snmptrap(srv.trap_port, LINK_DOWN, link_varbinds(1, "a"), version="3",
+                      inform=True, source=V3_SWITCH,
+                      extra=["-e", ours, "-Z", "1,1"] + V3_RIGHT[2:])
+        assert ok.returncode == 0, ok.stderr
+        srv.wait_metric("tocsin_traps_informs_acknowledged_total", 1)
+        m = srv.metrics()
+        assert m['tocsin_traps_rejected_total{reason="not_in_time_window"}'] == 1
+        # An engine id that is not ours at all.
+        snmptrap(srv.trap_port, LINK_DOWN, link_varbinds(2, "b"), version="3",
+                 inform=True, source=V3_SWITCH, extra=["-e", "0x8000000001020399",
+                                                       "-t", "0.3", "-r", "0"]
+                 + V3_RIGHT[2:])
+        srv.wait_metric('tocsin_traps_rejected_total{reason="unknown_engine_id"}', 1)
+        assert srv.metric("tocsin_traps_discovery_total") == 0
+    finally:
+        srv.stop()
+
+
 def test_an_inform_is_answered_only_after_its_trap_is_stored(traps):
     """With the database held by another connection the writer cannot
     commit: no answer may come until it can (the reviewer's experiment)."""
@@ -507,6 +534,15 @@ def test_every_datagram_is_accounted_for(traps):
     assert "which no mapping describes" in fb["summary"]
 
 
+def proc_status(pid):
+    """/proc/PID/status as {"Uid": "65534 65534 65534 65534", ...}."""
+    out = {}
+    for line in open(f"/proc/{pid}/status").read().splitlines():
+        key, _, value = line.partition(":")
+        out[key] = value.strip()
+    return out
+
+
 def test_privileges_are_dropped_after_binding_a_port_below_1024(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("binding a port below 1024 needs root (CI runs as root)")
@@ -533,9 +569,13 @@ def test_privileges_are_dropped_after_binding_a_port_below_1024(tmp_path):
     srv.start()
     try:
         assert srv.trap_port == port
-        status = open(f"/proc/{srv.proc.pid}/status").read()
-        uids = [line.split()[1:] for line in status.splitlines() if line.startswith("Uid:")][0]
-        assert uids == [str(nobody.pw_uid)] * 4
+        status = proc_status(srv.proc.pid)
+        assert status["Uid"].split() == [str(nobody.pw_uid)] * 4
+        assert status["Gid"].split() == [str(nobody.pw_gid)] * 4
+        assert status["Groups"] == ""
+        assert int(status["CapPrm"], 16) == 0 and int(status["CapEff"], 16) == 0
+        assert int(status["CapAmb"], 16) == 0
+        assert status["NoNewPrivs"] == "1"
         snmptrap(port, LINK_DOWN, link_varbinds(1, "low"), community=COMMUNITY)
         srv.wait_metric("tocsin_traps_matched_total", 1)
         assert "now running as nobody" in srv.log.read_text()
@@ -566,6 +606,27 @@ def test_sighup_keeps_the_listener_running_and_says_traps_need_a_restart(traps):
     snmptrap(traps.trap_port, LINK_DOWN, link_varbinds(2, "after"), community=COMMUNITY)
     traps.wait_metric("tocsin_traps_matched_total", 2)
     assert sorted(t["item"] for t in tickets_of(traps, "core-sw1")) == ["after", "before"]
+
+
+def test_a_traps_section_new_on_sighup_waits_for_a_restart(tmp_path):
+    """net-snmp's initialisation sets the environment and the locale, which
+    nothing may do beside running threads: a traps: section that was not
+    there at start is not acted on by a reload, and the log says so."""
+    import signal
+    from conftest import Server
+    srv = Server(tmp_path / "srv").start()
+    try:
+        srv.config.write_text(srv.config.read_text() +
+                              "traps:\n  listen: '127.0.0.1:0'\n"
+                              f"  mappings_dir: {tmp_path / 'none'}\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "configuration reloaded" in srv.log_text(),
+                 what="the reload")
+        assert "the traps: section is new" in srv.log_text()
+        assert "--check-config" in srv.log_text()
+        assert srv.get("/healthz").status == 200
+    finally:
+        srv.stop()
 
 
 def test_without_root_the_bind_capability_is_given_up_after_binding(tmp_path):
@@ -603,11 +664,10 @@ def test_without_root_the_bind_capability_is_given_up_after_binding(tmp_path):
                  or proc.poll() is not None, what="the server's port file")
         assert proc.poll() is None, srv.log.read_text()
         assert int(srv.trap_port_file.read_text()) == port
-        status = open(f"/proc/{proc.pid}/status").read()
-        caps = dict(line.split(":\t") for line in status.splitlines()
-                    if line.startswith("Cap"))
+        caps = proc_status(proc.pid)
         assert int(caps["CapEff"], 16) == 0 and int(caps["CapPrm"], 16) == 0
         assert int(caps["CapAmb"], 16) == 0 and int(caps["CapInh"], 16) == 0
+        assert caps["NoNewPrivs"] == "1"
         srv.port = int(srv.port_file.read_text())
         srv.trap_port = port
         snmptrap(port, LINK_DOWN, link_varbinds(1, "capless"), community=COMMUNITY)
