@@ -337,6 +337,14 @@ $(REL)/bench/outbox_bench: $(call objs,$(REL),bench/outbox_bench.c $(COMMON_SRCS
 # checks_round links the agent's sources instead (its own rule below).
 BENCH_BINS += $(REL)/bench/checks_round
 
+# The trap benchmark's sender links net-snmp only, none of our sources.
+BENCH_BINS += $(REL)/bench/trap_sender
+
+$(REL)/bench/trap_sender: $(REL)/bench/trap_sender.o
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,netsnmp)
+
 bench: all $(BENCH_BINS)
 	@bench/run.sh
 
