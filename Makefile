@@ -43,7 +43,8 @@ BASE_CFLAGS := $(CSTD) $(WARNINGS) $(WERROR) -DTOCSIN_VERSION='"$(VERSION)"' \
 COMMON_SRCS := \
 	common/config.c \
 	common/log.c \
-	common/util.c
+	common/util.c \
+	common/utf8.c
 
 # Shared by the daemons only (the CLI has no database).
 COMMON_DB_SRCS := \
@@ -63,7 +64,11 @@ CHECK_SRCS := \
 	checks/run.c \
 	checks/services.c \
 	checks/unitrun.c \
-	checks/updates.c
+	checks/updates.c \
+	checks/updates_state.c \
+	checks/systemd.c \
+	checks/claims.c \
+	checks/pathscan.c
 
 AGENT_SRCS := \
 	agent/config.c \
@@ -166,7 +171,9 @@ UNIT_TESTS := \
 	test_notify \
 	test_desk \
 	test_outbox \
-	test_agent_delivery
+	test_agent_delivery \
+	test_utf8 \
+	test_pathscan
 
 # V=1 shows the full commands.
 ifeq ($(V),1)
@@ -239,6 +246,9 @@ $(ASAN)/%.o: %.c
 	@mkdir -p $(@D)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ASAN_CFLAGS) -c -o $@ $<
+
+# test_pkglog makes gzdopen() fail, which only memory exhaustion can.
+$(ASAN)/tests/test_pkglog: TEST_LIBS += -Wl,--wrap=gzdopen
 
 ASAN_BINS := $(ASAN)/bin/tocsin-agent $(ASAN)/bin/tocsin-server $(ASAN)/bin/tocsin
 UNIT_BINS := $(addprefix $(ASAN)/tests/,$(UNIT_TESTS))
@@ -314,7 +324,8 @@ BENCHES := \
 	dedup_bench \
 	ingest_load \
 	store_apply \
-	auth_lookup
+	auth_lookup \
+	pkglog_read
 
 BENCH_BINS := $(addprefix $(REL)/bench/,$(BENCHES))
 

@@ -33,3 +33,5 @@ build/rel/bench/outbox_bench throughput 200000 100
 bench/outbox_e2e.sh 100000 10000
 # agent idle footprint: RSS, PSS, CPU seconds over a window (AGENT_FOOTPRINT_WINDOW seconds, default 600)
 bench/agent_footprint.sh "${AGENT_FOOTPRINT_WINDOW:-600}"
+# package logs (updates, services): a 200,000-upgrade dpkg.log read into the newest 4096 records
+build/rel/bench/pkglog_read 200000 "${TMPDIR:-/tmp}"
