@@ -765,18 +765,27 @@ static int post_batches(struct traplisten *l, bool stopping, int64_t now_mono)
 		}
 		l->in_flight++;
 		pthread_mutex_unlock(&l->lock);
-		r = writer_post(l->writer, batch_apply, b, batch_done);
-		if (r == -EAGAIN) {
-			pthread_mutex_lock(&l->lock);
-			l->in_flight--;
-			pthread_mutex_unlock(&l->lock);
-			return r;
-		}
+		/*
+		 * Out of the queue first: once posted, the batch is the
+		 * writer's, whose batch_done() may reuse b->next at once.
+		 */
 		l->head = b->next;
 		if (l->head == NULL)
 			l->tail = NULL;
 		l->pending -= b->count;
 		b->next = NULL;
+		r = writer_post(l->writer, batch_apply, b, batch_done);
+		if (r == -EAGAIN) {
+			b->next = l->head;
+			l->head = b;
+			if (l->tail == NULL)
+				l->tail = b;
+			l->pending += b->count;
+			pthread_mutex_lock(&l->lock);
+			l->in_flight--;
+			pthread_mutex_unlock(&l->lock);
+			return r;
+		}
 		if (r < 0) {
 			/* The writer stopped: nothing can store them any more. */
 			pthread_mutex_lock(&l->lock);
