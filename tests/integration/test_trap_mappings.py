@@ -178,6 +178,10 @@ networks:
     community: x
   - cidr: 10.1.0.0/16
     users: [nobody-known]
+rate_limit:
+  source: -5
+  device_burst: lots
+fallback_max: 0
 """
 
 
@@ -196,7 +200,8 @@ def test_traps_configuration_errors_say_where(tmp_path):
     line = {k: next(i + 1 for i, l in enumerate(text) if k in l) for k in
             ("not-a-port", '"0x12"', "max_packet", "auth_key: short", "sha999",
              "secret-but-no-priv", "10.0.0.0/33", "nobody-known", "10.0.0.1.5",
-             "engine_id: zz", "only-this")}
+             "engine_id: zz", "only-this", "source: -5", "device_burst: lots",
+             "fallback_max: 0")}
     assert f"{cfg}:{line['not-a-port']}:11: traps.listen: 'not-a-port' is not host:port" in err
     engine_line = line['"0x12"']
     assert f"{cfg}:{engine_line}:14: traps.engine_id: '0x12' is not an engine id" in err
@@ -212,6 +217,9 @@ def test_traps_configuration_errors_say_where(tmp_path):
     assert "address 10.0.0.1 is already r1's" in err
     assert "'zz' is not an engine id" in err
     assert "a device needs addresses, engine_id or sys_name to be recognised by" in err
+    assert f"{cfg}:{line['source: -5']}:13: traps.rate_limit.source: -5 is out of range 0..10000000" in err
+    assert f"{cfg}:{line['device_burst: lots']}:19: traps.rate_limit.device_burst: expected an integer, got 'lots'" in err
+    assert f"{cfg}:{line['fallback_max: 0']}:17: traps.fallback_max: 0 is out of range 1..100000" in err
 
 
 TEST_MIB = """\
