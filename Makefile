@@ -156,6 +156,8 @@ UNIT_TESTS := \
 	test_trapdev \
 	test_trapmap \
 	test_traprate \
+	test_trapclock \
+	test_trapevent \
 	test_liveness \
 	test_nagios \
 	test_pkglog \
