@@ -64,7 +64,11 @@ struct trap_user {
 	char *auth_key; /* pass phrases, wiped when freed */
 	enum trap_priv priv;
 	char *priv_key;
-	/* Engines the user's traps come from; none: any, localised on first use. */
+	/*
+	 * Engines the user's traps come from (devices with one of them as
+	 * engine_id may use the user); none: any engine but a configured
+	 * device's, localised on the first authentic trap from it.
+	 */
 	struct trap_engine_id *engine_ids;
 	size_t nengine_ids;
 };
@@ -91,7 +95,7 @@ struct trap_device {
 	size_t naddresses;
 	bool has_community;
 	uint8_t community_hash[TRAP_SECRET_HASH_LEN];
-	char **users; /* NULL-terminated, never NULL; empty: the networks' */
+	char **users; /* v3 users it may use (trapdev.h); NULL-terminated, never NULL */
 	bool has_engine_id;
 	struct trap_engine_id engine_id;
 	char *sys_name; /* as the device sends sysName.0, or NULL */
