@@ -376,10 +376,37 @@ static const struct trap_device *device_of_engine(const struct trap_engine *e,
 	return NULL;
 }
 
+/* Localise each of users (NULL-terminated) to d's engine id, once. */
+static int localise_listed(const struct trap_engine *e,
+			   const struct trap_device *d, char *const *users)
+{
+	int r = 0;
+
+	for (size_t k = 0; r == 0 && users[k]; k++) {
+		const struct engine_user *u = find_user(e, users[k]);
+
+		if (u != NULL &&
+		    usm_get_user(d->engine_id.id, d->engine_id.len, u->conf->name) == NULL)
+			r = localise_user(u, d->engine_id.id, d->engine_id.len);
+	}
+	return r;
+}
+
+/* Whether network n holds one of d's addresses (then its users are d's too). */
+static bool network_holds_device(const struct trap_network *n,
+				 const struct trap_device *d)
+{
+	for (size_t i = 0; i < d->naddresses; i++)
+		if (trapconf_cidr_holds(&n->cidr, &d->addresses[i]))
+			return true;
+	return false;
+}
+
 /*
- * A device with an engine id gets the users it lists localised to that
- * engine at start: its traps never need discovery, and discovery never
- * localises a user to a configured device's engine id.
+ * A device with an engine id gets the users it may use (its own, those of
+ * networks holding one of its addresses) localised to that engine at
+ * start: its traps never need discovery, and discovery never localises a
+ * user to a configured device's engine id.
  */
 static int add_device_users(struct trap_engine *e)
 {
@@ -389,14 +416,12 @@ static int add_device_users(struct trap_engine *e)
 	for (size_t i = 0; r == 0 && i < conf->ndevices; i++) {
 		const struct trap_device *d = &conf->devices[i];
 
-		for (size_t k = 0; r == 0 && d->has_engine_id && d->users[k]; k++) {
-			const struct engine_user *u = find_user(e, d->users[k]);
-
-			if (u != NULL && usm_get_user(d->engine_id.id, d->engine_id.len,
-						      u->conf->name) == NULL)
-				r = localise_user(u, d->engine_id.id,
-						  d->engine_id.len);
-		}
+		if (!d->has_engine_id)
+			continue;
+		r = localise_listed(e, d, d->users);
+		for (size_t k = 0; r == 0 && k < conf->nnetworks; k++)
+			if (network_holds_device(&conf->networks[k], d))
+				r = localise_listed(e, d, conf->networks[k].users);
 	}
 	return r;
 }

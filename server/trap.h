@@ -13,7 +13,7 @@
  * Engine ids: a v3 trap comes from its sender's engine (it is
  * authoritative), so a user's keys are localised to the sender's engine
  * id: to the engine_ids configured for the user and the engine ids of the
- * devices that list it, or, when the user has no engine_ids, to each
+ * devices that may use it (trapdev.h), or, when the user has no engine_ids, to each
  * other engine the first time an authentic trap at the user's security
  * level arrives from it (never to a configured device's engine id, at
  * most 4096 of them).  Informs are sent to our engine (traps.engine_id):

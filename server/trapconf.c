@@ -89,6 +89,18 @@ bool trapconf_cidr_contains(const struct trap_cidr *c,
 	return ((a[full] ^ c->addr[full]) & (uint8_t)(0xff << (8 - rest))) == 0;
 }
 
+bool trapconf_cidr_holds(const struct trap_cidr *net,
+			 const struct trap_cidr *addr)
+{
+	struct sockaddr_storage ss = { .ss_family = (sa_family_t)addr->family };
+
+	if (addr->family == AF_INET)
+		memcpy(&((struct sockaddr_in *)&ss)->sin_addr, addr->addr, 4);
+	else
+		memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, addr->addr, 16);
+	return trapconf_cidr_contains(net, (const struct sockaddr *)&ss);
+}
+
 static int hexval(char ch)
 {
 	if (ch >= '0' && ch <= '9')

@@ -159,6 +159,9 @@ void trapconf_hash_secret(const uint8_t *secret, size_t len,
 int trapconf_parse_cidr(const char *text, struct trap_cidr *ret);
 bool trapconf_cidr_contains(const struct trap_cidr *c,
 			    const struct sockaddr *sa);
+/* Whether network net holds the address addr (of a device). */
+bool trapconf_cidr_holds(const struct trap_cidr *net,
+			 const struct trap_cidr *addr);
 /* "0x8000...", "80:00:..." or plain hex into *ret: 0 or -EINVAL. */
 int trapconf_parse_engine_id(const char *text, struct trap_engine_id *ret);
 

@@ -109,17 +109,6 @@ static bool user_listed(char *const *users, const char *user)
 	return false;
 }
 
-/* An address of the configuration as a socket address, to test networks. */
-static void cidr_address(const struct trap_cidr *c, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	ss->ss_family = (sa_family_t)c->family;
-	if (c->family == AF_INET)
-		memcpy(&((struct sockaddr_in *)ss)->sin_addr, c->addr, 4);
-	else
-		memcpy(&((struct sockaddr_in6 *)ss)->sin6_addr, c->addr, 16);
-}
-
 /*
  * Whether network n may vouch for a trap of device d (NULL: unknown): it
  * must hold the UDP source, and for a device one of the device's own
@@ -131,17 +120,13 @@ static void cidr_address(const struct trap_cidr *c, struct sockaddr_storage *ss)
 static bool network_covers(const struct trap_network *n,
 			   const struct trap_msg *m, const struct trap_device *d)
 {
-	struct sockaddr_storage ss;
-
 	if (!trapconf_cidr_contains(&n->cidr, (const struct sockaddr *)&m->source))
 		return false;
 	if (d == NULL)
 		return true;
-	for (size_t i = 0; i < d->naddresses; i++) {
-		cidr_address(&d->addresses[i], &ss);
-		if (trapconf_cidr_contains(&n->cidr, (const struct sockaddr *)&ss))
+	for (size_t i = 0; i < d->naddresses; i++)
+		if (trapconf_cidr_holds(&n->cidr, &d->addresses[i]))
 			return true;
-	}
 	return false;
 }
 

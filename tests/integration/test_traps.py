@@ -288,6 +288,24 @@ def test_v3_user_cannot_claim_another_devices_engine_id(traps):
     assert tickets_of(traps, "v3-switch") == []
 
 
+def test_a_networks_v3_user_works_for_its_device_with_an_engine_id(tmp_path):
+    """Never discovered onto a configured engine id, the users a device may
+    use, its own and its network's, are localised to it at start."""
+    hosts = ("branch-sw:\n  snmp:\n    engine_id: 0x80000000cafe0001\n"
+             "    addresses: [127.0.0.7]\n")
+    srv = TrapServer(tmp_path / "srv", hosts=hosts,
+                     traps=USERS + "networks:\n  - {cidr: 127.0.0.0/24, users: [roaming]}\n").start()
+    try:
+        ok = snmptrap(srv.trap_port, LINK_DOWN, link_varbinds(1, "ge1"), version="3",
+                      extra=["-e", "0x80000000cafe0001"] + ROAMING, source="127.0.0.7")
+        assert ok.returncode == 0, ok.stderr
+        srv.wait_metric("tocsin_traps_matched_total", 1)
+        assert [t["host"] for t in srv.tickets()] == ["branch-sw"]
+        assert srv.metric("tocsin_traps_v3_engines_discovered") == 0
+    finally:
+        srv.stop()
+
+
 def test_a_network_community_does_not_speak_for_a_device_of_another_network(tmp_path):
     """The reviewer's case: a community valid for one network, sent from
     there with the sysName of a device in another network, opened a ticket
