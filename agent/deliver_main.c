@@ -17,7 +17,6 @@
  * cannot take part in the conversation at all.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,13 +327,14 @@ static int converse(struct deliver *dl)
 int main(int argc, char **argv)
 {
 	struct deliver dl = { 0 };
+	struct stat st;
 	int r;
 
 	(void)argv;
 	log_init(DELIVERER_PROGRAM, LOG_LEVEL_INFO);
 	/* Die with the agent, even in the middle of a request. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (argc != 1 || fcntl(DELIVERER_FD, F_GETFD) < 0) {
+	if (argc != 1 || fstat(DELIVERER_FD, &st) < 0 || !S_ISSOCK(st.st_mode)) {
 		fprintf(stderr, "%s is started by tocsin-agent, which talks to it on descriptor %d; it takes no arguments\n",
 			DELIVERER_PROGRAM, DELIVERER_FD);
 		return 2;

@@ -154,20 +154,22 @@ fail:
 	return r;
 }
 
-/* A deliverer ended: worth a warning unless it ended as asked. */
-static void log_exit(const struct deliverer_exit *e, bool expected)
+/*
+ * A deliverer ended: a warning unless it ended as asked or the caller
+ * logs why (quiet); its cost at debug level either way.
+ */
+static void log_exit(const struct deliverer_exit *e, bool quiet)
 {
 	char how[128];
 
 	deliverer_describe_exit(e, how, sizeof(how));
-	if (expected && (e->killed || (WIFEXITED(e->status) &&
-				       WEXITSTATUS(e->status) == 0)))
-		log_debug("deliverer %d %s: %u requests in %lld ms, %lld us CPU",
-			  (int)e->pid, how, e->requests, (long long)e->lifetime_ms,
-			  (long long)e->cpu_us);
-	else
+	if (!quiet && !(e->killed || (WIFEXITED(e->status) &&
+				      WEXITSTATUS(e->status) == 0)))
 		log_warnx("the deliverer (pid %d) %s after %u requests",
 			  (int)e->pid, how, e->requests);
+	log_debug("deliverer %d %s: %u requests in %lld ms, %lld us CPU",
+		  (int)e->pid, how, e->requests, (long long)e->lifetime_ms,
+		  (long long)e->cpu_us);
 }
 
 /* Forget the request in flight; a batch's events stay in the outbox. */
@@ -671,17 +673,26 @@ static enum attempt job_failed(struct delivery *d, const char *what)
 	return ATTEMPT_EMPTY;
 }
 
-/* Kill the running deliverer (it failed us) and say so in what. */
-static void end_deliverer(struct delivery *d, char *what, size_t whylen,
-			  const char *why_prefix)
+/*
+ * End the running deliverer, which failed us, and say how in what: one
+ * that closed the socket (died) is reaped to learn how it ended, one that
+ * hung or babbled is killed.  The caller logs what.
+ */
+static void end_deliverer(struct delivery *d, bool died, char *what,
+			  size_t whylen, const char *why_prefix)
 {
 	struct deliverer_exit e;
 	char how[128];
 
-	deliverer_kill(d->dv, &e);
+	if (died) {
+		deliverer_retire(d->dv);
+		deliverer_reap(d->dv, DELIVERER_EXIT_GRACE_MS, &e);
+	} else {
+		deliverer_kill(d->dv, &e);
+	}
 	deliverer_describe_exit(&e, how, sizeof(how));
-	snprintf(what, whylen, "%s (deliverer pid %d, %s)", why_prefix,
-		 (int)e.pid, e.killed ? "killed" : how);
+	snprintf(what, whylen, "%s (deliverer pid %d %s)", why_prefix,
+		 (int)e.pid, how);
 	log_exit(&e, true);
 	deliverer_free(d->dv);
 	d->dv = NULL;
@@ -825,7 +836,7 @@ static enum attempt job_timed_out(struct delivery *d)
 	pid_t pid = deliverer_pid(d->dv);
 	char what[512];
 
-	end_deliverer(d, what, sizeof(what), "");
+	end_deliverer(d, false, what, sizeof(what), "");
 	snprintf(what, sizeof(what),
 		 "the deliverer (pid %d) did not answer within %lld s and was killed",
 		 (int)pid, (long long)job_limit_ms(d->conf) / 1000);
@@ -888,7 +899,7 @@ static enum attempt babbled(struct delivery *d)
 	char what[512], prefix[256];
 
 	strlcpy_safe(prefix, d->why, sizeof(prefix));
-	end_deliverer(d, what, sizeof(what), prefix);
+	end_deliverer(d, false, what, sizeof(what), prefix);
 	return job_failed(d, what);
 }
 
@@ -911,9 +922,10 @@ static enum attempt read_answer(struct delivery *d)
 		/* not an answer: the job is still in d->job */
 		return babbled(d);
 	}
-	end_deliverer(d, what, sizeof(what),
-		      r == -EPIPE ? "the deliverer ended during a request"
-				  : "the deliverer sent what is not an answer");
+	end_deliverer(d, r == -EPIPE, what, sizeof(what),
+		      r != -EPIPE ? "the deliverer sent what is not an answer"
+		      : d->job != JOB_NONE ? "the deliverer ended during a request"
+					   : "the deliverer ended unasked");
 	if (d->job == JOB_NONE) {
 		/* it had nothing to do: the next request starts another */
 		log_warnx("%s", what);
@@ -945,14 +957,14 @@ static enum attempt flush_wait(struct delivery *d)
 			       d->abort_arg, &reply);
 
 	if (r == -ECANCELED) {
-		end_deliverer(d, what, sizeof(what), "interrupted");
+		end_deliverer(d, false, what, sizeof(what), "interrupted");
 		job_drop(d);
 		return ATTEMPT_ABORTED;
 	}
 	if (r == -ETIMEDOUT)
 		return job_timed_out(d);
 	if (r < 0) {
-		end_deliverer(d, what, sizeof(what),
+		end_deliverer(d, r == -EPIPE, what, sizeof(what),
 			      r == -EPIPE ? "the deliverer ended during a request"
 					  : "the deliverer sent what is not an answer");
 		return job_failed(d, what);

@@ -16,6 +16,7 @@
 #include "../common/config.h"
 #include "../common/util.h"
 #include "agent.h"
+#include "deliverer.h"
 #include "delivery.h"
 #include "enroll.h"
 #include "oneshot.h"
@@ -482,6 +483,17 @@ int main(int argc, char **argv)
 	}
 	cfg_free(cfg);
 	if (mode == MODE_CHECK_CONFIG) {
+		char *path = NULL, why[1024];
+
+		/* a daemon that cannot deliver is not ready to start */
+		if (deliverer_locate(conf->deliverer_path, &path, why,
+				     sizeof(why)) < 0) {
+			fprintf(stderr, "%s: %s\n", config_path, why);
+			agent_config_free(conf);
+			free(dropin_dir);
+			return 2;
+		}
+		free(path);
 		printf("configuration OK\n");
 		agent_config_free(conf);
 		free(dropin_dir);
