@@ -17,7 +17,9 @@
 #define AGENT_URLS_MAX 16  /* collector URLs in server.url */
 #define AGENT_HOST_MAX 253 /* as the collector allows */
 /* deliverer.linger: see docs/benchmarks.md for what it trades */
-#define AGENT_DEFAULT_LINGER_MS 5000
+#define AGENT_DEFAULT_LINGER_MS 2000
+/* server.hold_repeats: below 3 heartbeat intervals (silence detection) */
+#define AGENT_DEFAULT_HOLD_REPEATS_MS (2 * 60 * 1000)
 
 struct agent_check {
 	const struct check *check;
@@ -42,6 +44,7 @@ struct agent_config {
 	int64_t retry_primary_ms; /* failback to the first URL */
 	int64_t backoff_max_ms;	  /* cap of the retry delay */
 	int64_t rotate_every_ms;  /* 0: no scheduled credential rotation */
+	int64_t hold_repeats_ms;  /* repeated samples may wait this long */
 	/* deliverer: the program that speaks to the network (deliverer.h) */
 	char *deliverer_path;	  /* NULL: next to tocsin-agent, or libexec */
 	int64_t deliverer_linger_ms; /* an idle deliverer exits after this */

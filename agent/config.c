@@ -178,6 +178,12 @@ static void parse_server(struct cfg *cfg, const struct cfg_node *node,
 	parse_duration_min(cfg, node, "retry_primary", 1000,
 			   &conf->retry_primary_ms);
 	parse_duration_min(cfg, node, "backoff_max", 1000, &conf->backoff_max_ms);
+	if (cfg_get_duration(cfg, node, "hold_repeats", &conf->hold_repeats_ms) > 0 &&
+	    conf->hold_repeats_ms > 3600 * 1000) {
+		cfg_error(cfg, cfg_get(cfg, node, "hold_repeats"),
+			  "hold_repeats must be at most 1h");
+		conf->hold_repeats_ms = AGENT_DEFAULT_HOLD_REPEATS_MS;
+	}
 	if (cfg_get_duration(cfg, node, "rotate_every", &conf->rotate_every_ms) > 0 &&
 	    conf->rotate_every_ms != 0 && conf->rotate_every_ms < 1000) {
 		cfg_error(cfg, cfg_get(cfg, node, "rotate_every"),
@@ -385,6 +391,7 @@ int agent_config_load_flags(const char *main_path, const char *dropin_dir,
 	conf->retry_primary_ms = 5 * 60 * 1000;
 	conf->backoff_max_ms = 5 * 60 * 1000;
 	conf->deliverer_linger_ms = AGENT_DEFAULT_LINGER_MS;
+	conf->hold_repeats_ms = AGENT_DEFAULT_HOLD_REPEATS_MS;
 	outbox_limits_default(&conf->outbox);
 
 	cfg_get_string(cfg, cfg->root, "host", &conf->host);

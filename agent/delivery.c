@@ -71,6 +71,8 @@ struct delivery {
 	/* what to send next, and when */
 	size_t limit;		/* events in the next batch: halved on 400/413 */
 	bool pending;		/* the outbox may hold something */
+	bool change_queued;	/* ... and a state change is among it */
+	int64_t hold_until_ms;	/* monotonic; repeats alone wait until then */
 	int64_t delay_ms;	/* last backoff delay; 0 after a success */
 	int64_t next_try_ms;	/* monotonic */
 	int64_t retry_after_ms; /* the last answer's Retry-After */
@@ -122,6 +124,23 @@ static int check_credential(const struct agent_config *conf, char **ret_path,
 	return 0;
 }
 
+/*
+ * Repeats held longer than two heartbeat intervals reach the collector
+ * after its silence detection (3 missed intervals by default) has fired.
+ */
+static void warn_hold(const struct agent_config *conf)
+{
+	for (size_t i = 0; i < conf->nchecks; i++) {
+		const struct agent_check *ac = &conf->checks[i];
+
+		if (strcmp(ac->check->name, "heartbeat") == 0 &&
+		    conf->hold_repeats_ms > 2 * ac->interval_ms)
+			log_warnx("server.hold_repeats (%llds) is more than twice the heartbeat's interval (%llds): a collector that flags a host silent after 3 missed heartbeats will do so between deliveries",
+				  (long long)conf->hold_repeats_ms / 1000,
+				  (long long)ac->interval_ms / 1000);
+	}
+}
+
 int delivery_new(sqlite3 *db, const struct agent_config *conf,
 		 bool (*should_abort)(void *), void *abort_arg,
 		 struct delivery **ret, char *why, size_t whylen)
@@ -147,6 +166,7 @@ int delivery_new(sqlite3 *db, const struct agent_config *conf,
 				     why, whylen);
 	if (r < 0)
 		goto fail;
+	warn_hold(conf);
 	*ret = d;
 	return 0;
 fail:
@@ -256,18 +276,15 @@ int delivery_reconfigure(struct delivery *d, const struct agent_config *conf,
 	d->limit = conf->outbox.batch_events;
 	d->pending = true;
 	d->next_try_ms = 0;
+	d->hold_until_ms = 0;
 	outbox_set_limits(d->ob, &conf->outbox);
+	warn_hold(conf);
 	return 0;
 }
 
 const char *delivery_url(const struct delivery *d)
 {
 	return d->conf->server_urls[d->current];
-}
-
-pid_t delivery_deliverer_pid(const struct delivery *d)
-{
-	return d->dv ? deliverer_pid(d->dv) : 0;
 }
 
 static uint64_t queued(struct delivery *d)
@@ -346,8 +363,24 @@ void delivery_queue(struct delivery *d, const struct check_results *results,
 	}
 	log_drops(d, &drops);
 	d->pending = true;
-	if (urgent)
-		d->next_try_ms = 0;
+	/*
+	 * A change goes at once (one seen as it happened even before the
+	 * backoff would allow); repeats ride with it or wait a while.
+	 */
+	if (drops.queued_changes > 0) {
+		d->change_queued = true;
+		if (urgent)
+			d->next_try_ms = 0;
+	} else if (d->hold_until_ms == 0) {
+		d->hold_until_ms = time_mono_ms() + d->conf->hold_repeats_ms;
+	}
+}
+
+/* Only repeated samples are queued, and they may wait still. */
+static bool holding(const struct delivery *d, int64_t now)
+{
+	return !d->change_queued && d->hold_until_ms != 0 &&
+	       now < d->hold_until_ms;
 }
 
 /* The running deliverer, started with the state it must continue from. */
@@ -425,6 +458,8 @@ static enum attempt begin_batch(struct delivery *d)
 	if (b.n == 0 && b.last_seq == 0) {
 		outbox_batch_free(&b);
 		d->pending = false;
+		d->change_queued = false;
+		d->hold_until_ms = 0;
 		return ATTEMPT_EMPTY;
 	}
 	if (b.n == 0) { /* only unreadable rows: clear them */
@@ -790,7 +825,7 @@ static bool start_next(struct delivery *d, int64_t now)
 	while (d->ndirect > 0)
 		if (start_direct(d))
 			return true;
-	if (!d->pending || now < d->next_try_ms)
+	if (!d->pending || now < d->next_try_ms || holding(d, now))
 		return false;
 	d->retry_after_ms = 0;
 	a = begin_batch(d);
@@ -869,6 +904,9 @@ int64_t delivery_wait_ms(const struct delivery *d)
 		wait = d->job_deadline_ms - now;
 	else if (d->ndirect > 0)
 		wait = 0;
+	else if (d->pending && holding(d, now))
+		wait = (d->hold_until_ms > d->next_try_ms ? d->hold_until_ms
+							   : d->next_try_ms) - now;
 	else if (d->pending)
 		wait = d->next_try_ms - now;
 	if (d->job == JOB_NONE && d->dv != NULL &&

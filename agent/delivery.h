@@ -68,10 +68,12 @@ int delivery_reconfigure(struct delivery *d, const struct agent_config *conf,
 			 char *why, size_t whylen);
 
 /*
- * Write results to the outbox, logging what had to be dropped.  urgent
- * (a change seen as it happened) allows one attempt before the backoff
- * would.  When the outbox cannot be written the results are sent at once
- * instead, and lost if that fails too (logged).
+ * Write results to the outbox, logging what had to be dropped.  A state
+ * change among them is sent at once, and when urgent (seen as it
+ * happened) even before the backoff would allow; results that repeat
+ * their key's state wait up to server.hold_repeats for company.  When the
+ * outbox cannot be written the results are sent at once instead, and lost
+ * if that fails too (logged).
  */
 void delivery_queue(struct delivery *d, const struct check_results *results,
 		    bool urgent);
@@ -98,8 +100,6 @@ int delivery_flush(struct delivery *d, size_t *ret_sent, char *why,
 
 /* The collector URL in use, for messages. */
 const char *delivery_url(const struct delivery *d);
-/* The running deliverer's pid, 0 when none runs. */
-pid_t delivery_deliverer_pid(const struct delivery *d);
 
 /* Decorrelated jitter: min(cap, uniform(base, 3 * prev)). */
 int64_t delivery_backoff_next(int64_t prev_ms, int64_t base_ms,

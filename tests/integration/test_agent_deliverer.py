@@ -280,3 +280,49 @@ def test_deliverer_refuses_to_run_by_hand():
                          timeout=10)
     assert run.returncode == 2
     assert "is started by tocsin-agent" in run.stderr
+
+
+PLUGIN = """#!/bin/sh
+state=$(cat {state})
+echo "switch is $state"
+exit $state
+"""
+
+
+def test_repeats_wait_for_hold_repeats_and_a_change_goes_at_once(server, tmp_path):
+    """server.hold_repeats: events that only repeat their key's state wait
+    (so an idle agent starts a deliverer seldom); a state change goes at
+    once and takes the waiting repeats with it."""
+    state = tmp_path / "switch"
+    state.write_text("0")
+    plugin = tmp_path / "switch.sh"
+    plugin.write_text(PLUGIN.format(state=state))
+    plugin.chmod(0o755)
+    checks = ("  disk:\n    enabled: false\n  plugin:\n    plugins:\n"
+              f"      - {{name: switch, command: [{plugin}], interval: 1s}}\n")
+    with Proxy(server.url) as proxy:
+        config = config_for(tmp_path, f"http://127.0.0.1:{proxy.port}", checks,
+                            server_extra="  hold_repeats: 1h\n")
+        agent = Agent(config).start()
+        try:
+            # the first result is news (no state known): it goes at once
+            wait_for(lambda: server.db_count("events") == 1, timeout=10,
+                     what="the first result at the collector")
+            posts = len(proxy.bodies)
+            wait_for(lambda: agent.outbox_count() >= 3, timeout=10,
+                     what="repeated samples waiting in the outbox")
+            assert len(proxy.bodies) == posts  # nothing went for them
+            assert deliverers(agent) == []      # and no deliverer runs
+            waiting = agent.outbox_ids()
+
+            state.write_text("2")  # the plugin turns critical: a change
+            changed = time.monotonic()
+            wait_for(lambda: [t for t in server.tickets("open") if t["state"] == "critical"],
+                     timeout=10, what="the critical ticket")
+            took = time.monotonic() - changed
+            assert waiting <= set(server_event_ids(server))  # the repeats went along
+        finally:
+            rc = agent.stop()
+    assert rc == 0, agent.text()
+    assert took < 5, took  # at once, not after the hour
+    assert_once_each(server)
