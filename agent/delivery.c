@@ -72,7 +72,7 @@ struct delivery {
 	size_t limit;		/* events in the next batch: halved on 400/413 */
 	bool pending;		/* the outbox may hold something */
 	bool change_queued;	/* ... and a state change is among it */
-	int64_t hold_until_ms;	/* monotonic; repeats alone wait until then */
+	int64_t drained_ms;	/* monotonic; the outbox was last empty */
 	int64_t delay_ms;	/* last backoff delay; 0 after a success */
 	int64_t next_try_ms;	/* monotonic */
 	int64_t retry_after_ms; /* the last answer's Retry-After */
@@ -276,7 +276,7 @@ int delivery_reconfigure(struct delivery *d, const struct agent_config *conf,
 	d->limit = conf->outbox.batch_events;
 	d->pending = true;
 	d->next_try_ms = 0;
-	d->hold_until_ms = 0;
+	d->drained_ms = 0;
 	outbox_set_limits(d->ob, &conf->outbox);
 	warn_hold(conf);
 	return 0;
@@ -371,16 +371,23 @@ void delivery_queue(struct delivery *d, const struct check_results *results,
 		d->change_queued = true;
 		if (urgent)
 			d->next_try_ms = 0;
-	} else if (d->hold_until_ms == 0) {
-		d->hold_until_ms = time_mono_ms() + d->conf->hold_repeats_ms;
 	}
+}
+
+/*
+ * When queued repeats go: hold_repeats after the outbox was last emptied,
+ * so that the collector hears from us at least that often (its silence
+ * detection counts on it).
+ */
+static int64_t hold_until(const struct delivery *d)
+{
+	return d->drained_ms + d->conf->hold_repeats_ms;
 }
 
 /* Only repeated samples are queued, and they may wait still. */
 static bool holding(const struct delivery *d, int64_t now)
 {
-	return !d->change_queued && d->hold_until_ms != 0 &&
-	       now < d->hold_until_ms;
+	return !d->change_queued && d->drained_ms != 0 && now < hold_until(d);
 }
 
 /* The running deliverer, started with the state it must continue from. */
@@ -459,7 +466,7 @@ static enum attempt begin_batch(struct delivery *d)
 		outbox_batch_free(&b);
 		d->pending = false;
 		d->change_queued = false;
-		d->hold_until_ms = 0;
+		d->drained_ms = time_mono_ms();
 		return ATTEMPT_EMPTY;
 	}
 	if (b.n == 0) { /* only unreadable rows: clear them */
@@ -905,8 +912,8 @@ int64_t delivery_wait_ms(const struct delivery *d)
 	else if (d->ndirect > 0)
 		wait = 0;
 	else if (d->pending && holding(d, now))
-		wait = (d->hold_until_ms > d->next_try_ms ? d->hold_until_ms
-							   : d->next_try_ms) - now;
+		wait = (hold_until(d) > d->next_try_ms ? hold_until(d)
+						       : d->next_try_ms) - now;
 	else if (d->pending)
 		wait = d->next_try_ms - now;
 	if (d->job == JOB_NONE && d->dv != NULL &&
