@@ -46,7 +46,8 @@ BASE_CFLAGS := $(CSTD) $(WARNINGS) $(WERROR) -DTOCSIN_VERSION='"$(VERSION)"' \
 COMMON_SRCS := \
 	common/config.c \
 	common/log.c \
-	common/util.c
+	common/util.c \
+	common/utf8.c
 
 # Shared by the daemons only (the CLI has no database).
 COMMON_DB_SRCS := \
@@ -66,7 +67,11 @@ CHECK_SRCS := \
 	checks/run.c \
 	checks/services.c \
 	checks/unitrun.c \
-	checks/updates.c
+	checks/updates.c \
+	checks/updates_state.c \
+	checks/systemd.c \
+	checks/claims.c \
+	checks/pathscan.c
 
 AGENT_SRCS := \
 	agent/config.c \
@@ -180,6 +185,8 @@ UNIT_TESTS := \
 	test_desk \
 	test_outbox \
 	test_agent_delivery \
+	test_utf8 \
+	test_pathscan \
 	test_wire
 
 # V=1 shows the full commands.
@@ -264,6 +271,9 @@ $(ASAN)/%.o: %.c
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ASAN_CFLAGS) -c -o $@ $<
 
+# test_pkglog makes gzdopen() fail, which only memory exhaustion can.
+$(ASAN)/tests/test_pkglog: TEST_LIBS += -Wl,--wrap=gzdopen
+
 ASAN_BINS := $(ASAN)/bin/tocsin-agent $(ASAN)/bin/tocsin-agent-deliver $(ASAN)/bin/tocsin-server $(ASAN)/bin/tocsin
 UNIT_BINS := $(addprefix $(ASAN)/tests/,$(UNIT_TESTS))
 
@@ -334,10 +344,12 @@ demo: deps-check
 # --- benchmarks ------------------------------------------------------------
 BENCHES := \
 	bench_sla \
+	bench_outbox \
 	dedup_bench \
 	ingest_load \
 	store_apply \
-	auth_lookup
+	auth_lookup \
+	pkglog_read
 
 BENCH_BINS := $(addprefix $(REL)/bench/,$(BENCHES))
 

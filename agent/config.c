@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../checks/claims.h"
 #include "../common/config.h"
 #include "../common/util.h"
 #include "agent.h"
@@ -33,6 +34,7 @@ void agent_config_free(struct agent_config *conf)
 	if (conf == NULL)
 		return;
 	agent_checks_free(conf);
+	claims_free(conf->env.claims);
 	free(conf->inventory);
 	free(conf->host);
 	free(conf->state_dir);
@@ -406,6 +408,7 @@ int agent_config_load_flags(const char *main_path, const char *dropin_dir,
 	conf->env.role = (enum check_role)role;
 	conf->env.host = conf->host;
 	conf->env.state_dir = conf->state_dir;
+	conf->env.claims = claims_new();
 	parse_checks(cfg, cfg_get(cfg, cfg->root, "checks"), conf);
 	build_inventory(conf);
 

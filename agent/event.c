@@ -1,6 +1,10 @@
 #include "event.h"
 
+#include "../common/log.h"
 #include "../common/util.h"
+
+/* Results that could not become events, for the log line that says so. */
+static size_t unencodable;
 
 json_t *event_from_result(const struct check_result *r, int64_t observed_ms)
 {
@@ -14,8 +18,12 @@ json_t *event_from_result(const struct check_result *r, int64_t observed_ms)
 		       r->check, "item", r->item, "state",
 		       check_state_name(r->state), "summary", r->summary,
 		       "observed_at", at);
-	if (ev == NULL)
+	if (ev == NULL) {
+		/* checks make their text valid UTF-8: this should not happen */
+		log_warnx("cannot encode the result %s/%s as an event: dropped (%zu so far)",
+			  r->check, r->item, ++unencodable);
 		return NULL;
+	}
 	if (r->metrics != NULL)
 		json_object_set(ev, "metrics", r->metrics);
 	else

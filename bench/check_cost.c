@@ -44,7 +44,11 @@ static void one_round(const struct check *ck, void *ctx, double *ret_self,
 int main(int argc, char **argv)
 {
 	static const char *const roles[] = { "decentral", "central", NULL };
-	struct check_env env = { .host = "bench", .state_dir = "/tmp" };
+	/* one-shot, so that the updates check's first round runs apt and
+	 * waits for it (the daemon runs it in the background): its cost is
+	 * what the first round measures */
+	struct check_env env = { .host = "bench", .state_dir = "/tmp",
+				 .one_shot = true };
 	double self, children, total = 0, worst = 0, best = 1e9;
 	const struct check *ck;
 	struct cfg *cfg;

@@ -14,6 +14,8 @@ bench/footprint.sh
 build/rel/bench/dedup_bench 3 "${TMPDIR:-/tmp}"
 # helpdesk: SLA clocks of 100,000 open tickets recomputed from their journals, in a real SQLite file
 build/rel/bench/bench_sla 100000
+# helpdesk: what notifications cost the writer (mail + webhook rows per opened ticket, a full outbox)
+build/rel/bench/bench_outbox 20000
 # SNMP traps: traps/s received, decoded, mapped, deduplicated and stored with zero loss; snmptrapd alongside
 bench/trap_bench.sh 10
 # collector ingest over HTTP: batches of 100 events, 10,000 keys, 8 and 64 connections, churn and steady mixes
@@ -31,3 +33,5 @@ build/rel/bench/outbox_bench throughput 200000 100
 bench/outbox_e2e.sh 100000 10000
 # agent idle footprint: RSS, PSS, CPU seconds over a window (AGENT_FOOTPRINT_WINDOW seconds, default 600)
 bench/agent_footprint.sh "${AGENT_FOOTPRINT_WINDOW:-600}"
+# package logs (updates, services): a 200,000-upgrade dpkg.log read into the newest 4096 records
+build/rel/bench/pkglog_read 200000 "${TMPDIR:-/tmp}"

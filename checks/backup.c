@@ -20,7 +20,6 @@
  * system bus) is unknown with the reason.  Never a silent ok.
  */
 #include <errno.h>
-#include <glob.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,11 +31,20 @@
 #include "../common/config.h"
 #include "../common/util.h"
 #include "check.h"
+#include "claims.h"
 #include "fillrate.h"
+#include "journal.h"
+#include "pathscan.h"
 #include "predict.h"
+#include "systemd.h"
 #include "unitrun.h"
 
 #define BACKUP_SIZE_HISTORY 10
+/* Matches kept, newest first: the newest and enough before it for the
+ * size history, with room for directories among them. */
+#define BACKUP_KEEP (2 * (BACKUP_SIZE_HISTORY + 1))
+/* Journal lines of a failed job in the result's context. */
+#define BACKUP_JOURNAL_LINES 20
 #define BACKUP_NAME_MAX 128
 /* sd-bus waits 25 s for a reply by default: a hung systemd must not hold
  * the agent's loop that long for every property */
@@ -48,25 +56,19 @@ struct backup_target {
 	char *dir;     /* the pattern's leading directory without wildcards */
 	int64_t max_age_ms;
 	int64_t warn_age_ms;   /* 0: off */
+	int64_t max_matches;   /* paths of the pattern looked at */
 	double min_size_ratio; /* 0: off */
 	char *unit;            /* NULL: none */
 	struct predict_config predict;
 };
 
 struct backup_ctx {
+	const struct check_env *env;
 	struct backup_target defaults;
 	struct backup_target *targets;
 	size_t ntargets;
 	struct fillrate *fillrate;
 	sd_bus *bus; /* opened on first use, dropped after an error */
-};
-
-/* One matched backup. */
-struct backup_file {
-	const char *path; /* owned by the glob_t */
-	int64_t mtime_ms;
-	uint64_t size;
-	bool regular;
 };
 
 /* One finding about a target, for the summary; problems sort first. */
@@ -79,6 +81,7 @@ struct verdict {
 	struct aspect a[6];
 	size_t n;
 	json_t *metrics;
+	json_t *context; /* the failed job's unit and journal, or NULL */
 };
 
 static void add_aspect(struct verdict *v, enum check_state state,
@@ -111,6 +114,7 @@ static void backup_free(void *p)
 
 	if (ctx == NULL)
 		return;
+	claims_drop(ctx->env ? ctx->env->claims : NULL, ctx);
 	for (size_t i = 0; i < ctx->ntargets; i++)
 		target_free(&ctx->targets[i]);
 	free(ctx->targets);
@@ -140,6 +144,7 @@ static void parse_limits(struct cfg *cfg, const struct cfg_node *map,
 	cfg_get_duration(cfg, map, "max_age", &t->max_age_ms);
 	cfg_get_duration(cfg, map, "warn_age", &t->warn_age_ms);
 	cfg_get_double(cfg, map, "min_size_ratio", 0.0, 1.0, &t->min_size_ratio);
+	cfg_get_int(cfg, map, "max_matches", 1, 1000000, &t->max_matches);
 	predict_config_parse(cfg, map, &t->predict);
 	if (t->warn_age_ms > 0 && t->warn_age_ms >= t->max_age_ms)
 		cfg_error(cfg, map, "warn_age must be shorter than max_age");
@@ -196,6 +201,13 @@ static void parse_target(struct cfg *cfg, const struct cfg_node *item,
 		goto fail;
 	}
 	t.dir = leading_dir(t.pattern);
+	if (t.unit != NULL) {
+		/* this target reports its job's failure; services leaves it */
+		char *label = xasprintf("backup target %s", t.name);
+
+		claims_add(ctx->env ? ctx->env->claims : NULL, ctx, t.unit, label);
+		free(label);
+	}
 	ctx->targets[ctx->ntargets++] = t;
 	return;
 fail:
@@ -213,9 +225,11 @@ static int backup_configure(struct cfg *cfg, const struct cfg_node *node,
 	struct backup_ctx *ctx = xcalloc(1, sizeof(*ctx));
 	const struct cfg_node *list;
 
+	ctx->env = env;
 	ctx->fillrate = fillrate_new("backup", env);
 	ctx->defaults.max_age_ms = 26 * 3600 * 1000LL;
 	ctx->defaults.min_size_ratio = 0.5;
+	ctx->defaults.max_matches = 10000;
 	predict_config_defaults(&ctx->defaults.predict);
 	parse_limits(cfg, node, &ctx->defaults);
 
@@ -231,72 +245,11 @@ static int backup_configure(struct cfg *cfg, const struct cfg_node *node,
 	return 0;
 }
 
-static int cmp_newest_first(const void *a, const void *b)
-{
-	const struct backup_file *x = a, *y = b;
-
-	return (x->mtime_ms < y->mtime_ms) - (x->mtime_ms > y->mtime_ms);
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
 	return (x > y) - (x < y);
-}
-
-/*
- * The matches of t's pattern that are files or directories, newest
- * first, into *ret_files (pointing into g).  0; -ENOENT when nothing
- * matches; other -errno with the path that failed in *ret_bad.
- */
-static int find_backups(const struct backup_target *t, glob_t *g,
-			struct backup_file **ret_files, size_t *ret_n,
-			const char **ret_bad)
-{
-	struct backup_file *files;
-	size_t n = 0;
-	int r;
-
-	r = glob(t->pattern, GLOB_ERR | GLOB_NOSORT, NULL, g);
-	if (r == GLOB_NOMATCH)
-		return -ENOENT;
-	if (r == GLOB_NOSPACE)
-		return -ENOMEM;
-	if (r != 0) {
-		*ret_bad = t->dir;
-		return -EACCES;
-	}
-	files = xcalloc(g->gl_pathc, sizeof(*files));
-	for (size_t i = 0; i < g->gl_pathc; i++) {
-		struct stat st;
-
-		if (stat(g->gl_pathv[i], &st) < 0) {
-			if (errno == ENOENT) /* rotated away meanwhile */
-				continue;
-			r = -errno;
-			*ret_bad = g->gl_pathv[i];
-			free(files);
-			return r;
-		}
-		if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
-			continue;
-		files[n++] = (struct backup_file){
-			.path = g->gl_pathv[i],
-			.mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 +
-				    st.st_mtim.tv_nsec / 1000000,
-			.size = (uint64_t)st.st_size,
-			.regular = S_ISREG(st.st_mode),
-		};
-	}
-	if (n == 0) {
-		free(files);
-		return -ENOENT;
-	}
-	qsort(files, n, sizeof(*files), cmp_newest_first);
-	*ret_files = files;
-	*ret_n = n;
-	return 0;
 }
 
 static const char *base_name(const char *path)
@@ -308,7 +261,7 @@ static const char *base_name(const char *path)
 
 /* Age of the newest backup against max_age and warn_age. */
 static void judge_age(const struct backup_target *t,
-		      const struct backup_file *newest, int64_t now_ms,
+		      const struct pathscan_file *newest, int64_t now_ms,
 		      struct verdict *v)
 {
 	int64_t age = now_ms - newest->mtime_ms;
@@ -337,7 +290,7 @@ static void judge_age(const struct backup_target *t,
 
 /* Size of the newest backup against the median of those before it. */
 static void judge_size(const struct backup_target *t,
-		       const struct backup_file *files, size_t n,
+		       const struct pathscan_file *files, size_t n,
 		       struct verdict *v)
 {
 	uint64_t prev[BACKUP_SIZE_HISTORY], median;
@@ -427,6 +380,27 @@ static void judge_space(struct backup_ctx *ctx, const struct backup_target *t,
 		   t->dir, text, check_state_name(p.state), horizon, freeb);
 }
 
+/*
+ * What the services check would have attached to the job's failure (it
+ * leaves the unit to this target, claims.h): the unit, its result and
+ * its last journal lines.  New reference.
+ */
+static json_t *failure_context(const struct unitrun *u)
+{
+	json_t *c = json_pack("{s:s, s:s, s:i}", "unit", u->service, "result",
+			      u->result, "exit_status", (int)u->exec_status);
+	json_t *lines = NULL;
+	char why[256];
+
+	/* the newest lines: the failed run's, since it was the last */
+	if (journal_unit_tail(NULL, u->service, BACKUP_JOURNAL_LINES, 0, 0,
+			      &lines, why, sizeof(why)) < 0)
+		json_object_set_new(c, "journal_error", json_string(why));
+	else
+		json_object_set_new(c, "journal", lines);
+	return c;
+}
+
 /* The last run of the backup job's unit, over the system bus. */
 static void judge_unit(struct backup_ctx *ctx, const struct backup_target *t,
 		       int64_t now_ms, struct verdict *v)
@@ -437,16 +411,12 @@ static void judge_unit(struct backup_ctx *ctx, const struct backup_target *t,
 
 	if (t->unit == NULL)
 		return;
-	if (ctx->bus == NULL) {
-		r = sd_bus_open_system(&ctx->bus);
-		if (r < 0) {
-			ctx->bus = NULL;
-			add_aspect(v, CHECK_UNKNOWN,
-				   "cannot ask systemd about %s: no system bus: %s",
-				   t->unit, strerror(-r));
-			return;
-		}
-		sd_bus_set_method_call_timeout(ctx->bus, BACKUP_BUS_TIMEOUT_US);
+	if (ctx->bus == NULL &&
+	    systemd_bus_open(NULL, BACKUP_BUS_TIMEOUT_US, &ctx->bus, err,
+			     sizeof(err)) < 0) {
+		add_aspect(v, CHECK_UNKNOWN, "cannot ask systemd about %s: %s",
+			   t->unit, err);
+		return;
 	}
 	r = unitrun_read(ctx->bus, t->unit, &u, err, sizeof(err));
 	if (r < 0) {
@@ -470,10 +440,12 @@ static void judge_unit(struct backup_ctx *ctx, const struct backup_target *t,
 	}
 	json_object_set_new(v->metrics, "unit_exit_status",
 			    json_integer(u.exec_status));
-	if (strcmp(u.result, "success") != 0)
+	if (strcmp(u.result, "success") != 0) {
 		add_aspect(v, CHECK_CRITICAL,
 			   "last run of %s failed%s: %s, status %d", u.service,
 			   ago, u.result, (int)u.exec_status);
+		v->context = failure_context(&u);
+	}
 	else if (u.exit_us == 0)
 		/* A failed unit stays loaded until reset-failed, so a failure
 		 * is never lost; a run that went well is forgotten once systemd
@@ -493,11 +465,8 @@ static void judge_unit(struct backup_ctx *ctx, const struct backup_target *t,
 static bool judge_files(const struct backup_target *t, int64_t now_ms,
 			struct verdict *v)
 {
-	struct backup_file *files = NULL;
-	const char *bad = t->dir;
-	glob_t g = { 0 };
+	struct pathscan scan;
 	struct stat st;
-	size_t n = 0;
 	int r;
 
 	r = stat(t->dir, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
@@ -512,20 +481,30 @@ static bool judge_files(const struct backup_target *t, int64_t now_ms,
 			   strerror(r));
 		return false;
 	}
-	r = find_backups(t, &g, &files, &n, &bad);
-	if (r == -ENOENT)
+	pathscan_run(t->pattern, (size_t)t->max_matches, BACKUP_KEEP, &scan);
+	if (scan.unreadable > 0) {
+		char more[64] = "";
+
+		/* what could be read is still judged below */
+		if (scan.unreadable > 1)
+			snprintf(more, sizeof(more), " (and %zu more)",
+				 scan.unreadable - 1);
+		add_aspect(v, CHECK_UNKNOWN, "cannot read %s: %s%s",
+			   scan.first_bad, strerror(scan.first_errno), more);
+	}
+	if (scan.capped)
+		add_aspect(v, CHECK_WARNING,
+			   "stopped looking after %zu matches of %s (max_matches %lld): the newest may be among the rest",
+			   scan.matches, t->pattern, (long long)t->max_matches);
+	if (scan.matches == 0 && scan.unreadable == 0)
 		add_aspect(v, CHECK_CRITICAL, "no backup matches %s", t->pattern);
-	else if (r < 0)
-		add_aspect(v, CHECK_UNKNOWN, "cannot read %s: %s", bad,
-			   strerror(-r));
-	if (r < 0)
-		goto out;
-	json_object_set_new(v->metrics, "backups", json_integer((json_int_t)n));
-	judge_age(t, &files[0], now_ms, v);
-	judge_size(t, files, n, v);
-out:
-	free(files);
-	globfree(&g);
+	if (scan.matches > 0) {
+		json_object_set_new(v->metrics, "backups",
+				    json_integer((json_int_t)scan.matches));
+		judge_age(t, &scan.newest[0], now_ms, v);
+		judge_size(t, scan.newest, scan.n, v);
+	}
+	pathscan_clear(&scan);
 	return true;
 }
 
@@ -557,7 +536,8 @@ static void report_target(struct backup_ctx *ctx, const struct backup_target *t,
 			first = false;
 		}
 	}
-	check_results_add(out, t->name, state, v.metrics, "%s", summary);
+	check_results_add(out, t->name, state, v.metrics, "%s", summary)
+		->context = v.context;
 }
 
 static int backup_collect(void *p, int64_t now_ms, struct check_results *out)

@@ -22,6 +22,7 @@
 
 struct cfg;
 struct cfg_node;
+struct claims;
 
 enum check_state {
 	CHECK_OK = 0,
@@ -52,8 +53,19 @@ struct check_results {
 };
 
 /*
+ * What the collector takes (server/ingest.h allows more for summaries):
+ * longer items and summaries are cut on a character boundary and end in
+ * "…".  Sizes in bytes, the terminating NUL included.
+ */
+#define CHECK_ITEM_MAX 512
+#define CHECK_SUMMARY_MAX 1024
+
+/*
  * Append a result.  metrics and context are stolen (may be NULL); the
- * summary is formatted.  The check name is filled in by the runner.
+ * summary is formatted.  item and summary are made valid UTF-8 without
+ * control characters (common/utf8.h), so that every result can become an
+ * event, whatever bytes a mount point or a program gave us.  The check
+ * name is filled in by the runner.
  */
 struct check_result *check_results_add(struct check_results *results,
 				       const char *item,
@@ -116,6 +128,12 @@ struct check_env {
 	 * collect() started and starts nothing new on its own.
 	 */
 	bool one_shot;
+	/*
+	 * Which check reports which systemd unit's failure (claims.h): the
+	 * backup check claims its jobs' units in configure(), the services
+	 * check leaves them to it.  NULL where nobody keeps claims.
+	 */
+	struct claims *claims;
 };
 
 struct check {

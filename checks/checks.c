@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/utf8.h"
 #include "../common/util.h"
 
 extern const struct check check_disk;
@@ -85,13 +86,23 @@ struct check_result *check_results_add(struct check_results *results,
 				       enum check_state state, json_t *metrics,
 				       const char *fmt, ...)
 {
+	char raw[4 * CHECK_SUMMARY_MAX], summary[CHECK_SUMMARY_MAX];
+	char clean_item[CHECK_ITEM_MAX];
 	struct check_result *r;
-	char summary[1024];
+	unsigned flags = UTF8_ELLIPSIS;
 	va_list ap;
+	int n;
 
 	va_start(ap, fmt);
-	vsnprintf(summary, sizeof(summary), fmt, ap);
+	n = vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		raw[0] = '\0';
+	else if ((size_t)n >= sizeof(raw))
+		flags |= UTF8_TRUNCATED; /* vsnprintf may have split a character */
+	utf8_sanitize(summary, sizeof(summary), raw, strlen(raw), flags);
+	utf8_sanitize(clean_item, sizeof(clean_item), item, strlen(item),
+		      UTF8_ELLIPSIS);
 
 	if (results->n == results->cap) {
 		results->cap = results->cap ? results->cap * 2 : 8;
@@ -100,7 +111,7 @@ struct check_result *check_results_add(struct check_results *results,
 	}
 	r = &results->v[results->n++];
 	*r = (struct check_result){
-		.item = xstrdup(item),
+		.item = xstrdup(clean_item),
 		.state = state,
 		.summary = xstrdup(summary),
 		.metrics = metrics,

@@ -8,33 +8,11 @@
 #include <string.h>
 #include <systemd/sd-journal.h>
 
+#include "../common/utf8.h"
 #include "../common/util.h"
 
-/* Length of the valid UTF-8 sequence at s (of at most n bytes), 0 if none. */
-static size_t utf8_sequence(const unsigned char *s, size_t n)
-{
-	size_t len;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
-}
-
 /*
- * The value of FIELD=value data, cut at size - 1 bytes, with control
+ * The value of FIELD=value data, cut with "…" to fit size, with control
  * characters and invalid UTF-8 (which JSON cannot carry) as '?'.
  */
 static void field(sd_journal *j, const char *name, char *buf, size_t size)
@@ -48,19 +26,7 @@ static void field(sd_journal *j, const char *name, char *buf, size_t size)
 		return;
 	v = (const char *)data + nlen + 1;
 	len -= nlen + 1;
-	if (len >= size)
-		len = size - 1;
-	for (size_t i = 0; i < len;) {
-		size_t k = utf8_sequence((const unsigned char *)v + i, len - i);
-
-		if (k == 0 || (unsigned char)v[i] < 0x20) {
-			buf[i++] = '?';
-			continue;
-		}
-		memcpy(buf + i, v + i, k);
-		i += k;
-	}
-	buf[len] = '\0';
+	utf8_sanitize(buf, size, v, len, UTF8_ELLIPSIS);
 }
 
 /* "2026-12-01T21:26:33Z demo-app[123]: message" for the current entry. */

@@ -8,70 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/utf8.h"
 #include "../common/util.h"
-
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t need;
-	unsigned cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		need = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		need = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		need = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < need)
-		return 0;
-	for (size_t i = 1; i < need; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	/* overlong forms, surrogates, beyond U+10FFFF */
-	if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return need;
-}
-
-size_t nagios_sanitize(char *dst, size_t size, const char *src, size_t len,
-		       bool keep_newlines)
-{
-	const unsigned char *s = (const unsigned char *)src;
-	size_t i = 0, o = 0;
-
-	if (size == 0)
-		return 0;
-	while (i < len) {
-		size_t n = utf8_len(s + i, len - i);
-
-		if (n == 0 || (n == 1 && (s[i] < 0x20 || s[i] == 0x7f) &&
-			       !(s[i] == '\n' && keep_newlines) && s[i] != '\t')) {
-			if (o + 1 >= size)
-				break;
-			dst[o++] = s[i] == '\r' || s[i] == '\n' ? ' ' : '?';
-			i++;
-			continue;
-		}
-		if (o + n >= size)
-			break;
-		memcpy(dst + o, s + i, n);
-		o += n;
-		i += n;
-	}
-	dst[o] = '\0';
-	return o;
-}
 
 /* Trim spaces and tabs at both ends of [*s, *s + *n). */
 static void trim(const char **s, size_t *n)
@@ -235,6 +173,15 @@ static const char *item_end(const char *s, const char *end)
 	return s;
 }
 
+/* A perfdata field as valid UTF-8 without control characters, in place. */
+static void clean_field(char *field, size_t size)
+{
+	char clean[NAGIOS_LABEL_MAX + 1];
+
+	utf8_sanitize(clean, sizeof(clean), field, strlen(field), 0);
+	strlcpy_safe(field, clean, size);
+}
+
 static void add_perfdata(struct nagios_output *o, const char *s,
 			 const char *end)
 {
@@ -254,19 +201,19 @@ static void add_perfdata(struct nagios_output *o, const char *s,
 			continue;
 		}
 		if (o->nperf < NAGIOS_PERF_MAX && r == ITEM_OK) {
-			char clean[NAGIOS_LABEL_MAX + 1];
-
-			/* labels become JSON keys: valid UTF-8 only */
-			nagios_sanitize(clean, sizeof(clean), pd.label,
-					strlen(pd.label), false);
-			strlcpy_safe(pd.label, clean, sizeof(pd.label));
+			/* labels become JSON keys, the rest JSON strings:
+			 * valid UTF-8 only */
+			clean_field(pd.label, sizeof(pd.label));
+			clean_field(pd.uom, sizeof(pd.uom));
+			clean_field(pd.warn, sizeof(pd.warn));
+			clean_field(pd.crit, sizeof(pd.crit));
 			if (o->perf == NULL)
 				o->perf = xcalloc(NAGIOS_PERF_MAX, sizeof(*o->perf));
 			o->perf[o->nperf++] = pd;
 		} else {
 			if (o->perf_skipped++ == 0)
-				nagios_sanitize(o->first_bad, sizeof(o->first_bad),
-						s, (size_t)(e - s), false);
+				utf8_sanitize(o->first_bad, sizeof(o->first_bad),
+					      s, (size_t)(e - s), 0);
 		}
 		s = e;
 	}
@@ -284,7 +231,7 @@ void nagios_output_parse(const char *text, size_t len,
 	struct nagios_output o = { 0 };
 
 	trim(&s, &n);
-	nagios_sanitize(o.summary, sizeof(o.summary), s, n, false);
+	utf8_sanitize(o.summary, sizeof(o.summary), s, n, 0);
 	if (bar != NULL)
 		add_perfdata(&o, bar + 1, line_end);
 	if (nl != NULL && nl + 1 < end) {
@@ -297,8 +244,8 @@ void nagios_output_parse(const char *text, size_t len,
 			m--;
 		if (m > 0) {
 			o.long_output = xcalloc(1, NAGIOS_LONG_MAX);
-			nagios_sanitize(o.long_output, NAGIOS_LONG_MAX, rest, m,
-					true);
+			utf8_sanitize(o.long_output, NAGIOS_LONG_MAX, rest, m,
+				      UTF8_KEEP_NEWLINES);
 		}
 		if (bar2 != NULL)
 			add_perfdata(&o, bar2 + 1, end);

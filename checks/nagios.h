@@ -15,7 +15,7 @@
  * written twice) and trailing fields may be left out.  Output comes from
  * a program we do not trust to be well-behaved: the parser never fails on
  * content, turns what is not valid UTF-8 or is a control character into
- * '?', bounds every piece, and counts the perfdata items it could not read
+ * '?' (common/utf8.h), bounds every piece, and counts the perfdata items it could not read
  * (naming the first) instead of rejecting the output.
  */
 #ifndef TOCSIN_NAGIOS_H
@@ -56,14 +56,5 @@ struct nagios_output {
 void nagios_output_parse(const char *text, size_t len,
 			 struct nagios_output *ret);
 void nagios_output_free(struct nagios_output *o);
-
-/*
- * Copy src (len bytes) into dst of size bytes as valid UTF-8 without
- * control characters: each invalid byte or control character becomes '?'
- * (a line break a space), except tabs and, when keep_newlines, newlines.
- * Stops short rather than cut a character.  Returns the length written.
- */
-size_t nagios_sanitize(char *dst, size_t size, const char *src, size_t len,
-		       bool keep_newlines);
 
 #endif

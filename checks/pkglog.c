@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "../common/config.h"
+#include "../common/utf8.h"
 #include "../common/util.h"
 
 /* Two records of one upgrade, one per log, are this close in time. */
@@ -66,43 +67,88 @@ static const char *parse_local_time(const char *s, int64_t *ret_ms)
 	return s + n;
 }
 
-/* Keep at most log->max records: the oldest make room. */
+static int cmp_ms(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Make room while reading: drop the records older than the window (with
+ * TWIN_MS of slack, since a time may still move to a later End-Date or
+ * "status installed"), then the oldest beyond max, whatever file they
+ * came from: the newest records stay, the order of reading does not
+ * matter.  The open transaction and the last INSTALLED_LOOKBACK records
+ * are left alone, since their times may still change.  O(n log n), and
+ * called only when the array is full, so O(log n) per record.
+ */
+static void prune(struct pkglog *log)
+{
+	size_t fixed = log->n > INSTALLED_LOOKBACK ? log->n - INSTALLED_LOOKBACK : 0;
+	size_t excess, kept = 0, dropped_old = 0, dropped_max = 0;
+	int64_t *times, cut = INT64_MIN, floor_ms;
+
+	if (log->txn_first < fixed)
+		fixed = log->txn_first;
+	if (fixed == 0)
+		return;
+	floor_ms = log->since_ms > INT64_MIN + TWIN_MS ? log->since_ms - TWIN_MS
+						       : INT64_MIN;
+	excess = log->n > log->max ? log->n - log->max : 0;
+	if (excess > fixed)
+		excess = fixed;
+	if (excess > 0) {
+		/* the time below which the oldest `excess` records lie */
+		times = xcalloc(fixed, sizeof(*times));
+		for (size_t i = 0; i < fixed; i++)
+			times[i] = log->v[i].at_ms;
+		qsort(times, fixed, sizeof(*times), cmp_ms);
+		cut = times[excess - 1];
+		free(times);
+	}
+	for (size_t i = 0; i < log->n; i++) {
+		struct pkglog_upgrade *u = &log->v[i];
+
+		if (i < fixed && u->at_ms < floor_ms) {
+			dropped_old++;
+		} else if (i < fixed && dropped_max < excess && u->at_ms <= cut) {
+			dropped_max++;
+		} else {
+			log->v[kept++] = *u;
+			continue;
+		}
+		upgrade_free(u);
+	}
+	log->n = kept;
+	log->txn_first -= dropped_old + dropped_max;
+	log->dropped += dropped_max;
+}
+
+/* A new record at the end, which the caller fills in. */
 static struct pkglog_upgrade *add_record(struct pkglog *log)
 {
-	if (log->n == log->max) {
-		upgrade_free(&log->v[0]);
-		memmove(&log->v[0], &log->v[1], (log->n - 1) * sizeof(*log->v));
-		log->n--;
-		log->dropped++;
-		if (log->txn_first > 0)
-			log->txn_first--;
-	}
+	if (log->n == log->cap && log->n >= 2 * log->max)
+		prune(log);
 	if (log->n == log->cap) {
 		log->cap = log->cap ? log->cap * 2 : 64;
-		if (log->cap > log->max)
-			log->cap = log->max;
 		log->v = xreallocarray(log->v, log->cap, sizeof(*log->v));
 	}
 	return &log->v[log->n++];
 }
 
-static char *xstrndup(const char *s, size_t n)
-{
-	char *p = strndup(s, n);
-
-	if (p == NULL)
-		abort();
-	return p;
-}
-
-/* "libssl3:amd64" -> package "libssl3", arch "amd64". */
+/*
+ * "libssl3:amd64" -> package "libssl3", arch "amd64".  Every field of a
+ * log line is kept as valid UTF-8 (utf8_dup): it goes into summaries and
+ * JSON, and a log file may hold any bytes.
+ */
 static void set_name(struct pkglog_upgrade *u, const char *name, size_t len)
 {
 	const char *colon = memchr(name, ':', len);
 	size_t plen = colon ? (size_t)(colon - name) : len;
 
-	u->package = xstrndup(name, plen);
-	u->arch = colon ? xstrndup(colon + 1, len - plen - 1) : xstrdup("");
+	u->package = utf8_dup(name, plen);
+	u->arch = colon ? utf8_dup(colon + 1, len - plen - 1) : xstrdup("");
 }
 
 /*
@@ -133,11 +179,11 @@ static bool parse_upgrade_list(struct pkglog *log, const char *s)
 			.source = PKGLOG_APT,
 		};
 		set_name(u, name, (size_t)(open - name));
-		u->from = xstrndup(open + 2, (size_t)(comma - open - 2));
+		u->from = utf8_dup(open + 2, (size_t)(comma - open - 2));
 		comma++;
 		while (*comma == ' ')
 			comma++;
-		u->to = xstrndup(comma, (size_t)(close - comma));
+		u->to = utf8_dup(comma, (size_t)(close - comma));
 		s = close + 1;
 	}
 	return true;
@@ -211,8 +257,9 @@ void pkglog_dpkg_line(struct pkglog *log, const char *line)
 		u = add_record(log);
 		*u = (struct pkglog_upgrade){ .at_ms = t, .source = PKGLOG_DPKG };
 		set_name(u, pkg, strlen(pkg));
-		u->from = xstrdup(v1);
-		u->to = xstrdup(v2);
+		u->from = utf8_dup(v1, strlen(v1));
+		u->to = utf8_dup(v2, strlen(v2));
+		log->txn_first = log->n; /* dpkg.log has no transactions */
 	} else if (strcmp(action, "status") == 0) {
 		if (sscanf(rest, " %*s %31s %255s %255s", status, pkg, v1) == 3 &&
 		    strcmp(status, "installed") == 0)
@@ -286,6 +333,21 @@ void pkglog_finish(struct pkglog *log)
 	free(drop);
 	log->n = kept;
 	qsort(log->v, log->n, sizeof(*log->v), cmp_time);
+	if (log->n > log->max) {
+		/* the newest max stay, from whichever log */
+		size_t excess = log->n - log->max;
+
+		for (size_t i = 0; i < excess; i++)
+			upgrade_free(&log->v[i]);
+		memmove(log->v, log->v + excess, log->max * sizeof(*log->v));
+		log->n = log->max;
+		log->dropped += excess;
+	}
+	if (log->n > 0 && log->cap > 2 * log->n) {
+		/* reading needed room for twice max; the window is kept */
+		log->cap = log->n;
+		log->v = xreallocarray(log->v, log->cap, sizeof(*log->v));
+	}
 	log->txn_first = log->n;
 }
 
@@ -381,7 +443,10 @@ static int read_plain(int fd, size_t max_bytes, struct line_splitter *sp)
 	return 0;
 }
 
-/* A gzip file from its start, up to PKGLOG_GZ_MAX decompressed bytes. */
+/*
+ * A gzip file from its start, up to PKGLOG_GZ_MAX decompressed bytes.
+ * Takes fd: it is closed in every case.
+ */
 static int read_gz(int fd, struct line_splitter *sp)
 {
 	char buf[65536];
@@ -389,8 +454,10 @@ static int read_gz(int fd, struct line_splitter *sp)
 	size_t total = 0;
 	int n, r = 0;
 
-	if (gz == NULL)
+	if (gz == NULL) {
+		close(fd); /* gzclose would have, had there been a gz */
 		return -ENOMEM;
+	}
 	while (total < PKGLOG_GZ_MAX && (n = gzread(gz, buf, sizeof(buf))) > 0) {
 		splitter_feed(sp, buf, (size_t)n);
 		total += (size_t)n;

@@ -15,7 +15,9 @@
  * Everything is bounded: a plain file is read from at most max_bytes
  * before its end, a compressed one up to PKGLOG_GZ_MAX decompressed bytes,
  * lines longer than PKGLOG_LINE_MAX are skipped, and at most max records
- * are kept (the oldest go first).  Times in both logs are local time.
+ * are kept: the newest, whichever log they come from, and records older
+ * than the window are dropped while reading.  Times in both logs are
+ * local time.
  */
 #ifndef TOCSIN_PKGLOG_H
 #define TOCSIN_PKGLOG_H

@@ -21,29 +21,29 @@
  * runs in a process group of its own: on timeout the whole group is
  * killed, and when the plugin exits, whatever it left running in its group
  * is killed too.  Output is read up to PLUGIN_OUTPUT_MAX; more is drained
- * and dropped, and the result is unknown, saying so.
+ * and dropped, and the result is unknown, saying so.  All of that is
+ * checks/run.c, which apt's children share.
  *
  * Concurrency: plugins run as child processes watched through one epoll
- * descriptor (their pipes, a pidfd each, and a timerfd for deadlines and
- * due times), which the agent polls with everything else.  collect() and
+ * descriptor (each child's own epoll descriptor from run.c, with its
+ * pipes, pidfd and deadline, and a timerfd for due times), which the
+ * agent polls with everything else.  collect() and
  * on_ready() only start processes and read what is there, so a slow
  * plugin never stalls another check: at most max_concurrent (default 4)
  * plugins run at once, the others wait for a free slot, and each result
  * is delivered the moment its plugin ends.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/pidfd.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "../common/config.h"
+#include "../common/utf8.h"
 #include "../common/util.h"
 #include "check.h"
 #include "nagios.h"
@@ -51,8 +51,8 @@
 
 #define PLUGIN_OUTPUT_MAX (64 * 1024)
 #define PLUGIN_STDERR_MAX 4096
-/* Past its limit, output is drained this far and then no longer read: a
- * plugin that floods blocks on its pipe and meets its timeout, instead of
+/* Past its limit, output is drained this far and then the pipe closed: a
+ * plugin that floods dies of SIGPIPE (or meets its timeout), instead of
  * making the agent copy gigabytes into the void. */
 #define PLUGIN_DRAIN_MAX (1024 * 1024)
 #define PLUGIN_NAME_MAX 64
@@ -66,16 +66,6 @@ enum phase {
 	PHASE_RUNNING,
 };
 
-/* A bounded read buffer for one pipe of a running plugin. */
-struct pipebuf {
-	int fd; /* -1 once at end of file */
-	char *data;
-	size_t len;
-	size_t limit;
-	size_t dropped; /* bytes past limit, drained and dropped */
-	bool overflow;  /* more came than limit */
-};
-
 struct plugin {
 	char *name;
 	char **argv; /* NULL-terminated; argv[0] absolute */
@@ -85,12 +75,8 @@ struct plugin {
 
 	enum phase phase;
 	int64_t next_due_ms; /* monotonic; 0: at once */
-	pid_t pid;
-	int pidfd;
-	struct pipebuf out;
-	struct pipebuf err;
-	int64_t started_ms; /* monotonic */
-	bool timed_out;
+	struct run_child *child; /* while running */
+	int64_t started_ms;      /* monotonic */
 };
 
 struct plugin_ctx {
@@ -103,10 +89,8 @@ struct plugin_ctx {
 	int timerfd;
 };
 
-/* epoll data: the plugin's index and which of its descriptors. */
-enum { SRC_OUT, SRC_ERR, SRC_PID };
+/* epoll data: the plugin's index, or the timer of due times. */
 #define TIMER_TAG UINT64_MAX
-#define TAG(i, src) (((uint64_t)(i) << 2) | (src))
 
 static void strv_free(char **v)
 {
@@ -227,9 +211,6 @@ static void parse_plugin(struct cfg *cfg, const struct cfg_node *item,
 	struct plugin pl = {
 		.interval_ms = 60 * 1000,
 		.timeout_ms = 10 * 1000,
-		.pidfd = -1,
-		.out.fd = -1,
-		.err.fd = -1,
 	};
 
 	if (item->type != CFG_MAP) {
@@ -314,28 +295,14 @@ static int plugin_configure(struct cfg *cfg, const struct cfg_node *node,
 	return 0;
 }
 
-static void close_fd(struct plugin_ctx *ctx, int *fd)
+/* Stop a running plugin's process group, if any, and forget it. */
+static void plugin_stop(struct plugin_ctx *ctx, struct plugin *pl)
 {
-	if (*fd < 0)
+	if (pl->child == NULL)
 		return;
-	epoll_ctl(ctx->epfd, EPOLL_CTL_DEL, *fd, NULL);
-	close(*fd);
-	*fd = -1;
-}
-
-/* Kill what is left of a plugin's process group, reap it, close up. */
-static void plugin_reap(struct plugin_ctx *ctx, struct plugin *pl, int *ret_status)
-{
-	int status = 0;
-
-	/* the leader is a zombie until reaped, so its pid (the group id)
-	 * cannot have been reused yet: the kill hits only its group */
-	kill(-pl->pid, SIGKILL);
-	while (waitpid(pl->pid, &status, 0) < 0 && errno == EINTR)
-		;
-	close_fd(ctx, &pl->pidfd);
-	if (ret_status)
-		*ret_status = status;
+	epoll_ctl(ctx->epfd, EPOLL_CTL_DEL, run_fd(pl->child), NULL);
+	run_free(pl->child);
+	pl->child = NULL;
 }
 
 static void plugin_free(void *p)
@@ -345,15 +312,8 @@ static void plugin_free(void *p)
 	if (ctx == NULL)
 		return;
 	for (size_t i = 0; i < ctx->nplugins; i++) {
-		struct plugin *pl = &ctx->plugins[i];
-
-		if (pl->phase == PHASE_RUNNING)
-			plugin_reap(ctx, pl, NULL);
-		close_fd(ctx, &pl->out.fd);
-		close_fd(ctx, &pl->err.fd);
-		free(pl->out.data);
-		free(pl->err.data);
-		plugin_clear(pl);
+		plugin_stop(ctx, &ctx->plugins[i]);
+		plugin_clear(&ctx->plugins[i]);
 	}
 	free(ctx->plugins);
 	if (ctx->timerfd >= 0)
@@ -364,109 +324,38 @@ static void plugin_free(void *p)
 }
 
 /*
- * Read what a pipe has now.  1 when more may come, 0 at end of file (or
- * an error), -ENOBUFS when the flood is past PLUGIN_DRAIN_MAX.
- */
-static int pipe_read(struct pipebuf *b)
-{
-	char sink[16384];
-
-	for (;;) {
-		ssize_t n;
-
-		if (b->len < b->limit) {
-			n = read(b->fd, b->data + b->len, b->limit - b->len);
-			if (n > 0) {
-				b->len += (size_t)n;
-				continue;
-			}
-		} else {
-			if (b->dropped >= PLUGIN_DRAIN_MAX)
-				return -ENOBUFS;
-			n = read(b->fd, sink, sizeof(sink));
-			if (n > 0) {
-				b->overflow = true;
-				b->dropped += (size_t)n;
-				continue;
-			}
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		return n < 0 && errno == EAGAIN ? 1 : 0;
-	}
-}
-
-/* Drain a pipe; stop watching it at end of file or past the drain limit. */
-static void pipe_drain(struct plugin_ctx *ctx, struct pipebuf *b)
-{
-	if (b->fd >= 0 && pipe_read(b) <= 0)
-		close_fd(ctx, &b->fd);
-}
-
-static int watch(struct plugin_ctx *ctx, int fd, uint64_t tag)
-{
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
-
-	return epoll_ctl(ctx->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
-}
-
-/*
- * Start plugin i: a new process group, stdout and stderr into pipes.
- * 0, or -errno (the plugin cannot run; nothing is left open).
+ * Start plugin i (run.h: a process group of its own, stdout and stderr
+ * apart and bounded, the deadline armed) and watch it.  0, or -errno:
+ * the plugin cannot run, and nothing of it is left.
  */
 static int plugin_spawn(struct plugin_ctx *ctx, size_t i)
 {
 	struct plugin *pl = &ctx->plugins[i];
-	int out[2] = { -1, -1 }, err[2] = { -1, -1 };
+	struct run_options opt = {
+		.timeout_ms = pl->timeout_ms,
+		.max_output = PLUGIN_OUTPUT_MAX,
+		.stderr_apart = true,
+		.max_stderr = PLUGIN_STDERR_MAX,
+		.drain_max = PLUGIN_DRAIN_MAX,
+	};
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = i };
 	int r;
 
-	if (pipe2(out, O_CLOEXEC | O_NONBLOCK) < 0 ||
-	    pipe2(err, O_CLOEXEC | O_NONBLOCK) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	/* the child's ends must block like any ordinary stdout */
-	fcntl(out[1], F_SETFL, 0);
-	fcntl(err[1], F_SETFL, 0);
-	r = run_spawn((const char *const *)pl->argv,
-		      (const char *const *)pl->envp, out[1], err[1], &pl->pid);
+	r = run_start((const char *const *)pl->argv,
+		      (const char *const *)pl->envp, &opt, &pl->child);
 	if (r < 0)
-		goto fail;
-	close(out[1]);
-	close(err[1]);
-	out[1] = err[1] = -1;
-
-	pl->pidfd = (int)pidfd_open(pl->pid, 0);
-	pl->out = (struct pipebuf){ .fd = out[0], .limit = PLUGIN_OUTPUT_MAX,
-				    .data = xcalloc(1, PLUGIN_OUTPUT_MAX) };
-	pl->err = (struct pipebuf){ .fd = err[0], .limit = PLUGIN_STDERR_MAX,
-				    .data = xcalloc(1, PLUGIN_STDERR_MAX) };
-	if (pl->pidfd < 0 || (r = watch(ctx, pl->pidfd, TAG(i, SRC_PID))) < 0 ||
-	    (r = watch(ctx, out[0], TAG(i, SRC_OUT))) < 0 ||
-	    (r = watch(ctx, err[0], TAG(i, SRC_ERR))) < 0) {
-		r = pl->pidfd < 0 ? -errno : r;
+		return r;
+	if (epoll_ctl(ctx->epfd, EPOLL_CTL_ADD, run_fd(pl->child), &ev) < 0) {
+		r = -errno;
 		/* cannot watch it: do not let it run unwatched */
-		plugin_reap(ctx, pl, NULL);
-		close_fd(ctx, &pl->out.fd);
-		close_fd(ctx, &pl->err.fd);
-		free(pl->out.data);
-		free(pl->err.data);
-		pl->out.data = pl->err.data = NULL;
+		run_free(pl->child);
+		pl->child = NULL;
 		return r;
 	}
 	pl->started_ms = time_mono_ms();
-	pl->timed_out = false;
 	pl->phase = PHASE_RUNNING;
 	ctx->running++;
 	return 0;
-fail:
-	for (int k = 0; k < 2; k++) {
-		if (out[k] >= 0)
-			close(out[k]);
-		if (err[k] >= 0)
-			close(err[k]);
-	}
-	return r;
 }
 
 /* The perfdata as context: label, value, uom and the thresholds. */
@@ -495,14 +384,15 @@ static json_t *perf_context(const struct nagios_output *o)
 }
 
 /* The first line of stderr, sanitized, for a plugin that said nothing else. */
-static void first_stderr_line(const struct plugin *pl, char *buf, size_t size)
+static void first_stderr_line(const struct run_result *res, char *buf,
+			      size_t size)
 {
-	size_t n = pl->err.len;
-	const char *nl = memchr(pl->err.data, '\n', n);
+	size_t n = res->errlen;
+	const char *nl = res->errout ? memchr(res->errout, '\n', n) : NULL;
 
 	if (nl != NULL)
-		n = (size_t)(nl - pl->err.data);
-	nagios_sanitize(buf, size, pl->err.data, n, false);
+		n = (size_t)(nl - res->errout);
+	utf8_sanitize(buf, size, res->errout ? res->errout : "", n, 0);
 }
 
 /*
@@ -510,34 +400,33 @@ static void first_stderr_line(const struct plugin *pl, char *buf, size_t size)
  * summary from the first line, unless it hung, flooded, died or exited
  * with a status plugins do not have.
  */
-static void plugin_result(const struct plugin *pl, int status,
-			  int64_t duration_ms, struct check_results *out)
+static void plugin_result(const struct plugin *pl, const struct run_result *res,
+			  struct check_results *out)
 {
 	struct nagios_output o;
 	enum check_state state = CHECK_UNKNOWN;
 	char line[NAGIOS_SUMMARY_MAX], t[32];
 	json_t *metrics = json_object(), *context;
 	struct check_result *r;
+	int status = res->status;
 	int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 
-	nagios_output_parse(pl->out.data, pl->out.len, &o);
+	nagios_output_parse(res->output, res->len, &o);
 	if (o.summary[0] != '\0')
 		strlcpy_safe(line, o.summary, sizeof(line));
 	else
-		first_stderr_line(pl, line, sizeof(line));
+		first_stderr_line(res, line, sizeof(line));
 	for (size_t i = 0; i < o.nperf; i++)
 		json_object_set_new(metrics, o.perf[i].label,
 				    json_real(o.perf[i].value));
-	format_duration(pl->timeout_ms / 1000, t, sizeof(t));
-	if (pl->timeout_ms < 1000)
-		snprintf(t, sizeof(t), "%lld ms", (long long)pl->timeout_ms);
-	if (pl->timed_out) {
+	run_format_timeout(pl->timeout_ms, t, sizeof(t));
+	if (res->timed_out) {
 		r = check_results_add(out, pl->name, CHECK_UNKNOWN, metrics,
 				      "%s: timed out after %s and was killed%s%s%s",
 				      pl->name, t,
-				      pl->out.overflow ? ", its output past 64 KiB truncated" : "",
+				      res->truncated ? ", its output past 64 KiB truncated" : "",
 				      line[0] ? "; first line: " : "", line);
-	} else if (pl->out.overflow) {
+	} else if (res->truncated) {
 		r = check_results_add(out, pl->name, CHECK_UNKNOWN, metrics,
 				      "%s: output exceeded %d KiB and was truncated%s%s",
 				      pl->name, PLUGIN_OUTPUT_MAX / 1024,
@@ -560,9 +449,9 @@ static void plugin_result(const struct plugin *pl, int status,
 					      "%s: no output (exit status %d)",
 					      pl->name, code);
 	}
-	context = json_pack("{s:i, s:I, s:o}", "exit_status", code,
-			    "duration_ms", (json_int_t)duration_ms, "perfdata",
-			    perf_context(&o));
+	context = json_pack("{s:i, s:I, s:I, s:o}", "exit_status", code,
+			    "duration_ms", (json_int_t)res->wall_ms, "cpu_us",
+			    (json_int_t)res->cpu_us, "perfdata", perf_context(&o));
 	if (context != NULL && o.long_output != NULL)
 		json_object_set_new(context, "long_output",
 				    json_string(o.long_output));
@@ -585,22 +474,26 @@ static void spawn_failed(struct plugin *pl, int err, struct check_results *out)
 	pl->phase = PHASE_IDLE;
 }
 
-/* Collect a plugin whose leader has exited: reap, drain, report. */
-static void plugin_finish(struct plugin_ctx *ctx, struct plugin *pl,
-			  struct check_results *out)
+/*
+ * The plugin's run made progress (output, its end, its deadline): when it
+ * is over, report it and make it idle until it is due again.
+ */
+static void plugin_pump(struct plugin_ctx *ctx, struct plugin *pl,
+			struct check_results *out)
 {
-	int64_t now = time_mono_ms();
-	int status;
+	struct run_result res = { 0 };
+	int r = run_pump(pl->child, &res);
 
-	plugin_reap(ctx, pl, &status);
-	pipe_drain(ctx, &pl->out);
-	pipe_drain(ctx, &pl->err);
-	close_fd(ctx, &pl->out.fd);
-	close_fd(ctx, &pl->err.fd);
-	plugin_result(pl, status, now - pl->started_ms, out);
-	free(pl->out.data);
-	free(pl->err.data);
-	pl->out.data = pl->err.data = NULL;
+	if (r == 0)
+		return;
+	plugin_stop(ctx, pl);
+	if (r < 0)
+		check_results_add(out, pl->name, CHECK_UNKNOWN, NULL,
+				  "%s: lost track of its process: %s", pl->name,
+				  strerror(-r));
+	else
+		plugin_result(pl, &res, out);
+	run_result_clear(&res);
 	pl->phase = PHASE_IDLE;
 	pl->next_due_ms = pl->started_ms + pl->interval_ms;
 	ctx->running--;
@@ -637,21 +530,17 @@ static void schedule(struct plugin_ctx *ctx, enum queue q,
 	}
 }
 
-/* Arm the timer for the next deadline, or the next due plugin. */
+/* Arm the timer for the next due plugin (run.c watches the deadlines). */
 static void arm_timer(struct plugin_ctx *ctx)
 {
 	int64_t next = INT64_MAX, now = time_mono_ms();
 	struct itimerspec its = { 0 };
 
-	for (size_t i = 0; i < ctx->nplugins; i++) {
+	for (size_t i = 0; i < ctx->nplugins && !ctx->env->one_shot; i++) {
 		const struct plugin *pl = &ctx->plugins[i];
-		int64_t t = INT64_MAX;
 
-		if (pl->phase == PHASE_RUNNING && !pl->timed_out)
-			t = pl->started_ms + pl->timeout_ms;
-		else if (pl->phase == PHASE_IDLE && !ctx->env->one_shot)
-			t = pl->next_due_ms;
-		next = t < next ? t : next;
+		if (pl->phase == PHASE_IDLE && pl->next_due_ms < next)
+			next = pl->next_due_ms;
 	}
 	if (next != INT64_MAX) {
 		int64_t wait = next - now > 0 ? next - now : 1;
@@ -684,15 +573,15 @@ static int plugin_collect(void *p, int64_t now_ms, struct check_results *out)
 }
 
 /*
- * When the epoll descriptor is readable: read output, report plugins that
- * ended, kill those past their deadline, start queued and (in the daemon)
- * due ones, and re-arm the timer.  Never blocks.
+ * When the epoll descriptor is readable: let the running plugins that
+ * have news make progress (run.c reads, reaps and kills at deadlines),
+ * report those that ended, start queued and (in the daemon) due ones,
+ * and re-arm the timer.  Never blocks.
  */
 static int plugin_on_ready(void *p, int64_t now_ms, struct check_results *out)
 {
 	struct plugin_ctx *ctx = p;
 	struct epoll_event evs[16];
-	int64_t now = time_mono_ms();
 	uint64_t expirations;
 	int n;
 
@@ -707,28 +596,12 @@ static int plugin_on_ready(void *p, int64_t now_ms, struct check_results *out)
 					    sizeof(expirations));
 				continue;
 			}
-			pl = &ctx->plugins[tag >> 2];
-			if (pl->phase != PHASE_RUNNING)
-				continue;
-			if ((tag & 3) == SRC_OUT)
-				pipe_drain(ctx, &pl->out);
-			else if ((tag & 3) == SRC_ERR)
-				pipe_drain(ctx, &pl->err);
-			else
-				plugin_finish(ctx, pl, out);
+			pl = &ctx->plugins[tag];
+			if (pl->phase == PHASE_RUNNING)
+				plugin_pump(ctx, pl, out);
 		}
 		if (n < (int)ARRAY_SIZE(evs))
 			break;
-	}
-	/* past its deadline: kill the whole group; the pidfd reports it */
-	for (size_t i = 0; i < ctx->nplugins; i++) {
-		struct plugin *pl = &ctx->plugins[i];
-
-		if (pl->phase == PHASE_RUNNING && !pl->timed_out &&
-		    now >= pl->started_ms + pl->timeout_ms) {
-			kill(-pl->pid, SIGKILL);
-			pl->timed_out = true;
-		}
 	}
 	/* free slots go to queued plugins; the daemon also starts due ones,
 	 * but a one-shot run must not start a plugin twice */

@@ -1,11 +1,13 @@
 /*
  * Child processes for checks, see run.h.
  *
- * One epoll descriptor per child watches three things: the output pipe,
- * a pidfd (readable once the child has exited) and a timerfd for the
- * deadline.  The child is finished when it has been reaped and its pipe
- * is at end of file, or when the deadline passed (then the group is
- * killed and a grandchild still holding the pipe is not waited for).
+ * One epoll descriptor per child watches its output pipes, a pidfd
+ * (readable once the child has exited) and a timerfd for the deadline.
+ * The child is finished once its leader has exited and been reaped: its
+ * group is killed first (what it left behind), and what is in the pipes
+ * then is all the leader wrote, since it could not exit while blocked on
+ * a full pipe.  At the deadline the group is killed and the pidfd reports
+ * the end as for any exit, so nothing here ever blocks on a child.
  */
 #include "run.h"
 
@@ -26,18 +28,30 @@
 
 #include "../common/util.h"
 
+/* One output pipe of a child: what is kept, and what was dropped. */
+struct run_pipe {
+	int fd;          /* read end, -1 once closed */
+	char *data;      /* NUL-terminated */
+	size_t len;
+	size_t cap;
+	size_t limit;    /* bytes kept */
+	size_t dropped;  /* bytes past the limit, read and dropped */
+	size_t drain_max;
+	bool truncated;
+};
+
 struct run_child {
 	pid_t pid;
-	int out_fd;  /* read end of the output pipe, -1 after EOF */
 	int pid_fd;  /* -1 after the child was reaped */
 	int timer_fd;
 	int epoll_fd;
-	int64_t timeout_ms;
+	struct run_pipe out;
+	struct run_pipe err; /* fd -1 throughout when stderr goes to out */
 	int64_t started_ms;
-	size_t max_output;
-	struct run_result result;
-	size_t cap;
+	bool timed_out;
 	bool reaped;
+	int status;
+	int64_t cpu_us;
 };
 
 static void close_fd(int *fd)
@@ -55,11 +69,11 @@ static int watch(int epfd, int fd)
 }
 
 /* The deadline as a one-shot timer, part of the child's epoll set. */
-static int arm_deadline(struct run_child *c)
+static int arm_deadline(struct run_child *c, int64_t timeout_ms)
 {
 	struct itimerspec its = {
-		.it_value.tv_sec = c->timeout_ms / 1000,
-		.it_value.tv_nsec = (c->timeout_ms % 1000) * 1000000 + 1,
+		.it_value.tv_sec = timeout_ms / 1000,
+		.it_value.tv_nsec = (timeout_ms % 1000) * 1000000 + 1,
 	};
 
 	c->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -73,12 +87,13 @@ static int arm_deadline(struct run_child *c)
 /*
  * posix_spawn with the child in its own process group, default signal
  * dispositions and an empty signal mask (the agent blocks the signals it
- * reads through a signalfd, and a child must not inherit that).  Every
- * descriptor of the agent is close-on-exec already; closefrom is the belt
- * to those braces, for a library that forgot.
+ * reads through a signalfd, and a child must not inherit that), working
+ * directory /, and every descriptor above 2 closed: our own are
+ * close-on-exec, but libcurl's sockets are not.  -errno when it could not
+ * be started, an exec failure included.
  */
-int run_spawn(const char *const argv[], const char *const envp[], int out_fd,
-	      int err_fd, pid_t *ret_pid)
+static int spawn(const char *const argv[], const char *const envp[],
+		 int out_fd, int err_fd, pid_t *ret_pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -113,54 +128,88 @@ int run_spawn(const char *const argv[], const char *const envp[], int out_fd,
 	return -r;
 }
 
+static void pipe_init(struct run_pipe *p, size_t limit, size_t drain_max)
+{
+	*p = (struct run_pipe){
+		.fd = -1,
+		.cap = limit + 1 < 4096 ? limit + 1 : 4096,
+		.limit = limit,
+		.drain_max = drain_max ? drain_max : RUN_DRAIN_DEFAULT,
+	};
+	p->data = xcalloc(1, p->cap);
+}
+
+/*
+ * A pipe whose read end we keep (non-blocking, close-on-exec) and whose
+ * write end the child gets (blocking, like any ordinary stdout).
+ */
+static int pipe_open(int *ret_read, int *ret_write)
+{
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) < 0) {
+		int r = -errno;
+
+		close(fds[0]);
+		close(fds[1]);
+		return r;
+	}
+	*ret_read = fds[0];
+	*ret_write = fds[1];
+	return 0;
+}
+
 int run_start(const char *const argv[], const char *const envp[],
-	      int64_t timeout_ms, size_t max_output, struct run_child **ret)
+	      const struct run_options *opt, struct run_child **ret)
 {
 	struct run_child *c = xcalloc(1, sizeof(*c));
-	int pipefd[2] = { -1, -1 };
+	int out_w = -1, err_w = -1;
 	int r;
 
-	c->out_fd = c->pid_fd = c->timer_fd = c->epoll_fd = -1;
+	c->pid_fd = c->timer_fd = c->epoll_fd = -1;
 	c->pid = -1;
-	c->timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
-	c->max_output = max_output;
 	c->started_ms = time_mono_ms();
-	c->cap = 4096 < max_output + 1 ? 4096 : max_output + 1;
-	c->result.output = xcalloc(1, c->cap);
+	pipe_init(&c->out, opt->max_output, opt->drain_max);
+	pipe_init(&c->err, opt->stderr_apart ? opt->max_stderr : 0,
+		  opt->drain_max);
 
 	if (argv[0] == NULL || argv[0][0] != '/') {
 		r = -EINVAL;
 		goto fail;
 	}
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		r = -errno;
+	r = pipe_open(&c->out.fd, &out_w);
+	if (r == 0 && opt->stderr_apart)
+		r = pipe_open(&c->err.fd, &err_w);
+	if (r < 0)
 		goto fail;
-	}
-	r = run_spawn(argv, envp, pipefd[1], pipefd[1], &c->pid);
-	close_fd(&pipefd[1]);
-	c->out_fd = pipefd[0];
+	r = spawn(argv, envp, out_w, err_w >= 0 ? err_w : out_w, &c->pid);
+	close_fd(&out_w);
+	close_fd(&err_w);
 	if (r < 0) {
 		c->pid = -1;
 		goto fail;
 	}
-	if (fcntl(c->out_fd, F_SETFL, O_NONBLOCK) < 0)
-		goto fail_errno;
 	c->pid_fd = pidfd_open(c->pid, 0);
 	c->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	if (c->pid_fd < 0 || c->epoll_fd < 0)
-		goto fail_errno;
-	r = watch(c->epoll_fd, c->out_fd);
+	if (c->pid_fd < 0 || c->epoll_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = watch(c->epoll_fd, c->out.fd);
+	if (r == 0 && c->err.fd >= 0)
+		r = watch(c->epoll_fd, c->err.fd);
 	if (r == 0)
 		r = watch(c->epoll_fd, c->pid_fd);
 	if (r == 0)
-		r = arm_deadline(c);
+		r = arm_deadline(c, opt->timeout_ms > 0 ? opt->timeout_ms : 1);
 	if (r < 0)
 		goto fail;
 	*ret = c;
 	return 0;
-fail_errno:
-	r = -errno;
 fail:
+	/* a child we cannot watch must not run unwatched: run_free kills it */
 	run_free(c);
 	return r;
 }
@@ -170,73 +219,94 @@ int run_fd(const struct run_child *c)
 	return c->epoll_fd;
 }
 
-/* Append output up to the limit; the rest is read and dropped. */
-static void keep_output(struct run_child *c, const char *buf, size_t n)
+/* Keep n bytes up to the limit; count the rest as dropped. */
+static void pipe_keep(struct run_pipe *p, const char *buf, size_t n)
 {
-	struct run_result *res = &c->result;
-	size_t room = c->max_output - res->len;
+	size_t room = p->limit - p->len;
 
 	if (n > room) {
-		res->truncated = true;
+		p->truncated = true;
+		p->dropped += n - room;
 		n = room;
 	}
 	if (n == 0)
 		return;
-	if (res->len + n + 1 > c->cap) {
-		while (res->len + n + 1 > c->cap)
-			c->cap *= 2;
-		res->output = xreallocarray(res->output, c->cap, 1);
+	if (p->len + n + 1 > p->cap) {
+		while (p->len + n + 1 > p->cap)
+			p->cap *= 2;
+		p->data = xreallocarray(p->data, p->cap, 1);
 	}
-	memcpy(res->output + res->len, buf, n);
-	res->len += n;
-	res->output[res->len] = '\0';
+	memcpy(p->data + p->len, buf, n);
+	p->len += n;
+	p->data[p->len] = '\0';
 }
 
-static int drain_output(struct run_child *c)
+static void pipe_close(struct run_child *c, struct run_pipe *p)
+{
+	if (p->fd < 0)
+		return;
+	epoll_ctl(c->epoll_fd, EPOLL_CTL_DEL, p->fd, NULL);
+	close_fd(&p->fd);
+}
+
+/*
+ * Read what the pipe has now.  It is closed at end of file, on an error
+ * and once more than drain_max was dropped: the writer then dies of
+ * SIGPIPE or meets its deadline, and we stop copying its flood.
+ */
+static void pipe_drain(struct run_child *c, struct run_pipe *p)
 {
 	char buf[16384];
 
-	while (c->out_fd >= 0) {
-		ssize_t n = read(c->out_fd, buf, sizeof(buf));
+	while (p->fd >= 0) {
+		ssize_t n;
 
+		if (p->dropped >= p->drain_max) {
+			pipe_close(c, p);
+			break;
+		}
+		n = read(p->fd, buf, sizeof(buf));
 		if (n > 0) {
-			keep_output(c, buf, (size_t)n);
+			pipe_keep(p, buf, (size_t)n);
 			continue;
 		}
-		if (n == 0) {
-			epoll_ctl(c->epoll_fd, EPOLL_CTL_DEL, c->out_fd, NULL);
-			close_fd(&c->out_fd);
-			break;
-		}
-		if (errno == EINTR)
+		if (n < 0 && errno == EINTR)
 			continue;
-		if (errno == EAGAIN)
+		if (n < 0 && errno == EAGAIN)
 			break;
-		return -errno;
+		pipe_close(c, p);
 	}
-	return 0;
 }
 
-static int reap(struct run_child *c, int flags)
+/*
+ * Reap the leader once it has exited: kill what it left in its group
+ * first (while it is a zombie its pid, the group's id, cannot be reused),
+ * then collect its status and CPU time.  0 whether or not it had exited,
+ * -errno on failure.
+ */
+static int reap_if_exited(struct run_child *c)
 {
+	siginfo_t si = { 0 };
 	struct rusage ru = { 0 };
 	int status = 0;
 	pid_t p;
 
 	if (c->reaped)
 		return 0;
+	if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (si.si_pid == 0)
+		return 0; /* still running */
+	kill(-c->pid, SIGKILL);
 	do
-		p = wait4(c->pid, &status, flags, &ru);
+		p = wait4(c->pid, &status, 0, &ru);
 	while (p < 0 && errno == EINTR);
 	if (p < 0)
 		return -errno;
-	if (p == 0)
-		return 0;
 	c->reaped = true;
-	c->result.status = status;
-	c->result.cpu_us = (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) *
-				   1000000 +
-			   ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+	c->status = status;
+	c->cpu_us = (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+		    ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
 	epoll_ctl(c->epoll_fd, EPOLL_CTL_DEL, c->pid_fd, NULL);
 	close_fd(&c->pid_fd);
 	return 0;
@@ -250,28 +320,48 @@ static bool deadline_passed(struct run_child *c)
 	       sizeof(expirations);
 }
 
+/* Move what the child left into *ret (the child keeps nothing). */
+static void take_result(struct run_child *c, struct run_result *ret)
+{
+	*ret = (struct run_result){
+		.status = c->status,
+		.timed_out = c->timed_out,
+		.truncated = c->out.truncated,
+		.output = c->out.data,
+		.len = c->out.len,
+		.cpu_us = c->cpu_us,
+		.wall_ms = time_mono_ms() - c->started_ms,
+	};
+	c->out.data = NULL;
+	if (c->err.limit > 0) {
+		ret->errout = c->err.data;
+		ret->errlen = c->err.len;
+		c->err.data = NULL;
+	}
+}
+
 int run_pump(struct run_child *c, struct run_result *ret_result)
 {
-	int r = drain_output(c);
+	int r;
 
-	if (r == 0)
-		r = reap(c, WNOHANG);
+	pipe_drain(c, &c->out);
+	pipe_drain(c, &c->err);
+	if (!c->timed_out && !c->reaped && deadline_passed(c)) {
+		/* the pidfd reports the end of the group's leader */
+		c->timed_out = true;
+		kill(-c->pid, SIGKILL);
+	}
+	r = reap_if_exited(c);
 	if (r < 0)
 		return r;
-	if (!c->result.timed_out && !(c->reaped && c->out_fd < 0) &&
-	    deadline_passed(c)) {
-		c->result.timed_out = true;
-		kill(-c->pid, SIGKILL);
-		r = reap(c, 0);
-		if (r < 0)
-			return r;
-		drain_output(c);
-	}
-	if (!c->reaped || (c->out_fd >= 0 && !c->result.timed_out))
+	if (!c->reaped)
 		return 0;
-	c->result.wall_ms = time_mono_ms() - c->started_ms;
-	*ret_result = c->result;
-	c->result = (struct run_result){ 0 };
+	/* the leader's last words, and nothing after them */
+	pipe_drain(c, &c->out);
+	pipe_drain(c, &c->err);
+	pipe_close(c, &c->out);
+	pipe_close(c, &c->err);
+	take_result(c, ret_result);
 	return 1;
 }
 
@@ -293,29 +383,34 @@ void run_free(struct run_child *c)
 	if (c == NULL)
 		return;
 	if (c->pid > 0 && !c->reaped) {
+		int status;
+
 		kill(-c->pid, SIGKILL);
-		reap(c, 0);
+		while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
+			;
 	}
-	close_fd(&c->out_fd);
+	close_fd(&c->out.fd);
+	close_fd(&c->err.fd);
 	close_fd(&c->pid_fd);
 	close_fd(&c->timer_fd);
 	close_fd(&c->epoll_fd);
-	run_result_clear(&c->result);
+	free(c->out.data);
+	free(c->err.data);
 	free(c);
 }
 
 void run_result_clear(struct run_result *result)
 {
 	free(result->output);
+	free(result->errout);
 	*result = (struct run_result){ 0 };
 }
 
 int run_capture(const char *const argv[], const char *const envp[],
-		int64_t timeout_ms, size_t max_output,
-		struct run_result *ret_result)
+		const struct run_options *opt, struct run_result *ret_result)
 {
 	struct run_child *c;
-	int r = run_start(argv, envp, timeout_ms, max_output, &c);
+	int r = run_start(argv, envp, opt, &c);
 
 	if (r < 0)
 		return r;
@@ -324,16 +419,21 @@ int run_capture(const char *const argv[], const char *const envp[],
 	return r;
 }
 
+void run_format_timeout(int64_t timeout_ms, char *buf, size_t size)
+{
+	if (timeout_ms < 1000)
+		snprintf(buf, size, "%lld ms", (long long)timeout_ms);
+	else
+		format_duration(timeout_ms / 1000, buf, size);
+}
+
 void run_describe(const struct run_result *res, int64_t timeout_ms,
 		  char *buf, size_t size)
 {
 	char d[32];
 
 	if (res->timed_out) {
-		if (timeout_ms < 1000)
-			snprintf(d, sizeof(d), "%lld ms", (long long)timeout_ms);
-		else
-			format_duration(timeout_ms / 1000, d, sizeof(d));
+		run_format_timeout(timeout_ms, d, sizeof(d));
 		snprintf(buf, size, "timed out after %s", d);
 	} else if (WIFEXITED(res->status)) {
 		snprintf(buf, size, "exited with status %d",

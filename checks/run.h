@@ -1,14 +1,22 @@
 /*
  * Local programs run by checks (apt-get, apt-config, plugins): no shell,
- * a fixed argument vector and environment, stdin from /dev/null, stdout
- * and stderr captured together up to a limit, and a deadline after which
- * the child's whole process group is killed.
+ * a fixed argument vector and environment, stdin from /dev/null, no
+ * descriptor of the agent's but 0, 1 and 2 (libcurl's sockets are not
+ * close-on-exec), stdout and stderr captured up to limits, together or
+ * apart, and a deadline.
  *
- * A child runs in its own process group, so a timeout also kills what it
- * spawned.  run_start() returns at once; the caller either blocks in
- * run_wait() or polls run_fd() (readable on output, exit or deadline) and
- * calls run_pump() whenever it is readable, which is how a check keeps a
- * slow program off the agent's event loop.
+ * A child runs in its own process group.  When the deadline passes the
+ * whole group is killed; when the child exits, whatever it left running
+ * in its group is killed too, so neither a hang nor a forgotten
+ * background process outlives its check (a descendant that calls setsid
+ * escapes).  Output past a limit is read and dropped up to a drain limit,
+ * then its pipe is closed, so a program that floods dies of SIGPIPE
+ * instead of making the agent copy gigabytes into the void.
+ *
+ * run_start() returns at once; the caller either blocks in run_wait() or
+ * polls run_fd() (readable on output, exit or deadline) and calls
+ * run_pump() whenever it is readable, which is how a check keeps a slow
+ * program off the agent's event loop.
  */
 #ifndef TOCSIN_RUN_H
 #define TOCSIN_RUN_H
@@ -16,14 +24,26 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
+
+/* What is drained past a limit before the pipe is closed, by default. */
+#define RUN_DRAIN_DEFAULT (1024 * 1024)
+
+struct run_options {
+	int64_t timeout_ms;  /* then the group is killed (at least 1 ms) */
+	size_t max_output;   /* bytes of stdout kept (and of stderr with it) */
+	bool stderr_apart;   /* stderr into a buffer of its own */
+	size_t max_stderr;   /* bytes of it kept, when apart */
+	size_t drain_max;    /* past a limit; 0 is RUN_DRAIN_DEFAULT */
+};
 
 struct run_result {
 	int status;      /* wait(2) status; meaningful unless timed_out */
 	bool timed_out;  /* killed at the deadline */
-	bool truncated;  /* output beyond the limit was read and dropped */
-	char *output;    /* stdout and stderr interleaved, NUL-terminated */
+	bool truncated;  /* stdout beyond its limit was dropped */
+	char *output;    /* stdout (and stderr unless apart), NUL-terminated */
 	size_t len;
+	char *errout;    /* stderr when apart (else NULL), NUL-terminated */
+	size_t errlen;
 	int64_t cpu_us;  /* user + system CPU of the child and what it waited for */
 	int64_t wall_ms;
 };
@@ -31,22 +51,12 @@ struct run_result {
 struct run_child;
 
 /*
- * The spawn itself, for callers that watch the child on their own (the
- * plugin check keeps stdout and stderr apart): argv[0] (absolute) with
- * envp, stdin from /dev/null, stdout on out_fd and stderr on err_fd (may
- * be the same), in a process group of its own, default signal dispositions
- * and an empty signal mask, no other descriptor of ours, working directory
- * /.  0 and *ret_pid, or -errno (an exec failure included).
- */
-int run_spawn(const char *const argv[], const char *const envp[], int out_fd,
-	      int err_fd, pid_t *ret_pid);
-
-/*
  * Start argv[0] (an absolute path) with envp.  0, or -errno when it could
- * not be started (-ENOENT for a missing program, -EACCES, ...).
+ * not be started (-ENOENT for a missing program, -EACCES, -EINVAL for a
+ * relative path, ...).
  */
 int run_start(const char *const argv[], const char *const envp[],
-	      int64_t timeout_ms, size_t max_output, struct run_child **ret);
+	      const struct run_options *opt, struct run_child **ret);
 /* The descriptor to poll for POLLIN; stays the same for the child's life. */
 int run_fd(const struct run_child *child);
 /*
@@ -63,8 +73,7 @@ void run_result_clear(struct run_result *result);
 
 /* run_start() + run_wait() + run_free(). */
 int run_capture(const char *const argv[], const char *const envp[],
-		int64_t timeout_ms, size_t max_output,
-		struct run_result *ret_result);
+		const struct run_options *opt, struct run_result *ret_result);
 
 /*
  * "exited with status 3", "killed by signal 9", "timed out after 30 s":
@@ -72,5 +81,7 @@ int run_capture(const char *const argv[], const char *const envp[],
  */
 void run_describe(const struct run_result *result, int64_t timeout_ms,
 		  char *buf, size_t size);
+/* "30 s", "250 ms": a timeout as a summary says it. */
+void run_format_timeout(int64_t timeout_ms, char *buf, size_t size);
 
 #endif

@@ -28,22 +28,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <systemd/sd-bus.h>
+#include <unistd.h>
 
 #include "../common/config.h"
 #include "../common/db.h"
 #include "../common/util.h"
 #include "check.h"
 #include "journal.h"
+#include "claims.h"
 #include "pkglog.h"
+#include "systemd.h"
+#include "unitrun.h"
 
-#define SD_DEST "org.freedesktop.systemd1"
-#define SD_PATH "/org/freedesktop/systemd1"
-#define SD_MANAGER "org.freedesktop.systemd1.Manager"
-#define SD_UNIT "org.freedesktop.systemd1.Unit"
-#define SD_SERVICE "org.freedesktop.systemd1.Service"
-#define SD_TIMER "org.freedesktop.systemd1.Timer"
-#define UNIT_PREFIX "/org/freedesktop/systemd1/unit"
 
 #define BUS_TIMEOUT_US (5 * 1000 * 1000ULL)
 #define UNITS_MAX 4096       /* units tracked at once */
@@ -51,6 +50,10 @@
 #define UPGRADES_IN_CONTEXT 50
 /* A state that says nothing yet: a unit in transition is not reported. */
 #define STATE_SKIP (-1)
+/* Restart times kept per unit: the most restarts_warning can ask for. */
+#define RESTARTS_KEPT 16
+/* Passes of dispatching and handling per wake-up, see settle(). */
+#define SETTLE_PASSES_MAX 64
 
 struct unit {
 	char *name;
@@ -61,10 +64,15 @@ struct unit {
 	bool job;               /* a job is queued: it is in transition */
 	bool known_bad;         /* reported with a problem, no ok sent yet */
 	int reported;           /* state last reported, STATE_SKIP for none */
-	bool have_restarts;
-	uint32_t nrestarts;
-	uint32_t nrestarts_base; /* at the previous poll */
+	bool have_restarts;     /* nrestarts is known */
+	uint32_t nrestarts;     /* NRestarts last seen */
+	uint32_t nrestarts_seen; /* what restart_ms accounts for */
+	/* when restarts were seen (monotonic), a ring of the latest */
+	int64_t restart_ms[RESTARTS_KEPT];
+	uint32_t nrecorded;
 	/* the failure being reported: context is computed once per failure */
+	bool claim_checked;     /* claimed_by is known for this failure */
+	char claimed_by[160];   /* the check that reports it (claims.h), or "" */
 	uint64_t failed_at_us;
 	char *fail_summary;
 	json_t *fail_context;
@@ -80,6 +88,7 @@ struct services_ctx {
 	char **timers;
 	int64_t timer_max_age_ms;
 	int64_t restarts_warning;
+	int64_t restarts_window_ms;
 	int64_t journal_lines;
 	int64_t journal_wait_ms;
 	char *journal_dir;
@@ -90,6 +99,10 @@ struct services_ctx {
 	sd_bus *bus;
 	sd_bus_slot *match;
 	bool subscribed;
+	/* what the agent polls: the bus and kick, an eventfd that is made
+	 * readable while sd-bus holds queued messages (see settle) */
+	int epfd;
+	int kick;
 	char bus_error[256];
 	struct unit *units;
 	size_t nunits;
@@ -139,6 +152,7 @@ static void unit_forget_failure(struct unit *u)
 	u->fail_summary = NULL;
 	u->fail_context = NULL;
 	u->failed_at_us = 0;
+	u->claim_checked = false;
 }
 
 static struct unit *unit_find(struct services_ctx *ctx, const char *name)
@@ -240,14 +254,19 @@ static void db_remember(struct services_ctx *ctx, const struct unit *u,
 
 /* --- configuration ---------------------------------------------------------- */
 
+static void bus_drop(struct services_ctx *ctx);
+
 static void services_free(void *p)
 {
 	struct services_ctx *ctx = p;
 
 	if (ctx == NULL)
 		return;
-	sd_bus_slot_unref(ctx->match);
-	sd_bus_flush_close_unref(ctx->bus);
+	bus_drop(ctx);
+	if (ctx->epfd >= 0)
+		close(ctx->epfd);
+	if (ctx->kick >= 0)
+		close(ctx->kick);
 	sqlite3_finalize(ctx->db_add);
 	sqlite3_finalize(ctx->db_del);
 	units_free(ctx);
@@ -267,9 +286,11 @@ static int services_configure(struct cfg *cfg, const struct cfg_node *node,
 	struct services_ctx *ctx = xcalloc(1, sizeof(*ctx));
 
 	ctx->env = env;
+	ctx->epfd = ctx->kick = -1;
 	ctx->report_failed = true;
 	ctx->failed_state = CHECK_CRITICAL;
 	ctx->restarts_warning = 3;
+	ctx->restarts_window_ms = 3600 * 1000;
 	ctx->journal_lines = 20;
 	ctx->journal_wait_ms = 300;
 	ctx->upgrade_window_ms = 2 * 3600 * 1000;
@@ -280,8 +301,13 @@ static int services_configure(struct cfg *cfg, const struct cfg_node *node,
 	cfg_get_string_list(cfg, node, "watch", &ctx->watch);
 	cfg_get_string_list(cfg, node, "timers", &ctx->timers);
 	cfg_get_duration(cfg, node, "timer_max_age", &ctx->timer_max_age_ms);
-	cfg_get_int(cfg, node, "restarts_warning", 0, 1000000,
+	cfg_get_int(cfg, node, "restarts_warning", 0, RESTARTS_KEPT,
 		    &ctx->restarts_warning);
+	if (cfg_get_duration(cfg, node, "restarts_window",
+			     &ctx->restarts_window_ms) > 0 &&
+	    ctx->restarts_window_ms < 1000)
+		cfg_error(cfg, cfg_get(cfg, node, "restarts_window"),
+			  "restarts_window must be at least 1s");
 	cfg_get_int(cfg, node, "journal_lines", 0, JOURNAL_LINES_MAX,
 		    &ctx->journal_lines);
 	cfg_get_duration(cfg, node, "journal_wait", &ctx->journal_wait_ms);
@@ -306,6 +332,8 @@ static int services_configure(struct cfg *cfg, const struct cfg_node *node,
 
 static void bus_drop(struct services_ctx *ctx)
 {
+	if (ctx->bus != NULL && ctx->epfd >= 0)
+		epoll_ctl(ctx->epfd, EPOLL_CTL_DEL, sd_bus_get_fd(ctx->bus), NULL);
 	ctx->match = sd_bus_slot_unref(ctx->match);
 	ctx->bus = sd_bus_flush_close_unref(ctx->bus);
 	ctx->subscribed = false;
@@ -316,6 +344,27 @@ static int on_properties_changed(sd_bus_message *m, void *userdata,
 static void report_failed_summary(struct services_ctx *ctx,
 				  struct check_results *out);
 
+/*
+ * Put the bus into the descriptor the agent polls (made once, with the
+ * kick eventfd).  0 or -errno: then the check has no subscription and
+ * the poll on its interval still sees everything.
+ */
+static int watch_bus(struct services_ctx *ctx)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (ctx->epfd < 0) {
+		ctx->epfd = epoll_create1(EPOLL_CLOEXEC);
+		ctx->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (ctx->epfd < 0 || ctx->kick < 0 ||
+		    epoll_ctl(ctx->epfd, EPOLL_CTL_ADD, ctx->kick, &ev) < 0)
+			return -errno;
+	}
+	if (epoll_ctl(ctx->epfd, EPOLL_CTL_ADD, sd_bus_get_fd(ctx->bus), &ev) < 0)
+		return -errno;
+	return 0;
+}
+
 /* Connect and subscribe; 0, or -errno with ctx->bus_error set. */
 static int bus_connect(struct services_ctx *ctx)
 {
@@ -324,119 +373,46 @@ static int bus_connect(struct services_ctx *ctx)
 
 	if (ctx->bus != NULL)
 		return 0;
-	if (ctx->bus_address) {
-		r = sd_bus_new(&ctx->bus);
-		if (r >= 0)
-			r = sd_bus_set_address(ctx->bus, ctx->bus_address);
-		if (r >= 0)
-			r = sd_bus_set_bus_client(ctx->bus, 1);
-		if (r >= 0)
-			r = sd_bus_start(ctx->bus);
-	} else {
-		r = sd_bus_open_system(&ctx->bus);
-	}
+	r = systemd_bus_open(ctx->bus_address, BUS_TIMEOUT_US, &ctx->bus,
+			     ctx->bus_error, sizeof(ctx->bus_error));
 	if (r < 0) {
-		const char *addr = ctx->bus_address ? ctx->bus_address
-						    : getenv("DBUS_SYSTEM_BUS_ADDRESS");
-
-		snprintf(ctx->bus_error, sizeof(ctx->bus_error),
-			 "cannot connect to the system bus (%s): %s",
-			 addr ? addr : "unix:path=/run/dbus/system_bus_socket",
-			 strerror(-r));
-		ctx->bus = sd_bus_unref(ctx->bus);
+		ctx->bus = NULL;
 		return r;
 	}
-	sd_bus_set_method_call_timeout(ctx->bus, BUS_TIMEOUT_US);
 	/*
 	 * systemd sends unit signals only while someone is subscribed.  A
 	 * failed subscription leaves the poll, which still sees everything.
 	 */
-	r = sd_bus_call_method(ctx->bus, SD_DEST, SD_PATH, SD_MANAGER,
+	r = sd_bus_call_method(ctx->bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
 			       "Subscribe", &err, NULL, NULL);
 	sd_bus_error_free(&err);
 	if (r >= 0)
 		r = sd_bus_add_match(ctx->bus, &ctx->match,
-				     "type='signal',sender='" SD_DEST "',"
+				     "type='signal',sender='" SYSTEMD_DEST "',"
 				     "interface='org.freedesktop.DBus.Properties',"
 				     "member='PropertiesChanged',"
-				     "path_namespace='" UNIT_PREFIX "'",
+				     "path_namespace='" SYSTEMD_UNIT_PREFIX "'",
 				     on_properties_changed, ctx);
+	if (r >= 0)
+		r = watch_bus(ctx);
 	ctx->subscribed = r >= 0;
 	ctx->bus_error[0] = '\0';
 	return 0;
 }
 
-/* A property of a unit object; 0 or -errno.  *ret_str is new. */
+/* Properties of a unit object over the check's bus; see systemd.h. */
 static int get_string(struct services_ctx *ctx, const char *path,
 		      const char *iface, const char *name, char **ret_str)
 {
-	sd_bus_error err = SD_BUS_ERROR_NULL;
-	int r = sd_bus_get_property_string(ctx->bus, SD_DEST, path, iface, name,
-					   &err, ret_str);
-
-	sd_bus_error_free(&err);
-	return r < 0 ? r : 0;
+	return systemd_get_string(ctx->bus, path, iface, name, ret_str, NULL, 0);
 }
 
 static int get_trivial(struct services_ctx *ctx, const char *path,
 		       const char *iface, const char *name, char type,
 		       void *ret)
 {
-	sd_bus_error err = SD_BUS_ERROR_NULL;
-	int r = sd_bus_get_property_trivial(ctx->bus, SD_DEST, path, iface,
-					    name, &err, type, ret);
-
-	sd_bus_error_free(&err);
-	return r < 0 ? r : 0;
-}
-
-/* The object path of a unit by name (LoadUnit also finds unloaded ones). */
-static char *unit_path(const char *name)
-{
-	char *path = NULL;
-
-	if (sd_bus_path_encode(UNIT_PREFIX, name, &path) < 0)
-		return NULL;
-	return path;
-}
-
-static int load_unit(struct services_ctx *ctx, const char *name,
-		     char **ret_path)
-{
-	sd_bus_error err = SD_BUS_ERROR_NULL;
-	sd_bus_message *reply = NULL;
-	const char *path;
-	int r = sd_bus_call_method(ctx->bus, SD_DEST, SD_PATH, SD_MANAGER,
-				   "LoadUnit", &err, &reply, "s", name);
-
-	sd_bus_error_free(&err);
-	if (r >= 0)
-		r = sd_bus_message_read(reply, "o", &path);
-	if (r >= 0)
-		*ret_path = xstrdup(path);
-	sd_bus_message_unref(reply);
-	return r < 0 ? r : 0;
-}
-
-/* "org.freedesktop.systemd1.Service" for "x.service", NULL for scopes etc. */
-static const char *type_interface(const char *name)
-{
-	static const struct {
-		const char *suffix, *iface;
-	} types[] = {
-		{ ".service", SD_SERVICE },
-		{ ".socket", "org.freedesktop.systemd1.Socket" },
-		{ ".mount", "org.freedesktop.systemd1.Mount" },
-		{ ".swap", "org.freedesktop.systemd1.Swap" },
-		{ ".timer", SD_TIMER },
-		{ ".path", "org.freedesktop.systemd1.Path" },
-		{ ".automount", "org.freedesktop.systemd1.Automount" },
-	};
-
-	for (size_t i = 0; i < ARRAY_SIZE(types); i++)
-		if (has_suffix(name, types[i].suffix))
-			return types[i].iface;
-	return NULL;
+	return systemd_get_trivial(ctx->bus, path, iface, name, type, ret,
+				   NULL, 0);
 }
 
 /* --- evaluation --------------------------------------------------------------- */
@@ -478,16 +454,16 @@ static void fit_context(json_t *c)
  */
 static void describe_failure(struct services_ctx *ctx, struct unit *u)
 {
-	char *path = unit_path(u->name), *result = NULL, why[512];
+	char *path = systemd_unit_path(u->name), *result = NULL, why[512];
 	char at[TIME_RFC3339_LEN], upgrades[512] = "", window[32];
-	const char *iface = type_interface(u->name);
+	const char *iface = systemd_unit_interface(u->name);
 	json_t *ctxj, *lines = NULL;
 	uint64_t since = 0;
 	int64_t when_ms;
 	size_t first = 0, n = 0;
 
 	if (path)
-		get_trivial(ctx, path, SD_UNIT, "StateChangeTimestamp", 't', &since);
+		get_trivial(ctx, path, SYSTEMD_UNIT, "StateChangeTimestamp", 't', &since);
 	if (u->fail_summary != NULL && since == u->failed_at_us)
 		goto done; /* the same failure as before */
 	unit_forget_failure(u);
@@ -550,14 +526,90 @@ static bool in_transition(const struct unit *u)
 	       strcmp(u->active, "deactivating") == 0;
 }
 
-/* Rising since the previous poll, or at the threshold. */
+/*
+ * Record the restarts NRestarts rose by since the last look, at the time
+ * of this look.  NRestarts only counts (systemd resets it on an explicit
+ * start), so it says nothing about now: the times do.
+ */
+static void account_restarts(struct unit *u)
+{
+	int64_t now = time_mono_ms();
+
+	if (!u->have_restarts)
+		return;
+	for (uint32_t i = u->nrestarts_seen;
+	     i < u->nrestarts && i - u->nrestarts_seen < RESTARTS_KEPT; i++)
+		u->restart_ms[u->nrecorded++ % RESTARTS_KEPT] = now;
+	u->nrestarts_seen = u->nrestarts;
+}
+
+/* Restarts seen within the window that ends now. */
+static uint32_t recent_restarts(const struct services_ctx *ctx,
+				const struct unit *u)
+{
+	int64_t since = time_mono_ms() - ctx->restarts_window_ms;
+	uint32_t n = 0, kept = u->nrecorded < RESTARTS_KEPT ? u->nrecorded
+							    : RESTARTS_KEPT;
+
+	for (uint32_t i = 0; i < kept; i++)
+		n += u->restart_ms[i] >= since;
+	return n;
+}
+
+/* Waiting to be started again, or starting: in a loop right now. */
+static bool auto_restarting(const struct unit *u)
+{
+	return strcmp(u->sub, "auto-restart") == 0 ||
+	       strcmp(u->active, "activating") == 0;
+}
+
+/*
+ * A restart loop: restarts_warning restarts seen within restarts_window,
+ * or, for an agent that has not watched long enough to know (just
+ * started), NRestarts at the threshold while the unit is being restarted.
+ * A unit that restarted three times last month and runs now is fine.
+ */
 static bool restart_loop(const struct services_ctx *ctx, const struct unit *u)
 {
-	if (!u->have_restarts)
+	if (!u->have_restarts || ctx->restarts_warning == 0)
 		return false;
-	return u->nrestarts > u->nrestarts_base ||
-	       (ctx->restarts_warning > 0 &&
-		u->nrestarts >= (uint64_t)ctx->restarts_warning);
+	return recent_restarts(ctx, u) >= (uint32_t)ctx->restarts_warning ||
+	       (auto_restarting(u) &&
+		u->nrestarts >= (uint32_t)ctx->restarts_warning);
+}
+
+/*
+ * Who reports the failure of u instead of this check (claims.h): a claim
+ * on the unit itself, or on a timer that triggers it (TriggeredBy).  The
+ * label, or NULL; asked once per failure.
+ */
+static const char *unit_claim(struct services_ctx *ctx, struct unit *u)
+{
+	const struct claims *c = ctx->env ? ctx->env->claims : NULL;
+	const char *label = claims_find(c, u->name);
+	char **triggers = NULL, *path;
+
+	if (u->claim_checked)
+		return u->claimed_by[0] ? u->claimed_by : NULL;
+	if (label == NULL && claims_unit(c, 0) != NULL && ctx->bus != NULL) {
+		path = systemd_unit_path(u->name);
+		if (path == NULL || systemd_get_strv(ctx->bus, path, SYSTEMD_UNIT,
+						     "TriggeredBy", &triggers,
+						     NULL, 0) < 0) {
+			free(path);
+			return NULL; /* ask again next time */
+		}
+		for (size_t i = 0; triggers && triggers[i]; i++)
+			if (label == NULL)
+				label = claims_find(c, triggers[i]);
+		for (size_t i = 0; triggers && triggers[i]; i++)
+			free(triggers[i]);
+		free(triggers);
+		free(path);
+	}
+	u->claim_checked = true;
+	strlcpy_safe(u->claimed_by, label ? label : "", sizeof(u->claimed_by));
+	return label ? u->claimed_by : NULL;
 }
 
 /*
@@ -570,8 +622,20 @@ static int unit_state(struct services_ctx *ctx, struct unit *u, char *summary,
 	bool watched = matches(ctx->watch, u->name);
 
 	*ret_context = NULL;
+	account_restarts(u);
 	if (strcmp(u->active, "failed") == 0 && ctx->report_failed &&
 	    !matches(ctx->ignore, u->name)) {
+		const char *owner = unit_claim(ctx, u);
+
+		if (owner != NULL) {
+			/* one ticket per failed backup job: the other check's;
+			 * an ok resolves what this check said before the claim */
+			if (!u->known_bad)
+				return STATE_SKIP;
+			snprintf(summary, size, "%s failed; %s reports it",
+				 u->name, owner);
+			return CHECK_OK;
+		}
 		describe_failure(ctx, u);
 		strlcpy_safe(summary, u->fail_summary, size);
 		*ret_context = json_incref(u->fail_context);
@@ -580,11 +644,13 @@ static int unit_state(struct services_ctx *ctx, struct unit *u, char *summary,
 	if (strcmp(u->active, "failed") != 0)
 		unit_forget_failure(u);
 	if (restart_loop(ctx, u)) {
+		char window[32];
+
+		format_duration(ctx->restarts_window_ms / 1000, window,
+				sizeof(window));
 		snprintf(summary, size,
-			 "%s is restarting in a loop: %u restarts, %u since the last check (%s/%s)",
-			 u->name, u->nrestarts,
-			 u->nrestarts > u->nrestarts_base
-				 ? u->nrestarts - u->nrestarts_base : 0,
+			 "%s is restarting in a loop: %u restarts in the last %s, %u in all (%s/%s)",
+			 u->name, recent_restarts(ctx, u), window, u->nrestarts,
 			 u->active, u->sub);
 		return CHECK_WARNING;
 	}
@@ -618,8 +684,10 @@ static void report_unit(struct services_ctx *ctx, struct unit *u,
 		json_decref(context);
 		return;
 	}
-	metrics = u->have_restarts ? json_pack("{s:I}", "restarts",
-					       (json_int_t)u->nrestarts)
+	metrics = u->have_restarts ? json_pack("{s:I, s:I}", "restarts",
+					       (json_int_t)u->nrestarts,
+					       "restarts_recent",
+					       (json_int_t)recent_restarts(ctx, u))
 				   : NULL;
 	r = check_results_add(out, u->name, (enum check_state)st, metrics,
 			      "%s", summary);
@@ -654,19 +722,21 @@ static int read_changes(sd_bus_message *m, const char *iface, struct unit *u,
 		r = sd_bus_message_read(m, "s", &prop);
 		if (r < 0)
 			break;
-		if (strcmp(iface, SD_UNIT) == 0 && strcmp(prop, "ActiveState") == 0 &&
+		if (strcmp(iface, SYSTEMD_UNIT) == 0 && strcmp(prop, "ActiveState") == 0 &&
 		    sd_bus_message_read(m, "v", "s", &s) > 0) {
 			copy_state(u->active, sizeof(u->active), s);
 			*ret_interesting = true;
-		} else if (strcmp(iface, SD_UNIT) == 0 && strcmp(prop, "SubState") == 0 &&
+		} else if (strcmp(iface, SYSTEMD_UNIT) == 0 && strcmp(prop, "SubState") == 0 &&
 			   sd_bus_message_read(m, "v", "s", &s) > 0) {
 			copy_state(u->sub, sizeof(u->sub), s);
-		} else if (strcmp(iface, SD_UNIT) == 0 && strcmp(prop, "Job") == 0 &&
+		} else if (strcmp(iface, SYSTEMD_UNIT) == 0 && strcmp(prop, "Job") == 0 &&
 			   sd_bus_message_read(m, "v", "(uo)", &n, &jpath) > 0) {
 			u->job = n != 0;
-		} else if (strcmp(iface, SD_SERVICE) == 0 &&
+		} else if (strcmp(iface, SYSTEMD_SERVICE) == 0 &&
 			   strcmp(prop, "NRestarts") == 0 &&
 			   sd_bus_message_read(m, "v", "u", &n) > 0) {
+			if (!u->have_restarts) /* the signal says it just rose */
+				u->nrestarts_seen = n ? n - 1 : 0;
 			u->nrestarts = n;
 			u->have_restarts = true;
 			*ret_interesting = true;
@@ -695,7 +765,7 @@ static int on_properties_changed(sd_bus_message *m, void *userdata,
 	bool interesting = false;
 
 	(void)error;
-	if (sd_bus_path_decode(sd_bus_message_get_path(m), UNIT_PREFIX, &name) <= 0 ||
+	if (sd_bus_path_decode(sd_bus_message_get_path(m), SYSTEMD_UNIT_PREFIX, &name) <= 0 ||
 	    sd_bus_message_read(m, "s", &iface) < 0)
 		goto done;
 	u = unit_find(ctx, name);
@@ -719,7 +789,7 @@ static int on_properties_changed(sd_bus_message *m, void *userdata,
 			/* the count just went up, by one at least */
 			u->have_restarts = true;
 			u->nrestarts = probe.nrestarts;
-			u->nrestarts_base = probe.nrestarts ? probe.nrestarts - 1 : 0;
+			u->nrestarts_seen = probe.nrestarts_seen;
 		}
 	} else if (read_changes(m, iface, u, &interesting) < 0 || !interesting) {
 		goto done;
@@ -753,7 +823,7 @@ static bool unit_has_job(struct services_ctx *ctx, const char *path)
 	sd_bus_message *reply = NULL;
 	const char *job_path = NULL;
 	uint32_t id = 0;
-	int r = sd_bus_get_property(ctx->bus, SD_DEST, path, SD_UNIT, "Job",
+	int r = sd_bus_get_property(ctx->bus, SYSTEMD_DEST, path, SYSTEMD_UNIT, "Job",
 				    &err, &reply, "(uo)");
 
 	if (r >= 0)
@@ -771,32 +841,29 @@ static bool unit_has_job(struct services_ctx *ctx, const char *path)
  */
 static void refresh_unit(struct services_ctx *ctx, struct unit *u)
 {
-	char *path = unit_path(u->name), *active = NULL, *sub = NULL;
+	char *path = systemd_unit_path(u->name), *active = NULL, *sub = NULL;
 
 	if (path == NULL)
 		return;
-	if (get_string(ctx, path, SD_UNIT, "ActiveState", &active) == 0 &&
-	    get_string(ctx, path, SD_UNIT, "SubState", &sub) == 0) {
+	if (get_string(ctx, path, SYSTEMD_UNIT, "ActiveState", &active) == 0 &&
+	    get_string(ctx, path, SYSTEMD_UNIT, "SubState", &sub) == 0) {
 		copy_state(u->active, sizeof(u->active), active);
 		copy_state(u->sub, sizeof(u->sub), sub);
 	}
 	u->job = unit_has_job(ctx, path);
 	if (strcmp(u->sub, "auto-restart") == 0 && has_suffix(u->name, ".service") &&
-	    get_trivial(ctx, path, SD_SERVICE, "NRestarts", 'u', &u->nrestarts) == 0 &&
+	    get_trivial(ctx, path, SYSTEMD_SERVICE, "NRestarts", 'u', &u->nrestarts) == 0 &&
 	    !u->have_restarts) {
 		u->have_restarts = true;
-		u->nrestarts_base = u->nrestarts;
+		u->nrestarts_seen = u->nrestarts;
 	}
 	free(active);
 	free(sub);
 	free(path);
 }
 
-/*
- * Report the units signals changed, when their state did, and then the
- * failed count too, which may have changed with them.
- */
-static void handle_changes(struct services_ctx *ctx, struct check_results *out)
+/* Report the units signals changed, when their state did; how many. */
+static size_t handle_changes(struct services_ctx *ctx, struct check_results *out)
 {
 	size_t before = out->n;
 
@@ -809,8 +876,60 @@ static void handle_changes(struct services_ctx *ctx, struct check_results *out)
 		refresh_unit(ctx, u);
 		report_unit(ctx, u, true, out);
 	}
-	if (out->n > before)
+	return out->n - before;
+}
+
+static bool any_changed(const struct services_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nunits; i++)
+		if (ctx->units[i].changed)
+			return true;
+	return false;
+}
+
+/* Whether sd-bus holds messages it has read but not dispatched. */
+static bool bus_has_queued(struct services_ctx *ctx)
+{
+	uint64_t t = UINT64_MAX;
+
+	return ctx->bus != NULL && sd_bus_get_timeout(ctx->bus, &t) >= 0 && t == 0;
+}
+
+/*
+ * Dispatch what the bus has and report what it changed, until a pass
+ * finds nothing new: handling a change makes calls, and sd-bus reads the
+ * signals that arrive meanwhile into its queue, where the agent's poll()
+ * of the socket cannot see them (a burst of restarts, then a failure,
+ * would wait for the next poll on the interval).  Bounded, so that a
+ * storm cannot hold the agent here: what is left then makes the kick
+ * eventfd readable, and the agent calls on_ready again at once.  The
+ * failed count goes out once, after the units that changed it.  false
+ * when the bus was lost.
+ */
+static bool settle(struct services_ctx *ctx, struct check_results *out)
+{
+	size_t reported = 0;
+	uint64_t one = 1, drained;
+	bool ok = true;
+	int pass;
+
+	if (ctx->kick >= 0)
+		(void)!read(ctx->kick, &drained, sizeof(drained));
+	for (pass = 0; pass < SETTLE_PASSES_MAX; pass++) {
+		if (!bus_drain(ctx)) {
+			ok = false;
+			break;
+		}
+		if (!any_changed(ctx))
+			break;
+		reported += handle_changes(ctx, out);
+	}
+	if (reported > 0)
 		report_failed_summary(ctx, out);
+	if (ok && pass == SETTLE_PASSES_MAX && ctx->kick >= 0 &&
+	    (any_changed(ctx) || bus_has_queued(ctx)))
+		(void)!write(ctx->kick, &one, sizeof(one));
+	return ok;
 }
 
 /* --- the poll ---------------------------------------------------------------------- */
@@ -826,7 +945,7 @@ static int poll_units(struct services_ctx *ctx)
 
 	for (size_t i = 0; i < ctx->nunits; i++)
 		ctx->units[i].seen = false;
-	r = sd_bus_call_method(ctx->bus, SD_DEST, SD_PATH, SD_MANAGER,
+	r = sd_bus_call_method(ctx->bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
 			       "ListUnits", &err, &reply, NULL);
 	if (r < 0) {
 		snprintf(ctx->bus_error, sizeof(ctx->bus_error),
@@ -875,10 +994,10 @@ static void poll_unlisted_watched(struct services_ctx *ctx)
 		if ((u = unit_get(ctx, name)) == NULL)
 			continue;
 		u->seen = true;
-		if (load_unit(ctx, name, &path) == 0 &&
-		    get_string(ctx, path, SD_UNIT, "LoadState", &load) == 0 &&
-		    get_string(ctx, path, SD_UNIT, "ActiveState", &active) == 0 &&
-		    get_string(ctx, path, SD_UNIT, "SubState", &sub) == 0) {
+		if (systemd_load_unit(ctx->bus, name, &path, NULL, 0) == 0 &&
+		    get_string(ctx, path, SYSTEMD_UNIT, "LoadState", &load) == 0 &&
+		    get_string(ctx, path, SYSTEMD_UNIT, "ActiveState", &active) == 0 &&
+		    get_string(ctx, path, SYSTEMD_UNIT, "SubState", &sub) == 0) {
 			copy_state(u->active, sizeof(u->active),
 				   strcmp(load, "not-found") == 0 ? "" : active);
 			copy_state(u->sub, sizeof(u->sub),
@@ -900,12 +1019,12 @@ static void poll_restarts(struct services_ctx *ctx)
 
 		if (!u->seen || !has_suffix(u->name, ".service"))
 			continue;
-		path = unit_path(u->name);
-		if (path && get_trivial(ctx, path, SD_SERVICE, "NRestarts", 'u',
+		path = systemd_unit_path(u->name);
+		if (path && get_trivial(ctx, path, SYSTEMD_SERVICE, "NRestarts", 'u',
 					&u->nrestarts) == 0 && !u->have_restarts) {
 			/* no history yet: old restarts are not a rise */
 			u->have_restarts = true;
-			u->nrestarts_base = u->nrestarts;
+			u->nrestarts_seen = u->nrestarts;
 		}
 		free(path);
 	}
@@ -914,79 +1033,91 @@ static void poll_restarts(struct services_ctx *ctx)
 static void report_failed_summary(struct services_ctx *ctx,
 				  struct check_results *out)
 {
-	struct check_names names;
-	char buf[768];
+	struct check_names names, left;
+	char buf[768], left_buf[512];
 
 	if (!ctx->report_failed)
 		return;
 	check_names_init(&names, buf, sizeof(buf), NAMES_IN_SUMMARY);
+	check_names_init(&left, left_buf, sizeof(left_buf), NAMES_IN_SUMMARY);
 	for (size_t i = 0; i < ctx->nunits; i++) {
-		const struct unit *u = &ctx->units[i];
+		struct unit *u = &ctx->units[i];
+		const char *owner;
+		char one[256];
 
-		if (strcmp(u->active, "failed") == 0 && !matches(ctx->ignore, u->name))
+		if (strcmp(u->active, "failed") != 0 || matches(ctx->ignore, u->name))
+			continue;
+		/* a unit another check reports counts there, not here */
+		owner = unit_claim(ctx, u);
+		if (owner == NULL) {
 			check_names_add(&names, u->name);
+			continue;
+		}
+		snprintf(one, sizeof(one), "%s (%s)", u->name, owner);
+		check_names_add(&left, one);
 	}
 	check_names_end(&names);
+	check_names_end(&left);
 	check_results_add(out, "failed",
 			  names.total ? (enum check_state)ctx->failed_state : CHECK_OK,
 			  json_pack("{s:I}", "failed", (json_int_t)names.total),
-			  "%zu failed unit%s%s%s", names.total,
-			  names.total == 1 ? "" : "s", names.total ? ": " : "", buf);
+			  "%zu failed unit%s%s%s%s%s", names.total,
+			  names.total == 1 ? "" : "s", names.total ? ": " : "", buf,
+			  left.total ? "; reported by other checks: " : "",
+			  left_buf);
 }
 
 /* One timer: the result of the last run of the unit it triggers. */
 static void report_timer(struct services_ctx *ctx, const char *timer,
 			 int64_t now_ms, struct check_results *out)
 {
-	char *tpath = NULL, *target = NULL, *spath = NULL, *result = NULL;
-	char *active = NULL, ago[32], max[32];
-	uint64_t last_us = 0;
+	struct unitrun u;
+	char ago[32], max[32];
+	const char *result, *owner;
 	int64_t age_s;
 	json_t *m;
 
-	if (load_unit(ctx, timer, &tpath) < 0 ||
-	    get_string(ctx, tpath, SD_TIMER, "Unit", &target) < 0 ||
-	    get_trivial(ctx, tpath, SD_TIMER, "LastTriggerUSec", 't', &last_us) < 0) {
+	owner = claims_find(ctx->env ? ctx->env->claims : NULL, timer);
+	if (owner != NULL) {
+		check_results_add(out, timer, CHECK_OK, NULL,
+				  "%s: %s reports its runs", timer, owner);
+		return;
+	}
+	if (unitrun_read(ctx->bus, timer, &u, NULL, 0) < 0 ||
+	    strcmp(u.unit, u.service) == 0) {
+		/* not loaded, or systemd would not say what it triggers */
 		check_results_add(out, timer, CHECK_UNKNOWN, NULL,
 				  "%s: no such timer, or systemd did not say", timer);
-		goto done;
+		return;
 	}
-	if (load_unit(ctx, target, &spath) == 0 && type_interface(target))
-		get_string(ctx, spath, type_interface(target), "Result", &result);
-	if (spath)
-		get_string(ctx, spath, SD_UNIT, "ActiveState", &active);
-	if (last_us == 0) {
+	if (u.last_trigger_us == 0) {
 		check_results_add(out, timer,
 				  ctx->timer_max_age_ms ? CHECK_WARNING : CHECK_OK,
-				  NULL, "%s has not triggered %s yet", timer, target);
-		goto done;
+				  NULL, "%s has not triggered %s yet", timer, u.service);
+		return;
 	}
-	age_s = now_ms / 1000 - (int64_t)(last_us / 1000000);
+	age_s = now_ms / 1000 - (int64_t)(u.last_trigger_us / 1000000);
 	if (age_s < 0)
 		age_s = 0;
 	format_duration(age_s, ago, sizeof(ago));
 	m = json_pack("{s:f}", "last_run_hours", (double)age_s / 3600);
-	if (result && strcmp(result, "success") != 0 && active &&
-	    strcmp(active, "activating") != 0 && strcmp(active, "active") != 0) {
+	result = u.result[0] ? u.result : NULL;
+	if (result && strcmp(result, "success") != 0 && u.active_state[0] &&
+	    strcmp(u.active_state, "activating") != 0 &&
+	    strcmp(u.active_state, "active") != 0) {
 		check_results_add(out, timer, CHECK_CRITICAL, m,
 				  "%s: the last run of %s %s ago failed (%s)",
-				  timer, target, ago, result);
+				  timer, u.service, ago, result);
 	} else if (ctx->timer_max_age_ms && age_s * 1000 > ctx->timer_max_age_ms) {
 		format_duration(ctx->timer_max_age_ms / 1000, max, sizeof(max));
 		check_results_add(out, timer, CHECK_WARNING, m,
 				  "%s last ran %s %s ago, more than %s", timer,
-				  target, ago, max);
+				  u.service, ago, max);
 	} else {
 		check_results_add(out, timer, CHECK_OK, m,
-				  "%s: %s ran %s ago (%s)", timer, target, ago,
+				  "%s: %s ran %s ago (%s)", timer, u.service, ago,
 				  result ? result : "?");
 	}
-done:
-	free(tpath);
-	free(target);
-	free(spath);
-	free(result);
-	free(active);
 }
 
 /* Timers named or matched by the configuration, each once. */
@@ -1007,7 +1138,7 @@ static void report_timers(struct services_ctx *ctx, int64_t now_ms,
 			report_timer(ctx, pattern, now_ms, out);
 			continue;
 		}
-		r = sd_bus_call_method(ctx->bus, SD_DEST, SD_PATH, SD_MANAGER,
+		r = sd_bus_call_method(ctx->bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
 				       "ListUnitsByPatterns", &err, &reply,
 				       "asas", 0, 1, pattern);
 		sd_bus_error_free(&err);
@@ -1084,15 +1215,14 @@ static int services_collect(void *p, int64_t now_ms, struct check_results *out)
 
 		u->changed = false;
 		report_unit(ctx, u, false, out);
-		u->nrestarts_base = u->nrestarts;
 	}
 	report_failed_summary(ctx, out);
 	report_unmatched_watch(ctx, out);
 	report_timers(ctx, now_ms, out);
 	units_prune(ctx);
 	/* signals that came in during the calls above */
-	if (ctx->bus && bus_drain(ctx))
-		handle_changes(ctx, out);
+	if (ctx->bus)
+		settle(ctx, out);
 	return 0;
 }
 
@@ -1100,7 +1230,7 @@ static int services_watch_fd(void *p)
 {
 	struct services_ctx *ctx = p;
 
-	return ctx->bus && ctx->subscribed ? sd_bus_get_fd(ctx->bus) : -1;
+	return ctx->bus && ctx->subscribed ? ctx->epfd : -1;
 }
 
 static int services_on_ready(void *p, int64_t now_ms, struct check_results *out)
@@ -1110,14 +1240,8 @@ static int services_on_ready(void *p, int64_t now_ms, struct check_results *out)
 	(void)now_ms;
 	if (ctx->bus == NULL)
 		return 0;
-	if (!bus_drain(ctx)) {
+	if (!settle(ctx, out))
 		report_bus_down(ctx, out);
-		return 0;
-	}
-	handle_changes(ctx, out);
-	/* the calls made while handling may have queued more signals */
-	if (ctx->bus && bus_drain(ctx))
-		handle_changes(ctx, out);
 	return 0;
 }
 

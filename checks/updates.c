@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "../common/config.h"
+#include "../common/utf8.h"
 #include "../common/util.h"
 #include "check.h"
 #include "pkglog.h"
@@ -77,17 +78,10 @@ bool updates_release_is_security(const char *releases, size_t len,
 	return false;
 }
 
-static char *dup_span(const char *s, size_t n)
-{
-	char *p = xcalloc(1, n + 1);
-
-	memcpy(p, s, n);
-	return p;
-}
-
 /*
  * "Inst name [from] (to releases [arch]) ..." after "Inst ", up to the
- * end of the line at eol.  false when it is not that shape.
+ * end of the line at eol.  false when it is not that shape.  The pieces
+ * are kept as valid UTF-8 (utf8_dup): they go into summaries and JSON.
  */
 static bool parse_inst(const char *s, const char *eol,
 		       const char *const *patterns, struct updates_sim *sim)
@@ -128,9 +122,9 @@ static bool parse_inst(const char *s, const char *eol,
 	}
 	p = &sim->v[sim->n++];
 	*p = (struct updates_pkg){
-		.name = dup_span(s, (size_t)(name_end - s)),
-		.from = from ? dup_span(from, (size_t)(from_end - from)) : NULL,
-		.to = dup_span(open + 1, (size_t)(to_end - open - 1)),
+		.name = utf8_dup(s, (size_t)(name_end - s)),
+		.from = from ? utf8_dup(from, (size_t)(from_end - from)) : NULL,
+		.to = utf8_dup(open + 1, (size_t)(to_end - open - 1)),
 	};
 	if (rel_end > to_end)
 		p->security = updates_release_is_security(
@@ -197,7 +191,7 @@ char *updates_apt_config_value(const char *dump, const char *key)
 			const char *q = memchr(v, '"', (size_t)(eol - v));
 
 			if (q != NULL)
-				return dup_span(v, (size_t)(q - v));
+				return utf8_dup(v, (size_t)(q - v));
 		}
 		s = *eol ? eol + 1 : eol;
 	}
@@ -224,17 +218,6 @@ enum apt_stage {
 	STAGE_IDLE,
 	STAGE_CONFIG, /* apt-config dump running */
 	STAGE_SIM,    /* apt-get -s running */
-};
-
-/* What the last apt run found, reported until the next one ends. */
-struct apt_snapshot {
-	bool valid;
-	int64_t at_ms;           /* wall clock of the run */
-	struct updates_sim sim;
-	char *sim_error;         /* why there is no sim, or NULL */
-	bool unattended;
-	char *unattended_error;  /* why it is unknown, or NULL */
-	int64_t cpu_us;          /* both children together */
 };
 
 struct updates_ctx {
@@ -264,7 +247,9 @@ struct updates_ctx {
 	char *config_dump;       /* apt-config output of the running job */
 	char *config_error;
 	int64_t next_apt_ms;     /* monotonic */
-	struct apt_snapshot snap;
+	bool seed_tried;         /* looked for a snapshot in the state database */
+	char *state_key;         /* what a saved snapshot depends on */
+	struct updates_snapshot snap;
 };
 
 static const char *const mode_names[] = { "dist-upgrade", "upgrade", NULL };
@@ -276,12 +261,12 @@ static const char *const *patterns(const struct updates_ctx *ctx)
 				      : default_security_patterns;
 }
 
-static void snapshot_clear(struct apt_snapshot *s)
+void updates_snapshot_clear(struct updates_snapshot *s)
 {
 	updates_sim_clear(&s->sim);
 	free(s->sim_error);
 	free(s->unattended_error);
-	*s = (struct apt_snapshot){ 0 };
+	*s = (struct updates_snapshot){ 0 };
 }
 
 static void updates_free(void *p)
@@ -291,7 +276,7 @@ static void updates_free(void *p)
 	if (ctx == NULL)
 		return;
 	run_free(ctx->child);
-	snapshot_clear(&ctx->snap);
+	updates_snapshot_clear(&ctx->snap);
 	free(ctx->config_dump);
 	free(ctx->config_error);
 	free(ctx->apt_get);
@@ -301,6 +286,7 @@ static void updates_free(void *p)
 	free(ctx->lists_dir);
 	free(ctx->update_stamp);
 	free(ctx->reboot_file);
+	free(ctx->state_key);
 	pkglog_cache_free(&ctx->pkglog);
 	free(ctx);
 }
@@ -309,6 +295,21 @@ static void get_count(struct cfg *cfg, const struct cfg_node *node,
 		      const char *key, int64_t *ret)
 {
 	cfg_get_int(cfg, node, key, 0, 1000000, ret);
+}
+
+/* What the snapshot of an apt run depends on, as one string. */
+static char *state_key(const struct updates_ctx *ctx)
+{
+	char *key = xasprintf("%s|%s|%s|%s", ctx->apt_get, ctx->apt_config,
+			      ctx->unattended_bin, mode_names[ctx->mode]);
+
+	for (const char *const *p = patterns(ctx); *p; p++) {
+		char *longer = xasprintf("%s|%s", key, *p);
+
+		free(key);
+		key = longer;
+	}
+	return key;
 }
 
 static int updates_configure(struct cfg *cfg, const struct cfg_node *node,
@@ -356,6 +357,7 @@ static int updates_configure(struct cfg *cfg, const struct cfg_node *node,
 	pkglog_cache_configure(&ctx->pkglog, cfg, node);
 	cfg_get_duration(cfg, node, "recent_window", &ctx->recent_window_ms);
 
+	ctx->state_key = state_key(ctx);
 	if (ctx->apt_timeout_ms < 1000)
 		cfg_error(cfg, cfg_get(cfg, node, "apt_timeout"),
 			  "apt_timeout must be at least 1s");
@@ -383,9 +385,10 @@ static const char *const child_env[] = {
 static int start_config(struct updates_ctx *ctx)
 {
 	const char *argv[] = { ctx->apt_config, "dump", NULL };
+	struct run_options opt = { .timeout_ms = ctx->apt_timeout_ms,
+				   .max_output = CONFIG_OUTPUT_MAX };
 
-	return run_start(argv, child_env, ctx->apt_timeout_ms,
-			 CONFIG_OUTPUT_MAX, &ctx->child);
+	return run_start(argv, child_env, &opt, &ctx->child);
 }
 
 static int start_sim(struct updates_ctx *ctx)
@@ -394,9 +397,10 @@ static int start_sim(struct updates_ctx *ctx)
 			       "-o", "Debug::NoLocking=1",
 			       "-o", "APT::Get::Show-User-Simulation-Note=false",
 			       mode_names[ctx->mode], NULL };
+	struct run_options opt = { .timeout_ms = ctx->apt_timeout_ms,
+				   .max_output = APT_OUTPUT_MAX };
 
-	return run_start(argv, child_env, ctx->apt_timeout_ms, APT_OUTPUT_MAX,
-			 &ctx->child);
+	return run_start(argv, child_env, &opt, &ctx->child);
 }
 
 /* The first line of a program's output, for a summary. */
@@ -453,10 +457,10 @@ static void config_done(struct updates_ctx *ctx, int r,
 /* apt-get finished: make the snapshot that collect() reports from. */
 static void sim_done(struct updates_ctx *ctx, int r, struct run_result *res)
 {
-	struct apt_snapshot *s = &ctx->snap;
+	struct updates_snapshot *s = &ctx->snap;
 	size_t bad = 0;
 
-	snapshot_clear(s);
+	updates_snapshot_clear(s);
 	s->valid = true;
 	s->at_ms = time_now_ms();
 	if (r == 0)
@@ -491,25 +495,31 @@ static void sim_done(struct updates_ctx *ctx, int r, struct run_result *res)
 					      ? xstrdup(ctx->config_error)
 					      : xstrdup("apt-config did not run");
 	}
+	/* without the row, a restarted agent only reports later */
+	if (ctx->env && ctx->env->db)
+		updates_state_save(ctx->env->db, ctx->state_key, s);
 }
 
-/* Both steps, blocking: the first round, and --once / --dry-run. */
+/* Both steps, blocking: only one-shot runs (--once, --dry-run, check). */
 static void run_apt_now(struct updates_ctx *ctx)
 {
 	struct run_result res = { 0 };
-	const char *cargv[] = { ctx->apt_config, "dump", NULL };
-	const char *sargv[] = { ctx->apt_get, "-s", "-q",
-				"-o", "Debug::NoLocking=1",
-				"-o", "APT::Get::Show-User-Simulation-Note=false",
-				mode_names[ctx->mode], NULL };
 	int r;
 
-	r = run_capture(cargv, child_env, ctx->apt_timeout_ms,
-			CONFIG_OUTPUT_MAX, &res);
+	r = start_config(ctx);
+	if (r == 0) {
+		r = run_wait(ctx->child, &res);
+		run_free(ctx->child);
+		ctx->child = NULL;
+	}
 	config_done(ctx, r, &res);
 	run_result_clear(&res);
-	r = run_capture(sargv, child_env, ctx->apt_timeout_ms, APT_OUTPUT_MAX,
-			&res);
+	r = start_sim(ctx);
+	if (r == 0) {
+		r = run_wait(ctx->child, &res);
+		run_free(ctx->child);
+		ctx->child = NULL;
+	}
 	sim_done(ctx, r, &res);
 	run_result_clear(&res);
 }
@@ -619,7 +629,7 @@ struct lists_age {
 static void report_apt(struct updates_ctx *ctx, const struct lists_age *la,
 		       struct check_results *out)
 {
-	const struct apt_snapshot *s = &ctx->snap;
+	const struct updates_snapshot *s = &ctx->snap;
 	char names[768], note[96] = "", age[32];
 	struct check_result *r;
 	json_t *m;
@@ -832,6 +842,26 @@ static void report_recent(struct updates_ctx *ctx, int64_t now_ms,
 	r->context = json_pack("{s:o}", "upgrades", pkglog_json(log, first, n, 50));
 }
 
+/*
+ * The daemon's first round: report from the snapshot the state database
+ * holds, if this configuration saved one, and run apt when it is due by
+ * that snapshot's age, in the background in any case.  A restart or a
+ * reload (SIGHUP builds a new context) so never waits for apt.
+ */
+static void seed(struct updates_ctx *ctx, int64_t now_ms, int64_t mono)
+{
+	int64_t age_ms;
+
+	ctx->seed_tried = true;
+	ctx->next_apt_ms = mono; /* at once, unless the seed is fresh */
+	if (ctx->env == NULL || ctx->env->db == NULL ||
+	    updates_state_load(ctx->env->db, ctx->state_key, &ctx->snap) < 0)
+		return;
+	age_ms = now_ms - ctx->snap.at_ms;
+	if (age_ms >= 0 && age_ms < ctx->apt_interval_ms)
+		ctx->next_apt_ms = mono + ctx->apt_interval_ms - age_ms;
+}
+
 static int updates_collect(void *p, int64_t now_ms, struct check_results *out)
 {
 	struct updates_ctx *ctx = p;
@@ -840,15 +870,22 @@ static int updates_collect(void *p, int64_t now_ms, struct check_results *out)
 
 	if (ctx->child != NULL)
 		advance_job(ctx); /* enforces the deadline of a silent child */
-	if (!ctx->snap.valid) {
-		run_apt_now(ctx);
-		ctx->next_apt_ms = mono + ctx->apt_interval_ms;
-	} else if (ctx->child == NULL && mono >= ctx->next_apt_ms) {
-		start_job(ctx);
-		ctx->next_apt_ms = mono + ctx->apt_interval_ms;
+	if (ctx->env && ctx->env->one_shot) {
+		/* a one-shot run prints what apt says now */
+		if (!ctx->snap.valid)
+			run_apt_now(ctx);
+	} else {
+		if (!ctx->seed_tried)
+			seed(ctx, now_ms, mono);
+		if (ctx->child == NULL && mono >= ctx->next_apt_ms) {
+			start_job(ctx);
+			ctx->next_apt_ms = mono + ctx->apt_interval_ms;
+		}
 	}
 	lists_age(ctx, now_ms, &la);
-	report_apt(ctx, &la, out);
+	/* without a snapshot yet, the apt items come when the run ends */
+	if (ctx->snap.valid)
+		report_apt(ctx, &la, out);
 	report_lists(ctx, &la, out);
 	report_reboot(ctx, now_ms, out);
 	report_recent(ctx, now_ms, out);

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* One package apt would upgrade: "Inst name [from] (to releases [arch])". */
 struct updates_pkg {
@@ -55,5 +56,36 @@ char *updates_apt_config_value(const char *dump, const char *key);
 
 /* What apt's periodic settings mean for unattended-upgrades. */
 bool updates_unattended_enabled(const char *enable, const char *unattended);
+
+/* What one apt run found, reported until the next one ends. */
+struct updates_snapshot {
+	bool valid;
+	bool seeded;             /* from the state database, not from a run
+				  * of this configuration */
+	int64_t at_ms;           /* wall clock of the run */
+	struct updates_sim sim;
+	char *sim_error;         /* why there is no sim, or NULL */
+	bool unattended;
+	char *unattended_error;  /* why it is unknown, or NULL */
+	int64_t cpu_us;          /* both children together */
+};
+
+void updates_snapshot_clear(struct updates_snapshot *s);
+
+struct sqlite3;
+
+/*
+ * The last snapshot in the agent's state database (updates_state.c), so
+ * that a restarted or reloaded agent reports at once instead of waiting
+ * for apt, which may take seconds of CPU.  key names what the snapshot
+ * depends on in the configuration (apt's programs, mode, patterns): a
+ * snapshot saved under another key is not loaded.  Both return 0 or
+ * -errno; load returns -ENOENT when there is none, and fills *ret (which
+ * the caller clears) only on success, with seeded set.
+ */
+int updates_state_save(struct sqlite3 *db, const char *key,
+		       const struct updates_snapshot *s);
+int updates_state_load(struct sqlite3 *db, const char *key,
+		       struct updates_snapshot *ret);
 
 #endif

@@ -76,8 +76,12 @@ void strlcpy_safe(char *dst, const char *src, size_t size)
 
 	if (size == 0)
 		return;
-	if (n >= size)
+	if (n >= size) {
 		n = size - 1;
+		/* never half a UTF-8 character: JSON could not carry it */
+		while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
+			n--;
+	}
 	memcpy(dst, src, n);
 	dst[n] = '\0';
 }
@@ -275,16 +279,31 @@ void format_bytes(uint64_t bytes, char *buf, size_t size)
 		snprintf(buf, size, "%.1f %s", v, units[u]);
 }
 
+/*
+ * A unit takes over from the smaller one at twice its size ("90 min",
+ * "36 h"), and hours and days also where the smaller one would read as
+ * exactly one of them: 3600 s is "1 h", not "60 min", and 86400 s "1 d",
+ * not "24 h".  (Seconds stay up to 119: "60 s" reads as it is.)
+ */
 void format_duration(int64_t seconds, char *buf, size_t size)
 {
-	if (seconds >= 2 * 86400)
-		snprintf(buf, size, "%lld d", (long long)(seconds / 86400));
-	else if (seconds >= 2 * 3600)
-		snprintf(buf, size, "%lld h", (long long)(seconds / 3600));
-	else if (seconds >= 120)
-		snprintf(buf, size, "%lld min", (long long)(seconds / 60));
-	else
-		snprintf(buf, size, "%lld s", (long long)seconds);
+	static const struct {
+		int64_t seconds;
+		const char *name;
+	} units[] = { { 86400, "d" }, { 3600, "h" }, { 60, "min" } };
+
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		int64_t u = units[i].seconds;
+		int64_t smaller = i + 1 < ARRAY_SIZE(units) ? units[i + 1].seconds : 0;
+
+		if (seconds >= 2 * u ||
+		    (smaller > 0 && seconds >= u && seconds / smaller == u / smaller)) {
+			snprintf(buf, size, "%lld %s", (long long)(seconds / u),
+				 units[i].name);
+			return;
+		}
+	}
+	snprintf(buf, size, "%lld s", (long long)seconds);
 }
 
 /* Make a rename in path's directory durable. */

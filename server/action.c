@@ -162,6 +162,22 @@ static bool assignee_known(struct desk *d, const struct server_config *conf,
 	return false;
 }
 
+/*
+ * New targets for the row's priority, measured from the opening, and the
+ * warned and overdue marks the new clocks no longer justify taken back.
+ */
+static int retarget(struct action_job *j)
+{
+	struct sla_state sla;
+	int r;
+
+	desk_targets(j->d, &j->row, j->core.opened_ms);
+	r = desk_sla(j->d, &j->core, &j->row, j->now_ms, &sla);
+	if (r == 0)
+		desk_reset_flags(j->d, &j->row, &sla);
+	return r;
+}
+
 /* impact, urgency or priority: a name of its scale, then the new priority. */
 static int set_scale(struct action_job *j, const char *field, char *slot,
 		     char *const *scale)
@@ -192,8 +208,12 @@ static int set_scale(struct action_job *j, const char *field, char *slot,
 				     hc, helpdesk_index(hc->impacts, j->row.impact),
 				     helpdesk_index(hc->urgencies, j->row.urgency))],
 			     DESK_NAME_MAX);
-	desk_targets(j->d, &j->row, j->core.opened_ms);
-	r = field_changed(j, field, old, j->value, j->text);
+	/* Set by hand, a worse check state no longer raises it (routing.c). */
+	if (slot == j->row.urgency)
+		j->row.urgency_manual = true;
+	r = retarget(j);
+	if (r == 0)
+		r = field_changed(j, field, old, j->value, j->text);
 	if (r == 0 && slot != j->row.priority && strcmp(oldprio, j->row.priority) != 0)
 		r = field_changed(j, "priority", oldprio, j->row.priority, NULL);
 	return r;
@@ -201,18 +221,21 @@ static int set_scale(struct action_job *j, const char *field, char *slot,
 
 static int do_merge(struct action_job *j)
 {
-	struct desk_core target;
+	struct desk_core target = { 0 };
+	enum ticket_status status;
 	char ids[2][24];
 	int r;
 
 	if (j->into == j->core.id)
 		return refuse(j, MHD_HTTP_BAD_REQUEST, "into: a ticket cannot be merged into itself");
 	r = desk_core_get(j->d, j->into, &target);
+	status = target.status;
+	desk_core_clear(&target);
 	if (r < 0)
 		return r;
 	if (r == 0)
 		return refuse(j, MHD_HTTP_NOT_FOUND, "into: no ticket %lld", (long long)j->into);
-	if (target.status == STATUS_CLOSED)
+	if (status == STATUS_CLOSED)
 		return refuse(j, MHD_HTTP_CONFLICT,
 			      "cannot merge into ticket %lld: it is closed",
 			      (long long)j->into);
@@ -481,5 +504,6 @@ void action_post(void *app, const struct http_request *req,
 	resp->json = ticket;
 out:
 	json_decref(doc);
+	desk_core_clear(&j->core);
 	free(j);
 }

@@ -1,6 +1,7 @@
 #include "calendar.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,65 +265,163 @@ static int parse_ical_date(const char *s, size_t len, int64_t *ret)
 	return parse_date(iso, ret);
 }
 
+/* The VEVENT being read: what makes it a span of holidays. */
+struct ical_event {
+	int line;		 /* its BEGIN:VEVENT */
+	int64_t start, end;	 /* days; end exclusive, -1 when not given */
+	int64_t days;		 /* from DURATION:PnD / PnW, 0 when not given */
+	int start_line, end_line;
+	bool cancelled;
+};
+
 struct ical_reader {
 	const char *path;
 	int64_t *days;
 	size_t n;
-	bool in_event, event_has_date;
+	bool in_event;
+	struct ical_event ev;
 	char *err;
 	size_t errlen;
 };
+
+static int ical_fail(struct ical_reader *rd, int line_no, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* "path:line: why" into the reader's err; returns r. */
+static int ical_fail(struct ical_reader *rd, int line_no, int r, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	snprintf(rd->err, rd->errlen, "%s:%d: %s", rd->path, line_no, why);
+	return r;
+}
+
+/* Is line the property name (followed by ':' or ';')? */
+static bool ical_property(const char *line, const char *name)
+{
+	size_t n = strlen(name);
+
+	return strncmp(line, name, n) == 0 && (line[n] == ':' || line[n] == ';');
+}
+
+/*
+ * DTSTART or DTEND of an all-day event: "NAME;VALUE=DATE:YYYYMMDD" (or
+ * "NAME:YYYYMMDD").  Timed values are refused.
+ */
+static int ical_date(struct ical_reader *rd, const char *line, int line_no,
+		     const char *name, int64_t *ret)
+{
+	const char *colon = strchr(line, ':');
+	size_t n = strlen(name);
+
+	if (colon == NULL ||
+	    (line[n] == ';' && strstr(line, "VALUE=DATE") == NULL) ||
+	    strstr(line, "VALUE=DATE-TIME") != NULL || strchr(colon, 'T') != NULL)
+		return ical_fail(rd, line_no, -EINVAL,
+				 "only all-day events (%s;VALUE=DATE:YYYYMMDD) can be holidays",
+				 name);
+	if (parse_ical_date(colon + 1, strlen(colon + 1), ret) < 0)
+		return ical_fail(rd, line_no, -EINVAL,
+				 "'%.40s' is not a date of the form YYYYMMDD", colon + 1);
+	return 0;
+}
+
+/* DURATION:P<n>D or P<n>W (whole days: all-day events only). */
+static int ical_duration(struct ical_reader *rd, const char *line, int line_no,
+			 int64_t *ret_days)
+{
+	const char *v = strchr(line, ':');
+	int64_t n;
+	char *num;
+	size_t len;
+
+	if (v == NULL || v[1] != 'P' || (len = strlen(v + 2)) < 2 ||
+	    (v[len + 1] != 'D' && v[len + 1] != 'W'))
+		return ical_fail(rd, line_no, -EINVAL,
+				 "only whole days or weeks (DURATION:P3D, P1W) can last a holiday");
+	num = xasprintf("%.*s", (int)(len - 1), v + 2);
+	if (parse_int64(num, &n) < 0 || n < 1 || n > CALENDAR_HOLIDAYS_MAX) {
+		free(num);
+		return ical_fail(rd, line_no, -EINVAL, "'%.40s' is not a duration of days",
+				 v + 1);
+	}
+	free(num);
+	*ret_days = v[len + 1] == 'W' ? n * 7 : n;
+	return 0;
+}
+
+/* END:VEVENT: its days [start, end), every one a holiday. */
+static int ical_event_end(struct ical_reader *rd, int line_no)
+{
+	struct ical_event *ev = &rd->ev;
+	int64_t end;
+
+	rd->in_event = false;
+	if (ev->cancelled)
+		return 0; /* a cancelled closure is no holiday */
+	if (ev->start_line == 0)
+		return ical_fail(rd, ev->line, -EINVAL, "an event without DTSTART");
+	if (ev->end >= 0 && ev->days > 0)
+		return ical_fail(rd, ev->end_line, -EINVAL,
+				 "an event with both DTEND and DURATION");
+	end = ev->end >= 0 ? ev->end : ev->start + (ev->days > 0 ? ev->days : 1);
+	if (end <= ev->start)
+		return ical_fail(rd, ev->end_line, -EINVAL,
+				 "DTEND is not after DTSTART (it is exclusive: the day after the last)");
+	for (int64_t day = ev->start; day < end; day++) {
+		if (rd->n == CALENDAR_HOLIDAYS_MAX)
+			return ical_fail(rd, line_no, -E2BIG, "more than %d holidays",
+					 CALENDAR_HOLIDAYS_MAX);
+		rd->days[rd->n++] = day;
+	}
+	return 0;
+}
 
 /* One unfolded content line; line_no is where it started. */
 static int ical_line(struct ical_reader *rd, char *line, int line_no)
 {
 	size_t len = strlen(line);
-	const char *colon;
+	struct ical_event *ev = &rd->ev;
 
 	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n'))
 		line[--len] = '\0';
 	if (strcmp(line, "BEGIN:VEVENT") == 0) {
 		rd->in_event = true;
-		rd->event_has_date = false;
-		return 0;
-	}
-	if (strcmp(line, "END:VEVENT") == 0) {
-		rd->in_event = false;
+		*ev = (struct ical_event){ .line = line_no, .end = -1 };
 		return 0;
 	}
 	if (!rd->in_event)
 		return 0;
-	if (strncmp(line, "RRULE", 5) == 0 && (line[5] == ':' || line[5] == ';')) {
-		snprintf(rd->err, rd->errlen,
-			 "%s:%d: recurring events (RRULE) are not supported: list each date",
-			 rd->path, line_no);
-		return -EINVAL;
-	}
-	if (strncmp(line, "DTSTART", 7) != 0 ||
-	    (line[7] != ':' && line[7] != ';'))
+	if (strcmp(line, "END:VEVENT") == 0)
+		return ical_event_end(rd, line_no);
+	if (ical_property(line, "RRULE"))
+		return ical_fail(rd, line_no, -EINVAL,
+				 "recurring events (RRULE) are not supported: list each date");
+	if (ical_property(line, "RDATE") || ical_property(line, "EXDATE") ||
+	    ical_property(line, "EXRULE"))
+		return ical_fail(rd, line_no, -EINVAL,
+				 "%.*s is not supported: give each holiday an event of its own",
+				 (int)strcspn(line, ":;"), line);
+	if (ical_property(line, "STATUS")) {
+		ev->cancelled = strchr(line, ':') && strcmp(strchr(line, ':') + 1, "CANCELLED") == 0;
 		return 0;
-	colon = strchr(line, ':');
-	if (colon == NULL ||
-	    (line[7] == ';' && strstr(line, "VALUE=DATE") == NULL) ||
-	    strstr(line, "VALUE=DATE-TIME") != NULL ||
-	    strchr(colon, 'T') != NULL) {
-		snprintf(rd->err, rd->errlen,
-			 "%s:%d: only all-day events (DTSTART;VALUE=DATE:YYYYMMDD) can be holidays",
-			 rd->path, line_no);
-		return -EINVAL;
 	}
-	if (rd->n == CALENDAR_HOLIDAYS_MAX) {
-		snprintf(rd->err, rd->errlen, "%s:%d: more than %d holidays",
-			 rd->path, line_no, CALENDAR_HOLIDAYS_MAX);
-		return -E2BIG;
+	if (ical_property(line, "DTSTART")) {
+		ev->start_line = line_no;
+		return ical_date(rd, line, line_no, "DTSTART", &ev->start);
 	}
-	if (parse_ical_date(colon + 1, strlen(colon + 1), &rd->days[rd->n]) < 0) {
-		snprintf(rd->err, rd->errlen,
-			 "%s:%d: '%.40s' is not a date of the form YYYYMMDD",
-			 rd->path, line_no, colon + 1);
-		return -EINVAL;
+	if (ical_property(line, "DTEND")) {
+		ev->end_line = line_no;
+		return ical_date(rd, line, line_no, "DTEND", &ev->end);
 	}
-	rd->n++;
+	if (ical_property(line, "DURATION")) {
+		ev->end_line = line_no;
+		return ical_duration(rd, line, line_no, &ev->days);
+	}
 	return 0;
 }
 
@@ -388,6 +487,8 @@ int calendar_read_ical(const char *path, int64_t **ret_days, size_t *ret_n,
 	}
 	if (r == 0 && len > 0)
 		r = ical_line(&rd, line, start_no);
+	if (r == 0 && rd.in_event)
+		r = ical_fail(&rd, rd.ev.line, -EINVAL, "the event has no END:VEVENT");
 	fclose(fp);
 	free(line);
 	if (r < 0) {
@@ -438,7 +539,11 @@ static int parse_holidays(struct cfg *cfg, const struct cfg_node *node,
 			cfg_error(cfg, it, "'%s' is not a date of the form YYYY-MM-DD",
 				  it->type == CFG_SCALAR ? it->value : "a structure");
 			errors++;
-		} else if (c->nholidays < CALENDAR_HOLIDAYS_MAX) {
+		} else if (c->nholidays == CALENDAR_HOLIDAYS_MAX) {
+			cfg_error(cfg, it, "more than %d holidays", CALENDAR_HOLIDAYS_MAX);
+			errors++;
+			break;
+		} else {
 			add_holiday(c, &cap, day);
 		}
 	}
@@ -451,9 +556,17 @@ static int parse_holidays(struct cfg *cfg, const struct cfg_node *node,
 			cfg_error(cfg, file, "%s", err);
 			errors++;
 		} else {
-			for (size_t i = 0; i < n && c->nholidays < CALENDAR_HOLIDAYS_MAX; i++)
+			/* Dates in both the list and the file count once. */
+			for (size_t i = 0; i < n; i++)
 				add_holiday(c, &cap, days[i]);
 			free(days);
+			c->nholidays = days_normalise(c->holidays, c->nholidays);
+			if (c->nholidays > CALENDAR_HOLIDAYS_MAX) {
+				cfg_error(cfg, file,
+					  "%s: with holidays: more than %d holidays", path,
+					  CALENDAR_HOLIDAYS_MAX);
+				errors++;
+			}
 		}
 		free(path);
 	} else if (file != NULL && file->type != CFG_NULL) {

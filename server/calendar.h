@@ -55,9 +55,13 @@ int calendar_parse(struct cfg *cfg, const struct cfg_node *node,
 void calendar_free(struct calendar *c);
 
 /*
- * Read the all-day events (DTSTART;VALUE=DATE:YYYYMMDD) of an iCalendar
- * file.  0 and a sorted malloc'ed array of day numbers; -errno with
- * "path:line: reason" in err.
+ * Read the all-day events of an iCalendar file: each day from DTSTART
+ * (;VALUE=DATE:YYYYMMDD) up to DTEND, which is exclusive (the day after
+ * the last), or for DURATION:PnD / PnW, else the one day.  A
+ * STATUS:CANCELLED event is no holiday.  What would change the dates in
+ * ways not supported (RRULE, RDATE, EXDATE, EXRULE, timed events) is
+ * refused rather than ignored.  0 and a sorted malloc'ed array of day
+ * numbers; -errno with "path:line: reason" in err.
  */
 int calendar_read_ical(const char *path, int64_t **ret_days, size_t *ret_n,
 		       char *err, size_t errlen);

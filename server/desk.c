@@ -2,9 +2,12 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/log.h"
 #include "../common/util.h"
 #include "dispatch.h"
 #include "escalate.h"
@@ -53,6 +56,49 @@ static const char *const desk_steps[] = {
 	"CREATE INDEX hd_outbox_cancel ON hd_outbox(cancel_key)"
 	"  WHERE state = 'pending' AND cancel_key IS NOT NULL;"
 	"CREATE INDEX hd_outbox_created ON hd_outbox(created);",
+	/*
+	 * 2: lanes (mail, each webhook) with their own due index, importance
+	 * for a full outbox, the pending count kept by triggers (exact in
+	 * every transaction, so the bound holds and /metrics needs no
+	 * count(*)), the ids other ticket systems gave our tickets, and the
+	 * timer's per-ticket backoff.
+	 */
+	"ALTER TABLE hd_tickets ADD COLUMN urgency_manual INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE hd_tickets ADD COLUMN check_failures INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE hd_outbox ADD COLUMN kind TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE hd_outbox ADD COLUMN importance INTEGER NOT NULL DEFAULT 2;"
+	"DROP INDEX hd_outbox_due;"
+	"CREATE INDEX hd_outbox_mail_due ON hd_outbox(channel, next_attempt)"
+	"  WHERE state = 'pending';"
+	"CREATE INDEX hd_outbox_lane ON hd_outbox(channel, target, next_attempt)"
+	"  WHERE state = 'pending';"
+	"CREATE INDEX hd_outbox_least ON hd_outbox(importance, id)"
+	"  WHERE state = 'pending';"
+	"CREATE INDEX hd_outbox_ticket ON hd_outbox(ticket_id);"
+	"CREATE TABLE hd_outbox_pending ("
+	"  id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);"
+	"INSERT INTO hd_outbox_pending VALUES"
+	"  (1, (SELECT count(*) FROM hd_outbox WHERE state = 'pending'));"
+	"CREATE TRIGGER hd_outbox_pending_insert AFTER INSERT ON hd_outbox"
+	"  WHEN NEW.state = 'pending'"
+	"  BEGIN UPDATE hd_outbox_pending SET n = n + 1; END;"
+	"CREATE TRIGGER hd_outbox_pending_state AFTER UPDATE OF state ON hd_outbox"
+	"  WHEN (OLD.state = 'pending') <> (NEW.state = 'pending')"
+	"  BEGIN UPDATE hd_outbox_pending"
+	"    SET n = n + CASE WHEN NEW.state = 'pending' THEN 1 ELSE -1 END; END;"
+	"CREATE TRIGGER hd_outbox_pending_delete AFTER DELETE ON hd_outbox"
+	"  WHEN OLD.state = 'pending'"
+	"  BEGIN UPDATE hd_outbox_pending SET n = n - 1; END;"
+	"CREATE TABLE hd_external ("
+	"  webhook TEXT NOT NULL, ticket_id INTEGER NOT NULL,"
+	"  external_id TEXT NOT NULL, PRIMARY KEY (webhook, ticket_id));"
+	/*
+	 * The history of a host's check looks at finished tickets only; with
+	 * thousands open for one host and check (a burst), the index of step 1
+	 * made every opening scan them all.
+	 */
+	"CREATE INDEX hd_tickets_finished ON tickets(host_id, check_name, id)"
+	"  WHERE status IN ('resolved', 'closed');",
 };
 
 const struct db_schema desk_schema = {
@@ -65,13 +111,16 @@ const struct db_schema desk_schema = {
 	"customer, contract, category, queue, level, assignee, impact,"    \
 	" urgency, priority, priority_manual, response_target,"            \
 	" resolution_target, response_due, resolution_due, warned, overdue," \
-	" merged_into, next_status_at, next_check"
+	" merged_into, next_status_at, next_check, urgency_manual"
+
+#define OUTBOX_COLUMNS \
+	"id, ticket_id, channel, target, subject, body, idem_key, attempts, kind"
 
 static const char *const stmt_sql[DESK_STMT_COUNT] = {
 	[DESK_ROW_INSERT] =
 		"INSERT INTO hd_tickets(ticket_id, " ROW_COLUMNS ", hint, description)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-		" ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+		" ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
 	[DESK_ROW_GET] = "SELECT " ROW_COLUMNS " FROM hd_tickets WHERE ticket_id = ?1",
 	[DESK_ROW_UPDATE] =
 		"UPDATE hd_tickets SET customer = ?2, contract = ?3, category = ?4,"
@@ -79,7 +128,8 @@ static const char *const stmt_sql[DESK_STMT_COUNT] = {
 		" priority = ?10, priority_manual = ?11, response_target = ?12,"
 		" resolution_target = ?13, response_due = ?14, resolution_due = ?15,"
 		" warned = ?16, overdue = ?17, merged_into = ?18,"
-		" next_status_at = ?19, next_check = ?20 WHERE ticket_id = ?1",
+		" next_status_at = ?19, next_check = ?20, urgency_manual = ?21"
+		" WHERE ticket_id = ?1",
 	[DESK_TEXTS] = "SELECT hint, description FROM hd_tickets WHERE ticket_id = ?1",
 	[DESK_OPEN_SCAN] =
 		"SELECT t.id, t.opened_at, t.status, t.resolved_at, h.contract,"
@@ -108,11 +158,20 @@ static const char *const stmt_sql[DESK_STMT_COUNT] = {
 		" ELSE NULL END WHERE id = ?1",
 	[DESK_DUE] = "SELECT ticket_id FROM hd_tickets WHERE next_check <= ?1"
 		     " ORDER BY next_check LIMIT ?2",
+	/*
+	 * The resolution note of an earlier ticket: a technician's note
+	 * (resolve) first, then a technician's text on closing it, and only
+	 * then the agent's ok summary the system resolved it with ('tocsin'
+	 * is DESK_SYSTEM_ACTOR); the latest of the best kind.
+	 */
 	[DESK_HISTORY] =
 		"SELECT t.id, t.item, t.opened_at, t.resolved_at, t.status,"
-		" (SELECT j.text FROM journal j WHERE j.ticket_id = t.id AND"
-		"  ((j.action = 'status' AND j.new_value = 'resolved')"
-		"   OR j.action = 'resolved') ORDER BY j.id DESC LIMIT 1)"
+		" (SELECT j.text FROM journal j WHERE j.ticket_id = t.id"
+		"  AND j.text IS NOT NULL AND"
+		"  ((j.action = 'status' AND j.new_value IN ('resolved', 'closed')"
+		"    AND j.actor <> 'tocsin') OR j.action = 'resolved')"
+		"  ORDER BY CASE WHEN j.actor = 'tocsin' THEN 2"
+		"   WHEN j.new_value = 'resolved' THEN 0 ELSE 1 END, j.id DESC LIMIT 1)"
 		" FROM tickets t WHERE t.host_id = ?1 AND t.check_name = ?2"
 		" AND t.id < ?3 AND t.status IN ('resolved', 'closed')"
 		/* A merged duplicate teaches nothing of its own. */
@@ -121,31 +180,85 @@ static const char *const stmt_sql[DESK_STMT_COUNT] = {
 		" ORDER BY t.id DESC LIMIT ?4",
 	[DESK_OUTBOX_ADD] =
 		"INSERT INTO hd_outbox(ticket_id, channel, target, subject, body,"
-		" idem_key, cancel_key, created, next_attempt)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+		" idem_key, cancel_key, created, next_attempt, kind, importance,"
+		" state, last_error)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
 		" ON CONFLICT(idem_key) DO NOTHING",
 	[DESK_OUTBOX_CANCEL] =
 		"UPDATE hd_outbox SET state = 'cancelled'"
 		" WHERE state = 'pending' AND cancel_key = ?1",
-	[DESK_OUTBOX_DUE] =
-		"SELECT id, ticket_id, channel, target, subject, body, idem_key,"
-		" attempts FROM hd_outbox WHERE state = 'pending'"
-		" AND next_attempt <= ?1 ORDER BY next_attempt, id LIMIT ?2",
 	[DESK_OUTBOX_SENT] =
 		"UPDATE hd_outbox SET state = 'sent', sent_at = ?2,"
 		" attempts = attempts + 1, last_error = NULL"
 		" WHERE id = ?1 AND state = 'pending'",
+	/* ?5: the attempt does not count (the row only waits for another). */
 	[DESK_OUTBOX_RETRY] =
-		"UPDATE hd_outbox SET attempts = attempts + 1, next_attempt = ?2,"
-		" last_error = ?3,"
+		"UPDATE hd_outbox SET attempts = attempts + CASE WHEN ?5 THEN 0 ELSE 1 END,"
+		" next_attempt = ?2, last_error = ?3,"
 		" state = CASE WHEN ?4 THEN 'failed' ELSE 'pending' END"
 		" WHERE id = ?1 AND state = 'pending'",
-	[DESK_OUTBOX_COUNT] =
-		"SELECT count(*) FROM hd_outbox WHERE state = 'pending'",
 	[DESK_OUTBOX_PURGE] =
 		"DELETE FROM hd_outbox WHERE created < ?1 AND state <> 'pending'",
-	[DESK_OUTBOX_NEXT] =
-		"SELECT min(next_attempt) FROM hd_outbox WHERE state = 'pending'",
+	[DESK_OUTBOX_PENDING] = "SELECT n FROM hd_outbox_pending",
+	[DESK_OUTBOX_LEAST] =
+		"SELECT id, importance FROM hd_outbox WHERE state = 'pending'"
+		" ORDER BY importance, id LIMIT 1",
+	[DESK_OUTBOX_DROP] =
+		"UPDATE hd_outbox SET state = 'failed', last_error = ?2"
+		" WHERE id = ?1 AND state = 'pending'",
+	[DESK_OUTBOX_DUE_MAIL] =
+		"SELECT " OUTBOX_COLUMNS " FROM hd_outbox WHERE state = 'pending'"
+		" AND channel = 'mail' AND next_attempt <= ?1"
+		" ORDER BY next_attempt, id LIMIT ?2",
+	[DESK_OUTBOX_DUE_HOOK] =
+		"SELECT " OUTBOX_COLUMNS " FROM hd_outbox WHERE state = 'pending'"
+		" AND channel = 'webhook' AND target = ?3 AND next_attempt <= ?1"
+		" ORDER BY next_attempt, id LIMIT ?2",
+	[DESK_OUTBOX_NEXT_MAIL] =
+		"SELECT min(next_attempt) FROM hd_outbox WHERE state = 'pending'"
+		" AND channel = 'mail'",
+	[DESK_OUTBOX_NEXT_HOOK] =
+		"SELECT min(next_attempt) FROM hd_outbox WHERE state = 'pending'"
+		" AND channel = 'webhook' AND target = ?1",
+	[DESK_OUTBOX_TARGET_DUE] =
+		"SELECT " OUTBOX_COLUMNS " FROM hd_outbox WHERE state = 'pending'"
+		" AND channel = 'mail' AND target = ?1 AND next_attempt <= ?2"
+		" ORDER BY id LIMIT ?3",
+	[DESK_OUTBOX_DEFER] =
+		"UPDATE hd_outbox SET next_attempt = ?2 WHERE state = 'pending'"
+		" AND channel = 'mail' AND target = ?1 AND next_attempt < ?2",
+	[DESK_OUTBOX_LANES] =
+		"SELECT DISTINCT channel, target FROM hd_outbox WHERE state = 'pending'"
+		" AND channel = 'webhook'",
+	[DESK_OUTBOX_ORPHANS] =
+		"UPDATE hd_outbox SET state = 'failed', last_error = ?3"
+		" WHERE state = 'pending' AND channel = ?1 AND (?2 IS NULL OR target = ?2)",
+	[DESK_OUTBOX_CREATE_STATE] =
+		"SELECT state, next_attempt FROM hd_outbox WHERE ticket_id = ?2"
+		" AND channel = 'webhook' AND target = ?1 AND kind = 'create'"
+		" ORDER BY id DESC LIMIT 1",
+	[DESK_EXTERNAL_GET] =
+		"SELECT external_id FROM hd_external WHERE webhook = ?1 AND ticket_id = ?2",
+	[DESK_EXTERNAL_SET] =
+		"INSERT INTO hd_external(webhook, ticket_id, external_id)"
+		" VALUES (?1, ?2, ?3) ON CONFLICT(webhook, ticket_id)"
+		" DO UPDATE SET external_id = excluded.external_id",
+	/* Who took the problem away last, and when (a reopen asks). */
+	[DESK_LAST_RESOLUTION] =
+		"SELECT at, actor FROM journal WHERE ticket_id = ?1 AND"
+		" (action IN ('resolved', 'recovered') OR (action = 'status' AND"
+		"  new_value IN ('resolved', 'recovered', 'closed')))"
+		" ORDER BY id DESC LIMIT 1",
+	[DESK_NEXT_DUE] =
+		"SELECT min(next_check) FROM hd_tickets WHERE next_check IS NOT NULL",
+	/* ?2 now, ?3 the first delay, ?4 the longest: doubling per failure. */
+	[DESK_CHECK_FAILED] =
+		"UPDATE hd_tickets SET check_failures = check_failures + 1,"
+		" next_check = ?2 + min(?3 * (1 << min(check_failures, 20)), ?4)"
+		" WHERE ticket_id = ?1",
+	[DESK_CHECK_OK] =
+		"UPDATE hd_tickets SET check_failures = 0"
+		" WHERE ticket_id = ?1 AND check_failures <> 0",
 };
 
 int desk_open(const struct helpdesk_config *hc, const struct inventory *inv,
@@ -178,12 +291,20 @@ struct recompute_job {
 	size_t n;
 };
 
+/* Writer job at start: every clock recomputed, the pending mirror set. */
 static int recompute_apply(struct store *st, void *arg)
 {
 	struct recompute_job *j = arg;
+	int64_t pending;
+	int r;
 
 	(void)st;
-	return desk_recompute_all(j->d, time_now_ms(), true, &j->n);
+	r = desk_recompute_all(j->d, time_now_ms(), true, &j->n);
+	if (r == 0)
+		r = desk_outbox_pending(j->d, &pending);
+	if (r == 0)
+		j->d->counters.pending = pending;
+	return r;
 }
 
 int desk_start(struct desk *d, struct writer *w)
@@ -260,6 +381,7 @@ static void bind_row(sqlite3_stmt *s, const struct desk_row *r)
 		sqlite3_bind_null(s, 18);
 	bind_opt(s, 19, r->next_status_at);
 	bind_opt(s, 20, r->next_check);
+	sqlite3_bind_int(s, 21, r->urgency_manual);
 }
 
 int desk_row_insert(struct desk *d, const struct desk_row *row,
@@ -268,8 +390,8 @@ int desk_row_insert(struct desk *d, const struct desk_row *row,
 	sqlite3_stmt *s = d->stmt[DESK_ROW_INSERT];
 
 	bind_row(s, row);
-	db_bind_text(s, 21, hint);
-	db_bind_text(s, 22, description);
+	db_bind_text(s, 22, hint);
+	db_bind_text(s, 23, description);
 	return db_step_done(s);
 }
 
@@ -326,6 +448,7 @@ int desk_row_get(struct desk *d, int64_t ticket_id, struct desk_row *ret)
 		r->merged_into = column_opt(s, 16) > 0 ? sqlite3_column_int64(s, 16) : 0;
 		r->next_status_at = column_opt(s, 17);
 		r->next_check = column_opt(s, 18);
+		r->urgency_manual = sqlite3_column_int(s, 19) != 0;
 		found = 1;
 		rc = SQLITE_DONE;
 	}
@@ -334,11 +457,11 @@ int desk_row_get(struct desk *d, int64_t ticket_id, struct desk_row *ret)
 	return rc == SQLITE_DONE ? found : sqlite_to_errno(rc);
 }
 
-static void column_copy(sqlite3_stmt *s, int col, char *buf, size_t size)
+static char *column_dup(sqlite3_stmt *s, int col)
 {
 	const char *t = (const char *)sqlite3_column_text(s, col);
 
-	strlcpy_safe(buf, t ? t : "", size);
+	return xstrdup(t ? t : "");
 }
 
 int desk_core_get(struct desk *d, int64_t ticket_id, struct desk_core *ret)
@@ -350,17 +473,20 @@ int desk_core_get(struct desk *d, int64_t ticket_id, struct desk_core *ret)
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		struct desk_core *c = ret;
+		const char *t;
 
 		memset(c, 0, sizeof(*c));
 		c->id = sqlite3_column_int64(s, 0);
 		c->host_id = sqlite3_column_int64(s, 1);
 		c->parent_id = sqlite3_column_int64(s, 2);
-		column_copy(s, 3, c->host, sizeof(c->host));
-		column_copy(s, 4, c->check, sizeof(c->check));
-		column_copy(s, 5, c->item, sizeof(c->item));
-		column_copy(s, 6, c->title, sizeof(c->title));
-		column_copy(s, 7, c->summary, sizeof(c->summary));
-		column_copy(s, 8, c->state, sizeof(c->state));
+		c->host = column_dup(s, 3);
+		c->check = column_dup(s, 4);
+		c->item = column_dup(s, 5);
+		c->title = column_dup(s, 6);
+		c->summary = column_dup(s, 7);
+		/* A check state name: ok, warning, critical, unknown. */
+		t = (const char *)sqlite3_column_text(s, 8);
+		strlcpy_safe(c->state, t ? t : "", sizeof(c->state));
 		if (sla_status_parse((const char *)sqlite3_column_text(s, 9),
 				     &c->status) < 0)
 			c->status = STATUS_NEW;
@@ -373,6 +499,16 @@ int desk_core_get(struct desk *d, int64_t ticket_id, struct desk_core *ret)
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return rc == SQLITE_DONE ? found : sqlite_to_errno(rc);
+}
+
+void desk_core_clear(struct desk_core *c)
+{
+	free(c->host);
+	free(c->check);
+	free(c->item);
+	free(c->title);
+	free(c->summary);
+	memset(c, 0, sizeof(*c));
 }
 
 int desk_set_status(struct desk *d, int64_t ticket_id,
@@ -504,6 +640,28 @@ static void plan(struct desk *d, const struct desk_core *core,
 					d->hc->close_after_ms);
 	}
 	row->next_check = next;
+}
+
+/* One clock's bits that its state no longer justifies are cleared. */
+static void reset_clock_flags(const struct sla_clock *c, unsigned bit,
+			      double share, struct desk_row *row)
+{
+	if (c->target_ms < 0) {
+		row->warned &= ~bit;
+		row->overdue &= ~bit;
+		return;
+	}
+	if (!c->breached)
+		row->overdue &= ~bit;
+	if (!(row->overdue & bit) && (double)c->elapsed_ms < (double)c->target_ms * share)
+		row->warned &= ~bit;
+}
+
+void desk_reset_flags(struct desk *d, struct desk_row *row,
+		      const struct sla_state *sla)
+{
+	reset_clock_flags(&sla->response, DESK_CLOCK_RESPONSE, d->hc->warn_share, row);
+	reset_clock_flags(&sla->resolution, DESK_CLOCK_RESOLUTION, d->hc->warn_share, row);
 }
 
 int desk_refresh(struct desk *d, const struct desk_core *core,
@@ -754,8 +912,8 @@ static void texts_json(struct desk *d, int64_t ticket_id, json_t *t)
 int desk_ticket_json(struct desk *d, int64_t ticket_id, json_t *t, bool full,
 		     int64_t now_ms)
 {
+	struct desk_core core = { 0 };
 	struct desk_row row;
-	struct desk_core core;
 	struct sla_state sla;
 	json_t *history;
 	int r;
@@ -768,19 +926,20 @@ int desk_ticket_json(struct desk *d, int64_t ticket_id, json_t *t, bool full,
 		return 0;
 	r = desk_core_get(d, ticket_id, &core);
 	if (r <= 0)
-		return r;
+		goto out;
 	texts_json(d, ticket_id, t);
 	r = desk_sla(d, &core, &row, now_ms, &sla);
 	if (r < 0)
-		return r;
+		goto out;
 	json_object_set_new(t, "sla",
 			    json_pack("{s:o, s:o}", "response", clock_json(&sla.response),
 				      "resolution", clock_json(&sla.resolution)));
 	r = desk_history(d, &core, &history);
-	if (r < 0)
-		return r;
-	json_object_set_new(t, "history", history);
-	return 0;
+	if (r == 0)
+		json_object_set_new(t, "history", history);
+out:
+	desk_core_clear(&core);
+	return r < 0 ? r : 0;
 }
 
 int desk_tickets_json(struct desk *d, json_t *list, int64_t now_ms)
@@ -820,7 +979,9 @@ int desk_texts(struct desk *d, int64_t ticket_id, char **ret_hint,
 	return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
 }
 
-int desk_outbox_add(struct desk *d, const struct desk_outbox_item *it)
+/* Insert it as state (with why for a row that is not pending). */
+static int outbox_insert(struct desk *d, const struct desk_outbox_item *it,
+			 const char *state, const char *why)
 {
 	sqlite3_stmt *s = d->stmt[DESK_OUTBOX_ADD];
 	int r;
@@ -829,15 +990,98 @@ int desk_outbox_add(struct desk *d, const struct desk_outbox_item *it)
 	db_bind_text(s, 2, it->channel);
 	db_bind_text(s, 3, it->target);
 	db_bind_text(s, 4, it->subject);
-	db_bind_text(s, 5, it->body);
+	db_bind_text(s, 5, it->body ? it->body : "");
 	db_bind_text(s, 6, it->idem_key);
 	db_bind_text(s, 7, it->cancel_key);
 	sqlite3_bind_int64(s, 8, it->created_ms);
 	sqlite3_bind_int64(s, 9, it->not_before_ms);
+	db_bind_text(s, 10, it->kind ? it->kind : "");
+	sqlite3_bind_int(s, 11, it->importance > 0 ? it->importance : DESK_IMPORTANCE_NORMAL);
+	db_bind_text(s, 12, state);
+	db_bind_text(s, 13, why);
 	r = db_step_done(s);
 	if (r < 0)
 		return r;
 	return sqlite3_changes(store_db(d->st)) > 0 ? 1 : 0;
+}
+
+int desk_outbox_pending(struct desk *d, int64_t *ret)
+{
+	sqlite3_stmt *s = d->stmt[DESK_OUTBOX_PENDING];
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : sqlite_to_errno(rc == SQLITE_DONE ? SQLITE_CORRUPT : rc);
+}
+
+/*
+ * The outbox is full: drop its least important pending row (the oldest
+ * of those) when it matters no more than it.  1 when there is room now,
+ * 0 when it is the one to drop.
+ */
+static int outbox_make_room(struct desk *d, const struct desk_outbox_item *it,
+			    const char *why)
+{
+	sqlite3_stmt *s = d->stmt[DESK_OUTBOX_LEAST];
+	int64_t id = 0;
+	int importance = 0, rc, r;
+
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		id = sqlite3_column_int64(s, 0);
+		importance = sqlite3_column_int(s, 1);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sqlite_to_errno(rc);
+	if (rc == SQLITE_DONE || importance > it->importance)
+		return 0;
+	s = d->stmt[DESK_OUTBOX_DROP];
+	sqlite3_bind_int64(s, 1, id);
+	db_bind_text(s, 2, why);
+	r = db_step_done(s);
+	return r < 0 ? r : 1;
+}
+
+int desk_outbox_add(struct desk *d, const struct desk_outbox_item *it)
+{
+	size_t max = d->hc->notify->max_pending;
+	int64_t pending;
+	char why[128];
+	int r;
+
+	r = desk_outbox_pending(d, &pending);
+	if (r < 0 || (uint64_t)pending < max)
+		return r < 0 ? r : outbox_insert(d, it, "pending", NULL);
+	snprintf(why, sizeof(why), "dropped: the outbox held notify.max_pending (%zu) rows",
+		 max);
+	r = outbox_make_room(d, it, why);
+	if (r < 0)
+		return r;
+	d->counters.dropped++;
+	desk_warn_limited(d, DESK_TROUBLE_FULL,
+			  "notifications: the outbox holds %zu rows (notify.max_pending); "
+			  "dropping the least important (%llu so far)",
+			  max, (unsigned long long)d->counters.dropped);
+	if (r > 0)
+		return outbox_insert(d, it, "pending", NULL);
+	r = outbox_insert(d, it, "failed", why);
+	return r < 0 ? r : 0;
+}
+
+int desk_outbox_unrendered(struct desk *d, const struct desk_outbox_item *it,
+			   const char *why)
+{
+	int r = outbox_insert(d, it, "failed", why);
+
+	d->counters.unrendered++;
+	desk_warn_limited(d, DESK_TROUBLE_RENDER,
+			  "ticket %lld: a %s to %s could not be built: %s (%llu so far)",
+			  (long long)it->ticket_id, it->channel, it->target, why,
+			  (unsigned long long)d->counters.unrendered);
+	return r < 0 ? r : 0;
 }
 
 int desk_outbox_cancel(struct desk *d, const char *cancel_key)
@@ -852,20 +1096,29 @@ int desk_outbox_cancel(struct desk *d, const char *cancel_key)
 	return sqlite3_changes(store_db(d->st));
 }
 
+void desk_warn_limited(struct desk *d, enum desk_trouble kind, const char *fmt, ...)
+{
+	int64_t now = time_mono_ms();
+	char msg[512];
+	va_list ap;
+
+	if (d->warned_ms[kind] != 0 && now - d->warned_ms[kind] < 60000)
+		return;
+	d->warned_ms[kind] = now;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_warnx("%s", msg);
+}
+
 void desk_metrics(void *arg, struct metrics_out *out)
 {
 	struct desk *d = arg;
-	sqlite3_stmt *s = d->stmt[DESK_OUTBOX_COUNT];
-	int64_t pending = 0;
 
-	store_lock(d->st);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		pending = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	store_unlock(d->st);
+	/* A mirror the senders refresh: no query, no store lock here. */
 	metrics_gauge(out, "tocsin_notify_queued",
 		      "Notifications (mail and webhooks) waiting to be sent.", NULL,
-		      (double)pending);
+		      (double)d->counters.pending);
 	metrics_counter(out, "tocsin_notify_total",
 			"Notifications since start, by outcome.",
 			"result=\"queued\"", d->counters.queued);
@@ -877,4 +1130,14 @@ void desk_metrics(void *arg, struct metrics_out *out)
 			d->counters.failed);
 	metrics_counter(out, "tocsin_notify_total", NULL, "result=\"cancelled\"",
 			d->counters.cancelled);
+	metrics_counter(out, "tocsin_notify_total", NULL, "result=\"dropped\"",
+			d->counters.dropped);
+	metrics_counter(out, "tocsin_notify_total", NULL, "result=\"unrendered\"",
+			d->counters.unrendered);
+	metrics_counter(out, "tocsin_helpdesk_timer_jobs_total",
+			"Escalation timer jobs run (only when a ticket was due).", NULL,
+			d->counters.timer_jobs);
+	metrics_counter(out, "tocsin_notify_digests_total",
+			"Mails that carried several notifications to one recipient list.",
+			NULL, d->counters.digests);
 }

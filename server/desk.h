@@ -53,12 +53,27 @@ enum desk_stmt {
 	DESK_HISTORY,
 	DESK_OUTBOX_ADD,
 	DESK_OUTBOX_CANCEL,
-	DESK_OUTBOX_DUE,
 	DESK_OUTBOX_SENT,
 	DESK_OUTBOX_RETRY,
-	DESK_OUTBOX_COUNT,
-	DESK_OUTBOX_NEXT,
 	DESK_OUTBOX_PURGE,
+	DESK_OUTBOX_PENDING,
+	DESK_OUTBOX_LEAST,
+	DESK_OUTBOX_DROP,
+	DESK_OUTBOX_DUE_MAIL,
+	DESK_OUTBOX_DUE_HOOK,
+	DESK_OUTBOX_NEXT_MAIL,
+	DESK_OUTBOX_NEXT_HOOK,
+	DESK_OUTBOX_TARGET_DUE,
+	DESK_OUTBOX_DEFER,
+	DESK_OUTBOX_LANES,
+	DESK_OUTBOX_ORPHANS,
+	DESK_OUTBOX_CREATE_STATE,
+	DESK_EXTERNAL_GET,
+	DESK_EXTERNAL_SET,
+	DESK_LAST_RESOLUTION,
+	DESK_NEXT_DUE,
+	DESK_CHECK_FAILED,
+	DESK_CHECK_OK,
 	DESK_STMT_COUNT,
 };
 
@@ -71,6 +86,7 @@ struct desk_row {
 	char impact[DESK_NAME_MAX], urgency[DESK_NAME_MAX], priority[DESK_NAME_MAX];
 	int level;		 /* 1..3 */
 	bool priority_manual;	 /* set by hand: impact/urgency no longer change it */
+	bool urgency_manual;	 /* set by hand: a worse check state no longer raises it */
 	int64_t response_target; /* business ms, -1: none */
 	int64_t resolution_target;
 	int64_t response_due, resolution_due; /* caches, -1: unknown */
@@ -83,19 +99,35 @@ struct desk_row {
 #define DESK_CLOCK_RESPONSE 1u
 #define DESK_CLOCK_RESOLUTION 2u
 
-/* What the monitoring side knows of a ticket (tickets joined with hosts). */
+/*
+ * What the monitoring side knows of a ticket (tickets joined with hosts).
+ * The texts are owned copies of whatever length the store holds (never
+ * cut: a cut check name or item would no longer match its problem, a cut
+ * summary could end inside a UTF-8 character); desk_core_clear() frees
+ * them.  A zeroed struct is empty and may be cleared.
+ */
 struct desk_core {
 	int64_t id, host_id, parent_id;
-	char host[256], check[64], item[512];
-	char title[512], summary[1024], state[16];
+	char *host, *check, *item, *title, *summary;
+	char state[16];
 	enum ticket_status status;
 	int64_t opened_ms, resolved_ms; /* resolved_ms -1 when not */
 	bool flapping;
 };
 
+/* Since start; pending mirrors the outbox's pending count (see desk.c). */
 struct desk_counters {
 	atomic_uint_fast64_t queued, sent, failed, retried, cancelled;
+	atomic_uint_fast64_t dropped;	  /* the outbox was full (notify.max_pending) */
+	atomic_uint_fast64_t unrendered;  /* a notification that could not be built */
+	atomic_uint_fast64_t digests;	  /* mails sent as one digest of several */
+	atomic_uint_fast64_t timer_jobs;  /* escalation jobs run (only when due) */
+	atomic_int_fast64_t pending;
 };
+
+/* Kinds of trouble desk_warn_limited() reports. */
+enum desk_trouble { DESK_TROUBLE_RENDER, DESK_TROUBLE_FULL, DESK_TROUBLE_TIMER,
+		    DESK_TROUBLE_COUNT };
 
 struct desk {
 	const struct helpdesk_config *hc;
@@ -106,6 +138,7 @@ struct desk {
 	struct desk_counters counters;
 	struct escalate *timer;
 	struct dispatch *dispatch;
+	int64_t warned_ms[DESK_TROUBLE_COUNT]; /* writer thread: last warnings */
 };
 
 /*
@@ -126,8 +159,10 @@ int desk_row_insert(struct desk *d, const struct desk_row *row,
 		    const char *hint, const char *description);
 int desk_row_get(struct desk *d, int64_t ticket_id, struct desk_row *ret);
 int desk_row_update(struct desk *d, const struct desk_row *row);
-/* 1 and *ret, 0 when there is no such ticket, -errno. */
+/* 1 and *ret (to be cleared), 0 when there is no such ticket, -errno;
+ * *ret is untouched unless 1. */
 int desk_core_get(struct desk *d, int64_t ticket_id, struct desk_core *ret);
+void desk_core_clear(struct desk_core *c);
 /* Set tickets.status (and resolved_at).  -EEXIST: another ticket is open
  * for the same problem. */
 int desk_set_status(struct desk *d, int64_t ticket_id,
@@ -139,6 +174,15 @@ const struct contract *desk_contract(struct desk *d, const struct desk_row *row)
 int desk_priority_index(struct desk *d, const struct desk_row *row);
 /* The targets for row's priority on its contract, from opened_ms. */
 void desk_targets(struct desk *d, struct desk_row *row, int64_t opened_ms);
+
+/*
+ * After new targets (a priority change): clear the warned and overdue
+ * bits that the new clocks in sla no longer justify.  Bits the new
+ * targets would newly justify are left to the timer, which journals and
+ * mails them (desk_refresh() plans it for now).
+ */
+void desk_reset_flags(struct desk *d, struct desk_row *row,
+		      const struct sla_state *sla);
 
 /* Both clocks of a ticket at now_ms, from its journal. */
 int desk_sla(struct desk *d, const struct desk_core *core,
@@ -179,7 +223,22 @@ int desk_history(struct desk *d, const struct desk_core *core, json_t **ret);
 int desk_texts(struct desk *d, int64_t ticket_id, char **ret_hint,
 	       char **ret_description);
 
-/* The outbox.  add: 1 queued, 0 when idem_key was queued before. */
+/*
+ * The outbox.  Rows wait in lanes (dispatch.h): all mail in one, each
+ * webhook in its own.  Importance decides what goes when the outbox is
+ * full (notify.max_pending): the least important pending row, the oldest
+ * among equals, is dropped for one at least as important (fresher news
+ * of the same weight wins), and a row less important than everything
+ * pending is not queued.  Either way the dropped row stays as 'failed'
+ * with the reason, is counted and logged; the writer never waits.
+ */
+enum desk_importance {
+	DESK_IMPORTANCE_LOW = 1,    /* status updates, minor webhook events */
+	DESK_IMPORTANCE_NORMAL = 2, /* reminders, webhook updates */
+	DESK_IMPORTANCE_HIGH = 3,   /* new and reopened tickets, assignments, solved */
+	DESK_IMPORTANCE_URGENT = 4, /* breaches; questions and replies to customers */
+};
+
 struct desk_outbox_item {
 	int64_t ticket_id;
 	const char *channel; /* "mail" or "webhook" */
@@ -188,13 +247,32 @@ struct desk_outbox_item {
 	const char *body;
 	const char *idem_key;
 	const char *cancel_key; /* NULL, or the problem key a reopen cancels */
+	const char *kind;	/* the template or event ("opened"); for
+				 * Zammad "create" or "update" */
+	int importance;		/* enum desk_importance */
 	int64_t created_ms, not_before_ms;
 };
+/* 1 queued, 0 when idem_key was queued before or the row was dropped. */
 int desk_outbox_add(struct desk *d, const struct desk_outbox_item *item);
+/*
+ * A notification that could not be built (why says what): recorded as a
+ * failed row so that it is visible and counted, never failing the change.
+ */
+int desk_outbox_unrendered(struct desk *d, const struct desk_outbox_item *item,
+			   const char *why);
 /* Cancel what is pending under cancel_key; the count cancelled. */
 int desk_outbox_cancel(struct desk *d, const char *cancel_key);
+/* The pending count as the outbox holds it in this transaction. */
+int desk_outbox_pending(struct desk *d, int64_t *ret);
 
-/* The metrics source: outbox queued, sent, failed, retried. */
+/*
+ * Warn at most once a minute per kind of trouble (listeners and jobs run
+ * on the writer thread and must not flood the log).
+ */
+void desk_warn_limited(struct desk *d, enum desk_trouble kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* The metrics source: outbox pending (no query: a mirror), and outcomes. */
 void desk_metrics(void *arg, struct metrics_out *out);
 
 #endif

@@ -1,7 +1,9 @@
 #include "dispatch.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,26 +19,64 @@
 #include "webhook.h"
 #include "writer.h"
 
-struct dispatch {
-	struct desk *d;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool stopping, kicked;
-};
+/* A row's outcome that is not a failure: it waits for another row. */
+#define OUTCOME_HOLD 1
 
 struct item {
 	int64_t id, ticket_id;
 	int attempts;
-	char *channel, *target, *subject, *body, *key;
+	char *channel, *target, *subject, *body, *key, *kind;
+};
+
+/* The last sends to one recipient list, a ring of notify.rate.mails. */
+struct rate {
+	char *target; /* NULL: a free slot */
+	int64_t used_ms;
+	int64_t *sent;
+	int n, head;
+};
+
+struct lane {
+	struct dispatch *p;
+	const struct notify_webhook *hook; /* NULL: the mail lane */
+	pthread_t thread;
+	unsigned seen;			   /* kicks seen */
+	int64_t backoff_ms, blocked_until_ms; /* the peer is away: wait */
+	struct rate *rates;		   /* the mail lane's */
+};
+
+struct dispatch {
+	struct desk *d;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stopping;
+	atomic_bool abandon; /* sends in flight give up: we are stopping */
+	unsigned kicks;
+	struct lane *lanes;
+	size_t nlanes, nstarted;
+};
+
+/*
+ * What became of a send: result 0 (sent), OUTCOME_HOLD (not tried: it
+ * waits until hold_ms), -EINVAL (never going to work), or another -errno
+ * (tried again with backoff).
+ */
+struct outcome {
+	int result;
+	int64_t hold_ms;
+	const char *error;
+	const char *external_id; /* a Zammad create: the id to remember */
 };
 
 struct mark_job {
 	struct desk *d;
-	const struct item *it;
-	bool sent, give_up;
-	int64_t now_ms, next_ms;
-	const char *error;
+	const struct notify_config *nc;
+	const struct item *v;
+	size_t n;
+	const char *webhook;
+	struct outcome o;
+	int64_t now_ms;
+	size_t sent, retried, failed; /* the job's count */
 };
 
 static char *column_dup(sqlite3_stmt *s, int col)
@@ -54,20 +94,16 @@ static void items_free(struct item *v, size_t n)
 		free(v[i].subject);
 		free(v[i].body);
 		free(v[i].key);
+		free(v[i].kind);
 	}
 }
 
-/* The due rows, copied out under the store lock; and the next due time. */
-static size_t load_due(struct desk *d, int64_t now_ms, struct item *v,
-		       int64_t *ret_next)
+/* The rows of s (bound already, OUTBOX_COLUMNS), at most max; s is reset. */
+static size_t load_rows(sqlite3_stmt *s, struct item *v, size_t max)
 {
-	sqlite3_stmt *s = d->stmt[DESK_OUTBOX_DUE];
 	size_t n = 0;
 
-	store_lock(d->st);
-	sqlite3_bind_int64(s, 1, now_ms);
-	sqlite3_bind_int(s, 2, DISPATCH_BATCH_MAX);
-	while (n < DISPATCH_BATCH_MAX && sqlite3_step(s) == SQLITE_ROW) {
+	while (n < max && sqlite3_step(s) == SQLITE_ROW) {
 		v[n] = (struct item){
 			.id = sqlite3_column_int64(s, 0),
 			.ticket_id = sqlite3_column_int64(s, 1),
@@ -77,47 +113,38 @@ static size_t load_due(struct desk *d, int64_t now_ms, struct item *v,
 			.body = column_dup(s, 5),
 			.key = column_dup(s, 6),
 			.attempts = sqlite3_column_int(s, 7),
+			.kind = column_dup(s, 8),
 		};
+		if (v[n].target == NULL || v[n].body == NULL || v[n].key == NULL) {
+			items_free(&v[n], 1);
+			continue;
+		}
 		n++;
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
-	s = d->stmt[DESK_OUTBOX_NEXT];
-	*ret_next = -1;
-	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
-		*ret_next = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	store_unlock(d->st);
 	return n;
 }
 
-static int mark_apply(struct store *st, void *arg)
+/* min(next_attempt) of s (bound already), -1 for none; s is reset. */
+static int64_t load_next(sqlite3_stmt *s)
 {
-	struct mark_job *j = arg;
-	sqlite3_stmt *s;
+	int64_t next = -1;
 
-	(void)st;
-	if (j->sent) {
-		s = j->d->stmt[DESK_OUTBOX_SENT];
-		sqlite3_bind_int64(s, 1, j->it->id);
-		sqlite3_bind_int64(s, 2, j->now_ms);
-	} else {
-		s = j->d->stmt[DESK_OUTBOX_RETRY];
-		sqlite3_bind_int64(s, 1, j->it->id);
-		sqlite3_bind_int64(s, 2, j->next_ms);
-		db_bind_text(s, 3, j->error);
-		sqlite3_bind_int(s, 4, j->give_up);
-	}
-	return db_step_done(s);
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+		next = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return next;
 }
 
-static const struct notify_webhook *webhook_named(const struct notify_config *nc,
-						  const char *name)
+/* Under the store lock: the committed pending count for /metrics. */
+static void refresh_pending(struct desk *d)
 {
-	for (size_t i = 0; i < nc->nwebhooks; i++)
-		if (strcmp(nc->webhooks[i].name, name) == 0)
-			return &nc->webhooks[i];
-	return NULL;
+	int64_t pending;
+
+	if (desk_outbox_pending(d, &pending) == 0)
+		d->counters.pending = pending;
 }
 
 static int64_t backoff(const struct notify_config *nc, int attempts)
@@ -129,55 +156,476 @@ static int64_t backoff(const struct notify_config *nc, int attempts)
 	return delay < nc->retry_max_ms ? delay : nc->retry_max_ms;
 }
 
-/* Send one row and record the outcome. */
-static void deliver(struct dispatch *p, const struct item *it)
+/* Writer job: every row of the send gets the outcome. */
+static int mark_apply(struct store *st, void *arg)
 {
-	struct desk *d = p->d;
-	const struct notify_config *nc = d->hc->notify;
-	struct mark_job j = { .d = d, .it = it };
-	char err[512] = "";
-	int r;
+	struct mark_job *j = arg;
+	int r = 0;
 
-	if (strcmp(it->channel, "mail") == 0) {
-		r = nc->smtp_url ? smtp_send(nc, it->target, it->subject ? it->subject : "",
-					     it->body, it->key, err, sizeof(err))
-				 : (snprintf(err, sizeof(err), "no notify.smtp.url"), -EINVAL);
-	} else {
-		const struct notify_webhook *w = webhook_named(nc, it->target);
+	(void)st;
+	j->sent = j->retried = j->failed = 0;
+	for (size_t i = 0; r == 0 && i < j->n; i++) {
+		const struct item *it = &j->v[i];
+		bool hold = j->o.result == OUTCOME_HOLD;
+		bool give_up = j->o.result == -EINVAL ||
+			       (!hold && it->attempts + 1 >= j->nc->retry_attempts);
+		sqlite3_stmt *s;
 
-		r = w ? webhook_send(w, it->body, it->key, w->timeout_ms, err, sizeof(err))
-		      : (snprintf(err, sizeof(err), "webhook '%s' is no longer configured",
-				  it->target), -EINVAL);
+		if (j->o.result == 0) {
+			s = j->d->stmt[DESK_OUTBOX_SENT];
+			sqlite3_bind_int64(s, 1, it->id);
+			sqlite3_bind_int64(s, 2, j->now_ms);
+			j->sent++;
+		} else {
+			s = j->d->stmt[DESK_OUTBOX_RETRY];
+			sqlite3_bind_int64(s, 1, it->id);
+			sqlite3_bind_int64(s, 2, hold ? j->o.hold_ms
+						      : j->now_ms + backoff(j->nc, it->attempts));
+			db_bind_text(s, 3, j->o.error);
+			sqlite3_bind_int(s, 4, give_up);
+			sqlite3_bind_int(s, 5, hold);
+			if (give_up)
+				j->failed++;
+			else if (!hold)
+				j->retried++;
+		}
+		r = db_step_done(s);
 	}
-	j.now_ms = time_now_ms();
-	j.sent = r == 0;
-	j.error = err;
-	j.give_up = r == -EINVAL || it->attempts + 1 >= nc->retry_attempts;
-	j.next_ms = j.now_ms + backoff(nc, it->attempts);
-	r = writer_run(d->writer, mark_apply, &j);
-	if (r < 0) {
-		log_warnx("notification %lld: recording the outcome failed: %s",
-			  (long long)it->id, strerror(-r));
-		return;
+	if (r == 0 && j->o.result == 0 && j->o.external_id) {
+		sqlite3_stmt *s = j->d->stmt[DESK_EXTERNAL_SET];
+
+		db_bind_text(s, 1, j->webhook);
+		sqlite3_bind_int64(s, 2, j->v[0].ticket_id);
+		db_bind_text(s, 3, j->o.external_id);
+		r = db_step_done(s);
 	}
-	if (j.sent) {
-		d->counters.sent++;
-		log_info("ticket %lld: %s to %s sent", (long long)it->ticket_id,
-			 it->channel, it->target);
-	} else if (j.give_up) {
-		d->counters.failed++;
-		log_warnx("ticket %lld: %s to %s failed for good after %d attempts: %s",
-			  (long long)it->ticket_id, it->channel, it->target,
-			  it->attempts + 1, err);
-	} else {
-		d->counters.retried++;
-		log_notice("ticket %lld: %s to %s failed, retrying: %s",
-			   (long long)it->ticket_id, it->channel, it->target, err);
-	}
+	return r;
 }
 
-static void wait_until(struct dispatch *p, int64_t next_ms)
+/* Record the outcome of sending v[0..n) in one writer job, and say so. */
+static void record(struct lane *l, const struct item *v, size_t n,
+		   const struct outcome *o)
 {
+	struct desk *d = l->p->d;
+	struct mark_job j = { .d = d, .nc = d->hc->notify, .v = v, .n = n,
+			      .webhook = l->hook ? l->hook->name : NULL, .o = *o,
+			      .now_ms = time_now_ms() };
+	const char *what = l->hook ? "webhook" : "mail";
+	int r = writer_run(d->writer, mark_apply, &j);
+
+	if (r < 0) {
+		log_warnx("notification %lld: recording the outcome failed: %s",
+			  (long long)v[0].id, strerror(-r));
+		return;
+	}
+	d->counters.sent += j.sent;
+	d->counters.failed += j.failed;
+	d->counters.retried += j.retried;
+	store_lock(d->st);
+	refresh_pending(d);
+	store_unlock(d->st);
+	if (o->result == OUTCOME_HOLD)
+		return;
+	if (j.sent && n > 1)
+		log_info("%s to %s sent: a digest of %zu notifications", what, v[0].target, n);
+	else if (j.sent)
+		log_info("ticket %lld: %s to %s sent", (long long)v[0].ticket_id, what,
+			 v[0].target);
+	if (j.failed)
+		log_warnx("ticket %lld: %s to %s failed for good (%zu of %zu rows): %s",
+			  (long long)v[0].ticket_id, what, v[0].target, j.failed, n,
+			  o->error ? o->error : "");
+	if (j.retried)
+		log_notice("ticket %lld: %s to %s failed, retrying: %s",
+			   (long long)v[0].ticket_id, what, v[0].target,
+			   o->error ? o->error : "");
+}
+
+/* The peer could not be reached: the whole lane waits, doubling. */
+static void lane_failed(struct lane *l, int64_t now_ms)
+{
+	const struct notify_config *nc = l->p->d->hc->notify;
+
+	l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : nc->retry_initial_ms;
+	if (l->backoff_ms > nc->retry_max_ms)
+		l->backoff_ms = nc->retry_max_ms;
+	l->blocked_until_ms = now_ms + l->backoff_ms;
+}
+
+static void lane_reached(struct lane *l)
+{
+	l->backoff_ms = 0;
+	l->blocked_until_ms = 0;
+}
+
+static bool stopping(struct dispatch *p)
+{
+	bool s;
+
+	pthread_mutex_lock(&p->lock);
+	s = p->stopping;
+	pthread_mutex_unlock(&p->lock);
+	return s;
+}
+
+/* ---- mail: rate per recipient list, digests ------------------------------ */
+
+/* The rate slot of target (the least recently used one is reused). */
+static struct rate *rate_of(struct lane *l, const char *target, int64_t now_ms)
+{
+	int cap = l->p->d->hc->notify->rate_mails;
+	struct rate *oldest = &l->rates[0];
+
+	for (size_t i = 0; i < DISPATCH_RATE_TARGETS; i++) {
+		struct rate *r = &l->rates[i];
+
+		if (r->target && strcmp(r->target, target) == 0) {
+			r->used_ms = now_ms;
+			return r;
+		}
+		if (r->target == NULL || r->used_ms < oldest->used_ms)
+			oldest = r;
+		if (r->target == NULL)
+			break;
+	}
+	free(oldest->target);
+	free(oldest->sent);
+	*oldest = (struct rate){ .target = xstrdup(target), .used_ms = now_ms,
+				 .sent = xcalloc((size_t)cap, sizeof(int64_t)) };
+	return oldest;
+}
+
+/* Whether target had its notify.rate.mails within per; then *ret_until. */
+static bool rate_full(const struct notify_config *nc, const struct rate *r,
+		      int64_t now_ms, int64_t *ret_until)
+{
+	if (nc->rate_mails <= 0 || r->n < nc->rate_mails ||
+	    r->sent[r->head] + nc->rate_per_ms <= now_ms)
+		return false;
+	*ret_until = r->sent[r->head] + nc->rate_per_ms;
+	return true;
+}
+
+/* How many more mails target may get now. */
+static int rate_left(const struct notify_config *nc, const struct rate *r, int64_t now_ms)
+{
+	int used = 0;
+
+	for (int i = 0; i < r->n; i++)
+		if (r->sent[(r->head + i) % nc->rate_mails] + nc->rate_per_ms > now_ms)
+			used++;
+	return nc->rate_mails - used;
+}
+
+static void rate_record(const struct notify_config *nc, struct rate *r, int64_t now_ms)
+{
+	if (nc->rate_mails <= 0)
+		return;
+	if (r->n < nc->rate_mails) {
+		r->sent[(r->head + r->n++) % nc->rate_mails] = now_ms;
+		return;
+	}
+	r->sent[r->head] = now_ms;
+	r->head = (r->head + 1) % nc->rate_mails;
+}
+
+struct defer_job {
+	struct desk *d;
+	const char *target;
+	int64_t until_ms;
+};
+
+static int defer_apply(struct store *st, void *arg)
+{
+	struct defer_job *j = arg;
+	sqlite3_stmt *s = j->d->stmt[DESK_OUTBOX_DEFER];
+
+	(void)st;
+	db_bind_text(s, 1, j->target);
+	sqlite3_bind_int64(s, 2, j->until_ms);
+	return db_step_done(s);
+}
+
+/*
+ * One mail carrying v[0..n) for their recipient list: a list of what is
+ * in it, then each mail as it would have gone alone, cut at
+ * notify.max_body.  Malloc'ed subject and body.
+ */
+static void digest_compose(const struct notify_config *nc, const struct item *v,
+			   size_t n, char **ret_subject, char **ret_body)
+{
+	size_t len = 0, cut;
+	char *body = NULL, *subject;
+	FILE *fp = open_memstream(&body, &len);
+
+	if (fp == NULL)
+		abort(); /* as x*alloc(): out of memory */
+	fprintf(fp, "%zu notifications for you, in one mail:\n\n", n);
+	for (size_t i = 0; i < n; i++)
+		fprintf(fp, "  %s\n", v[i].subject ? v[i].subject : "");
+	for (size_t i = 0; i < n; i++)
+		fprintf(fp, "\n==== %s ====\n\n%s\n", v[i].subject ? v[i].subject : "",
+			v[i].body);
+	fclose(fp);
+	if (len > nc->max_body) {
+		static const char more[] = "\n\n... (cut: the rest is in the tickets)\n";
+
+		cut = notify_utf8_cut(body, nc->max_body - sizeof(more));
+		memcpy(body + cut, more, sizeof(more));
+	}
+	subject = xasprintf("[Tocsin] %zu notifications: %s", n, v[0].subject ? v[0].subject : "");
+	subject[notify_utf8_cut(subject, strlen(subject) > NOTIFY_SUBJECT_MAX
+						 ? NOTIFY_SUBJECT_MAX
+						 : strlen(subject))] = '\0';
+	*ret_subject = subject;
+	*ret_body = body;
+}
+
+/*
+ * Send v[0..n) to target: as one mail when n is 1, else as one digest.
+ * The outcome is recorded (unless abandoned as we stop) and the lane
+ * backs off when the server is away.  Returns the send's result.
+ */
+static int mail_send(struct lane *l, struct rate *rt, const char *target,
+		     const struct item *v, size_t n, int64_t now_ms)
+{
+	struct desk *d = l->p->d;
+	const struct notify_config *nc = d->hc->notify;
+	struct outcome o = { 0 };
+	char err[512] = "", *subject, *body;
+
+	if (n == 1) {
+		o.result = smtp_send(nc, target, v[0].subject ? v[0].subject : "", v[0].body,
+				     v[0].key, &l->p->abandon, err, sizeof(err));
+	} else {
+		digest_compose(nc, v, n, &subject, &body);
+		o.result = smtp_send(nc, target, subject, body, v[0].key, &l->p->abandon, err,
+				     sizeof(err));
+		if (o.result == 0)
+			d->counters.digests++;
+		free(subject);
+		free(body);
+	}
+	/* Abandoned as we stop: the rows stay as they were, for the next start. */
+	if (o.result == -ECANCELED)
+		return o.result;
+	o.error = err;
+	record(l, v, n, &o);
+	if (o.result == 0)
+		rate_record(nc, rt, now_ms);
+	if (o.result == -EAGAIN)
+		lane_failed(l, now_ms);
+	else
+		lane_reached(l);
+	return o.result;
+}
+
+/*
+ * Everything due for one recipient list: later when its rate is used up
+ * (the rows wait for the window, in a writer job); one mail each while
+ * the rate allows them all; else one digest of them all, so that a burst
+ * costs the list one mail.
+ */
+static void mail_target(struct lane *l, const char *target, int64_t now_ms)
+{
+	struct desk *d = l->p->d;
+	const struct notify_config *nc = d->hc->notify;
+	struct rate *rt = rate_of(l, target, now_ms);
+	struct item *v;
+	int64_t until;
+	size_t n;
+
+	if (rate_full(nc, rt, now_ms, &until)) {
+		struct defer_job j = { d, target, until };
+
+		writer_run(d->writer, defer_apply, &j);
+		return;
+	}
+	v = xcalloc(DISPATCH_DIGEST_MAX, sizeof(*v));
+	store_lock(d->st);
+	db_bind_text(d->stmt[DESK_OUTBOX_TARGET_DUE], 1, target);
+	sqlite3_bind_int64(d->stmt[DESK_OUTBOX_TARGET_DUE], 2, now_ms);
+	sqlite3_bind_int(d->stmt[DESK_OUTBOX_TARGET_DUE], 3, DISPATCH_DIGEST_MAX);
+	n = load_rows(d->stmt[DESK_OUTBOX_TARGET_DUE], v, DISPATCH_DIGEST_MAX);
+	store_unlock(d->st);
+	if (n > 1 && (nc->rate_mails <= 0 || n <= (size_t)rate_left(nc, rt, now_ms))) {
+		for (size_t i = 0; i < n && l->blocked_until_ms <= now_ms && !stopping(l->p); i++)
+			if (mail_send(l, rt, target, &v[i], 1, now_ms) == -ECANCELED)
+				break;
+	} else if (n > 0) {
+		mail_send(l, rt, target, v, n, now_ms);
+	}
+	items_free(v, n);
+	free(v);
+}
+
+/* The mail lane's round: each recipient list with something due. */
+static size_t mail_round(struct lane *l, int64_t now_ms, int64_t *ret_next)
+{
+	struct desk *d = l->p->d;
+	struct item batch[DISPATCH_BATCH_MAX];
+	const char *done[DISPATCH_BATCH_MAX];
+	size_t n, ndone = 0;
+
+	store_lock(d->st);
+	sqlite3_bind_int64(d->stmt[DESK_OUTBOX_DUE_MAIL], 1, now_ms);
+	sqlite3_bind_int(d->stmt[DESK_OUTBOX_DUE_MAIL], 2, DISPATCH_BATCH_MAX);
+	n = load_rows(d->stmt[DESK_OUTBOX_DUE_MAIL], batch, DISPATCH_BATCH_MAX);
+	refresh_pending(d);
+	store_unlock(d->st);
+	for (size_t i = 0; i < n && l->blocked_until_ms <= now_ms && !stopping(l->p); i++) {
+		bool seen = false;
+
+		for (size_t k = 0; k < ndone && !seen; k++)
+			seen = strcmp(done[k], batch[i].target) == 0;
+		if (seen)
+			continue;
+		done[ndone++] = batch[i].target;
+		mail_target(l, batch[i].target, now_ms);
+	}
+	items_free(batch, n);
+	store_lock(d->st);
+	*ret_next = load_next(d->stmt[DESK_OUTBOX_NEXT_MAIL]);
+	store_unlock(d->st);
+	return n;
+}
+
+/* ---- webhooks ----------------------------------------------------------- */
+
+/*
+ * A Zammad update needs the id Zammad gave the ticket: 1 and ext, or 0
+ * and the outcome (wait for the creation still pending, or give up when
+ * there will be none).
+ */
+static int zammad_ticket(struct lane *l, const struct item *it, int64_t now_ms,
+			 char *ext, size_t extlen, struct outcome *o)
+{
+	struct desk *d = l->p->d;
+	sqlite3_stmt *s = d->stmt[DESK_EXTERNAL_GET];
+	char state[16] = "";
+	int64_t next = 0;
+	int found = 0;
+
+	store_lock(d->st);
+	db_bind_text(s, 1, l->hook->name);
+	sqlite3_bind_int64(s, 2, it->ticket_id);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		strlcpy_safe(ext, (const char *)sqlite3_column_text(s, 0), extlen);
+		found = 1;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	s = d->stmt[DESK_OUTBOX_CREATE_STATE];
+	db_bind_text(s, 1, l->hook->name);
+	sqlite3_bind_int64(s, 2, it->ticket_id);
+	if (!found && sqlite3_step(s) == SQLITE_ROW) {
+		strlcpy_safe(state, (const char *)sqlite3_column_text(s, 0), sizeof(state));
+		next = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	store_unlock(d->st);
+	if (found)
+		return 1;
+	if (strcmp(state, "pending") == 0) {
+		o->result = OUTCOME_HOLD;
+		o->hold_ms = next > now_ms ? next + 1 : now_ms + d->hc->notify->poll_ms;
+		o->error = "waiting for the ticket's creation in Zammad";
+		return 0;
+	}
+	o->result = -EINVAL;
+	o->error = state[0] ? "no Zammad ticket to update: its creation did not succeed"
+			    : "no Zammad ticket to update: the ticket opened before this webhook sent creations";
+	return 0;
+}
+
+/* The id in Zammad's answer to a creation ({"id": 17, ...}). */
+static int zammad_id(const char *reply, char *ext, size_t extlen)
+{
+	json_t *doc = json_loads(reply, 0, NULL), *id = json_object_get(doc, "id");
+	int r = 0;
+
+	if (json_is_integer(id))
+		snprintf(ext, extlen, "%lld", (long long)json_integer_value(id));
+	else if (json_is_string(id) && json_string_length(id) < extlen &&
+		 strspn(json_string_value(id), "0123456789") == json_string_length(id) &&
+		 json_string_length(id) > 0)
+		strlcpy_safe(ext, json_string_value(id), extlen);
+	else
+		r = -EINVAL;
+	json_decref(doc);
+	return r;
+}
+
+static void hook_row(struct lane *l, const struct item *it, int64_t now_ms)
+{
+	const struct notify_webhook *w = l->hook;
+	bool zammad = w->format == WEBHOOK_ZAMMAD;
+	bool update = zammad && strcmp(it->kind, "update") == 0;
+	bool create = zammad && strcmp(it->kind, "create") == 0;
+	char err[512] = "", ext[32], *url = NULL, *reply = NULL;
+	struct outcome o = { .error = err };
+
+	if (update) {
+		if (zammad_ticket(l, it, now_ms, ext, sizeof(ext), &o) == 0) {
+			record(l, it, 1, &o);
+			return;
+		}
+		url = xasprintf("%.*s/%s", (int)(strlen(w->url) - (w->url[strlen(w->url) - 1] == '/')),
+				w->url, ext);
+	}
+	o.result = webhook_send(w, url ? url : w->url, update, it->body, it->key,
+				create ? &reply : NULL, &l->p->abandon, err, sizeof(err));
+	if (o.result == -ECANCELED) {
+		free(url);
+		return; /* we stop: the row stays as it was, for the next start */
+	}
+	if (o.result == 0 && create) {
+		if (zammad_id(reply, ext, sizeof(ext)) == 0)
+			o.external_id = ext;
+		else
+			log_warnx("webhook %s: Zammad answered the creation of ticket %lld without an id; its updates cannot be sent",
+				  w->name, (long long)it->ticket_id);
+	}
+	record(l, it, 1, &o);
+	if (o.result == -EAGAIN)
+		lane_failed(l, now_ms);
+	else
+		lane_reached(l);
+	free(reply);
+	free(url);
+}
+
+/* A webhook lane's round: its due rows in order (a creation first). */
+static size_t hook_round(struct lane *l, int64_t now_ms, int64_t *ret_next)
+{
+	struct desk *d = l->p->d;
+	struct item batch[DISPATCH_BATCH_MAX];
+	size_t n;
+
+	store_lock(d->st);
+	sqlite3_bind_int64(d->stmt[DESK_OUTBOX_DUE_HOOK], 1, now_ms);
+	sqlite3_bind_int(d->stmt[DESK_OUTBOX_DUE_HOOK], 2, DISPATCH_BATCH_MAX);
+	db_bind_text(d->stmt[DESK_OUTBOX_DUE_HOOK], 3, l->hook->name);
+	n = load_rows(d->stmt[DESK_OUTBOX_DUE_HOOK], batch, DISPATCH_BATCH_MAX);
+	refresh_pending(d);
+	store_unlock(d->st);
+	for (size_t i = 0; i < n && l->blocked_until_ms <= now_ms && !stopping(l->p); i++)
+		hook_row(l, &batch[i], now_ms);
+	items_free(batch, n);
+	store_lock(d->st);
+	db_bind_text(d->stmt[DESK_OUTBOX_NEXT_HOOK], 1, l->hook->name);
+	*ret_next = load_next(d->stmt[DESK_OUTBOX_NEXT_HOOK]);
+	store_unlock(d->st);
+	return n;
+}
+
+/* ---- the lanes' threads --------------------------------------------------- */
+
+/* Sleep until next_ms (at most a poll), a kick, or the stop. */
+static void lane_wait(struct lane *l, int64_t next_ms)
+{
+	struct dispatch *p = l->p;
 	int64_t now = time_now_ms(), poll = p->d->hc->notify->poll_ms;
 	int64_t delay = next_ms >= 0 && next_ms - now < poll ? next_ms - now : poll;
 	struct timespec ts;
@@ -192,20 +640,11 @@ static void wait_until(struct dispatch *p, int64_t next_ms)
 		ts.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&p->lock);
-	if (!p->stopping && !p->kicked)
-		pthread_cond_timedwait(&p->cond, &p->lock, &ts);
-	p->kicked = false;
+	while (!p->stopping && p->kicks == l->seen &&
+	       pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
+		;
+	l->seen = p->kicks;
 	pthread_mutex_unlock(&p->lock);
-}
-
-static bool stopping(struct dispatch *p)
-{
-	bool s;
-
-	pthread_mutex_lock(&p->lock);
-	s = p->stopping;
-	pthread_mutex_unlock(&p->lock);
-	return s;
 }
 
 struct purge_job {
@@ -225,18 +664,18 @@ static int purge_apply(struct store *st, void *arg)
 	return r < 0 ? r : sqlite3_changes(store_db(st));
 }
 
-/* The sender thread: purge hourly, send what is due, sleep until the next. */
-static void *dispatch_main(void *arg)
+/* A lane: (the first also purges hourly) send what is due, sleep until the next. */
+static void *lane_main(void *arg)
 {
-	struct dispatch *p = arg;
-	struct item items[DISPATCH_BATCH_MAX];
+	struct lane *l = arg;
+	struct dispatch *p = l->p;
 	int64_t purged_ms = 0;
 
 	while (!stopping(p)) {
-		int64_t next, now = time_now_ms();
-		size_t n;
+		int64_t next = -1, now = time_now_ms();
+		size_t n = 0;
 
-		if (now - purged_ms >= DISPATCH_PURGE_EVERY_MS) {
+		if (l == &p->lanes[0] && now - purged_ms >= DISPATCH_PURGE_EVERY_MS) {
 			struct purge_job job = { p->d, now - p->d->hc->notify->keep_ms };
 			int r = writer_run(p->d->writer, purge_apply, &job);
 
@@ -244,35 +683,100 @@ static void *dispatch_main(void *arg)
 				log_info("notifications: forgot %d old rows", r);
 			purged_ms = now;
 		}
-		n = load_due(p->d, now, items, &next);
-
-		for (size_t i = 0; i < n && !stopping(p); i++)
-			deliver(p, &items[i]);
-		items_free(items, n);
-		if (n < DISPATCH_BATCH_MAX)
-			wait_until(p, next);
+		if (now >= l->blocked_until_ms)
+			n = l->hook ? hook_round(l, now, &next) : mail_round(l, now, &next);
+		if (l->blocked_until_ms > now && (next < 0 || next < l->blocked_until_ms))
+			next = l->blocked_until_ms;
+		if (n < DISPATCH_BATCH_MAX || l->blocked_until_ms > time_now_ms())
+			lane_wait(l, next);
 	}
 	return NULL;
 }
 
+/* Writer job at start: pending rows no lane will send fail, saying why. */
+static int orphans_apply(struct store *st, void *arg)
+{
+	struct desk *d = arg;
+	const struct notify_config *nc = d->hc->notify;
+	sqlite3_stmt *s = d->stmt[DESK_OUTBOX_LANES], *u = d->stmt[DESK_OUTBOX_ORPHANS];
+	char **names = NULL, *why;
+	size_t n = 0;
+	int r = 0;
+
+	(void)st;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		names = xreallocarray(names, n + 1, sizeof(*names));
+		names[n++] = column_dup(s, 1);
+	}
+	sqlite3_reset(s);
+	if (nc->smtp_url == NULL) {
+		db_bind_text(u, 1, "mail");
+		db_bind_text(u, 3, "no notify.smtp.url is configured");
+		r = db_step_done(u);
+		sqlite3_clear_bindings(u);
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool known = false;
+
+		for (size_t k = 0; names[i] && k < nc->nwebhooks; k++)
+			known = known || strcmp(nc->webhooks[k].name, names[i]) == 0;
+		if (r == 0 && names[i] && !known) {
+			why = xasprintf("webhook '%s' is no longer configured", names[i]);
+			db_bind_text(u, 1, "webhook");
+			db_bind_text(u, 2, names[i]);
+			db_bind_text(u, 3, why);
+			r = db_step_done(u);
+			free(why);
+		}
+		free(names[i]);
+	}
+	free(names);
+	return r;
+}
+
+static void lanes_free(struct dispatch *p)
+{
+	for (size_t i = 0; i < p->nlanes; i++) {
+		for (size_t k = 0; p->lanes[i].rates && k < DISPATCH_RATE_TARGETS; k++) {
+			free(p->lanes[i].rates[k].target);
+			free(p->lanes[i].rates[k].sent);
+		}
+		free(p->lanes[i].rates);
+	}
+	free(p->lanes);
+}
+
 int dispatch_start(struct desk *d, struct dispatch **ret)
 {
+	const struct notify_config *nc = d->hc->notify;
 	struct dispatch *p = xcalloc(1, sizeof(*p));
 	pthread_condattr_t attr;
 	int r;
 
+	r = writer_run(d->writer, orphans_apply, d);
+	if (r < 0) {
+		free(p);
+		return r;
+	}
 	p->d = d;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&p->cond, &attr);
 	pthread_condattr_destroy(&attr);
-	r = pthread_create(&p->thread, NULL, dispatch_main, p);
-	if (r != 0) {
-		pthread_cond_destroy(&p->cond);
-		pthread_mutex_destroy(&p->lock);
-		free(p);
-		return -r;
+	p->lanes = xcalloc(nc->nwebhooks + 1, sizeof(*p->lanes));
+	if (nc->smtp_url)
+		p->lanes[p->nlanes++] = (struct lane){
+			.p = p, .rates = xcalloc(DISPATCH_RATE_TARGETS, sizeof(struct rate)) };
+	for (size_t i = 0; i < nc->nwebhooks; i++)
+		p->lanes[p->nlanes++] = (struct lane){ .p = p, .hook = &nc->webhooks[i] };
+	for (; r == 0 && p->nstarted < p->nlanes; p->nstarted++)
+		r = -pthread_create(&p->lanes[p->nstarted].thread, NULL, lane_main,
+				    &p->lanes[p->nstarted]);
+	if (r < 0) {
+		p->nstarted--;
+		dispatch_stop(p);
+		return r;
 	}
 	*ret = p;
 	return 0;
@@ -281,8 +785,8 @@ int dispatch_start(struct desk *d, struct dispatch **ret)
 void dispatch_kick(struct dispatch *p)
 {
 	pthread_mutex_lock(&p->lock);
-	p->kicked = true;
-	pthread_cond_signal(&p->cond);
+	p->kicks++;
+	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -292,10 +796,13 @@ void dispatch_stop(struct dispatch *p)
 		return;
 	pthread_mutex_lock(&p->lock);
 	p->stopping = true;
-	pthread_cond_signal(&p->cond);
+	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
-	pthread_join(p->thread, NULL);
+	atomic_store(&p->abandon, true);
+	for (size_t i = 0; i < p->nstarted; i++)
+		pthread_join(p->lanes[i].thread, NULL);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
+	lanes_free(p);
 	free(p);
 }

@@ -1,8 +1,24 @@
 /*
- * The sender of the notification outbox (hd_outbox): a thread that takes
- * the rows that are due, sends each (mail or webhook) and then marks it,
- * in a writer job, sent, or due again later with exponential backoff
- * (notify.retry: initial, doubling up to max, failed after attempts).
+ * The sender of the notification outbox (hd_outbox), in lanes: one thread
+ * for all mail (one SMTP server) and one per webhook, so that a receiver
+ * that hangs or is down delays only its own lane, never the technicians'
+ * mail.  Each lane takes its rows that are due, sends each and then
+ * marks it, in a writer job, sent, or due again later with exponential
+ * backoff (notify.retry: initial, doubling up to max, failed after
+ * attempts).  A lane whose peer is unreachable (no connection, no answer
+ * in time, 5xx, SMTP 4xx) also waits as a whole, with a backoff of its
+ * own that doubles while the peer stays away and resets on success, so a
+ * dead receiver costs one timeout per backoff, not one per row.
+ *
+ * Mail is rate-limited per recipient list (notify.rate: at most `mails`
+ * in `per`): rows beyond the limit wait for the window, and all rows due
+ * for one list at once (a burst, or the rows that waited) go out as one
+ * digest mail listing them, so 400 problems do not become 400 mails.
+ *
+ * Zammad webhooks create the ticket at the opening (POST url), remember
+ * the id Zammad answers with (hd_external), and send every later change
+ * as an update of that ticket (PUT url/{id}); an update waits for its
+ * creation.
  *
  * A row is marked sent only after the peer accepted it, and a row stays
  * pending across restarts, so nothing queued is lost.  A crash between
@@ -17,12 +33,21 @@ struct desk;
 struct dispatch;
 
 #define DISPATCH_BATCH_MAX 16
+/* Rows one digest mail carries at most; the rest go in the next. */
+#define DISPATCH_DIGEST_MAX 200
+/* Recipient lists whose mail rate is remembered (least recently used go). */
+#define DISPATCH_RATE_TARGETS 256
 /* Rows that are done are forgotten after notify.keep, looked at hourly. */
 #define DISPATCH_PURGE_EVERY_MS (3600 * 1000LL)
 
+/*
+ * Start a lane per channel (after the writer started): first a writer
+ * job fails the pending rows no lane will ever send (mail without
+ * notify.smtp.url, a webhook no longer configured), saying so.
+ */
 int dispatch_start(struct desk *d, struct dispatch **ret);
 void dispatch_stop(struct dispatch *p);
-/* Something was queued: look now rather than at the next poll. */
+/* Something was queued: every lane looks now rather than at its next poll. */
 void dispatch_kick(struct dispatch *p);
 
 #endif

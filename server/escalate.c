@@ -11,6 +11,7 @@
 #include "../common/log.h"
 #include "../common/util.h"
 #include "desk.h"
+#include "notify.h"
 #include "store.h"
 #include "writer.h"
 
@@ -64,13 +65,22 @@ static int check_clock(struct desk *d, const struct desk_core *core,
 	return r;
 }
 
+/*
+ * A periodic status update to the customer is due: the next one is set
+ * after now by arithmetic (a server that was down for a week does not
+ * catch up one period at a time), and journaled and announced only when
+ * someone will hear it (notify_wants_status_update()): the journal says
+ * what happened, not what was meant to.
+ */
 static int status_update(struct desk *d, const struct desk_core *core,
 			 struct desk_row *row, int64_t now_ms)
 {
+	int64_t every = d->hc->status_every_ms;
 	int r;
 
-	while (row->next_status_at <= now_ms)
-		row->next_status_at += d->hc->status_every_ms;
+	row->next_status_at += ((now_ms - row->next_status_at) / every + 1) * every;
+	if (!notify_wants_status_update(d, core, row))
+		return 0;
 	r = store_journal_add(d->st, core->id, now_ms, DESK_SYSTEM_ACTOR,
 			      "status_update", NULL, sla_status_name(core->status),
 			      "status update to the customer");
@@ -99,40 +109,78 @@ static int auto_close(struct desk *d, struct desk_core *core, int64_t now_ms)
 	return r;
 }
 
-/* Everything that has come due for one ticket. */
+/* Everything that has come due for one ticket (core and row loaded). */
+static int handle_loaded(struct desk *d, struct desk_core *core,
+			 struct desk_row *row, int64_t now_ms)
+{
+	struct sla_state sla;
+	int r = 0;
+
+	if (sla_status_open(core->status)) {
+		r = desk_sla(d, core, row, now_ms, &sla);
+		if (r == 0)
+			r = check_clock(d, core, row, &sla.response, DESK_CLOCK_RESPONSE, now_ms);
+		if (r == 0)
+			r = check_clock(d, core, row, &sla.resolution, DESK_CLOCK_RESOLUTION,
+					now_ms);
+		if (r == 0 && row->next_status_at >= 0 && row->next_status_at <= now_ms &&
+		    d->hc->status_every_ms > 0)
+			r = status_update(d, core, row, now_ms);
+	} else if (core->status == STATUS_RESOLVED && d->hc->close_after_ms > 0 &&
+		   core->resolved_ms >= 0 &&
+		   core->resolved_ms + d->hc->close_after_ms <= now_ms) {
+		r = auto_close(d, core, now_ms);
+	}
+	if (r == 0)
+		r = desk_refresh(d, core, row, now_ms);
+	return r;
+}
+
 static int handle_ticket(struct desk *d, int64_t id, int64_t now_ms)
 {
-	struct desk_core core;
+	struct desk_core core = { 0 };
 	struct desk_row row;
-	struct sla_state sla;
 	int r;
 
 	r = desk_core_get(d, id, &core);
 	if (r > 0)
 		r = desk_row_get(d, id, &row);
-	if (r <= 0)
-		return r;
-	if (sla_status_open(core.status)) {
-		r = desk_sla(d, &core, &row, now_ms, &sla);
-		if (r == 0)
-			r = check_clock(d, &core, &row, &sla.response, DESK_CLOCK_RESPONSE, now_ms);
-		if (r == 0)
-			r = check_clock(d, &core, &row, &sla.resolution, DESK_CLOCK_RESOLUTION,
-					now_ms);
-		if (r == 0 && row.next_status_at >= 0 && row.next_status_at <= now_ms &&
-		    d->hc->status_every_ms > 0)
-			r = status_update(d, &core, &row, now_ms);
-	} else if (core.status == STATUS_RESOLVED && d->hc->close_after_ms > 0 &&
-		   core.resolved_ms >= 0 &&
-		   core.resolved_ms + d->hc->close_after_ms <= now_ms) {
-		r = auto_close(d, &core, now_ms);
+	if (r > 0)
+		r = handle_loaded(d, &core, &row, now_ms);
+	if (r == 0) {
+		sqlite3_bind_int64(d->stmt[DESK_CHECK_OK], 1, id);
+		r = db_step_done(d->stmt[DESK_CHECK_OK]);
 	}
-	if (r == 0)
-		r = desk_refresh(d, &core, &row, now_ms);
+	desk_core_clear(&core);
 	return r;
 }
 
-/* Writer job: the due tickets, found by the index on next_check. */
+/*
+ * One ticket failed: what it did is undone, and the timer looks at it
+ * again after a delay that doubles with each failure in a row (from a
+ * second, or the tick, up to an hour), so that one broken ticket neither
+ * stops the others nor costs a job every tick.
+ */
+static int push_out(struct desk *d, int64_t id, int64_t now_ms, int err)
+{
+	sqlite3_stmt *s = d->stmt[DESK_CHECK_FAILED];
+	int64_t first = d->hc->tick_ms > 1000 ? d->hc->tick_ms : 1000;
+
+	desk_warn_limited(d, DESK_TROUBLE_TIMER,
+			  "escalation: ticket %lld failed (%s); the others go on, it is tried again later",
+			  (long long)id, strerror(-err));
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, now_ms);
+	sqlite3_bind_int64(s, 3, first);
+	sqlite3_bind_int64(s, 4, ESCALATE_BACKOFF_MAX_MS);
+	return db_step_done(s);
+}
+
+/*
+ * Writer job: the due tickets, found by the index on next_check, each
+ * under a savepoint of its own.  Returns how many it looked at; fails
+ * only when the store itself does.
+ */
 int escalate_run_due(struct store *st, void *arg)
 {
 	struct escalate_due *j = arg;
@@ -142,7 +190,6 @@ int escalate_run_due(struct store *st, void *arg)
 	size_t n = 0;
 	int rc, r = 0;
 
-	(void)st;
 	sqlite3_bind_int64(s, 1, j->now_ms);
 	sqlite3_bind_int(s, 2, ESCALATE_BATCH_MAX);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < ESCALATE_BATCH_MAX)
@@ -151,12 +198,41 @@ int escalate_run_due(struct store *st, void *arg)
 	sqlite3_clear_bindings(s);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		return sqlite_to_errno(rc);
-	for (size_t i = 0; r == 0 && i < n; i++)
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		r = store_savepoint(st);
+		if (r < 0)
+			break;
 		r = handle_ticket(d, ids[i], j->now_ms);
+		if (r < 0) {
+			store_rollback_to_savepoint(st);
+			j->failed++;
+			r = push_out(d, ids[i], j->now_ms, r);
+		} else {
+			r = store_release_savepoint(st);
+		}
+	}
 	return r < 0 ? r : (int)n;
 }
 
-/* The timer thread: one job per tick, and at once again when a batch was full. */
+/* The earliest next_check of any ticket, -1 for none: is a job worth it? */
+static int64_t next_due(struct desk *d)
+{
+	sqlite3_stmt *s = d->stmt[DESK_NEXT_DUE];
+	int64_t next = -1;
+
+	store_lock(d->st);
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+		next = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	store_unlock(d->st);
+	return next;
+}
+
+/*
+ * The timer thread: a writer job when something is due (an indexed
+ * min() says so; nothing is written when nothing is due), at once again
+ * when a batch was full, else after the tick.
+ */
 static void *escalate_main(void *arg)
 {
 	struct escalate *e = arg;
@@ -166,13 +242,19 @@ static void *escalate_main(void *arg)
 	while (!e->stopping) {
 		struct escalate_due job = { .d = e->d };
 		struct timespec ts;
-		int r;
+		int64_t next;
+		int r = 0;
 
 		pthread_mutex_unlock(&e->lock);
 		job.now_ms = time_now_ms();
-		r = writer_run(e->d->writer, escalate_run_due, &job);
-		if (r < 0 && r != -ESHUTDOWN)
-			log_warnx("escalation: handling due tickets failed: %s", strerror(-r));
+		next = next_due(e->d);
+		if (next >= 0 && next <= job.now_ms) {
+			e->d->counters.timer_jobs++;
+			r = writer_run(e->d->writer, escalate_run_due, &job);
+			if (r < 0 && r != -ESHUTDOWN)
+				log_warnx("escalation: handling due tickets failed: %s",
+					  strerror(-r));
+		}
 		pthread_mutex_lock(&e->lock);
 		if (e->stopping)
 			break;

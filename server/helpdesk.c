@@ -371,6 +371,27 @@ static void parse_section(struct cfg *cfg, const struct cfg_node *node,
 		hc->history_max = (int)v;
 }
 
+/*
+ * A queue's lead is told of breaches: a lead who is not a person would
+ * leave them unheard, so it is an error.  Needs people: parsed.
+ */
+static void check_leads(struct cfg *cfg, const struct cfg_node *node,
+			struct helpdesk_config *hc)
+{
+	const struct cfg_node *queues = cfg_get(cfg, node, "queues");
+
+	for (size_t i = 0; i < hc->nqueues; i++) {
+		const struct helpdesk_queue *q = &hc->queues[i];
+		const struct helpdesk_person *p = helpdesk_person(hc, q->lead);
+		const struct cfg_node *at;
+
+		if (q->lead == NULL || p != NULL)
+			continue;
+		at = cfg_get(cfg, cfg_get(cfg, queues, q->id), "lead");
+		cfg_error(cfg, at, "no person '%s' under people:", q->lead);
+	}
+}
+
 /* Every customer's contract: names resolved, unknown ones reported. */
 static void resolve_contracts(struct cfg *cfg, const struct cfg_node *root,
 			      struct inventory *inv,
@@ -400,6 +421,7 @@ int helpdesk_config_parse(struct cfg *cfg, const struct cfg_node *root,
 
 	parse_section(cfg, node, hc);
 	parse_people(cfg, cfg_get(cfg, root, "people"), hc);
+	check_leads(cfg, node, hc);
 	contract_parse_all(cfg, root, hc->priorities, &hc->contracts,
 			   &hc->ncontracts);
 	if (cfg_get_string(cfg, node, "default_contract", &def) > 0) {

@@ -528,12 +528,17 @@ void http_server_stop(struct http_server *srv)
 	if (srv == NULL)
 		return;
 	/*
-	 * Accept nothing new, let every suspended request get its answer
-	 * (the writer still runs), then wait for handlers in flight: no
-	 * commit is cut in half and no acknowledgement is lost.
+	 * Answer anything new with 503, let every suspended request get its
+	 * answer (the writer still runs), then wait for handlers in flight:
+	 * no commit is cut in half and no acknowledgement is lost.
+	 *
+	 * Not MHD_quiesce_daemon(): with a thread pool and epoll it removes
+	 * the listen socket from each worker's epoll set while the worker
+	 * may be doing the same after seeing the quiesce flag, and the loser
+	 * of that race aborts the process ("Failed to remove listen FD from
+	 * epoll set", seen in the test suite).
 	 */
 	atomic_store(&srv->stopping, true);
-	MHD_quiesce_daemon(srv->mhd);
 	while (atomic_load(&srv->deferred) > 0)
 		usleep(1000);
 	MHD_stop_daemon(srv->mhd);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "../common/config.h"
 #include "../common/util.h"
 #include "desk.h"
@@ -18,7 +20,8 @@ static const char *const template_names[NOTIFY_T_COUNT] = {
 	[NOTIFY_T_OPENED] = "opened",	  [NOTIFY_T_WARNING] = "warning",
 	[NOTIFY_T_OVERDUE] = "overdue",	  [NOTIFY_T_RESOLVED] = "resolved",
 	[NOTIFY_T_STATUS] = "status",	  [NOTIFY_T_ASKED] = "asked",
-	[NOTIFY_T_COMMENT] = "comment",
+	[NOTIFY_T_COMMENT] = "comment",	  [NOTIFY_T_REOPENED] = "reopened",
+	[NOTIFY_T_ASSIGNED] = "assigned", [NOTIFY_T_ESCALATED] = "escalated",
 };
 
 /* The defaults.  The system signs every mail itself (seed 000). */
@@ -66,6 +69,32 @@ static const struct {
 	[NOTIFY_T_COMMENT] = {
 		"[Tocsin #{id}] update: {title}",
 		"Hello,\n\nan update on \"{title}\" (ticket #{id}):\n\n{text}\n\n{signature}\n" },
+	[NOTIFY_T_REOPENED] = {
+		"[Tocsin #{id}] reopened: {priority} {title}",
+		"Ticket #{id} ({title}) is open again: {status}.\n\n"
+		"{text}\n\n"
+		"Problem:    {check} {item}: {state}\n"
+		"Summary:    {summary}\n"
+		"Queue {queue}, level {level}, assignee {assignee}.\n"
+		"Resolve by: {resolution_due}\n\n"
+		"{signature}\n" },
+	[NOTIFY_T_ASSIGNED] = {
+		"[Tocsin #{id}] assigned to you: {priority} {title}",
+		"Ticket #{id} ({title}) is now assigned to {assignee}.\n\n"
+		"{text}\n\n"
+		"Status:     {status}, queue {queue}, level {level}\n"
+		"Summary:    {summary}\n"
+		"Respond by: {response_due}\n"
+		"Resolve by: {resolution_due}\n\n"
+		"{signature}\n" },
+	[NOTIFY_T_ESCALATED] = {
+		"[Tocsin #{id}] escalated to level {level}: {priority} {title}",
+		"Ticket #{id} ({title}) was escalated to level {level} of queue {queue}.\n\n"
+		"{text}\n\n"
+		"Status:     {status}, assignee {assignee}\n"
+		"Summary:    {summary}\n"
+		"Resolve by: {resolution_due}\n\n"
+		"{signature}\n" },
 };
 
 static const char *const field_names[] = {
@@ -83,12 +112,27 @@ bool notify_field_known(const char *name, size_t len)
 	return false;
 }
 
-/* Append n bytes to *buf (len, cap), never beyond max. */
-static void append(char **buf, size_t *len, size_t *cap, const char *s,
+size_t notify_utf8_cut(const char *s, size_t n)
+{
+	/* s[n] is the first byte left out: it must start a character. */
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}
+
+/*
+ * Append n bytes of s to *buf (len, cap), never beyond max; a cut falls
+ * between characters.  Returns whether it had to cut.
+ */
+static bool append(char **buf, size_t *len, size_t *cap, const char *s,
 		   size_t n, size_t max)
 {
-	if (*len + n > max)
-		n = *len < max ? max - *len : 0;
+	bool cut = false;
+
+	if (*len + n > max) {
+		n = notify_utf8_cut(s, *len < max ? max - *len : 0);
+		cut = true;
+	}
 	if (*len + n + 1 > *cap) {
 		*cap = (*len + n + 1) * 2;
 		*buf = xreallocarray(*buf, *cap, 1);
@@ -96,6 +140,7 @@ static void append(char **buf, size_t *len, size_t *cap, const char *s,
 	memcpy(*buf + *len, s, n);
 	*len += n;
 	(*buf)[*len] = '\0';
+	return cut;
 }
 
 char *notify_render(const char *tmpl, const char *const *fields, size_t max)
@@ -103,19 +148,20 @@ char *notify_render(const char *tmpl, const char *const *fields, size_t max)
 	size_t len = 0, cap = 256;
 	char *out = xcalloc(1, cap);
 	const char *p = tmpl;
+	bool cut = false;
 
-	while (*p) {
+	while (*p && !cut) {
 		const char *open = strchr(p, '{'), *close;
 		const char *value = NULL;
 
 		if (open == NULL) {
-			append(&out, &len, &cap, p, strlen(p), max);
+			cut = append(&out, &len, &cap, p, strlen(p), max);
 			break;
 		}
-		append(&out, &len, &cap, p, (size_t)(open - p), max);
+		cut = append(&out, &len, &cap, p, (size_t)(open - p), max);
 		close = strchr(open, '}');
-		if (close == NULL) {
-			append(&out, &len, &cap, open, strlen(open), max);
+		if (cut || close == NULL) {
+			cut = cut || append(&out, &len, &cap, open, strlen(open), max);
 			break;
 		}
 		for (size_t i = 0; fields[i]; i += 2)
@@ -123,13 +169,17 @@ char *notify_render(const char *tmpl, const char *const *fields, size_t max)
 			    strncmp(fields[i], open + 1, (size_t)(close - open - 1)) == 0)
 				value = fields[i + 1] ? fields[i + 1] : "-";
 		if (value)
-			append(&out, &len, &cap, value, strlen(value), max);
+			cut = append(&out, &len, &cap, value, strlen(value), max);
 		else
-			append(&out, &len, &cap, open, (size_t)(close - open + 1), max);
+			cut = append(&out, &len, &cap, open, (size_t)(close - open + 1), max);
 		p = close + 1;
 	}
-	if (len >= max && max > 3)
-		memcpy(out + max - 3, "...", 3);
+	/* Cut: the last whole characters that leave room for "...". */
+	if (cut && max > 3) {
+		len = notify_utf8_cut(out, len > max - 3 ? max - 3 : len);
+		out[len] = '\0';
+		append(&out, &len, &cap, "...", 3, max);
+	}
 	return out;
 }
 
@@ -237,6 +287,27 @@ static void parse_webhook(struct cfg *cfg, const struct cfg_node *node,
 	}
 }
 
+/*
+ * The URL as logs and outbox errors may show it: a user name or password
+ * inside it (smtp://user:secret@host) is left out.  Malloc'ed.
+ */
+static char *url_without_credentials(const char *url)
+{
+	CURLU *u = curl_url();
+	char *shown = NULL, *out;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_USER, NULL, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_OPTIONS, NULL, 0) == CURLUE_OK)
+		curl_url_get(u, CURLUPART_URL, &shown, 0);
+	curl_url_cleanup(u);
+	/* Not a URL curl understands: show no part of it. */
+	out = xstrdup(shown ? shown : "(the configured notify.smtp.url)");
+	curl_free(shown);
+	return out;
+}
+
 static void parse_smtp(struct cfg *cfg, const struct cfg_node *node,
 		       struct notify_config *nc)
 {
@@ -272,6 +343,8 @@ static void parse_smtp(struct cfg *cfg, const struct cfg_node *node,
 	}
 	cfg_get_duration(cfg, node, "timeout", &nc->smtp_timeout_ms);
 	cfg_get_string(cfg, node, "ca_file", &nc->smtp_ca_file);
+	if (nc->smtp_url)
+		nc->smtp_url_shown = url_without_credentials(nc->smtp_url);
 }
 
 /* "Name <addr>" or "addr" -> addr (malloc'ed), or NULL. */
@@ -292,7 +365,7 @@ void notify_config_parse(struct cfg *cfg, const struct cfg_node *node,
 			 struct notify_config **ret)
 {
 	struct notify_config *nc = xcalloc(1, sizeof(*nc));
-	const struct cfg_node *retry, *hooks;
+	const struct cfg_node *retry, *hooks, *rate;
 	uint64_t max_body = 64 * 1024;
 	int64_t v;
 
@@ -304,6 +377,9 @@ void notify_config_parse(struct cfg *cfg, const struct cfg_node *node,
 	nc->keep_ms = 30 * 86400000LL;
 	nc->smtp_timeout_ms = 30000;
 	nc->smtp_tls = NOTIFY_TLS_REQUIRED;
+	nc->max_pending = 10000;
+	nc->rate_mails = 10;
+	nc->rate_per_ms = 10 * 60000;
 	if (cfg_expect_map(cfg, node) < 0)
 		node = NULL;
 	cfg_get_string(cfg, node, "from", &nc->from);
@@ -333,6 +409,18 @@ void notify_config_parse(struct cfg *cfg, const struct cfg_node *node,
 	    (max_body < 1024 || max_body > 16 * 1024 * 1024))
 		cfg_error(cfg, cfg_get(cfg, node, "max_body"), "between 1KiB and 16MiB");
 	nc->max_body = (size_t)max_body;
+	if (cfg_get_int(cfg, node, "max_pending", 100, 10000000, &v) > 0)
+		nc->max_pending = (size_t)v;
+	rate = cfg_get(cfg, node, "rate");
+	if (rate && cfg_expect_map(cfg, rate) == 0) {
+		if (cfg_get_int(cfg, rate, "mails", 0, 10000, &v) > 0)
+			nc->rate_mails = (int)v;
+		if (cfg_get_duration(cfg, rate, "per", &nc->rate_per_ms) > 0 &&
+		    nc->rate_per_ms < 1000) {
+			cfg_error(cfg, cfg_get(cfg, rate, "per"), "at least 1s");
+			nc->rate_per_ms = 1000;
+		}
+	}
 	parse_templates(cfg, cfg_get(cfg, node, "templates"), nc);
 	hooks = cfg_get(cfg, node, "webhooks");
 	if (hooks && hooks->type == CFG_SEQ) {
@@ -353,6 +441,7 @@ void notify_config_free(struct notify_config *nc)
 	free(nc->from_addr);
 	free(nc->signature);
 	free(nc->smtp_url);
+	free(nc->smtp_url_shown);
 	free(nc->smtp_user);
 	free(nc->smtp_password);
 	free(nc->smtp_ca_file);
@@ -384,6 +473,17 @@ static void rcpt_add(struct rcpts *r, const char *email)
 		if (strcmp(r->v[i], email) == 0)
 			return;
 	r->v[r->n++] = email;
+}
+
+/* Nobody is mailed about what they did themselves. */
+static void rcpt_remove(struct rcpts *r, const char *email)
+{
+	for (size_t i = 0; email && i < r->n; i++) {
+		if (strcmp(r->v[i], email) == 0) {
+			r->v[i] = r->v[--r->n];
+			return;
+		}
+	}
 }
 
 /* People of queue at level (all levels when none is at it). */
@@ -461,15 +561,17 @@ static char *history_text(struct ctx *x)
 				       json_is_string(json_object_get(h, "resolution"))
 					       ? json_string_value(json_object_get(h, "resolution"))
 					       : "(no note)");
+		bool cut = append(&out, &len, &cap, line, strlen(line), 4096);
 
-		append(&out, &len, &cap, line, strlen(line), 4096);
 		free(line);
+		if (cut)
+			break;
 	}
 	json_decref(list);
 	return out;
 }
 
-static char *render(struct ctx *x, const char *tmpl)
+static char *render(struct ctx *x, const char *tmpl, size_t max)
 {
 	const struct notify_config *nc = x->d->hc->notify;
 	const char *fields[] = {
@@ -487,28 +589,48 @@ static char *render(struct ctx *x, const char *tmpl)
 		"due", x->due, "signature", nc->signature, NULL,
 	};
 
-	return notify_render(tmpl, fields, nc->max_body);
+	return notify_render(tmpl, fields, max);
+}
+
+/* How much a mail matters when the outbox is full (desk.h). */
+static int mail_importance(enum notify_template_id t)
+{
+	switch (t) {
+	case NOTIFY_T_OVERDUE:
+	case NOTIFY_T_ASKED:
+	case NOTIFY_T_COMMENT:
+		return DESK_IMPORTANCE_URGENT;
+	case NOTIFY_T_WARNING:
+		return DESK_IMPORTANCE_NORMAL;
+	case NOTIFY_T_STATUS:
+		return DESK_IMPORTANCE_LOW;
+	default:
+		return DESK_IMPORTANCE_HIGH;
+	}
 }
 
 /* Render template t for the recipients and queue it, due at not_before. */
 static int queue_mail(struct ctx *x, enum notify_template_id t,
-		      const struct rcpts *r, int64_t not_before, const char *cancel_key)
+		      struct rcpts *r, int64_t not_before, const char *cancel_key)
 {
 	const struct notify_config *nc = x->d->hc->notify;
+	const struct helpdesk_person *actor = helpdesk_person(x->d->hc, x->c->actor);
 	char key[UUID_STR_LEN], *to, *subject, *body;
 	struct desk_outbox_item it;
 	int ret;
 
+	rcpt_remove(r, actor ? actor->email : NULL);
 	if (nc->smtp_url == NULL || r->n == 0)
 		return 0;
 	uuid_generate(key);
 	to = rcpt_join(r);
-	subject = render(x, nc->templates[t].subject);
-	body = render(x, nc->templates[t].body);
+	subject = render(x, nc->templates[t].subject, NOTIFY_SUBJECT_MAX);
+	body = render(x, nc->templates[t].body, nc->max_body);
 	it = (struct desk_outbox_item){
 		.ticket_id = x->core.id, .channel = "mail", .target = to,
 		.subject = subject, .body = body, .idem_key = key,
-		.cancel_key = cancel_key, .created_ms = x->c->at_ms,
+		.cancel_key = cancel_key, .kind = template_names[t],
+		.importance = mail_importance(t), .created_ms = x->c->at_ms,
 		.not_before_ms = not_before,
 	};
 	ret = desk_outbox_add(x->d, &it);
@@ -533,7 +655,77 @@ static char *problem_key(const struct ticket_change *c, const struct desk_core *
 			 c->check ? c->check : core->check, c->item ? c->item : core->item);
 }
 
-/* Mail to technicians: on the opening, at the warning, at the breach. */
+static bool by_system(const struct ticket_change *c)
+{
+	return c->actor == NULL || strcmp(c->actor, DESK_SYSTEM_ACTOR) == 0;
+}
+
+/* The assignee when they have an address, else the queue at its level. */
+static void rcpt_owner(struct ctx *x, struct rcpts *r)
+{
+	const struct helpdesk_config *hc = x->d->hc;
+	const struct helpdesk_person *p = helpdesk_person(hc, x->row.assignee);
+	const struct helpdesk_queue *q = helpdesk_queue(hc, x->row.queue);
+
+	if (p && p->email) {
+		rcpt_add(r, p->email);
+		return;
+	}
+	rcpt_queue(hc, x->row.queue, x->row.level, r);
+	rcpt_add(r, q ? q->email : NULL);
+}
+
+/*
+ * A reopened ticket needs its people again, unless the system itself
+ * took it away less than notify.settle ago: then the problem merely
+ * blinked, the opening mail still stands and a mail per blink would be
+ * the flood the settling time exists to prevent.  1: mail, 0: not.
+ */
+static int reopen_is_news(struct ctx *x)
+{
+	sqlite3_stmt *s = x->d->stmt[DESK_LAST_RESOLUTION];
+	int rc, news = 1;
+
+	if (!by_system(x->c))
+		return 1;
+	sqlite3_bind_int64(s, 1, x->core.id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		const char *actor = (const char *)sqlite3_column_text(s, 1);
+		int64_t at = sqlite3_column_int64(s, 0);
+
+		if (actor && strcmp(actor, DESK_SYSTEM_ACTOR) == 0 &&
+		    x->c->at_ms - at < x->d->hc->notify->settle_ms)
+			news = 0;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? news : sqlite_to_errno(rc);
+}
+
+/* Technicians' actions that tell other technicians. */
+static int action_mails(struct ctx *x, const char *field)
+{
+	const struct helpdesk_config *hc = x->d->hc;
+	const struct helpdesk_queue *q = helpdesk_queue(hc, x->row.queue);
+	const struct helpdesk_person *p;
+	struct rcpts r = { .n = 0 };
+
+	if (strcmp(field, "assignee") == 0) {
+		p = helpdesk_person(hc, x->c->new_value);
+		rcpt_add(&r, p ? p->email : NULL);
+		return queue_mail(x, NOTIFY_T_ASSIGNED, &r, x->c->at_ms, NULL);
+	}
+	if (strcmp(field, "level") == 0) {
+		rcpt_queue(hc, x->row.queue, x->row.level, &r);
+		if (r.n == 0)
+			rcpt_add(&r, q ? q->email : NULL);
+		return queue_mail(x, NOTIFY_T_ESCALATED, &r, x->c->at_ms, NULL);
+	}
+	return 0;
+}
+
+/* Mail to technicians: opening, reopening, assignment, escalation, SLA. */
 static int technician_mails(struct ctx *x)
 {
 	const struct helpdesk_config *hc = x->d->hc;
@@ -541,11 +733,19 @@ static int technician_mails(struct ctx *x)
 	const struct helpdesk_person *p;
 	const char *field = x->c->field ? x->c->field : "";
 	struct rcpts r = { .n = 0 };
+	int news;
 
 	if (x->c->kind == TICKET_OPENED) {
 		rcpt_queue(hc, x->row.queue, x->row.level, &r);
 		rcpt_add(&r, q ? q->email : NULL);
 		return queue_mail(x, NOTIFY_T_OPENED, &r, x->c->at_ms, NULL);
+	}
+	if (x->c->kind == TICKET_REOPENED) {
+		news = reopen_is_news(x);
+		if (news <= 0)
+			return news;
+		rcpt_owner(x, &r);
+		return queue_mail(x, NOTIFY_T_REOPENED, &r, x->c->at_ms, NULL);
 	}
 	if (x->c->kind != TICKET_ACTION)
 		return 0;
@@ -554,13 +754,7 @@ static int technician_mails(struct ctx *x)
 						       : x->row.resolution_due,
 		    x->due);
 	if (strcmp(field, "sla_warning") == 0) {
-		p = helpdesk_person(hc, x->row.assignee);
-		if (p && p->email)
-			rcpt_add(&r, p->email);
-		else {
-			rcpt_queue(hc, x->row.queue, x->row.level, &r);
-			rcpt_add(&r, q ? q->email : NULL);
-		}
+		rcpt_owner(x, &r);
 		return queue_mail(x, NOTIFY_T_WARNING, &r, x->c->at_ms, NULL);
 	}
 	if (strcmp(field, "overdue") == 0) {
@@ -572,7 +766,17 @@ static int technician_mails(struct ctx *x)
 			rcpt_add(&r, q ? q->email : NULL);
 		return queue_mail(x, NOTIFY_T_OVERDUE, &r, x->c->at_ms, NULL);
 	}
-	return 0;
+	return action_mails(x, field);
+}
+
+bool notify_wants_status_update(struct desk *d, const struct desk_core *core,
+				const struct desk_row *row)
+{
+	const struct customer *cu =
+		row->customer[0] ? inventory_customer(d->inv, row->customer) : NULL;
+
+	return d->hc->notify->smtp_url != NULL && core->parent_id <= 0 && cu != NULL &&
+	       cu->notify_updates && cu->contacts[0] != NULL;
 }
 
 /* Mail to the customer's contacts; key cancels a pending "solved" mail. */
@@ -600,7 +804,8 @@ static int customer_mails(struct ctx *x, const char *key)
 		return queue_mail(x, NOTIFY_T_ASKED, &r, x->c->at_ms, NULL);
 	if (strcmp(field, "comment") == 0 && strcmp(value, "customer") == 0)
 		return queue_mail(x, NOTIFY_T_COMMENT, &r, x->c->at_ms, NULL);
-	if (strcmp(field, "status_update") == 0 && x->customer->notify_updates)
+	if (strcmp(field, "status_update") == 0 &&
+	    notify_wants_status_update(x->d, &x->core, &x->row))
 		return queue_mail(x, NOTIFY_T_STATUS, &r, x->c->at_ms, NULL);
 	return 0;
 }
@@ -620,33 +825,75 @@ static const char *zammad_state(enum ticket_status s)
 	}
 }
 
-/* The payload for w, built now so that every retry sends the same bytes. */
-static json_t *webhook_payload(struct ctx *x, const struct notify_webhook *w,
-			       const char *key)
+/* Only what the customer was meant to see may be public in Zammad. */
+static bool customer_visible(const struct ticket_change *c)
+{
+	return c->kind == TICKET_ACTION && c->field && c->new_value &&
+	       (strcmp(c->field, "comment") == 0 || strcmp(c->field, "ask") == 0) &&
+	       strcmp(c->new_value, "customer") == 0;
+}
+
+/* The article text of a change: what happened, then its text. */
+static char *change_text(const struct ctx *x, const char *event)
+{
+	const struct ticket_change *c = x->c;
+
+	if (c->kind == TICKET_ACTION && c->field)
+		return xasprintf("%s by %s: %s%s%s%s%s", c->field,
+				 c->actor ? c->actor : DESK_SYSTEM_ACTOR,
+				 c->old_value ? c->old_value : "",
+				 c->old_value ? " -> " : "", c->new_value ? c->new_value : "",
+				 c->summary ? "\n" : "", c->summary ? c->summary : "");
+	return xasprintf("%s: %s%s%s", event, x->core.summary, c->summary ? "\n" : "",
+			 c->summary ? c->summary : "");
+}
+
+/*
+ * A Zammad payload (see README): the ticket-create of POST
+ * /api/v1/tickets at the opening, and for every later change the body of
+ * PUT /api/v1/tickets/{id}: the new state and priority with a note.  Both
+ * carry Tocsin's own ids, which Zammad keeps when the object manager has
+ * attributes of those names and ignores otherwise.
+ */
+static json_t *zammad_payload(struct ctx *x, const char *key, bool create)
 {
 	const struct helpdesk_config *hc = x->d->hc;
 	const char *event = ticket_change_name(x->c->kind);
 	int p = desk_priority_index(x->d, &x->row);
+	const char *prio = p == 0 ? "3 high" : p == hc->npriorities - 1 ? "1 low" : "2 normal";
+	const char *customer = x->customer && x->customer->contacts[0]
+				       ? x->customer->contacts[0]
+				       : "tocsin@localhost";
+	char *body = change_text(x, event);
+	json_t *doc;
+
+	if (create)
+		doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:b}, s:s, s:I, s:s}",
+				"title", x->core.title, "group", x->row.queue, "customer",
+				customer, "state", zammad_state(x->core.status), "priority",
+				prio, "article", "subject", x->core.title, "body", body,
+				"type", "note", "internal", true, "idempotency_key", key,
+				"tocsin_ticket_id", (json_int_t)x->core.id, "tocsin_event", event);
+	else
+		doc = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:b}, s:s, s:I, s:s}",
+				"state", zammad_state(x->core.status), "priority", prio,
+				"article", "subject", x->core.title, "body", body, "type",
+				"note", "internal", !customer_visible(x->c),
+				"idempotency_key", key, "tocsin_ticket_id",
+				(json_int_t)x->core.id, "tocsin_event", event);
+	free(body);
+	return doc;
+}
+
+/* The payload for w, built now so that every retry sends the same bytes. */
+static json_t *webhook_payload(struct ctx *x, const struct notify_webhook *w,
+			       const char *key)
+{
+	const char *event = ticket_change_name(x->c->kind);
 	json_t *t;
 
-	if (w->format == WEBHOOK_ZAMMAD) {
-		const char *prio = p == 0 ? "3 high" : p == hc->npriorities - 1 ? "1 low" : "2 normal";
-		const char *customer = x->customer && x->customer->contacts[0]
-					       ? x->customer->contacts[0]
-					       : "tocsin@localhost";
-		char *body = xasprintf("%s: %s\n%s", event, x->core.summary,
-				       x->c->summary ? x->c->summary : "");
-		json_t *doc = json_pack(
-			"{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:b}, s:s, s:I, s:s}",
-			"title", x->core.title, "group", x->row.queue, "customer", customer,
-			"state", zammad_state(x->core.status), "priority", prio, "article",
-			"subject", x->core.title, "body", body, "type", "note", "internal", 0,
-			"idempotency_key", key, "tocsin_ticket_id", (json_int_t)x->core.id,
-			"tocsin_event", event);
-
-		free(body);
-		return doc;
-	}
+	if (w->format == WEBHOOK_ZAMMAD)
+		return zammad_payload(x, key, x->c->kind == TICKET_OPENED);
 	t = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:o}",
 		      "id", (json_int_t)x->core.id, "title", x->core.title, "host",
 		      x->core.host, "check", x->core.check, "item", x->core.item,
@@ -655,6 +902,8 @@ static json_t *webhook_payload(struct ctx *x, const struct notify_webhook *w,
 		      x->row.queue, "category", x->row.category, "level", x->row.level,
 		      "assignee", x->row.assignee[0] ? json_string(x->row.assignee) : json_null(),
 		      "customer", x->row.customer[0] ? json_string(x->row.customer) : json_null());
+	if (t == NULL)
+		return NULL;
 	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:I, s:o}", "idempotency_key",
 			 key, "event", event, "actor", x->c->actor ? x->c->actor : "tocsin",
 			 "field", x->c->field ? json_string(x->c->field) : json_null(), "old",
@@ -664,49 +913,88 @@ static json_t *webhook_payload(struct ctx *x, const struct notify_webhook *w,
 			 "ticket", t);
 }
 
+/* One webhook row for w: its payload, or a failed row saying why not. */
+static int queue_webhook(struct ctx *x, const struct notify_webhook *w)
+{
+	const struct notify_config *nc = x->d->hc->notify;
+	bool create = x->c->kind == TICKET_OPENED;
+	char key[UUID_STR_LEN], why[160], *body = NULL;
+	struct desk_outbox_item it;
+	json_t *doc;
+	int r;
+
+	uuid_generate(key);
+	doc = webhook_payload(x, w, key);
+	if (doc)
+		body = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	it = (struct desk_outbox_item){
+		.ticket_id = x->core.id, .channel = "webhook", .target = w->name,
+		.body = body, .idem_key = key, .created_ms = x->c->at_ms,
+		.not_before_ms = x->c->at_ms,
+		.kind = w->format == WEBHOOK_ZAMMAD ? (create ? "create" : "update")
+						     : ticket_change_name(x->c->kind),
+		.importance = create ? DESK_IMPORTANCE_HIGH
+			      : x->c->field && strcmp(x->c->field, "status_update") == 0
+				      ? DESK_IMPORTANCE_LOW
+				      : DESK_IMPORTANCE_NORMAL,
+	};
+	if (body == NULL || strlen(body) > nc->max_body) {
+		if (body == NULL)
+			snprintf(why, sizeof(why),
+				 "the payload could not be encoded as JSON (text that is not UTF-8?)");
+		else
+			snprintf(why, sizeof(why), "a payload of %zu bytes exceeds notify.max_body (%zu)",
+				 strlen(body), nc->max_body);
+		free(body);
+		it.body = "";
+		return desk_outbox_unrendered(x->d, &it, why);
+	}
+	r = desk_outbox_add(x->d, &it);
+	free(body);
+	if (r > 0)
+		x->d->counters.queued++;
+	return r < 0 ? r : 0;
+}
+
 static int webhooks(struct ctx *x)
 {
 	const struct notify_config *nc = x->d->hc->notify;
+	int r = 0;
 
-	for (size_t i = 0; i < nc->nwebhooks; i++) {
-		const struct notify_webhook *w = &nc->webhooks[i];
-		char key[UUID_STR_LEN], *body;
-		struct desk_outbox_item it;
-		json_t *doc;
-		int r;
+	for (size_t i = 0; r == 0 && i < nc->nwebhooks; i++)
+		if (nc->webhooks[i].events & (1u << x->c->kind))
+			r = queue_webhook(x, &nc->webhooks[i]);
+	return r;
+}
 
-		if (!(w->events & (1u << x->c->kind)))
-			continue;
-		uuid_generate(key);
-		doc = webhook_payload(x, w, key);
-		body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-		json_decref(doc);
-		if (body == NULL)
-			return -ENOMEM;
-		it = (struct desk_outbox_item){
-			.ticket_id = x->core.id, .channel = "webhook", .target = w->name,
-			.body = body, .idem_key = key, .created_ms = x->c->at_ms,
-			.not_before_ms = x->c->at_ms,
-		};
-		r = desk_outbox_add(x->d, &it);
-		free(body);
-		if (r < 0)
-			return r;
-		x->d->counters.queued += (unsigned)r;
-	}
-	return 0;
+/*
+ * Children and flapping tickets are quiet for the system's automatic
+ * per-change news (notify.h); everything people do, and SLA reminders,
+ * still go out.
+ */
+static bool quiet(const struct ctx *x)
+{
+	const struct ticket_change *c = x->c;
+
+	if (c->parent_id <= 0 && !c->flapping && !x->core.flapping)
+		return false;
+	if (c->kind == TICKET_ACTION)
+		return c->parent_id > 0 && c->field && strcmp(c->field, "status_update") == 0;
+	return by_system(c);
 }
 
 /*
  * The listener: runs inside the change's transaction (after routing's, so
  * the ticket's fields exist), cancels what the change makes wrong and
- * queues what it calls for.  Returns 0 or -errno, which rolls the change
- * back with everything queued.
+ * queues what it calls for.  Returns 0, or -errno from the store (which
+ * rolls the change back with everything queued); a notification it
+ * cannot build is recorded as failed instead (queue_webhook()).
  */
 static int on_change(void *arg, struct store *st, const struct ticket_change *c)
 {
 	struct ctx x = { .d = arg, .c = c, .clock = "-" };
-	char *key, *desc = NULL;
+	char *key = NULL, *desc = NULL;
 	int r;
 
 	(void)st;
@@ -714,7 +1002,7 @@ static int on_change(void *arg, struct store *st, const struct ticket_change *c)
 	if (r > 0)
 		r = desk_row_get(x.d, c->ticket_id, &x.row);
 	if (r <= 0)
-		return r;
+		goto out;
 	key = problem_key(c, &x.core);
 	/* The problem is back, or flapping: the "solved" mail must not go. */
 	if (c->kind == TICKET_OPENED || c->kind == TICKET_REOPENED ||
@@ -723,9 +1011,9 @@ static int on_change(void *arg, struct store *st, const struct ticket_change *c)
 		if (r > 0)
 			x.d->counters.cancelled += (unsigned)r;
 	}
-	if (r < 0 || c->parent_id > 0 || c->flapping || x.core.flapping) {
-		free(key);
-		return r < 0 ? r : 0;
+	if (r < 0 || quiet(&x)) {
+		r = r < 0 ? r : 0;
+		goto out;
 	}
 	x.customer = x.row.customer[0] ? inventory_customer(x.d->inv, x.row.customer) : NULL;
 	snprintf(x.id, sizeof(x.id), "%lld", (long long)x.core.id);
@@ -735,7 +1023,9 @@ static int on_change(void *arg, struct store *st, const struct ticket_change *c)
 	strlcpy_safe(x.due, "-", sizeof(x.due));
 	if (desk_texts(x.d, x.core.id, &x.hint, &desc) == 0)
 		free(desc); /* the description is not needed here */
-	x.history = c->kind == TICKET_OPENED ? history_text(&x) : xstrdup("-");
+	/* Only the opening mail shows the history: no mail, no lookup. */
+	x.history = c->kind == TICKET_OPENED && x.d->hc->notify->smtp_url ? history_text(&x)
+									  : xstrdup("-");
 	r = technician_mails(&x);
 	if (r == 0)
 		r = customer_mails(&x, key);
@@ -743,9 +1033,11 @@ static int on_change(void *arg, struct store *st, const struct ticket_change *c)
 		r = webhooks(&x);
 	if (r == 0 && x.d->dispatch)
 		dispatch_kick(x.d->dispatch);
+out:
 	free(x.hint);
 	free(x.history);
 	free(key);
+	desk_core_clear(&x.core);
 	return r;
 }
 

@@ -8,15 +8,28 @@
  *
  * Who hears what:
  *   opened            the technicians of the ticket's queue and level
+ *   reopened          the assignee, else the queue, unless the system
+ *                     resolved it less than notify.settle before (the same
+ *                     incident going on: the opening mail still stands)
+ *   assigned          the new assignee
+ *   escalated         the people of the new level in the queue
  *   sla warning       the assignee, else the queue (configurable share)
  *   overdue           the next level of the queue and the queue's lead
  *   resolved          the customer's contacts, once the recovery has held
  *                     for notify.settle; a reopen or flapping cancels it
  *   asked, comment    the customer's contacts (visible comments only)
  *   status update     the customer's contacts, every helpdesk.status_updates
- * Children of a parent ticket and flapping tickets mail nothing per change.
+ * Nobody is mailed about their own action.  Children of a parent ticket
+ * and flapping tickets are quiet for the automatic per-change news
+ * (opened, updated, recovered, resolved, reopened, closed by the system;
+ * children also for status updates: the parent speaks for them), not for
+ * what technicians do on them, nor for their SLA reminders.
  * Every mail is from notify.from and signed with notify.signature: the
  * system speaks in its own name, never in a technician's (seed 000).
+ *
+ * A notification that cannot be built (a payload that is not valid JSON,
+ * or larger than notify.max_body) never fails the change: it is recorded
+ * as a failed outbox row with the reason, counted and logged.
  */
 #ifndef TOCSIN_NOTIFY_H
 #define TOCSIN_NOTIFY_H
@@ -38,6 +51,9 @@ enum notify_template_id {
 	NOTIFY_T_STATUS,
 	NOTIFY_T_ASKED,
 	NOTIFY_T_COMMENT,
+	NOTIFY_T_REOPENED,
+	NOTIFY_T_ASSIGNED,
+	NOTIFY_T_ESCALATED,
 	NOTIFY_T_COUNT,
 };
 
@@ -64,6 +80,7 @@ struct notify_config {
 	char *from_addr;  /* the address inside it, for MAIL FROM */
 	char *signature;
 	char *smtp_url;	  /* NULL: no mail */
+	char *smtp_url_shown; /* smtp_url without credentials, for errors and logs */
 	enum notify_tls smtp_tls;
 	char *smtp_user, *smtp_password;
 	int64_t smtp_timeout_ms;
@@ -74,6 +91,9 @@ struct notify_config {
 	int64_t poll_ms;
 	int64_t keep_ms;  /* sent, failed and cancelled rows are kept this long */
 	size_t max_body;  /* bound on a rendered mail or payload */
+	size_t max_pending; /* outbox rows waiting at most (desk_outbox_add()) */
+	int rate_mails;	  /* mails per rate_per_ms to one recipient list; 0: no limit */
+	int64_t rate_per_ms;
 	struct notify_template templates[NOTIFY_T_COUNT];
 	struct notify_webhook *webhooks;
 	size_t nwebhooks;
@@ -87,12 +107,27 @@ void notify_config_free(struct notify_config *nc);
 /* Register the listener that queues notifications (after routing's). */
 int notify_listen(struct store *st, struct desk *desk);
 
+struct desk_core;
+struct desk_row;
+/*
+ * Whether a periodic status update of this ticket would reach anyone
+ * (mail configured, a customer with contacts who wants them, not a
+ * child): the timer journals one only then.
+ */
+bool notify_wants_status_update(struct desk *d, const struct desk_core *core,
+				const struct desk_row *row);
+
 /*
  * Render a template: {field} placeholders from fields (pairs of name and
  * value, NULL-terminated); unknown fields stay as written.  Malloc'ed,
- * at most max bytes (cut with "...").
+ * at most max bytes (cut with "..." between whole UTF-8 characters).
  */
 char *notify_render(const char *tmpl, const char *const *fields, size_t max);
+/* Subjects are cut at this many bytes (and folded by smtp.c). */
+#define NOTIFY_SUBJECT_MAX 998
+
+/* The length of s cut to at most n bytes, never inside a UTF-8 character. */
+size_t notify_utf8_cut(const char *s, size_t n);
 /* Is {name} a placeholder templates may use? */
 bool notify_field_known(const char *name, size_t len);
 

@@ -1,5 +1,6 @@
 #include "routing.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "../common/util.h"
@@ -82,13 +83,63 @@ static int open_row(struct desk *d, const struct ticket_change *c,
 }
 
 /*
- * The listener: a new ticket gets its fields; any other change refreshes
- * the due caches and next_check.  Runs in the change's transaction.
+ * The check state of an open ticket changed (a disk from warning to
+ * critical): when routing gives the new state a more urgent urgency than
+ * the ticket has, and nobody set the urgency by hand, the ticket takes
+ * it, with the priority from the matrix (unless set by hand) and new
+ * targets; each change is journaled by the system.  Never lowers: a
+ * problem that eases keeps the urgency it had.  The caller refreshes.
+ */
+static int raise_urgency(struct desk *d, const struct ticket_change *c,
+			 const struct desk_core *core, struct desk_row *row)
+{
+	const struct helpdesk_config *hc = d->hc;
+	struct desk_row routed = { .ticket_id = core->id };
+	char old[DESK_NAME_MAX], oldprio[DESK_NAME_MAX], *text;
+	struct sla_state sla;
+	int now_u, new_u, r;
+
+	if (row->urgency_manual || c->state == CHECK_OK)
+		return 0;
+	routing_route(d, inventory_host(d->inv, core->host), core->check, c->state,
+		      core->opened_ms, &routed);
+	now_u = helpdesk_index(hc->urgencies, row->urgency);
+	new_u = helpdesk_index(hc->urgencies, routed.urgency);
+	if (new_u < 0 || (now_u >= 0 && new_u >= now_u))
+		return 0;
+	strlcpy_safe(old, row->urgency, sizeof(old));
+	strlcpy_safe(oldprio, row->priority, sizeof(oldprio));
+	strlcpy_safe(row->urgency, routed.urgency, DESK_NAME_MAX);
+	if (!row->priority_manual)
+		strlcpy_safe(row->priority,
+			     hc->priorities[helpdesk_priority(
+				     hc, helpdesk_index(hc->impacts, row->impact), new_u)],
+			     DESK_NAME_MAX);
+	desk_targets(d, row, core->opened_ms);
+	r = desk_sla(d, core, row, c->at_ms, &sla);
+	if (r < 0)
+		return r;
+	desk_reset_flags(d, row, &sla);
+	text = xasprintf("the check is %s now: %s", check_state_name(c->state),
+			 c->summary ? c->summary : core->summary);
+	r = store_journal_add(d->st, core->id, c->at_ms, DESK_SYSTEM_ACTOR, "urgency",
+			      old, row->urgency, text);
+	if (r == 0 && strcmp(oldprio, row->priority) != 0)
+		r = store_journal_add(d->st, core->id, c->at_ms, DESK_SYSTEM_ACTOR,
+				      "priority", oldprio, row->priority, text);
+	free(text);
+	return r;
+}
+
+/*
+ * The listener: a new ticket gets its fields; a worse check state may
+ * raise its urgency; any other change refreshes the due caches and
+ * next_check.  Runs in the change's transaction.
  */
 static int on_change(void *arg, struct store *st, const struct ticket_change *c)
 {
 	struct desk *d = arg;
-	struct desk_core core;
+	struct desk_core core = { 0 };
 	struct desk_row row;
 	int r;
 
@@ -96,14 +147,24 @@ static int on_change(void *arg, struct store *st, const struct ticket_change *c)
 	/* A change of a ticket that is not there is not ours to fail. */
 	r = desk_core_get(d, c->ticket_id, &core);
 	if (r <= 0)
-		return r;
+		goto out;
 	r = desk_row_get(d, c->ticket_id, &row);
 	if (r < 0)
-		return r;
+		goto out;
 	/* Tickets from before the helpdesk existed get their row lazily. */
-	if (r == 0 || c->kind == TICKET_OPENED)
-		return r == 0 ? open_row(d, c, &core) : 0;
-	return desk_refresh(d, &core, &row, c->at_ms);
+	if (r == 0 || c->kind == TICKET_OPENED) {
+		r = r == 0 ? open_row(d, c, &core) : 0;
+		goto out;
+	}
+	/* A change of the check state: dedup announces it without a field. */
+	r = c->kind == TICKET_UPDATED && c->field == NULL && sla_status_open(core.status)
+		    ? raise_urgency(d, c, &core, &row)
+		    : 0;
+	if (r == 0)
+		r = desk_refresh(d, &core, &row, c->at_ms);
+out:
+	desk_core_clear(&core);
+	return r;
 }
 
 int routing_listen(struct store *st, struct desk *d)

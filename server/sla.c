@@ -52,13 +52,33 @@ int sla_status_after(const char *action, const char *new_value)
 	return -1;
 }
 
-enum phase { RUN, PAUSE, STOP };
+/*
+ * RUN counts, PAUSE does not; STOP ends the clock when it is the last
+ * status (earlier, a reopen turned it into a pause); END ends it for good.
+ */
+enum phase { RUN, PAUSE, STOP, END };
 
 typedef enum phase (*phase_fn)(enum ticket_status s);
 
+/*
+ * The response clock waits for a person: acknowledging, starting or
+ * asking back is the response.  The problem going away by itself is
+ * none: recovered pauses it, and a system resolution that a recurrence
+ * reopens into new lets it run on.
+ */
 static enum phase response_phase(enum ticket_status s)
 {
-	return s == STATUS_NEW ? RUN : STOP;
+	switch (s) {
+	case STATUS_NEW:
+		return RUN;
+	case STATUS_RECOVERED:
+		return PAUSE;
+	case STATUS_RESOLVED:
+	case STATUS_CLOSED:
+		return STOP;
+	default:
+		return END;
+	}
 }
 
 static enum phase resolution_phase(enum ticket_status s)
@@ -77,14 +97,14 @@ static enum phase resolution_phase(enum ticket_status s)
 }
 
 /*
- * One clock over the segments.  stop_is_final: the first STOP ends the
- * clock (response); otherwise only a STOP in the last segment does and
- * earlier ones count as pauses (a reopened ticket).
+ * One clock over the segments: the first END stops it for good; a STOP
+ * only in the last segment (earlier ones count as pauses: a reopened
+ * ticket).
  */
 static void clock_run(const struct calendar *cal, int64_t opened_ms,
 		      const struct sla_change *ch, size_t n, int64_t now_ms,
 		      int64_t target, double share, phase_fn phase_of,
-		      bool stop_is_final, struct sla_clock *c)
+		      struct sla_clock *c)
 {
 	int64_t warn_target = (int64_t)((double)target * share);
 	int64_t from = opened_ms;
@@ -104,7 +124,7 @@ static void clock_run(const struct calendar *cal, int64_t opened_ms,
 		if (to > now_ms)
 			to = now_ms;
 		ph = phase_of(status);
-		if (ph == STOP && (stop_is_final || i == n)) {
+		if (ph == END || (ph == STOP && i == n)) {
 			c->done_ms = from;
 			break;
 		}
@@ -142,7 +162,7 @@ void sla_compute(const struct calendar *cal, int64_t opened_ms,
 		 double warn_share, struct sla_state *ret)
 {
 	clock_run(cal, opened_ms, changes, n, now_ms, response_target_ms,
-		  warn_share, response_phase, true, &ret->response);
+		  warn_share, response_phase, &ret->response);
 	clock_run(cal, opened_ms, changes, n, now_ms, resolution_target_ms,
-		  warn_share, resolution_phase, false, &ret->resolution);
+		  warn_share, resolution_phase, &ret->resolution);
 }

@@ -5,7 +5,10 @@
  * status changes and the contract's calendar.
  *
  * The response clock runs from the opening while the ticket is new and
- * stops at the first change to any other status.  The resolution clock
+ * stops for good when a person responds (acknowledged, in progress,
+ * waiting); recovered pauses it (the problem went away by itself, which
+ * is no response), resolved and closed stop it unless a reopen into new
+ * lets it run on, the time between counting as a pause.  The resolution clock
  * runs in new, acknowledged and in_progress, pauses in waiting (for the
  * customer or a third party) and recovered (the problem went away and
  * awaits review), and stops in resolved or closed; a reopen resumes it,

@@ -73,6 +73,36 @@ static void put_encoded(struct buf *b, const char *v)
 	}
 }
 
+/*
+ * An ASCII subject folded at its spaces into lines of at most 78
+ * characters where it can be (RFC 5322 2.1.1), so no line comes near the
+ * 998 that servers may cut or refuse.  A word too long for any line makes
+ * it go as encoded words instead, which fold anywhere.  clean has no CR
+ * or LF.
+ */
+static void put_subject(struct buf *b, const char *clean)
+{
+	size_t col = strlen("Subject: ");
+	const char *p = clean;
+
+	for (const char *w = clean; *w; w += strcspn(w, " "), w += strspn(w, " "))
+		if (strcspn(w, " ") > SMTP_LINE_MAX - 2) {
+			put_encoded(b, clean);
+			return;
+		}
+	while (*p) {
+		size_t spaces = strspn(p, " "), word = strcspn(p + spaces, " ");
+
+		if (spaces > 0 && col + spaces + word > SMTP_FOLD_AT) {
+			puts_(b, "\r\n");
+			col = 0;
+		}
+		put(b, p, spaces + word);
+		col += spaces + word;
+		p += spaces + word;
+	}
+}
+
 static void header(struct buf *b, const char *name, const char *value)
 {
 	puts_(b, name);
@@ -103,7 +133,7 @@ char *smtp_message(const struct notify_config *nc, const char *to,
 			*p = ' ';
 	puts_(&b, "Subject: ");
 	if (ascii(clean))
-		put_value(&b, clean);
+		put_subject(&b, clean);
 	else
 		put_encoded(&b, clean);
 	puts_(&b, "\r\n");
@@ -146,9 +176,16 @@ static size_t on_read(char *ptr, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* libcurl asks about once a second, even while nothing moves. */
+static int on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	(void)a, (void)b, (void)c, (void)d;
+	return arg && atomic_load((const atomic_bool *)arg) ? 1 : 0;
+}
+
 int smtp_send(const struct notify_config *nc, const char *to,
 	      const char *subject, const char *body, const char *key,
-	      char *err, size_t errlen)
+	      const atomic_bool *stop, char *err, size_t errlen)
 {
 	struct curl_slist *rcpts = NULL;
 	char *msg = smtp_message(nc, to, subject, body, key, time_now_ms());
@@ -168,7 +205,7 @@ int smtp_send(const struct notify_config *nc, const char *to,
 	}
 	curl = curl_easy_init();
 	if (curl == NULL) {
-		r = -ENOMEM;
+		r = -EAGAIN;
 		snprintf(err, errlen, "cannot initialise libcurl");
 		goto out;
 	}
@@ -192,14 +229,23 @@ int smtp_send(const struct notify_config *nc, const char *to,
 	curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);
 	curl_easy_setopt(curl, CURLOPT_READDATA, &up);
 	curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)(uintptr_t)stop);
 	rc = curl_easy_perform(curl);
-	if (rc != CURLE_OK) {
+	if (rc == CURLE_ABORTED_BY_CALLBACK) {
+		snprintf(err, errlen, "SMTP %s: abandoned, the server is stopping",
+			 nc->smtp_url_shown);
+		r = -ECANCELED;
+	} else if (rc != CURLE_OK) {
 		long code = 0;
 
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-		snprintf(err, errlen, "SMTP %s: %s (server code %ld)", nc->smtp_url,
+		/* Never the configured URL itself: it may carry a password. */
+		snprintf(err, errlen, "SMTP %s: %s (server code %ld)", nc->smtp_url_shown,
 			 curl_err[0] ? curl_err : curl_easy_strerror(rc), code);
-		r = -EIO;
+		/* 5xx is the server's final word on this mail (RFC 5321 4.2.1). */
+		r = code >= 500 && code < 600 ? -EINVAL : -EAGAIN;
 	}
 	curl_easy_cleanup(curl);
 out:

@@ -2,9 +2,9 @@
  * tocsin ack|start|assign|comment|ask|escalate|priority|urgency|impact|
  * merge|resolve|close|reopen: working tickets, one command per action of
  * POST /api/v1/tickets/{id}/actions.  The server records who did it from
- * the token; nothing here names the actor.
+ * the token; nothing here names the actor.  Options end where the text
+ * begins (split_args()).
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,53 +107,104 @@ void cli_print_helpdesk(json_t *t)
 		       cli_str(h, "resolved_at"), cli_str(h, "resolution"));
 }
 
+struct flags {
+	bool json, customer, third_party;
+};
+
+/* 1 when arg is one of def's options (and set), 0 when it is not. */
+static int flag_of(const struct workflow_def *def, const char *arg, struct flags *f)
+{
+	if (strcmp(arg, "--json") == 0)
+		f->json = true;
+	else if (strcmp(arg, "--customer") == 0 && strcmp(def->command, "comment") == 0)
+		f->customer = true;
+	else if (strcmp(arg, "--third-party") == 0 && strcmp(def->command, "ask") == 0)
+		f->third_party = true;
+	else
+		return 0;
+	return 1;
+}
+
+/*
+ * The words of a command: options, the ticket id, the value (assignee,
+ * priority, ...), the text.  Before the id only options may come.  After
+ * it, this command's own options are taken until the text begins; the
+ * first other word begins it, and everything from there is text, so a
+ * text may hold words that start with '-' ("comment 7 rm -rf was it").
+ * "--" ends the options for a text that starts with one of their names.
+ * 0, or the exit status of a usage error already printed.
+ */
+static int split_args(const struct cli_command *cmd, const struct workflow_def *def,
+		      int argc, char **argv, struct flags *f, const char **ret_id,
+		      const char **ret_value, int *ret_text)
+{
+	bool options = true;
+	int i = 1;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			options = false;
+			i++;
+			break;
+		}
+		if (!flag_of(def, argv[i], f)) {
+			fprintf(stderr, "tocsin %s: unknown option %s\n", def->command, argv[i]);
+			return cli_usage_error(cmd, NULL);
+		}
+	}
+	if (i >= argc)
+		return cli_usage_error(cmd, "which ticket?");
+	*ret_id = argv[i++];
+	*ret_value = NULL;
+	for (; i < argc; i++) {
+		if (options && strcmp(argv[i], "--") == 0) {
+			options = false;
+			continue;
+		}
+		if (options && flag_of(def, argv[i], f))
+			continue;
+		if (def->arg && *ret_value == NULL) {
+			*ret_value = argv[i];
+			continue;
+		}
+		break;
+	}
+	*ret_text = i;
+	return 0;
+}
+
 static int workflow_run(struct client *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "customer", no_argument, NULL, 'C' },
-		{ "third-party", no_argument, NULL, 'T' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const struct workflow_def *def = def_of(argv[0]);
 	const struct cli_command *cmd = command_of(argv[0]);
-	bool customer = false, third = false;
+	struct flags f = { .json = c->json };
+	const char *idarg = NULL, *value = NULL;
 	json_t *body, *t;
 	char *path, *text;
 	int64_t id, into;
-	int opt, first;
+	int r, first = 0;
 
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (opt == 'j')
-			c->json = true;
-		else if (opt == 'C' && strcmp(def->command, "comment") == 0)
-			customer = true;
-		else if (opt == 'T' && strcmp(def->command, "ask") == 0)
-			third = true;
-		else
-			return cli_usage_error(cmd, NULL);
-	}
-	if (optind >= argc)
-		return cli_usage_error(cmd, "which ticket?");
-	if (parse_int64(argv[optind], &id) < 0 || id < 1)
+	r = split_args(cmd, def, argc, argv, &f, &idarg, &value, &first);
+	if (r != 0)
+		return r;
+	c->json = f.json;
+	if (parse_int64(idarg, &id) < 0 || id < 1)
 		return cli_usage_error(cmd, "a ticket id is a positive number");
-	first = optind + 1;
 	body = json_pack("{s:s}", "action", def->action);
 	if (def->arg) {
-		if (first >= argc) {
+		if (value == NULL) {
 			json_decref(body);
 			return cli_usage_error(cmd, "an argument is missing");
 		}
 		if (strcmp(def->arg, "into") == 0) {
-			if (parse_int64(argv[first], &into) < 0 || into < 1) {
+			if (parse_int64(value, &into) < 0 || into < 1) {
 				json_decref(body);
 				return cli_usage_error(cmd, "merge into a ticket id");
 			}
 			json_object_set_new(body, "into", json_integer(into));
 		} else {
-			json_object_set_new(body, def->arg, json_string(argv[first]));
+			json_object_set_new(body, def->arg, json_string(value));
 		}
-		first++;
 	}
 	text = join(argc - first, argv + first);
 	if (text == NULL && def->text_required) {
@@ -163,9 +214,9 @@ static int workflow_run(struct client *c, int argc, char **argv)
 	if (text)
 		json_object_set_new(body, def->text, json_string(text));
 	free(text);
-	if (customer)
+	if (f.customer)
 		json_object_set_new(body, "visibility", json_string("customer"));
-	if (third)
+	if (f.third_party)
 		json_object_set_new(body, "party", json_string("third_party"));
 	path = xasprintf("/api/v1/tickets/%lld/actions", (long long)id);
 	t = cli_request(c, "POST", path, body);

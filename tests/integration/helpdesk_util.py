@@ -172,6 +172,100 @@ class WebhookReceiver:
             return list(self.requests)
 
 
+class ZammadReceiver:
+    """A real HTTP server that answers like Zammad's ticket API: POST
+    /api/v1/tickets creates a ticket and answers its id, PUT
+    /api/v1/tickets/{id} updates it.  Keeps (method, path, body)."""
+
+    def __init__(self, first_id=4711):
+        self.requests = []
+        self.lock = threading.Lock()
+        self.next_id = first_id
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self, status, doc):
+                data = json.dumps(doc).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _read(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                with receiver.lock:
+                    receiver.requests.append((self.command, self.path, body))
+                return body
+
+            def do_POST(self):
+                body = self._read()
+                with receiver.lock:
+                    ticket_id = receiver.next_id
+                    receiver.next_id += 1
+                self._answer(201, {"id": ticket_id, "title": body.get("title")})
+
+            def do_PUT(self):
+                self._read()
+                self._answer(200, {"id": int(self.path.rsplit("/", 1)[1])})
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def seen(self):
+        with self.lock:
+            return list(self.requests)
+
+
+class BlackHole:
+    """A TCP listener that accepts connections and never says a word: a
+    webhook receiver that hangs."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conns.append(conn)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def accepted(self):
+        with self.lock:
+            return len(self.conns)
+
+    def stop(self):
+        self.sock.close()
+        with self.lock:
+            for c in self.conns:
+                c.close()
+
+
 def event(host, state, item="/srv", check="disk", summary=None):
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return {"host": host, "events": [{
@@ -209,5 +303,5 @@ def outbox(server, where="1"):
 
 
 __all__ = ["AGENT_TOKEN", "TECH_TOKEN", "BOB_TOKEN", "CAROL_TOKEN", "Mailbox",
-           "WebhookReceiver", "helpdesk_extra", "event", "post", "open_ticket", "act",
-           "outbox"]
+           "WebhookReceiver", "ZammadReceiver", "BlackHole", "helpdesk_extra", "event",
+           "post", "open_ticket", "act", "outbox"]

@@ -180,27 +180,37 @@ def test_outbox_full_keeps_state_changes_and_reports_drops(tmp_path):
 
 
 def test_refused_event_is_dropped_and_the_rest_delivered(server, tmp_path):
-    """An event the collector can never take (an item longer than it
-    allows) is split out of its batch and dropped; the others arrive."""
-    deep = tmp_path / "deep"
-    path = deep
-    while len(str(path)) <= 600:
-        path = path / ("d" * 60)
-    path.mkdir(parents=True)
-    config = agent_config(tmp_path, server.url,
-                          disk_checks(tmp_path, 5, extra_mounts=[str(path)]))
+    """An event the collector can never take (a context over its 64 KiB:
+    the updates check lists up to 100 pending packages with their versions,
+    and this stand-in for apt-get gives them 700-character versions) is
+    split out of its batch and dropped; the others arrive.  (Items and
+    summaries cannot be refused any more: the checks cut them to what the
+    collector takes.)"""
+    apt = tmp_path / "apt-get"
+    apt.write_text("#!/bin/sh\n"
+                   "v=$(head -c 700 /dev/zero | tr '\\0' 1)\n"
+                   "for i in $(seq 1 100); do\n"
+                   "  echo \"Inst pkg$i [$v] (${v}2 Debian:12/stable [amd64])\"\n"
+                   "done\n")
+    apt.chmod(0o755)
+    updates = (f"  updates:\n    apt_get: {apt}\n    apt_config: /bin/true\n"
+               f"    lists_dir: {tmp_path}\n    history_log: ''\n    dpkg_log: ''\n"
+               f"    reboot_required_file: {tmp_path}/no-reboot-required\n")
+    config = agent_config(tmp_path, server.url, disk_checks(tmp_path, 5) + updates)
     run = run_agent(config, "--once")
     assert run.returncode == 0, run.stderr
     assert "the collector refused an event for good (HTTP 400" in run.stderr
-    assert "delivered 5 events" in run.stdout
-    assert ticket_count(server) == 5
-    agent = Agent(config)
-    assert agent.outbox_meta()["rejected"] == 1
-    # the next delivery reports the refusal
-    run = run_agent(config, "--once")
-    assert run.returncode == 0, run.stderr
+    # the 5 disk results, the 6 updates items but pending, and the
+    # agent's own reports
+    assert "delivered 12 events" in run.stdout, run.stdout
+    assert "pending" not in [t["item"] for t in server.tickets("all")]
+    # the disk warnings, the lists' (no package lists in tmp_path) and the
+    # agent's report of the refusal: later results follow the refused one,
+    # so the report goes out with them, and its count starts again
+    assert ticket_count(server) == 7
     report = [t for t in server.tickets("all") if t["check"] == "agent"]
     assert report and "1 events refused by the collector" in report[0]["summary"]
+    assert Agent(config).outbox_meta()["rejected"] == 0
 
 
 def test_batch_too_large_is_split_until_it_fits(tmp_path):

@@ -91,6 +91,13 @@ def test_missing_directory_no_match_unreadable_directory_and_file(tmp_path):
         nosearch.mkdir()
         write_file(nosearch / "y.tar", 1000, touch="1 hour ago")
         nosearch.chmod(0o744)
+        # one host's backups readable, another's not: the readable ones
+        # are still judged (glob's GLOB_ERR made the whole target unknown)
+        partial = bk / "partial"
+        (partial / "web").mkdir(parents=True)
+        write_file(partial / "web" / "w.tar", 1000, touch="1 hour ago")
+        (partial / "db").mkdir(mode=0o700)
+        write_file(partial / "db" / "d.tar", 1000, touch="1 hour ago")
         state = tmp_path / "state"
         state.mkdir(mode=0o777)
         config = backup_config(tmp_path, f"""\
@@ -98,6 +105,7 @@ def test_missing_directory_no_match_unreadable_directory_and_file(tmp_path):
       - {{name: nomatch, path: "{bk}/empty/*.tar"}}
       - {{name: locked, path: "{locked}/*.tar"}}
       - {{name: nosearch, path: "{nosearch}/*.tar"}}
+      - {{name: partial, path: "{partial}/*/*.tar"}}
 """)
         os.chmod(config, 0o644)
         # and so must the binary, wherever the checkout lives
@@ -119,6 +127,33 @@ def test_missing_directory_no_match_unreadable_directory_and_file(tmp_path):
     assert r["nosearch"][1] == "unknown"
     assert r["nosearch"][2].startswith(
         f"nosearch: cannot read {nosearch}/y.tar: Permission denied")
+    assert r["partial"][1] == "unknown"
+    assert r["partial"][2].startswith(
+        f"partial: cannot read {partial}/db: Permission denied; "
+        "newest backup w.tar is 1 h old"), r["partial"][2]
+
+
+def test_the_number_of_matches_is_capped(tmp_path):
+    """A pattern that matches without end (a backup directory nobody
+    prunes) is looked at up to max_matches, and the summary says so."""
+    with tmpfs(tmp_path / "bk", "8m") as bk:
+        for i in range(12):
+            write_file(bk / f"b{i:02}.tar", 100, touch=f"{i + 1} hours ago")
+        config = backup_config(tmp_path, f"""\
+      - {{name: capped, path: "{bk}/*.tar", max_matches: 5}}
+      - {{name: all, path: "{bk}/*.tar"}}
+""")
+        run = run_check(config, "backup")
+    assert run.returncode == 0, run.stderr
+    r = rows(run.stdout)
+    assert r["capped"][1] == "warning"
+    assert r["capped"][2].startswith(
+        f"capped: stopped looking after 5 matches of {bk}/*.tar (max_matches 5): "
+        "the newest may be among the rest"), r["capped"][2]
+    assert metrics_of(run.stdout, "capped")["backups"] == "5"
+    assert r["all"][1] == "ok"
+    assert metrics_of(run.stdout, "all")["backups"] == "12"
+    assert "newest backup b00.tar is 1 h old" in r["all"][2]
 
 
 def test_unit_without_a_system_bus_is_unknown(tmp_path):
@@ -133,9 +168,11 @@ def test_unit_without_a_system_bus_is_unknown(tmp_path):
     state, summary = rows(run.stdout)["job"][1:]
     assert state == "unknown"
     assert summary.startswith("job: cannot ask systemd about backup.service: "
-                              "no system bus: No such file or directory"), summary
+                              "cannot connect to the system bus "
+                              f"(unix:path={tmp_path}/no-bus-here): "
+                              "No such file or directory"), summary
     # the rest of the target is still looked at
-    assert "newest backup a.tar is 60 min old" in summary
+    assert "newest backup a.tar is 1 h old" in summary
 
 
 def test_backup_volume_fill_prediction(tmp_path):

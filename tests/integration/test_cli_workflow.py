@@ -60,3 +60,25 @@ def test_cli_errors_are_clear(desk):
     assert r.returncode == 2 and "merge into a ticket id" in r.stderr
     r = cli(desk, "ack", "777")
     assert r.returncode == 1 and "HTTP 404: no ticket 777" in r.stderr
+
+
+def test_cli_text_may_hold_words_that_look_like_options(desk):
+    tid = str(open_ticket(desk, "web01", "critical"))
+    r = cli(desk, "comment", tid, "rm", "-rf", "/srv/old", "was", "the", "fix")
+    assert r.returncode == 0, r.stderr
+    r = cli(desk, "comment", tid, "--customer", "-v", "shows", "it")
+    assert r.returncode == 0, r.stderr
+    # "--" for a text that starts with one of the command's option names.
+    r = cli(desk, "comment", tid, "--", "--customer", "asked", "for", "this")
+    assert r.returncode == 0, r.stderr
+    r = cli(desk, "assign", tid, "bob", "--json", "-", "handover")
+    assert r.returncode == 0, r.stderr
+    comments = [(j["new"], j["text"]) for j in desk.ticket(int(tid))["journal"]
+                if j["action"] in ("comment", "assignee")]
+    assert comments == [("internal", "rm -rf /srv/old was the fix"),
+                        ("customer", "-v shows it"),
+                        ("internal", "--customer asked for this"),
+                        ("bob", "- handover")]
+    # Before the ticket id only options may come.
+    r = cli(desk, "comment", "--force", tid, "text")
+    assert r.returncode == 2 and "unknown option --force" in r.stderr

@@ -64,7 +64,7 @@ def test_prediction_across_restarts_warns_then_goes_critical(tmp_path):
 
         assert [s[0] for s in states[first_warning:25]] == ["warning"] * (25 - first_warning)
         assert states[25][0] == states[26][0] == "critical"
-        assert re.search(r"full in ~\d+ min at .* \(critical within 60 min\)", states[26][1])
+        assert re.search(r"full in ~\d+ (min|h) at .* \(critical within 1 h\)", states[26][1])
 
     # bounded history: only the long window's samples are kept
     con = sqlite3.connect(tmp_path / "state" / "agent.db")

@@ -2,11 +2,12 @@
 contracts, technicians' actions with their journal, the SLA clock from the
 journal, and every refusal with a clear message."""
 import subprocess
+import time
 
 import pytest
 
 from conftest import AGENT_TOKEN, ROOT, TECH_TOKEN, Server, binary, http, wait_for
-from helpdesk_util import BOB_TOKEN, act, helpdesk_extra, open_ticket
+from helpdesk_util import BOB_TOKEN, act, event, helpdesk_extra, open_ticket, post
 
 
 @pytest.fixture
@@ -239,3 +240,79 @@ def test_calendar_errors_name_file_line_and_column(tmp_path):
 def test_shipped_examples_are_valid():
     r = check_config(ROOT / "conf.d" / "server.yaml")
     assert r.returncode == 0, r.stderr
+
+
+def test_a_worse_check_state_raises_the_urgency(desk):
+    tid = open_ticket(desk, "web01", "warning")
+    t = desk.ticket(tid)
+    assert (t["urgency"], t["priority"]) == ("medium", "P2")
+    # The disk goes from warning to critical: more urgent, a higher priority.
+    post(desk, event("web01", "critical"))
+    t = desk.ticket(tid)
+    assert (t["urgency"], t["priority"]) == ("high", "P1")
+    journal = [(j["actor"], j["action"], j["old"], j["new"]) for j in t["journal"]]
+    assert ("tocsin", "urgency", "medium", "high") in journal
+    assert ("tocsin", "priority", "P2", "P1") in journal
+    # Easing again lowers nothing.
+    post(desk, event("web01", "warning"))
+    assert desk.ticket(tid)["urgency"] == "high"
+
+    # Set by hand, the urgency stays.
+    other = open_ticket(desk, "web01", "warning", item="/var")
+    assert act(desk, other, {"action": "urgency", "urgency": "low"}).status == 200
+    post(desk, event("web01", "critical", item="/var"))
+    assert desk.ticket(other)["urgency"] == "low"
+    # A routing rule that fixes the urgency (decentral devices: low) holds too.
+    printer = open_ticket(desk, "printer01", "warning")
+    post(desk, event("printer01", "critical"))
+    assert desk.ticket(printer)["urgency"] == "low"
+
+
+def test_a_new_priority_takes_back_marks_its_clocks_no_longer_justify(tmp_path):
+    srv = Server(tmp_path / "server", extra=helpdesk_extra(
+        response="1500ms", resolution="60s", warn_at="50%")).start()
+    try:
+        tid = open_ticket(srv, "web01", "critical")
+        wait_for(lambda: srv.ticket(tid)["overdue"], what="the response breach")
+        # P3 answers within an hour: 1.5 s is far from overdue or a warning.
+        t = act(srv, tid, {"action": "priority", "priority": "P3"}).json()
+        assert t["sla"]["response"]["target_s"] == 3600
+        assert t["overdue"] is False
+        assert t["sla"]["response"]["state"] == "running"
+        # Back to P1: overdue again, with the timer's journal line and mail.
+        t = act(srv, tid, {"action": "priority", "priority": "P1"}).json()
+        wait_for(lambda: srv.ticket(tid)["overdue"], what="the breach again")
+        overdue = [j for j in srv.ticket(tid)["journal"] if j["action"] == "overdue"]
+        assert len(overdue) == 2
+    finally:
+        srv.stop()
+
+
+def test_history_prefers_the_technicians_resolution_note(desk):
+    first = open_ticket(desk, "web01", "critical")
+    assert act(desk, first, {"action": "resolve", "note": "replaced the disk"}).status == 200
+    assert act(desk, first, {"action": "reopen", "text": "still red"}).status == 200
+    # The agent's ok summary resolves it afterwards, and it is closed.
+    post(desk, event("web01", "ok", summary="/srv is fine: 20% used"))
+    assert desk.ticket(first)["status"] == "resolved"
+    assert act(desk, first, {"action": "close"}).status == 200
+    second = open_ticket(desk, "web01", "critical")
+    assert second != first
+    history = desk.ticket(second)["history"]
+    assert [(h["id"], h["resolution"]) for h in history] == [(first, "replaced the disk")]
+
+
+def test_the_timer_runs_no_job_while_nothing_is_due(desk):
+    open_ticket(desk, "web01", "critical")  # its first reminder is 45 min away
+
+    def jobs():
+        for line in desk.get("/metrics").body.decode().splitlines():
+            if line.startswith("tocsin_helpdesk_timer_jobs_total "):
+                return float(line.split()[1])
+        raise AssertionError("no tocsin_helpdesk_timer_jobs_total")
+
+    # helpdesk.tick is 100ms: ten ticks and more, and not one job.
+    deadline = time.monotonic() + 1.2
+    while time.monotonic() < deadline:
+        assert jobs() == 0
+        time.sleep(0.1)

@@ -33,6 +33,11 @@ UNITS = {
     "backup-job.service": ("[Service]\nType=oneshot\n"
                            "ExecStart=/bin/sh -c 'echo backup target full >&2; exit 2'\n"),
     "backup-job.timer": "[Timer]\nOnActiveSec=1s\nAccuracySec=1ms\n",
+    # fails three times, then runs: NRestarts stays 3 for good
+    "thrice.service": ("[Service]\nRestart=on-failure\nRestartSec=100ms\n"
+                       "ExecStart=/bin/sh -c 'n=$(cat /run/thrice 2>/dev/null || echo 0);"
+                       " echo $((n + 1)) > /run/thrice; [ $n -ge 3 ] && exec sleep infinity;"
+                       " exit 1'\n"),
     # 150 lines of 600 characters, then a failure
     "chatty.service": ("[Service]\nType=oneshot\nExecStart=/bin/sh -c 'for i in $$(seq 1 150);"
                        " do printf \"line %%d %%0590d\\n\" $$i 0; done; exit 1'\n"),
@@ -319,6 +324,88 @@ def test_a_restart_loop_is_a_warning(lab):
         lab.container.systemctl("stop", "flaky.service", check=False)
 
 
+def test_a_burst_of_transitions_is_reported_within_a_second(lab):
+    """Units that restart several times in quick succession and then
+    fail, all at once: every transition sends signals, and the agent's own
+    calls while it handles one read the next into sd-bus's queue, where
+    poll() cannot see them.  Each final failure must still be reported
+    within a second, not at the next poll an hour later."""
+    c = lab.container
+    # 24 at once: with the old two passes per wake-up, some of 16 were
+    # left in the queue in about every other run
+    units = [f"bursty{i}" for i in range(24)]
+    c.run("sh", "-c", " & ".join(
+        f"systemd-run --unit={u} -p Restart=on-failure -p RestartSec=5ms "
+        f"-p StartLimitBurst=10 -p StartLimitIntervalSec=60s /bin/false"
+        for u in units) + "; wait")
+    try:
+        failed_at = {}
+        reported_at = {}
+        deadline = time.monotonic() + 15
+        while len(reported_at) < len(units) and time.monotonic() < deadline:
+            states = c.run("systemctl", "is-failed", *[f"{u}.service" for u in units],
+                           check=False).stdout.split()
+            now = time.monotonic()
+            for u, st in zip(units, states):
+                if st == "failed":
+                    failed_at.setdefault(u, now)
+            for t in lab.server.tickets("all"):
+                u = t["item"].removesuffix(".service")
+                if t["host"] == HOST and u in units and t["state"] == "critical":
+                    reported_at.setdefault(u, now)
+            time.sleep(0.05)
+        late = {u: reported_at.get(u, float("inf")) - failed_at.get(u, deadline)
+                for u in units}
+        print("burst: failure to collector, s:", {u: round(d, 2) for u, d in late.items()})
+        assert all(d < 1.0 for d in late.values()), late
+    finally:
+        c.systemctl("reset-failed", *[f"{u}.service" for u in units], check=False)
+
+
+def unit_properties(container, unit, *props):
+    out = container.systemctl("show", unit, *[f"--property={p}" for p in props]).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def test_old_restarts_of_a_running_unit_are_not_a_loop(lab):
+    """NRestarts only counts up: three restarts long ago, and a unit that
+    has run fine since, must not be a warning forever.  The daemon saw the
+    restarts happen, within its window (3 in 1 h): a warning.  An agent
+    that starts afterwards sees only the count of a unit that runs now:
+    nothing to say."""
+    c = lab.container
+    c.systemctl("start", "thrice.service")
+    wait_for(lambda: unit_properties(c, "thrice.service", "NRestarts", "SubState")
+             == {"NRestarts": "3", "SubState": "running"},
+             timeout=20, what="thrice.service to run after three restarts")
+    t = wait_for(lambda: lab.ticket("services", "thrice.service"), timeout=10,
+                 what="the daemon's restart-loop warning")
+    assert t["state"] == "warning"
+    assert "3 restarts in the last 1 h, 3 in all" in \
+        latest(t, lab.server)["summary"], latest(t, lab.server)["summary"]
+    table = lab.run_once("thrice", host="container04")
+    assert "thrice.service" not in table, table
+
+
+def test_a_fresh_agent_sees_a_loop_that_is_going_on(lab):
+    """Without history the absolute count still counts while systemd is
+    restarting the unit: an agent started in the middle of a loop warns."""
+    c = lab.container
+    c.run("systemd-run", "--unit=slowloop", "-p", "Restart=always", "-p", "RestartSec=2s",
+          "-p", "StartLimitIntervalSec=0", "/bin/false")
+    try:
+        wait_for(lambda: int(unit_properties(c, "slowloop.service", "NRestarts")
+                             ["NRestarts"]) >= 3,
+                 timeout=20, what="slowloop.service to restart three times")
+        table = lab.run_once("slowloop", host="container05")
+        state, summary = row(table, "services", "slowloop.service")
+        assert state == "warning"
+        assert summary.startswith("slowloop.service is restarting in a loop: 0 restarts "
+                                  "in the last 1 h"), summary
+    finally:
+        c.systemctl("stop", "slowloop.service", check=False)
+
+
 def test_a_stopped_watched_unit_is_critical_and_recovers(lab):
     lab.container.systemctl("stop", "watched-app.service")
     t = wait_for(lambda: lab.ticket("services", "watched-app.service", "open"),
@@ -374,6 +461,38 @@ def test_once_reports_timer_results_reboot_and_recent_upgrades(lab):
     assert row(table, "updates", "lists") == (
         "warning", "package lists are 10 d old; stale beyond 7 d")
     assert row(table, "updates", "pending")[1].endswith("(package lists are 10 d old)")
+
+
+def test_a_failed_backup_job_is_one_ticket(lab):
+    """A backup target that names its job's unit owns that unit's failure
+    (checks/claims.h): the target is critical and carries the job's
+    journal lines, and the services check, which would open a ticket of
+    its own for the failed unit and one for its timer, leaves both to it
+    and says so in its failed count."""
+    c = lab.container
+    c.write("/srv/backups/db-1.tar", "x" * 1000)
+    table = lab.run_once("owner", host="container06", services_extra=(
+        "  backup:\n    targets:\n"
+        "      - {name: nightly, path: /srv/backups/*.tar, unit: backup-job.timer}\n"))
+    state, summary = row(table, "backup", "nightly")
+    assert state == "critical"
+    assert summary.startswith("nightly: last run of backup-job.service failed"), summary
+    assert not any(line.split()[:2] == ["services", "backup-job.service"]
+                   for line in table.splitlines()), table
+    assert row(table, "services", "backup-job.timer") == (
+        "ok", "backup-job.timer: backup target nightly reports its runs")
+    state, summary = row(table, "services", "failed")
+    assert "backup-job.service (backup target nightly)" in summary.split("; ")[-1], summary
+    assert "backup-job" not in summary.split("; ")[0], summary
+
+    # (the failed count is open for the container's other failed units)
+    problems = [t for t in lab.server.tickets("open") if t["host"] == "container06"
+                and t["item"] in ("nightly", "backup-job.service", "backup-job.timer")]
+    assert [(t["check"], t["item"]) for t in problems] == [("backup", "nightly")], problems
+    context = latest(problems[0], lab.server)["context"]
+    assert context["unit"] == "backup-job.service"
+    assert context["result"] == "exit-code"
+    assert any("backup target full" in line for line in context["journal"]), context
 
 
 def test_a_restarted_agent_still_resolves_what_it_reported(lab):

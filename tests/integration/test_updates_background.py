@@ -1,14 +1,19 @@
-"""The apt simulation runs in the background of the agent daemon.
+"""The apt simulation never holds up the agent daemon.
 
-After the first round the updates check starts apt-get on its own interval
-as a child process and reports when it finishes, while the agent keeps
-running its other checks.  The real apt is tested in a container
-(test_systemd_checks.py); here the machine's apt state cannot be changed
-between runs, so a small script stands in for apt-get: it prints real
-`apt-get -s` lines, one more package each run, and takes two seconds.
+The updates check runs apt-get as a child process on its own interval and
+reports when it finishes, while the agent keeps running its other checks:
+also on its very first round, and after a restart or a SIGHUP reload (a
+reload builds a new check context), which report at once from the last
+snapshot in the state database instead of running apt again.  The real
+apt is tested in a container (test_systemd_checks.py); here the machine's
+apt state cannot be changed between runs, so a small script stands in for
+apt-get: it prints real `apt-get -s` lines, one more package each run, and
+takes a few seconds.
 """
+import os
 import signal
 import subprocess
+import time
 
 from conftest import assert_no_sanitizer_errors, binary, wait_for, write_agent_config
 
@@ -18,7 +23,7 @@ FAKE_APT = """\
 n=$(cat {count} 2>/dev/null || echo 0)
 n=$((n + 1))
 echo $n > {count}
-sleep 2
+sleep {sleep}
 i=1
 while [ $i -le $n ]; do
     echo "Inst pkg$i [1.0] (1.1 Debian-Security:12/oldstable-security [amd64])"
@@ -27,53 +32,137 @@ done
 """
 
 
-def test_apt_runs_in_the_background_and_reports_when_done(server, tmp_path):
+def updates_config(server, tmp_path, host, sleep, apt_interval):
     apt = tmp_path / "apt-get"
-    apt.write_text(FAKE_APT.format(count=tmp_path / "count"))
+    apt.write_text(FAKE_APT.format(count=tmp_path / "count", sleep=sleep))
     apt.chmod(0o755)
     checks = (f"  disk:\n    interval: 1s\n    discover: false\n"
               f"    mounts:\n      - path: {tmp_path}\n        warning: 0%\n"
-              f"  updates:\n    interval: 1s\n    apt_interval: 5s\n"
+              f"  updates:\n    interval: 1s\n    apt_interval: {apt_interval}\n"
               f"    apt_get: {apt}\n    apt_config: /bin/true\n"
               f"    lists_dir: {tmp_path}\n    history_log: ''\n    dpkg_log: ''\n")
-    config = write_agent_config(tmp_path / "agent.yaml", server.url, host="bg01",
-                                checks=checks)
-    log = open(tmp_path / "agent.log", "wb")
-    agent = subprocess.Popen([binary("tocsin-agent"), "--config", str(config)],
-                             stdout=log, stderr=subprocess.STDOUT)
+    return write_agent_config(tmp_path / "agent.yaml", server.url, host=host,
+                              checks=checks)
 
-    def ticket(item):
-        return next((t for t in server.tickets("all") if t["item"] == item), None)
 
-    def latest_summary(item):
-        return server.ticket(ticket(item)["id"])["occurrences"][0]["summary"]
+class Tickets:
+    def __init__(self, server, host):
+        self.server = server
+        self.host = host
 
-    def disk_count():
-        t = ticket(str(tmp_path))
+    def get(self, item):
+        return next((t for t in self.server.tickets("all")
+                     if t["host"] == self.host and t["item"] == item), None)
+
+    def count(self, item):
+        t = self.get(item)
         return t["occurrence_count"] if t else 0
 
-    try:
-        # a warning each second: the disk ticket's occurrences show the
-        # agent's loop turning
-        wait_for(lambda: disk_count() > 0, timeout=30, what="the disk ticket")
-        # the first round waited for apt: one package
-        wait_for(lambda: ticket("security"), timeout=30, what="the first apt round")
-        assert latest_summary("security").startswith("1 security update: pkg1 ")
-        # the second run comes 5 s later, takes 2 s, and reports at its end;
-        # meanwhile the disk check keeps its 1 s interval
-        wait_for(lambda: (tmp_path / "count").read_text().strip() == "2", timeout=20,
-                 what="the second apt run to start")
-        during = disk_count()
-        # a blocking apt would hold both back and deliver them together
-        wait_for(lambda: disk_count() > during and
-                 latest_summary("security").startswith("1 security update: "),
-                 timeout=10, what="disk results while apt is still running")
-        wait_for(lambda: latest_summary("security").startswith("2 security updates: "),
-                 timeout=20, what="the background run's result")
-    finally:
-        agent.send_signal(signal.SIGTERM)
-        rc = agent.wait(timeout=20)
-        log.close()
-    text = (tmp_path / "agent.log").read_text()
+    def latest_summary(self, item):
+        return self.server.ticket(self.get(item)["id"])["occurrences"][0]["summary"]
+
+
+def start(config, log_path):
+    log = open(log_path, "ab")
+    return subprocess.Popen([binary("tocsin-agent"), "--config", str(config)],
+                            stdout=log, stderr=subprocess.STDOUT), log
+
+
+def stop(agent, log, log_path):
+    agent.send_signal(signal.SIGTERM)
+    rc = agent.wait(timeout=20)
+    log.close()
+    text = log_path.read_text()
     assert_no_sanitizer_errors(text, "tocsin-agent")
     assert rc == 0, text
+
+
+def first_apt_result(config, tickets, log_path):
+    """Run the agent until its first apt result is at the collector."""
+    agent, log = start(config, log_path)
+    try:
+        wait_for(lambda: tickets.get("security"), timeout=30, what="the first apt result")
+    finally:
+        stop(agent, log, log_path)
+
+
+def test_apt_runs_in_the_background_from_the_first_round(server, tmp_path):
+    config = updates_config(server, tmp_path, "bg01", sleep=3, apt_interval="6s")
+    t = Tickets(server, "bg01")
+    disk = str(tmp_path)
+    started = time.monotonic()
+    agent, log = start(config, tmp_path / "agent.log")
+    try:
+        # the first round does not wait for apt's three seconds: the disk
+        # ticket is there while the first simulation still runs
+        wait_for(lambda: t.count(disk) > 0, timeout=30, what="the disk ticket")
+        assert t.get("security") is None, "the first round waited for apt"
+        before_apt = t.count(disk)
+        wait_for(lambda: t.get("security"), timeout=30, what="the first apt result")
+        assert time.monotonic() - started >= 3
+        assert t.latest_summary("security").startswith("1 security update: pkg1 ")
+        # the disk check kept its 1 s interval meanwhile
+        assert t.count(disk) > before_apt
+        # the second run comes 6 s after the first started, takes 3 s and
+        # reports at its end; the disk check goes on meanwhile
+        wait_for(lambda: (tmp_path / "count").read_text().strip() == "2", timeout=20,
+                 what="the second apt run to start")
+        during = t.count(disk)
+        wait_for(lambda: t.count(disk) > during and
+                 t.latest_summary("security").startswith("1 security update: "),
+                 timeout=10, what="disk results while apt is still running")
+        wait_for(lambda: t.latest_summary("security").startswith("2 security updates: "),
+                 timeout=20, what="the background run's result")
+    finally:
+        stop(agent, log, tmp_path / "agent.log")
+
+
+def test_restart_and_reload_report_from_the_saved_snapshot(server, tmp_path):
+    """A restarted agent, and one that reloads on SIGHUP, report the apt
+    items at once from the state database, without waiting for apt and
+    without running it again while the snapshot is younger than
+    apt_interval."""
+    config = updates_config(server, tmp_path, "bg02", sleep=3, apt_interval="1h")
+    t = Tickets(server, "bg02")
+    log_path = tmp_path / "agent.log"
+    first_apt_result(config, t, log_path)
+    first = t.count("security")
+
+    started = time.monotonic()
+    agent, log = start(config, log_path)
+    try:
+        wait_for(lambda: t.count("security") > first, timeout=10,
+                 what="the restarted agent's apt items")
+        # well within the three seconds a run of apt would take
+        assert time.monotonic() - started < 2.5
+        assert t.latest_summary("security").startswith("1 security update: pkg1 ")
+        after_restart = t.count("security")
+
+        agent.send_signal(signal.SIGHUP)
+        wait_for(lambda: "configuration reloaded" in log_path.read_text(), timeout=10,
+                 what="the reload")
+        wait_for(lambda: t.count("security") > after_restart, timeout=5,
+                 what="the apt items after the reload")
+        # nobody ran apt again: the snapshot is younger than apt_interval
+        assert (tmp_path / "count").read_text().strip() == "1"
+    finally:
+        stop(agent, log, log_path)
+
+
+def test_a_changed_apt_setting_ignores_the_saved_snapshot(server, tmp_path):
+    """The snapshot belongs to the apt settings that made it: another
+    apt_get (or mode, or security_patterns) runs apt anew."""
+    config = updates_config(server, tmp_path, "bg03", sleep=0, apt_interval="1h")
+    t = Tickets(server, "bg03")
+    log_path = tmp_path / "agent.log"
+    first_apt_result(config, t, log_path)
+    other = tmp_path / "apt-get-other"
+    os.link(tmp_path / "apt-get", other)
+    config.write_text(config.read_text().replace(f"apt_get: {tmp_path}/apt-get\n",
+                                                 f"apt_get: {other}\n"))
+    agent, log = start(config, log_path)
+    try:
+        wait_for(lambda: t.latest_summary("security").startswith("2 security updates"),
+                 timeout=30, what="a new apt run for the new apt_get")
+    finally:
+        stop(agent, log, log_path)

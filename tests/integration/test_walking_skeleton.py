@@ -78,7 +78,9 @@ def test_disk_alert_becomes_one_ticket_then_resolves(server, tmpfs, tmp_path):
     detail = server.ticket(t["id"])
     assert detail["status"] == "resolved"
     assert detail["resolved_at"] is not None
-    assert [j["action"] for j in detail["journal"]] == ["opened", "state", "resolved"]
+    # warning -> critical also raised the urgency (the helpdesk journals it)
+    assert [j["action"] for j in detail["journal"]] == ["opened", "state", "urgency",
+                                                        "resolved"]
     assert len(detail["occurrences"]) == 3  # two problems and the recovery
 
     # the CLI shows the same ticket to a technician

@@ -395,6 +395,110 @@ static void test_ical(void **state)
 	free(rrule);
 }
 
+/* The error calendar_read_ical() gives for text, which must contain want. */
+static void assert_ical_error(const char *text, int r, const char *want)
+{
+	char *path = write_temp(text), err[512];
+	int64_t *days = NULL;
+	size_t n;
+
+	assert_int_equal(calendar_read_ical(path, &days, &n, err, sizeof(err)), r);
+	if (strstr(err, want) == NULL)
+		print_message("error: %s\n", err);
+	assert_non_null(strstr(err, want));
+	unlink(path);
+	free(path);
+}
+
+/*
+ * Closures over several days count every day (DTEND is exclusive, as in
+ * RFC 5545), DURATION in days or weeks too, a cancelled event is no
+ * holiday, and what would change the dates in ways not supported is
+ * refused with its line instead of being ignored.
+ */
+static void test_ical_spans_and_refusals(void **state)
+{
+	char *spans = write_temp(
+		"BEGIN:VCALENDAR\n"
+		"BEGIN:VEVENT\nSUMMARY:Betriebsferien\nDTSTART;VALUE=DATE:20261228\n"
+		"DTEND;VALUE=DATE:20270102\nEND:VEVENT\n"
+		"BEGIN:VEVENT\nDTSTART;VALUE=DATE:20260601\nDURATION:P1W\nEND:VEVENT\n"
+		"BEGIN:VEVENT\nDTSTART;VALUE=DATE:20260901\nDURATION:P2D\nEND:VEVENT\n"
+		"BEGIN:VEVENT\nDTSTART;VALUE=DATE:20261124\nSTATUS:CANCELLED\nEND:VEVENT\n"
+		"BEGIN:VEVENT\nDTSTART;VALUE=DATE:20261125\nSTATUS:CONFIRMED\nEND:VEVENT\n"
+		"END:VCALENDAR\n");
+	char err[512], *yaml, *big;
+	int64_t *days;
+	size_t n, len = 0;
+	struct calendar *c;
+
+	(void)state;
+	assert_int_equal(calendar_read_ical(spans, &days, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 5 + 7 + 2 + 1);
+	assert_int_equal(days[0], tz_days_from_civil(2026, 6, 1));
+	assert_int_equal(days[6], tz_days_from_civil(2026, 6, 7));
+	assert_int_equal(days[7], tz_days_from_civil(2026, 9, 1));
+	assert_int_equal(days[8], tz_days_from_civil(2026, 9, 2));
+	assert_int_equal(days[9], tz_days_from_civil(2026, 11, 25));
+	assert_int_equal(days[10], tz_days_from_civil(2026, 12, 28));
+	assert_int_equal(days[14], tz_days_from_civil(2027, 1, 1));
+	free(days);
+	/* Through a calendar: the whole closure has no business hours. */
+	yaml = xasprintf("calendar:\n  timezone: Europe/Berlin\n  hours:\n"
+			 "    mon-fri: 08:00-17:00\n  holidays_file: %s\n", spans);
+	c = calendar_from(yaml, NULL);
+	assert_non_null(c);
+	assert_int_equal(calendar_business_ms(c, at("2026-12-28T00:00:00+01:00"),
+					      at("2027-01-02T00:00:00+01:00")), 0);
+	assert_true(calendar_is_business_day(c, tz_days_from_civil(2026, 11, 24)));
+	calendar_free(c);
+	free(yaml);
+
+	assert_ical_error("BEGIN:VEVENT\nDTSTART;VALUE=DATE:20261225\n"
+			  "RDATE;VALUE=DATE:20261226\nEND:VEVENT\n", -EINVAL,
+			  ":3: RDATE is not supported");
+	assert_ical_error("BEGIN:VEVENT\nDTSTART;VALUE=DATE:20261225\n"
+			  "EXDATE;VALUE=DATE:20261226\nEND:VEVENT\n", -EINVAL,
+			  ":3: EXDATE is not supported");
+	assert_ical_error("BEGIN:VEVENT\nDTSTART;VALUE=DATE:20261225\n"
+			  "DTEND:20261226T120000Z\nEND:VEVENT\n", -EINVAL,
+			  ":3: only all-day events (DTEND;VALUE=DATE:YYYYMMDD)");
+	assert_ical_error("BEGIN:VEVENT\nDTSTART;VALUE=DATE:20261225\n"
+			  "DTEND;VALUE=DATE:20261225\nEND:VEVENT\n", -EINVAL,
+			  ":3: DTEND is not after DTSTART");
+	assert_ical_error("BEGIN:VEVENT\nDTSTART;VALUE=DATE:20261225\n"
+			  "DURATION:PT4H\nEND:VEVENT\n", -EINVAL,
+			  ":3: only whole days or weeks");
+	assert_ical_error("BEGIN:VEVENT\nSUMMARY:x\nEND:VEVENT\n", -EINVAL,
+			  ":1: an event without DTSTART");
+	assert_ical_error("BEGIN:VEVENT\nDTSTART;VALUE=DATE:20261225\n", -EINVAL,
+			  ":1: the event has no END:VEVENT");
+	assert_ical_error("BEGIN:VEVENT\nDTSTART;VALUE=DATE:19700101\n"
+			  "DURATION:P10001D\nEND:VEVENT\n", -EINVAL,
+			  ":3: 'P10001D' is not a duration of days");
+	assert_ical_error("BEGIN:VEVENT\nDTSTART;VALUE=DATE:19700101\n"
+			  "DTEND;VALUE=DATE:19980101\nEND:VEVENT\n", -E2BIG,
+			  ":4: more than 10000 holidays");
+
+	/* Inline holidays beyond the limit are an error, not dropped. */
+	size_t cap = 20 * (CALENDAR_HOLIDAYS_MAX + 2) + 200;
+
+	big = xcalloc(1, cap);
+	len = (size_t)snprintf(big, cap, "calendar:\n  timezone: UTC\n"
+				    "  hours: {daily: 08:00-17:00}\n  holidays:\n");
+	for (int i = 0; i <= CALENDAR_HOLIDAYS_MAX; i++) {
+		int64_t y;
+		int m, d;
+
+		tz_civil_from_days(tz_days_from_civil(2000, 1, 1) + i, &y, &m, &d);
+		len += (size_t)snprintf(big + len, cap - len, "    - %04d-%02d-%02d\n", (int)y, m, d);
+	}
+	assert_config_error(big, "calendar.holidays[10000]: more than 10000 holidays");
+	free(big);
+	unlink(spans);
+	free(spans);
+}
+
 /*
  * Long spans take a fast path (whole weeks, holidays and clock changes
  * corrected); it must agree with the exact day-by-day path that short
@@ -452,6 +556,7 @@ int main(void)
 		cmocka_unit_test(test_pauses),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_ical),
+		cmocka_unit_test(test_ical_spans_and_refusals),
 		cmocka_unit_test(test_fast_path_agrees_with_exact),
 	};
 

@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,26 @@ static const char yaml[] =
 	"  smtp: {url: 'smtp://127.0.0.1:1'}\n"
 	"  webhooks: [{name: hook, url: 'http://127.0.0.1:1/', events: [opened, updated, action]}]\n";
 
+/* Status updates every hour, a customer without contacts, a small outbox. */
+static char yaml_small[] =
+	"customers:\n"
+	"  acme: {contract: fast, contacts: [it@acme.example]}\n"
+	"  solo: {contract: fast}\n"
+	"hosts:\n"
+	"  web01: {customer: acme, role: central}\n"
+	"  lone01: {customer: solo, role: central}\n"
+	"contracts:\n"
+	"  fast:\n"
+	"    calendar: {timezone: UTC, hours: {daily: 00:00-24:00}}\n"
+	"    targets: {P1: {response: 1h, resolution: 4h}}\n"
+	"people:\n"
+	"  alice: {email: alice@shop.example, level: 1, queues: [support]}\n"
+	"helpdesk:\n"
+	"  status_updates: 1h\n"
+	"notify:\n"
+	"  smtp: {url: 'smtp://127.0.0.1:1'}\n"
+	"  max_pending: 100\n";
+
 struct fixture {
 	char path[64];
 	struct cfg *cfg;
@@ -62,7 +83,7 @@ static int setup(void **state)
 		return -1;
 	close(fd);
 	unlink(f->path);
-	if (cfg_load_string("t.yaml", yaml, &f->cfg) < 0)
+	if (cfg_load_string("t.yaml", *state ? (const char *)*state : yaml, &f->cfg) < 0)
 		return -1;
 	inventory_parse(f->cfg, f->cfg->root, &f->inv);
 	helpdesk_config_parse(f->cfg, f->cfg->root, f->inv, &f->hc);
@@ -96,10 +117,11 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* One event for web01 /srv through dedup, in its own transaction. */
-static void event(struct fixture *f, enum check_state state, int64_t now)
+/* One event for host's disk item through dedup, in its own transaction. */
+static void event_on(struct fixture *f, const char *host, const char *item,
+		     enum check_state state, int64_t now)
 {
-	struct ingest_event ev = { .check = "disk", .item = "/srv", .state = state,
+	struct ingest_event ev = { .check = "disk", .item = item, .state = state,
 				   .summary = "/srv is full", .observed_ms = now,
 				   .metrics = "{}" };
 	struct dedup_stats stats;
@@ -107,8 +129,50 @@ static void event(struct fixture *f, enum check_state state, int64_t now)
 	ev.id[0] = (uint8_t)++f->seq;
 	ev.id[15] = 0x42;
 	assert_int_equal(store_begin(f->st), 0);
-	assert_int_equal(dedup_apply_events(f->st, "web01", &ev, 1, now, &stats), 0);
+	assert_int_equal(dedup_apply_events(f->st, host, &ev, 1, now, &stats), 0);
 	assert_int_equal(store_commit(f->st), 0);
+}
+
+static void event(struct fixture *f, enum check_state state, int64_t now)
+{
+	event_on(f, "web01", "/srv", state, now);
+}
+
+/* A change announced in a transaction of its own; the listeners' result. */
+static int announce(struct fixture *f, const struct ticket_change *c)
+{
+	int r;
+
+	assert_int_equal(store_begin(f->st), 0);
+	r = store_ticket_changed(f->st, c);
+	assert_int_equal(store_commit(f->st), 0);
+	return r;
+}
+
+static int64_t query(struct fixture *f, const char *sql)
+{
+	sqlite3_stmt *s;
+	int64_t n = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(f->st), sql, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return n;
+}
+
+/* One escalation job at now in its own transaction; job.failed in *ret. */
+static int run_due(struct fixture *f, int64_t now, size_t *ret_failed)
+{
+	struct escalate_due job = { .d = f->d, .now_ms = now };
+	int r;
+
+	assert_int_equal(store_begin(f->st), 0);
+	r = escalate_run_due(f->st, &job);
+	assert_int_equal(store_commit(f->st), 0);
+	if (ret_failed)
+		*ret_failed = job.failed;
+	return r;
 }
 
 static int64_t count(struct fixture *f, const char *where)
@@ -168,6 +232,7 @@ static void test_flapping_cancels_and_stays_quiet(void **state)
 	assert_int_equal(count(f, "target = 'it@acme.example' AND state = 'pending'"), 1);
 	/* The lifecycle says the problem flaps: the "solved" mail is cancelled. */
 	assert_int_equal(desk_core_get(f->d, 1, &core), 1);
+	desk_core_clear(&core);
 	c = (struct ticket_change){ .kind = TICKET_UPDATED, .ticket_id = 1, .at_ms = 1070000,
 				    .actor = "tocsin", .host = "web01", .check = "disk",
 				    .item = "/srv", .state = CHECK_CRITICAL, .summary = "again",
@@ -180,12 +245,26 @@ static void test_flapping_cancels_and_stays_quiet(void **state)
 	assert_int_equal(count(f, "1"), 3); /* opened: mail + webhook, solved: mail */
 }
 
-static void test_children_mail_nothing_per_change(void **state)
+/*
+ * A child's automatic news (here a recovery announced with parent_id) is
+ * quiet: the parent speaks for it.  A technician's visible comment on a
+ * child is no automatic news and reaches the customer.
+ */
+static void test_children_quiet_only_for_automatic_news(void **state)
 {
 	struct fixture *f = *state;
 	struct ticket_change c;
 
 	event(f, CHECK_CRITICAL, 1000000);
+	c = (struct ticket_change){ .kind = TICKET_RECOVERED, .ticket_id = 1, .at_ms = 1100000,
+				    .actor = "tocsin", .host = "web01", .check = "disk",
+				    .item = "/srv", .state = CHECK_OK, .summary = "ok again",
+				    .parent_id = 9 };
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_ticket_changed(f->st, &c), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(count(f, "target = 'it@acme.example'"), 0);
+	assert_int_equal(count(f, "1"), 2);
 	c = (struct ticket_change){ .kind = TICKET_ACTION, .ticket_id = 1, .at_ms = 1100000,
 				    .actor = "alice", .host = "web01", .check = "disk",
 				    .item = "/srv", .state = CHECK_CRITICAL, .summary = "hello",
@@ -193,14 +272,7 @@ static void test_children_mail_nothing_per_change(void **state)
 	assert_int_equal(store_begin(f->st), 0);
 	assert_int_equal(store_ticket_changed(f->st, &c), 0);
 	assert_int_equal(store_commit(f->st), 0);
-	assert_int_equal(count(f, "target = 'it@acme.example'"), 0);
-	assert_int_equal(count(f, "1"), 2);
-	/* Without a parent the same comment is mailed to the customer. */
-	c.parent_id = 0;
-	assert_int_equal(store_begin(f->st), 0);
-	assert_int_equal(store_ticket_changed(f->st, &c), 0);
-	assert_int_equal(store_commit(f->st), 0);
-	assert_int_equal(count(f, "target = 'it@acme.example'"), 1);
+	assert_int_equal(count(f, "target = 'it@acme.example' AND kind = 'comment'"), 1);
 }
 
 static void test_timer_warns_then_marks_overdue(void **state)
@@ -238,6 +310,150 @@ static void test_timer_warns_then_marks_overdue(void **state)
 	assert_int_equal(count(f, "channel = 'webhook'"), 3);	  /* opened, warning, overdue */
 }
 
+/*
+ * A change whose webhook cannot be built (text that is not UTF-8, which
+ * JSON cannot carry) still commits: the webhook is a failed row saying
+ * why, counted, and the mail of the same change is queued as usual.
+ */
+static void test_unbuildable_webhook_does_not_fail_the_change(void **state)
+{
+	struct fixture *f = *state;
+	struct ticket_change c;
+
+	event(f, CHECK_CRITICAL, 1000000);
+	c = (struct ticket_change){ .kind = TICKET_ACTION, .ticket_id = 1, .at_ms = 1100000,
+				    .actor = "alice", .host = "web01", .check = "disk",
+				    .item = "/srv", .state = CHECK_CRITICAL,
+				    .summary = "cut in the middle: \xc3", .field = "comment",
+				    .new_value = "customer" };
+	assert_int_equal(announce(f, &c), 0);
+	assert_int_equal(count(f, "channel = 'webhook' AND state = 'failed' AND"
+				  " last_error LIKE 'the payload could not be encoded as JSON%'"),
+			 1);
+	assert_int_equal(count(f, "target = 'it@acme.example' AND kind = 'comment'"), 1);
+	assert_int_equal(f->d->counters.unrendered, 1);
+}
+
+/*
+ * The pending count the triggers keep is exact in every transaction,
+ * rollbacks included; a full outbox drops its least important row (the
+ * oldest of those) for one at least as important, and refuses one less
+ * important than everything waiting, each kept as failed with the reason.
+ */
+static void test_full_outbox_drops_the_least_important(void **state)
+{
+	struct fixture *f = *state;
+	struct desk_outbox_item it = { .ticket_id = 1, .channel = "mail", .target = "a@x.example",
+				       .subject = "s", .body = "b", .kind = "warning",
+				       .importance = DESK_IMPORTANCE_NORMAL };
+	int64_t pending;
+	char key[64];
+
+	assert_int_equal(store_begin(f->st), 0);
+	for (int i = 0; i < 100; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		it.idem_key = key;
+		assert_int_equal(desk_outbox_add(f->d, &it), 1);
+	}
+	assert_int_equal(store_commit(f->st), 0);
+	/* A rolled back row leaves the count as it was. */
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_savepoint(f->st), 0);
+	it.idem_key = "rolled-back";
+	it.importance = DESK_IMPORTANCE_URGENT;
+	assert_int_equal(desk_outbox_add(f->d, &it), 1);
+	store_rollback_to_savepoint(f->st);
+	assert_int_equal(desk_outbox_pending(f->d, &pending), 0);
+	assert_int_equal(pending, 100);
+	/* Full: an urgent row takes the place of the oldest normal one... */
+	it.idem_key = "urgent";
+	assert_int_equal(desk_outbox_add(f->d, &it), 1);
+	/* ...a low one matters less than all that waits: not queued... */
+	it.idem_key = "late-low";
+	it.importance = DESK_IMPORTANCE_LOW;
+	assert_int_equal(desk_outbox_add(f->d, &it), 0);
+	/* ...and a normal one replaces the oldest normal one: fresher news. */
+	it.idem_key = "late-normal";
+	it.importance = DESK_IMPORTANCE_NORMAL;
+	assert_int_equal(desk_outbox_add(f->d, &it), 1);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(query(f, "SELECT n FROM hd_outbox_pending"), 100);
+	assert_int_equal(count(f, "state = 'pending'"), 100);
+	assert_int_equal(count(f, "idem_key IN ('k0', 'k1') AND state = 'failed'"
+				  " AND last_error LIKE 'dropped: %'"), 2);
+	assert_int_equal(count(f, "idem_key IN ('urgent', 'late-normal') AND state = 'pending'"), 2);
+	assert_int_equal(count(f, "idem_key = 'late-low' AND state = 'failed'"), 1);
+	/* Counters count as it happens: the rolled back drop too. */
+	assert_int_equal(f->d->counters.dropped, 4);
+}
+
+/* A listener that fails every change of ticket 1 the timer announces. */
+static int fail_ticket_one(void *arg, struct store *st, const struct ticket_change *c)
+{
+	(void)arg;
+	(void)st;
+	return c->ticket_id == 1 && c->kind == TICKET_ACTION ? -EIO : 0;
+}
+
+/*
+ * One ticket whose escalation fails is undone alone and looked at again
+ * later, each failure doubling the delay; the other ticket due in the
+ * same job is warned as if nothing happened.
+ */
+static void test_one_failing_ticket_does_not_stop_escalation(void **state)
+{
+	struct fixture *f = *state;
+	size_t failed;
+	struct desk_row row;
+	int64_t now = 1000000 + 2800 * 1000;
+
+	event_on(f, "web01", "/srv", CHECK_CRITICAL, 1000000);
+	event_on(f, "web01", "/var", CHECK_CRITICAL, 1000000);
+	assert_int_equal(store_listen(f->st, fail_ticket_one, NULL), 0);
+	assert_int_equal(run_due(f, now, &failed), 2);
+	assert_int_equal(failed, 1);
+	assert_int_equal(desk_row_get(f->d, 2, &row), 1);
+	assert_int_equal(row.warned, DESK_CLOCK_RESPONSE);
+	assert_int_equal(desk_row_get(f->d, 1, &row), 1);
+	assert_int_equal(row.warned, 0);
+	assert_int_equal(row.next_check, now + 1000);
+	assert_int_equal(query(f, "SELECT count(*) FROM journal WHERE ticket_id = 1"
+				  " AND action = 'sla_warning'"), 0);
+	/* Not due before then; after it, it fails again and waits twice as long. */
+	assert_int_equal(run_due(f, now + 999, NULL), 0);
+	assert_int_equal(run_due(f, now + 1000, &failed), 1);
+	assert_int_equal(failed, 1);
+	assert_int_equal(desk_row_get(f->d, 1, &row), 1);
+	assert_int_equal(row.next_check, now + 1000 + 2000);
+}
+
+/*
+ * A status update is journaled only when someone hears it: the customer
+ * without contacts gets no journal line (nothing was sent), and the next
+ * one is set past now at once, however long the server was away.
+ */
+static void test_status_update_journaled_only_when_sent(void **state)
+{
+	struct fixture *f = *state;
+	struct desk_row row;
+	int64_t opened = 1000000, hour = 3600 * 1000, now = opened + 10 * hour + 5;
+
+	event_on(f, "web01", "/srv", CHECK_CRITICAL, opened);
+	event_on(f, "lone01", "/srv", CHECK_CRITICAL, opened);
+	/* routing only plans updates for customers with contacts; plan one anyway. */
+	assert_int_equal(sqlite3_exec(store_db(f->st),
+				      "UPDATE hd_tickets SET next_status_at = 1000000 + 3600000",
+				      NULL, NULL, NULL), SQLITE_OK);
+	assert_true(run_due(f, now, NULL) >= 2);
+	assert_int_equal(query(f, "SELECT count(*) FROM journal WHERE action = 'status_update'"
+				  " AND ticket_id = 1"), 1);
+	assert_int_equal(query(f, "SELECT count(*) FROM journal WHERE action = 'status_update'"
+				  " AND ticket_id = 2"), 0);
+	assert_int_equal(count(f, "kind = 'status' AND target = 'it@acme.example'"), 1);
+	assert_int_equal(desk_row_get(f->d, 2, &row), 1);
+	assert_int_equal(row.next_status_at, opened + 11 * hour);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -245,10 +461,18 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flapping_cancels_and_stays_quiet, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_children_mail_nothing_per_change, setup,
+		cmocka_unit_test_setup_teardown(test_children_quiet_only_for_automatic_news, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_timer_warns_then_marks_overdue, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_unbuildable_webhook_does_not_fail_the_change,
+						setup, teardown),
+		cmocka_unit_test_prestate_setup_teardown(test_full_outbox_drops_the_least_important,
+							 setup, teardown, (void *)yaml_small),
+		cmocka_unit_test_setup_teardown(test_one_failing_ticket_does_not_stop_escalation,
+						setup, teardown),
+		cmocka_unit_test_prestate_setup_teardown(test_status_update_journaled_only_when_sent,
+							 setup, teardown, (void *)yaml_small),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

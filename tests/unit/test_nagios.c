@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../../checks/nagios.h"
+#include "../../common/utf8.h"
 
 static void parse(const char *text, struct nagios_output *o)
 {
@@ -129,19 +130,28 @@ static void test_hostile_bytes_are_sanitized(void **state)
 	/* Latin-1 "Größe", an escape sequence, a NUL, a cut UTF-8 sequence */
 	static const char raw[] = "Gr\xf6\xdf" "e \x1b[31mred\x00 ok \xe2\x82";
 	struct nagios_output o;
-	char buf[8];
 
 	(void)state;
 	nagios_output_parse(raw, sizeof(raw) - 1, &o);
 	assert_string_equal(o.summary, "Gr??e ?[31mred? ok ??");
 	nagios_output_free(&o);
+}
 
-	/* valid UTF-8 passes; a character is never cut in half */
-	assert_int_equal(nagios_sanitize(buf, sizeof(buf), "\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4", 8, false), 6);
-	assert_string_equal(buf, "\xc3\xa4\xc3\xa4\xc3\xa4");
-	/* overlong encodings and surrogates are not valid UTF-8 */
-	nagios_sanitize(buf, sizeof(buf), "\xc0\xaf\xed\xa0\x80", 5, false);
-	assert_string_equal(buf, "?????");
+/* Every perfdata field becomes JSON (a key or a string): all valid UTF-8. */
+static void test_hostile_perfdata_fields_are_sanitized(void **state)
+{
+	static const char raw[] = "OK | t\xff=1\xe9s;\xfe" "5;@\x01;0;9";
+	struct nagios_output o;
+
+	(void)state;
+	parse(raw, &o);
+	assert_int_equal(o.nperf, 1);
+	assert_string_equal(o.perf[0].label, "t?");
+	assert_string_equal(o.perf[0].uom, "?s");
+	assert_string_equal(o.perf[0].warn, "?5");
+	assert_string_equal(o.perf[0].crit, "@?");
+	assert_true(utf8_valid(o.perf[0].uom) && utf8_valid(o.perf[0].warn));
+	nagios_output_free(&o);
 }
 
 static void test_empty_and_long_lines(void **state)
@@ -177,6 +187,7 @@ int main(void)
 		cmocka_unit_test(test_quoted_labels_and_ranges),
 		cmocka_unit_test(test_bad_perfdata_is_counted_not_fatal),
 		cmocka_unit_test(test_hostile_bytes_are_sanitized),
+		cmocka_unit_test(test_hostile_perfdata_fields_are_sanitized),
 		cmocka_unit_test(test_empty_and_long_lines),
 	};
 

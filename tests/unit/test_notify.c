@@ -8,6 +8,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +81,106 @@ static void test_render(void **state)
 	assert_false(notify_field_known("password", 8));
 }
 
+/* Whether s is valid UTF-8 (enough of it for these tests). */
+static bool utf8_valid(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		int n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : 4;
+
+		p++;
+		while (--n > 0)
+			if ((*p++ & 0xc0) != 0x80)
+				return false;
+	}
+	return true;
+}
+
+/* A cut never falls inside a character, wherever the limit is. */
+static void test_render_cuts_between_characters(void **state)
+{
+	const char *fields[] = { "summary", "x\xc3\xa4\xc3\xa4\xe2\x82\xac\xf0\x9f\x94\xa5tail", NULL };
+
+	(void)state;
+	for (size_t max = 4; max < 20; max++) {
+		char *s = notify_render("{summary}", fields, max);
+
+		assert_true(strlen(s) <= max);
+		assert_true(utf8_valid(s));
+		free(s);
+	}
+	assert_int_equal(notify_utf8_cut("\xc3\xa4", 1), 0);
+	assert_int_equal(notify_utf8_cut("a\xe2\x82\xac", 3), 1);
+	assert_int_equal(notify_utf8_cut("ab", 2), 2);
+}
+
+/*
+ * Long subjects are folded at spaces into lines of at most 78, and a
+ * word no line could hold makes the subject go as encoded words; no
+ * header line ever reaches 998.
+ */
+static void test_long_subjects_are_folded(void **state)
+{
+	struct cfg *cfg;
+	struct notify_config *nc = config_from("notify:\n  from: tocsin@shop.example\n", &cfg);
+	char subject[1400], unfolded[1400], *msg;
+	const char *start;
+	size_t k = 0;
+
+	(void)state;
+	for (size_t i = 0; i + 1 < sizeof(subject); i++)
+		subject[i] = i % 10 == 9 ? ' ' : 'a' + (char)(i % 10);
+	subject[sizeof(subject) - 1] = '\0';
+	msg = smtp_message(nc, "a@x.example", subject, "b", "k", 0);
+	for (char *line = msg; line && *line;) {
+		char *end = strstr(line, "\r\n");
+
+		assert_non_null(end);
+		assert_true(end - line <= SMTP_FOLD_AT);
+		if (end == line)
+			break; /* the body starts */
+		line = end + 2;
+	}
+	/* Unfolded (each CRLF taken out), the subject is what was given. */
+	start = strstr(msg, "Subject: ") + strlen("Subject: ");
+	for (const char *p = start; strncmp(p, "\r\nMessage-ID", 12) != 0; p++)
+		if (!(p[0] == '\r' && p[1] == '\n') && !(p[0] == '\n' && p[-1] == '\r'))
+			unfolded[k++] = *p;
+	unfolded[k] = '\0';
+	assert_string_equal(unfolded, subject);
+	free(msg);
+	memset(subject, 'w', 1200);
+	subject[1200] = '\0';
+	msg = smtp_message(nc, "a@x.example", subject, "b", "k", 0);
+	assert_non_null(strstr(msg, "Subject: =?UTF-8?B?"));
+	for (char *line = msg, *end; (end = strstr(line, "\r\n")) && end != line; line = end + 2)
+		assert_true(end - line < SMTP_LINE_MAX);
+	free(msg);
+	notify_config_free(nc);
+	cfg_free(cfg);
+}
+
+/* A password in notify.smtp.url never shows in errors (nor the log). */
+static void test_smtp_errors_hide_credentials(void **state)
+{
+	struct cfg *cfg;
+	struct notify_config *nc = config_from(
+		"notify:\n  from: tocsin@shop.example\n"
+		"  smtp: {url: 'smtp://mailer:s3cr3t@127.0.0.1:1', starttls: none, timeout: 2s}\n",
+		&cfg);
+	char err[512] = "";
+
+	(void)state;
+	assert_int_equal(cfg->nerrors, 0);
+	assert_string_equal(nc->smtp_url_shown, "smtp://127.0.0.1:1/");
+	/* Nothing listens on port 1: refused at once, and retried later. */
+	assert_int_equal(smtp_send(nc, "a@x.example", "s", "b", "k", NULL, err, sizeof(err)), -EAGAIN);
+	assert_non_null(strstr(err, "smtp://127.0.0.1:1/"));
+	assert_null(strstr(err, "s3cr3t"));
+	assert_null(strstr(err, "mailer"));
+	notify_config_free(nc);
+	cfg_free(cfg);
+}
+
 static void assert_error(struct cfg *cfg, const char *expected)
 {
 	bool found = false;
@@ -110,6 +212,8 @@ static void test_helpdesk_config_errors(void **state)
 		"  priority_matrix:\n"
 		"    high: [P1, P2]\n"
 		"    huge: [P1, P1, P1, P1]\n"
+		"  queues:\n"
+		"    support: {lead: nobody}\n"
 		"  routing:\n"
 		"    - match: {role: central}\n"
 		"      set: {queue: nowhere, urgency: extreme}\n"
@@ -131,6 +235,7 @@ static void test_helpdesk_config_errors(void **state)
 	assert_error(cfg, "people.alice.email: 'alice' is not an e-mail address");
 	assert_error(cfg, "people.alice.level: 4 is out of range 1..3");
 	assert_error(cfg, "people.alice.queues: no queue 'nowhere' under helpdesk.queues");
+	assert_error(cfg, "helpdesk.queues.support.lead: no person 'nobody' under people:");
 	assert_error(cfg, "helpdesk.default_contract: no contract 'platinum' under contracts:");
 	assert_error(cfg, "helpdesk.priority_matrix.high: expected a list of 4 priorities, one per urgency");
 	assert_error(cfg, "helpdesk.priority_matrix.huge: 'huge' is not an impact");
@@ -174,6 +279,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_no_header_injection),
 		cmocka_unit_test(test_render),
+		cmocka_unit_test(test_render_cuts_between_characters),
+		cmocka_unit_test(test_long_subjects_are_folded),
+		cmocka_unit_test(test_smtp_errors_hide_credentials),
 		cmocka_unit_test(test_helpdesk_config_errors),
 		cmocka_unit_test(test_helpdesk_defaults),
 	};

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,35 @@
 
 /* 2026-12-01 21:27:08 UTC, End-Date of the first fixture transaction */
 #define T_FIRST_END 1796160428000LL
+
+/*
+ * gzdopen() fails only when zlib cannot allocate its state, which no real
+ * file can make happen: this is the one mock here.  The test binary is
+ * linked with -Wl,--wrap=gzdopen (Makefile), so pkglog.c's calls come
+ * here, and go on to zlib unless a test asks for the failure.
+ */
+static bool fail_gzdopen;
+gzFile __real_gzdopen(int fd, const char *mode);
+gzFile __wrap_gzdopen(int fd, const char *mode);
+
+gzFile __wrap_gzdopen(int fd, const char *mode)
+{
+	if (fail_gzdopen)
+		return NULL;
+	return __real_gzdopen(fd, mode);
+}
+
+static size_t open_fds(void)
+{
+	char path[64];
+	size_t n = 0;
+
+	for (int fd = 0; fd < 1024; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n += access(path, F_OK) == 0;
+	}
+	return n;
+}
 
 static const struct pkglog_upgrade *find(const struct pkglog *log,
 					 const char *package)
@@ -440,6 +470,98 @@ static void test_cache_rereads_only_on_change(void **state)
 	free(d);
 }
 
+/* The rotated .gz whose gzdopen fails leaves no descriptor behind. */
+static void test_gz_failure_closes_its_descriptor(void **state)
+{
+	char *d = tmpdir(), *base = xasprintf("%s/dpkg.log", d);
+	char *gzpath = xasprintf("%s.1.gz", base);
+	struct pkglog log;
+	char err[256] = "";
+	size_t before;
+	gzFile gz = gzopen(gzpath, "wb");
+
+	(void)state;
+	assert_non_null(gz);
+	gzputs(gz, "2026-10-01 10:00:00 upgrade from-gz:amd64 1 2\n");
+	gzclose(gz);
+	pkglog_init(&log, 0, 4096);
+	before = open_fds();
+	fail_gzdopen = true;
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(pkglog_read_dpkg(&log, base, 1 << 20, err,
+						  sizeof(err)), -ENOMEM);
+	fail_gzdopen = false;
+	assert_int_equal(open_fds(), before);
+	assert_non_null(strstr(err, gzpath));
+	pkglog_clear(&log);
+	unlink(gzpath);
+	rmdir(d);
+	free(gzpath);
+	free(base);
+	free(d);
+}
+
+/*
+ * Beyond max, the newest records stay, whichever log they come from:
+ * history.log is read first, so the old code, which dropped the records
+ * read first, lost the recent apt upgrades to a long dpkg.log.
+ */
+static void test_limit_keeps_the_newest_across_logs(void **state)
+{
+	struct pkglog log;
+	char line[160];
+
+	(void)state;
+	pkglog_init(&log, 0, 10);
+	pkglog_history_line(&log, "Start-Date: 2026-12-01  10:00:00");
+	pkglog_history_line(&log, "Upgrade: newapt:amd64 (1, 2), newapt2:all (3, 4)");
+	pkglog_history_line(&log, "End-Date: 2026-12-01  10:00:30");
+	for (int i = 0; i < 500; i++) {
+		snprintf(line, sizeof(line),
+			 "2026-11-%02d %02d:%02d:00 upgrade old%d:amd64 1 2",
+			 1 + i / 24 / 60 % 28, i / 60 % 24, i % 60, i);
+		pkglog_dpkg_line(&log, line);
+	}
+	pkglog_finish(&log);
+	assert_int_equal(log.n, 10);
+	assert_int_equal(log.dropped, 492);
+	assert_string_equal(log.v[9].package, "newapt2");
+	assert_string_equal(log.v[8].package, "newapt");
+	assert_string_equal(log.v[7].package, "old499");
+	pkglog_clear(&log);
+}
+
+/*
+ * Records are dropped while reading, by time and beyond max, so a long
+ * log is not held whole and a record costs O(log n), not a memmove of
+ * the whole array (the old add_record shifted max records per record).
+ */
+static void test_reading_stays_bounded(void **state)
+{
+	struct pkglog log;
+	char line[160];
+	size_t most = 0;
+
+	(void)state;
+	/* the window starts 2026-11-28: older lines are dropped as read */
+	pkglog_init(&log, 1795824000000LL, 16);
+	for (int i = 0; i < 200000; i++) {
+		snprintf(line, sizeof(line),
+			 "2026-11-%02d %02d:%02d:%02d upgrade p%d:amd64 1 2",
+			 1 + i / 7200, i / 300 % 24, i / 5 % 60, i % 5 * 12, i);
+		pkglog_dpkg_line(&log, line);
+		most = log.n > most ? log.n : most;
+	}
+	/* at most twice what stays: max, and the 256 latest records, which
+	 * a "status installed" line may still touch */
+	assert_true(most <= 2 * (16 + 256));
+	pkglog_finish(&log);
+	assert_int_equal(log.n, 16);
+	assert_string_equal(log.v[15].package, "p199999");
+	assert_true(log.v[0].at_ms >= 1795824000000LL);
+	pkglog_clear(&log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -455,6 +577,9 @@ int main(void)
 		cmocka_unit_test(test_tail_read_and_overlong_lines),
 		cmocka_unit_test(test_window_before_a_failure),
 		cmocka_unit_test(test_cache_rereads_only_on_change),
+		cmocka_unit_test(test_gz_failure_closes_its_descriptor),
+		cmocka_unit_test(test_limit_keeps_the_newest_across_logs),
+		cmocka_unit_test(test_reading_stays_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

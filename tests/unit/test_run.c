@@ -2,7 +2,9 @@
  * Child processes of checks, with real programs: output capture, exit
  * status, the output limit, the deadline killing the whole process group
  * (including a grandchild that keeps the pipe open), a missing program,
- * and the non-blocking pump a check uses from the agent's poll loop.
+ * the non-blocking pump a check uses from the agent's poll loop, no
+ * descriptor of ours in the child, stderr apart, what a child leaves
+ * behind killed at its exit, and a flood cut off.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,12 +13,14 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +28,9 @@
 #include "../../common/util.h"
 
 static const char *const env[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", NULL };
+
+/* A deadline and an output limit, stderr with stdout. */
+#define OPTS(t, m) (&(struct run_options){ .timeout_ms = (t), .max_output = (m) })
 
 static void test_output_and_status(void **state)
 {
@@ -34,7 +41,7 @@ static void test_output_and_status(void **state)
 	char how[64];
 
 	(void)state;
-	assert_int_equal(run_capture(argv, env, 5000, 4096, &res), 0);
+	assert_int_equal(run_capture(argv, env, OPTS(5000, 4096), &res), 0);
 	assert_string_equal(res.output, "out\nerr\nC \n"); /* only envp, no HOME */
 	assert_true(WIFEXITED(res.status));
 	assert_int_equal(WEXITSTATUS(res.status), 3);
@@ -51,7 +58,7 @@ static void test_output_is_bounded(void **state)
 	struct run_result res = { 0 };
 
 	(void)state;
-	assert_int_equal(run_capture(argv, env, 10000, 1000, &res), 0);
+	assert_int_equal(run_capture(argv, env, OPTS(10000, 1000), &res), 0);
 	assert_int_equal(res.len, 1000);
 	assert_int_equal(strlen(res.output), 1000);
 	assert_true(res.truncated);
@@ -89,7 +96,7 @@ static void test_deadline_kills_the_whole_group(void **state)
 	pid_t grandchild;
 
 	(void)state;
-	assert_int_equal(run_capture(argv, env, 300, 4096, &res), 0);
+	assert_int_equal(run_capture(argv, env, OPTS(300, 4096), &res), 0);
 	assert_true(time_mono_ms() - t0 < 5000);
 	assert_true(res.timed_out);
 	run_describe(&res, 300, how, sizeof(how));
@@ -110,8 +117,8 @@ static void test_missing_program(void **state)
 	struct run_result res = { 0 };
 
 	(void)state;
-	assert_int_equal(run_capture(argv, env, 1000, 4096, &res), -ENOENT);
-	assert_int_equal(run_capture(relative, env, 1000, 4096, &res), -EINVAL);
+	assert_int_equal(run_capture(argv, env, OPTS(1000, 4096), &res), -ENOENT);
+	assert_int_equal(run_capture(relative, env, OPTS(1000, 4096), &res), -EINVAL);
 }
 
 static void test_pump_from_a_poll_loop(void **state)
@@ -122,7 +129,7 @@ static void test_pump_from_a_poll_loop(void **state)
 	int r = 0, wakeups = 0;
 
 	(void)state;
-	assert_int_equal(run_start(argv, env, 5000, 4096, &c), 0);
+	assert_int_equal(run_start(argv, env, OPTS(5000, 4096), &c), 0);
 	while (r == 0) {
 		struct pollfd pfd = { .fd = run_fd(c), .events = POLLIN };
 
@@ -145,9 +152,99 @@ static void test_free_kills_a_running_child(void **state)
 	int64_t t0 = time_mono_ms();
 
 	(void)state;
-	assert_int_equal(run_start(argv, env, 60000, 4096, &c), 0);
+	assert_int_equal(run_start(argv, env, OPTS(60000, 4096), &c), 0);
 	run_free(c);
 	assert_true(time_mono_ms() - t0 < 5000);
+}
+
+/*
+ * libcurl opens its sockets without close-on-exec, so the agent holds
+ * descriptors a child would inherit: run.c closes everything above 2.
+ * ls lists its own descriptors: 0-2 and the one it reads the list with.
+ */
+static void test_child_sees_only_0_1_2(void **state)
+{
+	const char *argv[] = { "/bin/ls", "/proc/self/fd", NULL };
+	struct run_options o = *OPTS(5000, 4096);
+	struct run_result res = { 0 };
+	int sock = socket(AF_INET, SOCK_STREAM, 0); /* no SOCK_CLOEXEC */
+	int copy = dup(sock);                      /* dup() clears it too */
+
+	(void)state;
+	assert_true(sock > 2 && copy > 2);
+	assert_int_equal(fcntl(sock, F_GETFD) & FD_CLOEXEC, 0);
+	assert_int_equal(run_capture(argv, env, &o, &res), 0);
+	assert_string_equal(res.output, "0\n1\n2\n3\n");
+	run_result_clear(&res);
+	/* and the same with stderr on a pipe of its own */
+	o.stderr_apart = true;
+	o.max_stderr = 1024;
+	assert_int_equal(run_capture(argv, env, &o, &res), 0);
+	assert_string_equal(res.output, "0\n1\n2\n3\n");
+	run_result_clear(&res);
+	close(sock);
+	close(copy);
+}
+
+static void test_stderr_apart(void **state)
+{
+	const char *argv[] = { "/bin/sh", "-c",
+			       "echo out; echo err >&2; echo more-err >&2; exit 2",
+			       NULL };
+	struct run_options o = { .timeout_ms = 5000, .max_output = 4096,
+				 .stderr_apart = true, .max_stderr = 5 };
+	struct run_result res = { 0 };
+
+	(void)state;
+	assert_int_equal(run_capture(argv, env, &o, &res), 0);
+	assert_string_equal(res.output, "out\n");
+	assert_false(res.truncated);
+	assert_string_equal(res.errout, "err\nm"); /* cut at its own limit */
+	assert_int_equal(res.errlen, 5);
+	assert_int_equal(WEXITSTATUS(res.status), 2);
+	run_result_clear(&res);
+}
+
+/* A child that exits leaves nothing running in its group. */
+static void test_what_a_child_leaves_behind_is_killed(void **state)
+{
+	const char *argv[] = { "/bin/sh", "-c",
+			       "sleep 30 >/dev/null 2>&1 & echo $!", NULL };
+	struct run_options o = *OPTS(10000, 4096);
+	struct run_result res = { 0 };
+	int64_t t0 = time_mono_ms();
+	pid_t left;
+
+	(void)state;
+	assert_int_equal(run_capture(argv, env, &o, &res), 0);
+	assert_false(res.timed_out);
+	assert_true(time_mono_ms() - t0 < 5000);
+	left = (pid_t)strtol(res.output, NULL, 10);
+	assert_true(left > 0);
+	for (int i = 0; i < 100 && !dead(left); i++)
+		usleep(10000);
+	assert_true(dead(left));
+	run_result_clear(&res);
+}
+
+/* An endless writer is cut off once the drain limit is passed. */
+static void test_a_flood_is_cut_off(void **state)
+{
+	const char *argv[] = { "/usr/bin/yes", "flood", NULL };
+	struct run_options o = { .timeout_ms = 20000, .max_output = 1000,
+				 .drain_max = 100000 };
+	struct run_result res = { 0 };
+	int64_t t0 = time_mono_ms();
+
+	(void)state;
+	assert_int_equal(run_capture(argv, env, &o, &res), 0);
+	assert_true(time_mono_ms() - t0 < 10000);
+	assert_false(res.timed_out);
+	assert_true(res.truncated);
+	assert_int_equal(res.len, 1000);
+	assert_true(WIFSIGNALED(res.status));
+	assert_int_equal(WTERMSIG(res.status), SIGPIPE);
+	run_result_clear(&res);
 }
 
 int main(void)
@@ -159,6 +256,10 @@ int main(void)
 		cmocka_unit_test(test_missing_program),
 		cmocka_unit_test(test_pump_from_a_poll_loop),
 		cmocka_unit_test(test_free_kills_a_running_child),
+		cmocka_unit_test(test_child_sees_only_0_1_2),
+		cmocka_unit_test(test_stderr_apart),
+		cmocka_unit_test(test_what_a_child_leaves_behind_is_killed),
+		cmocka_unit_test(test_a_flood_is_cut_off),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

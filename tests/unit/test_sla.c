@@ -138,6 +138,49 @@ static void test_reopen_counts_the_resolved_time_as_a_pause(void **state)
 	calendar_free(c);
 }
 
+/*
+ * The problem went away by itself and came back: recovered pauses both
+ * clocks, and the response clock runs on after the reopen into new, as
+ * nobody has responded yet; a person's acknowledgement ends it for good,
+ * whatever follows.
+ */
+static void test_recovered_then_reopened_pauses_the_response_clock(void **state)
+{
+	struct calendar *c = maintenance();
+	int64_t opened = at("2026-11-23T08:00:00+01:00");
+	struct sla_change ch[] = {
+		{ at("2026-11-23T09:00:00+01:00"), STATUS_RECOVERED },
+		{ at("2026-11-23T11:00:00+01:00"), STATUS_NEW },
+		{ at("2026-11-23T12:00:00+01:00"), STATUS_ACKNOWLEDGED },
+		{ at("2026-11-23T13:00:00+01:00"), STATUS_RECOVERED },
+		{ at("2026-11-23T14:00:00+01:00"), STATUS_NEW },
+	};
+	struct sla_state s;
+
+	(void)state;
+	/* While recovered: paused, not met. */
+	sla_compute(c, opened, ch, 1, at("2026-11-23T10:00:00+01:00"), 4 * H, 8 * H, 0.75, &s);
+	assert_true(s.response.paused && !s.response.running);
+	assert_int_equal(s.response.done_ms, -1);
+	assert_int_equal(s.response.elapsed_ms, 1 * H);
+	assert_int_equal(s.resolution.elapsed_ms, 1 * H);
+	/* Back to new: 1h + 30 min used, the 2h recovered a pause; due 14:00. */
+	sla_compute(c, opened, ch, 2, at("2026-11-23T11:30:00+01:00"), 4 * H, 8 * H, 0.75, &s);
+	assert_true(s.response.running);
+	assert_int_equal(s.response.elapsed_ms, 90 * 60 * 1000LL);
+	assert_int_equal(s.response.paused_ms, 2 * H);
+	assert_int_equal(s.response.due_ms, at("2026-11-23T14:00:00+01:00"));
+	/* Acknowledged at 12:00: met for good, though it recovers and comes back. */
+	sla_compute(c, opened, ch, 5, at("2026-11-23T15:00:00+01:00"), 4 * H, 8 * H, 0.75, &s);
+	assert_int_equal(s.response.done_ms, ch[2].at_ms);
+	assert_int_equal(s.response.elapsed_ms, 2 * H);
+	assert_false(s.response.breached);
+	/* The resolution clock: 8-9, 11-13, 14-15 ran; 9-11 and 13-14 paused. */
+	assert_int_equal(s.resolution.elapsed_ms, 4 * H);
+	assert_int_equal(s.resolution.paused_ms, 3 * H);
+	calendar_free(c);
+}
+
 static void test_breach_and_no_drift(void **state)
 {
 	struct calendar *c = maintenance();
@@ -188,6 +231,7 @@ int main(void)
 		cmocka_unit_test(test_pause_across_the_night),
 		cmocka_unit_test(test_pause_outside_hours_costs_nothing),
 		cmocka_unit_test(test_reopen_counts_the_resolved_time_as_a_pause),
+		cmocka_unit_test(test_recovered_then_reopened_pauses_the_response_clock),
 		cmocka_unit_test(test_breach_and_no_drift),
 		cmocka_unit_test(test_status_from_journal_rows),
 	};

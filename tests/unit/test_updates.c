@@ -10,6 +10,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +161,61 @@ static void test_apt_config_dump(void **state)
 	assert_false(updates_unattended_enabled("0", "1"));
 }
 
+/*
+ * The snapshot a restarted agent reports from: what was saved comes
+ * back, counts included, and only under the key it was saved with.
+ */
+static void test_snapshot_survives_in_the_state_database(void **state)
+{
+	struct updates_sim sim = { 0 };
+	struct updates_snapshot s = { .valid = true, .at_ms = 1795341600123LL,
+				      .unattended = true, .cpu_us = 4711 };
+	struct updates_snapshot back = { 0 };
+	sqlite3 *db;
+
+	(void)state;
+	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+	updates_parse_sim("Inst libssl3 [3.0.11-1] (3.0.13-1 Debian-Security:12/stable-security [amd64])\n"
+			  "Inst tool [1.0] (1.1 Debian:12/stable [all])\n"
+			  "Inst newdep (2.0 Debian:12/stable [all])\n"
+			  "Remv oldpkg [0.9]\n",
+			  patterns, &sim, NULL);
+	s.sim = sim;
+	assert_int_equal(updates_state_load(db, "k", &back), -ENOENT);
+	assert_int_equal(updates_state_save(db, "k", &s), 0);
+	assert_int_equal(updates_state_load(db, "other", &back), -ENOENT);
+	assert_int_equal(updates_state_load(db, "k", &back), 0);
+	assert_true(back.valid && back.seeded);
+	assert_int_equal(back.at_ms, s.at_ms);
+	assert_true(back.unattended);
+	assert_int_equal(back.cpu_us, 4711);
+	assert_null(back.sim_error);
+	assert_int_equal(back.sim.n, 3);
+	assert_int_equal(back.sim.upgrades, 2);
+	assert_int_equal(back.sim.security, 1);
+	assert_int_equal(back.sim.installs, 1);
+	assert_int_equal(back.sim.removals, 1);
+	assert_string_equal(back.sim.v[0].name, "libssl3");
+	assert_string_equal(back.sim.v[0].from, "3.0.11-1");
+	assert_true(back.sim.v[0].security);
+	assert_null(back.sim.v[2].from);
+	updates_snapshot_clear(&back);
+
+	/* an error is a snapshot too: a restart reports it again */
+	updates_snapshot_clear(&s);
+	s = (struct updates_snapshot){ .valid = true, .at_ms = 1,
+				       .sim_error = xstrdup("apt-get exited with status 100"),
+				       .unattended_error = xstrdup("apt-config did not run") };
+	assert_int_equal(updates_state_save(db, "k", &s), 0);
+	assert_int_equal(updates_state_load(db, "k", &back), 0);
+	assert_string_equal(back.sim_error, "apt-get exited with status 100");
+	assert_string_equal(back.unattended_error, "apt-config did not run");
+	assert_int_equal(back.sim.n, 0);
+	updates_snapshot_clear(&back);
+	updates_snapshot_clear(&s);
+	sqlite3_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -167,6 +224,7 @@ int main(void)
 		cmocka_unit_test(test_garbage_never_crashes),
 		cmocka_unit_test(test_security_patterns),
 		cmocka_unit_test(test_apt_config_dump),
+		cmocka_unit_test(test_snapshot_survives_in_the_state_database),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

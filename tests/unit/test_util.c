@@ -55,6 +55,42 @@ static void test_format_bytes(void **state)
 	assert_string_equal(buf, "200 GiB");
 }
 
+/* Units round up where the smaller one would read as one of the next. */
+static void test_format_duration(void **state)
+{
+	static const struct {
+		int64_t seconds;
+		const char *text;
+	} cases[] = {
+		{ 0, "0 s" },	      { 59, "59 s" },	    { 60, "60 s" },
+		{ 61, "61 s" },	      { 119, "119 s" },     { 120, "2 min" },
+		{ 3599, "59 min" },   { 3600, "1 h" },      { 3659, "1 h" },
+		{ 3660, "61 min" },   { 5400, "90 min" },   { 7200, "2 h" },
+		{ 86399, "23 h" },    { 86400, "1 d" },     { 89999, "1 d" },
+		{ 90000, "25 h" },    { 172800, "2 d" },    { 604800, "7 d" },
+	};
+	char buf[32];
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		format_duration(cases[i].seconds, buf, sizeof(buf));
+		assert_string_equal(buf, cases[i].text);
+	}
+}
+
+/* A copy that does not fit stops before a character, never inside one. */
+static void test_copy_cuts_on_a_character_boundary(void **state)
+{
+	char buf[6];
+
+	(void)state;
+	strlcpy_safe(buf, "ab\xc3\xa4\xc3\xa4", sizeof(buf)); /* "abää" */
+	assert_string_equal(buf, "ab\xc3\xa4");
+	strlcpy_safe(buf, "a", sizeof(buf));
+	strlcat_safe(buf, "bc\xe2\x82\xac", sizeof(buf)); /* "bc€" */
+	assert_string_equal(buf, "abc");
+}
+
 static void test_parse_int(void **state)
 {
 	int64_t v;
@@ -74,6 +110,8 @@ int main(void)
 		cmocka_unit_test(test_uuid),
 		cmocka_unit_test(test_format_bytes),
 		cmocka_unit_test(test_parse_int),
+		cmocka_unit_test(test_format_duration),
+		cmocka_unit_test(test_copy_cuts_on_a_character_boundary),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
