@@ -18,8 +18,8 @@
 #define AGENT_HOST_MAX 253 /* as the collector allows */
 /* deliverer.linger: see docs/benchmarks.md for what it trades */
 #define AGENT_DEFAULT_LINGER_MS 2000
-/* server.hold_repeats: below 3 heartbeat intervals (silence detection) */
-#define AGENT_DEFAULT_HOLD_REPEATS_MS (2 * 60 * 1000)
+/* server.hold_repeats; the heartbeat then promises this interval */
+#define AGENT_DEFAULT_HOLD_REPEATS_MS (5 * 60 * 1000)
 
 struct agent_check {
 	const struct check *check;

@@ -408,6 +408,7 @@ int agent_config_load_flags(const char *main_path, const char *dropin_dir,
 	conf->env.role = (enum check_role)role;
 	conf->env.host = conf->host;
 	conf->env.state_dir = conf->state_dir;
+	conf->env.report_every_ms = conf->hold_repeats_ms;
 	conf->env.claims = claims_new();
 	parse_checks(cfg, cfg_get(cfg, cfg->root, "checks"), conf);
 	build_inventory(conf);

@@ -124,23 +124,6 @@ static int check_credential(const struct agent_config *conf, char **ret_path,
 	return 0;
 }
 
-/*
- * Repeats held longer than two heartbeat intervals reach the collector
- * after its silence detection (3 missed intervals by default) has fired.
- */
-static void warn_hold(const struct agent_config *conf)
-{
-	for (size_t i = 0; i < conf->nchecks; i++) {
-		const struct agent_check *ac = &conf->checks[i];
-
-		if (strcmp(ac->check->name, "heartbeat") == 0 &&
-		    conf->hold_repeats_ms > 2 * ac->interval_ms)
-			log_warnx("server.hold_repeats (%llds) is more than twice the heartbeat's interval (%llds): a collector that flags a host silent after 3 missed heartbeats will do so between deliveries",
-				  (long long)conf->hold_repeats_ms / 1000,
-				  (long long)ac->interval_ms / 1000);
-	}
-}
-
 int delivery_new(sqlite3 *db, const struct agent_config *conf,
 		 bool (*should_abort)(void *), void *abort_arg,
 		 struct delivery **ret, char *why, size_t whylen)
@@ -166,7 +149,6 @@ int delivery_new(sqlite3 *db, const struct agent_config *conf,
 				     why, whylen);
 	if (r < 0)
 		goto fail;
-	warn_hold(conf);
 	*ret = d;
 	return 0;
 fail:
@@ -278,7 +260,6 @@ int delivery_reconfigure(struct delivery *d, const struct agent_config *conf,
 	d->next_try_ms = 0;
 	d->drained_ms = 0;
 	outbox_set_limits(d->ob, &conf->outbox);
-	warn_hold(conf);
 	return 0;
 }
 

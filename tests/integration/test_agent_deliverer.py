@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from agentlib import Agent, Proxy, occurrences_match_events, server_event_ids
-from conftest import ROOT, binary, run_agent, wait_for, write_agent_config
+from conftest import ROOT, Server, binary, run_agent, wait_for, write_agent_config
 
 DELIVERER_COMM = "tocsin-agent-de"  # the kernel keeps 15 characters
 
@@ -326,3 +326,40 @@ def test_repeats_wait_for_hold_repeats_and_a_change_goes_at_once(server, tmp_pat
     assert rc == 0, agent.text()
     assert took < 5, took  # at once, not after the hour
     assert_once_each(server)
+
+
+LIVENESS = """\
+liveness:
+  missed_heartbeats: 2
+  default_interval: 1s
+  check_every: 100ms
+"""
+
+
+def test_held_heartbeats_promise_what_the_collector_gets(tmp_path):
+    """A heartbeat every second, delivered every 3 s (hold_repeats): it
+    tells the collector to expect it every 3 s, so a collector that flags
+    a host after 2 missed heartbeats does not between the deliveries."""
+    srv = Server(tmp_path / "server", extra=LIVENESS).start()
+    try:
+        with Proxy(srv.url) as proxy:
+            config = config_for(tmp_path, f"http://127.0.0.1:{proxy.port}",
+                                "  disk:\n    enabled: false\n"
+                                "  heartbeat:\n    interval: 1s\n",
+                                server_extra="  backoff_max: 1s\n  hold_repeats: 3s\n")
+            agent = Agent(config).start()
+            try:
+                wait_for(lambda: len(proxy.bodies) >= 4, timeout=20,
+                         what="four deliveries of held heartbeats")
+                beats = [e for b in proxy.bodies for e in json.loads(b)["events"]]
+                tickets = srv.tickets("all")
+            finally:
+                rc = agent.stop()
+    finally:
+        srv.stop()
+    assert rc == 0, agent.text()
+    # several heartbeats per delivery: they were held ...
+    assert len(beats) >= 2 * len(proxy.bodies) - 2, (len(beats), len(proxy.bodies))
+    assert {e["metrics"]["interval_s"] for e in beats} == {3}
+    # ... and the host was never taken for silent
+    assert [t for t in tickets if t["check"] == "heartbeat"] == [], tickets

@@ -244,7 +244,8 @@ static void test_deliverer_and_hold_keys(void **state)
 		    "  token: t\n",
 		    &cfg);
 	assert_int_equal(cfg->nerrors, 0);
-	assert_int_equal(conf->hold_repeats_ms, 120000);
+	assert_int_equal(conf->hold_repeats_ms, 300000);
+	assert_int_equal(conf->env.report_every_ms, 300000); /* the heartbeat's promise */
 	assert_int_equal(conf->deliverer_linger_ms, 2000);
 	assert_null(conf->deliverer_path); /* next to tocsin-agent, or libexec */
 	cfg_free(cfg);
