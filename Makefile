@@ -96,6 +96,7 @@ DELIVER_ONLY_SRCS := \
 DELIVER_SRCS := \
 	common/log.c \
 	common/util.c \
+	common/utf8.c \
 	agent/credential.c \
 	agent/wire.c \
 	$(DELIVER_ONLY_SRCS)

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/utf8.h"
 #include "../common/util.h"
 #include "credential.h"
 #include "deliverer.h"
@@ -44,6 +45,19 @@ struct deliver {
 	char no_token[1024];   /* why there is no token, when there is none */
 	char broken[1024];     /* why the hello cannot be followed */
 };
+
+/*
+ * Answers carry text from outside (curl's words, a collector's body cut
+ * at a limit): JSON takes valid UTF-8 only, so it is cleaned, never lost.
+ */
+static json_t *failed(const char *result_key, const char *why)
+{
+	if (strcmp(result_key, "status") == 0)
+		return json_pack("{s:i, s:o}", "status", 0, "error",
+				 utf8_json_string(why));
+	return json_pack("{s:s, s:o}", "result", "failed", "error",
+			 utf8_json_string(why));
+}
 
 static char *hello_string(const json_t *h, const char *key)
 {
@@ -173,15 +187,15 @@ static json_t *do_post(struct deliver *dl, const json_t *req, const char *body,
 	json_t *a;
 
 	if (path == NULL || path[0] != '/')
-		return json_pack("{s:i, s:s}", "status", 0, "error",
-				 "the agent's post names no path");
+		return failed("status", "the agent's post names no path");
 	if (dl->token == NULL && !credential_changed(dl))
-		return json_pack("{s:i, s:s}", "status", 0, "error", dl->no_token);
+		return failed("status", dl->no_token);
 	transport_post(dl->t, path, body ? body : "", len, &reply);
 	transport_failover(dl->t, &current, &retry_in);
-	a = json_pack("{s:i, s:s, s:s, s:I, s:I, s:b, s:I, s:I}",
-		      "status", (int)reply.status, "error", reply.error,
-		      "message", reply.message, "retry_after_ms",
+	a = json_pack("{s:i, s:o, s:o, s:I, s:I, s:b, s:I, s:I}",
+		      "status", (int)reply.status, "error",
+		      utf8_json_string(reply.error), "message",
+		      utf8_json_string(reply.message), "retry_after_ms",
 		      (json_int_t)reply.retry_after_ms, "url",
 		      (json_int_t)reply.url_index, "switched", reply.switched,
 		      "current", (json_int_t)current, "primary_retry_in_ms",
@@ -199,13 +213,12 @@ static json_t *do_rotate(struct deliver *dl)
 	int r;
 
 	if (dl->credential_path == NULL)
-		return json_pack("{s:s, s:s}", "result", "failed", "error",
-				 "this host authenticates with server.token; only an enrolled credential can be rotated");
+		return failed("result", "this host authenticates with server.token; only an enrolled credential can be rotated");
 	if (dl->token == NULL)
-		return json_pack("{s:s, s:s}", "result", "failed", "error", dl->no_token);
+		return failed("result", dl->no_token);
 	r = grant_rotate(dl->t, &g, err, sizeof(err));
 	if (r < 0)
-		return json_pack("{s:s, s:s}", "result", "failed", "error", err);
+		return failed("result", err);
 	r = credential_store(dl->credential_path, &g, transport_url(dl->t));
 	if (r < 0) {
 		/* Using a secret we could not store would lock a restart out. */
@@ -233,11 +246,10 @@ static json_t *do_enroll(struct deliver *dl, const json_t *req)
 	int r;
 
 	if (host == NULL || dir == NULL)
-		return json_pack("{s:s, s:s}", "result", "failed", "error",
-				 "the agent's enroll names no host or state_dir");
+		return failed("result", "the agent's enroll names no host or state_dir");
 	r = grant_enroll(dl->t, host, &g, err, sizeof(err));
 	if (r < 0)
-		return json_pack("{s:s, s:s}", "result", "failed", "error", err);
+		return failed("result", err);
 	path = credential_path(dir);
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		snprintf(err, sizeof(err), "cannot create %s: %s", dir, strerror(errno));
@@ -248,12 +260,14 @@ static json_t *do_enroll(struct deliver *dl, const json_t *req)
 			 (long long)g.id, path, strerror(-r));
 	}
 	if (r < 0)
-		a = json_pack("{s:s, s:I, s:s}", "result", "unstored",
-			      "credential_id", (json_int_t)g.id, "error", err);
+		a = json_pack("{s:s, s:I, s:o}", "result", "unstored",
+			      "credential_id", (json_int_t)g.id, "error",
+			      utf8_json_string(err));
 	else
-		a = json_pack("{s:s, s:s, s:s?, s:I}", "result", "enrolled", "host",
-			      g.host, "customer", g.customer, "credential_id",
-			      (json_int_t)g.id);
+		a = json_pack("{s:s, s:o, s:o*, s:I}", "result", "enrolled", "host",
+			      utf8_json_string(g.host), "customer",
+			      g.customer ? utf8_json_string(g.customer) : NULL,
+			      "credential_id", (json_int_t)g.id);
 	free(path);
 	credential_grant_clear(&g);
 	return a;
@@ -276,11 +290,9 @@ static json_t *answer(struct deliver *dl, const struct wire_frame *f)
 {
 	const char *op = json_string_value(json_object_get(f->head, "op"));
 
-	if (dl->broken[0] != '\0' && op && strcmp(op, "post") == 0)
-		return json_pack("{s:i, s:s}", "status", 0, "error", dl->broken);
 	if (dl->broken[0] != '\0')
-		return json_pack("{s:s, s:s}", "result", "failed", "error",
-				 dl->broken);
+		return failed(op && strcmp(op, "post") == 0 ? "status" : "result",
+			      dl->broken);
 
 	if (op && strcmp(op, "post") == 0)
 		return do_post(dl, f->head, f->body, f->len);
@@ -288,8 +300,7 @@ static json_t *answer(struct deliver *dl, const struct wire_frame *f)
 		return do_rotate(dl);
 	if (op && strcmp(op, "enroll") == 0)
 		return do_enroll(dl, f->head);
-	return json_pack("{s:s, s:s}", "result", "failed", "error",
-			 "the deliverer does not know this request");
+	return failed("result", "the deliverer does not know this request");
 }
 
 /* The conversation: the hello, then one answer per request. */

@@ -363,3 +363,44 @@ def test_held_heartbeats_promise_what_the_collector_gets(tmp_path):
     assert {e["metrics"]["interval_s"] for e in beats} == {3}
     # ... and the host was never taken for silent
     assert [t for t in tickets if t["check"] == "heartbeat"] == [], tickets
+
+
+def test_a_collector_answer_that_is_not_utf8_is_reported_not_fatal(tmp_path):
+    """A peer (here a plain Python HTTP server, not a collector) answers
+    503 with bytes that are not UTF-8: the deliverer passes the reason
+    on, cleaned, and stays alive; the events stay queued."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    import threading
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = b"\xff\xfe overloaded \xc3"
+            self.send_response(503)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        config = config_for(tmp_path, f"http://127.0.0.1:{httpd.server_address[1]}",
+                            disk_checks(tmp_path, 1), linger="1h")
+        agent = Agent(config).start()
+        try:
+            agent.wait_log("HTTP 503")
+            agent.wait_log("next attempt in")
+            [dv] = deliverers(agent)  # the same deliverer goes on
+        finally:
+            rc = agent.stop()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert rc == 0, agent.text()
+    assert "the deliverer ended" not in agent.text()
+    assert agent.outbox_count() >= 1
