@@ -104,17 +104,23 @@ DELIVER_SRCS := \
 SERVER_SRCS := \
 	server/api.c \
 	server/audit.c \
+	server/budget.c \
 	server/config.c \
 	server/credapi.c \
 	server/credentials.c \
+	server/credindex.c \
+	server/credlist.c \
+	server/hostclaim.c \
 	server/daemon.c \
 	server/dedup.c \
+	server/enrollment.c \
 	server/http.c \
 	server/ingest.c \
 	server/inventory.c \
 	server/liveness.c \
 	server/metrics.c \
 	server/privdrop.c \
+	server/reload.c \
 	server/store.c \
 	server/trap.c \
 	server/trapconf.c \
@@ -126,6 +132,7 @@ SERVER_SRCS := \
 	server/trapreview.c \
 	server/tls.c \
 	server/writer.c \
+	server/watchdog.c \
 	server/dedup_metrics.c \
 	server/flap.c \
 	server/lifecycle.c \
@@ -177,6 +184,7 @@ UNIT_TESTS := \
 	test_updates \
 	test_util \
 	test_writer \
+	test_watchdog \
 	test_lifecycle \
 	test_silence \
 	test_topology \
@@ -316,7 +324,7 @@ $(FUZZ_REPLAYS): $(ASAN)/tests/test_%: $(ASAN)/tests/fuzz/%.o $(ASAN)/tests/fuzz
 # --- tests -----------------------------------------------------------------
 .PHONY: test unit integration deps-check
 test: deps-check
-	@$(MAKE) --no-print-directory all $(ASAN_BINS) $(UNIT_BINS)
+	@$(MAKE) --no-print-directory all $(ASAN_BINS) $(UNIT_BINS) $(TEST_SHIMS)
 	@tests/run-tests.sh $(ASAN) $(PYTHON)
 
 unit: deps-check
@@ -324,8 +332,17 @@ unit: deps-check
 	@tests/run-tests.sh --unit-only $(ASAN) $(PYTHON)
 
 integration: deps-check
-	@$(MAKE) --no-print-directory all $(ASAN_BINS)
+	@$(MAKE) --no-print-directory all $(ASAN_BINS) $(TEST_SHIMS)
 	@tests/run-tests.sh --integration-only $(ASAN) $(PYTHON)
+
+# LD_PRELOAD shims for the integration tests (plain, no sanitizer).
+# powercut.so: a power cut that keeps only what was synced (test_durability).
+TEST_SHIMS := build/powercut.so
+
+build/powercut.so: tests/powercut/powercut.c
+	@mkdir -p $(@D)
+	$(call say,CC,$@)
+	$(Q)$(CC) $(CSTD) $(WARNINGS) $(WERROR) -O2 -fPIC -shared -o $@ $< -ldl -pthread
 
 # --- dependencies ----------------------------------------------------------
 .PHONY: deps

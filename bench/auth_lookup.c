@@ -19,6 +19,7 @@
 #include "../common/util.h"
 #include "../server/audit.h"
 #include "../server/credentials.h"
+#include "../server/enrollment.h"
 #include "../server/server.h"
 #include "../server/store.h"
 #include "../server/writer.h"
@@ -70,7 +71,7 @@ int main(int argc, char **argv)
 	creds = xcalloc((size_t)n, sizeof(*creds));
 	for (int64_t i = 0; i < n; i++) {
 		snprintf(host, sizeof(host), "host%06lld", (long long)i);
-		if (credentials_enroll(c, &p, host, NULL, now, &creds[i], err,
+		if (enrollment_enroll(c, &p, host, NULL, now, &creds[i], err,
 				       sizeof(err)) < 0) {
 			fprintf(stderr, "%s\n", err);
 			return 1;

@@ -37,3 +37,5 @@ bench/agent_footprint.sh "${AGENT_FOOTPRINT_WINDOW:-600}"
 bench/deliver_cost.sh 50
 # package logs (updates, services): a 200,000-upgrade dpkg.log read into the newest 4096 records
 build/rel/bench/pkglog_read 200000 "${TMPDIR:-/tmp}"
+# reads beside the writer: ingest alone and with /metrics and a 1,000-ticket list read in a loop
+bench/scrape_stall.sh 6 4

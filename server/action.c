@@ -82,7 +82,7 @@ static int refuse(struct action_job *j, unsigned status, const char *fmt, ...)
 	vsnprintf(j->err, sizeof(j->err), fmt, ap);
 	va_end(ap);
 	j->status = status;
-	return -ECANCELED;
+	return writer_refuse(-ECANCELED);
 }
 
 static int announce(struct action_job *j, enum ticket_change_kind kind,

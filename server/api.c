@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <microhttpd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +46,7 @@ struct ingest_job {
 	int64_t received_ms;
 	struct dedup_stats stats;
 	struct http_deferred *deferred; /* the request waiting for the answer */
+	size_t bytes;			/* taken from api->ingest_bytes */
 };
 
 /* Writer job: one agent batch, whole or not at all. */
@@ -95,6 +97,7 @@ static void ingest_job_done(void *arg, int result)
 	}
 	http_resume(job->deferred, &resp);
 	ingest_batch_free(job->batch);
+	budget_give(&api->ingest_bytes, job->bytes);
 	free(job);
 }
 
@@ -132,9 +135,21 @@ static void post_events(void *app, const struct http_request *req,
 		ingest_batch_free(batch);
 		return;
 	}
+	/* What waiting batches may hold in memory (writer.max_queue_bytes). */
+	if (!budget_take(&api->ingest_bytes, req->body_len,
+			 api->conf->writer_queue_bytes)) {
+		api->counters.batches_failed++;
+		http_error(resp, MHD_HTTP_SERVICE_UNAVAILABLE,
+			   "the collector is busy: batches waiting for its store hold %zu bytes (writer.max_queue_bytes); retry later",
+			   budget_used(&api->ingest_bytes));
+		resp->retry_after_s = 2;
+		ingest_batch_free(batch);
+		return;
+	}
 	job = xcalloc(1, sizeof(*job));
 	job->api = api;
 	job->batch = batch;
+	job->bytes = req->body_len;
 	job->received_ms = time_now_ms();
 	job->deferred = http_defer(req);
 	r = writer_post(api->writer, ingest_job_apply, job, ingest_job_done);
@@ -202,15 +217,15 @@ static void get_tickets(void *app, const struct http_request *req,
 		return;
 	}
 
-	store_lock(api->store);
+	store_lock(api->reader);
 	if (children != NULL && strcmp(children, "true") == 0)
-		r = store_tickets_list_with_children(api->store, filter, limit,
+		r = store_tickets_list_with_children(api->reader, filter, limit,
 						     offset, &list);
 	else
-		r = store_tickets_list(api->store, filter, limit, offset, &list);
-	if (r == 0 && api->desk)
-		r = desk_tickets_json(api->desk, list, time_now_ms());
-	store_unlock(api->store);
+		r = store_tickets_list(api->reader, filter, limit, offset, &list);
+	if (r == 0 && api->desk_reader)
+		r = desk_tickets_json(api->desk_reader, list, time_now_ms());
+	store_unlock(api->reader);
 	if (r < 0) {
 		store_failure(api, resp, "listing tickets", r);
 		return;
@@ -231,23 +246,24 @@ static void get_ticket(void *app, const struct http_request *req,
 			   "'%s' is not a ticket id", req->param);
 		return;
 	}
-	store_lock(api->store);
-	r = store_ticket_get(api->store, id, TICKET_OCCURRENCES_MAX, &ticket);
-	if (r == 0 && api->desk && desk_ticket_json(api->desk, id, ticket, true,
-						    time_now_ms()) < 0) {
+	store_lock(api->reader);
+	r = store_ticket_get(api->reader, id, TICKET_OCCURRENCES_MAX, &ticket);
+	if (r == 0 && api->desk_reader &&
+	    desk_ticket_json(api->desk_reader, id, ticket, true,
+			     time_now_ms()) < 0) {
 		json_decref(ticket);
 		r = -EIO;
 	}
 	if (r == 0) {
 		json_t *children;
 
-		r = dedup_children_json(api->store, id, &children);
+		r = dedup_children_json(api->reader, id, &children);
 		if (r == 0)
 			json_object_set_new(ticket, "children", children);
 		else
 			json_decref(ticket);
 	}
-	store_unlock(api->store);
+	store_unlock(api->reader);
 	if (r == -ENOENT) {
 		http_error(resp, MHD_HTTP_NOT_FOUND, "no ticket %lld",
 			   (long long)id);
@@ -303,21 +319,41 @@ void api_metrics(void *app, struct metrics_out *out)
 			"change=\"updated\"", c->tickets_updated);
 	metrics_counter(out, "tocsin_ingest_tickets_total", NULL,
 			"change=\"resolved\"", c->tickets_resolved);
+	if (api->store != NULL) {
+		const char *journal, *sync;
+		char labels[96];
+
+		store_durability(api->store, &journal, &sync);
+		snprintf(labels, sizeof(labels),
+			 "journal_mode=\"%s\",synchronous=\"%s\"", journal, sync);
+		metrics_gauge(out, "tocsin_store_durability",
+			      "How the store commits (journal mode, synchronous level).",
+			      labels, 1);
+	}
 	if (api->writer == NULL)
 		return;
 	writer_get_stats(api->writer, &ws);
 	metrics_counter(out, "tocsin_writer_jobs_total",
 			"Writer jobs run, by outcome.", "result=\"ok\"",
-			ws.jobs - ws.failed);
+			ws.jobs - ws.failed - ws.declined);
 	metrics_counter(out, "tocsin_writer_jobs_total", NULL,
 			"result=\"failed\"", ws.failed);
+	/* A conflict or a limit of the request, not the store's failure. */
+	metrics_counter(out, "tocsin_writer_jobs_total", NULL,
+			"result=\"declined\"", ws.declined);
 	metrics_counter(out, "tocsin_writer_jobs_total", NULL,
 			"result=\"refused\"", ws.rejected);
 	metrics_counter(out, "tocsin_writer_commits_total",
 			"Transactions committed by the writer (group commits).",
 			NULL, ws.commits);
+	metrics_gauge(out, "tocsin_writer_lock_wait_seconds_total",
+		      "Time the writer waited for others holding its store (a counter).",
+		      NULL, (double)ws.lock_wait_ns / 1e9);
 	metrics_gauge(out, "tocsin_writer_queue", "Writer jobs waiting.", NULL,
 		      (double)ws.queued);
+	metrics_gauge(out, "tocsin_writer_queue_bytes",
+		      "Request bytes of agent batches waiting for the writer.",
+		      NULL, (double)budget_used(&api->ingest_bytes));
 }
 
 static void get_metrics(void *app, const struct http_request *req,
@@ -359,5 +395,7 @@ const struct http_route api_routes[] = {
 	{ "GET", "/api/v1/enrollment-tokens", PERM_ADMIN, credapi_token_list },
 	{ "DELETE", "/api/v1/enrollment-tokens/*", PERM_ADMIN, credapi_token_revoke },
 	{ "GET", "/api/v1/audit", PERM_ADMIN, credapi_audit },
+	{ "POST", "/api/v1/enrollment-approvals", PERM_ADMIN, credapi_approve },
+	{ "GET", "/api/v1/enrollment-approvals", PERM_ADMIN, credapi_approvals },
 	{ NULL, NULL, 0, NULL },
 };

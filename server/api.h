@@ -4,6 +4,7 @@
 #ifndef TOCSIN_API_H
 #define TOCSIN_API_H
 
+#include "budget.h"
 #include "http.h"
 #include "metrics.h"
 #include "server.h"
@@ -30,7 +31,7 @@ struct api_counters {
 struct api {
 	/* Replaced whole on SIGHUP (daemon.c), hence atomic; see there. */
 	const struct server_config *_Atomic conf;
-	struct store *store;	 /* reads: under store_lock() */
+	struct store *store;	 /* the writer's; reads go to reader */
 	struct writer *writer;	 /* every change goes through it */
 	struct metrics *metrics; /* sources for GET /metrics */
 	struct desk *desk;	 /* the helpdesk workflow (desk.h) */
@@ -38,6 +39,15 @@ struct api {
 	struct credentials *credentials; /* enrollment tokens, host credentials */
 	struct audit *audit;
 	struct liveness *liveness;	 /* heartbeats and silent hosts */
+	struct budget ingest_bytes;	 /* request bytes of batches waiting for the writer */
+	/*
+	 * The read side: a second connection (store_open_reader()) with the
+	 * modules' read contexts over it, so that reads never wait for the
+	 * writer's group commits.  Reads: under store_lock(reader).
+	 */
+	struct store *reader;
+	struct desk *desk_reader;	 /* the helpdesk's fields of tickets */
+	struct credlist *credlist;	 /* tokens, credentials, approvals, audit */
 };
 
 /*

@@ -9,10 +9,12 @@
 
 #include "../common/config.h"
 #include "../common/util.h"
+#include "credentials.h"
 #include "helpdesk.h"
 #include "inventory.h"
 #include "lifecycle.h"
 #include "liveness.h"
+#include "reload.h"
 #include "server.h"
 #include "trapconf.h"
 #include "tls.h"
@@ -179,6 +181,7 @@ static void parse_http(struct cfg *cfg, const struct cfg_node *node,
 static void parse_writer(struct cfg *cfg, const struct cfg_node *node,
 			 struct server_config *conf)
 {
+	uint64_t bytes;
 	int64_t v;
 
 	if (cfg_expect_map(cfg, node) < 0)
@@ -187,6 +190,13 @@ static void parse_writer(struct cfg *cfg, const struct cfg_node *node,
 		conf->writer_queue = (size_t)v;
 	if (cfg_get_int(cfg, node, "max_group", 1, 100000, &v) > 0)
 		conf->writer_group = (size_t)v;
+	if (cfg_get_size(cfg, node, "max_queue_bytes", &bytes) > 0) {
+		if (bytes < 64 * 1024 || bytes > (uint64_t)64 * 1024 * 1024 * 1024)
+			cfg_error(cfg, cfg_get(cfg, node, "max_queue_bytes"),
+				  "max_queue_bytes must be between 64KiB and 64GiB");
+		else
+			conf->writer_queue_bytes = (size_t)bytes;
+	}
 }
 
 int server_config_load(const char *main_path, const char *dropin_dir,
@@ -213,7 +223,9 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	conf->connection_timeout_ms = 30000;
 	conf->writer_queue = 4096;
 	conf->writer_group = 256;
+	conf->writer_queue_bytes = 64 * 1024 * 1024;
 	liveness_config_defaults(&conf->liveness);
+	credentials_config_defaults(&conf->enrollment);
 
 	if (cfg_get_string(cfg, cfg->root, "listen", &listen) > 0 &&
 	    parse_listen(listen, &conf->listen_host, &conf->listen_port) < 0)
@@ -238,9 +250,12 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 		cfg_error(cfg, cfg->root,
 			  "no tls: section: configure tls.cert and tls.key, or set allow_plain_http: true to serve plain HTTP");
 	liveness_parse(cfg, cfg_get(cfg, cfg->root, "liveness"), &conf->liveness);
+	credentials_config_parse(cfg, cfg_get(cfg, cfg->root, "enrollment"),
+				 &conf->enrollment);
 	if (conf->ntokens == 0)
 		cfg_error(cfg, cfg->root,
 			  "auth.tokens is empty: nobody could use the server");
+	reload_helpdesk_digest(cfg, conf->helpdesk_digest);
 	cfg_finish(cfg);
 	*ret_conf = conf;
 	*ret_cfg = cfg;

@@ -4,6 +4,7 @@
 #include <microhttpd.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../common/config.h"
@@ -12,6 +13,9 @@
 #include "api.h"
 #include "audit.h"
 #include "credentials.h"
+#include "enrollment.h"
+#include "credlist.h"
+#include "hostclaim.h"
 #include "inventory.h"
 
 #define TOKEN_EXPIRY_DEFAULT_MS (7 * 24 * 3600 * 1000LL)
@@ -19,6 +23,15 @@
 #define TOKEN_USES_MAX 1000000
 #define AUDIT_PAGE_MAX 1000
 #define HOST_NAME_MAX_LEN 253
+
+/* "... again in 42 s" -> 42; 60 when the message says no number. */
+static int retry_after_from(const char *err)
+{
+	const char *in = strstr(err, " in ");
+	long s = in ? strtol(in + 4, NULL, 10) : 0;
+
+	return s > 0 && s <= 86400 ? (int)s : 60;
+}
 
 /* The answer for a failed change; see credentials.h for the codes. */
 static void change_failed(struct http_response *resp, int r, const char *err)
@@ -33,6 +46,19 @@ static void change_failed(struct http_response *resp, int r, const char *err)
 		break;
 	case -EACCES:
 		http_error(resp, MHD_HTTP_UNAUTHORIZED, "%s", err);
+		break;
+	case -EPERM:
+		http_error(resp, MHD_HTTP_FORBIDDEN, "%s", err);
+		break;
+	case -EDQUOT:
+		/* A limit on rotations: the message says how long to wait. */
+		http_error(resp, MHD_HTTP_TOO_MANY_REQUESTS, "%s", err);
+		resp->retry_after_s = retry_after_from(err);
+		break;
+	case -EAGAIN:
+		http_error(resp, MHD_HTTP_SERVICE_UNAVAILABLE, "%s; retry later",
+			   err);
+		resp->retry_after_s = 2;
 		break;
 	default:
 		log_warnx("credentials: %s", err);
@@ -167,15 +193,39 @@ static int token_limits(json_t *body, int64_t *ret_expiry_ms,
 	return 0;
 }
 
+/*
+ * hosts of a token request: a shell pattern of the host names the token
+ * may enroll ("web*"), or absent for any; -EINVAL after a 400.
+ */
+static int token_hosts(json_t *body, const char **ret, struct http_response *resp)
+{
+	json_t *v = json_object_get(body, "hosts");
+	const char *s;
+
+	*ret = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	s = json_string_value(v);
+	if (s == NULL || !printable_name(s, HOST_NAME_MAX_LEN) ||
+	    strchr(s, ' ') != NULL) {
+		http_error(resp, MHD_HTTP_BAD_REQUEST,
+			   "hosts: expected a shell pattern of host names such as \"web*\" (1 to %d characters, no spaces)",
+			   HOST_NAME_MAX_LEN);
+		return -EINVAL;
+	}
+	*ret = s;
+	return 0;
+}
+
 void credapi_token_create(void *app, const struct http_request *req,
 			  struct http_response *resp)
 {
 	static const char *const keys[] = { "customer", "expires_in",
-					    "max_uses", NULL };
+					    "max_uses", "hosts", NULL };
 	struct api *api = app;
 	struct credential_issued tok;
 	int64_t now = time_now_ms(), expiry_ms, max_uses;
-	const char *customer;
+	const char *customer, *hosts;
 	char err[256];
 	json_t *body = body_object(req, keys, resp);
 	int r;
@@ -196,23 +246,25 @@ void credapi_token_create(void *app, const struct http_request *req,
 			   customer);
 		goto out;
 	}
-	if (token_limits(body, &expiry_ms, &max_uses, resp) < 0)
+	if (token_limits(body, &expiry_ms, &max_uses, resp) < 0 ||
+	    token_hosts(body, &hosts, resp) < 0)
 		goto out;
-	r = credentials_token_create(api->credentials, customer,
-				     now + expiry_ms, max_uses,
-				     req->principal->name, now, &tok, err,
-				     sizeof(err));
+	r = credentials_token_create_for(api->credentials, customer, hosts,
+					 now + expiry_ms, max_uses,
+					 req->principal->name, now, &tok, err,
+					 sizeof(err));
 	if (r < 0) {
 		change_failed(resp, r, err);
 		goto out;
 	}
 	resp->status = MHD_HTTP_CREATED;
-	resp->json = json_pack("{s:I, s:s, s:s, s:o, s:o}", "id",
+	resp->json = json_pack("{s:I, s:s, s:s, s:o, s:o, s:o}", "id",
 			       (json_int_t)tok.id, "token", tok.secret,
 			       "customer", customer, "expires_at",
 			       json_time(tok.expires_ms), "max_uses",
 			       max_uses > 0 ? json_integer(max_uses)
-					    : json_null());
+					    : json_null(),
+			       "hosts", hosts ? json_string(hosts) : json_null());
 	sodium_memzero(&tok, sizeof(tok));
 out:
 	json_decref(body);
@@ -226,7 +278,7 @@ void credapi_token_list(void *app, const struct http_request *req,
 	int r;
 
 	(void)req;
-	r = credentials_token_list(api->credentials, time_now_ms(), &list);
+	r = credlist_tokens(api->credlist, time_now_ms(), &list);
 	if (r < 0) {
 		change_failed(resp, r, "listing enrollment tokens failed");
 		return;
@@ -276,7 +328,7 @@ void credapi_enroll(void *app, const struct http_request *req,
 			   HOST_NAME_MAX_LEN);
 		goto out;
 	}
-	r = credentials_enroll(api->credentials, p, host, api->conf->inventory,
+	r = enrollment_enroll(api->credentials, p, host, api->conf->inventory,
 			       time_now_ms(), &cred, err, sizeof(err));
 	if (r < 0) {
 		change_failed(resp, r, err);
@@ -328,8 +380,8 @@ void credapi_list(void *app, const struct http_request *req,
 	json_t *list;
 	int r;
 
-	r = credentials_list(api->credentials, http_query(req, "customer"),
-			     http_query(req, "host"), time_now_ms(), &list);
+	r = credlist_credentials(api->credlist, http_query(req, "customer"),
+				 http_query(req, "host"), time_now_ms(), &list);
 	if (r < 0) {
 		change_failed(resp, r, "listing credentials failed");
 		return;
@@ -371,12 +423,98 @@ void credapi_audit(void *app, const struct http_request *req,
 	if (api_query_int(req, "limit", AUDIT_PAGE_MAX, &limit, resp) < 0 ||
 	    api_query_int(req, "offset", INT64_MAX / 2, &offset, resp) < 0)
 		return;
-	store_lock(api->store);
-	r = audit_list(api->audit, limit, offset, &list);
-	store_unlock(api->store);
+	r = credlist_audit(api->credlist, limit, offset, &list);
 	if (r < 0) {
 		change_failed(resp, r, "reading the audit trail failed");
 		return;
 	}
 	resp->json = json_pack("{s:o}", "audit", list);
+}
+
+/* expires_in of an approval request: 0 and *ret_ms, or -EINVAL after a 400. */
+static int approval_expiry(json_t *body, int64_t *ret_ms,
+			   struct http_response *resp)
+{
+	json_t *exp = json_object_get(body, "expires_in");
+	int64_t ms = HOSTCLAIM_APPROVAL_DEFAULT_MS;
+
+	if (exp != NULL && !json_is_null(exp) &&
+	    (!json_is_string(exp) ||
+	     parse_duration_ms(json_string_value(exp), &ms) < 0 || ms <= 0 ||
+	     ms > HOSTCLAIM_APPROVAL_MAX_MS)) {
+		http_error(resp, MHD_HTTP_BAD_REQUEST,
+			   "expires_in: expected a duration from 1s to 7d such as \"1h\"");
+		return -EINVAL;
+	}
+	*ret_ms = ms;
+	return 0;
+}
+
+void credapi_approve(void *app, const struct http_request *req,
+		     struct http_response *resp)
+{
+	static const char *const keys[] = { "host", "customer", "expires_in",
+					    NULL };
+	struct api *api = app;
+	json_t *body = body_object(req, keys, resp);
+	const char *host, *customer;
+	int64_t now = time_now_ms(), expiry_ms, id;
+	char err[384];
+	int r;
+
+	if (body == NULL)
+		return;
+	host = json_string_value(json_object_get(body, "host"));
+	customer = json_string_value(json_object_get(body, "customer"));
+	if (host == NULL || !valid_host_name(host)) {
+		http_error(resp, MHD_HTTP_BAD_REQUEST,
+			   "host: expected a host name of 1 to %d letters, digits, '.', '-' or '_'",
+			   HOST_NAME_MAX_LEN);
+		goto out;
+	}
+	if (json_object_get(body, "customer") != NULL &&
+	    !json_is_null(json_object_get(body, "customer")) &&
+	    (customer == NULL || !printable_name(customer, CUSTOMER_ID_MAX) ||
+	     (api->conf->inventory->ncustomers > 0 &&
+	      inventory_customer(api->conf->inventory, customer) == NULL))) {
+		http_error(resp, MHD_HTTP_BAD_REQUEST,
+			   "customer: expected the id of a customer (of the inventory, when it lists customers)");
+		goto out;
+	}
+	if (approval_expiry(body, &expiry_ms, resp) < 0)
+		goto out;
+	r = enrollment_approve(api->credentials, host, customer,
+				now + expiry_ms, req->principal->name, now, &id,
+				err, sizeof(err));
+	if (r < 0) {
+		change_failed(resp, r, err);
+		goto out;
+	}
+	log_info("%s approved the next enrollment of host %s%s%s (approval %lld)",
+		 req->principal->name, host, customer ? " into customer " : "",
+		 customer ? customer : "", (long long)id);
+	resp->status = MHD_HTTP_CREATED;
+	resp->json = json_pack("{s:I, s:s, s:o, s:s, s:o}", "id", (json_int_t)id,
+			       "host", host, "customer",
+			       customer ? json_string(customer) : json_null(),
+			       "state", "pending", "expires_at",
+			       json_time(now + expiry_ms));
+out:
+	json_decref(body);
+}
+
+void credapi_approvals(void *app, const struct http_request *req,
+		       struct http_response *resp)
+{
+	struct api *api = app;
+	json_t *list;
+	int r;
+
+	(void)req;
+	r = credlist_approvals(api->credlist, time_now_ms(), &list);
+	if (r < 0) {
+		change_failed(resp, r, "listing enrollment approvals failed");
+		return;
+	}
+	resp->json = json_pack("{s:o}", "enrollment_approvals", list);
 }

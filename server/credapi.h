@@ -11,6 +11,8 @@
  *   GET    /api/v1/credentials             admin    ?customer=&host=
  *   DELETE /api/v1/credentials/{id}        admin    revoke
  *   GET    /api/v1/audit                   admin    ?limit=&offset=
+ *   POST   /api/v1/enrollment-approvals    admin    approve the next enrollment of a host
+ *   GET    /api/v1/enrollment-approvals    admin    list
  */
 #ifndef TOCSIN_CREDAPI_H
 #define TOCSIN_CREDAPI_H
@@ -33,5 +35,9 @@ void credapi_revoke(void *app, const struct http_request *req,
 		    struct http_response *resp);
 void credapi_audit(void *app, const struct http_request *req,
 		   struct http_response *resp);
+void credapi_approve(void *app, const struct http_request *req,
+		     struct http_response *resp);
+void credapi_approvals(void *app, const struct http_request *req,
+		       struct http_response *resp);
 
 #endif

@@ -11,8 +11,12 @@
  *
  * Authentication runs on every request, on the HTTP threads: it looks the
  * presented secret's hash up in an in-memory index of every token and
- * credential (a sorted array under a read-write lock), which is loaded at
- * start and updated after each committed change.  No SQL runs per request.
+ * credential (credindex.h), which is loaded at start and updated by each
+ * change's writer job in commit order.  No SQL runs per request.
+ *
+ * Enrollment (enrollment.h) trades a token for a credential; who may
+ * enroll which host name is hostclaim.h's part.  Rotations are limited
+ * to one per host per rotate_interval.
  */
 #ifndef TOCSIN_CREDENTIALS_H
 #define TOCSIN_CREDENTIALS_H
@@ -41,11 +45,21 @@ extern const struct db_schema credentials_schema;
  * Prepare the statements over st (after its migrations) and load the
  * index.  audit receives the trail.  Changes go through w, which may be
  * attached later with credentials_attach_writer() (it does not exist yet
- * when the index must be loaded).
+ * when the index must be loaded).  The enrollment settings are the
+ * defaults until credentials_configure().
  */
 int credentials_open(struct store *st, struct audit *audit,
 		     struct credentials **ret);
 void credentials_attach_writer(struct credentials *c, struct writer *w);
+/* The enrollment: section's defaults, and its parser (node may be NULL). */
+struct cfg;
+struct cfg_node;
+void credentials_config_defaults(struct enrollment_config *conf);
+void credentials_config_parse(struct cfg *cfg, const struct cfg_node *node,
+			      struct enrollment_config *conf);
+/* New settings (at start and on SIGHUP); they apply to the next change. */
+void credentials_configure(struct credentials *c,
+			   const struct enrollment_config *conf);
 /* Finalize; before store_close() and after the HTTP server stopped. */
 void credentials_close(struct credentials *c);
 
@@ -68,40 +82,33 @@ struct credential_issued {
 /*
  * The changes.  Each returns 0, or -errno with a message for the client
  * in err: -ENOENT no such id, -EALREADY already revoked, -EEXIST the host
- * belongs to another customer, -EACCES the token or credential can no
- * longer be used; anything else is the store's failure.  actor is the
- * principal's name, recorded in the audit trail.
+ * belongs to another customer or is in use (an approval is needed),
+ * -EPERM the enrollment token may not enroll that host name, -EACCES the
+ * token or credential can no longer be used, -EDQUOT too soon after the
+ * last rotation; -EAGAIN the writer's queue is full, and anything else
+ * (-EIO) is the store's failure.  actor is the principal's name,
+ * recorded in the audit trail.
  */
 int credentials_token_create(struct credentials *c, const char *customer,
 			     int64_t expires_ms, int64_t max_uses,
 			     const char *actor, int64_t now_ms,
 			     struct credential_issued *ret, char *err,
 			     size_t errlen);
+/* The same, for host names matching the shell pattern hosts only. */
+int credentials_token_create_for(struct credentials *c, const char *customer,
+				 const char *hosts, int64_t expires_ms,
+				 int64_t max_uses, const char *actor,
+				 int64_t now_ms, struct credential_issued *ret,
+				 char *err, size_t errlen);
 int credentials_token_revoke(struct credentials *c, int64_t id,
 			     const char *actor, int64_t now_ms, char *err,
 			     size_t errlen);
-/*
- * Enroll host with the enrollment token of principal p; inv (may be NULL)
- * binds hosts to customers too.
- */
-int credentials_enroll(struct credentials *c, const struct principal *p,
-		       const char *host, const struct inventory *inv,
-		       int64_t now_ms, struct credential_issued *ret,
-		       char *err, size_t errlen);
 /* A new secret for the per-host credential p presented. */
 int credentials_rotate(struct credentials *c, const struct principal *p,
 		       int64_t now_ms, struct credential_issued *ret,
 		       char *err, size_t errlen);
 int credentials_revoke(struct credentials *c, int64_t id, const char *actor,
 		       int64_t now_ms, char *err, size_t errlen);
-
-/* Lists for administrators, without secrets (take the store lock). */
-int credentials_token_list(struct credentials *c, int64_t now_ms,
-			   json_t **ret);
-/* customer and host filter when not NULL. */
-int credentials_list(struct credentials *c, const char *customer,
-		     const char *host, int64_t now_ms, json_t **ret);
-
 /* Entries in the index, for the benchmark and /metrics. */
 size_t credentials_count(struct credentials *c);
 

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,9 @@ struct http_deferred *http_defer(const struct http_request *req)
 	d->srv = req->ctx->srv;
 	d->conn = req->conn;
 	req->ctx->deferred = d;
+	/* The handler has parsed what it needs: do not pin the raw body too. */
+	free(req->ctx->body);
+	req->ctx->body = NULL;
 	atomic_fetch_add(&d->srv->deferred, 1);
 	/* Suspended before anyone can resume it: resume may come at once. */
 	MHD_suspend_connection(req->conn);
@@ -187,6 +191,49 @@ static const struct http_route *route_find(const struct http_route *routes,
 }
 
 /*
+ * What a connection's client certificate was found to be: verifying it
+ * means walking its chain and signatures, so that is done at the first
+ * request and remembered for the connection's later (keep-alive) ones.
+ */
+struct conn_state {
+	bool verified;
+	int result;	/* tls_verify_client()'s */
+	char why[256];
+};
+
+/* MHD_OPTION_NOTIFY_CONNECTION: a connection's state, from open to close. */
+static void on_connection(void *cls, struct MHD_Connection *conn,
+			  void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = xcalloc(1, sizeof(struct conn_state));
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		free(*socket_context);
+		*socket_context = NULL;
+	}
+}
+
+/* tls_verify_client() of conn, once per connection. */
+static int verify_once(struct MHD_Connection *conn, char *why, size_t size)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn_state *cs = ci ? ci->socket_context : NULL;
+
+	if (cs == NULL)
+		return tls_verify_client(conn, why, size);
+	if (!cs->verified) {
+		cs->result = tls_verify_client(conn, cs->why, sizeof(cs->why));
+		cs->verified = true;
+	}
+	strlcpy_safe(why, cs->why, size);
+	return cs->result;
+}
+
+/*
  * With tls.client_ca, a client certificate that is presented must verify,
  * and with require_client_cert one must be presented.  0 to go on, or the
  * status of the error put in resp.
@@ -201,7 +248,7 @@ static unsigned check_client_cert(const struct http_server *srv,
 
 	if (tls == NULL || tls->client_ca_pem == NULL)
 		return 0;
-	r = tls_verify_client(conn, why, sizeof(why));
+	r = verify_once(conn, why, sizeof(why));
 	if (r == 0 || (r == -ENOKEY && !tls->require_client_cert))
 		return 0;
 	if (r == -ENOKEY)
@@ -470,15 +517,17 @@ static void daemon_options(struct http_server *srv,
 	/* Bounds the request line and headers of each connection. */
 	OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, NULL);
 	OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv);
+	OPT(MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv);
 	if (conf->tls != NULL) {
-		OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, conf->tls->cert_pem);
-		OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, conf->tls->key_pem);
+		/* The pair comes from tls.c, which a SIGHUP can renew. */
+		/* A one-argument option: in an option array, it is ptr_value. */
+		OPT(MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+		    (void *)(uintptr_t)tls_cert_callback);
 		/* With a trust list, libmicrohttpd asks for a certificate. */
 		if (conf->tls->client_ca_pem != NULL)
 			OPT(MHD_OPTION_HTTPS_MEM_TRUST, 0,
 			    conf->tls->client_ca_pem);
-		OPT(MHD_OPTION_HTTPS_PRIORITIES, 0,
-		    "SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2");
+		OPT(MHD_OPTION_HTTPS_PRIORITIES, 0, TLS_PRIORITIES);
 	}
 	OPT(MHD_OPTION_END, 0, NULL);
 #undef OPT
@@ -498,6 +547,16 @@ int http_server_start(const struct server_config *conf,
 	srv->routes = routes;
 	srv->app = app;
 	srv->authenticate = authenticate;
+	if (conf->tls != NULL) {
+		char why[256];
+
+		r = tls_use(conf->tls, why, sizeof(why));
+		if (r < 0) {
+			log_warnx("tls: %s", why);
+			free(srv);
+			return r;
+		}
+	}
 	r = listen_socket(conf->listen_host, conf->listen_port, &srv->fd,
 			  &srv->port);
 	if (r < 0) {
@@ -543,5 +602,6 @@ void http_server_stop(struct http_server *srv)
 		usleep(1000);
 	MHD_stop_daemon(srv->mhd);
 	close(srv->fd);
+	tls_cleanup();
 	free(srv);
 }

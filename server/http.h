@@ -87,7 +87,8 @@ void http_server_stop(struct http_server *srv);
  * commit): http_defer() suspends the request, so that the HTTP thread
  * goes on serving other connections, and returns the handle that
  * http_resume() takes, from any thread and exactly once, with the
- * response.  A handler that deferred leaves its own resp alone.  Because
+ * response.  A handler that deferred leaves its own resp alone, and
+ * req->body is freed: parse it before deferring.  Because
  * many requests can wait at once, the writer sees them together and
  * commits them as one group.
  */

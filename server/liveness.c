@@ -81,6 +81,8 @@ struct liveness {
 	struct store *st;
 	struct writer *w;
 	sqlite3_stmt *stmt[STMT_COUNT];
+	struct store *reader;	/* /metrics reads here; NULL: st */
+	sqlite3_stmt *tally;	/* STMT_TALLY on the reader */
 	int64_t start_ms;
 	pthread_t thread;
 	pthread_mutex_t lock; /* conf, stopping */
@@ -451,19 +453,30 @@ static void *timer_main(void *p)
 	return NULL;
 }
 
+int liveness_attach_reader(struct liveness *lv, struct store *reader)
+{
+	int r = store_prepare(reader, stmt_sql[STMT_TALLY], &lv->tally);
+
+	if (r == 0)
+		lv->reader = reader;
+	return r;
+}
+
 void liveness_metrics(void *arg, struct metrics_out *out)
 {
 	struct liveness *lv = arg;
-	sqlite3_stmt *s = lv->stmt[STMT_TALLY];
+	struct store *st = lv->reader ? lv->reader : lv->st;
+	sqlite3_stmt *s = lv->reader ? lv->tally : lv->stmt[STMT_TALLY];
 	int64_t tracked = 0, silent = 0;
 
-	store_lock(lv->st);
+	/* On the reader: a scrape does not wait for the writer's commits. */
+	store_lock(st);
 	if (sqlite3_step(s) == SQLITE_ROW) {
 		tracked = sqlite3_column_int64(s, 0);
 		silent = sqlite3_column_int64(s, 1);
 	}
 	sqlite3_reset(s);
-	store_unlock(lv->st);
+	store_unlock(st);
 	metrics_counter(out, "tocsin_silence_rounds_total",
 			"Rounds of silence detection done.", NULL, lv->rounds);
 	metrics_counter(out, "tocsin_silence_flagged_total",
@@ -528,6 +541,7 @@ void liveness_stop(struct liveness *lv)
 	}
 	for (int i = 0; i < STMT_COUNT; i++)
 		sqlite3_finalize(lv->stmt[i]);
+	sqlite3_finalize(lv->tally);
 	pthread_cond_destroy(&lv->wake);
 	pthread_mutex_destroy(&lv->lock);
 	free(lv);

@@ -52,6 +52,8 @@ void liveness_parse(struct cfg *cfg, const struct cfg_node *node,
 int liveness_start(struct store *st, struct writer *w,
 		   const struct liveness_config *conf, int64_t start_ms,
 		   struct liveness **ret);
+/* Count hosts for /metrics on reader (store_open_reader()) from now on. */
+int liveness_attach_reader(struct liveness *lv, struct store *reader);
 /* The metrics source: rounds, hosts flagged, hosts alive and silent. */
 struct metrics_out;
 void liveness_metrics(void *arg, struct metrics_out *out);

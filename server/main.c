@@ -17,6 +17,7 @@
 #include "api.h"
 #include "audit.h"
 #include "credentials.h"
+#include "credlist.h"
 #include "daemon.h"
 #include "dedup.h"
 #include "dedup_metrics.h"
@@ -26,6 +27,7 @@
 #include "liveness.h"
 #include "metrics.h"
 #include "privdrop.h"
+#include "reload.h"
 #include "server.h"
 #include "store.h"
 #include "trapconf.h"
@@ -116,7 +118,7 @@ int main(int argc, char **argv)
 	char *dropin_dir = NULL;
 	bool check_only = false, verbose = false;
 	struct server_config *conf;
-	struct config_history history = { 0 };
+	struct reload_history history = { 0 };
 	struct http_server *http;
 	struct api api = { 0 };
 	struct dedup_timer *dedup_timer = NULL;
@@ -184,7 +186,7 @@ int main(int argc, char **argv)
 		free(dropin_dir);
 		return 0;
 	}
-	config_history_add(&history, conf);
+	reload_keep(&history, conf);
 	if (!verbose)
 		log_set_level(conf->log_level);
 
@@ -212,12 +214,25 @@ int main(int argc, char **argv)
 	if (r < 0)
 		fatalx("cannot load the credentials from %s: %s",
 		       conf->database, strerror(-r));
+	credentials_configure(api.credentials, &conf->enrollment);
+	/* The read side's connection, with the read contexts over it. */
+	r = store_open_reader(conf->database, &api.reader);
+	if (r == 0)
+		r = credlist_open(api.reader, &api.credlist);
+	if (r == 0)
+		r = dedup_configure(api.reader, conf->lifecycle, conf->inventory);
+	if (r == 0)
+		r = desk_open(conf->helpdesk, conf->inventory, api.reader,
+			      &api.desk_reader);
+	if (r < 0)
+		fatalx("cannot open a read connection to %s: %s",
+		       conf->database, strerror(-r));
 	api.metrics = metrics_new();
 	metrics_add_source(api.metrics, api_metrics, &api);
 	r = dedup_configure(api.store, conf->lifecycle, conf->inventory);
 	if (r < 0)
 		fatalx("cannot prepare deduplication: %s", strerror(-r));
-	metrics_add_source(api.metrics, dedup_metrics_source, api.store);
+	metrics_add_source(api.metrics, dedup_metrics_source, api.reader);
 	/*
 	 * Modules that listen to ticket changes (store_listen()) or add
 	 * metrics sources start here, before the writer runs any job.
@@ -244,6 +259,8 @@ int main(int argc, char **argv)
 		fatalx("cannot start the helpdesk threads: %s", strerror(-r));
 	r = liveness_start(api.store, api.writer, &conf->liveness, time_now_ms(),
 			   &api.liveness);
+	if (r == 0)
+		r = liveness_attach_reader(api.liveness, api.reader);
 	if (r < 0)
 		fatalx("cannot start silence detection: %s", strerror(-r));
 	metrics_add_source(api.metrics, liveness_metrics, api.liveness);
@@ -267,10 +284,17 @@ int main(int argc, char **argv)
 			fatalx("cannot write the port file %s: %s", port_file,
 			       strerror(-r));
 	}
-	log_info("listening on %s:%u (%s), database %s",
-		 conf->listen_host ? conf->listen_host : "*",
-		 http_server_port(http), conf->tls ? "HTTPS" : "plain HTTP",
-		 conf->database);
+	{
+		const char *journal, *sync;
+
+		store_durability(api.store, &journal, &sync);
+		log_info("listening on %s:%u (%s), database %s (journal_mode=%s, synchronous=%s)",
+			 conf->listen_host ? conf->listen_host : "*",
+			 http_server_port(http), conf->tls ? "HTTPS" : "plain HTTP",
+			 conf->database, journal, sync);
+		if (strcmp(journal, "wal") != 0 || strcmp(sync, "full") != 0)
+			log_warnx("the database does not commit as designed (WAL, synchronous=FULL): an acknowledgement may not survive a power cut");
+	}
 	if (conf->tls == NULL)
 		log_warnx("serving plain HTTP (allow_plain_http: true): bearer tokens and events cross the network unencrypted; configure tls: beyond loopback");
 	sd_notify(0, "READY=1");
@@ -289,11 +313,14 @@ int main(int argc, char **argv)
 	dedup_timer_stop(dedup_timer);
 	writer_stop(api.writer);
 	desk_free(api.desk);
+	desk_free(api.desk_reader);
+	credlist_close(api.credlist);
+	store_close(api.reader);
 	credentials_close(api.credentials);
 	audit_close(api.audit);
 	metrics_free(api.metrics);
 	store_close(api.store);
-	config_history_free(&history);
+	reload_history_free(&history);
 	free(dropin_dir);
 	return status;
 }

@@ -39,6 +39,13 @@ struct liveness_config {
 	int64_t startup_grace_ms;     /* extra time after a start, 0: none */
 };
 
+/* Enrollment and credentials (credentials.c): the enrollment: section. */
+struct enrollment_config {
+	int64_t live_window_ms;	    /* re-enrolling a host in use within this
+				     * needs an approval; 0: never */
+	int64_t rotate_interval_ms; /* at most one rotation per host this often */
+};
+
 struct server_config {
 	char *listen_host; /* NULL: all addresses */
 	uint16_t listen_port;
@@ -60,6 +67,10 @@ struct server_config {
 	size_t writer_queue;	 /* jobs waiting for the writer */
 	size_t writer_group;	 /* jobs sharing one commit */
 	struct helpdesk_config *helpdesk;
+	struct enrollment_config enrollment;
+	size_t writer_queue_bytes; /* request bytes of queued ingest batches */
+	/* Digests of what a reload cannot apply (reload.c) */
+	uint8_t helpdesk_digest[TOKEN_HASH_LEN];
 };
 
 struct cfg;

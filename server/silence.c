@@ -10,6 +10,7 @@
 #include "../common/util.h"
 #include "lifecycle.h"
 #include "store.h"
+#include "writer.h"
 
 static const char *const silence_steps[] = {
 	/* 1: silences; removal ends them early (ends_at = removed_at) */
@@ -320,7 +321,7 @@ int silence_create(struct silences *s, const struct silence *in,
 	if (r < 0)
 		return r;
 	if (live >= conf->max_silences)
-		return -ENOSPC;
+		return writer_refuse(-ENOSPC);
 	db_bind_text(q, 1, in->host);
 	db_bind_text(q, 2, in->check);
 	db_bind_text(q, 3, in->item);
@@ -367,7 +368,7 @@ int silence_remove(struct silences *s, int64_t id, const char *actor,
 	r = silence_exists(s, id);
 	if (r < 0)
 		return r;
-	return r ? -EALREADY : -ENOENT;
+	return writer_refuse(r ? -EALREADY : -ENOENT);
 }
 
 int silence_purge(struct silences *s, int64_t before_ms)

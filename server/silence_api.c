@@ -67,8 +67,13 @@ void silence_api_create(void *app, const struct http_request *req,
 	}
 	sil.author = xstrdup(req->principal->name);
 	job.silence = &sil;
-	r = writer_run(api->writer, create_job_apply, &job);
-	if (r == -ENOSPC) {
+	/* An HTTP thread waits a second at most for room in the queue. */
+	r = writer_run_timed(api->writer, create_job_apply, &job, 1000);
+	if (r == -EAGAIN) {
+		http_error(resp, MHD_HTTP_SERVICE_UNAVAILABLE,
+			   "the collector is busy: its store queue is full; retry later");
+		resp->retry_after_s = 2;
+	} else if (r == -ENOSPC) {
 		http_error(resp, MHD_HTTP_CONFLICT,
 			   "too many silences: %lld are active or pending (silences.max_silences); remove some first",
 			   (long long)conf->max_silences);
@@ -112,13 +117,13 @@ void silence_api_list(void *app, const struct http_request *req,
 			   state);
 		return;
 	}
-	store_lock(api->store);
-	d = store_attached(api->store, DEDUP_MODULE);
+	store_lock(api->reader);
+	d = store_attached(api->reader, DEDUP_MODULE);
 	if (d != NULL)
 		r = silence_list_json(d->silences, filter, time_now_ms(),
 				      api->conf->lifecycle->silences.keep_expired_ms,
 				      SILENCES_PAGE_MAX, &list);
-	store_unlock(api->store);
+	store_unlock(api->reader);
 	if (r < 0) {
 		api_store_failure(api, resp, "listing silences", r);
 		return;
@@ -137,11 +142,11 @@ void silence_api_get(void *app, const struct http_request *req,
 
 	if (path_id(req, resp, &id) < 0)
 		return;
-	store_lock(api->store);
-	d = store_attached(api->store, DEDUP_MODULE);
+	store_lock(api->reader);
+	d = store_attached(api->reader, DEDUP_MODULE);
 	if (d != NULL)
 		r = silence_get_json(d->silences, id, time_now_ms(), &doc);
-	store_unlock(api->store);
+	store_unlock(api->reader);
 	if (r == -ENOENT)
 		http_error(resp, MHD_HTTP_NOT_FOUND, "no silence %lld",
 			   (long long)id);
@@ -189,8 +194,12 @@ void silence_api_remove(void *app, const struct http_request *req,
 
 	if (path_id(req, resp, &job.id) < 0)
 		return;
-	r = writer_run(api->writer, remove_job_apply, &job);
-	if (r == -ENOENT) {
+	r = writer_run_timed(api->writer, remove_job_apply, &job, 1000);
+	if (r == -EAGAIN) {
+		http_error(resp, MHD_HTTP_SERVICE_UNAVAILABLE,
+			   "the collector is busy: its store queue is full; retry later");
+		resp->retry_after_s = 2;
+	} else if (r == -ENOENT) {
 		http_error(resp, MHD_HTTP_NOT_FOUND, "no silence %lld",
 			   (long long)job.id);
 	} else if (r == -EALREADY) {

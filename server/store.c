@@ -10,6 +10,7 @@
 #include "../common/util.h"
 #include "dedup_metrics.h"
 #include "desk.h"
+#include "hostclaim.h"
 #include "audit.h"
 #include "credentials.h"
 #include "ingest.h"
@@ -112,6 +113,7 @@ static const struct db_schema *const schemas[] = {
 	&audit_schema,
 	&credentials_schema,
 	&liveness_schema,
+	&hostclaim_schema,
 	NULL,
 };
 
@@ -242,6 +244,11 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[STMT_COUNT];
 	pthread_mutex_t lock;
+	bool reader;		/* store_open_reader(): query_only, a read
+				 * transaction per store_lock() */
+	char journal_mode[16];	/* as SQLite reports them after store_open() */
+	char synchronous[16];
+	sqlite3_stmt *read_begin, *read_end;
 	struct {
 		const char *module;
 		void *ctx;
@@ -338,10 +345,16 @@ const char *store_errmsg(struct store *st)
 void store_lock(struct store *st)
 {
 	pthread_mutex_lock(&st->lock);
+	/* One snapshot for everything read under the lock. */
+	if (st->reader)
+		db_step_done(st->read_begin);
 }
 
 void store_unlock(struct store *st)
 {
+	/* Ends the snapshot, so that checkpoints are not held back. */
+	if (st->reader && !sqlite3_get_autocommit(st->db))
+		db_step_done(st->read_end);
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -354,6 +367,57 @@ static int migrate(sqlite3 *db)
 			return r;
 	}
 	return 0;
+}
+
+/* A PRAGMA's value as text, into buf of size. */
+static int pragma_text(sqlite3 *db, const char *sql, char *buf, size_t size)
+{
+	sqlite3_stmt *s;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+
+	if (rc != SQLITE_OK)
+		return sqlite_to_errno(rc);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		strlcpy_safe(buf, (const char *)sqlite3_column_text(s, 0)
+				      ? (const char *)sqlite3_column_text(s, 0)
+				      : "",
+			     size);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : sqlite_to_errno(rc);
+}
+
+/*
+ * What the connection really does, read back: a PRAGMA that cannot apply
+ * (WAL on a file system without shared memory) does not fail, it is just
+ * not in effect.  synchronous is a setting of this connection alone, so
+ * only the server itself can report it.
+ */
+static int read_durability(struct store *st)
+{
+	static const char *const levels[] = { "off", "normal", "full", "extra" };
+	char level[16];
+	int64_t n;
+	int r;
+
+	r = pragma_text(st->db, "PRAGMA journal_mode", st->journal_mode,
+			sizeof(st->journal_mode));
+	if (r == 0)
+		r = pragma_text(st->db, "PRAGMA synchronous", level, sizeof(level));
+	if (r < 0)
+		return r;
+	if (parse_int64(level, &n) == 0 && n >= 0 && n < 4)
+		strlcpy_safe(st->synchronous, levels[n], sizeof(st->synchronous));
+	else
+		strlcpy_safe(st->synchronous, level, sizeof(st->synchronous));
+	return 0;
+}
+
+void store_durability(const struct store *st, const char **ret_journal_mode,
+		      const char **ret_synchronous)
+{
+	*ret_journal_mode = st->journal_mode;
+	*ret_synchronous = st->synchronous;
 }
 
 int store_prepare(struct store *st, const char *sql, sqlite3_stmt **ret)
@@ -405,7 +469,9 @@ int store_open(const char *path, struct store **ret_store)
 		r = sqlite_to_errno(rc);
 		goto fail;
 	}
-	r = migrate(st->db);
+	r = read_durability(st);
+	if (r == 0)
+		r = migrate(st->db);
 	if (r < 0)
 		goto fail;
 	for (int i = 0; i < STMT_COUNT; i++) {
@@ -418,6 +484,54 @@ int store_open(const char *path, struct store **ret_store)
 fail:
 	store_close(st);
 	return r;
+}
+
+int store_open_reader(const char *path, struct store **ret_store)
+{
+	struct store *st = xcalloc(1, sizeof(*st));
+	int rc, r;
+
+	pthread_mutex_init(&st->lock, NULL);
+	st->reader = true;
+	/*
+	 * Read-write but query_only: a read-only connection to a WAL
+	 * database fails in odd ways when the -shm file must be created;
+	 * query_only refuses every write all the same.
+	 */
+	rc = sqlite3_open_v2(path, &st->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		r = sqlite_to_errno(rc);
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	rc = sqlite3_exec(st->db,
+			  "PRAGMA query_only = ON;"
+			  "PRAGMA foreign_keys = ON;"
+			  "PRAGMA cache_size = -16384;"
+			  "PRAGMA temp_store = MEMORY;",
+			  NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		r = sqlite_to_errno(rc);
+		goto fail;
+	}
+	r = store_prepare(st, "BEGIN", &st->read_begin);
+	if (r == 0)
+		r = store_prepare(st, "COMMIT", &st->read_end);
+	for (int i = 0; r == 0 && i < STMT_COUNT; i++)
+		r = store_prepare(st, stmt_sql[i], &st->stmt[i]);
+	if (r < 0)
+		goto fail;
+	*ret_store = st;
+	return 0;
+fail:
+	store_close(st);
+	return r;
+}
+
+bool store_is_reader(const struct store *st)
+{
+	return st->reader;
 }
 
 void store_close(struct store *st)
@@ -433,6 +547,8 @@ void store_close(struct store *st)
 	}
 	for (int i = 0; i < STMT_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
+	sqlite3_finalize(st->read_begin);
+	sqlite3_finalize(st->read_end);
 	sqlite3_close(st->db);
 	pthread_mutex_destroy(&st->lock);
 	free(st);

@@ -29,6 +29,27 @@ struct store;
 int store_open(const char *path, struct store **ret_store);
 void store_close(struct store *st);
 
+/*
+ * A second connection to the same database, for the read side of the
+ * API and /metrics: with WAL, its reads run beside the writer's
+ * transactions instead of waiting for store_lock() of the writer's store
+ * (which the writer holds for a whole group commit, fsync included).  It
+ * is a struct store like the other, so every module's read functions and
+ * contexts (dedup_configure(), desk_open(), hostclaim_open(), ...) work
+ * on it unchanged; but it refuses writes (query_only), its migrations are
+ * the writer's store's (open that first), and store_lock() on it also
+ * opens one read transaction, so that all read under one lock is one
+ * snapshot of committed data.  API threads share it under its own lock.
+ */
+int store_open_reader(const char *path, struct store **ret_store);
+/*
+ * The journal mode ("wal") and synchronous level ("full") the writer's
+ * connection really has, read back at store_open(); strings owned by st.
+ */
+void store_durability(const struct store *st, const char **ret_journal_mode,
+		      const char **ret_synchronous);
+bool store_is_reader(const struct store *st);
+
 void store_lock(struct store *st);
 void store_unlock(struct store *st);
 

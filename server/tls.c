@@ -2,9 +2,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +21,8 @@
 
 /* PEM files larger than this are not certificates or keys. */
 #define TLS_FILE_MAX (1024 * 1024)
+/* Certificates in the server's chain, at most. */
+#define TLS_CHAIN_MAX 16
 
 void tls_config_free(struct tls_config *tls)
 {
@@ -175,6 +181,11 @@ void tls_parse(struct cfg *cfg, const struct cfg_node *node,
 
 int tls_verify_client(struct MHD_Connection *conn, char *why, size_t size)
 {
+	/* Client authentication is the purpose the certificate must allow. */
+	gnutls_typed_vdata_st purpose = {
+		.type = GNUTLS_DT_KEY_PURPOSE_OID,
+		.data = (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT,
+	};
 	const union MHD_ConnectionInfo *ci;
 	gnutls_session_t session;
 	gnutls_datum_t text = { 0 };
@@ -191,7 +202,7 @@ int tls_verify_client(struct MHD_Connection *conn, char *why, size_t size)
 	    npeers == 0)
 		return -ENOKEY;
 	/* Against the trust list libmicrohttpd loaded from client_ca. */
-	r = gnutls_certificate_verify_peers2(session, &status);
+	r = gnutls_certificate_verify_peers(session, &purpose, 1, &status);
 	if (r < 0) {
 		snprintf(why, size, "%s", gnutls_strerror(r));
 		return -EACCES;
@@ -206,4 +217,113 @@ int tls_verify_client(struct MHD_Connection *conn, char *why, size_t size)
 		snprintf(why, size, "verification status 0x%x", status);
 	}
 	return -EACCES;
+}
+
+/* --- the server's certificate and key, replaceable ----------------------- */
+
+struct identity {
+	gnutls_pcert_st pcerts[TLS_CHAIN_MAX];
+	unsigned int npcerts;
+	gnutls_privkey_t key;
+	struct identity *older; /* replaced ones, freed at exit */
+};
+
+/*
+ * The callback GnuTLS calls takes no context pointer, and there is one
+ * HTTPS server per process: the current pair is therefore the process's.
+ */
+static _Atomic(struct identity *) current;
+static pthread_mutex_t identities_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void identity_free(struct identity *id)
+{
+	for (unsigned int i = 0; i < id->npcerts; i++)
+		gnutls_pcert_deinit(&id->pcerts[i]);
+	gnutls_privkey_deinit(id->key);
+	free(id);
+}
+
+/* Import tls's chain and key: 0 and *ret, or a GnuTLS error with why. */
+static int identity_load(const struct tls_config *tls, struct identity **ret,
+			 char *why, size_t size)
+{
+	struct identity *id = xcalloc(1, sizeof(*id));
+	gnutls_datum_t cert = datum(tls->cert_pem), key = datum(tls->key_pem);
+	int r;
+
+	id->npcerts = TLS_CHAIN_MAX;
+	r = gnutls_pcert_list_import_x509_raw(id->pcerts, &id->npcerts, &cert,
+					      GNUTLS_X509_FMT_PEM, 0);
+	if (r < 0) {
+		snprintf(why, size, "the certificate cannot be used: %s",
+			 gnutls_strerror(r));
+		id->npcerts = 0;
+		goto fail;
+	}
+	r = gnutls_privkey_init(&id->key);
+	if (r == 0)
+		r = gnutls_privkey_import_x509_raw(id->key, &key,
+						   GNUTLS_X509_FMT_PEM, NULL, 0);
+	if (r < 0) {
+		snprintf(why, size, "the key cannot be used: %s",
+			 gnutls_strerror(r));
+		goto fail;
+	}
+	*ret = id;
+	return 0;
+fail:
+	identity_free(id);
+	return -EINVAL;
+}
+
+int tls_use(const struct tls_config *tls, char *why, size_t size)
+{
+	struct identity *id;
+	int r;
+
+	if (tls == NULL || tls->cert_pem == NULL || tls->key_pem == NULL) {
+		snprintf(why, size, "no certificate and key");
+		return -EINVAL;
+	}
+	r = identity_load(tls, &id, why, size);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&identities_lock);
+	id->older = atomic_load(&current);
+	atomic_store(&current, id);
+	pthread_mutex_unlock(&identities_lock);
+	return 0;
+}
+
+void tls_cleanup(void)
+{
+	struct identity *id, *older;
+
+	pthread_mutex_lock(&identities_lock);
+	id = atomic_exchange(&current, NULL);
+	pthread_mutex_unlock(&identities_lock);
+	for (; id != NULL; id = older) {
+		older = id->older;
+		identity_free(id);
+	}
+}
+
+int tls_cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_dn,
+		      int nreqs, const gnutls_pk_algorithm_t *pk_algos,
+		      int pk_algos_length, gnutls_pcert_st **pcert,
+		      unsigned int *pcert_length, gnutls_privkey_t *pkey)
+{
+	struct identity *id = atomic_load(&current);
+
+	(void)session;
+	(void)req_ca_dn;
+	(void)nreqs;
+	(void)pk_algos;
+	(void)pk_algos_length;
+	if (id == NULL)
+		return -1;
+	*pcert = id->pcerts;
+	*pcert_length = id->npcerts;
+	*pkey = id->key;
+	return 0;
 }

@@ -12,12 +12,30 @@
 struct job {
 	writer_fn fn;
 	void *arg;
-	writer_done_fn done; /* posted jobs */
+	writer_done_fn done; /* posted jobs; writer_run_then()'s callback */
 	bool waited;	     /* writer_run(): the caller owns the job */
 	bool finished;
+	bool declined;	     /* the job called writer_refuse() */
 	int result;
 	struct job *next;
 };
+
+static int64_t time_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Set by writer_refuse() while a job runs; jobs run on the writer thread only. */
+static _Thread_local bool job_declined;
+
+int writer_refuse(int r)
+{
+	job_declined = true;
+	return r;
+}
 
 struct writer {
 	struct store *st;
@@ -38,7 +56,9 @@ static int run_job(struct store *st, struct job *j)
 
 	if (r < 0)
 		return r;
+	job_declined = false;
 	r = j->fn(st, j->arg);
+	j->declined = r < 0 && job_declined;
 	if (r < 0) {
 		store_rollback_to_savepoint(st);
 		return r;
@@ -49,9 +69,12 @@ static int run_job(struct store *st, struct job *j)
 /* Apply a group of jobs in one transaction; each gets its outcome. */
 static void run_group(struct writer *w, struct job *group)
 {
+	int64_t asked = time_mono_ns();
 	int r;
 
+	/* Anyone else holding the store now holds up the whole group. */
 	store_lock(w->st);
+	asked = time_mono_ns() - asked;
 	r = store_begin(w->st);
 	for (struct job *j = group; j; j = j->next)
 		j->result = r < 0 ? r : run_job(w->st, j);
@@ -67,11 +90,14 @@ static void run_group(struct writer *w, struct job *group)
 	store_unlock(w->st);
 
 	pthread_mutex_lock(&w->lock);
+	w->stats.lock_wait_ns += (uint64_t)asked;
 	if (r == 0)
 		w->stats.commits++;
 	for (struct job *j = group; j; j = j->next) {
 		w->stats.jobs++;
-		if (j->result < 0)
+		if (j->result < 0 && j->declined)
+			w->stats.declined++;
+		else if (j->result < 0)
 			w->stats.failed++;
 	}
 	pthread_mutex_unlock(&w->lock);
@@ -85,6 +111,12 @@ static void finish_group(struct writer *w, struct job *group)
 	for (struct job *j = group; j; j = next) {
 		next = j->next;
 		if (j->waited) {
+			/* Its waiter cannot return before finished is set. */
+			if (j->done) {
+				pthread_mutex_unlock(&w->lock);
+				j->done(j->arg, j->result);
+				pthread_mutex_lock(&w->lock);
+			}
 			j->finished = true;
 			continue;
 		}
@@ -206,7 +238,13 @@ int writer_run(struct writer *w, writer_fn fn, void *arg)
 int writer_run_timed(struct writer *w, writer_fn fn, void *arg,
 		     int64_t wait_ms)
 {
-	struct job j = { .fn = fn, .arg = arg, .waited = true };
+	return writer_run_then(w, fn, NULL, arg, wait_ms);
+}
+
+int writer_run_then(struct writer *w, writer_fn fn, writer_done_fn then,
+		    void *arg, int64_t wait_ms)
+{
+	struct job j = { .fn = fn, .arg = arg, .done = then, .waited = true };
 	struct timespec deadline, *until = NULL;
 
 	if (wait_ms >= 0) {

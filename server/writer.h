@@ -29,9 +29,11 @@ typedef void (*writer_done_fn)(void *arg, int result);
 
 struct writer_stats {
 	uint64_t jobs;	       /* jobs that ran */
-	uint64_t failed;       /* jobs rolled back (their own error or the commit's) */
+	uint64_t failed;       /* jobs rolled back by an error (their own or the commit's) */
+	uint64_t declined;     /* jobs that refused their change (writer_refuse()) */
 	uint64_t commits;      /* transactions committed */
 	uint64_t rejected;     /* writer_post() or writer_run_timed() refused: queue full */
+	uint64_t lock_wait_ns; /* waiting for store_lock() (readers holding it) */
 	size_t queued;	       /* waiting right now */
 };
 
@@ -54,8 +56,29 @@ int writer_run(struct writer *w, writer_fn fn, void *arg);
  */
 int writer_run_timed(struct writer *w, writer_fn fn, void *arg,
 		     int64_t wait_ms);
+/*
+ * writer_run_timed() with a callback: then(arg, result) runs on the writer
+ * thread as soon as the job's outcome is known, before this returns, in
+ * the order the jobs committed (the same order as every posted job's done
+ * callback).  For state kept beside the store that must follow the
+ * commits in their order, such as the credentials' in-memory index: two
+ * changes racing on HTTP threads then cannot be applied the wrong way
+ * round.  then must be quick and must not wait for the writer.  A job
+ * that was never queued (-EAGAIN, -ESHUTDOWN) gets no callback.
+ */
+int writer_run_then(struct writer *w, writer_fn fn, writer_done_fn then,
+		    void *arg, int64_t wait_ms);
 int writer_post(struct writer *w, writer_fn fn, void *arg,
 		writer_done_fn done);
+
+/*
+ * For a job that refuses its change for a reason of its own (a conflict,
+ * a limit, an unknown id), not because the store failed: returns r (a
+ * negative errno) and marks the running job as declined, so that
+ * /metrics counts it apart from the store's failures.  Only from a job,
+ * on the writer thread.
+ */
+int writer_refuse(int r);
 void writer_get_stats(struct writer *w, struct writer_stats *ret);
 
 #endif

@@ -44,7 +44,7 @@ fi
 if [ "$mode" != unit ]; then
 	echo "== integration tests (pytest, real daemons, ASan/UBSan) =="
 	junit=$(mktemp)
-	TOCSIN_BIN="$top/$build/bin" "$python" -m pytest -q -rs \
+	TOCSIN_BIN="$top/$build/bin" "$python" -m pytest -q -rfEs \
 		-p no:cacheprovider --junitxml="$junit" "$top/tests/integration"
 	prc=$?
 	integration_status=$("$python" - "$junit" <<'PY'

@@ -256,6 +256,11 @@ class Certs:
         self.rogue_crt, self.rogue_key = self._leaf("rogue", "rogue_ca", None)
         self.client_ca = d / "client_ca.crt"
 
+    def issue(self, name, ca, ext=None):
+        """Another leaf signed by ca ("ca", "client_ca"), with openssl
+        extension lines ext (e.g. "extendedKeyUsage=serverAuth")."""
+        return self._leaf(name, ca, ext)
+
     def _openssl(self, *args):
         subprocess.run(["openssl", *args], check=True, capture_output=True,
                        cwd=self.dir)

@@ -26,9 +26,17 @@ customers:
 """
 
 
+# The agent rotates every 2 s below: let the collector allow that
+# (enrollment.rotate_interval is one minute by default).
+ENROLLMENT = """
+enrollment:
+  rotate_interval: 1s
+"""
+
+
 @pytest.fixture
 def enroll_server(tmp_path):
-    srv = Server(tmp_path / "server", extra=INVENTORY).start()
+    srv = Server(tmp_path / "server", extra=INVENTORY + ENROLLMENT).start()
     probe = http("POST", srv.url + "/api/v1/enroll", body=b'{"host": "probe"}',
                  token="not-an-enrollment-token-0000")
     if probe.status == 404:

@@ -2,6 +2,8 @@
 audit trail (PROTOCOL.md), over real HTTP against the real server."""
 import json
 import sqlite3
+import threading
+import time
 import uuid
 
 import pytest
@@ -136,9 +138,18 @@ hosts:
         # a customer the inventory does not know gets no token
         r = srv.admin("POST", "/api/v1/enrollment-tokens", {"customer": "initech"})
         assert r.status == 400 and "'initech' is not a customer" in r.json()["error"]
-        # once acme's credential is revoked the name is free again
+        # revoking acme's credential does not free the name for anyone
         assert srv.admin("DELETE", f"/api/v1/credentials/{first['credential_id']}").status == 200
+        r = enroll(srv, globex, "web01")
+        assert r.status == 409
+        assert r.json()["error"].startswith("host web01 belongs to customer acme (since ")
+        assert "tocsin enrollment approve web01 --customer globex" in r.json()["error"]
+        # an administrator moves it
+        r = srv.admin("POST", "/api/v1/enrollment-approvals",
+                      {"host": "web01", "customer": "globex"})
+        assert r.status == 201, r.body
         assert enroll(srv, globex, "web01").status == 201
+        assert enroll(srv, acme, "web01").status == 409
     finally:
         srv.stop()
 
@@ -194,17 +205,44 @@ def test_rotation_keeps_the_old_credential_until_the_new_one_is_used(server):
     assert creds[new["credential_id"]]["state"] == "active"
 
 
-def test_rotating_again_with_the_old_secret_supersedes_the_lost_one(server):
+def test_rotating_again_with_the_old_secret_supersedes_the_lost_one(tmp_path):
+    srv = Server(tmp_path / "server",
+                 extra="enrollment:\n  rotate_interval: 1s\n").start()
+    try:
+        cred = enrolled(srv, new_token(srv)["token"], "web01")
+        lost = srv.request("POST", "/api/v1/credentials/rotate",
+                           token=cred["credential"]).json()
+        # one rotation per host per rotate_interval: at once it is 429
+        again = srv.request("POST", "/api/v1/credentials/rotate",
+                            token=cred["credential"])
+        assert again.status == 429, again.body
+        assert again.headers["Retry-After"] == "1"
+        assert "rotated its credential less than 1 s ago" in again.json()["error"]
+        again = wait_for(lambda: (lambda r: r if r.status == 200 else None)(
+            srv.request("POST", "/api/v1/credentials/rotate", token=cred["credential"])),
+            timeout=5, what="the next rotation to be allowed")
+        assert post_as(srv, again.json()["credential"], "web01").status == 200
+        r = post_as(srv, lost["credential"], "web01")
+        assert r.status == 401
+        assert "superseded by a later rotation" in r.json()["error"]
+    finally:
+        srv.stop()
+
+
+def test_rotations_are_limited_to_one_a_minute_by_default(server):
     cred = enrolled(server, new_token(server)["token"], "web01")
-    lost = server.request("POST", "/api/v1/credentials/rotate",
-                          token=cred["credential"]).json()
-    again = server.request("POST", "/api/v1/credentials/rotate",
-                           token=cred["credential"])
-    assert again.status == 200
-    assert post_as(server, again.json()["credential"], "web01").status == 200
-    r = post_as(server, lost["credential"], "web01")
-    assert r.status == 401
-    assert "superseded by a later rotation" in r.json()["error"]
+    new = server.request("POST", "/api/v1/credentials/rotate", token=cred["credential"])
+    assert new.status == 200
+    for secret in (cred["credential"], new.json()["credential"]):
+        r = server.request("POST", "/api/v1/credentials/rotate", token=secret)
+        assert r.status == 429
+        assert int(r.headers["Retry-After"]) in range(58, 61)
+        assert r.json()["error"].startswith(
+            "host web01 rotated its credential less than 60 s ago; rotate again in ")
+    assert server.db_count("credentials") == 2
+    metrics = server.get("/metrics").body.decode()
+    assert 'tocsin_writer_jobs_total{result="declined"} 2' in metrics
+    assert 'tocsin_writer_jobs_total{result="failed"} 0' in metrics
 
 
 def test_shared_tokens_cannot_rotate(server):
@@ -333,3 +371,130 @@ def test_cli_enrollment_and_credentials(server):
     assert audit.returncode == 0
     assert "enrollment_token.revoke" in audit.stdout
     assert "credential.revoke" in audit.stdout
+
+
+def test_a_revocation_racing_a_rotation_never_leaves_a_successor_valid(server):
+    """The reviewer's race: a rotation and a revocation of one credential at
+    once.  Whichever commits first, nothing issued to the revoked credential
+    may work afterwards (the index follows the commits in their order)."""
+    tok = new_token(server)["token"]
+    bypass = []
+    for trial in range(200):
+        host = f"h{trial}"
+        cred = enrolled(server, tok, host)
+        go, issued = threading.Barrier(2), []
+
+        def rotate():
+            go.wait()
+            r = server.request("POST", "/api/v1/credentials/rotate",
+                               token=cred["credential"])
+            if r.status == 200:
+                issued.append(r.json()["credential"])
+
+        def revoke():
+            go.wait()
+            r = server.admin("DELETE", f"/api/v1/credentials/{cred['credential_id']}")
+            assert r.status == 200, r.body
+
+        threads = [threading.Thread(target=rotate), threading.Thread(target=revoke)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for secret in issued + [cred["credential"]]:
+            if post_as(server, secret, host).status != 401:
+                bypass.append(trial)
+    assert bypass == [], f"{len(bypass)} of 200 trials left a credential valid"
+    con = sqlite3.connect(server.db)
+    active = con.execute("SELECT count(*) FROM credentials WHERE revoked_at IS NULL"
+                         " AND (expires_at IS NULL OR expires_at > ?)",
+                         (int(time.time() * 1000),)).fetchone()[0]
+    con.close()
+    assert active == 0
+
+
+def test_another_customer_cannot_take_a_host_that_reports_with_a_shared_token(tmp_path):
+    srv = Server(tmp_path / "server", extra="""\
+customers:
+  acme: {name: ACME}
+  globex: {name: Globex}
+hosts:
+  web02: {customer: acme}
+""").start()
+    try:
+        # web01 reports with the shared token; neither the inventory nor a claim names it
+        assert post_as(srv, AGENT_TOKEN, "web01", "critical").status == 200
+        globex = new_token(srv, "globex")["token"]
+        r = enroll(srv, globex, "web01")
+        assert r.status == 409, r.body
+        assert r.json()["error"].startswith(
+            "host web01 is in use: it reported 0 s ago and belongs to no customer yet")
+        # its ticket is untouched and nobody holds a credential for it
+        assert srv.db_count("credentials") == 0
+        # a host the inventory gives to acme moves to per-host credentials freely
+        assert post_as(srv, AGENT_TOKEN, "web02").status == 200
+        acme = new_token(srv, "acme")["token"]
+        assert enroll(srv, acme, "web02").status == 201
+        assert enroll(srv, globex, "web02").status == 409
+    finally:
+        srv.stop()
+
+
+def test_reenrolling_a_host_in_use_needs_an_admin(server):
+    env = {"TOCSIN_URL": server.url, "TOCSIN_TOKEN": ADMIN_TOKEN}
+    tok = new_token(server, max_uses=None)["token"]
+    live = enrolled(server, tok, "web01")
+    assert post_as(server, live["credential"], "web01").status == 200
+    # another holder of the multi-use token tries to take web01 over
+    r = enroll(server, tok, "web01")
+    assert r.status == 409
+    assert r.json()["error"].startswith(
+        f"host web01 is in use: its credential {live['credential_id']} was used ")
+    assert "tocsin enrollment approve web01" in r.json()["error"]
+    assert post_as(server, live["credential"], "web01").status == 200
+    # the administrator approves one re-enrollment (a reinstalled host)
+    out = run_cli("enrollment", "approve", "web01", "--expires", "10m", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "the next enrollment of host web01 may go ahead until" in out.stdout
+    again = enrolled(server, tok, "web01")
+    assert post_as(server, again["credential"], "web01").status == 200
+    assert post_as(server, live["credential"], "web01").status == 401
+    # used up: the next attempt needs another approval
+    assert enroll(server, tok, "web01").status == 409
+    listed = run_cli("enrollment", "approvals", env=env)
+    assert listed.returncode == 0
+    assert "web01" in listed.stdout and "used" in listed.stdout
+    audit = server.admin("GET", "/api/v1/audit").json()["audit"]
+    assert any(a["action"] == "enrollment.approve" for a in audit)
+    assert any("approved by enrollment approval" in (a["detail"] or "") for a in audit)
+
+
+def test_tokens_for_some_host_names(server):
+    env = {"TOCSIN_URL": server.url, "TOCSIN_TOKEN": ADMIN_TOKEN}
+    out = run_cli("enrollment", "create", "--customer", "acme", "--hosts", "web*",
+                  "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    tok = json.loads(out.stdout)
+    assert tok["hosts"] == "web*"
+    assert enroll(server, tok["token"], "web07").status == 201
+    r = enroll(server, tok["token"], "db01")
+    assert r.status == 403
+    assert r.json()["error"] == (f"enrollment token {tok['id']} may only enroll hosts "
+                                 "matching 'web*', not db01")
+    r = server.admin("POST", "/api/v1/enrollment-tokens",
+                     {"customer": "acme", "hosts": "web 01"})
+    assert r.status == 400 and r.json()["error"].startswith("hosts: expected a shell pattern")
+
+
+@pytest.mark.parametrize("body, message", [
+    ({}, "host: expected a host name"),
+    ({"host": "web01", "expires_in": "8d"}, "expires_in: expected a duration from 1s to 7d"),
+    ({"host": "web01", "customer": ""}, "customer: expected the id of a customer"),
+    ({"host": "web01", "why": "x"}, "unknown key 'why'"),
+])
+def test_bad_approval_requests_are_400(server, body, message):
+    r = server.admin("POST", "/api/v1/enrollment-approvals", body)
+    assert r.status == 400
+    assert message in r.json()["error"]
+    assert server.request("POST", "/api/v1/enrollment-approvals", {"host": "web01"},
+                          token=TECH_TOKEN).status == 403

@@ -8,12 +8,16 @@ socket named by NOTIFY_SOCKET, which the test owns exactly as systemd would.
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
+import threading
+import time
 
 import pytest
 
 from conftest import (ADMIN_TOKEN, AGENT_TOKEN, ROOT, TECH_TOKEN, Server,
                       wait_for)
+from test_durability import make_batch
 
 
 class NotifySocket:
@@ -56,6 +60,47 @@ def test_ready_watchdog_and_stopping(tmp_path, notify):
     srv.proc.send_signal(signal.SIGTERM)
     notify.wait("STOPPING=1")
     assert srv.stop() == 0
+
+
+def test_no_watchdog_ping_while_the_writer_is_stuck_under_load(tmp_path, notify):
+    """The database locked by another process hangs the writer on its next
+    BEGIN while agents keep its small queue full.  A probe the full queue
+    refuses is no sign of health: no WATCHDOG=1 until the writer commits
+    again."""
+    srv = Server(tmp_path / "server", extra="writer:\n  max_queue: 2\n")
+    srv.start(env={"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"})
+    notify.wait("READY=1")
+    notify.wait("WATCHDOG=1", count=3)
+    stop, codes = threading.Event(), []
+
+    def flood():
+        while not stop.is_set():
+            try:
+                codes.append(srv.post_events(make_batch(1, 2, 0)).status)
+            except OSError:
+                pass
+
+    threads = [threading.Thread(target=flood) for _ in range(8)]
+    for t in threads:
+        t.start()
+    lock = sqlite3.connect(srv.db, isolation_level=None, timeout=10)
+    try:
+        wait_for(lambda: 503 in codes, what="the loaded queue refusing batches")
+        lock.execute("BEGIN IMMEDIATE")  # 3 s, under the 5 s busy timeout
+        time.sleep(0.5)  # a commit before the lock may still be announced
+        before = sum("WATCHDOG=1" in m for m in notify.poll())
+        time.sleep(2.5)  # six watchdog ticks with the writer stuck and loaded
+        stuck = sum("WATCHDOG=1" in m for m in notify.poll()) - before
+    finally:
+        if lock.in_transaction:
+            lock.execute("COMMIT")
+        lock.close()
+        stop.set()
+        for t in threads:
+            t.join()
+    assert stuck == 0, f"{stuck} WATCHDOG=1 pings while the writer was stuck"
+    notify.wait("WATCHDOG=1", count=before + 1)  # it commits again: pings resume
+    srv.stop()
 
 
 def test_sighup_reloads_tokens_and_keeps_a_broken_config_out(tmp_path, notify):

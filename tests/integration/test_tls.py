@@ -130,3 +130,89 @@ def test_client_certificates(mtls_server, tls_certs):
     assert rogue.status == 403
     assert rogue.json()["error"].startswith("the client certificate is not accepted: ")
     assert mtls_server.db_count("events") == 1
+
+
+def s_client(port, *args):
+    """openssl s_client's handshake with the server: (succeeded, output)."""
+    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}",
+                        "-brief", *args], input=b"", capture_output=True, timeout=20)
+    out = (r.stdout + r.stderr).decode(errors="replace")
+    return "Protocol version" in out and "CONNECTION ESTABLISHED" in out, out
+
+
+def test_only_modern_suites_are_offered(tls_server):
+    ok, out = s_client(tls_server.port, "-tls1_3")
+    assert ok, out
+    ok, out = s_client(tls_server.port, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256")
+    assert ok, out
+    # CBC with SHA-1 or SHA-2 MACs, static RSA, TLS 1.1 and older: refused
+    for args in (["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA"],
+                 ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-SHA384"],
+                 ["-tls1_2", "-cipher", "AES128-GCM-SHA256"],
+                 ["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"]):
+        ok, out = s_client(tls_server.port, *args)
+        assert not ok, (args, out)
+
+
+def test_a_client_certificate_not_meant_for_clients_is_refused(mtls_server, tls_certs):
+    crt, key = tls_certs.issue("serveronly", "client_ca", "extendedKeyUsage=serverAuth")
+    import json
+    r = http("POST", mtls_server.url + "/api/v1/events", body=json.dumps(batch()).encode(),
+             token=AGENT_TOKEN, context=context_with(tls_certs, crt, key))
+    assert r.status == 403
+    assert r.json()["error"].startswith("the client certificate is not accepted: ")
+    assert "purpose" in r.json()["error"]
+    # one explicitly meant for clients is fine
+    crt, key = tls_certs.issue("clientauth", "client_ca", "extendedKeyUsage=clientAuth")
+    r = http("POST", mtls_server.url + "/api/v1/events", body=json.dumps(batch()).encode(),
+             token=AGENT_TOKEN, context=context_with(tls_certs, crt, key))
+    assert r.status == 200, r.body
+
+
+def test_keep_alive_requests_reuse_the_verdict_on_the_client_certificate(mtls_server, tls_certs):
+    """Many requests on one connection all get the same answer; the rogue
+    certificate stays refused on its connection."""
+    import http.client
+    import json
+    for crt, key, want in ((tls_certs.client_crt, tls_certs.client_key, 200),
+                           (tls_certs.rogue_crt, tls_certs.rogue_key, 403)):
+        conn = http.client.HTTPSConnection("127.0.0.1", mtls_server.port, timeout=10,
+                                           context=context_with(tls_certs, crt, key))
+        for _ in range(20):
+            conn.request("POST", "/api/v1/events", body=json.dumps(batch()),
+                         headers={"Authorization": f"Bearer {AGENT_TOKEN}",
+                                  "Content-Type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == want
+        conn.close()
+    assert mtls_server.db_count("events") == 20
+
+
+def test_sighup_renews_the_certificate_without_a_restart(tmp_path, tls_certs):
+    srv = Server(tmp_path / "server", transport=tls_transport(tls_certs),
+                 ca_file=tls_certs.ca_crt).start()
+    try:
+        port = srv.port
+        before = ssl.get_server_certificate(("127.0.0.1", port))
+        crt, key = tls_certs.issue("renewed", "ca",
+                                   "subjectAltName=IP:127.0.0.1,DNS:localhost")
+        import signal
+        srv.write_config(transport=f"tls:\n  cert: {crt}\n  key: {key}\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "SIGHUP: new connections get the new TLS certificate"
+                 in srv.log_text(), what="the certificate reload")
+        after = ssl.get_server_certificate(("127.0.0.1", port))
+        assert ssl.PEM_cert_to_DER_cert(after) == ssl.PEM_cert_to_DER_cert(crt.read_text())
+        assert after != before
+        assert srv.post_events(batch()).status == 200  # verified against the CA
+        assert "tls (turning HTTPS on or off) changed" not in srv.log_text()
+        # a key that does not match is refused whole; the renewed pair stays
+        srv.write_config(transport=f"tls:\n  cert: {tls_certs.server_crt}\n  key: {key}\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "keeping the running configuration" in srv.log_text(),
+                 what="the refused reload")
+        again = ssl.get_server_certificate(("127.0.0.1", port))
+        assert ssl.PEM_cert_to_DER_cert(again) == ssl.PEM_cert_to_DER_cert(crt.read_text())
+    finally:
+        srv.stop()

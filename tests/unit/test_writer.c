@@ -154,6 +154,17 @@ static void test_jobs_queued_together_share_a_commit(void **state)
 	assert_int_equal(count_hosts(f->st, NULL), 201);
 }
 
+/* Post one job and wait until the writer holds it (blocked on the store). */
+static void writer_takes_one(struct fixture *f, struct host_job *j)
+{
+	struct writer_stats ws;
+
+	assert_int_equal(writer_post(f->w, host_job_apply, j, host_job_done), 0);
+	do {
+		writer_get_stats(f->w, &ws);
+	} while (ws.queued != 0);
+}
+
 static void test_full_queue_refuses_posts(void **state)
 {
 	struct fixture *f = *state;
@@ -162,7 +173,13 @@ static void test_full_queue_refuses_posts(void **state)
 
 	assert_int_equal(writer_start(f->st, 4, 4, &f->w), 0);
 	store_lock(f->st);
-	for (int i = 0; i < 8; i++) {
+	/*
+	 * The writer takes the first job and blocks on the store: then
+	 * exactly max_queue (4) more fit, and the other 3 are refused.
+	 */
+	jobs[0] = (struct host_job){ .name = "q0" };
+	writer_takes_one(f, &jobs[0]);
+	for (int i = 1; i < 8; i++) {
 		jobs[i] = (struct host_job){ 0 };
 		snprintf(jobs[i].name, sizeof(jobs[i].name), "q%d", i);
 		if (writer_post(f->w, host_job_apply, &jobs[i], host_job_done) == -EAGAIN)
@@ -171,9 +188,133 @@ static void test_full_queue_refuses_posts(void **state)
 	store_unlock(f->st);
 	writer_stop(f->w);
 	f->w = NULL;
-	/* at most 4 wait, one more may already be with the writer */
-	assert_true(refused >= 3);
-	assert_int_equal(count_hosts(f->st, NULL), 8 - refused);
+	assert_int_equal(refused, 3);
+	assert_int_equal(count_hosts(f->st, NULL), 5);
+	for (int i = 0; i < 5; i++)
+		assert_true(jobs[i].done);
+	for (int i = 5; i < 8; i++)
+		assert_false(jobs[i].done);
+}
+
+/* What the callbacks saw, in the order they ran. */
+struct order {
+	pthread_mutex_t lock;
+	char seen[8][32];
+	int n;
+	struct fixture *f;
+	struct writer_stats at_probe; /* stats when the probe's callback ran */
+};
+
+struct then_job {
+	struct host_job host;
+	struct order *order;
+};
+
+static void then_job_done(void *arg, int result)
+{
+	struct then_job *j = arg;
+
+	(void)result;
+	pthread_mutex_lock(&j->order->lock);
+	strlcpy_safe(j->order->seen[j->order->n++], j->host.name,
+		     sizeof(j->order->seen[0]));
+	pthread_mutex_unlock(&j->order->lock);
+}
+
+static int then_job_apply(struct store *st, void *arg)
+{
+	struct then_job *j = arg;
+
+	return host_job_apply(st, &j->host);
+}
+
+static void *run_then(void *arg)
+{
+	struct then_job *j = arg;
+
+	j->host.result = writer_run_then(j->order->f->w, then_job_apply,
+					 then_job_done, j, -1);
+	/* Its callback ran before writer_run_then() returned. */
+	pthread_mutex_lock(&j->order->lock);
+	for (int i = 0; i < j->order->n; i++)
+		if (strcmp(j->order->seen[i], j->host.name) == 0)
+			j->host.done = 1;
+	pthread_mutex_unlock(&j->order->lock);
+	return NULL;
+}
+
+static void queue_waits(struct fixture *f, size_t n)
+{
+	struct writer_stats ws;
+
+	do {
+		writer_get_stats(f->w, &ws);
+	} while (ws.queued != n);
+}
+
+static void test_run_then_callbacks_follow_the_commit_order(void **state)
+{
+	struct fixture *f = *state;
+	struct order order = { .f = f };
+	struct then_job first = { .host = { .name = "first" }, .order = &order };
+	struct then_job second = { .host = { .name = "second", .fail = -EINVAL },
+				   .order = &order };
+	struct then_job posted = { .host = { .name = "posted" }, .order = &order };
+	struct host_job blocker = { .name = "blocker" };
+	pthread_t a, b;
+
+	pthread_mutex_init(&order.lock, NULL);
+	assert_int_equal(writer_start(f->st, 16, 16, &f->w), 0);
+	store_lock(f->st);
+	writer_takes_one(f, &blocker);
+	/* first, then second, then a posted job: one group, in this order */
+	assert_int_equal(pthread_create(&a, NULL, run_then, &first), 0);
+	queue_waits(f, 1);
+	assert_int_equal(pthread_create(&b, NULL, run_then, &second), 0);
+	queue_waits(f, 2);
+	assert_int_equal(writer_post(f->w, then_job_apply, &posted, then_job_done), 0);
+	store_unlock(f->st);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	writer_stop(f->w);
+	f->w = NULL;
+	assert_int_equal(order.n, 3);
+	assert_string_equal(order.seen[0], "first");
+	assert_string_equal(order.seen[1], "second");
+	assert_string_equal(order.seen[2], "posted");
+	assert_int_equal(first.host.result, 0);
+	assert_int_equal(second.host.result, -EINVAL);
+	assert_true(first.host.done && second.host.done);
+	pthread_mutex_destroy(&order.lock);
+}
+
+static int refusing_apply(struct store *st, void *arg)
+{
+	int64_t id;
+
+	(void)arg;
+	/* It wrote something, and then refused: undone, counted as declined. */
+	assert_int_equal(store_host_touch(st, "refusing", 1000, &id), 0);
+	return writer_refuse(-EALREADY);
+}
+
+static void test_refusals_are_counted_apart_from_failures(void **state)
+{
+	struct fixture *f = *state;
+	struct host_job broken = { .name = "broken", .fail = -EIO };
+	struct host_job fine = { .name = "fine" };
+	struct writer_stats ws;
+
+	assert_int_equal(writer_start(f->st, 16, 16, &f->w), 0);
+	assert_int_equal(writer_run(f->w, refusing_apply, NULL), -EALREADY);
+	assert_int_equal(writer_run(f->w, host_job_apply, &broken), -EIO);
+	assert_int_equal(writer_run(f->w, host_job_apply, &fine), 0);
+	writer_get_stats(f->w, &ws);
+	assert_int_equal(ws.jobs, 3);
+	assert_int_equal(ws.declined, 1);
+	assert_int_equal(ws.failed, 1);
+	assert_int_equal(count_hosts(f->st, "refusing"), 0);
+	assert_int_equal(count_hosts(f->st, "fine"), 1);
 }
 
 static void test_timed_run_gives_up_on_a_full_queue(void **state)
@@ -282,12 +423,32 @@ static void test_listeners_hear_changes_and_can_veto(void **state)
 	assert_int_equal(j3.stats.resolved, 1);
 }
 
+static void test_the_store_commits_durably(void **state)
+{
+	struct fixture *f = *state;
+	const char *journal, *sync;
+	sqlite3_stmt *s;
+
+	store_durability(f->st, &journal, &sync);
+	assert_string_equal(journal, "wal");
+	assert_string_equal(sync, "full");
+	/* and the connection says so itself */
+	assert_int_equal(sqlite3_prepare_v2(store_db(f->st), "PRAGMA synchronous", -1, &s,
+					    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(s, 0), 2);
+	sqlite3_finalize(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_the_store_commits_durably, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_job_is_rolled_back_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_jobs_queued_together_share_a_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_queue_refuses_posts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_then_callbacks_follow_the_commit_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refusals_are_counted_apart_from_failures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timed_run_gives_up_on_a_full_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listeners_hear_changes_and_can_veto, setup, teardown),
 	};

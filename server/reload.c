@@ -1,0 +1,233 @@
+#include "reload.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/config.h"
+#include "../common/log.h"
+#include "../common/util.h"
+#include "api.h"
+#include "credentials.h"
+#include "dedup.h"
+#include "inventory.h"
+#include "lifecycle.h"
+#include "liveness.h"
+#include "server.h"
+#include "tls.h"
+#include "writer.h"
+
+void reload_keep(struct reload_history *h, struct server_config *conf)
+{
+	h->v = xreallocarray(h->v, h->n + 1, sizeof(*h->v));
+	h->v[h->n++] = conf;
+}
+
+void reload_history_free(struct reload_history *h)
+{
+	for (size_t i = 0; i < h->n; i++)
+		server_config_free(h->v[i]);
+	free(h->v);
+	*h = (struct reload_history){ 0 };
+}
+
+/* --- what changed ------------------------------------------------------ */
+
+/* Feed a node and everything below it to the hash, positions left out. */
+static void digest_node(crypto_generichash_state *h, const struct cfg_node *n)
+{
+	unsigned char type = n ? (unsigned char)n->type : 0xff;
+
+	crypto_generichash_update(h, &type, 1);
+	if (n == NULL)
+		return;
+	if (n->type == CFG_SCALAR && n->value != NULL)
+		crypto_generichash_update(h, (const unsigned char *)n->value,
+					  strlen(n->value) + 1);
+	for (size_t i = 0; n->type == CFG_MAP && i < n->npairs; i++) {
+		crypto_generichash_update(h, (const unsigned char *)n->pairs[i].key,
+					  strlen(n->pairs[i].key) + 1);
+		digest_node(h, n->pairs[i].value);
+	}
+	for (size_t i = 0; n->type == CFG_SEQ && i < n->nitems; i++)
+		digest_node(h, n->items[i]);
+}
+
+/* The value of key in map, without marking it read; NULL when absent. */
+static const struct cfg_node *lookup(const struct cfg_node *map, const char *key)
+{
+	for (size_t i = 0; map && map->type == CFG_MAP && i < map->npairs; i++)
+		if (strcmp(map->pairs[i].key, key) == 0)
+			return map->pairs[i].value;
+	return NULL;
+}
+
+void reload_helpdesk_digest(const struct cfg *cfg, uint8_t out[32])
+{
+	static const char *const sections[] = { "contracts", "people",
+						"helpdesk", "notify" };
+	static const char *const per_customer[] = { "contract", "contacts",
+						    "notify" };
+	const struct cfg_node *customers = lookup(cfg->root, "customers");
+	crypto_generichash_state h;
+
+	crypto_generichash_init(&h, NULL, 0, 32);
+	for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
+		digest_node(&h, lookup(cfg->root, sections[i]));
+	for (size_t i = 0; customers && customers->type == CFG_MAP &&
+			   i < customers->npairs; i++) {
+		crypto_generichash_update(&h,
+					  (const unsigned char *)customers->pairs[i].key,
+					  strlen(customers->pairs[i].key) + 1);
+		for (size_t k = 0; k < ARRAY_SIZE(per_customer); k++)
+			digest_node(&h, lookup(customers->pairs[i].value,
+					       per_customer[k]));
+	}
+	crypto_generichash_final(&h, out, 32);
+}
+
+static bool str_differs(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+/* What of tls: only a restart applies: turning it on or off, the client CA. */
+static bool tls_bound_differs(const struct tls_config *a,
+			      const struct tls_config *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return str_differs(a->client_ca_pem, b->client_ca_pem) ||
+	       a->require_client_cert != b->require_client_cert;
+}
+
+/* Name every setting that changed but only applies after a restart. */
+static void warn_restart_only(const struct server_config *old,
+			      const struct server_config *new)
+{
+	static const char fmt[] =
+		"SIGHUP: %s changed; restart the server to apply it";
+
+	if (str_differs(old->listen_host, new->listen_host) ||
+	    old->listen_port != new->listen_port)
+		log_warnx(fmt, "listen");
+	if (str_differs(old->database, new->database))
+		log_warnx(fmt, "database");
+	if ((old->tls == NULL) != (new->tls == NULL))
+		log_warnx(fmt, "tls (turning HTTPS on or off)");
+	else if (tls_bound_differs(old->tls, new->tls))
+		log_warnx(fmt, "tls.client_ca or tls.require_client_cert");
+	if (old->allow_plain_http != new->allow_plain_http)
+		log_warnx(fmt, "allow_plain_http");
+	if (old->max_body != new->max_body)
+		log_warnx(fmt, "http.max_body");
+	if (old->threads != new->threads ||
+	    old->max_connections != new->max_connections ||
+	    old->connection_timeout_ms != new->connection_timeout_ms)
+		log_warnx(fmt, "http.threads, max_connections or connection_timeout");
+	if (old->writer_queue != new->writer_queue ||
+	    old->writer_group != new->writer_group)
+		log_warnx(fmt, "writer.max_queue or max_group");
+	if (old->lifecycle->tick_ms != new->lifecycle->tick_ms)
+		log_warnx(fmt, "lifecycle.tick");
+	if (memcmp(old->helpdesk_digest, new->helpdesk_digest,
+		   sizeof(old->helpdesk_digest)) != 0)
+		log_warnx(fmt, "the helpdesk (contracts, people, helpdesk, notify, or a customer's contract, contacts or notify)");
+	/* The trap listener keeps the configuration it was started with. */
+	if (new->traps != NULL || old->traps != NULL)
+		log_notice("SIGHUP: traps:, the hosts' snmp: keys and the trap mappings apply after a restart");
+}
+
+/* --- applying ---------------------------------------------------------- */
+
+/* A renewed certificate or key: new handshakes get it (tls_use()). */
+static void reload_certificate(const struct tls_config *old,
+			       const struct tls_config *new)
+{
+	char why[256];
+
+	if (old == NULL || new == NULL ||
+	    (!str_differs(old->cert_pem, new->cert_pem) &&
+	     !str_differs(old->key_pem, new->key_pem)))
+		return;
+	if (tls_use(new, why, sizeof(why)) < 0)
+		log_warnx("SIGHUP: tls.cert and tls.key: %s; new connections keep the running certificate",
+			  why);
+	else
+		log_notice("SIGHUP: new connections get the new TLS certificate");
+}
+
+struct reconfigure_job {
+	const struct server_config *conf;
+};
+
+/*
+ * Writer job: the deduplication's new rules, topology and inventory,
+ * between two commits, so that no batch sees half of each.
+ */
+static int reconfigure_apply(struct store *st, void *arg)
+{
+	struct reconfigure_job *j = arg;
+
+	return dedup_configure(st, j->conf->lifecycle, j->conf->inventory);
+}
+
+int reload_apply(struct api *api, struct reload_history *h,
+		 const char *config_path, const char *dropin_dir)
+{
+	struct reconfigure_job job;
+	struct server_config *conf;
+	struct cfg *cfg;
+	int r;
+
+	r = server_config_load(config_path, dropin_dir, &conf, &cfg);
+	if (r < 0) {
+		log_warnx("SIGHUP: cannot load %s: %s; keeping the running configuration",
+			  config_path, strerror(-r));
+		return r;
+	}
+	if (cfg->nerrors > 0) {
+		for (size_t i = 0; i < cfg->nerrors; i++)
+			log_warnx("SIGHUP: %s", cfg->errors[i]);
+		log_warnx("SIGHUP: %zu configuration error%s; keeping the running configuration",
+			  cfg->nerrors, cfg->nerrors == 1 ? "" : "s");
+		cfg_free(cfg);
+		server_config_free(conf);
+		return -EINVAL;
+	}
+	cfg_free(cfg);
+	job.conf = conf;
+	r = writer_run(api->writer, reconfigure_apply, &job);
+	if (r < 0) {
+		log_warnx("SIGHUP: cannot apply lifecycle:, topology: and the inventory: %s; keeping the running configuration",
+			  strerror(-r));
+		server_config_free(conf);
+		return r;
+	}
+	/* The read side's topology and silences follow, under its lock. */
+	if (api->reader != NULL) {
+		store_lock(api->reader);
+		r = dedup_configure(api->reader, conf->lifecycle, conf->inventory);
+		store_unlock(api->reader);
+		if (r < 0)
+			log_warnx("SIGHUP: the read connection keeps the old topology: %s",
+				  strerror(-r));
+	}
+	warn_restart_only(api->conf, conf);
+	reload_certificate(api->conf->tls, conf->tls);
+	reload_keep(h, conf);
+	api->conf = conf;
+	log_set_level(conf->log_level);
+	if (api->liveness != NULL)
+		liveness_configure(api->liveness, &conf->liveness);
+	if (api->credentials != NULL)
+		credentials_configure(api->credentials, &conf->enrollment);
+	log_notice("SIGHUP: configuration reloaded from %s (%zu tokens, %zu hosts in the inventory, %zu lifecycle rules)",
+		   config_path, conf->ntokens, conf->inventory->nhosts,
+		   conf->lifecycle->nrules);
+	return 0;
+}

@@ -1,0 +1,58 @@
+/*
+ * SIGHUP: load the configuration again and apply what can be applied
+ * while the collector runs.
+ *
+ * A file with errors is refused (every error is logged) and the running
+ * configuration kept.  Otherwise, at once: auth.tokens, http.max_batch,
+ * writer.max_queue_bytes, log_level, enrollment:, liveness: and silences:
+ * (the next request or round reads them), and, through a writer job that
+ * swaps the deduplication's context between two commits, lifecycle:
+ * rules, topology: and the inventory (customers, hosts) for the alert
+ * lifecycle, enrollment and the API; the TLS certificate and key (tls.c
+ * hands the new pair to the next handshakes).  What is bound at start is
+ * named in the log with "restart the server to apply it": listen,
+ * database, allow_plain_http, tls.client_ca and require_client_cert,
+ * http.max_body/threads/max_connections/connection_timeout,
+ * writer.max_queue/max_group, lifecycle.tick and the helpdesk's sections
+ * (contracts, people, helpdesk, notify, and the customers' contract,
+ * contacts and notify), whose modules load them at start (the helpdesk's
+ * routing also keeps the inventory of the start).
+ *
+ * Replaced configurations are kept until exit, since modules may still
+ * hold pointers into them (the helpdesk's inventory, a token), and
+ * reloads are rare.
+ */
+#ifndef TOCSIN_RELOAD_H
+#define TOCSIN_RELOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct api;
+struct cfg;
+struct server_config;
+
+/* Every configuration loaded, the first one as well. */
+struct reload_history {
+	struct server_config **v;
+	size_t n;
+};
+
+void reload_keep(struct reload_history *h, struct server_config *conf);
+void reload_history_free(struct reload_history *h);
+
+/*
+ * A digest of the helpdesk's part of a loaded configuration tree, so that
+ * a reload can tell whether it changed (config.c fills
+ * server_config.helpdesk_digest with it).
+ */
+void reload_helpdesk_digest(const struct cfg *cfg, uint8_t out[32]);
+
+/*
+ * Load config_path (and dropin_dir) and apply it to api.  0, or -errno
+ * with the running configuration kept (the reasons are logged).
+ */
+int reload_apply(struct api *api, struct reload_history *h,
+		 const char *config_path, const char *dropin_dir);
+
+#endif

@@ -1,0 +1,80 @@
+"""SIGHUP applies the inventory, lifecycle: rules and topology: to the alert
+lifecycle at once (a writer job swaps the deduplication's context), and
+names what only a restart applies."""
+import signal
+
+from conftest import Server, wait_for
+from lifecycle_helpers import event, find, post
+
+ROUTER = """\
+customers:
+  acme: {name: ACME}
+hosts:
+  acme-router: {customer: acme, role: central}
+"""
+
+BEHIND = ROUTER + """\
+  web01: {customer: acme, role: central, parent: acme-router}
+"""
+
+
+def reload(srv, extra, count=1):
+    srv.write_config(extra=extra)
+    srv.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: srv.log_text().count("SIGHUP: configuration reloaded") >= count,
+             what="the reload")
+
+
+def all_tickets(srv):
+    r = srv.get("/api/v1/tickets?state=all&children=true")
+    assert r.status == 200
+    return r.json()["tickets"]
+
+
+def test_a_host_added_behind_a_down_router_is_attached_after_a_reload(tmp_path):
+    srv = Server(tmp_path / "server", extra=ROUTER).start()
+    try:
+        post(srv, "acme-router", event("heartbeat", "alive", "critical"))
+        reload(srv, BEHIND)
+        post(srv, "web01", event("heartbeat", "alive", "critical"))
+        router = find(all_tickets(srv), "acme-router", "heartbeat", "alive")
+        web01 = find(all_tickets(srv), "web01", "heartbeat", "alive")
+        assert web01["parent_id"] == router["id"]
+        assert [t["host"] for t in srv.tickets("open")] == ["acme-router"]
+        assert "1 hosts in the inventory" not in srv.log_text()
+        assert "2 hosts in the inventory" in srv.log_text()
+    finally:
+        srv.stop()
+
+
+def test_lifecycle_rules_apply_after_a_reload(tmp_path):
+    srv = Server(tmp_path / "server",
+                 extra="lifecycle:\n  defaults:\n    confirm_after: 3\n").start()
+    try:
+        post(srv, "web01", event("disk", "/srv", "critical"))
+        assert find(srv.tickets("all"), "web01", "disk", "/srv") is None
+        reload(srv, "lifecycle:\n  rules:\n    - match: {check: disk}\n      confirm_after: 1\n")
+        post(srv, "web02", event("disk", "/srv", "critical"))
+        assert find(srv.tickets("all"), "web02", "disk", "/srv") is not None
+        assert "1 lifecycle rules" in srv.log_text()
+    finally:
+        srv.stop()
+
+
+def test_what_needs_a_restart_is_named(tmp_path):
+    srv = Server(tmp_path / "server").start()
+    try:
+        reload(srv, "lifecycle:\n  tick: 2s\n"
+                    "helpdesk:\n  categories: [telephony, managed-it]\n")
+        log = srv.log_text()
+        assert "SIGHUP: lifecycle.tick changed; restart the server to apply it" in log
+        assert ("SIGHUP: the helpdesk (contracts, people, helpdesk, notify, or a "
+                "customer's contract, contacts or notify) changed; restart the "
+                "server to apply it") in log
+        # a reload that changes neither says nothing of them
+        reload(srv, "lifecycle:\n  tick: 2s\n"
+                    "helpdesk:\n  categories: [telephony, managed-it]\n", count=2)
+        assert srv.log_text().count("lifecycle.tick changed") == 1
+        assert srv.log_text().count("the helpdesk (contracts") == 1
+    finally:
+        srv.stop()
