@@ -152,7 +152,11 @@ SERVER_SRCS := \
 	server/notify.c \
 	server/dispatch.c \
 	server/smtp.c \
-	server/webhook.c
+	server/webhook.c \
+	server/keymap.c \
+	server/ticket_cache.c \
+	server/checkpoint.c \
+	server/retention.c
 
 CLI_SRCS := \
 	server/cli/main.c \
@@ -196,7 +200,9 @@ UNIT_TESTS := \
 	test_agent_delivery \
 	test_utf8 \
 	test_pathscan \
-	test_wire
+	test_wire \
+	test_ticket_cache \
+	test_retention
 
 # V=1 shows the full commands.
 ifeq ($(V),1)
@@ -367,7 +373,8 @@ BENCHES := \
 	ingest_load \
 	store_apply \
 	auth_lookup \
-	pkglog_read
+	pkglog_read \
+	event_ids
 
 BENCH_BINS := $(addprefix $(REL)/bench/,$(BENCHES))
 

@@ -1,23 +1,53 @@
 /*
  * ingest_load: many simulated agents posting event batches to a collector.
  *
- *   ingest_load HOST PORT TOKEN [--threads N] [--seconds S] [--batch B]
- *               [--keys K] [--hosts H] [--steady]
+ *   ingest_load HOST PORT TOKEN [--connections N] [--threads T]
+ *               [--seconds S] [--warmup S] [--batch B] [--keys K]
+ *               [--hosts H] [--mix realistic|churn] [--ids v7|v4]
+ *               [--server-pid PID]
  *
- * Each thread keeps one keep-alive connection and posts batches of B
- * events (default 100) in a closed loop: the next request leaves when the
- * answer to the last one came back.  Events cycle through K problem keys
- * (default 10,000: H hosts x K/H items); every event has a unique id, and
- * states mix repeats (critical, warning) with recoveries (ok) so that the
- * collector opens, updates and resolves tickets.  Prints events/s,
- * requests/s and the p50/p99/max request latency.
+ * H simulated agents (default 100) own K problem keys between them
+ * (default 10,000: 100 items each).  An agent reports all its items once
+ * per round, in batches of B events (default 100: one batch is one
+ * agent's round), dated a simulated minute after its last round, so that
+ * the lifecycle's windows (flapping, reopening) see agents reporting
+ * every 60 s rather than thousands of times a second.  Every event has a
+ * unique id: UUIDv7 (time-ordered, as tocsin-agent makes them) or, with
+ * --ids v4, random version-4 UUIDs (what older agents sent).
  *
- * The HTTP here is the bare minimum a benchmark needs (the brief allows
- * plain sockets for the load generator): a fixed request and a response
- * read up to its Content-Length.  It is no client for anything else.
+ * N keep-alive connections (default 32) each carry the agents h with
+ * h % N == its index, one request at a time (closed loop, no pipelining):
+ * the next batch leaves when the answer to the last one came back, so
+ * each agent's rounds arrive in order.  T threads (default 1) drive the
+ * connections with epoll; one thread is plenty and leaves the cores to
+ * the server.
+ *
+ * Mixes (--mix):
+ *   realistic  4% of the keys are critical for good (every event an
+ *              occurrence of their open ticket); the others are ok, and
+ *              critical for one round in 50 (a ticket opened, resolved
+ *              the next round, reopened 50 rounds later): about 4% of
+ *              the events change a key's state.  The headline.
+ *   churn      every key cycles critical, critical, warning, critical,
+ *              ok: four events in five change the ticket (opened or
+ *              reopened, state changes with journal lines, resolved).
+ *              Run the server with flap detection off (bench/ingest.sh
+ *              does) or the keys soon flap and get cheap.  Worst case.
+ *
+ * Prints events/s acknowledged (counted from the answers' "accepted"),
+ * requests/s, request latency p50/p90/p99/max, and CPU per event of this
+ * process and, with --server-pid, of the server (whole process, and its
+ * writer thread when it is named "tocsin-writer").  The warm-up (default
+ * 2 s) is run but not counted.
+ *
+ * The HTTP here is the bare minimum a benchmark needs: a fixed request
+ * and a response read up to its Content-Length.  It is no client for
+ * anything else.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -27,45 +57,100 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_THREADS 256
-#define BODY_MAX (4 * 1024 * 1024)
+#include "clock.h"
+#include "workload.h"
+
+#define MAX_CONNS 4096
+#define MAX_THREADS 16
+#define RESP_MAX 8192
 
 struct opts {
 	const char *host;
 	int port;
 	const char *token;
+	int conns;
 	int threads;
 	double seconds;
-	int batch;
+	double warmup;
 	int keys;
 	int hosts;
-	int steady; /* 1: mostly repeats of an unchanged state */
+	int server_pid;
+	struct workload w;
 };
 
-struct worker {
+struct conn {
+	int fd;
+	struct workload_agent *agents; /* the agents this connection carries */
+	int nagents, turn;
+	char *req;
+	size_t req_len, sent;
+	char resp[RESP_MAX];
+	size_t resp_len;
+	double started;
+	int expect; /* events in the request in flight */
+};
+
+struct stats {
+	double *lat_ms;
+	size_t nlat, cap;
+	uint64_t events, requests, errors;
+	char error[200];
+};
+
+struct loop {
 	const struct opts *o;
-	int index;
-	uint64_t rng; /* xorshift64 state: event ids are random, as agents' are */
+	struct conn *conns;
+	int nconns;
 	pthread_t thread;
-	double *lat_ms;	 /* per request */
-	size_t nlat, caplat;
-	uint64_t events;
-	uint64_t errors;
-	char error[160];
+	struct stats st;
 };
 
-static atomic_bool stop_now;
+static atomic_bool measuring, stop_now;
 
 static double now_s(void)
 {
+	return bench_wall_s();
+}
+
+static int64_t wall_ms(void)
+{
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The next batch of the connection's next agent, with its HTTP header,
+ * into c->req (which holds batch * WORKLOAD_EVENT_MAX + 1024 bytes).
+ */
+static void make_request(const struct opts *o, struct conn *c)
+{
+	struct workload_agent *a = &c->agents[c->turn];
+	char *body = c->req + 512, *end, hdr[512];
+	int hlen;
+
+	c->turn = (c->turn + 1) % c->nagents;
+	end = workload_batch(&o->w, a, wall_ms(), body);
+	hlen = snprintf(hdr, sizeof(hdr),
+			"POST /api/v1/events HTTP/1.1\r\nHost: %s\r\n"
+			"Authorization: Bearer %s\r\n"
+			"Content-Type: application/json\r\n"
+			"Content-Length: %zu\r\n\r\n",
+			o->host, o->token, (size_t)(end - body));
+	/* The header goes right before the body, in the room left for it. */
+	memcpy(body - hlen, hdr, (size_t)hlen);
+	c->req_len = (size_t)(end - body) + (size_t)hlen;
+	memmove(c->req, body - hlen, c->req_len);
+	c->sent = 0;
+	c->resp_len = 0;
+	c->expect = o->w.batch;
 }
 
 static int connect_to(const struct opts *o)
@@ -86,164 +171,131 @@ static int connect_to(const struct opts *o)
 		close(fd);
 		return r;
 	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	return fd;
 }
 
-static uint64_t next_random(uint64_t *s)
+static void record(struct stats *st, double ms, int events)
 {
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
+	if (!atomic_load(&measuring))
+		return;
+	if (st->nlat == st->cap) {
+		st->cap = st->cap ? st->cap * 2 : 4096;
+		st->lat_ms = realloc(st->lat_ms, st->cap * sizeof(double));
+		if (st->lat_ms == NULL)
+			abort();
+	}
+	st->lat_ms[st->nlat++] = ms;
+	st->requests++;
+	st->events += (uint64_t)events;
 }
 
 /*
- * Successive states of one key.  The default "churn" mix changes state in
- * four events of five (journal lines, tickets opened and resolved: the
- * expensive case); --steady repeats one state 19 times in 20, as agents
- * mostly do.
+ * A complete response in c->resp: 1 when whole (and judged), 0 when more
+ * is needed, -1 on a malformed one.
  */
-static const char *const churn[] = { "critical", "critical", "warning",
-				     "critical", "ok" };
-
-static const char *state_of(const struct opts *o, uint64_t step)
+static int response_done(struct loop *l, struct conn *c)
 {
-	if (o->steady)
-		return step % 20 == 19 ? "ok" : "critical";
-	return churn[step % (sizeof(churn) / sizeof(churn[0]))];
-}
+	char *end = strstr(c->resp, "\r\n\r\n"), *cl, *acc;
+	size_t body_len;
+	int status;
 
-/*
- * Write batch number seq of worker w into body: host and items chosen so
- * that all workers together cycle through o->keys keys; ids are random
- * version-4 UUIDs (unique with overwhelming probability), which is what
- * makes the id index of the events table expensive.
- */
-static size_t make_body(struct worker *w, uint64_t seq, char *body,
-			size_t size)
-{
-	const struct opts *o = w->o;
-	int items_per_host = o->keys / o->hosts;
-	uint64_t n = seq * (uint64_t)o->threads + (uint64_t)w->index;
-	int host = (int)(n % (uint64_t)o->hosts);
-	size_t len;
-
-	len = (size_t)snprintf(body, size, "{\"host\":\"bench%04d\",\"events\":[",
-			       host);
-	for (int i = 0; i < o->batch && len < size; i++) {
-		int item = (int)((n / (uint64_t)o->hosts * (uint64_t)o->batch +
-				  (uint64_t)i) %
-				 (uint64_t)items_per_host);
-		const char *state = state_of(o, n / (uint64_t)o->hosts + (uint64_t)i);
-		uint64_t a = next_random(&w->rng), b = next_random(&w->rng);
-
-		len += (size_t)snprintf(
-			body + len, size - len,
-			"%s{\"id\":\"%08x-%04x-4%03x-8%03x-%012llx\",\"check\":\"disk\","
-			"\"item\":\"/srv/vol%04d\",\"state\":\"%s\","
-			"\"summary\":\"/srv/vol%04d: 93.1%% used, 6.2 GiB free of 90.0 GiB (warning at 90%%)\","
-			"\"metrics\":{\"used_percent\":93.1,\"free_bytes\":6657199308},"
-			"\"observed_at\":\"2026-11-22T10:00:00Z\"}",
-			i ? "," : "", (unsigned)(a >> 32), (unsigned)(a >> 16) & 0xffff,
-			(unsigned)a & 0xfff, (unsigned)(b >> 48) & 0xfff,
-			(unsigned long long)(b & 0xffffffffffffULL), item, state, item);
+	if (end == NULL)
+		return c->resp_len + 1 >= sizeof(c->resp) ? -1 : 0;
+	cl = strcasestr(c->resp, "\r\nContent-Length:");
+	body_len = cl ? strtoul(cl + 17, NULL, 10) : 0;
+	if (c->resp_len < (size_t)(end + 4 - c->resp) + body_len)
+		return c->resp_len + 1 >= sizeof(c->resp) ? -1 : 0;
+	if (sscanf(c->resp, "HTTP/1.%*d %d", &status) != 1)
+		return -1;
+	acc = strstr(end, "\"accepted\":");
+	if (status != 200 || acc == NULL || atoi(acc + 11) != c->expect) {
+		l->st.errors++;
+		snprintf(l->st.error, sizeof(l->st.error), "%.190s", end + 4);
+		return 1;
 	}
-	len += (size_t)snprintf(body + len, size - len, "]}");
-	return len;
+	record(&l->st, (now_s() - c->started) * 1000, c->expect);
+	return 1;
 }
 
-static int write_all(int fd, const char *p, size_t len)
+/* Send what is left of the request; false when the connection failed. */
+static bool on_writable(struct conn *c)
 {
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+	while (c->sent < c->req_len) {
+		ssize_t n = send(c->fd, c->req + c->sent, c->req_len - c->sent,
+				 MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EAGAIN)
+			return true;
 		if (n <= 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
+			return false;
+		c->sent += (size_t)n;
 	}
-	return 0;
+	return true;
 }
 
-/* Read one response; 0 and *ret_status, or -errno. */
-static int read_response(int fd, char *buf, size_t size, int *ret_status)
+static void *loop_main(void *arg)
 {
-	size_t len = 0, body_len = 0;
-	char *end = NULL, *cl;
+	struct loop *l = arg;
+	const struct opts *o = l->o;
+	struct epoll_event evs[64];
+	int ep = epoll_create1(EPOLL_CLOEXEC);
 
-	for (;;) {
-		ssize_t n = recv(fd, buf + len, size - len - 1, 0);
+	for (int i = 0; i < l->nconns; i++) {
+		struct conn *c = &l->conns[i];
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLET,
+					  .data.ptr = c };
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n == 0 ? -ECONNRESET : -errno;
-		len += (size_t)n;
-		buf[len] = '\0';
-		if (end == NULL && (end = strstr(buf, "\r\n\r\n")) != NULL) {
-			cl = strcasestr(buf, "\r\nContent-Length:");
-			body_len = cl ? strtoul(cl + 17, NULL, 10) : 0;
-			if (sscanf(buf, "HTTP/1.%*d %d", ret_status) != 1)
-				return -EPROTO;
-		}
-		if (end != NULL && len >= (size_t)(end + 4 - buf) + body_len)
-			return 0;
-		if (len + 1 >= size)
-			return -EMSGSIZE;
-	}
-}
-
-static void *worker_main(void *p)
-{
-	struct worker *w = p;
-	const struct opts *o = w->o;
-	char *body = malloc(BODY_MAX), *req = malloc(BODY_MAX + 512);
-	char resp[8192];
-	uint64_t seq = 0;
-	int fd = connect_to(o);
-
-	if (fd < 0) {
-		snprintf(w->error, sizeof(w->error), "connect: %s", strerror(-fd));
-		w->errors++;
-		goto out;
+		make_request(o, c);
+		c->started = now_s();
+		epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
 	}
 	while (!atomic_load(&stop_now)) {
-		size_t blen = make_body(w, seq++, body, BODY_MAX);
-		int hlen = snprintf(req, 512,
-				    "POST /api/v1/events HTTP/1.1\r\nHost: %s\r\n"
-				    "Authorization: Bearer %s\r\n"
-				    "Content-Type: application/json\r\n"
-				    "Content-Length: %zu\r\n\r\n",
-				    o->host, o->token, blen);
-		double t0;
-		int status = 0, r;
+		int n = epoll_wait(ep, evs, 64, 100);
 
-		memcpy(req + hlen, body, blen);
-		t0 = now_s();
-		r = write_all(fd, req, (size_t)hlen + blen);
-		if (r == 0)
-			r = read_response(fd, resp, sizeof(resp), &status);
-		if (r < 0 || status != 200) {
-			w->errors++;
-			snprintf(w->error, sizeof(w->error), "%.150s",
-				 r < 0 ? strerror(-r) : resp);
-			if (r < 0)
-				break;
-			continue;
+		for (int i = 0; i < n; i++) {
+			struct conn *c = evs[i].data.ptr;
+			bool ok = true;
+
+			if (evs[i].events & EPOLLOUT)
+				ok = on_writable(c);
+			while (ok && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+				ssize_t got = recv(c->fd, c->resp + c->resp_len,
+						   sizeof(c->resp) - c->resp_len - 1, 0);
+				int done;
+
+				if (got < 0 && errno == EAGAIN)
+					break;
+				if (got <= 0) {
+					ok = false;
+					break;
+				}
+				c->resp_len += (size_t)got;
+				c->resp[c->resp_len] = '\0';
+				done = response_done(l, c);
+				if (done < 0) {
+					ok = false;
+					break;
+				}
+				if (done == 0)
+					continue;
+				make_request(o, c);
+				c->started = now_s();
+				ok = on_writable(c);
+			}
+			if (!ok) {
+				l->st.errors++;
+				snprintf(l->st.error, sizeof(l->st.error),
+					 "connection lost: %s", strerror(errno));
+				epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+				close(c->fd);
+				c->fd = -1;
+			}
 		}
-		if (w->nlat == w->caplat) {
-			w->caplat = w->caplat ? w->caplat * 2 : 4096;
-			w->lat_ms = realloc(w->lat_ms, w->caplat * sizeof(double));
-		}
-		w->lat_ms[w->nlat++] = (now_s() - t0) * 1000;
-		w->events += (uint64_t)o->batch;
 	}
-	close(fd);
-out:
-	free(body);
-	free(req);
+	close(ep);
 	return NULL;
 }
 
@@ -267,94 +319,254 @@ static double number(const char *text)
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	*o = (struct opts){ .threads = 8, .seconds = 10, .batch = 100,
-			    .keys = 10000, .hosts = 100 };
+	*o = (struct opts){ .conns = 32, .threads = 1, .seconds = 10,
+			    .warmup = 2, .keys = 10000, .hosts = 100,
+			    .w = { .batch = 100 } };
 	if (argc < 4)
 		return -1;
 	o->host = argv[1];
 	o->port = (int)number(argv[2]);
 	o->token = argv[3];
 	for (int i = 4; i < argc; i += 2) {
-		double v;
+		const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (strcmp(argv[i], "--steady") == 0) {
-			o->steady = 1;
-			i--;
-			continue;
-		}
-		if (i + 1 >= argc)
+		if (v == NULL)
 			return -1;
-		v = number(argv[i + 1]);
-
-		if (strcmp(argv[i], "--threads") == 0)
-			o->threads = (int)v;
-		else if (strcmp(argv[i], "--seconds") == 0)
-			o->seconds = v;
-		else if (strcmp(argv[i], "--batch") == 0)
-			o->batch = (int)v;
-		else if (strcmp(argv[i], "--keys") == 0)
-			o->keys = (int)v;
-		else if (strcmp(argv[i], "--hosts") == 0)
-			o->hosts = (int)v;
+		if (strcmp(k, "--mix") == 0 && strcmp(v, "realistic") == 0)
+			o->w.mix = MIX_REALISTIC;
+		else if (strcmp(k, "--mix") == 0 && strcmp(v, "churn") == 0)
+			o->w.mix = MIX_CHURN;
+		else if (strcmp(k, "--ids") == 0 && (strcmp(v, "v4") == 0 ||
+						     strcmp(v, "v7") == 0))
+			o->w.v4 = strcmp(v, "v4") == 0;
+		else if (strcmp(k, "--connections") == 0)
+			o->conns = (int)number(v);
+		else if (strcmp(k, "--threads") == 0)
+			o->threads = (int)number(v);
+		else if (strcmp(k, "--seconds") == 0)
+			o->seconds = number(v);
+		else if (strcmp(k, "--warmup") == 0)
+			o->warmup = v[0] == '0' && v[1] == '\0' ? 0 : number(v);
+		else if (strcmp(k, "--batch") == 0)
+			o->w.batch = (int)number(v);
+		else if (strcmp(k, "--keys") == 0)
+			o->keys = (int)number(v);
+		else if (strcmp(k, "--hosts") == 0)
+			o->hosts = (int)number(v);
+		else if (strcmp(k, "--server-pid") == 0)
+			o->server_pid = (int)number(v);
 		else
 			return -1;
 	}
-	if (o->port <= 0 || o->threads < 1 || o->threads > MAX_THREADS ||
-	    o->batch < 1 || o->hosts < 1 || o->keys < o->hosts ||
-	    o->seconds <= 0)
+	if (o->port <= 0 || o->conns < 1 || o->conns > MAX_CONNS ||
+	    o->threads < 1 || o->threads > MAX_THREADS ||
+	    o->threads > o->conns || o->w.batch < 1 || o->w.batch > 10000 ||
+	    o->hosts < o->conns || o->hosts > 9999 || o->keys < o->hosts ||
+	    o->keys / o->hosts > 9999 || o->seconds <= 0 || o->warmup < 0 ||
+	    o->server_pid < 0)
 		return -1;
 	return 0;
 }
 
+/* utime + stime of /proc/PID[/task/TID]/stat in seconds, or -1. */
+static double proc_cpu_s(const char *path)
+{
+	char buf[1024], *p;
+	unsigned long long ut, st;
+	FILE *fp = fopen(path, "re");
+	size_t n;
+
+	if (fp == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+				&ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds of the server's thread named comm, or -1. */
+static double thread_cpu_s(int pid, const char *comm)
+{
+	char dir[64], path[384], name[64];
+	struct dirent *de;
+	double cpu = -1;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/task", pid);
+	d = opendir(dir);
+	while (d && (de = readdir(d)) != NULL) {
+		FILE *fp;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/comm", dir, de->d_name);
+		fp = fopen(path, "re");
+		if (fp == NULL)
+			continue;
+		if (fgets(name, sizeof(name), fp) && strncmp(name, comm, strlen(comm)) == 0) {
+			snprintf(path, sizeof(path), "%s/%s/stat", dir, de->d_name);
+			cpu = proc_cpu_s(path);
+		}
+		fclose(fp);
+	}
+	if (d)
+		closedir(d);
+	return cpu;
+}
+
+static double self_cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+struct cpu_mark {
+	double self, server, writer;
+};
+
+static void cpu_mark(const struct opts *o, struct cpu_mark *m)
+{
+	char path[64];
+
+	m->self = self_cpu_s();
+	m->server = m->writer = -1;
+	if (o->server_pid > 0) {
+		snprintf(path, sizeof(path), "/proc/%d/stat", o->server_pid);
+		m->server = proc_cpu_s(path);
+		m->writer = thread_cpu_s(o->server_pid, "tocsin-writer");
+	}
+}
+
+static void print_results(const struct opts *o, struct loop *loops,
+			  double elapsed, const struct cpu_mark *a,
+			  const struct cpu_mark *b)
+{
+	uint64_t events = 0, requests = 0, errors = 0;
+	size_t n = 0;
+	double *all;
+
+	for (int i = 0; i < o->threads; i++)
+		n += loops[i].st.nlat;
+	all = malloc((n ? n : 1) * sizeof(double));
+	if (all == NULL)
+		abort();
+	n = 0;
+	for (int i = 0; i < o->threads; i++) {
+		struct stats *st = &loops[i].st;
+
+		memcpy(all + n, st->lat_ms, st->nlat * sizeof(double));
+		n += st->nlat;
+		events += st->events;
+		requests += st->requests;
+		errors += st->errors;
+		if (st->error[0])
+			fprintf(stderr, "ingest_load: %s\n", st->error);
+	}
+	qsort(all, n, sizeof(double), cmp_double);
+	printf("ingest (%s, %s ids): %d connections, %d events/batch, %d keys: "
+	       "%.0f events/s, %.0f requests/s, latency p50 %.1f ms, p90 %.1f ms, "
+	       "p99 %.1f ms, max %.1f ms, %llu errors, %.1f s\n",
+	       o->w.mix == MIX_CHURN ? "churn" : "realistic", o->w.v4 ? "v4" : "v7",
+	       o->conns, o->w.batch, o->keys, (double)events / elapsed,
+	       (double)requests / elapsed, n ? all[n / 2] : 0.0,
+	       n ? all[(size_t)((double)n * 0.90)] : 0.0,
+	       n ? all[(size_t)((double)n * 0.99)] : 0.0, n ? all[n - 1] : 0.0,
+	       (unsigned long long)errors, elapsed);
+	if (events > 0) {
+		double per = 1e6 / (double)events;
+
+		printf("ingest cpu per event: load generator %.2f us", (b->self - a->self) * per);
+		if (a->server >= 0 && b->server >= 0)
+			printf(", server %.2f us", (b->server - a->server) * per);
+		if (a->writer >= 0 && b->writer >= 0)
+			printf(" (writer thread %.2f us, the rest %.2f us)",
+			       (b->writer - a->writer) * per,
+			       (b->server - a->server - (b->writer - a->writer)) * per);
+		printf("; cores busy: load generator %.2f",
+		       (b->self - a->self) / elapsed);
+		if (a->server >= 0 && b->server >= 0)
+			printf(", server %.2f", (b->server - a->server) / elapsed);
+		printf("\n");
+	}
+	free(all);
+}
+
 int main(int argc, char **argv)
 {
-	static struct worker workers[MAX_THREADS];
+	static struct loop loops[MAX_THREADS];
+	static struct conn conns[MAX_CONNS];
+	struct cpu_mark a, b;
 	struct opts o;
-	double started, elapsed, *all;
-	uint64_t events = 0, errors = 0;
-	size_t n = 0;
+	double started;
+	int per;
 
 	if (parse_args(argc, argv, &o) < 0) {
 		fprintf(stderr,
-			"usage: ingest_load HOST PORT TOKEN [--threads N] [--seconds S]"
-			" [--batch B] [--keys K] [--hosts H] [--steady]\n");
+			"usage: ingest_load HOST PORT TOKEN [--connections N] [--threads T]"
+			" [--seconds S] [--warmup S] [--batch B] [--keys K] [--hosts H]"
+			" [--mix realistic|churn] [--ids v7|v4] [--server-pid PID]\n"
+			"  (at least as many hosts as connections, at most 9999 of each)\n");
 		return 2;
 	}
-	started = now_s();
-	for (int i = 0; i < o.threads; i++) {
-		workers[i] = (struct worker){ .o = &o, .index = i,
-					      .rng = 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1) ^
-						     (uint64_t)time(NULL) };
-		pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+	o.w.items_per_host = o.keys / o.hosts;
+	/* Simulated rounds are a minute apart and end before now. */
+	o.w.base_ms = (wall_ms() / 60000 - 30 * 24 * 60) * 60000;
+	for (int i = 0; i < o.conns; i++) {
+		struct conn *c = &conns[i];
+		int fd = connect_to(&o);
+
+		if (fd < 0) {
+			fprintf(stderr, "ingest_load: connect: %s\n", strerror(-fd));
+			return 1;
+		}
+		*c = (struct conn){ .fd = fd };
+		c->nagents = (o.hosts - i + o.conns - 1) / o.conns;
+		c->agents = calloc((size_t)c->nagents, sizeof(*c->agents));
+		c->req = malloc((size_t)o.w.batch * WORKLOAD_EVENT_MAX + 1024);
+		if (c->agents == NULL || c->req == NULL)
+			abort();
+		for (int k = 0; k < c->nagents; k++) {
+			c->agents[k].index = i + k * o.conns;
+			c->agents[k].rng = 0x9e3779b97f4a7c15ULL *
+						   (uint64_t)(c->agents[k].index + 1) ^
+					   (uint64_t)wall_ms();
+		}
 	}
+	per = (o.conns + o.threads - 1) / o.threads;
+	for (int t = 0; t < o.threads; t++) {
+		loops[t].o = &o;
+		loops[t].conns = &conns[t * per];
+		loops[t].nconns = t == o.threads - 1 ? o.conns - t * per : per;
+		pthread_create(&loops[t].thread, NULL, loop_main, &loops[t]);
+	}
+	started = now_s();
+	while (now_s() - started < o.warmup)
+		usleep(10000);
+	cpu_mark(&o, &a);
+	atomic_store(&measuring, true);
+	started = now_s();
 	while (now_s() - started < o.seconds)
 		usleep(10000);
+	atomic_store(&measuring, false);
+	cpu_mark(&o, &b);
+	print_results(&o, loops, now_s() - started, &a, &b);
 	atomic_store(&stop_now, true);
-	for (int i = 0; i < o.threads; i++) {
-		pthread_join(workers[i].thread, NULL);
-		events += workers[i].events;
-		errors += workers[i].errors;
-		n += workers[i].nlat;
-		if (workers[i].error[0])
-			fprintf(stderr, "thread %d: %.150s\n", i, workers[i].error);
+	for (int t = 0; t < o.threads; t++)
+		pthread_join(loops[t].thread, NULL);
+	for (int i = 0; i < o.conns; i++) {
+		if (conns[i].fd >= 0)
+			close(conns[i].fd);
+		free(conns[i].agents);
+		free(conns[i].req);
 	}
-	elapsed = now_s() - started;
-	all = malloc((n ? n : 1) * sizeof(double));
-	n = 0;
-	for (int i = 0; i < o.threads; i++) {
-		memcpy(all + n, workers[i].lat_ms, workers[i].nlat * sizeof(double));
-		n += workers[i].nlat;
-		free(workers[i].lat_ms);
-	}
-	qsort(all, n, sizeof(double), cmp_double);
-	printf("ingest (%s): %d threads, %d events/batch, %d keys: %.0f events/s, "
-	       "%.0f requests/s, latency p50 %.1f ms, p99 %.1f ms, max %.1f ms, "
-	       "%llu errors, %.1f s\n",
-	       o.steady ? "steady" : "churn", o.threads, o.batch, o.keys,
-	       (double)events / elapsed,
-	       (double)n / elapsed, n ? all[n / 2] : 0.0,
-	       n ? all[(size_t)((double)n * 0.99)] : 0.0, n ? all[n - 1] : 0.0,
-	       (unsigned long long)errors, elapsed);
-	free(all);
-	return errors > 0 && events == 0 ? 1 : 0;
+	for (int t = 0; t < o.threads; t++)
+		free(loops[t].st.lat_ms);
+	return 0;
 }

@@ -18,13 +18,16 @@ build/rel/bench/bench_sla 100000
 build/rel/bench/bench_outbox 20000
 # SNMP traps: traps/s received, decoded, mapped, deduplicated and stored with zero loss; snmptrapd alongside
 bench/trap_bench.sh 10
-# collector ingest over HTTP: batches of 100 events, 10,000 keys, 8 and 64 connections, churn and steady mixes
-bench/ingest.sh 10 8
-bench/ingest.sh 10 64
-bench/ingest.sh 10 64 --steady
-# the ingest path without HTTP: parse cost and the single writer's ceiling
-build/rel/bench/store_apply 300000 256
-build/rel/bench/store_apply 300000 256 steady
+# collector ingest over HTTP: simulated agents, batches of 100 events, 10,000 keys, realistic (headline) and churn mixes
+bench/ingest.sh 10 32 realistic
+bench/ingest.sh 10 64 realistic
+bench/ingest.sh 10 32 realistic --ids v4
+bench/ingest.sh 10 32 churn
+# the ingest path without HTTP: parse cost and the single writer's ceiling, same agents and mixes
+build/rel/bench/store_apply 300000 64 realistic
+build/rel/bench/store_apply 300000 64 churn
+# UUIDv7 against random v4 event ids on a table of a million events (use 10000000 and more for an established collector)
+build/rel/bench/event_ids 1000000 "${TMPDIR:-/tmp}"
 # per-host credential authentication: in-memory index vs indexed SELECT
 build/rel/bench/auth_lookup 10000
 # agent outbox alone: enqueue in rounds of 100, drain in acknowledged batches of 500 (real SQLite, fsync)

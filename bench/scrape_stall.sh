@@ -41,14 +41,14 @@ load() {
 	local before after
 	before=$(waited)
 	"$top/build/rel/bench/ingest_load" 127.0.0.1 "$port" "$token" \
-		--threads "$threads" --seconds "$seconds"
+		--connections "$threads" --mix churn --seconds "$seconds"
 	after=$(waited)
 	[ -n "$before" ] && awk -v a="$after" -v b="$before" -v s="$seconds" \
 		'BEGIN { printf "scrape_stall: the writer waited %.1f ms for others holding its store (%.2f%% of %d s)\n", (a - b) * 1000, (a - b) * 100 / s, s }'
 	return 0
 }
 # fill the database first, so that the ticket list has 1,000 rows to read
-"$top/build/rel/bench/ingest_load" 127.0.0.1 "$port" "$token" --threads 4 --seconds 2 >/dev/null
+"$top/build/rel/bench/ingest_load" 127.0.0.1 "$port" "$token" --connections 4 --mix churn --warmup 0 --seconds 2 >/dev/null
 echo "scrape_stall: $(basename "$server"), no readers:"
 load
 : >"$dir/reads"

@@ -230,11 +230,15 @@ int time_parse_rfc3339(const char *text, int64_t *ret_ms)
 
 int uuid_generate(char *buf)
 {
+	uint64_t ms = (uint64_t)time_now_ms();
 	uint8_t b[16];
 
 	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
 		return -errno;
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
+	/* RFC 9562 version 7: 48 bits of Unix time in ms, big-endian, first. */
+	for (int i = 0; i < 6; i++)
+		b[i] = (uint8_t)(ms >> (40 - 8 * i));
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x70); /* version 7 */
 	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
 	snprintf(buf, UUID_STR_LEN,
 		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"

@@ -60,9 +60,19 @@ static int ingest_job_apply(struct store *st, void *arg)
 	return dedup_apply(st, job->batch, job->received_ms, &job->stats);
 }
 
+/* The parsed batch goes where it was made: freed on an HTTP thread. */
+static void ingest_job_free(void *arg)
+{
+	struct ingest_job *job = arg;
+
+	ingest_batch_free(job->batch);
+	budget_give(&job->api->ingest_bytes, job->bytes);
+	free(job);
+}
+
 /*
- * On the writer thread once the batch is committed (or failed): count it,
- * answer the waiting request and free the job.
+ * On the writer thread once the batch is committed (or failed): count it
+ * and answer the waiting request, which frees the job afterwards.
  */
 static void ingest_job_done(void *arg, int result)
 {
@@ -95,10 +105,9 @@ static void ingest_job_done(void *arg, int result)
 				      "tickets_resolved",
 				      (json_int_t)stats->resolved);
 	}
+	resp.release = ingest_job_free;
+	resp.release_arg = job;
 	http_resume(job->deferred, &resp);
-	ingest_batch_free(job->batch);
-	budget_give(&api->ingest_bytes, job->bytes);
-	free(job);
 }
 
 /*

@@ -39,6 +39,7 @@ struct api {
 	struct credentials *credentials; /* enrollment tokens, host credentials */
 	struct audit *audit;
 	struct liveness *liveness;	 /* heartbeats and silent hosts */
+	struct retention *retention;	 /* event retention (retention.h) */
 	struct budget ingest_bytes;	 /* request bytes of batches waiting for the writer */
 	/*
 	 * The read side: a second connection (store_open_reader()) with the

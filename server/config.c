@@ -14,6 +14,7 @@
 #include "inventory.h"
 #include "lifecycle.h"
 #include "liveness.h"
+#include "retention.h"
 #include "reload.h"
 #include "server.h"
 #include "trapconf.h"
@@ -225,6 +226,7 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	conf->writer_group = 256;
 	conf->writer_queue_bytes = 64 * 1024 * 1024;
 	liveness_config_defaults(&conf->liveness);
+	retention_config_defaults(&conf->retention);
 	credentials_config_defaults(&conf->enrollment);
 
 	if (cfg_get_string(cfg, cfg->root, "listen", &listen) > 0 &&
@@ -250,6 +252,7 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 		cfg_error(cfg, cfg->root,
 			  "no tls: section: configure tls.cert and tls.key, or set allow_plain_http: true to serve plain HTTP");
 	liveness_parse(cfg, cfg_get(cfg, cfg->root, "liveness"), &conf->liveness);
+	retention_parse(cfg, cfg_get(cfg, cfg->root, "retention"), &conf->retention);
 	credentials_config_parse(cfg, cfg_get(cfg, cfg->root, "enrollment"),
 				 &conf->enrollment);
 	if (conf->ntokens == 0)

@@ -13,6 +13,7 @@
 #include "../common/util.h"
 #include "dedup_metrics.h"
 #include "flap.h"
+#include "keymap.h"
 #include "lifecycle.h"
 #include "problem.h"
 #include "silence.h"
@@ -352,7 +353,7 @@ static int add_occurrence(struct ctx *c, const struct store_ticket *t,
 	int r;
 
 	r = store_ticket_occurrence(c->d->st, t, ev);
-	if (r == 0 && ev->id)
+	if (r == 0 && ev->id && ev->ticket_id != t->id)
 		r = store_event_link(c->d->st, ev->id, t->id);
 	/* A change of state is worth a journal line; a repeat is not. */
 	if (r == 0 && !quiet && t->state != ev->state &&
@@ -381,7 +382,7 @@ static int recover_ticket(struct ctx *c, struct problem *p,
 	if (r == 0)
 		r = journal(c, t->id, review ? "recovered" : "resolved",
 			    check_state_name(t->state), "ok", ev->summary);
-	if (r == 0 && ev->id)
+	if (r == 0 && ev->id && ev->ticket_id != t->id)
 		r = store_event_link(c->d->st, ev->id, t->id);
 	if (r == 0)
 		r = announce(c, review ? TICKET_RECOVERED : TICKET_RESOLVED, t,
@@ -581,20 +582,70 @@ static int on_problem(struct ctx *c, const struct store_event *ev,
 	return r;
 }
 
-/* Store one event and apply it to its key: 0 or -errno (roll back). */
-static int apply_event(struct ctx *c, const struct store_event *ev)
+/* A problem going on, reported again on its open ticket t. */
+static bool going_on(const struct store_event *ev, const struct store_ticket *t)
+{
+	return ev->state != CHECK_OK && t->state != CHECK_OK && !t->flapping &&
+	       strcmp(t->status, "recovered") != 0;
+}
+
+/*
+ * Before the batch is stored: the events that will be occurrences of
+ * their key's open ticket are stored linked to it, which spares an
+ * UPDATE each.  Only the first event of each key in the batch is
+ * predicted (a later one may find its key changed by the first); a
+ * wrong guess is put right by apply_event().  0 or -errno.
+ */
+static int predict_links(struct store *st, struct store_event *evs, size_t n)
+{
+	uint64_t seen_small[512], *seen = seen_small;
+	size_t cap = 512;
+	int r = 0;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	if (cap > ARRAY_SIZE(seen_small))
+		seen = xcalloc(cap, sizeof(*seen));
+	else
+		memset(seen_small, 0, sizeof(seen_small));
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		uint64_t h = keymap_hash(evs[i].host_id, evs[i].check, evs[i].item);
+		size_t j = h & (cap - 1);
+		struct store_ticket t;
+
+		evs[i].ticket_id = 0;
+		while (seen[j] != 0 && seen[j] != h)
+			j = (j + 1) & (cap - 1);
+		if (seen[j] == h)
+			continue; /* a later event of the key (or a collision) */
+		seen[j] = h;
+		r = store_ticket_find_open(st, evs[i].host_id, evs[i].check,
+					   evs[i].item, &t);
+		if (r > 0 && going_on(&evs[i], &t))
+			evs[i].ticket_id = t.id;
+	}
+	if (seen != seen_small)
+		free(seen);
+	return r < 0 ? r : 0;
+}
+
+/*
+ * Apply one event, already stored with the batch, to its key: 0 or
+ * -errno (roll back).
+ *
+ * The key's open ticket comes from memory (store_ticket_find_open()), so
+ * the two common cases cost nothing beyond the event's row: a problem
+ * going on, reported again on its open ticket, was stored already linked
+ * to it (predict_links()) and is counted as an occurrence without reading
+ * its lifecycle row; an ok result for a key with nothing open and a quiet
+ * row (or none) changes nothing at all.
+ */
+static int apply_event(struct ctx *c, struct store_event *ev)
 {
 	struct store_ticket t;
 	struct problem p;
 	int r, found, had;
 
-	r = store_event_insert(c->d->st, ev);
-	if (r < 0)
-		return r;
-	if (r == 0) {
-		c->stats->duplicates++;
-		return 0;
-	}
 	c->stats->accepted++;
 	c->check = ev->check;
 	c->item = ev->item;
@@ -603,13 +654,20 @@ static int apply_event(struct ctx *c, const struct store_event *ev)
 				       ev->item, &t);
 	if (found < 0)
 		return found;
-	/*
-	 * A problem going on, reported again on its open ticket: an
-	 * occurrence and nothing else changes, so its row is not even read.
-	 */
-	if (found && ev->state != CHECK_OK && t.state != CHECK_OK &&
-	    !t.flapping && strcmp(t.status, "recovered") != 0)
+	if (found && going_on(ev, &t) && ev->ticket_id == t.id)
 		return add_occurrence(c, &t, ev, false);
+	if (ev->ticket_id != 0) {
+		/* Predicted wrong (the batch changed the key): unlink first. */
+		r = store_event_link(c->d->st, ev->id, 0);
+		if (r < 0)
+			return r;
+		ev->ticket_id = 0;
+	}
+	if (found && going_on(ev, &t))
+		return add_occurrence(c, &t, ev, false);
+	if (!found && ev->state == CHECK_OK &&
+	    problem_quiet(c->d->problems, ev->host_id, ev->check, ev->item))
+		return 0;
 	had = problem_load(c->d->problems, ev->host_id, ev->check, ev->item, &p);
 	if (had < 0)
 		return had;
@@ -719,8 +777,10 @@ int dedup_apply_events(struct store *st, const char *host,
 {
 	struct dedup_stats stats = { 0 };
 	struct dedup *d = dedup_get(st);
+	struct store_event *evs;
+	int64_t host_id = 0;
+	bool *stored;
 	struct ctx c;
-	int64_t host_id;
 	int r;
 
 	if (d == NULL)
@@ -734,9 +794,12 @@ int dedup_apply_events(struct store *st, const char *host,
 		.now_ms = now_ms,
 		.stats = &stats,
 	};
-	for (size_t i = 0; r == 0 && i < nevents; i++) {
+	evs = xreallocarray(NULL, nevents ? nevents : 1, sizeof(*evs));
+	stored = xreallocarray(NULL, nevents ? nevents : 1, sizeof(*stored));
+	for (size_t i = 0; i < nevents; i++) {
 		const struct ingest_event *in = &events[i];
-		struct store_event ev = {
+
+		evs[i] = (struct store_event){
 			.id = in->id,
 			.host_id = host_id,
 			.check = in->check,
@@ -748,8 +811,20 @@ int dedup_apply_events(struct store *st, const char *host,
 			.observed_ms = in->observed_ms,
 			.received_ms = now_ms,
 		};
-		r = apply_event(&c, &ev);
 	}
+	/* Every row at once, then the lifecycle event by event, in order. */
+	if (r == 0)
+		r = predict_links(st, evs, nevents);
+	if (r == 0 && nevents > 0)
+		r = store_events_insert(st, evs, nevents, stored);
+	for (size_t i = 0; r >= 0 && i < nevents; i++) {
+		if (stored[i])
+			r = apply_event(&c, &evs[i]);
+		else
+			stats.duplicates++;
+	}
+	free(evs);
+	free(stored);
 	if (r < 0)
 		return r;
 	*ret_stats = stats;

@@ -45,6 +45,8 @@ struct request_ctx {
 	char *param;
 	char *body;
 	size_t body_len;
+	size_t body_cap;  /* allocated, for the NUL too */
+	size_t declared;  /* Content-Length, when given and within the limit */
 	bool too_large;
 	bool refused;
 	struct http_deferred *deferred;
@@ -60,6 +62,7 @@ struct http_deferred *http_defer(const struct http_request *req)
 	/* The handler has parsed what it needs: do not pin the raw body too. */
 	free(req->ctx->body);
 	req->ctx->body = NULL;
+	req->ctx->body_cap = 0;
 	atomic_fetch_add(&d->srv->deferred, 1);
 	/* Suspended before anyone can resume it: resume may come at once. */
 	MHD_suspend_connection(req->conn);
@@ -94,8 +97,28 @@ const char *http_query(const struct http_request *req, const char *key)
 					   key);
 }
 
+/* Run and forget resp's release callback, if any. */
+static void release(struct http_response *resp)
+{
+	if (resp->release != NULL)
+		resp->release(resp->release_arg);
+	resp->release = NULL;
+}
+
+static enum MHD_Result queue_response(struct MHD_Connection *conn,
+				      struct http_response *resp);
+
 static enum MHD_Result queue(struct MHD_Connection *conn,
 			     struct http_response *resp)
+{
+	enum MHD_Result ret = queue_response(conn, resp);
+
+	release(resp);
+	return ret;
+}
+
+static enum MHD_Result queue_response(struct MHD_Connection *conn,
+				      struct http_response *resp)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -321,6 +344,9 @@ static unsigned admit(struct http_server *srv, struct MHD_Connection *conn,
 	clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 					   MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (clen != NULL && sscanf(clen, "%" SCNu64, &declared) == 1 &&
+	    declared <= srv->conf->max_body)
+		ctx->declared = (size_t)declared;
+	if (clen != NULL && sscanf(clen, "%" SCNu64, &declared) == 1 &&
 	    declared > srv->conf->max_body) {
 		http_error(resp, MHD_HTTP_CONTENT_TOO_LARGE,
 			   "request body of %" PRIu64
@@ -329,6 +355,25 @@ static unsigned admit(struct http_server *srv, struct MHD_Connection *conn,
 		return MHD_HTTP_CONTENT_TOO_LARGE;
 	}
 	return 0;
+}
+
+/*
+ * Room for need bytes of body: the declared length at once, else
+ * doubling.  (Growing by each piece libmicrohttpd hands over cost a
+ * realloc per piece, and glibc consolidating its free lists each time.)
+ */
+static void body_reserve(struct request_ctx *ctx, size_t need)
+{
+	size_t cap = ctx->body_cap ? ctx->body_cap * 2 : 4096;
+
+	if (need <= ctx->body_cap)
+		return;
+	if (ctx->declared + 1 > cap)
+		cap = ctx->declared + 1;
+	if (need > cap)
+		cap = need;
+	ctx->body = xreallocarray(ctx->body, cap, 1);
+	ctx->body_cap = cap;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -378,10 +423,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		    ctx->body_len + *upload_data_size > srv->conf->max_body) {
 			ctx->too_large = true;
 		} else {
-			ctx->body = xreallocarray(ctx->body,
-						  ctx->body_len +
-							  *upload_data_size + 1,
-						  1);
+			body_reserve(ctx, ctx->body_len + *upload_data_size + 1);
 			memcpy(ctx->body + ctx->body_len, upload_data,
 			       *upload_data_size);
 			ctx->body_len += *upload_data_size;
@@ -429,6 +471,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 			atomic_fetch_sub(&ctx->srv->deferred, 1);
 		json_decref(ctx->deferred->resp.json);
 		free(ctx->deferred->resp.text);
+		release(&ctx->deferred->resp);
 		free(ctx->deferred);
 	}
 	free(ctx->param);

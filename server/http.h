@@ -57,6 +57,14 @@ struct http_response {
 	char *text;	   /* alternative plain body, malloc'ed */
 	const char *content_type;
 	int retry_after_s; /* > 0 adds Retry-After */
+	/*
+	 * Called once the response is queued (or dropped), on an HTTP
+	 * thread: a deferred handler's clean-up, which then costs the
+	 * thread that resumed it nothing (the writer hands back big parsed
+	 * batches this way).
+	 */
+	void (*release)(void *arg);
+	void *release_arg;
 };
 
 typedef void (*http_handler)(void *app, const struct http_request *req,

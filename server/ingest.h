@@ -28,15 +28,22 @@ struct ingest_event {
 	const char *summary;
 	enum check_state state;
 	int64_t observed_ms;
-	char *metrics;	     /* compact JSON text, owned */
-	char *context;	     /* compact JSON text or NULL, owned */
+	char *metrics;	     /* compact JSON text, the batch's */
+	char *context;	     /* compact JSON text or NULL, the batch's */
 };
 
+struct ingest_arena;
+
+/*
+ * A parsed batch: the JSON document and the texts made from it live in
+ * one arena of its own (see ingest.c), freed whole with the batch.
+ */
 struct ingest_batch {
 	json_t *doc;
 	const char *host;
 	struct ingest_event *events;
 	size_t nevents;
+	struct ingest_arena *arena;
 };
 
 /*

@@ -16,6 +16,7 @@
 #include "../common/util.h"
 #include "api.h"
 #include "audit.h"
+#include "checkpoint.h"
 #include "credentials.h"
 #include "credlist.h"
 #include "daemon.h"
@@ -28,6 +29,7 @@
 #include "metrics.h"
 #include "privdrop.h"
 #include "reload.h"
+#include "retention.h"
 #include "server.h"
 #include "store.h"
 #include "trapconf.h"
@@ -122,6 +124,7 @@ int main(int argc, char **argv)
 	struct http_server *http;
 	struct api api = { 0 };
 	struct dedup_timer *dedup_timer = NULL;
+	struct checkpointer *checkpointer = NULL;
 	struct cfg *cfg;
 	sigset_t mask;
 	int c, r, status = 0;
@@ -242,6 +245,14 @@ int main(int argc, char **argv)
 		fatalx("cannot start the helpdesk: %s", strerror(-r));
 	metrics_add_source(api.metrics, desk_metrics, api.desk);
 
+	r = retention_open(api.store, &conf->retention, &api.retention);
+	if (r < 0)
+		fatalx("cannot prepare event retention: %s", strerror(-r));
+	metrics_add_source(api.metrics, retention_metrics, api.retention);
+	r = checkpoint_start(api.store, conf->database, &checkpointer);
+	if (r < 0)
+		fatalx("cannot start the WAL checkpointer: %s", strerror(-r));
+	metrics_add_source(api.metrics, checkpoint_metrics, checkpointer);
 	r = writer_start(api.store, conf->writer_queue, conf->writer_group,
 			 &api.writer);
 	if (r < 0)
@@ -264,6 +275,9 @@ int main(int argc, char **argv)
 	if (r < 0)
 		fatalx("cannot start silence detection: %s", strerror(-r));
 	metrics_add_source(api.metrics, liveness_metrics, api.liveness);
+	r = retention_start(api.retention, api.writer);
+	if (r < 0)
+		fatalx("cannot start event retention: %s", strerror(-r));
 	if (traps != NULL) {
 		r = traplisten_start(traps, api.store, api.writer, api.metrics);
 		if (r < 0)
@@ -308,10 +322,12 @@ int main(int argc, char **argv)
 	 */
 	http_server_stop(http);
 	traplisten_stop(traps);
+	retention_close(api.retention);
 	liveness_stop(api.liveness);
 	desk_stop(api.desk);
 	dedup_timer_stop(dedup_timer);
 	writer_stop(api.writer);
+	checkpoint_stop(checkpointer);
 	desk_free(api.desk);
 	desk_free(api.desk_reader);
 	credlist_close(api.credlist);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../common/util.h"
+#include "keymap.h"
 #include "store.h"
 
 static const char *const problem_steps[] = {
@@ -55,7 +56,7 @@ enum {
 	"flapping, silence_id, ticket_id, prior_status, due_at"
 
 static const char *const problem_sql[PS_COUNT] = {
-	[PS_KEYS] = "SELECT host_id, check_name, item FROM problems",
+	[PS_KEYS] = "SELECT host_id, check_name, item, state, flapping FROM problems",
 	[PS_LOAD] = "SELECT " PROBLEM_COLUMNS " FROM problems"
 		    " WHERE host_id = ?1 AND check_name = ?2 AND item = ?3",
 	[PS_SAVE] = "INSERT OR REPLACE INTO problems(host_id, check_name, item, "
@@ -71,84 +72,105 @@ static const char *const problem_sql[PS_COUNT] = {
 		      " WHERE phase IN ('pending', 'silenced') GROUP BY phase",
 };
 
-/* Open addressing over 64-bit key hashes; 0 marks an empty slot. */
-struct key_set {
-	uint64_t *slot;
-	size_t cap; /* a power of two */
-	size_t n;
+/* What the writer remembers of each key's row (keymap.h). */
+struct key_info {
+	bool quiet; /* state ok and not flapping: an ok result changes nothing */
+};
+
+/* A key made quiet by the current job, to take back if the job fails. */
+struct quieted {
+	int64_t host_id;
+	char *check;
+	char *item;
 };
 
 struct problems {
+	struct store *st;
 	sqlite3_stmt *stmt[PS_COUNT];
-	struct key_set keys;
+	struct keymap *keys; /* every key with a row */
+	struct quieted *quieted;
+	size_t nquieted, capquieted;
 };
-
-static uint64_t key_hash(int64_t host_id, const char *check, const char *item)
-{
-	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-	uint64_t id = (uint64_t)host_id;
-
-	for (int i = 0; i < 8; i++) {
-		h ^= (id >> (8 * i)) & 0xff;
-		h *= 0x100000001b3ULL;
-	}
-	for (const char *s = check; *s; s++) {
-		h ^= (uint8_t)*s;
-		h *= 0x100000001b3ULL;
-	}
-	h ^= 0xff; /* separates check and item: ("a", "bc") != ("ab", "c") */
-	h *= 0x100000001b3ULL;
-	for (const char *s = item; *s; s++) {
-		h ^= (uint8_t)*s;
-		h *= 0x100000001b3ULL;
-	}
-	return h ? h : 1;
-}
-
-static bool key_set_has(const struct key_set *ks, uint64_t h)
-{
-	if (ks->cap == 0)
-		return false;
-	for (size_t i = h & (ks->cap - 1);; i = (i + 1) & (ks->cap - 1)) {
-		if (ks->slot[i] == h)
-			return true;
-		if (ks->slot[i] == 0)
-			return false;
-	}
-}
-
-static void key_set_put(struct key_set *ks, uint64_t h);
-
-/* Keep the load under one half, so that probes stay short. */
-static void key_set_grow(struct key_set *ks)
-{
-	struct key_set bigger = { .cap = ks->cap ? ks->cap * 2 : 1024 };
-
-	bigger.slot = xcalloc(bigger.cap, sizeof(*bigger.slot));
-	for (size_t i = 0; i < ks->cap; i++)
-		if (ks->slot[i])
-			key_set_put(&bigger, ks->slot[i]);
-	free(ks->slot);
-	*ks = bigger;
-}
-
-static void key_set_put(struct key_set *ks, uint64_t h)
-{
-	size_t i;
-
-	if ((ks->n + 1) * 2 > ks->cap)
-		key_set_grow(ks);
-	for (i = h & (ks->cap - 1); ks->slot[i] != 0; i = (i + 1) & (ks->cap - 1))
-		if (ks->slot[i] == h)
-			return;
-	ks->slot[i] = h;
-	ks->n++;
-}
 
 bool problem_may_exist(struct problems *ps, int64_t host_id,
 		       const char *check, const char *item)
 {
-	return key_set_has(&ps->keys, key_hash(host_id, check, item));
+	return keymap_get(ps->keys, host_id, check, item) != NULL;
+}
+
+bool problem_quiet(struct problems *ps, int64_t host_id, const char *check,
+		   const char *item)
+{
+	const struct key_info *k = keymap_get(ps->keys, host_id, check, item);
+
+	return k == NULL || k->quiet;
+}
+
+static void forget_quieted(struct problems *ps)
+{
+	for (size_t i = 0; i < ps->nquieted; i++) {
+		free(ps->quieted[i].check);
+		free(ps->quieted[i].item);
+	}
+	ps->nquieted = 0;
+}
+
+/* The key's row now says quiet (or not); remember what to take back. */
+static void set_quiet(struct problems *ps, int64_t host_id, const char *check,
+		      const char *item, bool quiet)
+{
+	struct key_info *k = keymap_put(ps->keys, host_id, check, item, NULL);
+
+	if (quiet && !k->quiet) {
+		if (ps->nquieted == ps->capquieted) {
+			ps->capquieted = ps->capquieted ? ps->capquieted * 2 : 16;
+			ps->quieted = xreallocarray(ps->quieted, ps->capquieted,
+						    sizeof(*ps->quieted));
+		}
+		ps->quieted[ps->nquieted++] = (struct quieted){
+			.host_id = host_id,
+			.check = xstrdup(check),
+			.item = xstrdup(item),
+		};
+	}
+	k->quiet = quiet;
+}
+
+static void unquiet(void *arg, int64_t host_id, const char *check,
+		    const char *item, void *value)
+{
+	struct key_info *k = value;
+
+	(void)arg;
+	(void)host_id;
+	(void)check;
+	(void)item;
+	k->quiet = false;
+}
+
+/*
+ * A failed job's rows are back as they were: a key it made quiet may not
+ * be, so it is read again next time (not quiet is always safe).  A failed
+ * transaction does the same for every key.
+ */
+static void on_txn(void *arg, enum store_txn_event event)
+{
+	struct problems *ps = arg;
+
+	if (event == STORE_JOB_UNDONE) {
+		for (size_t i = 0; i < ps->nquieted; i++) {
+			struct key_info *k = keymap_get(ps->keys,
+							ps->quieted[i].host_id,
+							ps->quieted[i].check,
+							ps->quieted[i].item);
+
+			if (k != NULL)
+				k->quiet = false;
+		}
+	} else if (event == STORE_TXN_ROLLED_BACK) {
+		keymap_foreach(ps->keys, unquiet, NULL);
+	}
+	forget_quieted(ps);
 }
 
 /* Every key with a row, once at start; a row is never deleted. */
@@ -160,10 +182,14 @@ static int load_keys(struct problems *ps)
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *check = (const char *)sqlite3_column_text(s, 1);
 		const char *item = (const char *)sqlite3_column_text(s, 2);
-
-		key_set_put(&ps->keys, key_hash(sqlite3_column_int64(s, 0),
+		const char *state = (const char *)sqlite3_column_text(s, 3);
+		struct key_info *k = keymap_put(ps->keys,
+						sqlite3_column_int64(s, 0),
 						check ? check : "",
-						item ? item : ""));
+						item ? item : "", NULL);
+
+		k->quiet = state && strcmp(state, "ok") == 0 &&
+			   sqlite3_column_int(s, 4) == 0;
 	}
 	sqlite3_reset(s);
 	return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
@@ -194,9 +220,13 @@ void problem_close(struct problems *ps)
 {
 	if (ps == NULL)
 		return;
+	/* A reload replaces the lifecycle's context: stop hearing of it. */
+	store_txn_hook_remove(ps->st, on_txn, ps);
 	for (int i = 0; i < PS_COUNT; i++)
 		sqlite3_finalize(ps->stmt[i]);
-	free(ps->keys.slot);
+	forget_quieted(ps);
+	free(ps->quieted);
+	keymap_free(ps->keys);
 	free(ps);
 }
 
@@ -205,6 +235,8 @@ int problem_open(struct store *st, struct problems **ret)
 	struct problems *ps = xcalloc(1, sizeof(*ps));
 	int r;
 
+	ps->st = st;
+	ps->keys = keymap_new(sizeof(struct key_info));
 	for (int i = 0; i < PS_COUNT; i++) {
 		r = store_prepare(st, problem_sql[i], &ps->stmt[i]);
 
@@ -214,6 +246,8 @@ int problem_open(struct store *st, struct problems **ret)
 		}
 	}
 	r = load_keys(ps);
+	if (r == 0)
+		r = store_txn_hook_add(st, on_txn, ps);
 	if (r < 0) {
 		problem_close(ps);
 		return r;
@@ -317,8 +351,12 @@ int problem_save(struct problems *ps, int64_t host_id, const char *check,
 	uint8_t changes[FLAP_HISTORY_MAX * 8];
 	size_t nchanges = flap_encode(&p->changes, changes, sizeof(changes));
 
-	/* Before the write: a rolled-back row only costs a needless read. */
-	key_set_put(&ps->keys, key_hash(host_id, check, item));
+	/*
+	 * Before the write: a rolled-back row only costs a needless read,
+	 * and a quiet mark is taken back if the job fails (on_txn()).
+	 */
+	set_quiet(ps, host_id, check, item,
+		  p->state == CHECK_OK && !p->flapping);
 	sqlite3_bind_int64(s, 1, host_id);
 	db_bind_text(s, 2, check);
 	db_bind_text(s, 3, item);

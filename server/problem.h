@@ -66,11 +66,19 @@ void problem_close(struct problems *ps);
 /*
  * Whether the key may have a row: false means it certainly has none, so
  * an ok result for a key without a ticket needs no read at all (the
- * common case).  An in-memory set of key hashes, loaded at
+ * common case).  An in-memory map of the keys with a row, loaded at
  * problem_open() and grown by problem_save().
  */
 bool problem_may_exist(struct problems *ps, int64_t host_id,
 		       const char *check, const char *item);
+/*
+ * Whether an ok result for the key changes nothing in its row: true when
+ * it has none, or its row is ok and not flapping.  Exact (full keys in
+ * memory, marks taken back when a job fails), so the writer skips the
+ * read for the common case of an ok key that was once a problem.
+ */
+bool problem_quiet(struct problems *ps, int64_t host_id, const char *check,
+		   const char *item);
 /* 1 and *ret, or 0 and *ret as a key that was never a problem. */
 int problem_load(struct problems *ps, int64_t host_id, const char *check,
 		 const char *item, struct problem *ret);

@@ -15,6 +15,7 @@
 #include "inventory.h"
 #include "lifecycle.h"
 #include "liveness.h"
+#include "retention.h"
 #include "server.h"
 #include "tls.h"
 #include "writer.h"
@@ -224,6 +225,8 @@ int reload_apply(struct api *api, struct reload_history *h,
 	log_set_level(conf->log_level);
 	if (api->liveness != NULL)
 		liveness_configure(api->liveness, &conf->liveness);
+	if (api->retention != NULL)
+		retention_configure(api->retention, &conf->retention);
 	if (api->credentials != NULL)
 		credentials_configure(api->credentials, &conf->enrollment);
 	log_notice("SIGHUP: configuration reloaded from %s (%zu tokens, %zu hosts in the inventory, %zu lifecycle rules)",

@@ -39,6 +39,15 @@ struct liveness_config {
 	int64_t startup_grace_ms;     /* extra time after a start, 0: none */
 };
 
+/* Event retention (retention.c): the retention: section. */
+struct retention_config {
+	int64_t events_ms;	 /* raw events older than this go; 0: never */
+	int64_t event_ids_ms;	 /* kept at least this long: agents' resend window */
+	int64_t keep_per_ticket; /* an open ticket's latest events stay */
+	int64_t prune_every_ms;	 /* how often to look when there is no backlog */
+	int64_t chunk;		 /* rows per writer job at most */
+};
+
 /* Enrollment and credentials (credentials.c): the enrollment: section. */
 struct enrollment_config {
 	int64_t live_window_ms;	    /* re-enrolling a host in use within this
@@ -67,6 +76,7 @@ struct server_config {
 	size_t writer_queue;	 /* jobs waiting for the writer */
 	size_t writer_group;	 /* jobs sharing one commit */
 	struct helpdesk_config *helpdesk;
+	struct retention_config retention;
 	struct enrollment_config enrollment;
 	size_t writer_queue_bytes; /* request bytes of queued ingest batches */
 	/* Digests of what a reload cannot apply (reload.c) */

@@ -18,6 +18,7 @@
 #include "liveness.h"
 #include "problem.h"
 #include "silence.h"
+#include "ticket_cache.h"
 #include "topology.h"
 
 /*
@@ -147,11 +148,6 @@ enum stmt {
 	STMT_COUNT,
 };
 
-/* What struct store_ticket holds, in the order ticket_row() reads it. */
-#define STORE_TICKET_COLUMNS                                              \
-	"id, state, worst_state, occurrences, first_seen, last_seen, "     \
-	"status, coalesce(parent_id, 0), flapping, coalesce(resolved_at, 0)"
-
 #define TICKET_COLUMNS                                                     \
 	"t.id, h.name, t.check_name, t.item, t.status, t.title, t.state, " \
 	"t.worst_state, t.summary, t.occurrences, t.first_seen, "          \
@@ -171,10 +167,11 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		" RETURNING id",
 	[STMT_EVENT_INSERT] =
 		"INSERT INTO events(id, host_id, check_name, item, state, summary,"
-		" metrics, context, observed_at, received_at)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+		" metrics, context, observed_at, received_at, ticket_id)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, nullif(?11, 0))"
 		" ON CONFLICT(id) DO NOTHING",
-	[STMT_EVENT_LINK] = "UPDATE events SET ticket_id = ?2 WHERE id = ?1",
+	[STMT_EVENT_LINK] =
+		"UPDATE events SET ticket_id = nullif(?2, 0) WHERE id = ?1",
 	[STMT_TICKET_FIND_OPEN] =
 		"SELECT " STORE_TICKET_COLUMNS
 		" FROM tickets WHERE host_id = ?1 AND check_name = ?2"
@@ -239,11 +236,28 @@ static const char *const stmt_sql[STMT_COUNT] = {
 };
 
 #define LISTENERS_MAX 16
+#define TXN_HOOKS_MAX 8
+
+/*
+ * Events are inserted many rows per statement: a statement's fixed cost
+ * (binding, starting, halting, its journal) is half of a one-row INSERT.
+ * A batch is cut into chunks of these sizes, largest first.
+ */
+static const size_t insert_chunks[] = { 64, 16, 4, 1 };
+#define INSERT_CHUNKS ARRAY_SIZE(insert_chunks)
 
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[STMT_COUNT];
 	pthread_mutex_t lock;
+	struct ticket_cache *tickets; /* every open ticket, in memory */
+	sqlite3_stmt *insert[INSERT_CHUNKS]; /* INSERT of insert_chunks[i] events */
+	sqlite3_stmt *max_seq, *seq_of;
+	struct {
+		store_txn_hook fn;
+		void *arg;
+	} txn_hooks[TXN_HOOKS_MAX];
+	size_t ntxn_hooks;
 	bool reader;		/* store_open_reader(): query_only, a read
 				 * transaction per store_lock() */
 	char journal_mode[16];	/* as SQLite reports them after store_open() */
@@ -270,6 +284,50 @@ int store_listen(struct store *st, ticket_listener fn, void *arg)
 	st->listeners[st->nlisteners].arg = arg;
 	st->nlisteners++;
 	return 0;
+}
+
+int store_txn_hook_add(struct store *st, store_txn_hook fn, void *arg)
+{
+	if (st->ntxn_hooks == TXN_HOOKS_MAX)
+		return -ENOSPC;
+	st->txn_hooks[st->ntxn_hooks].fn = fn;
+	st->txn_hooks[st->ntxn_hooks].arg = arg;
+	st->ntxn_hooks++;
+	return 0;
+}
+
+void store_txn_hook_remove(struct store *st, store_txn_hook fn, void *arg)
+{
+	for (size_t i = 0; i < st->ntxn_hooks; i++) {
+		if (st->txn_hooks[i].fn != fn || st->txn_hooks[i].arg != arg)
+			continue;
+		memmove(&st->txn_hooks[i], &st->txn_hooks[i + 1],
+			(st->ntxn_hooks - i - 1) * sizeof(st->txn_hooks[0]));
+		st->ntxn_hooks--;
+		return;
+	}
+}
+
+static void txn_event(struct store *st, enum store_txn_event event)
+{
+	for (size_t i = 0; i < st->ntxn_hooks; i++)
+		st->txn_hooks[i].fn(st->txn_hooks[i].arg, event);
+}
+
+/*
+ * SQLite's update hook: every row a statement on this connection
+ * inserts, updates or deletes.  It may not run statements itself; the
+ * ticket cache only notes the ticket for later.
+ */
+static void on_row_change(void *arg, int op, const char *dbname,
+			  const char *table, sqlite3_int64 rowid)
+{
+	struct store *st = arg;
+
+	(void)op;
+	(void)dbname;
+	if (st->tickets != NULL && strcmp(table, "tickets") == 0)
+		ticket_cache_row_changed(st->tickets, rowid);
 }
 
 int store_ticket_changed(struct store *st, const struct ticket_change *c)
@@ -425,6 +483,41 @@ int store_prepare(struct store *st, const char *sql, sqlite3_stmt **ret)
 	return db_prepare(st->db, sql, ret);
 }
 
+/* The multi-row INSERTs of insert_chunks[], and the statements around them. */
+static int prepare_event_inserts(struct store *st)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < INSERT_CHUNKS; i++) {
+		size_t size = 256 + insert_chunks[i] * 96, len;
+		char *sql = xcalloc(1, size);
+
+		len = (size_t)snprintf(sql, size, "%s",
+				       "INSERT INTO events(id, host_id, check_name,"
+				       " item, state, summary, metrics, context,"
+				       " observed_at, received_at, ticket_id) VALUES ");
+		for (size_t row = 0; row < insert_chunks[i]; row++) {
+			size_t p = row * 11;
+
+			len += (size_t)snprintf(sql + len, size - len,
+				"%s(?%zu, ?%zu, ?%zu, ?%zu, ?%zu, ?%zu, ?%zu, ?%zu,"
+				" ?%zu, ?%zu, nullif(?%zu, 0))",
+				row ? ", " : "", p + 1, p + 2, p + 3, p + 4, p + 5,
+				p + 6, p + 7, p + 8, p + 9, p + 10, p + 11);
+		}
+		strlcat_safe(sql, " ON CONFLICT(id) DO NOTHING", size);
+		r = store_prepare(st, sql, &st->insert[i]);
+		free(sql);
+	}
+	if (r == 0)
+		r = store_prepare(st, "SELECT coalesce(max(seq), 0) FROM events",
+				  &st->max_seq);
+	if (r == 0)
+		r = store_prepare(st, "SELECT seq FROM events WHERE id = ?1",
+				  &st->seq_of);
+	return r;
+}
+
 int store_open(const char *path, struct store **ret_store)
 {
 	struct store *st = xcalloc(1, sizeof(*st));
@@ -479,6 +572,12 @@ int store_open(const char *path, struct store **ret_store)
 		if (r < 0)
 			goto fail;
 	}
+	r = prepare_event_inserts(st);
+	if (r == 0)
+		r = ticket_cache_open(st, &st->tickets);
+	if (r < 0)
+		goto fail;
+	sqlite3_update_hook(st->db, on_row_change, st);
 	*ret_store = st;
 	return 0;
 fail:
@@ -545,6 +644,12 @@ void store_close(struct store *st)
 			st->attached[st->nattached].free_fn(
 				st->attached[st->nattached].ctx);
 	}
+	sqlite3_update_hook(st->db, NULL, NULL);
+	ticket_cache_close(st->tickets);
+	for (size_t i = 0; i < INSERT_CHUNKS; i++)
+		sqlite3_finalize(st->insert[i]);
+	sqlite3_finalize(st->max_seq);
+	sqlite3_finalize(st->seq_of);
 	for (int i = 0; i < STMT_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_finalize(st->read_begin);
@@ -561,7 +666,12 @@ int store_begin(struct store *st)
 
 int store_commit(struct store *st)
 {
-	return db_step_done(st->stmt[STMT_COMMIT]);
+	int r = db_step_done(st->stmt[STMT_COMMIT]);
+
+	/* A failed COMMIT leaves the transaction open for store_rollback(). */
+	if (r == 0)
+		txn_event(st, STORE_TXN_COMMITTED);
+	return r;
 }
 
 int store_savepoint(struct store *st)
@@ -571,20 +681,28 @@ int store_savepoint(struct store *st)
 
 int store_release_savepoint(struct store *st)
 {
-	return db_step_done(st->stmt[STMT_RELEASE]);
+	int r = db_step_done(st->stmt[STMT_RELEASE]);
+
+	if (r == 0)
+		txn_event(st, STORE_JOB_DONE);
+	return r;
 }
 
 void store_rollback_to_savepoint(struct store *st)
 {
 	/* ROLLBACK TO keeps the savepoint open; release it as well. */
-	db_step_done(st->stmt[STMT_ROLLBACK_TO]);
+	int r = db_step_done(st->stmt[STMT_ROLLBACK_TO]);
+
 	db_step_done(st->stmt[STMT_RELEASE]);
+	/* Without the rollback, nobody knows what is left: start over. */
+	txn_event(st, r == 0 ? STORE_JOB_UNDONE : STORE_TXN_ROLLED_BACK);
 }
 
 void store_rollback(struct store *st)
 {
 	if (!sqlite3_get_autocommit(st->db))
 		db_step_done(st->stmt[STMT_ROLLBACK]);
+	txn_event(st, STORE_TXN_ROLLED_BACK);
 }
 
 int store_host_touch(struct store *st, const char *name, int64_t now_ms,
@@ -621,10 +739,105 @@ int store_event_insert(struct store *st, const struct store_event *ev)
 	db_bind_text(s, 8, ev->context);
 	sqlite3_bind_int64(s, 9, ev->observed_ms);
 	sqlite3_bind_int64(s, 10, ev->received_ms);
+	sqlite3_bind_int64(s, 11, ev->ticket_id);
 	r = db_step_done(s);
 	if (r < 0)
 		return r;
 	return sqlite3_changes(st->db) > 0 ? 1 : 0;
+}
+
+/* Bind ev as row (0-based) of a multi-row INSERT of events. */
+static void bind_event(sqlite3_stmt *s, size_t row, const struct store_event *ev)
+{
+	int p = (int)(row * 11);
+
+	sqlite3_bind_blob(s, p + 1, ev->id, 16, SQLITE_STATIC);
+	sqlite3_bind_int64(s, p + 2, ev->host_id);
+	db_bind_text(s, p + 3, ev->check);
+	db_bind_text(s, p + 4, ev->item);
+	db_bind_text(s, p + 5, check_state_name(ev->state));
+	db_bind_text(s, p + 6, ev->summary);
+	db_bind_text(s, p + 7, ev->metrics);
+	db_bind_text(s, p + 8, ev->context);
+	sqlite3_bind_int64(s, p + 9, ev->observed_ms);
+	sqlite3_bind_int64(s, p + 10, ev->received_ms);
+	sqlite3_bind_int64(s, p + 11, ev->ticket_id);
+}
+
+/* The highest seq now, or -errno. */
+static int64_t max_seq(struct store *st)
+{
+	sqlite3_stmt *s = st->max_seq;
+	int64_t seq = 0;
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW)
+		seq = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? seq : sqlite_to_errno(rc);
+}
+
+/*
+ * Some events of evs[0..n) were stored before (or twice in evs): which?
+ * The rows this INSERT made are first..first+stored-1, in the events'
+ * order (rowids are handed out one past the highest), so an event is new
+ * when its id's row is the next of them.
+ */
+static int sort_out_duplicates(struct store *st, const struct store_event *evs,
+			       size_t n, int64_t first, bool *ret_stored)
+{
+	sqlite3_stmt *s = st->seq_of;
+	int64_t next = first;
+
+	for (size_t i = 0; i < n; i++) {
+		int rc;
+
+		sqlite3_bind_blob(s, 1, evs[i].id, 16, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+		ret_stored[i] = rc == SQLITE_ROW && sqlite3_column_int64(s, 0) == next;
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return sqlite_to_errno(rc);
+		if (ret_stored[i])
+			next++;
+	}
+	return 0;
+}
+
+int store_events_insert(struct store *st, const struct store_event *evs,
+			size_t n, bool *ret_stored)
+{
+	int64_t first = max_seq(st) + 1, stored = 0;
+	size_t done = 0;
+	int r;
+
+	if (first <= 0)
+		return (int)(first - 1);
+	while (done < n) {
+		size_t c = 0, size;
+		sqlite3_stmt *s;
+
+		while (insert_chunks[c] > n - done)
+			c++;
+		size = insert_chunks[c];
+		s = st->insert[c];
+		for (size_t row = 0; row < size; row++)
+			bind_event(s, row, &evs[done + row]);
+		r = db_step_done(s);
+		if (r < 0)
+			return r;
+		stored += sqlite3_changes(st->db);
+		done += size;
+	}
+	if ((size_t)stored == n) {
+		for (size_t i = 0; i < n; i++)
+			ret_stored[i] = true;
+		return (int)n;
+	}
+	/* Resent events: rare, and worth a lookup each. */
+	r = sort_out_duplicates(st, evs, n, first, ret_stored);
+	return r < 0 ? r : (int)stored;
 }
 
 int store_event_link(struct store *st, const uint8_t *id, int64_t ticket_id)
@@ -646,21 +859,20 @@ static enum check_state column_state(sqlite3_stmt *s, int col)
 	return state;
 }
 
-/* A row of STORE_TICKET_COLUMNS. */
-static void ticket_row(sqlite3_stmt *s, struct store_ticket *ret)
+void store_ticket_row(sqlite3_stmt *s, int col, struct store_ticket *ret)
 {
-	const char *status = (const char *)sqlite3_column_text(s, 6);
+	const char *status = (const char *)sqlite3_column_text(s, col + 6);
 
 	*ret = (struct store_ticket){
-		.id = sqlite3_column_int64(s, 0),
-		.state = column_state(s, 1),
-		.worst_state = column_state(s, 2),
-		.occurrences = sqlite3_column_int64(s, 3),
-		.first_seen_ms = sqlite3_column_int64(s, 4),
-		.last_seen_ms = sqlite3_column_int64(s, 5),
-		.parent_id = sqlite3_column_int64(s, 7),
-		.flapping = sqlite3_column_int(s, 8) != 0,
-		.resolved_ms = sqlite3_column_int64(s, 9),
+		.id = sqlite3_column_int64(s, col),
+		.state = column_state(s, col + 1),
+		.worst_state = column_state(s, col + 2),
+		.occurrences = sqlite3_column_int64(s, col + 3),
+		.first_seen_ms = sqlite3_column_int64(s, col + 4),
+		.last_seen_ms = sqlite3_column_int64(s, col + 5),
+		.parent_id = sqlite3_column_int64(s, col + 7),
+		.flapping = sqlite3_column_int(s, col + 8) != 0,
+		.resolved_ms = sqlite3_column_int64(s, col + 9),
 	};
 	strlcpy_safe(ret->status, status ? status : "", sizeof(ret->status));
 }
@@ -671,7 +883,7 @@ static int ticket_row_step(sqlite3_stmt *s, struct store_ticket *ret)
 	int rc = sqlite3_step(s), found = 0;
 
 	if (rc == SQLITE_ROW) {
-		ticket_row(s, ret);
+		store_ticket_row(s, 0, ret);
 		found = 1;
 		rc = SQLITE_DONE;
 	}
@@ -685,7 +897,17 @@ int store_ticket_find_open(struct store *st, int64_t host_id,
 			   struct store_ticket *ret)
 {
 	sqlite3_stmt *s = st->stmt[STMT_TICKET_FIND_OPEN];
+	int r = st->tickets ? ticket_cache_find(st->tickets, host_id, check,
+						item, ret)
+			    : -ENOENT;
 
+	if (r != -ENOENT)
+		return r;
+	/*
+	 * A reader's connection has no cache (it would not see the writer's
+	 * changes), and the writer's is off with too many open tickets: ask
+	 * the database.
+	 */
 	sqlite3_bind_int64(s, 1, host_id);
 	db_bind_text(s, 2, check);
 	db_bind_text(s, 3, item);
@@ -718,6 +940,7 @@ int store_ticket_occurrence(struct store *st, const struct store_ticket *t,
 			    const struct store_event *ev)
 {
 	sqlite3_stmt *s = st->stmt[STMT_TICKET_OCCURRENCE];
+	int r;
 
 	sqlite3_bind_int64(s, 1, t->id);
 	db_bind_text(s, 2, check_state_name(ev->state));
@@ -725,7 +948,13 @@ int store_ticket_occurrence(struct store *st, const struct store_ticket *t,
 		  check_state_name(check_state_worst(t->worst_state, ev->state)));
 	sqlite3_bind_int64(s, 4, ev->observed_ms);
 	db_bind_text(s, 5, ev->summary);
-	return db_step_done(s);
+	/* The hot path: the cache applies the change itself, no re-read. */
+	if (st->tickets == NULL)
+		return db_step_done(s);
+	ticket_cache_mirror_begin(st->tickets, t->id);
+	r = db_step_done(s);
+	ticket_cache_mirror_end(st->tickets, t, ev, r == 0);
+	return r;
 }
 
 /* Run an UPDATE of one ticket: ?1 the ticket's id, ?2 value. */

@@ -66,6 +66,26 @@ void store_rollback_to_savepoint(struct store *st);
 /* SQLite's message for the last failure, for the log. */
 const char *store_errmsg(struct store *st);
 
+/*
+ * Transaction hooks, for modules that keep in-memory copies of what is
+ * in the database (the open-ticket cache, the lifecycle's key set): told
+ * when a writer job's savepoint is released or rolled back, and when the
+ * transaction commits or rolls back, so that a copy never disagrees with
+ * the rows after a failure.  A hook must not fail; it may not begin or
+ * end transactions.  Register before the writer starts, or in a writer
+ * job (as a reload does); up to 8 at once.
+ */
+enum store_txn_event {
+	STORE_JOB_DONE,	       /* a job's savepoint was released */
+	STORE_JOB_UNDONE,      /* ... rolled back: that job's changes are gone */
+	STORE_TXN_COMMITTED,
+	STORE_TXN_ROLLED_BACK, /* everything since store_begin() is gone */
+};
+typedef void (*store_txn_hook)(void *arg, enum store_txn_event event);
+int store_txn_hook_add(struct store *st, store_txn_hook fn, void *arg);
+/* Take a hook back (a module replaced by a reload); unknown ones are fine. */
+void store_txn_hook_remove(struct store *st, store_txn_hook fn, void *arg);
+
 /* For modules with their own statements. */
 sqlite3 *store_db(struct store *st);
 int store_prepare(struct store *st, const char *sql, sqlite3_stmt **ret);
@@ -149,10 +169,18 @@ struct store_event {
 	const char *context;
 	int64_t observed_ms;
 	int64_t received_ms;
+	int64_t ticket_id; /* stored with the event; 0: none (yet) */
 };
 
 /* 1 when stored, 0 when an event with this id was stored before. */
 int store_event_insert(struct store *st, const struct store_event *ev);
+/*
+ * Store evs[0..n) at once (a batch: many rows per statement); the count
+ * stored, and ret_stored[i] false for an event whose id was stored before
+ * or appears earlier in evs.  -errno: roll back.
+ */
+int store_events_insert(struct store *st, const struct store_event *evs,
+			size_t n, bool *ret_stored);
 int store_event_link(struct store *st, const uint8_t *id, int64_t ticket_id);
 
 struct store_ticket {
@@ -168,7 +196,17 @@ struct store_ticket {
 	int64_t resolved_ms; /* 0 while open */
 };
 
-/* 1 and *ret when the key has an open ticket, 0 when not. */
+/* What struct store_ticket holds, in the order store_ticket_row() reads it. */
+#define STORE_TICKET_COLUMNS                                              \
+	"id, state, worst_state, occurrences, first_seen, last_seen, "     \
+	"status, coalesce(parent_id, 0), flapping, coalesce(resolved_at, 0)"
+/* Read STORE_TICKET_COLUMNS from column col of s on. */
+void store_ticket_row(sqlite3_stmt *s, int col, struct store_ticket *ret);
+
+/*
+ * 1 and *ret when the key has an open ticket, 0 when not.  Answered from
+ * memory (ticket_cache.h), so the writer may ask for every event.
+ */
 int store_ticket_find_open(struct store *st, int64_t host_id,
 			   const char *check, const char *item,
 			   struct store_ticket *ret);

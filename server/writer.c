@@ -135,6 +135,8 @@ static void *writer_main(void *p)
 {
 	struct writer *w = p;
 
+	/* Named for top, perf and the benchmark's CPU accounting. */
+	pthread_setname_np(pthread_self(), "tocsin-writer");
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		struct job *group, *last;

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <string.h>
+#include <unistd.h>
 
 #include "../../common/util.h"
 
@@ -36,9 +37,23 @@ static void test_uuid(void **state)
 	assert_int_equal(uuid_generate(a), 0);
 	assert_int_equal(uuid_generate(b), 0);
 	assert_true(uuid_valid(a));
-	assert_int_equal(a[14], '4'); /* version 4 */
+	assert_int_equal(a[14], '7'); /* version 7 */
 	assert_true(strchr("89ab", a[19]) != NULL);
 	assert_string_not_equal(a, b);
+	{
+		/* The first 48 bits are the time in ms: ids sort by time. */
+		int64_t before = time_now_ms(), ms = 0, after;
+
+		assert_int_equal(uuid_generate(a), 0);
+		after = time_now_ms();
+		for (int i = 0; i < 13; i++)
+			if (a[i] != '-')
+				ms = ms * 16 + (a[i] <= '9' ? a[i] - '0' : a[i] - 'a' + 10);
+		assert_true(ms >= before && ms <= after);
+		usleep(2000);
+		assert_int_equal(uuid_generate(b), 0);
+		assert_true(strcmp(a, b) < 0);
+	}
 	assert_false(uuid_valid("xyz"));
 }
 

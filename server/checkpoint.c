@@ -1,0 +1,164 @@
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "../common/db.h"
+#include "../common/util.h"
+#include "metrics.h"
+#include "store.h"
+
+struct checkpointer {
+	struct store *st;
+	sqlite3 *db; /* the checkpointer's own connection */
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool due;      /* the log passed CHECKPOINT_PAGES since the last run */
+	bool stopping;
+	bool running;
+	atomic_uint_fast64_t runs;     /* checkpoints done by the thread */
+	atomic_uint_fast64_t restarts; /* RESTART checkpoints by the writer */
+	atomic_uint_fast64_t failed;
+	atomic_uint_fast64_t pages;    /* pages copied into the database */
+	atomic_int_fast64_t wal_pages; /* the log's length after the last commit */
+};
+
+/*
+ * SQLite's WAL hook, on the writer thread after each commit (it replaces
+ * the automatic checkpoint).  Cheap unless the log is far too long.
+ */
+static int on_commit(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct checkpointer *cp = arg;
+
+	atomic_store(&cp->wal_pages, pages);
+	if (pages >= CHECKPOINT_MAX_PAGES) {
+		int log = 0, copied = 0;
+
+		/* Waits for the checkpointer's reads, then starts the log over. */
+		if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART,
+					      &log, &copied) == SQLITE_OK)
+			atomic_fetch_add(&cp->restarts, 1);
+		else
+			atomic_fetch_add(&cp->failed, 1);
+		return SQLITE_OK;
+	}
+	if (pages >= CHECKPOINT_PAGES) {
+		pthread_mutex_lock(&cp->lock);
+		cp->due = true;
+		pthread_cond_signal(&cp->wake);
+		pthread_mutex_unlock(&cp->lock);
+	}
+	return SQLITE_OK;
+}
+
+static void *checkpoint_main(void *arg)
+{
+	struct checkpointer *cp = arg;
+
+	pthread_setname_np(pthread_self(), "tocsin-ckpt");
+	pthread_mutex_lock(&cp->lock);
+	for (;;) {
+		int log = 0, copied = 0, rc;
+
+		while (!cp->due && !cp->stopping)
+			pthread_cond_wait(&cp->wake, &cp->lock);
+		if (cp->stopping)
+			break;
+		cp->due = false;
+		pthread_mutex_unlock(&cp->lock);
+		rc = sqlite3_wal_checkpoint_v2(cp->db, NULL,
+					       SQLITE_CHECKPOINT_PASSIVE, &log,
+					       &copied);
+		if (rc == SQLITE_OK) {
+			atomic_fetch_add(&cp->runs, 1);
+			if (copied > 0)
+				atomic_fetch_add(&cp->pages, (uint64_t)copied);
+		} else {
+			atomic_fetch_add(&cp->failed, 1);
+		}
+		pthread_mutex_lock(&cp->lock);
+	}
+	pthread_mutex_unlock(&cp->lock);
+	return NULL;
+}
+
+int checkpoint_start(struct store *st, const char *path,
+		     struct checkpointer **ret)
+{
+	struct checkpointer *cp = xcalloc(1, sizeof(*cp));
+	int rc, r;
+
+	cp->st = st;
+	pthread_mutex_init(&cp->lock, NULL);
+	pthread_cond_init(&cp->wake, NULL);
+	rc = sqlite3_open_v2(path, &cp->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(cp->db, 5000);
+		rc = sqlite3_exec(cp->db, "PRAGMA synchronous = FULL", NULL,
+				  NULL, NULL);
+	}
+	if (rc != SQLITE_OK) {
+		r = sqlite_to_errno(rc);
+		checkpoint_stop(cp);
+		return r;
+	}
+	r = -pthread_create(&cp->thread, NULL, checkpoint_main, cp);
+	if (r < 0) {
+		checkpoint_stop(cp);
+		return r;
+	}
+	cp->running = true;
+	store_lock(st);
+	sqlite3_wal_hook(store_db(st), on_commit, cp);
+	store_unlock(st);
+	*ret = cp;
+	return 0;
+}
+
+void checkpoint_stop(struct checkpointer *cp)
+{
+	if (cp == NULL)
+		return;
+	if (cp->running) {
+		/* Back to SQLite's own checkpoints for whatever comes after. */
+		store_lock(cp->st);
+		sqlite3_wal_autocheckpoint(store_db(cp->st), CHECKPOINT_PAGES);
+		store_unlock(cp->st);
+		pthread_mutex_lock(&cp->lock);
+		cp->stopping = true;
+		pthread_cond_signal(&cp->wake);
+		pthread_mutex_unlock(&cp->lock);
+		pthread_join(cp->thread, NULL);
+	}
+	sqlite3_close(cp->db);
+	pthread_cond_destroy(&cp->wake);
+	pthread_mutex_destroy(&cp->lock);
+	free(cp);
+}
+
+void checkpoint_metrics(void *arg, struct metrics_out *out)
+{
+	struct checkpointer *cp = arg;
+
+	metrics_counter(out, "tocsin_wal_checkpoints_total",
+			"WAL checkpoints, by who ran them.",
+			"by=\"checkpointer\"", atomic_load(&cp->runs));
+	metrics_counter(out, "tocsin_wal_checkpoints_total", NULL,
+			"by=\"writer\"", atomic_load(&cp->restarts));
+	metrics_counter(out, "tocsin_wal_checkpoint_failures_total",
+			"WAL checkpoints that failed (retried after later commits).",
+			NULL, atomic_load(&cp->failed));
+	metrics_counter(out, "tocsin_wal_checkpointed_pages_total",
+			"Pages copied from the WAL into the database file.",
+			NULL, atomic_load(&cp->pages));
+	metrics_gauge(out, "tocsin_wal_pages",
+		      "Pages in the write-ahead log after the last commit.", NULL,
+		      (double)atomic_load(&cp->wal_pages));
+}
