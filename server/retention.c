@@ -54,6 +54,11 @@ struct retention {
 	int64_t sweep_at_ms;
 	atomic_uint_fast64_t deleted, kept, jobs, failed;
 	/*
+	 * What the job in the writer did, counted into deleted and kept only
+	 * once its commit succeeded (the writer's thread, like cursor).
+	 */
+	uint64_t job_deleted, job_kept;
+	/*
 	 * received_at of the first event after the cursor as the last job
 	 * saw it (of its last one when it ran out of chunk; 0: no events),
 	 * for the metrics: they must not take the
@@ -279,8 +284,8 @@ int retention_prune(struct retention *rt, int64_t now_ms)
 	window_free(&w);
 	if (r < 0)
 		return r;
-	atomic_fetch_add(&rt->deleted, deleted);
-	atomic_fetch_add(&rt->kept, kept);
+	rt->job_deleted = deleted;
+	rt->job_kept = kept;
 	return (int)i;
 }
 
@@ -297,8 +302,15 @@ static void prune_done(void *arg, int result)
 	struct retention *rt = arg;
 
 	atomic_fetch_add(&rt->jobs, 1);
-	if (result < 0)
+	if (result < 0) {
 		atomic_fetch_add(&rt->failed, 1);
+	} else {
+		/* Committed: now the deletions are real (a scrape that says
+		 * so must find them gone). */
+		atomic_fetch_add(&rt->deleted, rt->job_deleted);
+		atomic_fetch_add(&rt->kept, rt->job_kept);
+	}
+	rt->job_deleted = rt->job_kept = 0;
 	pthread_mutex_lock(&rt->lock);
 	/* A full chunk: there is a backlog, the next job follows at once. */
 	if (result >= rt->conf.chunk)
