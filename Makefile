@@ -130,6 +130,10 @@ SERVER_SRCS := \
 	server/trapmsg.c \
 	server/trapnames.c \
 	server/trapreview.c \
+	server/trapcap.c \
+	server/trapclock.c \
+	server/trapevent.c \
+	server/traprate.c \
 	server/tls.c \
 	server/writer.c \
 	server/watchdog.c \
@@ -181,6 +185,9 @@ UNIT_TESTS := \
 	test_trap \
 	test_trapdev \
 	test_trapmap \
+	test_traprate \
+	test_trapclock \
+	test_trapevent \
 	test_liveness \
 	test_nagios \
 	test_pkglog \
@@ -396,6 +403,14 @@ $(REL)/bench/outbox_bench: $(call objs,$(REL),bench/outbox_bench.c $(COMMON_SRCS
 .PHONY: bench
 # checks_round links the agent's sources instead (its own rule below).
 BENCH_BINS += $(REL)/bench/checks_round
+
+# The trap benchmark's sender links net-snmp only, none of our sources.
+BENCH_BINS += $(REL)/bench/trap_sender
+
+$(REL)/bench/trap_sender: $(REL)/bench/trap_sender.o
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,netsnmp)
 
 bench: all $(BENCH_BINS)
 	@bench/run.sh
