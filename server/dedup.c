@@ -1130,7 +1130,7 @@ static void tick_done(void *arg, int result)
 }
 
 /*
- * The wait runs on CLOCK_MONOTONIC (the condition variable is made so in
+ * The wait runs on CLOCK_MONOTONIC (cond_init_monotonic() in
  * dedup_timer_start()): a step of the wall clock, backwards by an hour
  * say, must not hold every lifecycle timer back that long.
  */
@@ -1141,13 +1141,7 @@ static void *timer_main(void *arg)
 
 	pthread_mutex_lock(&t->lock);
 	while (!t->stopping) {
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += t->tick_ms / 1000;
-		until.tv_nsec += (t->tick_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		until = time_mono_deadline(t->tick_ms);
 		pthread_cond_timedwait(&t->wake, &t->lock, &until);
 		if (t->stopping)
 			break;
@@ -1167,7 +1161,6 @@ int dedup_timer_start(struct writer *w, int64_t tick_ms,
 		      struct dedup_timer **ret)
 {
 	struct dedup_timer *t = xcalloc(1, sizeof(*t));
-	pthread_condattr_t attr;
 	int r;
 
 	t->writer = w;
@@ -1176,10 +1169,7 @@ int dedup_timer_start(struct writer *w, int64_t tick_ms,
 	atomic_init(&t->queued, false);
 	atomic_init(&t->posted, 0);
 	pthread_mutex_init(&t->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&t->wake, &attr);
-	pthread_condattr_destroy(&attr);
+	cond_init_monotonic(&t->wake);
 	r = pthread_create(&t->thread, NULL, timer_main, t);
 	if (r != 0) {
 		pthread_cond_destroy(&t->wake);

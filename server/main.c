@@ -32,6 +32,7 @@
 #include "retention.h"
 #include "server.h"
 #include "store.h"
+#include "trap.h"
 #include "trapconf.h"
 #include "traplisten.h"
 #include "trapmap.h"
@@ -183,6 +184,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cfg_free(cfg);
+	/* net-snmp is initialised now or never: threads start below. */
+	trap_snmp_seal();
 	if (check_only) {
 		char **warnings = lifecycle_warnings(conf->lifecycle);
 
