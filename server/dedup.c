@@ -518,6 +518,7 @@ static int on_ok(struct ctx *c, const struct store_event *ev,
 	int64_t at = timeline_ms(ev), rx = clock_ms(ev);
 	bool was_problem = had ? p->state != CHECK_OK
 			       : found && t->state != CHECK_OK;
+	bool was_flapping = p->flapping;
 	int r = 0;
 
 	/* Nothing pending, nothing open: the common case costs nothing. */
@@ -561,7 +562,8 @@ static int on_ok(struct ctx *c, const struct store_event *ev,
 	} else if (found) {
 		r = store_event_link(c->d->st, ev->id, t->id);
 	}
-	if (r == 0 && (was_problem || !p->flapping))
+	/* A routine ok on a recovered (or reopened) ticket changes no row. */
+	if (r == 0 && (was_problem || (was_flapping && !p->flapping)))
 		r = problem_save(c->d->problems, c->host_id, c->check, c->item, p);
 	return r;
 }

@@ -305,6 +305,39 @@ static void test_router_first_when_a_silence_ends(void **state)
 	fx_close(f);
 }
 
+/*
+ * A host held back because its router is down in maintenance is looked
+ * at afresh by its next result (not only when the silence ends): the
+ * router came back, the host is still down, so it is a ticket now.
+ */
+static void test_held_back_host_opens_when_the_router_comes_back(void **state)
+{
+	static const struct silence_config conf = { .max_duration_ms = 86400000LL,
+						    .max_silences = 10 };
+	struct fx *f = fx_open(site);
+	struct silence s = { .host = xstrdup("site-router"), .starts_ms = MIN(0),
+			     .ends_ms = MIN(60), .author = xstrdup("alice"),
+			     .comment = xstrdup("router replacement") };
+	struct dedup_stats st;
+	int64_t id;
+
+	(void)state;
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(silence_create(dedup_get(f->st)->silences, &s, MIN(0), &conf, &id), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	silence_clear(&s);
+	fx_at(f, "site-router", "heartbeat", "alive", W(CRITICAL), MIN(5));
+	st = fx_at(f, "db01", "heartbeat", "alive", W(CRITICAL), MIN(6));
+	assert_int_equal(st.suppressed, 1);
+	st = fx_at(f, "db01", "heartbeat", "alive", W(CRITICAL), MIN(7));
+	assert_int_equal(st.suppressed, 1);
+	fx_at(f, "site-router", "heartbeat", "alive", W(OK), MIN(10));
+	st = fx_at(f, "db01", "heartbeat", "alive", W(CRITICAL), MIN(11));
+	assert_int_equal(st.opened, 1);
+	assert_int_equal(parent_of(f, fx_ticket_id(f, "db01", "heartbeat", "alive")), 0);
+	fx_close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -315,6 +348,7 @@ int main(void)
 		cmocka_unit_test(test_lower_level_adopts_from_the_higher),
 		cmocka_unit_test(test_maintenance_on_the_router_holds_back_its_hosts),
 		cmocka_unit_test(test_router_first_when_a_silence_ends),
+		cmocka_unit_test(test_held_back_host_opens_when_the_router_comes_back),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
