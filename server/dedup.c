@@ -984,7 +984,7 @@ struct due {
 };
 
 /* How many devices the topology puts above host (a bounded walk). */
-static int topology_depth(const struct host *h)
+static int host_depth(const struct host *h)
 {
 	int depth = 0;
 
@@ -1020,7 +1020,7 @@ static void order_due(const struct dedup *d, struct problem_key *keys, int n)
 	for (int i = 0; i < n; i++)
 		due[i] = (struct due){
 			.key = keys[i],
-			.depth = topology_depth(topology_host(d->topology,
+			.depth = host_depth(topology_host(d->topology,
 							      keys[i].host)),
 			.down = lifecycle_is_down_check(d->lc, keys[i].host,
 							keys[i].check,
