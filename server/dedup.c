@@ -150,7 +150,7 @@ static int journal_confirmed(struct ctx *c, const struct problem *p,
 	char since[TIME_RFC3339_LEN], *text = NULL;
 	int r = 0;
 
-	time_format_rfc3339(p->since_ms, since);
+	time_format_rfc3339(p->first_ms, since);
 	if (silence_id > 0)
 		text = xasprintf("silence #%lld ended and the problem is still there (not ok since %s)",
 				 (long long)silence_id, since);
@@ -188,7 +188,7 @@ static int open_ticket(struct ctx *c, struct problem *p,
 	/* Results that led to the confirmation count; the first began it. */
 	if (r == 0 && p->streak > 1)
 		r = store_ticket_set_history(c->d->st, t.id, p->streak,
-					     p->since_ms);
+					     p->first_ms);
 	if (r == 0)
 		r = journal_confirmed(c, p, t.id, silence_id);
 	if (r == 0)
@@ -591,6 +591,7 @@ static int on_problem(struct ctx *c, const struct store_event *ev,
 	if (was_ok) {
 		flap_record(&p->changes, rx);
 		p->since_ms = rx;
+		p->first_ms = at;
 		p->streak = 0;
 		p->npending = 0;
 	}

@@ -38,7 +38,10 @@ struct problem {
 	enum problem_phase phase;
 	enum check_state state; /* the latest state recorded */
 	int64_t last_ms;	/* when it was observed */
-	int64_t since_ms;	/* the current non-ok stretch began */
+	int64_t since_ms;	/* the current non-ok stretch began: when its
+				 * first result was received (timers count
+				 * from it) */
+	int64_t first_ms;	/* ... and when that result was observed */
 	int64_t streak;		/* non-ok results in that stretch */
 	char *summary;		/* the latest non-ok summary, owned */
 	uint8_t pending[PROBLEM_PENDING_MAX][16];

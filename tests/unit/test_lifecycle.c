@@ -291,6 +291,8 @@ static void test_confirm_for_counts_from_when_results_arrive(void **state)
 {
 	struct fx *f = fx_open(confirm_rules);
 	struct dedup_stats s;
+	int64_t id;
+	json_t *t;
 
 	(void)state;
 	s = fx_event(f, "nas", "backup", "/srv/backup", W(CRITICAL), MIN(-60), MIN(0));
@@ -301,7 +303,12 @@ static void test_confirm_for_counts_from_when_results_arrive(void **state)
 	assert_int_equal(fx_tick(f, MIN(2)), 0); /* due at 10 min, not at once */
 	assert_int_equal(fx_ticket_id(f, "nas", "backup", "/srv/backup"), 0);
 	assert_int_equal(fx_tick(f, MIN(10)), 1);
-	assert_true(fx_ticket_id(f, "nas", "backup", "/srv/backup") > 0);
+	id = fx_ticket_id(f, "nas", "backup", "/srv/backup");
+	assert_true(id > 0);
+	/* the ticket still says when the agent saw the problem first */
+	t = fx_ticket(f, id);
+	assert_string_equal(fx_str(t, "first_seen"), "2026-11-22T09:00:00.000Z");
+	json_decref(t);
 	fx_close(f);
 }
 
