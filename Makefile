@@ -137,7 +137,11 @@ SERVER_SRCS := \
 	server/keymap.c \
 	server/ticket_cache.c \
 	server/checkpoint.c \
-	server/retention.c
+	server/retention.c \
+	server/account.c \
+	server/session.c \
+	server/console_api.c \
+	build/gen/console_assets.c
 
 CLI_SRCS := \
 	server/cli/main.c \
@@ -296,6 +300,14 @@ $(FUZZ_REPLAYS): $(ASAN)/tests/test_%: $(ASAN)/tests/fuzz/%.o $(ASAN)/tests/fuzz
 	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(TEST_LIBS)
 
 .PRECIOUS: $(ASAN)/tests/unit/%.o
+
+# --- the web console: console/ compiled into the collector ---------------
+CONSOLE_FILES := $(sort $(wildcard console/*.html console/*.css console/*.js))
+
+build/gen/console_assets.c: console/embed.sh $(CONSOLE_FILES)
+	@mkdir -p $(@D)
+	$(call say,GEN,$@)
+	$(Q)console/embed.sh $@ $(CONSOLE_FILES)
 
 # --- tests -----------------------------------------------------------------
 .PHONY: test unit integration deps-check

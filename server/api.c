@@ -10,6 +10,7 @@
 #include "../common/util.h"
 #include "action.h"
 #include "credapi.h"
+#include "console_api.h"
 #include "credentials.h"
 #include "dedup.h"
 #include "desk.h"
@@ -406,5 +407,14 @@ const struct http_route api_routes[] = {
 	{ "GET", "/api/v1/audit", PERM_ADMIN, credapi_audit },
 	{ "POST", "/api/v1/enrollment-approvals", PERM_ADMIN, credapi_approve },
 	{ "GET", "/api/v1/enrollment-approvals", PERM_ADMIN, credapi_approvals },
+	/* The web console: sessions, accounts, its files (console_api.h). */
+	{ "POST", "/api/v1/session", 0, console_api_login },
+	{ "GET", "/api/v1/session", PERM_READ, console_api_whoami },
+	{ "DELETE", "/api/v1/session", PERM_READ, console_api_logout },
+	{ "GET", "/api/v1/accounts", PERM_ADMIN, console_api_accounts },
+	{ "PUT", "/api/v1/accounts/*", PERM_ADMIN, console_api_account_set },
+	{ "DELETE", "/api/v1/accounts/*", PERM_ADMIN, console_api_account_delete },
+	{ "GET", "/", 0, console_api_index },
+	{ "GET", "/console/*", 0, console_api_asset },
 	{ NULL, NULL, 0, NULL },
 };
