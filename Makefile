@@ -309,6 +309,17 @@ build/gen/console_assets.c: console/embed.sh $(CONSOLE_FILES)
 	$(call say,GEN,$@)
 	$(Q)console/embed.sh $@ $(CONSOLE_FILES)
 
+# The browser test's driver, playwright-core, pinned in tests/console/ and
+# installed into build/ (never the source tree); it drives /usr/bin/chromium.
+PLAYWRIGHT := build/console-tests/node_modules/playwright-core/package.json
+
+$(PLAYWRIGHT): tests/console/package.json tests/console/package-lock.json
+	@mkdir -p build/console-tests
+	$(call say,NPM,playwright-core)
+	$(Q)cp tests/console/package.json tests/console/package-lock.json build/console-tests/
+	$(Q)cd build/console-tests && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	$(Q)touch $@
+
 # --- tests -----------------------------------------------------------------
 .PHONY: test unit integration deps-check
 test: deps-check
@@ -326,6 +337,8 @@ integration: deps-check
 # LD_PRELOAD shims for the integration tests (plain, no sanitizer).
 # powercut.so: a power cut that keeps only what was synced (test_durability).
 TEST_SHIMS := build/powercut.so
+# Not a shim, but built for the integration tests the same way.
+TEST_SHIMS += $(PLAYWRIGHT)
 
 build/powercut.so: tests/powercut/powercut.c
 	@mkdir -p $(@D)

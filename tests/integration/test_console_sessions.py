@@ -253,3 +253,35 @@ def test_accounts_and_their_hashes_survive_a_restart_sessions_do_not(server):
     server.start()
     assert s.request("GET", "/api/v1/tickets").status == 401
     Session(server, "carol")
+
+
+def test_the_console_is_compiled_in_and_cached_by_etag(server):
+    r = server.request("GET", "/")
+    assert r.status == 200
+    assert r.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert b'<script src="/console/console.js" defer></script>' in r.body
+    csp = r.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "'unsafe-inline'" not in csp
+    assert r.headers["X-Frame-Options"] == "DENY"
+    assert r.headers["Referrer-Policy"] == "no-referrer"
+    etag = r.headers["ETag"]
+    assert r.headers["Cache-Control"] == "no-cache"
+    again = server.request("GET", "/", headers={"If-None-Match": etag})
+    assert (again.status, again.body) == (304, b"")
+    js = server.request("GET", "/console/console.js")
+    assert js.status == 200 and js.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    for html_sink in (b"innerHTML", b"outerHTML", b"insertAdjacentHTML", b"document.write"):
+        assert html_sink not in js.body  # every datum goes in as text
+    assert server.request("GET", "/console/console.css").status == 200
+    r = server.request("GET", "/console/nope.js")
+    assert (r.status, r.json()) == (404, {"error": "no console file 'nope.js'"})
+    assert server.request("GET", "/console/index.html").status == 404
+
+
+def test_a_session_cookie_for_another_server_or_garbage_is_401(server):
+    for cookie in ("tocsin_session=" + "A" * 43, "tocsin_session=", "tocsin_session=\x7f"):
+        r = server.request("GET", "/api/v1/tickets", headers={"Cookie": cookie})
+        assert r.status == 401
+    r = server.request("GET", "/api/v1/tickets", headers={"Cookie": "tocsin_session=" + "A" * 43})
+    assert "log in again" in r.json()["error"]

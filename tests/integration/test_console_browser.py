@@ -1,0 +1,129 @@
+"""The web console in a real headless Chromium (Debian's), driven by
+playwright-core (tests/console/, installed into build/ by make), against
+the real collector and a real agent's event."""
+import json
+import os
+import subprocess
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from conftest import ROOT, Server, run_agent, write_agent_config
+from console_util import PASSWORD, audit, create_account, open_ticket
+from helpdesk_util import post
+
+NODE_MODULES = ROOT / "build" / "console-tests" / "node_modules"
+SCRIPT = ROOT / "tests" / "console" / "console_browser.js"
+XSS = '<img src=x onerror="window.__xss=1">'
+BULK = 1000
+
+
+def bulk_batch(n):
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {"host": "bulk01", "events": [
+        {"id": str(uuid.uuid4()), "check": "disk", "item": f"/srv/{i}",
+         "state": "warning", "summary": f"/srv/{i}: 91% used", "observed_at": now}
+        for i in range(n)]}
+
+
+def run_browser(args):
+    assert (NODE_MODULES / "playwright-core").is_dir(), \
+        "playwright-core is missing: run `make test` (it installs tests/console into build/)"
+    env = dict(os.environ, NODE_PATH=str(NODE_MODULES))
+    r = subprocess.run(["node", str(SCRIPT), json.dumps(args)], capture_output=True,
+                       text=True, timeout=120, env=env)
+    assert r.stdout.strip(), f"the browser script printed nothing:\n{r.stderr}"
+    seen = json.loads(r.stdout.strip().splitlines()[-1])
+    assert r.returncode == 0, f"browser step failed: {json.dumps(seen, indent=1)}\n{r.stderr}"
+    return seen
+
+
+@pytest.fixture
+def console(tmp_path):
+    srv = Server(tmp_path / "server", extra="console:\n  login_failures: 3\n").start()
+    yield srv
+    srv.stop()
+
+
+def test_a_technician_works_a_ticket_in_the_browser(console, tmp_path):
+    create_account(console, "carol")
+    create_account(console, "vera", role="viewer")
+    # A real agent's event: a plugin that says the RAID is degraded.
+    plugin = tmp_path / "raid.sh"
+    plugin.write_text("#!/bin/sh\necho 'RAID WARNING - 1 of 2 disks'\n"
+                      "echo 'md0: degraded, sdb1 missing'\nexit 1\n")
+    plugin.chmod(0o755)
+    config = write_agent_config(tmp_path / "agent.yaml", console.url, host="raid01",
+                                checks=f"  plugin:\n    plugins:\n"
+                                       f"      - {{name: raid, command: [{plugin}]}}\n")
+    run = run_agent(config, "--once")
+    assert run.returncode == 0, run.stderr
+    plugin_ticket = [t for t in console.tickets("open") if t["host"] == "raid01"][0]["id"]
+    xss_ticket = open_ticket(console, "evil01", summary=XSS)
+    post(console, bulk_batch(BULK))
+
+    seen = run_browser({"url": console.url, "tech": "carol", "viewer": "vera",
+                        "password": PASSWORD, "plugin_ticket": plugin_ticket,
+                        "plugin_host": "raid01", "xss_ticket": xss_ticket,
+                        "failures_to_block": 3})
+
+    # The page's headers: no script but its own, no frames.
+    csp = seen["headers"]["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert seen["headers"]["x-content-type-options"] == "nosniff"
+    # Login failure, then the list of every open ticket.
+    assert seen["wrong_password_message"] == "wrong name or password"
+    assert seen["who"] == "carol (technician)"
+    assert seen["rows"] == BULK + 2
+    assert seen["ticket_count"] == f"{BULK + 2} of {BULK + 2} tickets"
+    assert seen["filtered_rows"] == ["raid01"]
+    # The agent's event with its context (the plugin's long output).
+    assert seen["ticket_summary"] == "RAID WARNING - 1 of 2 disks"
+    assert "md0: degraded, sdb1 missing" in seen["occurrences"]
+    # The actions, with the account as their actor, in the browser and the store.
+    assert any("carol" in j and "comment" in j and "looking at the array" in j
+               for j in seen["journal"])
+    assert any("carol" in j and "acknowledged" in j for j in seen["journal"])
+    assert seen["status_after"] == "acknowledged"
+    journal = console.ticket(plugin_ticket)["journal"]
+    assert ("carol", "looking at the array") in [(j["actor"], j["text"]) for j in journal]
+    assert "cannot close ticket" in seen["close_error"]
+    # CSRF: the cookie alone changes nothing.
+    assert seen["forged"]["status"] == 403
+    assert "X-Tocsin-CSRF" in seen["forged"]["body"]["error"]
+    assert "forged" not in json.dumps(console.ticket(plugin_ticket)["journal"])
+    # XSS: markup from an event shows as text and never runs.
+    assert seen["xss_row_text"] == XSS
+    assert seen["xss_title"] == XSS
+    assert seen["images_in_list"] == 0 and seen["images_in_ticket"] == 0
+    assert seen["xss_ran"] == 0
+    # Logout ends the session in the server too.
+    assert seen["after_logout"] == 401
+    assert seen["logout_message"] == "Logged out."
+    # A viewer sees no actions and is refused if it tries.
+    assert seen["viewer_who"] == "vera (viewer)"
+    assert seen["viewer_action_buttons"] == 0
+    assert seen["viewer_forced"]["status"] == 403
+    assert console.ticket(plugin_ticket)["status"] == "acknowledged"
+    # The address failed 3 times: the next login is refused for a while.
+    msgs = seen["rate_limit_messages"]
+    assert msgs[:2] == ["wrong name or password"] * 2
+    assert msgs[2].startswith("too many failed logins")
+    entries = [(e["action"], e["actor"], e["target"]) for e in audit(console)]
+    assert entries.count(("login.fail", "carol", "address 127.0.0.1")) == 3
+    assert ("login", "carol", "address 127.0.0.1") in entries
+    assert ("logout", "vera", "address 127.0.0.1") in entries
+    # The browser logs refused requests; nothing else may go wrong in the page.
+    assert [e for e in seen["console_errors"]
+            if not e.startswith("Failed to load resource: the server responded with a status of 4")
+            ] == []
+
+    weight = sum(seen["weights"].values())
+    print(f"\nconsole page weight: {weight} bytes ({seen['weights']}); "
+          f"{BULK + 2} open tickets listed {seen['list_render_ms']} ms after the login click "
+          f"(fetch and render {seen['list_fetch_render_ms']} ms)")
+    (ROOT / "build" / "console-figures.txt").write_text(
+        f"page_weight_bytes {weight}\nlist_{BULK + 2}_after_login_ms {seen['list_render_ms']}\n"
+        f"list_{BULK + 2}_fetch_render_ms {seen['list_fetch_render_ms']}\n")
