@@ -186,7 +186,8 @@ UNIT_TESTS := \
 	test_utf8 \
 	test_pathscan \
 	test_ticket_cache \
-	test_retention
+	test_retention \
+	test_session
 
 # V=1 shows the full commands.
 ifeq ($(V),1)

@@ -285,3 +285,34 @@ def test_a_session_cookie_for_another_server_or_garbage_is_401(server):
         assert r.status == 401
     r = server.request("GET", "/api/v1/tickets", headers={"Cookie": "tocsin_session=" + "A" * 43})
     assert "log in again" in r.json()["error"]
+
+
+def test_console_config_errors_name_file_line_and_column(tmp_path):
+    from conftest import binary
+    import subprocess
+    cfg = tmp_path / "server.yaml"
+    cfg.write_text(
+        "listen: 127.0.0.1:0\n"
+        f"database: {tmp_path}/t.db\n"
+        "allow_plain_http: true\n"
+        "auth:\n  tokens:\n    - {name: a, token: aaaaaaaaaaaaaaaaaaaa, role: admin}\n"
+        "console:\n"
+        "  session_idle: 0s\n"
+        "  session_max: 2h\n"
+        "  login_failures: 0\n"
+        "  login_window: soon\n"
+        "  colour: red\n")
+    r = subprocess.run([binary("tocsin-server"), "--check-config", "-c", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert f"{cfg}:8:17: console.session_idle: session_idle must be at least 1s" in r.stderr
+    assert f"{cfg}:10:19: console.login_failures: 0 is out of range 1..1000000" in r.stderr
+    assert f"{cfg}:11:17: console.login_window: expected a duration" in r.stderr
+    assert f"{cfg}:12:3: console.colour: unknown key 'colour'" in r.stderr
+    # session_max shorter than session_idle makes no sense either.
+    cfg.write_text(cfg.read_text().replace("session_idle: 0s", "session_idle: 3h")
+                   .replace("  login_failures: 0\n  login_window: soon\n  colour: red\n", ""))
+    r = subprocess.run([binary("tocsin-server"), "--check-config", "-c", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert f"{cfg}:9:16: console.session_max: session_max must be at least session_idle" in r.stderr
