@@ -152,7 +152,8 @@ CLI_SRCS := \
 	server/cli/workflow.c \
 	server/cli/audit.c \
 	server/cli/credentials.c \
-	server/cli/enrollment.c
+	server/cli/enrollment.c \
+	server/cli/accounts.c
 
 UNIT_TESTS := \
 	test_config \

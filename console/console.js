@@ -477,6 +477,34 @@ async function showAdmin() {
   await load();
 }
 
+// --- one's own password ----------------------------------------------------------
+
+function showPassword() {
+  const err = errorLine("password-error");
+  const current = el("input", { id: "password-current", type: "password", autocomplete: "current-password" });
+  const next = el("input", { id: "password-new", type: "password", autocomplete: "new-password" });
+  const again = el("input", { id: "password-again", type: "password", autocomplete: "new-password" });
+  const form = el("form", { class: "login", id: "password-form" },
+    el("h1", {}, "Change your password"),
+    el("label", {}, "Current password", current),
+    el("label", {}, "New password (10 or more characters)", next),
+    el("label", {}, "New password again", again),
+    el("button", { class: "primary", type: "submit" }, "Change"), err);
+  form.addEventListener("submit", ev => {
+    ev.preventDefault();
+    if (next.value !== again.value) {
+      err.textContent = "The new passwords differ.";
+      return;
+    }
+    attempt(err, async () => {
+      await api("PUT", "/api/v1/session/password", { current: current.value, password: next.value });
+      location.hash = "#/";
+      loggedOut("Password changed: log in with the new one.");
+    });
+  });
+  show(form);
+}
+
 // --- routing --------------------------------------------------------------------
 
 function route() {
@@ -492,6 +520,7 @@ function route() {
   else if (hash === "#/silences") showSilences();
   else if (hash === "#/traps") showTraps();
   else if (hash === "#/admin" && isAdmin()) showAdmin();
+  else if (hash === "#/password") showPassword();
   else showTickets();
 }
 

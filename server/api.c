@@ -411,6 +411,7 @@ const struct http_route api_routes[] = {
 	{ "POST", "/api/v1/session", 0, console_api_login },
 	{ "GET", "/api/v1/session", PERM_READ, console_api_whoami },
 	{ "DELETE", "/api/v1/session", PERM_READ, console_api_logout },
+	{ "PUT", "/api/v1/session/password", PERM_READ, console_api_password },
 	{ "GET", "/api/v1/accounts", PERM_ADMIN, console_api_accounts },
 	{ "PUT", "/api/v1/accounts/*", PERM_ADMIN, console_api_account_set },
 	{ "DELETE", "/api/v1/accounts/*", PERM_ADMIN, console_api_account_delete },

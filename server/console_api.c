@@ -229,6 +229,70 @@ void console_api_logout(void *app, const struct http_request *req,
 	resp->json = json_pack("{s:b}", "logged_out", 1);
 }
 
+/*
+ * A logged-in account changes its own password, proving the current one
+ * (counted like a login's failures): every session of the account ends,
+ * this one too, so that a stolen session does not outlive the change.
+ */
+void console_api_password(void *app, const struct http_request *req,
+			  struct http_response *resp)
+{
+	static const char *const allowed[] = { "current", "password", NULL };
+	struct api *api = app;
+	const struct principal *p = req->principal;
+	const char *current, *password;
+	char address[64], err[256];
+	unsigned perms;
+	json_t *body;
+	int r, wait_s;
+
+	if (p->session_id == 0) {
+		http_error(resp, MHD_HTTP_BAD_REQUEST,
+			   "only a console session changes its own password (a token's account is changed with PUT /api/v1/accounts/NAME)");
+		return;
+	}
+	body = credapi_body_object(req, allowed, resp);
+	if (body == NULL)
+		return;
+	current = json_string_value(json_object_get(body, "current"));
+	password = json_string_value(json_object_get(body, "password"));
+	if (current == NULL || password == NULL) {
+		http_error(resp, MHD_HTTP_BAD_REQUEST,
+			   "a password change needs current and password, as strings");
+		goto out;
+	}
+	http_client_address(req, address, sizeof(address));
+	wait_s = session_login_blocked(api->sessions, console_conf(api), p->name,
+				       address, time_now_ms());
+	if (wait_s > 0) {
+		http_error(resp, MHD_HTTP_TOO_MANY_REQUESTS,
+			   "too many failed logins for this account or from this address; try again in %d s",
+			   wait_s);
+		resp->retry_after_s = wait_s;
+		goto out;
+	}
+	if (strlen(current) > ACCOUNT_PASSWORD_MAX ||
+	    account_verify(api->accounts, p->name, current, &perms) < 0) {
+		session_login_failed(api->sessions, console_conf(api), p->name,
+				     address, time_now_ms());
+		http_error(resp, MHD_HTTP_FORBIDDEN, "current: wrong password");
+		goto out;
+	}
+	r = account_set(api->accounts, p->name, role_of(perms), password,
+			p->name, time_now_ms(), err, sizeof(err));
+	if (r < 0) {
+		http_error(resp, r == -EINVAL ? MHD_HTTP_BAD_REQUEST
+					      : MHD_HTTP_SERVICE_UNAVAILABLE,
+			   "%s", err);
+		goto out;
+	}
+	session_delete_account(api->sessions, p->name);
+	resp->set_cookie = session_cookie(api, NULL, 0);
+	resp->json = json_pack("{s:s}", "changed", p->name);
+out:
+	json_decref(body);
+}
+
 void console_api_accounts(void *app, const struct http_request *req,
 			  struct http_response *resp)
 {

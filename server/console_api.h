@@ -6,6 +6,7 @@
  *   POST   /api/v1/session          none     {"name", "password"}: a session cookie
  *   GET    /api/v1/session          viewer   who am I, and the session's CSRF token
  *   DELETE /api/v1/session          viewer   log out
+ *   PUT    /api/v1/session/password viewer   {"current", "password"}: one's own
  *   GET    /api/v1/accounts         admin    every account, no hashes
  *   PUT    /api/v1/accounts/{name}  admin    {"role", "password"}: create or replace
  *   DELETE /api/v1/accounts/{name}  admin    delete (and end its sessions)
@@ -29,6 +30,8 @@ void console_api_whoami(void *app, const struct http_request *req,
 			struct http_response *resp);
 void console_api_logout(void *app, const struct http_request *req,
 			struct http_response *resp);
+void console_api_password(void *app, const struct http_request *req,
+			  struct http_response *resp);
 void console_api_accounts(void *app, const struct http_request *req,
 			  struct http_response *resp);
 void console_api_account_set(void *app, const struct http_request *req,

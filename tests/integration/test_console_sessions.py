@@ -1,11 +1,13 @@
 """The console's accounts and sessions over the real API: password hashing,
 cookies, CSRF, expiry, rate limiting, audit, logout."""
+import os
 import sqlite3
+import subprocess
 import time
 
 import pytest
 
-from conftest import ADMIN_TOKEN, TECH_TOKEN, Server, wait_for
+from conftest import ADMIN_TOKEN, TECH_TOKEN, Server, binary, run_cli, wait_for
 from console_util import (PASSWORD, Session, audit, create_account,
                           login_request, open_ticket)
 
@@ -288,8 +290,6 @@ def test_a_session_cookie_for_another_server_or_garbage_is_401(server):
 
 
 def test_console_config_errors_name_file_line_and_column(tmp_path):
-    from conftest import binary
-    import subprocess
     cfg = tmp_path / "server.yaml"
     cfg.write_text(
         "listen: 127.0.0.1:0\n"
@@ -316,3 +316,53 @@ def test_console_config_errors_name_file_line_and_column(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert f"{cfg}:9:16: console.session_max: session_max must be at least session_idle" in r.stderr
+
+
+def test_an_account_changes_its_own_password(server):
+    create_account(server, "carol")
+    s = Session(server, "carol")
+    other = Session(server, "carol")
+    path = "/api/v1/session/password"
+    r = s.request("PUT", path, body={"current": "not it at all", "password": "new password!"})
+    assert (r.status, r.json()) == (403, {"error": "current: wrong password"})
+    r = s.request("PUT", path, body={"current": PASSWORD, "password": "short"})
+    assert (r.status, r.json()) == (400, {"error": "password: 5 characters; it needs 10 to 1024"})
+    r = s.request("PUT", path, body={"current": PASSWORD, "password": "new password!"},
+                  csrf=False)
+    assert r.status == 403
+    r = s.request("PUT", path, body={"current": PASSWORD, "password": "new password!"})
+    assert (r.status, r.json()) == (200, {"changed": "carol"})
+    # Every session of the account ended; the role stayed.
+    assert s.request("GET", "/api/v1/tickets").status == 401
+    assert other.request("GET", "/api/v1/tickets").status == 401
+    assert login_request(server, "carol", PASSWORD).status == 401
+    assert Session(server, "carol", password="new password!").info["role"] == "technician"
+    r = server.request("PUT", path, body={"current": "x", "password": "y"}, token=TECH_TOKEN)
+    assert r.status == 400
+
+
+def test_the_cli_manages_accounts(server):
+    env = {"TOCSIN_URL": server.url, "TOCSIN_TOKEN": ADMIN_TOKEN, "HOME": str(server.dir)}
+
+    def account_set(name, password):
+        # Not a terminal: the password is stdin's first line.
+        return subprocess.run([binary("tocsin"), "account", "set", name, "--role", "viewer"],
+                              input=password, capture_output=True, text=True,
+                              env=dict(os.environ, **env))
+
+    r = account_set("carol", "a long passphrase\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "account carol: role viewer\n"
+    assert Session(server, "carol", password="a long passphrase").info["role"] == "viewer"
+    r = run_cli("account", "list", env=env)
+    assert r.returncode == 0
+    assert r.stdout.splitlines()[0].split() == ["NAME", "ROLE", "UPDATED", "CREATED", "BY"]
+    assert r.stdout.splitlines()[1].split()[:2] == ["carol", "viewer"]
+    r = account_set("dave", "short\n")
+    assert r.returncode == 1
+    assert "password: 5 characters; it needs 10 to 1024" in r.stderr
+    r = run_cli("account", "delete", "carol", env=env)
+    assert (r.returncode, r.stdout) == (0, "account carol deleted\n")
+    r = run_cli("account", "delete", "carol", env=env)
+    assert r.returncode == 1 and "no account 'carol'" in r.stderr
+    assert run_cli("account", "set", "x", env=env).returncode == 2
