@@ -48,4 +48,5 @@ for start in range(0, n, 1000):
                                           "Content-Type": "application/json"})
     urllib.request.urlopen(req).read()
 PY
-NODE_PATH=build/console-tests/node_modules node bench/console_render.js "$url" bench "bench password" "$rounds" | tail -1
+NODE_PATH=build/console-tests/node_modules node bench/console_render.js "$url" bench "bench password" "$rounds"
+echo "console: page weight $(cat console/*.html console/*.css console/*.js | wc -c | tr -d ' ') bytes of HTML+CSS+JS (uncompressed; $(cat console/*.html console/*.css console/*.js | gzip -9 | wc -c | tr -d ' ') gzipped)"
