@@ -188,7 +188,8 @@ UNIT_TESTS := \
 	test_pathscan \
 	test_ticket_cache \
 	test_retention \
-	test_session
+	test_session \
+	test_account
 
 # V=1 shows the full commands.
 ifeq ($(V),1)
