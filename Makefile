@@ -1,6 +1,7 @@
 # Tocsin — GNU make.
 #
-#   make          build bin/tocsin-agent, bin/tocsin-server, bin/tocsin
+#   make          build bin/tocsin-agent (and its bin/tocsin-agent-deliver),
+#                 bin/tocsin-server, bin/tocsin
 #   make test     unit tests (cmocka) and integration tests (pytest), all
 #                 under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make demo     build, start a server and an agent, show a real ticket
@@ -21,7 +22,9 @@ CSTD := -std=c17 -D_GNU_SOURCE
 OPT ?= -O2 -g
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-AGENT_PKGS  := yaml-0.1 jansson libcurl libsystemd sqlite3
+# The agent never links libcurl: its deliverer does the network.
+AGENT_PKGS  := yaml-0.1 jansson libsystemd sqlite3
+DELIVER_PKGS := jansson libcurl
 SERVER_PKGS := yaml-0.1 jansson libmicrohttpd sqlite3 libsodium libsystemd libcurl gnutls netsnmp
 CLI_PKGS    := yaml-0.1 jansson libcurl
 TEST_PKGS   := cmocka
@@ -32,7 +35,7 @@ CHECK_PKGS  := libsystemd zlib
 AGENT_PKGS  += $(CHECK_PKGS)
 SERVER_PKGS += $(CHECK_PKGS)
 
-ALL_PKGS := $(sort $(AGENT_PKGS) $(SERVER_PKGS) $(CLI_PKGS) $(TEST_PKGS))
+ALL_PKGS := $(sort $(AGENT_PKGS) $(DELIVER_PKGS) $(SERVER_PKGS) $(CLI_PKGS) $(TEST_PKGS))
 
 pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 pkg_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
@@ -76,11 +79,27 @@ AGENT_SRCS := \
 	agent/oneshot.c \
 	agent/report.c \
 	agent/statedb.c \
-	agent/transport.c \
 	agent/outbox.c \
 	agent/delivery.c \
 	agent/credential.c \
-	agent/service.c
+	agent/service.c \
+	agent/deliverer.c \
+	agent/wire.c \
+	agent/enroll.c
+
+# tocsin-agent-deliver: the agent's network side (agent/deliverer.h).  It
+# shares the credential file and the framing with the agent.
+DELIVER_ONLY_SRCS := \
+	agent/transport.c \
+	agent/grant.c
+
+DELIVER_SRCS := \
+	common/log.c \
+	common/util.c \
+	common/utf8.c \
+	agent/credential.c \
+	agent/wire.c \
+	$(DELIVER_ONLY_SRCS)
 
 SERVER_SRCS := \
 	server/api.c \
@@ -111,6 +130,10 @@ SERVER_SRCS := \
 	server/trapmsg.c \
 	server/trapnames.c \
 	server/trapreview.c \
+	server/trapcap.c \
+	server/trapclock.c \
+	server/trapevent.c \
+	server/traprate.c \
 	server/tls.c \
 	server/writer.c \
 	server/watchdog.c \
@@ -167,6 +190,9 @@ UNIT_TESTS := \
 	test_trap \
 	test_trapdev \
 	test_trapmap \
+	test_traprate \
+	test_trapclock \
+	test_trapevent \
 	test_liveness \
 	test_nagios \
 	test_pkglog \
@@ -186,6 +212,7 @@ UNIT_TESTS := \
 	test_agent_delivery \
 	test_utf8 \
 	test_pathscan \
+	test_wire \
 	test_ticket_cache \
 	test_retention \
 	test_session \
@@ -208,12 +235,17 @@ REL := build/rel
 REL_CFLAGS := $(BASE_CFLAGS) $(OPT)
 
 .PHONY: all
-all: bin/tocsin-agent bin/tocsin-server bin/tocsin
+all: bin/tocsin-agent bin/tocsin-agent-deliver bin/tocsin-server bin/tocsin
 
 bin/tocsin-agent: $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(AGENT_SRCS) agent/main.c)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(AGENT_PKGS)) -lm
+
+bin/tocsin-agent-deliver: $(call objs,$(REL),$(DELIVER_SRCS) agent/deliver_main.c)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,$(DELIVER_PKGS))
 
 bin/tocsin-server: $(call objs,$(REL),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(SERVER_SRCS) server/main.c)
 	@mkdir -p $(@D)
@@ -239,6 +271,11 @@ $(ASAN)/bin/tocsin-agent: $(call objs,$(ASAN),$(COMMON_SRCS) $(COMMON_DB_SRCS) $
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(call pkg_libs,$(AGENT_PKGS)) -lm
 
+$(ASAN)/bin/tocsin-agent-deliver: $(call objs,$(ASAN),$(DELIVER_SRCS) agent/deliver_main.c)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(call pkg_libs,$(DELIVER_PKGS))
+
 $(ASAN)/bin/tocsin-server: $(call objs,$(ASAN),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(SERVER_SRCS) server/main.c)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
@@ -250,7 +287,7 @@ $(ASAN)/bin/tocsin: $(call objs,$(ASAN),$(COMMON_SRCS) $(CLI_SRCS))
 	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(call pkg_libs,$(CLI_PKGS)) -lm
 
 # Unit tests link everything but the mains; the linker keeps what they use.
-TEST_LIB_SRCS := $(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(AGENT_SRCS) $(SERVER_SRCS)
+TEST_LIB_SRCS := $(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(AGENT_SRCS) $(DELIVER_ONLY_SRCS) $(SERVER_SRCS)
 TEST_LIBS := $(call pkg_libs,$(ALL_PKGS)) -lm -pthread
 
 $(ASAN)/tests/%: $(ASAN)/tests/unit/%.o $(call objs,$(ASAN),$(TEST_LIB_SRCS))
@@ -266,7 +303,7 @@ $(ASAN)/%.o: %.c
 # test_pkglog makes gzdopen() fail, which only memory exhaustion can.
 $(ASAN)/tests/test_pkglog: TEST_LIBS += -Wl,--wrap=gzdopen
 
-ASAN_BINS := $(ASAN)/bin/tocsin-agent $(ASAN)/bin/tocsin-server $(ASAN)/bin/tocsin
+ASAN_BINS := $(ASAN)/bin/tocsin-agent $(ASAN)/bin/tocsin-agent-deliver $(ASAN)/bin/tocsin-server $(ASAN)/bin/tocsin
 UNIT_BINS := $(addprefix $(ASAN)/tests/,$(UNIT_TESTS))
 
 # --- fuzzing: tests/fuzz/ ----------------------------------------------------
@@ -394,6 +431,14 @@ $(REL)/bench/outbox_bench: $(call objs,$(REL),bench/outbox_bench.c $(COMMON_SRCS
 .PHONY: bench
 # checks_round links the agent's sources instead (its own rule below).
 BENCH_BINS += $(REL)/bench/checks_round
+
+# The trap benchmark's sender links net-snmp only, none of our sources.
+BENCH_BINS += $(REL)/bench/trap_sender
+
+$(REL)/bench/trap_sender: $(REL)/bench/trap_sender.o
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(call pkg_libs,netsnmp)
 
 bench: all $(BENCH_BINS)
 	@bench/run.sh

@@ -11,12 +11,15 @@
 #include "../checks/check.h"
 #include "../common/log.h"
 #include "outbox.h"
-#include "transport.h"
 
 #define AGENT_DEFAULT_CONFIG "/etc/tocsin/agent.yaml"
 #define AGENT_DEFAULT_STATE_DIR "/var/lib/tocsin-agent"
 #define AGENT_URLS_MAX 16  /* collector URLs in server.url */
 #define AGENT_HOST_MAX 253 /* as the collector allows */
+/* deliverer.linger: see docs/benchmarks.md for what it trades */
+#define AGENT_DEFAULT_LINGER_MS 2000
+/* server.hold_repeats; the heartbeat then promises this interval */
+#define AGENT_DEFAULT_HOLD_REPEATS_MS (5 * 60 * 1000)
 
 struct agent_check {
 	const struct check *check;
@@ -41,6 +44,10 @@ struct agent_config {
 	int64_t retry_primary_ms; /* failback to the first URL */
 	int64_t backoff_max_ms;	  /* cap of the retry delay */
 	int64_t rotate_every_ms;  /* 0: no scheduled credential rotation */
+	int64_t hold_repeats_ms;  /* repeated samples may wait this long */
+	/* deliverer: the program that speaks to the network (deliverer.h) */
+	char *deliverer_path;	  /* NULL: next to tocsin-agent, or libexec */
+	int64_t deliverer_linger_ms; /* an idle deliverer exits after this */
 	struct outbox_limits outbox;
 	struct agent_check *checks;
 	size_t nchecks;
@@ -67,12 +74,5 @@ int agent_config_load_flags(const char *main_path, const char *dropin_dir,
 			    unsigned flags, struct agent_config **ret_conf,
 			    struct cfg **ret_cfg);
 void agent_config_free(struct agent_config *conf);
-
-/*
- * The transport settings of conf, for transport_new(); the strings stay
- * owned by conf.  token overrides conf->token when not NULL.
- */
-void agent_transport_options(const struct agent_config *conf,
-			     const char *token, struct transport_options *ret);
 
 #endif

@@ -46,23 +46,8 @@ void agent_config_free(struct agent_config *conf)
 	free(conf->pin_sha256);
 	free(conf->client_cert);
 	free(conf->client_key);
+	free(conf->deliverer_path);
 	free(conf);
-}
-
-void agent_transport_options(const struct agent_config *conf,
-			     const char *token, struct transport_options *ret)
-{
-	*ret = (struct transport_options){
-		.urls = conf->server_urls,
-		.token = token ? token : conf->token,
-		.timeout_ms = conf->timeout_ms,
-		.ca_file = conf->ca_file,
-		.pin_sha256 = conf->pin_sha256,
-		.client_cert = conf->client_cert,
-		.client_key = conf->client_key,
-		.allow_plain_http = conf->allow_plain_http,
-		.retry_primary_ms = conf->retry_primary_ms,
-	};
 }
 
 /* A file the agent must read later: say now when it cannot. */
@@ -195,6 +180,12 @@ static void parse_server(struct cfg *cfg, const struct cfg_node *node,
 	parse_duration_min(cfg, node, "retry_primary", 1000,
 			   &conf->retry_primary_ms);
 	parse_duration_min(cfg, node, "backoff_max", 1000, &conf->backoff_max_ms);
+	if (cfg_get_duration(cfg, node, "hold_repeats", &conf->hold_repeats_ms) > 0 &&
+	    conf->hold_repeats_ms > 3600 * 1000) {
+		cfg_error(cfg, cfg_get(cfg, node, "hold_repeats"),
+			  "hold_repeats must be at most 1h");
+		conf->hold_repeats_ms = AGENT_DEFAULT_HOLD_REPEATS_MS;
+	}
 	if (cfg_get_duration(cfg, node, "rotate_every", &conf->rotate_every_ms) > 0 &&
 	    conf->rotate_every_ms != 0 && conf->rotate_every_ms < 1000) {
 		cfg_error(cfg, cfg_get(cfg, node, "rotate_every"),
@@ -227,6 +218,34 @@ static void parse_bytes(struct cfg *cfg, const struct cfg_node *node,
 			  (unsigned long long)min, (unsigned long long)max);
 	else
 		*ret = v;
+}
+
+/* deliverer: where the program is, and how long an idle one stays. */
+static void parse_deliverer(struct cfg *cfg, const struct cfg_node *node,
+			    struct agent_config *conf)
+{
+	int64_t linger;
+
+	if (cfg_expect_map(cfg, node) < 0)
+		return;
+	if (cfg_get_string(cfg, node, "path", &conf->deliverer_path) > 0 &&
+	    conf->deliverer_path[0] != '/') {
+		cfg_error(cfg, cfg_get(cfg, node, "path"),
+			  "'%s' is not an absolute path", conf->deliverer_path);
+		free(conf->deliverer_path);
+		conf->deliverer_path = NULL;
+	} else if (conf->deliverer_path != NULL &&
+		   access(conf->deliverer_path, X_OK) < 0) {
+		cfg_error(cfg, cfg_get(cfg, node, "path"), "cannot run %s: %s",
+			  conf->deliverer_path, strerror(errno));
+	}
+	if (cfg_get_duration(cfg, node, "linger", &linger) <= 0)
+		return;
+	if (linger > 3600 * 1000)
+		cfg_error(cfg, cfg_get(cfg, node, "linger"),
+			  "linger must be at most 1h");
+	else
+		conf->deliverer_linger_ms = linger;
 }
 
 /* outbox: its bounds and the batch sizes (below the collector's). */
@@ -373,6 +392,8 @@ int agent_config_load_flags(const char *main_path, const char *dropin_dir,
 	conf->timeout_ms = 10000;
 	conf->retry_primary_ms = 5 * 60 * 1000;
 	conf->backoff_max_ms = 5 * 60 * 1000;
+	conf->deliverer_linger_ms = AGENT_DEFAULT_LINGER_MS;
+	conf->hold_repeats_ms = AGENT_DEFAULT_HOLD_REPEATS_MS;
 	outbox_limits_default(&conf->outbox);
 
 	cfg_get_string(cfg, cfg->root, "host", &conf->host);
@@ -381,11 +402,13 @@ int agent_config_load_flags(const char *main_path, const char *dropin_dir,
 	conf->log_level = (enum log_level)(LOG_LEVEL_ERROR + level);
 	parse_server(cfg, cfg_get(cfg, cfg->root, "server"), conf);
 	parse_outbox(cfg, cfg_get(cfg, cfg->root, "outbox"), &conf->outbox);
+	parse_deliverer(cfg, cfg_get(cfg, cfg->root, "deliverer"), conf);
 
 	cfg_get_enum(cfg, cfg->root, "role", roles, &role);
 	conf->env.role = (enum check_role)role;
 	conf->env.host = conf->host;
 	conf->env.state_dir = conf->state_dir;
+	conf->env.report_every_ms = conf->hold_repeats_ms;
 	conf->env.claims = claims_new();
 	parse_checks(cfg, cfg_get(cfg, cfg->root, "checks"), conf);
 	build_inventory(conf);

@@ -8,14 +8,17 @@
  * leaves either the old or the new secret, never half of one.  The agent
  * uses it as its bearer token when neither server.token nor
  * server.token_file is configured.
+ *
+ * The file functions live here; the requests to the collector (enroll,
+ * rotate) in agent/grant.c, which only the deliverer links, and the
+ * subcommands in agent/enroll.c.
  */
 #ifndef TOCSIN_CREDENTIAL_H
 #define TOCSIN_CREDENTIAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-struct transport;
 
 #define CREDENTIAL_FILE "credential"
 /* Longest secret we accept from a file or the collector. */
@@ -49,20 +52,7 @@ int credential_read(const char *path, char **ret_secret);
 int credential_store(const char *path, const struct credential_grant *g,
 		     const char *server_url);
 
-/*
- * Ask the collector for a credential for host, authenticated with the
- * enrollment token t carries.  0 and *ret, or -errno with err saying why
- * (the collector's own words where it gave any).
- */
-int credential_enroll(struct transport *t, const char *host,
-		      struct credential_grant *ret, char *err, size_t errlen);
-
-/* Trade the credential t carries for a new one.  As credential_enroll(). */
-int credential_rotate(struct transport *t, struct credential_grant *ret,
-		      char *err, size_t errlen);
-
-/* The subcommands: tocsin-agent enroll ..., tocsin-agent rotate-credential. */
-int credential_main_enroll(int argc, char **argv);
-int credential_main_rotate(int argc, char **argv);
+/* A secret has no blanks or control characters: it goes into a header. */
+bool credential_secret_chars_ok(const char *s);
 
 #endif

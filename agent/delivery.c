@@ -10,10 +10,10 @@
 #include "../common/util.h"
 #include "agent.h"
 #include "credential.h"
+#include "deliverer.h"
 #include "event.h"
 #include "outbox.h"
 #include "service.h"
-#include "transport.h"
 
 #define JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
 /* Retry-After beyond this is not honoured as given. */
@@ -22,24 +22,57 @@
 #define ROTATE_RETRY_MS (10 * 60 * 1000)
 /* While the outbox stays full, repeat the drop summary this often. */
 #define DROP_LOG_EVERY_MS (15 * 60 * 1000)
+/* Bodies waiting to be sent directly while the outbox cannot be written. */
+#define DIRECT_MAX 4
+#define EVENTS_PATH "/api/v1/events"
 
 enum attempt {
 	ATTEMPT_EMPTY,	 /* nothing to send */
 	ATTEMPT_SENT,	 /* acknowledged, or settled (a refused event dropped) */
 	ATTEMPT_FAILED,	 /* try again later; d->why says why */
 	ATTEMPT_ABORTED, /* should_abort said so */
+	ATTEMPT_STARTED, /* a request is with the deliverer */
+};
+
+/* What the deliverer is working on. */
+enum job {
+	JOB_NONE,
+	JOB_BATCH,  /* d->batch, from the outbox */
+	JOB_DIRECT, /* d->direct[0], which the outbox could not take */
+	JOB_ROTATE, /* the scheduled credential rotation */
+};
+
+struct direct {
+	char *body;
+	size_t n; /* events in it */
 };
 
 struct delivery {
 	struct outbox *ob;
-	struct transport *t;
 	const struct agent_config *conf;
 	bool (*should_abort)(void *);
 	void *abort_arg;
 	char *credential_path; /* NULL when the token is configured */
-	char *token;
+	char *deliverer_path;
+	struct deliverer *dv;	    /* the running deliverer, or NULL */
+	struct deliverer *retiring; /* asked to exit, not reaped yet */
+	int64_t retire_deadline_ms;
+	int64_t idle_since_ms;	    /* monotonic; dv has nothing to do */
+	/* failover, kept across deliverers */
+	size_t current;		    /* the URL that answered last */
+	int64_t primary_retry_at_ms;
+	/* the request in flight */
+	enum job job;
+	int64_t job_deadline_ms;
+	struct outbox_batch batch;
+	struct direct direct[DIRECT_MAX];
+	size_t ndirect;
+	size_t *sent;		/* during a flush: events acknowledged */
+	/* what to send next, and when */
 	size_t limit;		/* events in the next batch: halved on 400/413 */
 	bool pending;		/* the outbox may hold something */
+	bool change_queued;	/* ... and a state change is among it */
+	int64_t drained_ms;	/* monotonic; the outbox was last empty */
 	int64_t delay_ms;	/* last backoff delay; 0 after a success */
 	int64_t next_try_ms;	/* monotonic */
 	int64_t retry_after_ms; /* the last answer's Retry-After */
@@ -61,53 +94,33 @@ int64_t delivery_backoff_next(int64_t prev_ms, int64_t base_ms,
 	return v < cap_ms ? v : cap_ms;
 }
 
-/* The token to present: configured, or the enrolled credential. */
-static int load_token(struct delivery *d, const struct agent_config *conf,
-		      char *why, size_t whylen)
+/*
+ * The credential the deliverer will present: configured, or the enrolled
+ * credential file, which must be readable now (the secret itself is the
+ * deliverer's to read).  0 and *ret_path (NULL for a configured token).
+ */
+static int check_credential(const struct agent_config *conf, char **ret_path,
+			    char *why, size_t whylen)
 {
-	char *path = NULL, *token = NULL;
+	char *path, *secret = NULL;
 	int r;
 
 	if (conf->token != NULL) {
-		token = xstrdup(conf->token);
-	} else {
-		path = credential_path(conf->state_dir);
-		r = credential_read(path, &token);
-		if (r < 0) {
-			snprintf(why, whylen,
-				 "no credential: server.token and server.token_file are not set and %s cannot be read (%s); enroll this host first: tocsin-agent enroll --server URL --token TOKEN",
-				 path, strerror(-r));
-			free(path);
-			return r;
-		}
+		*ret_path = NULL;
+		return 0;
 	}
-	free(d->credential_path);
-	d->credential_path = path;
-	if (d->token)
-		explicit_bzero(d->token, strlen(d->token));
-	free(d->token);
-	d->token = token;
-	return 0;
-}
-
-static int make_transport(struct delivery *d, const struct agent_config *conf,
-			  char *why, size_t whylen)
-{
-	struct transport_options o;
-	struct transport *t;
-	int r;
-
-	agent_transport_options(conf, d->token, &o);
-	o.should_abort = d->should_abort;
-	o.abort_arg = d->abort_arg;
-	r = transport_new(&o, &t);
+	path = credential_path(conf->state_dir);
+	r = credential_read(path, &secret);
 	if (r < 0) {
-		snprintf(why, whylen, "cannot set up the transport: %s",
-			 strerror(-r));
+		snprintf(why, whylen,
+			 "no credential: server.token and server.token_file are not set and %s cannot be read (%s); enroll this host first: tocsin-agent enroll --server URL --token TOKEN",
+			 path, strerror(-r));
+		free(path);
 		return r;
 	}
-	transport_free(d->t);
-	d->t = t;
+	explicit_bzero(secret, strlen(secret));
+	free(secret);
+	*ret_path = path;
 	return 0;
 }
 
@@ -130,9 +143,10 @@ int delivery_new(sqlite3 *db, const struct agent_config *conf,
 			 r == -EPROTO ? " (written by a newer tocsin-agent)" : "");
 		goto fail;
 	}
-	r = load_token(d, conf, why, whylen);
+	r = check_credential(conf, &d->credential_path, why, whylen);
 	if (r == 0)
-		r = make_transport(d, conf, why, whylen);
+		r = deliverer_locate(conf->deliverer_path, &d->deliverer_path,
+				     why, whylen);
 	if (r < 0)
 		goto fail;
 	*ret = d;
@@ -142,54 +156,124 @@ fail:
 	return r;
 }
 
+/*
+ * A deliverer ended: a warning unless it ended as asked or the caller
+ * logs why (quiet); its cost at debug level either way.
+ */
+static void log_exit(const struct deliverer_exit *e, bool quiet)
+{
+	char how[128];
+
+	deliverer_describe_exit(e, how, sizeof(how));
+	if (!quiet && !(e->killed || (WIFEXITED(e->status) &&
+				      WEXITSTATUS(e->status) == 0)))
+		log_warnx("the deliverer (pid %d) %s after %u requests",
+			  (int)e->pid, how, e->requests);
+	log_debug("deliverer %d %s: %u requests in %lld ms, %lld us CPU",
+		  (int)e->pid, how, e->requests, (long long)e->lifetime_ms,
+		  (long long)e->cpu_us);
+}
+
+/* Forget the request in flight; a batch's events stay in the outbox. */
+static void job_drop(struct delivery *d)
+{
+	if (d->job == JOB_BATCH)
+		outbox_batch_free(&d->batch);
+	d->job = JOB_NONE;
+}
+
+static void direct_pop(struct delivery *d)
+{
+	free(d->direct[0].body);
+	memmove(&d->direct[0], &d->direct[1],
+		(d->ndirect - 1) * sizeof(d->direct[0]));
+	d->ndirect--;
+}
+
+/* Stop every deliverer now: the one at work is killed, an idle one exits. */
+static void stop_deliverers(struct delivery *d)
+{
+	struct deliverer_exit e;
+
+	if (d->dv != NULL) {
+		if (deliverer_busy(d->dv)) {
+			deliverer_kill(d->dv, &e);
+			log_info("abandoned the request in flight (deliverer %d): %s",
+				 (int)e.pid, d->job == JOB_BATCH
+						     ? "its events stay in the outbox"
+						     : "it is made again later");
+		} else {
+			deliverer_retire(d->dv);
+			deliverer_reap(d->dv, DELIVERER_EXIT_GRACE_MS, &e);
+		}
+		log_exit(&e, true);
+		deliverer_free(d->dv);
+		d->dv = NULL;
+	}
+	if (d->retiring != NULL) {
+		deliverer_reap(d->retiring, DELIVERER_EXIT_GRACE_MS, &e);
+		log_exit(&e, true);
+		deliverer_free(d->retiring);
+		d->retiring = NULL;
+	}
+	job_drop(d);
+	d->pending = true;
+}
+
 void delivery_free(struct delivery *d)
 {
 	if (d == NULL)
 		return;
-	transport_free(d->t);
+	stop_deliverers(d);
+	while (d->ndirect > 0)
+		direct_pop(d);
 	outbox_close(d->ob);
 	free(d->credential_path);
-	if (d->token)
-		explicit_bzero(d->token, strlen(d->token));
-	free(d->token);
+	free(d->deliverer_path);
 	free(d);
 }
 
 int delivery_reconfigure(struct delivery *d, const struct agent_config *conf,
 			 char *why, size_t whylen)
 {
-	struct delivery next = *d;
+	char *cred = NULL, *path = NULL;
 	int r;
 
-	/* Build the new token and transport aside: a failure keeps the old. */
-	next.token = NULL;
-	next.credential_path = NULL;
-	next.t = NULL;
-	r = load_token(&next, conf, why, whylen);
+	/* Check the new settings aside: a failure keeps the old. */
+	r = check_credential(conf, &cred, why, whylen);
 	if (r == 0)
-		r = make_transport(&next, conf, why, whylen);
+		r = deliverer_locate(conf->deliverer_path, &path, why, whylen);
 	if (r < 0) {
-		free(next.credential_path);
-		free(next.token);
-		transport_free(next.t);
+		free(cred);
 		return r;
 	}
-	transport_free(d->t);
+	stop_deliverers(d);
 	free(d->credential_path);
-	free(d->token);
-	d->t = next.t;
-	d->token = next.token;
-	d->credential_path = next.credential_path;
+	free(d->deliverer_path);
+	d->credential_path = cred;
+	d->deliverer_path = path;
 	d->conf = conf;
+	d->current = 0; /* the URLs may have changed */
+	d->primary_retry_at_ms = 0;
 	d->limit = conf->outbox.batch_events;
 	d->pending = true;
+	d->next_try_ms = 0;
+	d->drained_ms = 0;
 	outbox_set_limits(d->ob, &conf->outbox);
 	return 0;
 }
 
 const char *delivery_url(const struct delivery *d)
 {
-	return transport_url(d->t);
+	return d->conf->server_urls[d->current];
+}
+
+static uint64_t queued(struct delivery *d)
+{
+	struct outbox_stats st = { 0 };
+
+	outbox_stats(d->ob, &st);
+	return st.queued;
 }
 
 static void log_drops(struct delivery *d, const struct outbox_drops *drops)
@@ -218,26 +302,29 @@ static void log_drops(struct delivery *d, const struct outbox_drops *drops)
 }
 
 /* Last resort when the outbox cannot be written: one direct attempt. */
-static void send_direct(struct delivery *d, const struct check_results *results)
+static void queue_direct(struct delivery *d, const struct check_results *results)
 {
-	struct transport_reply reply;
 	json_t *events = json_array(), *batch;
 	int64_t now = time_now_ms();
 	char *body;
 
+	if (d->ndirect == DIRECT_MAX) {
+		log_errorx("%zu events lost: the outbox cannot be written and %d direct sends wait already",
+			   results->n, DIRECT_MAX);
+		json_decref(events);
+		return;
+	}
 	for (size_t i = 0; i < results->n; i++)
 		json_array_append_new(events, event_from_result(&results->v[i], now));
 	batch = event_batch(d->conf->host, events);
 	body = batch ? json_dumps(batch, JSON_FLAGS) : NULL;
 	json_decref(batch);
 	json_decref(events);
-	if (body != NULL &&
-	    transport_post(d->t, "/api/v1/events", body, strlen(body), &reply) == 0)
-		log_warnx("sent %zu events directly instead", results->n);
-	else
-		log_errorx("%zu events lost: %s", results->n,
-			   body ? reply.error : "cannot encode them");
-	free(body);
+	if (body == NULL) {
+		log_errorx("%zu events lost: cannot encode them", results->n);
+		return;
+	}
+	d->direct[d->ndirect++] = (struct direct){ body, results->n };
 }
 
 void delivery_queue(struct delivery *d, const struct check_results *results,
@@ -252,52 +339,163 @@ void delivery_queue(struct delivery *d, const struct check_results *results,
 	if (r < 0) {
 		log_errorx("cannot write %zu events to the outbox: %s",
 			   results->n, strerror(-r));
-		send_direct(d, results);
+		queue_direct(d, results);
 		return;
 	}
 	log_drops(d, &drops);
 	d->pending = true;
-	if (urgent)
-		d->next_try_ms = 0;
+	/*
+	 * A change goes at once (one seen as it happened even before the
+	 * backoff would allow); repeats ride with it or wait a while.
+	 */
+	if (drops.queued_changes > 0) {
+		d->change_queued = true;
+		if (urgent)
+			d->next_try_ms = 0;
+	}
 }
 
-/* The credential file changed under us (a rotation by hand): take it. */
-static bool credential_changed(struct delivery *d)
+/*
+ * When queued repeats go: hold_repeats after the outbox was last emptied,
+ * so that the collector hears from us at least that often (its silence
+ * detection counts on it).
+ */
+static int64_t hold_until(const struct delivery *d)
 {
-	char *token = NULL;
+	return d->drained_ms + d->conf->hold_repeats_ms;
+}
 
-	if (d->credential_path == NULL ||
-	    credential_read(d->credential_path, &token) < 0)
-		return false;
-	if (strcmp(token, d->token) == 0) {
-		explicit_bzero(token, strlen(token));
-		free(token);
-		return false;
+/* Only repeated samples are queued, and they may wait still. */
+static bool holding(const struct delivery *d, int64_t now)
+{
+	return !d->change_queued && d->drained_ms != 0 && now < hold_until(d);
+}
+
+/* The running deliverer, started with the state it must continue from. */
+static int ensure_deliverer(struct delivery *d)
+{
+	int64_t retry_in = d->primary_retry_at_ms - time_mono_ms();
+	json_t *hello;
+	int r;
+
+	if (d->dv != NULL)
+		return 0;
+	hello = deliverer_hello(d->conf, NULL, d->conf->token, d->credential_path,
+				d->current, retry_in > 0 ? retry_in : 0);
+	r = deliverer_spawn(d->deliverer_path, hello, &d->dv);
+	json_decref(hello);
+	if (r < 0) {
+		snprintf(d->why, sizeof(d->why), "cannot start the deliverer %s: %s",
+			 d->deliverer_path, strerror(-r));
+		return r;
 	}
-	explicit_bzero(d->token, strlen(d->token));
-	free(d->token);
-	d->token = token;
-	transport_set_token(d->t, token);
-	log_notice("using the new credential from %s", d->credential_path);
-	return true;
+	log_debug("started the deliverer %s (pid %d)", d->deliverer_path,
+		  (int)deliverer_pid(d->dv));
+	return 0;
+}
+
+/* A request may try every URL, each for server.timeout. */
+static int64_t job_limit_ms(const struct agent_config *conf)
+{
+	int64_t n = 0;
+
+	while (conf->server_urls[n])
+		n++;
+	return conf->timeout_ms * n + DELIVERER_SLACK_MS;
+}
+
+/* Hand a request to the deliverer (started when none runs).  0 or -errno. */
+static int start_job(struct delivery *d, enum job job, const char *op,
+		     const json_t *extra, const char *body, size_t len)
+{
+	struct deliverer_exit e;
+	int r = ensure_deliverer(d);
+
+	if (r < 0)
+		return r;
+	r = deliverer_request(d->dv, op, extra, body, len);
+	if (r < 0) {
+		deliverer_kill(d->dv, &e);
+		snprintf(d->why, sizeof(d->why),
+			 "cannot hand the request to the deliverer (pid %d): %s",
+			 (int)e.pid, strerror(-r));
+		log_exit(&e, false);
+		deliverer_free(d->dv);
+		d->dv = NULL;
+		return r;
+	}
+	d->job = job;
+	d->job_deadline_ms = time_mono_ms() + job_limit_ms(d->conf);
+	return 0;
+}
+
+/* Take the next batch from the outbox and hand it to the deliverer. */
+static enum attempt begin_batch(struct delivery *d)
+{
+	json_t *batch, *extra;
+	struct outbox_batch b;
+	char *body;
+	int r;
+
+	r = outbox_next_batch(d->ob, d->limit, &b);
+	if (r < 0) {
+		snprintf(d->why, sizeof(d->why), "cannot read the outbox: %s",
+			 strerror(-r));
+		return ATTEMPT_FAILED;
+	}
+	if (b.n == 0 && b.last_seq == 0) {
+		outbox_batch_free(&b);
+		d->pending = false;
+		d->change_queued = false;
+		d->drained_ms = time_mono_ms();
+		return ATTEMPT_EMPTY;
+	}
+	if (b.n == 0) { /* only unreadable rows: clear them */
+		r = outbox_ack(d->ob, &b, time_now_ms());
+		outbox_batch_free(&b);
+		if (r < 0)
+			snprintf(d->why, sizeof(d->why),
+				 "cannot clear unreadable rows from the outbox: %s",
+				 strerror(-r));
+		return r < 0 ? ATTEMPT_FAILED : ATTEMPT_SENT;
+	}
+	batch = event_batch(d->conf->host, b.events);
+	body = batch ? json_dumps(batch, JSON_FLAGS) : NULL;
+	json_decref(batch);
+	if (body == NULL) {
+		outbox_batch_free(&b);
+		snprintf(d->why, sizeof(d->why), "cannot encode the events");
+		return ATTEMPT_FAILED;
+	}
+	extra = json_pack("{s:s}", "path", EVENTS_PATH);
+	r = start_job(d, JOB_BATCH, "post", extra, body, strlen(body));
+	json_decref(extra);
+	free(body);
+	if (r < 0) {
+		outbox_batch_free(&b);
+		strlcat_safe(d->why, "; the events stay in the outbox", sizeof(d->why));
+		return ATTEMPT_FAILED;
+	}
+	d->batch = b;
+	return ATTEMPT_STARTED;
 }
 
 /* 401/403: say what is wrong and what to do; the events stay queued. */
-static void auth_refused(struct delivery *d, const struct transport_reply *reply,
-			 uint64_t queued)
+static void auth_refused(struct delivery *d,
+			 const struct deliverer_post_reply *reply, const char *url)
 {
 	if (reply->status == 401)
 		snprintf(d->why, sizeof(d->why),
 			 "the collector at %s refused this host's credential (HTTP 401: %s); %llu events stay in the outbox; %s",
-			 reply->url, reply->message, (unsigned long long)queued,
+			 url, reply->message, (unsigned long long)queued(d),
 			 d->credential_path
 				 ? "re-enroll this host: tocsin-agent enroll --server URL --token TOKEN"
 				 : "check server.token");
 	else /* the collector's message says what: host, credential, client certificate */
 		snprintf(d->why, sizeof(d->why),
 			 "the collector at %s refused the events of host %s (HTTP 403: %s); %llu events stay in the outbox until that is fixed",
-			 reply->url, d->conf->host, reply->message,
-			 (unsigned long long)queued);
+			 url, d->conf->host, reply->message,
+			 (unsigned long long)queued(d));
 }
 
 /*
@@ -305,7 +503,7 @@ static void auth_refused(struct delivery *d, const struct transport_reply *reply
  * when it is a single event.  0, or -errno when the outbox failed.
  */
 static int batch_refused(struct delivery *d, const struct outbox_batch *b,
-			 const struct transport_reply *reply)
+			 const struct deliverer_post_reply *reply)
 {
 	char *text;
 	int r;
@@ -330,19 +528,12 @@ static int batch_refused(struct delivery *d, const struct outbox_batch *b,
 	return 0;
 }
 
-static void log_report(const struct outbox_batch *b)
-{
-	json_t *ev = json_array_get(b->events, 0);
-
-	if (b->report_id != NULL)
-		log_notice("reported to the collector: %s",
-			   json_string_value(json_object_get(ev, "summary")));
-}
-
 /* A batch was taken: delete it, and let the batch size grow back. */
 static int batch_acked(struct delivery *d, const struct outbox_batch *b,
-		       const struct transport_reply *reply)
+		       const struct deliverer_post_reply *reply)
 {
+	const char *url = d->conf->server_urls[reply->url];
+	json_t *ev = json_array_get(b->events, 0);
 	int r = outbox_ack(d->ob, b, time_now_ms());
 
 	if (r < 0) {
@@ -351,94 +542,183 @@ static int batch_acked(struct delivery *d, const struct outbox_batch *b,
 			 b->n, strerror(-r));
 		return r;
 	}
-	log_report(b);
+	if (b->report_id != NULL)
+		log_notice("reported to the collector: %s",
+			   json_string_value(json_object_get(ev, "summary")));
 	if (reply->switched)
-		log_notice("delivering to %s now", reply->url);
+		log_notice("delivering to %s now", url);
 	d->limit = d->limit * 2 < d->conf->outbox.batch_events
 			   ? d->limit * 2
 			   : d->conf->outbox.batch_events;
-	log_debug("delivered %zu events to %s", b->n, reply->url);
+	if (d->sent)
+		*d->sent += b->n;
+	log_debug("delivered %zu events to %s", b->n, url);
 	return 0;
 }
 
-static enum attempt attempt_status(struct delivery *d,
-				   const struct outbox_batch *b,
-				   const struct transport_reply *reply)
+/* The answer to a batch, as the old in-process transport gave it. */
+static enum attempt finish_batch(struct delivery *d,
+				 const struct deliverer_post_reply *p)
 {
-	struct outbox_stats st = { 0 };
-	long s = reply->status;
+	const struct outbox_batch *b = &d->batch;
+	long s = p->status;
 
+	d->current = p->current;
+	d->primary_retry_at_ms = time_mono_ms() + p->primary_retry_in_ms;
+	if (s >= 200 && s < 300)
+		return batch_acked(d, b, p) < 0 ? ATTEMPT_FAILED : ATTEMPT_SENT;
+	d->retry_after_ms = p->retry_after_ms;
 	if (s == 400 || s == 413)
-		return batch_refused(d, b, reply) < 0 ? ATTEMPT_FAILED
-						       : ATTEMPT_SENT;
-	if ((s == 401 || s == 403) && credential_changed(d)) {
+		return batch_refused(d, b, p) < 0 ? ATTEMPT_FAILED : ATTEMPT_SENT;
+	if ((s == 401 || s == 403) && p->credential_changed) {
+		log_notice("using the new credential from %s", d->credential_path);
 		d->next_try_ms = 0;
-		snprintf(d->why, sizeof(d->why), "retrying with the new credential");
 		return ATTEMPT_SENT;
 	}
-	outbox_stats(d->ob, &st);
 	if (s == 401 || s == 403)
-		auth_refused(d, reply, st.queued);
+		auth_refused(d, p, d->conf->server_urls[p->url]);
+	else if (s >= 300 && s < 500)
+		snprintf(d->why, sizeof(d->why),
+			 "the collector at %s answered HTTP %ld%s%s; %llu events stay in the outbox",
+			 d->conf->server_urls[p->url], s, p->message[0] ? ": " : "",
+			 p->message, (unsigned long long)queued(d));
 	else
 		snprintf(d->why, sizeof(d->why), "%.900s; %llu events stay in the outbox",
-			 reply->error, (unsigned long long)st.queued);
+			 p->error, (unsigned long long)queued(d));
 	return ATTEMPT_FAILED;
 }
 
-/* One batch to the collector, and what its answer means. */
-static enum attempt attempt(struct delivery *d, size_t *ret_sent)
+static void finish_direct(struct delivery *d,
+			  const struct deliverer_post_reply *p)
 {
-	struct transport_reply reply;
-	struct outbox_batch b;
-	json_t *batch;
-	char *body;
-	int r;
+	if (p->status >= 200 && p->status < 300)
+		log_warnx("sent %zu events directly instead", d->direct[0].n);
+	else if (p->status != 0)
+		log_errorx("%zu events lost: the collector answered HTTP %ld%s%s",
+			   d->direct[0].n, p->status, p->message[0] ? ": " : "",
+			   p->message);
+	else
+		log_errorx("%zu events lost: %s", d->direct[0].n, p->error);
+	direct_pop(d);
+}
 
-	r = outbox_next_batch(d->ob, d->limit, &b);
-	if (r < 0) {
-		snprintf(d->why, sizeof(d->why), "cannot read the outbox: %s",
-			 strerror(-r));
+static void finish_rotate(struct delivery *d, const json_t *reply)
+{
+	static const char *const results[] = { "rotated", "unstored", "failed",
+					       NULL };
+	const char *result, *err;
+	json_int_t id = json_integer_value(json_object_get(reply, "credential_id"));
+	char why[256];
+
+	if (deliverer_result(reply, results, &result, why, sizeof(why)) < 0) {
+		log_warnx("scheduled credential rotation failed: %s", why);
+		return;
+	}
+	err = json_string_value(json_object_get(reply, "error"));
+	if (strcmp(result, "failed") == 0) {
+		log_warnx("scheduled credential rotation failed: %.900s; the current credential stays in use",
+			  err ? err : "no reason given");
+	} else if (strcmp(result, "unstored") == 0) {
+		log_errorx("rotated to credential %lld but cannot store it in %s (%.200s): keeping the old one, which the collector honours for 1 h",
+			   (long long)id, d->credential_path, err ? err : "");
+	} else {
+		d->rotate_retry_ms = 0;
+		log_notice("credential rotated: now credential %lld, stored in %s",
+			   (long long)id, d->credential_path);
+	}
+}
+
+static size_t url_count(const struct agent_config *conf)
+{
+	size_t n = 0;
+
+	while (conf->server_urls[n])
+		n++;
+	return n;
+}
+
+/*
+ * The deliverer answered the request in flight.  For a batch, what the
+ * answer means; ATTEMPT_EMPTY for the other kinds of work, and
+ * ATTEMPT_FAILED (d->why) when the answer is not one: then the caller
+ * ends the deliverer.
+ */
+static enum attempt finish_job(struct delivery *d, json_t *reply)
+{
+	struct deliverer_post_reply p;
+	enum job job = d->job;
+	enum attempt a = ATTEMPT_EMPTY;
+
+	if (job == JOB_ROTATE) {
+		d->job = JOB_NONE;
+		finish_rotate(d, reply);
+		return a;
+	}
+	if (deliverer_post_reply(reply, url_count(d->conf), &p, d->why,
+				 sizeof(d->why)) < 0)
+		return ATTEMPT_FAILED; /* the job stays for job_failed() */
+	d->job = JOB_NONE;
+	if (job == JOB_DIRECT) {
+		finish_direct(d, &p);
+		return a;
+	}
+	a = finish_batch(d, &p);
+	outbox_batch_free(&d->batch);
+	return a;
+}
+
+/*
+ * The request in flight will not be answered (what: the deliverer died,
+ * hung or babbled).  For a batch the attempt failed (d->why); the other
+ * kinds of work are logged here.
+ */
+static enum attempt job_failed(struct delivery *d, const char *what)
+{
+	enum job job = d->job;
+
+	job_drop(d);
+	switch (job) {
+	case JOB_BATCH:
+		snprintf(d->why, sizeof(d->why), "%.800s; %llu events stay in the outbox",
+			 what, (unsigned long long)queued(d));
 		return ATTEMPT_FAILED;
+	case JOB_DIRECT:
+		log_errorx("%zu events lost: %s", d->direct[0].n, what);
+		direct_pop(d);
+		break;
+	case JOB_ROTATE:
+		log_warnx("scheduled credential rotation failed: %s; the current credential stays in use",
+			  what);
+		break;
+	case JOB_NONE:
+		break;
 	}
-	if (b.n == 0 && b.last_seq == 0) {
-		outbox_batch_free(&b);
-		d->pending = false;
-		return ATTEMPT_EMPTY;
+	return ATTEMPT_EMPTY;
+}
+
+/*
+ * End the running deliverer, which failed us, and say how in what: one
+ * that closed the socket (died) is reaped to learn how it ended, one that
+ * hung or babbled is killed.  The caller logs what.
+ */
+static void end_deliverer(struct delivery *d, bool died, char *what,
+			  size_t whylen, const char *why_prefix)
+{
+	struct deliverer_exit e;
+	char how[128];
+
+	if (died) {
+		deliverer_retire(d->dv);
+		deliverer_reap(d->dv, DELIVERER_EXIT_GRACE_MS, &e);
+	} else {
+		deliverer_kill(d->dv, &e);
 	}
-	if (b.n == 0) { /* only unreadable rows: clear them */
-		r = outbox_ack(d->ob, &b, time_now_ms());
-		outbox_batch_free(&b);
-		if (r < 0)
-			snprintf(d->why, sizeof(d->why),
-				 "cannot clear unreadable rows from the outbox: %s",
-				 strerror(-r));
-		return r < 0 ? ATTEMPT_FAILED : ATTEMPT_SENT;
-	}
-	batch = event_batch(d->conf->host, b.events);
-	body = batch ? json_dumps(batch, JSON_FLAGS) : NULL;
-	json_decref(batch);
-	if (body == NULL) {
-		outbox_batch_free(&b);
-		snprintf(d->why, sizeof(d->why), "cannot encode the events");
-		return ATTEMPT_FAILED;
-	}
-	r = transport_post(d->t, "/api/v1/events", body, strlen(body), &reply);
-	free(body);
-	if (r == 0) {
-		r = batch_acked(d, &b, &reply);
-		if (r == 0 && ret_sent)
-			*ret_sent += b.n;
-		outbox_batch_free(&b);
-		return r < 0 ? ATTEMPT_FAILED : ATTEMPT_SENT;
-	}
-	if (r == -ECANCELED) {
-		outbox_batch_free(&b);
-		return ATTEMPT_ABORTED;
-	}
-	d->retry_after_ms = reply.retry_after_ms;
-	r = attempt_status(d, &b, &reply);
-	outbox_batch_free(&b);
-	return r;
+	deliverer_describe_exit(&e, how, sizeof(how));
+	snprintf(what, whylen, "%s (deliverer pid %d %s)", why_prefix,
+		 (int)e.pid, how);
+	log_exit(&e, true);
+	deliverer_free(d->dv);
+	d->dv = NULL;
 }
 
 static void schedule_retry(struct delivery *d)
@@ -457,108 +737,298 @@ static void schedule_retry(struct delivery *d)
 	log_warnx("%s; next attempt in %llds", d->why, (long long)(wait + 999) / 1000);
 }
 
-/* When the credential file is old enough, trade it for a new one. */
-static void maybe_rotate(struct delivery *d)
-{
-	struct credential_grant g = { 0 };
-	struct stat st;
-	char err[1024];
-	int r;
-
-	if (d->conf->rotate_every_ms <= 0 || d->credential_path == NULL ||
-	    time_mono_ms() < d->rotate_retry_ms ||
-	    stat(d->credential_path, &st) < 0 ||
-	    (int64_t)st.st_mtime * 1000 + d->conf->rotate_every_ms > time_now_ms())
-		return;
-	d->rotate_retry_ms = time_mono_ms() + ROTATE_RETRY_MS;
-	r = credential_rotate(d->t, &g, err, sizeof(err));
-	if (r == -ECANCELED)
-		return;
-	if (r < 0) {
-		log_warnx("scheduled credential rotation failed: %s; the current credential stays in use",
-			  err);
-		return;
-	}
-	r = credential_store(d->credential_path, &g, transport_url(d->t));
-	if (r < 0) {
-		/* Using a secret we could not store would lock a restart out. */
-		log_errorx("rotated to credential %lld but cannot store it in %s (%s): keeping the old one, which the collector honours for 1 h",
-			   (long long)g.id, d->credential_path, strerror(-r));
-	} else {
-		explicit_bzero(d->token, strlen(d->token));
-		free(d->token);
-		d->token = xstrdup(g.secret);
-		transport_set_token(d->t, d->token);
-		d->rotate_retry_ms = 0;
-		log_notice("credential rotated: now credential %lld, stored in %s",
-			   (long long)g.id, d->credential_path);
-	}
-	credential_grant_clear(&g);
-}
-
 static void update_status(struct delivery *d, enum attempt a)
 {
-	struct outbox_stats st = { 0 };
-
-	outbox_stats(d->ob, &st);
 	if (a == ATTEMPT_FAILED)
 		service_status("cannot deliver (%u attempts): %llu events queued",
-			       d->failures, (unsigned long long)st.queued);
+			       d->failures, (unsigned long long)queued(d));
 	else
 		service_status("delivering to %s: %llu events queued",
-			       transport_url(d->t), (unsigned long long)st.queued);
+			       delivery_url(d), (unsigned long long)queued(d));
 }
 
-bool delivery_run(struct delivery *d)
+/* The daemon's bookkeeping after an attempt ended. */
+static void attempt_done(struct delivery *d, enum attempt a)
 {
-	enum attempt a;
-
-	maybe_rotate(d);
-	if (!d->pending || time_mono_ms() < d->next_try_ms)
-		return true;
-	d->retry_after_ms = 0;
-	a = attempt(d, NULL);
 	switch (a) {
-	case ATTEMPT_ABORTED:
-		return false;
 	case ATTEMPT_FAILED:
 		schedule_retry(d);
 		break;
 	case ATTEMPT_SENT:
 		if (d->failures > 0)
 			log_info("delivering to %s again after %u failed attempts",
-				 transport_url(d->t), d->failures);
+				 delivery_url(d), d->failures);
 		d->failures = 0;
 		d->delay_ms = 0;
 		d->next_try_ms = 0;
 		break;
-	case ATTEMPT_EMPTY:
-		return true;
+	default:
+		return;
 	}
 	update_status(d, a);
-	return true;
+}
+
+/* The credential file is old enough to be traded for a new one. */
+static bool rotation_due(const struct delivery *d, int64_t now)
+{
+	struct stat st;
+
+	return d->conf->rotate_every_ms > 0 && d->credential_path != NULL &&
+	       now >= d->rotate_retry_ms && stat(d->credential_path, &st) == 0 &&
+	       (int64_t)st.st_mtime * 1000 + d->conf->rotate_every_ms <=
+		       time_now_ms();
+}
+
+/* Hand the oldest direct send to the deliverer; false (logged) when not. */
+static bool start_direct(struct delivery *d)
+{
+	const struct direct *dr = &d->direct[0];
+	json_t *extra = json_pack("{s:s}", "path", EVENTS_PATH);
+	int r = start_job(d, JOB_DIRECT, "post", extra, dr->body, strlen(dr->body));
+
+	json_decref(extra);
+	if (r == 0)
+		return true;
+	log_errorx("%zu events lost: %s", dr->n, d->why);
+	direct_pop(d);
+	return false;
+}
+
+/*
+ * Start the next piece of work that is due: a rotation, a direct send, a
+ * batch.  True when more may be started at once (a request is in flight,
+ * or unreadable rows were cleared).
+ */
+static bool start_next(struct delivery *d, int64_t now)
+{
+	enum attempt a;
+
+	if (rotation_due(d, now)) {
+		d->rotate_retry_ms = now + ROTATE_RETRY_MS;
+		if (start_job(d, JOB_ROTATE, "rotate", NULL, NULL, 0) == 0)
+			return true;
+		log_warnx("scheduled credential rotation failed: %s; the current credential stays in use",
+			  d->why);
+	}
+	while (d->ndirect > 0)
+		if (start_direct(d))
+			return true;
+	if (!d->pending || now < d->next_try_ms || holding(d, now))
+		return false;
+	d->retry_after_ms = 0;
+	a = begin_batch(d);
+	if (a == ATTEMPT_STARTED)
+		return true;
+	attempt_done(d, a);
+	return a == ATTEMPT_SENT;
+}
+
+/* Reap a deliverer that was asked to exit; kill it when it takes too long. */
+static void reap_retiring(struct delivery *d, bool wait)
+{
+	struct deliverer_exit e;
+	int64_t left = d->retire_deadline_ms - time_mono_ms();
+
+	if (d->retiring == NULL)
+		return;
+	if (deliverer_reap(d->retiring, wait || left <= 0 ? (left > 0 ? left : 1) : 0,
+			   &e) == 0)
+		return;
+	if (e.killed)
+		log_warnx("the deliverer (pid %d) did not exit within %d ms of being asked and was killed",
+			  (int)e.pid, DELIVERER_EXIT_GRACE_MS);
+	else
+		log_exit(&e, true);
+	deliverer_free(d->retiring);
+	d->retiring = NULL;
+}
+
+/* Ask the idle deliverer to exit. */
+static void retire(struct delivery *d)
+{
+	reap_retiring(d, true); /* at most one at a time */
+	deliverer_retire(d->dv);
+	d->retiring = d->dv;
+	d->retire_deadline_ms = time_mono_ms() + DELIVERER_EXIT_GRACE_MS;
+	d->dv = NULL;
+}
+
+/* The request in flight took longer than its limit: kill the deliverer. */
+static enum attempt job_timed_out(struct delivery *d)
+{
+	pid_t pid = deliverer_pid(d->dv);
+	char what[512];
+
+	end_deliverer(d, false, what, sizeof(what), "");
+	snprintf(what, sizeof(what),
+		 "the deliverer (pid %d) did not answer within %lld s and was killed",
+		 (int)pid, (long long)job_limit_ms(d->conf) / 1000);
+	return job_failed(d, what);
+}
+
+void delivery_run(struct delivery *d)
+{
+	int64_t now = time_mono_ms();
+
+	reap_retiring(d, false);
+	if (d->job != JOB_NONE) {
+		if (now >= d->job_deadline_ms)
+			attempt_done(d, job_timed_out(d));
+		if (d->job != JOB_NONE)
+			return;
+	}
+	while (d->job == JOB_NONE && start_next(d, now))
+		;
+	if (d->job == JOB_NONE && d->dv != NULL &&
+	    now - d->idle_since_ms >= d->conf->deliverer_linger_ms)
+		retire(d);
 }
 
 int64_t delivery_wait_ms(const struct delivery *d)
 {
-	int64_t left;
+	int64_t now = time_mono_ms(), wait = INT64_MAX;
 
-	if (!d->pending)
-		return INT64_MAX;
-	left = d->next_try_ms - time_mono_ms();
-	return left > 0 ? left : 0;
+	if (d->job != JOB_NONE)
+		wait = d->job_deadline_ms - now;
+	else if (d->ndirect > 0)
+		wait = 0;
+	else if (d->pending && holding(d, now))
+		wait = (hold_until(d) > d->next_try_ms ? hold_until(d)
+						       : d->next_try_ms) - now;
+	else if (d->pending)
+		wait = d->next_try_ms - now;
+	if (d->job == JOB_NONE && d->dv != NULL &&
+	    d->idle_since_ms + d->conf->deliverer_linger_ms - now < wait)
+		wait = d->idle_since_ms + d->conf->deliverer_linger_ms - now;
+	if (d->retiring != NULL && d->retire_deadline_ms - now < wait)
+		wait = d->retire_deadline_ms - now;
+	return wait > 0 ? wait : 0;
+}
+
+size_t delivery_pollfds(const struct delivery *d, struct pollfd *pfds,
+			size_t max)
+{
+	size_t n = 0;
+
+	if (d->dv != NULL && n < max)
+		pfds[n++] = (struct pollfd){ .fd = deliverer_fd(d->dv),
+					     .events = POLLIN };
+	if (d->retiring != NULL && n < max)
+		pfds[n++] = (struct pollfd){ .fd = deliverer_fd(d->retiring),
+					     .events = POLLIN };
+	return n;
+}
+
+/* The deliverer sent what is not an answer to the job in flight (d->why). */
+static enum attempt babbled(struct delivery *d)
+{
+	char what[512], prefix[256];
+
+	strlcpy_safe(prefix, d->why, sizeof(prefix));
+	end_deliverer(d, false, what, sizeof(what), prefix);
+	return job_failed(d, what);
+}
+
+/* The deliverer has something to say: an answer, or its end. */
+static enum attempt read_answer(struct delivery *d)
+{
+	char what[512];
+	json_t *reply = NULL;
+	enum attempt a;
+	int r = deliverer_read(d->dv, &reply);
+
+	if (r == 0)
+		return ATTEMPT_STARTED;
+	if (r > 0) {
+		d->idle_since_ms = time_mono_ms();
+		a = finish_job(d, reply);
+		json_decref(reply);
+		if (a != ATTEMPT_FAILED || d->job == JOB_NONE)
+			return a;
+		/* not an answer: the job is still in d->job */
+		return babbled(d);
+	}
+	end_deliverer(d, r == -EPIPE, what, sizeof(what),
+		      r != -EPIPE ? "the deliverer sent what is not an answer"
+		      : d->job != JOB_NONE ? "the deliverer ended during a request"
+					   : "the deliverer ended unasked");
+	if (d->job == JOB_NONE) {
+		/* it had nothing to do: the next request starts another */
+		log_warnx("%s", what);
+		return ATTEMPT_EMPTY;
+	}
+	return job_failed(d, what);
+}
+
+void delivery_on_ready(struct delivery *d, const struct pollfd *pfds, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!(pfds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		if (d->dv != NULL && pfds[i].fd == deliverer_fd(d->dv))
+			attempt_done(d, read_answer(d));
+		else if (d->retiring != NULL &&
+			 pfds[i].fd == deliverer_fd(d->retiring))
+			reap_retiring(d, false);
+	}
+}
+
+/* --once: wait for the answer in flight, then act on it. */
+static enum attempt flush_wait(struct delivery *d)
+{
+	json_t *reply = NULL;
+	char what[512];
+	enum attempt a;
+	int r = deliverer_wait(d->dv, d->job_deadline_ms, d->should_abort,
+			       d->abort_arg, &reply);
+
+	if (r == -ECANCELED) {
+		end_deliverer(d, false, what, sizeof(what), "interrupted");
+		job_drop(d);
+		return ATTEMPT_ABORTED;
+	}
+	if (r == -ETIMEDOUT)
+		return job_timed_out(d);
+	if (r < 0) {
+		end_deliverer(d, r == -EPIPE, what, sizeof(what),
+			      r == -EPIPE ? "the deliverer ended during a request"
+					  : "the deliverer sent what is not an answer");
+		return job_failed(d, what);
+	}
+	d->idle_since_ms = time_mono_ms();
+	a = finish_job(d, reply);
+	json_decref(reply);
+	if (a == ATTEMPT_FAILED && d->job != JOB_NONE)
+		return babbled(d);
+	return a;
 }
 
 int delivery_flush(struct delivery *d, size_t *ret_sent, char *why,
 		   size_t whylen)
 {
+	enum attempt a = ATTEMPT_EMPTY;
 	size_t sent = 0;
-	enum attempt a;
 
-	do {
+	d->sent = &sent;
+	for (;;) {
+		if (d->ndirect > 0) {
+			if (start_direct(d) && flush_wait(d) == ATTEMPT_ABORTED) {
+				a = ATTEMPT_ABORTED;
+				break;
+			}
+			continue;
+		}
 		d->retry_after_ms = 0;
-		a = attempt(d, &sent);
-	} while (a == ATTEMPT_SENT);
+		a = begin_batch(d);
+		if (a == ATTEMPT_STARTED)
+			a = flush_wait(d);
+		if (a != ATTEMPT_SENT)
+			break;
+	}
+	d->sent = NULL;
+	if (d->dv != NULL)
+		retire(d);
+	reap_retiring(d, true);
 	*ret_sent = sent;
 	if (a == ATTEMPT_EMPTY)
 		return 0;

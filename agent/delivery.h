@@ -7,7 +7,7 @@
  *            offending event is alone, then drop it and count it, so one
  *            bad event never blocks the queue (the batch size grows back
  *            by doubling after each success);
- *   401/403  the credential is wrong: keep every event, re-read the
+ *   401/403  the credential is wrong: keep every event, take a new
  *            credential file (a rotation by hand may have replaced it),
  *            else log what to do and back off;
  *   429/503  retry later, honouring Retry-After;
@@ -17,15 +17,27 @@
  * three times the previous one, capped at server.backoff_max, so agents
  * that lost the collector together do not come back together.
  *
+ * The network is the deliverer's (agent/deliverer.h): this module decides
+ * what to send and when, and keeps everything that must outlive one
+ * deliverer (the outbox, the backoff, the failover state, the rotation
+ * schedule).  It starts a deliverer when there is something to send, one
+ * request at a time, without blocking the agent's loop: the answer comes
+ * through delivery_pollfds()/delivery_on_ready().  A deliverer idle for
+ * deliverer.linger is asked to exit; one that does not answer within its
+ * time limit (server.timeout for each URL, plus DELIVERER_SLACK_MS) is
+ * killed, the failure logged, and its events are sent again.
+ *
  * This is part of the agent's top level: it logs what it decides.
  */
 #ifndef TOCSIN_DELIVERY_H
 #define TOCSIN_DELIVERY_H
 
+#include <poll.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "../checks/check.h"
 
@@ -35,39 +47,54 @@ struct delivery;
 #define DELIVERY_BACKOFF_BASE_MS 1000
 
 /*
- * Open the outbox in db (owned by the caller, must outlive the delivery)
- * and set up the transport of conf.  The token is conf->token or, when
- * none is configured, the credential file in conf->state_dir.
- * should_abort is polled during requests (see transport.h).  0, or -errno
- * with why saying what is wrong (e.g. no credential yet).
+ * Open the outbox in db (owned by the caller, must outlive the delivery),
+ * check that there is a credential (conf->token or the credential file in
+ * conf->state_dir) and find the deliverer.  should_abort is polled while
+ * delivery_flush() waits.  0, or -errno with why saying what is wrong
+ * (e.g. no credential yet).
  */
 int delivery_new(sqlite3 *db, const struct agent_config *conf,
 		 bool (*should_abort)(void *), void *abort_arg,
 		 struct delivery **ret, char *why, size_t whylen);
+/* Stop the deliverer (a request in flight is abandoned; its events stay). */
 void delivery_free(struct delivery *d);
 
-/* Take a reloaded configuration (conf must outlive d or the next call). */
+/*
+ * Take a reloaded configuration (conf must outlive d or the next call):
+ * the deliverer is stopped and the next one gets the new settings.  On
+ * an error the old configuration stays.
+ */
 int delivery_reconfigure(struct delivery *d, const struct agent_config *conf,
 			 char *why, size_t whylen);
 
 /*
- * Write results to the outbox, logging what had to be dropped.  urgent
- * (a change seen as it happened) allows one attempt before the backoff
- * would.  When the outbox cannot be written the results are sent at once
- * instead, and lost if that fails too (logged).
+ * Write results to the outbox, logging what had to be dropped.  A state
+ * change among them is sent at once, and when urgent (seen as it
+ * happened) even before the backoff would allow; results that repeat
+ * their key's state wait until server.hold_repeats after the outbox was
+ * last emptied.  When the
+ * outbox cannot be written the results are sent at once instead, and lost
+ * if that fails too (logged).
  */
 void delivery_queue(struct delivery *d, const struct check_results *results,
 		    bool urgent);
 
-/* One attempt when one is due.  false when the attempt was abandoned. */
-bool delivery_run(struct delivery *d);
+/* Start what is due (a batch, a rotation), end a deliverer idle or hung. */
+void delivery_run(struct delivery *d);
 /* Milliseconds until delivery_run() has work; INT64_MAX when none. */
 int64_t delivery_wait_ms(const struct delivery *d);
 
+/* Fill at most max pollfds (POLLIN) for the deliverers; returns the count. */
+size_t delivery_pollfds(const struct delivery *d, struct pollfd *pfds,
+			size_t max);
+/* Act on what poll() found on the descriptors of delivery_pollfds(). */
+void delivery_on_ready(struct delivery *d, const struct pollfd *pfds,
+		       size_t n);
+
 /*
- * Send everything queued now, ignoring the backoff (for --once).  0 when
- * the outbox is empty at the end, else -errno and why; *ret_sent counts
- * the events the collector took.
+ * Send everything queued now, ignoring the backoff (for --once), and wait
+ * for the deliverer to exit.  0 when the outbox is empty at the end, else
+ * -errno and why; *ret_sent counts the events the collector took.
  */
 int delivery_flush(struct delivery *d, size_t *ret_sent, char *why,
 		   size_t whylen);

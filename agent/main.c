@@ -16,8 +16,9 @@
 #include "../common/config.h"
 #include "../common/util.h"
 #include "agent.h"
-#include "credential.h"
+#include "deliverer.h"
 #include "delivery.h"
+#include "enroll.h"
 #include "oneshot.h"
 #include "report.h"
 #include "service.h"
@@ -46,9 +47,9 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
-	{ "enroll", credential_main_enroll,
+	{ "enroll", enroll_main,
 	  "obtain this host's credential with an enrollment token" },
-	{ "rotate-credential", credential_main_rotate,
+	{ "rotate-credential", enroll_rotate_main,
 	  "replace this host's credential with a new one" },
 	{ NULL, NULL, NULL },
 };
@@ -109,11 +110,10 @@ static void run_checks(struct agent_config *conf, bool force,
 }
 
 /*
- * Called by the transport during requests: keep the watchdog fed, and
- * abandon the request when SIGTERM, SIGINT or SIGHUP waits (blocked, so
- * pending until the main loop reads it): a hung collector must delay
- * neither a stop nor a reload.  The request's events stay in the outbox
- * and go out again after a reload.
+ * Called while --once waits for the deliverer: keep the watchdog fed, and
+ * give up when SIGTERM, SIGINT or SIGHUP waits (blocked, so pending until
+ * the main loop reads it).  The daemon never waits for the deliverer: its
+ * answers come through the main loop's poll().
  */
 static bool should_abort(void *arg)
 {
@@ -260,17 +260,24 @@ static int64_t next_due(const struct agent_config *conf)
 }
 
 /*
- * Fill pfds with the signal fd and every event-driven check's fd; owners
- * maps pfds[i] to the check it belongs to.  Returns the count.
+ * Fill pfds with the signal fd, the deliverers' fds (*ret_ndelivery of
+ * them, from pfds[1] on) and every event-driven check's fd; owners maps
+ * pfds[i] to the check it belongs to (NULL for the others).  Returns the
+ * count.
  */
-static size_t build_pollset(const struct agent_config *conf, int sfd,
-			    struct pollfd *pfds, struct agent_check **owners,
-			    size_t max)
+static size_t build_pollset(const struct agent *a, int sfd, struct pollfd *pfds,
+			    struct agent_check **owners, size_t max,
+			    size_t *ret_ndelivery)
 {
-	size_t n = 0;
+	const struct agent_config *conf = a->conf;
+	size_t n = 0, nd;
 
 	pfds[n] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 	owners[n++] = NULL;
+	nd = delivery_pollfds(a->delivery, &pfds[n], max - n);
+	for (size_t i = 0; i < nd; i++)
+		owners[n++] = NULL;
+	*ret_ndelivery = nd;
 	for (size_t i = 0; i < conf->nchecks && n < max; i++) {
 		struct agent_check *ac = &conf->checks[i];
 		int fd = ac->check->watch_fd ? ac->check->watch_fd(ac->ctx) : -1;
@@ -291,7 +298,7 @@ static void run_ready_checks(struct pollfd *pfds, struct agent_check **owners,
 		struct agent_check *ac = owners[i];
 		size_t first = results->n;
 
-		if (!(pfds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+		if (ac == NULL || !(pfds[i].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		ac->check->on_ready(ac->ctx, time_now_ms(), results);
 		tag_results(results, first, ac->check);
@@ -341,7 +348,7 @@ static int run_daemon(struct agent *a, const char *config_path,
 		struct pollfd pfds[POLL_MAX];
 		struct agent_check *owners[POLL_MAX];
 		struct signalfd_siginfo si;
-		size_t n;
+		size_t n, nd;
 
 		run_checks(a->conf, false, &results);
 		delivery_queue(a->delivery, &results, false);
@@ -349,9 +356,10 @@ static int run_daemon(struct agent *a, const char *config_path,
 		delivery_run(a->delivery);
 		service_watchdog();
 
-		n = build_pollset(a->conf, sfd, pfds, owners, POLL_MAX);
+		n = build_pollset(a, sfd, pfds, owners, POLL_MAX, &nd);
 		if (poll(pfds, n, poll_timeout(a)) <= 0)
 			continue;
+		delivery_on_ready(a->delivery, &pfds[1], nd);
 		run_ready_checks(pfds, owners, n, &results);
 		/* A change seen as it happens goes out at once. */
 		delivery_queue(a->delivery, &results, true);
@@ -475,6 +483,17 @@ int main(int argc, char **argv)
 	}
 	cfg_free(cfg);
 	if (mode == MODE_CHECK_CONFIG) {
+		char *path = NULL, why[1024];
+
+		/* a daemon that cannot deliver is not ready to start */
+		if (deliverer_locate(conf->deliverer_path, &path, why,
+				     sizeof(why)) < 0) {
+			fprintf(stderr, "%s: %s\n", config_path, why);
+			agent_config_free(conf);
+			free(dropin_dir);
+			return 2;
+		}
+		free(path);
 		printf("configuration OK\n");
 		agent_config_free(conf);
 		free(dropin_dir);

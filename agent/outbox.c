@@ -417,7 +417,8 @@ static int note_state(struct outbox *ob, const struct check_result *res,
 }
 
 static int insert_result(struct outbox *ob, struct meta *m,
-			 const struct check_result *res, int64_t now_ms)
+			 const struct check_result *res, int64_t now_ms,
+			 struct outbox_drops *drops)
 {
 	sqlite3_stmt *s = ob->st[ST_INSERT];
 	json_t *ev = event_from_result(res, now_ms);
@@ -443,6 +444,7 @@ static int insert_result(struct outbox *ob, struct meta *m,
 	sqlite3_bind_text(s, 7, body, (int)size, SQLITE_STATIC);
 	r = db_step_done(s);
 	if (r == 0) {
+		drops->queued_changes += !repeat;
 		m->queued++;
 		m->bytes += (int64_t)size;
 	}
@@ -466,7 +468,7 @@ int outbox_enqueue(struct outbox *ob, const struct check_results *results,
 		return r;
 	r = meta_get(ob, &m);
 	for (size_t i = 0; i < results->n && r == 0; i++)
-		r = insert_result(ob, &m, &results->v[i], now_ms);
+		r = insert_result(ob, &m, &results->v[i], now_ms, &drops);
 	if (r == 0)
 		r = enforce_size(ob, &m, now_ms, &drops);
 	if (r == 0)

@@ -75,10 +75,15 @@ struct outbox_stats {
 	bool report_pending;	  /* a drop report waits to be sent */
 };
 
-/* What one call dropped, for the caller's log line. */
+/*
+ * What one call dropped, for the caller's log line; and how many of the
+ * events it queued changed their key's state (the others repeat it), for
+ * the delivery's decision whether they must go at once.
+ */
 struct outbox_drops {
 	uint64_t repeats;
 	uint64_t changes;
+	uint64_t queued_changes;
 };
 
 /*

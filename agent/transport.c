@@ -139,6 +139,29 @@ const char *transport_url(const struct transport *t)
 	return t->urls[t->current];
 }
 
+size_t transport_url_count(const struct transport *t)
+{
+	return t->nurls;
+}
+
+void transport_failover(const struct transport *t, size_t *ret_current,
+			int64_t *ret_primary_retry_in_ms)
+{
+	int64_t left = t->primary_retry_at - time_mono_ms();
+
+	*ret_current = t->current;
+	*ret_primary_retry_in_ms = t->current != 0 && left > 0 ? left : 0;
+}
+
+void transport_set_failover(struct transport *t, size_t current,
+			    int64_t primary_retry_in_ms)
+{
+	if (current >= t->nurls)
+		return;
+	t->current = current;
+	t->primary_retry_at = time_mono_ms() + primary_retry_in_ms;
+}
+
 /* The curl handle, made and configured once. */
 static int transport_handle(struct transport *t)
 {
@@ -345,6 +368,7 @@ int transport_post(struct transport *t, const char *path, const char *body,
 
 		reply->status = 0;
 		reply->url = t->urls[i];
+		reply->url_index = i;
 		tried_primary |= i == 0;
 		r = post_one(t, i, path, body, len, reply, why, sizeof(why));
 		if (r == -ECANCELED) {

@@ -47,6 +47,7 @@ struct transport_reply {
 	int64_t retry_after_ms; /* from Retry-After, 0 when absent */
 	const char *body;   /* the answer; valid until the next request */
 	const char *url;    /* the base URL that answered or was tried last */
+	size_t url_index;   /* its index in the options' urls */
 	bool switched;	    /* a different URL answered than the last time */
 };
 
@@ -56,6 +57,18 @@ void transport_free(struct transport *t);
 void transport_set_token(struct transport *t, const char *token);
 /* The base URL in use now (the one that answered last). */
 const char *transport_url(const struct transport *t);
+size_t transport_url_count(const struct transport *t);
+
+/*
+ * The failover state: the index of the URL that answered last and how
+ * long until the first is tried again.  A transport in a new process
+ * takes it from the one before (the agent keeps it across deliverers),
+ * so a failed primary is not tried first by every deliverer.
+ */
+void transport_failover(const struct transport *t, size_t *ret_current,
+			int64_t *ret_primary_retry_in_ms);
+void transport_set_failover(struct transport *t, size_t current,
+			    int64_t primary_retry_in_ms);
 
 /*
  * POST body (len bytes of JSON) to <url><path> with failover.  0 on 2xx;

@@ -34,8 +34,10 @@ build/rel/bench/auth_lookup 10000
 build/rel/bench/outbox_bench throughput 200000 100
 # agent outbox end to end: 100,000 queued events delivered by the real agent to the real collector
 bench/outbox_e2e.sh 100000 10000
-# agent idle footprint: RSS, PSS, CPU seconds over a window (AGENT_FOOTPRINT_WINDOW seconds, default 600)
+# agent footprint with every default check over HTTPS, and monit's beside it: RSS/PSS averaged over the window and peak, CPU (AGENT_FOOTPRINT_WINDOW seconds, default 600)
 bench/agent_footprint.sh "${AGENT_FOOTPRINT_WINDOW:-600}"
+# what the agent's split costs per delivery: the real deliverer started, one post over HTTP and HTTPS, further posts
+bench/deliver_cost.sh 50
 # package logs (updates, services): a 200,000-upgrade dpkg.log read into the newest 4096 records
 build/rel/bench/pkglog_read 200000 "${TMPDIR:-/tmp}"
 # reads beside the writer: ingest alone and with /metrics and a 1,000-ticket list read in a loop

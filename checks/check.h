@@ -134,6 +134,13 @@ struct check_env {
 	 * check leaves them to it.  NULL where nobody keeps claims.
 	 */
 	struct claims *claims;
+	/*
+	 * The longest the agent keeps results that repeat their key's state
+	 * before it delivers them (server.hold_repeats; 0: at once).  A
+	 * check that tells the collector how often to expect it (the
+	 * heartbeat) promises no less than this.
+	 */
+	int64_t report_every_ms;
 };
 
 struct check {

@@ -113,6 +113,9 @@ static int heartbeat_collect(void *p, int64_t now_ms,
 						"interval_s",
 						(json_int_t)(ci->interval_ms / 1000)));
 	}
+	/* the collector hears from us only as often as the agent delivers */
+	if (interval < env->report_every_ms)
+		interval = env->report_every_ms;
 	uptime = boottime_ms() - ctx->started_ms;
 	r = check_results_add(out, "alive", CHECK_OK,
 			      json_pack("{s:I, s:I}", "interval_s",

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Build the Debian packages from the release binaries in bin/:
 #
-#   tocsin-agent   the agent, its unit, its example configuration
+#   tocsin-agent   the agent, its deliverer (/usr/libexec/tocsin), its unit,
+#                  its example configuration
 #   tocsin-server  the collector, its unit, its example configuration
 #   tocsin-cli     the technicians' command line
 #
@@ -20,7 +21,7 @@ arch=$(dpkg --print-architecture)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-for b in tocsin-agent tocsin-server tocsin; do
+for b in tocsin-agent tocsin-agent-deliver tocsin-server tocsin; do
 	[ -x "$top/bin/$b" ] || { echo "build-debs: bin/$b is missing: run make first" >&2; exit 1; }
 done
 mkdir -p "$out"
@@ -97,7 +98,8 @@ daemon_package() {
 		echo "u $user - \"Tocsin ($name)\" /var/lib/$state"
 		for g in $groups; do echo "m $user $g"; done
 	} >"$root/usr/lib/sysusers.d/$name.conf"
-	control "$root" "$name" "$(shlibs_depends "$root/usr/sbin/$bin"), adduser | systemd$extra" "$@"
+	# helpers a daemon runs (the agent's deliverer) count for Depends too
+	control "$root" "$name" "$(shlibs_depends "$root/usr/sbin/$bin" $(find "$root/usr/libexec" -type f 2>/dev/null)), adduser | systemd$extra" "$@"
 	echo "/etc/tocsin/$config" >"$root/DEBIAN/conffiles"
 	cat >"$root/DEBIAN/postinst" <<SH
 #!/bin/sh
@@ -144,6 +146,8 @@ SH
 	echo "$out/${name}_${version}_${arch}.deb"
 }
 
+# The agent's network side, where tocsin-agent looks for it (deliverer.h).
+install_binary "$top/bin/tocsin-agent-deliver" "$work/tocsin-agent/usr/libexec/tocsin/tocsin-agent-deliver"
 daemon_package tocsin-agent tocsin-agent tocsin-agent tocsin-agent agent.yaml agent.d "systemd-journal adm" "" \
 	"monitoring agent that turns server problems into tickets" \
 	"Watches disk and backup space, updates and systemd services on a" \

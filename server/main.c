@@ -35,6 +35,7 @@
 #include "server.h"
 #include "session.h"
 #include "store.h"
+#include "trap.h"
 #include "trapconf.h"
 #include "traplisten.h"
 #include "trapmap.h"
@@ -186,6 +187,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cfg_free(cfg);
+	/* net-snmp is initialised now or never: threads start below. */
+	trap_snmp_seal();
 	if (check_only) {
 		printf("configuration OK\n");
 		server_config_free(conf);

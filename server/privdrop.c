@@ -26,6 +26,9 @@ int privdrop_to_user(const char *user)
 	/* Paranoia, as OpenSMTPD does: root must be gone for good. */
 	if (pw->pw_uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
 		return -EPERM;
+	/* Nor may a set-user-id program bring it back. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
 	return 0;
 }
 
@@ -44,6 +47,8 @@ int privdrop_capabilities(void)
 	memset(data, 0, sizeof(data));
 	/* No libcap wrapper in our dependencies: the system call itself. */
 	if (syscall(SYS_capset, &hdr, data) < 0)
+		return -errno;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
 	return 0;
 }

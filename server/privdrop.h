@@ -12,7 +12,8 @@
 #define TOCSIN_PRIVDROP_H
 
 /*
- * Become user (and its primary group, no supplementary groups) for good.
+ * Become user (and its primary group, no supplementary groups) for good,
+ * with no_new_privs set, so that nothing executed could gain any back.
  * 0, -ENOENT when there is no such user, -EPERM when root could be
  * regained afterwards, or another -errno.
  */
@@ -22,7 +23,7 @@ int privdrop_to_user(const char *user);
  * Give up every capability (effective, permitted, inheritable, ambient):
  * started without root but with CAP_NET_BIND_SERVICE (systemd's
  * AmbientCapabilities=), it is needed only until port 162 is bound.
- * 0 or -errno.
+ * Sets no_new_privs too.  0 or -errno.
  */
 int privdrop_capabilities(void);
 

@@ -18,6 +18,7 @@
 #include "retention.h"
 #include "server.h"
 #include "tls.h"
+#include "trapconf.h"
 #include "writer.h"
 
 void reload_keep(struct reload_history *h, struct server_config *conf)
@@ -141,6 +142,8 @@ static void warn_restart_only(const struct server_config *old,
 	/* The trap listener keeps the configuration it was started with. */
 	if (new->traps != NULL || old->traps != NULL)
 		log_notice("SIGHUP: traps:, the hosts' snmp: keys and the trap mappings apply after a restart");
+	if (new->traps != NULL && new->traps->mappings_unread)
+		log_warnx("SIGHUP: the traps: section is new: the trap listener starts, and its mapping files are read and checked, only with a restart (check them first with tocsin-server --check-config)");
 }
 
 /* --- applying ---------------------------------------------------------- */

@@ -11,6 +11,7 @@
 #include <locale.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +68,7 @@ struct trap_engine {
 	struct trap_ack *capture;
 	struct engine_user *users;
 	size_t nusers;
-	size_t discovered;
+	atomic_size_t discovered; /* read by the metrics on an HTTP thread */
 	u_char *buf; /* a copy of the datagram: USM writes into it */
 	size_t buf_size;
 };
@@ -103,6 +104,17 @@ static int snmp_log_bridge(int major, int minor, void *serverarg,
 	return 0;
 }
 
+/*
+ * Set by trap_snmp_seal() before the first thread starts.  Only the main
+ * thread reads and writes it (start-up and SIGHUP reloads).
+ */
+static bool sealed;
+
+void trap_snmp_seal(void)
+{
+	sealed = true;
+}
+
 int trap_snmp_init(const struct trap_engine_id *engine_id,
 		   char *const *mib_dirs)
 {
@@ -112,6 +124,9 @@ int trap_snmp_init(const struct trap_engine_id *engine_id,
 
 	if (done)
 		return files;
+	/* setenv(), setlocale() and init_snmp() are not safe beside threads. */
+	if (sealed)
+		return -EBUSY;
 	done = true;
 	/* Nothing of net-snmp's own: no snmp.conf, no /var/lib/snmp files. */
 	netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID,
@@ -346,7 +361,75 @@ static const struct engine_user *find_user(const struct trap_engine *e,
 	return NULL;
 }
 
-/* Every user for our engine (informs) and the engines configured for it. */
+/* The configured device with this engine id, or NULL. */
+static const struct trap_device *device_of_engine(const struct trap_engine *e,
+						  const u_char *engine,
+						  size_t len)
+{
+	for (size_t i = 0; i < e->conf->ndevices; i++) {
+		const struct trap_device *d = &e->conf->devices[i];
+
+		if (d->has_engine_id && d->engine_id.len == len &&
+		    memcmp(d->engine_id.id, engine, len) == 0)
+			return d;
+	}
+	return NULL;
+}
+
+/* Localise each of users (NULL-terminated) to d's engine id, once. */
+static int localise_listed(const struct trap_engine *e,
+			   const struct trap_device *d, char *const *users)
+{
+	int r = 0;
+
+	for (size_t k = 0; r == 0 && users[k]; k++) {
+		const struct engine_user *u = find_user(e, users[k]);
+
+		if (u != NULL &&
+		    usm_get_user(d->engine_id.id, d->engine_id.len, u->conf->name) == NULL)
+			r = localise_user(u, d->engine_id.id, d->engine_id.len);
+	}
+	return r;
+}
+
+/* Whether network n holds one of d's addresses (then its users are d's too). */
+static bool network_holds_device(const struct trap_network *n,
+				 const struct trap_device *d)
+{
+	for (size_t i = 0; i < d->naddresses; i++)
+		if (trapconf_cidr_holds(&n->cidr, &d->addresses[i]))
+			return true;
+	return false;
+}
+
+/*
+ * A device with an engine id gets the users it may use (its own, those of
+ * networks holding one of its addresses) localised to that engine at
+ * start: its traps never need discovery, and discovery never localises a
+ * user to a configured device's engine id.
+ */
+static int add_device_users(struct trap_engine *e)
+{
+	const struct trap_config *conf = e->conf;
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < conf->ndevices; i++) {
+		const struct trap_device *d = &conf->devices[i];
+
+		if (!d->has_engine_id)
+			continue;
+		r = localise_listed(e, d, d->users);
+		for (size_t k = 0; r == 0 && k < conf->nnetworks; k++)
+			if (network_holds_device(&conf->networks[k], d))
+				r = localise_listed(e, d, conf->networks[k].users);
+	}
+	return r;
+}
+
+/*
+ * Every user for our engine (informs), the engines configured for it,
+ * and the engines of the devices that list it.
+ */
 static int add_users(struct trap_engine *e)
 {
 	const struct trap_config *conf = e->conf;
@@ -366,7 +449,7 @@ static int add_users(struct trap_engine *e)
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	return add_device_users(e);
 }
 
 int trap_engine_new(const struct trap_config *conf, struct trap_engine **ret)
@@ -436,7 +519,24 @@ void trap_engine_free(struct trap_engine *e)
 
 size_t trap_engine_discovered(const struct trap_engine *e)
 {
-	return e->discovered;
+	return atomic_load(&e->discovered);
+}
+
+int trap_engine_seed_clock(struct trap_engine *e, const uint8_t *engine,
+			   size_t len, uint32_t boots, uint32_t time)
+{
+	int r;
+
+	if (len == 0 || len > TRAP_ENGINE_ID_MAX)
+		return -EINVAL;
+	/* Our own engine keeps its own clock. */
+	if (len == e->conf->engine_id.len &&
+	    memcmp(engine, e->conf->engine_id.id, len) == 0)
+		return 0;
+	pthread_mutex_lock(&snmp_lock);
+	r = set_enginetime(engine, (u_int)len, boots, time, TRUE);
+	pthread_mutex_unlock(&snmp_lock);
+	return r == SNMPERR_SUCCESS ? 0 : -ENOMEM;
 }
 
 /* --- decoding -------------------------------------------------------- */
@@ -447,13 +547,22 @@ static enum trap_outcome parse_failure(const netsnmp_pdu *pdu, int rc)
 	bool reportable = pdu->flags & SNMP_MSG_FLAG_RPRT_BIT;
 
 	switch (rc) {
-	case SNMPERR_USM_UNKNOWNENGINEID:
 	case SNMPERR_JUST_A_CONTEXT_PROBE:
-		/* A sender learning our engine id for informs. */
-		return reportable ? TRAP_DISCOVERY : TRAP_UNKNOWN_USER;
+		return TRAP_DISCOVERY;
+	case SNMPERR_USM_UNKNOWNENGINEID:
+		/*
+		 * A probe (no engine id at all) is a sender learning ours for
+		 * informs; any other engine id is just not ours, Report or not.
+		 */
+		return reportable && pdu->securityEngineIDLen == 0
+			       ? TRAP_DISCOVERY
+			       : TRAP_UNKNOWN_ENGINE_ID;
 	case SNMPERR_USM_NOTINTIMEWINDOW:
-		/* Answered with our boots and time, so the sender resyncs. */
-		return reportable ? TRAP_DISCOVERY : TRAP_NOT_IN_TIME_WINDOW;
+		/*
+		 * Refused, even though the Report with our boots and time lets
+		 * an honest sender resync and send again.
+		 */
+		return TRAP_NOT_IN_TIME_WINDOW;
 	case SNMPERR_USM_UNKNOWNSECURITYNAME:
 		return TRAP_UNKNOWN_USER;
 	case SNMPERR_USM_AUTHENTICATIONFAILURE:
@@ -499,8 +608,11 @@ static int parse_once(struct trap_engine *e, const uint8_t *data, size_t len,
 /*
  * An authentic-looking v3 trap from an engine we have no keys for: when
  * its user is configured without engine_ids, localise the user to that
- * engine and parse again.  The user stays only if the trap authenticates,
- * so a stream of forged engine ids leaves nothing behind.
+ * engine and parse again.  The user stays only if the trap authenticates
+ * at the user's security level, so a stream of forged engine ids, or of
+ * keyless (noAuthNoPriv) traps naming the user, leaves nothing behind.
+ * Never onto a configured device's engine id: the users a device lists
+ * are localised to it at start, any other user is not its to use.
  */
 static int try_discover(struct trap_engine *e, int rc, const uint8_t *data,
 			size_t len, const struct sockaddr *from,
@@ -516,20 +628,29 @@ static int try_discover(struct trap_engine *e, int rc, const uint8_t *data,
 	    (pdu->flags & SNMP_MSG_FLAG_RPRT_BIT) || pdu->securityName == NULL ||
 	    pdu->securityEngineIDLen == 0 ||
 	    pdu->securityEngineIDLen > sizeof(engine) ||
-	    e->discovered >= DISCOVERED_MAX)
+	    atomic_load(&e->discovered) >= DISCOVERED_MAX)
 		return rc;
 	u = find_user(e, pdu->securityName);
 	if (u == NULL || u->conf->nengine_ids > 0)
 		return rc;
+	/* Checked before localising: the header says what the PDU claims. */
+	if (pdu->securityLevel < SNMP_SEC_LEVEL_AUTHNOPRIV ||
+	    pdu->securityLevel < u->level)
+		return SNMPERR_USM_UNSUPPORTEDSECURITYLEVEL;
 	engine_len = pdu->securityEngineIDLen;
 	memcpy(engine, pdu->securityEngineID, engine_len);
+	if (device_of_engine(e, engine, engine_len) != NULL)
+		return rc;
 	if (localise_user(u, engine, engine_len) < 0)
 		return rc;
 	rc = parse_once(e, data, len, from, fromlen);
+	/* What was parsed counts, not what the header said. */
+	if (rc == 0 && e->pdu->securityLevel < u->level)
+		rc = SNMPERR_USM_UNSUPPORTEDSECURITYLEVEL;
 	if (rc != 0)
 		forget_user(u->conf->name, engine, engine_len);
 	else
-		e->discovered++;
+		atomic_fetch_add(&e->discovered, 1);
 	return rc;
 }
 
@@ -544,6 +665,7 @@ static void forget_engine(const struct trap_engine *e)
 	const netsnmp_pdu *pdu = e->pdu;
 	u_char engine[TRAP_ENGINE_ID_MAX];
 	size_t len = pdu->securityEngineIDLen;
+	Enginetime t;
 
 	if (pdu->version != SNMP_VERSION_3 ||
 	    (pdu->flags & SNMP_MSG_FLAG_RPRT_BIT) || len == 0 ||
@@ -556,6 +678,14 @@ static void forget_engine(const struct trap_engine *e)
 	for (size_t i = 0; i < e->nusers; i++)
 		if (usm_get_user(engine, len, e->users[i].conf->name) != NULL)
 			return;
+	/*
+	 * A clock that an authentic trap set, or that was kept from an
+	 * earlier run (trapclock.h), stays: forgetting it would let an old
+	 * trap of that engine be replayed.
+	 */
+	t = search_enginetime_list(engine, (u_int)len);
+	if (t != NULL && t->authenticatedFlag)
+		return;
 	free_enginetime(engine, len);
 }
 
@@ -707,8 +837,15 @@ static enum trap_outcome convert_varbinds(struct trap_engine *e,
 		if (copy_oid(vars->name, vars->name_length, &name) < 0)
 			return TRAP_MALFORMED;
 		if (trap_oid_equal(name.sub, name.len, trapnames_sysuptime0,
-				   ARRAY_SIZE(trapnames_sysuptime0)))
+				   ARRAY_SIZE(trapnames_sysuptime0))) {
+			/* Not a varbind of the trap, but part of an inform's id. */
+			if (vars->type == ASN_TIMETICKS) {
+				m->uptime = (uint32_t)(*vars->val.integer &
+						       0xffffffffUL);
+				m->has_uptime = true;
+			}
 			continue;
+		}
 		if (trap_oid_equal(name.sub, name.len, trapnames_snmptrapoid0,
 				   ARRAY_SIZE(trapnames_snmptrapoid0))) {
 			if (vars->type != ASN_OBJECT_ID ||
@@ -735,6 +872,37 @@ static enum trap_outcome convert_varbinds(struct trap_engine *e,
 	return have_trap_oid ? TRAP_ACCEPTED : TRAP_MALFORMED;
 }
 
+/*
+ * RFC 3584 3.1 (3): a generic v1 trap keeps its enterprise as a last
+ * varbind, snmpTrapEnterprise.0, so that one vendor's coldStart can be
+ * told from another's.  Added beyond traps.max_varbinds: it is ours.
+ */
+static enum trap_outcome add_trap_enterprise(const struct trap_engine *e,
+					     const netsnmp_pdu *pdu,
+					     struct trap_msg *m)
+{
+	static const uint32_t enterprise0[] = { 1, 3, 6, 1, 6, 3, 1, 1, 4, 3, 0 };
+	char text[TRAP_OID_TEXT_MAX];
+	struct trap_varbind *v;
+	struct trap_oid o;
+
+	if (pdu->command != SNMP_MSG_TRAP || pdu->trap_type == 6 ||
+	    pdu->enterprise_length == 0)
+		return TRAP_ACCEPTED;
+	if (copy_oid(pdu->enterprise, pdu->enterprise_length, &o) < 0)
+		return TRAP_MALFORMED;
+	v = trapmsg_add_varbind(m, e->conf->max_varbinds + 1);
+	if (v == NULL)
+		return TRAP_OVERSIZED;
+	memcpy(v->oid.sub, enterprise0, sizeof(enterprise0));
+	v->oid.len = ARRAY_SIZE(enterprise0);
+	v->type = TRAP_VALUE_OID;
+	trap_oid_format(o.sub, o.len, text, sizeof(text));
+	v->text = trapmsg_store(m, text, strlen(text));
+	name_varbind(m, v);
+	return TRAP_ACCEPTED;
+}
+
 /* RFC 3584 3.1: a v1 trap's OID, from its enterprise and trap numbers. */
 static enum trap_outcome convert_v1(const netsnmp_pdu *pdu, struct trap_msg *m)
 {
@@ -754,6 +922,8 @@ static enum trap_outcome convert_v1(const netsnmp_pdu *pdu, struct trap_msg *m)
 		m->trap_oid.sub[m->trap_oid.len++] = 0;
 		m->trap_oid.sub[m->trap_oid.len++] = (uint32_t)pdu->specific_type;
 	}
+	m->uptime = (uint32_t)(pdu->time & 0xffffffffUL);
+	m->has_uptime = true;
 	memcpy(&m->agent_addr, pdu->agent_addr, 4);
 	m->has_agent_addr = m->agent_addr.s_addr != INADDR_ANY;
 	if (m->has_agent_addr)
@@ -794,6 +964,24 @@ static enum trap_outcome convert_security(const struct trap_engine *e,
 	if (pdu->securityLevel < u->level)
 		return TRAP_SECURITY_LEVEL;
 	return TRAP_ACCEPTED;
+}
+
+/*
+ * The clock USM now holds for the sender of an authentic v3 trap (an
+ * inform's engine is ours): what trapclock.h keeps across restarts.
+ */
+static void note_engine_time(struct trap_msg *m)
+{
+	u_int boots, time;
+
+	if (m->version != TRAP_V3 || m->inform || m->engine_id_len == 0)
+		return;
+	if (get_enginetime(m->engine_id, (u_int)m->engine_id_len, &boots,
+			   &time, TRUE) != SNMPERR_SUCCESS)
+		return;
+	m->engine_boots = boots;
+	m->engine_time = time;
+	m->has_engine_time = true;
 }
 
 static enum trap_outcome decode_locked(struct trap_engine *e, int fd,
@@ -839,7 +1027,11 @@ static enum trap_outcome decode_locked(struct trap_engine *e, int fd,
 	if (o == TRAP_ACCEPTED)
 		o = convert_varbinds(e, m);
 	if (o == TRAP_ACCEPTED)
+		o = add_trap_enterprise(e, e->pdu, m);
+	if (o == TRAP_ACCEPTED)
 		name_trap(m);
+	if (o == TRAP_ACCEPTED)
+		note_engine_time(m);
 	return o;
 }
 

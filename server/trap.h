@@ -12,10 +12,13 @@
  *
  * Engine ids: a v3 trap comes from its sender's engine (it is
  * authoritative), so a user's keys are localised to the sender's engine
- * id: to the engine_ids configured for the user, or, when none are, to
- * each engine the first time an authentic trap arrives from it.  Informs
- * are sent to our engine (traps.engine_id): the sender discovers it with a
- * probe that net-snmp answers with a Report.
+ * id: to the engine_ids configured for the user and the engine ids of the
+ * devices that may use it (trapdev.h), or, when the user has no engine_ids, to each
+ * other engine the first time an authentic trap at the user's security
+ * level arrives from it (never to a configured device's engine id, at
+ * most 4096 of them).  Informs are sent to our engine (traps.engine_id):
+ * the sender discovers it with a probe that net-snmp answers with a
+ * Report.
  *
  * Nothing here logs per packet: outcomes are returned and counted.
  */
@@ -39,6 +42,14 @@ struct trap_engine;
  */
 int trap_snmp_init(const struct trap_engine_id *engine_id,
 		   char *const *mib_dirs);
+/*
+ * From now on trap_snmp_init() no longer initialises (it returns -EBUSY
+ * when it has not yet): called by main() before the first thread starts,
+ * since init_snmp() sets the environment and the locale, which nothing
+ * may do beside running threads.  A traps: section that first appears on
+ * a reload therefore takes a restart.
+ */
+void trap_snmp_seal(void);
 /* A trapmap_resolve_fn over the MIB tree ("IF-MIB::ifName", "ifName"). */
 int trap_mib_resolve(void *arg, const char *name, struct trap_oid *ret);
 
@@ -73,7 +84,15 @@ int trap_inform_response(struct trap_engine *e, struct trap_ack *ret);
 int trap_ack_send(const struct trap_ack *ack);
 void trap_ack_clear(struct trap_ack *ack);
 
-/* Users localised to new engines on first use, for the metrics. */
+/* Users localised to new engines on first use, for the metrics (any thread). */
 size_t trap_engine_discovered(const struct trap_engine *e);
+/*
+ * Tell USM a sender engine's clock from an earlier run (trapclock.h), as
+ * if an authentic trap had just said it: traps older than it are then
+ * refused as not in the time window.  Before the listener thread starts.
+ * 0 or -errno.
+ */
+int trap_engine_seed_clock(struct trap_engine *e, const uint8_t *engine,
+			   size_t len, uint32_t boots, uint32_t time);
 
 #endif

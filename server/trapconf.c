@@ -89,6 +89,18 @@ bool trapconf_cidr_contains(const struct trap_cidr *c,
 	return ((a[full] ^ c->addr[full]) & (uint8_t)(0xff << (8 - rest))) == 0;
 }
 
+bool trapconf_cidr_holds(const struct trap_cidr *net,
+			 const struct trap_cidr *addr)
+{
+	struct sockaddr_storage ss = { .ss_family = (sa_family_t)addr->family };
+
+	if (addr->family == AF_INET)
+		memcpy(&((struct sockaddr_in *)&ss)->sin_addr, addr->addr, 4);
+	else
+		memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, addr->addr, 16);
+	return trapconf_cidr_contains(net, (const struct sockaddr *)&ss);
+}
+
 static int hexval(char ch)
 {
 	if (ch >= '0' && ch <= '9')
@@ -504,6 +516,30 @@ static void parse_sizes(struct cfg *cfg, const struct cfg_node *node,
 		conf->backlog_max = (size_t)v;
 	if (cfg_get_int(cfg, node, "unknown_keep", 0, 1000000, &v) > 0)
 		conf->unknown_keep = (size_t)v;
+	if (cfg_get_int(cfg, node, "fallback_max", 1, 100000, &v) > 0)
+		conf->fallback_max = (size_t)v;
+}
+
+/* One number of traps.rate_limit into *ret (untouched when absent). */
+static void get_rate(struct cfg *cfg, const struct cfg_node *node,
+		     const char *key, int64_t min, uint32_t *ret)
+{
+	int64_t v;
+
+	if (cfg_get_int(cfg, node, key, min, 10000000, &v) > 0)
+		*ret = (uint32_t)v;
+}
+
+/* traps.rate_limit: per source and per device, traps per second and burst. */
+static void parse_rate_limit(struct cfg *cfg, const struct cfg_node *node,
+			     struct trap_config *conf)
+{
+	if (cfg_expect_map(cfg, node) < 0)
+		return;
+	get_rate(cfg, node, "source", 0, &conf->source_rate);
+	get_rate(cfg, node, "source_burst", 1, &conf->source_burst);
+	get_rate(cfg, node, "device", 0, &conf->device_rate);
+	get_rate(cfg, node, "device_burst", 1, &conf->device_burst);
 }
 
 static void parse_traps(struct cfg *cfg, const struct cfg_node *node,
@@ -524,6 +560,7 @@ static void parse_traps(struct cfg *cfg, const struct cfg_node *node,
 	cfg_get_string_list(cfg, node, "mib_dirs", &conf->mib_dirs);
 	cfg_get_string(cfg, node, "mappings_dir", &conf->mappings_dir);
 	parse_sizes(cfg, node, conf);
+	parse_rate_limit(cfg, cfg_get(cfg, node, "rate_limit"), conf);
 	list = cfg_get(cfg, node, "users");
 	n = list_items(cfg, list, "users");
 	conf->users = xcalloc(n + 1, sizeof(*conf->users));
@@ -566,6 +603,16 @@ int trapconf_parse(struct cfg *cfg, const struct cfg_node *root,
 	conf->batch_max = 5000;
 	conf->backlog_max = 100000;
 	conf->unknown_keep = 1000;
+	/*
+	 * Below what the writer sustains (20,000 traps/s and more), so that
+	 * no one sender can build up the backlog alone; far above what a
+	 * device sends in a link storm.
+	 */
+	conf->source_rate = 5000;
+	conf->source_burst = 20000;
+	conf->device_rate = 2000;
+	conf->device_burst = 10000;
+	conf->fallback_max = 50;
 	conf->mappings_dir = xstrdup("/etc/tocsin/traps");
 	default_engine_id(&conf->engine_id);
 	parse_traps(cfg, node, conf);
@@ -575,12 +622,15 @@ int trapconf_parse(struct cfg *cfg, const struct cfg_node *root,
 
 	/* The mappings need the MIB parser to resolve names. */
 	r = trap_snmp_init(&conf->engine_id, conf->mib_dirs);
-	if (r < 0)
+	if (r == -EBUSY)
+		conf->mappings_unread = true; /* a reload: see trapconf.h */
+	else if (r < 0)
 		cfg_error(cfg, node, "net-snmp cannot be initialised: %s",
 			  strerror(-r));
 	conf->map = trapmap_new();
-	trapmap_load_dir(conf->map, conf->mappings_dir, trap_mib_resolve, NULL,
-			 cfg);
+	if (!conf->mappings_unread)
+		trapmap_load_dir(conf->map, conf->mappings_dir,
+				 trap_mib_resolve, NULL, cfg);
 	trapmap_finish(conf->map, cfg);
 	*ret = conf;
 	return 0;

@@ -8,6 +8,8 @@
  *     networks: [{cidr, community, users}]
  *     mappings_dir: /etc/tocsin/traps
  *     mib_dirs: [...]
+ *     rate_limit: {source, source_burst, device, device_burst}
+ *     fallback_max: 50
  *   hosts:
  *     core-sw1:
  *       snmp: {addresses, community, users, engine_id, sys_name}
@@ -62,7 +64,11 @@ struct trap_user {
 	char *auth_key; /* pass phrases, wiped when freed */
 	enum trap_priv priv;
 	char *priv_key;
-	/* Engines the user's traps come from; none: any, localised on first use. */
+	/*
+	 * Engines the user's traps come from (devices with one of them as
+	 * engine_id may use the user); none: any engine but a configured
+	 * device's, localised on the first authentic trap from it.
+	 */
 	struct trap_engine_id *engine_ids;
 	size_t nengine_ids;
 };
@@ -89,7 +95,7 @@ struct trap_device {
 	size_t naddresses;
 	bool has_community;
 	uint8_t community_hash[TRAP_SECRET_HASH_LEN];
-	char **users; /* NULL-terminated, never NULL; empty: the networks' */
+	char **users; /* v3 users it may use (trapdev.h); NULL-terminated, never NULL */
 	bool has_engine_id;
 	struct trap_engine_id engine_id;
 	char *sys_name; /* as the device sends sysName.0, or NULL */
@@ -114,6 +120,20 @@ struct trap_config {
 	size_t batch_max;    /* traps per writer job */
 	size_t backlog_max;  /* traps waiting for the writer before we drop */
 	size_t unknown_keep; /* traps from unknown devices kept for review */
+	/*
+	 * Token buckets (traps.rate_limit): traps per second and the burst
+	 * allowed beyond it, per UDP source address and per device; a rate
+	 * of 0 is no limit.
+	 */
+	uint32_t source_rate, source_burst;
+	uint32_t device_rate, device_burst;
+	size_t fallback_max; /* open fallback tickets per device, then one for "too many" */
+	/*
+	 * A reload after trap_snmp_seal() found a traps: section that was not
+	 * there at start: net-snmp is not initialised, the mapping files are
+	 * not read (they apply, and are checked, with the next start).
+	 */
+	bool mappings_unread;
 	struct trap_user *users;
 	size_t nusers;
 	struct trap_network *networks;
@@ -139,6 +159,9 @@ void trapconf_hash_secret(const uint8_t *secret, size_t len,
 int trapconf_parse_cidr(const char *text, struct trap_cidr *ret);
 bool trapconf_cidr_contains(const struct trap_cidr *c,
 			    const struct sockaddr *sa);
+/* Whether network net holds the address addr (of a device). */
+bool trapconf_cidr_holds(const struct trap_cidr *net,
+			 const struct trap_cidr *addr);
 /* "0x8000...", "80:00:..." or plain hex into *ret: 0 or -EINVAL. */
 int trapconf_parse_engine_id(const char *text, struct trap_engine_id *ret);
 

@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <jansson.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -22,11 +21,14 @@
 #include "metrics.h"
 #include "store.h"
 #include "trap.h"
+#include "trapcap.h"
+#include "trapclock.h"
 #include "trapconf.h"
 #include "trapdev.h"
+#include "trapevent.h"
 #include "trapmap.h"
 #include "trapmsg.h"
-#include "trapnames.h"
+#include "traprate.h"
 #include "trapreview.h"
 #include "writer.h"
 
@@ -35,8 +37,15 @@
 /* Jobs of ours at the writer: one committing, one queued behind it. */
 #define IN_FLIGHT_MAX 2
 #define DROP_LOG_INTERVAL_MS 10000
-/* A varbind value in an event's context is cut here. */
-#define CONTEXT_VALUE_MAX 512
+/*
+ * A batch the store refused (busy past its timeout, disk full) is tried
+ * again this often in all, after 0.1 s, 0.2 s, ... up to 5 s between
+ * attempts: about a minute with SQLite's busy timeout, before its traps
+ * are counted lost.
+ */
+#define STORE_ATTEMPTS 8
+#define RETRY_FIRST_MS 100
+#define RETRY_LAST_MS 5000
 
 enum version_label {
 	V_1,
@@ -56,6 +65,8 @@ struct counters {
 	atomic_uint_fast64_t review_dropped; /* oldest review rows deleted */
 	atomic_uint_fast64_t dropped_backlog;
 	atomic_uint_fast64_t dropped_store;
+	atomic_uint_fast64_t store_retries;
+	atomic_uint_fast64_t fallback_capped;
 	atomic_uint_fast64_t informs_acked;
 	atomic_uint_fast64_t ack_failed;
 	atomic_uint_fast64_t duplicates;
@@ -65,16 +76,25 @@ struct counters {
 	atomic_uint_fast64_t jobs;
 };
 
+/* Per event of a group: what the fallback cap needs to decide again. */
+struct event_extra {
+	bool fallback;
+	const char *item, *summary; /* as the mapping rendered them */
+};
+
 /* The events of one device in a batch, in the order they arrived. */
 struct dev_group {
 	const struct trap_device *dev;
 	struct ingest_event *events;
+	struct event_extra *extra;
 	size_t n, cap;
+	size_t nfallback;
 };
 
 /* What one writer job stores. */
 struct batch {
 	struct traplisten *l;
+	uint64_t seq;	   /* creation order, kept when it is tried again */
 	struct dev_group *groups;
 	size_t ngroups, gcap;
 	int32_t *group_of; /* per configured device: its group, or -1 */
@@ -84,10 +104,14 @@ struct batch {
 	size_t nrows, rcap;
 	struct trap_ack *acks;
 	size_t nacks, acap;
+	struct trapclock_entry *clocks; /* v3 sender engines, one entry each */
+	size_t nclocks, ccap;
 	size_t count; /* traps in it */
 	size_t matched, unmatched, unknown;
+	unsigned failures;   /* attempts the store refused */
+	int64_t retry_at_ms; /* monotonic: not before this (0: at once) */
 	struct dedup_stats stats; /* what the job did, counted once committed */
-	size_t review_dropped;
+	size_t review_dropped, capped;
 	struct batch *next;
 };
 
@@ -103,22 +127,30 @@ struct traplisten {
 	bool started;
 	struct trap_engine *engine;
 	struct trapreview *review;
+	struct trapclock *clocks;
+	struct trapcap *cap;
+	struct traprate *rate;
+	struct store *st;
 	struct writer *writer;
 	struct counters c;
 
-	pthread_mutex_t lock; /* in_flight, finished, stopping */
+	pthread_mutex_t lock; /* in_flight, finished, failed, stopping */
 	pthread_cond_t idle;
 	unsigned in_flight;
 	struct batch *finished; /* done with, for the thread to free */
+	struct batch *failed;	/* refused by the store, to be queued again */
 	bool stopping;
 
-	/* The thread's own. */
+	/* The thread's own (and traplisten_stop()'s once it has joined). */
 	struct batch *head, *tail; /* waiting for the writer */
 	size_t pending;		   /* traps in them */
+	uint64_t next_seq;
 	struct trap_msg msg;
 	uint8_t *bufs;
 	int64_t last_drop_log_ms;
 	uint64_t drops_since_log;
+	int64_t last_limit_log_ms;
+	uint64_t limited_since_log;
 	uint64_t uuid_ms;
 	uint16_t uuid_seq;
 	uint8_t random[4096];
@@ -250,6 +282,7 @@ static struct batch *batch_new(struct traplisten *l)
 	struct batch *b = xcalloc(1, sizeof(*b));
 
 	b->l = l;
+	b->seq = l->next_seq++;
 	b->group_of = xcalloc(l->conf->ndevices + 1, sizeof(*b->group_of));
 	for (size_t i = 0; i < l->conf->ndevices; i++)
 		b->group_of[i] = -1;
@@ -260,8 +293,10 @@ static void batch_free(struct batch *b)
 {
 	if (b == NULL)
 		return;
-	for (size_t i = 0; i < b->ngroups; i++)
+	for (size_t i = 0; i < b->ngroups; i++) {
 		free(b->groups[i].events);
+		free(b->groups[i].extra);
+	}
 	free(b->groups);
 	free(b->group_of);
 	for (size_t i = 0; i < b->nstrings; i++)
@@ -273,13 +308,15 @@ static void batch_free(struct batch *b)
 	for (size_t i = 0; i < b->nacks; i++)
 		trap_ack_clear(&b->acks[i]);
 	free(b->acks);
+	free(b->clocks);
 	free(b);
 }
 
-/* The batch new traps go to: the last one, unless it is full. */
+/* The batch new traps go to: the last one, unless it is full or posted once. */
 static struct batch *current_batch(struct traplisten *l)
 {
-	if (l->tail == NULL || l->tail->count >= l->conf->batch_max) {
+	if (l->tail == NULL || l->tail->count >= l->conf->batch_max ||
+	    l->tail->failures > 0) {
 		struct batch *b = batch_new(l);
 
 		if (l->tail)
@@ -292,7 +329,8 @@ static struct batch *current_batch(struct traplisten *l)
 }
 
 static struct ingest_event *add_event(struct batch *b,
-				      const struct trap_device *d)
+				      const struct trap_device *d,
+				      struct event_extra **ret_extra)
 {
 	size_t di = (size_t)(d - b->l->conf->devices);
 	struct dev_group *g;
@@ -310,8 +348,11 @@ static struct ingest_event *add_event(struct batch *b,
 	if (g->n == g->cap) {
 		g->cap = g->cap ? g->cap * 2 : 16;
 		g->events = xreallocarray(g->events, g->cap, sizeof(*g->events));
+		g->extra = xreallocarray(g->extra, g->cap, sizeof(*g->extra));
 	}
 	memset(&g->events[g->n], 0, sizeof(g->events[g->n]));
+	memset(&g->extra[g->n], 0, sizeof(g->extra[g->n]));
+	*ret_extra = &g->extra[g->n];
 	return &g->events[g->n++];
 }
 
@@ -335,6 +376,33 @@ static void batch_add_ack(struct batch *b, struct trap_ack *ack)
 	}
 	b->acks[b->nacks++] = *ack;
 	memset(ack, 0, sizeof(*ack));
+}
+
+/*
+ * The clock an authentic v3 trap left in USM, saved with the batch: one
+ * entry per engine, the latest reading (USM's clock only moves forward).
+ */
+static void batch_add_clock(struct batch *b, const struct trap_msg *m)
+{
+	struct trapclock_entry *e = NULL;
+
+	for (size_t i = b->nclocks; i > 0 && e == NULL; i--)
+		if (b->clocks[i - 1].len == m->engine_id_len &&
+		    memcmp(b->clocks[i - 1].engine, m->engine_id,
+			   m->engine_id_len) == 0)
+			e = &b->clocks[i - 1];
+	if (e == NULL) {
+		if (b->nclocks == b->ccap) {
+			b->ccap = b->ccap ? b->ccap * 2 : 8;
+			b->clocks = xreallocarray(b->clocks, b->ccap,
+						  sizeof(*b->clocks));
+		}
+		e = &b->clocks[b->nclocks++];
+		memcpy(e->engine, m->engine_id, m->engine_id_len);
+		e->len = m->engine_id_len;
+	}
+	e->boots = m->engine_boots;
+	e->time = m->engine_time;
 }
 
 /* --- events --------------------------------------------------------------- */
@@ -377,121 +445,18 @@ static void time_ordered_id(struct traplisten *l, int64_t now_ms,
 }
 
 /*
- * An inform's id derives from what a retransmission repeats (device,
- * sender identity, request id and content), so that storing it again adds
- * nothing; a version-8 UUID, RFC 9562.
+ * A mapped trap of device d becomes an event of the current batch; more
+ * than one when it clears for several mappings (trapmap.h), but it
+ * counts once (first).
  */
-static void inform_id(const struct trap_msg *m, const char *device,
-		      uint8_t id[16])
-{
-	crypto_generichash_state h;
-	int64_t reqid = m->request_id;
-
-	crypto_generichash_init(&h, NULL, 0, 16);
-	crypto_generichash_update(&h, (const uint8_t *)device, strlen(device) + 1);
-	crypto_generichash_update(&h, m->engine_id, m->engine_id_len);
-	crypto_generichash_update(&h, (const uint8_t *)m->user, strlen(m->user) + 1);
-	crypto_generichash_update(&h, (const uint8_t *)&reqid, sizeof(reqid));
-	crypto_generichash_update(&h, (const uint8_t *)m->trap_oid.sub,
-				  m->trap_oid.len * sizeof(m->trap_oid.sub[0]));
-	for (size_t i = 0; i < m->nvb; i++)
-		crypto_generichash_update(&h, (const uint8_t *)m->vb[i].text,
-					  strlen(m->vb[i].text) + 1);
-	crypto_generichash_final(&h, id, 16);
-	id[6] = (uint8_t)((id[6] & 0x0f) | 0x80);
-	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
-}
-
-/*
- * The varbinds as one object, name (or dotted OID) to value: cheaper than
- * an object per varbind at trap rates, and what a technician reads.  An
- * enumeration shows its label and number, "down(2)"; values are cut at a
- * character boundary, so that a context stays bounded.
- */
-static json_t *varbinds_json(const struct trap_msg *m)
-{
-	json_t *obj = json_object();
-
-	for (size_t i = 0; i < m->nvb; i++) {
-		const struct trap_varbind *v = &m->vb[i];
-		char key[TRAP_OID_TEXT_MAX + 16], value[CONTEXT_VALUE_MAX + 32];
-		size_t n = strlen(v->text);
-
-		if (v->name != NULL)
-			snprintf(key, sizeof(key), "%s%s%s", v->name,
-				 v->index[0] ? "." : "", v->index);
-		else
-			trap_oid_format(v->oid.sub, v->oid.len, key, sizeof(key));
-		/* The same object twice: keep both. */
-		if (json_object_get(obj, key) != NULL) {
-			size_t k = strlen(key);
-
-			snprintf(key + k, sizeof(key) - k, "#%zu", i + 1);
-		}
-		if (n > CONTEXT_VALUE_MAX) {
-			n = CONTEXT_VALUE_MAX;
-			while (n > 0 && ((unsigned char)v->text[n] & 0xc0) == 0x80)
-				n--;
-		}
-		if (v->label != NULL)
-			snprintf(value, sizeof(value), "%s(%.*s)", v->label, (int)n,
-				 v->text);
-		else
-			snprintf(value, sizeof(value), "%.*s", (int)n, v->text);
-		json_object_set_new(obj, key, json_string(value));
-	}
-	return obj;
-}
-
-static void engine_hex(const struct trap_msg *m, char *buf, size_t size)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t j = 0;
-
-	for (size_t i = 0; i < m->engine_id_len && j + 2 < size; i++) {
-		buf[j++] = hex[m->engine_id[i] >> 4];
-		buf[j++] = hex[m->engine_id[i] & 0xf];
-	}
-	buf[j] = '\0';
-}
-
-/* What a technician may want of the trap itself, as compact JSON. */
-static char *event_context(const struct trap_msg *m, const char *mapping)
-{
-	char oid[TRAP_OID_TEXT_MAX], engine[TRAP_ENGINE_ID_MAX * 2 + 1];
-	json_t *ctx;
-	char *text;
-
-	trap_oid_format(m->trap_oid.sub, m->trap_oid.len, oid, sizeof(oid));
-	ctx = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o}", "source",
-			m->source_text, "version", trap_version_name(m->version),
-			"trap", m->trap_name, "trap_oid", oid, "mapping", mapping,
-			"request_id", (json_int_t)m->request_id, "varbinds",
-			varbinds_json(m));
-	if (ctx == NULL)
-		return xstrdup("{}");
-	if (m->inform)
-		json_object_set_new(ctx, "inform", json_true());
-	if (m->has_agent_addr)
-		json_object_set_new(ctx, "agent_addr",
-				    json_string(m->agent_addr_text));
-	if (m->version == TRAP_V3) {
-		engine_hex(m, engine, sizeof(engine));
-		json_object_set_new(ctx, "engine_id", json_string(engine));
-		json_object_set_new(ctx, "user", json_string(m->user));
-	}
-	text = json_dumps(ctx, JSON_COMPACT);
-	json_decref(ctx);
-	return text ? text : xstrdup("{}");
-}
-
-/* A mapped trap of device d becomes an event of the current batch. */
 static void collect_event(struct traplisten *l, const struct trap_msg *m,
 			  const struct trap_device *d,
-			  const struct trapmap_result *res, int64_t now_ms)
+			  const struct trapmap_result *res, bool first,
+			  int64_t now_ms)
 {
 	struct batch *b = current_batch(l);
-	struct ingest_event *ev = add_event(b, d);
+	struct event_extra *x;
+	struct ingest_event *ev = add_event(b, d, &x);
 	size_t lc = strlen(res->check), li = strlen(res->item),
 	       ls = strlen(res->summary);
 	char *s = batch_keep(b, xcalloc(1, lc + li + ls + 6));
@@ -505,13 +470,20 @@ static void collect_event(struct traplisten *l, const struct trap_msg *m,
 	ev->item = s + lc + 1;
 	ev->summary = s + lc + li + 2;
 	ev->metrics = s + lc + li + ls + 3;
-	ev->context = batch_keep(b, event_context(m, res->mapping));
+	ev->context = batch_keep(b, trapevent_context(m, res->mapping));
 	ev->state = res->state;
 	ev->observed_ms = now_ms;
 	if (m->inform)
-		inform_id(m, d->host, ev->id);
+		trapevent_inform_id(m, d->host, res->mapping, ev->id);
 	else
 		time_ordered_id(l, now_ms, ev->id);
+	*x = (struct event_extra){ .fallback = res->fallback,
+				   .item = ev->item,
+				   .summary = ev->summary };
+	if (res->fallback)
+		b->groups[b->group_of[d - l->conf->devices]].nfallback++;
+	if (!first)
+		return;
 	if (res->fallback)
 		b->unmatched++;
 	else
@@ -520,45 +492,17 @@ static void collect_event(struct traplisten *l, const struct trap_msg *m,
 	l->pending++;
 }
 
-static char *dup_or_null(const char *s)
-{
-	return s && *s ? xstrdup(s) : NULL;
-}
-
 /* A trap no device claims goes to the review table. */
 static void collect_unknown(struct traplisten *l, const struct trap_msg *m,
 			    int64_t now_ms)
 {
 	struct batch *b = current_batch(l);
-	const struct trap_varbind *sys_name;
-	char oid[TRAP_OID_TEXT_MAX], engine[TRAP_ENGINE_ID_MAX * 2 + 1];
-	struct trapreview_row *row;
-	json_t *vbs;
 
 	if (b->nrows == b->rcap) {
 		b->rcap = b->rcap ? b->rcap * 2 : 8;
 		b->rows = xreallocarray(b->rows, b->rcap, sizeof(*b->rows));
 	}
-	row = &b->rows[b->nrows++];
-	memset(row, 0, sizeof(*row));
-	trap_oid_format(m->trap_oid.sub, m->trap_oid.len, oid, sizeof(oid));
-	engine_hex(m, engine, sizeof(engine));
-	sys_name = trapmsg_find(m, trapnames_sysname0,
-				ARRAY_SIZE(trapnames_sysname0));
-	vbs = varbinds_json(m);
-	row->received_ms = now_ms;
-	row->source = xstrdup(m->source_text);
-	row->version = xstrdup(trap_version_name(m->version));
-	row->agent_addr = m->has_agent_addr ? xstrdup(m->agent_addr_text) : NULL;
-	row->engine_id = dup_or_null(engine);
-	row->user = m->version == TRAP_V3 ? dup_or_null(m->user) : NULL;
-	row->sys_name = sys_name ? dup_or_null(sys_name->text) : NULL;
-	row->trap = xstrdup(m->trap_name);
-	row->trap_oid = xstrdup(oid);
-	row->varbinds = json_dumps(vbs, JSON_COMPACT);
-	if (row->varbinds == NULL)
-		row->varbinds = xstrdup("{}");
-	json_decref(vbs);
+	trapevent_review_row(m, now_ms, &b->rows[b->nrows++]);
 	b->unknown++;
 	b->count++;
 	l->pending++;
@@ -566,29 +510,101 @@ static void collect_unknown(struct traplisten *l, const struct trap_msg *m,
 
 /* --- writer jobs ------------------------------------------------------------ */
 
-/* Writer job: every device's events through dedup, then the review rows. */
+static void add_stats(struct dedup_stats *total, const struct dedup_stats *s)
+{
+	total->duplicates += s->duplicates;
+	total->opened += s->opened;
+	total->updated += s->updated;
+	total->resolved += s->resolved;
+}
+
+/*
+ * A fallback event of a new trap OID beyond traps.fallback_max open
+ * fallback problems of its device goes to the device's one "too many"
+ * ticket (trapcap.h).  Decided afresh on every attempt of the batch.
+ * 1 when it was sent there, 0 when not, or -errno.
+ */
+static int cap_fallback(struct batch *b, const struct dev_group *g, size_t k)
+{
+	const struct traplisten *l = b->l;
+	struct ingest_event *ev = &g->events[k];
+	const struct event_extra *x = &g->extra[k];
+	char text[INGEST_SUMMARY_MAX + 1];
+	int r;
+
+	ev->item = x->item;
+	ev->summary = x->summary;
+	r = trapcap_over(l->cap, g->dev->host, ev->check, ev->item,
+			 l->conf->fallback_max);
+	if (r <= 0)
+		return r;
+	snprintf(text, sizeof(text),
+		 "%s sent traps of more than %zu kinds that no mapping describes; new kinds come to this ticket until some of those are resolved. The latest: %s",
+		 g->dev->host, l->conf->fallback_max, x->summary);
+	ev->item = TRAPCAP_ITEM;
+	ev->summary = batch_keep(b, xstrdup(text));
+	return 1;
+}
+
+/*
+ * Writer job: one device's events through dedup, in order.  Without
+ * fallback events in one call; with them, the stretches between them in
+ * one call each and every fallback event alone, after its cap was looked
+ * at, so that what an earlier one opened counts for a later one.
+ */
+static int apply_group(struct store *st, struct batch *b,
+		       const struct dev_group *g, int64_t now,
+		       struct dedup_stats *total, size_t *capped)
+{
+	struct dedup_stats s;
+	size_t start = 0;
+	int r;
+
+	if (g->nfallback == 0) {
+		r = dedup_apply_events(st, g->dev->host, g->events, g->n, now, &s);
+		if (r == 0)
+			add_stats(total, &s);
+		return r;
+	}
+	for (size_t k = 0; k <= g->n; k++) {
+		if (k < g->n && !g->extra[k].fallback)
+			continue;
+		if (k > start) {
+			r = dedup_apply_events(st, g->dev->host, g->events + start,
+					       k - start, now, &s);
+			if (r < 0)
+				return r;
+			add_stats(total, &s);
+		}
+		if (k == g->n)
+			break;
+		r = cap_fallback(b, g, k);
+		if (r < 0)
+			return r;
+		*capped += (size_t)r;
+		r = dedup_apply_events(st, g->dev->host, g->events + k, 1, now, &s);
+		if (r < 0)
+			return r;
+		add_stats(total, &s);
+		start = k + 1;
+	}
+	return 0;
+}
+
+/* Writer job: every device's events, the engine clocks, the review rows. */
 static int batch_apply(struct store *st, void *arg)
 {
 	struct batch *b = arg;
 	struct traplisten *l = b->l;
 	struct dedup_stats total = { 0 };
 	int64_t now = time_now_ms();
-	size_t dropped = 0;
+	size_t dropped = 0, capped = 0;
 	int r = 0;
 
-	for (size_t i = 0; r == 0 && i < b->ngroups; i++) {
-		struct dedup_stats s;
-
-		r = dedup_apply_events(st, b->groups[i].dev->host,
-				       b->groups[i].events, b->groups[i].n, now,
-				       &s);
-		if (r == 0) {
-			total.duplicates += s.duplicates;
-			total.opened += s.opened;
-			total.updated += s.updated;
-			total.resolved += s.resolved;
-		}
-	}
+	for (size_t i = 0; r == 0 && i < b->ngroups; i++)
+		r = apply_group(st, b, &b->groups[i], now, &total, &capped);
+	for (size_t i = 0; r == 0 && i < b->nclocks; i++)
+		r = trapclock_save(l->clocks, &b->clocks[i], now);
 	for (size_t i = 0; r == 0 && i < b->nrows; i++)
 		r = trapreview_add(l->review, &b->rows[i]);
 	if (r == 0 && b->nrows > 0)
@@ -597,45 +613,82 @@ static int batch_apply(struct store *st, void *arg)
 		return r;
 	b->stats = total;
 	b->review_dropped = dropped;
+	b->capped = capped;
 	return 0;
 }
 
-/* On the writer thread, once the job's commit is known. */
+/* Wait before the next attempt: 0.1 s, doubling, at most 5 s. */
+static int64_t retry_delay_ms(unsigned failures)
+{
+	int64_t ms = RETRY_FIRST_MS;
+
+	for (unsigned i = 1; i < failures && ms < RETRY_LAST_MS; i++)
+		ms *= 2;
+	return ms < RETRY_LAST_MS ? ms : RETRY_LAST_MS;
+}
+
+static void count_committed(struct traplisten *l, const struct batch *b)
+{
+	for (size_t i = 0; i < b->nacks; i++) {
+		if (trap_ack_send(&b->acks[i]) == 0)
+			l->c.informs_acked++;
+		else
+			l->c.ack_failed++;
+	}
+	l->c.matched += b->matched;
+	l->c.unmatched += b->unmatched;
+	l->c.unknown_device += b->unknown;
+	l->c.duplicates += b->stats.duplicates;
+	l->c.tickets_opened += b->stats.opened;
+	l->c.tickets_updated += b->stats.updated;
+	l->c.tickets_resolved += b->stats.resolved;
+	l->c.review_dropped += b->review_dropped;
+	l->c.fallback_capped += b->capped;
+	l->c.jobs++;
+}
+
+/*
+ * On the writer thread, once the job's commit is known.  A refused batch
+ * rolled back whole (its savepoint, or the group's transaction), so it
+ * goes back to the listener to be tried again as it is: its event ids
+ * are stored nowhere yet, and its informs are still unanswered.
+ */
 static void batch_done(void *arg, int result)
 {
 	struct batch *b = arg;
 	struct traplisten *l = b->l;
+	bool again = false;
 	uint64_t one = 1;
 
 	if (result >= 0) {
-		for (size_t i = 0; i < b->nacks; i++) {
-			if (trap_ack_send(&b->acks[i]) == 0)
-				l->c.informs_acked++;
-			else
-				l->c.ack_failed++;
-		}
-		l->c.matched += b->matched;
-		l->c.unmatched += b->unmatched;
-		l->c.unknown_device += b->unknown;
-		l->c.duplicates += b->stats.duplicates;
-		l->c.tickets_opened += b->stats.opened;
-		l->c.tickets_updated += b->stats.updated;
-		l->c.tickets_resolved += b->stats.resolved;
-		l->c.review_dropped += b->review_dropped;
-		l->c.jobs++;
+		count_committed(l, b);
+	} else if (b->failures + 1 < STORE_ATTEMPTS) {
+		b->failures++;
+		b->retry_at_ms = time_mono_ms() + retry_delay_ms(b->failures);
+		l->c.store_retries++;
+		again = true;
+		log_warnx("storing %zu traps failed: %s; trying again in %lld ms (attempt %u of %d)",
+			  b->count, strerror(-result),
+			  (long long)retry_delay_ms(b->failures), b->failures + 1,
+			  STORE_ATTEMPTS);
 	} else {
 		/* Unacknowledged informs will be sent again; traps are lost. */
 		l->c.dropped_store += b->count;
-		log_warnx("storing %zu traps failed: %s; they are lost (informs will be retransmitted)",
-			  b->count, strerror(-result));
+		log_warnx("storing %zu traps failed %d times, last: %s; they are lost (informs will be retransmitted)",
+			  b->count, STORE_ATTEMPTS, strerror(-result));
 	}
 	/*
-	 * The listener frees it: the writer is the busier thread, and memory
-	 * goes back to the allocator arena it came from.
+	 * The listener frees it (the writer is the busier thread, and memory
+	 * goes back to the allocator arena it came from), or queues it again.
 	 */
 	pthread_mutex_lock(&l->lock);
-	b->next = l->finished;
-	l->finished = b;
+	if (again) {
+		b->next = l->failed;
+		l->failed = b;
+	} else {
+		b->next = l->finished;
+		l->finished = b;
+	}
 	l->in_flight--;
 	pthread_cond_broadcast(&l->idle);
 	pthread_mutex_unlock(&l->lock);
@@ -658,41 +711,93 @@ static void free_finished(struct traplisten *l)
 	}
 }
 
-/* Hand waiting batches to the writer while fewer than two of ours are there. */
-static void post_batches(struct traplisten *l, bool stopping)
+/*
+ * Put refused batches back at the head of the queue, in the order they
+ * were made: they are older than anything queued.  (A batch posted after
+ * one that failed may have committed meanwhile; dedup takes the older
+ * results that then arrive as late ones, which change no state.)
+ */
+static void requeue_failed(struct traplisten *l)
+{
+	struct batch *f, *sorted = NULL;
+
+	pthread_mutex_lock(&l->lock);
+	f = l->failed;
+	l->failed = NULL;
+	pthread_mutex_unlock(&l->lock);
+	while (f != NULL) {
+		struct batch *b = f, **p = &sorted;
+
+		f = f->next;
+		while (*p != NULL && (*p)->seq < b->seq)
+			p = &(*p)->next;
+		b->next = *p;
+		*p = b;
+		l->pending += b->count;
+	}
+	if (sorted == NULL)
+		return;
+	for (f = sorted; f->next; f = f->next)
+		;
+	f->next = l->head;
+	if (l->head == NULL)
+		l->tail = f;
+	l->head = sorted;
+}
+
+/*
+ * Hand waiting batches to the writer while fewer than two of ours are
+ * there (any number when stopping), oldest first, none before its retry
+ * time.  0, or -EAGAIN when the writer's queue is full of others' work.
+ */
+static int post_batches(struct traplisten *l, bool stopping, int64_t now_mono)
 {
 	while (l->head != NULL) {
 		struct batch *b = l->head;
 		int r;
 
+		if (b->retry_at_ms > now_mono)
+			return 0;
 		pthread_mutex_lock(&l->lock);
 		if (!stopping && l->in_flight >= IN_FLIGHT_MAX) {
 			pthread_mutex_unlock(&l->lock);
-			return;
+			return 0;
 		}
 		l->in_flight++;
 		pthread_mutex_unlock(&l->lock);
-		r = writer_post(l->writer, batch_apply, b, batch_done);
-		if (r == -EAGAIN && !stopping) {
-			/* The writer's queue is full of others' work: later. */
-			pthread_mutex_lock(&l->lock);
-			l->in_flight--;
-			pthread_mutex_unlock(&l->lock);
-			return;
-		}
+		/*
+		 * Out of the queue first: once posted, the batch is the
+		 * writer's, whose batch_done() may reuse b->next at once.
+		 */
 		l->head = b->next;
 		if (l->head == NULL)
 			l->tail = NULL;
 		l->pending -= b->count;
 		b->next = NULL;
+		r = writer_post(l->writer, batch_apply, b, batch_done);
+		if (r == -EAGAIN) {
+			b->next = l->head;
+			l->head = b;
+			if (l->tail == NULL)
+				l->tail = b;
+			l->pending += b->count;
+			pthread_mutex_lock(&l->lock);
+			l->in_flight--;
+			pthread_mutex_unlock(&l->lock);
+			return r;
+		}
 		if (r < 0) {
+			/* The writer stopped: nothing can store them any more. */
 			pthread_mutex_lock(&l->lock);
 			l->in_flight--;
 			pthread_mutex_unlock(&l->lock);
 			l->c.dropped_store += b->count;
+			log_warnx("storing %zu traps failed: %s; they are lost",
+				  b->count, strerror(-r));
 			batch_free(b);
 		}
 	}
+	return 0;
 }
 
 /* The writer is traps.backlog behind: this trap is lost; say so, seldom. */
@@ -709,6 +814,26 @@ static void drop_trap(struct traplisten *l, int64_t now_ms)
 			  l->pending);
 		l->last_drop_log_ms = now_ms;
 		l->drops_since_log = 0;
+	}
+}
+
+/* Over traps.rate_limit: refused and counted; said seldom, naming the latest. */
+static void limit_trap(struct traplisten *l, const struct trap_msg *m,
+		       const struct trap_device *d, enum traprate_verdict v,
+		       int64_t now_ms)
+{
+	l->c.outcome[TRAP_RATE_LIMITED]++;
+	l->limited_since_log++;
+	if (now_ms - l->last_limit_log_ms >= DROP_LOG_INTERVAL_MS) {
+		log_warnx("trap listener: refused %llu traps over traps.rate_limit in the last %llds; the latest from %s%s%s, over its %s limit",
+			  (unsigned long long)l->limited_since_log,
+			  (long long)(l->last_limit_log_ms
+					      ? (now_ms - l->last_limit_log_ms) / 1000
+					      : 0),
+			  m->source_text, d ? " for " : "", d ? d->host : "",
+			  v == TRAPRATE_SOURCE ? "source" : "device");
+		l->last_limit_log_ms = now_ms;
+		l->limited_since_log = 0;
 	}
 }
 
@@ -750,14 +875,20 @@ static void answer_inform(struct traplisten *l, struct batch *b)
 	trap_ack_clear(&ack);
 }
 
+/*
+ * Decode, identify and authorise one datagram; then, within the rate
+ * limits and the backlog, collect it into the current batch.  now_ms is
+ * the wall clock (event times), now_mono the monotonic one (limits).
+ */
 static void handle_datagram(struct traplisten *l, int fd, uint8_t *data,
 			    size_t len, bool truncated,
 			    const struct sockaddr *from, socklen_t fromlen,
-			    int64_t now_ms)
+			    int64_t now_ms, int64_t now_mono)
 {
 	struct trap_msg *m = &l->msg;
 	const struct trap_device *d = NULL;
 	struct trapmap_result res;
+	enum traprate_verdict v;
 	enum trap_outcome o;
 	int r;
 
@@ -778,25 +909,34 @@ static void handle_datagram(struct traplisten *l, int fd, uint8_t *data,
 			  len, trap_outcome_name(o));
 		return;
 	}
+	/* Informs over the limit go unanswered: the sender tries again later. */
+	v = traprate_take(l->rate, (const struct sockaddr *)&m->source,
+			  d ? (size_t)(d - l->conf->devices) : SIZE_MAX, now_mono);
+	if (v != TRAPRATE_PASS) {
+		limit_trap(l, m, d, v, now_ms);
+		return;
+	}
 	if (l->pending >= l->conf->backlog_max) {
 		drop_trap(l, now_ms);
 		return;
 	}
 	if (d == NULL) {
 		collect_unknown(l, m, now_ms);
-		if (m->inform)
-			answer_inform(l, l->tail);
-		return;
+	} else {
+		r = trapmap_apply(l->conf->map, m, d->host, &res);
+		if (r < 0) {
+			/* No mapping and the fallback switched off: counted only. */
+			l->c.unmatched++;
+			if (m->inform)
+				answer_inform(l, NULL);
+			return;
+		}
+		collect_event(l, m, d, &res, true, now_ms);
+		while (trapmap_next_clear(l->conf->map, m, d->host, &res) == 1)
+			collect_event(l, m, d, &res, false, now_ms);
 	}
-	r = trapmap_apply(l->conf->map, m, d->host, &res);
-	if (r < 0) {
-		/* No mapping and the fallback switched off: counted only. */
-		l->c.unmatched++;
-		if (m->inform)
-			answer_inform(l, NULL);
-		return;
-	}
-	collect_event(l, m, d, &res, now_ms);
+	if (m->has_engine_time)
+		batch_add_clock(l->tail, m);
 	if (m->inform)
 		answer_inform(l, l->tail);
 }
@@ -811,7 +951,7 @@ static void drain_socket(struct traplisten *l, int fd,
 	size_t size = l->conf->max_packet + 1;
 
 	for (int round = 0; round < 16; round++) {
-		int64_t now = time_now_ms();
+		int64_t now = time_now_ms(), mono = time_mono_ms();
 		int n;
 
 		for (int i = 0; i < RECV_BATCH; i++) {
@@ -832,8 +972,8 @@ static void drain_socket(struct traplisten *l, int fd,
 					(msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ||
 						msgs[i].msg_len > l->conf->max_packet,
 					(const struct sockaddr *)&from[i],
-					msgs[i].msg_hdr.msg_namelen, now);
-		post_batches(l, false);
+					msgs[i].msg_hdr.msg_namelen, now, mono);
+		post_batches(l, false, mono);
 		if (n < RECV_BATCH)
 			return;
 	}
@@ -847,6 +987,19 @@ static bool stopping(struct traplisten *l)
 	s = l->stopping;
 	pthread_mutex_unlock(&l->lock);
 	return s;
+}
+
+/* How long poll() may sleep: forever, or until the queue may move on. */
+static int poll_timeout(const struct traplisten *l, int64_t now_mono)
+{
+	int64_t wait;
+
+	if (l->head == NULL)
+		return -1;
+	/* Room at the writer is not announced: look again soon. */
+	wait = l->head->retry_at_ms > now_mono ? l->head->retry_at_ms - now_mono
+					       : 10;
+	return wait > 1000 ? 1000 : (int)wait;
 }
 
 static void *listen_main(void *arg)
@@ -864,8 +1017,7 @@ static void *listen_main(void *arg)
 		for (size_t i = 0; i < l->nfds; i++)
 			pfd[i] = (struct pollfd){ .fd = l->fds[i], .events = POLLIN };
 		pfd[l->nfds] = (struct pollfd){ .fd = l->wake, .events = POLLIN };
-		/* Batches waiting for room at the writer: look again soon. */
-		n = poll(pfd, l->nfds + 1, l->head ? 10 : -1);
+		n = poll(pfd, l->nfds + 1, poll_timeout(l, time_mono_ms()));
 		if (n < 0 && errno != EINTR)
 			break;
 		if (pfd[l->nfds].revents & POLLIN) {
@@ -873,10 +1025,11 @@ static void *listen_main(void *arg)
 				/* Spurious: another wake-up consumed it. */
 			}
 		}
+		requeue_failed(l);
 		for (size_t i = 0; i < l->nfds; i++)
 			if (pfd[i].revents & POLLIN)
 				drain_socket(l, l->fds[i], msgs, iov, from);
-		post_batches(l, false);
+		post_batches(l, false, time_mono_ms());
 		free_finished(l);
 	}
 	free(from);
@@ -954,7 +1107,7 @@ static void traplisten_metrics(void *arg, struct metrics_out *out)
 				c->outcome[o]);
 	}
 	metrics_counter(out, "tocsin_traps_discovery_total",
-			"SNMPv3 engine-id and clock probes answered with a Report.",
+			"SNMPv3 engine-id discovery probes answered with a Report.",
 			NULL, c->outcome[TRAP_DISCOVERY]);
 	metrics_counter(out, "tocsin_traps_unknown_device_total",
 			"Traps from no configured device, kept for review.", NULL,
@@ -963,10 +1116,16 @@ static void traplisten_metrics(void *arg, struct metrics_out *out)
 			"Oldest traps of unknown devices deleted to keep traps.unknown_keep.",
 			NULL, c->review_dropped);
 	metrics_counter(out, "tocsin_traps_dropped_total",
-			"Traps received and lost: the writer was traps.backlog behind, or the store failed.",
+			"Traps received and lost: the writer was traps.backlog behind, or the store failed every attempt.",
 			"reason=\"queue_full\"", c->dropped_backlog);
 	metrics_counter(out, "tocsin_traps_dropped_total", NULL,
 			"reason=\"store_failed\"", c->dropped_store);
+	metrics_counter(out, "tocsin_traps_store_retries_total",
+			"Writer jobs of traps the store refused and that were tried again.",
+			NULL, c->store_retries);
+	metrics_counter(out, "tocsin_traps_fallback_capped_total",
+			"Unmapped traps of a new kind sent to their device's too-many-unmapped-traps ticket (traps.fallback_max).",
+			NULL, c->fallback_capped);
 	metrics_counter(out, "tocsin_traps_informs_acknowledged_total",
 			"Informs answered with a Response after their trap was stored.",
 			NULL, c->informs_acked);
@@ -1000,24 +1159,55 @@ static void traplisten_metrics(void *arg, struct metrics_out *out)
 
 /* --- start and stop ------------------------------------------------------------ */
 
+static int seed_clock(void *arg, const struct trapclock_entry *e)
+{
+	struct traplisten *l = arg;
+
+	/* One that cannot be told is a clock less, not a reason to stop. */
+	trap_engine_seed_clock(l->engine, e->engine, e->len, e->boots, e->time);
+	return 0;
+}
+
+/* The statements of our tables, and the engine clocks kept before. */
+static int open_tables(struct traplisten *l, struct store *st)
+{
+	int r;
+
+	/* The writer runs already: statements are made under its lock. */
+	store_lock(st);
+	r = trapreview_open(st, &l->review);
+	if (r == 0)
+		r = trapclock_open(st, &l->clocks);
+	if (r == 0)
+		r = trapcap_open(st, &l->cap);
+	if (r == 0)
+		r = trapclock_each(l->clocks, seed_clock, l);
+	store_unlock(st);
+	if (r == 0)
+		r = writer_run(l->writer, trapclock_trim, l->clocks);
+	return r;
+}
+
 int traplisten_start(struct traplisten *l, struct store *st,
 		     struct writer *w, struct metrics *metrics)
 {
 	int r;
 
+	l->st = st;
 	l->writer = w;
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->idle, NULL);
 	trapmsg_init(&l->msg);
 	l->random_used = sizeof(l->random);
 	l->bufs = xcalloc(RECV_BATCH, l->conf->max_packet + 1);
+	l->rate = traprate_new(l->conf);
 	l->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (l->wake < 0)
 		return -errno;
 	r = trap_engine_new(l->conf, &l->engine);
 	if (r < 0)
 		return r;
-	r = trapreview_open(st, &l->review);
+	r = open_tables(l, st);
 	if (r < 0)
 		return r;
 	r = metrics_add_source(metrics, traplisten_metrics, l);
@@ -1028,6 +1218,40 @@ int traplisten_start(struct traplisten *l, struct store *st,
 		return -r;
 	l->started = true;
 	return 0;
+}
+
+/*
+ * After the thread has stopped: everything collected to the writer, which
+ * still runs, waiting for room in its queue and for refused batches'
+ * next attempts rather than dropping anything.  Returns when every batch
+ * committed or used up its attempts.
+ */
+static void flush_batches(struct traplisten *l)
+{
+	for (;;) {
+		int64_t now = time_mono_ms();
+		uint64_t v;
+		bool done;
+		int r, wait = 10;
+
+		requeue_failed(l);
+		r = post_batches(l, true, now);
+		pthread_mutex_lock(&l->lock);
+		done = l->head == NULL && l->failed == NULL && l->in_flight == 0;
+		pthread_mutex_unlock(&l->lock);
+		if (done)
+			break;
+		if (r == 0 && l->head != NULL && l->head->retry_at_ms > now)
+			wait = poll_timeout(l, now);
+		/* Woken early by a job of ours that finished (the eventfd). */
+		if (poll(&(struct pollfd){ .fd = l->wake, .events = POLLIN }, 1,
+			 wait) > 0 &&
+		    read(l->wake, &v, sizeof(v)) < 0) {
+			/* Consumed already: nothing lost, the loop looks again. */
+		}
+		free_finished(l);
+	}
+	free_finished(l);
 }
 
 void traplisten_stop(struct traplisten *l)
@@ -1044,13 +1268,7 @@ void traplisten_stop(struct traplisten *l)
 			/* The thread also looks at stopping after poll(). */
 		}
 		pthread_join(l->thread, NULL);
-		/* What is collected goes to the writer, which is still running. */
-		post_batches(l, true);
-		pthread_mutex_lock(&l->lock);
-		while (l->in_flight > 0)
-			pthread_cond_wait(&l->idle, &l->lock);
-		pthread_mutex_unlock(&l->lock);
-		free_finished(l);
+		flush_batches(l);
 	}
 	for (struct batch *b = l->head, *next; b; b = next) {
 		next = b->next;
@@ -1060,7 +1278,15 @@ void traplisten_stop(struct traplisten *l)
 		close(l->fds[i]);
 	if (l->wake >= 0)
 		close(l->wake);
+	/* Their statements belong to the store's connection the writer uses. */
+	if (l->st != NULL)
+		store_lock(l->st);
 	trapreview_close(l->review);
+	trapclock_close(l->clocks);
+	trapcap_close(l->cap);
+	if (l->st != NULL)
+		store_unlock(l->st);
+	traprate_free(l->rate);
 	trap_engine_free(l->engine);
 	trapmsg_free(&l->msg);
 	free(l->bufs);

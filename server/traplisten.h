@@ -13,9 +13,16 @@
  * acknowledged inform is on disk; their event ids derive from the inform,
  * so a retransmission is recognised as a duplicate.
  *
- * When the writer falls behind by traps.backlog traps, new traps are
- * dropped, counted, and logged at most every ten seconds.  Every datagram
- * read is counted under exactly one outcome (see /metrics).
+ * A job the store refuses (busy beyond SQLite's timeout, disk full) is
+ * rolled back whole and put back at the head of the queue, to be tried
+ * again after 0.1 s, 0.2 s, ... (at most 5 s between, 8 attempts in all)
+ * before its traps count as lost; stopping waits for that too.
+ *
+ * A trap about to be stored passes the rate limits of its source and its
+ * device first (traprate.h), else it is refused as rate_limited.  When the
+ * writer falls behind by traps.backlog traps, new traps are dropped,
+ * counted, and logged at most every ten seconds.  Every datagram read is
+ * counted under exactly one outcome (see /metrics).
  */
 #ifndef TOCSIN_TRAPLISTEN_H
 #define TOCSIN_TRAPLISTEN_H

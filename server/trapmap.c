@@ -16,6 +16,13 @@
 #define MAPPINGS_MAX 10000
 #define ALTERNATIVES_MAX 8
 #define NAME_MAX_LEN 64
+/*
+ * A regular expression sees at most this much of a value, and is at most
+ * this long: glibc's matcher is polynomial without back-references (which
+ * are refused), but a trap must not buy seconds of it with a long value.
+ */
+#define REGEX_TEXT_MAX 1024
+#define REGEX_MAX 1024
 
 /* What a template variable or a condition looks at. */
 enum ref_kind {
@@ -483,6 +490,35 @@ static void compile_check(struct ctx *c, const struct cfg_node *node,
 	d->check = xstrdup(text);
 }
 
+/*
+ * What regcomp() would take but a listener must not run: back-references
+ * (\1 to \9, a GNU extension in extended expressions, which make matching
+ * exponential) and overlong expressions.  True after recording an error.
+ */
+static bool regex_refused(struct ctx *c, const struct cfg_node *node,
+			  const char *re)
+{
+	size_t n = strlen(re);
+
+	if (n > REGEX_MAX) {
+		ctx_error(c, node, "regular expression longer than %d characters",
+			  REGEX_MAX);
+		return true;
+	}
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (re[i] != '\\')
+			continue;
+		if (re[i + 1] >= '1' && re[i + 1] <= '9') {
+			ctx_error(c, node,
+				  "regular expression '%s': back-reference \\%c at character %zu is not allowed (it can make matching take exponential time)",
+				  re, re[i + 1], i + 1);
+			return true;
+		}
+		i++; /* an escaped character, "\\\\" included */
+	}
+	return false;
+}
+
 /* One condition: `name: value` (equals) or `name: {equals|prefix|regex: v}`. */
 static void compile_cond(struct ctx *c, const char *name,
 			 const struct cfg_node *key_node,
@@ -520,6 +556,8 @@ static void compile_cond(struct ctx *c, const char *name,
 		ctx_error(c, vnode, "expected a single value");
 		return;
 	}
+	if (cond.op == COND_REGEX && regex_refused(c, vnode, vnode->value))
+		return;
 	cond.value = xstrdup(vnode->value);
 	if (cond.op == COND_REGEX) {
 		r = regcomp(&cond.re, cond.value, REG_EXTENDED | REG_NOSUB);
@@ -819,6 +857,11 @@ static int inherit_cleared(struct def *d, const struct def *target)
 	return 0;
 }
 
+/*
+ * A clear takes the check and item of the mapping it clears.  One whose
+ * mapping is switched off is switched off with it (its trap then goes to
+ * the fallback, as any trap of a switched-off mapping does).
+ */
 static void resolve_clears(struct trapmap *m, struct def *d,
 			   struct cfg *errors)
 {
@@ -827,7 +870,9 @@ static void resolve_clears(struct trapmap *m, struct def *d,
 	if (d->clears == NULL || !d->enabled)
 		return;
 	target = find_def(m, d->clears);
-	if (target == NULL || target == d) {
+	if (target != NULL && target != d && !target->enabled) {
+		d->enabled = false;
+	} else if (target == NULL || target == d) {
 		cfg_error_text(errors, "%s: no mapping '%s' to clear",
 			       d->clears_where, d->clears);
 		d->enabled = false;
@@ -1010,6 +1055,22 @@ static void render(const struct template *t, const struct trap_msg *msg,
 	}
 }
 
+/* regexec() on the first REGEX_TEXT_MAX bytes of text, cut at a character. */
+static bool regex_holds(const regex_t *re, const char *text)
+{
+	char buf[REGEX_TEXT_MAX + 1];
+	size_t n = strlen(text);
+
+	if (n <= REGEX_TEXT_MAX)
+		return regexec(re, text, 0, NULL, 0) == 0;
+	n = REGEX_TEXT_MAX;
+	while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
+		n--;
+	memcpy(buf, text, n);
+	buf[n] = '\0';
+	return regexec(re, buf, 0, NULL, 0) == 0;
+}
+
 static bool cond_text_holds(const struct cond *c, const char *text)
 {
 	switch (c->op) {
@@ -1018,7 +1079,7 @@ static bool cond_text_holds(const struct cond *c, const char *text)
 	case COND_PREFIX:
 		return strncmp(text, c->value, strlen(c->value)) == 0;
 	case COND_REGEX:
-		return regexec(&c->re, text, 0, NULL, 0) == 0;
+		return regex_holds(&c->re, text);
 	}
 	return false;
 }
@@ -1087,6 +1148,8 @@ int trapmap_apply(const struct trapmap *m, const struct trap_msg *msg,
 	for (size_t i = 0; i < m->ndefs; i++) {
 		if (def_matches(&m->defs[i], msg, device)) {
 			ret->fallback = false;
+			ret->clear = m->defs[i].clears != NULL;
+			ret->next = i + 1;
 			produce(&m->defs[i], msg, device, ret);
 			return 1;
 		}
@@ -1094,6 +1157,25 @@ int trapmap_apply(const struct trapmap *m, const struct trap_msg *msg,
 	if (!m->has_fallback)
 		return -ENOENT;
 	ret->fallback = true;
+	ret->clear = false;
+	ret->next = m->ndefs;
 	produce(&m->fallback, msg, device, ret);
+	return 0;
+}
+
+int trapmap_next_clear(const struct trapmap *m, const struct trap_msg *msg,
+		       const char *device, struct trapmap_result *ret)
+{
+	if (!ret->clear)
+		return 0;
+	for (size_t i = ret->next; i < m->ndefs; i++) {
+		if (m->defs[i].clears != NULL &&
+		    def_matches(&m->defs[i], msg, device)) {
+			ret->next = i + 1;
+			produce(&m->defs[i], msg, device, ret);
+			return 1;
+		}
+	}
+	ret->next = m->ndefs;
 	return 0;
 }

@@ -12,10 +12,13 @@
  * authentication-failure and the generic fallback) are C values in one
  * table, like checks; the YAML files of the mappings directory (one per
  * vendor) add more in the same form, and a file's mapping with the name of
- * a built-in replaces it (`enabled: false` switches it off).  Mappings are
- * tried in order: the files in name order, each top to bottom, then the
- * built-ins; the first that matches wins.  A trap nothing matches goes to
- * the fallback.
+ * a built-in replaces it (`enabled: false` switches it off, and the clears
+ * of it with it).  Mappings are tried in order: the files in name order,
+ * each top to bottom, then the built-ins; the first that matches wins.  A
+ * trap nothing matches goes to the fallback.  When the first that matches
+ * is a clear, every later clear that matches resolves its own mapping's
+ * problem too: a file's clear of a narrow mapping ("linkUp of an uplink")
+ * must not keep the built-in link-up from resolving every other port.
  *
  * Templates are plain text: rendering escapes nothing and interprets
  * nothing, the result is only ever bound as an SQL parameter or put into
@@ -75,6 +78,8 @@ size_t trapmap_count(const struct trapmap *m);
 struct trapmap_result {
 	const char *mapping; /* the name of the mapping used */
 	bool fallback;	     /* nothing matched; the fallback produced it */
+	bool clear;	     /* a clear: trapmap_next_clear() may find more */
+	size_t next;	     /* where trapmap_next_clear() goes on */
 	char check[INGEST_CHECK_MAX + 1];
 	char item[INGEST_ITEM_MAX + 1];
 	enum check_state state;
@@ -88,5 +93,12 @@ struct trapmap_result {
  */
 int trapmap_apply(const struct trapmap *m, const struct trap_msg *msg,
 		  const char *device, struct trapmap_result *ret);
+/*
+ * After trapmap_apply() found a clear: render the next clear that
+ * matches msg too into *ret (1), or 0 when there is none (or *ret was
+ * no clear).
+ */
+int trapmap_next_clear(const struct trapmap *m, const struct trap_msg *msg,
+		       const char *device, struct trapmap_result *ret);
 
 #endif

@@ -311,6 +311,8 @@ const char *trap_outcome_name(enum trap_outcome o)
 		[TRAP_NOT_IN_TIME_WINDOW] = "not_in_time_window",
 		[TRAP_SECURITY_LEVEL] = "security_level",
 		[TRAP_UNAUTHORISED] = "unauthorised",
+		[TRAP_UNKNOWN_ENGINE_ID] = "unknown_engine_id",
+		[TRAP_RATE_LIMITED] = "rate_limited",
 	};
 
 	if ((unsigned)o >= ARRAY_SIZE(names) || names[o] == NULL)

@@ -59,6 +59,8 @@ enum trap_outcome {
 	TRAP_NOT_IN_TIME_WINDOW,
 	TRAP_SECURITY_LEVEL,	  /* below what the user is configured for */
 	TRAP_UNAUTHORISED,	  /* a valid user or community, but not this device's */
+	TRAP_UNKNOWN_ENGINE_ID,	  /* v3 to an engine id that is not ours (a Report says so) */
+	TRAP_RATE_LIMITED,	  /* over traps.rate_limit for its source or device */
 	TRAP_OUTCOME_COUNT,
 };
 
@@ -104,6 +106,15 @@ struct trap_msg {
 	size_t engine_id_len;
 	char user[TRAP_USER_MAX + 1];	       /* v3 security name */
 	int security_level;		       /* 1 noAuthNoPriv, 2 authNoPriv, 3 authPriv */
+	/*
+	 * v3 traps: the sender's engine boots and time as USM knows them
+	 * once the trap authenticated (kept across restarts, so that an
+	 * old trap cannot be replayed then).
+	 */
+	bool has_engine_time;
+	uint32_t engine_boots, engine_time;
+	bool has_uptime;		       /* sysUpTime.0, or a v1 trap's time-stamp */
+	uint32_t uptime;		       /* in hundredths of a second */
 	struct trap_oid trap_oid;	       /* snmpTrapOID, v1 traps converted (RFC 3584) */
 	const char *trap_name;		       /* "linkDown", or the dotted OID */
 	struct trap_varbind *vb;	       /* without sysUpTime.0 and snmpTrapOID.0 */

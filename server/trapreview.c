@@ -27,6 +27,13 @@ static const char *const trapreview_steps[] = {
 	"  trap TEXT NOT NULL,"
 	"  trap_oid TEXT NOT NULL,"
 	"  varbinds TEXT NOT NULL);", /* JSON: {"ifIndex.7": "7", ...} */
+	/* 2: the clocks of v3 sender engines, against replays (trapclock.h) */
+	"CREATE TABLE trap_engine_clocks ("
+	"  engine_id BLOB PRIMARY KEY,"
+	"  boots INTEGER NOT NULL,"
+	"  time INTEGER NOT NULL,"
+	"  saved_at INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX trap_engine_clocks_saved ON trap_engine_clocks(saved_at);",
 };
 
 const struct db_schema trapreview_schema = {

@@ -307,6 +307,9 @@ def write_agent_config(path, server_url, host="testhost", checks="", extra="",
     agent then uses its enrolled credential)."""
     checks = checks or DEFAULT_CHECKS
     token_line = f"  token: {token}\n" if token else ""
+    # Tests count events as they come: repeated samples go at once too,
+    # unless the test is about server.hold_repeats.
+    hold_line = "" if "hold_repeats" in server_extra else "  hold_repeats: 0s\n"
     for name in QUIET_CHECKS:
         if f"  {name}:" not in checks:
             checks += f"  {name}:\n    enabled: false\n"
@@ -317,7 +320,7 @@ server:
   url: {server_url}
 {token_line}  timeout: 5s
   allow_plain_http: true
-{server_extra}checks:
+{hold_line}{server_extra}checks:
 {checks}
 {extra}""")
     return path

@@ -2,7 +2,9 @@
 (PID 1 of a systemd-nspawn container, see systemd_container.py): the agent
 starts as Type=notify under the whole sandbox as its own user, delivers to
 a real collector on the host's loopback, keeps the watchdog fed, reloads
-and stops cleanly.
+and stops cleanly.  Its deliverer is installed where the package puts it
+(/usr/libexec/tocsin/tocsin-agent-deliver) and runs under the same
+sandbox, started by the agent when there is something to send.
 
 The release binary runs here, as the package ships it: the sanitizer
 runtime's own set-up (setrlimit) is exactly what SystemCallFilter=
@@ -17,6 +19,7 @@ from systemd_container import Container, unavailable_reason
 
 UNIT = ROOT / "packaging" / "tocsin-agent.service"
 AGENT = ROOT / "bin" / "tocsin-agent"
+DELIVERER = ROOT / "bin" / "tocsin-agent-deliver"
 
 CONFIG = """\
 host: unit01
@@ -47,6 +50,7 @@ def booted(tmp_path):
     try:
         c.unpack()
         c.copy_in(AGENT, "/usr/sbin/tocsin-agent")
+        c.copy_in(DELIVERER, "/usr/libexec/tocsin/tocsin-agent-deliver")
         c.write("/lib/systemd/system/tocsin-agent.service", UNIT.read_text())
         # what the package's sysusers.d file does
         c.write("/usr/lib/sysusers.d/tocsin-agent.conf",
@@ -82,6 +86,9 @@ def test_unit_runs_sandboxed_delivers_reloads_and_stops(booted):
     assert user == "tocsin-agent"
     caps = c.run("grep", "^CapEff", f"/proc/{pid}/status").stdout.split()[1]
     assert int(caps, 16) == 0
+    # the long-running process never maps libcurl: its deliverer does the network
+    maps = c.run("cat", f"/proc/{pid}/maps").stdout
+    assert "libcurl" not in maps and "libssl" not in maps, maps
     state = c.run("stat", "-c", "%U %a", "/var/lib/tocsin-agent").stdout.split()
     assert state == ["tocsin-agent", "700"]
     assert c.run("test", "-s", "/var/lib/tocsin-agent/agent.db", check=False).returncode == 0

@@ -55,4 +55,14 @@ def test_heartbeat_is_on_by_default(tmp_path):
     assert run.returncode == 0, run.stderr
     assert rows(run.stdout)["alive"] == ("heartbeat", "ok",
                                          "tocsin-agent 0.1.0 alive, 2 checks")
+    # it runs every 60 s, but an agent whose checks find nothing new
+    # delivers every server.hold_repeats (5 min): that is when the
+    # collector's silence detection may expect it
+    assert metrics_of(run.stdout, "alive")["interval_s"] == "300"
+    hold0 = cfg.read_text().replace("  token: t\n", "  token: t\n  hold_repeats: 0s\n")
+    cfg.write_text(hold0)
+    run = subprocess.run([binary("tocsin-agent"), "--config", str(cfg), "check", "heartbeat"],
+                         capture_output=True, text=True, timeout=30)
+    assert_no_sanitizer_errors(run.stderr, "tocsin-agent")
+    assert run.returncode == 0, run.stderr
     assert metrics_of(run.stdout, "alive")["interval_s"] == "60"

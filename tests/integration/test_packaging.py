@@ -93,6 +93,39 @@ def test_daemon_package_contents_and_scripts(debs, tmp_path, name, binary, confi
         assert (tmp_path / "lib/systemd/system" / f"{name}.service").read_text() == unit.read_text()
 
 
+def test_agent_ships_its_deliverer_and_only_that_links_libcurl(debs, tmp_path):
+    """The deliverer is where the agent looks for it (DELIVERER_LIBEXEC_DIR),
+    stripped and runnable; the long-running agent links no libcurl and no
+    TLS library, the deliverer does, and Depends covers both."""
+    subprocess.run(["dpkg-deb", "-x", str(debs["tocsin-agent"]), str(tmp_path)], check=True)
+    deliverer = tmp_path / "usr/libexec/tocsin/tocsin-agent-deliver"
+    assert deliverer.exists() and deliverer.stat().st_mode & 0o111
+    assert '#define DELIVERER_LIBEXEC_DIR "/usr/libexec/tocsin"' in \
+        (ROOT / "agent" / "deliverer.h").read_text()
+    sections = subprocess.run(["readelf", "-S", str(deliverer)],
+                              capture_output=True, text=True, check=True).stdout
+    assert ".debug_info" not in sections
+
+    def needed(path):
+        out = subprocess.run(["readelf", "-d", str(path)], capture_output=True,
+                             text=True, check=True).stdout
+        return {line.split("[")[1].split("]")[0] for line in out.splitlines()
+                if "(NEEDED)" in line}
+
+    agent_libs = needed(tmp_path / "usr/sbin/tocsin-agent")
+    assert not any(lib.startswith(("libcurl", "libssl", "libcrypto", "libgnutls"))
+                   for lib in agent_libs), agent_libs
+    assert "libcurl.so.4" in needed(deliverer)
+    assert "libcurl4" in field(debs["tocsin-agent"], "Depends")
+    # run by hand, it says what it is for and refuses
+    run = subprocess.run([str(deliverer)], capture_output=True, text=True, timeout=10)
+    assert run.returncode == 2 and "is started by tocsin-agent" in run.stderr
+    # the unit lets the agent start it: nothing restricts what it may execute
+    unit = (ROOT / "packaging" / "tocsin-agent.service").read_text()
+    assert "NoExecPaths" not in unit and "ExecPaths=" not in unit
+    assert "tocsin-agent-deliver" in unit
+
+
 def test_agent_joins_the_groups_it_needs_to_read_logs(debs, tmp_path):
     subprocess.run(["dpkg-deb", "-x", str(debs["tocsin-agent"]), str(tmp_path)], check=True)
     sysusers = (tmp_path / "usr/lib/sysusers.d/tocsin-agent.conf").read_text()

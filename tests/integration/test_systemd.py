@@ -86,9 +86,19 @@ def test_no_watchdog_ping_while_the_writer_is_stuck_under_load(tmp_path, notify)
     lock = sqlite3.connect(srv.db, isolation_level=None, timeout=10)
     try:
         wait_for(lambda: 503 in codes, what="the loaded queue refusing batches")
-        lock.execute("BEGIN IMMEDIATE")  # 3 s, under the 5 s busy timeout
-        time.sleep(0.5)  # a commit before the lock may still be announced
+        lock.execute("BEGIN IMMEDIATE")  # held until the end of the measurement
+        # A commit made just before the lock may still be announced by a
+        # tick that a loaded machine delays: wait for a quiet half second
+        # (never comes if the pings do not stop, and the test fails).
         before = sum("WATCHDOG=1" in m for m in notify.poll())
+        quiet_since = time.monotonic()
+        deadline = quiet_since + 3
+        while time.monotonic() - quiet_since < 0.5:
+            assert time.monotonic() < deadline, "WATCHDOG=1 pings did not stop"
+            time.sleep(0.05)
+            now = sum("WATCHDOG=1" in m for m in notify.poll())
+            if now != before:
+                before, quiet_since = now, time.monotonic()
         time.sleep(2.5)  # six watchdog ticks with the writer stuck and loaded
         stuck = sum("WATCHDOG=1" in m for m in notify.poll()) - before
     finally:

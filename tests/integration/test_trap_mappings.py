@@ -2,7 +2,7 @@
 import subprocess
 
 from conftest import assert_no_sanitizer_errors, binary
-from trap_helpers import LINK_DOWN, TrapServer, link_varbinds, snmptrap, varbinds
+from trap_helpers import LINK_DOWN, LINK_UP, TrapServer, link_varbinds, snmptrap, varbinds
 
 COMMUNITY = "map-community"
 HOSTS = f"ups1:\n  snmp:\n    addresses: [127.0.0.1]\n    community: {COMMUNITY}\n"
@@ -34,6 +34,9 @@ mappings:
     item: "{ifName}"
     state: critical
     summary: "uplink {ifName} ({ifAlias}) on {device} is down"
+  - name: core-uplink-up
+    trap: linkUp
+    clears: core-uplink-down
 """
 
 
@@ -73,6 +76,12 @@ def test_vendor_mappings_match_render_and_clear(tmp_path):
         checks = sorted((t["check"], t["item"]) for t in srv.tickets("open")
                         if t["check"] in ("uplink", "link"))
         assert checks == [("link", "ge-2"), ("uplink", "xe-1")]
+        # The file's clear comes first for every linkUp, and the built-in
+        # link-up still resolves the port that is no uplink.
+        snmptrap(port, LINK_UP, link_varbinds(2, "ge-2", oper=1), community=COMMUNITY)
+        snmptrap(port, LINK_UP, up, community=COMMUNITY)
+        srv.wait_metric("tocsin_traps_matched_total", 6)
+        assert [t for t in srv.tickets("open") if t["check"] in ("uplink", "link")] == []
     finally:
         srv.stop()
 
@@ -169,6 +178,10 @@ networks:
     community: x
   - cidr: 10.1.0.0/16
     users: [nobody-known]
+rate_limit:
+  source: -5
+  device_burst: lots
+fallback_max: 0
 """
 
 
@@ -187,7 +200,8 @@ def test_traps_configuration_errors_say_where(tmp_path):
     line = {k: next(i + 1 for i, l in enumerate(text) if k in l) for k in
             ("not-a-port", '"0x12"', "max_packet", "auth_key: short", "sha999",
              "secret-but-no-priv", "10.0.0.0/33", "nobody-known", "10.0.0.1.5",
-             "engine_id: zz", "only-this")}
+             "engine_id: zz", "only-this", "source: -5", "device_burst: lots",
+             "fallback_max: 0")}
     assert f"{cfg}:{line['not-a-port']}:11: traps.listen: 'not-a-port' is not host:port" in err
     engine_line = line['"0x12"']
     assert f"{cfg}:{engine_line}:14: traps.engine_id: '0x12' is not an engine id" in err
@@ -203,6 +217,9 @@ def test_traps_configuration_errors_say_where(tmp_path):
     assert "address 10.0.0.1 is already r1's" in err
     assert "'zz' is not an engine id" in err
     assert "a device needs addresses, engine_id or sys_name to be recognised by" in err
+    assert f"{cfg}:{line['source: -5']}:13: traps.rate_limit.source: -5 is out of range 0..10000000" in err
+    assert f"{cfg}:{line['device_burst: lots']}:19: traps.rate_limit.device_burst: expected an integer, got 'lots'" in err
+    assert f"{cfg}:{line['fallback_max: 0']}:17: traps.fallback_max: 0 is out of range 1..100000" in err
 
 
 TEST_MIB = """\

@@ -65,9 +65,12 @@ class TrapServer(Server):
                  what=f"{name} to reach {value} (now {self.metric(name)})")
         return self.metric(name)
 
-    def send(self, data, host="127.0.0.1"):
+    def send(self, data, host="127.0.0.1", source=None):
+        """One datagram, from source (an address of the loopback) if given."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_DGRAM) as s:
+            if source:
+                s.bind((source, 0))
             s.sendto(data, (host, self.trap_port))
 
 
@@ -79,11 +82,16 @@ def varbinds(*triples):
 
 
 def snmptrap(port, trap_oid, vbs=(), version="2c", community="public",
-             host="127.0.0.1", extra=(), inform=False, v1=None, timeout=10):
-    """Run the real snmptrap (or snmpinform); returns the CompletedProcess."""
+             host="127.0.0.1", extra=(), inform=False, v1=None, timeout=10,
+             source=None):
+    """Run the real snmptrap (or snmpinform); returns the CompletedProcess.
+    source: the address it sends from (127.0.0.0/8 is all loopback), so
+    that a test can be a device the collector knows by address, or not."""
     cmd = ["snmpinform" if inform else "snmptrap", f"-v{version}"]
     if version in ("1", "2c"):
         cmd += ["-c", community]
+    if source:
+        cmd.append(f"--clientaddr={source}")
     cmd += list(extra)
     target = f"udp6:[{host}]:{port}" if ":" in host else f"{host}:{port}"
     cmd.append(target)

@@ -233,6 +233,61 @@ static void test_outbox_and_retry_keys(void **state)
 	agent_config_free(conf);
 }
 
+static void test_deliverer_and_hold_keys(void **state)
+{
+	struct agent_config *conf;
+	struct cfg *cfg;
+
+	(void)state;
+	conf = load("server:\n"
+		    "  url: https://a.example\n"
+		    "  token: t\n",
+		    &cfg);
+	assert_int_equal(cfg->nerrors, 0);
+	assert_int_equal(conf->hold_repeats_ms, 300000);
+	assert_int_equal(conf->env.report_every_ms, 300000); /* the heartbeat's promise */
+	assert_int_equal(conf->deliverer_linger_ms, 2000);
+	assert_null(conf->deliverer_path); /* next to tocsin-agent, or libexec */
+	cfg_free(cfg);
+	agent_config_free(conf);
+
+	conf = load("server:\n"
+		    "  url: https://a.example\n"
+		    "  token: t\n"
+		    "  hold_repeats: 0s\n"
+		    "deliverer:\n"
+		    "  path: /bin/true\n"
+		    "  linger: 0s\n",
+		    &cfg);
+	assert_int_equal(cfg->nerrors, 0);
+	assert_int_equal(conf->hold_repeats_ms, 0);
+	assert_int_equal(conf->deliverer_linger_ms, 0);
+	assert_string_equal(conf->deliverer_path, "/bin/true");
+	cfg_free(cfg);
+	agent_config_free(conf);
+
+	conf = load("server:\n"
+		    "  url: https://a.example\n"
+		    "  token: t\n"
+		    "  hold_repeats: 2h\n"
+		    "deliverer:\n"
+		    "  path: /etc/passwd\n"
+		    "  linger: 1d\n"
+		    "  lingering: 1s\n",
+		    &cfg);
+	assert_int_equal(cfg->nerrors, 4);
+	assert_true(has_error(cfg, "agent.yaml:4:17: server.hold_repeats:",
+			      "hold_repeats must be at most 1h"));
+	assert_true(has_error(cfg, "agent.yaml:6:9: deliverer.path:",
+			      "cannot run /etc/passwd: Permission denied"));
+	assert_true(has_error(cfg, "agent.yaml:7:11: deliverer.linger:",
+			      "linger must be at most 1h"));
+	assert_true(has_error(cfg, "agent.yaml:8:3: deliverer.lingering:",
+			      "unknown key 'lingering'"));
+	cfg_free(cfg);
+	agent_config_free(conf);
+}
+
 static void test_host_must_be_fileable(void **state)
 {
 	struct agent_config *conf;
@@ -360,6 +415,7 @@ int main(void)
 		cmocka_unit_test(test_plain_http_needs_allow_plain_http),
 		cmocka_unit_test(test_tls_keys_are_checked),
 		cmocka_unit_test(test_outbox_and_retry_keys),
+		cmocka_unit_test(test_deliverer_and_hold_keys),
 		cmocka_unit_test(test_host_must_be_fileable),
 		cmocka_unit_test(test_enroll_may_run_without_config_or_url),
 		cmocka_unit_test(test_credential_read),

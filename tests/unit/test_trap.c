@@ -165,6 +165,9 @@ static void test_v2c_link_down(void **state)
 	assert_string_equal(f->m.source_text, "192.0.2.1");
 	/* sysUpTime.0 and snmpTrapOID.0 are not varbinds of the trap. */
 	assert_int_equal(f->m.nvb, 4);
+	/* But sysUpTime.0 is kept: it tells a restarted device's informs apart. */
+	assert_true(f->m.has_uptime);
+	assert_int_equal(f->m.uptime, 4242);
 	assert_string_equal(f->m.vb[1].name, "ifAdminStatus");
 	assert_string_equal(f->m.vb[1].index, "7");
 	assert_string_equal(f->m.vb[1].text, "2");
@@ -192,15 +195,30 @@ static void test_v1_traps_get_rfc3584_trap_oids_and_agent_addr(void **state)
 	assert_string_equal(f->m.trap_name, "1.3.6.1.4.1.9.1.1.0.17");
 	assert_true(f->m.has_agent_addr);
 	assert_string_equal(f->m.agent_addr_text, "198.51.100.7");
+	/* Enterprise-specific: the enterprise is in the trap OID already. */
+	assert_int_equal(f->m.nvb, 1);
 
 	pdu = snmp_pdu_create(SNMP_MSG_TRAP);
 	pdu->enterprise = snmp_duplicate_objid(ent, OID_LENGTH(ent));
 	pdu->enterprise_length = OID_LENGTH(ent);
 	pdu->trap_type = 2; /* linkDown */
+	pdu->time = 123456;
 	encode(f, pdu, SNMP_VERSION_1);
 	assert_int_equal(decode(f), TRAP_ACCEPTED);
 	assert_string_equal(f->m.trap_name, "linkDown");
 	assert_false(f->m.has_agent_addr); /* 0.0.0.0 says nothing */
+	assert_true(f->m.has_uptime);
+	assert_int_equal(f->m.uptime, 123456);
+	/*
+	 * RFC 3584 3.1 (3): a generic trap keeps its enterprise as the last
+	 * varbind, so that one vendor's linkDown or coldStart is told from
+	 * another's.
+	 */
+	assert_int_equal(f->m.nvb, 1);
+	assert_string_equal(f->m.vb[0].name, "snmpTrapEnterprise");
+	assert_string_equal(f->m.vb[0].index, "0");
+	assert_int_equal(f->m.vb[0].type, TRAP_VALUE_OID);
+	assert_string_equal(f->m.vb[0].text, "1.3.6.1.4.1.9.1.1");
 }
 
 static void test_inform_gets_an_encoded_response(void **state)

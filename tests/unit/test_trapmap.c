@@ -77,7 +77,7 @@ static void set_trap(struct trap_msg *m, const char *oid)
 	assert_int_equal(trap_oid_parse(oid, &m->trap_oid), 0);
 	m->trap_name = oid;
 	m->version = TRAP_V2C;
-	strcpy(m->source_text, "192.0.2.1");
+	strlcpy_safe(m->source_text, "192.0.2.1", sizeof(m->source_text));
 }
 
 static void add_vb(struct trap_msg *m, const char *oid, const char *text,
@@ -219,7 +219,7 @@ static void test_vendor_mapping_conditions_and_templates(void **state)
 	assert_int_equal(trapmap_apply(f->map, &f->m, "c6500", &r), 0);
 	/* And so does a source outside the prefix. */
 	f->m.vb[0].text = "Fan 2";
-	strcpy(f->m.source_text, "198.51.100.1");
+	strlcpy_safe(f->m.source_text, "198.51.100.1", sizeof(f->m.source_text));
 	assert_int_equal(trapmap_apply(f->map, &f->m, "c6500", &r), 0);
 }
 
@@ -252,6 +252,66 @@ static void test_a_file_replaces_a_builtin_and_switches_others_off(void **state)
 	trapmsg_reset(&f->m);
 	set_trap(&f->m, "1.3.6.1.4.1.99.1");
 	assert_int_equal(trapmap_apply(f->map, &f->m, "sw1", &r), -ENOENT);
+}
+
+/*
+ * Switching off link-down alone used to make the configuration invalid
+ * (the built-in link-up had nothing to clear): its clears go with it, and
+ * both traps are unmatched, as any trap of a switched-off mapping.
+ */
+static void test_switching_off_a_mapping_switches_off_its_clears(void **state)
+{
+	struct fixture *f = *state;
+	struct trapmap_result r;
+
+	assert_int_equal(load(f, "mappings:\n  - name: link-down\n    enabled: false\n"), 0);
+	link_trap(&f->m, "1.3.6.1.6.3.1.1.5.3", "Gi0/7");
+	assert_int_equal(trapmap_apply(f->map, &f->m, "sw1", &r), 0);
+	assert_true(r.fallback);
+	trapmsg_reset(&f->m);
+	link_trap(&f->m, "1.3.6.1.6.3.1.1.5.4", "Gi0/7");
+	assert_int_equal(trapmap_apply(f->map, &f->m, "sw1", &r), 0);
+	assert_true(r.fallback);
+}
+
+/*
+ * A file's clear of a narrow mapping comes first for every linkUp; the
+ * built-in link-up must still resolve the other ports' link tickets.
+ */
+static void test_every_matching_clear_resolves_its_own_mapping(void **state)
+{
+	struct fixture *f = *state;
+	struct trapmap_result r;
+
+	assert_int_equal(load(f,
+			      "mappings:\n"
+			      "  - name: uplink-down\n"
+			      "    trap: linkDown\n"
+			      "    match:\n"
+			      "      ifAlias: {prefix: uplink}\n"
+			      "    check: uplink\n"
+			      "    item: '{ifName}'\n"
+			      "    state: critical\n"
+			      "  - name: uplink-up\n"
+			      "    trap: linkUp\n"
+			      "    clears: uplink-down\n"),
+			 0);
+	link_trap(&f->m, "1.3.6.1.6.3.1.1.5.3", "Gi0/7");
+	assert_int_equal(trapmap_apply(f->map, &f->m, "sw1", &r), 1);
+	assert_string_equal(r.mapping, "link-down"); /* no uplink: the built-in */
+	assert_int_equal(trapmap_next_clear(f->map, &f->m, "sw1", &r), 0);
+	trapmsg_reset(&f->m);
+	link_trap(&f->m, "1.3.6.1.6.3.1.1.5.4", "Gi0/7");
+	assert_int_equal(trapmap_apply(f->map, &f->m, "sw1", &r), 1);
+	assert_string_equal(r.mapping, "uplink-up");
+	assert_string_equal(r.check, "uplink");
+	assert_int_equal(r.state, CHECK_OK);
+	assert_int_equal(trapmap_next_clear(f->map, &f->m, "sw1", &r), 1);
+	assert_string_equal(r.mapping, "link-up");
+	assert_string_equal(r.check, "link");
+	assert_string_equal(r.item, "Gi0/7");
+	assert_int_equal(r.state, CHECK_OK);
+	assert_int_equal(trapmap_next_clear(f->map, &f->m, "sw1", &r), 0);
 }
 
 static void test_errors_name_the_place(void **state)
@@ -309,6 +369,83 @@ static void test_errors_name_the_place(void **state)
 	assert_true(has_error(f, "vendor.yaml:37:5: mappings[8]: mapping 'good' is already defined (vendor.yaml:32:5: mappings[7])"));
 	assert_true(has_error(f, "vendor.yaml:25:5: mappings[5]: mapping 'e' needs check, item and state (or clears:)"));
 	assert_true(has_error(f, "mappings[6]: mapping 'link-up' clears 'link-down': its state is ok"));
+}
+
+/*
+ * A back-reference makes glibc's matcher exponential: one trap with a
+ * crafted value would stall the listener.  Refused where it is written.
+ */
+static void test_regex_back_references_are_refused(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_not_equal(load(f,
+				  "mappings:\n"
+				  "  - name: slow\n"
+				  "    trap: linkDown\n"
+				  "    match:\n"
+				  "      ifAlias: {regex: '^(a*)*\\1$'}\n"
+				  "    check: x\n"
+				  "    item: y\n"
+				  "    state: ok\n"),
+			     0);
+	assert_true(has_error(f, "vendor.yaml:5:24: mappings[0].match.ifAlias.regex: regular expression '^(a*)*\\1$': back-reference \\1 at character 7 is not allowed"));
+}
+
+static void test_an_escaped_backslash_before_a_digit_is_no_back_reference(void **state)
+{
+	struct fixture *f = *state;
+	struct trapmap_result r;
+
+	assert_int_equal(load(f,
+			      "mappings:\n"
+			      "  - name: path\n"
+			      "    trap: linkDown\n"
+			      "    match:\n"
+			      "      ifAlias: {regex: '^C:\\\\1'}\n"
+			      "    check: x\n"
+			      "    item: y\n"
+			      "    state: ok\n"),
+			 0);
+	link_trap(&f->m, "1.3.6.1.6.3.1.1.5.3", "Gi0/7");
+	add_vb(&f->m, "1.3.6.1.2.1.31.1.1.1.18.7", "C:\\1", NULL);
+	assert_int_equal(trapmap_apply(f->map, &f->m, "sw1", &r), 1);
+	assert_string_equal(r.mapping, "path");
+}
+
+/* A regex looks at the first 1024 bytes of a value, never more. */
+static void test_a_regex_sees_a_bounded_part_of_the_value(void **state)
+{
+	struct fixture *f = *state;
+	struct trapmap_result r;
+	char value[1600];
+
+	assert_int_equal(load(f,
+			      "mappings:\n"
+			      "  - name: ends-in-b\n"
+			      "    trap: linkDown\n"
+			      "    match:\n"
+			      "      ifAlias: {regex: 'b$'}\n"
+			      "    check: x\n"
+			      "    item: y\n"
+			      "    state: ok\n"),
+			 0);
+	memset(value, 'a', sizeof(value));
+	value[1023] = 'b';
+	value[1024] = '\0';
+	link_trap(&f->m, "1.3.6.1.6.3.1.1.5.3", "Gi0/7");
+	add_vb(&f->m, "1.3.6.1.2.1.31.1.1.1.18.7", value, NULL);
+	assert_int_equal(trapmap_apply(f->map, &f->m, "sw1", &r), 1);
+	assert_string_equal(r.mapping, "ends-in-b");
+	/* The same 'b' past the first 1024 bytes is not seen. */
+	trapmsg_reset(&f->m);
+	memset(value, 'a', sizeof(value));
+	value[1499] = 'b';
+	value[1500] = '\0';
+	link_trap(&f->m, "1.3.6.1.6.3.1.1.5.3", "Gi0/7");
+	add_vb(&f->m, "1.3.6.1.2.1.31.1.1.1.18.7", value, NULL);
+	assert_int_equal(trapmap_apply(f->map, &f->m, "sw1", &r), 1);
+	assert_string_equal(r.mapping, "link-down");
 }
 
 static size_t count_byte(const char *s, unsigned char c)
@@ -387,7 +524,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fallback_one_problem_per_trap_oid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vendor_mapping_conditions_and_templates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_file_replaces_a_builtin_and_switches_others_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_switching_off_a_mapping_switches_off_its_clears, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_every_matching_clear_resolves_its_own_mapping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_name_the_place, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_regex_back_references_are_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_an_escaped_backslash_before_a_digit_is_no_back_reference, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_regex_sees_a_bounded_part_of_the_value, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rendering_is_bounded_and_keeps_characters_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_texts_from_devices_become_readable, setup, teardown),
 		cmocka_unit_test(test_oid_parsing),

@@ -1,0 +1,145 @@
+/* Trap rate limits: token buckets per source and per device, on a clock we set. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "../../server/trapconf.h"
+#include "../../server/traprate.h"
+
+static struct sockaddr_in addr(const char *text)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+
+	inet_pton(AF_INET, text, &sin.sin_addr);
+	return sin;
+}
+
+static enum traprate_verdict take(struct traprate *r, const char *source,
+				  size_t device, int64_t now)
+{
+	struct sockaddr_in sin = addr(source);
+
+	return traprate_take(r, (struct sockaddr *)&sin, device, now);
+}
+
+static size_t passes(struct traprate *r, const char *source, size_t device,
+		     int64_t now, size_t tries)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < tries; i++)
+		n += take(r, source, device, now) == TRAPRATE_PASS;
+	return n;
+}
+
+static void test_a_source_gets_its_burst_then_its_rate(void **state)
+{
+	struct trap_config conf = { .source_rate = 10, .source_burst = 20 };
+	struct traprate *r = traprate_new(&conf);
+
+	(void)state;
+	assert_int_equal(passes(r, "192.0.2.1", SIZE_MAX, 1000, 100), 20);
+	assert_int_equal(take(r, "192.0.2.1", SIZE_MAX, 1000), TRAPRATE_SOURCE);
+	/* 10 per second: one every 100 ms. */
+	assert_int_equal(passes(r, "192.0.2.1", SIZE_MAX, 1099, 5), 0);
+	assert_int_equal(passes(r, "192.0.2.1", SIZE_MAX, 1100, 5), 1);
+	assert_int_equal(passes(r, "192.0.2.1", SIZE_MAX, 1600, 10), 5);
+	/* Idle for an hour: full again, never more than the burst. */
+	assert_int_equal(passes(r, "192.0.2.1", SIZE_MAX, 3601600, 100), 20);
+	/* Another source has a bucket of its own. */
+	assert_int_equal(passes(r, "192.0.2.2", SIZE_MAX, 3601600, 100), 20);
+	traprate_free(r);
+}
+
+static void test_a_device_shares_one_bucket_across_its_sources(void **state)
+{
+	struct trap_config conf = { .device_rate = 1, .device_burst = 4,
+				    .ndevices = 2 };
+	struct traprate *r = traprate_new(&conf);
+
+	(void)state;
+	/* No source limit: only the device's. */
+	assert_int_equal(passes(r, "192.0.2.1", 0, 0, 3), 3);
+	assert_int_equal(passes(r, "192.0.2.9", 0, 0, 3), 1);
+	assert_int_equal(take(r, "192.0.2.9", 0, 0), TRAPRATE_DEVICE);
+	assert_int_equal(passes(r, "192.0.2.9", 1, 0, 10), 4);
+	/* Unknown devices have no device bucket. */
+	assert_int_equal(passes(r, "192.0.2.9", SIZE_MAX, 0, 50), 50);
+	traprate_free(r);
+}
+
+static void test_a_refused_trap_takes_nothing(void **state)
+{
+	struct trap_config conf = { .source_rate = 1, .source_burst = 5,
+				    .device_rate = 1, .device_burst = 2,
+				    .ndevices = 1 };
+	struct traprate *r = traprate_new(&conf);
+
+	(void)state;
+	assert_int_equal(passes(r, "192.0.2.1", 0, 0, 10), 2);
+	/* Refused by the device: the source kept its tokens for others. */
+	assert_int_equal(passes(r, "192.0.2.1", SIZE_MAX, 0, 10), 3);
+	traprate_free(r);
+}
+
+static void test_no_limit_when_the_rate_is_zero(void **state)
+{
+	struct trap_config conf = { .source_rate = 0, .source_burst = 1,
+				    .device_rate = 0, .device_burst = 1,
+				    .ndevices = 1 };
+	struct traprate *r = traprate_new(&conf);
+
+	(void)state;
+	assert_int_equal(passes(r, "192.0.2.1", 0, 0, 10000), 10000);
+	traprate_free(r);
+}
+
+/*
+ * Spoofed sources cost no memory: the table is fixed, the stalest is
+ * taken over, and a busy source that keeps sending keeps its bucket.
+ */
+static void test_a_flood_of_sources_stays_in_the_fixed_table(void **state)
+{
+	struct trap_config conf = { .source_rate = 1, .source_burst = 3 };
+	struct traprate *r = traprate_new(&conf);
+	char text[INET_ADDRSTRLEN];
+	size_t fresh = 0;
+
+	(void)state;
+	int64_t now = 0;
+
+	assert_int_equal(passes(r, "198.51.100.1", SIZE_MAX, 0, 10), 3);
+	for (uint32_t i = 0; i < 5 * TRAPRATE_SOURCES; i++) {
+		struct in_addr a = { .s_addr = htonl(0x0a000000u + i) };
+
+		now = i;
+		inet_ntop(AF_INET, &a, text, sizeof(text));
+		fresh += take(r, text, SIZE_MAX, now) == TRAPRATE_PASS;
+		/* The busy source, seen every 64 ms, is never the stalest. */
+		if (i % 64 == 0)
+			take(r, "198.51.100.1", SIZE_MAX, now);
+	}
+	assert_int_equal(fresh, 5 * TRAPRATE_SOURCES);
+	/* Its bucket was kept (taken over, it would be full: 3 would pass). */
+	assert_true(passes(r, "198.51.100.1", SIZE_MAX, now, 3) <= 1);
+	traprate_free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_a_source_gets_its_burst_then_its_rate),
+		cmocka_unit_test(test_a_device_shares_one_bucket_across_its_sources),
+		cmocka_unit_test(test_a_refused_trap_takes_nothing),
+		cmocka_unit_test(test_no_limit_when_the_rate_is_zero),
+		cmocka_unit_test(test_a_flood_of_sources_stays_in_the_fixed_table),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

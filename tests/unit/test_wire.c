@@ -1,0 +1,272 @@
+/*
+ * The agent's conversation with its deliverer, on a real AF_UNIX socket
+ * pair: frames survive any split into reads, the reader bounds lengths
+ * before it allocates and names what is wrong, a peer that stops reading
+ * or is gone makes a send fail in time instead of hanging or raising
+ * SIGPIPE; and the agent's checks of the deliverer's answers refuse what
+ * a post cannot answer.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../agent/deliverer.h"
+#include "../../agent/wire.h"
+#include "../../common/util.h"
+
+static void pair(int sv[2])
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+static int waitpid_status(pid_t pid)
+{
+	int status;
+
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static void nonblocking(int fd)
+{
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* Feed until a frame is complete or an error; the reader reads in pieces. */
+static int read_frame(struct wire_reader *rd, int fd, struct wire_frame *f)
+{
+	int r;
+
+	while ((r = wire_reader_feed(rd, fd, f)) == 0)
+		;
+	return r;
+}
+
+static void test_frames_round_trip_with_a_large_body(void **state)
+{
+	size_t big = 3 * 1024 * 1024 + 7; /* beyond any socket buffer */
+	char *body = malloc(big);
+	struct wire_reader rd;
+	struct wire_frame f = { 0 };
+	json_t *head = json_pack("{s:s, s:s}", "op", "post", "path", "/api/v1/events");
+	int sv[2];
+	pid_t pid;
+
+	(void)state;
+	for (size_t i = 0; i < big; i++)
+		body[i] = (char)('a' + i % 26);
+	pair(sv);
+	pid = fork();
+	if (pid == 0) { /* the writer, in its own process as the agent is */
+		close(sv[0]);
+		_exit(wire_send(sv[1], head, body, big, 10000) == 0 &&
+			      wire_send(sv[1], head, NULL, 0, 10000) == 0
+		      ? 0 : 1);
+	}
+	close(sv[1]);
+	nonblocking(sv[0]);
+	wire_reader_init(&rd, big);
+	assert_int_equal(read_frame(&rd, sv[0], &f), 1);
+	assert_string_equal(json_string_value(json_object_get(f.head, "path")),
+			    "/api/v1/events");
+	assert_int_equal(f.len, big);
+	assert_memory_equal(f.body, body, big);
+	assert_int_equal(f.body[big], '\0');
+	wire_frame_clear(&f);
+	/* the next frame follows: nothing of it was read ahead */
+	assert_int_equal(read_frame(&rd, sv[0], &f), 1);
+	assert_int_equal(f.len, 0);
+	assert_null(f.body);
+	wire_frame_clear(&f);
+	assert_true(wire_reader_idle(&rd));
+	assert_int_equal(read_frame(&rd, sv[0], &f), -EPIPE); /* a clean goodbye */
+	assert_true(wire_reader_idle(&rd));
+	wire_reader_clear(&rd);
+	close(sv[0]);
+	json_decref(head);
+	free(body);
+	assert_int_equal(waitpid_status(pid), 0);
+}
+
+static void test_limits_and_bad_headers_are_refused(void **state)
+{
+	unsigned char prefix[8] = { 0, 0, 0, 2, 0, 0, 0x10, 0 }; /* body 4096 */
+	struct wire_reader rd;
+	struct wire_frame f = { 0 };
+	int sv[2];
+
+	(void)state;
+	/* a body beyond the reader's limit: refused before any allocation */
+	pair(sv);
+	assert_int_equal(write(sv[1], prefix, sizeof(prefix)), 8);
+	wire_reader_init(&rd, 1024);
+	assert_int_equal(read_frame(&rd, sv[0], &f), -EMSGSIZE);
+	wire_reader_clear(&rd);
+	close(sv[0]);
+	close(sv[1]);
+
+	/* a header that is not a JSON object */
+	pair(sv);
+	prefix[6] = 0;
+	assert_int_equal(write(sv[1], prefix, sizeof(prefix)), 8);
+	assert_int_equal(write(sv[1], "[]", 2), 2);
+	wire_reader_init(&rd, 1024);
+	assert_int_equal(read_frame(&rd, sv[0], &f), -EBADMSG);
+	wire_reader_clear(&rd);
+	close(sv[0]);
+	close(sv[1]);
+
+	/* an empty header, and one longer than WIRE_HEAD_MAX */
+	pair(sv);
+	prefix[3] = 0;
+	assert_int_equal(write(sv[1], prefix, sizeof(prefix)), 8);
+	wire_reader_init(&rd, 1024);
+	assert_int_equal(read_frame(&rd, sv[0], &f), -EMSGSIZE);
+	wire_reader_clear(&rd);
+	close(sv[0]);
+	close(sv[1]);
+	pair(sv);
+	prefix[0] = 0x10;
+	assert_int_equal(write(sv[1], prefix, sizeof(prefix)), 8);
+	wire_reader_init(&rd, 1024);
+	assert_int_equal(read_frame(&rd, sv[0], &f), -EMSGSIZE);
+	wire_reader_clear(&rd);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_end_of_file_inside_a_frame_is_not_clean(void **state)
+{
+	unsigned char prefix[8] = { 0, 0, 0, 20, 0, 0, 0, 0 };
+	struct wire_reader rd;
+	struct wire_frame f = { 0 };
+	int sv[2];
+
+	(void)state;
+	pair(sv);
+	assert_int_equal(write(sv[1], prefix, sizeof(prefix)), 8);
+	assert_int_equal(write(sv[1], "{\"op\":", 6), 6);
+	close(sv[1]);
+	wire_reader_init(&rd, 1024);
+	assert_int_equal(read_frame(&rd, sv[0], &f), -EPIPE);
+	assert_false(wire_reader_idle(&rd)); /* it died in the middle */
+	wire_reader_clear(&rd);
+	close(sv[0]);
+}
+
+static void test_send_gives_up_on_a_peer_that_does_not_read(void **state)
+{
+	size_t big = 8 * 1024 * 1024;
+	char *body = calloc(1, big);
+	json_t *head = json_pack("{s:s}", "op", "post");
+	int64_t began;
+	int sv[2];
+
+	(void)state;
+	pair(sv);
+	nonblocking(sv[0]);
+	began = time_mono_ms();
+	assert_int_equal(wire_send(sv[0], head, body, big, 300), -ETIMEDOUT);
+	assert_true(time_mono_ms() - began < 3000);
+	/* and one that is gone: an error, no SIGPIPE */
+	close(sv[1]);
+	assert_int_equal(wire_send(sv[0], head, body, 16, 300), -EPIPE);
+	close(sv[0]);
+	json_decref(head);
+	free(body);
+}
+
+static json_t *post_reply(const char *text)
+{
+	json_t *j = json_loads(text, 0, NULL);
+
+	assert_non_null(j);
+	return j;
+}
+
+static void test_post_answers_are_checked(void **state)
+{
+	struct deliverer_post_reply p;
+	char why[256], text[64];
+	json_t *j;
+
+	(void)state;
+	j = post_reply("{\"status\": 503, \"error\": \"cannot reach\", \"message\": \"busy\","
+		       " \"retry_after_ms\": 2000, \"url\": 1, \"switched\": true,"
+		       " \"current\": 1, \"primary_retry_in_ms\": 300000}");
+	assert_int_equal(deliverer_post_reply(j, 2, &p, why, sizeof(why)), 0);
+	assert_int_equal(p.status, 503);
+	assert_string_equal(p.message, "busy");
+	assert_int_equal(p.retry_after_ms, 2000);
+	assert_int_equal(p.url, 1);
+	assert_true(p.switched);
+	assert_false(p.credential_changed);
+	/* a URL the agent never gave it */
+	assert_int_equal(deliverer_post_reply(j, 1, &p, why, sizeof(why)), -EPROTO);
+	assert_non_null(strstr(why, "\"url\""));
+	json_decref(j);
+
+	static const char *const bad[] = {
+		"{}",					    /* no status */
+		"{\"status\": \"200\"}",		    /* not a number */
+		"{\"status\": 1000}",			    /* not an HTTP status */
+		"{\"status\": 200, \"current\": -1}",
+		"{\"status\": 200, \"switched\": 1}",
+		"{\"status\": 200, \"retry_after_ms\": -5}",
+		"{\"status\": 200, \"error\": 7}",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		j = post_reply(bad[i]);
+		assert_int_equal(deliverer_post_reply(j, 2, &p, why, sizeof(why)), -EPROTO);
+		json_decref(j);
+	}
+	/* a message too long for its buffer is refused, not cut silently */
+	j = json_pack("{s:i, s:s}", "status", 400, "message",
+		      "0123456789012345678901234567890123456789012345678901234567890123456789");
+	assert_int_equal(deliverer_reply_text(j, "message", text, sizeof(text)), -EPROTO);
+	json_decref(j);
+	/* text goes into the log as one line */
+	j = json_pack("{s:s}", "error", "two\nlines\x1b[0m");
+	assert_int_equal(deliverer_reply_text(j, "error", text, sizeof(text)), 0);
+	assert_string_equal(text, "two lines [0m");
+	json_decref(j);
+}
+
+static void test_results_are_checked(void **state)
+{
+	static const char *const allowed[] = { "rotated", "failed", NULL };
+	const char *result = NULL;
+	char why[256];
+	json_t *j = json_pack("{s:s}", "result", "rotated");
+
+	(void)state;
+	assert_int_equal(deliverer_result(j, allowed, &result, why, sizeof(why)), 0);
+	assert_string_equal(result, "rotated");
+	json_decref(j);
+	j = json_pack("{s:s}", "result", "enrolled");
+	assert_int_equal(deliverer_result(j, allowed, &result, why, sizeof(why)), -EPROTO);
+	json_decref(j);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_frames_round_trip_with_a_large_body),
+		cmocka_unit_test(test_limits_and_bad_headers_are_refused),
+		cmocka_unit_test(test_end_of_file_inside_a_frame_is_not_clean),
+		cmocka_unit_test(test_send_gives_up_on_a_peer_that_does_not_read),
+		cmocka_unit_test(test_post_answers_are_checked),
+		cmocka_unit_test(test_results_are_checked),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
