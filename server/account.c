@@ -293,8 +293,7 @@ int account_verify(struct accounts *a, const char *name, const char *password,
 	return 0;
 }
 
-/* Names appear in journals, URLs and audit entries: keep them plain. */
-static bool name_valid(const char *name)
+bool account_name_valid(const char *name)
 {
 	size_t len = strlen(name);
 
@@ -378,7 +377,7 @@ int account_set(struct accounts *a, const char *name, const char *role,
 	unsigned perms;
 	int r;
 
-	if (!name_valid(name)) {
+	if (!account_name_valid(name)) {
 		snprintf(err, errlen,
 			 "account name '%.80s': use 1 to %d letters, digits and . _ - @",
 			 name, ACCOUNT_NAME_MAX);

@@ -16,6 +16,7 @@
 #define TOCSIN_ACCOUNT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,13 @@ int accounts_open(struct store *st, struct audit *audit,
 void accounts_attach_writer(struct accounts *a, struct writer *w);
 /* After the HTTP server stopped and the writer drained.  NULL is fine. */
 void accounts_close(struct accounts *a);
+
+/*
+ * Whether name may be an account's: 1 to ACCOUNT_NAME_MAX letters,
+ * digits and . _ - @, since names appear in journals, URLs, audit entries
+ * and terminals.
+ */
+bool account_name_valid(const char *name);
 
 /* The role names accounts may have, and their permissions (enum permission). */
 int account_role_perms(const char *role, unsigned *ret_perms);

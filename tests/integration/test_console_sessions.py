@@ -125,8 +125,13 @@ def test_wrong_passwords_are_401_and_audited_with_the_address(server):
     assert "Set-Cookie" not in r.headers
     r = login_request(server, "nobody", "wrong password!")
     assert (r.status, r.json()) == (401, {"error": "wrong name or password"})
+    # A name no account can have goes into the trail as "?".
+    r = login_request(server, "evil\x1b[31m", "wrong password!")
+    assert (r.status, r.json()) == (401, {"error": "wrong name or password"})
     Session(server, "carol")
     entries = [(e["action"], e["actor"], e["target"], e["detail"]) for e in audit(server)]
+    assert ("login.fail", "?", "address 127.0.0.1", "no such account") in entries
+    assert not any("\x1b" in (e["actor"] or "") for e in audit(server))
     assert ("login.fail", "carol", "address 127.0.0.1", "wrong password") in entries
     assert ("login.fail", "nobody", "address 127.0.0.1", "no such account") in entries
     assert ("login", "carol", "address 127.0.0.1", None) in entries
