@@ -439,7 +439,7 @@ async function showAdmin() {
       ["Updated", x => when(x.updated)], ["By", x => x.created_by],
       ["", x => x.name === me.name ? "" : el("button", { type: "button", onclick: () => attempt(err, async () => {
         await api("DELETE", `/api/v1/accounts/${encodeURIComponent(x.name)}`); await load(); }) }, "Delete")]]));
-    tokens.replaceChildren(table(t.tokens, [["#", x => String(x.id)], ["Customer", x => x.customer],
+    tokens.replaceChildren(table(t.enrollment_tokens, [["#", x => String(x.id)], ["Customer", x => x.customer],
       ["State", x => x.state], ["Uses", x => `${x.uses}${x.max_uses ? ` / ${x.max_uses}` : ""}`],
       ["Expires", x => when(x.expires_at)], ["By", x => x.created_by],
       ["", x => x.state === "active" ? revoke(`/api/v1/enrollment-tokens/${x.id}`) : ""]]));

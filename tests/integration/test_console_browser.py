@@ -14,7 +14,7 @@ from console_util import PASSWORD, audit, create_account, open_ticket
 from helpdesk_util import post
 
 NODE_MODULES = ROOT / "build" / "console-tests" / "node_modules"
-SCRIPT = ROOT / "tests" / "console" / "console_browser.js"
+SCRIPTS = ROOT / "tests" / "console"
 XSS = '<img src=x onerror="window.__xss=1">'
 BULK = 1000
 
@@ -27,11 +27,11 @@ def bulk_batch(n):
         for i in range(n)]}
 
 
-def run_browser(args):
+def run_browser(args, script="console_browser.js"):
     assert (NODE_MODULES / "playwright-core").is_dir(), \
         "playwright-core is missing: run `make test` (it installs tests/console into build/)"
     env = dict(os.environ, NODE_PATH=str(NODE_MODULES))
-    r = subprocess.run(["node", str(SCRIPT), json.dumps(args)], capture_output=True,
+    r = subprocess.run(["node", str(SCRIPTS / script), json.dumps(args)], capture_output=True,
                        text=True, timeout=120, env=env)
     assert r.stdout.strip(), f"the browser script printed nothing:\n{r.stderr}"
     seen = json.loads(r.stdout.strip().splitlines()[-1])
@@ -128,3 +128,46 @@ def test_a_technician_works_a_ticket_in_the_browser(console, tmp_path):
     (ROOT / "build" / "console-figures.txt").write_text(
         f"page_weight_bytes {weight}\nlist_{BULK + 2}_after_login_ms {seen['list_render_ms']}\n"
         f"list_{BULK + 2}_fetch_render_ms {seen['list_fetch_render_ms']}\n")
+
+
+def test_an_administrator_uses_the_other_pages(console):
+    create_account(console, "root", role="admin")
+    open_ticket(console, "web01")
+    open_ticket(console, "db01")
+    # A host enrolled with a token: its credential is for the admin to revoke.
+    token = console.admin("POST", "/api/v1/enrollment-tokens", {"customer": "globex"}).json()
+    r = console.request("POST", "/api/v1/enroll", body={"host": "app07"}, token=token["token"])
+    assert r.status == 201, r.body
+
+    seen = run_browser({"url": console.url, "admin": "root", "password": PASSWORD},
+                       script="console_admin.js")
+
+    assert seen["admin_link_visible"] is True
+    assert seen["filter_after_refresh"] == "web"
+    assert seen["count_after_refresh"] == "1 of 2 tickets"
+    assert seen["short_password_error"] == "password: 5 characters; it needs 10 to 1024"
+    assert seen["accounts"] == ["newtech", "root"]
+    assert [a["role"] for a in console.admin("GET", "/api/v1/accounts").json()["accounts"]] == [
+        "technician", "admin"]
+    assert seen["issued"].startswith("Token #2 (shown only now): ")
+    assert sorted(seen["tokens"]) == ["acme", "globex"]
+    tokens = console.admin("GET", "/api/v1/enrollment-tokens").json()["enrollment_tokens"]
+    assert sorted((t["customer"], t["state"], t["created_by"]) for t in tokens) == [
+        ("acme", "revoked", "root"), ("globex", "active", "admin")]
+    assert seen["credentials"] == ["app07"]
+    [cred] = console.admin("GET", "/api/v1/credentials").json()["credentials"]
+    assert (cred["host"], cred["state"]) == ("app07", "revoked")
+    assert "account.create" in seen["audit_actions"]
+    assert "enrollment_token.revoke" in seen["audit_actions"]
+    assert "login" in seen["audit_actions"]
+    assert "duration" in seen["silence_error"]
+    assert seen["silence_row"][1:3] == ["web*", "*"]
+    assert "maintenance" in seen["silence_row"]
+    assert seen["silence_after_remove"] == []
+    [silence] = console.get("/api/v1/silences?state=all").json()["silences"]
+    assert (silence["author"], silence["removed_by"]) == ("root", "root")
+    assert seen["traps"] == "0 kept for review"
+    assert seen["password_error"] == "current: wrong password"
+    assert seen["after_change"] == "Password changed: log in with the new one."
+    assert seen["who"] == "root (admin)"
+    assert seen["page_errors"] == []
