@@ -80,7 +80,7 @@ def test_login_sets_a_strict_cookie_and_works_like_a_token(server):
     attrs = [a.strip() for a in s.set_cookie.split(";")]
     assert attrs[0].startswith("tocsin_session=") and len(attrs[0]) == len("tocsin_session=") + 43
     assert {"Path=/", "HttpOnly", "SameSite=Strict", "Max-Age=43200"} <= set(attrs)
-    assert "Secure" not in attrs  # plain HTTP here; test_console_tls checks Secure
+    assert "Secure" not in attrs  # plain HTTP here; see test_over_tls_the_cookie_is_secure
     assert s.info["name"] == "carol" and s.info["role"] == "technician"
     assert len(s.info["csrf"]) == 43
     # Reads need no CSRF token; the session answers who is logged in.
@@ -371,3 +371,18 @@ def test_the_cli_manages_accounts(server):
     r = run_cli("account", "delete", "carol", env=env)
     assert r.returncode == 1 and "no account 'carol'" in r.stderr
     assert run_cli("account", "set", "x", env=env).returncode == 2
+
+
+def test_over_tls_the_cookie_is_secure(tmp_path, tls_certs):
+    from conftest import tls_transport
+    srv = Server(tmp_path / "tls", transport=tls_transport(tls_certs),
+                 ca_file=tls_certs.ca_crt).start()
+    try:
+        create_account(srv, "carol")
+        s = Session(srv, "carol")
+        attrs = [a.strip() for a in s.set_cookie.split(";")]
+        assert {"Secure", "HttpOnly", "SameSite=Strict", "Path=/"} <= set(attrs)
+        assert s.request("GET", "/api/v1/tickets").status == 200
+        assert "Secure" in s.logout().headers["Set-Cookie"]
+    finally:
+        srv.stop()
