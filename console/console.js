@@ -223,7 +223,8 @@ async function showTickets() {
       if (!document.body.dataset.listShownMs)
         document.body.dataset.listShownMs = String(Math.round(performance.now()));
     });
-    if (location.hash === "" || location.hash === "#/")
+    // Only while the list is on screen and someone is logged in.
+    if (me.name && list.isConnected)
       refreshTimer = setTimeout(load, REFRESH_MS);
   };
   state.addEventListener("change", () => { filters.state = state.value; load(); });

@@ -203,7 +203,8 @@ void console_api_whoami(void *app, const struct http_request *req,
 	struct session_issued s;
 
 	if (p->session_id == 0) {
-		resp->json = json_pack("{s:s, s:n}", "name", p->name, "csrf");
+		resp->json = json_pack("{s:s, s:s, s:n}", "name", p->name,
+				       "role", role_of(p->perms), "csrf");
 		return;
 	}
 	if (session_get(api->sessions, console_conf(api), p->session_id, &s) < 0) {
