@@ -6,18 +6,13 @@
 //   NODE_PATH=build/console-tests/node_modules node bench/console_render.js URL NAME PASSWORD ROUNDS
 "use strict";
 
-const { chromium } = require("playwright-core");
+const { launch } = require("../tests/console/driver");
 
 const [url, name, password, roundsText] = process.argv.slice(2);
 const rounds = Number(roundsText || 5);
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await launch();
   const context = await browser.newContext();
   const page = await context.newPage();
   const r = await page.request.post(`${url}/api/v1/session`, { data: { name, password } });

@@ -109,6 +109,25 @@ static bool json_content_type(const struct http_request *req)
 	return type != NULL && strncasecmp(type, "application/json", 16) == 0;
 }
 
+/*
+ * Before checking a password of name from address: true after a 429
+ * with Retry-After in resp when either failed too often lately.
+ */
+static bool login_blocked(struct api *api, const char *name,
+			  const char *address, struct http_response *resp)
+{
+	int wait_s = session_login_blocked(api->sessions, console_conf(api),
+					   name, address, time_now_ms());
+
+	if (wait_s <= 0)
+		return false;
+	http_error(resp, MHD_HTTP_TOO_MANY_REQUESTS,
+		   "too many failed logins for this account or from this address; try again in %d s",
+		   wait_s);
+	resp->retry_after_s = wait_s;
+	return true;
+}
+
 /* A failed login: counted, audited, answered 401 alike for both causes. */
 static void login_failed(struct api *api, const char *name,
 			 const char *address, bool known,
@@ -135,7 +154,7 @@ void console_api_login(void *app, const struct http_request *req,
 	char address[64], target[80];
 	unsigned perms = 0;
 	json_t *body;
-	int r, wait_s;
+	int r;
 
 	if (!json_content_type(req)) {
 		http_error(resp, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
@@ -160,15 +179,8 @@ void console_api_login(void *app, const struct http_request *req,
 		goto out;
 	}
 	http_client_address(req, address, sizeof(address));
-	wait_s = session_login_blocked(api->sessions, conf, name, address,
-				       time_now_ms());
-	if (wait_s > 0) {
-		http_error(resp, MHD_HTTP_TOO_MANY_REQUESTS,
-			   "too many failed logins for this account or from this address; try again in %d s",
-			   wait_s);
-		resp->retry_after_s = wait_s;
+	if (login_blocked(api, name, address, resp))
 		goto out;
-	}
 	/* No account has such a name: the trail gets no control characters. */
 	if (!account_name_valid(name))
 		r = account_verify(api->accounts, "?", password, &perms);
@@ -250,7 +262,7 @@ void console_api_password(void *app, const struct http_request *req,
 	char address[64], err[256];
 	unsigned perms;
 	json_t *body;
-	int r, wait_s;
+	int r;
 
 	if (p->session_id == 0) {
 		http_error(resp, MHD_HTTP_BAD_REQUEST,
@@ -268,15 +280,8 @@ void console_api_password(void *app, const struct http_request *req,
 		goto out;
 	}
 	http_client_address(req, address, sizeof(address));
-	wait_s = session_login_blocked(api->sessions, console_conf(api), p->name,
-				       address, time_now_ms());
-	if (wait_s > 0) {
-		http_error(resp, MHD_HTTP_TOO_MANY_REQUESTS,
-			   "too many failed logins for this account or from this address; try again in %d s",
-			   wait_s);
-		resp->retry_after_s = wait_s;
+	if (login_blocked(api, p->name, address, resp))
 		goto out;
-	}
 	if (strlen(current) > ACCOUNT_PASSWORD_MAX ||
 	    account_verify(api->accounts, p->name, current, &perms) < 0) {
 		session_login_failed(api->sessions, console_conf(api), p->name,

@@ -6,22 +6,15 @@
 //   node console_admin.js '{"url": ..., "admin": ..., "password": ...}'
 "use strict";
 
-const { chromium } = require("playwright-core");
+const { launch, report } = require("./driver");
 
 const args = JSON.parse(process.argv[2]);
-const out = {};
-let step = "start";
 
 const texts = (page, sel) => page.$$eval(sel, els => els.map(e => e.textContent));
 
-async function main() {
-  step = "launch";
-  const browser = await chromium.launch({
-    executablePath: args.chromium || "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+async function main(out, setStep) {
+  setStep("launch");
+  const browser = await launch(args.chromium);
   try {
     const context = await browser.newContext({ viewport: { width: 390, height: 800 } });
     context.setDefaultTimeout(10000);
@@ -29,7 +22,7 @@ async function main() {
     const errors = [];
     page.on("pageerror", e => errors.push(String(e)));
 
-    step = "log in as an administrator, on a phone's screen";
+    setStep("log in as an administrator, on a phone's screen");
     await page.goto(args.url + "/");
     await page.fill("#login-name", args.admin);
     await page.fill("#login-password", args.password);
@@ -37,14 +30,14 @@ async function main() {
     await page.waitForSelector("#tickets table");
     out.admin_link_visible = await page.isVisible("#nav-admin");
 
-    step = "the list keeps its filter across a refresh";
+    setStep("the list keeps its filter across a refresh");
     await page.fill("#filter-host", "web");
     await page.click("text=Refresh");
     await page.waitForSelector("#ticket-count");
     out.filter_after_refresh = await page.inputValue("#filter-host");
     out.count_after_refresh = await page.textContent("#ticket-count");
 
-    step = "create an account";
+    setStep("create an account");
     await page.goto(args.url + "/#/admin");
     await page.waitForSelector("#accounts table");
     await page.fill("#account-name", "newtech");
@@ -59,7 +52,7 @@ async function main() {
       .some(td => td.textContent === "newtech"));
     out.accounts = await texts(page, "#accounts tbody tr td:first-child");
 
-    step = "create an enrollment token";
+    setStep("create an enrollment token");
     await page.fill("#token-customer", "acme");
     await page.click("#token-create");
     await page.waitForSelector("#issued-token:not([hidden])");
@@ -67,19 +60,19 @@ async function main() {
     await page.waitForFunction(() => document.querySelectorAll("#enrollment-tokens tbody tr").length === 2);
     out.tokens = await texts(page, "#enrollment-tokens tbody tr td:nth-child(2)");
 
-    step = "revoke it";
+    setStep("revoke it");
     await page.click("#enrollment-tokens tbody tr:has-text(\"acme\") button");
     await page.waitForFunction(() => [...document.querySelectorAll("#enrollment-tokens td")]
       .some(td => td.textContent === "revoked"));
     out.audit_actions = await texts(page, "#audit tbody tr td:nth-child(3)");
 
-    step = "revoke a host credential";
+    setStep("revoke a host credential");
     out.credentials = await texts(page, "#credentials tbody tr td:nth-child(2)");
     await page.click("#credentials button");
     await page.waitForFunction(() => [...document.querySelectorAll("#credentials td")]
       .some(td => td.textContent === "revoked"));
 
-    step = "add a silence";
+    setStep("add a silence");
     await page.goto(args.url + "/#/silences");
     await page.waitForSelector("#silence-add");
     await page.fill("#silence-host", "web*");
@@ -93,17 +86,17 @@ async function main() {
     await page.waitForSelector("#silences tbody tr");
     out.silence_row = await texts(page, "#silences tbody tr td");
 
-    step = "remove it";
+    setStep("remove it");
     await page.click("#silences button");
     await page.waitForFunction(() => !document.querySelector("#silences button"));
     out.silence_after_remove = await texts(page, "#silences tbody tr td:nth-child(6)");
 
-    step = "the unknown devices";
+    setStep("the unknown devices");
     await page.goto(args.url + "/#/traps");
     await page.waitForSelector("#traps table");
     out.traps = await page.textContent("#traps p");
 
-    step = "change one's own password";
+    setStep("change one's own password");
     await page.goto(args.url + "/#/password");
     await page.fill("#password-current", "not it");
     await page.fill("#password-new", "the new password");
@@ -126,9 +119,4 @@ async function main() {
   }
 }
 
-main().then(() => {
-  process.stdout.write(JSON.stringify(out) + "\n");
-}, e => {
-  process.stdout.write(JSON.stringify({ failed_step: step, error: String(e && e.stack || e), seen: out }) + "\n");
-  process.exit(1);
-});
+report(main);

@@ -7,11 +7,9 @@
 //   node console_browser.js '{"url": ..., "tech": ..., "viewer": ..., ...}'
 "use strict";
 
-const { chromium } = require("playwright-core");
+const { launch, report } = require("./driver");
 
 const args = JSON.parse(process.argv[2]);
-const out = {};
-let step = "start";
 
 async function login(page, name, password) {
   await page.fill("#login-name", name);
@@ -23,14 +21,9 @@ async function journalText(page) {
   return page.$$eval("#journal li", lis => lis.map(li => li.textContent));
 }
 
-async function main() {
-  step = "launch";
-  const browser = await chromium.launch({
-    executablePath: args.chromium || "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+async function main(out, setStep) {
+  setStep("launch");
+  const browser = await launch(args.chromium);
   try {
     const context = await browser.newContext();
     context.setDefaultTimeout(10000);
@@ -41,7 +34,7 @@ async function main() {
     // The XSS payload would set this if it ever ran.
     await page.addInitScript(() => { window.__xss = 0; });
 
-    step = "load the console";
+    setStep("load the console");
     const weights = {};
     page.on("response", async r => {
       const u = new URL(r.url());
@@ -55,12 +48,12 @@ async function main() {
     await page.waitForSelector("#login");
     out.weights = weights;
 
-    step = "log in with a wrong password";
+    setStep("log in with a wrong password");
     await login(page, args.tech, "not the password");
     await page.waitForFunction(() => document.querySelector("#login-error").textContent !== "");
     out.wrong_password_message = await page.textContent("#login-error");
 
-    step = "log in and see the list";
+    setStep("log in and see the list");
     const tList = Date.now();
     await login(page, args.tech, args.password);
     await page.waitForSelector("#tickets table");
@@ -73,18 +66,18 @@ async function main() {
     out.xss_row_text = await page.textContent(`#tickets a.summary[href="#/ticket/${args.xss_ticket}"]`);
     out.images_in_list = await page.$$eval("#tickets img", imgs => imgs.length);
 
-    step = "filter the list";
+    setStep("filter the list");
     await page.fill("#filter-host", args.plugin_host);
     await page.waitForFunction(() => document.querySelectorAll("#tickets tbody tr").length === 1);
     out.filtered_rows = await page.$$eval("#tickets tbody tr td:nth-child(4)", tds => tds.map(td => td.textContent));
 
-    step = "open the agent's ticket";
+    setStep("open the agent's ticket");
     await page.click(`#tickets a[href="#/ticket/${args.plugin_ticket}"]`);
     await page.waitForSelector("#journal");
     out.ticket_summary = await page.textContent("#ticket-summary");
     out.occurrences = await page.textContent("#occurrences");
 
-    step = "comment and acknowledge";
+    setStep("comment and acknowledge");
     await page.fill("#action-text", "looking at the array");
     await page.click("#act-comment");
     await page.waitForFunction(() => [...document.querySelectorAll("#journal li")]
@@ -96,12 +89,12 @@ async function main() {
     out.journal = await journalText(page);
     out.status_after = await page.$eval("#ticket-fields", dl => dl.querySelector("dd").textContent);
 
-    step = "an action the status does not allow";
+    setStep("an action the status does not allow");
     await page.click("#act-close");
     await page.waitForFunction(() => document.querySelector("#action-error").textContent !== "");
     out.close_error = await page.textContent("#action-error");
 
-    step = "a forged request without the CSRF header";
+    setStep("a forged request without the CSRF header");
     out.forged = await page.evaluate(async id => {
       const r = await fetch(`/api/v1/tickets/${id}/actions`, { method: "POST",
         headers: { "Content-Type": "application/json" },
@@ -109,20 +102,20 @@ async function main() {
       return { status: r.status, body: await r.json() };
     }, args.plugin_ticket);
 
-    step = "open the XSS ticket";
+    setStep("open the XSS ticket");
     await page.goto(`${args.url}/#/ticket/${args.xss_ticket}`);
     await page.waitForSelector("#journal");
     out.xss_title = await page.textContent("#ticket-summary");
     out.images_in_ticket = await page.$$eval("main img", imgs => imgs.length);
     out.xss_ran = await page.evaluate(() => window.__xss);
 
-    step = "log out";
+    setStep("log out");
     await page.click("#logout");
     await page.waitForSelector("#login");
     out.after_logout = await page.evaluate(async () => (await fetch("/api/v1/tickets")).status);
     out.logout_message = await page.textContent("#login-error");
 
-    step = "a viewer";
+    setStep("a viewer");
     await login(page, args.viewer, args.password);
     // Back where the technician logged out: the XSS ticket.
     await page.waitForSelector("#journal");
@@ -140,7 +133,7 @@ async function main() {
     await page.click("#logout");
     await page.waitForSelector("#login");
 
-    step = "failed logins until the rate limit";
+    setStep("failed logins until the rate limit");
     out.rate_limit_messages = [];
     for (let i = 0; i < args.failures_to_block; i++) {
       await page.evaluate(() => { document.querySelector("#login-error").textContent = ""; });
@@ -155,9 +148,4 @@ async function main() {
   }
 }
 
-main().then(() => {
-  process.stdout.write(JSON.stringify(out) + "\n");
-}, e => {
-  process.stdout.write(JSON.stringify({ failed_step: step, error: String(e && e.stack || e), seen: out }) + "\n");
-  process.exit(1);
-});
+report(main);
