@@ -282,8 +282,9 @@ function actionsView(t, reload) {
     el("option", { value: "internal" }, "internal"),
     el("option", { value: "customer" }, "to the customer"));
   const assignee = el("input", { id: "assignee", size: 12, value: t.assignee || "" });
-  const priority = el("select", { id: "priority" },
-    ["P1", "P2", "P3", "P4"].map(p => el("option", { value: p, selected: t.priority === p }, p)));
+  // The scales are the helpdesk's configuration: the API names them when refused.
+  const priority = el("input", { id: "priority", size: 4, value: t.priority || "" });
+  const urgency = el("input", { id: "urgency", size: 8, value: t.urgency || "" });
   const btn = (label, body, id) => el("button", { type: "button", id,
     onclick: () => act(typeof body === "function" ? body() : body) }, label);
   const opt = () => (text.value.trim() ? { text: text.value } : {});
@@ -306,7 +307,9 @@ function actionsView(t, reload) {
       el("label", {}, "assignee", assignee),
       btn("Assign", () => ({ action: "assign", assignee: assignee.value }), "act-assign"),
       el("label", {}, "priority", priority),
-      btn("Set priority", () => ({ action: "priority", priority: priority.value }), "act-priority")),
+      btn("Set priority", () => ({ action: "priority", priority: priority.value }), "act-priority"),
+      el("label", {}, "urgency", urgency),
+      btn("Set urgency", () => ({ action: "urgency", urgency: urgency.value }), "act-urgency")),
     err);
 }
 

@@ -93,6 +93,15 @@ async function main(out, setStep) {
     await page.click("#act-close");
     await page.waitForFunction(() => document.querySelector("#action-error").textContent !== "");
     out.close_error = await page.textContent("#action-error");
+    await page.fill("#priority", "P9");
+    await page.click("#act-priority");
+    await page.waitForFunction(() => document.querySelector("#action-error").textContent.includes("P9"));
+    out.priority_error = await page.textContent("#action-error");
+    await page.fill("#priority", "P1");
+    await page.click("#act-priority");
+    await page.waitForFunction(() => document.querySelector("#action-error").textContent === "");
+    await page.waitForFunction(() => [...document.querySelectorAll("#journal li")]
+      .some(li => li.textContent.includes("→ P1")));
 
     setStep("a forged request without the CSRF header");
     out.forged = await page.evaluate(async id => {

@@ -90,6 +90,8 @@ def test_a_technician_works_a_ticket_in_the_browser(console, tmp_path):
     journal = console.ticket(plugin_ticket)["journal"]
     assert ("carol", "looking at the array") in [(j["actor"], j["text"]) for j in journal]
     assert "cannot close ticket" in seen["close_error"]
+    assert "P9" in seen["priority_error"]
+    assert console.ticket(plugin_ticket)["priority"] == "P1"
     # CSRF: the cookie alone changes nothing.
     assert seen["forged"]["status"] == 403
     assert "X-Tocsin-CSRF" in seen["forged"]["body"]["error"]
