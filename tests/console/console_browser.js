@@ -59,7 +59,6 @@ async function main(out, setStep) {
     await page.waitForSelector("#tickets table");
     out.list_render_ms = Date.now() - tList;
     out.list_fetch_render_ms = Number(await page.getAttribute("body", "data-render-ms"));
-    out.list_shown_ms = Number(await page.getAttribute("body", "data-list-shown-ms"));
     out.who = await page.textContent("#who");
     out.ticket_count = await page.textContent("#ticket-count");
     out.rows = await page.$$eval("#tickets tbody tr", trs => trs.length);
