@@ -121,6 +121,7 @@ static bool login_blocked(struct api *api, const char *name,
 
 	if (wait_s <= 0)
 		return false;
+	session_count_blocked(api->sessions);
 	http_error(resp, MHD_HTTP_TOO_MANY_REQUESTS,
 		   "too many failed logins for this account or from this address; try again in %d s",
 		   wait_s);
@@ -424,4 +425,26 @@ void console_api_asset(void *app, const struct http_request *req,
 		return;
 	}
 	send_asset(req, a, resp);
+}
+
+void console_api_metrics(void *app, struct metrics_out *out)
+{
+	struct api *api = app;
+	struct session_stats st;
+
+	session_get_stats(api->sessions, &st);
+	metrics_counter(out, "tocsin_console_logins_total",
+			"Console logins, by outcome.", "result=\"ok\"", st.logins);
+	metrics_counter(out, "tocsin_console_logins_total", NULL,
+			"result=\"failed\"", st.failed);
+	metrics_counter(out, "tocsin_console_logins_total", NULL,
+			"result=\"rate_limited\"", st.blocked);
+	metrics_counter(out, "tocsin_console_csrf_refused_total",
+			"Requests with a session cookie refused for a missing or wrong CSRF token.",
+			NULL, st.csrf_refused);
+	metrics_counter(out, "tocsin_console_session_refused_total",
+			"Requests with an unknown or expired session cookie.", NULL,
+			st.expired);
+	metrics_gauge(out, "tocsin_console_sessions", "Console sessions open.",
+		      NULL, (double)st.active);
 }

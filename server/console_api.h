@@ -20,6 +20,11 @@
 
 #include "http.h"
 
+struct metrics_out;
+
+/* The metrics source for logins and sessions. */
+void console_api_metrics(void *app, struct metrics_out *out);
+
 /* The http_session_authenticator over the api's sessions. */
 int console_api_session_auth(void *app, const char *cookie, const char *csrf,
 			     bool state_changing, struct principal *ret);

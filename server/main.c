@@ -242,6 +242,7 @@ int main(int argc, char **argv)
 		       conf->database, strerror(-r));
 	api.metrics = metrics_new();
 	metrics_add_source(api.metrics, api_metrics, &api);
+	metrics_add_source(api.metrics, console_api_metrics, &api);
 	r = dedup_configure(api.store, conf->lifecycle, conf->inventory);
 	if (r < 0)
 		fatalx("cannot prepare deduplication: %s", strerror(-r));

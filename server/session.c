@@ -35,6 +35,7 @@ struct sessions {
 	size_t n, cap;
 	int64_t last_id;
 	struct login_counter counters[LOGIN_COUNTERS_MAX];
+	struct session_stats stats; /* under lock */
 };
 
 void console_config_defaults(struct console_config *conf)
@@ -157,6 +158,7 @@ void session_create(struct sessions *s, const struct console_config *conf,
 	make_room(s, conf, now_ms);
 	se.id = ++s->last_id;
 	s->list[s->n++] = se;
+	s->stats.logins++;
 	pthread_mutex_unlock(&s->lock);
 	sodium_memzero(&se, sizeof(se));
 }
@@ -201,6 +203,7 @@ int session_authenticate(struct sessions *s, const struct console_config *conf,
 	i = find_hash(s, hash);
 	if (i < 0) {
 		r = -EACCES;
+		s->stats.expired++;
 		snprintf(ret->denied, sizeof(ret->denied),
 			 "no such session (logged out, or the collector restarted): log in again");
 		goto out;
@@ -208,6 +211,7 @@ int session_authenticate(struct sessions *s, const struct console_config *conf,
 	se = &s->list[i];
 	if (expired(se, conf, now_ms)) {
 		r = -EACCES;
+		s->stats.expired++;
 		snprintf(ret->denied, sizeof(ret->denied),
 			 "the session expired: log in again");
 		drop(s, (size_t)i);
@@ -215,6 +219,7 @@ int session_authenticate(struct sessions *s, const struct console_config *conf,
 	}
 	if (state_changing && !csrf_matches(se->csrf, csrf)) {
 		r = -EPERM;
+		s->stats.csrf_refused++;
 		snprintf(ret->denied, sizeof(ret->denied),
 			 "a request with a session cookie must carry the session's CSRF token in X-Tocsin-CSRF");
 		goto out;
@@ -356,6 +361,7 @@ void session_login_failed(struct sessions *s, const struct console_config *conf,
 	pthread_mutex_lock(&s->lock);
 	counter(s, conf, account, now_ms, true)->failures++;
 	counter(s, conf, addr, now_ms, true)->failures++;
+	s->stats.failed++;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -368,5 +374,20 @@ void session_login_succeeded(struct sessions *s, const char *name)
 	for (size_t i = 0; i < LOGIN_COUNTERS_MAX; i++)
 		if (strcmp(s->counters[i].key, account) == 0)
 			s->counters[i].key[0] = '\0';
+	pthread_mutex_unlock(&s->lock);
+}
+
+void session_count_blocked(struct sessions *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->stats.blocked++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void session_get_stats(struct sessions *s, struct session_stats *ret)
+{
+	pthread_mutex_lock(&s->lock);
+	*ret = s->stats;
+	ret->active = s->n;
 	pthread_mutex_unlock(&s->lock);
 }

@@ -74,6 +74,17 @@ int session_delete(struct sessions *s, int64_t id);
 size_t session_delete_account(struct sessions *s, const char *name);
 size_t session_count(struct sessions *s);
 
+/* What logins and session requests came to since start, for /metrics. */
+struct session_stats {
+	uint64_t logins, failed, blocked; /* logins by outcome */
+	uint64_t csrf_refused;		  /* requests refused 403 for CSRF */
+	uint64_t expired;		  /* requests with an ended session */
+	size_t active;
+};
+void session_get_stats(struct sessions *s, struct session_stats *ret);
+/* Count a login that a limit refused (session_login_blocked() > 0). */
+void session_count_blocked(struct sessions *s);
+
 /*
  * Before checking a password: 0 when name and address may try, or the
  * seconds until they may (> 0) when either failed login_failures times

@@ -110,6 +110,9 @@ def test_actions_with_a_session_need_the_csrf_token_and_name_the_account(server)
     assert server.ticket(tid)["status"] == "new"
     r = s.request("POST", path, body={"action": "acknowledge"})
     assert r.status == 200, r.body
+    metrics = server.get("/metrics").body.decode().splitlines()
+    assert "tocsin_console_csrf_refused_total 2" in metrics
+    assert "tocsin_console_sessions 1" in metrics
     ack = [j for j in server.ticket(tid)["journal"] if j["new"] == "acknowledged"]
     assert [j["actor"] for j in ack] == ["carol"]
     # Bearer tokens need no CSRF token: they are not sent by browsers.
@@ -171,6 +174,12 @@ def test_failed_logins_are_rate_limited_per_account_and_address(tmp_path):
         assert login_request(srv, "dave", PASSWORD).status == 429
         fails = [e for e in audit(srv) if e["action"] == "login.fail"]
         assert len(fails) == 3
+        metrics = srv.get("/metrics").body.decode()
+        for line in ('tocsin_console_logins_total{result="ok"} 0',
+                     'tocsin_console_logins_total{result="failed"} 3',
+                     'tocsin_console_logins_total{result="rate_limited"} 2',
+                     "tocsin_console_sessions 0"):
+            assert line in metrics.splitlines(), metrics
     finally:
         srv.stop()
 
