@@ -164,6 +164,7 @@ SERVER_SRCS := \
 	server/account.c \
 	server/session.c \
 	server/console_api.c \
+	server/ticket_query.c \
 	build/gen/console_assets.c
 
 CLI_SRCS := \
