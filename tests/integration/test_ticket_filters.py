@@ -59,3 +59,19 @@ def test_the_ticket_list_filters_on_the_helpdesk_fields(tmp_path):
         assert hosts("customer=") == ["stray01"]
     finally:
         srv.stop()
+
+
+def test_the_cli_passes_the_filters(server):
+    from conftest import TECH_TOKEN, run_cli
+    open_ticket(server, "web01")
+    open_ticket(server, "db01", item="/var lib")
+    env = {"TOCSIN_URL": server.url, "TOCSIN_TOKEN": TECH_TOKEN, "HOME": str(server.dir)}
+    r = run_cli("tickets", "--host", "web*", env=env)
+    assert r.returncode == 0, r.stderr
+    rows = r.stdout.splitlines()[1:]
+    assert [row.split()[3] for row in rows] == ["web01"]
+    # Patterns with spaces and globs are escaped on their way.
+    r = run_cli("tickets", "--item", "/var *", "--check", "disk", env=env)
+    assert [row.split()[3] for row in r.stdout.splitlines()[1:]] == ["db01"]
+    r = run_cli("tickets", "--queue", "none", env=env)
+    assert r.stdout == "no open tickets\n"
