@@ -172,3 +172,35 @@ def test_an_administrator_uses_the_other_pages(console):
     assert seen["after_change"] == "Password changed: log in with the new one."
     assert seen["who"] == "root (admin)"
     assert seen["page_errors"] == []
+
+
+def test_a_ticket_with_the_helpdesk_fields(tmp_path):
+    from helpdesk_util import act, helpdesk_extra
+    srv = Server(tmp_path / "desk", extra=helpdesk_extra()).start()
+    try:
+        create_account(srv, "alice")
+        first = open_ticket(srv, "web01")
+        assert act(srv, first, {"action": "resolve", "note": "replaced the disk"}).status == 200
+        again = open_ticket(srv, "web01")
+        assert again != first
+
+        seen = run_browser({"url": srv.url, "tech": "alice", "password": PASSWORD,
+                            "ticket": again}, script="console_desk.js")
+
+        f = seen["fields"]
+        assert (f["Customer"], f["Contract"], f["Priority"]) == ("acme", "fast", "P1")
+        assert f["Queue"] == "managed-it, level 1"
+        assert f["Response"].startswith("running due ")
+        assert f["Resolution"].startswith("running due ")
+        assert seen["knowledge"] == "Runbook: https://wiki.shop.example/disk"
+        assert f"#{first}" in seen["history"] and "replaced the disk" in seen["history"]
+        assert "note" in seen["resolve_error"]
+        assert seen["status"] == "resolved"
+        resolved = [j for j in srv.ticket(again)["journal"] if j["new"] == "resolved"]
+        assert [(j["actor"], j["text"]) for j in resolved] == [("alice", "swapped the disk again")]
+        # The list (state all): both tickets, with customer and queue.
+        rows = {r[0]: r for r in seen["list_cells"]}
+        assert rows[str(again)][2] == "resolved" and rows[str(again)][6] == "acme"
+        assert rows[str(first)][7] == "managed-it"
+    finally:
+        srv.stop()
