@@ -396,3 +396,19 @@ def test_over_tls_the_cookie_is_secure(tmp_path, tls_certs):
     finally:
         srv.stop()
 
+
+
+def test_a_reload_applies_new_console_settings(tmp_path):
+    import signal
+    srv = Server(tmp_path / "s", extra="console:\n  login_failures: 1\n").start()
+    try:
+        create_account(srv, "carol")
+        assert login_request(srv, "carol", "wrong password!").status == 401
+        assert login_request(srv, "carol", PASSWORD).status == 429
+        srv.write_config(extra="console:\n  login_failures: 5\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "SIGHUP: configuration reloaded" in srv.log_text(),
+                 what="the reload")
+        assert login_request(srv, "carol", PASSWORD).status == 201
+    finally:
+        srv.stop()
