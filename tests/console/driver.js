@@ -15,11 +15,24 @@ function launch(executablePath) {
   });
 }
 
-// Run scenario(out, setStep); print out, or the failed step and exit 1.
-function report(scenario) {
+// Run scenario(page, out, setStep) in a fresh context of a fresh browser
+// (contextOptions: a viewport, say), each step waiting 10 s at most;
+// print out, or the step that failed with what was seen so far, and exit 1.
+function run(contextOptions, scenario) {
+  const args = JSON.parse(process.argv[2]);
   const out = {};
-  let step = "start";
-  scenario(out, s => { step = s; }).then(() => {
+  let step = "launch";
+  (async () => {
+    const browser = await launch(args.chromium);
+    try {
+      const context = await browser.newContext(contextOptions);
+      context.setDefaultTimeout(10000);
+      const page = await context.newPage();
+      await scenario(page, out, s => { step = s; });
+    } finally {
+      await browser.close();
+    }
+  })().then(() => {
     process.stdout.write(JSON.stringify(out) + "\n");
   }, e => {
     process.stdout.write(JSON.stringify({ failed_step: step, error: String(e && e.stack || e),
@@ -28,4 +41,4 @@ function report(scenario) {
   });
 }
 
-module.exports = { launch, report };
+module.exports = { launch, run };
