@@ -204,3 +204,29 @@ def test_a_ticket_with_the_helpdesk_fields(tmp_path):
         assert rows[str(first)][7] == "managed-it"
     finally:
         srv.stop()
+
+
+def test_a_parent_ticket_with_its_children(tmp_path):
+    from lifecycle_helpers import event as lc_event, post as lc_post
+    inventory = ("customers:\n  acme: {name: ACME GmbH}\nhosts:\n"
+                 "  acme-router: {customer: acme, role: central, tags: [network]}\n"
+                 "  web01: {customer: acme, role: central, parent: acme-router}\n"
+                 "  web02: {customer: acme, role: central, parent: acme-router}\n")
+    srv = Server(tmp_path / "topo", extra=inventory).start()
+    try:
+        create_account(srv, "alice")
+        lc_post(srv, "acme-router", lc_event("link", "eth0", "critical", "eth0 is down"))
+        lc_post(srv, "web01", lc_event("heartbeat", "alive", "critical", "web01 silent"))
+        lc_post(srv, "web02", lc_event("heartbeat", "alive", "critical", "web02 silent"))
+        [router] = srv.tickets("open")
+
+        seen = run_browser({"url": srv.url, "tech": "alice", "password": PASSWORD},
+                           script="console_topology.js")
+
+        # One row: the children are under their parent, counted in its badge.
+        assert seen["rows"] == [["acme-router", "eth0 is down" + "2 children"]]
+        assert sorted(c.split(" ", 1)[1] for c in seen["children"]) == [
+            "web01: web01 silent", "web02: web02 silent"]
+        assert seen["child_fields"]["Parent"] == f"#{router['id']}"
+    finally:
+        srv.stop()
