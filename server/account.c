@@ -99,6 +99,7 @@ static void remember(struct accounts *a, const struct account *acc)
 	a->list[a->n++] = *acc;
 }
 
+/* At start: every stored account into memory.  0 or -errno. */
 static int load(struct accounts *a, struct store *st)
 {
 	sqlite3_stmt *s = NULL;
@@ -213,6 +214,7 @@ struct rehash_job {
 	char old[crypto_pwhash_STRBYTES], new[crypto_pwhash_STRBYTES];
 };
 
+/* Writer job: the new hash, unless the password changed meanwhile (-ESTALE). */
 static int rehash_apply(struct store *st, void *arg)
 {
 	struct rehash_job *j = arg;
@@ -228,6 +230,7 @@ static int rehash_apply(struct store *st, void *arg)
 	return r;
 }
 
+/* On the writer thread: the memory follows the committed hash; frees j. */
 static void rehash_done(void *arg, int result)
 {
 	struct rehash_job *j = arg;
@@ -244,6 +247,7 @@ static void rehash_done(void *arg, int result)
 	free(j);
 }
 
+/* After a login with an outdated hash: hash again, post the change. */
 static void rehash(struct accounts *a, const char *name, const char *old,
 		   const char *password)
 {
@@ -317,6 +321,7 @@ struct set_job {
 	bool created;
 };
 
+/* Writer job: insert or replace the account, with its audit entry. */
 static int set_apply(struct store *st, void *arg)
 {
 	struct set_job *j = arg;
@@ -342,6 +347,7 @@ static int set_apply(struct store *st, void *arg)
 	return r;
 }
 
+/* On the writer thread, in commit order: the memory follows (creation kept). */
 static void set_then(void *arg, int result)
 {
 	struct set_job *j = arg;
@@ -422,6 +428,7 @@ struct delete_job {
 	int64_t now_ms;
 };
 
+/* Writer job: delete the account (-ENOENT when there is none), audited. */
 static int delete_apply(struct store *st, void *arg)
 {
 	struct delete_job *j = arg;
@@ -437,6 +444,7 @@ static int delete_apply(struct store *st, void *arg)
 	return r;
 }
 
+/* On the writer thread, in commit order: forget the account. */
 static void delete_then(void *arg, int result)
 {
 	struct delete_job *j = arg;

@@ -144,6 +144,11 @@ static void login_failed(struct api *api, const char *name,
 	http_error(resp, MHD_HTTP_UNAUTHORIZED, "wrong name or password");
 }
 
+/*
+ * POST /api/v1/session: the limits first (no password is checked for a
+ * blocked name or address), then Argon2id, then the audit entry, and only
+ * once that is committed the session and its cookie.
+ */
 void console_api_login(void *app, const struct http_request *req,
 		       struct http_response *resp)
 {
