@@ -12,6 +12,11 @@
 /* The collector's answers are small; more than this is not a collector. */
 #define REPLY_MAX (64 * 1024)
 #define URLS_MAX 16
+/*
+ * A Retry-After beyond a day is taken as a day (the agent caps it lower
+ * still): the collector's figure, in seconds, must fit in milliseconds.
+ */
+#define RETRY_AFTER_MAX_S (24 * 3600)
 
 struct transport {
 	CURL *curl; /* made on the first request */
@@ -323,7 +328,10 @@ static int post_one(struct transport *t, size_t i, const char *path,
 	if (curl_easy_getinfo(t->curl, CURLINFO_RETRY_AFTER, &retry_after) ==
 		    CURLE_OK &&
 	    retry_after > 0)
-		reply->retry_after_ms = (int64_t)retry_after * 1000;
+		reply->retry_after_ms =
+			(int64_t)(retry_after < RETRY_AFTER_MAX_S ? retry_after
+								   : RETRY_AFTER_MAX_S) *
+			1000;
 	reply->body = t->reply;
 	return 0;
 }
