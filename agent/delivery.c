@@ -76,6 +76,7 @@ struct delivery {
 	int64_t delay_ms;	/* last backoff delay; 0 after a success */
 	int64_t next_try_ms;	/* monotonic */
 	int64_t retry_after_ms; /* the last answer's Retry-After */
+	int64_t retry_until_ms; /* monotonic; not before, said Retry-After */
 	unsigned failures;	/* consecutive failed attempts */
 	int64_t rotate_retry_ms; /* monotonic; a failed rotation waits */
 	int64_t drop_logged_ms;
@@ -258,6 +259,7 @@ int delivery_reconfigure(struct delivery *d, const struct agent_config *conf,
 	d->limit = conf->outbox.batch_events;
 	d->pending = true;
 	d->next_try_ms = 0;
+	d->retry_until_ms = 0; /* said by a collector we may no longer use */
 	d->drained_ms = 0;
 	outbox_set_limits(d->ob, &conf->outbox);
 	return 0;
@@ -350,8 +352,9 @@ void delivery_queue(struct delivery *d, const struct check_results *results,
 	 */
 	if (drops.queued_changes > 0) {
 		d->change_queued = true;
+		/* ... but not before the collector asked us to come back */
 		if (urgent)
-			d->next_try_ms = 0;
+			d->next_try_ms = d->retry_until_ms;
 	}
 }
 
@@ -734,6 +737,7 @@ static void schedule_retry(struct delivery *d)
 	else if (wait > RETRY_AFTER_MAX_MS)
 		wait = RETRY_AFTER_MAX_MS;
 	d->next_try_ms = time_mono_ms() + wait;
+	d->retry_until_ms = d->retry_after_ms > 0 ? d->next_try_ms : 0;
 	log_warnx("%s; next attempt in %llds", d->why, (long long)(wait + 999) / 1000);
 }
 
@@ -761,6 +765,7 @@ static void attempt_done(struct delivery *d, enum attempt a)
 		d->failures = 0;
 		d->delay_ms = 0;
 		d->next_try_ms = 0;
+		d->retry_until_ms = 0;
 		break;
 	default:
 		return;

@@ -10,6 +10,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from agentlib import Agent
+from conftest import wait_for
 from test_agent_deliverer import config_for, deliverers, disk_checks
 
 
@@ -68,3 +69,48 @@ def test_a_huge_retry_after_is_capped_not_overflowed(tmp_path):
     assert "not an answer" not in text and "no valid" not in text, text
     assert "next attempt in 3600s" in text, text  # RETRY_AFTER_MAX_MS
     assert agent.outbox_count() >= 1
+
+
+FLAPPER = """#!/bin/sh
+# ok, critical, ok, ...: every run is a state change
+n=$(cat {count} 2>/dev/null || echo 0)
+echo $((n + 1)) > {count}
+echo "run $n"
+exit $((n % 2 * 2))
+"""
+
+
+def runs(count):
+    """How often the plugin ran (0 while it rewrites the file)."""
+    try:
+        return int(count.read_text())
+    except (ValueError, FileNotFoundError):
+        return 0
+
+
+def test_changes_seen_as_they_happen_wait_for_retry_after(tmp_path):
+    """A state change seen as it happens goes before the backoff would
+    allow, but not before the collector's Retry-After: a plugin that flaps
+    every second must not make the agent post every second to a collector
+    that said 429, Retry-After: 30."""
+    plugin = tmp_path / "flap.sh"
+    plugin.write_text(FLAPPER.format(count=tmp_path / "count"))
+    plugin.chmod(0o755)
+    checks = ("  disk:\n    enabled: false\n  plugin:\n    plugins:\n"
+              f"      - {{name: flap, command: [{plugin}], interval: 1s}}\n")
+    with Peer(429, [("Retry-After", "30")]) as peer:
+        config = config_for(tmp_path, peer.url, checks, linger="1h")
+        agent = Agent(config).start()
+        try:
+            agent.wait_log("next attempt in 30s")
+            first = len(peer.posts)
+            # five more changes at least, each of them urgent
+            seen = runs(tmp_path / "count")
+            wait_for(lambda: runs(tmp_path / "count") >= seen + 5, timeout=20,
+                     what="five more plugin runs")
+            posts = len(peer.posts)
+        finally:
+            rc = agent.stop()
+    assert rc == 0, agent.text()
+    assert first == 1, peer.posts
+    assert posts == first, agent.text()
