@@ -5,9 +5,15 @@ server that answers what the test needs: a collector cannot be made to
 send these answers).
 """
 import json
+import os
+import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from pathlib import Path
+
+import pytest
 
 from agentlib import Agent
 from conftest import wait_for
@@ -18,9 +24,10 @@ class Peer:
     """An HTTP peer on loopback that answers every POST with status,
     headers and body, and keeps the bodies it was sent, with the time."""
 
-    def __init__(self, status, headers=(), body=b'{"error": "busy"}'):
+    def __init__(self, status, headers=(), body=b'{"error": "busy"}', stall=False):
         peer = self
         self.posts = []
+        self.release = threading.Event()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -31,6 +38,9 @@ class Peer:
             def do_POST(self):
                 data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 peer.posts.append((time.monotonic(), data))
+                if stall:  # never answer (until the test ends)
+                    peer.release.wait(60)
+                    return
                 self.send_response(status)
                 for k, v in headers:
                     self.send_header(k, v)
@@ -46,6 +56,7 @@ class Peer:
         return self
 
     def __exit__(self, *exc):
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -114,3 +125,45 @@ def test_changes_seen_as_they_happen_wait_for_retry_after(tmp_path):
     assert rc == 0, agent.text()
     assert first == 1, peer.posts
     assert posts == first, agent.text()
+
+
+def proc_state(pid):
+    """The state letter of /proc/PID/stat (Z: a zombie waiting for its reaping)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
+@pytest.mark.parametrize("busy", [False, True], ids=["idle", "busy"])
+def test_a_stop_that_signals_the_whole_unit_is_no_delivery_failure(tmp_path, busy):
+    """systemd's stop (and Ctrl-C at a terminal) signals every process of
+    the unit, the deliverer too: when the agent finds its deliverer dead
+    and the stop waiting at once, it stops; that death is not a delivery
+    failure to warn about and retry ("next attempt in ...").  Made
+    deterministic: the agent is stopped (SIGSTOP) while its deliverer dies
+    of SIGTERM, then gets its own SIGTERM and continues."""
+    peer_args = dict(stall=True) if busy else dict(body=b'{"accepted": 1}')
+    with Peer(200, **peer_args) as peer:
+        config = config_for(tmp_path, peer.url, disk_checks(tmp_path, 1, interval="1h"),
+                            linger="1h")
+        agent = Agent(config).start()
+        try:
+            wait_for(lambda: peer.posts and deliverers(agent), what="a post and its deliverer")
+            [dv] = deliverers(agent)
+            if not busy:
+                agent.wait_log("delivered 1 events")
+            agent.send_signal(signal.SIGSTOP)
+            os.kill(dv, signal.SIGTERM)
+            wait_for(lambda: proc_state(dv) == "Z", what="the deliverer to die")
+            agent.send_signal(signal.SIGTERM)
+            agent.send_signal(signal.SIGCONT)
+        finally:
+            rc = agent.stop()  # one more SIGTERM, merged with the first
+    text = agent.text()
+    assert rc == 0, text
+    assert "received signal 15, stopping" in text, text
+    assert "the deliverer ended" not in text, text
+    assert "next attempt in" not in text, text
+    if busy:
+        assert "abandoned the request in flight" in text, text
