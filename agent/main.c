@@ -134,6 +134,20 @@ static bool should_abort(void *arg)
 	return signal_waits(true);
 }
 
+/* Block SIGTERM, SIGINT and SIGHUP (the set in *ret_mask, may be NULL). */
+static void block_stop_signals(sigset_t *ret_mask)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	if (ret_mask)
+		*ret_mask = mask;
+}
+
 static void warn_plain_http(const struct agent_config *conf)
 {
 	for (size_t i = 0; conf->server_urls[i]; i++)
@@ -204,6 +218,13 @@ static int run_once(struct agent *a, bool send, char *const *names,
 	oneshot_run(a->conf, names, nnames, now, &results);
 	report_print(stdout, &results);
 	if (send) {
+		/*
+		 * Blocked from here to the exit, so that should_abort() sees
+		 * them: a stop abandons the request in flight and is said,
+		 * instead of killing us with the results still in stdout's
+		 * buffer.
+		 */
+		block_stop_signals(NULL);
 		delivery_queue(a->delivery, &results, true);
 		r = delivery_flush(a->delivery, &sent, why, sizeof(why));
 		if (r < 0)
@@ -335,11 +356,7 @@ static int run_daemon(struct agent *a, const char *config_path,
 	sigset_t mask;
 	int sfd;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	block_stop_signals(&mask);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
 		fatal("signalfd");

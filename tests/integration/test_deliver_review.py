@@ -167,3 +167,29 @@ def test_a_stop_that_signals_the_whole_unit_is_no_delivery_failure(tmp_path, bus
     assert "next attempt in" not in text, text
     if busy:
         assert "abandoned the request in flight" in text, text
+
+
+def test_once_stops_on_sigterm_with_its_results_printed(tmp_path):
+    """--once waiting for a deliverer that cannot finish (a collector that
+    never answers): SIGTERM abandons the request, as should_abort() says,
+    instead of killing the agent outright, which lost the results it had
+    printed into a pipe's buffer; the events stay in the outbox."""
+    import subprocess
+    from conftest import binary
+    with Peer(200, stall=True) as peer:
+        config = config_for(tmp_path, peer.url, disk_checks(tmp_path, 1), linger="1h")
+        proc = subprocess.Popen([binary("tocsin-agent"), "--config", str(config), "--once"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: peer.posts, what="the post of --once")
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 1, (proc.returncode, err)
+    assert "not delivered: interrupted" in err, err
+    assert "disk" in out, out  # the results it printed before the flush
+    agent = Agent(config)
+    assert agent.outbox_count() == 1
