@@ -609,21 +609,24 @@ static void finish_rotate(struct delivery *d, const json_t *reply)
 {
 	static const char *const results[] = { "rotated", "unstored", "failed",
 					       NULL };
-	const char *result, *err;
+	const char *result;
 	json_int_t id = json_integer_value(json_object_get(reply, "credential_id"));
-	char why[256];
+	char why[256], err[1024];
 
 	if (deliverer_result(reply, results, &result, why, sizeof(why)) < 0) {
 		log_warnx("scheduled credential rotation failed: %s", why);
 		return;
 	}
-	err = json_string_value(json_object_get(reply, "error"));
+	/* the collector's words, through the deliverer: one line for the log */
+	if (deliverer_reply_text(reply, "error", err, sizeof(err)) < 0 ||
+	    err[0] == '\0')
+		strlcpy_safe(err, "no reason given", sizeof(err));
 	if (strcmp(result, "failed") == 0) {
 		log_warnx("scheduled credential rotation failed: %.900s; the current credential stays in use",
-			  err ? err : "no reason given");
+			  err);
 	} else if (strcmp(result, "unstored") == 0) {
 		log_errorx("rotated to credential %lld but cannot store it in %s (%.200s): keeping the old one, which the collector honours for 1 h",
-			   (long long)id, d->credential_path, err ? err : "");
+			   (long long)id, d->credential_path, err);
 	} else {
 		d->rotate_retry_ms = 0;
 		log_notice("credential rotated: now credential %lld, stored in %s",

@@ -193,3 +193,28 @@ def test_once_stops_on_sigterm_with_its_results_printed(tmp_path):
     assert "disk" in out, out  # the results it printed before the flush
     agent = Agent(config)
     assert agent.outbox_count() == 1
+
+
+def test_a_refused_scheduled_rotation_is_logged_on_one_line(tmp_path):
+    """The collector's words in a refused scheduled rotation reach the log
+    through the deliverer: like every other answer they are one line, so
+    a peer cannot write log lines of its own."""
+    body = json.dumps({"error": "no\ntocsin-agent: notice: credential rotated"}).encode()
+    with Peer(403, body=body) as peer:
+        config = config_for(tmp_path, peer.url, disk_checks(tmp_path, 1, interval="1h"),
+                            linger="1h", server_extra="  backoff_max: 1s\n  rotate_every: 1s\n")
+        config.write_text("\n".join(l for l in config.read_text().splitlines()
+                                    if not l.startswith("  token:")) + "\n")
+        cred = config.parent / "credential"
+        cred.write_text("0123456789abcdef0123456789abcdef\n")
+        cred.chmod(0o600)
+        os.utime(cred, (time.time() - 60, time.time() - 60))
+        agent = Agent(config).start()
+        try:
+            agent.wait_log("scheduled credential rotation failed")
+        finally:
+            rc = agent.stop()
+    text = agent.text()
+    assert rc == 0, text
+    assert not [l for l in text.splitlines()
+                if l.startswith("tocsin-agent: notice: credential rotated")], text
