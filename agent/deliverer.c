@@ -281,6 +281,9 @@ int deliverer_wait(struct deliverer *dv, int64_t deadline_ms,
 			return -errno;
 		if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
+		/* a Ctrl-C that woke us by killing the deliverer is an abort */
+		if (should_abort && should_abort(abort_arg))
+			return -ECANCELED;
 		r = deliverer_read(dv, ret_reply);
 		if (r != 0)
 			return r < 0 ? r : 0;

@@ -218,3 +218,28 @@ def test_a_refused_scheduled_rotation_is_logged_on_one_line(tmp_path):
     assert rc == 0, text
     assert not [l for l in text.splitlines()
                 if l.startswith("tocsin-agent: notice: credential rotated")], text
+
+
+def test_once_interrupted_at_a_terminal_says_so(tmp_path):
+    """Ctrl-C at a terminal signals the whole process group: the deliverer
+    dies of the SIGINT the agent has blocked.  The agent wakes for the
+    dead deliverer and must see the interruption waiting, not report the
+    death as a delivery failure."""
+    import subprocess
+    from conftest import binary
+    with Peer(200, stall=True) as peer:
+        config = config_for(tmp_path, peer.url, disk_checks(tmp_path, 1), linger="1h")
+        proc = subprocess.Popen([binary("tocsin-agent"), "--config", str(config), "--once"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        try:
+            wait_for(lambda: peer.posts, what="the post of --once")
+            os.killpg(proc.pid, signal.SIGINT)
+            out, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 1, (proc.returncode, err)
+    assert "not delivered: interrupted" in err, err
+    assert "the deliverer ended" not in err, err
