@@ -457,6 +457,8 @@ int deliverer_post_reply(const json_t *reply, size_t nurls,
 		bad = "switched";
 	else if (reply_bool(reply, "credential_changed", &p.credential_changed) < 0)
 		bad = "credential_changed";
+	else if (reply_bool(reply, "explained", &p.explained) < 0)
+		bad = "explained";
 	else if (json_object_get(reply, "status") == NULL)
 		bad = "status";
 	if (bad != NULL) {

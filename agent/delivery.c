@@ -503,7 +503,11 @@ static void auth_refused(struct delivery *d,
 
 /*
  * A batch the collector will never take (400/413): split it, or drop it
- * when it is a single event.  0, or -errno when the outbox failed.
+ * when it is a single event the collector refused in its own words
+ * ({"error": ...}): a 400 from something else in between (a proxy, a
+ * TLS port spoken to in plain HTTP) refuses no event, and dropping one
+ * after the other would empty the outbox.  0; -EAGAIN (d->why) when the
+ * event stays and the delivery backs off; -errno when the outbox failed.
  */
 static int batch_refused(struct delivery *d, const struct outbox_batch *b,
 			 const struct deliverer_post_reply *reply)
@@ -516,6 +520,13 @@ static int batch_refused(struct delivery *d, const struct outbox_batch *b,
 		log_info("the collector refused a batch of %zu events (HTTP %ld: %s); retrying in batches of %zu",
 			 b->n, reply->status, reply->message, d->limit);
 		return 0;
+	}
+	if (!reply->explained) {
+		snprintf(d->why, sizeof(d->why),
+			 "%s answered HTTP %ld, but not in the collector's words ({\"error\": ...}): is something else answering there? (%.200s); %llu events stay in the outbox",
+			 d->conf->server_urls[reply->url], reply->status,
+			 reply->message, (unsigned long long)queued(d));
+		return -EAGAIN;
 	}
 	r = outbox_reject(d->ob, b, time_now_ms());
 	if (r < 0) {

@@ -284,13 +284,18 @@ static void describe_failure(const struct transport *t, size_t i, CURLcode rc,
 			     size);
 }
 
-/* The collector explains refusals as {"error": "..."}; quote that. */
-static void reply_message(const struct transport *t, char *buf, size_t size)
+/*
+ * The collector explains refusals as {"error": "..."}; quote that (and
+ * say it was so in *ret_explained), else the start of whatever came.
+ */
+static void reply_message(const struct transport *t, char *buf, size_t size,
+			  bool *ret_explained)
 {
 	json_t *doc = t->reply ? json_loads(t->reply, 0, NULL) : NULL;
 	const char *msg = doc ? json_string_value(json_object_get(doc, "error"))
 			      : NULL;
 
+	*ret_explained = msg != NULL;
 	if (msg != NULL)
 		strlcpy_safe(buf, msg, size);
 	else if (t->reply != NULL)
@@ -404,14 +409,16 @@ int transport_post(struct transport *t, const char *path, const char *body,
 	reply->switched = t->current != last;
 	if (reply->status == 0 || reply->status >= 500) {
 		if (reply->status >= 500)
-			reply_message(t, reply->message, sizeof(reply->message));
+			reply_message(t, reply->message, sizeof(reply->message),
+				      &reply->explained);
 		return -EIO;
 	}
 	if (reply->status >= 200 && reply->status < 300) {
 		reply->error[0] = '\0';
 		return 0;
 	}
-	reply_message(t, reply->message, sizeof(reply->message));
+	reply_message(t, reply->message, sizeof(reply->message),
+		      &reply->explained);
 	snprintf(reply->error, sizeof(reply->error),
 		 "the collector at %s answered HTTP %ld%s%s", reply->url,
 		 reply->status, reply->message[0] ? ": " : "", reply->message);

@@ -243,3 +243,31 @@ def test_once_interrupted_at_a_terminal_says_so(tmp_path):
     assert proc.returncode == 1, (proc.returncode, err)
     assert "not delivered: interrupted" in err, err
     assert "the deliverer ended" not in err, err
+
+
+def test_a_400_that_is_not_the_collectors_keeps_the_events(tmp_path):
+    """The collector refuses an event it will never take with 400 or 413
+    and says why as {"error": ...}; the agent then splits the batch and
+    drops the event alone.  A peer that answers 400 to everything in
+    other words (nginx's "plain HTTP request was sent to HTTPS port", a
+    web application firewall) refuses no event: dropping one after the
+    other emptied the whole outbox in a second.  The events stay, and the
+    agent backs off saying why."""
+    body = b"<html><body>400 The plain HTTP request was sent to HTTPS port</body></html>"
+    with Peer(400, [("Content-Type", "text/html")], body=body) as peer:
+        config = config_for(tmp_path, peer.url, disk_checks(tmp_path, 4, interval="1h"),
+                            linger="1h")
+        agent = Agent(config).start()
+        try:
+            wait_for(lambda: agent.text().count("next attempt in") >= 2, timeout=20,
+                     what="two refused attempts")
+            kept = agent.outbox_count()
+            meta = agent.outbox_meta()
+        finally:
+            rc = agent.stop()
+    text = agent.text()
+    assert rc == 0, text
+    assert kept == 4, text
+    assert meta["rejected"] == 0, meta
+    assert "dropped and counted" not in text, text
+    assert "not in the collector's words" in text, text
