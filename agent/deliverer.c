@@ -459,6 +459,8 @@ int deliverer_post_reply(const json_t *reply, size_t nurls,
 		bad = "credential_changed";
 	else if (reply_bool(reply, "explained", &p.explained) < 0)
 		bad = "explained";
+	else if (reply_int(reply, "accepted", 0, INT64_MAX / 2, &p.accepted) < 0)
+		bad = "accepted";
 	else if (json_object_get(reply, "status") == NULL)
 		bad = "status";
 	if (bad != NULL) {
@@ -466,6 +468,8 @@ int deliverer_post_reply(const json_t *reply, size_t nurls,
 			 "the deliverer's answer to a post has no valid \"%s\"", bad);
 		return -EPROTO;
 	}
+	if (json_object_get(reply, "accepted") == NULL)
+		p.accepted = -1;
 	p.status = (long)status;
 	p.url = (size_t)url;
 	p.current = (size_t)current;

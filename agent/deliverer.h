@@ -23,7 +23,8 @@
  *           {"status": HTTP status or 0, "error": why, "message": the
  *           collector's words, "retry_after_ms", "url": index tried last,
  *           "switched", "current", "primary_retry_in_ms", "explained": the
- *           refusal came as the collector's {"error": ...},
+ *           refusal came as the collector's {"error": ...}, "accepted":
+ *           the collector's count in a 2xx (absent: no acknowledgement),
  *           "credential_changed": the credential file held a new secret
  *           after a 401/403, which the deliverer now uses}
  *   rotate  {"op": "rotate"} -> {"result": "rotated" | "unstored" |
@@ -168,6 +169,7 @@ struct deliverer_post_reply {
 	int64_t primary_retry_in_ms;
 	bool credential_changed;
 	bool explained;		/* message came as {"error": ...} */
+	int64_t accepted;	/* the collector's count in a 2xx; -1: none */
 };
 
 /*

@@ -579,6 +579,14 @@ static enum attempt finish_batch(struct delivery *d,
 
 	d->current = p->current;
 	d->primary_retry_at_ms = time_mono_ms() + p->primary_retry_in_ms;
+	if (s >= 200 && s < 300 && p->accepted < 0) {
+		/* the collector says 2xx only after its commit, and says so */
+		snprintf(d->why, sizeof(d->why),
+			 "%s answered HTTP %ld, but not with the collector's acknowledgement ({\"accepted\": ...}): is something else answering there? %llu events stay in the outbox",
+			 d->conf->server_urls[p->url], s,
+			 (unsigned long long)queued(d));
+		return ATTEMPT_FAILED;
+	}
 	if (s >= 200 && s < 300)
 		return batch_acked(d, b, p) < 0 ? ATTEMPT_FAILED : ATTEMPT_SENT;
 	d->retry_after_ms = p->retry_after_ms;
@@ -605,7 +613,10 @@ static enum attempt finish_batch(struct delivery *d,
 static void finish_direct(struct delivery *d,
 			  const struct deliverer_post_reply *p)
 {
-	if (p->status >= 200 && p->status < 300)
+	if (p->status >= 200 && p->status < 300 && p->accepted < 0)
+		log_errorx("%zu events lost: HTTP %ld, but not with the collector's acknowledgement",
+			   d->direct[0].n, p->status);
+	else if (p->status >= 200 && p->status < 300)
 		log_warnx("sent %zu events directly instead", d->direct[0].n);
 	else if (p->status != 0)
 		log_errorx("%zu events lost: the collector answered HTTP %ld%s%s",

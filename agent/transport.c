@@ -305,6 +305,22 @@ static void reply_message(const struct transport *t, char *buf, size_t size,
 	json_decref(doc);
 }
 
+/*
+ * The collector acknowledges events with {"accepted": N, ...}: N, or -1
+ * when the answer is not that (something else answered the URL).
+ */
+static int64_t reply_accepted(const struct transport *t)
+{
+	json_t *doc = t->reply ? json_loads(t->reply, 0, NULL) : NULL;
+	json_t *v = json_object_get(doc, "accepted");
+	int64_t n = json_is_integer(v) && json_integer_value(v) >= 0
+			    ? json_integer_value(v)
+			    : -1;
+
+	json_decref(doc);
+	return n;
+}
+
 /* One request to URL i.  0 when an HTTP answer came (reply->status). */
 static int post_one(struct transport *t, size_t i, const char *path,
 		    const char *body, size_t len, struct transport_reply *reply,
@@ -369,6 +385,7 @@ int transport_post(struct transport *t, const char *path, const char *body,
 	int r;
 
 	memset(reply, 0, sizeof(*reply));
+	reply->accepted = -1;
 	r = transport_handle(t);
 	if (r < 0) {
 		snprintf(reply->error, sizeof(reply->error),
@@ -415,6 +432,7 @@ int transport_post(struct transport *t, const char *path, const char *body,
 	}
 	if (reply->status >= 200 && reply->status < 300) {
 		reply->error[0] = '\0';
+		reply->accepted = reply_accepted(t);
 		return 0;
 	}
 	reply_message(t, reply->message, sizeof(reply->message),

@@ -271,3 +271,26 @@ def test_a_400_that_is_not_the_collectors_keeps_the_events(tmp_path):
     assert meta["rejected"] == 0, meta
     assert "dropped and counted" not in text, text
     assert "not in the collector's words" in text, text
+
+
+def test_a_2xx_that_is_not_the_collectors_acknowledgement_keeps_the_events(tmp_path):
+    """The collector acknowledges a batch, after its commit, with
+    {"accepted": N, "duplicates": M, ...}.  A 200 from something else at
+    the URL (a web application's catch-all route, a portal) acknowledges
+    nothing: deleting the batch on it lost every event.  The events stay,
+    and the agent backs off saying why."""
+    body = b"<!doctype html><html><body>Welcome</body></html>"
+    with Peer(200, [("Content-Type", "text/html")], body=body) as peer:
+        config = config_for(tmp_path, peer.url, disk_checks(tmp_path, 3, interval="1h"),
+                            linger="1h")
+        agent = Agent(config).start()
+        try:
+            wait_for(lambda: agent.text().count("next attempt in") >= 2, timeout=20,
+                     what="two unacknowledged attempts")
+            kept = agent.outbox_count()
+        finally:
+            rc = agent.stop()
+    text = agent.text()
+    assert rc == 0, text
+    assert kept == 3, text
+    assert "not with the collector's acknowledgement" in text, text
