@@ -6,6 +6,7 @@
 #ifndef TOCSIN_UTIL_H
 #define TOCSIN_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,14 @@ int parse_double(const char *text, double *ret);
 /* Wall clock in milliseconds since the epoch; monotonic in milliseconds. */
 int64_t time_now_ms(void);
 int64_t time_mono_ms(void);
+/*
+ * Timed waits on the monotonic clock, so that a wall clock stepped back
+ * stalls no timer: cond_init_monotonic() makes a condition variable whose
+ * pthread_cond_timedwait() takes CLOCK_MONOTONIC deadlines, and
+ * time_mono_deadline() the deadline ms milliseconds from now.
+ */
+void cond_init_monotonic(pthread_cond_t *cond);
+struct timespec time_mono_deadline(int64_t ms);
 /* "2026-11-22T21:53:07.123Z"; buf must hold TIME_RFC3339_LEN bytes. */
 #define TIME_RFC3339_LEN 32
 void time_format_rfc3339(int64_t ms, char *buf);

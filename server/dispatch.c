@@ -632,13 +632,7 @@ static void lane_wait(struct lane *l, int64_t next_ms)
 
 	if (delay <= 0)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += delay / 1000;
-	ts.tv_nsec += (delay % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	ts = time_mono_deadline(delay);
 	pthread_mutex_lock(&p->lock);
 	while (!p->stopping && p->kicks == l->seen &&
 	       pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
@@ -750,7 +744,6 @@ int dispatch_start(struct desk *d, struct dispatch **ret)
 {
 	const struct notify_config *nc = d->hc->notify;
 	struct dispatch *p = xcalloc(1, sizeof(*p));
-	pthread_condattr_t attr;
 	int r;
 
 	r = writer_run(d->writer, orphans_apply, d);
@@ -760,10 +753,7 @@ int dispatch_start(struct desk *d, struct dispatch **ret)
 	}
 	p->d = d;
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->cond, &attr);
-	pthread_condattr_destroy(&attr);
+	cond_init_monotonic(&p->cond);
 	p->lanes = xcalloc(nc->nwebhooks + 1, sizeof(*p->lanes));
 	if (nc->smtp_url)
 		p->lanes[p->nlanes++] = (struct lane){

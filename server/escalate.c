@@ -258,13 +258,7 @@ static void *escalate_main(void *arg)
 		pthread_mutex_lock(&e->lock);
 		if (e->stopping)
 			break;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += tick / 1000;
-		ts.tv_nsec += (tick % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		ts = time_mono_deadline(tick);
 		/* The batch was full: there is more due right now. */
 		if (r < ESCALATE_BATCH_MAX)
 			pthread_cond_timedwait(&e->cond, &e->lock, &ts);
@@ -276,15 +270,11 @@ static void *escalate_main(void *arg)
 int escalate_start(struct desk *d, struct escalate **ret)
 {
 	struct escalate *e = xcalloc(1, sizeof(*e));
-	pthread_condattr_t attr;
 	int r;
 
 	e->d = d;
 	pthread_mutex_init(&e->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&e->cond, &attr);
-	pthread_condattr_destroy(&attr);
+	cond_init_monotonic(&e->cond);
 	r = pthread_create(&e->thread, NULL, escalate_main, e);
 	if (r != 0) {
 		pthread_cond_destroy(&e->cond);

@@ -409,20 +409,6 @@ int liveness_check_now(struct liveness *lv, int64_t now_ms)
 	return r;
 }
 
-static struct timespec deadline_in(int64_t ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
-}
-
 /* The timer: a round every check_every until liveness_stop(). */
 static void *timer_main(void *p)
 {
@@ -430,7 +416,7 @@ static void *timer_main(void *p)
 
 	pthread_mutex_lock(&lv->lock);
 	while (!lv->stopping) {
-		struct timespec until = deadline_in(lv->conf.check_every_ms);
+		struct timespec until = time_mono_deadline(lv->conf.check_every_ms);
 		int r;
 
 		while (!lv->stopping &&
@@ -502,7 +488,6 @@ int liveness_start(struct store *st, struct writer *w,
 		   struct liveness **ret)
 {
 	struct liveness *lv = xcalloc(1, sizeof(*lv));
-	pthread_condattr_t attr;
 	int r = 0;
 
 	lv->st = st;
@@ -510,10 +495,7 @@ int liveness_start(struct store *st, struct writer *w,
 	lv->conf = *conf;
 	lv->start_ms = start_ms;
 	pthread_mutex_init(&lv->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&lv->wake, &attr);
-	pthread_condattr_destroy(&attr);
+	cond_init_monotonic(&lv->wake);
 	for (int i = 0; r == 0 && i < STMT_COUNT; i++)
 		r = store_prepare(st, stmt_sql[i], &lv->stmt[i]);
 	if (r == 0) {

@@ -320,27 +320,13 @@ static void prune_done(void *arg, int result)
 	pthread_mutex_unlock(&rt->lock);
 }
 
-static struct timespec deadline_in(int64_t ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
-}
-
 static void *timer_main(void *arg)
 {
 	struct retention *rt = arg;
 
 	pthread_mutex_lock(&rt->lock);
 	while (!rt->stopping) {
-		struct timespec until = deadline_in(rt->conf.prune_every_ms);
+		struct timespec until = time_mono_deadline(rt->conf.prune_every_ms);
 
 		while (!rt->backlog && !rt->stopping &&
 		       pthread_cond_timedwait(&rt->wake, &rt->lock, &until) != ETIMEDOUT)
@@ -364,17 +350,13 @@ int retention_open(struct store *st, const struct retention_config *conf,
 		   struct retention **ret)
 {
 	struct retention *rt = xcalloc(1, sizeof(*rt));
-	pthread_condattr_t attr;
 	int r = 0;
 
 	rt->st = st;
 	rt->conf = *conf;
 	atomic_init(&rt->queued, false);
 	pthread_mutex_init(&rt->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&rt->wake, &attr);
-	pthread_condattr_destroy(&attr);
+	cond_init_monotonic(&rt->wake);
 	for (int i = 0; r == 0 && i < RS_COUNT; i++)
 		r = store_prepare(st, rs_sql[i], &rt->stmt[i]);
 	if (r < 0) {

@@ -172,7 +172,6 @@ int writer_start(struct store *st, size_t max_queue, size_t max_group,
 		 struct writer **ret)
 {
 	struct writer *w = xcalloc(1, sizeof(*w));
-	pthread_condattr_t attr;
 	int r;
 
 	w->st = st;
@@ -181,10 +180,7 @@ int writer_start(struct store *st, size_t max_queue, size_t max_group,
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->work, NULL);
 	/* writer_run_timed() waits on it with a monotonic deadline. */
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->finished, &attr);
-	pthread_condattr_destroy(&attr);
+	cond_init_monotonic(&w->finished);
 	r = pthread_create(&w->thread, NULL, writer_main, w);
 	if (r != 0) {
 		pthread_cond_destroy(&w->finished);
@@ -250,13 +246,7 @@ int writer_run_then(struct writer *w, writer_fn fn, writer_done_fn then,
 	struct timespec deadline, *until = NULL;
 
 	if (wait_ms >= 0) {
-		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		deadline.tv_sec += wait_ms / 1000;
-		deadline.tv_nsec += (wait_ms % 1000) * 1000000L;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
+		deadline = time_mono_deadline(wait_ms);
 		until = &deadline;
 	}
 	pthread_mutex_lock(&w->lock);

@@ -5,7 +5,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../common/util.h"
@@ -106,6 +108,37 @@ static void test_copy_cuts_on_a_character_boundary(void **state)
 	assert_string_equal(buf, "abc");
 }
 
+/* Deadlines carry nanoseconds into seconds and a monotonic condition
+ * variable times out against them. */
+static void test_monotonic_deadline(void **state)
+{
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cond;
+	struct timespec now, until;
+	int64_t started, waited;
+
+	(void)state;
+	for (int64_t ms = 0; ms < 3000; ms += 7) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		until = time_mono_deadline(ms);
+		assert_true(until.tv_nsec >= 0 && until.tv_nsec < 1000000000L);
+		int64_t delta = (until.tv_sec - now.tv_sec) * 1000 +
+				(until.tv_nsec - now.tv_nsec) / 1000000;
+		assert_true(delta >= ms - 1 && delta <= ms + 50);
+	}
+	cond_init_monotonic(&cond);
+	pthread_mutex_lock(&lock);
+	started = time_mono_ms();
+	until = time_mono_deadline(30);
+	while (pthread_cond_timedwait(&cond, &lock, &until) != ETIMEDOUT)
+		;
+	waited = time_mono_ms() - started;
+	pthread_mutex_unlock(&lock);
+	pthread_cond_destroy(&cond);
+	/* On a CLOCK_REALTIME condition the deadline would lie decades back. */
+	assert_true(waited >= 29);
+}
+
 static void test_parse_int(void **state)
 {
 	int64_t v;
@@ -125,6 +158,7 @@ int main(void)
 		cmocka_unit_test(test_uuid),
 		cmocka_unit_test(test_format_bytes),
 		cmocka_unit_test(test_parse_int),
+		cmocka_unit_test(test_monotonic_deadline),
 		cmocka_unit_test(test_format_duration),
 		cmocka_unit_test(test_copy_cuts_on_a_character_boundary),
 	};
