@@ -234,6 +234,19 @@ void delivery_free(struct delivery *d)
 	free(d);
 }
 
+/* The same collector URLs, in the same order? */
+static bool same_urls(char *const *a, char *const *b)
+{
+	size_t i = 0;
+
+	if (a == NULL || b == NULL)
+		return a == b;
+	for (; a[i] && b[i]; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return a[i] == NULL && b[i] == NULL;
+}
+
 int delivery_reconfigure(struct delivery *d, const struct agent_config *conf,
 			 char *why, size_t whylen)
 {
@@ -253,13 +266,20 @@ int delivery_reconfigure(struct delivery *d, const struct agent_config *conf,
 	free(d->deliverer_path);
 	d->credential_path = cred;
 	d->deliverer_path = path;
+	/*
+	 * With the same collectors, what they told us stands: a fleet
+	 * reloaded at once must not return at once to one that asked to
+	 * wait (Retry-After, the backoff).  New URLs start afresh.
+	 */
+	if (!same_urls(d->conf->server_urls, conf->server_urls)) {
+		d->current = 0;
+		d->primary_retry_at_ms = 0;
+		d->next_try_ms = 0;
+		d->retry_until_ms = 0;
+	}
 	d->conf = conf;
-	d->current = 0; /* the URLs may have changed */
-	d->primary_retry_at_ms = 0;
 	d->limit = conf->outbox.batch_events;
 	d->pending = true;
-	d->next_try_ms = 0;
-	d->retry_until_ms = 0; /* said by a collector we may no longer use */
 	d->drained_ms = 0;
 	outbox_set_limits(d->ob, &conf->outbox);
 	return 0;

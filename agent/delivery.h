@@ -61,8 +61,9 @@ void delivery_free(struct delivery *d);
 
 /*
  * Take a reloaded configuration (conf must outlive d or the next call):
- * the deliverer is stopped and the next one gets the new settings.  On
- * an error the old configuration stays.
+ * the deliverer is stopped and the next one gets the new settings; with
+ * the same collector URLs the backoff and a Retry-After stand.  On an
+ * error the old configuration stays.
  */
 int delivery_reconfigure(struct delivery *d, const struct agent_config *conf,
 			 char *why, size_t whylen);

@@ -294,3 +294,28 @@ def test_a_2xx_that_is_not_the_collectors_acknowledgement_keeps_the_events(tmp_p
     assert rc == 0, text
     assert kept == 3, text
     assert "not with the collector's acknowledgement" in text, text
+
+
+def test_a_reload_keeps_the_collectors_retry_after(tmp_path):
+    """A reload (configuration management pushes one to every agent at
+    once) with the same collector URLs must not send at once to a
+    collector that said 429, Retry-After: 30: a fleet reloaded during an
+    overload would come back all together."""
+    with Peer(429, [("Retry-After", "30")]) as peer:
+        config = config_for(tmp_path, peer.url, disk_checks(tmp_path, 1), linger="1h")
+        agent = Agent(config).start()
+        try:
+            agent.wait_log("next attempt in 30s")
+            posts = len(peer.posts)
+            agent.send_signal(signal.SIGHUP)
+            agent.wait_log("configuration reloaded")
+            # the disk check runs every second: three rounds after the reload
+            queued = agent.outbox_count()
+            wait_for(lambda: agent.outbox_count() >= queued + 3, timeout=20,
+                     what="three rounds queued after the reload")
+            after = len(peer.posts)
+        finally:
+            rc = agent.stop()
+    assert rc == 0, agent.text()
+    assert posts == 1, agent.text()
+    assert after == posts, agent.text()
