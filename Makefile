@@ -160,7 +160,12 @@ SERVER_SRCS := \
 	server/keymap.c \
 	server/ticket_cache.c \
 	server/checkpoint.c \
-	server/retention.c
+	server/retention.c \
+	server/account.c \
+	server/session.c \
+	server/console_api.c \
+	server/ticket_query.c \
+	build/gen/console_assets.c
 
 CLI_SRCS := \
 	server/cli/main.c \
@@ -171,7 +176,8 @@ CLI_SRCS := \
 	server/cli/workflow.c \
 	server/cli/audit.c \
 	server/cli/credentials.c \
-	server/cli/enrollment.c
+	server/cli/enrollment.c \
+	server/cli/accounts.c
 
 UNIT_TESTS := \
 	test_config \
@@ -210,6 +216,8 @@ UNIT_TESTS := \
 	test_wire \
 	test_ticket_cache \
 	test_retention \
+	test_session \
+	test_account \
 	test_dedup_timer
 
 # V=1 shows the full commands.
@@ -335,6 +343,25 @@ $(FUZZ_REPLAYS): $(ASAN)/tests/test_%: $(ASAN)/tests/fuzz/%.o $(ASAN)/tests/fuzz
 
 .PRECIOUS: $(ASAN)/tests/unit/%.o
 
+# --- the web console: console/ compiled into the collector ---------------
+CONSOLE_FILES := $(sort $(wildcard console/*.html console/*.css console/*.js))
+
+build/gen/console_assets.c: console/embed.sh $(CONSOLE_FILES)
+	@mkdir -p $(@D)
+	$(call say,GEN,$@)
+	$(Q)console/embed.sh $@ $(CONSOLE_FILES)
+
+# The browser test's driver, playwright-core, pinned in tests/console/ and
+# installed into build/ (never the source tree); it drives /usr/bin/chromium.
+PLAYWRIGHT := build/console-tests/node_modules/playwright-core/package.json
+
+$(PLAYWRIGHT): tests/console/package.json tests/console/package-lock.json
+	@mkdir -p build/console-tests
+	$(call say,NPM,playwright-core)
+	$(Q)cp tests/console/package.json tests/console/package-lock.json build/console-tests/
+	$(Q)cd build/console-tests && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	$(Q)touch $@
+
 # --- tests -----------------------------------------------------------------
 .PHONY: test unit integration deps-check
 test: deps-check
@@ -352,6 +379,8 @@ integration: deps-check
 # LD_PRELOAD shims for the integration tests (plain, no sanitizer).
 # powercut.so: a power cut that keeps only what was synced (test_durability).
 TEST_SHIMS := build/powercut.so
+# Not a shim, but built for the integration tests the same way.
+TEST_SHIMS += $(PLAYWRIGHT)
 
 build/powercut.so: tests/powercut/powercut.c
 	@mkdir -p $(@D)

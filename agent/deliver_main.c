@@ -200,6 +200,10 @@ static json_t *do_post(struct deliver *dl, const json_t *req, const char *body,
 		      (json_int_t)reply.url_index, "switched", reply.switched,
 		      "current", (json_int_t)current, "primary_retry_in_ms",
 		      (json_int_t)retry_in);
+	if (reply.explained)
+		json_object_set_new(a, "explained", json_true());
+	if (reply.accepted >= 0)
+		json_object_set_new(a, "accepted", json_integer(reply.accepted));
 	if ((reply.status == 401 || reply.status == 403) && credential_changed(dl))
 		json_object_set_new(a, "credential_changed", json_true());
 	return a;

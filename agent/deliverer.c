@@ -281,6 +281,9 @@ int deliverer_wait(struct deliverer *dv, int64_t deadline_ms,
 			return -errno;
 		if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
+		/* a Ctrl-C that woke us by killing the deliverer is an abort */
+		if (should_abort && should_abort(abort_arg))
+			return -ECANCELED;
 		r = deliverer_read(dv, ret_reply);
 		if (r != 0)
 			return r < 0 ? r : 0;
@@ -454,6 +457,10 @@ int deliverer_post_reply(const json_t *reply, size_t nurls,
 		bad = "switched";
 	else if (reply_bool(reply, "credential_changed", &p.credential_changed) < 0)
 		bad = "credential_changed";
+	else if (reply_bool(reply, "explained", &p.explained) < 0)
+		bad = "explained";
+	else if (reply_int(reply, "accepted", 0, INT64_MAX / 2, &p.accepted) < 0)
+		bad = "accepted";
 	else if (json_object_get(reply, "status") == NULL)
 		bad = "status";
 	if (bad != NULL) {
@@ -461,6 +468,8 @@ int deliverer_post_reply(const json_t *reply, size_t nurls,
 			 "the deliverer's answer to a post has no valid \"%s\"", bad);
 		return -EPROTO;
 	}
+	if (json_object_get(reply, "accepted") == NULL)
+		p.accepted = -1;
 	p.status = (long)status;
 	p.url = (size_t)url;
 	p.current = (size_t)current;

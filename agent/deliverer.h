@@ -22,7 +22,9 @@
  *   post    {"op": "post", "path": P} + the body (JSON) ->
  *           {"status": HTTP status or 0, "error": why, "message": the
  *           collector's words, "retry_after_ms", "url": index tried last,
- *           "switched", "current", "primary_retry_in_ms",
+ *           "switched", "current", "primary_retry_in_ms", "explained": the
+ *           refusal came as the collector's {"error": ...}, "accepted":
+ *           the collector's count in a 2xx (absent: no acknowledgement),
  *           "credential_changed": the credential file held a new secret
  *           after a 401/403, which the deliverer now uses}
  *   rotate  {"op": "rotate"} -> {"result": "rotated" | "unstored" |
@@ -166,6 +168,8 @@ struct deliverer_post_reply {
 	size_t current;
 	int64_t primary_retry_in_ms;
 	bool credential_changed;
+	bool explained;		/* message came as {"error": ...} */
+	int64_t accepted;	/* the collector's count in a 2xx; -1: none */
 };
 
 /*

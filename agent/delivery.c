@@ -76,6 +76,7 @@ struct delivery {
 	int64_t delay_ms;	/* last backoff delay; 0 after a success */
 	int64_t next_try_ms;	/* monotonic */
 	int64_t retry_after_ms; /* the last answer's Retry-After */
+	int64_t retry_until_ms; /* monotonic; not before, said Retry-After */
 	unsigned failures;	/* consecutive failed attempts */
 	int64_t rotate_retry_ms; /* monotonic; a failed rotation waits */
 	int64_t drop_logged_ms;
@@ -233,6 +234,19 @@ void delivery_free(struct delivery *d)
 	free(d);
 }
 
+/* The same collector URLs, in the same order? */
+static bool same_urls(char *const *a, char *const *b)
+{
+	size_t i = 0;
+
+	if (a == NULL || b == NULL)
+		return a == b;
+	for (; a[i] && b[i]; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return a[i] == NULL && b[i] == NULL;
+}
+
 int delivery_reconfigure(struct delivery *d, const struct agent_config *conf,
 			 char *why, size_t whylen)
 {
@@ -252,12 +266,20 @@ int delivery_reconfigure(struct delivery *d, const struct agent_config *conf,
 	free(d->deliverer_path);
 	d->credential_path = cred;
 	d->deliverer_path = path;
+	/*
+	 * With the same collectors, what they told us stands: a fleet
+	 * reloaded at once must not return at once to one that asked to
+	 * wait (Retry-After, the backoff).  New URLs start afresh.
+	 */
+	if (!same_urls(d->conf->server_urls, conf->server_urls)) {
+		d->current = 0;
+		d->primary_retry_at_ms = 0;
+		d->next_try_ms = 0;
+		d->retry_until_ms = 0;
+	}
 	d->conf = conf;
-	d->current = 0; /* the URLs may have changed */
-	d->primary_retry_at_ms = 0;
 	d->limit = conf->outbox.batch_events;
 	d->pending = true;
-	d->next_try_ms = 0;
 	d->drained_ms = 0;
 	outbox_set_limits(d->ob, &conf->outbox);
 	return 0;
@@ -350,8 +372,9 @@ void delivery_queue(struct delivery *d, const struct check_results *results,
 	 */
 	if (drops.queued_changes > 0) {
 		d->change_queued = true;
+		/* ... but not before the collector asked us to come back */
 		if (urgent)
-			d->next_try_ms = 0;
+			d->next_try_ms = d->retry_until_ms;
 	}
 }
 
@@ -500,7 +523,11 @@ static void auth_refused(struct delivery *d,
 
 /*
  * A batch the collector will never take (400/413): split it, or drop it
- * when it is a single event.  0, or -errno when the outbox failed.
+ * when it is a single event the collector refused in its own words
+ * ({"error": ...}): a 400 from something else in between (a proxy, a
+ * TLS port spoken to in plain HTTP) refuses no event, and dropping one
+ * after the other would empty the outbox.  0; -EAGAIN (d->why) when the
+ * event stays and the delivery backs off; -errno when the outbox failed.
  */
 static int batch_refused(struct delivery *d, const struct outbox_batch *b,
 			 const struct deliverer_post_reply *reply)
@@ -513,6 +540,13 @@ static int batch_refused(struct delivery *d, const struct outbox_batch *b,
 		log_info("the collector refused a batch of %zu events (HTTP %ld: %s); retrying in batches of %zu",
 			 b->n, reply->status, reply->message, d->limit);
 		return 0;
+	}
+	if (!reply->explained) {
+		snprintf(d->why, sizeof(d->why),
+			 "%s answered HTTP %ld, but not in the collector's words ({\"error\": ...}): is something else answering there? (%.200s); %llu events stay in the outbox",
+			 d->conf->server_urls[reply->url], reply->status,
+			 reply->message, (unsigned long long)queued(d));
+		return -EAGAIN;
 	}
 	r = outbox_reject(d->ob, b, time_now_ms());
 	if (r < 0) {
@@ -565,6 +599,14 @@ static enum attempt finish_batch(struct delivery *d,
 
 	d->current = p->current;
 	d->primary_retry_at_ms = time_mono_ms() + p->primary_retry_in_ms;
+	if (s >= 200 && s < 300 && p->accepted < 0) {
+		/* the collector says 2xx only after its commit, and says so */
+		snprintf(d->why, sizeof(d->why),
+			 "%s answered HTTP %ld, but not with the collector's acknowledgement ({\"accepted\": ...}): is something else answering there? %llu events stay in the outbox",
+			 d->conf->server_urls[p->url], s,
+			 (unsigned long long)queued(d));
+		return ATTEMPT_FAILED;
+	}
 	if (s >= 200 && s < 300)
 		return batch_acked(d, b, p) < 0 ? ATTEMPT_FAILED : ATTEMPT_SENT;
 	d->retry_after_ms = p->retry_after_ms;
@@ -591,7 +633,10 @@ static enum attempt finish_batch(struct delivery *d,
 static void finish_direct(struct delivery *d,
 			  const struct deliverer_post_reply *p)
 {
-	if (p->status >= 200 && p->status < 300)
+	if (p->status >= 200 && p->status < 300 && p->accepted < 0)
+		log_errorx("%zu events lost: HTTP %ld, but not with the collector's acknowledgement",
+			   d->direct[0].n, p->status);
+	else if (p->status >= 200 && p->status < 300)
 		log_warnx("sent %zu events directly instead", d->direct[0].n);
 	else if (p->status != 0)
 		log_errorx("%zu events lost: the collector answered HTTP %ld%s%s",
@@ -606,21 +651,24 @@ static void finish_rotate(struct delivery *d, const json_t *reply)
 {
 	static const char *const results[] = { "rotated", "unstored", "failed",
 					       NULL };
-	const char *result, *err;
+	const char *result;
 	json_int_t id = json_integer_value(json_object_get(reply, "credential_id"));
-	char why[256];
+	char why[256], err[1024];
 
 	if (deliverer_result(reply, results, &result, why, sizeof(why)) < 0) {
 		log_warnx("scheduled credential rotation failed: %s", why);
 		return;
 	}
-	err = json_string_value(json_object_get(reply, "error"));
+	/* the collector's words, through the deliverer: one line for the log */
+	if (deliverer_reply_text(reply, "error", err, sizeof(err)) < 0 ||
+	    err[0] == '\0')
+		strlcpy_safe(err, "no reason given", sizeof(err));
 	if (strcmp(result, "failed") == 0) {
 		log_warnx("scheduled credential rotation failed: %.900s; the current credential stays in use",
-			  err ? err : "no reason given");
+			  err);
 	} else if (strcmp(result, "unstored") == 0) {
 		log_errorx("rotated to credential %lld but cannot store it in %s (%.200s): keeping the old one, which the collector honours for 1 h",
-			   (long long)id, d->credential_path, err ? err : "");
+			   (long long)id, d->credential_path, err);
 	} else {
 		d->rotate_retry_ms = 0;
 		log_notice("credential rotated: now credential %lld, stored in %s",
@@ -734,6 +782,7 @@ static void schedule_retry(struct delivery *d)
 	else if (wait > RETRY_AFTER_MAX_MS)
 		wait = RETRY_AFTER_MAX_MS;
 	d->next_try_ms = time_mono_ms() + wait;
+	d->retry_until_ms = d->retry_after_ms > 0 ? d->next_try_ms : 0;
 	log_warnx("%s; next attempt in %llds", d->why, (long long)(wait + 999) / 1000);
 }
 
@@ -761,6 +810,7 @@ static void attempt_done(struct delivery *d, enum attempt a)
 		d->failures = 0;
 		d->delay_ms = 0;
 		d->next_try_ms = 0;
+		d->retry_until_ms = 0;
 		break;
 	default:
 		return;

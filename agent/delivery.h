@@ -61,8 +61,9 @@ void delivery_free(struct delivery *d);
 
 /*
  * Take a reloaded configuration (conf must outlive d or the next call):
- * the deliverer is stopped and the next one gets the new settings.  On
- * an error the old configuration stays.
+ * the deliverer is stopped and the next one gets the new settings; with
+ * the same collector URLs the backoff and a Retry-After stand.  On an
+ * error the old configuration stays.
  */
 int delivery_reconfigure(struct delivery *d, const struct agent_config *conf,
 			 char *why, size_t whylen);
@@ -70,7 +71,8 @@ int delivery_reconfigure(struct delivery *d, const struct agent_config *conf,
 /*
  * Write results to the outbox, logging what had to be dropped.  A state
  * change among them is sent at once, and when urgent (seen as it
- * happened) even before the backoff would allow; results that repeat
+ * happened) even before the backoff would allow, though never before
+ * a collector's Retry-After has passed; results that repeat
  * their key's state wait until server.hold_repeats after the outbox was
  * last emptied.  When the
  * outbox cannot be written the results are sent at once instead, and lost

@@ -109,6 +109,18 @@ static void run_checks(struct agent_config *conf, bool force,
 	}
 }
 
+/* Is one of these signals waiting (blocked, so pending until read)? */
+static bool signal_waits(bool or_hup)
+{
+	sigset_t pending;
+
+	if (sigpending(&pending) < 0)
+		return false;
+	return sigismember(&pending, SIGTERM) == 1 ||
+	       sigismember(&pending, SIGINT) == 1 ||
+	       (or_hup && sigismember(&pending, SIGHUP) == 1);
+}
+
 /*
  * Called while --once waits for the deliverer: keep the watchdog fed, and
  * give up when SIGTERM, SIGINT or SIGHUP waits (blocked, so pending until
@@ -117,15 +129,23 @@ static void run_checks(struct agent_config *conf, bool force,
  */
 static bool should_abort(void *arg)
 {
-	sigset_t pending;
-
 	(void)arg;
 	service_watchdog();
-	if (sigpending(&pending) < 0)
-		return false;
-	return sigismember(&pending, SIGTERM) == 1 ||
-	       sigismember(&pending, SIGINT) == 1 ||
-	       sigismember(&pending, SIGHUP) == 1;
+	return signal_waits(true);
+}
+
+/* Block SIGTERM, SIGINT and SIGHUP (the set in *ret_mask, may be NULL). */
+static void block_stop_signals(sigset_t *ret_mask)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	if (ret_mask)
+		*ret_mask = mask;
 }
 
 static void warn_plain_http(const struct agent_config *conf)
@@ -198,6 +218,13 @@ static int run_once(struct agent *a, bool send, char *const *names,
 	oneshot_run(a->conf, names, nnames, now, &results);
 	report_print(stdout, &results);
 	if (send) {
+		/*
+		 * Blocked from here to the exit, so that should_abort() sees
+		 * them: a stop abandons the request in flight and is said,
+		 * instead of killing us with the results still in stdout's
+		 * buffer.
+		 */
+		block_stop_signals(NULL);
 		delivery_queue(a->delivery, &results, true);
 		r = delivery_flush(a->delivery, &sent, why, sizeof(why));
 		if (r < 0)
@@ -329,11 +356,7 @@ static int run_daemon(struct agent *a, const char *config_path,
 	sigset_t mask;
 	int sfd;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	block_stop_signals(&mask);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
 		fatal("signalfd");
@@ -359,7 +382,13 @@ static int run_daemon(struct agent *a, const char *config_path,
 		n = build_pollset(a, sfd, pfds, owners, POLL_MAX, &nd);
 		if (poll(pfds, n, poll_timeout(a)) <= 0)
 			continue;
-		delivery_on_ready(a->delivery, &pfds[1], nd);
+		/*
+		 * A stop signals the whole unit (systemd, Ctrl-C): a deliverer
+		 * found dead with the stop waiting died of it, which is no
+		 * failure to log and retry; the stop abandons its request.
+		 */
+		if (!signal_waits(false))
+			delivery_on_ready(a->delivery, &pfds[1], nd);
 		run_ready_checks(pfds, owners, n, &results);
 		/* A change seen as it happens goes out at once. */
 		delivery_queue(a->delivery, &results, true);

@@ -14,7 +14,11 @@ void service_init(void)
 {
 	uint64_t usec = 0;
 
-	/* 0 keeps WATCHDOG_USEC for children; the agent starts none. */
+	/*
+	 * 0 keeps WATCHDOG_USEC for children (the deliverer, plugins): they
+	 * cannot use it, WATCHDOG_PID names us and the unit has
+	 * NotifyAccess=main.
+	 */
 	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
 		watchdog_every_ms = (int64_t)(usec / 2000);
 		if (watchdog_every_ms == 0)

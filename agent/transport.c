@@ -12,6 +12,11 @@
 /* The collector's answers are small; more than this is not a collector. */
 #define REPLY_MAX (64 * 1024)
 #define URLS_MAX 16
+/*
+ * A Retry-After beyond a day is taken as a day (the agent caps it lower
+ * still): the collector's figure, in seconds, must fit in milliseconds.
+ */
+#define RETRY_AFTER_MAX_S (24 * 3600)
 
 struct transport {
 	CURL *curl; /* made on the first request */
@@ -279,13 +284,18 @@ static void describe_failure(const struct transport *t, size_t i, CURLcode rc,
 			     size);
 }
 
-/* The collector explains refusals as {"error": "..."}; quote that. */
-static void reply_message(const struct transport *t, char *buf, size_t size)
+/*
+ * The collector explains refusals as {"error": "..."}; quote that (and
+ * say it was so in *ret_explained), else the start of whatever came.
+ */
+static void reply_message(const struct transport *t, char *buf, size_t size,
+			  bool *ret_explained)
 {
 	json_t *doc = t->reply ? json_loads(t->reply, 0, NULL) : NULL;
 	const char *msg = doc ? json_string_value(json_object_get(doc, "error"))
 			      : NULL;
 
+	*ret_explained = msg != NULL;
 	if (msg != NULL)
 		strlcpy_safe(buf, msg, size);
 	else if (t->reply != NULL)
@@ -293,6 +303,22 @@ static void reply_message(const struct transport *t, char *buf, size_t size)
 	else
 		buf[0] = '\0';
 	json_decref(doc);
+}
+
+/*
+ * The collector acknowledges events with {"accepted": N, ...}: N, or -1
+ * when the answer is not that (something else answered the URL).
+ */
+static int64_t reply_accepted(const struct transport *t)
+{
+	json_t *doc = t->reply ? json_loads(t->reply, 0, NULL) : NULL;
+	json_t *v = json_object_get(doc, "accepted");
+	int64_t n = json_is_integer(v) && json_integer_value(v) >= 0
+			    ? json_integer_value(v)
+			    : -1;
+
+	json_decref(doc);
+	return n;
 }
 
 /* One request to URL i.  0 when an HTTP answer came (reply->status). */
@@ -323,7 +349,10 @@ static int post_one(struct transport *t, size_t i, const char *path,
 	if (curl_easy_getinfo(t->curl, CURLINFO_RETRY_AFTER, &retry_after) ==
 		    CURLE_OK &&
 	    retry_after > 0)
-		reply->retry_after_ms = (int64_t)retry_after * 1000;
+		reply->retry_after_ms =
+			(int64_t)(retry_after < RETRY_AFTER_MAX_S ? retry_after
+								   : RETRY_AFTER_MAX_S) *
+			1000;
 	reply->body = t->reply;
 	return 0;
 }
@@ -356,6 +385,7 @@ int transport_post(struct transport *t, const char *path, const char *body,
 	int r;
 
 	memset(reply, 0, sizeof(*reply));
+	reply->accepted = -1;
 	r = transport_handle(t);
 	if (r < 0) {
 		snprintf(reply->error, sizeof(reply->error),
@@ -396,14 +426,17 @@ int transport_post(struct transport *t, const char *path, const char *body,
 	reply->switched = t->current != last;
 	if (reply->status == 0 || reply->status >= 500) {
 		if (reply->status >= 500)
-			reply_message(t, reply->message, sizeof(reply->message));
+			reply_message(t, reply->message, sizeof(reply->message),
+				      &reply->explained);
 		return -EIO;
 	}
 	if (reply->status >= 200 && reply->status < 300) {
 		reply->error[0] = '\0';
+		reply->accepted = reply_accepted(t);
 		return 0;
 	}
-	reply_message(t, reply->message, sizeof(reply->message));
+	reply_message(t, reply->message, sizeof(reply->message),
+		      &reply->explained);
 	snprintf(reply->error, sizeof(reply->error),
 		 "the collector at %s answered HTTP %ld%s%s", reply->url,
 		 reply->status, reply->message[0] ? ": " : "", reply->message);

@@ -44,6 +44,8 @@ struct transport_reply {
 	long status;	    /* HTTP status, 0 when no collector answered */
 	char error[1024];   /* a sentence for the log: where and why */
 	char message[512];  /* the collector's {"error": ...}, or "" */
+	bool explained;	    /* message came as {"error": ...}, as the collector says it */
+	int64_t accepted;   /* a 2xx's {"accepted": N}, the collector's ack; -1: none */
 	int64_t retry_after_ms; /* from Retry-After, 0 when absent */
 	const char *body;   /* the answer; valid until the next request */
 	const char *url;    /* the base URL that answered or was tried last */

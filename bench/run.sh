@@ -42,3 +42,5 @@ bench/deliver_cost.sh 50
 build/rel/bench/pkglog_read 200000 "${TMPDIR:-/tmp}"
 # reads beside the writer: ingest alone and with /metrics and a 1,000-ticket list read in a loop
 bench/scrape_stall.sh 6 4
+# the web console: time from navigation to the rendered list of 1,000 open tickets in headless chromium, page weight
+bench/console_bench.sh 1000 7

@@ -18,6 +18,10 @@ systemd-container mmdebstrap zstd dpkg-dev apt-utils"
 # helpdesk: business calendars read the zone files; TLS mail tests and the
 # collector's HTTPS tests make certificates
 TEST="$TEST tzdata openssl"
+# the web console's browser test: Debian's chromium, driven by playwright-core
+# from npm (a Node.js that already brings npm is kept)
+TEST="$TEST chromium nodejs"
+command -v npm >/dev/null 2>&1 || TEST="$TEST npm"
 
 PACKAGES=$(echo $BUILD $TEST)
 

@@ -10,12 +10,14 @@
 #include "../common/util.h"
 #include "action.h"
 #include "credapi.h"
+#include "console_api.h"
 #include "credentials.h"
 #include "dedup.h"
 #include "desk.h"
 #include "ingest.h"
 #include "trapreview.h"
 #include "liveness.h"
+#include "ticket_query.h"
 #include "silence_api.h"
 #include "writer.h"
 
@@ -184,6 +186,36 @@ int api_query_int(const struct http_request *req, const char *key,
 	return 0;
 }
 
+/* What one page of GET /api/v1/tickets lists, filters aside. */
+struct tickets_page {
+	struct api *api;
+	enum store_ticket_filter filter;
+	bool children;
+};
+
+/* Under store_lock(reader): one page with the helpdesk's fields. */
+static int tickets_page(void *arg, int64_t limit, int64_t offset, json_t **ret)
+{
+	struct tickets_page *p = arg;
+	json_t *list = NULL;
+	int r;
+
+	if (p->children)
+		r = store_tickets_list_with_children(p->api->reader, p->filter,
+						     limit, offset, &list);
+	else
+		r = store_tickets_list(p->api->reader, p->filter, limit, offset,
+				       &list);
+	if (r == 0 && p->api->desk_reader)
+		r = desk_tickets_json(p->api->desk_reader, list, time_now_ms());
+	if (r < 0) {
+		json_decref(list);
+		return r;
+	}
+	*ret = list;
+	return 0;
+}
+
 static void get_tickets(void *app, const struct http_request *req,
 			struct http_response *resp)
 {
@@ -226,15 +258,22 @@ static void get_tickets(void *app, const struct http_request *req,
 		return;
 	}
 
+	struct tickets_page p = { api, filter,
+				  children != NULL && strcmp(children, "true") == 0 };
+	struct ticket_query q;
+
 	store_lock(api->reader);
-	if (children != NULL && strcmp(children, "true") == 0)
-		r = store_tickets_list_with_children(api->reader, filter, limit,
-						     offset, &list);
+	if (ticket_query_from(req, &q))
+		r = ticket_query_run(&q, tickets_page, &p, limit, offset, &list);
 	else
-		r = store_tickets_list(api->reader, filter, limit, offset, &list);
-	if (r == 0 && api->desk_reader)
-		r = desk_tickets_json(api->desk_reader, list, time_now_ms());
+		r = tickets_page(&p, limit, offset, &list);
 	store_unlock(api->reader);
+	if (r == -E2BIG) {
+		http_error(resp, MHD_HTTP_BAD_REQUEST,
+			   "the filters looked at %d tickets without filling the page; narrow them down (state=open)",
+			   TICKET_QUERY_SCAN_MAX);
+		return;
+	}
 	if (r < 0) {
 		store_failure(api, resp, "listing tickets", r);
 		return;
@@ -406,5 +445,15 @@ const struct http_route api_routes[] = {
 	{ "GET", "/api/v1/audit", PERM_ADMIN, credapi_audit },
 	{ "POST", "/api/v1/enrollment-approvals", PERM_ADMIN, credapi_approve },
 	{ "GET", "/api/v1/enrollment-approvals", PERM_ADMIN, credapi_approvals },
+	/* The web console: sessions, accounts, its files (console_api.h). */
+	{ "POST", "/api/v1/session", 0, console_api_login },
+	{ "GET", "/api/v1/session", PERM_READ, console_api_whoami },
+	{ "DELETE", "/api/v1/session", PERM_READ, console_api_logout },
+	{ "PUT", "/api/v1/session/password", PERM_READ, console_api_password },
+	{ "GET", "/api/v1/accounts", PERM_ADMIN, console_api_accounts },
+	{ "PUT", "/api/v1/accounts/*", PERM_ADMIN, console_api_account_set },
+	{ "DELETE", "/api/v1/accounts/*", PERM_ADMIN, console_api_account_delete },
+	{ "GET", "/", 0, console_api_index },
+	{ "GET", "/console/*", 0, console_api_asset },
 	{ NULL, NULL, 0, NULL },
 };

@@ -49,6 +49,8 @@ struct api {
 	struct store *reader;
 	struct desk *desk_reader;	 /* the helpdesk's fields of tickets */
 	struct credlist *credlist;	 /* tokens, credentials, approvals, audit */
+	struct accounts *accounts;	 /* the console's accounts (account.h) */
+	struct sessions *sessions;	 /* ... and their sessions (session.h) */
 };
 
 /*

@@ -17,6 +17,7 @@
 #include "retention.h"
 #include "reload.h"
 #include "server.h"
+#include "session.h"
 #include "trapconf.h"
 #include "tls.h"
 
@@ -228,6 +229,7 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	liveness_config_defaults(&conf->liveness);
 	retention_config_defaults(&conf->retention);
 	credentials_config_defaults(&conf->enrollment);
+	console_config_defaults(&conf->console);
 
 	if (cfg_get_string(cfg, cfg->root, "listen", &listen) > 0 &&
 	    parse_listen(listen, &conf->listen_host, &conf->listen_port) < 0)
@@ -255,6 +257,8 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	retention_parse(cfg, cfg_get(cfg, cfg->root, "retention"), &conf->retention);
 	credentials_config_parse(cfg, cfg_get(cfg, cfg->root, "enrollment"),
 				 &conf->enrollment);
+	console_config_parse(cfg, cfg_get(cfg, cfg->root, "console"),
+			     &conf->console);
 	if (conf->ntokens == 0)
 		cfg_error(cfg, cfg->root,
 			  "auth.tokens is empty: nobody could use the server");

@@ -112,6 +112,13 @@ static json_t *body_object(const struct http_request *req,
 	return doc;
 }
 
+json_t *credapi_body_object(const struct http_request *req,
+			    const char *const *allowed,
+			    struct http_response *resp)
+{
+	return body_object(req, allowed, resp);
+}
+
 /* Printable, 1 to max bytes, no control characters. */
 static bool printable_name(const char *s, size_t max)
 {

@@ -40,4 +40,12 @@ void credapi_approve(void *app, const struct http_request *req,
 void credapi_approvals(void *app, const struct http_request *req,
 		       struct http_response *resp);
 
+/*
+ * The request's JSON object body with only the allowed keys (a
+ * NULL-terminated list); an empty body is {}.  NULL after a 400 in resp.
+ */
+json_t *credapi_body_object(const struct http_request *req,
+			    const char *const *allowed,
+			    struct http_response *resp);
+
 #endif

@@ -24,6 +24,7 @@ struct http_server {
 	const struct http_route *routes;
 	void *app;
 	http_authenticator authenticate;
+	http_session_authenticator session; /* NULL: no console sessions */
 	int fd;
 	uint16_t port;
 	atomic_size_t deferred; /* requests suspended until http_resume() */
@@ -91,6 +92,26 @@ void http_error(struct http_response *resp, unsigned status, const char *fmt,
 	resp->json = json_pack("{s:s}", "error", msg);
 }
 
+void http_client_address(const struct http_request *req, char *buf,
+			 size_t size)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	socklen_t len = sa && sa->sa_family == AF_INET6
+				? sizeof(struct sockaddr_in6)
+				: sizeof(struct sockaddr_in);
+
+	if (sa == NULL || getnameinfo(sa, len, buf, (socklen_t)size, NULL, 0,
+				      NI_NUMERICHOST) != 0)
+		strlcpy_safe(buf, "unknown", size);
+}
+
+const char *http_header(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
 const char *http_query(const struct http_request *req, const char *key)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
@@ -113,8 +134,26 @@ static enum MHD_Result queue(struct MHD_Connection *conn,
 {
 	enum MHD_Result ret = queue_response(conn, resp);
 
+	free(resp->set_cookie); /* left when the response failed */
+	resp->set_cookie = NULL;
 	release(resp);
 	return ret;
+}
+
+/*
+ * On every answer: the console's pages run no script but its own, in no
+ * frame, and send no referrer; JSON is never sniffed into HTML.
+ */
+static void add_security_headers(struct MHD_Response *r)
+{
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Content-Security-Policy",
+				"default-src 'none'; script-src 'self'; style-src 'self'; "
+				"img-src 'self'; connect-src 'self'; base-uri 'none'; "
+				"form-action 'self'; frame-ancestors 'none'");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(r, "Cross-Origin-Opener-Policy", "same-origin");
 }
 
 static enum MHD_Result queue_response(struct MHD_Connection *conn,
@@ -138,6 +177,9 @@ static enum MHD_Result queue_response(struct MHD_Connection *conn,
 		body[len] = '\0';
 		if (resp->content_type == NULL)
 			resp->content_type = "application/json";
+	} else if (resp->static_body != NULL) {
+		body = NULL;
+		len = resp->static_len;
 	} else {
 		body = resp->text ? resp->text : xstrdup("");
 		resp->text = NULL;
@@ -145,15 +187,35 @@ static enum MHD_Result queue_response(struct MHD_Connection *conn,
 		if (resp->content_type == NULL)
 			resp->content_type = "text/plain; charset=utf-8";
 	}
-	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (body == NULL)
+		r = MHD_create_response_from_buffer(
+			len, (void *)(uintptr_t)resp->static_body,
+			MHD_RESPMEM_PERSISTENT);
+	else
+		r = MHD_create_response_from_buffer(len, body,
+						    MHD_RESPMEM_MUST_FREE);
 	if (r == NULL) {
 		free(body);
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 				resp->content_type);
-	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	add_security_headers(r);
+	if (resp->etag != NULL) {
+		/* Assets: kept, but asked for again with If-None-Match. */
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, resp->etag);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+					"no-cache");
+	} else {
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+					"no-store");
+	}
+	if (resp->set_cookie != NULL) {
+		MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE,
+					resp->set_cookie);
+		free(resp->set_cookie);
+		resp->set_cookie = NULL;
+	}
 	if (resp->status == MHD_HTTP_UNAUTHORIZED)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 					"Bearer realm=\"tocsin\"");
@@ -283,13 +345,29 @@ static unsigned check_client_cert(const struct http_server *srv,
 	return MHD_HTTP_FORBIDDEN;
 }
 
+/*
+ * A bearer token, else a console session's cookie (with its CSRF header
+ * for what changes something).  0, -EACCES (401) or -EPERM (403).
+ */
 static int request_authenticate(const struct http_server *srv,
 				struct MHD_Connection *conn,
-				struct principal *ret)
+				const char *method, struct principal *ret)
 {
 	const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						       "Authorization");
 
+	if (auth == NULL && srv->session != NULL) {
+		const char *cookie = MHD_lookup_connection_value(
+			conn, MHD_COOKIE_KIND, HTTP_SESSION_COOKIE);
+		const char *csrf = MHD_lookup_connection_value(
+			conn, MHD_HEADER_KIND, HTTP_CSRF_HEADER);
+		bool changing = strcmp(method, "GET") != 0 &&
+				strcmp(method, "HEAD") != 0;
+
+		if (cookie != NULL && cookie[0] != '\0')
+			return srv->session(srv->app, cookie, csrf, changing,
+					    ret);
+	}
 	if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
 		return -EACCES;
 	auth += 7;
@@ -326,7 +404,14 @@ static unsigned admit(struct http_server *srv, struct MHD_Connection *conn,
 		return status;
 	}
 	if (ctx->route->perms != 0) {
-		if (request_authenticate(srv, conn, &ctx->principal) < 0) {
+		int r = request_authenticate(srv, conn, method, &ctx->principal);
+
+		if (r == -EPERM) {
+			http_error(resp, MHD_HTTP_FORBIDDEN, "%s",
+				   ctx->principal.denied);
+			return MHD_HTTP_FORBIDDEN;
+		}
+		if (r < 0) {
 			http_error(resp, MHD_HTTP_UNAUTHORIZED, "%s",
 				   ctx->principal.denied[0]
 					   ? ctx->principal.denied
@@ -471,6 +556,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 			atomic_fetch_sub(&ctx->srv->deferred, 1);
 		json_decref(ctx->deferred->resp.json);
 		free(ctx->deferred->resp.text);
+		free(ctx->deferred->resp.set_cookie);
 		release(&ctx->deferred->resp);
 		free(ctx->deferred);
 	}
@@ -580,6 +666,16 @@ int http_server_start(const struct server_config *conf,
 		      const struct http_route *routes, void *app,
 		      http_authenticator authenticate, struct http_server **ret)
 {
+	return http_server_start_sessions(conf, routes, app, authenticate, NULL,
+					  ret);
+}
+
+int http_server_start_sessions(const struct server_config *conf,
+			       const struct http_route *routes, void *app,
+			       http_authenticator authenticate,
+			       http_session_authenticator session,
+			       struct http_server **ret)
+{
 	struct http_server *srv = xcalloc(1, sizeof(*srv));
 	struct MHD_OptionItem opts[16];
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
@@ -590,6 +686,7 @@ int http_server_start(const struct server_config *conf,
 	srv->routes = routes;
 	srv->app = app;
 	srv->authenticate = authenticate;
+	srv->session = session;
 	if (conf->tls != NULL) {
 		char why[256];
 

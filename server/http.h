@@ -11,6 +11,7 @@
 #define TOCSIN_HTTP_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,7 @@ struct principal {
 	char customer[64];  /* set for credentials bound to a customer */
 	int64_t credential_id; /* the per-host credential or enrollment token */
 	char denied[192];   /* see http_authenticator */
+	int64_t session_id; /* a console session's (session.h); 0 for tokens */
 };
 
 /*
@@ -37,6 +39,20 @@ struct principal {
  */
 typedef int (*http_authenticator)(void *app, const char *secret,
 				  struct principal *ret);
+
+/* The console's session cookie, and the header that proves a request's origin. */
+#define HTTP_SESSION_COOKIE "tocsin_session"
+#define HTTP_CSRF_HEADER "X-Tocsin-CSRF"
+
+/*
+ * Recognise a request without a bearer token by its session cookie:
+ * csrf is the X-Tocsin-CSRF header (or NULL) and state_changing tells
+ * whether the method may change something (all but GET and HEAD).  0 and
+ * *ret; -EACCES (401) or -EPERM (403) with the reason in ret->denied.
+ */
+typedef int (*http_session_authenticator)(void *app, const char *cookie,
+					  const char *csrf, bool state_changing,
+					  struct principal *ret);
 
 struct request_ctx;
 
@@ -65,6 +81,15 @@ struct http_response {
 	 */
 	void (*release)(void *arg);
 	void *release_arg;
+	char *set_cookie;	 /* a Set-Cookie value, malloc'ed */
+	/*
+	 * A body compiled into the program (the console's assets), sent
+	 * without a copy, with its ETag and revalidated caching instead of
+	 * no-store.
+	 */
+	const void *static_body;
+	size_t static_len;
+	const char *etag;
 };
 
 typedef void (*http_handler)(void *app, const struct http_request *req,
@@ -87,7 +112,14 @@ struct http_server;
 int http_server_start(const struct server_config *conf,
 		      const struct http_route *routes, void *app,
 		      http_authenticator authenticate, struct http_server **ret);
+/* The same, with console sessions recognised by session (may be NULL). */
+int http_server_start_sessions(const struct server_config *conf,
+			       const struct http_route *routes, void *app,
+			       http_authenticator authenticate,
+			       http_session_authenticator session,
+			       struct http_server **ret);
 uint16_t http_server_port(const struct http_server *srv);
+
 void http_server_stop(struct http_server *srv);
 
 /*
@@ -104,6 +136,12 @@ struct http_deferred;
 struct http_deferred *http_defer(const struct http_request *req);
 /* Takes over resp's contents. */
 void http_resume(struct http_deferred *d, struct http_response *resp);
+
+/* The client's numeric address ("127.0.0.1", "::1"), or "unknown". */
+void http_client_address(const struct http_request *req, char *buf,
+			 size_t size);
+/* A request header's value, or NULL. */
+const char *http_header(const struct http_request *req, const char *name);
 
 /* Query-string value or NULL. */
 const char *http_query(const struct http_request *req, const char *key);

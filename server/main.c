@@ -14,7 +14,9 @@
 
 #include "../common/config.h"
 #include "../common/util.h"
+#include "account.h"
 #include "api.h"
+#include "console_api.h"
 #include "audit.h"
 #include "checkpoint.h"
 #include "credentials.h"
@@ -31,6 +33,7 @@
 #include "reload.h"
 #include "retention.h"
 #include "server.h"
+#include "session.h"
 #include "store.h"
 #include "trap.h"
 #include "trapconf.h"
@@ -223,6 +226,10 @@ int main(int argc, char **argv)
 	r = audit_open(api.store, &api.audit);
 	if (r == 0)
 		r = credentials_open(api.store, api.audit, &api.credentials);
+	if (r == 0)
+		r = accounts_open(api.store, api.audit, &api.accounts);
+	if (r == 0)
+		r = sessions_new(&api.sessions);
 	if (r < 0)
 		fatalx("cannot load the credentials from %s: %s",
 		       conf->database, strerror(-r));
@@ -241,6 +248,7 @@ int main(int argc, char **argv)
 		       conf->database, strerror(-r));
 	api.metrics = metrics_new();
 	metrics_add_source(api.metrics, api_metrics, &api);
+	metrics_add_source(api.metrics, console_api_metrics, &api);
 	r = dedup_configure(api.store, conf->lifecycle, conf->inventory);
 	if (r < 0)
 		fatalx("cannot prepare deduplication: %s", strerror(-r));
@@ -267,6 +275,7 @@ int main(int argc, char **argv)
 	if (r < 0)
 		fatalx("cannot start the writer thread: %s", strerror(-r));
 	credentials_attach_writer(api.credentials, api.writer);
+	accounts_attach_writer(api.accounts, api.writer);
 	/*
 	 * Modules that produce changes (listeners on sockets, timers) start
 	 * here, after the writer and before the HTTP server.
@@ -295,8 +304,8 @@ int main(int argc, char **argv)
 			 traplisten_describe(traps), conf->traps->ndevices,
 			 trapmap_count(conf->traps->map));
 	}
-	r = http_server_start(conf, api_routes, &api, api_authenticate,
-			      &http);
+	r = http_server_start_sessions(conf, api_routes, &api, api_authenticate,
+				       console_api_session_auth, &http);
 	if (r < 0)
 		fatalx("cannot listen on %s:%u: %s",
 		       conf->listen_host ? conf->listen_host : "*",
@@ -342,6 +351,8 @@ int main(int argc, char **argv)
 	credlist_close(api.credlist);
 	store_close(api.reader);
 	credentials_close(api.credentials);
+	accounts_close(api.accounts);
+	sessions_free(api.sessions);
 	audit_close(api.audit);
 	metrics_free(api.metrics);
 	store_close(api.store);

@@ -55,6 +55,15 @@ struct enrollment_config {
 	int64_t rotate_interval_ms; /* at most one rotation per host this often */
 };
 
+/* The web console's sessions and logins (session.c): the console: section. */
+struct console_config {
+	int64_t idle_ms;	 /* a session ends this long after its last request */
+	int64_t absolute_ms;	 /* ... and this long after the login, whatever */
+	int64_t max_sessions;	 /* the idlest one goes beyond this */
+	int64_t login_failures;	 /* failed logins per account, and per address, */
+	int64_t login_window_ms; /* ... within this window, before 429 */
+};
+
 struct server_config {
 	char *listen_host; /* NULL: all addresses */
 	uint16_t listen_port;
@@ -79,6 +88,7 @@ struct server_config {
 	struct retention_config retention;
 	struct enrollment_config enrollment;
 	size_t writer_queue_bytes; /* request bytes of queued ingest batches */
+	struct console_config console; /* sessions and logins (session.h) */
 	/* Digests of what a reload cannot apply (reload.c) */
 	uint8_t helpdesk_digest[TOKEN_HASH_LEN];
 };

@@ -11,6 +11,7 @@
 #include "dedup_metrics.h"
 #include "desk.h"
 #include "hostclaim.h"
+#include "account.h"
 #include "audit.h"
 #include "credentials.h"
 #include "ingest.h"
@@ -115,6 +116,7 @@ static const struct db_schema *const schemas[] = {
 	&credentials_schema,
 	&liveness_schema,
 	&hostclaim_schema,
+	&account_schema,
 	NULL,
 };
 

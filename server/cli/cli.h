@@ -83,5 +83,6 @@ extern const struct cli_command cli_cmd_ack, cli_cmd_start, cli_cmd_assign,
 extern const struct cli_command cli_cmd_enrollment;
 extern const struct cli_command cli_cmd_credential;
 extern const struct cli_command cli_cmd_audit;
+extern const struct cli_command cli_cmd_account;
 
 #endif

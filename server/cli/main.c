@@ -41,6 +41,7 @@ static const struct cli_command *const commands[] = {
 	&cli_cmd_enrollment,
 	&cli_cmd_credential,
 	&cli_cmd_audit,
+	&cli_cmd_account,
 	NULL,
 };
 

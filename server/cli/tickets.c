@@ -16,8 +16,18 @@ static int tickets_run(struct client *c, int argc, char **argv)
 		{ "limit", required_argument, NULL, 'l' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "children", no_argument, NULL, 'c' },
+		/* The API's filters (shell patterns), by their index in filters[]. */
+		{ "host", required_argument, NULL, 0x100 },
+		{ "check", required_argument, NULL, 0x101 },
+		{ "item", required_argument, NULL, 0x102 },
+		{ "customer", required_argument, NULL, 0x103 },
+		{ "queue", required_argument, NULL, 0x104 },
+		{ "assignee", required_argument, NULL, 0x105 },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const char *const filters[] = { "host", "check", "item",
+					       "customer", "queue", "assignee" };
+	const char *values[ARRAY_SIZE(filters)] = { 0 };
 	const char *state = "open", *limit = "100", *children = "false";
 	json_t *doc, *tickets, *t;
 	int64_t n;
@@ -40,7 +50,10 @@ static int tickets_run(struct client *c, int argc, char **argv)
 			children = "true";
 			break;
 		default:
-			return cli_usage_error(&cli_cmd_tickets, NULL);
+			if (opt < 0x100 || opt >= 0x100 + (int)ARRAY_SIZE(filters))
+				return cli_usage_error(&cli_cmd_tickets, NULL);
+			values[opt - 0x100] = optarg;
+			break;
 		}
 	}
 	if (optind != argc)
@@ -55,6 +68,17 @@ static int tickets_run(struct client *c, int argc, char **argv)
 
 	path = xasprintf("/api/v1/tickets?state=%s&limit=%s&children=%s", state,
 			 limit, children);
+	for (i = 0; i < ARRAY_SIZE(filters); i++) {
+		char *value, *longer;
+
+		if (values[i] == NULL)
+			continue;
+		value = cli_escape(values[i]);
+		longer = xasprintf("%s&%s=%s", path, filters[i], value);
+		free(value);
+		free(path);
+		path = longer;
+	}
 	opt = cli_fetch(c, path, &doc, &status);
 	free(path);
 	if (opt)
@@ -144,7 +168,7 @@ static int ticket_run(struct client *c, int argc, char **argv)
 
 const struct cli_command cli_cmd_tickets = {
 	.name = "tickets",
-	.synopsis = "tickets [--state open|resolved|all] [--limit N] [--children] [--json]   list tickets (default: open; --children: also those attached to a parent's ticket)",
+	.synopsis = "tickets [--state open|resolved|all] [--limit N] [--children] [--host|--check|--item|--customer|--queue|--assignee PATTERN] [--json]   list tickets (default: open; --children: also those attached to a parent's ticket)",
 	.run = tickets_run,
 };
 

@@ -211,6 +211,8 @@ static void test_post_answers_are_checked(void **state)
 	assert_int_equal(p.url, 1);
 	assert_true(p.switched);
 	assert_false(p.credential_changed);
+	assert_false(p.explained);
+	assert_int_equal(p.accepted, -1); /* no acknowledgement */
 	/* a URL the agent never gave it */
 	assert_int_equal(deliverer_post_reply(j, 1, &p, why, sizeof(why)), -EPROTO);
 	assert_non_null(strstr(why, "\"url\""));
@@ -224,12 +226,24 @@ static void test_post_answers_are_checked(void **state)
 		"{\"status\": 200, \"switched\": 1}",
 		"{\"status\": 200, \"retry_after_ms\": -5}",
 		"{\"status\": 200, \"error\": 7}",
+		"{\"status\": 200, \"accepted\": -1}",
+		"{\"status\": 200, \"accepted\": \"3\"}",
+		"{\"status\": 400, \"explained\": 1}",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		j = post_reply(bad[i]);
 		assert_int_equal(deliverer_post_reply(j, 2, &p, why, sizeof(why)), -EPROTO);
 		json_decref(j);
 	}
+	/* the collector's acknowledgement and its explained refusal */
+	j = post_reply("{\"status\": 200, \"accepted\": 0}");
+	assert_int_equal(deliverer_post_reply(j, 2, &p, why, sizeof(why)), 0);
+	assert_int_equal(p.accepted, 0);
+	json_decref(j);
+	j = post_reply("{\"status\": 400, \"explained\": true, \"message\": \"events[0]\"}");
+	assert_int_equal(deliverer_post_reply(j, 2, &p, why, sizeof(why)), 0);
+	assert_true(p.explained);
+	json_decref(j);
 	/* a message too long for its buffer is refused, not cut silently */
 	j = json_pack("{s:i, s:s}", "status", 400, "message",
 		      "0123456789012345678901234567890123456789012345678901234567890123456789");

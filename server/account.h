@@ -1,0 +1,78 @@
+/*
+ * Console accounts: technicians who log in with a name and a password.
+ *
+ * An account has a name, a role (viewer, technician or admin, with the
+ * permissions of a token of that role, minus ingest) and a password of
+ * which the store keeps only an Argon2id hash (crypto_pwhash_str).  An
+ * administrator creates and changes accounts over the API (PUT
+ * /api/v1/accounts/{name}); every change is a writer job that also writes
+ * the audit trail.
+ *
+ * Logins run on the HTTP threads and must not wait for the store: the
+ * accounts are loaded at start into memory and every change reaches that
+ * copy from the writer thread in commit order (writer_run_then()).
+ */
+#ifndef TOCSIN_ACCOUNT_H
+#define TOCSIN_ACCOUNT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/db.h"
+
+struct audit;
+struct store;
+struct writer;
+struct accounts;
+
+extern const struct db_schema account_schema;
+
+#define ACCOUNT_NAME_MAX 63
+#define ACCOUNT_PASSWORD_MIN 10
+#define ACCOUNT_PASSWORD_MAX 1024
+
+/* Load the accounts of st (after its migrations); audit gets the trail. */
+int accounts_open(struct store *st, struct audit *audit,
+		  struct accounts **ret);
+/* Changes go through w from then on (it starts after accounts_open()). */
+void accounts_attach_writer(struct accounts *a, struct writer *w);
+/* After the HTTP server stopped and the writer drained.  NULL is fine. */
+void accounts_close(struct accounts *a);
+
+/*
+ * Whether name may be an account's: 1 to ACCOUNT_NAME_MAX letters,
+ * digits and . _ - @, since names appear in journals, URLs, audit entries
+ * and terminals.
+ */
+bool account_name_valid(const char *name);
+
+/* The role names accounts may have, and their permissions (enum permission). */
+int account_role_perms(const char *role, unsigned *ret_perms);
+
+/*
+ * Check name's password: 0 with its role's permissions in *ret_perms,
+ * -ENOENT for no such account, -EACCES for a wrong password.  An unknown
+ * name costs the same time as a wrong password, so that timing does not
+ * tell which names exist.  A hash made with weaker limits than today's
+ * is replaced (a posted writer job).  Slow (Argon2id): HTTP threads only.
+ */
+int account_verify(struct accounts *a, const char *name, const char *password,
+		   unsigned *ret_perms);
+
+/*
+ * Create name or replace its role and password, as actor: 0 for a change,
+ * 1 for a new account; -EINVAL with a message in err for a bad name, role
+ * or password, -EAGAIN when the writer is busy, -EIO for the store.
+ */
+int account_set(struct accounts *a, const char *name, const char *role,
+		const char *password, const char *actor, int64_t now_ms,
+		char *err, size_t errlen);
+/* Delete name as actor: 0, -ENOENT, -EAGAIN, -EIO. */
+int account_delete(struct accounts *a, const char *name, const char *actor,
+		   int64_t now_ms);
+/* Every account (name, role, created, updated, created_by), by name. */
+json_t *account_list(struct accounts *a);
+
+#endif

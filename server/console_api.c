@@ -1,0 +1,455 @@
+#include "console_api.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "account.h"
+#include "api.h"
+#include "audit.h"
+#include "console_assets.h"
+#include "credapi.h"
+#include "session.h"
+#include "writer.h"
+
+/* One audit entry as its own writer job (logins change nothing else). */
+struct audit_job {
+	struct audit *audit;
+	int64_t at_ms;
+	const char *actor, *action, *target, *detail;
+};
+
+static int audit_job_apply(struct store *st, void *arg)
+{
+	struct audit_job *j = arg;
+
+	(void)st;
+	return audit_add(j->audit, j->at_ms, j->actor, j->action, j->target,
+			 j->detail);
+}
+
+/* Write one audit entry and wait for its commit: 0 or -errno. */
+static int console_audit(struct api *api, const char *actor,
+			 const char *action, const char *target,
+			 const char *detail)
+{
+	struct audit_job j = { .audit = api->audit, .at_ms = time_now_ms(),
+			       .actor = actor, .action = action,
+			       .target = target, .detail = detail };
+	int r = writer_run_timed(api->writer, audit_job_apply, &j, 1000);
+
+	if (r < 0)
+		log_warnx("audit entry %s of %s failed: %s", action, actor,
+			  strerror(-r));
+	return r;
+}
+
+static const struct console_config *console_conf(struct api *api)
+{
+	return &atomic_load(&api->conf)->console;
+}
+
+int console_api_session_auth(void *app, const char *cookie, const char *csrf,
+			     bool state_changing, struct principal *ret)
+{
+	struct api *api = app;
+
+	if (api->sessions == NULL)
+		return -EACCES;
+	return session_authenticate(api->sessions, console_conf(api), cookie,
+				    csrf, state_changing, time_now_ms(), ret);
+}
+
+/* The role an account's permissions come from. */
+static const char *role_of(unsigned perms)
+{
+	if (perms & PERM_ADMIN)
+		return "admin";
+	if (perms & PERM_WRITE)
+		return "technician";
+	return "viewer";
+}
+
+/* Set-Cookie for secret (NULL: clear the cookie), Secure over TLS. */
+static char *session_cookie(struct api *api, const char *secret,
+			    int64_t max_age_ms)
+{
+	bool tls = atomic_load(&api->conf)->tls != NULL;
+
+	if (secret == NULL)
+		return xasprintf("%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict%s",
+				 HTTP_SESSION_COOKIE, tls ? "; Secure" : "");
+	return xasprintf("%s=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict%s",
+			 HTTP_SESSION_COOKIE, secret,
+			 (long long)(max_age_ms / 1000), tls ? "; Secure" : "");
+}
+
+static json_t *session_json(const char *name, unsigned perms,
+			    const struct session_issued *s)
+{
+	char idle[TIME_RFC3339_LEN], abs[TIME_RFC3339_LEN];
+
+	time_format_rfc3339(s->idle_expires_ms, idle);
+	time_format_rfc3339(s->expires_ms, abs);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", name, "role",
+			 role_of(perms), "csrf", s->csrf, "idle_expires_at",
+			 idle, "expires_at", abs);
+}
+
+/* A JSON body is required: a cross-site form cannot send one unasked. */
+static bool json_content_type(const struct http_request *req)
+{
+	const char *type = http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+
+	return type != NULL && strncasecmp(type, "application/json", 16) == 0;
+}
+
+/*
+ * Before checking a password of name from address: true after a 429
+ * with Retry-After in resp when either failed too often lately.
+ */
+static bool login_blocked(struct api *api, const char *name,
+			  const char *address, struct http_response *resp)
+{
+	int wait_s = session_login_blocked(api->sessions, console_conf(api),
+					   name, address, time_now_ms());
+
+	if (wait_s <= 0)
+		return false;
+	session_count_blocked(api->sessions);
+	http_error(resp, MHD_HTTP_TOO_MANY_REQUESTS,
+		   "too many failed logins for this account or from this address; try again in %d s",
+		   wait_s);
+	resp->retry_after_s = wait_s;
+	return true;
+}
+
+/* A failed login: counted, audited, answered 401 alike for both causes. */
+static void login_failed(struct api *api, const char *name,
+			 const char *address, bool known,
+			 struct http_response *resp)
+{
+	char target[80];
+
+	session_login_failed(api->sessions, console_conf(api), name, address,
+			     time_now_ms());
+	snprintf(target, sizeof(target), "address %s", address);
+	console_audit(api, name, "login.fail", target,
+		      known ? "wrong password" : "no such account");
+	http_error(resp, MHD_HTTP_UNAUTHORIZED, "wrong name or password");
+}
+
+/*
+ * POST /api/v1/session: the limits first (no password is checked for a
+ * blocked name or address), then Argon2id, then the audit entry, and only
+ * once that is committed the session and its cookie.
+ */
+void console_api_login(void *app, const struct http_request *req,
+		       struct http_response *resp)
+{
+	static const char *const allowed[] = { "name", "password", NULL };
+	struct api *api = app;
+	const struct console_config *conf = console_conf(api);
+	struct session_issued issued;
+	const char *name, *password;
+	char address[64], target[80];
+	unsigned perms = 0;
+	json_t *body;
+	int r;
+
+	if (!json_content_type(req)) {
+		http_error(resp, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+			   "a login is a JSON body: Content-Type: application/json");
+		return;
+	}
+	body = credapi_body_object(req, allowed, resp);
+	if (body == NULL)
+		return;
+	name = json_string_value(json_object_get(body, "name"));
+	password = json_string_value(json_object_get(body, "password"));
+	if (name == NULL || password == NULL || name[0] == '\0') {
+		http_error(resp, MHD_HTTP_BAD_REQUEST,
+			   "a login needs name and password, as strings");
+		goto out;
+	}
+	if (strlen(name) > ACCOUNT_NAME_MAX ||
+	    strlen(password) > ACCOUNT_PASSWORD_MAX) {
+		http_error(resp, MHD_HTTP_BAD_REQUEST,
+			   "name (at most %d bytes) or password (at most %d) is too long",
+			   ACCOUNT_NAME_MAX, ACCOUNT_PASSWORD_MAX);
+		goto out;
+	}
+	http_client_address(req, address, sizeof(address));
+	if (login_blocked(api, name, address, resp))
+		goto out;
+	/* No account has such a name: the trail gets no control characters. */
+	if (!account_name_valid(name))
+		r = account_verify(api->accounts, "?", password, &perms);
+	else
+		r = account_verify(api->accounts, name, password, &perms);
+	if (r < 0) {
+		login_failed(api, account_name_valid(name) ? name : "?", address,
+			     r == -EACCES, resp);
+		goto out;
+	}
+	snprintf(target, sizeof(target), "address %s", address);
+	/* A login the trail cannot show does not happen. */
+	if (console_audit(api, name, "login", target, NULL) < 0) {
+		api_store_failure(api, resp, "recording the login", -EIO);
+		goto out;
+	}
+	session_login_succeeded(api->sessions, name);
+	session_create(api->sessions, conf, name, perms, time_now_ms(), &issued);
+	resp->set_cookie = session_cookie(api, issued.secret, conf->absolute_ms);
+	resp->status = MHD_HTTP_CREATED;
+	resp->json = session_json(name, perms, &issued);
+	sodium_memzero(&issued, sizeof(issued));
+out:
+	json_decref(body);
+}
+
+void console_api_whoami(void *app, const struct http_request *req,
+			struct http_response *resp)
+{
+	struct api *api = app;
+	const struct principal *p = req->principal;
+	struct session_issued s;
+
+	if (p->session_id == 0) {
+		resp->json = json_pack("{s:s, s:s, s:n}", "name", p->name,
+				       "role", role_of(p->perms), "csrf");
+		return;
+	}
+	if (session_get(api->sessions, console_conf(api), p->session_id, &s) < 0) {
+		http_error(resp, MHD_HTTP_UNAUTHORIZED,
+			   "the session ended: log in again");
+		return;
+	}
+	resp->json = session_json(p->name, p->perms, &s);
+}
+
+void console_api_logout(void *app, const struct http_request *req,
+			struct http_response *resp)
+{
+	struct api *api = app;
+	const struct principal *p = req->principal;
+	char address[64], target[80];
+
+	if (p->session_id == 0) {
+		http_error(resp, MHD_HTTP_BAD_REQUEST,
+			   "this request has no session to end (it came with a bearer token)");
+		return;
+	}
+	session_delete(api->sessions, p->session_id);
+	http_client_address(req, address, sizeof(address));
+	snprintf(target, sizeof(target), "address %s", address);
+	console_audit(api, p->name, "logout", target, NULL);
+	resp->set_cookie = session_cookie(api, NULL, 0);
+	resp->json = json_pack("{s:b}", "logged_out", 1);
+}
+
+/*
+ * A logged-in account changes its own password, proving the current one
+ * (counted like a login's failures): every session of the account ends,
+ * this one too, so that a stolen session does not outlive the change.
+ */
+void console_api_password(void *app, const struct http_request *req,
+			  struct http_response *resp)
+{
+	static const char *const allowed[] = { "current", "password", NULL };
+	struct api *api = app;
+	const struct principal *p = req->principal;
+	const char *current, *password;
+	char address[64], err[256];
+	unsigned perms;
+	json_t *body;
+	int r;
+
+	if (p->session_id == 0) {
+		http_error(resp, MHD_HTTP_BAD_REQUEST,
+			   "only a console session changes its own password (a token's account is changed with PUT /api/v1/accounts/NAME)");
+		return;
+	}
+	body = credapi_body_object(req, allowed, resp);
+	if (body == NULL)
+		return;
+	current = json_string_value(json_object_get(body, "current"));
+	password = json_string_value(json_object_get(body, "password"));
+	if (current == NULL || password == NULL) {
+		http_error(resp, MHD_HTTP_BAD_REQUEST,
+			   "a password change needs current and password, as strings");
+		goto out;
+	}
+	http_client_address(req, address, sizeof(address));
+	if (login_blocked(api, p->name, address, resp))
+		goto out;
+	if (strlen(current) > ACCOUNT_PASSWORD_MAX ||
+	    account_verify(api->accounts, p->name, current, &perms) < 0) {
+		session_login_failed(api->sessions, console_conf(api), p->name,
+				     address, time_now_ms());
+		http_error(resp, MHD_HTTP_FORBIDDEN, "current: wrong password");
+		goto out;
+	}
+	r = account_set(api->accounts, p->name, role_of(perms), password,
+			p->name, time_now_ms(), err, sizeof(err));
+	if (r < 0) {
+		http_error(resp, r == -EINVAL ? MHD_HTTP_BAD_REQUEST
+					      : MHD_HTTP_SERVICE_UNAVAILABLE,
+			   "%s", err);
+		goto out;
+	}
+	session_delete_account(api->sessions, p->name);
+	resp->set_cookie = session_cookie(api, NULL, 0);
+	resp->json = json_pack("{s:s}", "changed", p->name);
+out:
+	json_decref(body);
+}
+
+void console_api_accounts(void *app, const struct http_request *req,
+			  struct http_response *resp)
+{
+	struct api *api = app;
+
+	(void)req;
+	resp->json = json_pack("{s:o}", "accounts", account_list(api->accounts));
+}
+
+void console_api_account_set(void *app, const struct http_request *req,
+			     struct http_response *resp)
+{
+	static const char *const allowed[] = { "role", "password", NULL };
+	struct api *api = app;
+	const char *role, *password;
+	char err[256];
+	json_t *body;
+	int r;
+
+	body = credapi_body_object(req, allowed, resp);
+	if (body == NULL)
+		return;
+	role = json_string_value(json_object_get(body, "role"));
+	password = json_string_value(json_object_get(body, "password"));
+	if (role == NULL || password == NULL) {
+		http_error(resp, MHD_HTTP_BAD_REQUEST,
+			   "an account needs role and password, as strings");
+		goto out;
+	}
+	r = account_set(api->accounts, req->param, role, password,
+			req->principal->name, time_now_ms(), err, sizeof(err));
+	if (r < 0) {
+		http_error(resp,
+			   r == -EINVAL	  ? MHD_HTTP_BAD_REQUEST
+			   : r == -EDQUOT ? MHD_HTTP_CONFLICT
+					  : MHD_HTTP_SERVICE_UNAVAILABLE,
+			   "%s", err);
+		if (r == -EAGAIN || r == -EIO)
+			resp->retry_after_s = 2;
+		goto out;
+	}
+	/* A new password or role: who was logged in logs in again. */
+	session_delete_account(api->sessions, req->param);
+	resp->status = r == 1 ? MHD_HTTP_CREATED : MHD_HTTP_OK;
+	resp->json = json_pack("{s:s, s:s}", "name", req->param, "role", role);
+out:
+	json_decref(body);
+}
+
+void console_api_account_delete(void *app, const struct http_request *req,
+				struct http_response *resp)
+{
+	struct api *api = app;
+	int r;
+
+	r = account_delete(api->accounts, req->param, req->principal->name,
+			   time_now_ms());
+	if (r == -ENOENT) {
+		http_error(resp, MHD_HTTP_NOT_FOUND, "no account '%.80s'",
+			   req->param);
+		return;
+	}
+	if (r < 0) {
+		api_store_failure(api, resp, "deleting the account", r);
+		return;
+	}
+	session_delete_account(api->sessions, req->param);
+	resp->json = json_pack("{s:s}", "deleted", req->param);
+}
+
+/* Answer one compiled-in file, or 304 when the client has it already. */
+static void send_asset(const struct http_request *req,
+		       const struct console_asset *a,
+		       struct http_response *resp)
+{
+	const char *match = http_header(req, MHD_HTTP_HEADER_IF_NONE_MATCH);
+
+	resp->etag = a->etag;
+	resp->content_type = a->content_type;
+	resp->static_body = a->data;
+	resp->static_len = a->len;
+	if (match != NULL && strcmp(match, a->etag) == 0) {
+		resp->status = MHD_HTTP_NOT_MODIFIED;
+		resp->static_len = 0;
+	}
+}
+
+static const struct console_asset *asset_find(const char *name)
+{
+	for (const struct console_asset *a = console_assets; a->name; a++)
+		if (strcmp(a->name, name) == 0)
+			return a;
+	return NULL;
+}
+
+void console_api_index(void *app, const struct http_request *req,
+		       struct http_response *resp)
+{
+	const struct console_asset *a = asset_find("index.html");
+
+	(void)app;
+	if (a == NULL) {
+		http_error(resp, MHD_HTTP_NOT_FOUND, "this build has no console");
+		return;
+	}
+	send_asset(req, a, resp);
+}
+
+void console_api_asset(void *app, const struct http_request *req,
+		       struct http_response *resp)
+{
+	const struct console_asset *a = asset_find(req->param);
+
+	(void)app;
+	if (a == NULL || strcmp(a->name, "index.html") == 0) {
+		http_error(resp, MHD_HTTP_NOT_FOUND, "no console file '%.80s'",
+			   req->param);
+		return;
+	}
+	send_asset(req, a, resp);
+}
+
+void console_api_metrics(void *app, struct metrics_out *out)
+{
+	struct api *api = app;
+	struct session_stats st;
+
+	session_get_stats(api->sessions, &st);
+	metrics_counter(out, "tocsin_console_logins_total",
+			"Console logins, by outcome.", "result=\"ok\"", st.logins);
+	metrics_counter(out, "tocsin_console_logins_total", NULL,
+			"result=\"failed\"", st.failed);
+	metrics_counter(out, "tocsin_console_logins_total", NULL,
+			"result=\"rate_limited\"", st.blocked);
+	metrics_counter(out, "tocsin_console_csrf_refused_total",
+			"Requests with a session cookie refused for a missing or wrong CSRF token.",
+			NULL, st.csrf_refused);
+	metrics_counter(out, "tocsin_console_session_refused_total",
+			"Requests with an unknown or expired session cookie.", NULL,
+			st.expired);
+	metrics_gauge(out, "tocsin_console_sessions", "Console sessions open.",
+		      NULL, (double)st.active);
+}

@@ -1,0 +1,393 @@
+#include "session.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/config.h"
+#include "../common/util.h"
+
+#define SESSION_HASH_LEN 32
+/* Failed-login counters kept at most (accounts and addresses together). */
+#define LOGIN_COUNTERS_MAX 4096
+
+struct session {
+	int64_t id; /* 0: a free slot */
+	uint8_t hash[SESSION_HASH_LEN];
+	char name[64];
+	unsigned perms;
+	char csrf[SESSION_SECRET_LEN];
+	int64_t created_ms, seen_ms;
+};
+
+struct login_counter {
+	char key[192]; /* "account NAME" or "address ADDR"; "": free */
+	int64_t window_start_ms;
+	int64_t failures;
+};
+
+struct sessions {
+	pthread_mutex_t lock;
+	struct session *list;
+	size_t n, cap;
+	int64_t last_id;
+	struct login_counter counters[LOGIN_COUNTERS_MAX];
+	struct session_stats stats; /* under lock */
+};
+
+void console_config_defaults(struct console_config *conf)
+{
+	*conf = (struct console_config){
+		.idle_ms = 3600 * 1000LL,
+		.absolute_ms = 12 * 3600 * 1000LL,
+		.max_sessions = 1000,
+		.login_failures = 5,
+		.login_window_ms = 15 * 60 * 1000LL,
+	};
+}
+
+void console_config_parse(struct cfg *cfg, const struct cfg_node *node,
+			  struct console_config *conf)
+{
+	if (node == NULL || cfg_expect_map(cfg, node) < 0)
+		return;
+	cfg_get_duration(cfg, node, "session_idle", &conf->idle_ms);
+	cfg_get_duration(cfg, node, "session_max", &conf->absolute_ms);
+	cfg_get_int(cfg, node, "max_sessions", 1, 1000000, &conf->max_sessions);
+	cfg_get_int(cfg, node, "login_failures", 1, 1000000,
+		    &conf->login_failures);
+	cfg_get_duration(cfg, node, "login_window", &conf->login_window_ms);
+	if (conf->idle_ms < 1000)
+		cfg_error(cfg, cfg_get(cfg, node, "session_idle"),
+			  "session_idle must be at least 1s");
+	if (conf->absolute_ms < conf->idle_ms)
+		cfg_error(cfg, cfg_get(cfg, node, "session_max"),
+			  "session_max must be at least session_idle");
+	if (conf->login_window_ms < 1000)
+		cfg_error(cfg, cfg_get(cfg, node, "login_window"),
+			  "login_window must be at least 1s");
+}
+
+int sessions_new(struct sessions **ret)
+{
+	struct sessions *s = xcalloc(1, sizeof(*s));
+
+	pthread_mutex_init(&s->lock, NULL);
+	*ret = s;
+	return 0;
+}
+
+void sessions_free(struct sessions *s)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_destroy(&s->lock);
+	sodium_memzero(s->list, s->cap * sizeof(*s->list));
+	free(s->list);
+	free(s);
+}
+
+static void random_text(char out[SESSION_SECRET_LEN])
+{
+	uint8_t raw[32];
+
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2base64(out, SESSION_SECRET_LEN, raw, sizeof(raw),
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(raw, sizeof(raw));
+}
+
+static void secret_hash(const char *secret, uint8_t out[SESSION_HASH_LEN])
+{
+	crypto_generichash(out, SESSION_HASH_LEN, (const uint8_t *)secret,
+			   strlen(secret), NULL, 0);
+}
+
+static bool expired(const struct session *se, const struct console_config *conf,
+		    int64_t now_ms)
+{
+	return now_ms - se->seen_ms >= conf->idle_ms ||
+	       now_ms - se->created_ms >= conf->absolute_ms;
+}
+
+static void drop(struct sessions *s, size_t i)
+{
+	s->list[i] = s->list[--s->n];
+	sodium_memzero(&s->list[s->n], sizeof(s->list[s->n]));
+}
+
+/* Under s->lock: room for one more, dropping expired ones, then the idlest. */
+static void make_room(struct sessions *s, const struct console_config *conf,
+		      int64_t now_ms)
+{
+	size_t idlest = 0;
+
+	for (size_t i = s->n; i-- > 0;)
+		if (expired(&s->list[i], conf, now_ms))
+			drop(s, i);
+	if (s->n > 0 && (int64_t)s->n >= conf->max_sessions) {
+		for (size_t i = 1; i < s->n; i++)
+			if (s->list[i].seen_ms < s->list[idlest].seen_ms)
+				idlest = i;
+		drop(s, idlest);
+	}
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 16;
+		s->list = xreallocarray(s->list, s->cap, sizeof(*s->list));
+	}
+}
+
+void session_create(struct sessions *s, const struct console_config *conf,
+		    const char *name, unsigned perms, int64_t now_ms,
+		    struct session_issued *ret)
+{
+	struct session se = { .perms = perms, .created_ms = now_ms,
+			      .seen_ms = now_ms };
+
+	random_text(ret->secret);
+	random_text(se.csrf);
+	secret_hash(ret->secret, se.hash);
+	strlcpy_safe(se.name, name, sizeof(se.name));
+	memcpy(ret->csrf, se.csrf, sizeof(ret->csrf));
+	ret->idle_expires_ms = now_ms + conf->idle_ms;
+	ret->expires_ms = now_ms + conf->absolute_ms;
+	pthread_mutex_lock(&s->lock);
+	make_room(s, conf, now_ms);
+	se.id = ++s->last_id;
+	s->list[s->n++] = se;
+	s->stats.logins++;
+	pthread_mutex_unlock(&s->lock);
+	sodium_memzero(&se, sizeof(se));
+}
+
+/* Under s->lock: the slot of hash, or -1. */
+static ssize_t find_hash(const struct sessions *s, const uint8_t *hash)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (sodium_memcmp(s->list[i].hash, hash, SESSION_HASH_LEN) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+static ssize_t find_id(const struct sessions *s, int64_t id)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->list[i].id == id)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* Constant time for tokens of the right length. */
+static bool csrf_matches(const char *expected, const char *got)
+{
+	if (got == NULL || strlen(got) != strlen(expected))
+		return false;
+	return sodium_memcmp(expected, got, strlen(expected)) == 0;
+}
+
+int session_authenticate(struct sessions *s, const struct console_config *conf,
+			 const char *cookie, const char *csrf,
+			 bool state_changing, int64_t now_ms,
+			 struct principal *ret)
+{
+	uint8_t hash[SESSION_HASH_LEN];
+	struct session *se;
+	ssize_t i;
+	int r = 0;
+
+	secret_hash(cookie, hash);
+	pthread_mutex_lock(&s->lock);
+	i = find_hash(s, hash);
+	if (i < 0) {
+		r = -EACCES;
+		s->stats.expired++;
+		snprintf(ret->denied, sizeof(ret->denied),
+			 "no such session (logged out, or the collector restarted): log in again");
+		goto out;
+	}
+	se = &s->list[i];
+	if (expired(se, conf, now_ms)) {
+		r = -EACCES;
+		s->stats.expired++;
+		snprintf(ret->denied, sizeof(ret->denied),
+			 "the session expired: log in again");
+		drop(s, (size_t)i);
+		goto out;
+	}
+	if (state_changing && !csrf_matches(se->csrf, csrf)) {
+		r = -EPERM;
+		s->stats.csrf_refused++;
+		snprintf(ret->denied, sizeof(ret->denied),
+			 "a request with a session cookie must carry the session's CSRF token in X-Tocsin-CSRF");
+		goto out;
+	}
+	se->seen_ms = now_ms;
+	*ret = (struct principal){ .perms = se->perms, .session_id = se->id };
+	strlcpy_safe(ret->name, se->name, sizeof(ret->name));
+out:
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int session_get(struct sessions *s, const struct console_config *conf,
+		int64_t id, struct session_issued *ret)
+{
+	ssize_t i;
+
+	pthread_mutex_lock(&s->lock);
+	i = find_id(s, id);
+	if (i >= 0) {
+		/* The secret itself is not kept: only the cookie has it. */
+		memset(ret->secret, 0, sizeof(ret->secret));
+		memcpy(ret->csrf, s->list[i].csrf, sizeof(ret->csrf));
+		ret->expires_ms = s->list[i].created_ms + conf->absolute_ms;
+		ret->idle_expires_ms = s->list[i].seen_ms + conf->idle_ms;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return i >= 0 ? 0 : -ENOENT;
+}
+
+int session_delete(struct sessions *s, int64_t id)
+{
+	ssize_t i;
+
+	pthread_mutex_lock(&s->lock);
+	i = find_id(s, id);
+	if (i >= 0)
+		drop(s, (size_t)i);
+	pthread_mutex_unlock(&s->lock);
+	return i >= 0 ? 0 : -ENOENT;
+}
+
+size_t session_delete_account(struct sessions *s, const char *name)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = s->n; i-- > 0;)
+		if (strcmp(s->list[i].name, name) == 0) {
+			drop(s, i);
+			n++;
+		}
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+size_t session_count(struct sessions *s)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->n;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+/*
+ * Under s->lock: the counter of key, a fresh one when its window ended;
+ * with create, a free or the stalest slot for a key not counted yet.
+ */
+static struct login_counter *counter(struct sessions *s,
+				     const struct console_config *conf,
+				     const char *key, int64_t now_ms,
+				     bool create)
+{
+	struct login_counter *c, *stalest = NULL;
+
+	for (size_t i = 0; i < LOGIN_COUNTERS_MAX; i++) {
+		c = &s->counters[i];
+		if (strcmp(c->key, key) == 0) {
+			if (now_ms - c->window_start_ms >= conf->login_window_ms) {
+				c->window_start_ms = now_ms;
+				c->failures = 0;
+			}
+			return c;
+		}
+		if (stalest == NULL || c->key[0] == '\0' ||
+		    (stalest->key[0] != '\0' &&
+		     c->window_start_ms < stalest->window_start_ms))
+			stalest = c;
+	}
+	if (!create)
+		return NULL;
+	strlcpy_safe(stalest->key, key, sizeof(stalest->key));
+	stalest->window_start_ms = now_ms;
+	stalest->failures = 0;
+	return stalest;
+}
+
+static void counter_keys(const char *name, const char *address,
+			 char account[192], char addr[192])
+{
+	snprintf(account, 192, "account %s", name);
+	snprintf(addr, 192, "address %s", address);
+}
+
+/* Seconds until c's window ends, when it is full. */
+static int blocked_for(const struct login_counter *c,
+		       const struct console_config *conf, int64_t now_ms)
+{
+	int64_t left;
+
+	if (c == NULL || c->failures < conf->login_failures)
+		return 0;
+	left = c->window_start_ms + conf->login_window_ms - now_ms;
+	return left <= 0 ? 0 : (int)((left + 999) / 1000);
+}
+
+int session_login_blocked(struct sessions *s, const struct console_config *conf,
+			  const char *name, const char *address, int64_t now_ms)
+{
+	char account[192], addr[192];
+	int a, b;
+
+	counter_keys(name, address, account, addr);
+	pthread_mutex_lock(&s->lock);
+	a = blocked_for(counter(s, conf, account, now_ms, false), conf, now_ms);
+	b = blocked_for(counter(s, conf, addr, now_ms, false), conf, now_ms);
+	pthread_mutex_unlock(&s->lock);
+	return a > b ? a : b;
+}
+
+void session_login_failed(struct sessions *s, const struct console_config *conf,
+			  const char *name, const char *address, int64_t now_ms)
+{
+	char account[192], addr[192];
+
+	counter_keys(name, address, account, addr);
+	pthread_mutex_lock(&s->lock);
+	counter(s, conf, account, now_ms, true)->failures++;
+	counter(s, conf, addr, now_ms, true)->failures++;
+	s->stats.failed++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void session_login_succeeded(struct sessions *s, const char *name)
+{
+	char account[192];
+
+	snprintf(account, sizeof(account), "account %s", name);
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < LOGIN_COUNTERS_MAX; i++)
+		if (strcmp(s->counters[i].key, account) == 0)
+			s->counters[i].key[0] = '\0';
+	pthread_mutex_unlock(&s->lock);
+}
+
+void session_count_blocked(struct sessions *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->stats.blocked++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void session_get_stats(struct sessions *s, struct session_stats *ret)
+{
+	pthread_mutex_lock(&s->lock);
+	*ret = s->stats;
+	ret->active = s->n;
+	pthread_mutex_unlock(&s->lock);
+}

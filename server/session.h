@@ -1,0 +1,101 @@
+/*
+ * Console sessions: what a login trades a name and password for.
+ *
+ * A session is a secret of 32 random bytes sent as the cookie
+ * tocsin_session (HttpOnly, SameSite=Strict, Secure over TLS), of which
+ * the collector keeps only a BLAKE2b hash, with the account's name and
+ * permissions, a CSRF token and two deadlines: idle (since the last
+ * request) and absolute (since the login).  A request that changes
+ * something with a session must carry the CSRF token in the header
+ * X-Tocsin-CSRF, or it is refused 403: another site's page can make the
+ * browser send the cookie, but cannot read the token.
+ *
+ * Sessions live in memory only: a restart of the collector logs every
+ * technician out (the store would cost a writer job per request to keep
+ * the idle deadline).
+ *
+ * Failed logins are counted per account and per client address over a
+ * window; past the limit, logins are refused (429) until it ends.
+ */
+#ifndef TOCSIN_SESSION_H
+#define TOCSIN_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http.h"
+
+struct cfg;
+struct cfg_node;
+struct sessions;
+
+/* The console: section's defaults (struct console_config: server.h). */
+void console_config_defaults(struct console_config *conf);
+/* node may be NULL (no console: section). */
+void console_config_parse(struct cfg *cfg, const struct cfg_node *node,
+			  struct console_config *conf);
+
+/* The base64url text of 32 bytes, and its NUL. */
+#define SESSION_SECRET_LEN 44
+
+struct session_issued {
+	char secret[SESSION_SECRET_LEN]; /* the cookie's value */
+	char csrf[SESSION_SECRET_LEN];
+	int64_t idle_expires_ms, expires_ms;
+};
+
+int sessions_new(struct sessions **ret);
+void sessions_free(struct sessions *s);
+
+/* A new session for name with perms, under conf's limits. */
+void session_create(struct sessions *s, const struct console_config *conf,
+		    const char *name, unsigned perms, int64_t now_ms,
+		    struct session_issued *ret);
+
+/*
+ * The session of cookie, for a request at now_ms: 0 and *ret (with
+ * ret->session_id set), -EACCES with ret->denied when it is unknown or
+ * expired, -EPERM with ret->denied when state_changing and csrf (the
+ * header, or NULL) does not match.  A request that is let through
+ * renews the idle deadline.
+ */
+int session_authenticate(struct sessions *s, const struct console_config *conf,
+			 const char *cookie, const char *csrf,
+			 bool state_changing, int64_t now_ms,
+			 struct principal *ret);
+
+/* The CSRF token and deadlines of session id (no secret): 0, or -ENOENT. */
+int session_get(struct sessions *s, const struct console_config *conf,
+		int64_t id, struct session_issued *ret);
+/* End session id (a logout): 0, or -ENOENT. */
+int session_delete(struct sessions *s, int64_t id);
+/* End every session of account name (deleted, or a new password). */
+size_t session_delete_account(struct sessions *s, const char *name);
+size_t session_count(struct sessions *s);
+
+/* What logins and session requests came to since start, for /metrics. */
+struct session_stats {
+	uint64_t logins, failed, blocked; /* logins by outcome */
+	uint64_t csrf_refused;		  /* requests refused 403 for CSRF */
+	uint64_t expired;		  /* requests with an ended session */
+	size_t active;
+};
+void session_get_stats(struct sessions *s, struct session_stats *ret);
+/* Count a login that a limit refused (session_login_blocked() > 0). */
+void session_count_blocked(struct sessions *s);
+
+/*
+ * Before checking a password: 0 when name and address may try, or the
+ * seconds until they may (> 0) when either failed login_failures times
+ * within the window.
+ */
+int session_login_blocked(struct sessions *s, const struct console_config *conf,
+			  const char *name, const char *address, int64_t now_ms);
+/* Count a failed login of name from address. */
+void session_login_failed(struct sessions *s, const struct console_config *conf,
+			  const char *name, const char *address, int64_t now_ms);
+/* A successful login of name forgets the account's failures. */
+void session_login_succeeded(struct sessions *s, const char *name);
+
+#endif

@@ -1,0 +1,414 @@
+"""The console's accounts and sessions over the real API: password hashing,
+cookies, CSRF, expiry, rate limiting, audit, logout."""
+import os
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from conftest import ADMIN_TOKEN, TECH_TOKEN, Server, binary, run_cli, wait_for
+from console_util import (PASSWORD, Session, audit, create_account,
+                          login_request, open_ticket)
+
+
+@pytest.fixture
+def server(tmp_path):
+    srv = Server(tmp_path / "server").start()
+    yield srv
+    srv.stop()
+
+
+def stored_hash(server, name):
+    con = sqlite3.connect(server.db)
+    try:
+        return con.execute("SELECT password_hash FROM accounts WHERE name = ?",
+                           (name,)).fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_accounts_are_created_by_admins_with_argon2id_hashes(server):
+    r = create_account(server, "carol")
+    assert r.status == 201 and r.json() == {"name": "carol", "role": "technician"}
+    h = stored_hash(server, "carol")
+    assert h.startswith("$argon2id$v=19$m=65536,t=2,p=1$")
+    assert PASSWORD not in h
+    # Replacing is 200; the list never shows hashes.
+    assert create_account(server, "carol", role="viewer").status == 200
+    accounts = server.admin("GET", "/api/v1/accounts").json()["accounts"]
+    assert [(a["name"], a["role"], a["created_by"]) for a in accounts] == [
+        ("carol", "viewer", "admin")]
+    assert "argon2" not in server.admin("GET", "/api/v1/accounts").body.decode()
+    actions = [(e["action"], e["actor"], e["target"]) for e in audit(server)]
+    assert ("account.create", "admin", "carol") in actions
+    assert ("account.update", "admin", "carol") in actions
+
+
+@pytest.mark.parametrize("path,body,status,message", [
+    ("/api/v1/accounts/carol", {"role": "technician", "password": "short"}, 400,
+     "password: 5 characters; it needs 10 to 1024"),
+    ("/api/v1/accounts/carol", {"role": "boss", "password": PASSWORD}, 400,
+     "role: 'boss' is not one of viewer, technician, admin"),
+    ("/api/v1/accounts/ca%20rol", {"role": "viewer", "password": PASSWORD}, 400,
+     "account name 'ca rol': use 1 to 63 letters, digits and . _ - @"),
+    ("/api/v1/accounts/carol", {"role": "viewer"}, 400,
+     "an account needs role and password, as strings"),
+    ("/api/v1/accounts/carol", {"role": "viewer", "password": PASSWORD, "x": 1}, 400,
+     "unknown key 'x'"),
+])
+def test_bad_accounts_are_refused_clearly(server, path, body, status, message):
+    r = server.request("PUT", path, body=body, token=ADMIN_TOKEN)
+    assert (r.status, r.json()) == (status, {"error": message})
+    assert server.admin("GET", "/api/v1/accounts").json()["accounts"] == []
+
+
+def test_only_admins_manage_accounts(server):
+    r = server.request("PUT", "/api/v1/accounts/eve",
+                       body={"role": "admin", "password": PASSWORD}, token=TECH_TOKEN)
+    assert r.status == 403
+    create_account(server, "tech")
+    s = Session(server, "tech")
+    r = s.request("PUT", "/api/v1/accounts/eve", body={"role": "admin", "password": PASSWORD})
+    assert r.status == 403
+    assert r.json() == {"error": "the credential 'tech' may not PUT /api/v1/accounts/eve"}
+
+
+def test_login_sets_a_strict_cookie_and_works_like_a_token(server):
+    create_account(server, "carol")
+    s = Session(server, "carol")
+    attrs = [a.strip() for a in s.set_cookie.split(";")]
+    assert attrs[0].startswith("tocsin_session=") and len(attrs[0]) == len("tocsin_session=") + 43
+    assert {"Path=/", "HttpOnly", "SameSite=Strict", "Max-Age=43200"} <= set(attrs)
+    assert "Secure" not in attrs  # plain HTTP here; see test_over_tls_the_cookie_is_secure
+    assert s.info["name"] == "carol" and s.info["role"] == "technician"
+    assert len(s.info["csrf"]) == 43
+    # Reads need no CSRF token; the session answers who is logged in.
+    r = s.request("GET", "/api/v1/tickets", csrf=False)
+    assert r.status == 200
+    assert r.headers["Cache-Control"] == "no-store"
+    me = s.request("GET", "/api/v1/session", csrf=False).json()
+    assert (me["name"], me["role"], me["csrf"]) == ("carol", "technician", s.csrf)
+    # The secret is not stored anywhere: only its hash, in memory.
+    con = sqlite3.connect(server.db)
+    dump = "\n".join(con.iterdump())
+    con.close()
+    assert attrs[0].split("=", 1)[1] not in dump
+
+
+def test_actions_with_a_session_need_the_csrf_token_and_name_the_account(server):
+    create_account(server, "carol")
+    s = Session(server, "carol")
+    tid = open_ticket(server, "web01")
+    path = f"/api/v1/tickets/{tid}/actions"
+    r = s.request("POST", path, body={"action": "acknowledge"}, csrf=False)
+    assert r.status == 403
+    assert "X-Tocsin-CSRF" in r.json()["error"]
+    r = s.request("POST", path, body={"action": "acknowledge"},
+                  headers={"X-Tocsin-CSRF": "x" * 43})
+    assert r.status == 403
+    assert server.ticket(tid)["status"] == "new"
+    r = s.request("POST", path, body={"action": "acknowledge"})
+    assert r.status == 200, r.body
+    metrics = server.get("/metrics").body.decode().splitlines()
+    assert "tocsin_console_csrf_refused_total 2" in metrics
+    assert "tocsin_console_sessions 1" in metrics
+    ack = [j for j in server.ticket(tid)["journal"] if j["new"] == "acknowledged"]
+    assert [j["actor"] for j in ack] == ["carol"]
+    # Bearer tokens need no CSRF token: they are not sent by browsers.
+    r = server.request("POST", path, body={"action": "comment", "text": "cli"},
+                       token=TECH_TOKEN)
+    assert r.status == 200
+
+
+def test_wrong_passwords_are_401_and_audited_with_the_address(server):
+    create_account(server, "carol")
+    r = login_request(server, "carol", "wrong password!")
+    assert (r.status, r.json()) == (401, {"error": "wrong name or password"})
+    assert "Set-Cookie" not in r.headers
+    r = login_request(server, "nobody", "wrong password!")
+    assert (r.status, r.json()) == (401, {"error": "wrong name or password"})
+    # A name no account can have goes into the trail as "?".
+    r = login_request(server, "evil\x1b[31m", "wrong password!")
+    assert (r.status, r.json()) == (401, {"error": "wrong name or password"})
+    Session(server, "carol")
+    entries = [(e["action"], e["actor"], e["target"], e["detail"]) for e in audit(server)]
+    assert ("login.fail", "?", "address 127.0.0.1", "no such account") in entries
+    assert not any("\x1b" in (e["actor"] or "") for e in audit(server))
+    assert ("login.fail", "carol", "address 127.0.0.1", "wrong password") in entries
+    assert ("login.fail", "nobody", "address 127.0.0.1", "no such account") in entries
+    assert ("login", "carol", "address 127.0.0.1", None) in entries
+
+
+@pytest.mark.parametrize("body,ctype,status,message", [
+    (b'{"name": "carol", "password": "x"', "application/json", 400,
+     "invalid JSON at line 1, column 33: '}' expected near end of file"),
+    (b'{"name": "carol"}', "application/json", 400,
+     "a login needs name and password, as strings"),
+    (b'{"name": "carol", "password": "correct horse battery"}', "text/plain", 415,
+     "a login is a JSON body: Content-Type: application/json"),
+    (b'{"name": "' + b"a" * 64 + b'", "password": "x"}', "application/json", 400,
+     "name (at most 63 bytes) or password (at most 1024) is too long"),
+])
+def test_bad_logins_are_refused_clearly(server, body, ctype, status, message):
+    create_account(server, "carol")
+    r = server.request("POST", "/api/v1/session", body=body,
+                       headers={"Content-Type": ctype})
+    assert (r.status, r.json()) == (status, {"error": message})
+
+
+def test_failed_logins_are_rate_limited_per_account_and_address(tmp_path):
+    srv = Server(tmp_path / "s", extra="console:\n  login_failures: 3\n"
+                                      "  login_window: 1h\n").start()
+    try:
+        create_account(srv, "carol")
+        create_account(srv, "dave")
+        for _ in range(3):
+            assert login_request(srv, "carol", "wrong password!").status == 401
+        # Blocked now, even with the right password, for the window's rest.
+        r = login_request(srv, "carol", PASSWORD)
+        assert r.status == 429
+        assert 3500 <= int(r.headers["Retry-After"]) <= 3600
+        assert "too many failed logins" in r.json()["error"]
+        # The address is blocked too: it failed 3 times.
+        assert login_request(srv, "dave", PASSWORD).status == 429
+        fails = [e for e in audit(srv) if e["action"] == "login.fail"]
+        assert len(fails) == 3
+        metrics = srv.get("/metrics").body.decode()
+        for line in ('tocsin_console_logins_total{result="ok"} 0',
+                     'tocsin_console_logins_total{result="failed"} 3',
+                     'tocsin_console_logins_total{result="rate_limited"} 2',
+                     "tocsin_console_sessions 0"):
+            assert line in metrics.splitlines(), metrics
+    finally:
+        srv.stop()
+
+
+def test_a_success_forgets_the_account_failures(tmp_path):
+    srv = Server(tmp_path / "s", extra="console:\n  login_failures: 3\n").start()
+    try:
+        create_account(srv, "carol")
+        for _ in range(2):
+            assert login_request(srv, "carol", "wrong password!").status == 401
+        Session(srv, "carol")
+        assert login_request(srv, "carol", "wrong password!").status == 401
+        # The address has 3 failures now: it is blocked, the account alone not.
+        assert login_request(srv, "carol", PASSWORD).status == 429
+    finally:
+        srv.stop()
+
+
+def test_sessions_expire_when_idle_and_at_their_absolute_limit(tmp_path):
+    srv = Server(tmp_path / "s", extra="console:\n  session_idle: 1s\n"
+                                      "  session_max: 3s\n").start()
+    try:
+        create_account(srv, "carol")
+        # Idle: unused for a second, it is gone.
+        idle = Session(srv, "carol")
+        start = time.monotonic()
+        wait_for(lambda: idle.request("GET", "/api/v1/session").status == 401
+                 if time.monotonic() - start > 1.1 else False, timeout=5,
+                 what="the idle session to expire")
+        r = idle.request("GET", "/api/v1/tickets")
+        assert r.status == 401
+        assert "log in again" in r.json()["error"]
+        # Busy: kept alive by its requests, until the absolute limit.
+        busy = Session(srv, "carol")
+        start = time.monotonic()
+        while busy.request("GET", "/api/v1/tickets").status == 200:
+            assert time.monotonic() - start < 5, "the session outlived session_max"
+            time.sleep(0.2)
+        assert time.monotonic() - start >= 2.5
+    finally:
+        srv.stop()
+
+
+def test_logout_needs_csrf_and_ends_the_session(server):
+    create_account(server, "carol")
+    s = Session(server, "carol")
+    assert s.request("DELETE", "/api/v1/session", csrf=False).status == 403
+    r = s.logout()
+    assert r.status == 200
+    assert "Max-Age=0" in r.headers["Set-Cookie"]
+    r = s.request("GET", "/api/v1/tickets")
+    assert r.status == 401 and "log in again" in r.json()["error"]
+    assert ("logout", "carol") in [(e["action"], e["actor"]) for e in audit(server)]
+    # A bearer token has no session to end.
+    r = server.request("DELETE", "/api/v1/session", token=TECH_TOKEN)
+    assert r.status == 400
+
+
+def test_a_new_password_or_deletion_ends_the_sessions(server):
+    create_account(server, "carol")
+    s = Session(server, "carol")
+    create_account(server, "carol", password="another password")
+    assert s.request("GET", "/api/v1/tickets").status == 401
+    assert login_request(server, "carol", PASSWORD).status == 401
+    s = Session(server, "carol", password="another password")
+    assert server.admin("DELETE", "/api/v1/accounts/carol").status == 200
+    assert s.request("GET", "/api/v1/tickets").status == 401
+    assert server.admin("DELETE", "/api/v1/accounts/carol").status == 404
+    assert login_request(server, "carol", "another password").status == 401
+
+
+def test_a_viewer_session_reads_but_may_not_act(server):
+    create_account(server, "vera", role="viewer")
+    s = Session(server, "vera")
+    assert s.info["role"] == "viewer"
+    tid = open_ticket(server, "web01")
+    assert s.request("GET", f"/api/v1/tickets/{tid}").status == 200
+    r = s.request("POST", f"/api/v1/tickets/{tid}/actions", body={"action": "acknowledge"})
+    assert r.status == 403
+    assert server.ticket(tid)["status"] == "new"
+
+
+def test_accounts_and_their_hashes_survive_a_restart_sessions_do_not(server):
+    create_account(server, "carol")
+    s = Session(server, "carol")
+    server.stop()
+    server.start()
+    assert s.request("GET", "/api/v1/tickets").status == 401
+    Session(server, "carol")
+
+
+def test_the_console_is_compiled_in_and_cached_by_etag(server):
+    r = server.request("GET", "/")
+    assert r.status == 200
+    assert r.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert b'<script src="/console/console.js" defer></script>' in r.body
+    csp = r.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "'unsafe-inline'" not in csp
+    assert r.headers["X-Frame-Options"] == "DENY"
+    assert r.headers["Referrer-Policy"] == "no-referrer"
+    etag = r.headers["ETag"]
+    assert r.headers["Cache-Control"] == "no-cache"
+    again = server.request("GET", "/", headers={"If-None-Match": etag})
+    assert (again.status, again.body) == (304, b"")
+    js = server.request("GET", "/console/console.js")
+    assert js.status == 200 and js.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    for html_sink in (b"innerHTML", b"outerHTML", b"insertAdjacentHTML", b"document.write"):
+        assert html_sink not in js.body  # every datum goes in as text
+    assert server.request("GET", "/console/console.css").status == 200
+    r = server.request("GET", "/console/nope.js")
+    assert (r.status, r.json()) == (404, {"error": "no console file 'nope.js'"})
+    assert server.request("GET", "/console/index.html").status == 404
+
+
+def test_a_session_cookie_for_another_server_or_garbage_is_401(server):
+    for cookie in ("tocsin_session=" + "A" * 43, "tocsin_session=", "tocsin_session=\x7f"):
+        r = server.request("GET", "/api/v1/tickets", headers={"Cookie": cookie})
+        assert r.status == 401
+    r = server.request("GET", "/api/v1/tickets", headers={"Cookie": "tocsin_session=" + "A" * 43})
+    assert "log in again" in r.json()["error"]
+
+
+def test_console_config_errors_name_file_line_and_column(tmp_path):
+    cfg = tmp_path / "server.yaml"
+    cfg.write_text(
+        "listen: 127.0.0.1:0\n"
+        f"database: {tmp_path}/t.db\n"
+        "allow_plain_http: true\n"
+        "auth:\n  tokens:\n    - {name: a, token: aaaaaaaaaaaaaaaaaaaa, role: admin}\n"
+        "console:\n"
+        "  session_idle: 0s\n"
+        "  session_max: 2h\n"
+        "  login_failures: 0\n"
+        "  login_window: soon\n"
+        "  colour: red\n")
+    r = subprocess.run([binary("tocsin-server"), "--check-config", "-c", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert f"{cfg}:8:17: console.session_idle: session_idle must be at least 1s" in r.stderr
+    assert f"{cfg}:10:19: console.login_failures: 0 is out of range 1..1000000" in r.stderr
+    assert f"{cfg}:11:17: console.login_window: expected a duration" in r.stderr
+    assert f"{cfg}:12:3: console.colour: unknown key 'colour'" in r.stderr
+    # session_max shorter than session_idle makes no sense either.
+    cfg.write_text(cfg.read_text().replace("session_idle: 0s", "session_idle: 3h")
+                   .replace("  login_failures: 0\n  login_window: soon\n  colour: red\n", ""))
+    r = subprocess.run([binary("tocsin-server"), "--check-config", "-c", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert f"{cfg}:9:16: console.session_max: session_max must be at least session_idle" in r.stderr
+
+
+def test_an_account_changes_its_own_password(server):
+    create_account(server, "carol")
+    s = Session(server, "carol")
+    other = Session(server, "carol")
+    path = "/api/v1/session/password"
+    r = s.request("PUT", path, body={"current": "not it at all", "password": "new password!"})
+    assert (r.status, r.json()) == (403, {"error": "current: wrong password"})
+    r = s.request("PUT", path, body={"current": PASSWORD, "password": "short"})
+    assert (r.status, r.json()) == (400, {"error": "password: 5 characters; it needs 10 to 1024"})
+    r = s.request("PUT", path, body={"current": PASSWORD, "password": "new password!"},
+                  csrf=False)
+    assert r.status == 403
+    r = s.request("PUT", path, body={"current": PASSWORD, "password": "new password!"})
+    assert (r.status, r.json()) == (200, {"changed": "carol"})
+    # Every session of the account ended; the role stayed.
+    assert s.request("GET", "/api/v1/tickets").status == 401
+    assert other.request("GET", "/api/v1/tickets").status == 401
+    assert login_request(server, "carol", PASSWORD).status == 401
+    assert Session(server, "carol", password="new password!").info["role"] == "technician"
+    r = server.request("PUT", path, body={"current": "x", "password": "y"}, token=TECH_TOKEN)
+    assert r.status == 400
+
+
+def test_the_cli_manages_accounts(server):
+    env = {"TOCSIN_URL": server.url, "TOCSIN_TOKEN": ADMIN_TOKEN, "HOME": str(server.dir)}
+
+    def account_set(name, password):
+        # Not a terminal: the password is stdin's first line.
+        return subprocess.run([binary("tocsin"), "account", "set", name, "--role", "viewer"],
+                              input=password, capture_output=True, text=True,
+                              env=dict(os.environ, **env))
+
+    r = account_set("carol", "a long passphrase\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "account carol: role viewer\n"
+    assert Session(server, "carol", password="a long passphrase").info["role"] == "viewer"
+    r = run_cli("account", "list", env=env)
+    assert r.returncode == 0
+    assert r.stdout.splitlines()[0].split() == ["NAME", "ROLE", "UPDATED", "CREATED", "BY"]
+    assert r.stdout.splitlines()[1].split()[:2] == ["carol", "viewer"]
+    r = account_set("dave", "short\n")
+    assert r.returncode == 1
+    assert "password: 5 characters; it needs 10 to 1024" in r.stderr
+    r = run_cli("account", "delete", "carol", env=env)
+    assert (r.returncode, r.stdout) == (0, "account carol deleted\n")
+    r = run_cli("account", "delete", "carol", env=env)
+    assert r.returncode == 1 and "no account 'carol'" in r.stderr
+    assert run_cli("account", "set", "x", env=env).returncode == 2
+
+
+def test_over_tls_the_cookie_is_secure(tmp_path, tls_certs):
+    from conftest import tls_transport
+    srv = Server(tmp_path / "tls", transport=tls_transport(tls_certs),
+                 ca_file=tls_certs.ca_crt).start()
+    try:
+        create_account(srv, "carol")
+        s = Session(srv, "carol")
+        attrs = [a.strip() for a in s.set_cookie.split(";")]
+        assert {"Secure", "HttpOnly", "SameSite=Strict", "Path=/"} <= set(attrs)
+        assert s.request("GET", "/api/v1/tickets").status == 200
+        assert "Secure" in s.logout().headers["Set-Cookie"]
+    finally:
+        srv.stop()
+
+
+
+def test_a_reload_applies_new_console_settings(tmp_path):
+    import signal
+    srv = Server(tmp_path / "s", extra="console:\n  login_failures: 1\n").start()
+    try:
+        create_account(srv, "carol")
+        assert login_request(srv, "carol", "wrong password!").status == 401
+        assert login_request(srv, "carol", PASSWORD).status == 429
+        srv.write_config(extra="console:\n  login_failures: 5\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "SIGHUP: configuration reloaded" in srv.log_text(),
+                 what="the reload")
+        assert login_request(srv, "carol", PASSWORD).status == 201
+    finally:
+        srv.stop()

@@ -1,0 +1,216 @@
+/*
+ * Console accounts on a real SQLite file with the real writer: Argon2id
+ * hashes, verification, a weaker hash replaced at the next login, the
+ * audit trail, and what a reopened store still knows.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../common/util.h"
+#include "../../server/account.h"
+#include "../../server/audit.h"
+#include "../../server/server.h"
+#include "../../server/store.h"
+#include "../../server/writer.h"
+
+#define T0 1795341600000LL
+
+struct fixture {
+	char path[64];
+	struct store *st;
+	struct audit *audit;
+	struct accounts *a;
+	struct writer *w;
+};
+
+static void open_all(struct fixture *f)
+{
+	assert_int_equal(store_open(f->path, &f->st), 0);
+	assert_int_equal(audit_open(f->st, &f->audit), 0);
+	assert_int_equal(accounts_open(f->st, f->audit, &f->a), 0);
+	assert_int_equal(writer_start(f->st, 64, 16, &f->w), 0);
+	accounts_attach_writer(f->a, f->w);
+}
+
+static void close_all(struct fixture *f)
+{
+	writer_stop(f->w); /* runs what was posted (a rehash) first */
+	accounts_close(f->a);
+	audit_close(f->audit);
+	store_close(f->st);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	int fd;
+
+	strlcpy_safe(f->path, "/tmp/tocsin-test-account-XXXXXX", sizeof(f->path));
+	fd = mkstemp(f->path);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	unlink(f->path);
+	open_all(f);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char *wal = xasprintf("%s-wal", f->path), *shm = xasprintf("%s-shm", f->path);
+
+	close_all(f);
+	unlink(f->path);
+	unlink(wal);
+	unlink(shm);
+	free(wal);
+	free(shm);
+	free(f);
+	return 0;
+}
+
+/* One column of one row, as a malloc'ed string, straight from the file. */
+static char *query(struct fixture *f, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	char *v = NULL;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = xstrdup((const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+static void test_set_verify_and_reopen(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	unsigned perms = 0;
+	char *hash, *trail;
+
+	assert_int_equal(account_set(f->a, "carol", "technician",
+				     "correct horse battery", "admin", T0, err,
+				     sizeof(err)),
+			 1);
+	assert_int_equal(account_verify(f->a, "carol", "correct horse battery",
+					&perms),
+			 0);
+	assert_int_equal(perms, PERM_READ | PERM_WRITE);
+	perms = 0;
+	assert_int_equal(account_verify(f->a, "carol", "wrong", &perms), -EACCES);
+	assert_int_equal(account_verify(f->a, "nobody", "wrong", &perms), -ENOENT);
+	assert_int_equal(perms, 0); /* untouched on failure */
+	/* Replacing is 0, with a new hash. */
+	assert_int_equal(account_set(f->a, "carol", "admin", "another password",
+				     "admin", T0 + 1, err, sizeof(err)),
+			 0);
+	assert_int_equal(account_verify(f->a, "carol", "correct horse battery",
+					&perms),
+			 -EACCES);
+	close_all(f);
+	hash = query(f, "SELECT password_hash FROM accounts WHERE name = 'carol'");
+	assert_non_null(strstr(hash, "$argon2id$v=19$m=65536,t=2,p=1$"));
+	trail = query(f, "SELECT group_concat(action || ' ' || target || ' ' || detail, ', ')"
+			 " FROM audit");
+	assert_string_equal(trail, "account.create carol technician, account.update carol admin");
+	free(hash);
+	free(trail);
+	/* What the store knows comes back. */
+	open_all(f);
+	assert_int_equal(account_verify(f->a, "carol", "another password", &perms), 0);
+	assert_int_equal(perms, PERM_READ | PERM_WRITE | PERM_ADMIN);
+	assert_int_equal(account_delete(f->a, "carol", "admin", T0 + 2), 0);
+	assert_int_equal(account_delete(f->a, "carol", "admin", T0 + 3), -ENOENT);
+	assert_int_equal(account_verify(f->a, "carol", "another password", &perms),
+			 -ENOENT);
+}
+
+static void test_bad_input_is_refused_with_a_reason(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	json_t *list;
+
+	assert_int_equal(account_set(f->a, "", "viewer", "long enough!", "admin",
+				     T0, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "use 1 to 63 letters"));
+	assert_int_equal(account_set(f->a, "a/b", "viewer", "long enough!",
+				     "admin", T0, err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(account_set(f->a, "carol", "agent", "long enough!",
+				     "admin", T0, err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "role: 'agent' is not one of viewer, technician, admin");
+	assert_int_equal(account_set(f->a, "carol", "viewer", "short", "admin",
+				     T0, err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "password: 5 characters; it needs 10 to 1024");
+	list = account_list(f->a);
+	assert_int_equal(json_array_size(list), 0); /* nothing was stored */
+	json_decref(list);
+}
+
+static void test_a_weaker_hash_is_replaced_at_login(void **state)
+{
+	struct fixture *f = *state;
+	char weak[crypto_pwhash_STRBYTES], err[256], *sql, *hash;
+	unsigned perms;
+	sqlite3 *db;
+
+	assert_int_equal(account_set(f->a, "carol", "viewer", "correct horse battery",
+				     "admin", T0, err, sizeof(err)),
+			 1);
+	close_all(f);
+	/* As an older collector with lower limits would have stored it. */
+	assert_int_equal(crypto_pwhash_str(weak, "correct horse battery", 21,
+					   crypto_pwhash_OPSLIMIT_MIN,
+					   crypto_pwhash_MEMLIMIT_MIN),
+			 0);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	sql = sqlite3_mprintf("UPDATE accounts SET password_hash = %Q", weak);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_free(sql);
+	sqlite3_close(db);
+	open_all(f);
+	assert_int_equal(account_verify(f->a, "carol", "correct horse battery", &perms), 0);
+	close_all(f); /* the writer runs the posted rehash before it stops */
+	hash = query(f, "SELECT password_hash FROM accounts");
+	assert_string_not_equal(hash, weak);
+	assert_non_null(strstr(hash, "$argon2id$v=19$m=65536,t=2,p=1$"));
+	assert_int_equal(crypto_pwhash_str_verify(hash, "correct horse battery", 21), 0);
+	free(hash);
+	open_all(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_set_verify_and_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_input_is_refused_with_a_reason,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_weaker_hash_is_replaced_at_login,
+						setup, teardown),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,187 @@
+/*
+ * Console sessions with a clock the test holds: the idle and absolute
+ * deadlines to the millisecond, the CSRF check, the limit on sessions,
+ * and the failed-login windows per account and per address.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <sodium.h>
+#include <string.h>
+
+#include "../../server/session.h"
+
+static struct console_config conf(void)
+{
+	struct console_config c;
+
+	console_config_defaults(&c);
+	c.idle_ms = 1000;
+	c.absolute_ms = 5000;
+	c.max_sessions = 3;
+	c.login_failures = 2;
+	c.login_window_ms = 10000;
+	return c;
+}
+
+static int auth(struct sessions *s, const struct console_config *c,
+		const struct session_issued *is, const char *csrf,
+		bool changing, int64_t now, struct principal *p)
+{
+	*p = (struct principal){ 0 };
+	return session_authenticate(s, c, is->secret, csrf, changing, now, p);
+}
+
+static void test_idle_and_absolute_deadlines(void **state)
+{
+	struct console_config c = conf();
+	struct sessions *s;
+	struct session_issued is;
+	struct principal p;
+	int64_t t;
+
+	(void)state;
+	sessions_new(&s);
+	session_create(s, &c, "carol", 6, 0, &is);
+	assert_int_equal(strlen(is.secret), 43);
+	assert_int_equal(is.idle_expires_ms, 1000);
+	assert_int_equal(is.expires_ms, 5000);
+	assert_int_equal(auth(s, &c, &is, NULL, false, 999, &p), 0);
+	assert_string_equal(p.name, "carol");
+	assert_int_equal(p.perms, 6);
+	assert_true(p.session_id > 0);
+	/* Each request moves the idle deadline, never the absolute one. */
+	for (t = 999; t < 5000; t += 999)
+		assert_int_equal(auth(s, &c, &is, NULL, false, t, &p), 0);
+	assert_int_equal(auth(s, &c, &is, NULL, false, 5000, &p), -EACCES);
+	assert_string_equal(p.denied, "the session expired: log in again");
+	/* Expired sessions are gone, not kept. */
+	assert_int_equal(session_count(s), 0);
+
+	session_create(s, &c, "carol", 6, 10000, &is);
+	assert_int_equal(auth(s, &c, &is, NULL, false, 11000, &p), -EACCES);
+	sessions_free(s);
+}
+
+static void test_csrf_only_for_changes_and_exact(void **state)
+{
+	struct console_config c = conf();
+	struct sessions *s;
+	struct session_issued is, got;
+	struct principal p;
+	char wrong[SESSION_SECRET_LEN];
+
+	(void)state;
+	sessions_new(&s);
+	session_create(s, &c, "carol", 6, 0, &is);
+	assert_int_equal(auth(s, &c, &is, NULL, false, 1, &p), 0);
+	assert_int_equal(auth(s, &c, &is, NULL, true, 1, &p), -EPERM);
+	assert_non_null(strstr(p.denied, "X-Tocsin-CSRF"));
+	memcpy(wrong, is.csrf, sizeof(wrong));
+	wrong[0] = wrong[0] == 'A' ? 'B' : 'A';
+	assert_int_equal(auth(s, &c, &is, wrong, true, 1, &p), -EPERM);
+	wrong[42] = '\0'; /* a prefix is no match either */
+	memcpy(wrong, is.csrf, 42);
+	assert_int_equal(auth(s, &c, &is, wrong, true, 1, &p), -EPERM);
+	assert_int_equal(auth(s, &c, &is, "", true, 1, &p), -EPERM);
+	assert_int_equal(auth(s, &c, &is, is.csrf, true, 1, &p), 0);
+	/* The token can be asked for again, the secret not. */
+	assert_int_equal(session_get(s, &c, p.session_id, &got), 0);
+	assert_string_equal(got.csrf, is.csrf);
+	assert_string_equal(got.secret, "");
+	/* A logout ends it. */
+	assert_int_equal(session_delete(s, p.session_id), 0);
+	assert_int_equal(session_delete(s, p.session_id), -ENOENT);
+	assert_int_equal(auth(s, &c, &is, is.csrf, false, 2, &p), -EACCES);
+	sessions_free(s);
+}
+
+static void test_the_idlest_session_makes_room(void **state)
+{
+	struct console_config c = conf();
+	struct sessions *s;
+	struct session_issued a, b, d, e;
+	struct principal p;
+
+	(void)state;
+	sessions_new(&s);
+	session_create(s, &c, "a", 2, 0, &a);
+	session_create(s, &c, "b", 2, 10, &b);
+	session_create(s, &c, "d", 2, 20, &d);
+	assert_int_equal(auth(s, &c, &a, NULL, false, 30, &p), 0); /* a is busy */
+	session_create(s, &c, "e", 2, 40, &e);
+	assert_int_equal(session_count(s), 3);
+	assert_int_equal(auth(s, &c, &b, NULL, false, 50, &p), -EACCES);
+	assert_int_equal(auth(s, &c, &a, NULL, false, 50, &p), 0);
+	assert_int_equal(session_delete_account(s, "a"), 1);
+	assert_int_equal(auth(s, &c, &a, NULL, false, 60, &p), -EACCES);
+	assert_int_equal(auth(s, &c, &e, NULL, false, 60, &p), 0);
+	sessions_free(s);
+}
+
+static void test_failed_logins_per_account_and_address(void **state)
+{
+	struct console_config c = conf();
+	struct sessions *s;
+
+	(void)state;
+	sessions_new(&s);
+	assert_int_equal(session_login_blocked(s, &c, "carol", "10.0.0.1", 0), 0);
+	session_login_failed(s, &c, "carol", "10.0.0.1", 0);
+	assert_int_equal(session_login_blocked(s, &c, "carol", "10.0.0.1", 1), 0);
+	session_login_failed(s, &c, "carol", "10.0.0.2", 1000);
+	/* The account failed twice, from two addresses: blocked from any. */
+	assert_int_equal(session_login_blocked(s, &c, "carol", "10.0.0.9", 1500), 9);
+	assert_int_equal(session_login_blocked(s, &c, "dave", "10.0.0.9", 1500), 0);
+	assert_int_equal(session_login_blocked(s, &c, "carol", "10.0.0.9", 9999), 1);
+	/* The window ends 10 s after its first failure. */
+	assert_int_equal(session_login_blocked(s, &c, "carol", "10.0.0.9", 10000), 0);
+	/* An address that failed for two accounts is blocked for all. */
+	session_login_failed(s, &c, "x", "10.0.0.5", 20000);
+	session_login_failed(s, &c, "y", "10.0.0.5", 20000);
+	assert_int_equal(session_login_blocked(s, &c, "dave", "10.0.0.5", 20000), 10);
+	/* A success forgets the account's failures, not the address's. */
+	session_login_failed(s, &c, "erin", "10.0.0.6", 20000);
+	session_login_failed(s, &c, "erin", "10.0.0.7", 20000);
+	session_login_succeeded(s, "erin");
+	assert_int_equal(session_login_blocked(s, &c, "erin", "10.0.0.8", 20001), 0);
+	sessions_free(s);
+}
+
+static void test_many_counters_stay_bounded(void **state)
+{
+	struct console_config c = conf();
+	struct sessions *s;
+	char name[32];
+
+	(void)state;
+	sessions_new(&s);
+	session_login_failed(s, &c, "carol", "10.0.0.1", 0);
+	session_login_failed(s, &c, "carol", "10.0.0.1", 0);
+	/* A flood of other names evicts the stalest counters, not memory. */
+	for (int i = 0; i < 10000; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		session_login_failed(s, &c, name, "10.0.0.2", 1 + i);
+	}
+	assert_int_equal(session_login_blocked(s, &c, "carol", "10.0.0.3", 10001), 0);
+	sessions_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_idle_and_absolute_deadlines),
+		cmocka_unit_test(test_csrf_only_for_changes_and_exact),
+		cmocka_unit_test(test_the_idlest_session_makes_room),
+		cmocka_unit_test(test_failed_logins_per_account_and_address),
+		cmocka_unit_test(test_many_counters_stay_bounded),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
