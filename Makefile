@@ -217,7 +217,8 @@ UNIT_TESTS := \
 	test_ticket_cache \
 	test_retention \
 	test_session \
-	test_account
+	test_account \
+	test_dedup_timer
 
 # V=1 shows the full commands.
 ifeq ($(V),1)

@@ -13,6 +13,7 @@
 #include "../common/util.h"
 #include "dedup_metrics.h"
 #include "flap.h"
+#include "inventory.h"
 #include "keymap.h"
 #include "lifecycle.h"
 #include "problem.h"
@@ -35,6 +36,7 @@ struct ctx {
 	int64_t now_ms;
 	struct dedup_stats *stats;
 	const struct lifecycle_params *params; /* looked up when needed */
+	bool raised; /* the collector's own events (dedup_apply_raised()) */
 };
 
 static const struct lifecycle_params *params(struct ctx *c)
@@ -148,7 +150,7 @@ static int journal_confirmed(struct ctx *c, const struct problem *p,
 	char since[TIME_RFC3339_LEN], *text = NULL;
 	int r = 0;
 
-	time_format_rfc3339(p->since_ms, since);
+	time_format_rfc3339(p->first_ms, since);
 	if (silence_id > 0)
 		text = xasprintf("silence #%lld ended and the problem is still there (not ok since %s)",
 				 (long long)silence_id, since);
@@ -186,7 +188,7 @@ static int open_ticket(struct ctx *c, struct problem *p,
 	/* Results that led to the confirmation count; the first began it. */
 	if (r == 0 && p->streak > 1)
 		r = store_ticket_set_history(c->d->st, t.id, p->streak,
-					     p->since_ms);
+					     p->first_ms);
 	if (r == 0)
 		r = journal_confirmed(c, p, t.id, silence_id);
 	if (r == 0)
@@ -280,16 +282,54 @@ static int open_or_reopen(struct ctx *c, struct problem *p,
 	return open_ticket(c, p, ev, silence_id);
 }
 
-/* Whether the rule counts the problem as real at at_ms (flapping is). */
+/*
+ * Whether the rule counts the problem as real at at_ms (flapping is).
+ * An event the collector raised once for the problem (raised) has no
+ * repeats to count: without a confirm_for to wait, confirm_after cannot
+ * hold it back, or a silent host would never get a ticket.
+ */
 static bool confirmed(const struct lifecycle_params *prm,
-		      const struct problem *p, int64_t at_ms)
+		      const struct problem *p, int64_t at_ms, bool raised)
 {
-	if (p->flapping)
+	/* Held back by a silence, it had been confirmed (confirm()). */
+	if (p->flapping || p->phase == PROBLEM_SILENCED)
 		return true;
-	if (prm->confirm_after > 0 && p->streak >= prm->confirm_after)
+	if (prm->confirm_after > 0 &&
+	    (p->streak >= prm->confirm_after ||
+	     (raised && prm->confirm_for_ms == 0)))
 		return true;
 	return prm->confirm_for_ms > 0 &&
 	       at_ms - p->since_ms >= prm->confirm_for_ms;
+}
+
+/*
+ * Whether a silence holds the problem back at now: 1 with the silence
+ * and its end, 0, or -errno.  A problem a silence of its own already
+ * holds costs one read of that silence, not a scan of all of them with
+ * their patterns, for each of its events while the silence lasts; held
+ * back by the topology (a silenced parent), it is looked at afresh, as
+ * the parent may have come back.
+ */
+static int held_back(struct ctx *c, const struct problem *p,
+		     int64_t *ret_silence_id, int64_t *ret_ends_ms)
+{
+	int r;
+
+	if (p->phase == PROBLEM_SILENCED && p->silence_id > 0 &&
+	    p->due_ms > c->now_ms) {
+		r = silence_holds(c->d->silences, p->silence_id, c->host,
+				  c->check, c->item, c->now_ms, ret_ends_ms);
+		if (r > 0)
+			*ret_silence_id = p->silence_id;
+		if (r != 0)
+			return r;
+	}
+	r = silence_find(c->d->silences, c->host, c->check, c->item,
+			 c->now_ms, ret_silence_id, ret_ends_ms);
+	if (r == 0)
+		r = topology_held_back(c->d->topology, c->host, c->now_ms,
+				       ret_silence_id, ret_ends_ms);
+	return r;
 }
 
 /*
@@ -303,18 +343,14 @@ static int confirm(struct ctx *c, struct problem *p,
 	int64_t silence_id, ends_ms;
 	int r;
 
-	if (!confirmed(prm, p, at_ms)) {
+	if (!confirmed(prm, p, at_ms, c->raised)) {
 		p->phase = PROBLEM_PENDING;
 		p->due_ms = prm->confirm_for_ms > 0
 				    ? p->since_ms + prm->confirm_for_ms
 				    : 0;
 		if (ev->id)
 			c->stats->pending++;
-	} else if ((r = silence_find(c->d->silences, c->host, c->check,
-				     c->item, c->now_ms, &silence_id,
-				     &ends_ms)) != 0 ||
-		   (r = topology_held_back(c->d->topology, c->host, c->now_ms,
-					   &silence_id, &ends_ms)) != 0) {
+	} else if ((r = held_back(c, p, &silence_id, &ends_ms)) != 0) {
 		if (r < 0)
 			return r;
 		p->phase = PROBLEM_SILENCED;
@@ -439,11 +475,26 @@ static int flap_start(struct ctx *c, struct problem *p, struct store_ticket *t,
 	return r;
 }
 
-/* The event's time on the problem's timeline (see dedup.h). */
+/*
+ * The event's time on the problem's timeline, which orders its results
+ * (a late report changes no state): the agent's observed time, capped at
+ * ingest (dedup_cap_observed()).  Timers do not use it: see clock_ms().
+ */
 static int64_t timeline_ms(const struct store_event *ev)
 {
-	return ev->observed_ms < ev->received_ms ? ev->observed_ms
-						 : ev->received_ms;
+	return ev->observed_ms;
+}
+
+/*
+ * The time timers count from: when the collector received the result.
+ * confirm_for, flap windows and their calm-down are due on the
+ * collector's clock (dedup_tick()), so they are measured on it too: an
+ * agent an hour behind, or an outbox replaying an hour-old stretch,
+ * does not confirm a problem at once with confirm_for: 5m.
+ */
+static int64_t clock_ms(const struct store_event *ev)
+{
+	return ev->received_ms;
 }
 
 /*
@@ -451,14 +502,23 @@ static int64_t timeline_ms(const struct store_event *ev)
  * ticket is resolved or recovered, unless the key is flapping; late
  * results change nothing.  had: p was read from the store; found: t is
  * the key's open ticket.
+ *
+ * Only a real recovery (the problem was not ok before this result) moves
+ * the ticket: once it is recovered or resolved, whatever a technician
+ * does with it (start reviewing it, reopen it) stands against the
+ * routine ok results that follow, until the problem comes back and goes
+ * away again.  A key without a row (a ticket older than the lifecycle)
+ * takes the ticket's state for the problem's.
  */
 static int on_ok(struct ctx *c, const struct store_event *ev,
 		 struct problem *p, bool had, struct store_ticket *t,
 		 bool found)
 {
 	const struct lifecycle_params *prm;
-	int64_t at = timeline_ms(ev);
-	bool was_problem = had && p->state != CHECK_OK;
+	int64_t at = timeline_ms(ev), rx = clock_ms(ev);
+	bool was_problem = had ? p->state != CHECK_OK
+			       : found && t->state != CHECK_OK;
+	bool was_flapping = p->flapping;
 	int r = 0;
 
 	/* Nothing pending, nothing open: the common case costs nothing. */
@@ -468,7 +528,7 @@ static int on_ok(struct ctx *c, const struct store_event *ev,
 		return 0;
 	prm = params(c);
 	if (was_problem) {
-		flap_record(&p->changes, at);
+		flap_record(&p->changes, rx);
 		p->state = CHECK_OK;
 		p->last_ms = at;
 		p->streak = 0;
@@ -480,14 +540,14 @@ static int on_ok(struct ctx *c, const struct store_event *ev,
 		p->due_ms = 0;
 		/* Going away too often is flapping as much as coming back. */
 		if (!p->flapping &&
-		    flap_starts(&p->changes, at, prm->flap_window_ms,
+		    flap_starts(&p->changes, rx, prm->flap_window_ms,
 				prm->flap_threshold))
 			r = flap_start(c, p, found ? t : NULL, ev);
 	}
 	if (r < 0)
 		return r;
 	if (p->flapping) {
-		if (flap_calmed(&p->changes, at, prm->flap_window_ms,
+		if (flap_calmed(&p->changes, rx, prm->flap_window_ms,
 				prm->flap_threshold)) {
 			r = flap_calm(c, p, found ? t : NULL, ev);
 			p->due_ms = 0;
@@ -497,12 +557,13 @@ static int on_ok(struct ctx *c, const struct store_event *ev,
 			p->due_ms = flap_calm_at(&p->changes, prm->flap_window_ms,
 						 prm->flap_threshold);
 		}
-	} else if (found && strcmp(t->status, "recovered") != 0) {
+	} else if (found && was_problem && strcmp(t->status, "recovered") != 0) {
 		r = recover_ticket(c, p, t, ev);
 	} else if (found) {
 		r = store_event_link(c->d->st, ev->id, t->id);
 	}
-	if (r == 0 && (was_problem || !p->flapping))
+	/* A routine ok on a recovered (or reopened) ticket changes no row. */
+	if (r == 0 && (was_problem || (was_flapping && !p->flapping)))
 		r = problem_save(c->d->problems, c->host_id, c->check, c->item, p);
 	return r;
 }
@@ -517,7 +578,8 @@ static int on_problem(struct ctx *c, const struct store_event *ev,
 		      bool found)
 {
 	const struct lifecycle_params *prm;
-	int64_t at = timeline_ms(ev), went_away_ms = p->last_ms;
+	int64_t at = timeline_ms(ev), rx = clock_ms(ev);
+	int64_t went_away_ms = p->last_ms;
 	bool was_ok = !had || p->state == CHECK_OK, starts, dirty = was_ok;
 	int r = 0;
 
@@ -527,15 +589,16 @@ static int on_problem(struct ctx *c, const struct store_event *ev,
 		return found ? add_occurrence(c, t, ev, false) : 0;
 	prm = params(c);
 	if (was_ok) {
-		flap_record(&p->changes, at);
-		p->since_ms = at;
+		flap_record(&p->changes, rx);
+		p->since_ms = rx;
+		p->first_ms = at;
 		p->streak = 0;
 		p->npending = 0;
 	}
 	p->state = ev->state;
 	p->last_ms = at;
 	starts = was_ok && !p->flapping &&
-		 flap_starts(&p->changes, at, prm->flap_window_ms,
+		 flap_starts(&p->changes, rx, prm->flap_window_ms,
 			     prm->flap_threshold);
 	if (!found) {
 		/*
@@ -550,7 +613,7 @@ static int on_problem(struct ctx *c, const struct store_event *ev,
 		problem_add_pending(p, ev->id);
 		problem_set_summary(p, ev->summary);
 		r = starts ? flap_start(c, p, NULL, ev) : 0;
-		return r < 0 ? r : confirm(c, p, ev, at);
+		return r < 0 ? r : confirm(c, p, ev, rx);
 	}
 	if (strcmp(t->status, "recovered") == 0) {
 		p->streak = 1;
@@ -563,7 +626,7 @@ static int on_problem(struct ctx *c, const struct store_event *ev,
 		r = flap_start(c, p, t, ev);
 		dirty = true;
 	} else if (r == 0 && p->flapping &&
-		   flap_calmed(&p->changes, at, prm->flap_window_ms,
+		   flap_calmed(&p->changes, rx, prm->flap_window_ms,
 			       prm->flap_threshold)) {
 		r = flap_calm(c, p, t, ev);
 		dirty = true;
@@ -695,7 +758,20 @@ static void dedup_free(void *arg)
 	free(d);
 }
 
-/* Every ticket change, whoever makes it: count it, and mind the topology. */
+/* Whether a person (not the system) resolved or closed the ticket. */
+static bool resolved_by_hand(const struct ticket_change *c)
+{
+	return (c->kind == TICKET_RESOLVED || c->kind == TICKET_CLOSED) &&
+	       c->actor != NULL && strcmp(c->actor, SYSTEM_ACTOR) != 0 &&
+	       c->host != NULL && c->check != NULL && c->item != NULL;
+}
+
+/*
+ * Every ticket change, whoever makes it: count it, mind the topology,
+ * and when a technician resolves or closes a ticket, forget the status
+ * it had before its recovery: if the problem comes back, it needs
+ * someone's attention again (new), not the old status.
+ */
 static int on_ticket_change(void *arg, struct store *st,
 			    const struct ticket_change *c)
 {
@@ -708,6 +784,9 @@ static int on_ticket_change(void *arg, struct store *st,
 	r = dedup_metrics_count_change(d->metrics, c);
 	if (r == 0)
 		r = topology_on_change(d->topology, c);
+	if (r == 0 && resolved_by_hand(c))
+		r = problem_forget_prior_status(d->problems, c->host, c->check,
+						c->item, c->ticket_id);
 	return r;
 }
 
@@ -764,6 +843,14 @@ struct dedup *dedup_get(struct store *st)
 
 /* ---- entry points --------------------------------------------------------- */
 
+int64_t dedup_cap_observed(const struct lifecycle_config *lc,
+			   int64_t observed_ms, int64_t received_ms)
+{
+	int64_t max = received_ms + lc->max_clock_ahead_ms;
+
+	return observed_ms > max ? max : observed_ms;
+}
+
 int dedup_apply(struct store *st, const struct ingest_batch *batch,
 		int64_t now_ms, struct dedup_stats *ret_stats)
 {
@@ -771,9 +858,11 @@ int dedup_apply(struct store *st, const struct ingest_batch *batch,
 				  batch->nevents, now_ms, ret_stats);
 }
 
-int dedup_apply_events(struct store *st, const char *host,
-		       const struct ingest_event *events, size_t nevents,
-		       int64_t now_ms, struct dedup_stats *ret_stats)
+/* dedup_apply_events(), and dedup_apply_raised() when raised. */
+static int apply_events(struct store *st, const char *host,
+			const struct ingest_event *events, size_t nevents,
+			int64_t now_ms, bool raised,
+			struct dedup_stats *ret_stats)
 {
 	struct dedup_stats stats = { 0 };
 	struct dedup *d = dedup_get(st);
@@ -793,6 +882,7 @@ int dedup_apply_events(struct store *st, const char *host,
 		.host_id = host_id,
 		.now_ms = now_ms,
 		.stats = &stats,
+		.raised = raised,
 	};
 	evs = xreallocarray(NULL, nevents ? nevents : 1, sizeof(*evs));
 	stored = xreallocarray(NULL, nevents ? nevents : 1, sizeof(*stored));
@@ -817,6 +907,10 @@ int dedup_apply_events(struct store *st, const char *host,
 		r = predict_links(st, evs, nevents);
 	if (r == 0 && nevents > 0)
 		r = store_events_insert(st, evs, nevents, stored);
+	/* The rows keep the agent's times; the lifecycle and tickets not. */
+	for (size_t i = 0; r >= 0 && i < nevents; i++)
+		evs[i].observed_ms = dedup_cap_observed(d->lc, evs[i].observed_ms,
+							now_ms);
 	for (size_t i = 0; r >= 0 && i < nevents; i++) {
 		if (stored[i])
 			r = apply_event(&c, &evs[i]);
@@ -829,6 +923,22 @@ int dedup_apply_events(struct store *st, const char *host,
 		return r;
 	*ret_stats = stats;
 	return 0;
+}
+
+int dedup_apply_events(struct store *st, const char *host,
+		       const struct ingest_event *events, size_t nevents,
+		       int64_t now_ms, struct dedup_stats *ret_stats)
+{
+	return apply_events(st, host, events, nevents, now_ms, false,
+			    ret_stats);
+}
+
+int dedup_apply_raised(struct store *st, const char *host,
+		       const struct ingest_event *events, size_t nevents,
+		       int64_t now_ms, struct dedup_stats *ret_stats)
+{
+	return apply_events(st, host, events, nevents, now_ms, true,
+			    ret_stats);
 }
 
 /* A timer is due for one problem: calm, confirm, or a silence ended. */
@@ -866,6 +976,63 @@ static int tick_problem(struct ctx *c, struct problem *p,
 	return r;
 }
 
+/* A due key and where it goes in the tick's order. */
+struct due {
+	struct problem_key key;
+	int depth;     /* devices above the host in the topology */
+	bool down;     /* one of the down checks */
+	size_t index;  /* its place in due order */
+};
+
+/* How many devices the topology puts above host (a bounded walk). */
+static int host_depth(const struct host *h)
+{
+	int depth = 0;
+
+	for (const struct host *p = h ? h->parent : NULL; p && depth < 64;
+	     p = p->parent)
+		depth++;
+	return depth;
+}
+
+static int due_cmp(const void *a, const void *b)
+{
+	const struct due *x = a, *y = b;
+
+	if (x->depth != y->depth)
+		return x->depth < y->depth ? -1 : 1;
+	if (x->down != y->down)
+		return x->down ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * The due keys in the order a tick handles them: parents before the
+ * hosts behind them, and a host's down checks before its other problems,
+ * else in due order.  A silence on a router ends for the router and its
+ * hosts at the same moment: the router's ticket must exist before its
+ * hosts look for a down parent, or they open standalone tickets (and
+ * stay so with attach_window: 0).
+ */
+static void order_due(const struct dedup *d, struct problem_key *keys, int n)
+{
+	struct due due[TICK_BATCH];
+
+	for (int i = 0; i < n; i++)
+		due[i] = (struct due){
+			.key = keys[i],
+			.depth = host_depth(topology_host(d->topology,
+							      keys[i].host)),
+			.down = lifecycle_is_down_check(d->lc, keys[i].host,
+							keys[i].check,
+							keys[i].item),
+			.index = (size_t)i,
+		};
+	qsort(due, (size_t)n, sizeof(*due), due_cmp);
+	for (int i = 0; i < n; i++)
+		keys[i] = due[i].key;
+}
+
 int dedup_tick(struct store *st, int64_t now_ms)
 {
 	struct dedup *d = dedup_get(st);
@@ -878,6 +1045,7 @@ int dedup_tick(struct store *st, int64_t now_ms)
 	n = problem_due(d->problems, now_ms, keys, TICK_BATCH);
 	if (n < 0)
 		return n;
+	order_due(d, keys, n);
 	for (int i = 0; r == 0 && i < n; i++) {
 		struct ctx c = {
 			.d = d,
@@ -941,6 +1109,7 @@ struct dedup_timer {
 	pthread_cond_t wake;
 	bool stopping;
 	atomic_bool queued; /* a tick waits in the writer's queue */
+	atomic_uint_fast64_t posted; /* ticks handed to the writer */
 	int64_t warned_ms;  /* writer thread only: the last failure logged */
 };
 
@@ -963,6 +1132,11 @@ static void tick_done(void *arg, int result)
 	atomic_store(&t->queued, false);
 }
 
+/*
+ * The wait runs on CLOCK_MONOTONIC (cond_init_monotonic() in
+ * dedup_timer_start()): a step of the wall clock, backwards by an hour
+ * say, must not hold every lifecycle timer back that long.
+ */
 static void *timer_main(void *arg)
 {
 	struct dedup_timer *t = arg;
@@ -970,13 +1144,7 @@ static void *timer_main(void *arg)
 
 	pthread_mutex_lock(&t->lock);
 	while (!t->stopping) {
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += t->tick_ms / 1000;
-		until.tv_nsec += (t->tick_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		until = time_mono_deadline(t->tick_ms);
 		pthread_cond_timedwait(&t->wake, &t->lock, &until);
 		if (t->stopping)
 			break;
@@ -985,6 +1153,8 @@ static void *timer_main(void *arg)
 		/* Refused (queue full, stopping): the next tick tries again. */
 		if (writer_post(t->writer, tick_job, t, tick_done) < 0)
 			atomic_store(&t->queued, false);
+		else
+			atomic_fetch_add(&t->posted, 1);
 	}
 	pthread_mutex_unlock(&t->lock);
 	return NULL;
@@ -1000,8 +1170,9 @@ int dedup_timer_start(struct writer *w, int64_t tick_ms,
 	t->tick_ms = tick_ms > 0 ? tick_ms : 1000;
 	t->warned_ms = -60000;
 	atomic_init(&t->queued, false);
+	atomic_init(&t->posted, 0);
 	pthread_mutex_init(&t->lock, NULL);
-	pthread_cond_init(&t->wake, NULL);
+	cond_init_monotonic(&t->wake);
 	r = pthread_create(&t->thread, NULL, timer_main, t);
 	if (r != 0) {
 		pthread_cond_destroy(&t->wake);
@@ -1031,4 +1202,9 @@ void dedup_timer_stop(struct dedup_timer *t)
 	pthread_cond_destroy(&t->wake);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
+}
+
+uint64_t dedup_timer_posted(struct dedup_timer *t)
+{
+	return atomic_load(&t->posted);
 }

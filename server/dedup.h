@@ -17,10 +17,16 @@
  * already stored changes nothing, so a resend is harmless, and every
  * ticket change is announced to the store's listeners.
  *
- * Time: a problem's timeline uses the time each result was observed
- * (capped at the time it was received, so a clock running ahead cannot
- * push it into the future); timers (confirm_for, the end of a silence,
- * flapping calming down) run on the server's clock in dedup_tick().
+ * Time: a problem's results are ordered by the time each was observed
+ * (a late report changes no state), capped at the time it was received
+ * plus lifecycle.max_clock_ahead (default 0): one event from a clock
+ * a year ahead would otherwise make every correctly dated result after
+ * it late, and its ticket unresolvable.  The capped time is what the
+ * ticket's last_seen and the lifecycle use; the stored event keeps the
+ * agent's own observed_at for the record.  Timers (confirm_for, flap
+ * windows and calming down, the end of a silence) are measured and run
+ * on the collector's clock alone: from when results were received, in
+ * dedup_tick().
  *
  * These run inside a transaction the caller holds, as a writer job (see
  * writer.h): a batch is applied whole or, when the job fails and its
@@ -84,8 +90,24 @@ struct dedup *dedup_get(struct store *st);
  */
 int dedup_apply(struct store *st, const struct ingest_batch *batch,
 		int64_t now_ms, struct dedup_stats *ret_stats);
+/*
+ * observed_ms as the lifecycle takes it for an event received at
+ * received_ms: no later than lc's max_clock_ahead after it (dedup.h).
+ */
+int64_t dedup_cap_observed(const struct lifecycle_config *lc,
+			   int64_t observed_ms, int64_t received_ms);
 /* The same for events from any source (traps, silence detection, ...). */
 int dedup_apply_events(struct store *st, const char *host,
+		       const struct ingest_event *events, size_t nevents,
+		       int64_t now_ms, struct dedup_stats *ret_stats);
+
+/*
+ * The same for problem events the collector raises itself, once per
+ * problem (silence detection's "host silent"): nothing repeats them, so
+ * a rule's confirm_after does not hold them back (only its confirm_for,
+ * which the timer counts, does).
+ */
+int dedup_apply_raised(struct store *st, const char *host,
 		       const struct ingest_event *events, size_t nevents,
 		       int64_t now_ms, struct dedup_stats *ret_stats);
 
@@ -115,5 +137,7 @@ struct dedup_timer;
 int dedup_timer_start(struct writer *w, int64_t tick_ms,
 		      struct dedup_timer **ret);
 void dedup_timer_stop(struct dedup_timer *t);
+/* How many ticks the timer has handed to the writer so far. */
+uint64_t dedup_timer_posted(struct dedup_timer *t);
 
 #endif

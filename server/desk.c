@@ -187,6 +187,11 @@ static const char *const stmt_sql[DESK_STMT_COUNT] = {
 	[DESK_OUTBOX_CANCEL] =
 		"UPDATE hd_outbox SET state = 'cancelled'"
 		" WHERE state = 'pending' AND cancel_key = ?1",
+	/* A read first: nearly always nothing to cancel, and a read is
+	 * cheaper than a write statement that finds nothing. */
+	[DESK_OUTBOX_CANCEL_PROBE] =
+		"SELECT 1 FROM hd_outbox"
+		" WHERE cancel_key = ?1 AND state = 'pending' LIMIT 1",
 	[DESK_OUTBOX_SENT] =
 		"UPDATE hd_outbox SET state = 'sent', sent_at = ?2,"
 		" attempts = attempts + 1, last_error = NULL"
@@ -1086,9 +1091,18 @@ int desk_outbox_unrendered(struct desk *d, const struct desk_outbox_item *it,
 
 int desk_outbox_cancel(struct desk *d, const char *cancel_key)
 {
-	sqlite3_stmt *s = d->stmt[DESK_OUTBOX_CANCEL];
-	int r;
+	sqlite3_stmt *s = d->stmt[DESK_OUTBOX_CANCEL_PROBE];
+	int rc, r;
 
+	db_bind_text(s, 1, cancel_key);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return sqlite_to_errno(rc);
+	s = d->stmt[DESK_OUTBOX_CANCEL];
 	db_bind_text(s, 1, cancel_key);
 	r = db_step_done(s);
 	if (r < 0)

@@ -1,6 +1,7 @@
 #include "lifecycle.h"
 
 #include <fnmatch.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,7 @@ static void defaults_init(struct lifecycle_config *lc)
 	lc->silences.keep_expired_ms = 7 * DAY_MS;
 	lc->silences.max_silences = 10000;
 	lc->tick_ms = 1000;
+	lc->max_clock_ahead_ms = 0;
 }
 
 /* A host that stopped reporting, and a link-down trap on a device. */
@@ -210,6 +212,8 @@ static void parse_lifecycle(struct cfg *cfg, const struct cfg_node *node,
 	parse_rules(cfg, cfg_get(cfg, node, "rules"), inv, lc);
 	get_duration_in(cfg, node, "tick", 100, 60 * 1000,
 			"between 100ms and 1m", &lc->tick_ms);
+	get_duration_in(cfg, node, "max_clock_ahead", 0, HOUR_MS,
+			"at most 1h", &lc->max_clock_ahead_ms);
 }
 
 static void parse_down_checks(struct cfg *cfg, const struct cfg_node *node,
@@ -335,4 +339,35 @@ bool lifecycle_is_down_check(const struct lifecycle_config *lc,
 			return true;
 	}
 	return false;
+}
+
+/* Why confirm_after cannot hold back host silence under these params. */
+static char *silence_warning(const char *where,
+			     const struct lifecycle_params *p)
+{
+	if (p->confirm_after <= 1 || p->confirm_for_ms > 0)
+		return NULL;
+	return xasprintf("%s: confirm_after: %lld does not apply to host silence (heartbeat alive) or to traps, which the collector raises once per problem: their tickets open at once; add confirm_for to make them wait",
+			 where, (long long)p->confirm_after);
+}
+
+char **lifecycle_warnings(const struct lifecycle_config *lc)
+{
+	char **list = xcalloc(lc->nrules + 2, sizeof(*list));
+	size_t n = 0;
+	char where[48];
+
+	for (size_t i = 0; i < lc->nrules; i++) {
+		const struct lifecycle_match *m = &lc->rules[i].match;
+
+		if (!glob_fits(m->check, LIFECYCLE_SILENCE_CHECK) ||
+		    !glob_fits(m->item, LIFECYCLE_SILENCE_ITEM))
+			continue;
+		snprintf(where, sizeof(where), "lifecycle.rules[%zu]", i);
+		if ((list[n] = silence_warning(where, &lc->rules[i].params)))
+			n++;
+	}
+	if ((list[n] = silence_warning("lifecycle.defaults", &lc->defaults)))
+		n++;
+	return list;
 }

@@ -83,6 +83,15 @@ struct lifecycle_config {
 	struct topology_config topology;
 	struct silence_config silences;
 	int64_t tick_ms; /* how often timers (confirm_for, silence ends) run */
+	/*
+	 * How far ahead of the collector's clock an agent's observed_at may
+	 * be: beyond it, the lifecycle and the ticket take received + this
+	 * (the stored event keeps the agent's time).  Default 0: a result
+	 * is never dated after it arrived.  More keeps a slightly fast
+	 * agent's own times, at a price: once its clock is put right, its
+	 * results stay "late" for up to this long.
+	 */
+	int64_t max_clock_ahead_ms;
 };
 
 /*
@@ -104,6 +113,18 @@ void lifecycle_config_free(struct lifecycle_config *lc);
 const struct lifecycle_params *
 lifecycle_params_for(const struct lifecycle_config *lc, const struct host *h,
 		     const char *host, const char *check, const char *item);
+
+/* The problem key silence detection raises (liveness.h says the same). */
+#define LIFECYCLE_SILENCE_CHECK "heartbeat"
+#define LIFECYCLE_SILENCE_ITEM "alive"
+
+/*
+ * What --check-config warns about (not errors: the server runs): rules
+ * whose confirm_after cannot apply to the events the collector raises
+ * once per problem.  A NULL-terminated list the caller frees with
+ * cfg_string_list_free().
+ */
+char **lifecycle_warnings(const struct lifecycle_config *lc);
 
 /* Whether (host, check, item) is one of the down checks. */
 bool lifecycle_is_down_check(const struct lifecycle_config *lc,

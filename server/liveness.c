@@ -197,8 +197,9 @@ static int record_heartbeat(struct liveness *lv, int64_t host_id,
  * the journal line of the resolution says how long the host was gone.
  * The copy of the events and the new summary belong to the caller.
  */
-static struct ingest_event *events_with_gap(const struct ingest_batch *b,
-					    int64_t gap_ms,
+static struct ingest_event *events_with_gap(const struct lifecycle_config *lc,
+					    const struct ingest_batch *b,
+					    int64_t now_ms, int64_t gap_ms,
 					    int64_t last_observed_ms,
 					    char **ret_summary)
 {
@@ -210,7 +211,8 @@ static struct ingest_event *events_with_gap(const struct ingest_batch *b,
 	format_duration(gap_ms / 1000, gap, sizeof(gap));
 	for (size_t i = 0; i < b->nevents; i++) {
 		if (!is_heartbeat(&evs[i]) || evs[i].state != CHECK_OK ||
-		    evs[i].observed_ms <= last_observed_ms)
+		    dedup_cap_observed(lc, evs[i].observed_ms, now_ms) <=
+			    last_observed_ms)
 			continue;
 		*ret_summary = xasprintf("%s; back after %s of silence",
 					 evs[i].summary, gap);
@@ -228,6 +230,7 @@ int liveness_ingest(struct liveness *lv, struct store *st,
 	int64_t silent_since = 0, last_heartbeat = 0, last_observed = 0;
 	struct ingest_event *evs = NULL;
 	char *summary = NULL;
+	struct dedup *d;
 	int r;
 
 	for (size_t i = 0; i < batch->nevents; i++) {
@@ -241,6 +244,15 @@ int liveness_ingest(struct liveness *lv, struct store *st,
 	}
 	if (observed == INT64_MIN)
 		return dedup_apply(st, batch, now_ms, ret_stats);
+	d = dedup_get(st);
+	if (d == NULL)
+		return -ENOMEM;
+	/*
+	 * On the lifecycle's timeline: the silence is dated just after it,
+	 * so a clock that ran a year ahead cannot date it beyond every
+	 * correctly dated heartbeat to come.
+	 */
+	observed = dedup_cap_observed(d->lc, observed, now_ms);
 
 	r = store_host_touch(st, batch->host, now_ms, &host_id);
 	if (r == 0)
@@ -249,8 +261,9 @@ int liveness_ingest(struct liveness *lv, struct store *st,
 	if (r < 0)
 		return r;
 	if (r == 1 && silent_since > 0) {
-		evs = events_with_gap(batch, now_ms - last_heartbeat,
-				      last_observed, &summary);
+		evs = events_with_gap(d->lc, batch, now_ms,
+				      now_ms - last_heartbeat, last_observed,
+				      &summary);
 		r = dedup_apply_events(st, batch->host, evs, batch->nevents,
 				       now_ms, ret_stats);
 	} else {
@@ -368,7 +381,8 @@ static int raise_silence(struct round *rd, const struct candidate *c)
 			       (long long)((rd->now_ms - c->last_heartbeat_ms) / 1000),
 			       (long long)(c->interval_ms / 1000));
 	ev.summary = silence_summary(c, rd->now_ms);
-	r = dedup_apply_events(lv->st, c->name, &ev, 1, rd->now_ms, &stats);
+	/* Raised once per silence: confirm_after has no repeats to count. */
+	r = dedup_apply_raised(lv->st, c->name, &ev, 1, rd->now_ms, &stats);
 	free(ev.metrics);
 	free((char *)(uintptr_t)ev.summary);
 	if (r < 0)

@@ -190,6 +190,12 @@ int main(int argc, char **argv)
 	/* net-snmp is initialised now or never: threads start below. */
 	trap_snmp_seal();
 	if (check_only) {
+		char **warnings = lifecycle_warnings(conf->lifecycle);
+
+		for (size_t i = 0; warnings[i]; i++)
+			fprintf(stderr, "%s: warning: %s\n", config_path,
+				warnings[i]);
+		cfg_string_list_free(warnings);
 		printf("configuration OK\n");
 		server_config_free(conf);
 		free(dropin_dir);

@@ -526,7 +526,8 @@ struct ctx {
 	struct desk_row row;
 	const struct customer *customer;
 	char id[24], level[8], rdue[TIME_RFC3339_LEN], sdue[TIME_RFC3339_LEN];
-	char *hint, *history;
+	char *hint, *history; /* read when a mail is rendered (mail_texts()) */
+	bool texts_read;
 	const char *clock;
 	char due[TIME_RFC3339_LEN];
 };
@@ -609,6 +610,22 @@ static int mail_importance(enum notify_template_id t)
 	}
 }
 
+/*
+ * The ticket's hint and, for the opening mail, the history of its key:
+ * two reads, so only once a mail is known to go to someone.
+ */
+static void mail_texts(struct ctx *x)
+{
+	char *desc = NULL;
+
+	if (x->texts_read)
+		return;
+	x->texts_read = true;
+	if (desk_texts(x->d, x->core.id, &x->hint, &desc) == 0)
+		free(desc); /* the description is not needed here */
+	x->history = x->c->kind == TICKET_OPENED ? history_text(x) : xstrdup("-");
+}
+
 /* Render template t for the recipients and queue it, due at not_before. */
 static int queue_mail(struct ctx *x, enum notify_template_id t,
 		      struct rcpts *r, int64_t not_before, const char *cancel_key)
@@ -622,6 +639,7 @@ static int queue_mail(struct ctx *x, enum notify_template_id t,
 	rcpt_remove(r, actor ? actor->email : NULL);
 	if (nc->smtp_url == NULL || r->n == 0)
 		return 0;
+	mail_texts(x);
 	uuid_generate(key);
 	to = rcpt_join(r);
 	subject = render(x, nc->templates[t].subject, NOTIFY_SUBJECT_MAX);
@@ -648,7 +666,10 @@ static void customer_rcpts(struct ctx *x, struct rcpts *r)
 		rcpt_add(r, x->customer->contacts[i]);
 }
 
-/* The problem key a pending customer mail is cancelled by. */
+/*
+ * The problem key a pending customer mail is cancelled by: the change's,
+ * else the ticket's (core may be NULL when the change names it all).
+ */
 static char *problem_key(const struct ticket_change *c, const struct desk_core *core)
 {
 	return xasprintf("%s\x1f%s\x1f%s", c->host ? c->host : core->host,
@@ -735,6 +756,8 @@ static int technician_mails(struct ctx *x)
 	struct rcpts r = { .n = 0 };
 	int news;
 
+	if (hc->notify->smtp_url == NULL)
+		return 0; /* no mail: spare reopen_is_news() its read */
 	if (x->c->kind == TICKET_OPENED) {
 		rcpt_queue(hc, x->row.queue, x->row.level, &r);
 		rcpt_add(&r, q ? q->email : NULL);
@@ -984,48 +1007,77 @@ static bool quiet(const struct ctx *x)
 	return by_system(c);
 }
 
+/* Whether any channel could take a notification for a change of kind. */
+static bool may_queue(const struct desk *d, enum ticket_change_kind kind)
+{
+	const struct notify_config *nc = d->hc->notify;
+
+	if (nc->smtp_url != NULL)
+		return true;
+	for (size_t i = 0; i < nc->nwebhooks; i++)
+		if (nc->webhooks[i].events & (1u << kind))
+			return true;
+	return false;
+}
+
+/* The problem is back, or flapping: a pending "solved" mail must not go. */
+static bool cancels_solved(const struct ticket_change *c)
+{
+	return c->kind == TICKET_OPENED || c->kind == TICKET_REOPENED ||
+	       c->kind == TICKET_UPDATED || c->flapping;
+}
+
+static int cancel_solved(struct ctx *x, const char *key)
+{
+	int r = desk_outbox_cancel(x->d, key);
+
+	if (r > 0)
+		x->d->counters.cancelled += (unsigned)r;
+	return r < 0 ? r : 0;
+}
+
 /*
  * The listener: runs inside the change's transaction (after routing's, so
  * the ticket's fields exist), cancels what the change makes wrong and
  * queues what it calls for.  Returns 0, or -errno from the store (which
  * rolls the change back with everything queued); a notification it
  * cannot build is recorded as failed instead (queue_webhook()).
+ *
+ * Its work follows what it really does: with no channel for the change
+ * (no SMTP server, no webhook for its kind) it only cancels what the
+ * change makes wrong, without reading the ticket; the hint and the
+ * history are read only for a mail that goes to someone (mail_texts()).
  */
 static int on_change(void *arg, struct store *st, const struct ticket_change *c)
 {
 	struct ctx x = { .d = arg, .c = c, .clock = "-" };
-	char *key = NULL, *desc = NULL;
+	char *key = NULL;
 	int r;
 
 	(void)st;
+	if (!may_queue(x.d, c->kind) && c->host && c->check && c->item) {
+		if (!cancels_solved(c))
+			return 0;
+		key = problem_key(c, NULL);
+		r = cancel_solved(&x, key);
+		free(key);
+		return r;
+	}
 	r = desk_core_get(x.d, c->ticket_id, &x.core);
 	if (r > 0)
 		r = desk_row_get(x.d, c->ticket_id, &x.row);
 	if (r <= 0)
 		goto out;
 	key = problem_key(c, &x.core);
-	/* The problem is back, or flapping: the "solved" mail must not go. */
-	if (c->kind == TICKET_OPENED || c->kind == TICKET_REOPENED ||
-	    c->kind == TICKET_UPDATED || c->flapping) {
-		r = desk_outbox_cancel(x.d, key);
-		if (r > 0)
-			x.d->counters.cancelled += (unsigned)r;
-	}
-	if (r < 0 || quiet(&x)) {
-		r = r < 0 ? r : 0;
+	r = cancels_solved(c) ? cancel_solved(&x, key) : 0;
+	if (r < 0 || quiet(&x))
 		goto out;
-	}
 	x.customer = x.row.customer[0] ? inventory_customer(x.d->inv, x.row.customer) : NULL;
 	snprintf(x.id, sizeof(x.id), "%lld", (long long)x.core.id);
 	snprintf(x.level, sizeof(x.level), "%d", x.row.level);
 	format_time(x.row.response_due, x.rdue);
 	format_time(x.row.resolution_due, x.sdue);
 	strlcpy_safe(x.due, "-", sizeof(x.due));
-	if (desk_texts(x.d, x.core.id, &x.hint, &desc) == 0)
-		free(desc); /* the description is not needed here */
-	/* Only the opening mail shows the history: no mail, no lookup. */
-	x.history = c->kind == TICKET_OPENED && x.d->hc->notify->smtp_url ? history_text(&x)
-									  : xstrdup("-");
 	r = technician_mails(&x);
 	if (r == 0)
 		r = customer_mails(&x, key);

@@ -33,6 +33,9 @@ static const char *const problem_steps[] = {
 	"  WHERE phase IN ('pending', 'silenced');"
 	"CREATE INDEX problems_silence ON problems(silence_id)"
 	"  WHERE silence_id IS NOT NULL;",
+	/* 2: since is on the collector's clock now; the agent's time of the
+	 * stretch's first result, for the ticket and the journal */
+	"ALTER TABLE problems ADD COLUMN first_at INTEGER;",
 };
 
 const struct db_schema problem_schema = {
@@ -48,12 +51,13 @@ enum {
 	PS_DUE,
 	PS_SILENCE_ENDED,
 	PS_COUNTS,
+	PS_FORGET_PRIOR,
 	PS_COUNT,
 };
 
 #define PROBLEM_COLUMNS                                                 \
 	"phase, state, last_at, since, streak, summary, pending, changes, " \
-	"flapping, silence_id, ticket_id, prior_status, due_at"
+	"flapping, silence_id, ticket_id, prior_status, due_at, first_at"
 
 static const char *const problem_sql[PS_COUNT] = {
 	[PS_KEYS] = "SELECT host_id, check_name, item, state, flapping FROM problems",
@@ -61,7 +65,7 @@ static const char *const problem_sql[PS_COUNT] = {
 		    " WHERE host_id = ?1 AND check_name = ?2 AND item = ?3",
 	[PS_SAVE] = "INSERT OR REPLACE INTO problems(host_id, check_name, item, "
 		    PROBLEM_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
-		    " ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+		    " ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
 	[PS_DUE] = "SELECT p.host_id, h.name, p.check_name, p.item"
 		   " FROM problems p JOIN hosts h ON h.id = p.host_id"
 		   " WHERE p.due_at IS NOT NULL AND p.due_at <= ?1"
@@ -70,6 +74,11 @@ static const char *const problem_sql[PS_COUNT] = {
 			     " WHERE silence_id = ?1 AND phase = 'silenced'",
 	[PS_COUNTS] = "SELECT phase, count(*) FROM problems"
 		      " WHERE phase IN ('pending', 'silenced') GROUP BY phase",
+	/* By the primary key: a technician's resolve costs one indexed write. */
+	[PS_FORGET_PRIOR] = "UPDATE problems SET prior_status = NULL"
+			    " WHERE host_id = (SELECT id FROM hosts WHERE name = ?1)"
+			    " AND check_name = ?2 AND item = ?3 AND ticket_id = ?4"
+			    " AND prior_status IS NOT NULL",
 };
 
 /* What the writer remembers of each key's row (keymap.h). */
@@ -311,6 +320,10 @@ static void problem_row(sqlite3_stmt *s, struct problem *p)
 	text = (const char *)sqlite3_column_text(s, 11);
 	strlcpy_safe(p->prior_status, text ? text : "", sizeof(p->prior_status));
 	p->due_ms = sqlite3_column_int64(s, 12);
+	/* A row from before first_at: the start of the stretch will do. */
+	p->first_ms = sqlite3_column_type(s, 13) == SQLITE_NULL
+			      ? p->since_ms
+			      : sqlite3_column_int64(s, 13);
 }
 
 int problem_load(struct problems *ps, int64_t host_id, const char *check,
@@ -380,6 +393,7 @@ int problem_save(struct problems *ps, int64_t host_id, const char *check,
 	bind_optional_int(s, 14, p->ticket_id);
 	db_bind_text(s, 15, p->prior_status[0] ? p->prior_status : NULL);
 	bind_optional_int(s, 16, p->due_ms);
+	sqlite3_bind_int64(s, 17, p->first_ms);
 	return db_step_done(s);
 }
 
@@ -458,4 +472,17 @@ int problem_counts(struct problems *ps, int64_t *ret_pending,
 	*ret_pending = pending;
 	*ret_silenced = silenced;
 	return 0;
+}
+
+int problem_forget_prior_status(struct problems *ps, const char *host,
+				const char *check, const char *item,
+				int64_t ticket_id)
+{
+	sqlite3_stmt *s = ps->stmt[PS_FORGET_PRIOR];
+
+	db_bind_text(s, 1, host);
+	db_bind_text(s, 2, check);
+	db_bind_text(s, 3, item);
+	sqlite3_bind_int64(s, 4, ticket_id);
+	return db_step_done(s);
 }

@@ -38,7 +38,10 @@ struct problem {
 	enum problem_phase phase;
 	enum check_state state; /* the latest state recorded */
 	int64_t last_ms;	/* when it was observed */
-	int64_t since_ms;	/* the current non-ok stretch began */
+	int64_t since_ms;	/* the current non-ok stretch began: when its
+				 * first result was received (timers count
+				 * from it) */
+	int64_t first_ms;	/* ... and when that result was observed */
 	int64_t streak;		/* non-ok results in that stretch */
 	char *summary;		/* the latest non-ok summary, owned */
 	uint8_t pending[PROBLEM_PENDING_MAX][16];
@@ -100,6 +103,14 @@ void problem_keys_free(struct problem_key *keys, size_t n);
 /* A silence was removed: look at the problems it held back at now_ms. */
 int problem_silence_ended(struct problems *ps, int64_t silence_id,
 			  int64_t now_ms);
+/*
+ * A technician resolved or closed ticket_id, the key's latest ticket: the
+ * status it had before the problem went away no longer holds, and a
+ * recurrence reopens it as new.  Nothing when the key has another ticket.
+ */
+int problem_forget_prior_status(struct problems *ps, const char *host,
+				const char *check, const char *item,
+				int64_t ticket_id);
 /* How many problems wait unconfirmed and how many behind a silence. */
 int problem_counts(struct problems *ps, int64_t *ret_pending,
 		   int64_t *ret_silenced);

@@ -88,7 +88,8 @@ static int open_row(struct desk *d, const struct ticket_change *c,
  * the ticket has, and nobody set the urgency by hand, the ticket takes
  * it, with the priority from the matrix (unless set by hand) and new
  * targets; each change is journaled by the system.  Never lowers: a
- * problem that eases keeps the urgency it had.  The caller refreshes.
+ * problem that eases keeps the urgency it had.  1 when it raised it (the
+ * caller refreshes), 0 when not, or -errno.
  */
 static int raise_urgency(struct desk *d, const struct ticket_change *c,
 			 const struct desk_core *core, struct desk_row *row)
@@ -128,13 +129,18 @@ static int raise_urgency(struct desk *d, const struct ticket_change *c,
 		r = store_journal_add(d->st, core->id, c->at_ms, DESK_SYSTEM_ACTOR,
 				      "priority", oldprio, row->priority, text);
 	free(text);
-	return r;
+	return r < 0 ? r : 1;
 }
 
 /*
  * The listener: a new ticket gets its fields; a worse check state may
  * raise its urgency; any other change refreshes the due caches and
  * next_check.  Runs in the change's transaction.
+ *
+ * An update of the check state, of flapping or of the parent moves no
+ * SLA clock (they follow the status alone): unless the urgency rose, the
+ * due caches stay as they are, which spares recomputing the clocks from
+ * the ticket's journal for the commonest change there is.
  */
 static int on_change(void *arg, struct store *st, const struct ticket_change *c)
 {
@@ -160,7 +166,7 @@ static int on_change(void *arg, struct store *st, const struct ticket_change *c)
 	r = c->kind == TICKET_UPDATED && c->field == NULL && sla_status_open(core.status)
 		    ? raise_urgency(d, c, &core, &row)
 		    : 0;
-	if (r == 0)
+	if (r > 0 || (r == 0 && c->kind != TICKET_UPDATED))
 		r = desk_refresh(d, &core, &row, c->at_ms);
 out:
 	desk_core_clear(&core);

@@ -41,6 +41,7 @@ enum {
 	SS_EXISTS,
 	SS_PURGE,
 	SS_ACTIVE,
+	SS_HOLDS,
 	SS_LIST,
 	SS_GET,
 	SS_COUNT_LIVE,
@@ -64,6 +65,8 @@ static const char *const silence_sql[SS_COUNT] = {
 	[SS_ACTIVE] = "SELECT id, host, check_name, item, ends_at FROM silences"
 		      " WHERE ends_at > ?1 AND starts_at <= ?1"
 		      " ORDER BY ends_at DESC",
+	[SS_HOLDS] = "SELECT host, check_name, item, ends_at FROM silences"
+		     " WHERE id = ?1 AND ends_at > ?2 AND starts_at <= ?2",
 	[SS_LIST] = "SELECT " SILENCE_COLUMNS " FROM silences"
 		    " WHERE ends_at > ?1 ORDER BY id DESC",
 	[SS_GET] = "SELECT " SILENCE_COLUMNS " FROM silences WHERE id = ?1",
@@ -414,6 +417,34 @@ int silence_find(struct silences *s, const char *host, const char *check,
 			rc = SQLITE_DONE;
 			break;
 		}
+	}
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return rc == SQLITE_DONE ? found : sqlite_to_errno(rc);
+}
+
+int silence_holds(struct silences *s, int64_t id, const char *host,
+		  const char *check, const char *item, int64_t now_ms,
+		  int64_t *ret_ends_ms)
+{
+	sqlite3_stmt *q = s->stmt[SS_HOLDS];
+	int rc, found = 0;
+
+	sqlite3_bind_int64(q, 1, id);
+	sqlite3_bind_int64(q, 2, now_ms);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		const struct silence_scope scope = {
+			.host = (const char *)sqlite3_column_text(q, 0),
+			.check = (const char *)sqlite3_column_text(q, 1),
+			.item = (const char *)sqlite3_column_text(q, 2),
+		};
+
+		if (silence_matches(&scope, host, check, item)) {
+			*ret_ends_ms = sqlite3_column_int64(q, 3);
+			found = 1;
+		}
+		rc = SQLITE_DONE;
 	}
 	sqlite3_reset(q);
 	sqlite3_clear_bindings(q);

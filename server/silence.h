@@ -83,6 +83,14 @@ int silence_purge(struct silences *s, int64_t before_ms);
 int silence_find(struct silences *s, const char *host, const char *check,
 		 const char *item, int64_t now_ms, int64_t *ret_id,
 		 int64_t *ret_ends_ms);
+/*
+ * Whether silence id, active at now_ms, covers (host, check, item): 1
+ * and its end, or 0.  One read by id, for a problem the silence already
+ * holds back (silence_find() reads every active silence).
+ */
+int silence_holds(struct silences *s, int64_t id, const char *host,
+		  const char *check, const char *item, int64_t now_ms,
+		  int64_t *ret_ends_ms);
 /* What a silence covers: shell patterns, NULL for any check or item. */
 struct silence_scope {
 	const char *host;

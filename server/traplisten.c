@@ -560,8 +560,12 @@ static int apply_group(struct store *st, struct batch *b,
 	size_t start = 0;
 	int r;
 
+	/*
+	 * Through dedup_apply_raised(): a trap says a change once, so there
+	 * are no repeats for a rule's confirm_after to count.
+	 */
 	if (g->nfallback == 0) {
-		r = dedup_apply_events(st, g->dev->host, g->events, g->n, now, &s);
+		r = dedup_apply_raised(st, g->dev->host, g->events, g->n, now, &s);
 		if (r == 0)
 			add_stats(total, &s);
 		return r;
@@ -570,7 +574,7 @@ static int apply_group(struct store *st, struct batch *b,
 		if (k < g->n && !g->extra[k].fallback)
 			continue;
 		if (k > start) {
-			r = dedup_apply_events(st, g->dev->host, g->events + start,
+			r = dedup_apply_raised(st, g->dev->host, g->events + start,
 					       k - start, now, &s);
 			if (r < 0)
 				return r;
@@ -582,7 +586,7 @@ static int apply_group(struct store *st, struct batch *b,
 		if (r < 0)
 			return r;
 		*capped += (size_t)r;
-		r = dedup_apply_events(st, g->dev->host, g->events + k, 1, now, &s);
+		r = dedup_apply_raised(st, g->dev->host, g->events + k, 1, now, &s);
 		if (r < 0)
 			return r;
 		add_stats(total, &s);

@@ -2,12 +2,13 @@
 second: one ticket per silent host, resolved with the gap in its journal, and
 no ticket storm when the collector itself restarts."""
 import datetime
+import subprocess
 import time
 import uuid
 
 import pytest
 
-from conftest import Server, wait_for
+from conftest import Server, binary, wait_for
 
 SILENCE = """\
 liveness:
@@ -139,3 +140,41 @@ def test_a_silence_survives_a_restart_without_a_second_ticket(srv):
     assert detail["status"] == "resolved"
     assert "of silence" in detail["journal"][-1]["text"]
     assert 'tocsin_heartbeat_hosts{state="alive"} 1' in srv.get("/metrics").body.decode()
+
+
+def test_a_silent_host_gets_its_ticket_whatever_confirm_after_says(tmp_path):
+    """Silence detection raises one event per silence: confirm_after: 3
+    (for everything, heartbeats included) has no repeats to count, and
+    --check-config says so."""
+    extra = SILENCE + "lifecycle:\n  defaults:\n    confirm_after: 3\n"
+    s = Server(tmp_path / "server", extra=extra)
+    check = subprocess.run([binary("tocsin-server"), "--config", str(s.config), "--check-config"],
+                           capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stderr
+    assert ("warning: lifecycle.defaults: confirm_after: 3 does not apply to host silence"
+            in check.stderr), check.stderr
+    s.start()
+    try:
+        heartbeat(s, "web01")
+        (t,) = wait_for(lambda: silence_tickets(s, "open"), what="a silence ticket")
+        assert t["host"] == "web01"
+        heartbeat(s, "web01")
+        wait_for(lambda: not silence_tickets(s, "open"), what="the silence to be resolved")
+    finally:
+        s.stop()
+
+
+def test_a_clock_that_ran_a_year_ahead_still_resolves_its_silence(srv):
+    """The agent's clock ran a year ahead, then was put right: its silence
+    ticket (dated just after its last heartbeat) resolves all the same."""
+    ahead = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=365)
+    r = srv.post_events({"host": "web01", "events": [{
+        "id": str(uuid.uuid4()), "check": "heartbeat", "item": "alive",
+        "state": "ok", "summary": "tocsin-agent 0.1.0 alive",
+        "metrics": {"interval_s": 1},
+        "observed_at": ahead.isoformat(timespec="milliseconds").replace("+00:00", "Z")}]})
+    assert r.status == 200, r.body
+    (t,) = wait_for(lambda: silence_tickets(srv, "open"), what="a silence ticket")
+    heartbeat(srv, "web01")
+    wait_for(lambda: not silence_tickets(srv, "open"), what="the silence to be resolved")
+    assert srv.ticket(t["id"])["status"] == "resolved"

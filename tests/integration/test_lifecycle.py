@@ -15,6 +15,9 @@ RULES = """
 lifecycle:
   tick: 100ms
   rules:
+    - match: {check: http, host: web02}
+      flap_threshold: 4
+      flap_window: 2s
     - match: {check: http}
       flap_threshold: 4
       flap_window: 10m
@@ -78,10 +81,11 @@ def test_flapping_is_one_ticket_and_calms_down(server):
     assert [j["action"] for j in t["journal"]].count("flapping") == 1
     assert metric(server, "tocsin_flapping_tickets") == 1
 
-    # changes long ago: the window has passed, the timer calms it down
-    for i, s in enumerate(["critical", "ok", "critical", "ok"]):
-        post(server, "web02", event("http", "/", s, observed=minutes_ago(40 - i)))
+    # a window of 2 s on the collector's clock passes: the timer calms it
+    for s in ["critical", "ok", "critical", "ok"]:
+        post(server, "web02", event("http", "/", s))
     web02 = find(server.tickets("all"), "web02", "http", "/")
+    assert server.ticket(web02["id"])["flapping"] is True
     def calmed():
         d = server.ticket(web02["id"])
         return d if not d["flapping"] else None
@@ -149,3 +153,27 @@ def test_commented_examples_in_conf_d_are_valid(tmp_path):
     proc = subprocess.run([binary("tocsin-server"), "--config", str(srv.config),
                            "--check-config"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_clock_a_year_ahead_does_not_make_the_ticket_unresolvable(server):
+    """One result dated a year ahead, then the agent's clock is put right:
+    the next ok resolves the ticket (its last_seen is capped at when the
+    result arrived), and the stored event keeps the agent's own time."""
+    ahead = now() + datetime.timedelta(days=365)
+    post(server, "web01", event("svc", "nginx", "critical", observed=ahead))
+    t = find(server.tickets("all"), "web01", "svc", "nginx")
+    assert not t["last_seen"].startswith(ahead.strftime("%Y-%m-%d"))  # capped
+    post(server, "web01", event("svc", "nginx", "ok"))
+    t = server.ticket(t["id"])
+    assert t["status"] == "resolved", t["journal"]
+    assert any(o["observed_at"].startswith(ahead.strftime("%Y-%m-%d")) for o in t["occurrences"])
+
+
+def test_an_agent_an_hour_behind_does_not_confirm_at_once(server):
+    """confirm_for counts from when results arrive: a result observed an
+    hour ago by a clock that is behind does not open a ticket at once."""
+    post(server, "nas", event("backup", "/srv", "critical", observed=minutes_ago(60)))
+    time.sleep(0.5)  # five ticks of the timer (tick: 100ms) that must not confirm it
+    assert find(server.tickets("all"), "nas", "backup", "/srv") is None
+    wait_for(lambda: find(server.tickets("all"), "nas", "backup", "/srv"),
+             what="confirm_for: 1s to pass on the collector's clock")

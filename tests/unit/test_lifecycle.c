@@ -133,6 +133,35 @@ static void test_config_errors_name_the_place(void **state)
 	assert_true(has_error(cfg, "silences.max_duration: max_duration must be between 1m and 365d"));
 	lifecycle_config_free(lc);
 	cfg_free(cfg);
+	cfg = parse("lifecycle: {max_clock_ahead: 2h}\n", &lc);
+	assert_true(has_error(cfg, "rules.yaml:1:30: lifecycle.max_clock_ahead: max_clock_ahead must be at most 1h"));
+	lifecycle_config_free(lc);
+	cfg_free(cfg);
+
+	/* not errors, but --check-config warns of them */
+	cfg = parse("lifecycle:\n"
+		    "  defaults: {confirm_after: 3}\n"
+		    "  rules:\n"
+		    "    - match: {check: disk}\n"
+		    "      confirm_after: 5\n"
+		    "    - match: {check: heart*}\n"
+		    "      confirm_after: 2\n"
+		    "    - match: {item: alive}\n"
+		    "      confirm_after: 4\n"
+		    "      confirm_for: 10m\n", &lc);
+	assert_int_equal(cfg->nerrors, 0);
+	{
+		char **w = lifecycle_warnings(lc);
+
+		assert_non_null(w[0]);
+		assert_true(strstr(w[0], "lifecycle.rules[1]: confirm_after: 2 does not apply to host silence") == w[0]);
+		assert_non_null(w[1]);
+		assert_true(strstr(w[1], "lifecycle.defaults: confirm_after: 3") == w[1]);
+		assert_null(w[2]);
+		cfg_string_list_free(w);
+	}
+	lifecycle_config_free(lc);
+	cfg_free(cfg);
 }
 
 static void test_flap_history_math(void **state)
@@ -251,6 +280,116 @@ static void test_confirm_for_a_duration(void **state)
 	assert_int_equal(fx_changes(f, TICKET_OPENED, id), 1);
 	/* due no more */
 	assert_int_equal(fx_tick(f, MIN(40)), 0);
+	fx_close(f);
+}
+
+/*
+ * Timers run on the collector's clock: an agent an hour behind (or an
+ * outbox replaying an hour-old stretch) does not confirm at once.
+ */
+static void test_confirm_for_counts_from_when_results_arrive(void **state)
+{
+	struct fx *f = fx_open(confirm_rules);
+	struct dedup_stats s;
+	int64_t id;
+	json_t *t;
+
+	(void)state;
+	s = fx_event(f, "nas", "backup", "/srv/backup", W(CRITICAL), MIN(-60), MIN(0));
+	assert_int_equal(s.opened, 0);
+	assert_int_equal(s.pending, 1);
+	s = fx_event(f, "nas", "backup", "/srv/backup", W(CRITICAL), MIN(-59), MIN(1));
+	assert_int_equal(s.opened, 0);
+	assert_int_equal(fx_tick(f, MIN(2)), 0); /* due at 10 min, not at once */
+	assert_int_equal(fx_ticket_id(f, "nas", "backup", "/srv/backup"), 0);
+	assert_int_equal(fx_tick(f, MIN(10)), 1);
+	id = fx_ticket_id(f, "nas", "backup", "/srv/backup");
+	assert_true(id > 0);
+	/* the ticket still says when the agent saw the problem first */
+	t = fx_ticket(f, id);
+	assert_string_equal(fx_str(t, "first_seen"), "2026-11-22T09:00:00.000Z");
+	json_decref(t);
+	fx_close(f);
+}
+
+/* Flap windows too: an agent an hour behind does not calm down at once. */
+static void test_flap_window_on_the_collectors_clock(void **state)
+{
+	struct fx *f = fx_open("lifecycle:\n"
+			       "  defaults: {flap_threshold: 4, flap_window: 30m}\n");
+	int64_t id;
+	json_t *t;
+
+	(void)state;
+	for (int i = 0; i < 4; i++)
+		fx_event(f, "web01", "http", "/", i % 2 ? W(OK) : W(CRITICAL),
+			 MIN(i - 60), MIN(i));
+	id = fx_ticket_id(f, "web01", "http", "/");
+	t = fx_ticket(f, id);
+	assert_true(json_is_true(json_object_get(t, "flapping")));
+	json_decref(t);
+	fx_tick(f, MIN(5));
+	t = fx_ticket(f, id);
+	assert_true(json_is_true(json_object_get(t, "flapping")));
+	json_decref(t);
+	fx_close(f);
+}
+
+/* A clock a year ahead: its ticket still resolves with the next ok. */
+static void test_a_clock_far_ahead_is_capped(void **state)
+{
+	struct fx *f = fx_open("");
+	const int64_t year = 365LL * 24 * 60 * 60000;
+	struct dedup_stats s;
+	sqlite3_stmt *q;
+	json_t *t;
+	int64_t id;
+
+	(void)state;
+	fx_event(f, "web01", "disk", "/", W(CRITICAL), MIN(0) + year, MIN(0));
+	id = fx_ticket_id(f, "web01", "disk", "/");
+	assert_true(id > 0);
+	t = fx_ticket(f, id);
+	assert_string_equal(fx_str(t, "last_seen"), "2026-11-22T10:00:00.000Z");
+	json_decref(t);
+	/* the clock was put right: a correctly dated ok is not late */
+	s = fx_at(f, "web01", "disk", "/", W(OK), MIN(1));
+	assert_int_equal(s.resolved, 1);
+	assert_string_equal(fx_status(f, id), "resolved");
+	/* the stored event keeps the agent's own time, for the record */
+	assert_int_equal(sqlite3_prepare_v2(store_db(f->st),
+					    "SELECT max(observed_at) FROM events",
+					    -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int64(q, 0), MIN(0) + year);
+	sqlite3_finalize(q);
+	fx_close(f);
+}
+
+/* max_clock_ahead keeps a slightly fast agent's times, and caps the rest. */
+static void test_max_clock_ahead(void **state)
+{
+	struct fx *f = fx_open("lifecycle: {max_clock_ahead: 5m}\n");
+	const int64_t year = 365LL * 24 * 60 * 60000;
+	struct dedup_stats s;
+	json_t *t;
+	int64_t id;
+
+	(void)state;
+	fx_event(f, "web01", "disk", "/", W(CRITICAL), MIN(2), MIN(0));
+	id = fx_ticket_id(f, "web01", "disk", "/");
+	t = fx_ticket(f, id);
+	assert_string_equal(fx_str(t, "last_seen"), "2026-11-22T10:02:00.000Z");
+	json_decref(t);
+	fx_event(f, "web01", "disk", "/", W(CRITICAL), MIN(1) + year, MIN(1));
+	t = fx_ticket(f, id);
+	assert_string_equal(fx_str(t, "last_seen"), "2026-11-22T10:06:00.000Z");
+	json_decref(t);
+	/* a corrected clock is late until it passes received + 5 min */
+	s = fx_at(f, "web01", "disk", "/", W(OK), MIN(5));
+	assert_int_equal(s.resolved, 0);
+	s = fx_at(f, "web01", "disk", "/", W(OK), MIN(6));
+	assert_int_equal(s.resolved, 1);
 	fx_close(f);
 }
 
@@ -392,13 +531,19 @@ static void test_recovered_awaits_review_and_reopens_as_it_was(void **state)
 	assert_string_equal(fx_status(f, disk), "resolved");
 	assert_int_equal(fx_counter(f, DEDUP_RECOVERED), 1);
 
-	/* a technician had acknowledged it: it comes back acknowledged */
-	assert_int_equal(store_begin(f->st), 0);
-	sqlite3_exec(store_db(f->st), "UPDATE problems SET prior_status = 'acknowledged'", NULL, NULL, NULL);
-	assert_int_equal(store_commit(f->st), 0);
+	/*
+	 * It comes back in the status it had before it recovered (new here;
+	 * tests/integration/test_lifecycle_technician.py acknowledges one
+	 * through the real actions API and sees it come back acknowledged).
+	 */
 	s = fx_at(f, "db01", "raid", "md0", W(CRITICAL), MIN(20));
 	assert_int_equal(s.reopened, 1);
-	assert_string_equal(fx_status(f, id), "acknowledged");
+	assert_string_equal(fx_status(f, id), "new");
+	/* routine ok results after the recovery change nothing */
+	fx_at(f, "db01", "raid", "md0", W(OK), MIN(30));
+	s = fx_at(f, "db01", "raid", "md0", W(OK), MIN(31));
+	assert_int_equal(s.recovered + s.resolved, 0);
+	assert_int_equal(fx_changes(f, TICKET_RECOVERED, id), 2);
 	fx_close(f);
 }
 
@@ -484,6 +629,10 @@ int main(void)
 		cmocka_unit_test(test_confirm_after_three_results),
 		cmocka_unit_test(test_ok_before_confirmation_resets_the_count),
 		cmocka_unit_test(test_confirm_for_a_duration),
+		cmocka_unit_test(test_confirm_for_counts_from_when_results_arrive),
+		cmocka_unit_test(test_flap_window_on_the_collectors_clock),
+		cmocka_unit_test(test_a_clock_far_ahead_is_capped),
+		cmocka_unit_test(test_max_clock_ahead),
 		cmocka_unit_test(test_flapping_is_one_ticket_until_it_calms_down),
 		cmocka_unit_test(test_flapping_calms_down_while_still_failing),
 		cmocka_unit_test(test_reopen_within_and_after_the_window),

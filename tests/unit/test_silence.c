@@ -129,6 +129,59 @@ static int64_t add_silence(struct fx *f, const char *host, const char *check,
 	return id;
 }
 
+/* One "host silent" event, as silence detection raises it, committed. */
+static struct dedup_stats raise_silent(struct fx *f, const char *host, int64_t now)
+{
+	struct ingest_event ev = { .check = "heartbeat", .item = "alive",
+				   .summary = "silent", .state = CHECK_CRITICAL,
+				   .observed_ms = now, .metrics = "{}" };
+	struct dedup_stats stats;
+
+	f->seq++;
+	memcpy(ev.id, &f->seq, sizeof(f->seq));
+	ev.id[15] = 0xa5;
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(dedup_apply_raised(f->st, host, &ev, 1, now, &stats), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	return stats;
+}
+
+/*
+ * The collector raises "host silent" once per silence: confirm_after: 3
+ * cannot count it, so it opens at once, or when a silence holding it
+ * back ends; with a confirm_for the timer still makes it wait.
+ */
+static void test_raised_once_is_not_held_back_by_confirm_after(void **state)
+{
+	struct fx *f = fx_open("lifecycle:\n"
+			       "  defaults: {confirm_after: 3}\n"
+			       "  rules:\n"
+			       "    - match: {host: slow*}\n"
+			       "      confirm_for: 5m\n");
+	struct dedup_stats s;
+
+	(void)state;
+	s = raise_silent(f, "web01", MIN(0));
+	assert_int_equal(s.opened, 1);
+	/* the same from an agent still needs three results */
+	s = fx_at(f, "web02", "heartbeat", "alive", CHECK_CRITICAL, MIN(0));
+	assert_int_equal(s.opened, 0);
+
+	add_silence(f, "db01", NULL, MIN(0), MIN(30), MIN(0));
+	s = raise_silent(f, "db01", MIN(1));
+	assert_int_equal(s.suppressed, 1);
+	fx_tick(f, MIN(31));
+	assert_true(fx_ticket_id(f, "db01", "heartbeat", "alive") > 0);
+
+	s = raise_silent(f, "slow01", MIN(0));
+	assert_int_equal(s.opened, 0);
+	fx_tick(f, MIN(4));
+	assert_int_equal(fx_ticket_id(f, "slow01", "heartbeat", "alive"), 0);
+	fx_tick(f, MIN(5));
+	assert_true(fx_ticket_id(f, "slow01", "heartbeat", "alive") > 0);
+	fx_close(f);
+}
+
 static void test_silenced_problem_opens_when_the_silence_ends(void **state)
 {
 	struct fx *f = fx_open("");
@@ -258,6 +311,7 @@ int main(void)
 		cmocka_unit_test(test_requests_are_validated_with_clear_errors),
 		cmocka_unit_test(test_matching_by_patterns),
 		cmocka_unit_test(test_silenced_problem_opens_when_the_silence_ends),
+		cmocka_unit_test(test_raised_once_is_not_held_back_by_confirm_after),
 		cmocka_unit_test(test_recovery_during_a_silence_still_resolves),
 		cmocka_unit_test(test_removed_silence_releases_at_once),
 		cmocka_unit_test(test_states_expiry_and_limits),

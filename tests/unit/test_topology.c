@@ -260,6 +260,84 @@ static void test_maintenance_on_the_router_holds_back_its_hosts(void **state)
 	fx_close(f);
 }
 
+/*
+ * The silence ends for the router and its hosts at the same moment, and
+ * the hosts were known first (their keys come first in due order): the
+ * router's ticket must still be opened first, so that with
+ * attach_window: 0 (no adoption afterwards) the hosts become its
+ * children rather than tickets of their own.
+ */
+static void test_router_first_when_a_silence_ends(void **state)
+{
+	static const struct silence_config conf = { .max_duration_ms = 86400000LL,
+						    .max_silences = 10 };
+	char *yaml = xasprintf("%stopology: {attach_window: 0}\n", site);
+	struct fx *f = fx_open(yaml);
+	struct silence s = { .host = xstrdup("site-router"), .starts_ms = MIN(0),
+			     .ends_ms = MIN(60), .author = xstrdup("alice"),
+			     .comment = xstrdup("router replacement") };
+	int64_t id, router;
+
+	(void)state;
+	free(yaml);
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(silence_create(dedup_get(f->st)->silences, &s, MIN(0), &conf, &id), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	silence_clear(&s);
+	/* the hosts report first (their rows, and keys, come first) */
+	fx_at(f, "web01", "heartbeat", "alive", W(OK), MIN(1));
+	fx_at(f, "db01", "heartbeat", "alive", W(OK), MIN(1));
+	fx_at(f, "core-switch", "heartbeat", "alive", W(OK), MIN(1));
+	fx_at(f, "site-router", "heartbeat", "alive", W(CRITICAL), MIN(5));
+	fx_at(f, "core-switch", "heartbeat", "alive", W(CRITICAL), MIN(6));
+	fx_at(f, "db01", "heartbeat", "alive", W(CRITICAL), MIN(6));
+	fx_at(f, "web01", "heartbeat", "alive", W(CRITICAL), MIN(6));
+	assert_int_equal(fx_count(f, STORE_TICKETS_ALL, true), 0);
+
+	fx_tick(f, MIN(60));
+	router = fx_ticket_id(f, "site-router", "heartbeat", "alive");
+	assert_true(router > 0);
+	assert_int_equal(parent_of(f, fx_ticket_id(f, "core-switch", "heartbeat", "alive")), router);
+	assert_int_equal(parent_of(f, fx_ticket_id(f, "db01", "heartbeat", "alive")), router);
+	/* web01 is behind the switch, itself down behind the router */
+	assert_true(parent_of(f, fx_ticket_id(f, "web01", "heartbeat", "alive")) > 0);
+	assert_int_equal(fx_count(f, STORE_TICKETS_OPEN, false), 1);
+	fx_close(f);
+}
+
+/*
+ * A host held back because its router is down in maintenance is looked
+ * at afresh by its next result (not only when the silence ends): the
+ * router came back, the host is still down, so it is a ticket now.
+ */
+static void test_held_back_host_opens_when_the_router_comes_back(void **state)
+{
+	static const struct silence_config conf = { .max_duration_ms = 86400000LL,
+						    .max_silences = 10 };
+	struct fx *f = fx_open(site);
+	struct silence s = { .host = xstrdup("site-router"), .starts_ms = MIN(0),
+			     .ends_ms = MIN(60), .author = xstrdup("alice"),
+			     .comment = xstrdup("router replacement") };
+	struct dedup_stats st;
+	int64_t id;
+
+	(void)state;
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(silence_create(dedup_get(f->st)->silences, &s, MIN(0), &conf, &id), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	silence_clear(&s);
+	fx_at(f, "site-router", "heartbeat", "alive", W(CRITICAL), MIN(5));
+	st = fx_at(f, "db01", "heartbeat", "alive", W(CRITICAL), MIN(6));
+	assert_int_equal(st.suppressed, 1);
+	st = fx_at(f, "db01", "heartbeat", "alive", W(CRITICAL), MIN(7));
+	assert_int_equal(st.suppressed, 1);
+	fx_at(f, "site-router", "heartbeat", "alive", W(OK), MIN(10));
+	st = fx_at(f, "db01", "heartbeat", "alive", W(CRITICAL), MIN(11));
+	assert_int_equal(st.opened, 1);
+	assert_int_equal(parent_of(f, fx_ticket_id(f, "db01", "heartbeat", "alive")), 0);
+	fx_close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -269,6 +347,8 @@ int main(void)
 		cmocka_unit_test(test_two_levels),
 		cmocka_unit_test(test_lower_level_adopts_from_the_higher),
 		cmocka_unit_test(test_maintenance_on_the_router_holds_back_its_hosts),
+		cmocka_unit_test(test_router_first_when_a_silence_ends),
+		cmocka_unit_test(test_held_back_host_opens_when_the_router_comes_back),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
