@@ -122,6 +122,8 @@ def main():
         with Container(Path(tmp) / "container") as c:
             c.unpack()
             c.copy_in(TOP / "bin" / "tocsin-agent", "/usr/local/bin/tocsin-agent")
+            # the agent finds its deliverer beside itself
+            c.copy_in(TOP / "bin" / "tocsin-agent-deliver", "/usr/local/bin/tocsin-agent-deliver")
             c.copy_in(TOP / "build" / "rel" / "bench" / "check_cost", "/usr/local/bin/check_cost")
             c.boot()
             server = Server(Path(tmp) / "server").start()

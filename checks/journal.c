@@ -4,9 +4,11 @@
 #include "journal.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <systemd/sd-journal.h>
+#include <systemd/sd-messages.h>
 
 #include "../common/utf8.h"
 #include "../common/util.h"
@@ -64,8 +66,22 @@ static int add_matches(sd_journal *j, const char *unit)
 	return r < 0 ? r : 0;
 }
 
-/* Read the newest n entries, oldest first; *ret_newest is the newest time. */
-static int read_tail(sd_journal *j, size_t n, json_t **ret, uint64_t *ret_newest)
+/* Whether the current entry is systemd's "Failed with result" line. */
+static bool is_failure_result(sd_journal *j)
+{
+	static const char id[] = "MESSAGE_ID=" SD_MESSAGE_UNIT_FAILURE_RESULT_STR;
+	const void *data;
+	size_t len;
+
+	return sd_journal_get_data(j, "MESSAGE_ID", &data, &len) >= 0 &&
+	       len == sizeof(id) - 1 && memcmp(data, id, len) == 0;
+}
+
+/*
+ * Read the newest n entries, oldest first; *ret_result is the time of the
+ * newest failure-result line among them (0: none).
+ */
+static int read_tail(sd_journal *j, size_t n, json_t **ret, uint64_t *ret_result)
 {
 	json_t *lines = json_array();
 	uint64_t newest = 0;
@@ -79,7 +95,7 @@ static int read_tail(sd_journal *j, size_t n, json_t **ret, uint64_t *ret_newest
 			break;
 		if (sd_journal_get_realtime_usec(j, &usec) < 0)
 			continue;
-		if (usec > newest)
+		if (usec > newest && is_failure_result(j))
 			newest = usec;
 		json_array_insert_new(lines, 0, format_entry(j, usec));
 	}
@@ -88,7 +104,7 @@ static int read_tail(sd_journal *j, size_t n, json_t **ret, uint64_t *ret_newest
 		return r;
 	}
 	*ret = lines;
-	*ret_newest = newest;
+	*ret_result = newest;
 	return 0;
 }
 
@@ -99,7 +115,7 @@ int journal_unit_tail(const char *directory, const char *unit, size_t n,
 	uint64_t deadline = (uint64_t)time_mono_ms() * 1000 + wait_us;
 	sd_journal *j = NULL;
 	json_t *lines = NULL;
-	uint64_t newest = 0;
+	uint64_t result = 0;
 	int r;
 
 	if (n > JOURNAL_LINES_MAX)
@@ -119,8 +135,8 @@ int journal_unit_tail(const char *directory, const char *unit, size_t n,
 		uint64_t now;
 
 		if (r >= 0)
-			r = read_tail(j, n, &lines, &newest);
-		if (r < 0 || newest >= fresh_us)
+			r = read_tail(j, n, &lines, &result);
+		if (r < 0 || fresh_us == 0 || result >= fresh_us)
 			break;
 		now = (uint64_t)time_mono_ms() * 1000;
 		if (now >= deadline)

@@ -18,9 +18,12 @@
  * Up to n lines, oldest first, as a new JSON array of strings
  * ("2026-12-01T21:26:33Z demo-app[123]: message").  directory is a
  * journal directory to read instead of the local system journal (NULL
- * for the latter).  When no line is at least as new as fresh_us
- * (realtime microseconds, 0: any), wait up to wait_us for journald to
- * catch up: systemd signals a failure over D-Bus about when it logs it.
+ * for the latter).  Unless fresh_us is 0, wait up to wait_us for
+ * journald to catch up until systemd's "Failed with result" line
+ * (SD_MESSAGE_UNIT_FAILURE_RESULT) at least as new as fresh_us (realtime
+ * microseconds) is among them: systemd signals a failure over D-Bus
+ * about when it logs that line, and a line of the unit's own is no sign
+ * that the one saying why it failed has arrived.
  * 0, or -errno with why filled in.
  */
 int journal_unit_tail(const char *directory, const char *unit, size_t n,

@@ -479,16 +479,15 @@ static void describe_failure(struct services_ctx *ctx, struct unit *u)
 			 window);
 	if (ctx->journal_lines > 0) {
 		/* journald may lag behind a failure that just happened; an old
-		 * one (found at start-up) is worth no wait.  Wait for a line
-		 * journald received at or after the failure itself: systemd's
-		 * "Failed with result" line is stamped on receipt, after the
-		 * state change, while the unit's "Started" line a moment
-		 * before it proves nothing (a second's slack here once let the
-		 * wait end without the line that says why). */
+		 * one (found at start-up) is worth no wait.  journald stamps
+		 * systemd's "Failed with result" line on receipt, which may be
+		 * a little before or after the state change (the slack); an
+		 * earlier failure's line is older than a restart takes. */
 		bool recent = time_now_ms() - when_ms < FRESH_FAILURE_MS;
 
 		if (journal_unit_tail(ctx->journal_dir, u->name,
-				      (size_t)ctx->journal_lines, since,
+				      (size_t)ctx->journal_lines,
+				      since > 50000 ? since - 50000 : 1,
 				      recent ? (uint64_t)ctx->journal_wait_ms * 1000 : 0,
 				      &lines, why, sizeof(why)) < 0)
 			json_object_set_new(ctxj, "journal_error", json_string(why));
