@@ -21,6 +21,7 @@
 #include "../../server/lifecycle.h"
 #include "../../server/silence.h"
 #include "../../server/store.h"
+#include "tmpdb.h"
 
 #define UNUSED __attribute__((unused))
 
@@ -73,13 +74,8 @@ static UNUSED int fx_record(void *arg, struct store *st,
 static UNUSED struct fx *fx_open(const char *yaml)
 {
 	struct fx *f = xcalloc(1, sizeof(*f));
-	int fd;
 
-	strcpy(f->path, "/tmp/tocsin-test-lifecycle-XXXXXX");
-	fd = mkstemp(f->path);
-	assert_true(fd >= 0);
-	close(fd);
-	unlink(f->path);
+	assert_int_equal(tmpdb_make(f->path, sizeof(f->path), "lifecycle"), 0);
 	assert_int_equal(cfg_load_string("test.yaml", yaml, &f->cfg), 0);
 	inventory_parse(f->cfg, f->cfg->root, &f->inv);
 	lifecycle_config_parse(f->cfg, f->cfg->root, f->inv, &f->lc);
@@ -103,17 +99,11 @@ static UNUSED void fx_restart(struct fx *f)
 
 static UNUSED void fx_close(struct fx *f)
 {
-	char *wal = xasprintf("%s-wal", f->path), *shm = xasprintf("%s-shm", f->path);
-
 	store_close(f->st);
 	lifecycle_config_free(f->lc);
 	inventory_free(f->inv);
 	cfg_free(f->cfg);
-	unlink(f->path);
-	unlink(wal);
-	unlink(shm);
-	free(wal);
-	free(shm);
+	tmpdb_remove(f->path);
 	free(f);
 }
 

@@ -23,6 +23,7 @@
 #include "../../server/server.h"
 #include "../../server/store.h"
 #include "../../server/writer.h"
+#include "tmpdb.h"
 
 #define T0 1795341600000LL
 
@@ -54,14 +55,9 @@ static void close_all(struct fixture *f)
 static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
-	int fd;
 
-	strlcpy_safe(f->path, "/tmp/tocsin-test-account-XXXXXX", sizeof(f->path));
-	fd = mkstemp(f->path);
-	if (fd < 0)
+	if (tmpdb_make(f->path, sizeof(f->path), "account") < 0)
 		return -1;
-	close(fd);
-	unlink(f->path);
 	open_all(f);
 	*state = f;
 	return 0;
@@ -70,14 +66,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char *wal = xasprintf("%s-wal", f->path), *shm = xasprintf("%s-shm", f->path);
 
 	close_all(f);
-	unlink(f->path);
-	unlink(wal);
-	unlink(shm);
-	free(wal);
-	free(shm);
+	tmpdb_remove(f->path);
 	free(f);
 	return 0;
 }

@@ -25,6 +25,7 @@
 #include "../../server/inventory.h"
 #include "../../server/store.h"
 #include "../../server/writer.h"
+#include "tmpdb.h"
 
 #define T0 1795341600000LL /* 2026-11-22 10:00 UTC */
 #define DAY (24 * 3600 * 1000LL)
@@ -61,16 +62,11 @@ static void close_all(struct fixture *f)
 static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
-	int fd;
 
 	if (sodium_init() < 0)
 		return -1;
-	strcpy(f->path, "/tmp/tocsin-test-cred-XXXXXX");
-	fd = mkstemp(f->path);
-	if (fd < 0)
+	if (tmpdb_make(f->path, sizeof(f->path), "cred") < 0)
 		return -1;
-	close(fd);
-	unlink(f->path);
 	open_all(f);
 	*state = f;
 	return 0;
@@ -79,14 +75,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char *wal = xasprintf("%s-wal", f->path), *shm = xasprintf("%s-shm", f->path);
 
 	close_all(f);
-	unlink(f->path);
-	unlink(wal);
-	unlink(shm);
-	free(wal);
-	free(shm);
+	tmpdb_remove(f->path);
 	free(f);
 	return 0;
 }

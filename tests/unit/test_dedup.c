@@ -14,6 +14,7 @@
 #include "../../common/util.h"
 #include "../../server/dedup.h"
 #include "../../server/store.h"
+#include "tmpdb.h"
 
 struct fixture {
 	char path[64];
@@ -24,14 +25,9 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
-	int fd;
 
-	strcpy(f->path, "/tmp/tocsin-test-dedup-XXXXXX");
-	fd = mkstemp(f->path);
-	if (fd < 0)
+	if (tmpdb_make(f->path, sizeof(f->path), "dedup") < 0)
 		return -1;
-	close(fd);
-	unlink(f->path);
 	if (store_open(f->path, &f->st) < 0)
 		return -1;
 	*state = f;
@@ -41,14 +37,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char *wal = xasprintf("%s-wal", f->path), *shm = xasprintf("%s-shm", f->path);
 
 	store_close(f->st);
-	unlink(f->path);
-	unlink(wal);
-	unlink(shm);
-	free(wal);
-	free(shm);
+	tmpdb_remove(f->path);
 	free(f);
 	return 0;
 }

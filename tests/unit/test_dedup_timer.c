@@ -25,6 +25,7 @@
 #include "../../server/dedup.h"
 #include "../../server/store.h"
 #include "../../server/writer.h"
+#include "tmpdb.h"
 
 static atomic_int realtime_ahead_s;
 
@@ -50,18 +51,14 @@ static uint64_t wait_posted(struct dedup_timer *t, uint64_t n, int64_t ms)
 
 static void test_ticks_go_on_after_the_wall_clock_steps_back(void **state)
 {
-	char path[] = "/tmp/tocsin-test-timer-XXXXXX";
+	char path[64];
 	struct dedup_timer *t;
 	struct writer *w;
 	struct store *st;
 	uint64_t before;
-	int fd;
 
 	(void)state;
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	close(fd);
-	unlink(path);
+	assert_int_equal(tmpdb_make(path, sizeof(path), "timer"), 0);
 	assert_int_equal(store_open(path, &st), 0);
 	assert_int_equal(writer_start(st, 64, 16, &w), 0);
 	assert_int_equal(dedup_timer_start(w, 20, &t), 0);
@@ -76,15 +73,7 @@ static void test_ticks_go_on_after_the_wall_clock_steps_back(void **state)
 	dedup_timer_stop(t);
 	writer_stop(w);
 	store_close(st);
-	unlink(path);
-	{
-		char *wal = xasprintf("%s-wal", path), *shm = xasprintf("%s-shm", path);
-
-		unlink(wal);
-		unlink(shm);
-		free(wal);
-		free(shm);
-	}
+	tmpdb_remove(path);
 }
 
 int main(void)

@@ -22,6 +22,7 @@
 #include "../../server/liveness.h"
 #include "../../server/store.h"
 #include "../../server/writer.h"
+#include "tmpdb.h"
 
 #define T0 1795341600000LL /* 2026-11-22 10:00 UTC */
 #define MIN (60 * 1000LL)
@@ -54,14 +55,9 @@ static void stop(struct fixture *f)
 static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
-	int fd;
 
-	strcpy(f->path, "/tmp/tocsin-test-live-XXXXXX");
-	fd = mkstemp(f->path);
-	if (fd < 0)
+	if (tmpdb_make(f->path, sizeof(f->path), "live") < 0)
 		return -1;
-	close(fd);
-	unlink(f->path);
 	liveness_config_defaults(&f->conf);
 	f->conf.check_every_ms = 600 * 1000;
 	start(f, T0);
@@ -72,14 +68,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char *wal = xasprintf("%s-wal", f->path), *shm = xasprintf("%s-shm", f->path);
 
 	stop(f);
-	unlink(f->path);
-	unlink(wal);
-	unlink(shm);
-	free(wal);
-	free(shm);
+	tmpdb_remove(f->path);
 	free(f);
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include "../../common/util.h"
 #include "../../server/store.h"
 #include "../../server/trapclock.h"
+#include "tmpdb.h"
 
 struct fixture {
 	char path[64];
@@ -25,14 +26,9 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
-	int fd;
 
-	snprintf(f->path, sizeof(f->path), "/tmp/tocsin-test-trapclock-XXXXXX");
-	fd = mkstemp(f->path);
-	if (fd < 0)
+	if (tmpdb_make(f->path, sizeof(f->path), "trapclock") < 0)
 		return -1;
-	close(fd);
-	unlink(f->path);
 	if (store_open(f->path, &f->st) < 0 || trapclock_open(f->st, &f->c) < 0)
 		return -1;
 	*state = f;
@@ -42,15 +38,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char *wal = xasprintf("%s-wal", f->path), *shm = xasprintf("%s-shm", f->path);
 
 	trapclock_close(f->c);
 	store_close(f->st);
-	unlink(f->path);
-	unlink(wal);
-	unlink(shm);
-	free(wal);
-	free(shm);
+	tmpdb_remove(f->path);
 	free(f);
 	return 0;
 }

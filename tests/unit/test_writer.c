@@ -19,6 +19,7 @@
 #include "../../server/dedup.h"
 #include "../../server/store.h"
 #include "../../server/writer.h"
+#include "tmpdb.h"
 
 struct fixture {
 	char path[64];
@@ -29,14 +30,9 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
-	int fd;
 
-	strcpy(f->path, "/tmp/tocsin-test-writer-XXXXXX");
-	fd = mkstemp(f->path);
-	if (fd < 0)
+	if (tmpdb_make(f->path, sizeof(f->path), "writer") < 0)
 		return -1;
-	close(fd);
-	unlink(f->path);
 	if (store_open(f->path, &f->st) < 0)
 		return -1;
 	*state = f;
@@ -46,15 +42,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char *wal = xasprintf("%s-wal", f->path), *shm = xasprintf("%s-shm", f->path);
 
 	writer_stop(f->w);
 	store_close(f->st);
-	unlink(f->path);
-	unlink(wal);
-	unlink(shm);
-	free(wal);
-	free(shm);
+	tmpdb_remove(f->path);
 	free(f);
 	return 0;
 }
