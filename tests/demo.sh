@@ -17,11 +17,18 @@ fi
 rm -f "$data/port" "$data/server.pid"
 
 token() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+password() { head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 if [ ! -f "$data/tokens" ]; then
-	printf 'AGENT_TOKEN=%s\nTECH_TOKEN=%s\n' "$(token)" "$(token)" >"$data/tokens"
+	printf 'AGENT_TOKEN=%s\nTECH_TOKEN=%s\nADMIN_TOKEN=%s\nCONSOLE_PASSWORD=%s\n' \
+		"$(token)" "$(token)" "$(token)" "$(password)" >"$data/tokens"
 	chmod 600 "$data/tokens"
 fi
 . "$data/tokens"
+# tokens written by an older demo lack the administrator's
+if [ -z "${ADMIN_TOKEN:-}" ]; then
+	ADMIN_TOKEN=$(token) CONSOLE_PASSWORD=$(password)
+	printf 'ADMIN_TOKEN=%s\nCONSOLE_PASSWORD=%s\n' "$ADMIN_TOKEN" "$CONSOLE_PASSWORD" >>"$data/tokens"
+fi
 
 cat >"$data/server.yaml" <<YAML
 # Written by make demo.  See conf.d/server.yaml for every option.
@@ -37,6 +44,9 @@ auth:
     - name: demo-technician
       token: $TECH_TOKEN
       role: technician
+    - name: demo-admin
+      token: $ADMIN_TOKEN
+      role: admin
 YAML
 
 "$bin/tocsin-server" --config "$data/server.yaml" --port-file "$data/port" \
@@ -74,15 +84,21 @@ echo
 echo "== open tickets on the collector =="
 export TOCSIN_URL=$url TOCSIN_TOKEN=$TECH_TOKEN
 "$bin/tocsin" tickets
-# The disk ticket the thresholds above made (its "id" comes before "check").
+# The disk ticket the thresholds above made (its "id" comes before "check";
+# awk reads to the end: exiting early would kill tocsin with SIGPIPE).
 first=$("$bin/tocsin" tickets --json | awk '
 	/^ *"id": [0-9]+,?$/ { gsub(/[^0-9]/, ""); id = $0 }
-	/^ *"check": "disk",?$/ && id != "" { print id; exit }')
+	/^ *"check": "disk",?$/ && id != "" && !found { print id; found = 1 }')
 if [ -n "$first" ]; then
 	echo
 	"$bin/tocsin" ticket "$first"
 fi
+# an account for the web console (the password from standard input)
+printf '%s\n' "$CONSOLE_PASSWORD" |
+	TOCSIN_TOKEN=$ADMIN_TOKEN "$bin/tocsin" account set demo --role technician >/dev/null
 cat <<TXT
+
+The web console: open $url/ and log in as demo, password $CONSOLE_PASSWORD
 
 The collector keeps running (pid $(cat "$data/server.pid"), log $data/server.log).
 Look around with:
