@@ -19,7 +19,7 @@ static int audit_run(struct client *c, int argc, char **argv)
 	json_t *doc, *e;
 	char *path;
 	size_t i;
-	int opt;
+	int opt, done, status;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
@@ -38,15 +38,10 @@ static int audit_run(struct client *c, int argc, char **argv)
 	if (optind != argc)
 		return cli_usage_error(&cli_cmd_audit, "unexpected argument");
 	path = xasprintf("/api/v1/audit?limit=%lld", (long long)limit);
-	doc = cli_get(c, path);
+	done = cli_fetch(c, path, &doc, &status);
 	free(path);
-	if (doc == NULL)
-		return 1;
-	if (c->json) {
-		cli_print_json(doc);
-		json_decref(doc);
-		return 0;
-	}
+	if (done)
+		return status;
 	json_array_foreach(json_object_get(doc, "audit"), i, e) {
 		char at[32];
 

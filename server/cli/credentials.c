@@ -41,7 +41,7 @@ static int list(struct client *c, int argc, char **argv)
 	json_t *doc, *t;
 	char *path;
 	size_t i;
-	int opt;
+	int opt, done, status;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
@@ -61,15 +61,10 @@ static int list(struct client *c, int argc, char **argv)
 	if (optind != argc)
 		return cli_usage_error(&cli_cmd_credential, "unexpected argument");
 	path = list_path(customer, host);
-	doc = cli_get(c, path);
+	done = cli_fetch(c, path, &doc, &status);
 	free(path);
-	if (doc == NULL)
-		return 1;
-	if (c->json) {
-		cli_print_json(doc);
-		json_decref(doc);
-		return 0;
-	}
+	if (done)
+		return status;
 	printf("%-5s %-20s %-16s %-9s %-16s %s\n", "ID", "HOST", "CUSTOMER",
 	       "STATE", "CREATED", "CREATED BY");
 	json_array_foreach(json_object_get(doc, "credentials"), i, t) {

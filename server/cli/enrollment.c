@@ -88,20 +88,15 @@ static int create(struct client *c, int argc, char **argv)
 static int list(struct client *c, int argc, char **argv)
 {
 	json_t *doc, *t;
+	int status;
 	size_t i;
 
 	if (argc > 1 && strcmp(argv[1], "--json") == 0)
 		c->json = true;
 	else if (argc > 1)
 		return cli_usage_error(&cli_cmd_enrollment, "list takes only --json");
-	doc = cli_get(c, "/api/v1/enrollment-tokens");
-	if (doc == NULL)
-		return 1;
-	if (c->json) {
-		cli_print_json(doc);
-		json_decref(doc);
-		return 0;
-	}
+	if (cli_fetch(c, "/api/v1/enrollment-tokens", &doc, &status))
+		return status;
 	printf("%-5s %-16s %-8s %-16s %-11s %s\n", "ID", "CUSTOMER", "STATE",
 	       "EXPIRES", "USES", "CREATED BY");
 	json_array_foreach(json_object_get(doc, "enrollment_tokens"), i, t) {
@@ -183,6 +178,7 @@ static int approve(struct client *c, int argc, char **argv)
 static int approvals(struct client *c, int argc, char **argv)
 {
 	json_t *doc, *a, *cust;
+	int status;
 	size_t i;
 
 	if (argc > 1 && strcmp(argv[1], "--json") == 0)
@@ -190,14 +186,8 @@ static int approvals(struct client *c, int argc, char **argv)
 	else if (argc > 1)
 		return cli_usage_error(&cli_cmd_enrollment,
 				       "approvals takes only --json");
-	doc = cli_get(c, "/api/v1/enrollment-approvals");
-	if (doc == NULL)
-		return 1;
-	if (c->json) {
-		cli_print_json(doc);
-		json_decref(doc);
-		return 0;
-	}
+	if (cli_fetch(c, "/api/v1/enrollment-approvals", &doc, &status))
+		return status;
 	printf("%-5s %-24s %-16s %-8s %-16s %s\n", "ID", "HOST", "CUSTOMER",
 	       "STATE", "EXPIRES", "APPROVED BY");
 	json_array_foreach(json_object_get(doc, "enrollment_approvals"), i, a) {

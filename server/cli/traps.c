@@ -43,7 +43,7 @@ static int unknown_run(struct client *c, int argc, char **argv)
 	int64_t n;
 	char *path;
 	size_t i;
-	int opt;
+	int opt, done, status;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
@@ -63,15 +63,10 @@ static int unknown_run(struct client *c, int argc, char **argv)
 		return cli_usage_error(&cli_cmd_traps,
 				       "--limit must be a number from 1 to 1000");
 	path = xasprintf("/api/v1/traps/unknown?limit=%lld", (long long)n);
-	doc = cli_get(c, path);
+	done = cli_fetch(c, path, &doc, &status);
 	free(path);
-	if (doc == NULL)
-		return 1;
-	if (c->json) {
-		cli_print_json(doc);
-		json_decref(doc);
-		return 0;
-	}
+	if (done)
+		return status;
 	list = json_object_get(doc, "traps");
 	if (json_array_size(list) > 0)
 		printf("%-16s  %-39s %-3s %-24s %s\n", "RECEIVED", "SOURCE", "VER",
