@@ -261,9 +261,15 @@ static void get_tickets(void *app, const struct http_request *req,
 	struct tickets_page p = { api, filter,
 				  children != NULL && strcmp(children, "true") == 0 };
 	struct ticket_query q;
+	bool filtered = ticket_query_from(req, &q);
+	char why[128];
 
+	if (filtered && !ticket_query_valid(&q, why, sizeof(why))) {
+		http_error(resp, MHD_HTTP_BAD_REQUEST, "%s", why);
+		return;
+	}
 	store_lock(api->reader);
-	if (ticket_query_from(req, &q))
+	if (filtered)
 		r = ticket_query_run(&q, tickets_page, &p, limit, offset, &list);
 	else
 		r = tickets_page(&p, limit, offset, &list);

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "http.h"
 
@@ -19,6 +21,38 @@ bool ticket_query_from(const struct http_request *req, struct ticket_query *ret)
 	};
 	return ret->host || ret->check || ret->item || ret->customer ||
 	       ret->queue || ret->assignee;
+}
+
+static bool pattern_valid(const char *key, const char *pattern, char *why,
+			  size_t size)
+{
+	size_t stars = 0;
+
+	if (pattern == NULL)
+		return true;
+	if (strlen(pattern) > TICKET_QUERY_PATTERN_MAX) {
+		snprintf(why, size, "query parameter %s: longer than %d characters",
+			 key, TICKET_QUERY_PATTERN_MAX);
+		return false;
+	}
+	for (const char *p = pattern; *p; p++)
+		stars += *p == '*';
+	if (stars > TICKET_QUERY_STARS_MAX) {
+		snprintf(why, size, "query parameter %s: more than %d '*' in one pattern",
+			 key, TICKET_QUERY_STARS_MAX);
+		return false;
+	}
+	return true;
+}
+
+bool ticket_query_valid(const struct ticket_query *q, char *why, size_t size)
+{
+	return pattern_valid("host", q->host, why, size) &&
+	       pattern_valid("check", q->check, why, size) &&
+	       pattern_valid("item", q->item, why, size) &&
+	       pattern_valid("customer", q->customer, why, size) &&
+	       pattern_valid("queue", q->queue, why, size) &&
+	       pattern_valid("assignee", q->assignee, why, size);
 }
 
 /* A field without a value (no customer, nobody assigned) matches only "". */

@@ -14,6 +14,13 @@ struct http_request;
 
 /* Tickets looked at for one filtered request at most. */
 #define TICKET_QUERY_SCAN_MAX 100000
+/*
+ * Bounds on one filter pattern: fnmatch() backtracks on every '*', and a
+ * request's patterns run against up to TICKET_QUERY_SCAN_MAX tickets
+ * while the read connection is held.
+ */
+#define TICKET_QUERY_PATTERN_MAX 256
+#define TICKET_QUERY_STARS_MAX 4
 
 struct ticket_query {
 	const char *host, *check, *item, *customer, *queue, *assignee;
@@ -21,6 +28,11 @@ struct ticket_query {
 
 /* The filters in req's query string (borrowed); false when there are none. */
 bool ticket_query_from(const struct http_request *req, struct ticket_query *ret);
+/*
+ * Whether every pattern of q is within the bounds above: true, or false
+ * with why ("query parameter host: ...") filled in.
+ */
+bool ticket_query_valid(const struct ticket_query *q, char *why, size_t size);
 /* Whether ticket (a list entry, with the helpdesk's fields) matches. */
 bool ticket_query_match(const struct ticket_query *q, json_t *ticket);
 

@@ -37,6 +37,22 @@ def test_the_ticket_list_filters_before_paging(server):
     assert hosts("host=mail*&state=all") == []
 
 
+def test_patterns_that_would_backtrack_for_long_are_refused(server):
+    """fnmatch() backtracks on every '*' across up to 100,000 tickets while
+    the read connection is held: long patterns and many stars are a 400
+    naming the parameter, before any ticket is read."""
+    open_ticket(server, "web01")
+    r = server.get("/api/v1/tickets?item=" + "*a" * 5 + "b")
+    assert r.status == 400
+    assert r.json()["error"] == "query parameter item: more than 4 '*' in one pattern"
+    r = server.get("/api/v1/tickets?host=" + "w" * 257)
+    assert r.status == 400
+    assert r.json()["error"] == "query parameter host: longer than 256 characters"
+    # at the bounds it still answers
+    assert server.get("/api/v1/tickets?item=" + "*" * 4).status == 200
+    assert server.get("/api/v1/tickets?host=" + "w" * 256).status == 200
+
+
 def test_the_ticket_list_filters_on_the_helpdesk_fields(tmp_path):
     from helpdesk_util import act, helpdesk_extra
     srv = Server(tmp_path / "desk", extra=helpdesk_extra()).start()
