@@ -67,6 +67,14 @@ static const struct {
 	{ "admin", PERM_READ | PERM_WRITE | PERM_ADMIN },
 };
 
+const char *account_perms_role(unsigned perms)
+{
+	for (size_t i = ARRAY_SIZE(account_roles); i-- > 0;)
+		if ((perms & account_roles[i].perms) == account_roles[i].perms)
+			return account_roles[i].name;
+	return account_roles[0].name;
+}
+
 int account_role_perms(const char *role, unsigned *ret_perms)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(account_roles); i++)

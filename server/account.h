@@ -50,6 +50,12 @@ bool account_name_valid(const char *name);
 
 /* The role names accounts may have, and their permissions (enum permission). */
 int account_role_perms(const char *role, unsigned *ret_perms);
+/*
+ * The role whose permissions perms holds, the widest first ("viewer"
+ * when none is held whole): how a session or token principal names its
+ * role, from the same table as account_role_perms().
+ */
+const char *account_perms_role(unsigned perms);
 
 /*
  * Check name's password: 0 with its role's permissions in *ret_perms,

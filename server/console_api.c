@@ -65,16 +65,6 @@ int console_api_session_auth(void *app, const char *cookie, const char *csrf,
 				    csrf, state_changing, time_now_ms(), ret);
 }
 
-/* The role an account's permissions come from. */
-static const char *role_of(unsigned perms)
-{
-	if (perms & PERM_ADMIN)
-		return "admin";
-	if (perms & PERM_WRITE)
-		return "technician";
-	return "viewer";
-}
-
 /* Set-Cookie for secret (NULL: clear the cookie), Secure over TLS. */
 static char *session_cookie(struct api *api, const char *secret,
 			    int64_t max_age_ms)
@@ -97,7 +87,7 @@ static json_t *session_json(const char *name, unsigned perms,
 	time_format_rfc3339(s->idle_expires_ms, idle);
 	time_format_rfc3339(s->expires_ms, abs);
 	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", name, "role",
-			 role_of(perms), "csrf", s->csrf, "idle_expires_at",
+			 account_perms_role(perms), "csrf", s->csrf, "idle_expires_at",
 			 idle, "expires_at", abs);
 }
 
@@ -222,7 +212,7 @@ void console_api_whoami(void *app, const struct http_request *req,
 
 	if (p->session_id == 0) {
 		resp->json = json_pack("{s:s, s:s, s:n}", "name", p->name,
-				       "role", role_of(p->perms), "csrf");
+				       "role", account_perms_role(p->perms), "csrf");
 		return;
 	}
 	if (session_get(api->sessions, console_conf(api), p->session_id, &s) < 0) {
@@ -295,7 +285,7 @@ void console_api_password(void *app, const struct http_request *req,
 		http_error(resp, MHD_HTTP_FORBIDDEN, "current: wrong password");
 		goto out;
 	}
-	r = account_set(api->accounts, p->name, role_of(perms), password,
+	r = account_set(api->accounts, p->name, account_perms_role(perms), password,
 			p->name, time_now_ms(), err, sizeof(err));
 	if (r < 0) {
 		http_error(resp, r == -EINVAL ? MHD_HTTP_BAD_REQUEST

@@ -428,17 +428,16 @@ static unsigned admit(struct http_server *srv, struct MHD_Connection *conn,
 	}
 	clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 					   MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (clen != NULL && sscanf(clen, "%" SCNu64, &declared) == 1 &&
-	    declared <= srv->conf->max_body)
-		ctx->declared = (size_t)declared;
-	if (clen != NULL && sscanf(clen, "%" SCNu64, &declared) == 1 &&
-	    declared > srv->conf->max_body) {
+	if (clen == NULL || sscanf(clen, "%" SCNu64, &declared) != 1)
+		return 0;
+	if (declared > srv->conf->max_body) {
 		http_error(resp, MHD_HTTP_CONTENT_TOO_LARGE,
 			   "request body of %" PRIu64
 			   " bytes exceeds the limit of %zu bytes",
 			   declared, srv->conf->max_body);
 		return MHD_HTTP_CONTENT_TOO_LARGE;
 	}
+	ctx->declared = (size_t)declared;
 	return 0;
 }
 

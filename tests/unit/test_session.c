@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../../server/session.h"
@@ -64,6 +65,34 @@ static void test_idle_and_absolute_deadlines(void **state)
 
 	session_create(s, &c, "carol", 6, 10000, &is);
 	assert_int_equal(auth(s, &c, &is, NULL, false, 11000, &p), -EACCES);
+	sessions_free(s);
+}
+
+/* Cookies of another length, one character off or empty, are no session. */
+static void test_a_cookie_of_the_wrong_shape_is_no_session(void **state)
+{
+	struct console_config c = conf();
+	struct sessions *s;
+	struct session_issued is;
+	struct principal p;
+	char cut[SESSION_SECRET_LEN], longer[SESSION_SECRET_LEN + 1];
+
+	(void)state;
+	sessions_new(&s);
+	session_create(s, &c, "carol", 6, 0, &is);
+	memcpy(cut, is.secret, sizeof(cut));
+	cut[strlen(cut) - 1] = '\0';
+	snprintf(longer, sizeof(longer), "%sA", is.secret);
+	for (int i = 0; i < 3; i++) {
+		const char *cookie = i == 0 ? cut : i == 1 ? longer : "";
+
+		memset(&p, 0, sizeof(p));
+		assert_int_equal(session_authenticate(s, &c, cookie, NULL, false, 1, &p),
+				 -EACCES);
+		assert_string_equal(p.denied,
+				    "no such session (logged out, or the collector restarted): log in again");
+	}
+	assert_int_equal(session_authenticate(s, &c, is.secret, NULL, false, 1, &p), 0);
 	sessions_free(s);
 }
 
@@ -175,6 +204,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_idle_and_absolute_deadlines),
+		cmocka_unit_test(test_a_cookie_of_the_wrong_shape_is_no_session),
 		cmocka_unit_test(test_csrf_only_for_changes_and_exact),
 		cmocka_unit_test(test_the_idlest_session_makes_room),
 		cmocka_unit_test(test_failed_logins_per_account_and_address),
