@@ -15,6 +15,8 @@
 #define AGENT_DEFAULT_CONFIG "/etc/tocsin/agent.yaml"
 #define AGENT_DEFAULT_STATE_DIR "/var/lib/tocsin-agent"
 #define AGENT_URLS_MAX 16  /* collector URLs in server.url */
+/* outbox.batch_bytes at most: one batch and its parsed copy fit the unit's MemoryMax */
+#define AGENT_BATCH_BYTES_MAX (64ULL << 20)
 #define AGENT_HOST_MAX 253 /* as the collector allows */
 /* deliverer.linger: see docs/benchmarks.md for what it trades */
 #define AGENT_DEFAULT_LINGER_MS 2000

@@ -267,7 +267,7 @@ static void parse_outbox(struct cfg *cfg, const struct cfg_node *node,
 			lim->max_age_ms = age;
 	}
 	parse_count(cfg, node, "batch_events", 1, 100000, &lim->batch_events);
-	parse_bytes(cfg, node, "batch_bytes", 4096, 64ULL << 20,
+	parse_bytes(cfg, node, "batch_bytes", 4096, AGENT_BATCH_BYTES_MAX,
 		    &lim->batch_bytes);
 	if (lim->batch_bytes > lim->max_bytes)
 		cfg_error(cfg, node, "batch_bytes must not exceed max_bytes");

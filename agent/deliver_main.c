@@ -28,6 +28,7 @@
 #include "../common/log.h"
 #include "../common/utf8.h"
 #include "../common/util.h"
+#include "agent.h"
 #include "credential.h"
 #include "deliverer.h"
 #include "grant.h"
@@ -35,8 +36,7 @@
 #include "wire.h"
 
 /* The largest request: a batch (outbox.batch_bytes at most) and room. */
-#define REQUEST_BODY_MAX ((256u << 20) + 64 * 1024)
-#define URLS_MAX 16
+#define REQUEST_BODY_MAX (AGENT_BATCH_BYTES_MAX + 64 * 1024)
 
 struct deliver {
 	struct transport *t;
@@ -83,7 +83,7 @@ static int take_hello(struct deliver *dl, const json_t *h, char *why,
 {
 	const json_t *list = json_object_get(h, "urls");
 	struct transport_options o = { 0 };
-	char *urls[URLS_MAX + 1] = { NULL };
+	char *urls[AGENT_URLS_MAX + 1] = { NULL };
 	char *ca = hello_string(h, "ca_file"), *pin = hello_string(h, "pin_sha256");
 	char *cert = hello_string(h, "client_cert"), *key = hello_string(h, "client_key");
 	size_t n = json_array_size(list);
@@ -100,7 +100,7 @@ static int take_hello(struct deliver *dl, const json_t *h, char *why,
 		snprintf(why, whylen, "the agent that started this deliverer is gone");
 		goto out;
 	}
-	if (n == 0 || n > URLS_MAX) {
+	if (n == 0 || n > AGENT_URLS_MAX) {
 		snprintf(why, whylen, "the hello names %zu collector URLs", n);
 		goto out;
 	}

@@ -184,9 +184,9 @@ int deliverer_spawn(const char *path, const json_t *hello,
 	dv->sock = sv[0];
 	dv->started_ms = time_mono_ms();
 	dv->pidfd = (int)pidfd_open(pid, 0);
+	r = dv->pidfd < 0 ? -errno : 0; /* before fcntl() may change errno */
 	wire_reader_init(&dv->rd, DELIVERER_REPLY_BODY_MAX);
 	fcntl(dv->sock, F_SETFL, fcntl(dv->sock, F_GETFL) | O_NONBLOCK);
-	r = dv->pidfd < 0 ? -errno : 0;
 	if (r == 0)
 		r = wire_send(dv->sock, hello, NULL, 0, SEND_TIMEOUT_MS);
 	if (r < 0) {
@@ -206,11 +206,6 @@ pid_t deliverer_pid(const struct deliverer *dv)
 bool deliverer_busy(const struct deliverer *dv)
 {
 	return dv->busy;
-}
-
-unsigned deliverer_requests(const struct deliverer *dv)
-{
-	return dv->requests;
 }
 
 int deliverer_request(struct deliverer *dv, const char *op, const json_t *extra,

@@ -96,8 +96,6 @@ int deliverer_spawn(const char *path, const json_t *hello,
 pid_t deliverer_pid(const struct deliverer *dv);
 /* A request was sent and its answer has not been read yet. */
 bool deliverer_busy(const struct deliverer *dv);
-/* Requests answered so far. */
-unsigned deliverer_requests(const struct deliverer *dv);
 
 /*
  * Send a request: op, fields of extra (may be NULL; borrowed) and body.

@@ -8,10 +8,10 @@
 #include <string.h>
 
 #include "../common/util.h"
+#include "agent.h"
 
 /* The collector's answers are small; more than this is not a collector. */
 #define REPLY_MAX (64 * 1024)
-#define URLS_MAX 16
 /*
  * A Retry-After beyond a day is taken as a day (the agent caps it lower
  * still): the collector's figure, in seconds, must fit in milliseconds.
@@ -72,7 +72,7 @@ int transport_new(const struct transport_options *o, struct transport **ret)
 
 	while (o->urls && o->urls[n])
 		n++;
-	if (n == 0 || n > URLS_MAX)
+	if (n == 0 || n > AGENT_URLS_MAX)
 		return -EINVAL;
 	t = xcalloc(1, sizeof(*t));
 	t->urls = xcalloc(n + 1, sizeof(*t->urls));
@@ -359,7 +359,7 @@ static int post_one(struct transport *t, size_t i, const char *path,
 
 /* The order to try the URLs in: the primary first when it is due again. */
 static size_t try_order(const struct transport *t, int64_t now,
-			size_t order[URLS_MAX])
+			size_t order[AGENT_URLS_MAX])
 {
 	size_t n = 0;
 	bool primary_first = t->current != 0 && now >= t->primary_retry_at;
@@ -378,7 +378,7 @@ static size_t try_order(const struct transport *t, int64_t now,
 int transport_post(struct transport *t, const char *path, const char *body,
 		   size_t len, struct transport_reply *reply)
 {
-	size_t order[URLS_MAX], n, last = t->current;
+	size_t order[AGENT_URLS_MAX], n, last = t->current;
 	int64_t now = time_mono_ms();
 	bool tried_primary = false;
 	char why[512];
