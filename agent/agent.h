@@ -18,6 +18,7 @@
 /* outbox.batch_bytes at most: one batch and its parsed copy fit the unit's MemoryMax */
 #define AGENT_BATCH_BYTES_MAX (64ULL << 20)
 #define AGENT_HOST_MAX 253 /* as the collector allows */
+#define AGENT_CUSTOMER_MAX 255 /* a customer name from the collector */
 /* deliverer.linger: see docs/benchmarks.md for what it trades */
 #define AGENT_DEFAULT_LINGER_MS 2000
 /* server.hold_repeats; the heartbeat then promises this interval */

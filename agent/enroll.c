@@ -193,7 +193,7 @@ static int enroll_report(const json_t *reply, const struct agent_config *conf,
 {
 	static const char *const results[] = { "enrolled", "unstored", "failed",
 					       NULL };
-	char err[1024], host[AGENT_HOST_MAX + 1], customer[256], *path;
+	char err[1024], host[AGENT_HOST_MAX + 1], customer[AGENT_CUSTOMER_MAX + 1], *path;
 	const char *result;
 	json_int_t id = json_integer_value(json_object_get(reply, "credential_id"));
 

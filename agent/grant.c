@@ -8,10 +8,25 @@
 #include <string.h>
 
 #include "../common/util.h"
+#include "agent.h"
 #include "transport.h"
 
 /* A collector's secret goes into an HTTP header and a file's first line. */
 #define SECRET_MIN 16
+
+/* Whether text is 1 to max characters without control characters (or spaces). */
+static bool name_ok(const char *text, size_t max, bool spaces)
+{
+	size_t n = strlen(text);
+
+	if (n == 0 || n > max)
+		return false;
+	for (; *text; text++)
+		if ((unsigned char)*text < ' ' || *text == 0x7f ||
+		    (*text == ' ' && !spaces))
+			return false;
+	return true;
+}
 
 /* Take the grant from the collector's answer; false when it is not one. */
 static bool parse_grant(const char *body, bool enrolled,
@@ -35,6 +50,13 @@ static bool parse_grant(const char *body, bool enrolled,
 		   json_unpack(doc, "{s:s, s?s}", "host", &host, "customer",
 			       &customer) < 0) {
 		snprintf(err, errlen, "the collector's answer lacks the host");
+	} else if (enrolled && (!name_ok(host, AGENT_HOST_MAX, false) ||
+				(customer && !name_ok(customer, AGENT_CUSTOMER_MAX, true)))) {
+		/* before it is stored: the credential file and the report
+		 * take them as they are */
+		snprintf(err, errlen,
+			 "the collector sent a host or customer name that is empty, longer than %d/%d characters or has control characters (or a space in the host)",
+			 AGENT_HOST_MAX, AGENT_CUSTOMER_MAX);
 	} else if (strlen(secret) < SECRET_MIN ||
 		   strlen(secret) > CREDENTIAL_MAX || !credential_secret_chars_ok(secret)) {
 		snprintf(err, errlen,

@@ -207,3 +207,22 @@ def test_enroll_usage_errors(tmp_path):
                       .replace("http://127.0.0.1:9", "https://127.0.0.1:9"))
     plain = run_agent(config, "enroll", "--server", "http://127.0.0.1:9", "--token", "t" * 20)
     assert plain.returncode == 1 and "use an https:// URL" in plain.stderr
+
+
+@pytest.mark.parametrize("host,customer", [("web01", "c" * 256), ("web 01", "acme"),
+                                           ("web01", "ac\nme")])
+def test_a_grant_with_names_the_agent_cannot_keep_is_refused_before_it_is_stored(
+        tmp_path, host, customer):
+    """A collector (here a plain HTTP peer: ours never sends these) that
+    grants a credential with a customer longer than the agent keeps, or a
+    host with a space or a line break in it, is refused with a clear
+    error, and nothing is stored."""
+    from test_deliver_review import Peer
+    body = json.dumps({"host": host, "customer": customer, "credential_id": 7,
+                       "credential": "s" * 40}).encode()
+    with Peer(201, body=body) as peer:
+        config = host_config(tmp_path, peer, "web01")
+        run = enroll(config, peer, "t" * 40)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "the collector sent a host or customer name that is empty" in run.stderr, run.stderr
+    assert not (config.parent / "credential").exists()
