@@ -410,6 +410,7 @@ BENCHES := \
 	ingest_load \
 	store_apply \
 	auth_lookup \
+	login_limit \
 	pkglog_read \
 	event_ids
 

@@ -30,6 +30,8 @@ build/rel/bench/store_apply 300000 64 churn
 build/rel/bench/event_ids 1000000 "${TMPDIR:-/tmp}"
 # per-host credential authentication: in-memory index vs indexed SELECT
 build/rel/bench/auth_lookup 10000
+# console login limits: the failed-login counters' cost per login with every table full
+build/rel/bench/login_limit 200000
 # agent outbox alone: enqueue in rounds of 100, drain in acknowledged batches of 500 (real SQLite, fsync)
 build/rel/bench/outbox_bench throughput 200000 100
 # agent outbox end to end: 100,000 queued events delivered by the real agent to the real collector

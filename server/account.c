@@ -17,8 +17,6 @@
 /* Argon2id with libsodium's interactive limits (64 MiB, 2 passes). */
 #define ACCOUNT_OPSLIMIT crypto_pwhash_OPSLIMIT_INTERACTIVE
 #define ACCOUNT_MEMLIMIT crypto_pwhash_MEMLIMIT_INTERACTIVE
-/* Accounts kept in memory at most: each login scans them. */
-#define ACCOUNTS_MAX 10000
 
 static const char *const account_steps[] = {
 	/* 1: console accounts; the password only as crypto_pwhash_str() */

@@ -32,6 +32,8 @@ extern const struct db_schema account_schema;
 #define ACCOUNT_NAME_MAX 63
 #define ACCOUNT_PASSWORD_MIN 10
 #define ACCOUNT_PASSWORD_MAX 1024
+/* Accounts kept in memory at most: each login scans them. */
+#define ACCOUNTS_MAX 10000
 
 /* Load the accounts of st (after its migrations); audit gets the trail. */
 int accounts_open(struct store *st, struct audit *audit,

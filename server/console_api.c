@@ -126,8 +126,8 @@ static void login_failed(struct api *api, const char *name,
 {
 	char target[80];
 
-	session_login_failed(api->sessions, console_conf(api), name, address,
-			     time_now_ms());
+	session_login_failed(api->sessions, console_conf(api), name, known,
+			     address, time_now_ms());
 	snprintf(target, sizeof(target), "address %s", address);
 	console_audit(api, name, "login.fail", target,
 		      known ? "wrong password" : "no such account");
@@ -278,10 +278,13 @@ void console_api_password(void *app, const struct http_request *req,
 	http_client_address(req, address, sizeof(address));
 	if (login_blocked(api, p->name, address, resp))
 		goto out;
-	if (strlen(current) > ACCOUNT_PASSWORD_MAX ||
-	    account_verify(api->accounts, p->name, current, &perms) < 0) {
+	r = strlen(current) > ACCOUNT_PASSWORD_MAX
+		    ? -EACCES
+		    : account_verify(api->accounts, p->name, current, &perms);
+	if (r < 0) {
+		/* The account may have been deleted since the session began. */
 		session_login_failed(api->sessions, console_conf(api), p->name,
-				     address, time_now_ms());
+				     r != -ENOENT, address, time_now_ms());
 		http_error(resp, MHD_HTTP_FORBIDDEN, "current: wrong password");
 		goto out;
 	}

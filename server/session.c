@@ -1,6 +1,8 @@
 #include "session.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -9,10 +11,13 @@
 
 #include "../common/config.h"
 #include "../common/util.h"
+#include "account.h"
 
 #define SESSION_HASH_LEN 32
-/* Failed-login counters kept at most (accounts and addresses together). */
+/* Failed-login counters kept at most for unknown names, and for networks. */
 #define LOGIN_COUNTERS_MAX 4096
+/* A counter's key: a name (NUL-padded), or a network (see network_key()). */
+#define LOGIN_KEY_LEN (ACCOUNT_NAME_MAX + 1)
 
 struct session {
 	int64_t id; /* 0: a free slot */
@@ -24,9 +29,15 @@ struct session {
 };
 
 struct login_counter {
-	char key[192]; /* "account NAME" or "address ADDR"; "": free */
+	uint8_t key[LOGIN_KEY_LEN];
 	int64_t window_start_ms;
-	int64_t failures;
+	int64_t failures; /* 0, or a window that ended: a free slot */
+};
+
+/* Counters of one kind, grown on demand up to max. */
+struct login_table {
+	struct login_counter *slots;
+	size_t used, cap, max; /* slots[0, used) were handed out */
 };
 
 struct sessions {
@@ -34,7 +45,14 @@ struct sessions {
 	struct session *list;
 	size_t n, cap;
 	int64_t last_id;
-	struct login_counter counters[LOGIN_COUNTERS_MAX];
+	/*
+	 * Failed logins, in three tables so that one kind of key cannot push
+	 * another out: names of accounts (only a checked password of an
+	 * account enters, so ACCOUNTS_MAX bound it), names that are no
+	 * account (made up at will: the attacker's to churn), and client
+	 * networks.
+	 */
+	struct login_table accounts, unknown, networks;
 	struct session_stats stats; /* under lock */
 };
 
@@ -76,6 +94,9 @@ int sessions_new(struct sessions **ret)
 	struct sessions *s = xcalloc(1, sizeof(*s));
 
 	pthread_mutex_init(&s->lock, NULL);
+	s->accounts.max = ACCOUNTS_MAX;
+	s->unknown.max = LOGIN_COUNTERS_MAX;
+	s->networks.max = LOGIN_COUNTERS_MAX;
 	*ret = s;
 	return 0;
 }
@@ -87,6 +108,9 @@ void sessions_free(struct sessions *s)
 	pthread_mutex_destroy(&s->lock);
 	sodium_memzero(s->list, s->cap * sizeof(*s->list));
 	free(s->list);
+	free(s->accounts.slots);
+	free(s->unknown.slots);
+	free(s->networks.slots);
 	free(s);
 }
 
@@ -291,44 +315,132 @@ size_t session_count(struct sessions *s)
 	return n;
 }
 
-/*
- * Under s->lock: the counter of key, a fresh one when its window ended;
- * with create, a free or the stalest slot for a key not counted yet.
- */
-static struct login_counter *counter(struct sessions *s,
-				     const struct console_config *conf,
-				     const char *key, int64_t now_ms,
-				     bool create)
+/* Whether c holds failures of a window that has not ended. */
+static bool counting(const struct login_counter *c,
+		     const struct console_config *conf, int64_t now_ms)
 {
-	struct login_counter *c, *stalest = NULL;
-
-	for (size_t i = 0; i < LOGIN_COUNTERS_MAX; i++) {
-		c = &s->counters[i];
-		if (strcmp(c->key, key) == 0) {
-			if (now_ms - c->window_start_ms >= conf->login_window_ms) {
-				c->window_start_ms = now_ms;
-				c->failures = 0;
-			}
-			return c;
-		}
-		if (stalest == NULL || c->key[0] == '\0' ||
-		    (stalest->key[0] != '\0' &&
-		     c->window_start_ms < stalest->window_start_ms))
-			stalest = c;
-	}
-	if (!create)
-		return NULL;
-	strlcpy_safe(stalest->key, key, sizeof(stalest->key));
-	stalest->window_start_ms = now_ms;
-	stalest->failures = 0;
-	return stalest;
+	return c->failures > 0 &&
+	       now_ms - c->window_start_ms < conf->login_window_ms;
 }
 
-static void counter_keys(const char *name, const char *address,
-			 char account[192], char addr[192])
+static bool blocking(const struct login_counter *c,
+		     const struct console_config *conf, int64_t now_ms)
 {
-	snprintf(account, 192, "account %s", name);
-	snprintf(addr, 192, "address %s", address);
+	return counting(c, conf, now_ms) && c->failures >= conf->login_failures;
+}
+
+/*
+ * Under s->lock: the counting counter of key in t, or NULL.  It scans
+ * the whole table whatever it finds, so that the time of a refusal does
+ * not depend on where (in which table) the name is counted.
+ */
+static struct login_counter *table_find(struct login_table *t,
+					const struct console_config *conf,
+					const uint8_t key[LOGIN_KEY_LEN],
+					int64_t now_ms)
+{
+	struct login_counter *found = NULL;
+
+	for (size_t i = 0; i < t->used; i++)
+		if (counting(&t->slots[i], conf, now_ms) &&
+		    memcmp(t->slots[i].key, key, LOGIN_KEY_LEN) == 0)
+			found = &t->slots[i];
+	return found;
+}
+
+/*
+ * Under s->lock: the counter of key in t, or a new one in a free slot,
+ * a new slot while t has fewer than t->max, else the stalest counter
+ * that does not block (one that does goes last: evicting it would lift
+ * a limit that holds).
+ */
+static struct login_counter *table_counter(struct login_table *t,
+					   const struct console_config *conf,
+					   const uint8_t key[LOGIN_KEY_LEN],
+					   int64_t now_ms)
+{
+	struct login_counter *c, *free_slot = NULL, *open = NULL, *any = NULL;
+
+	for (size_t i = 0; i < t->used; i++) {
+		c = &t->slots[i];
+		if (!counting(c, conf, now_ms)) {
+			if (free_slot == NULL)
+				free_slot = c;
+			continue;
+		}
+		if (memcmp(c->key, key, LOGIN_KEY_LEN) == 0)
+			return c;
+		if (!blocking(c, conf, now_ms) &&
+		    (open == NULL || c->window_start_ms < open->window_start_ms))
+			open = c;
+		if (any == NULL || c->window_start_ms < any->window_start_ms)
+			any = c;
+	}
+	if (free_slot != NULL) {
+		c = free_slot;
+	} else if (t->used < t->max) {
+		if (t->used == t->cap) {
+			t->cap = t->cap ? t->cap * 2 : 64;
+			if (t->cap > t->max)
+				t->cap = t->max;
+			t->slots = xreallocarray(t->slots, t->cap,
+						 sizeof(*t->slots));
+		}
+		c = &t->slots[t->used++];
+	} else {
+		c = open != NULL ? open : any;
+	}
+	memcpy(c->key, key, LOGIN_KEY_LEN);
+	c->window_start_ms = now_ms;
+	c->failures = 0;
+	return c;
+}
+
+/* A name as a key: longer names (which no account has) are cut. */
+static void name_key(const char *name, uint8_t key[LOGIN_KEY_LEN])
+{
+	size_t len = strlen(name);
+
+	memset(key, 0, LOGIN_KEY_LEN);
+	memcpy(key, name, len < LOGIN_KEY_LEN ? len : LOGIN_KEY_LEN - 1);
+}
+
+/*
+ * A client address as a key: IPv4 by the address, IPv4-mapped IPv6 as
+ * that IPv4 address, other IPv6 by its /64 (the least one host is given:
+ * by the full address, a host would have 2^64 fresh counters), a zone
+ * (%eth0) ignored.  Anything else ("unknown") by its text.
+ */
+static void network_key(const char *address, uint8_t key[LOGIN_KEY_LEN])
+{
+	char text[INET6_ADDRSTRLEN];
+	size_t len = strcspn(address, "%");
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	memset(key, 0, LOGIN_KEY_LEN);
+	if (len < sizeof(text)) {
+		memcpy(text, address, len);
+		text[len] = '\0';
+		if (inet_pton(AF_INET, text, &a4) == 1) {
+			key[0] = 4;
+			memcpy(key + 1, &a4, sizeof(a4));
+			return;
+		}
+		if (inet_pton(AF_INET6, text, &a6) == 1) {
+			if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+				key[0] = 4;
+				memcpy(key + 1, &a6.s6_addr[12], 4);
+			} else {
+				key[0] = 6;
+				memcpy(key + 1, a6.s6_addr, 8);
+			}
+			return;
+		}
+	}
+	key[0] = 't';
+	len = strlen(address);
+	memcpy(key + 1, address, len < LOGIN_KEY_LEN - 1 ? len : LOGIN_KEY_LEN - 2);
 }
 
 /* Seconds until c's window ends, when it is full. */
@@ -337,48 +449,81 @@ static int blocked_for(const struct login_counter *c,
 {
 	int64_t left;
 
-	if (c == NULL || c->failures < conf->login_failures)
+	if (c == NULL || !blocking(c, conf, now_ms))
 		return 0;
 	left = c->window_start_ms + conf->login_window_ms - now_ms;
 	return left <= 0 ? 0 : (int)((left + 999) / 1000);
 }
 
-int session_login_blocked(struct sessions *s, const struct console_config *conf,
-			  const char *name, const char *address, int64_t now_ms)
+static int longest(int a, int b)
 {
-	char account[192], addr[192];
-	int a, b;
-
-	counter_keys(name, address, account, addr);
-	pthread_mutex_lock(&s->lock);
-	a = blocked_for(counter(s, conf, account, now_ms, false), conf, now_ms);
-	b = blocked_for(counter(s, conf, addr, now_ms, false), conf, now_ms);
-	pthread_mutex_unlock(&s->lock);
 	return a > b ? a : b;
 }
 
-void session_login_failed(struct sessions *s, const struct console_config *conf,
+/*
+ * Whether the name is an account's is not known yet (the password is
+ * not checked), and must not matter: both tables of names are asked.
+ */
+int session_login_blocked(struct sessions *s, const struct console_config *conf,
 			  const char *name, const char *address, int64_t now_ms)
 {
-	char account[192], addr[192];
+	uint8_t account[LOGIN_KEY_LEN], network[LOGIN_KEY_LEN];
+	int wait_s;
 
-	counter_keys(name, address, account, addr);
+	name_key(name, account);
+	network_key(address, network);
 	pthread_mutex_lock(&s->lock);
-	counter(s, conf, account, now_ms, true)->failures++;
-	counter(s, conf, addr, now_ms, true)->failures++;
+	wait_s = longest(
+		blocked_for(table_find(&s->accounts, conf, account, now_ms),
+			    conf, now_ms),
+		blocked_for(table_find(&s->unknown, conf, account, now_ms),
+			    conf, now_ms));
+	wait_s = longest(wait_s, blocked_for(table_find(&s->networks, conf,
+							network, now_ms),
+					     conf, now_ms));
+	pthread_mutex_unlock(&s->lock);
+	return wait_s;
+}
+
+/*
+ * known (the name is an account's) picks the table, so that made-up
+ * names churn only theirs: an unknown name is still limited like an
+ * account, or the answers would tell which names exist.
+ */
+void session_login_failed(struct sessions *s, const struct console_config *conf,
+			  const char *name, bool known, const char *address,
+			  int64_t now_ms)
+{
+	uint8_t account[LOGIN_KEY_LEN], network[LOGIN_KEY_LEN];
+
+	name_key(name, account);
+	network_key(address, network);
+	pthread_mutex_lock(&s->lock);
+	table_counter(known ? &s->accounts : &s->unknown, conf, account,
+		      now_ms)->failures++;
+	table_counter(&s->networks, conf, network, now_ms)->failures++;
 	s->stats.failed++;
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* Under s->lock: forget key's failures in t. */
+static void table_forget(struct login_table *t,
+			 const uint8_t key[LOGIN_KEY_LEN])
+{
+	for (size_t i = 0; i < t->used; i++)
+		if (memcmp(t->slots[i].key, key, LOGIN_KEY_LEN) == 0)
+			t->slots[i].failures = 0;
+}
+
 void session_login_succeeded(struct sessions *s, const char *name)
 {
-	char account[192];
+	uint8_t account[LOGIN_KEY_LEN];
 
-	snprintf(account, sizeof(account), "account %s", name);
+	name_key(name, account);
 	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < LOGIN_COUNTERS_MAX; i++)
-		if (strcmp(s->counters[i].key, account) == 0)
-			s->counters[i].key[0] = '\0';
+	table_forget(&s->accounts, account);
+	/* Failures from before the account was created, too. */
+	table_forget(&s->unknown, account);
 	pthread_mutex_unlock(&s->lock);
 }
 

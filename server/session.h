@@ -14,8 +14,12 @@
  * technician out (the store would cost a writer job per request to keep
  * the idle deadline).
  *
- * Failed logins are counted per account and per client address over a
- * window; past the limit, logins are refused (429) until it ends.
+ * Failed logins are counted per name and per client network (an IPv4
+ * address, an IPv6 /64) over a window; past the limit, logins are
+ * refused (429) until it ends.  Names that are no account are counted
+ * like accounts, in a table of their own (bounded, the stalest
+ * non-blocking counter recycled), so that made-up names cannot push out
+ * the counters of real accounts (bounded by ACCOUNTS_MAX).
  */
 #ifndef TOCSIN_SESSION_H
 #define TOCSIN_SESSION_H
@@ -88,13 +92,17 @@ void session_count_blocked(struct sessions *s);
 /*
  * Before checking a password: 0 when name and address may try, or the
  * seconds until they may (> 0) when either failed login_failures times
- * within the window.
+ * within the window.  Whether name is an account does not matter here.
  */
 int session_login_blocked(struct sessions *s, const struct console_config *conf,
 			  const char *name, const char *address, int64_t now_ms);
-/* Count a failed login of name from address. */
+/*
+ * Count a failed login of name (known: an account's, whose password did
+ * not match) from address (numeric, as http_client_address() gives it).
+ */
 void session_login_failed(struct sessions *s, const struct console_config *conf,
-			  const char *name, const char *address, int64_t now_ms);
+			  const char *name, bool known, const char *address,
+			  int64_t now_ms);
 /* A successful login of name forgets the account's failures. */
 void session_login_succeeded(struct sessions *s, const char *name);
 

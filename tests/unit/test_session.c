@@ -160,9 +160,9 @@ static void test_failed_logins_per_account_and_address(void **state)
 	(void)state;
 	sessions_new(&s);
 	assert_int_equal(session_login_blocked(s, &c, "carol", "10.0.0.1", 0), 0);
-	session_login_failed(s, &c, "carol", "10.0.0.1", 0);
+	session_login_failed(s, &c, "carol", true, "10.0.0.1", 0);
 	assert_int_equal(session_login_blocked(s, &c, "carol", "10.0.0.1", 1), 0);
-	session_login_failed(s, &c, "carol", "10.0.0.2", 1000);
+	session_login_failed(s, &c, "carol", true, "10.0.0.2", 1000);
 	/* The account failed twice, from two addresses: blocked from any. */
 	assert_int_equal(session_login_blocked(s, &c, "carol", "10.0.0.9", 1500), 9);
 	assert_int_equal(session_login_blocked(s, &c, "dave", "10.0.0.9", 1500), 0);
@@ -170,15 +170,41 @@ static void test_failed_logins_per_account_and_address(void **state)
 	/* The window ends 10 s after its first failure. */
 	assert_int_equal(session_login_blocked(s, &c, "carol", "10.0.0.9", 10000), 0);
 	/* An address that failed for two accounts is blocked for all. */
-	session_login_failed(s, &c, "x", "10.0.0.5", 20000);
-	session_login_failed(s, &c, "y", "10.0.0.5", 20000);
+	session_login_failed(s, &c, "x", false, "10.0.0.5", 20000);
+	session_login_failed(s, &c, "y", true, "10.0.0.5", 20000);
 	assert_int_equal(session_login_blocked(s, &c, "dave", "10.0.0.5", 20000), 10);
 	/* A success forgets the account's failures, not the address's. */
-	session_login_failed(s, &c, "erin", "10.0.0.6", 20000);
-	session_login_failed(s, &c, "erin", "10.0.0.7", 20000);
+	session_login_failed(s, &c, "erin", true, "10.0.0.6", 20000);
+	session_login_failed(s, &c, "erin", true, "10.0.0.7", 20000);
 	session_login_succeeded(s, "erin");
 	assert_int_equal(session_login_blocked(s, &c, "erin", "10.0.0.8", 20001), 0);
 	sessions_free(s);
+}
+
+/*
+ * An unknown name is limited like an account (else the answer would tell
+ * which names exist): two failures from two addresses block it from a
+ * third, as for carol above.
+ */
+static void test_an_unknown_name_is_limited_like_an_account(void **state)
+{
+	struct console_config c = conf();
+	struct sessions *s;
+
+	(void)state;
+	sessions_new(&s);
+	session_login_failed(s, &c, "nobody", false, "10.0.0.1", 0);
+	session_login_failed(s, &c, "nobody", false, "10.0.0.2", 1000);
+	assert_int_equal(session_login_blocked(s, &c, "nobody", "10.0.0.9", 1500), 9);
+	assert_int_equal(session_login_blocked(s, &c, "nobody", "10.0.0.9", 10000), 0);
+	sessions_free(s);
+}
+
+/* "10.%d.%d.%d" of i: one address per i (under 2^24). */
+static void address_of(int i, char *buf, size_t size)
+{
+	snprintf(buf, size, "10.%d.%d.%d", (i >> 16) & 255, (i >> 8) & 255,
+		 i & 255);
 }
 
 static void test_many_counters_stay_bounded(void **state)
@@ -188,15 +214,116 @@ static void test_many_counters_stay_bounded(void **state)
 	char name[32];
 
 	(void)state;
+	c.login_window_ms = 3600 * 1000;
 	sessions_new(&s);
-	session_login_failed(s, &c, "carol", "10.0.0.1", 0);
-	session_login_failed(s, &c, "carol", "10.0.0.1", 0);
+	session_login_failed(s, &c, "carol", true, "10.0.0.1", 0);
 	/* A flood of other names evicts the stalest counters, not memory. */
 	for (int i = 0; i < 10000; i++) {
 		snprintf(name, sizeof(name), "n%d", i);
-		session_login_failed(s, &c, name, "10.0.0.2", 1 + i);
+		session_login_failed(s, &c, name, false, "10.0.0.2", 1 + i);
 	}
-	assert_int_equal(session_login_blocked(s, &c, "carol", "10.0.0.3", 10001), 0);
+	/* carol's one failure is still counted: one more blocks her. */
+	session_login_failed(s, &c, "carol", true, "10.0.0.3", 10001);
+	assert_int_equal(session_login_blocked(s, &c, "carol", "10.0.0.4", 10001),
+			 3590);
+	/* The first names were forgotten: they are not blocked. */
+	session_login_failed(s, &c, "n0", false, "10.0.0.5", 10001);
+	assert_int_equal(session_login_blocked(s, &c, "n0", "10.0.0.4", 10001), 0);
+	sessions_free(s);
+}
+
+/*
+ * The flush: a real account fails to its limit, then made-up names fail
+ * from thousands of other addresses, more than any table holds.  The
+ * account stays blocked, and so does an address that is blocked.
+ */
+static void test_made_up_names_cannot_flush_an_account(void **state)
+{
+	struct console_config c = conf();
+	struct sessions *s;
+	char name[32], address[32];
+
+	(void)state;
+	c.login_failures = 5;
+	c.login_window_ms = 3600 * 1000;
+	sessions_new(&s);
+	for (int i = 0; i < 5; i++)
+		session_login_failed(s, &c, "carol", true, "192.0.2.1", 0);
+	randombytes_stir();
+	for (int i = 0; i < 5000; i++) {
+		snprintf(name, sizeof(name), "guess-%08x", randombytes_random());
+		address_of(i + 100, address, sizeof(address));
+		session_login_failed(s, &c, name, false, address, 1 + i);
+	}
+	assert_int_equal(session_login_blocked(s, &c, "carol", "198.51.100.7", 10000),
+			 3590);
+	assert_int_equal(session_login_blocked(s, &c, "dave", "192.0.2.1", 10000),
+			 3590);
+	/* And more real accounts than one table of unknown names holds. */
+	for (int i = 0; i < 6000; i++) {
+		snprintf(name, sizeof(name), "account%d", i);
+		address_of(i + 100000, address, sizeof(address));
+		session_login_failed(s, &c, name, true, address, 20000 + i);
+	}
+	assert_int_equal(session_login_blocked(s, &c, "carol", "198.51.100.7", 30000),
+			 3570);
+	sessions_free(s);
+}
+
+/* A blocking counter goes last: 4,096 other names at once do not reset one. */
+static void test_a_blocking_counter_is_evicted_last(void **state)
+{
+	struct console_config c = conf();
+	struct sessions *s;
+	char name[32], address[32];
+
+	(void)state;
+	c.login_window_ms = 3600 * 1000;
+	sessions_new(&s);
+	session_login_failed(s, &c, "ghost", false, "192.0.2.1", 0);
+	session_login_failed(s, &c, "ghost", false, "192.0.2.1", 0);
+	for (int i = 0; i < 10000; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		address_of(i + 100, address, sizeof(address));
+		session_login_failed(s, &c, name, false, address, 1 + i);
+	}
+	assert_int_equal(session_login_blocked(s, &c, "ghost", "198.51.100.7", 20000),
+			 3580);
+	assert_int_equal(session_login_blocked(s, &c, "dave", "192.0.2.1", 20000),
+			 3580);
+	sessions_free(s);
+}
+
+/* IPv6 clients by their /64, IPv4-mapped ones as the IPv4 address. */
+static void test_ipv6_addresses_count_by_their_64(void **state)
+{
+	struct console_config c = conf();
+	struct sessions *s;
+
+	(void)state;
+	sessions_new(&s);
+	session_login_failed(s, &c, "a", false, "2001:db8:1:2::1", 0);
+	session_login_failed(s, &c, "b", false, "2001:db8:1:2:ffff:eeee:dddd:cccc", 0);
+	assert_int_equal(session_login_blocked(s, &c, "z", "2001:db8:1:2::99", 0), 10);
+	assert_int_equal(session_login_blocked(s, &c, "z", "2001:DB8:1:2:0::7", 0), 10);
+	/* The neighbouring /64s are other networks. */
+	assert_int_equal(session_login_blocked(s, &c, "z", "2001:db8:1:3::1", 0), 0);
+	assert_int_equal(session_login_blocked(s, &c, "z", "2001:db8:1:1::1", 0), 0);
+	assert_int_equal(session_login_blocked(s, &c, "z", "2001:db9:1:2::1", 0), 0);
+	/* A link-local address with its zone is its /64 too. */
+	session_login_failed(s, &c, "a", false, "fe80::1%eth0", 0);
+	session_login_failed(s, &c, "b", false, "fe80::2%eth1", 0);
+	assert_int_equal(session_login_blocked(s, &c, "z", "fe80::3", 0), 10);
+
+	/* IPv4 by the whole address, mapped or not. */
+	session_login_failed(s, &c, "a", false, "::ffff:10.1.2.3", 0);
+	session_login_failed(s, &c, "b", false, "10.1.2.3", 0);
+	assert_int_equal(session_login_blocked(s, &c, "z", "10.1.2.3", 0), 10);
+	assert_int_equal(session_login_blocked(s, &c, "z", "::ffff:10.1.2.3", 0), 10);
+	assert_int_equal(session_login_blocked(s, &c, "z", "10.1.2.4", 0), 0);
+	assert_int_equal(session_login_blocked(s, &c, "z", "::ffff:10.1.2.4", 0), 0);
+	/* The mapped /64 is not one network: ::ffff:0:0/96 is all of IPv4. */
+	assert_int_equal(session_login_blocked(s, &c, "z", "::ffff:10.9.9.9", 0), 0);
 	sessions_free(s);
 }
 
@@ -208,7 +335,11 @@ int main(void)
 		cmocka_unit_test(test_csrf_only_for_changes_and_exact),
 		cmocka_unit_test(test_the_idlest_session_makes_room),
 		cmocka_unit_test(test_failed_logins_per_account_and_address),
+		cmocka_unit_test(test_an_unknown_name_is_limited_like_an_account),
 		cmocka_unit_test(test_many_counters_stay_bounded),
+		cmocka_unit_test(test_made_up_names_cannot_flush_an_account),
+		cmocka_unit_test(test_a_blocking_counter_is_evicted_last),
+		cmocka_unit_test(test_ipv6_addresses_count_by_their_64),
 	};
 
 	if (sodium_init() < 0)
