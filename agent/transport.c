@@ -196,8 +196,20 @@ static int transport_handle(struct transport *t)
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "tocsin-agent/" TOCSIN_VERSION);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (t->ca_file)
+	/*
+	 * server.ca_file is then the only trust anchor.  CAINFO alone would
+	 * replace only the CA bundle: libcurl would still look up issuers in
+	 * its compiled-in CA directory (/etc/ssl/certs on Debian), so any CA
+	 * of the system store would vouch for the collector (and OpenSSL
+	 * would search that directory on every handshake).  A pin is checked
+	 * on top of this verification, never instead of it; a client
+	 * certificate only says who we are.  Without ca_file: libcurl's
+	 * defaults, the system store.
+	 */
+	if (t->ca_file) {
 		curl_easy_setopt(c, CURLOPT_CAINFO, t->ca_file);
+		curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+	}
 	if (t->pin_sha256)
 		curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, t->pin_sha256);
 	if (t->client_cert) {
@@ -213,6 +225,10 @@ static bool contains(const char *haystack, const char *needle)
 	return strcasestr(haystack, needle) != NULL;
 }
 
+/* tls_reason()'s answer when no trusted CA vouches for the collector. */
+static const char unknown_ca[] =
+	"unknown CA: the collector's certificate is not signed by a CA of the system store";
+
 /* Why the TLS layer refused the collector, in the words an admin needs. */
 static const char *tls_reason(const char *detail)
 {
@@ -226,7 +242,7 @@ static const char *tls_reason(const char *detail)
 	if (contains(detail, "issuer") || contains(detail, "self-signed") ||
 	    contains(detail, "self signed") || contains(detail, "unknown ca") ||
 	    contains(detail, "not trusted") || contains(detail, "untrusted"))
-		return "unknown CA: the collector's certificate is not signed by server.ca_file or the system store";
+		return unknown_ca;
 	return "the collector's certificate was refused";
 }
 
@@ -247,6 +263,7 @@ static void describe_failure(const struct transport *t, size_t i, CURLcode rc,
 			     char *buf, size_t size)
 {
 	const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
+	const char *reason;
 
 	switch (rc) {
 	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
@@ -255,7 +272,14 @@ static void describe_failure(const struct transport *t, size_t i, CURLcode rc,
 			 detail);
 		break;
 	case CURLE_PEER_FAILED_VERIFICATION:
-		snprintf(buf, size, "TLS: %s (%s)", tls_reason(detail), detail);
+		reason = tls_reason(detail);
+		/* with a CA file, the system store was not asked: say so */
+		if (reason == unknown_ca && t->ca_file)
+			snprintf(buf, size,
+				 "TLS: unknown CA: the collector's certificate is not signed by server.ca_file %s, the only CA trusted when it is set (%s)",
+				 t->ca_file, detail);
+		else
+			snprintf(buf, size, "TLS: %s (%s)", reason, detail);
 		break;
 	case CURLE_SSL_CACERT_BADFILE:
 		snprintf(buf, size, "TLS: cannot use server.ca_file %s (%s)",

@@ -9,6 +9,7 @@ to the real tocsin-server and only add what the test needs (a stall, TLS).
 import http.client
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import ssl
@@ -17,6 +18,8 @@ import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import pytest
 
 from conftest import assert_no_sanitizer_errors, binary, wait_for
 
@@ -247,3 +250,48 @@ def tls_server_context(cert, key, client_ca=None):
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(str(client_ca))
     return ctx
+
+
+# the system trust directory, changed for one program only -------------------
+
+SYSTEM_CA_DIR = Path("/etc/ssl/certs")
+
+
+def system_trust_with(workdir, *cas):
+    """A command prefix (for run_agent's prefix) that runs a program in a
+    private mount namespace where the system trust directory, /etc/ssl/certs
+    (libcurl's compiled-in CA path on Debian), holds the given CA
+    certificates besides its own, each under its OpenSSL hash name, as
+    update-ca-certificates would leave them.  The real directory is not
+    touched: a copy in workdir is bind-mounted over it, for the program and
+    its children only.  Skips the test when no mount namespace can be made
+    (not root and no user namespaces)."""
+    assert cas, "system_trust_with: which CAs?"
+    stage = Path(workdir) / "system-certs"
+    shutil.copytree(SYSTEM_CA_DIR, stage, symlinks=True)
+    probes = []
+    for ca in cas:
+        name = Path(ca).name
+        shutil.copy(ca, stage / name)
+        digest = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", str(ca)],
+                                check=True, capture_output=True, text=True).stdout.strip()
+        n = 0
+        while (stage / f"{digest}.{n}").is_symlink():
+            n += 1
+        (stage / f"{digest}.{n}").symlink_to(name)
+        probes.append(str(SYSTEM_CA_DIR / f"{digest}.{n}"))
+    # as root a mount namespace is enough; otherwise one owned by a user
+    # namespace where we are root
+    unshare = ["unshare", "-m"] if os.geteuid() == 0 else ["unshare", "-rm"]
+    prefix = [*unshare, "--", "sh", "-c",
+              f'mount --bind "$0" {SYSTEM_CA_DIR} && exec "$@"', str(stage)]
+    try:
+        probe = subprocess.run([*prefix, "ls", "--", *probes],
+                               capture_output=True, text=True, timeout=30)
+    except FileNotFoundError:
+        pytest.skip("no unshare(1) to make a private mount namespace")
+    if probe.returncode != 0:
+        pytest.skip(f"cannot bind-mount a trust directory over {SYSTEM_CA_DIR} in a "
+                    f"private mount namespace ({' '.join(unshare)}): "
+                    f"{probe.stderr.strip() or 'exit ' + str(probe.returncode)}")
+    return prefix

@@ -326,10 +326,11 @@ server:
     return path
 
 
-def run_agent(config, *args, timeout=60):
+def run_agent(config, *args, timeout=60, prefix=()):
     """tocsin-agent --config CONFIG ARGS, or tocsin-agent COMMAND --config
-    CONFIG ARGS when the first argument is a subcommand (enroll, ...)."""
-    head = [binary("tocsin-agent")]
+    CONFIG ARGS when the first argument is a subcommand (enroll, ...);
+    prefix is a command to run it under (agentlib.system_trust_with)."""
+    head = [*prefix, binary("tocsin-agent")]
     if args and not args[0].startswith("-"):
         head.append(args[0])
         args = args[1:]

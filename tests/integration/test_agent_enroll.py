@@ -13,7 +13,8 @@ import subprocess
 
 import pytest
 
-from agentlib import Agent, server_event_ids
+from agentlib import (Agent, CertFactory, Proxy, server_event_ids, system_trust_with,
+                      tls_server_context)
 from conftest import (ADMIN_TOKEN, Server, binary, http, run_agent, wait_for,
                       write_agent_config)
 
@@ -185,6 +186,35 @@ def test_agent_without_any_credential_says_enroll_first(tmp_path):
     assert run.returncode == 1
     assert "no credential" in run.stderr
     assert "tocsin-agent enroll --server URL --token TOKEN" in run.stderr
+
+
+def test_enroll_trusts_only_the_ca_file(enroll_server, tmp_path):
+    """The enrollment token goes only to a collector signed by server.ca_file,
+    even when the collector's CA (publicca) is in the system trust directory
+    (in a private mount namespace)."""
+    certs = CertFactory(tmp_path / "certs")
+    certs.ca("privateca")
+    certs.ca("publicca")
+    collector = certs.leaf("collector", "publicca")
+    in_ns = system_trust_with(tmp_path, certs.dir / "publicca.pem")
+    token = enrollment_token(enroll_server)
+
+    def enroll_via(front, host, ca):
+        config = host_config(tmp_path, enroll_server, host,
+                             server_extra=f"  ca_file: {certs.dir / ca}\n")
+        return run_agent(config, "enroll", "--server", f"https://127.0.0.1:{front.port}",
+                         "--token", token, prefix=in_ns)
+
+    with Proxy(enroll_server.url, tls_server_context(*collector)) as front:
+        refused = enroll_via(front, "web01", "privateca.pem")
+        assert front.bodies == []  # the token did not go out
+        accepted = enroll_via(front, "web02", "publicca.pem")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert ("unknown CA: the collector's certificate is not signed by server.ca_file "
+            f"{certs.dir / 'privateca.pem'}") in refused.stderr, refused.stderr
+    assert not (tmp_path / "web01" / "credential").exists()
+    assert accepted.returncode == 0, accepted.stderr
+    assert "enrolled host web02 for customer acme" in accepted.stdout
 
 
 def test_enroll_usage_errors(tmp_path):

@@ -6,7 +6,7 @@ client certificate where asked) the events reach the real server.
 """
 import pytest
 
-from agentlib import CertFactory, Proxy, tls_server_context
+from agentlib import CertFactory, Proxy, system_trust_with, tls_server_context
 from conftest import Server, run_agent, tls_transport, write_agent_config
 
 
@@ -23,13 +23,13 @@ def certs(tmp_path_factory):
     return f
 
 
-def deliver(tmp_path, port, server_extra):
+def deliver(tmp_path, port, server_extra, prefix=()):
     config = write_agent_config(tmp_path / "agent.yaml", f"https://127.0.0.1:{port}",
                                 host="tls01", server_extra=server_extra,
                                 checks="  disk:\n    discover: false\n    mounts: [/]\n")
     text = config.read_text().replace("  allow_plain_http: true\n", "")
     config.write_text(text)
-    return run_agent(config, "--once")
+    return run_agent(config, "--once", prefix=prefix)
 
 
 def ca_line(certs):
@@ -71,6 +71,34 @@ def test_unverifiable_collector_is_refused_with_the_reason(server, tmp_path, cer
     assert server.db_count("events") == 0
     # the events wait in the outbox for a collector the agent can trust
     assert "1 events stay in the outbox" in run.stderr
+
+
+@pytest.mark.parametrize("pinned", [False, True])
+def test_ca_file_is_the_only_trust_anchor(server, tmp_path, certs, pinned):
+    """otherca is in the system trust directory (in a private mount
+    namespace), the collector's certificate is from otherca, and
+    server.ca_file names goodca: the agent refuses, and a pin of the
+    collector's own key does not make up for the unknown CA.  Without
+    ca_file the system store, otherca in it, is trusted; ca_file otherca
+    is trusted."""
+    in_ns = system_trust_with(tmp_path, certs.dir / "otherca.pem")
+    pin = f"  pin_sha256: {certs.pin(certs.rogue[0])}\n" if pinned else ""
+    for name in ("refused", "system", "own"):
+        (tmp_path / name).mkdir()
+    with Proxy(server.url, tls_server_context(*certs.rogue)) as front:
+        refused = deliver(tmp_path / "refused", front.port, ca_line(certs) + pin,
+                          prefix=in_ns)
+        assert front.bodies == []  # not a byte of the events went out
+        system = deliver(tmp_path / "system", front.port, pin, prefix=in_ns)
+        own = deliver(tmp_path / "own", front.port,
+                      f"  ca_file: {certs.dir / 'otherca.pem'}\n" + pin, prefix=in_ns)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "not delivered" in refused.stderr
+    assert ("unknown CA: the collector's certificate is not signed by server.ca_file "
+            f"{certs.dir / 'goodca.pem'}") in refused.stderr, refused.stderr
+    assert system.returncode == 0, system.stderr
+    assert own.returncode == 0, own.stderr
+    assert server.db_count("events") == 2
 
 
 def test_client_certificate_when_the_collector_asks(server, tmp_path, certs):
