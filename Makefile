@@ -69,6 +69,7 @@ CHECK_SRCS := \
 	checks/unitrun.c \
 	checks/updates.c \
 	checks/updates_state.c \
+	checks/updates_inputs.c \
 	checks/systemd.c \
 	checks/claims.c \
 	checks/pathscan.c

@@ -54,6 +54,15 @@ monit_pid=$!
 sleep 10
 /usr/bin/python3 "$top/bench/footprint_sample.py" "$window" "$agent_pid" \
 	"$work/agent/agent.log" "$monit_pid"
+# the apt simulation ran once at start-up, before the window; in the
+# window it runs only if apt's inputs changed (it says so above as other
+# children): what one run costs, for the per-hour figure on a host whose
+# lists change N times a day (apt's timer: about twice)
+apt=$(sqlite3 "$work/server/tocsin.db" "SELECT json_extract(metrics, '\$.apt_cpu_seconds')
+	FROM events WHERE check_name = 'updates' AND item = 'pending' ORDER BY seq DESC LIMIT 1")
+runs=$(sqlite3 "$work/server/tocsin.db" "SELECT count(DISTINCT json_extract(metrics, '\$.apt_cpu_seconds'))
+	FROM events WHERE check_name = 'updates' AND item = 'pending'")
+echo "agent footprint: one apt simulation costs ${apt:-?} s CPU (apt-get and apt-config); $runs distinct run(s) reported; at two changes of the package lists a day that adds $(awk -v a="${apt:-0}" 'BEGIN {printf "%.2f", a * 2 / 24}') s per hour"
 events=$(sqlite3 "$work/server/tocsin.db" "SELECT count(*) FROM events")
 echo "agent footprint: $events events delivered over HTTPS; heaviest mappings of tocsin-agent by PSS:"
 awk '/^[0-9a-f]+-[0-9a-f]+ / {n = split($6, p, "/"); name = n ? p[n] : "[anon]"; if (name == "") name = "[anon]"}

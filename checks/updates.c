@@ -15,8 +15,9 @@
  * apt-get and apt-config run as child processes without a shell, with a
  * timeout and bounded output, never with root's locks (Debug::NoLocking)
  * and never `apt update`.  The simulation costs hundreds of milliseconds
- * to seconds of CPU, so it runs on its own interval (apt_interval, 1 h),
- * its results are cached in between, and after the first round it runs
+ * to seconds of CPU, so it runs on its own interval (apt_interval, 1 h)
+ * and then only when its inputs changed (apt_needed()), its results are
+ * cached in between, and after the first round it runs
  * in the background: the child's descriptor is the check's watch_fd and
  * its results are reported when it finishes, so the agent's loop (and a
  * unit failure the services check must report within a second) never
@@ -229,10 +230,13 @@ struct updates_ctx {
 	int mode; /* 0 dist-upgrade, 1 upgrade */
 	char **security_patterns;
 	int64_t apt_interval_ms;
+	int64_t apt_refresh_ms;  /* 0: every apt_interval, changed or not */
 	int64_t apt_timeout_ms;
 	int64_t pending_warning, pending_critical;
 	int64_t security_warning, security_critical;
 	char *lists_dir;
+	char *dpkg_status;
+	char *apt_etc;
 	char *update_stamp;
 	int64_t lists_max_age_ms;
 	int unattended_central, unattended_decentral; /* enum check_state */
@@ -244,6 +248,7 @@ struct updates_ctx {
 	struct run_child *child;
 	enum apt_stage stage;
 	int64_t cpu_us;
+	uint64_t job_inputs;     /* the inputs' fingerprint as the job started */
 	char *config_dump;       /* apt-config output of the running job */
 	char *config_error;
 	int64_t next_apt_ms;     /* monotonic */
@@ -284,6 +289,8 @@ static void updates_free(void *p)
 	free(ctx->unattended_bin);
 	cfg_string_list_free(ctx->security_patterns);
 	free(ctx->lists_dir);
+	free(ctx->dpkg_status);
+	free(ctx->apt_etc);
 	free(ctx->update_stamp);
 	free(ctx->reboot_file);
 	free(ctx->state_key);
@@ -322,10 +329,13 @@ static int updates_configure(struct cfg *cfg, const struct cfg_node *node,
 	ctx->apt_config = xstrdup("/usr/bin/apt-config");
 	ctx->unattended_bin = xstrdup("/usr/bin/unattended-upgrade");
 	ctx->apt_interval_ms = 60 * 60 * 1000;
+	ctx->apt_refresh_ms = 24LL * 3600 * 1000;
 	ctx->apt_timeout_ms = 120 * 1000;
 	ctx->pending_warning = 1;
 	ctx->security_critical = 1;
 	ctx->lists_dir = xstrdup("/var/lib/apt/lists");
+	ctx->dpkg_status = xstrdup("/var/lib/dpkg/status");
+	ctx->apt_etc = xstrdup("/etc/apt");
 	ctx->update_stamp = xstrdup("/var/lib/apt/periodic/update-success-stamp");
 	ctx->lists_max_age_ms = 7LL * 24 * 3600 * 1000;
 	ctx->unattended_central = CHECK_WARNING;
@@ -340,12 +350,15 @@ static int updates_configure(struct cfg *cfg, const struct cfg_node *node,
 	cfg_get_string_list(cfg, node, "security_patterns",
 			    &ctx->security_patterns);
 	cfg_get_duration(cfg, node, "apt_interval", &ctx->apt_interval_ms);
+	cfg_get_duration(cfg, node, "apt_refresh", &ctx->apt_refresh_ms);
 	cfg_get_duration(cfg, node, "apt_timeout", &ctx->apt_timeout_ms);
 	get_count(cfg, node, "pending_warning", &ctx->pending_warning);
 	get_count(cfg, node, "pending_critical", &ctx->pending_critical);
 	get_count(cfg, node, "security_warning", &ctx->security_warning);
 	get_count(cfg, node, "security_critical", &ctx->security_critical);
 	cfg_get_path(cfg, node, "lists_dir", &ctx->lists_dir);
+	cfg_get_path(cfg, node, "dpkg_status", &ctx->dpkg_status);
+	cfg_get_path(cfg, node, "apt_etc", &ctx->apt_etc);
 	cfg_get_path(cfg, node, "update_stamp", &ctx->update_stamp);
 	cfg_get_duration(cfg, node, "lists_max_age", &ctx->lists_max_age_ms);
 	cfg_get_enum(cfg, node, "unattended_central", state_names,
@@ -381,6 +394,22 @@ static const char *const child_env[] = {
 	"LC_ALL=C",
 	NULL,
 };
+
+/*
+ * The fingerprint of what apt's answer depends on: its package lists,
+ * dpkg's status (what is installed), its configuration (sources, pins,
+ * apt.conf.d: also what apt-config reports) and the programs themselves.
+ */
+static uint64_t apt_inputs(const struct updates_ctx *ctx)
+{
+	const struct updates_input inputs[] = {
+		{ ctx->lists_dir, 1 },	    { ctx->dpkg_status, 0 },
+		{ ctx->apt_etc, 2 },	    { ctx->apt_get, 0 },
+		{ ctx->apt_config, 0 },	    { ctx->unattended_bin, 0 },
+	};
+
+	return updates_inputs_fingerprint(inputs, ARRAY_SIZE(inputs));
+}
 
 static int start_config(struct updates_ctx *ctx)
 {
@@ -466,6 +495,7 @@ static void sim_done(struct updates_ctx *ctx, int r, struct run_result *res)
 	if (r == 0)
 		ctx->cpu_us += res->cpu_us;
 	s->cpu_us = ctx->cpu_us;
+	s->inputs = ctx->job_inputs;
 	ctx->cpu_us = 0;
 	if (r < 0 || !succeeded(res)) {
 		s->sim_error = describe_failure(ctx->apt_get, r, res,
@@ -506,6 +536,7 @@ static void run_apt_now(struct updates_ctx *ctx)
 	struct run_result res = { 0 };
 	int r;
 
+	ctx->job_inputs = apt_inputs(ctx);
 	r = start_config(ctx);
 	if (r == 0) {
 		r = run_wait(ctx->child, &res);
@@ -554,11 +585,13 @@ static bool advance_job(struct updates_ctx *ctx)
 	return true;
 }
 
-static void start_job(struct updates_ctx *ctx)
+static void start_job(struct updates_ctx *ctx, uint64_t inputs)
 {
 	struct run_result none = { 0 };
-	int r = start_config(ctx);
+	int r;
 
+	ctx->job_inputs = inputs;
+	r = start_config(ctx);
 	ctx->stage = STAGE_CONFIG;
 	if (r == 0)
 		return;
@@ -845,7 +878,7 @@ static void report_recent(struct updates_ctx *ctx, int64_t now_ms,
 /*
  * The daemon's first round: report from the snapshot the state database
  * holds, if this configuration saved one, and run apt when it is due by
- * that snapshot's age, in the background in any case.  A restart or a
+ * that snapshot's age and apt_needed(), in the background in any case.  A restart or a
  * reload (SIGHUP builds a new context) so never waits for apt.
  */
 static void seed(struct updates_ctx *ctx, int64_t now_ms, int64_t mono)
@@ -862,6 +895,27 @@ static void seed(struct updates_ctx *ctx, int64_t now_ms, int64_t mono)
 		ctx->next_apt_ms = mono + ctx->apt_interval_ms - age_ms;
 }
 
+/*
+ * Whether the simulation must run again, its interval being over: not
+ * when none of its inputs changed since the snapshot was taken (apt would
+ * say the same; on most hosts the lists change once or twice a day, after
+ * apt's own `apt update`), unless that snapshot is older than
+ * apt_refresh or has an error (which a retry may mend).  *ret_inputs is
+ * the fingerprint of now.
+ */
+static bool apt_needed(const struct updates_ctx *ctx, int64_t now_ms,
+		       uint64_t *ret_inputs)
+{
+	const struct updates_snapshot *s = &ctx->snap;
+	int64_t age_ms = now_ms - s->at_ms;
+
+	*ret_inputs = apt_inputs(ctx);
+	if (!s->valid || s->sim_error || s->unattended_error ||
+	    s->inputs != *ret_inputs || ctx->apt_refresh_ms == 0)
+		return true;
+	return age_ms < 0 || age_ms >= ctx->apt_refresh_ms;
+}
+
 static int updates_collect(void *p, int64_t now_ms, struct check_results *out)
 {
 	struct updates_ctx *ctx = p;
@@ -875,11 +929,14 @@ static int updates_collect(void *p, int64_t now_ms, struct check_results *out)
 		if (!ctx->snap.valid)
 			run_apt_now(ctx);
 	} else {
+		uint64_t inputs;
+
 		if (!ctx->seed_tried)
 			seed(ctx, now_ms, mono);
 		if (ctx->child == NULL && mono >= ctx->next_apt_ms) {
-			start_job(ctx);
 			ctx->next_apt_ms = mono + ctx->apt_interval_ms;
+			if (apt_needed(ctx, now_ms, &inputs))
+				start_job(ctx, inputs);
 		}
 	}
 	lists_age(ctx, now_ms, &la);

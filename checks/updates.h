@@ -57,6 +57,28 @@ char *updates_apt_config_value(const char *dump, const char *key);
 /* What apt's periodic settings mean for unattended-upgrades. */
 bool updates_unattended_enabled(const char *enable, const char *unattended);
 
+/*
+ * What apt's answer depends on besides the updates check's settings: a
+ * path and how deep below it to look (0: the path itself; 1: the files in
+ * a directory; 2: also the files in its subdirectories).
+ */
+struct updates_input {
+	const char *path;
+	int depth;
+};
+
+/*
+ * A fingerprint of the inputs (updates_inputs.c): by name, device, inode,
+ * mode, size and modification time of each file, added up so that the
+ * order a directory lists its entries in does not matter; a missing or
+ * unreadable path counts with its errno, so that its appearing changes
+ * the fingerprint too.  Files named "lock" and "partial" (apt's locks and
+ * its download directory) and hidden ones are left out.  Stats each file,
+ * reads none: cheap enough for every round of the check.
+ */
+uint64_t updates_inputs_fingerprint(const struct updates_input *inputs,
+				    size_t n);
+
 /* What one apt run found, reported until the next one ends. */
 struct updates_snapshot {
 	bool valid;
@@ -68,6 +90,7 @@ struct updates_snapshot {
 	bool unattended;
 	char *unattended_error;  /* why it is unknown, or NULL */
 	int64_t cpu_us;          /* both children together */
+	uint64_t inputs;         /* updates_inputs_fingerprint() before the run */
 };
 
 void updates_snapshot_clear(struct updates_snapshot *s);

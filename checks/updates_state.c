@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +36,8 @@ static json_t *optional_string(const char *s)
 
 static json_t *encode(const struct updates_snapshot *s)
 {
-	json_t *pkgs = json_array();
+	json_t *pkgs = json_array(), *j;
+	char inputs[17];
 
 	for (size_t i = 0; i < s->sim.n; i++) {
 		const struct updates_pkg *p = &s->sim.v[i];
@@ -46,12 +48,16 @@ static json_t *encode(const struct updates_snapshot *s)
 						      utf8_json_string(p->to),
 						      p->security));
 	}
-	return json_pack("{s:o, s:b, s:o, s:I, s:I, s:o}", "sim_error",
-			 optional_string(s->sim_error), "unattended",
-			 s->unattended, "unattended_error",
-			 optional_string(s->unattended_error), "cpu_us",
-			 (json_int_t)s->cpu_us, "removals",
-			 (json_int_t)s->sim.removals, "packages", pkgs);
+	/* hexadecimal: JSON's integers (jansson's) are signed */
+	snprintf(inputs, sizeof(inputs), "%016llx", (unsigned long long)s->inputs);
+	j = json_pack("{s:o, s:b, s:o, s:I, s:I, s:o, s:s}", "sim_error",
+		      optional_string(s->sim_error), "unattended",
+		      s->unattended, "unattended_error",
+		      optional_string(s->unattended_error), "cpu_us",
+		      (json_int_t)s->cpu_us, "removals",
+		      (json_int_t)s->sim.removals, "packages", pkgs, "inputs",
+		      inputs);
+	return j;
 }
 
 int updates_state_save(struct sqlite3 *db, const char *key,
@@ -123,6 +129,7 @@ static int decode(const char *text, int64_t at_ms, struct updates_snapshot *ret)
 	struct updates_snapshot s = { .valid = true, .seeded = true, .at_ms = at_ms };
 	json_t *j = json_loads(text, 0, NULL);
 	json_int_t removals = 0, cpu_us = 0;
+	const char *inputs;
 	int r = -EBADMSG;
 
 	if (j == NULL)
@@ -135,6 +142,10 @@ static int decode(const char *text, int64_t at_ms, struct updates_snapshot *ret)
 	s.unattended = json_is_true(json_object_get(j, "unattended"));
 	s.sim_error = dup_or_null(json_object_get(j, "sim_error"));
 	s.unattended_error = dup_or_null(json_object_get(j, "unattended_error"));
+	/* a snapshot saved before fingerprints has none: 0, taken as changed */
+	inputs = json_string_value(json_object_get(j, "inputs"));
+	if (inputs != NULL)
+		s.inputs = strtoull(inputs, NULL, 16);
 	r = decode_packages(json_object_get(j, "packages"), &s.sim);
 out:
 	json_decref(j);

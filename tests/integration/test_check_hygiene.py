@@ -80,7 +80,8 @@ def test_children_see_only_0_1_2_while_the_agent_holds_a_socket(server, tmp_path
     apt_get = lister(tmp_path / "apt-get", tmp_path / "fds-apt-get", "")
     plugin = lister(tmp_path / "plugin", tmp_path / "fds-plugin",
                     "print('WARNING - listed'); sys.exit(1)")
-    checks = (f"  updates:\n    interval: 1s\n    apt_interval: 5s\n"
+    # apt_refresh 0s: apt runs every apt_interval, changed inputs or not
+    checks = (f"  updates:\n    interval: 1s\n    apt_interval: 5s\n    apt_refresh: 0s\n"
               f"    apt_get: {apt_get}\n    apt_config: {apt_config}\n"
               f"    lists_dir: {tmp_path}\n    history_log: ''\n    dpkg_log: ''\n"
               f"  plugin:\n    plugins:\n      - {{name: fds, command: [{plugin}], interval: 1s}}\n")

@@ -8,7 +8,9 @@ snapshot in the state database instead of running apt again.  The real
 apt is tested in a container (test_systemd_checks.py); here the machine's
 apt state cannot be changed between runs, so a small script stands in for
 apt-get: it prints real `apt-get -s` lines, one more package each run, and
-takes a few seconds.
+takes a few seconds.  Its inputs (lists, dpkg's status, apt's
+configuration) are directories of the test, so that a test can change
+them: the simulation runs again only when they changed.
 """
 import os
 import signal
@@ -32,15 +34,21 @@ done
 """
 
 
-def updates_config(server, tmp_path, host, sleep, apt_interval):
+def updates_config(server, tmp_path, host, sleep, apt_interval, more=""):
     apt = tmp_path / "apt-get"
     apt.write_text(FAKE_APT.format(count=tmp_path / "count", sleep=sleep))
     apt.chmod(0o755)
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "deb.debian.org_debian_dists_bookworm_InRelease").write_text("x")
+    (tmp_path / "status").write_text("Package: pkg1\n")
+    (tmp_path / "etc-apt" / "sources.list.d").mkdir(parents=True)
     checks = (f"  disk:\n    interval: 1s\n    discover: false\n"
               f"    mounts:\n      - path: {tmp_path}\n        warning: 0%\n"
               f"  updates:\n    interval: 1s\n    apt_interval: {apt_interval}\n"
               f"    apt_get: {apt}\n    apt_config: /bin/true\n"
-              f"    lists_dir: {tmp_path}\n    history_log: ''\n    dpkg_log: ''\n")
+              f"    lists_dir: {tmp_path}/lists\n    dpkg_status: {tmp_path}/status\n"
+              f"    apt_etc: {tmp_path}/etc-apt\n"
+              f"    history_log: ''\n    dpkg_log: ''\n{more}")
     return write_agent_config(tmp_path / "agent.yaml", server.url, host=host,
                               checks=checks)
 
@@ -60,6 +68,16 @@ class Tickets:
 
     def latest_summary(self, item):
         return self.server.ticket(self.get(item)["id"])["occurrences"][0]["summary"]
+
+
+def touch_later(path):
+    """A new modification time, as apt update or dpkg would leave."""
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+
+def apt_runs(tmp_path):
+    return int((tmp_path / "count").read_text().strip())
 
 
 def start(config, log_path):
@@ -103,8 +121,10 @@ def test_apt_runs_in_the_background_from_the_first_round(server, tmp_path):
         assert t.latest_summary("security").startswith("1 security update: pkg1 ")
         # the disk check kept its 1 s interval meanwhile
         assert t.count(disk) > before_apt
-        # the second run comes 6 s after the first started, takes 3 s and
-        # reports at its end; the disk check goes on meanwhile
+        # the second run comes 6 s after the first started (the lists
+        # changed meanwhile: apt update ran), takes 3 s and reports at its
+        # end; the disk check goes on meanwhile
+        touch_later(tmp_path / "lists" / "deb.debian.org_debian_dists_bookworm_InRelease")
         wait_for(lambda: (tmp_path / "count").read_text().strip() == "2", timeout=20,
                  what="the second apt run to start")
         during = t.count(disk)
@@ -164,5 +184,60 @@ def test_a_changed_apt_setting_ignores_the_saved_snapshot(server, tmp_path):
     try:
         wait_for(lambda: t.latest_summary("security").startswith("2 security updates"),
                  timeout=30, what="a new apt run for the new apt_get")
+    finally:
+        stop(agent, log, log_path)
+
+
+def test_apt_runs_again_only_when_its_inputs_changed(server, tmp_path):
+    """With nothing changed since the last simulation apt would say the
+    same, so it does not run again (it costs seconds of CPU on some
+    hosts); a change of the package lists, of dpkg's status or of apt's
+    configuration runs it at the next apt_interval."""
+    config = updates_config(server, tmp_path, "bg04", sleep=0, apt_interval="5s")
+    t = Tickets(server, "bg04")
+    log_path = tmp_path / "agent.log"
+    agent, log = start(config, log_path)
+    try:
+        wait_for(lambda: t.get("security"), timeout=30, what="the first apt result")
+        # two intervals with nothing changed: no second run
+        time.sleep(11)
+        assert apt_runs(tmp_path) == 1
+        for n, change in enumerate([
+                lambda: touch_later(tmp_path / "lists" /
+                                    "deb.debian.org_debian_dists_bookworm_InRelease"),
+                lambda: (tmp_path / "status").write_text("Package: pkg1\nPackage: pkg2\n"),
+                lambda: (tmp_path / "etc-apt" / "sources.list.d" / "extra.sources")
+                .write_text("Types: deb\n"),
+        ], start=2):
+            change()
+            wait_for(lambda: apt_runs(tmp_path) == n, timeout=15,
+                     what=f"apt run {n} after a change of its inputs")
+            wait_for(lambda: t.latest_summary("security").startswith(f"{n} security updates"),
+                     timeout=10, what=f"the result of apt run {n}")
+        # apt's lock and download directory are no change
+        (tmp_path / "lists" / "lock").write_text("")
+        (tmp_path / "lists" / "partial").mkdir()
+        time.sleep(6)
+        assert apt_runs(tmp_path) == 4
+    finally:
+        stop(agent, log, log_path)
+
+
+def test_apt_refresh_runs_apt_although_nothing_changed(server, tmp_path):
+    """apt_refresh bounds the age of an answer whose inputs did not
+    change (a safety net for what the fingerprint cannot see)."""
+    config = updates_config(server, tmp_path, "bg05", sleep=0, apt_interval="5s",
+                            more="    apt_refresh: 7s\n")
+    t = Tickets(server, "bg05")
+    log_path = tmp_path / "agent.log"
+    agent, log = start(config, log_path)
+    try:
+        wait_for(lambda: t.get("security"), timeout=30, what="the first apt result")
+        first = time.monotonic()
+        wait_for(lambda: apt_runs(tmp_path) >= 2, timeout=20,
+                 what="a second run after apt_refresh")
+        # not at the first apt_interval (5 s), when the answer was younger
+        # than apt_refresh, but at the second
+        assert time.monotonic() - first >= 8
     finally:
         stop(agent, log, log_path)

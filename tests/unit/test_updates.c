@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../../checks/updates.h"
 #include "../../common/util.h"
@@ -169,7 +172,8 @@ static void test_snapshot_survives_in_the_state_database(void **state)
 {
 	struct updates_sim sim = { 0 };
 	struct updates_snapshot s = { .valid = true, .at_ms = 1795341600123LL,
-				      .unattended = true, .cpu_us = 4711 };
+				      .unattended = true, .cpu_us = 4711,
+				      .inputs = 0xfedcba9876543210ULL };
 	struct updates_snapshot back = { 0 };
 	sqlite3 *db;
 
@@ -189,6 +193,7 @@ static void test_snapshot_survives_in_the_state_database(void **state)
 	assert_int_equal(back.at_ms, s.at_ms);
 	assert_true(back.unattended);
 	assert_int_equal(back.cpu_us, 4711);
+	assert_true(back.inputs == 0xfedcba9876543210ULL);
 	assert_null(back.sim_error);
 	assert_int_equal(back.sim.n, 3);
 	assert_int_equal(back.sim.upgrades, 2);
@@ -216,6 +221,125 @@ static void test_snapshot_survives_in_the_state_database(void **state)
 	sqlite3_close(db);
 }
 
+static char *join(char *buf, size_t size, const char *a, const char *b)
+{
+	snprintf(buf, size, "%s%s", a, b);
+	return buf;
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	FILE *fp = fopen(path, "we");
+
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	free(path);
+}
+
+/* A modification time one second later, as apt update would leave it. */
+static void touch_later(const char *dir, const char *name)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	st.st_mtim.tv_sec++;
+	assert_int_equal(utimensat(AT_FDCWD, path,
+				   (struct timespec[]){ st.st_atim, st.st_mtim }, 0), 0);
+	free(path);
+}
+
+/*
+ * The fingerprint that tells whether apt would answer differently: it
+ * changes with a file's time, content size, a new file, a file in a
+ * subdirectory when the input goes that deep, a path that appears; not
+ * with apt's lock files, nor with the order of a directory's entries.
+ */
+static void test_inputs_fingerprint(void **state)
+{
+	char root[] = "/tmp/tocsin-test-inputs-XXXXXX";
+	char *lists, *etc, *sub, *status, *lock, path[256];
+	uint64_t before, after;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	lists = xasprintf("%s/lists", root);
+	etc = xasprintf("%s/etc", root);
+	sub = xasprintf("%s/etc/sources.list.d", root);
+	status = xasprintf("%s/status", root);
+	lock = xasprintf("%s/lists/partial", root);
+	assert_int_equal(mkdir(lists, 0755), 0);
+	assert_int_equal(mkdir(etc, 0755), 0);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	write_file(lists, "a_InRelease", "a");
+	write_file(lists, "a_Packages", "pkgs");
+	write_file(root, "status", "Package: x\n");
+	write_file(sub, "one.sources", "Types: deb\n");
+	{
+		const struct updates_input in[] = {
+			{ lists, 1 }, { status, 0 }, { etc, 2 },
+		};
+		const struct updates_input shallow[] = { { etc, 1 } };
+		uint64_t shallow_before = updates_inputs_fingerprint(shallow, 1);
+		const size_t n = ARRAY_SIZE(in);
+
+		before = updates_inputs_fingerprint(in, n);
+		assert_true(updates_inputs_fingerprint(in, n) == before);
+
+		touch_later(lists, "a_InRelease");
+		after = updates_inputs_fingerprint(in, n);
+		assert_true(after != before);
+		before = after;
+
+		write_file(root, "status", "Package: x\nPackage: y\n");
+		after = updates_inputs_fingerprint(in, n);
+		assert_true(after != before);
+		before = after;
+
+		/* a file added and removed again: the same fingerprint */
+		write_file(lists, "b_Packages", "more");
+		after = updates_inputs_fingerprint(in, n);
+		assert_true(after != before);
+		assert_int_equal(unlink(join(path, sizeof(path), lists, "/b_Packages")), 0);
+		assert_true(updates_inputs_fingerprint(in, n) == before);
+
+		/* two levels below etc count at depth 2, not at depth 1 */
+		write_file(sub, "two.sources", "Types: deb\n");
+		after = updates_inputs_fingerprint(in, n);
+		assert_true(after != before);
+		before = after;
+		assert_true(updates_inputs_fingerprint(shallow, 1) == shallow_before);
+
+		/* apt's lock, its download directory and hidden files: no change */
+		write_file(lists, "lock", "");
+		assert_int_equal(mkdir(lock, 0700), 0);
+		write_file(lock, "x_Packages", "half");
+		write_file(lists, ".hidden", "");
+		assert_true(updates_inputs_fingerprint(in, n) == before);
+
+		/* a missing path counts too: its appearing is a change */
+		const struct updates_input missing[] = { { sub, 1 }, { "", 0 },
+							 { NULL, 0 } };
+		const struct updates_input gone[] = {
+			{ join(path, sizeof(path), root, "/absent"), 0 } };
+		uint64_t absent = updates_inputs_fingerprint(gone, 1);
+
+		write_file(root, "absent", "");
+		assert_true(updates_inputs_fingerprint(gone, 1) != absent);
+		/* empty and NULL paths are left out */
+		assert_true(updates_inputs_fingerprint(missing, 3) ==
+			    updates_inputs_fingerprint(missing, 1));
+	}
+	free(lists);
+	free(etc);
+	free(sub);
+	free(status);
+	free(lock);
+	assert_int_equal(system(join(path, sizeof(path), "rm -rf ", root)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -225,6 +349,7 @@ int main(void)
 		cmocka_unit_test(test_security_patterns),
 		cmocka_unit_test(test_apt_config_dump),
 		cmocka_unit_test(test_snapshot_survives_in_the_state_database),
+		cmocka_unit_test(test_inputs_fingerprint),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
