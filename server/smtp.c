@@ -218,8 +218,11 @@ int smtp_send(const struct notify_config *nc, const char *to,
 			 nc->smtp_tls == NOTIFY_TLS_REQUIRED ? (long)CURLUSESSL_ALL
 			 : nc->smtp_tls == NOTIFY_TLS_TRY    ? (long)CURLUSESSL_TRY
 							     : (long)CURLUSESSL_NONE);
-	if (nc->smtp_ca_file)
+	if (nc->smtp_ca_file) {
+		/* the only trust anchor then: not also libcurl's system directory */
 		curl_easy_setopt(curl, CURLOPT_CAINFO, nc->smtp_ca_file);
+		curl_easy_setopt(curl, CURLOPT_CAPATH, NULL);
+	}
 	if (nc->smtp_user)
 		curl_easy_setopt(curl, CURLOPT_USERNAME, nc->smtp_user);
 	if (nc->smtp_password)

@@ -116,7 +116,7 @@ class Server:
 
     def __init__(self, workdir, max_body="1MiB", max_batch=1000, extra="",
                  transport="allow_plain_http: true", ca_file=None,
-                 extra_args=()):
+                 extra_args=(), prefix=()):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.db = self.dir / "tocsin.db"
@@ -128,6 +128,8 @@ class Server:
         self.proc = None
         self.port = None
         self.extra_args = list(extra_args)
+        # a command the server runs under (agentlib.system_trust_with())
+        self.prefix = list(prefix)
         self.tls = transport.startswith("tls:")
         self.context = None
         if self.tls:
@@ -149,7 +151,7 @@ class Server:
         full_env = dict(os.environ)
         full_env.update(env or {})
         self.proc = subprocess.Popen(
-            [binary("tocsin-server"), "--config", str(self.config),
+            [*self.prefix, binary("tocsin-server"), "--config", str(self.config),
              "--port-file", str(self.port_file), *self.extra_args],
             stdout=self.log_fp, stderr=subprocess.STDOUT, env=full_env)
         wait_for(lambda: self.port_file.exists() and self.port_file.read_text().strip()

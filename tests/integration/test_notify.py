@@ -1,6 +1,7 @@
 """Notifications through the persisted outbox: real mail to a real SMTP
 server (aiosmtpd) and real webhooks to a real HTTP receiver, across a real
 restart of the server."""
+import sqlite3
 import subprocess
 
 import pytest
@@ -270,6 +271,47 @@ def test_mail_over_tls_with_authentication(tmp_path, certificate, mode):
         assert logins and all(login == b"tocsin" for _, login, _, _ in logins)
         if mode == "starttls":
             assert all(tls for *_, tls in logins)
+    finally:
+        srv.stop()
+        box.stop()
+
+
+def test_smtp_ca_file_is_the_only_trust_anchor(tmp_path, certificate):
+    """notify.smtp.ca_file names the CA the mail server must have: a mail
+    server whose certificate only the system's trust directory vouches for
+    gets no mail (and no password) then."""
+    import ssl
+
+    from aiosmtpd.controller import Controller
+
+    from agentlib import system_trust_with
+
+    key, cert = certificate
+    other = tmp_path / "other-ca.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=other CA",
+                    "-keyout", str(tmp_path / "other-ca.key"), "-out", str(other)],
+                   check=True, capture_output=True, timeout=60)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(cert), str(key))
+    box = Mailbox()
+    box.controller = Controller(box, hostname="127.0.0.1", port=box.port,
+                                tls_context=ctx, require_starttls=True)
+    box.start()
+    smtp = (f"  smtp:\n    url: smtp://127.0.0.1:{box.port}\n    starttls: required\n"
+            f"    ca_file: {other}\n    timeout: 5s\n")
+    extra = helpdesk_extra(retry="100ms").replace("  retry:", smtp + "  retry:")
+    # the mail server's certificate is in the system's trust directory
+    srv = Server(tmp_path / "server", extra=extra,
+                 prefix=system_trust_with(tmp_path, cert)).start()
+    try:
+        tid = open_ticket(srv, "web01", "critical")
+        wait_for(lambda: [r for r in outbox(srv) if r[6] >= 2], what="failed attempts")
+        con = sqlite3.connect(srv.db)
+        errors = [e for (e,) in con.execute("SELECT last_error FROM hd_outbox")]
+        con.close()
+        assert any(e and "certificate" in e.lower() for e in errors), errors
+        assert box.matching("alice@shop.example", f"#{tid}]") == []
     finally:
         srv.stop()
         box.stop()
