@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../common/utf8.h"
 #include "../common/util.h"
 #include "agent.h"
 #include "wire.h"
@@ -387,11 +388,8 @@ int deliverer_reply_text(const json_t *reply, const char *key, char *buf,
 		return 0;
 	if (!json_is_string(v) || json_string_length(v) >= size)
 		return -EPROTO;
-	strlcpy_safe(buf, json_string_value(v), size);
-	/* it goes into the log as one line */
-	for (char *p = buf; *p; p++)
-		if ((unsigned char)*p < ' ' || *p == 0x7f)
-			*p = ' ';
+	/* it goes into the log as one line; a byte stays one byte, so it fits */
+	utf8_sanitize(buf, size, json_string_value(v), json_string_length(v), 0);
 	return 0;
 }
 

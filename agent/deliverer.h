@@ -179,8 +179,9 @@ int deliverer_post_reply(const json_t *reply, size_t nurls,
 			 size_t whylen);
 
 /*
- * The string member key of reply, at most size - 1 bytes, control
- * characters blanked ("" when absent).  0, or -EPROTO when it is not a
+ * The string member key of reply, at most size - 1 bytes, made one line
+ * for the log by utf8_sanitize() (a line break becomes a space, another
+ * control character '?'; "" when absent).  0, or -EPROTO when it is not a
  * string or too long.
  */
 int deliverer_reply_text(const json_t *reply, const char *key, char *buf,

@@ -249,10 +249,20 @@ static void test_post_answers_are_checked(void **state)
 		      "0123456789012345678901234567890123456789012345678901234567890123456789");
 	assert_int_equal(deliverer_reply_text(j, "message", text, sizeof(text)), -EPROTO);
 	json_decref(j);
-	/* text goes into the log as one line */
-	j = json_pack("{s:s}", "error", "two\nlines\x1b[0m");
+	/* text goes into the log as one line, by utf8_sanitize()'s policy */
+	j = json_pack("{s:s}", "error", "two\r\nlines\x1b[0m\ttab");
 	assert_int_equal(deliverer_reply_text(j, "error", text, sizeof(text)), 0);
-	assert_string_equal(text, "two lines [0m");
+	assert_string_equal(text, "two  lines?[0m\ttab");
+	json_decref(j);
+	/* a NUL inside the string does not hide what follows it */
+	j = json_pack("{s:s%}", "error", "cut\0here", (size_t)8);
+	assert_int_equal(deliverer_reply_text(j, "error", text, sizeof(text)), 0);
+	assert_string_equal(text, "cut?here");
+	json_decref(j);
+	/* the longest text that fits still fits */
+	j = json_pack("{s:s}", "error", "\001234567");
+	assert_int_equal(deliverer_reply_text(j, "error", text, 9), 0);
+	assert_string_equal(text, "?234567");
 	json_decref(j);
 }
 
