@@ -191,8 +191,7 @@ int deliverer_spawn(const char *path, const json_t *hello,
 	if (r == 0)
 		r = wire_send(dv->sock, hello, NULL, 0, SEND_TIMEOUT_MS);
 	if (r < 0) {
-		deliverer_kill(dv, NULL);
-		deliverer_free(dv);
+		deliverer_end(dv, true, NULL);
 		return r;
 	}
 	*ret = dv;
@@ -350,6 +349,18 @@ void deliverer_kill(struct deliverer *dv, struct deliverer_exit *ret_exit)
 	}
 	if (ret_exit)
 		*ret_exit = dv->exit;
+}
+
+void deliverer_end(struct deliverer *dv, bool now,
+		   struct deliverer_exit *ret_exit)
+{
+	if (now) {
+		deliverer_kill(dv, ret_exit);
+	} else {
+		deliverer_retire(dv);
+		deliverer_reap(dv, DELIVERER_EXIT_GRACE_MS, ret_exit);
+	}
+	deliverer_free(dv);
 }
 
 void deliverer_free(struct deliverer *dv)

@@ -148,6 +148,14 @@ int deliverer_reap(struct deliverer *dv, int64_t wait_ms,
 		   struct deliverer_exit *ret_exit);
 /* Kill at once (SIGKILL) and reap. */
 void deliverer_kill(struct deliverer *dv, struct deliverer_exit *ret_exit);
+/*
+ * The end of a deliverer the caller is done with: now (it hung, babbled
+ * or its request is abandoned) kills it at once; otherwise it is asked to
+ * exit and reaped, killed after DELIVERER_EXIT_GRACE_MS.  How it ended
+ * in *ret_exit (may be NULL); dv is freed.
+ */
+void deliverer_end(struct deliverer *dv, bool now,
+		   struct deliverer_exit *ret_exit);
 /* Free a reaped deliverer (or kill and reap one that is not). */
 void deliverer_free(struct deliverer *dv);
 

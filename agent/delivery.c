@@ -197,25 +197,21 @@ static void stop_deliverers(struct delivery *d)
 	struct deliverer_exit e;
 
 	if (d->dv != NULL) {
-		if (deliverer_busy(d->dv)) {
-			deliverer_kill(d->dv, &e);
+		bool busy = deliverer_busy(d->dv);
+
+		deliverer_end(d->dv, busy, &e);
+		d->dv = NULL;
+		if (busy)
 			log_info("abandoned the request in flight (deliverer %d): %s",
 				 (int)e.pid, d->job == JOB_BATCH
 						     ? "its events stay in the outbox"
 						     : "it is made again later");
-		} else {
-			deliverer_retire(d->dv);
-			deliverer_reap(d->dv, DELIVERER_EXIT_GRACE_MS, &e);
-		}
 		log_exit(&e, true);
-		deliverer_free(d->dv);
-		d->dv = NULL;
 	}
 	if (d->retiring != NULL) {
-		deliverer_reap(d->retiring, DELIVERER_EXIT_GRACE_MS, &e);
-		log_exit(&e, true);
-		deliverer_free(d->retiring);
+		deliverer_end(d->retiring, false, &e);
 		d->retiring = NULL;
+		log_exit(&e, true);
 	}
 	job_drop(d);
 	d->pending = true;
@@ -438,13 +434,12 @@ static int start_job(struct delivery *d, enum job job, const char *op,
 		return r;
 	r = deliverer_request(d->dv, op, extra, body, len);
 	if (r < 0) {
-		deliverer_kill(d->dv, &e);
+		deliverer_end(d->dv, true, &e);
+		d->dv = NULL;
 		snprintf(d->why, sizeof(d->why),
 			 "cannot hand the request to the deliverer (pid %d): %s",
 			 (int)e.pid, strerror(-r));
 		log_exit(&e, false);
-		deliverer_free(d->dv);
-		d->dv = NULL;
 		return r;
 	}
 	d->job = job;
@@ -755,18 +750,12 @@ static void end_deliverer(struct delivery *d, bool died, char *what,
 	struct deliverer_exit e;
 	char how[128];
 
-	if (died) {
-		deliverer_retire(d->dv);
-		deliverer_reap(d->dv, DELIVERER_EXIT_GRACE_MS, &e);
-	} else {
-		deliverer_kill(d->dv, &e);
-	}
+	deliverer_end(d->dv, !died, &e);
+	d->dv = NULL;
 	deliverer_describe_exit(&e, how, sizeof(how));
 	snprintf(what, whylen, "%s (deliverer pid %d %s)", why_prefix,
 		 (int)e.pid, how);
 	log_exit(&e, true);
-	deliverer_free(d->dv);
-	d->dv = NULL;
 }
 
 static void schedule_retry(struct delivery *d)

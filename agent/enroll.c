@@ -172,18 +172,14 @@ static int ask_deliverer(const struct agent_config *conf, char *const *urls,
 	r = deliverer_request(dv, op, extra, NULL, 0);
 	if (r == 0)
 		r = deliverer_wait(dv, time_mono_ms() + limit, NULL, NULL, ret_reply);
+	deliverer_end(dv, r < 0, &e);
 	if (r < 0) {
-		deliverer_kill(dv, &e);
 		deliverer_describe_exit(&e, how, sizeof(how));
 		snprintf(err, errlen, "%s (the deliverer, pid %d, %s)",
 			 r == -ETIMEDOUT ? "no answer in time"
 					 : "the deliverer ended without an answer",
 			 (int)e.pid, how);
-	} else {
-		deliverer_retire(dv);
-		deliverer_reap(dv, DELIVERER_EXIT_GRACE_MS, NULL);
 	}
-	deliverer_free(dv);
 	return r;
 }
 

@@ -3,8 +3,9 @@
  * pair: frames survive any split into reads, the reader bounds lengths
  * before it allocates and names what is wrong, a peer that stops reading
  * or is gone makes a send fail in time instead of hanging or raising
- * SIGPIPE; and the agent's checks of the deliverer's answers refuse what
- * a post cannot answer.
+ * SIGPIPE; the agent's checks of the deliverer's answers refuse what
+ * a post cannot answer; and a deliverer (here a small shell script in its
+ * place) is ended politely or at once as asked.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +17,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -282,6 +285,96 @@ static void test_results_are_checked(void **state)
 	json_decref(j);
 }
 
+static char script_dir[64];
+
+/* An executable shell script in the deliverer's place. */
+static char *fake_deliverer(const char *name, const char *text)
+{
+	char *path;
+	FILE *fp;
+
+	if (script_dir[0] == '\0') {
+		strlcpy_safe(script_dir, "/tmp/tocsin-test-wire-XXXXXX",
+			     sizeof(script_dir));
+		assert_non_null(mkdtemp(script_dir));
+	}
+	path = xasprintf("%s/%s", script_dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fprintf(fp, "#!/bin/sh\n%s\n", text);
+	fclose(fp);
+	assert_int_equal(chmod(path, 0700), 0);
+	return path;
+}
+
+static struct deliverer *start(const char *name, const char *text)
+{
+	char *path = fake_deliverer(name, text);
+	json_t *hello = json_pack("{s:s}", "op", "hello");
+	struct deliverer *dv = NULL;
+
+	assert_int_equal(deliverer_spawn(path, hello, &dv), 0);
+	json_decref(hello);
+	free(path);
+	return dv;
+}
+
+static bool gone(pid_t pid)
+{
+	return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+static void test_deliverer_end_politely_or_at_once(void **state)
+{
+	struct deliverer_exit e = { 0 };
+	struct deliverer *dv;
+	int64_t began;
+	pid_t pid;
+
+	(void)state;
+	/* one that exits when its socket closes: reaped, its status kept */
+	dv = start("polite", "cat <&3 >/dev/null\nexit 3");
+	pid = deliverer_pid(dv);
+	deliverer_end(dv, false, &e);
+	assert_int_equal(e.pid, pid);
+	assert_false(e.killed);
+	assert_true(WIFEXITED(e.status));
+	assert_int_equal(WEXITSTATUS(e.status), 3);
+	assert_true(gone(pid));
+
+	/* one that does not listen: killed once the grace is over */
+	dv = start("deaf", "exec sleep 30");
+	pid = deliverer_pid(dv);
+	began = time_mono_ms();
+	deliverer_end(dv, false, &e);
+	assert_true(time_mono_ms() - began >= DELIVERER_EXIT_GRACE_MS - 100);
+	assert_int_equal(e.pid, pid);
+	assert_true(e.killed);
+	assert_true(gone(pid));
+
+	/* at once: no grace */
+	dv = start("deaf", "exec sleep 30");
+	pid = deliverer_pid(dv);
+	began = time_mono_ms();
+	deliverer_end(dv, true, &e);
+	assert_true(time_mono_ms() - began < DELIVERER_EXIT_GRACE_MS / 2);
+	assert_true(e.killed);
+	assert_true(gone(pid));
+}
+
+static int remove_scripts(void **state)
+{
+	char *cmd;
+
+	(void)state;
+	if (script_dir[0] == '\0')
+		return 0;
+	cmd = xasprintf("rm -rf '%s'", script_dir);
+	(void)!system(cmd);
+	free(cmd);
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -291,6 +384,7 @@ int main(void)
 		cmocka_unit_test(test_send_gives_up_on_a_peer_that_does_not_read),
 		cmocka_unit_test(test_post_answers_are_checked),
 		cmocka_unit_test(test_results_are_checked),
+		cmocka_unit_test(test_deliverer_end_politely_or_at_once),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, remove_scripts);
 }
