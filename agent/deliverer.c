@@ -231,15 +231,20 @@ int deliverer_fd(const struct deliverer *dv)
 	return dv->sock >= 0 ? dv->sock : dv->pidfd;
 }
 
-int deliverer_read(struct deliverer *dv, json_t **ret_reply)
+int deliverer_read(struct deliverer *dv, json_t **ret_reply, char *why,
+		   size_t whylen)
 {
 	struct wire_frame f = { 0 };
 	int r;
 
-	if (dv->sock < 0)
+	if (dv->sock < 0) {
+		snprintf(why, whylen, "the deliverer was asked to exit");
 		return -EPIPE;
-	r = wire_reader_feed(&dv->rd, dv->sock, &f);
-	if (r == -EPIPE || r == -ECONNRESET)
+	}
+	r = wire_reader_feed(&dv->rd, dv->sock, &f, why, whylen);
+	if (r == -EPIPE && wire_reader_idle(&dv->rd))
+		why[0] = '\0'; /* it closed the socket between frames: it died */
+	if (r == -EPIPE)
 		return -EPIPE;
 	if (r < 0)
 		return -EPROTO;
@@ -248,6 +253,7 @@ int deliverer_read(struct deliverer *dv, json_t **ret_reply)
 	/* An answer nobody asked for is not an answer. */
 	if (!dv->busy) {
 		wire_frame_clear(&f);
+		snprintf(why, whylen, "an answer while no request was in flight");
 		return -EPROTO;
 	}
 	dv->busy = false;
@@ -260,7 +266,7 @@ int deliverer_read(struct deliverer *dv, json_t **ret_reply)
 
 int deliverer_wait(struct deliverer *dv, int64_t deadline_ms,
 		   bool (*should_abort)(void *), void *abort_arg,
-		   json_t **ret_reply)
+		   json_t **ret_reply, char *why, size_t whylen)
 {
 	for (;;) {
 		struct pollfd p = { .fd = dv->sock, .events = POLLIN };
@@ -268,21 +274,30 @@ int deliverer_wait(struct deliverer *dv, int64_t deadline_ms,
 		int r;
 
 		if (should_abort && should_abort(abort_arg))
-			return -ECANCELED;
-		if (left <= 0)
+			goto canceled;
+		if (left <= 0) {
+			snprintf(why, whylen, "no answer in time");
 			return -ETIMEDOUT;
+		}
 		if (poll(&p, 1, left > 1000 ? 1000 : (int)left) < 0 &&
-		    errno != EINTR)
-			return -errno;
+		    errno != EINTR) {
+			r = -errno;
+			snprintf(why, whylen, "cannot wait for the deliverer: %s",
+				 strerror(-r));
+			return r;
+		}
 		if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		/* a Ctrl-C that woke us by killing the deliverer is an abort */
 		if (should_abort && should_abort(abort_arg))
-			return -ECANCELED;
-		r = deliverer_read(dv, ret_reply);
+			goto canceled;
+		r = deliverer_read(dv, ret_reply, why, whylen);
 		if (r != 0)
 			return r < 0 ? r : 0;
 	}
+canceled:
+	snprintf(why, whylen, "interrupted");
+	return -ECANCELED;
 }
 
 void deliverer_retire(struct deliverer *dv)

@@ -114,19 +114,22 @@ int deliverer_fd(const struct deliverer *dv);
  * Read what the answer to the request in flight still lacks, without
  * blocking.  1 and *ret_reply (new reference) when it is complete, 0
  * when more is to come, -EPIPE when the deliverer closed the socket (it
- * died), -EPROTO when it sent what is not an answer; after an error,
- * kill it.
+ * died; why is empty, or says how far into an answer it got), -EPROTO
+ * when it sent what is not an answer (why says what was wrong with it:
+ * the frame's limits, its JSON, an answer nobody asked for); after an
+ * error, end it.
  */
-int deliverer_read(struct deliverer *dv, json_t **ret_reply);
+int deliverer_read(struct deliverer *dv, json_t **ret_reply, char *why,
+		   size_t whylen);
 
 /*
  * Wait for the answer until deadline (monotonic ms), polling should_abort
  * (may be NULL) at least once a second.  0 and *ret_reply; -ETIMEDOUT,
- * -ECANCELED, or an error of deliverer_read().
+ * -ECANCELED, or an error of deliverer_read(), with why.
  */
 int deliverer_wait(struct deliverer *dv, int64_t deadline_ms,
 		   bool (*should_abort)(void *), void *abort_arg,
-		   json_t **ret_reply);
+		   json_t **ret_reply, char *why, size_t whylen);
 
 /* How a deliverer ended, for the log. */
 struct deliverer_exit {

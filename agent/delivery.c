@@ -758,6 +758,27 @@ static void end_deliverer(struct delivery *d, bool died, char *what,
 	log_exit(&e, true);
 }
 
+/*
+ * End the deliverer after deliverer_read() or deliverer_wait() failed
+ * with r and why (their words on what was wrong), and say how in what.
+ */
+static void end_unanswered(struct delivery *d, int r, const char *why,
+			   char *what, size_t whylen)
+{
+	char prefix[512];
+
+	if (r == -EPIPE)
+		snprintf(prefix, sizeof(prefix), "the deliverer ended %s%s%.400s",
+			 d->job != JOB_NONE ? "during a request" : "unasked",
+			 why[0] != '\0' ? ": " : "", why);
+	else if (r == -EPROTO)
+		snprintf(prefix, sizeof(prefix),
+			 "the deliverer sent what is not an answer: %.400s", why);
+	else
+		snprintf(prefix, sizeof(prefix), "%.400s", why);
+	end_deliverer(d, r == -EPIPE, what, whylen, prefix);
+}
+
 static void schedule_retry(struct delivery *d)
 {
 	int64_t wait = d->retry_after_ms;
@@ -971,10 +992,10 @@ static enum attempt babbled(struct delivery *d)
 /* The deliverer has something to say: an answer, or its end. */
 static enum attempt read_answer(struct delivery *d)
 {
-	char what[512];
+	char what[1024], why[512] = "";
 	json_t *reply = NULL;
 	enum attempt a;
-	int r = deliverer_read(d->dv, &reply);
+	int r = deliverer_read(d->dv, &reply, why, sizeof(why));
 
 	if (r == 0)
 		return ATTEMPT_STARTED;
@@ -987,10 +1008,7 @@ static enum attempt read_answer(struct delivery *d)
 		/* not an answer: the job is still in d->job */
 		return babbled(d);
 	}
-	end_deliverer(d, r == -EPIPE, what, sizeof(what),
-		      r != -EPIPE ? "the deliverer sent what is not an answer"
-		      : d->job != JOB_NONE ? "the deliverer ended during a request"
-					   : "the deliverer ended unasked");
+	end_unanswered(d, r, why, what, sizeof(what));
 	if (d->job == JOB_NONE) {
 		/* it had nothing to do: the next request starts another */
 		log_warnx("%s", what);
@@ -1016,10 +1034,10 @@ void delivery_on_ready(struct delivery *d, const struct pollfd *pfds, size_t n)
 static enum attempt flush_wait(struct delivery *d)
 {
 	json_t *reply = NULL;
-	char what[512];
+	char what[1024], why[512] = "";
 	enum attempt a;
 	int r = deliverer_wait(d->dv, d->job_deadline_ms, d->should_abort,
-			       d->abort_arg, &reply);
+			       d->abort_arg, &reply, why, sizeof(why));
 
 	if (r == -ECANCELED) {
 		end_deliverer(d, false, what, sizeof(what), "interrupted");
@@ -1029,9 +1047,7 @@ static enum attempt flush_wait(struct delivery *d)
 	if (r == -ETIMEDOUT)
 		return job_timed_out(d);
 	if (r < 0) {
-		end_deliverer(d, r == -EPIPE, what, sizeof(what),
-			      r == -EPIPE ? "the deliverer ended during a request"
-					  : "the deliverer sent what is not an answer");
+		end_unanswered(d, r, why, what, sizeof(what));
 		return job_failed(d, what);
 	}
 	d->idle_since_ms = time_mono_ms();
