@@ -277,12 +277,17 @@ static json_t *do_enroll(struct deliver *dl, const json_t *req)
 	return a;
 }
 
-/* Read one whole frame, blocking.  1, 0 at a clean end, or -errno. */
-static int next_frame(struct wire_reader *rd, struct wire_frame *f)
+/*
+ * Read one whole frame, blocking.  1, 0 at a clean end, or -errno with
+ * why (a frame cut short by end of file included: the agent died while
+ * it sent).
+ */
+static int next_frame(struct wire_reader *rd, struct wire_frame *f, char *why,
+		      size_t whylen)
 {
 	int r;
 
-	while ((r = wire_reader_feed(rd, DELIVERER_FD, f)) == 0)
+	while ((r = wire_reader_feed(rd, DELIVERER_FD, f, why, whylen)) == 0)
 		;
 	if (r == -EPIPE && wire_reader_idle(rd))
 		return 0;
@@ -316,7 +321,9 @@ static int converse(struct deliver *dl)
 	int r;
 
 	wire_reader_init(&rd, REQUEST_BODY_MAX);
-	r = next_frame(&rd, &f);
+	r = next_frame(&rd, &f, why, sizeof(why));
+	if (r < 0)
+		log_errorx("cannot read the agent's hello: %s", why);
 	if (r <= 0) {
 		wire_reader_clear(&rd);
 		return r;
@@ -324,18 +331,24 @@ static int converse(struct deliver *dl)
 	if (take_hello(dl, f.head, why, sizeof(why)) < 0)
 		strlcpy_safe(dl->broken, why, sizeof(dl->broken));
 	wire_frame_clear(&f);
-	while ((r = next_frame(&rd, &f)) > 0) {
-		json_t *a = answer(dl, &f);
+	for (;;) {
+		json_t *a;
 
+		r = next_frame(&rd, &f, why, sizeof(why));
+		if (r < 0)
+			log_errorx("cannot read the agent's request: %s", why);
+		if (r <= 0)
+			break;
+		a = answer(dl, &f);
 		wire_frame_clear(&f);
 		r = a ? wire_send(DELIVERER_FD, a, NULL, 0, 60000) : -ENOMEM;
 		json_decref(a);
+		if (r < 0 && r != -EPIPE)
+			log_errorx("cannot answer the agent: %s", strerror(-r));
 		if (r < 0)
 			break;
 	}
 	wire_reader_clear(&rd);
-	if (r < 0 && r != -EPIPE)
-		log_errorx("the conversation with the agent failed: %s", strerror(-r));
 	return r;
 }
 

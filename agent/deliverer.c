@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../common/utf8.h"
 #include "../common/util.h"
 #include "agent.h"
 #include "wire.h"
@@ -190,8 +191,7 @@ int deliverer_spawn(const char *path, const json_t *hello,
 	if (r == 0)
 		r = wire_send(dv->sock, hello, NULL, 0, SEND_TIMEOUT_MS);
 	if (r < 0) {
-		deliverer_kill(dv, NULL);
-		deliverer_free(dv);
+		deliverer_end(dv, true, NULL);
 		return r;
 	}
 	*ret = dv;
@@ -231,15 +231,20 @@ int deliverer_fd(const struct deliverer *dv)
 	return dv->sock >= 0 ? dv->sock : dv->pidfd;
 }
 
-int deliverer_read(struct deliverer *dv, json_t **ret_reply)
+int deliverer_read(struct deliverer *dv, json_t **ret_reply, char *why,
+		   size_t whylen)
 {
 	struct wire_frame f = { 0 };
 	int r;
 
-	if (dv->sock < 0)
+	if (dv->sock < 0) {
+		snprintf(why, whylen, "the deliverer was asked to exit");
 		return -EPIPE;
-	r = wire_reader_feed(&dv->rd, dv->sock, &f);
-	if (r == -EPIPE || r == -ECONNRESET)
+	}
+	r = wire_reader_feed(&dv->rd, dv->sock, &f, why, whylen);
+	if (r == -EPIPE && wire_reader_idle(&dv->rd))
+		why[0] = '\0'; /* it closed the socket between frames: it died */
+	if (r == -EPIPE)
 		return -EPIPE;
 	if (r < 0)
 		return -EPROTO;
@@ -248,6 +253,7 @@ int deliverer_read(struct deliverer *dv, json_t **ret_reply)
 	/* An answer nobody asked for is not an answer. */
 	if (!dv->busy) {
 		wire_frame_clear(&f);
+		snprintf(why, whylen, "an answer while no request was in flight");
 		return -EPROTO;
 	}
 	dv->busy = false;
@@ -260,7 +266,7 @@ int deliverer_read(struct deliverer *dv, json_t **ret_reply)
 
 int deliverer_wait(struct deliverer *dv, int64_t deadline_ms,
 		   bool (*should_abort)(void *), void *abort_arg,
-		   json_t **ret_reply)
+		   json_t **ret_reply, char *why, size_t whylen)
 {
 	for (;;) {
 		struct pollfd p = { .fd = dv->sock, .events = POLLIN };
@@ -268,21 +274,30 @@ int deliverer_wait(struct deliverer *dv, int64_t deadline_ms,
 		int r;
 
 		if (should_abort && should_abort(abort_arg))
-			return -ECANCELED;
-		if (left <= 0)
+			goto canceled;
+		if (left <= 0) {
+			snprintf(why, whylen, "no answer in time");
 			return -ETIMEDOUT;
+		}
 		if (poll(&p, 1, left > 1000 ? 1000 : (int)left) < 0 &&
-		    errno != EINTR)
-			return -errno;
+		    errno != EINTR) {
+			r = -errno;
+			snprintf(why, whylen, "cannot wait for the deliverer: %s",
+				 strerror(-r));
+			return r;
+		}
 		if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		/* a Ctrl-C that woke us by killing the deliverer is an abort */
 		if (should_abort && should_abort(abort_arg))
-			return -ECANCELED;
-		r = deliverer_read(dv, ret_reply);
+			goto canceled;
+		r = deliverer_read(dv, ret_reply, why, whylen);
 		if (r != 0)
 			return r < 0 ? r : 0;
 	}
+canceled:
+	snprintf(why, whylen, "interrupted");
+	return -ECANCELED;
 }
 
 void deliverer_retire(struct deliverer *dv)
@@ -351,6 +366,18 @@ void deliverer_kill(struct deliverer *dv, struct deliverer_exit *ret_exit)
 		*ret_exit = dv->exit;
 }
 
+void deliverer_end(struct deliverer *dv, bool now,
+		   struct deliverer_exit *ret_exit)
+{
+	if (now) {
+		deliverer_kill(dv, ret_exit);
+	} else {
+		deliverer_retire(dv);
+		deliverer_reap(dv, DELIVERER_EXIT_GRACE_MS, ret_exit);
+	}
+	deliverer_free(dv);
+}
+
 void deliverer_free(struct deliverer *dv)
 {
 	if (dv == NULL)
@@ -387,11 +414,8 @@ int deliverer_reply_text(const json_t *reply, const char *key, char *buf,
 		return 0;
 	if (!json_is_string(v) || json_string_length(v) >= size)
 		return -EPROTO;
-	strlcpy_safe(buf, json_string_value(v), size);
-	/* it goes into the log as one line */
-	for (char *p = buf; *p; p++)
-		if ((unsigned char)*p < ' ' || *p == 0x7f)
-			*p = ' ';
+	/* it goes into the log as one line; a byte stays one byte, so it fits */
+	utf8_sanitize(buf, size, json_string_value(v), json_string_length(v), 0);
 	return 0;
 }
 

@@ -114,19 +114,22 @@ int deliverer_fd(const struct deliverer *dv);
  * Read what the answer to the request in flight still lacks, without
  * blocking.  1 and *ret_reply (new reference) when it is complete, 0
  * when more is to come, -EPIPE when the deliverer closed the socket (it
- * died), -EPROTO when it sent what is not an answer; after an error,
- * kill it.
+ * died; why is empty, or says how far into an answer it got), -EPROTO
+ * when it sent what is not an answer (why says what was wrong with it:
+ * the frame's limits, its JSON, an answer nobody asked for); after an
+ * error, end it.
  */
-int deliverer_read(struct deliverer *dv, json_t **ret_reply);
+int deliverer_read(struct deliverer *dv, json_t **ret_reply, char *why,
+		   size_t whylen);
 
 /*
  * Wait for the answer until deadline (monotonic ms), polling should_abort
  * (may be NULL) at least once a second.  0 and *ret_reply; -ETIMEDOUT,
- * -ECANCELED, or an error of deliverer_read().
+ * -ECANCELED, or an error of deliverer_read(), with why.
  */
 int deliverer_wait(struct deliverer *dv, int64_t deadline_ms,
 		   bool (*should_abort)(void *), void *abort_arg,
-		   json_t **ret_reply);
+		   json_t **ret_reply, char *why, size_t whylen);
 
 /* How a deliverer ended, for the log. */
 struct deliverer_exit {
@@ -148,6 +151,14 @@ int deliverer_reap(struct deliverer *dv, int64_t wait_ms,
 		   struct deliverer_exit *ret_exit);
 /* Kill at once (SIGKILL) and reap. */
 void deliverer_kill(struct deliverer *dv, struct deliverer_exit *ret_exit);
+/*
+ * The end of a deliverer the caller is done with: now (it hung, babbled
+ * or its request is abandoned) kills it at once; otherwise it is asked to
+ * exit and reaped, killed after DELIVERER_EXIT_GRACE_MS.  How it ended
+ * in *ret_exit (may be NULL); dv is freed.
+ */
+void deliverer_end(struct deliverer *dv, bool now,
+		   struct deliverer_exit *ret_exit);
 /* Free a reaped deliverer (or kill and reap one that is not). */
 void deliverer_free(struct deliverer *dv);
 
@@ -179,8 +190,9 @@ int deliverer_post_reply(const json_t *reply, size_t nurls,
 			 size_t whylen);
 
 /*
- * The string member key of reply, at most size - 1 bytes, control
- * characters blanked ("" when absent).  0, or -EPROTO when it is not a
+ * The string member key of reply, at most size - 1 bytes, made one line
+ * for the log by utf8_sanitize() (a line break becomes a space, another
+ * control character '?'; "" when absent).  0, or -EPROTO when it is not a
  * string or too long.
  */
 int deliverer_reply_text(const json_t *reply, const char *key, char *buf,

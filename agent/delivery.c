@@ -197,25 +197,21 @@ static void stop_deliverers(struct delivery *d)
 	struct deliverer_exit e;
 
 	if (d->dv != NULL) {
-		if (deliverer_busy(d->dv)) {
-			deliverer_kill(d->dv, &e);
+		bool busy = deliverer_busy(d->dv);
+
+		deliverer_end(d->dv, busy, &e);
+		d->dv = NULL;
+		if (busy)
 			log_info("abandoned the request in flight (deliverer %d): %s",
 				 (int)e.pid, d->job == JOB_BATCH
 						     ? "its events stay in the outbox"
 						     : "it is made again later");
-		} else {
-			deliverer_retire(d->dv);
-			deliverer_reap(d->dv, DELIVERER_EXIT_GRACE_MS, &e);
-		}
 		log_exit(&e, true);
-		deliverer_free(d->dv);
-		d->dv = NULL;
 	}
 	if (d->retiring != NULL) {
-		deliverer_reap(d->retiring, DELIVERER_EXIT_GRACE_MS, &e);
-		log_exit(&e, true);
-		deliverer_free(d->retiring);
+		deliverer_end(d->retiring, false, &e);
 		d->retiring = NULL;
+		log_exit(&e, true);
 	}
 	job_drop(d);
 	d->pending = true;
@@ -438,13 +434,12 @@ static int start_job(struct delivery *d, enum job job, const char *op,
 		return r;
 	r = deliverer_request(d->dv, op, extra, body, len);
 	if (r < 0) {
-		deliverer_kill(d->dv, &e);
+		deliverer_end(d->dv, true, &e);
+		d->dv = NULL;
 		snprintf(d->why, sizeof(d->why),
 			 "cannot hand the request to the deliverer (pid %d): %s",
 			 (int)e.pid, strerror(-r));
 		log_exit(&e, false);
-		deliverer_free(d->dv);
-		d->dv = NULL;
 		return r;
 	}
 	d->job = job;
@@ -755,18 +750,33 @@ static void end_deliverer(struct delivery *d, bool died, char *what,
 	struct deliverer_exit e;
 	char how[128];
 
-	if (died) {
-		deliverer_retire(d->dv);
-		deliverer_reap(d->dv, DELIVERER_EXIT_GRACE_MS, &e);
-	} else {
-		deliverer_kill(d->dv, &e);
-	}
+	deliverer_end(d->dv, !died, &e);
+	d->dv = NULL;
 	deliverer_describe_exit(&e, how, sizeof(how));
 	snprintf(what, whylen, "%s (deliverer pid %d %s)", why_prefix,
 		 (int)e.pid, how);
 	log_exit(&e, true);
-	deliverer_free(d->dv);
-	d->dv = NULL;
+}
+
+/*
+ * End the deliverer after deliverer_read() or deliverer_wait() failed
+ * with r and why (their words on what was wrong), and say how in what.
+ */
+static void end_unanswered(struct delivery *d, int r, const char *why,
+			   char *what, size_t whylen)
+{
+	char prefix[512];
+
+	if (r == -EPIPE)
+		snprintf(prefix, sizeof(prefix), "the deliverer ended %s%s%.400s",
+			 d->job != JOB_NONE ? "during a request" : "unasked",
+			 why[0] != '\0' ? ": " : "", why);
+	else if (r == -EPROTO)
+		snprintf(prefix, sizeof(prefix),
+			 "the deliverer sent what is not an answer: %.400s", why);
+	else
+		snprintf(prefix, sizeof(prefix), "%.400s", why);
+	end_deliverer(d, r == -EPIPE, what, whylen, prefix);
 }
 
 static void schedule_retry(struct delivery *d)
@@ -982,10 +992,10 @@ static enum attempt babbled(struct delivery *d)
 /* The deliverer has something to say: an answer, or its end. */
 static enum attempt read_answer(struct delivery *d)
 {
-	char what[512];
+	char what[1024], why[512] = "";
 	json_t *reply = NULL;
 	enum attempt a;
-	int r = deliverer_read(d->dv, &reply);
+	int r = deliverer_read(d->dv, &reply, why, sizeof(why));
 
 	if (r == 0)
 		return ATTEMPT_STARTED;
@@ -998,10 +1008,7 @@ static enum attempt read_answer(struct delivery *d)
 		/* not an answer: the job is still in d->job */
 		return babbled(d);
 	}
-	end_deliverer(d, r == -EPIPE, what, sizeof(what),
-		      r != -EPIPE ? "the deliverer sent what is not an answer"
-		      : d->job != JOB_NONE ? "the deliverer ended during a request"
-					   : "the deliverer ended unasked");
+	end_unanswered(d, r, why, what, sizeof(what));
 	if (d->job == JOB_NONE) {
 		/* it had nothing to do: the next request starts another */
 		log_warnx("%s", what);
@@ -1027,10 +1034,10 @@ void delivery_on_ready(struct delivery *d, const struct pollfd *pfds, size_t n)
 static enum attempt flush_wait(struct delivery *d)
 {
 	json_t *reply = NULL;
-	char what[512];
+	char what[1024], why[512] = "";
 	enum attempt a;
 	int r = deliverer_wait(d->dv, d->job_deadline_ms, d->should_abort,
-			       d->abort_arg, &reply);
+			       d->abort_arg, &reply, why, sizeof(why));
 
 	if (r == -ECANCELED) {
 		end_deliverer(d, false, what, sizeof(what), "interrupted");
@@ -1040,9 +1047,7 @@ static enum attempt flush_wait(struct delivery *d)
 	if (r == -ETIMEDOUT)
 		return job_timed_out(d);
 	if (r < 0) {
-		end_deliverer(d, r == -EPIPE, what, sizeof(what),
-			      r == -EPIPE ? "the deliverer ended during a request"
-					  : "the deliverer sent what is not an answer");
+		end_unanswered(d, r, why, what, sizeof(what));
 		return job_failed(d, what);
 	}
 	d->idle_since_ms = time_mono_ms();

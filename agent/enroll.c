@@ -147,7 +147,7 @@ static int ask_deliverer(const struct agent_config *conf, char *const *urls,
 {
 	struct deliverer *dv = NULL;
 	json_t *hello;
-	char *path = NULL, how[128];
+	char *path = NULL, how[128], why[512] = "";
 	struct deliverer_exit e;
 	int64_t limit = DELIVERER_SLACK_MS;
 	int r;
@@ -170,20 +170,22 @@ static int ask_deliverer(const struct agent_config *conf, char *const *urls,
 	}
 	free(path);
 	r = deliverer_request(dv, op, extra, NULL, 0);
-	if (r == 0)
-		r = deliverer_wait(dv, time_mono_ms() + limit, NULL, NULL, ret_reply);
+	if (r < 0)
+		snprintf(why, sizeof(why), "cannot hand it the request: %s",
+			 strerror(-r));
+	else
+		r = deliverer_wait(dv, time_mono_ms() + limit, NULL, NULL, ret_reply,
+				   why, sizeof(why));
+	deliverer_end(dv, r < 0, &e);
 	if (r < 0) {
-		deliverer_kill(dv, &e);
 		deliverer_describe_exit(&e, how, sizeof(how));
-		snprintf(err, errlen, "%s (the deliverer, pid %d, %s)",
-			 r == -ETIMEDOUT ? "no answer in time"
-					 : "the deliverer ended without an answer",
+		snprintf(err, errlen, "%s%s%s (the deliverer, pid %d, %s)",
+			 r == -EPROTO ? "the deliverer sent what is not an answer: "
+			 : r == -EPIPE ? "the deliverer ended without an answer"
+				       : "",
+			 r == -EPIPE && why[0] != '\0' ? ": " : "", why,
 			 (int)e.pid, how);
-	} else {
-		deliverer_retire(dv);
-		deliverer_reap(dv, DELIVERER_EXIT_GRACE_MS, NULL);
 	}
-	deliverer_free(dv);
 	return r;
 }
 

@@ -2,11 +2,13 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/utf8.h"
 #include "../common/util.h"
 
 void wire_frame_clear(struct wire_frame *f)
@@ -108,24 +110,69 @@ int wire_reader_idle(const struct wire_reader *r)
 }
 
 /* The prefix is in: check the lengths and make room for the rest. */
-static int take_prefix(struct wire_reader *r)
+static int take_prefix(struct wire_reader *r, char *why, size_t whylen)
 {
 	r->head_len = get_u32(r->prefix);
 	r->body_len = get_u32(r->prefix + 4);
-	if (r->head_len == 0 || r->head_len > WIRE_HEAD_MAX ||
-	    r->body_len > r->max_body)
+	if (r->head_len == 0) {
+		snprintf(why, whylen, "a frame without a header (its prefix says 0 header bytes)");
 		return -EMSGSIZE;
+	}
+	if (r->head_len > WIRE_HEAD_MAX) {
+		snprintf(why, whylen, "a frame header of %zu bytes, beyond the limit of %d",
+			 r->head_len, WIRE_HEAD_MAX);
+		return -EMSGSIZE;
+	}
+	if (r->body_len > r->max_body) {
+		snprintf(why, whylen, "a frame body of %zu bytes, beyond the limit of %zu",
+			 r->body_len, r->max_body);
+		return -EMSGSIZE;
+	}
 	r->buf = xcalloc(1, r->head_len + r->body_len + 1);
 	return 0;
 }
 
-/* Everything is in: parse the header, hand over the body. */
-static int take_frame(struct wire_reader *r, struct wire_frame *ret)
+static const char *json_type_name(const json_t *j)
 {
-	json_t *head = json_loadb(r->buf, r->head_len, 0, NULL);
-	char *body = NULL;
+	switch (json_typeof(j)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL:
+		return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		break;
+	}
+	return "null";
+}
 
+/* Everything is in: parse the header, hand over the body. */
+static int take_frame(struct wire_reader *r, struct wire_frame *ret, char *why,
+		      size_t whylen)
+{
+	json_error_t jerr;
+	/* any JSON value, so that one of the wrong type is named as such */
+	json_t *head = json_loadb(r->buf, r->head_len, JSON_DECODE_ANY,
+				  &jerr);
+	char *body = NULL, text[JSON_ERROR_TEXT_LENGTH];
+
+	if (head == NULL) {
+		/* jansson quotes the peer's bytes: one line for the log */
+		utf8_sanitize(text, sizeof(text), jerr.text, strlen(jerr.text), 0);
+		snprintf(why, whylen, "a frame header that is not JSON: %s (at byte %d of %zu)",
+			 text, jerr.position, r->head_len);
+		return -EBADMSG;
+	}
 	if (!json_is_object(head)) {
+		snprintf(why, whylen, "a frame header that is %s, not a JSON object",
+			 json_type_name(head));
 		json_decref(head);
 		return -EBADMSG;
 	}
@@ -142,7 +189,21 @@ static int take_frame(struct wire_reader *r, struct wire_frame *ret)
 	return 1;
 }
 
-int wire_reader_feed(struct wire_reader *r, int fd, struct wire_frame *ret_frame)
+/* End of file: between frames, or how far into one. */
+static void describe_eof(const struct wire_reader *r, char *why, size_t whylen)
+{
+	if (r->have == 0)
+		snprintf(why, whylen, "end of file between frames");
+	else if (r->have < WIRE_PREFIX_LEN)
+		snprintf(why, whylen, "a frame cut short: end of file after %zu of its %d prefix bytes",
+			 r->have, WIRE_PREFIX_LEN);
+	else
+		snprintf(why, whylen, "a frame cut short: end of file after %zu of its %zu bytes",
+			 r->have, WIRE_PREFIX_LEN + r->head_len + r->body_len);
+}
+
+int wire_reader_feed(struct wire_reader *r, int fd, struct wire_frame *ret_frame,
+		     char *why, size_t whylen)
 {
 	size_t total, want;
 	char *at;
@@ -158,18 +219,26 @@ int wire_reader_feed(struct wire_reader *r, int fd, struct wire_frame *ret_frame
 		want = total - r->have;
 	}
 	n = read(fd, at, want);
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-	if (n == 0)
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	/* a reset: the peer closed with our bytes unread, an end all the same */
+	if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+		describe_eof(r, why, whylen);
 		return -EPIPE;
+	}
+	if (n < 0) {
+		rr = -errno;
+		snprintf(why, whylen, "cannot read a frame: %s", strerror(-rr));
+		return rr;
+	}
 	r->have += (size_t)n;
 	if (r->have == WIRE_PREFIX_LEN) {
-		rr = take_prefix(r);
+		rr = take_prefix(r, why, whylen);
 		if (rr < 0)
 			return rr;
 	}
 	if (r->have < WIRE_PREFIX_LEN ||
 	    r->have < WIRE_PREFIX_LEN + r->head_len + r->body_len)
 		return 0;
-	return take_frame(r, ret_frame);
+	return take_frame(r, ret_frame, why, whylen);
 }

@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import time
@@ -236,23 +237,68 @@ while True:
 '''
 
 
-def test_agent_believes_no_answer_it_cannot_check(server, tmp_path):
-    liar = tmp_path / "liar"
-    liar.write_text(LYING_DELIVERER)
-    liar.chmod(0o755)
+def run_with_deliverer(server, tmp_path, program, line):
+    """The agent with program as its deliverer, until line is in its log,
+    then stopped: what was queued by then is queued still (nothing was
+    taken as delivered)."""
+    path = tmp_path / "double"
+    path.write_text(program)
+    path.chmod(0o755)
     config = config_for(tmp_path, server.url, disk_checks(tmp_path, 1),
-                        extra=f"  path: {liar}\n")
+                        extra=f"  path: {path}\n")
     agent = Agent(config).start()
     try:
-        agent.wait_log('the deliverer\'s answer to a post has no valid "url"')
+        agent.wait_log(line)
         queued = agent.outbox_ids()
     finally:
         rc = agent.stop()
     assert rc == 0, agent.text()
     assert queued and queued <= agent.outbox_ids()  # nothing was taken as delivered
+    return agent
+
+
+def test_agent_believes_no_answer_it_cannot_check(server, tmp_path):
+    agent = run_with_deliverer(server, tmp_path, LYING_DELIVERER,
+                               'the deliverer\'s answer to a post has no valid "url"')
     assert server.db_count("events") == 0
     assert re.search(r'has no valid "url" \(deliverer pid \d+ was killed\); \d+ events stay '
                      r'in the outbox; next attempt in', agent.text())
+
+
+# A deliverer that sends a malformed frame in answer to a post (a test
+# double, as the liar above): then it waits to be killed, or exits.
+BABBLING_DELIVERER = LYING_DELIVERER.split("while True:")[0] + r'''
+import sys, time
+frame()  # the post
+os.write(3, {frame!r})
+if {exits!r}:
+    sys.exit(0)
+time.sleep(60)
+'''
+
+
+@pytest.mark.parametrize("frame,exits,said", [
+    (struct.pack(">II", 3, 0) + b"[1]", False,
+     r"the deliverer sent what is not an answer: a frame header that is an array, "
+     r"not a JSON object \(deliverer pid \d+ was killed\)"),
+    (struct.pack(">II", 2, 1 << 20) + b"{}", False,
+     r"the deliverer sent what is not an answer: a frame body of 1048576 bytes, "
+     r"beyond the limit of 65536 \(deliverer pid \d+ was killed\)"),
+    (struct.pack(">II", 8, 0) + b'{"status', False,
+     r"the deliverer sent what is not an answer: a frame header that is not JSON: "
+     r".+ \(at byte \d+ of 8\) \(deliverer pid \d+ was killed\)"),
+    (struct.pack(">II", 20, 0) + b'{"st', True,
+     r"the deliverer ended during a request: a frame cut short: end of file after "
+     r"12 of its 28 bytes \(deliverer pid \d+ exited with status 0\)"),
+], ids=["array", "huge-body", "bad-json", "cut-short"])
+def test_a_malformed_answer_is_named_in_the_log(server, tmp_path, frame, exits, said):
+    """What was wrong with the deliverer's frame reaches the agent's log
+    line, not only that something was."""
+    agent = run_with_deliverer(server, tmp_path,
+                               BABBLING_DELIVERER.format(frame=frame, exits=exits),
+                               "next attempt in")
+    text = agent.text()
+    assert re.search(said + r"; \d+ events stay in the outbox; next attempt in", text), text
 
 
 @pytest.mark.parametrize("value,error", [

@@ -3,8 +3,9 @@
  * pair: frames survive any split into reads, the reader bounds lengths
  * before it allocates and names what is wrong, a peer that stops reading
  * or is gone makes a send fail in time instead of hanging or raising
- * SIGPIPE; and the agent's checks of the deliverer's answers refuse what
- * a post cannot answer.
+ * SIGPIPE; the agent's checks of the deliverer's answers refuse what
+ * a post cannot answer; and a deliverer (here a small shell script in its
+ * place) is ended politely or at once as asked.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +17,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,13 +46,21 @@ static void nonblocking(int fd)
 }
 
 /* Feed until a frame is complete or an error; the reader reads in pieces. */
-static int read_frame(struct wire_reader *rd, int fd, struct wire_frame *f)
+static int read_frame_why(struct wire_reader *rd, int fd, struct wire_frame *f,
+			  char *why, size_t whylen)
 {
 	int r;
 
-	while ((r = wire_reader_feed(rd, fd, f)) == 0)
+	while ((r = wire_reader_feed(rd, fd, f, why, whylen)) == 0)
 		;
 	return r;
+}
+
+static int read_frame(struct wire_reader *rd, int fd, struct wire_frame *f)
+{
+	char why[256];
+
+	return read_frame_why(rd, fd, f, why, sizeof(why));
 }
 
 static void test_frames_round_trip_with_a_large_body(void **state)
@@ -98,51 +109,63 @@ static void test_frames_round_trip_with_a_large_body(void **state)
 	assert_int_equal(waitpid_status(pid), 0);
 }
 
-static void test_limits_and_bad_headers_are_refused(void **state)
+/* The bytes of a malformed frame, what the reader returns and says. */
+struct malformed {
+	const char *bytes;
+	size_t len;
+	int error;
+	const char *why;
+};
+
+static void test_malformed_frames_say_what_is_wrong(void **state)
 {
-	unsigned char prefix[8] = { 0, 0, 0, 2, 0, 0, 0x10, 0 }; /* body 4096 */
-	struct wire_reader rd;
-	struct wire_frame f = { 0 };
-	int sv[2];
+	static const struct malformed cases[] = {
+		/* a body beyond the reader's limit: refused before any allocation */
+		{ "\0\0\0\2\0\0\x10\0", 8, -EMSGSIZE,
+		  "a frame body of 4096 bytes, beyond the limit of 1024" },
+		{ "\0\0\0\0\0\0\0\0", 8, -EMSGSIZE,
+		  "a frame without a header (its prefix says 0 header bytes)" },
+		{ "\0\x10\0\0\0\0\0\0", 8, -EMSGSIZE,
+		  "a frame header of 1048576 bytes, beyond the limit of 65536" },
+		{ "\0\0\0\2\0\0\0\0[]", 10, -EBADMSG,
+		  "a frame header that is an array, not a JSON object" },
+		{ "\0\0\0\3\0\0\0\0\"x\"", 11, -EBADMSG,
+		  "a frame header that is a string, not a JSON object" },
+		{ "\0\0\0\6\0\0\0\0{\"op\":", 14, -EBADMSG,
+		  "a frame header that is not JSON: " },
+		{ "\0\0\0\5\0\0\0\0{} {}", 13, -EBADMSG,
+		  "a frame header that is not JSON: end of file expected" },
+		/* the peer's bytes that jansson quotes stay one line */
+		{ "\0\0\0\7\0\0\0\0{\x1b[31m}", 15, -EBADMSG,
+		  "a frame header that is not JSON: string or '}' expected near '?' (at byte 2 of 7)" },
+		/* the peer closed in the middle: the prefix, the header */
+		{ "\0\0\0\24\0", 5, -EPIPE,
+		  "a frame cut short: end of file after 5 of its 8 prefix bytes" },
+		{ "\0\0\0\24\0\0\0\0{\"op\":", 14, -EPIPE,
+		  "a frame cut short: end of file after 14 of its 28 bytes" },
+		{ "", 0, -EPIPE, "end of file between frames" },
+	};
 
 	(void)state;
-	/* a body beyond the reader's limit: refused before any allocation */
-	pair(sv);
-	assert_int_equal(write(sv[1], prefix, sizeof(prefix)), 8);
-	wire_reader_init(&rd, 1024);
-	assert_int_equal(read_frame(&rd, sv[0], &f), -EMSGSIZE);
-	wire_reader_clear(&rd);
-	close(sv[0]);
-	close(sv[1]);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const struct malformed *c = &cases[i];
+		struct wire_reader rd;
+		struct wire_frame f = { 0 };
+		char why[256] = "";
+		int sv[2];
 
-	/* a header that is not a JSON object */
-	pair(sv);
-	prefix[6] = 0;
-	assert_int_equal(write(sv[1], prefix, sizeof(prefix)), 8);
-	assert_int_equal(write(sv[1], "[]", 2), 2);
-	wire_reader_init(&rd, 1024);
-	assert_int_equal(read_frame(&rd, sv[0], &f), -EBADMSG);
-	wire_reader_clear(&rd);
-	close(sv[0]);
-	close(sv[1]);
-
-	/* an empty header, and one longer than WIRE_HEAD_MAX */
-	pair(sv);
-	prefix[3] = 0;
-	assert_int_equal(write(sv[1], prefix, sizeof(prefix)), 8);
-	wire_reader_init(&rd, 1024);
-	assert_int_equal(read_frame(&rd, sv[0], &f), -EMSGSIZE);
-	wire_reader_clear(&rd);
-	close(sv[0]);
-	close(sv[1]);
-	pair(sv);
-	prefix[0] = 0x10;
-	assert_int_equal(write(sv[1], prefix, sizeof(prefix)), 8);
-	wire_reader_init(&rd, 1024);
-	assert_int_equal(read_frame(&rd, sv[0], &f), -EMSGSIZE);
-	wire_reader_clear(&rd);
-	close(sv[0]);
-	close(sv[1]);
+		pair(sv);
+		assert_int_equal(write(sv[1], c->bytes, c->len), (ssize_t)c->len);
+		close(sv[1]);
+		wire_reader_init(&rd, 1024);
+		assert_int_equal(read_frame_why(&rd, sv[0], &f, why, sizeof(why)),
+				 c->error);
+		if (strstr(why, c->why) != why)
+			fail_msg("case %zu: \"%s\", expected \"%s...\"", i, why, c->why);
+		assert_null(f.head);
+		wire_reader_clear(&rd);
+		close(sv[0]);
+	}
 }
 
 static void test_end_of_file_inside_a_frame_is_not_clean(void **state)
@@ -249,10 +272,20 @@ static void test_post_answers_are_checked(void **state)
 		      "0123456789012345678901234567890123456789012345678901234567890123456789");
 	assert_int_equal(deliverer_reply_text(j, "message", text, sizeof(text)), -EPROTO);
 	json_decref(j);
-	/* text goes into the log as one line */
-	j = json_pack("{s:s}", "error", "two\nlines\x1b[0m");
+	/* text goes into the log as one line, by utf8_sanitize()'s policy */
+	j = json_pack("{s:s}", "error", "two\r\nlines\x1b[0m\ttab");
 	assert_int_equal(deliverer_reply_text(j, "error", text, sizeof(text)), 0);
-	assert_string_equal(text, "two lines [0m");
+	assert_string_equal(text, "two  lines?[0m\ttab");
+	json_decref(j);
+	/* a NUL inside the string does not hide what follows it */
+	j = json_pack("{s:s%}", "error", "cut\0here", (size_t)8);
+	assert_int_equal(deliverer_reply_text(j, "error", text, sizeof(text)), 0);
+	assert_string_equal(text, "cut?here");
+	json_decref(j);
+	/* the longest text that fits still fits */
+	j = json_pack("{s:s}", "error", "\001234567");
+	assert_int_equal(deliverer_reply_text(j, "error", text, 9), 0);
+	assert_string_equal(text, "?234567");
 	json_decref(j);
 }
 
@@ -272,15 +305,150 @@ static void test_results_are_checked(void **state)
 	json_decref(j);
 }
 
+static char script_dir[64];
+
+/* An executable shell script in the deliverer's place. */
+static char *fake_deliverer(const char *name, const char *text)
+{
+	char *path;
+	FILE *fp;
+
+	if (script_dir[0] == '\0') {
+		strlcpy_safe(script_dir, "/tmp/tocsin-test-wire-XXXXXX",
+			     sizeof(script_dir));
+		assert_non_null(mkdtemp(script_dir));
+	}
+	path = xasprintf("%s/%s", script_dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fprintf(fp, "#!/bin/sh\n%s\n", text);
+	fclose(fp);
+	assert_int_equal(chmod(path, 0700), 0);
+	return path;
+}
+
+static struct deliverer *start(const char *name, const char *text)
+{
+	char *path = fake_deliverer(name, text);
+	json_t *hello = json_pack("{s:s}", "op", "hello");
+	struct deliverer *dv = NULL;
+
+	assert_int_equal(deliverer_spawn(path, hello, &dv), 0);
+	json_decref(hello);
+	free(path);
+	return dv;
+}
+
+static bool gone(pid_t pid)
+{
+	return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+static void test_deliverer_end_politely_or_at_once(void **state)
+{
+	struct deliverer_exit e = { 0 };
+	struct deliverer *dv;
+	int64_t began;
+	pid_t pid;
+
+	(void)state;
+	/* one that exits when its socket closes: reaped, its status kept */
+	dv = start("polite", "cat <&3 >/dev/null\nexit 3");
+	pid = deliverer_pid(dv);
+	deliverer_end(dv, false, &e);
+	assert_int_equal(e.pid, pid);
+	assert_false(e.killed);
+	assert_true(WIFEXITED(e.status));
+	assert_int_equal(WEXITSTATUS(e.status), 3);
+	assert_true(gone(pid));
+
+	/* one that does not listen: killed once the grace is over */
+	dv = start("deaf", "exec sleep 30");
+	pid = deliverer_pid(dv);
+	began = time_mono_ms();
+	deliverer_end(dv, false, &e);
+	assert_true(time_mono_ms() - began >= DELIVERER_EXIT_GRACE_MS - 100);
+	assert_int_equal(e.pid, pid);
+	assert_true(e.killed);
+	assert_true(gone(pid));
+
+	/* at once: no grace */
+	dv = start("deaf", "exec sleep 30");
+	pid = deliverer_pid(dv);
+	began = time_mono_ms();
+	deliverer_end(dv, true, &e);
+	assert_true(time_mono_ms() - began < DELIVERER_EXIT_GRACE_MS / 2);
+	assert_true(e.killed);
+	assert_true(gone(pid));
+}
+
+/* Wait for what the deliverer sends; its error and why. */
+static int wait_answer(struct deliverer *dv, char *why, size_t whylen)
+{
+	json_t *reply = NULL;
+	int r = deliverer_wait(dv, time_mono_ms() + 10000, NULL, NULL, &reply,
+			       why, whylen);
+
+	json_decref(reply);
+	return r;
+}
+
+static void test_deliverer_read_names_what_is_not_an_answer(void **state)
+{
+	char why[256] = "";
+	struct deliverer *dv;
+
+	(void)state;
+	/* a frame whose header is an array, in answer to a request */
+	dv = start("array", "printf '\\000\\000\\000\\002\\000\\000\\000\\000[]' >&3\nexec cat <&3 >/dev/null");
+	assert_int_equal(deliverer_request(dv, "post", NULL, "x", 1), 0);
+	assert_int_equal(wait_answer(dv, why, sizeof(why)), -EPROTO);
+	assert_string_equal(why, "a frame header that is an array, not a JSON object");
+	deliverer_end(dv, true, NULL);
+
+	/* a well-formed frame, but nothing was asked */
+	dv = start("unasked", "printf '\\000\\000\\000\\002\\000\\000\\000\\000{}' >&3\nexec cat <&3 >/dev/null");
+	assert_int_equal(wait_answer(dv, why, sizeof(why)), -EPROTO);
+	assert_string_equal(why, "an answer while no request was in flight");
+	deliverer_end(dv, true, NULL);
+
+	/* one that dies between frames: nothing was wrong with a frame */
+	dv = start("dies", "exit 0");
+	assert_int_equal(wait_answer(dv, why, sizeof(why)), -EPIPE);
+	assert_string_equal(why, "");
+	deliverer_end(dv, false, NULL);
+
+	/* one that dies in the middle of its answer */
+	dv = start("cut", "printf '\\000\\000\\000\\024\\000\\000\\000\\000{\"st' >&3");
+	assert_int_equal(wait_answer(dv, why, sizeof(why)), -EPIPE);
+	assert_string_equal(why, "a frame cut short: end of file after 12 of its 28 bytes");
+	deliverer_end(dv, false, NULL);
+}
+
+static int remove_scripts(void **state)
+{
+	char *cmd;
+
+	(void)state;
+	if (script_dir[0] == '\0')
+		return 0;
+	cmd = xasprintf("rm -rf '%s'", script_dir);
+	(void)!system(cmd);
+	free(cmd);
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_frames_round_trip_with_a_large_body),
-		cmocka_unit_test(test_limits_and_bad_headers_are_refused),
+		cmocka_unit_test(test_malformed_frames_say_what_is_wrong),
 		cmocka_unit_test(test_end_of_file_inside_a_frame_is_not_clean),
 		cmocka_unit_test(test_send_gives_up_on_a_peer_that_does_not_read),
 		cmocka_unit_test(test_post_answers_are_checked),
 		cmocka_unit_test(test_results_are_checked),
+		cmocka_unit_test(test_deliverer_end_politely_or_at_once),
+		cmocka_unit_test(test_deliverer_read_names_what_is_not_an_answer),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, remove_scripts);
 }
