@@ -24,7 +24,8 @@ FAKE_APT = """\
 # one more upgradable package per run, slowly
 n=$(cat {count} 2>/dev/null || echo 0)
 n=$((n + 1))
-echo $n > {count}
+# atomically: the test reads the count while this runs
+echo $n > {count}.new && mv {count}.new {count}
 sleep {sleep}
 i=1
 while [ $i -le $n ]; do
