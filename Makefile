@@ -218,6 +218,7 @@ UNIT_TESTS := \
 	test_ticket_cache \
 	test_retention \
 	test_session \
+	test_session_store \
 	test_account \
 	test_dedup_timer
 

@@ -194,7 +194,12 @@ void console_api_login(void *app, const struct http_request *req,
 		goto out;
 	}
 	session_login_succeeded(api->sessions, name);
-	session_create(api->sessions, conf, name, perms, time_now_ms(), &issued);
+	r = session_create(api->sessions, conf, name, perms, time_now_ms(),
+			   &issued);
+	if (r < 0) {
+		api_store_failure(api, resp, "recording the session", r);
+		goto out;
+	}
 	resp->set_cookie = session_cookie(api, issued.secret, conf->absolute_ms);
 	resp->status = MHD_HTTP_CREATED;
 	resp->json = session_json(name, perms, &issued);
@@ -229,13 +234,19 @@ void console_api_logout(void *app, const struct http_request *req,
 	struct api *api = app;
 	const struct principal *p = req->principal;
 	char address[64], target[80];
+	int r;
 
 	if (p->session_id == 0) {
 		http_error(resp, MHD_HTTP_BAD_REQUEST,
 			   "this request has no session to end (it came with a bearer token)");
 		return;
 	}
-	session_delete(api->sessions, p->session_id);
+	r = session_delete(api->sessions, p->session_id);
+	if (r < 0 && r != -ENOENT) {
+		/* The session goes on: ended in memory only, a restart would revive it. */
+		api_store_failure(api, resp, "ending the session", r);
+		return;
+	}
 	http_client_address(req, address, sizeof(address));
 	snprintf(target, sizeof(target), "address %s", address);
 	console_audit(api, p->name, "logout", target, NULL);

@@ -229,7 +229,8 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = accounts_open(api.store, api.audit, &api.accounts);
 	if (r == 0)
-		r = sessions_new(&api.sessions);
+		r = sessions_open(api.store, &conf->console, time_now_ms(),
+				  &api.sessions);
 	if (r < 0)
 		fatalx("cannot load the credentials from %s: %s",
 		       conf->database, strerror(-r));
@@ -276,6 +277,7 @@ int main(int argc, char **argv)
 		fatalx("cannot start the writer thread: %s", strerror(-r));
 	credentials_attach_writer(api.credentials, api.writer);
 	accounts_attach_writer(api.accounts, api.writer);
+	sessions_attach_writer(api.sessions, api.writer);
 	/*
 	 * Modules that produce changes (listeners on sockets, timers) start
 	 * here, after the writer and before the HTTP server.

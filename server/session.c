@@ -12,12 +12,39 @@
 #include "../common/config.h"
 #include "../common/util.h"
 #include "account.h"
+#include "store.h"
+#include "writer.h"
 
 #define SESSION_HASH_LEN 32
 /* Failed-login counters kept at most for unknown names, and for networks. */
 #define LOGIN_COUNTERS_MAX 4096
 /* A counter's key: a name (NUL-padded), or a network (see network_key()). */
 #define LOGIN_KEY_LEN (ACCOUNT_NAME_MAX + 1)
+/* The most the store's last-seen time of a session lags behind. */
+#define SESSION_TOUCH_MAX_MS (60 * 1000LL)
+/* How long an HTTP thread waits for room in the writer's queue. */
+#define SESSION_WRITER_WAIT_MS 1000
+
+static const char *const session_steps[] = {
+	/*
+	 * 1: console sessions, by the BLAKE2b hash of their cookie (the
+	 * cookie itself is never stored); seen lags (session_touch_ms()).
+	 */
+	"CREATE TABLE console_sessions ("
+	"  hash BLOB PRIMARY KEY,"
+	"  name TEXT NOT NULL,"
+	"  perms INTEGER NOT NULL,"
+	"  csrf TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  seen INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX console_sessions_name ON console_sessions(name);",
+};
+
+const struct db_schema session_schema = {
+	.module = "sessions",
+	.steps = session_steps,
+	.nsteps = ARRAY_SIZE(session_steps),
+};
 
 struct session {
 	int64_t id; /* 0: a free slot */
@@ -26,6 +53,13 @@ struct session {
 	unsigned perms;
 	char csrf[SESSION_SECRET_LEN];
 	int64_t created_ms, seen_ms;
+	int64_t stored_seen_ms; /* seen as the store has it */
+};
+
+/* Hashes of sessions that left memory, for the store to follow. */
+struct hash_list {
+	uint8_t (*hashes)[SESSION_HASH_LEN];
+	size_t n, cap;
 };
 
 struct login_counter {
@@ -54,6 +88,11 @@ struct sessions {
 	 */
 	struct login_table accounts, unknown, networks;
 	struct session_stats stats; /* under lock */
+	/* Kept in the store (sessions_open()), or not (sessions_new()). */
+	bool stored;
+	struct writer *w;
+	/* On the writer's connection; the writer thread only. */
+	sqlite3_stmt *insert, *remove, *remove_account, *touch, *trim;
 };
 
 void console_config_defaults(struct console_config *conf)
@@ -105,6 +144,11 @@ void sessions_free(struct sessions *s)
 {
 	if (s == NULL)
 		return;
+	sqlite3_finalize(s->insert);
+	sqlite3_finalize(s->remove);
+	sqlite3_finalize(s->remove_account);
+	sqlite3_finalize(s->touch);
+	sqlite3_finalize(s->trim);
 	pthread_mutex_destroy(&s->lock);
 	sodium_memzero(s->list, s->cap * sizeof(*s->list));
 	free(s->list);
@@ -137,56 +181,6 @@ static bool expired(const struct session *se, const struct console_config *conf,
 	       now_ms - se->created_ms >= conf->absolute_ms;
 }
 
-static void drop(struct sessions *s, size_t i)
-{
-	s->list[i] = s->list[--s->n];
-	sodium_memzero(&s->list[s->n], sizeof(s->list[s->n]));
-}
-
-/* Under s->lock: room for one more, dropping expired ones, then the idlest. */
-static void make_room(struct sessions *s, const struct console_config *conf,
-		      int64_t now_ms)
-{
-	size_t idlest = 0;
-
-	for (size_t i = s->n; i-- > 0;)
-		if (expired(&s->list[i], conf, now_ms))
-			drop(s, i);
-	if (s->n > 0 && (int64_t)s->n >= conf->max_sessions) {
-		for (size_t i = 1; i < s->n; i++)
-			if (s->list[i].seen_ms < s->list[idlest].seen_ms)
-				idlest = i;
-		drop(s, idlest);
-	}
-	if (s->n == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 16;
-		s->list = xreallocarray(s->list, s->cap, sizeof(*s->list));
-	}
-}
-
-void session_create(struct sessions *s, const struct console_config *conf,
-		    const char *name, unsigned perms, int64_t now_ms,
-		    struct session_issued *ret)
-{
-	struct session se = { .perms = perms, .created_ms = now_ms,
-			      .seen_ms = now_ms };
-
-	random_text(ret->secret);
-	random_text(se.csrf);
-	secret_hash(ret->secret, se.hash);
-	strlcpy_safe(se.name, name, sizeof(se.name));
-	memcpy(ret->csrf, se.csrf, sizeof(ret->csrf));
-	ret->idle_expires_ms = now_ms + conf->idle_ms;
-	ret->expires_ms = now_ms + conf->absolute_ms;
-	pthread_mutex_lock(&s->lock);
-	make_room(s, conf, now_ms);
-	se.id = ++s->last_id;
-	s->list[s->n++] = se;
-	s->stats.logins++;
-	pthread_mutex_unlock(&s->lock);
-	sodium_memzero(&se, sizeof(se));
-}
-
 /* Under s->lock: the slot of hash, or -1. */
 static ssize_t find_hash(const struct sessions *s, const uint8_t *hash)
 {
@@ -204,6 +198,296 @@ static ssize_t find_id(const struct sessions *s, int64_t id)
 	return -1;
 }
 
+/* Drop slot i; its hash goes to gone (NULL: nobody needs to know). */
+static void drop(struct sessions *s, size_t i, struct hash_list *gone)
+{
+	if (gone != NULL) {
+		if (gone->n == gone->cap) {
+			gone->cap = gone->cap ? gone->cap * 2 : 4;
+			gone->hashes = xreallocarray(gone->hashes, gone->cap,
+						     sizeof(*gone->hashes));
+		}
+		memcpy(gone->hashes[gone->n++], s->list[i].hash, SESSION_HASH_LEN);
+	}
+	s->list[i] = s->list[--s->n];
+	sodium_memzero(&s->list[s->n], sizeof(s->list[s->n]));
+}
+
+/*
+ * Under s->lock: room for one more, dropping expired ones, then the
+ * idlest, into gone.
+ */
+static void make_room(struct sessions *s, const struct console_config *conf,
+		      int64_t now_ms, struct hash_list *gone)
+{
+	size_t idlest = 0;
+
+	for (size_t i = s->n; i-- > 0;)
+		if (expired(&s->list[i], conf, now_ms))
+			drop(s, i, gone);
+	if (s->n > 0 && (int64_t)s->n >= conf->max_sessions) {
+		for (size_t i = 1; i < s->n; i++)
+			if (s->list[i].seen_ms < s->list[idlest].seen_ms)
+				idlest = i;
+		drop(s, idlest, gone);
+	}
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 16;
+		s->list = xreallocarray(s->list, s->cap, sizeof(*s->list));
+	}
+}
+
+/* Under s->lock: se joins the sessions (making room), with a new id. */
+static void remember(struct sessions *s, const struct console_config *conf,
+		     struct session *se, int64_t now_ms, struct hash_list *gone)
+{
+	make_room(s, conf, now_ms, gone);
+	se->id = ++s->last_id;
+	s->list[s->n++] = *se;
+}
+
+/*
+ * At start: what the store keeps only while it is valid (the account
+ * exists and has not changed since the login; neither deadline passed)
+ * and the most recently seen max_sessions of those.  Like the
+ * migrations, this runs on the writer's connection before the writer
+ * thread starts: nothing else writes yet.
+ */
+static int purge(struct store *st, const struct console_config *conf,
+		 int64_t now_ms)
+{
+	sqlite3_stmt *q = NULL;
+	int r;
+
+	r = store_prepare(st,
+			  "DELETE FROM console_sessions WHERE hash NOT IN ("
+			  " SELECT s.hash FROM console_sessions s"
+			  " JOIN accounts a ON a.name = s.name"
+			  " WHERE a.updated <= s.created AND s.created > ?1"
+			  " AND s.seen > ?2 ORDER BY s.seen DESC LIMIT ?3)",
+			  &q);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(q, 1, now_ms - conf->absolute_ms);
+	sqlite3_bind_int64(q, 2, now_ms - conf->idle_ms);
+	sqlite3_bind_int64(q, 3, conf->max_sessions);
+	r = db_step_done(q);
+	sqlite3_finalize(q);
+	return r;
+}
+
+/* One stored row as a session: 0, or -EINVAL for a row of another shape. */
+static int row_session(sqlite3_stmt *q, struct session *ret)
+{
+	const char *name = (const char *)sqlite3_column_text(q, 1);
+	const char *csrf = (const char *)sqlite3_column_text(q, 3);
+
+	if (sqlite3_column_bytes(q, 0) != SESSION_HASH_LEN || name == NULL ||
+	    !account_name_valid(name) || csrf == NULL ||
+	    strlen(csrf) != SESSION_SECRET_LEN - 1)
+		return -EINVAL;
+	memcpy(ret->hash, sqlite3_column_blob(q, 0), SESSION_HASH_LEN);
+	strlcpy_safe(ret->name, name, sizeof(ret->name));
+	ret->perms = (unsigned)sqlite3_column_int64(q, 2);
+	memcpy(ret->csrf, csrf, SESSION_SECRET_LEN);
+	ret->created_ms = sqlite3_column_int64(q, 4);
+	ret->seen_ms = ret->stored_seen_ms = sqlite3_column_int64(q, 5);
+	return 0;
+}
+
+/* At start, after purge(): every stored session into memory. */
+static int restore(struct sessions *s, struct store *st,
+		   const struct console_config *conf, int64_t now_ms)
+{
+	sqlite3_stmt *q = NULL;
+	int rc, r;
+
+	r = store_prepare(st,
+			  "SELECT hash, name, perms, csrf, created, seen"
+			  " FROM console_sessions ORDER BY seen DESC LIMIT ?1",
+			  &q);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(q, 1, conf->max_sessions);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct session se = { 0 };
+
+		if (row_session(q, &se) < 0)
+			continue;
+		pthread_mutex_lock(&s->lock);
+		remember(s, conf, &se, now_ms, NULL);
+		pthread_mutex_unlock(&s->lock);
+		sodium_memzero(&se, sizeof(se));
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
+}
+
+static int prepare_statements(struct sessions *s, struct store *st)
+{
+	int r;
+
+	r = store_prepare(st,
+			  "INSERT INTO console_sessions(hash, name, perms, csrf,"
+			  " created, seen) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+			  &s->insert);
+	if (r == 0)
+		r = store_prepare(st, "DELETE FROM console_sessions WHERE hash = ?1",
+				  &s->remove);
+	if (r == 0)
+		r = store_prepare(st, "DELETE FROM console_sessions WHERE name = ?1",
+				  &s->remove_account);
+	if (r == 0)
+		r = store_prepare(st,
+				  "UPDATE console_sessions SET seen = ?2"
+				  " WHERE hash = ?1 AND seen < ?2",
+				  &s->touch);
+	/* After a login: rows past the absolute limit, or beyond the cap. */
+	if (r == 0)
+		r = store_prepare(st,
+				  "DELETE FROM console_sessions WHERE created <= ?1"
+				  " OR hash NOT IN (SELECT hash FROM console_sessions"
+				  " ORDER BY seen DESC LIMIT ?2)",
+				  &s->trim);
+	return r;
+}
+
+int sessions_open(struct store *st, const struct console_config *conf,
+		  int64_t now_ms, struct sessions **ret)
+{
+	struct sessions *s;
+	int r;
+
+	sessions_new(&s);
+	s->stored = true;
+	r = prepare_statements(s, st);
+	if (r == 0)
+		r = purge(st, conf, now_ms);
+	if (r == 0)
+		r = restore(s, st, conf, now_ms);
+	if (r < 0) {
+		sessions_free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+void sessions_attach_writer(struct sessions *s, struct writer *w)
+{
+	s->w = w;
+}
+
+int64_t session_touch_ms(const struct console_config *conf)
+{
+	int64_t quarter = conf->idle_ms / 4;
+
+	return quarter < SESSION_TOUCH_MAX_MS ? quarter : SESSION_TOUCH_MAX_MS;
+}
+
+/* A login, as a writer job: the limits and the reload are copied. */
+struct create_job {
+	struct sessions *s;
+	struct console_config conf;
+	struct session se;
+	int64_t now_ms;
+	struct hash_list gone;
+};
+
+static int bind_hash(sqlite3_stmt *st, int i, const uint8_t *hash)
+{
+	return sqlite3_bind_blob(st, i, hash, SESSION_HASH_LEN, SQLITE_TRANSIENT);
+}
+
+/*
+ * Writer job: the session joins memory here (so that logins in one
+ * group count each other against max_sessions), the ones it pushed out
+ * leave the store, and so do rows beyond the limits that memory no
+ * longer has (sessions that expired on a request).
+ */
+static int create_apply(struct store *st, void *arg)
+{
+	struct create_job *j = arg;
+	struct sessions *s = j->s;
+	int r = 0;
+
+	(void)st;
+	pthread_mutex_lock(&s->lock);
+	remember(s, &j->conf, &j->se, j->now_ms, &j->gone);
+	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; r == 0 && i < j->gone.n; i++) {
+		bind_hash(s->remove, 1, j->gone.hashes[i]);
+		r = db_step_done(s->remove);
+	}
+	if (r < 0)
+		return r;
+	bind_hash(s->insert, 1, j->se.hash);
+	db_bind_text(s->insert, 2, j->se.name);
+	sqlite3_bind_int64(s->insert, 3, j->se.perms);
+	db_bind_text(s->insert, 4, j->se.csrf);
+	sqlite3_bind_int64(s->insert, 5, j->se.created_ms);
+	r = db_step_done(s->insert);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(s->trim, 1, j->now_ms - j->conf.absolute_ms);
+	sqlite3_bind_int64(s->trim, 2, j->conf.max_sessions);
+	return db_step_done(s->trim);
+}
+
+/* On the writer thread: a login the store does not have does not happen. */
+static void create_then(void *arg, int result)
+{
+	struct create_job *j = arg;
+	struct sessions *s = j->s;
+	ssize_t i;
+
+	pthread_mutex_lock(&s->lock);
+	if (result >= 0) {
+		s->stats.logins++;
+	} else {
+		i = find_hash(s, j->se.hash);
+		if (i >= 0)
+			drop(s, (size_t)i, NULL);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+int session_create(struct sessions *s, const struct console_config *conf,
+		   const char *name, unsigned perms, int64_t now_ms,
+		   struct session_issued *ret)
+{
+	struct create_job j = { .s = s, .conf = *conf, .now_ms = now_ms };
+	struct session_issued issued;
+	int r = 0;
+
+	j.se = (struct session){ .perms = perms, .created_ms = now_ms,
+				 .seen_ms = now_ms, .stored_seen_ms = now_ms };
+	random_text(issued.secret);
+	random_text(j.se.csrf);
+	secret_hash(issued.secret, j.se.hash);
+	strlcpy_safe(j.se.name, name, sizeof(j.se.name));
+	memcpy(issued.csrf, j.se.csrf, sizeof(issued.csrf));
+	issued.idle_expires_ms = now_ms + conf->idle_ms;
+	issued.expires_ms = now_ms + conf->absolute_ms;
+	if (!s->stored) {
+		pthread_mutex_lock(&s->lock);
+		remember(s, conf, &j.se, now_ms, NULL);
+		s->stats.logins++;
+		pthread_mutex_unlock(&s->lock);
+	} else if (s->w == NULL) {
+		r = -ESHUTDOWN;
+	} else {
+		r = writer_run_then(s->w, create_apply, create_then, &j,
+				    SESSION_WRITER_WAIT_MS);
+	}
+	if (r >= 0)
+		*ret = issued;
+	sodium_memzero(&issued, sizeof(issued));
+	sodium_memzero(&j.se, sizeof(j.se));
+	free(j.gone.hashes);
+	return r < 0 ? r : 0;
+}
+
 /* Constant time for tokens of the right length. */
 static bool csrf_matches(const char *expected, const char *got)
 {
@@ -212,12 +496,70 @@ static bool csrf_matches(const char *expected, const char *got)
 	return sodium_memcmp(expected, got, strlen(expected)) == 0;
 }
 
+/* One row of the store to follow memory: posted, freed when done. */
+struct row_job {
+	struct sessions *s;
+	uint8_t hash[SESSION_HASH_LEN];
+	int64_t seen_ms, was_seen_ms;
+};
+
+/* Writer job: the store's last-seen time of a session moves on. */
+static int touch_apply(struct store *st, void *arg)
+{
+	struct row_job *j = arg;
+
+	(void)st;
+	bind_hash(j->s->touch, 1, j->hash);
+	sqlite3_bind_int64(j->s->touch, 2, j->seen_ms);
+	return db_step_done(j->s->touch);
+}
+
+/* Writer job: a session that ended leaves the store. */
+static int remove_apply(struct store *st, void *arg)
+{
+	struct row_job *j = arg;
+
+	(void)st;
+	bind_hash(j->s->remove, 1, j->hash);
+	return db_step_done(j->s->remove);
+}
+
+static void row_job_free(void *arg, int result)
+{
+	(void)result;
+	free(arg);
+}
+
+/*
+ * Not under s->lock: post a change of one row.  A touch that cannot be
+ * queued is tried again by the next request; a removal that cannot, by
+ * the next login's trim, or the next start's purge.
+ */
+static void post_row(struct sessions *s, writer_fn fn,
+		     const struct row_job *job)
+{
+	struct row_job *j = xcalloc(1, sizeof(*j));
+	ssize_t i;
+
+	*j = *job;
+	if (writer_post(s->w, fn, j, row_job_free) == 0 || fn != touch_apply)
+		return;
+	pthread_mutex_lock(&s->lock);
+	i = find_hash(s, job->hash);
+	if (i >= 0 && s->list[i].stored_seen_ms == job->seen_ms)
+		s->list[i].stored_seen_ms = job->was_seen_ms;
+	pthread_mutex_unlock(&s->lock);
+	free(j);
+}
+
 int session_authenticate(struct sessions *s, const struct console_config *conf,
 			 const char *cookie, const char *csrf,
 			 bool state_changing, int64_t now_ms,
 			 struct principal *ret)
 {
 	uint8_t hash[SESSION_HASH_LEN];
+	struct row_job job = { .s = s };
+	writer_fn post = NULL;
 	struct session *se;
 	ssize_t i;
 	int r = 0;
@@ -234,7 +576,7 @@ int session_authenticate(struct sessions *s, const struct console_config *conf,
 		r = -EACCES;
 		s->stats.expired++;
 		snprintf(ret->denied, sizeof(ret->denied),
-			 "no such session (logged out, or the collector restarted): log in again");
+			 "no such session (logged out, expired or ended by a change of its account): log in again");
 		goto out;
 	}
 	se = &s->list[i];
@@ -243,7 +585,9 @@ int session_authenticate(struct sessions *s, const struct console_config *conf,
 		s->stats.expired++;
 		snprintf(ret->denied, sizeof(ret->denied),
 			 "the session expired: log in again");
-		drop(s, (size_t)i);
+		memcpy(job.hash, se->hash, SESSION_HASH_LEN);
+		post = remove_apply;
+		drop(s, (size_t)i, NULL);
 		goto out;
 	}
 	if (state_changing && !csrf_matches(se->csrf, csrf)) {
@@ -254,10 +598,20 @@ int session_authenticate(struct sessions *s, const struct console_config *conf,
 		goto out;
 	}
 	se->seen_ms = now_ms;
+	/* The store hears of requests only so often: no write per request. */
+	if (now_ms - se->stored_seen_ms >= session_touch_ms(conf)) {
+		memcpy(job.hash, se->hash, SESSION_HASH_LEN);
+		job.seen_ms = now_ms;
+		job.was_seen_ms = se->stored_seen_ms;
+		se->stored_seen_ms = now_ms;
+		post = touch_apply;
+	}
 	*ret = (struct principal){ .perms = se->perms, .session_id = se->id };
 	strlcpy_safe(ret->name, se->name, sizeof(ret->name));
 out:
 	pthread_mutex_unlock(&s->lock);
+	if (post != NULL && s->w != NULL)
+		post_row(s, post, &job);
 	return r;
 }
 
@@ -279,29 +633,78 @@ int session_get(struct sessions *s, const struct console_config *conf,
 	return i >= 0 ? 0 : -ENOENT;
 }
 
+/* On the writer thread, once the store forgot the session: memory does. */
+static void remove_then(void *arg, int result)
+{
+	struct row_job *j = arg;
+	ssize_t i;
+
+	if (result < 0)
+		return;
+	pthread_mutex_lock(&j->s->lock);
+	i = find_hash(j->s, j->hash);
+	if (i >= 0)
+		drop(j->s, (size_t)i, NULL);
+	pthread_mutex_unlock(&j->s->lock);
+}
+
 int session_delete(struct sessions *s, int64_t id)
 {
+	struct row_job j = { .s = s };
 	ssize_t i;
 
 	pthread_mutex_lock(&s->lock);
 	i = find_id(s, id);
-	if (i >= 0)
-		drop(s, (size_t)i);
+	if (i >= 0) {
+		memcpy(j.hash, s->list[i].hash, SESSION_HASH_LEN);
+		if (!s->stored)
+			drop(s, (size_t)i, NULL);
+	}
 	pthread_mutex_unlock(&s->lock);
-	return i >= 0 ? 0 : -ENOENT;
+	if (i < 0)
+		return -ENOENT;
+	if (!s->stored)
+		return 0;
+	if (s->w == NULL)
+		return -ESHUTDOWN;
+	return writer_run_then(s->w, remove_apply, remove_then, &j,
+			       SESSION_WRITER_WAIT_MS);
+}
+
+struct account_job {
+	struct sessions *s;
+	const char *name;
+};
+
+/* Writer job: every session of an account leaves the store. */
+static int remove_account_apply(struct store *st, void *arg)
+{
+	struct account_job *j = arg;
+
+	(void)st;
+	db_bind_text(j->s->remove_account, 1, j->name);
+	return db_step_done(j->s->remove_account);
 }
 
 size_t session_delete_account(struct sessions *s, const char *name)
 {
+	struct account_job j = { .s = s, .name = name };
 	size_t n = 0;
 
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = s->n; i-- > 0;)
 		if (strcmp(s->list[i].name, name) == 0) {
-			drop(s, i);
+			drop(s, i, NULL);
 			n++;
 		}
 	pthread_mutex_unlock(&s->lock);
+	/*
+	 * Ended now, whatever the store says: should the deletion fail,
+	 * the next start does not restore them either (sessions_open()).
+	 */
+	if (s->stored && s->w != NULL)
+		writer_run_timed(s->w, remove_account_apply, &j,
+				 SESSION_WRITER_WAIT_MS);
 	return n;
 }
 

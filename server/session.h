@@ -10,9 +10,17 @@
  * X-Tocsin-CSRF, or it is refused 403: another site's page can make the
  * browser send the cookie, but cannot read the token.
  *
- * Sessions live in memory only: a restart of the collector logs every
- * technician out (the store would cost a writer job per request to keep
- * the idle deadline).
+ * Sessions are kept in memory, where each request checks them, and in
+ * the store (table console_sessions: the cookie's hash, never the
+ * cookie; the account, its permissions, the CSRF token, the login and
+ * last-seen times), so that a restart of the collector keeps them.  The
+ * store hears of a request only when the last-seen time it has is older
+ * than session_touch_ms() (a minute at most): a restart may bring a
+ * session back with that much less of its idle time.  A login, a logout
+ * and an account's change reach the store through the writer before
+ * they are answered; at start the sessions that expired, or whose
+ * account is gone or changed (password or role) since their login, are
+ * purged, not restored.
  *
  * Failed logins are counted per name and per client network (an IPv4
  * address, an IPv6 /64) over a window; past the limit, logins are
@@ -28,11 +36,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/db.h"
 #include "http.h"
 
 struct cfg;
 struct cfg_node;
 struct sessions;
+struct store;
+struct writer;
+
+extern const struct db_schema session_schema;
 
 /* The console: section's defaults (struct console_config: server.h). */
 void console_config_defaults(struct console_config *conf);
@@ -49,13 +62,35 @@ struct session_issued {
 	int64_t idle_expires_ms, expires_ms;
 };
 
+/* Sessions in memory only, which a restart forgets. */
 int sessions_new(struct sessions **ret);
+/*
+ * Sessions kept in st too (after its migrations, the accounts' among
+ * them): purge what is no longer valid at now_ms under conf, and restore
+ * the rest, the most recently seen max_sessions of them.  0 or -errno.
+ */
+int sessions_open(struct store *st, const struct console_config *conf,
+		  int64_t now_ms, struct sessions **ret);
+/* Changes go through w from then on (it starts after sessions_open()). */
+void sessions_attach_writer(struct sessions *s, struct writer *w);
+/* After the HTTP server stopped and the writer drained.  NULL is fine. */
 void sessions_free(struct sessions *s);
 
-/* A new session for name with perms, under conf's limits. */
-void session_create(struct sessions *s, const struct console_config *conf,
-		    const char *name, unsigned perms, int64_t now_ms,
-		    struct session_issued *ret);
+/*
+ * How stale the store's last-seen time of a session may grow: a quarter
+ * of the idle limit, at most a minute.
+ */
+int64_t session_touch_ms(const struct console_config *conf);
+
+/*
+ * A new session for name with perms, under conf's limits (the idlest
+ * goes beyond max_sessions): 0 and *ret once it is in the store, or
+ * -EAGAIN (the writer is busy), -ESHUTDOWN or the store's error, and
+ * no session.
+ */
+int session_create(struct sessions *s, const struct console_config *conf,
+		   const char *name, unsigned perms, int64_t now_ms,
+		   struct session_issued *ret);
 
 /*
  * The session of cookie, for a request at now_ms: 0 and *ret (with
@@ -72,9 +107,17 @@ int session_authenticate(struct sessions *s, const struct console_config *conf,
 /* The CSRF token and deadlines of session id (no secret): 0, or -ENOENT. */
 int session_get(struct sessions *s, const struct console_config *conf,
 		int64_t id, struct session_issued *ret);
-/* End session id (a logout): 0, or -ENOENT. */
+/*
+ * End session id (a logout), in the store first: 0, -ENOENT, or the
+ * writer's error (-EAGAIN, -EIO...), and the session goes on.
+ */
 int session_delete(struct sessions *s, int64_t id);
-/* End every session of account name (deleted, or a new password). */
+/*
+ * End every session of account name (deleted, or a new password or
+ * role) at once: how many.  Their rows are deleted from the store too;
+ * should that fail, the next start does not restore them either (their
+ * account is gone, or changed after their login).
+ */
 size_t session_delete_account(struct sessions *s, const char *name);
 size_t session_count(struct sessions *s);
 

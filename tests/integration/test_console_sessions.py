@@ -1,5 +1,6 @@
 """The console's accounts and sessions over the real API: password hashing,
 cookies, CSRF, expiry, rate limiting, audit, logout."""
+import hashlib
 import os
 import sqlite3
 import subprocess
@@ -89,11 +90,12 @@ def test_login_sets_a_strict_cookie_and_works_like_a_token(server):
     assert r.headers["Cache-Control"] == "no-store"
     me = s.request("GET", "/api/v1/session", csrf=False).json()
     assert (me["name"], me["role"], me["csrf"]) == ("carol", "technician", s.csrf)
-    # The secret is not stored anywhere: only its hash, in memory.
+    # The secret is not stored anywhere: only its hash, in the store.
     con = sqlite3.connect(server.db)
     dump = "\n".join(con.iterdump())
     con.close()
     assert attrs[0].split("=", 1)[1] not in dump
+    assert stored_sessions(server) == [("carol", cookie_hash(s))]
 
 
 def test_actions_with_a_session_need_the_csrf_token_and_name_the_account(server):
@@ -262,12 +264,115 @@ def test_a_viewer_session_reads_but_may_not_act(server):
     assert server.ticket(tid)["status"] == "new"
 
 
-def test_accounts_and_their_hashes_survive_a_restart_sessions_do_not(server):
+def cookie_hash(session):
+    """What the store keeps of a session cookie: BLAKE2b-256 of its value."""
+    return hashlib.blake2b(session.cookie.split("=", 1)[1].encode(),
+                           digest_size=32).digest()
+
+
+def stored_sessions(server):
+    con = sqlite3.connect(server.db)
+    try:
+        return con.execute("SELECT name, hash FROM console_sessions"
+                           " ORDER BY name, created").fetchall()
+    finally:
+        con.close()
+
+
+def restart(server, crash=False):
+    server.kill() if crash else server.stop()
+    server.start()
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["stop", "crash"])
+def test_a_session_and_its_csrf_token_survive_a_restart(server, crash):
     create_account(server, "carol")
     s = Session(server, "carol")
+    tid = open_ticket(server, "web01")
+    restart(server, crash)
+    # The same cookie, the same token: the technician goes on working.
+    r = s.request("GET", "/api/v1/tickets")
+    assert r.status == 200, r.body
+    me = s.request("GET", "/api/v1/session", csrf=False).json()
+    assert (me["name"], me["role"], me["csrf"]) == ("carol", "technician", s.csrf)
+    # The login's absolute deadline; the idle one moved with the request.
+    assert me["expires_at"] == s.info["expires_at"]
+    assert me["idle_expires_at"] > s.info["idle_expires_at"]
+    path = f"/api/v1/tickets/{tid}/actions"
+    assert s.request("POST", path, body={"action": "acknowledge"}, csrf=False).status == 403
+    r = s.request("POST", path, body={"action": "acknowledge"})
+    assert r.status == 200, r.body
+    ack = [j for j in server.ticket(tid)["journal"] if j["new"] == "acknowledged"]
+    assert [j["actor"] for j in ack] == ["carol"]
+    assert "tocsin_console_sessions 1" in server.get("/metrics").body.decode().splitlines()
+
+
+def test_a_logout_stays_logged_out_after_a_restart(server):
+    create_account(server, "carol")
+    gone, kept = Session(server, "carol"), Session(server, "carol")
+    assert gone.logout().status == 200
+    assert stored_sessions(server) == [("carol", cookie_hash(kept))]
+    restart(server)
+    r = gone.request("GET", "/api/v1/tickets")
+    assert r.status == 401 and "log in again" in r.json()["error"]
+    assert kept.request("GET", "/api/v1/tickets").status == 200
+
+
+def test_expired_sessions_are_not_restored_but_purged(server):
+    create_account(server, "carol")
+    old, idle, fresh = (Session(server, "carol") for _ in range(3))
     server.stop()
+    # While the collector was down, old passed its 12 h since the login
+    # (though used lately) and idle its hour without a request.
+    con = sqlite3.connect(server.db)
+    with con:
+        con.execute("UPDATE console_sessions SET created = created - 12 * 3600 * 1000"
+                    " WHERE hash = ?", (cookie_hash(old),))
+        con.execute("UPDATE console_sessions SET seen = seen - 3600 * 1000,"
+                    " created = created - 3600 * 1000 WHERE hash = ?",
+                    (cookie_hash(idle),))
+    con.close()
     server.start()
+    for s in (old, idle):
+        r = s.request("GET", "/api/v1/tickets")
+        assert r.status == 401 and "log in again" in r.json()["error"]
+    assert fresh.request("GET", "/api/v1/tickets").status == 200
+    assert stored_sessions(server) == [("carol", cookie_hash(fresh))]
+
+
+def test_a_password_change_ends_the_other_sessions_across_a_restart(server):
+    create_account(server, "carol")
+    create_account(server, "dave")
+    s, other, dave = Session(server, "carol"), Session(server, "carol"), Session(server, "dave")
+    r = s.request("PUT", "/api/v1/session/password",
+                  body={"current": PASSWORD, "password": "new password!"})
+    assert r.status == 200, r.body
+    after = Session(server, "carol", password="new password!")
+    restart(server)
     assert s.request("GET", "/api/v1/tickets").status == 401
+    assert other.request("GET", "/api/v1/tickets").status == 401
+    assert after.request("GET", "/api/v1/tickets").status == 200
+    assert dave.request("GET", "/api/v1/tickets").status == 200
+
+
+def test_a_role_change_or_deletion_ends_the_sessions_across_a_restart(server):
+    create_account(server, "carol")
+    create_account(server, "dave")
+    carol, dave = Session(server, "carol"), Session(server, "dave")
+    create_account(server, "carol", role="viewer")
+    assert server.admin("DELETE", "/api/v1/accounts/dave").status == 200
+    assert stored_sessions(server) == []
+    restart(server)
+    assert carol.request("GET", "/api/v1/tickets").status == 401
+    assert dave.request("GET", "/api/v1/tickets").status == 401
+    assert Session(server, "carol").info["role"] == "viewer"
+
+
+def test_accounts_and_their_hashes_survive_a_restart(server):
+    create_account(server, "carol")
+    h = stored_hash(server, "carol")
+    restart(server)
+    assert stored_hash(server, "carol") == h
     Session(server, "carol")
 
 

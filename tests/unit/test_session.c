@@ -90,7 +90,7 @@ static void test_a_cookie_of_the_wrong_shape_is_no_session(void **state)
 		assert_int_equal(session_authenticate(s, &c, cookie, NULL, false, 1, &p),
 				 -EACCES);
 		assert_string_equal(p.denied,
-				    "no such session (logged out, or the collector restarted): log in again");
+				    "no such session (logged out, expired or ended by a change of its account): log in again");
 	}
 	assert_int_equal(session_authenticate(s, &c, is.secret, NULL, false, 1, &p), 0);
 	sessions_free(s);

@@ -1,0 +1,347 @@
+/*
+ * Console sessions kept in a real SQLite file with the real writer, and
+ * the store closed and opened again as a restart does: which sessions
+ * come back (with their CSRF token), which stay ended, which expired;
+ * the cap; and that requests do not each cost a write.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/util.h"
+#include "../../server/account.h"
+#include "../../server/audit.h"
+#include "../../server/server.h"
+#include "../../server/session.h"
+#include "../../server/store.h"
+#include "../../server/writer.h"
+#include "tmpdb.h"
+
+#define T0 1795341600000LL
+#define TECH (PERM_READ | PERM_WRITE)
+
+struct fixture {
+	char path[64];
+	struct console_config conf;
+	struct store *st;
+	struct audit *audit;
+	struct accounts *a;
+	struct sessions *s;
+	struct writer *w;
+};
+
+/* Open everything as tocsin-server does, the clock at now_ms. */
+static void open_all(struct fixture *f, int64_t now_ms)
+{
+	assert_int_equal(store_open(f->path, &f->st), 0);
+	assert_int_equal(audit_open(f->st, &f->audit), 0);
+	assert_int_equal(accounts_open(f->st, f->audit, &f->a), 0);
+	assert_int_equal(sessions_open(f->st, &f->conf, now_ms, &f->s), 0);
+	assert_int_equal(writer_start(f->st, 64, 16, &f->w), 0);
+	accounts_attach_writer(f->a, f->w);
+	sessions_attach_writer(f->s, f->w);
+}
+
+static void close_all(struct fixture *f)
+{
+	writer_stop(f->w);
+	sessions_free(f->s);
+	accounts_close(f->a);
+	audit_close(f->audit);
+	store_close(f->st);
+}
+
+/* A restart: what is still valid at now_ms comes back. */
+static void restart(struct fixture *f, int64_t now_ms)
+{
+	close_all(f);
+	open_all(f, now_ms);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	char err[256];
+
+	if (tmpdb_make(f->path, sizeof(f->path), "session") < 0)
+		return -1;
+	console_config_defaults(&f->conf);
+	f->conf.idle_ms = 10000;
+	f->conf.absolute_ms = 60000;
+	f->conf.max_sessions = 3;
+	open_all(f, T0);
+	/* The accounts exist before any login. */
+	if (account_set(f->a, "carol", "technician", "correct horse battery",
+			"admin", T0 - 1000, err, sizeof(err)) != 1 ||
+	    account_set(f->a, "dave", "technician", "correct horse battery",
+			"admin", T0 - 1000, err, sizeof(err)) != 1)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	close_all(f);
+	tmpdb_remove(f->path);
+	free(f);
+	return 0;
+}
+
+/* The number sql counts, straight from the file. */
+static long long count(struct fixture *f, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	long long n = -1;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return n;
+}
+
+static void login(struct fixture *f, const char *name, int64_t now_ms,
+		  struct session_issued *ret)
+{
+	assert_int_equal(session_create(f->s, &f->conf, name, TECH, now_ms, ret), 0);
+}
+
+/* A request that changes something, with the session's CSRF token. */
+static int change(struct fixture *f, const struct session_issued *is,
+		  int64_t now_ms, struct principal *p)
+{
+	*p = (struct principal){ 0 };
+	return session_authenticate(f->s, &f->conf, is->secret, is->csrf, true,
+				    now_ms, p);
+}
+
+static void test_a_session_and_its_csrf_token_survive_a_restart(void **state)
+{
+	struct fixture *f = *state;
+	struct session_issued is, got;
+	struct principal p;
+	char hex[2 * 32 + 1];
+	uint8_t hash[32];
+
+	login(f, "carol", T0, &is);
+	assert_int_equal(change(f, &is, T0 + 1, &p), 0);
+	restart(f, T0 + 2000);
+	assert_int_equal(session_count(f->s), 1);
+	assert_int_equal(change(f, &is, T0 + 2000, &p), 0);
+	assert_string_equal(p.name, "carol");
+	assert_int_equal(p.perms, TECH);
+	/* The token and deadlines are the login's. */
+	assert_int_equal(session_get(f->s, &f->conf, p.session_id, &got), 0);
+	assert_string_equal(got.csrf, is.csrf);
+	assert_int_equal(got.expires_ms, T0 + 60000);
+	assert_int_equal(got.idle_expires_ms, T0 + 12000);
+	/* The store has the cookie's hash, never the cookie. */
+	crypto_generichash(hash, sizeof(hash), (const uint8_t *)is.secret,
+			   strlen(is.secret), NULL, 0);
+	sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+	{
+		char sql[256];
+
+		snprintf(sql, sizeof(sql),
+			 "SELECT count(*) FROM console_sessions WHERE lower(hex(hash)) = '%s'",
+			 hex);
+		assert_int_equal(count(f, sql), 1);
+	}
+	/* A wrong CSRF token still fails after the restart. */
+	is.csrf[0] = is.csrf[0] == 'A' ? 'B' : 'A';
+	assert_int_equal(change(f, &is, T0 + 2001, &p), -EPERM);
+}
+
+static void test_ended_sessions_stay_ended_after_a_restart(void **state)
+{
+	struct fixture *f = *state;
+	struct session_issued out, changed, after, other;
+	struct principal p;
+	char err[256];
+
+	login(f, "carol", T0, &out);
+	login(f, "carol", T0, &changed);
+	login(f, "dave", T0, &other);
+	assert_int_equal(change(f, &out, T0 + 1, &p), 0);
+	assert_int_equal(session_delete(f->s, p.session_id), 0); /* logout */
+	/* A new password ends carol's other sessions; a later login is new. */
+	assert_int_equal(account_set(f->a, "carol", "technician",
+				     "another long password", "carol", T0 + 10,
+				     err, sizeof(err)),
+			 0);
+	assert_int_equal(session_delete_account(f->s, "carol"), 1);
+	login(f, "carol", T0 + 20, &after);
+	restart(f, T0 + 1000);
+	assert_int_equal(change(f, &out, T0 + 1000, &p), -EACCES);
+	assert_int_equal(change(f, &changed, T0 + 1000, &p), -EACCES);
+	assert_int_equal(change(f, &after, T0 + 1000, &p), 0);
+	assert_int_equal(change(f, &other, T0 + 1000, &p), 0);
+	assert_int_equal(count(f, "SELECT count(*) FROM console_sessions"), 2);
+}
+
+/*
+ * Should the store miss the deletion of an account's sessions (the
+ * writer busy), the next start still does not bring them back: a
+ * session older than its account's last change, or of no account, ends.
+ */
+static void test_a_changed_or_deleted_account_is_checked_at_start(void **state)
+{
+	struct fixture *f = *state;
+	struct session_issued carol, dave;
+	struct principal p;
+	char err[256];
+
+	login(f, "carol", T0, &carol);
+	login(f, "dave", T0, &dave);
+	/* Only the accounts change: the sessions' rows are left as they are. */
+	assert_int_equal(account_set(f->a, "carol", "viewer",
+				     "correct horse battery", "admin", T0 + 10,
+				     err, sizeof(err)),
+			 0);
+	assert_int_equal(account_delete(f->a, "dave", "admin", T0 + 10), 0);
+	assert_int_equal(count(f, "SELECT count(*) FROM console_sessions"), 2);
+	restart(f, T0 + 1000);
+	assert_int_equal(change(f, &carol, T0 + 1000, &p), -EACCES);
+	assert_int_equal(change(f, &dave, T0 + 1000, &p), -EACCES);
+	assert_int_equal(session_count(f->s), 0);
+	assert_int_equal(count(f, "SELECT count(*) FROM console_sessions"), 0);
+}
+
+static void test_expired_sessions_are_purged_not_restored(void **state)
+{
+	struct fixture *f = *state;
+	struct session_issued busy, idle, old;
+	struct principal p;
+
+	login(f, "carol", T0, &busy);
+	login(f, "carol", T0, &idle);
+	/* busy is used; the store hears of it (a quarter of idle passed). */
+	assert_int_equal(change(f, &busy, T0 + 9000, &p), 0);
+	restart(f, T0 + 15000);
+	/* idle: 15 s unused, past the 10 s limit; busy: 6 s. */
+	assert_int_equal(change(f, &idle, T0 + 15000, &p), -EACCES);
+	assert_int_equal(change(f, &busy, T0 + 15000, &p), 0);
+	assert_int_equal(count(f, "SELECT count(*) FROM console_sessions"), 1);
+
+	/* Kept busy to its absolute limit, it is not restored past it. */
+	login(f, "dave", T0 + 15000, &old);
+	for (int64_t t = T0 + 20000; t < T0 + 60000; t += 5000)
+		assert_int_equal(change(f, &busy, t, &p), 0);
+	assert_int_equal(change(f, &busy, T0 + 59999, &p), 0);
+	restart(f, T0 + 60000);
+	assert_int_equal(change(f, &busy, T0 + 60000, &p), -EACCES);
+	/* dave's was not used for 45 s: past idle. */
+	assert_int_equal(change(f, &old, T0 + 60000, &p), -EACCES);
+	assert_int_equal(count(f, "SELECT count(*) FROM console_sessions"), 0);
+}
+
+static int nothing(struct store *st, void *arg)
+{
+	(void)st;
+	(void)arg;
+	return 0;
+}
+
+/* The writer jobs that ran since before (one of them a no-op to wait for). */
+static uint64_t jobs_since(struct fixture *f, const struct writer_stats *before)
+{
+	struct writer_stats now;
+
+	/* Jobs run in order: once this one ran, every posted touch has. */
+	assert_int_equal(writer_run(f->w, nothing, NULL), 0);
+	writer_get_stats(f->w, &now);
+	return now.jobs - before->jobs - 1;
+}
+
+/* Requests within session_touch_ms() of the last write cost no writer job. */
+static void test_requests_do_not_each_write(void **state)
+{
+	struct fixture *f = *state;
+	struct session_issued is;
+	struct writer_stats before;
+	struct principal p;
+
+	assert_int_equal(session_touch_ms(&f->conf), 2500);
+	login(f, "carol", T0, &is);
+	writer_get_stats(f->w, &before);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(change(f, &is, T0 + 1 + i * 2, &p), 0);
+	/* 1,000 requests within 2.5 s of the login: no write at all. */
+	assert_int_equal(jobs_since(f, &before), 0);
+	writer_get_stats(f->w, &before);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(change(f, &is, T0 + 2500 + i, &p), 0);
+	/* One write, by the first request past the interval. */
+	assert_int_equal(jobs_since(f, &before), 1);
+	assert_int_equal(count(f, "SELECT seen FROM console_sessions") - T0, 2500);
+	/* The default idle hour: a minute. */
+	console_config_defaults(&f->conf);
+	assert_int_equal(session_touch_ms(&f->conf), 60000);
+}
+
+/* max_sessions holds in the store too: the idlest leaves it. */
+static void test_the_cap_holds_in_the_store(void **state)
+{
+	struct fixture *f = *state;
+	struct session_issued a, b, c, d;
+	struct principal p;
+
+	login(f, "carol", T0, &a);
+	login(f, "carol", T0 + 10, &b);
+	login(f, "dave", T0 + 20, &c);
+	assert_int_equal(change(f, &a, T0 + 30, &p), 0); /* a is busy: b idlest */
+	login(f, "dave", T0 + 40, &d);
+	assert_int_equal(count(f, "SELECT count(*) FROM console_sessions"), 3);
+	restart(f, T0 + 100);
+	assert_int_equal(session_count(f->s), 3);
+	assert_int_equal(change(f, &b, T0 + 100, &p), -EACCES);
+	assert_int_equal(change(f, &a, T0 + 100, &p), 0);
+	assert_int_equal(change(f, &c, T0 + 100, &p), 0);
+	assert_int_equal(change(f, &d, T0 + 100, &p), 0);
+	/* A smaller cap at start keeps the most recently seen. */
+	f->conf.max_sessions = 1;
+	restart(f, T0 + 200);
+	assert_int_equal(session_count(f->s), 1);
+	assert_int_equal(count(f, "SELECT count(*) FROM console_sessions"), 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			test_a_session_and_its_csrf_token_survive_a_restart, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_ended_sessions_stay_ended_after_a_restart, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_changed_or_deleted_account_is_checked_at_start,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_expired_sessions_are_purged_not_restored, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_requests_do_not_each_write,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_the_cap_holds_in_the_store,
+						setup, teardown),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
