@@ -15,6 +15,7 @@
 struct metrics;
 struct writer;
 struct desk;
+struct traplisten;
 
 /* What the ingest endpoint has done since start, for /metrics. */
 struct api_counters {
@@ -40,6 +41,7 @@ struct api {
 	struct audit *audit;
 	struct liveness *liveness;	 /* heartbeats and silent hosts */
 	struct retention *retention;	 /* event retention (retention.h) */
+	struct traplisten *traps;	 /* NULL: no traps: section at start */
 	struct budget ingest_bytes;	 /* request bytes of batches waiting for the writer */
 	/*
 	 * The read side: a second connection (store_open_reader()) with the

@@ -302,6 +302,7 @@ int main(int argc, char **argv)
 		r = traplisten_start(traps, api.store, api.writer, api.metrics);
 		if (r < 0)
 			fatalx("cannot start the trap listener: %s", strerror(-r));
+		api.traps = traps;
 		log_info("listening for SNMP traps on %s (udp): %zu devices, %zu mappings besides the fallback",
 			 traplisten_describe(traps), conf->traps->ndevices,
 			 trapmap_count(conf->traps->map));

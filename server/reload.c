@@ -19,6 +19,7 @@
 #include "server.h"
 #include "tls.h"
 #include "trapconf.h"
+#include "traplisten.h"
 #include "writer.h"
 
 void reload_keep(struct reload_history *h, struct server_config *conf)
@@ -139,11 +140,65 @@ static void warn_restart_only(const struct server_config *old,
 	if (memcmp(old->helpdesk_digest, new->helpdesk_digest,
 		   sizeof(old->helpdesk_digest)) != 0)
 		log_warnx(fmt, "the helpdesk (contracts, people, helpdesk, notify, or a customer's contract, contacts or notify)");
-	/* The trap listener keeps the configuration it was started with. */
-	if (new->traps != NULL || old->traps != NULL)
-		log_notice("SIGHUP: traps:, the hosts' snmp: keys and the trap mappings apply after a restart");
-	if (new->traps != NULL && new->traps->mappings_unread)
-		log_warnx("SIGHUP: the traps: section is new: the trap listener starts, and its mapping files are read and checked, only with a restart (check them first with tocsin-server --check-config)");
+}
+
+static bool listen_differs(const struct trap_config *a,
+			   const struct trap_config *b)
+{
+	if (a->nlisten != b->nlisten)
+		return true;
+	for (size_t i = 0; i < a->nlisten; i++)
+		if (str_differs(a->listen[i].host, b->listen[i].host) ||
+		    a->listen[i].port != b->listen[i].port)
+			return true;
+	return false;
+}
+
+static bool string_lists_differ(char *const *a, char *const *b)
+{
+	size_t i = 0;
+
+	if (a == NULL || b == NULL)
+		return a != b;
+	for (; a[i] && b[i]; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return true;
+	return a[i] != b[i];
+}
+
+/*
+ * What of traps: only a restart applies, against what the listener runs
+ * with (running: NULL when there is none): the sockets, what net-snmp
+ * was started with, and the size of the receive buffers.
+ */
+static void warn_traps_restart_only(const struct trap_config *running,
+				    const struct trap_config *new)
+{
+	static const char fmt[] =
+		"SIGHUP: %s changed; restart the server to apply it";
+
+	if (running == NULL) {
+		if (new != NULL)
+			log_warnx("SIGHUP: the traps: section is new: the trap listener starts, and its mapping files are read and checked, only with a restart (check them first with tocsin-server --check-config)");
+		return;
+	}
+	if (new == NULL) {
+		log_warnx("SIGHUP: the traps: section is gone; the trap listener goes on with its configuration until a restart");
+		return;
+	}
+	if (listen_differs(running, new))
+		log_warnx(fmt, "traps.listen");
+	if (str_differs(running->user, new->user))
+		log_warnx(fmt, "traps.user");
+	if (running->engine_id.len != new->engine_id.len ||
+	    memcmp(running->engine_id.id, new->engine_id.id,
+		   new->engine_id.len) != 0)
+		log_warnx(fmt, "traps.engine_id");
+	if (string_lists_differ(running->mib_dirs, new->mib_dirs))
+		log_warnx(fmt, "traps.mib_dirs (the mappings were read with the MIBs of the start)");
+	if (running->receive_buffer != new->receive_buffer ||
+	    running->max_packet != new->max_packet)
+		log_warnx(fmt, "traps.receive_buffer or max_packet");
 }
 
 /* --- applying ---------------------------------------------------------- */
@@ -222,6 +277,7 @@ int reload_apply(struct api *api, struct reload_history *h,
 				  strerror(-r));
 	}
 	warn_restart_only(api->conf, conf);
+	warn_traps_restart_only(traplisten_config(api->traps), conf->traps);
 	reload_certificate(api->conf->tls, conf->tls);
 	reload_keep(h, conf);
 	api->conf = conf;
@@ -232,6 +288,8 @@ int reload_apply(struct api *api, struct reload_history *h,
 		retention_configure(api->retention, &conf->retention);
 	if (api->credentials != NULL)
 		credentials_configure(api->credentials, &conf->enrollment);
+	/* The listener thread takes it up between two datagrams. */
+	traplisten_reconfigure(api->traps, conf->traps);
 	log_notice("SIGHUP: configuration reloaded from %s (%zu tokens, %zu hosts in the inventory, %zu lifecycle rules)",
 		   config_path, conf->ntokens, conf->inventory->nhosts,
 		   conf->lifecycle->nrules);

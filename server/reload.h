@@ -9,18 +9,23 @@
  * swaps the deduplication's context between two commits, lifecycle:
  * rules, topology: and the inventory (customers, hosts) for the alert
  * lifecycle, enrollment and the API; the TLS certificate and key (tls.c
- * hands the new pair to the next handshakes).  What is bound at start is
+ * hands the new pair to the next handshakes); and the trap listener's
+ * configuration but for its sockets and net-snmp's start-up settings
+ * (traplisten_reconfigure()).  What is bound at start is
  * named in the log with "restart the server to apply it": listen,
  * database, allow_plain_http, tls.client_ca and require_client_cert,
  * http.max_body/threads/max_connections/connection_timeout,
  * writer.max_queue/max_group, lifecycle.tick and the helpdesk's sections
  * (contracts, people, helpdesk, notify, and the customers' contract,
  * contacts and notify), whose modules load them at start (the helpdesk's
- * routing also keeps the inventory of the start).
+ * routing also keeps the inventory of the start), and traps.listen, user,
+ * engine_id, mib_dirs, receive_buffer and max_packet.
  *
  * Replaced configurations are kept until exit, since modules may still
- * hold pointers into them (the helpdesk's inventory, a token), and
- * reloads are rare.
+ * hold pointers into them (the helpdesk's inventory, a token, the trap
+ * listener's batches at the writer and its SNMPv3 users), and reloads
+ * are rare: this is how a replaced trap configuration is retired safely,
+ * without a reference count on the listener's per-trap path.
  */
 #ifndef TOCSIN_RELOAD_H
 #define TOCSIN_RELOAD_H

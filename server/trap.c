@@ -59,7 +59,9 @@ struct peer {
 };
 
 struct trap_engine {
+	/* The listener thread's current one (trap_engine_reconfigure()). */
 	const struct trap_config *conf;
+	struct trap_engine_id engine_id; /* ours, as net-snmp was started with */
 	struct engine_transport *transport;
 	void *sess; /* net-snmp's struct session_list */
 	netsnmp_session *session;
@@ -406,23 +408,42 @@ static bool network_holds_device(const struct trap_network *n,
  * A device with an engine id gets the users it may use (its own, those of
  * networks holding one of its addresses) localised to that engine at
  * start: its traps never need discovery, and discovery never localises a
- * user to a configured device's engine id.
+ * user to a configured device's engine id (and again after a reload,
+ * for the users a device gained).
  */
+static int add_device_users_of(const struct trap_engine *e,
+			       const struct trap_device *d)
+{
+	const struct trap_config *conf = e->conf;
+	int r = localise_listed(e, d, d->users);
+
+	for (size_t k = 0; r == 0 && k < conf->nnetworks; k++)
+		if (network_holds_device(&conf->networks[k], d))
+			r = localise_listed(e, d, conf->networks[k].users);
+	return r;
+}
+
+/* add_device_users_of() for every device with an engine id. */
 static int add_device_users(struct trap_engine *e)
 {
 	const struct trap_config *conf = e->conf;
 	int r = 0;
 
-	for (size_t i = 0; r == 0 && i < conf->ndevices; i++) {
-		const struct trap_device *d = &conf->devices[i];
+	for (size_t i = 0; r == 0 && i < conf->ndevices; i++)
+		if (conf->devices[i].has_engine_id)
+			r = add_device_users_of(e, &conf->devices[i]);
+	return r;
+}
 
-		if (!d->has_engine_id)
-			continue;
-		r = localise_listed(e, d, d->users);
-		for (size_t k = 0; r == 0 && k < conf->nnetworks; k++)
-			if (network_holds_device(&conf->networks[k], d))
-				r = localise_listed(e, d, conf->networks[k].users);
-	}
+/* u localised to our engine (informs) and to the engines configured for it. */
+static int localise_configured(const struct trap_engine *e,
+			       const struct engine_user *u)
+{
+	int r = localise_user(u, e->engine_id.id, e->engine_id.len);
+
+	for (size_t k = 0; r == 0 && k < u->conf->nengine_ids; k++)
+		r = localise_user(u, u->conf->engine_ids[k].id,
+				  u->conf->engine_ids[k].len);
 	return r;
 }
 
@@ -441,15 +462,105 @@ static int add_users(struct trap_engine *e)
 
 		r = derive_keys(&conf->users[i], u);
 		if (r == 0)
-			r = localise_user(u, conf->engine_id.id,
-					  conf->engine_id.len);
-		for (size_t k = 0; r == 0 && k < conf->users[i].nengine_ids; k++)
-			r = localise_user(u, conf->users[i].engine_ids[k].id,
-					  conf->users[i].engine_ids[k].len);
+			r = localise_configured(e, u);
 		if (r < 0)
 			return r;
 	}
 	return add_device_users(e);
+}
+
+static bool str_same(const char *a, const char *b)
+{
+	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+/* Whether a and b are one user: name, protocols, pass phrases, engines. */
+static bool user_same(const struct trap_user *a, const struct trap_user *b)
+{
+	if (strcmp(a->name, b->name) != 0 || a->auth != b->auth ||
+	    a->priv != b->priv || !str_same(a->auth_key, b->auth_key) ||
+	    !str_same(a->priv_key, b->priv_key) ||
+	    a->nengine_ids != b->nengine_ids)
+		return false;
+	for (size_t i = 0; i < a->nengine_ids; i++)
+		if (a->engine_ids[i].len != b->engine_ids[i].len ||
+		    memcmp(a->engine_ids[i].id, b->engine_ids[i].id,
+			   a->engine_ids[i].len) != 0)
+			return false;
+	return true;
+}
+
+/* Every localisation of the user name, to any engine (discovered ones too). */
+static void forget_user_everywhere(const char *name)
+{
+	struct usmUser *u, *next;
+
+	for (u = usm_get_userList(); u != NULL; u = next) {
+		next = u->next;
+		if (u->secName != NULL && strcmp(u->secName, name) == 0) {
+			usm_remove_user(u);
+			usm_free_user(u);
+		}
+	}
+}
+
+static void wipe_users(struct engine_user *users, size_t n)
+{
+	if (users != NULL)
+		sodium_memzero(users, n * sizeof(*users));
+	free(users);
+}
+
+int trap_engine_reconfigure(struct trap_engine *e,
+			    const struct trap_config *conf)
+{
+	size_t n = conf->nusers;
+	struct engine_user *users = xcalloc(n ? n : 1, sizeof(*users));
+	bool *fresh = xcalloc(n ? n : 1, sizeof(*fresh));
+	int r = 0;
+
+	/* The keys first, before USM changes: a failure here changes nothing. */
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const struct engine_user *old = find_user(e, conf->users[i].name);
+
+		if (old != NULL && user_same(old->conf, &conf->users[i])) {
+			users[i] = *old;
+			users[i].conf = &conf->users[i];
+		} else {
+			fresh[i] = true;
+			r = derive_keys(&conf->users[i], &users[i]);
+		}
+	}
+	if (r < 0)
+		goto out;
+	pthread_mutex_lock(&snmp_lock);
+	for (size_t i = 0; i < e->nusers; i++) {
+		const struct trap_user *was = e->users[i].conf;
+		bool kept = false;
+
+		for (size_t k = 0; !kept && k < n; k++)
+			kept = !fresh[k] && strcmp(conf->users[k].name, was->name) == 0;
+		if (!kept)
+			forget_user_everywhere(was->name);
+	}
+	wipe_users(e->users, e->nusers);
+	e->users = users;
+	e->nusers = n;
+	e->conf = conf;
+	users = NULL;
+	/* Applied now: what USM refuses is counted, the rest goes on. */
+	for (size_t i = 0; i < n; i++)
+		if (fresh[i] && localise_configured(e, &e->users[i]) < 0)
+			r++;
+	for (size_t i = 0; i < conf->ndevices; i++)
+		if (conf->devices[i].has_engine_id &&
+		    add_device_users_of(e, &conf->devices[i]) < 0)
+			r++;
+	pthread_mutex_unlock(&snmp_lock);
+out:
+	wipe_users(users, n);
+	free(fresh);
+	return r;
 }
 
 int trap_engine_new(const struct trap_config *conf, struct trap_engine **ret)
@@ -460,6 +571,7 @@ int trap_engine_new(const struct trap_config *conf, struct trap_engine **ret)
 	int r;
 
 	e->conf = conf;
+	e->engine_id = conf->engine_id;
 	e->fd = -1;
 	e->buf_size = conf->max_packet;
 	e->buf = xcalloc(1, e->buf_size);
@@ -510,9 +622,7 @@ void trap_engine_free(struct trap_engine *e)
 		snmp_free_pdu(e->pdu);
 	if (e->sess != NULL)
 		snmp_sess_close(e->sess);
-	if (e->users != NULL)
-		sodium_memzero(e->users, e->nusers * sizeof(*e->users));
-	free(e->users);
+	wipe_users(e->users, e->nusers);
 	free(e->buf);
 	free(e);
 }
@@ -530,8 +640,8 @@ int trap_engine_seed_clock(struct trap_engine *e, const uint8_t *engine,
 	if (len == 0 || len > TRAP_ENGINE_ID_MAX)
 		return -EINVAL;
 	/* Our own engine keeps its own clock. */
-	if (len == e->conf->engine_id.len &&
-	    memcmp(engine, e->conf->engine_id.id, len) == 0)
+	if (len == e->engine_id.len &&
+	    memcmp(engine, e->engine_id.id, len) == 0)
 		return 0;
 	pthread_mutex_lock(&snmp_lock);
 	r = set_enginetime(engine, (u_int)len, boots, time, TRUE);
@@ -672,8 +782,8 @@ static void forget_engine(const struct trap_engine *e)
 	    len > sizeof(engine) || pdu->securityEngineID == NULL)
 		return;
 	memcpy(engine, pdu->securityEngineID, len);
-	if (len == e->conf->engine_id.len &&
-	    memcmp(engine, e->conf->engine_id.id, len) == 0)
+	if (len == e->engine_id.len &&
+	    memcmp(engine, e->engine_id.id, len) == 0)
 		return;
 	for (size_t i = 0; i < e->nusers; i++)
 		if (usm_get_user(engine, len, e->users[i].conf->name) != NULL)

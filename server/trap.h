@@ -56,6 +56,21 @@ int trap_mib_resolve(void *arg, const char *name, struct trap_oid *ret);
 /* The users (their master keys are computed here) and the session. */
 int trap_engine_new(const struct trap_config *conf, struct trap_engine **ret);
 void trap_engine_free(struct trap_engine *e);
+/*
+ * On the listener thread, between two datagrams: decode with conf from
+ * now on (a SIGHUP reload; conf outlives the engine's use of it).  Users
+ * whose name, protocols, pass phrases and engine_ids are unchanged keep
+ * their keys and every engine they were localised to; the others are
+ * removed from USM and added again as configured; devices' engine ids
+ * get the users they may use.  Our engine id, max_packet and the MIBs
+ * stay those of the start.  The keys of a new or changed user are
+ * derived here (RFC 3414 A.2, a megabyte of hashing each) while traps
+ * wait in the socket's buffer.  0; or how many localisations USM refused,
+ * with conf applied nonetheless; or -errno with nothing changed (a
+ * user's keys cannot be derived).
+ */
+int trap_engine_reconfigure(struct trap_engine *e,
+			    const struct trap_config *conf);
 
 /*
  * Decode one datagram that arrived on fd from `from` into m (reset by the

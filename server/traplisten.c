@@ -94,6 +94,11 @@ struct dev_group {
 /* What one writer job stores. */
 struct batch {
 	struct traplisten *l;
+	/*
+	 * The trap configuration it was collected with: its groups point to
+	 * its devices.  Kept, as every loaded configuration, until exit.
+	 */
+	const struct trap_config *conf;
 	uint64_t seq;	   /* creation order, kept when it is tried again */
 	struct dev_group *groups;
 	size_t ngroups, gcap;
@@ -116,7 +121,16 @@ struct batch {
 };
 
 struct traplisten {
+	/*
+	 * The trap configuration of the listener thread, and the one a reload
+	 * offered (traplisten_reconfigure()); the thread takes it up between
+	 * two datagrams.  bound: the one of the start, whose addresses,
+	 * engine id, MIBs and sizes stay.
+	 */
 	const struct trap_config *conf;
+	const struct trap_config *_Atomic offered;
+	const struct trap_config *bound;
+	size_t max_packet; /* bound's: the receive buffers are that large */
 	int fds[SOCKETS_MAX];
 	uint16_t ports[SOCKETS_MAX];
 	size_t nfds;
@@ -237,6 +251,9 @@ int traplisten_bind(const struct trap_config *conf, struct traplisten **ret)
 	int r = 0;
 
 	l->conf = conf;
+	l->bound = conf;
+	atomic_init(&l->offered, conf);
+	l->max_packet = conf->max_packet;
 	l->wake = -1;
 	for (size_t i = 0; r == 0 && i < conf->nlisten; i++)
 		r = bind_one(l, &conf->listen[i]);
@@ -263,9 +280,9 @@ const char *traplisten_describe(const struct traplisten *l)
 	static char text[512];
 
 	text[0] = '\0';
-	for (size_t i = 0; i < l->conf->nlisten && i < l->nfds; i++) {
+	for (size_t i = 0; i < l->bound->nlisten && i < l->nfds; i++) {
 		char one[96];
-		const char *h = l->conf->listen[i].host;
+		const char *h = l->bound->listen[i].host;
 		bool v6 = h && strchr(h, ':');
 
 		snprintf(one, sizeof(one), "%s%s%s%s:%u", i ? ", " : "",
@@ -282,6 +299,7 @@ static struct batch *batch_new(struct traplisten *l)
 	struct batch *b = xcalloc(1, sizeof(*b));
 
 	b->l = l;
+	b->conf = l->conf;
 	b->seq = l->next_seq++;
 	b->group_of = xcalloc(l->conf->ndevices + 1, sizeof(*b->group_of));
 	for (size_t i = 0; i < l->conf->ndevices; i++)
@@ -312,11 +330,14 @@ static void batch_free(struct batch *b)
 	free(b);
 }
 
-/* The batch new traps go to: the last one, unless it is full or posted once. */
+/*
+ * The batch new traps go to: the last one, unless it is full, posted
+ * once, or of the configuration before a reload.
+ */
 static struct batch *current_batch(struct traplisten *l)
 {
 	if (l->tail == NULL || l->tail->count >= l->conf->batch_max ||
-	    l->tail->failures > 0) {
+	    l->tail->failures > 0 || l->tail->conf != l->conf) {
 		struct batch *b = batch_new(l);
 
 		if (l->tail)
@@ -332,7 +353,7 @@ static struct ingest_event *add_event(struct batch *b,
 				      const struct trap_device *d,
 				      struct event_extra **ret_extra)
 {
-	size_t di = (size_t)(d - b->l->conf->devices);
+	size_t di = (size_t)(d - b->conf->devices);
 	struct dev_group *g;
 
 	if (b->group_of[di] < 0) {
@@ -481,7 +502,7 @@ static void collect_event(struct traplisten *l, const struct trap_msg *m,
 				   .item = ev->item,
 				   .summary = ev->summary };
 	if (res->fallback)
-		b->groups[b->group_of[d - l->conf->devices]].nfallback++;
+		b->groups[b->group_of[d - b->conf->devices]].nfallback++;
 	if (!first)
 		return;
 	if (res->fallback)
@@ -526,7 +547,6 @@ static void add_stats(struct dedup_stats *total, const struct dedup_stats *s)
  */
 static int cap_fallback(struct batch *b, const struct dev_group *g, size_t k)
 {
-	const struct traplisten *l = b->l;
 	struct ingest_event *ev = &g->events[k];
 	const struct event_extra *x = &g->extra[k];
 	char text[INGEST_SUMMARY_MAX + 1];
@@ -534,13 +554,13 @@ static int cap_fallback(struct batch *b, const struct dev_group *g, size_t k)
 
 	ev->item = x->item;
 	ev->summary = x->summary;
-	r = trapcap_over(l->cap, g->dev->host, ev->check, ev->item,
-			 l->conf->fallback_max);
+	r = trapcap_over(b->l->cap, g->dev->host, ev->check, ev->item,
+			 b->conf->fallback_max);
 	if (r <= 0)
 		return r;
 	snprintf(text, sizeof(text),
 		 "%s sent traps of more than %zu kinds that no mapping describes; new kinds come to this ticket until some of those are resolved. The latest: %s",
-		 g->dev->host, l->conf->fallback_max, x->summary);
+		 g->dev->host, b->conf->fallback_max, x->summary);
 	ev->item = TRAPCAP_ITEM;
 	ev->summary = batch_keep(b, xstrdup(text));
 	return 1;
@@ -612,7 +632,7 @@ static int batch_apply(struct store *st, void *arg)
 	for (size_t i = 0; r == 0 && i < b->nrows; i++)
 		r = trapreview_add(l->review, &b->rows[i]);
 	if (r == 0 && b->nrows > 0)
-		r = trapreview_trim(l->review, l->conf->unknown_keep, &dropped);
+		r = trapreview_trim(l->review, b->conf->unknown_keep, &dropped);
 	if (r < 0)
 		return r;
 	b->stats = total;
@@ -947,12 +967,41 @@ static void handle_datagram(struct traplisten *l, int fd, uint8_t *data,
 
 /* --- the thread ------------------------------------------------------------ */
 
+/*
+ * On the listener thread, between two datagrams: take up the trap
+ * configuration a reload offered.  Batches collected before keep theirs;
+ * the next trap starts a batch of the new one.  When the new users
+ * cannot be set up, the running configuration stays (unless a newer one
+ * was offered meanwhile, which the next look takes up).
+ */
+static void adopt_offered(struct traplisten *l)
+{
+	const struct trap_config *conf =
+		atomic_load_explicit(&l->offered, memory_order_acquire);
+	const struct trap_config *running = l->conf;
+	int r = trap_engine_reconfigure(l->engine, conf);
+
+	if (r < 0) {
+		log_warnx("trap listener: the reloaded traps.users cannot be set up: %s; keeping the running trap configuration",
+			  strerror(-r));
+		atomic_compare_exchange_strong(&l->offered, &conf, running);
+		return;
+	}
+	if (r > 0)
+		log_warnx("trap listener: %d SNMPv3 user localisations of the reloaded configuration failed; those traps will be refused",
+			  r);
+	traprate_reconfigure(l->rate, running, conf);
+	l->conf = conf;
+	log_notice("trap listener: reloaded configuration applied: %zu devices, %zu users, %zu mappings besides the fallback",
+		   conf->ndevices, conf->nusers, trapmap_count(conf->map));
+}
+
 /* Read what a socket has, up to a few batches, so no socket starves. */
 static void drain_socket(struct traplisten *l, int fd,
 			 struct mmsghdr *msgs, struct iovec *iov,
 			 struct sockaddr_storage *from)
 {
-	size_t size = l->conf->max_packet + 1;
+	size_t size = l->max_packet + 1;
 
 	for (int round = 0; round < 16; round++) {
 		int64_t now = time_now_ms(), mono = time_mono_ms();
@@ -971,12 +1020,17 @@ static void drain_socket(struct traplisten *l, int fd,
 		n = recvmmsg(fd, msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			return;
-		for (int i = 0; i < n; i++)
+		for (int i = 0; i < n; i++) {
+			/* A reload applies from the next datagram on. */
+			if (atomic_load_explicit(&l->offered,
+						 memory_order_acquire) != l->conf)
+				adopt_offered(l);
 			handle_datagram(l, fd, iov[i].iov_base, msgs[i].msg_len,
 					(msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ||
-						msgs[i].msg_len > l->conf->max_packet,
+						msgs[i].msg_len > l->max_packet,
 					(const struct sockaddr *)&from[i],
 					msgs[i].msg_hdr.msg_namelen, now, mono);
+		}
 		post_batches(l, false, mono);
 		if (n < RECV_BATCH)
 			return;
@@ -1030,6 +1084,9 @@ static void *listen_main(void *arg)
 			}
 		}
 		requeue_failed(l);
+		if (atomic_load_explicit(&l->offered, memory_order_acquire) !=
+		    l->conf)
+			adopt_offered(l);
 		for (size_t i = 0; i < l->nfds; i++)
 			if (pfd[i].revents & POLLIN)
 				drain_socket(l, l->fds[i], msgs, iov, from);
@@ -1203,7 +1260,7 @@ int traplisten_start(struct traplisten *l, struct store *st,
 	pthread_cond_init(&l->idle, NULL);
 	trapmsg_init(&l->msg);
 	l->random_used = sizeof(l->random);
-	l->bufs = xcalloc(RECV_BATCH, l->conf->max_packet + 1);
+	l->bufs = xcalloc(RECV_BATCH, l->max_packet + 1);
 	l->rate = traprate_new(l->conf);
 	l->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (l->wake < 0)
@@ -1256,6 +1313,25 @@ static void flush_batches(struct traplisten *l)
 		free_finished(l);
 	}
 	free_finished(l);
+}
+
+void traplisten_reconfigure(struct traplisten *l,
+			    const struct trap_config *conf)
+{
+	uint64_t one = 1;
+
+	if (l == NULL || conf == NULL)
+		return;
+	atomic_store_explicit(&l->offered, conf, memory_order_release);
+	if (l->wake >= 0 && write(l->wake, &one, sizeof(one)) < 0) {
+		/* Full only after 2^64 wake-ups; the next datagram looks anyway. */
+	}
+}
+
+const struct trap_config *traplisten_config(const struct traplisten *l)
+{
+	return l ? atomic_load_explicit(&l->offered, memory_order_acquire)
+		 : NULL;
 }
 
 void traplisten_stop(struct traplisten *l)

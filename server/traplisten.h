@@ -56,6 +56,20 @@ const char *traplisten_describe(const struct traplisten *l);
 int traplisten_start(struct traplisten *l, struct store *st,
 		     struct writer *w, struct metrics *metrics);
 /*
+ * SIGHUP: the listener thread decodes, identifies, authorises, limits and
+ * maps with conf from its next datagram on, without stopping: the hosts'
+ * snmp: keys, traps.networks, traps.users, rate_limit, batch, backlog,
+ * unknown_keep, fallback_max, max_varbinds, max_value and the mappings.
+ * What was bound or set up at start stays (listen, user, engine_id,
+ * mib_dirs, receive_buffer, max_packet).  conf must stay valid until
+ * traplisten_stop() (reload.h keeps every configuration until exit);
+ * NULL l or conf does nothing.  Any thread; the last offer wins.
+ */
+void traplisten_reconfigure(struct traplisten *l,
+			    const struct trap_config *conf);
+/* The configuration offered last (at start: the bound one), or NULL. */
+const struct trap_config *traplisten_config(const struct traplisten *l);
+/*
  * Stop the thread, hand the writer what it still holds, wait until the
  * writer is done with our jobs, and free everything.  Call before
  * writer_stop().  NULL is fine; so is a listener that never started.

@@ -62,6 +62,29 @@ struct traprate *traprate_new(const struct trap_config *conf)
 	return r;
 }
 
+void traprate_reconfigure(struct traprate *r, const struct trap_config *old,
+			  const struct trap_config *conf)
+{
+	size_t n = conf->ndevices;
+	struct bucket *devices = xcalloc(n ? n : 1, sizeof(*devices));
+
+	r->source_limit = (struct limit){ conf->source_rate, conf->source_burst };
+	r->device_limit = (struct limit){ conf->device_rate, conf->device_burst };
+	for (size_t i = 0; i < n; i++) {
+		devices[i] = (struct bucket){ .tokens = r->device_limit.burst * MILLI,
+					      .last_ms = INT64_MIN };
+		/* A device is its host name: its bucket moves to its new index. */
+		for (size_t k = 0; k < old->ndevices && k < r->ndevices; k++)
+			if (strcmp(old->devices[k].host, conf->devices[i].host) == 0) {
+				devices[i] = r->devices[k];
+				break;
+			}
+	}
+	free(r->devices);
+	r->devices = devices;
+	r->ndevices = n;
+}
+
 void traprate_free(struct traprate *r)
 {
 	if (r == NULL)
@@ -81,6 +104,9 @@ static int64_t bucket_refill(struct bucket *b, const struct limit *l,
 		bucket_fill(b, l, now_ms);
 		return b->tokens;
 	}
+	/* The burst was lowered by a reload. */
+	if (b->tokens > cap)
+		b->tokens = cap;
 	elapsed = now_ms - b->last_ms;
 	if (elapsed <= 0)
 		return b->tokens;

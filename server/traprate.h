@@ -35,6 +35,14 @@ enum traprate_verdict {
 /* Buckets for conf's limits and devices, full. */
 struct traprate *traprate_new(const struct trap_config *conf);
 void traprate_free(struct traprate *r);
+/*
+ * A reload: conf's limits from now on.  The sources keep their buckets,
+ * a device of old (r's) that conf still has keeps its own, whatever its
+ * index in conf; a new device starts full.  A bucket above a lower new
+ * burst is cut to it when next used.
+ */
+void traprate_reconfigure(struct traprate *r, const struct trap_config *old,
+			  const struct trap_config *conf);
 
 /*
  * May a trap from source, of the device with index device in

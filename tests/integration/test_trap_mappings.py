@@ -1,8 +1,13 @@
 """Trap mappings in YAML files, and configuration errors that say where."""
+import signal
+import socket
 import subprocess
+import threading
+import time
 
-from conftest import assert_no_sanitizer_errors, binary
-from trap_helpers import LINK_DOWN, LINK_UP, TrapServer, link_varbinds, snmptrap, varbinds
+from conftest import assert_no_sanitizer_errors, binary, wait_for
+from trap_helpers import (LINK_DOWN, LINK_UP, TrapServer, capture, link_varbinds,
+                          snmptrap, varbinds)
 
 COMMUNITY = "map-community"
 HOSTS = f"ups1:\n  snmp:\n    addresses: [127.0.0.1]\n    community: {COMMUNITY}\n"
@@ -290,3 +295,230 @@ def test_unknown_mib_name_in_a_mapping_is_an_error(tmp_path):
     assert proc.returncode == 2
     assert "60-test.yaml:3:11: mappings[0].trap: unknown trap 'TOCSIN-TEST-MIB::noSuchThing'" \
         in proc.stderr
+
+
+# --- SIGHUP: the running listener takes up new mappings and credentials ---
+
+FAN_TRAP = "1.3.6.1.4.1.99999.0.7"
+FAN = """\
+names:
+  fanIndex: 1.3.6.1.4.1.99999.1.7
+mappings:
+  - name: fan-failed
+    trap: 1.3.6.1.4.1.99999.0.7
+    check: fan
+    item: "fan {fanIndex}"
+    state: critical
+    summary: "fan {fanIndex} of {device} failed"
+"""
+APPLIED = "trap listener: reloaded configuration applied"
+
+
+def sighup(srv, count):
+    """SIGHUP, then wait until the listener thread took the reload up."""
+    srv.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: srv.log_text().count("SIGHUP: configuration reloaded") >= count,
+             what="the reload")
+    wait_for(lambda: srv.log_text().count(APPLIED) >= count,
+             what="the listener to apply the reload")
+
+
+def fan_trap(srv, index, community=COMMUNITY):
+    proc = snmptrap(srv.trap_port, FAN_TRAP,
+                    varbinds((f"1.3.6.1.4.1.99999.1.7.{index}", "i", index)),
+                    community=community)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_sighup_applies_an_edited_mapping_file_to_the_running_listener(tmp_path):
+    srv = TrapServer(tmp_path / "srv", hosts=HOSTS).start()
+    try:
+        fan_trap(srv, 3)
+        srv.wait_metric("tocsin_traps_unmatched_total", 1)
+        [t] = srv.tickets("open")
+        assert (t["check"], t["item"]) == ("trap", FAN_TRAP)  # the fallback's
+
+        (srv.dir / "traps" / "40-fan.yaml").write_text(FAN)
+        sighup(srv, 1)
+        fan_trap(srv, 3)
+        srv.wait_metric("tocsin_traps_matched_total", 1)
+        fan = [t for t in srv.tickets("open") if t["check"] == "fan"]
+        assert [(t["item"], t["summary"]) for t in fan] == \
+            [("fan 3", "fan 3 of ups1 failed")]
+        log = srv.log_text()
+        assert "1 devices, 5 mappings besides the fallback" in log  # the start
+        assert f"{APPLIED}: 1 devices, 0 users, 6 mappings besides the fallback" in log
+        assert "apply after a restart" not in log
+        # The same port all along: the listener never stopped.
+        assert int(srv.trap_port_file.read_text()) == srv.trap_port
+    finally:
+        srv.stop()
+
+
+def test_a_broken_mapping_file_on_sighup_keeps_the_running_mappings(tmp_path):
+    srv = TrapServer(tmp_path / "srv", hosts=HOSTS,
+                     mappings={"40-fan.yaml": FAN}).start()
+    try:
+        path = srv.dir / "traps" / "40-fan.yaml"
+        # Running: the mappings of a first reload, not those of the start.
+        stopped = FAN.replace("failed", "stopped")
+        path.write_text(stopped)
+        sighup(srv, 1)
+        path.write_text(stopped.replace("check: fan", "check: Fan Tray"))
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "keeping the running configuration" in srv.log_text(),
+                 what="the refused reload")
+        log = srv.log_text()
+        # Where, as --check-config says it.
+        where = f"{path}:6:12: mappings[0].check: 'Fan Tray' is not a check name"
+        assert f"SIGHUP: {where}" in log
+        assert log.count(APPLIED) == 1
+        proc = check_config(srv)
+        assert proc.returncode == 2 and where in proc.stderr
+        fan_trap(srv, 2)
+        srv.wait_metric("tocsin_traps_matched_total", 1)
+        assert [(t["check"], t["item"], t["summary"]) for t in srv.tickets("open")] == \
+            [("fan", "fan 2", "fan 2 of ups1 stopped")]
+        assert srv.metric("tocsin_traps_unmatched_total") == 0
+    finally:
+        srv.stop()
+
+
+def test_sighup_applies_a_new_community_and_rate_limit(tmp_path):
+    srv = TrapServer(tmp_path / "srv", hosts=HOSTS, mappings={"40-fan.yaml": FAN},
+                     traps="rate_limit: {device: 1000, device_burst: 1000}\n").start()
+    try:
+        fan_trap(srv, 1)
+        srv.wait_metric("tocsin_traps_matched_total", 1)
+        text = srv.config.read_text()
+        text = text.replace(f"community: {COMMUNITY}", "community: rotated-community")
+        text = text.replace("{device: 1000, device_burst: 1000}",
+                            "{device: 1, device_burst: 1}")
+        srv.config.write_text(text)
+        sighup(srv, 1)
+        fan_trap(srv, 2)  # the old community
+        srv.wait_metric('tocsin_traps_rejected_total{reason="bad_community"}', 1)
+        fan_trap(srv, 3, community="rotated-community")
+        srv.wait_metric("tocsin_traps_matched_total", 2)
+        # The device's bucket is down to the new burst of one: spent.
+        fan_trap(srv, 4, community="rotated-community")
+        srv.wait_metric('tocsin_traps_rejected_total{reason="rate_limited"}', 1)
+        assert sorted(t["item"] for t in srv.tickets("open")) == ["fan 1", "fan 3"]
+    finally:
+        srv.stop()
+
+
+ENGINE = "0x8000000001020304"
+V3_HOSTS = f"v3dev:\n  snmp:\n    engine_id: {ENGINE}\n    addresses: [127.0.0.4]\n"
+V3_USER = """\
+users:
+  - name: netops
+    auth: sha256
+    auth_key: {key}
+"""
+
+
+def test_sighup_adds_and_rekeys_a_v3_user(tmp_path):
+    srv = TrapServer(tmp_path / "srv", hosts=V3_HOSTS,
+                     mappings={"40-fan.yaml": FAN}).start()
+
+    def v3_trap(key, index):
+        proc = snmptrap(srv.trap_port, FAN_TRAP,
+                        varbinds((f"1.3.6.1.4.1.99999.1.7.{index}", "i", index)),
+                        version="3", source="127.0.0.4",
+                        extra=["-e", ENGINE, "-u", "netops", "-l", "authNoPriv",
+                               "-a", "SHA-256", "-A", key])
+        assert proc.returncode == 0, proc.stderr
+
+    def reload_with(key, count):
+        text = srv.config.read_text()
+        if "users:" in text:
+            text = text.replace(text[text.index("  users:"):text.index("hosts:")], "")
+        text = text.replace("hosts:", "".join("  " + l + "\n" for l in
+                            V3_USER.format(key=key).splitlines()) + "hosts:", 1)
+        if "users: [netops]" not in text:
+            text = text.replace("      addresses: [127.0.0.4]\n",
+                                "      addresses: [127.0.0.4]\n      users: [netops]\n")
+        srv.config.write_text(text)
+        sighup(srv, count)
+
+    try:
+        v3_trap("auth-pass-123", 1)
+        srv.wait_metric('tocsin_traps_rejected_total{reason="unknown_user"}', 1)
+        reload_with("auth-pass-123", 1)
+        v3_trap("auth-pass-123", 2)
+        srv.wait_metric("tocsin_traps_matched_total", 1)
+        # A new pass phrase: the old one no longer authenticates.
+        reload_with("rotated-pass-456", 2)
+        v3_trap("auth-pass-123", 3)
+        srv.wait_metric('tocsin_traps_rejected_total{reason="auth_failure"}', 1)
+        v3_trap("rotated-pass-456", 4)
+        srv.wait_metric("tocsin_traps_matched_total", 2)
+        assert sorted(t["item"] for t in srv.tickets("open")) == ["fan 2", "fan 4"]
+    finally:
+        srv.stop()
+
+
+LINK_UPLINK = """\
+mappings:
+  - name: uplink-down
+    trap: linkDown
+    check: uplink
+    item: "{ifName}"
+    state: critical
+    summary: "uplink {ifName} of {device} is down"
+"""
+
+
+def test_traps_sent_during_sighups_are_all_counted(tmp_path):
+    """A steady stream of traps while the mapping changes back and forth:
+    every datagram is read and stored once, by the old or the new mappings."""
+    srv = TrapServer(tmp_path / "srv", hosts=HOSTS,
+                     traps="rate_limit: {source: 0, device: 0}\n").start()
+    try:
+        packet = capture(LINK_DOWN, link_varbinds(1, "xe-1"), community=COMMUNITY)
+        stop = threading.Event()
+        sent = [0]
+
+        def stream():
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                while not stop.is_set() or sent[0] < 3000:
+                    for _ in range(10):
+                        s.sendto(packet, ("127.0.0.1", srv.trap_port))
+                        sent[0] += 1
+                    time.sleep(0.002)
+
+        sender = threading.Thread(target=stream)
+        sender.start()
+        try:
+            mapfile = srv.dir / "traps" / "40-uplink.yaml"
+            for i in range(1, 7):
+                # Traps before, during and after each reload.
+                before = sent[0]
+                wait_for(lambda: sent[0] >= before + 300, what="more traps sent")
+                if i % 2:
+                    mapfile.write_text(LINK_UPLINK)
+                else:
+                    mapfile.unlink()
+                sighup(srv, i)
+        finally:
+            stop.set()
+            sender.join()
+        n = sent[0]
+        srv.wait_metric('tocsin_traps_received_total{version="2c"}', n)
+        srv.wait_metric("tocsin_traps_matched_total", n)
+        m = srv.metrics()
+        assert m["tocsin_traps_udp_receive_errors_total"] == 0
+        assert m['tocsin_traps_received_total{version="2c"}'] == n
+        assert m["tocsin_traps_matched_total"] == n
+        assert m["tocsin_traps_unmatched_total"] == 0
+        assert sum(v for k, v in m.items()
+                   if k.startswith("tocsin_traps_dropped_total")) == 0
+        assert sum(v for k, v in m.items()
+                   if k.startswith("tocsin_traps_rejected_total")) == 0
+        # Both mappings were used: the stream spanned the reloads.
+        checks = {t["check"] for t in srv.tickets()}
+        assert {"uplink", "link"} <= checks, checks
+        assert f"apply after a restart" not in srv.log_text()
+    finally:
+        srv.stop()

@@ -612,16 +612,31 @@ def test_missing_privilege_drop_user_is_refused_at_start(tmp_path):
     assert_no_sanitizer_errors(proc.stderr, "tocsin-server")
 
 
-def test_sighup_keeps_the_listener_running_and_says_traps_need_a_restart(traps):
+def test_sighup_keeps_the_listener_running_and_names_what_needs_a_restart(traps):
+    """The sockets and what net-snmp was started with stay; the listener
+    goes on with the rest of the reloaded configuration on its port."""
     import signal
     snmptrap(traps.trap_port, LINK_DOWN, link_varbinds(1, "before"), community=COMMUNITY)
     traps.wait_metric("tocsin_traps_matched_total", 1)
+    text = traps.config.read_text().replace("listen: '127.0.0.1:0'", "listen: '127.0.0.1:1'")
+    text = text.replace("traps:\n", "traps:\n  max_packet: 8KiB\n", 1)
+    traps.config.write_text(text)
     traps.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: "trap mappings apply after a restart" in traps.log.read_text(),
-             what="the reload's notice about traps")
+    wait_for(lambda: "reloaded configuration applied" in traps.log.read_text(),
+             what="the listener to apply the reload")
+    log = traps.log.read_text()
+    assert "SIGHUP: traps.listen changed; restart the server to apply it" in log
+    assert "SIGHUP: traps.receive_buffer or max_packet changed; restart the server to apply it" in log
+    assert "traps.users changed" not in log and "traps.engine_id changed" not in log
     snmptrap(traps.trap_port, LINK_DOWN, link_varbinds(2, "after"), community=COMMUNITY)
     traps.wait_metric("tocsin_traps_matched_total", 2)
     assert sorted(t["item"] for t in tickets_of(traps, "core-sw1")) == ["after", "before"]
+    # Unchanged v3 users keep their keys across the reload.
+    ok = snmptrap(traps.trap_port, LINK_DOWN, link_varbinds(4, "xe-0/0/4"), version="3",
+                  extra=V3_RIGHT, source=V3_SWITCH)
+    assert ok.returncode == 0, ok.stderr
+    traps.wait_metric("tocsin_traps_matched_total", 3)
+    assert [t["item"] for t in tickets_of(traps, "v3-switch")] == ["xe-0/0/4"]
 
 
 def test_a_traps_section_new_on_sighup_waits_for_a_restart(tmp_path):

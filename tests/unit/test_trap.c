@@ -269,6 +269,43 @@ static void test_limits_make_oversized(void **state)
 	assert_int_equal(decode(f), TRAP_OVERSIZED);
 }
 
+/*
+ * A reload: the engine decodes with the new limits from the next datagram
+ * on, while max_packet (the size of its buffer) stays that of the start.
+ */
+static void test_reconfigure_applies_new_limits_but_not_max_packet(void **state)
+{
+	static const char reloaded[] = "traps:\n"
+				       "  mappings_dir: /nonexistent\n"
+				       "  mib_dirs: []\n"
+				       "  max_value: 100\n"
+				       "  max_varbinds: 2\n"
+				       "  max_packet: 8KiB\n";
+	struct fixture *f = *state;
+	struct trap_config *conf = NULL;
+	struct cfg *cfg;
+	netsnmp_pdu *pdu;
+
+	assert_int_equal(cfg_load_string("server.yaml", reloaded, &cfg), 0);
+	trapconf_parse(cfg, cfg->root, &conf);
+	assert_int_equal(cfg->nerrors, 0);
+	assert_non_null(conf);
+	pdu = v2(SNMP_MSG_TRAP2, ".1.3.6.1.4.1.9.0.1");
+	for (int i = 0; i < 4; i++)
+		add_int(pdu, ".1.3.6.1.4.1.9.1.0", i);
+	encode(f, pdu, SNMP_VERSION_2c);
+	assert_int_equal(decode(f), TRAP_ACCEPTED);
+	assert_int_equal(trap_engine_reconfigure(f->engine, conf), 0);
+	assert_int_equal(decode(f), TRAP_OVERSIZED);
+	/* Larger than the buffer of the start, whatever the reload says. */
+	f->len = 2049;
+	assert_int_equal(decode(f), TRAP_OVERSIZED);
+	/* Back, so that the fixture's teardown frees what the engine uses. */
+	assert_int_equal(trap_engine_reconfigure(f->engine, f->conf), 0);
+	trapconf_free(conf);
+	cfg_free(cfg);
+}
+
 static void test_bad_packets_are_malformed_or_not_notifications(void **state)
 {
 	struct fixture *f = *state;
@@ -330,6 +367,7 @@ int main(void)
 		cmocka_unit_test(test_v1_traps_get_rfc3584_trap_oids_and_agent_addr),
 		cmocka_unit_test(test_inform_gets_an_encoded_response),
 		cmocka_unit_test(test_limits_make_oversized),
+		cmocka_unit_test(test_reconfigure_applies_new_limits_but_not_max_packet),
 		cmocka_unit_test(test_bad_packets_are_malformed_or_not_notifications),
 		cmocka_unit_test(test_binary_values_and_mapped_sources),
 	};

@@ -131,6 +131,57 @@ static void test_a_flood_of_sources_stays_in_the_fixed_table(void **state)
 	traprate_free(r);
 }
 
+/*
+ * A reload: a device keeps its spent bucket under its new index, a new
+ * device starts full, a source keeps its own, and the new limits apply
+ * (a lower burst at once).
+ */
+static void test_a_reload_keeps_the_buckets_by_host_name(void **state)
+{
+	struct trap_device before[] = { { .host = (char *)"sw1" },
+					{ .host = (char *)"sw2" } };
+	struct trap_device after[] = { { .host = (char *)"sw3" },
+				       { .host = (char *)"sw2" } };
+	struct trap_config old = { .source_rate = 10, .source_burst = 20,
+				   .device_rate = 10, .device_burst = 5,
+				   .devices = before, .ndevices = 2 };
+	struct trap_config conf = { .source_rate = 10, .source_burst = 3,
+				    .device_rate = 10, .device_burst = 5,
+				    .devices = after, .ndevices = 2 };
+	struct traprate *r = traprate_new(&old);
+
+	(void)state;
+	/* sw2 (index 1) spends its 5 from one source, 5 of the source's 20. */
+	assert_int_equal(passes(r, "192.0.2.1", 1, 1000, 10), 5);
+	traprate_reconfigure(r, &old, &conf);
+	/* sw2 is still empty: its new index is 1 again, from another source. */
+	assert_int_equal(take(r, "192.0.2.9", 1, 1000), TRAPRATE_DEVICE);
+	/* sw3 is new, full; the first source's 15 are cut to the new burst. */
+	assert_int_equal(passes(r, "192.0.2.1", 0, 1000, 10), 3);
+	assert_int_equal(take(r, "192.0.2.1", 0, 1000), TRAPRATE_SOURCE);
+	traprate_free(r);
+}
+
+static void test_a_reload_moves_a_device_bucket_to_its_new_index(void **state)
+{
+	struct trap_device before[] = { { .host = (char *)"sw1" },
+					{ .host = (char *)"sw2" } };
+	struct trap_device after[] = { { .host = (char *)"sw2" } };
+	struct trap_config old = { .device_rate = 10, .device_burst = 5,
+				   .devices = before, .ndevices = 2 };
+	struct trap_config conf = { .device_rate = 10, .device_burst = 5,
+				    .devices = after, .ndevices = 1 };
+	struct traprate *r = traprate_new(&old);
+
+	(void)state;
+	assert_int_equal(passes(r, "192.0.2.1", 1, 1000, 10), 5);
+	traprate_reconfigure(r, &old, &conf);
+	assert_int_equal(take(r, "192.0.2.1", 0, 1000), TRAPRATE_DEVICE);
+	/* Index 1 is no device any more: no device limit. */
+	assert_int_equal(take(r, "192.0.2.1", 1, 1000), TRAPRATE_PASS);
+	traprate_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -139,6 +190,8 @@ int main(void)
 		cmocka_unit_test(test_a_refused_trap_takes_nothing),
 		cmocka_unit_test(test_no_limit_when_the_rate_is_zero),
 		cmocka_unit_test(test_a_flood_of_sources_stays_in_the_fixed_table),
+		cmocka_unit_test(test_a_reload_keeps_the_buckets_by_host_name),
+		cmocka_unit_test(test_a_reload_moves_a_device_bucket_to_its_new_index),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
