@@ -18,6 +18,7 @@
 #include "trapreview.h"
 #include "liveness.h"
 #include "problem.h"
+#include "retention.h"
 #include "silence.h"
 #include "ticket_cache.h"
 #include "topology.h"
@@ -117,6 +118,7 @@ static const struct db_schema *const schemas[] = {
 	&liveness_schema,
 	&hostclaim_schema,
 	&account_schema,
+	&ticket_retention_schema,
 	NULL,
 };
 
