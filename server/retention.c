@@ -121,9 +121,8 @@ struct retention {
 	/* The writer's (or store_lock()'s): where the next job starts. */
 	int64_t cursor;
 	int64_t sweep_at_ms;
-	/* The same for closed tickets, by id. */
+	/* The same for closed tickets, by id (back to 0 after each pass). */
 	int64_t ticket_cursor;
-	int64_t ticket_sweep_at_ms;
 	atomic_uint_fast64_t deleted, kept, jobs, failed, tickets_deleted;
 	/*
 	 * What the job in the writer did, counted into deleted and kept only
@@ -506,6 +505,7 @@ int retention_prune_tickets(struct retention *rt, int64_t now_ms)
 	int64_t cutoff, budget;
 	uint64_t deleted = 0;
 	enum ticket_fate fate = TICKET_KEPT;
+	bool more;
 	size_t i;
 	int r;
 
@@ -515,10 +515,6 @@ int retention_prune_tickets(struct retention *rt, int64_t now_ms)
 	if (conf.tickets_ms <= 0)
 		return 0;
 	cutoff = now_ms - conf.tickets_ms;
-	if (now_ms >= rt->ticket_sweep_at_ms) {
-		rt->ticket_cursor = 0;
-		rt->ticket_sweep_at_ms = now_ms + SWEEP_EVERY_MS;
-	}
 	budget = conf.chunk;
 	r = read_closed(rt, conf.chunk, &w);
 	/* Ids go with the opening time: past the cutoff, nothing is old. */
@@ -533,15 +529,23 @@ int retention_prune_tickets(struct retention *rt, int64_t now_ms)
 			break;
 		}
 	}
-	if (r == 0 && i > 0)
-		rt->ticket_cursor = w.id[i - 1];
+	/*
+	 * The budget spent or a full window looked at: the next job goes on
+	 * from here.  Else this pass is over, and the next starts again from
+	 * the first closed ticket: those kept (changed lately, related,
+	 * notifying) may go by then, and tickets closed behind the cursor
+	 * are found.
+	 */
+	more = budget <= 0 || (i == (size_t)conf.chunk && i == w.n);
+	if (r == 0)
+		rt->ticket_cursor = !more ? 0 : i > 0 ? w.id[i - 1] : rt->ticket_cursor;
 	free(w.id);
 	free(w.opened);
 	if (r < 0)
 		return r;
 	rt->job_tickets_deleted = deleted;
-	/* The budget spent: there is more to do at once. */
-	return budget <= 0 ? (int)conf.chunk : (int)i;
+	/* Only deletions make it urgent: a window of kept tickets can wait. */
+	return budget <= 0 || (more && deleted > 0) ? (int)conf.chunk : (int)deleted;
 }
 
 /* ---- timer ---------------------------------------------------------------- */

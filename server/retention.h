@@ -36,7 +36,8 @@
  * its id to the next ticket).  The same jobs do it once the events have
  * no backlog, at most chunk rows each (a ticket's journal is never cut
  * in two: one ticket's may go beyond), walking closed tickets by id from
- * a cursor of their own that goes back to the start hourly.
+ * a cursor of their own; each pass ends at the first ticket opened after
+ * the cutoff, and the next starts from the first closed ticket again.
  */
 #ifndef TOCSIN_RETENTION_H
 #define TOCSIN_RETENTION_H
@@ -82,8 +83,8 @@ int retention_prune(struct retention *rt, int64_t now_ms);
 /*
  * One ticket prune job at now_ms, inside the writer's transaction: delete
  * the closed tickets retention.tickets no longer keeps, at most about
- * chunk rows.  Returns how many tickets it looked at (chunk: there is
- * more to do), or -errno.
+ * chunk rows.  Returns how many tickets it deleted, chunk when there is
+ * more to do at once, or -errno.
  */
 int retention_prune_tickets(struct retention *rt, int64_t now_ms);
 

@@ -428,7 +428,7 @@ static void test_old_closed_tickets_go_with_all_their_rows(void **state)
 	close_at(f, newest, 1);
 
 	/* Day 12: what was last changed before day 2 may go. */
-	assert_int_equal(prune_tickets(rt, f, DAY(12)), 9);
+	assert_int_equal(prune_tickets(rt, f, DAY(12)), 3);
 	assert_false(ticket_exists(f, gone));
 	assert_false(ticket_exists(f, child));
 	assert_false(ticket_exists(f, merged));
@@ -457,15 +457,18 @@ static void test_old_closed_tickets_go_with_all_their_rows(void **state)
 	assert_true(ticket_exists(f, newest));
 	assert_string_equal(fx_status(f, open), "new");
 
-	/* Behind the cursor until it goes back to the start, hourly. */
-	assert_int_equal(prune_tickets(rt, f, DAY(12) + 60000), 0);
-	assert_true(ticket_exists(f, parent));
-	prune_tickets(rt, f, DAY(12) + 2 * 3600000LL);
+	/* Their child and the ticket merged into them gone, the next pass
+	 * takes the parent and the target. */
+	assert_int_equal(prune_tickets(rt, f, DAY(12) + 60000), 2);
 	assert_false(ticket_exists(f, parent));
 	assert_false(ticket_exists(f, target));
 	assert_true(ticket_exists(f, orphan));
 	assert_true(ticket_exists(f, commented));
 	assert_int_equal(orphans(f), 0);
+	assert_int_equal(prune_tickets(rt, f, DAY(12) + 120000), 0);
+	/* Ten days after the comment the commented ticket goes too. */
+	assert_int_equal(prune_tickets(rt, f, DAY(18) + 1), 1);
+	assert_false(ticket_exists(f, commented));
 
 	/* The key's next problem opens a new ticket, never the deleted id. */
 	fx_at(f, "web01", "disk", "/gone", CHECK_CRITICAL, DAY(13));
@@ -511,6 +514,7 @@ static void test_a_tickets_many_events_go_in_chunks(void **state)
 	assert_false(ticket_exists(f, id));
 	assert_int_equal(orphans(f), 0);
 	assert_int_equal(prune_tickets(rt, f, DAY(12)), 0);
+	assert_int_equal(count(f, "SELECT count(*) FROM events"), 1);
 	retention_close(rt);
 	fx_close(f);
 }
