@@ -414,7 +414,8 @@ BENCHES := \
 	auth_lookup \
 	login_limit \
 	pkglog_read \
-	event_ids
+	event_ids \
+	ticket_retention
 
 BENCH_BINS := $(addprefix $(REL)/bench/,$(BENCHES))
 

@@ -28,6 +28,8 @@ build/rel/bench/store_apply 300000 64 realistic
 build/rel/bench/store_apply 300000 64 churn
 # UUIDv7 against random v4 event ids on a table of a million events (use 10000000 and more for an established collector)
 build/rel/bench/event_ids 1000000 "${TMPDIR:-/tmp}"
+# retention.tickets: the writer's prune jobs deleting 20,000 old closed tickets (20 events, 4 journal lines, 2 mails each): longest job, tickets/s
+build/rel/bench/ticket_retention 20000 20 2000 "${TMPDIR:-/tmp}"
 # per-host credential authentication: in-memory index vs indexed SELECT
 build/rel/bench/auth_lookup 10000
 # console login limits: the failed-login counters' cost per login with every table full

@@ -22,6 +22,22 @@
  * event not old enough yet because the clock went back) stay behind the
  * cursor, which goes back to the start once an hour to look at them again.
  * Times are the collector's receive times (received_at).
+ *
+ * Ticket retention: a closed ticket whose last change (its last event,
+ * journal entry or resolution) is older than retention.tickets (400
+ * days by default) is deleted with every row of it: its events, journal
+ * (comments and the SLA clocks' history), notifications, the helpdesk's
+ * row, its ids in other ticket systems; the problem key forgets it, so
+ * the key's next problem opens a new ticket.  Only closed tickets: a
+ * resolved one may still reopen (reopen_within) and is closed by the
+ * helpdesk after close_after.  A ticket stays while it has a child,
+ * a parent that is not closed, a ticket merged into it or a notification
+ * still to send, and the newest ticket always stays (SQLite would give
+ * its id to the next ticket).  The same jobs do it once the events have
+ * no backlog, at most chunk rows each (a ticket's journal is never cut
+ * in two: one ticket's may go beyond), walking closed tickets by id from
+ * a cursor of their own; each pass ends at the first ticket opened after
+ * the cutoff, and the next starts from the first closed ticket again.
  */
 #ifndef TOCSIN_RETENTION_H
 #define TOCSIN_RETENTION_H
@@ -36,6 +52,10 @@ struct metrics_out;
 struct store;
 struct writer;
 struct retention;
+struct db_schema;
+
+/* The indexes ticket retention needs, after the helpdesk's schema. */
+extern const struct db_schema ticket_retention_schema;
 
 void retention_config_defaults(struct retention_config *conf);
 /* The retention: section (node may be NULL); errors are recorded in cfg. */
@@ -60,7 +80,15 @@ void retention_configure(struct retention *rt,
  */
 int retention_prune(struct retention *rt, int64_t now_ms);
 
-/* The metrics source: events deleted and kept, jobs, the cursor's age. */
+/*
+ * One ticket prune job at now_ms, inside the writer's transaction: delete
+ * the closed tickets retention.tickets no longer keeps, at most about
+ * chunk rows.  Returns how many tickets it deleted, chunk when there is
+ * more to do at once, or -errno.
+ */
+int retention_prune_tickets(struct retention *rt, int64_t now_ms);
+
+/* The metrics source: events and tickets deleted, jobs, the cursor's age. */
 void retention_metrics(void *arg, struct metrics_out *out);
 
 #endif

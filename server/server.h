@@ -39,9 +39,10 @@ struct liveness_config {
 	int64_t startup_grace_ms;     /* extra time after a start, 0: none */
 };
 
-/* Event retention (retention.c): the retention: section. */
+/* Event and ticket retention (retention.c): the retention: section. */
 struct retention_config {
 	int64_t events_ms;	 /* raw events older than this go; 0: never */
+	int64_t tickets_ms;	 /* closed tickets unchanged this long go; 0: never */
 	int64_t event_ids_ms;	 /* kept at least this long: agents' resend window */
 	int64_t keep_per_ticket; /* an open ticket's latest events stay */
 	int64_t prune_every_ms;	 /* how often to look when there is no backlog */

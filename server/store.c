@@ -18,6 +18,7 @@
 #include "trapreview.h"
 #include "liveness.h"
 #include "problem.h"
+#include "retention.h"
 #include "session.h"
 #include "silence.h"
 #include "ticket_cache.h"
@@ -119,6 +120,7 @@ static const struct db_schema *const schemas[] = {
 	&hostclaim_schema,
 	&account_schema,
 	&session_schema, /* after accounts: its purge joins them */
+	&ticket_retention_schema,
 	NULL,
 };
 

@@ -22,7 +22,8 @@
  * assumes the collector is the only writer of its database file, as it
  * is (another process writing tickets behind its back would not be seen
  * until a restart).  SQLite does not call the update hook for a DELETE
- * without WHERE (the truncate optimisation); nothing deletes tickets.
+ * without WHERE (the truncate optimisation); only ticket retention
+ * deletes tickets, closed ones, one by id (retention.h).
  */
 #ifndef TOCSIN_TICKET_CACHE_H
 #define TOCSIN_TICKET_CACHE_H

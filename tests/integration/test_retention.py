@@ -76,3 +76,89 @@ def test_retention_shorter_than_the_resend_window_is_refused(tmp_path):
     assert line.startswith(f"{cfg}:7:11: retention.events: 1 d is shorter than "
                            "retention.event_ids (7 d): an event's id is its idempotency key"), r.stderr
     assert f"{cfg}:8:20: retention.keep_per_ticket" in r.stderr
+
+
+TICKETS = "retention:\n  tickets: 2s\n  prune_every: 100ms\n"
+
+# Every table that names a ticket, and its column.
+TICKET_COLUMNS = [("events", "ticket_id"), ("journal", "ticket_id"),
+                  ("hd_tickets", "ticket_id"), ("hd_tickets", "merged_into"),
+                  ("hd_outbox", "ticket_id"), ("hd_external", "ticket_id"),
+                  ("problems", "ticket_id"), ("tickets", "parent_id")]
+
+
+def rows_naming(con, ticket_id):
+    return {f"{t}.{c}": con.execute(f"SELECT count(*) FROM {t} WHERE {c} = ?",
+                                    (ticket_id,)).fetchone()[0]
+            for t, c in TICKET_COLUMNS}
+
+
+def orphans(con):
+    return {f"{t}.{c}": n for t, c in TICKET_COLUMNS
+            if (n := con.execute(f"SELECT count(*) FROM {t} WHERE {c} NOT IN "
+                                 "(SELECT id FROM tickets)").fetchone()[0])}
+
+
+def ticket_of(srv, item):
+    return max(t["id"] for t in srv.tickets() if t["item"] == item)
+
+
+def test_old_closed_tickets_go_with_all_their_rows(tmp_path):
+    from helpdesk_util import act
+    srv = Server(tmp_path / "server", extra=TICKETS).start()
+    srv.post_events({"host": "web01", "events": [event("/old", "critical")]})
+    srv.post_events({"host": "web01", "events": [event("/old", "ok")]})
+    old = ticket_of(srv, "/old")
+    assert act(srv, old, {"action": "comment", "text": "disk swapped"}).status == 200
+    r = act(srv, old, {"action": "close", "text": "done"})
+    assert r.status == 200 and r.json()["status"] == "closed"
+    srv.post_events({"host": "web01", "events": [event("/open", "critical")]})
+    srv.post_events({"host": "web01", "events": [event("/res", "critical")]})
+    srv.post_events({"host": "web01", "events": [event("/res", "ok")]})
+    open_, resolved = ticket_of(srv, "/open"), ticket_of(srv, "/res")
+    con = sqlite3.connect(srv.db)
+    try:
+        before = rows_naming(con, old)
+        assert before["journal.ticket_id"] >= 3 and before["events.ticket_id"] == 2
+        assert before["problems.ticket_id"] == 1
+
+        # Two seconds after its last change the closed ticket goes, whole.
+        wait_for(lambda: (metric(srv, "tocsin_retention_tickets_deleted_total") or 0) >= 1,
+                 timeout=20, what="the closed ticket deleted")
+        assert srv.get(f"/api/v1/tickets/{old}").status == 404
+        assert all(n == 0 for n in rows_naming(con, old).values()), rows_naming(con, old)
+        assert orphans(con) == {}
+        assert con.execute("SELECT count(*) FROM problems WHERE item = '/old'"
+                           " AND ticket_id IS NULL").fetchone()[0] == 1
+        # Open and resolved tickets stay, however old: once both are past
+        # the retention, a prune job more has left them.
+        newest = con.execute("SELECT max(last_seen, opened_at, coalesce(resolved_at, 0))"
+                             " FROM tickets WHERE id = ?", (resolved,)).fetchone()[0]
+        wait_for(lambda: time.time() * 1000 > newest + 2500, timeout=20, what="2s past")
+        jobs = metric(srv, 'tocsin_retention_jobs_total{result="ok"}')
+        wait_for(lambda: metric(srv, 'tocsin_retention_jobs_total{result="ok"}') > jobs,
+                 timeout=20, what="another prune job")
+        assert srv.ticket(open_)["status"] == "new"
+        assert srv.ticket(resolved)["status"] == "resolved"
+        assert metric(srv, "tocsin_retention_tickets_deleted_total") == 1
+
+        # The problem again: a new ticket with a new id.
+        srv.post_events({"host": "web01", "events": [event("/old", "critical")]})
+        again = ticket_of(srv, "/old")
+        assert again > max(old, open_, resolved)
+        assert srv.ticket(again)["status"] == "new"
+    finally:
+        con.close()
+    srv.stop()
+
+
+def test_a_bad_ticket_retention_is_refused_with_its_place(tmp_path):
+    cfg = tmp_path / "server.yaml"
+    cfg.write_text("listen: 127.0.0.1:0\nallow_plain_http: true\n"
+                   "auth:\n  tokens:\n    - {name: a, token: agent-token-0123456789, role: agent}\n"
+                   "retention:\n  tickets: 10ms\n")
+    r = subprocess.run([binary("tocsin-server"), "--config", str(cfg), "--check-config"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert (f"{cfg}:7:12: retention.tickets: must be 0 (keep for ever) or between 1s"
+            " and 3650d") in r.stderr, r.stderr
