@@ -8,11 +8,16 @@
  * checkpointer takes that work to a thread of its own, with its own
  * connection: the writer's commits only tell it how long the log is, and
  * it runs PASSIVE checkpoints (which never block the writer) once the
- * log passes checkpoint_pages.  SQLite starts the log over from its
- * beginning when a checkpoint has caught up; should the log ever pass
- * max_pages anyway (the checkpointer starved by a writer that never
- * pauses), the writer runs one RESTART checkpoint itself after its
- * commit, so the log stays bounded.  synchronous stays FULL on both
+ * log passes CHECKPOINT_PAGES, and again each time it grew by as much.
+ * SQLite starts the log over from its beginning only when a checkpoint
+ * has caught up with the writer, which under a writer that never pauses
+ * the thread never does: the log grew into fresh file blocks (which the
+ * kernel zeroes) up to CHECKPOINT_MAX_PAGES.  So past
+ * CHECKPOINT_RESTART_PAGES the writer finishes the checkpoint itself
+ * after its commit (PASSIVE, the little the thread left), and its next
+ * transaction starts the log over.  Should the log pass
+ * CHECKPOINT_MAX_PAGES anyway, the writer runs one RESTART checkpoint
+ * (which waits for readers).  synchronous stays FULL on both
  * connections: a checkpoint fsyncs the log before and the database after
  * copying, as before.
  */
@@ -26,6 +31,7 @@ struct checkpointer;
 struct metrics_out;
 
 #define CHECKPOINT_PAGES 1000	   /* SQLite's own default threshold */
+#define CHECKPOINT_RESTART_PAGES 4000 /* the writer completes the checkpoint */
 #define CHECKPOINT_MAX_PAGES 65536 /* 256 MiB of log at 4 KiB pages */
 
 /*
@@ -37,6 +43,17 @@ int checkpoint_start(struct store *st, const char *path,
 		     struct checkpointer **ret);
 /* Stop the thread (after the writer stopped) and close its connection. */
 void checkpoint_stop(struct checkpointer *cp);
+
+/* What the checkpoints did so far (the metrics' figures). */
+struct checkpoint_stats {
+	uint64_t wakeups;  /* the writer woke the thread */
+	uint64_t runs;     /* checkpoints by the thread */
+	uint64_t restarts; /* checkpoints by the writer */
+	uint64_t failed;
+	int64_t wal_pages; /* the log's length after the last commit */
+};
+
+void checkpoint_get_stats(struct checkpointer *cp, struct checkpoint_stats *ret);
 
 /* The metrics source: checkpoints run, pages copied, the log's length. */
 void checkpoint_metrics(void *arg, struct metrics_out *out);
