@@ -242,11 +242,53 @@ static bool valid_check_name(const char *s)
 	return true;
 }
 
-/* A required string field of at most max bytes; NULL after an error. */
-static const char *get_string(json_t *obj, const char *key, size_t max,
+/*
+ * An event's fields, found in one pass over its members: a lookup by
+ * name hashes the name and searches the table once per field, and
+ * jansson has just built that table from the same members.
+ */
+struct event_fields {
+	json_t *id, *check, *item, *state, *summary, *observed_at, *metrics,
+		*context;
+};
+
+static void find_fields(json_t *ev, struct event_fields *ret)
+{
+	static const struct {
+		const char *name;
+		size_t len, offset;
+	} known[] = {
+#define FIELD(f) { #f, sizeof(#f) - 1, offsetof(struct event_fields, f) }
+		FIELD(id), FIELD(check), FIELD(item), FIELD(state),
+		FIELD(summary), FIELD(observed_at), FIELD(metrics),
+		FIELD(context),
+#undef FIELD
+	};
+
+	*ret = (struct event_fields){ 0 };
+	for (void *it = json_object_iter(ev); it;
+	     it = json_object_iter_next(ev, it)) {
+		const char *key = json_object_iter_key(it);
+		size_t len = json_object_iter_key_len(it);
+
+		for (size_t i = 0; i < ARRAY_SIZE(known); i++) {
+			if (len == known[i].len &&
+			    memcmp(key, known[i].name, len) == 0) {
+				*(json_t **)((char *)ret + known[i].offset) =
+					json_object_iter_value(it);
+				break;
+			}
+		}
+	}
+}
+
+/*
+ * The string of field key (v, NULL when missing), at most max bytes;
+ * NULL after an error.
+ */
+static const char *get_string(json_t *v, const char *key, size_t max,
 			      size_t idx, char *err, size_t errlen)
 {
-	json_t *v = json_object_get(obj, key);
 	const char *s;
 
 	if (v == NULL) {
@@ -289,13 +331,9 @@ static int dump_compact(const json_t *v, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
-static int parse_metrics(json_t *ev, size_t idx, struct ingest_event *out,
+static int parse_metrics(json_t *m, size_t idx, struct ingest_event *out,
 			 char *err, size_t errlen)
 {
-	json_t *m = json_object_get(ev, "metrics");
-	const char *key;
-	json_t *val;
-
 	if (m == NULL || json_is_null(m)) {
 		out->metrics = arena_strdup("{}", 2);
 		return out->metrics ? 0 : -ENOMEM;
@@ -311,22 +349,21 @@ static int parse_metrics(json_t *ev, size_t idx, struct ingest_event *out,
 			 INGEST_METRICS_MAX);
 		return -EINVAL;
 	}
-	json_object_foreach(m, key, val) {
-		if (!json_is_number(val)) {
+	for (void *it = json_object_iter(m); it;
+	     it = json_object_iter_next(m, it)) {
+		if (!json_is_number(json_object_iter_value(it))) {
 			snprintf(err, errlen,
 				 "events[%zu].metrics.%.64s: must be a number",
-				 idx, key);
+				 idx, json_object_iter_key(it));
 			return -EINVAL;
 		}
 	}
 	return dump_compact(m, &out->metrics);
 }
 
-static int parse_context(json_t *ev, size_t idx, struct ingest_event *out,
+static int parse_context(json_t *c, size_t idx, struct ingest_event *out,
 			 char *err, size_t errlen)
 {
-	json_t *c = json_object_get(ev, "context");
-
 	if (c == NULL || json_is_null(c))
 		return 0;
 	if (!json_is_object(c)) {
@@ -349,12 +386,14 @@ static int parse_event(json_t *ev, size_t idx, struct ingest_event *out,
 		       char *err, size_t errlen)
 {
 	const char *id, *state, *observed;
+	struct event_fields f;
 
 	if (!json_is_object(ev)) {
 		snprintf(err, errlen, "events[%zu]: must be an object", idx);
 		return -EINVAL;
 	}
-	id = get_string(ev, "id", 36, idx, err, errlen);
+	find_fields(ev, &f);
+	id = get_string(f.id, "id", 36, idx, err, errlen);
 	if (id == NULL)
 		return -EINVAL;
 	if (uuid_to_bytes(id, out->id) < 0) {
@@ -362,7 +401,7 @@ static int parse_event(json_t *ev, size_t idx, struct ingest_event *out,
 			 idx, id);
 		return -EINVAL;
 	}
-	out->check = get_string(ev, "check", INGEST_CHECK_MAX, idx, err,
+	out->check = get_string(f.check, "check", INGEST_CHECK_MAX, idx, err,
 				errlen);
 	if (out->check == NULL)
 		return -EINVAL;
@@ -372,7 +411,7 @@ static int parse_event(json_t *ev, size_t idx, struct ingest_event *out,
 			 idx, out->check);
 		return -EINVAL;
 	}
-	out->item = get_string(ev, "item", INGEST_ITEM_MAX, idx, err, errlen);
+	out->item = get_string(f.item, "item", INGEST_ITEM_MAX, idx, err, errlen);
 	if (out->item == NULL)
 		return -EINVAL;
 	if (has_control_chars(out->item)) {
@@ -380,7 +419,7 @@ static int parse_event(json_t *ev, size_t idx, struct ingest_event *out,
 			 "events[%zu].item: contains control characters", idx);
 		return -EINVAL;
 	}
-	state = get_string(ev, "state", 16, idx, err, errlen);
+	state = get_string(f.state, "state", 16, idx, err, errlen);
 	if (state == NULL)
 		return -EINVAL;
 	if (check_state_parse(state, &out->state) < 0) {
@@ -389,11 +428,11 @@ static int parse_event(json_t *ev, size_t idx, struct ingest_event *out,
 			 idx, state);
 		return -EINVAL;
 	}
-	out->summary = get_string(ev, "summary", INGEST_SUMMARY_MAX, idx, err,
-				  errlen);
+	out->summary = get_string(f.summary, "summary", INGEST_SUMMARY_MAX, idx,
+				  err, errlen);
 	if (out->summary == NULL)
 		return -EINVAL;
-	observed = get_string(ev, "observed_at", 40, idx, err, errlen);
+	observed = get_string(f.observed_at, "observed_at", 40, idx, err, errlen);
 	if (observed == NULL)
 		return -EINVAL;
 	if (time_parse_rfc3339(observed, &out->observed_ms) < 0) {
@@ -402,9 +441,9 @@ static int parse_event(json_t *ev, size_t idx, struct ingest_event *out,
 			 idx, observed);
 		return -EINVAL;
 	}
-	if (parse_metrics(ev, idx, out, err, errlen) < 0)
+	if (parse_metrics(f.metrics, idx, out, err, errlen) < 0)
 		return -EINVAL;
-	return parse_context(ev, idx, out, err, errlen);
+	return parse_context(f.context, idx, out, err, errlen);
 }
 
 static int parse_batch(const char *body, size_t len, size_t max_events,

@@ -114,6 +114,43 @@ static void test_uuid_round_trip(void **state)
 	assert_true(uuid_to_bytes("0b7e0f4c-3f0e-4c1a-9d7e-1f2a3b4c5d6ez", bytes) < 0);
 }
 
+/*
+ * Fields are matched by their whole name: "identifier" is not "id", nor
+ * "observed" "observed_at"; unknown members are ignored, in any order.
+ */
+static void test_fields_matched_by_whole_name(void **state)
+{
+	struct ingest_batch *b = NULL;
+	char err[512] = "";
+
+	(void)state;
+	expect_error("{\"host\":\"h\",\"events\":[{\"identifier\":\"" ID1 "\","
+		     "\"check\":\"disk\",\"item\":\"/srv\",\"state\":\"ok\","
+		     "\"summary\":\"s\",\"observed_at\":\"2026-11-22T10:00:00Z\"}]}",
+		     "events[0].id: missing");
+	expect_error("{\"host\":\"h\",\"events\":[{\"id\":\"" ID1 "\","
+		     "\"check\":\"disk\",\"item\":\"/srv\",\"state\":\"ok\","
+		     "\"summary\":\"s\",\"observed\":\"2026-11-22T10:00:00Z\"}]}",
+		     "events[0].observed_at: missing");
+	assert_int_equal(parse("{\"host\":\"h\",\"events\":[{\"context\":{\"a\":1},"
+			       "\"observed_at\":\"2026-11-22T10:00:00Z\",\"summary\":\"s\","
+			       "\"state\":\"critical\",\"item\":\"/srv\",\"check\":\"disk\","
+			       "\"metrics\":{\"m\":2},\"extra\":[1],\"id\":\"" ID1 "\"}]}",
+			       &b, err),
+			 0);
+	assert_string_equal(b->events[0].item, "/srv");
+	assert_string_equal(b->events[0].metrics, "{\"m\":2}");
+	assert_string_equal(b->events[0].context, "{\"a\":1}");
+	assert_int_equal(b->events[0].state, CHECK_CRITICAL);
+	ingest_batch_free(b);
+	/* A field given twice is ambiguous (parsers differ on which wins). */
+	expect_error("{\"host\":\"h\",\"events\":[{\"id\":\"" ID1 "\","
+		     "\"check\":\"disk\",\"item\":\"/srv\",\"state\":\"ok\","
+		     "\"state\":\"critical\",\"summary\":\"s\","
+		     "\"observed_at\":\"2026-11-22T10:00:00Z\"}]}",
+		     "duplicate object key");
+}
+
 /* A batch of n events with ids made from i, in a buffer to free. */
 static char *make_body(int n, int i)
 {
@@ -189,6 +226,7 @@ int main(void)
 		cmocka_unit_test(test_missing_and_wrong_fields_are_named),
 		cmocka_unit_test(test_batch_size_limit),
 		cmocka_unit_test(test_uuid_round_trip),
+		cmocka_unit_test(test_fields_matched_by_whole_name),
 		cmocka_unit_test(test_arena_chunks_are_reused),
 		cmocka_unit_test(test_arena_pool_is_bounded),
 	};
