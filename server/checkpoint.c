@@ -22,6 +22,7 @@ struct checkpointer {
 	bool stopping;
 	bool running;
 	int woken_at;  /* the log's length at the last wake-up (writer only) */
+	atomic_bool pending;	       /* woken, and its checkpoint not done yet */
 	atomic_uint_fast64_t wakeups;  /* wake-ups sent by the writer */
 	atomic_uint_fast64_t runs;     /* checkpoints done by the thread */
 	atomic_uint_fast64_t restarts; /* checkpoints by the writer */
@@ -30,18 +31,37 @@ struct checkpointer {
 	atomic_int_fast64_t wal_pages; /* the log's length after the last commit */
 };
 
+/* Have the thread copy the log up to its current length, pages. */
+static void wake(struct checkpointer *cp, int pages)
+{
+	cp->woken_at = pages;
+	atomic_fetch_add(&cp->wakeups, 1);
+	pthread_mutex_lock(&cp->lock);
+	atomic_store(&cp->pending, true); /* under the lock, with due */
+	cp->due = true;
+	pthread_cond_signal(&cp->wake);
+	pthread_mutex_unlock(&cp->lock);
+}
+
 /*
  * Past CHECKPOINT_RESTART_PAGES the writer finishes the checkpoint
- * itself (PASSIVE: it never waits; busy when the thread is at it, and
- * then the next commit tries again): the thread has copied nearly all
- * of the log, and a checkpoint that catches up with the writer lets the
- * next transaction start the log over.  0 when it did.
+ * itself, so that its next transaction starts the log over: once the
+ * thread, woken at that length, has copied the log up to there, the
+ * writer copies the few pages committed since (PASSIVE: it never waits,
+ * and a busy checkpoint is tried again after the next commit).  0 when
+ * the log was copied whole.
  */
 static int finish_checkpoint(struct checkpointer *cp, sqlite3 *db,
-			     const char *name)
+			     const char *name, int pages)
 {
 	int log = 0, copied = 0;
 
+	if (pages - cp->woken_at > CHECKPOINT_FINISH_PAGES) {
+		wake(cp, pages);
+		return -EAGAIN;
+	}
+	if (atomic_load(&cp->pending))
+		return -EAGAIN;
 	if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log,
 				      &copied) != SQLITE_OK || copied < log)
 		return -EBUSY;
@@ -71,9 +91,10 @@ static int on_commit(void *arg, sqlite3 *db, const char *name, int pages)
 			atomic_fetch_add(&cp->failed, 1);
 		return SQLITE_OK;
 	}
-	if (pages >= CHECKPOINT_RESTART_PAGES &&
-	    finish_checkpoint(cp, db, name) == 0)
+	if (pages >= CHECKPOINT_RESTART_PAGES) {
+		finish_checkpoint(cp, db, name, pages);
 		return SQLITE_OK;
+	}
 	/*
 	 * Wake the thread once per CHECKPOINT_PAGES of new log, not after
 	 * every commit: a page that several commits changed (an index's
@@ -81,14 +102,8 @@ static int on_commit(void *arg, sqlite3 *db, const char *name, int pages)
 	 * fsynced once for all of them.
 	 */
 	if (pages >= CHECKPOINT_PAGES &&
-	    pages - cp->woken_at >= CHECKPOINT_PAGES) {
-		cp->woken_at = pages;
-		atomic_fetch_add(&cp->wakeups, 1);
-		pthread_mutex_lock(&cp->lock);
-		cp->due = true;
-		pthread_cond_signal(&cp->wake);
-		pthread_mutex_unlock(&cp->lock);
-	}
+	    pages - cp->woken_at >= CHECKPOINT_PAGES)
+		wake(cp, pages);
 	return SQLITE_OK;
 }
 
@@ -118,6 +133,9 @@ static void *checkpoint_main(void *arg)
 			atomic_fetch_add(&cp->failed, 1);
 		}
 		pthread_mutex_lock(&cp->lock);
+		/* Woken again meanwhile: that checkpoint is still to come. */
+		if (!cp->due)
+			atomic_store(&cp->pending, false);
 	}
 	pthread_mutex_unlock(&cp->lock);
 	return NULL;

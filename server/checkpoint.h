@@ -13,9 +13,11 @@
  * has caught up with the writer, which under a writer that never pauses
  * the thread never does: the log grew into fresh file blocks (which the
  * kernel zeroes) up to CHECKPOINT_MAX_PAGES.  So past
- * CHECKPOINT_RESTART_PAGES the writer finishes the checkpoint itself
- * after its commit (PASSIVE, the little the thread left), and its next
- * transaction starts the log over.  Should the log pass
+ * CHECKPOINT_RESTART_PAGES the thread is woken once more and then the
+ * writer finishes the checkpoint itself after a commit (PASSIVE, the
+ * few pages committed while the thread copied, at most
+ * CHECKPOINT_FINISH_PAGES), and its next transaction starts the log
+ * over.  Should the log pass
  * CHECKPOINT_MAX_PAGES anyway, the writer runs one RESTART checkpoint
  * (which waits for readers).  synchronous stays FULL on both
  * connections: a checkpoint fsyncs the log before and the database after
@@ -32,6 +34,7 @@ struct metrics_out;
 
 #define CHECKPOINT_PAGES 1000	   /* SQLite's own default threshold */
 #define CHECKPOINT_RESTART_PAGES 4000 /* the writer completes the checkpoint */
+#define CHECKPOINT_FINISH_PAGES 500   /* ... when the thread left at most this */
 #define CHECKPOINT_MAX_PAGES 65536 /* 256 MiB of log at 4 KiB pages */
 
 /*
