@@ -10,29 +10,47 @@
 
 #include "../common/util.h"
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+/*
+ * A hex digit's value plus one (0: not a digit), by byte: the branches
+ * of range tests mispredict on random digits, about one per digit
+ * (uuid_valid() and then the conversion were 1.8% of the server's CPU).
+ */
+static const uint8_t hex_plus_one[256] = {
+	['0'] = 1,  ['1'] = 2,	['2'] = 3,  ['3'] = 4,	['4'] = 5,
+	['5'] = 6,  ['6'] = 7,	['7'] = 8,  ['8'] = 9,	['9'] = 10,
+	['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15,
+	['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14,
+	['E'] = 15, ['F'] = 16,
+};
 
+/*
+ * The canonical 8-4-4-4-12 form, either case, in one pass from the left
+ * (which stops at the first byte that does not fit, the NUL included).
+ */
 int uuid_to_bytes(const char *text, uint8_t out[16])
 {
-	size_t j = 0;
+	/* Where each byte's two digits start; a dash before bytes 4, 6, 8, 10. */
+	static const uint8_t at[16] = { 0,  2,  4,  6,  9,  11, 14, 16,
+					19, 21, 24, 26, 28, 30, 32, 34 };
+	uint8_t bytes[16];
 
-	if (!uuid_valid(text))
-		return -EINVAL;
-	for (size_t i = 0; text[i] && j < 16; i++) {
-		if (text[i] == '-')
-			continue;
-		out[j++] = (uint8_t)(hexval(text[i]) << 4 | hexval(text[i + 1]));
-		i++;
+	for (size_t j = 0; j < 16; j++) {
+		const unsigned char *p = (const unsigned char *)text + at[j];
+		unsigned hi, lo;
+
+		if ((j == 4 || j == 6 || j == 8 || j == 10) && p[-1] != '-')
+			return -EINVAL;
+		hi = hex_plus_one[p[0]];
+		if (hi == 0)
+			return -EINVAL;
+		lo = hex_plus_one[p[1]];
+		if (lo == 0)
+			return -EINVAL;
+		bytes[j] = (uint8_t)((hi - 1) << 4 | (lo - 1));
 	}
+	if (text[36] != '\0')
+		return -EINVAL;
+	memcpy(out, bytes, sizeof(bytes));
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../common/util.h"
 #include "../../server/ingest.h"
 
 #define ID1 "0b7e0f4c-3f0e-4c1a-9d7e-1f2a3b4c5d6e"
@@ -112,6 +113,43 @@ static void test_uuid_round_trip(void **state)
 	assert_string_equal(text, ID1);
 	assert_true(uuid_to_bytes("0b7e0f4c-3f0e-4c1a-9d7e-1f2a3b4c5d6", bytes) < 0);
 	assert_true(uuid_to_bytes("0b7e0f4c-3f0e-4c1a-9d7e-1f2a3b4c5d6ez", bytes) < 0);
+}
+
+/*
+ * Exactly the canonical form is accepted, as uuid_valid() says: every
+ * hex digit in either case, and any other byte, a missing or moved dash,
+ * a short or long text refused at every position.
+ */
+static void test_uuid_accepts_exactly_the_canonical_form(void **state)
+{
+	const char *digits = "0123456789abcdefABCDEF";
+	uint8_t bytes[16];
+	char text[40];
+
+	(void)state;
+	for (const char *d = digits; *d; d++) {
+		unsigned v = (unsigned)strtoul((char[]){ *d, '\0' }, NULL, 16);
+
+		memset(text, *d, 36);
+		text[8] = text[13] = text[18] = text[23] = '-';
+		text[36] = '\0';
+		assert_true(uuid_valid(text));
+		assert_int_equal(uuid_to_bytes(text, bytes), 0);
+		for (int i = 0; i < 16; i++)
+			assert_int_equal(bytes[i], v << 4 | v);
+	}
+	for (int pos = 0; pos < 37; pos++) {
+		for (int c = 0; c < 256; c++) {
+			snprintf(text, sizeof(text), "%s", ID1);
+			text[pos] = (char)c;
+			if (c == 0)
+				text[pos] = '\0';
+			assert_int_equal(uuid_to_bytes(text, bytes) == 0,
+					 uuid_valid(text));
+		}
+	}
+	assert_true(uuid_to_bytes("0b7e0f4c3f0e-4c1a-9d7e-1f2a3b4c5d6e-", bytes) < 0);
+	assert_true(uuid_to_bytes("", bytes) < 0);
 }
 
 /*
@@ -226,6 +264,7 @@ int main(void)
 		cmocka_unit_test(test_missing_and_wrong_fields_are_named),
 		cmocka_unit_test(test_batch_size_limit),
 		cmocka_unit_test(test_uuid_round_trip),
+		cmocka_unit_test(test_uuid_accepts_exactly_the_canonical_form),
 		cmocka_unit_test(test_fields_matched_by_whole_name),
 		cmocka_unit_test(test_arena_chunks_are_reused),
 		cmocka_unit_test(test_arena_pool_is_bounded),
