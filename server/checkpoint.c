@@ -196,7 +196,8 @@ void checkpoint_stop(struct checkpointer *cp)
 	free(cp);
 }
 
-void checkpoint_get_stats(struct checkpointer *cp, struct checkpoint_stats *ret)
+void checkpoint_get_stats(struct checkpointer *cp,
+			  struct checkpoint_stats *ret)
 {
 	*ret = (struct checkpoint_stats){
 		.wakeups = atomic_load(&cp->wakeups),

@@ -58,7 +58,8 @@ struct checkpoint_stats {
 	int64_t wal_pages; /* the log's length after the last commit */
 };
 
-void checkpoint_get_stats(struct checkpointer *cp, struct checkpoint_stats *ret);
+void checkpoint_get_stats(struct checkpointer *cp,
+			  struct checkpoint_stats *ret);
 
 /* The metrics source: checkpoints run, pages copied, the log's length. */
 void checkpoint_metrics(void *arg, struct metrics_out *out);

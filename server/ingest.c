@@ -75,11 +75,12 @@ void uuid_from_bytes(const uint8_t in[16], char *buf)
  * so the body limit bounds it.
  *
  * Freed chunks go to a small pool shared by the threads (at most
- * INGEST_ARENA_POOL_BYTES in all, none larger than ARENA_POOL_CHUNK_MAX) and
- * the next parse takes one back: malloc() handed each parse freshly
+ * INGEST_ARENA_POOL_BYTES in all, none larger than ARENA_POOL_CHUNK_MAX)
+ * and the next parse takes one back: malloc() handed each parse freshly
  * mapped memory, and the kernel's zeroing of its pages on first touch
  * was a tenth of the server's CPU.  Chunk sizes are rounded up to
  * ARENA_GRAIN, so that batches of about the same size fit each other's.
+ * The pool stays allocated once filled: up to 16 MiB of resident memory.
  */
 #define ARENA_GRAIN (64 * 1024)
 #define ARENA_POOL_CHUNK_MAX (4 * 1024 * 1024)
@@ -131,9 +132,9 @@ static struct arena_chunk *pool_take(size_t size)
 	if (c != NULL) {
 		pool_unpoison(c);
 		pool.stats.reused++;
-	}
-	else
+	} else {
 		pool.stats.allocated++;
+	}
 	pthread_mutex_unlock(&pool.lock);
 	return c;
 }
