@@ -187,6 +187,7 @@ UNIT_TESTS := \
 	test_fillrate \
 	test_dedup \
 	test_ingest \
+	test_checkpoint \
 	test_predict \
 	test_inventory \
 	test_trap \

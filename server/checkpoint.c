@@ -18,25 +18,68 @@ struct checkpointer {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	bool due;      /* the log passed CHECKPOINT_PAGES since the last run */
+	bool due;      /* the log grew by CHECKPOINT_PAGES since the last wake-up */
 	bool stopping;
 	bool running;
+	int woken_at;  /* the log's length at the last wake-up (writer only) */
+	atomic_bool pending;	       /* woken, and its checkpoint not done yet */
+	atomic_uint_fast64_t wakeups;  /* wake-ups sent by the writer */
 	atomic_uint_fast64_t runs;     /* checkpoints done by the thread */
-	atomic_uint_fast64_t restarts; /* RESTART checkpoints by the writer */
+	atomic_uint_fast64_t restarts; /* checkpoints by the writer */
 	atomic_uint_fast64_t failed;
 	atomic_uint_fast64_t pages;    /* pages copied into the database */
 	atomic_int_fast64_t wal_pages; /* the log's length after the last commit */
 };
 
+/* Have the thread copy the log up to its current length, pages. */
+static void wake(struct checkpointer *cp, int pages)
+{
+	cp->woken_at = pages;
+	atomic_fetch_add(&cp->wakeups, 1);
+	pthread_mutex_lock(&cp->lock);
+	atomic_store(&cp->pending, true); /* under the lock, with due */
+	cp->due = true;
+	pthread_cond_signal(&cp->wake);
+	pthread_mutex_unlock(&cp->lock);
+}
+
+/*
+ * Past CHECKPOINT_RESTART_PAGES the writer finishes the checkpoint
+ * itself, so that its next transaction starts the log over: once the
+ * thread, woken at that length, has copied the log up to there, the
+ * writer copies the few pages committed since (PASSIVE: it never waits,
+ * and a busy checkpoint is tried again after the next commit).  0 when
+ * the log was copied whole.
+ */
+static int finish_checkpoint(struct checkpointer *cp, sqlite3 *db,
+			     const char *name, int pages)
+{
+	int log = 0, copied = 0;
+
+	if (pages - cp->woken_at > CHECKPOINT_FINISH_PAGES) {
+		wake(cp, pages);
+		return -EAGAIN;
+	}
+	if (atomic_load(&cp->pending))
+		return -EAGAIN;
+	if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log,
+				      &copied) != SQLITE_OK || copied < log)
+		return -EBUSY;
+	atomic_fetch_add(&cp->restarts, 1);
+	return 0;
+}
+
 /*
  * SQLite's WAL hook, on the writer thread after each commit (it replaces
- * the automatic checkpoint).  Cheap unless the log is far too long.
+ * the automatic checkpoint).  Cheap unless the log is long.
  */
 static int on_commit(void *arg, sqlite3 *db, const char *name, int pages)
 {
 	struct checkpointer *cp = arg;
 
 	atomic_store(&cp->wal_pages, pages);
+	if (pages < cp->woken_at)
+		cp->woken_at = 0; /* the log started over */
 	if (pages >= CHECKPOINT_MAX_PAGES) {
 		int log = 0, copied = 0;
 
@@ -48,12 +91,19 @@ static int on_commit(void *arg, sqlite3 *db, const char *name, int pages)
 			atomic_fetch_add(&cp->failed, 1);
 		return SQLITE_OK;
 	}
-	if (pages >= CHECKPOINT_PAGES) {
-		pthread_mutex_lock(&cp->lock);
-		cp->due = true;
-		pthread_cond_signal(&cp->wake);
-		pthread_mutex_unlock(&cp->lock);
+	if (pages >= CHECKPOINT_RESTART_PAGES) {
+		finish_checkpoint(cp, db, name, pages);
+		return SQLITE_OK;
 	}
+	/*
+	 * Wake the thread once per CHECKPOINT_PAGES of new log, not after
+	 * every commit: a page that several commits changed (an index's
+	 * upper levels, the table's last page) is copied and the database
+	 * fsynced once for all of them.
+	 */
+	if (pages >= CHECKPOINT_PAGES &&
+	    pages - cp->woken_at >= CHECKPOINT_PAGES)
+		wake(cp, pages);
 	return SQLITE_OK;
 }
 
@@ -83,6 +133,9 @@ static void *checkpoint_main(void *arg)
 			atomic_fetch_add(&cp->failed, 1);
 		}
 		pthread_mutex_lock(&cp->lock);
+		/* Woken again meanwhile: that checkpoint is still to come. */
+		if (!cp->due)
+			atomic_store(&cp->pending, false);
 	}
 	pthread_mutex_unlock(&cp->lock);
 	return NULL;
@@ -143,6 +196,18 @@ void checkpoint_stop(struct checkpointer *cp)
 	free(cp);
 }
 
+void checkpoint_get_stats(struct checkpointer *cp,
+			  struct checkpoint_stats *ret)
+{
+	*ret = (struct checkpoint_stats){
+		.wakeups = atomic_load(&cp->wakeups),
+		.runs = atomic_load(&cp->runs),
+		.restarts = atomic_load(&cp->restarts),
+		.failed = atomic_load(&cp->failed),
+		.wal_pages = atomic_load(&cp->wal_pages),
+	};
+}
+
 void checkpoint_metrics(void *arg, struct metrics_out *out)
 {
 	struct checkpointer *cp = arg;
@@ -152,6 +217,9 @@ void checkpoint_metrics(void *arg, struct metrics_out *out)
 			"by=\"checkpointer\"", atomic_load(&cp->runs));
 	metrics_counter(out, "tocsin_wal_checkpoints_total", NULL,
 			"by=\"writer\"", atomic_load(&cp->restarts));
+	metrics_counter(out, "tocsin_wal_checkpoint_wakeups_total",
+			"Times the writer woke the checkpointer.", NULL,
+			atomic_load(&cp->wakeups));
 	metrics_counter(out, "tocsin_wal_checkpoint_failures_total",
 			"WAL checkpoints that failed (retried after later commits).",
 			NULL, atomic_load(&cp->failed));

@@ -20,6 +20,8 @@
 #define INGEST_HOST_MAX 253
 #define INGEST_METRICS_MAX 64
 #define INGEST_CONTEXT_MAX (64 * 1024)
+/* What freed arenas keep for later parses, at most (see ingest.c). */
+#define INGEST_ARENA_POOL_BYTES (16 * 1024 * 1024)
 
 struct ingest_event {
 	uint8_t id[16];
@@ -53,6 +55,14 @@ struct ingest_batch {
 int ingest_parse(const char *body, size_t len, size_t max_events,
 		 struct ingest_batch **ret_batch, char *err, size_t errlen);
 void ingest_batch_free(struct ingest_batch *batch);
+
+/* The arenas' chunks: taken from the pool, newly allocated, kept now. */
+struct ingest_arena_stats {
+	uint64_t reused, allocated;
+	size_t pooled_bytes;
+};
+
+void ingest_arena_get_stats(struct ingest_arena_stats *ret);
 
 /* "3f2a...-..." -> 16 bytes; and back (buf of UUID_STR_LEN). */
 int uuid_to_bytes(const char *text, uint8_t out[16]);
