@@ -262,7 +262,7 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	if (conf->ntokens == 0)
 		cfg_error(cfg, cfg->root,
 			  "auth.tokens is empty: nobody could use the server");
-	reload_helpdesk_digest(cfg, conf->helpdesk_digest);
+	reload_notify_digest(cfg, conf->notify_digest);
 	cfg_finish(cfg);
 	*ret_conf = conf;
 	*ret_cfg = cfg;

@@ -276,6 +276,7 @@ int desk_open(const struct helpdesk_config *hc, const struct inventory *inv,
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	d->hc = hc;
 	d->inv = inv;
+	d->notify = hc->notify;
 	d->st = st;
 	for (int i = 0; r == 0 && i < DESK_STMT_COUNT; i++)
 		r = store_prepare(st, stmt_sql[i], &d->stmt[i]);
@@ -289,6 +290,13 @@ int desk_open(const struct helpdesk_config *hc, const struct inventory *inv,
 	}
 	*ret = d;
 	return 0;
+}
+
+void desk_reconfigure(struct desk *d, const struct helpdesk_config *hc,
+		      const struct inventory *inv)
+{
+	atomic_store(&d->hc, hc);
+	d->inv = inv;
 }
 
 struct recompute_job {
@@ -1052,7 +1060,7 @@ static int outbox_make_room(struct desk *d, const struct desk_outbox_item *it,
 
 int desk_outbox_add(struct desk *d, const struct desk_outbox_item *it)
 {
-	size_t max = d->hc->notify->max_pending;
+	size_t max = d->notify->max_pending;
 	int64_t pending;
 	char why[128];
 	int r;

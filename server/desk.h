@@ -131,8 +131,17 @@ enum desk_trouble { DESK_TROUBLE_RENDER, DESK_TROUBLE_FULL, DESK_TROUBLE_TIMER,
 		    DESK_TROUBLE_COUNT };
 
 struct desk {
-	const struct helpdesk_config *hc;
+	/*
+	 * The helpdesk's configuration and the inventory whose customers
+	 * point into its contracts, swapped by desk_reconfigure() at a
+	 * SIGHUP.  Writer jobs and store_lock() holders see one pair
+	 * throughout; the timer reads hc (atomically) at its loop's top.
+	 */
+	_Atomic(const struct helpdesk_config *) hc;
 	const struct inventory *inv;
+	/* notify: of the start: the sender's lanes, rates and templates
+	 * are built from it, so a reload does not change it. */
+	const struct notify_config *notify;
 	struct store *st;
 	struct writer *writer;
 	sqlite3_stmt *stmt[DESK_STMT_COUNT];
@@ -148,6 +157,14 @@ struct desk {
  */
 int desk_open(const struct helpdesk_config *hc, const struct inventory *inv,
 	      struct store *st, struct desk **ret);
+/*
+ * SIGHUP: use hc and inv (of one loaded configuration, kept until exit)
+ * from now on.  For the writer's desk, call it inside a writer job; for
+ * a read desk, under store_lock() of its store.  hc->notify is ignored:
+ * d->notify stays the one of the start.
+ */
+void desk_reconfigure(struct desk *d, const struct helpdesk_config *hc,
+		      const struct inventory *inv);
 /* Start the timer and the sender over w (after the writer started). */
 int desk_start(struct desk *d, struct writer *w);
 /* Stop the threads (before the writer stops); NULL is fine. */

@@ -207,7 +207,7 @@ static void record(struct lane *l, const struct item *v, size_t n,
 		   const struct outcome *o)
 {
 	struct desk *d = l->p->d;
-	struct mark_job j = { .d = d, .nc = d->hc->notify, .v = v, .n = n,
+	struct mark_job j = { .d = d, .nc = d->notify, .v = v, .n = n,
 			      .webhook = l->hook ? l->hook->name : NULL, .o = *o,
 			      .now_ms = time_now_ms() };
 	const char *what = l->hook ? "webhook" : "mail";
@@ -244,7 +244,7 @@ static void record(struct lane *l, const struct item *v, size_t n,
 /* The peer could not be reached: the whole lane waits, doubling. */
 static void lane_failed(struct lane *l, int64_t now_ms)
 {
-	const struct notify_config *nc = l->p->d->hc->notify;
+	const struct notify_config *nc = l->p->d->notify;
 
 	l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : nc->retry_initial_ms;
 	if (l->backoff_ms > nc->retry_max_ms)
@@ -273,7 +273,7 @@ static bool stopping(struct dispatch *p)
 /* The rate slot of target (the least recently used one is reused). */
 static struct rate *rate_of(struct lane *l, const char *target, int64_t now_ms)
 {
-	int cap = l->p->d->hc->notify->rate_mails;
+	int cap = l->p->d->notify->rate_mails;
 	struct rate *oldest = &l->rates[0];
 
 	for (size_t i = 0; i < DISPATCH_RATE_TARGETS; i++) {
@@ -390,7 +390,7 @@ static int mail_send(struct lane *l, struct rate *rt, const char *target,
 		     const struct item *v, size_t n, int64_t now_ms)
 {
 	struct desk *d = l->p->d;
-	const struct notify_config *nc = d->hc->notify;
+	const struct notify_config *nc = d->notify;
 	struct outcome o = { 0 };
 	char err[512] = "", *subject, *body;
 
@@ -429,7 +429,7 @@ static int mail_send(struct lane *l, struct rate *rt, const char *target,
 static void mail_target(struct lane *l, const char *target, int64_t now_ms)
 {
 	struct desk *d = l->p->d;
-	const struct notify_config *nc = d->hc->notify;
+	const struct notify_config *nc = d->notify;
 	struct rate *rt = rate_of(l, target, now_ms);
 	struct item *v;
 	int64_t until;
@@ -529,7 +529,7 @@ static int zammad_ticket(struct lane *l, const struct item *it, int64_t now_ms,
 		return 1;
 	if (strcmp(state, "pending") == 0) {
 		o->result = OUTCOME_HOLD;
-		o->hold_ms = next > now_ms ? next + 1 : now_ms + d->hc->notify->poll_ms;
+		o->hold_ms = next > now_ms ? next + 1 : now_ms + d->notify->poll_ms;
 		o->error = "waiting for the ticket's creation in Zammad";
 		return 0;
 	}
@@ -626,7 +626,7 @@ static size_t hook_round(struct lane *l, int64_t now_ms, int64_t *ret_next)
 static void lane_wait(struct lane *l, int64_t next_ms)
 {
 	struct dispatch *p = l->p;
-	int64_t now = time_now_ms(), poll = p->d->hc->notify->poll_ms;
+	int64_t now = time_now_ms(), poll = p->d->notify->poll_ms;
 	int64_t delay = next_ms >= 0 && next_ms - now < poll ? next_ms - now : poll;
 	struct timespec ts;
 
@@ -670,7 +670,7 @@ static void *lane_main(void *arg)
 		size_t n = 0;
 
 		if (l == &p->lanes[0] && now - purged_ms >= DISPATCH_PURGE_EVERY_MS) {
-			struct purge_job job = { p->d, now - p->d->hc->notify->keep_ms };
+			struct purge_job job = { p->d, now - p->d->notify->keep_ms };
 			int r = writer_run(p->d->writer, purge_apply, &job);
 
 			if (r > 0)
@@ -691,7 +691,7 @@ static void *lane_main(void *arg)
 static int orphans_apply(struct store *st, void *arg)
 {
 	struct desk *d = arg;
-	const struct notify_config *nc = d->hc->notify;
+	const struct notify_config *nc = d->notify;
 	sqlite3_stmt *s = d->stmt[DESK_OUTBOX_LANES], *u = d->stmt[DESK_OUTBOX_ORPHANS];
 	char **names = NULL, *why;
 	size_t n = 0;
@@ -742,7 +742,7 @@ static void lanes_free(struct dispatch *p)
 
 int dispatch_start(struct desk *d, struct dispatch **ret)
 {
-	const struct notify_config *nc = d->hc->notify;
+	const struct notify_config *nc = d->notify;
 	struct dispatch *p = xcalloc(1, sizeof(*p));
 	int r;
 

@@ -236,11 +236,12 @@ static int64_t next_due(struct desk *d)
 static void *escalate_main(void *arg)
 {
 	struct escalate *e = arg;
-	int64_t tick = e->d->hc->tick_ms;
 
 	pthread_mutex_lock(&e->lock);
 	while (!e->stopping) {
 		struct escalate_due job = { .d = e->d };
+		/* At the top: a reload's helpdesk.tick applies from here. */
+		int64_t tick = e->d->hc->tick_ms;
 		struct timespec ts;
 		int64_t next;
 		int r = 0;

@@ -574,7 +574,7 @@ static char *history_text(struct ctx *x)
 
 static char *render(struct ctx *x, const char *tmpl, size_t max)
 {
-	const struct notify_config *nc = x->d->hc->notify;
+	const struct notify_config *nc = x->d->notify;
 	const char *fields[] = {
 		"id", x->id, "title", x->core.title, "host", x->core.host,
 		"check", x->core.check, "item", x->core.item,
@@ -630,7 +630,7 @@ static void mail_texts(struct ctx *x)
 static int queue_mail(struct ctx *x, enum notify_template_id t,
 		      struct rcpts *r, int64_t not_before, const char *cancel_key)
 {
-	const struct notify_config *nc = x->d->hc->notify;
+	const struct notify_config *nc = x->d->notify;
 	const struct helpdesk_person *actor = helpdesk_person(x->d->hc, x->c->actor);
 	char key[UUID_STR_LEN], *to, *subject, *body;
 	struct desk_outbox_item it;
@@ -716,7 +716,7 @@ static int reopen_is_news(struct ctx *x)
 		int64_t at = sqlite3_column_int64(s, 0);
 
 		if (actor && strcmp(actor, DESK_SYSTEM_ACTOR) == 0 &&
-		    x->c->at_ms - at < x->d->hc->notify->settle_ms)
+		    x->c->at_ms - at < x->d->notify->settle_ms)
 			news = 0;
 	}
 	sqlite3_reset(s);
@@ -756,7 +756,7 @@ static int technician_mails(struct ctx *x)
 	struct rcpts r = { .n = 0 };
 	int news;
 
-	if (hc->notify->smtp_url == NULL)
+	if (x->d->notify->smtp_url == NULL)
 		return 0; /* no mail: spare reopen_is_news() its read */
 	if (x->c->kind == TICKET_OPENED) {
 		rcpt_queue(hc, x->row.queue, x->row.level, &r);
@@ -798,7 +798,7 @@ bool notify_wants_status_update(struct desk *d, const struct desk_core *core,
 	const struct customer *cu =
 		row->customer[0] ? inventory_customer(d->inv, row->customer) : NULL;
 
-	return d->hc->notify->smtp_url != NULL && core->parent_id <= 0 && cu != NULL &&
+	return d->notify->smtp_url != NULL && core->parent_id <= 0 && cu != NULL &&
 	       cu->notify_updates && cu->contacts[0] != NULL;
 }
 
@@ -820,7 +820,7 @@ static int customer_mails(struct ctx *x, const char *key)
 	    x->customer->notify_resolved)
 		/* Only once the recovery has held: a reopen cancels it. */
 		return queue_mail(x, NOTIFY_T_RESOLVED, &r,
-				  x->c->at_ms + x->d->hc->notify->settle_ms, key);
+				  x->c->at_ms + x->d->notify->settle_ms, key);
 	if (x->c->kind != TICKET_ACTION)
 		return 0;
 	if (strcmp(field, "ask") == 0 && strcmp(value, "customer") == 0)
@@ -939,7 +939,7 @@ static json_t *webhook_payload(struct ctx *x, const struct notify_webhook *w,
 /* One webhook row for w: its payload, or a failed row saying why not. */
 static int queue_webhook(struct ctx *x, const struct notify_webhook *w)
 {
-	const struct notify_config *nc = x->d->hc->notify;
+	const struct notify_config *nc = x->d->notify;
 	bool create = x->c->kind == TICKET_OPENED;
 	char key[UUID_STR_LEN], why[160], *body = NULL;
 	struct desk_outbox_item it;
@@ -982,7 +982,7 @@ static int queue_webhook(struct ctx *x, const struct notify_webhook *w)
 
 static int webhooks(struct ctx *x)
 {
-	const struct notify_config *nc = x->d->hc->notify;
+	const struct notify_config *nc = x->d->notify;
 	int r = 0;
 
 	for (size_t i = 0; r == 0 && i < nc->nwebhooks; i++)
@@ -1010,7 +1010,7 @@ static bool quiet(const struct ctx *x)
 /* Whether any channel could take a notification for a change of kind. */
 static bool may_queue(const struct desk *d, enum ticket_change_kind kind)
 {
-	const struct notify_config *nc = d->hc->notify;
+	const struct notify_config *nc = d->notify;
 
 	if (nc->smtp_url != NULL)
 		return true;

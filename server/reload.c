@@ -12,6 +12,8 @@
 #include "api.h"
 #include "credentials.h"
 #include "dedup.h"
+#include "desk.h"
+#include "helpdesk.h"
 #include "inventory.h"
 #include "lifecycle.h"
 #include "liveness.h"
@@ -67,27 +69,12 @@ static const struct cfg_node *lookup(const struct cfg_node *map, const char *key
 	return NULL;
 }
 
-void reload_helpdesk_digest(const struct cfg *cfg, uint8_t out[32])
+void reload_notify_digest(const struct cfg *cfg, uint8_t out[32])
 {
-	static const char *const sections[] = { "contracts", "people",
-						"helpdesk", "notify" };
-	static const char *const per_customer[] = { "contract", "contacts",
-						    "notify" };
-	const struct cfg_node *customers = lookup(cfg->root, "customers");
 	crypto_generichash_state h;
 
 	crypto_generichash_init(&h, NULL, 0, 32);
-	for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
-		digest_node(&h, lookup(cfg->root, sections[i]));
-	for (size_t i = 0; customers && customers->type == CFG_MAP &&
-			   i < customers->npairs; i++) {
-		crypto_generichash_update(&h,
-					  (const unsigned char *)customers->pairs[i].key,
-					  strlen(customers->pairs[i].key) + 1);
-		for (size_t k = 0; k < ARRAY_SIZE(per_customer); k++)
-			digest_node(&h, lookup(customers->pairs[i].value,
-					       per_customer[k]));
-	}
+	digest_node(&h, lookup(cfg->root, "notify"));
 	crypto_generichash_final(&h, out, 32);
 }
 
@@ -137,9 +124,9 @@ static void warn_restart_only(const struct server_config *old,
 		log_warnx(fmt, "writer.max_queue or max_group");
 	if (old->lifecycle->tick_ms != new->lifecycle->tick_ms)
 		log_warnx(fmt, "lifecycle.tick");
-	if (memcmp(old->helpdesk_digest, new->helpdesk_digest,
-		   sizeof(old->helpdesk_digest)) != 0)
-		log_warnx(fmt, "the helpdesk (contracts, people, helpdesk, notify, or a customer's contract, contacts or notify)");
+	if (memcmp(old->notify_digest, new->notify_digest,
+		   sizeof(old->notify_digest)) != 0)
+		log_warnx(fmt, "notify: (mail server, webhooks, rates and templates)");
 }
 
 static bool listen_differs(const struct trap_config *a,
@@ -222,17 +209,31 @@ static void reload_certificate(const struct tls_config *old,
 
 struct reconfigure_job {
 	const struct server_config *conf;
+	struct desk *desk;	/* the writer's, or NULL */
+	int recompute_error;	/* of the clocks' recomputation, or 0 */
+	size_t nrecomputed;	/* open tickets whose clocks were recomputed */
 };
 
 /*
- * Writer job: the deduplication's new rules, topology and inventory,
- * between two commits, so that no batch sees half of each.
+ * Writer job: the deduplication's new rules, topology and inventory, and
+ * the helpdesk's configuration with the same inventory, between two
+ * commits, so that no batch and no helpdesk job sees half of each.  The
+ * open tickets' clocks are then recomputed from their journals with the
+ * new contracts' calendars (as at start); a failure there only leaves the
+ * timer's caches as they were, so it does not refuse the reload.
  */
 static int reconfigure_apply(struct store *st, void *arg)
 {
 	struct reconfigure_job *j = arg;
+	int r;
 
-	return dedup_configure(st, j->conf->lifecycle, j->conf->inventory);
+	r = dedup_configure(st, j->conf->lifecycle, j->conf->inventory);
+	if (r < 0 || j->desk == NULL)
+		return r;
+	desk_reconfigure(j->desk, j->conf->helpdesk, j->conf->inventory);
+	j->recompute_error = desk_recompute_all(j->desk, time_now_ms(), true,
+						&j->nrecomputed);
+	return 0;
 }
 
 int reload_apply(struct api *api, struct reload_history *h,
@@ -259,10 +260,10 @@ int reload_apply(struct api *api, struct reload_history *h,
 		return -EINVAL;
 	}
 	cfg_free(cfg);
-	job.conf = conf;
+	job = (struct reconfigure_job){ .conf = conf, .desk = api->desk };
 	r = writer_run(api->writer, reconfigure_apply, &job);
 	if (r < 0) {
-		log_warnx("SIGHUP: cannot apply lifecycle:, topology: and the inventory: %s; keeping the running configuration",
+		log_warnx("SIGHUP: cannot apply lifecycle:, topology:, the inventory and the helpdesk: %s; keeping the running configuration",
 			  strerror(-r));
 		server_config_free(conf);
 		return r;
@@ -271,11 +272,21 @@ int reload_apply(struct api *api, struct reload_history *h,
 	if (api->reader != NULL) {
 		store_lock(api->reader);
 		r = dedup_configure(api->reader, conf->lifecycle, conf->inventory);
+		if (api->desk_reader != NULL)
+			desk_reconfigure(api->desk_reader, conf->helpdesk,
+					 conf->inventory);
 		store_unlock(api->reader);
 		if (r < 0)
 			log_warnx("SIGHUP: the read connection keeps the old topology: %s",
 				  strerror(-r));
 	}
+	if (job.recompute_error < 0)
+		log_warnx("SIGHUP: recomputing the open tickets' SLA clocks failed: %s; the timer's due dates catch up as tickets change",
+			  strerror(-job.recompute_error));
+	else if (api->desk != NULL)
+		log_notice("SIGHUP: helpdesk reloaded (%zu contracts, %zu people); the SLA clocks of %zu tickets recomputed",
+			   conf->helpdesk->ncontracts, conf->helpdesk->npeople,
+			   job.nrecomputed);
 	warn_restart_only(api->conf, conf);
 	warn_traps_restart_only(traplisten_config(api->traps), conf->traps);
 	reload_certificate(api->conf->tls, conf->tls);

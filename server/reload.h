@@ -8,22 +8,25 @@
  * (the next request or round reads them), and, through a writer job that
  * swaps the deduplication's context between two commits, lifecycle:
  * rules, topology: and the inventory (customers, hosts) for the alert
- * lifecycle, enrollment and the API; the TLS certificate and key (tls.c
- * hands the new pair to the next handshakes); and the trap listener's
- * configuration but for its sockets and net-snmp's start-up settings
- * (traplisten_reconfigure()).  What is bound at start is
- * named in the log with "restart the server to apply it": listen,
+ * lifecycle, enrollment and the API, and in the same job the helpdesk
+ * (contracts:, people:, helpdesk: and the customers' contract, contacts
+ * and notify: desk_reconfigure()), after which the open tickets' SLA
+ * clocks are recomputed from their journals with the new calendars (the
+ * read side's desk follows under store_lock()); the TLS certificate and
+ * key (tls.c hands the new pair to the next handshakes); and the trap
+ * listener's configuration but for its sockets and net-snmp's start-up
+ * settings (traplisten_reconfigure()).  What is bound at start is named
+ * in the log with "restart the server to apply it": listen,
  * database, allow_plain_http, tls.client_ca and require_client_cert,
  * http.max_body/threads/max_connections/connection_timeout,
- * writer.max_queue/max_group, lifecycle.tick and the helpdesk's sections
- * (contracts, people, helpdesk, notify, and the customers' contract,
- * contacts and notify), whose modules load them at start (the helpdesk's
- * routing also keeps the inventory of the start), and traps.listen, user,
- * engine_id, mib_dirs, receive_buffer and max_packet.
+ * writer.max_queue/max_group, lifecycle.tick, the notify: section (the
+ * sender's lanes, rates and templates are built from it at start), and
+ * traps.listen, user, engine_id, mib_dirs, receive_buffer and max_packet.
  *
  * Replaced configurations are kept until exit, since modules may still
- * hold pointers into them (the helpdesk's inventory, a token, the trap
- * listener's batches at the writer and its SNMPv3 users), and reloads
+ * hold pointers into them (a helpdesk job or API read of the previous
+ * helpdesk, the start's notify:, a token, the trap listener's batches
+ * at the writer and its SNMPv3 users), and reloads
  * are rare: this is how a replaced trap configuration is retired safely,
  * without a reference count on the listener's per-trap path.
  */
@@ -47,11 +50,11 @@ void reload_keep(struct reload_history *h, struct server_config *conf);
 void reload_history_free(struct reload_history *h);
 
 /*
- * A digest of the helpdesk's part of a loaded configuration tree, so that
+ * A digest of the notify: section of a loaded configuration tree, so that
  * a reload can tell whether it changed (config.c fills
- * server_config.helpdesk_digest with it).
+ * server_config.notify_digest with it).
  */
-void reload_helpdesk_digest(const struct cfg *cfg, uint8_t out[32]);
+void reload_notify_digest(const struct cfg *cfg, uint8_t out[32]);
 
 /*
  * Load config_path (and dropin_dir) and apply it to api.  0, or -errno
