@@ -643,6 +643,8 @@ static void add_rule(struct calendar *c, struct rrule *rule)
 		c->rules_first = rule->start;
 	if (c->nrules == 0 || last > c->rules_last)
 		c->rules_last = last;
+	if (rule->span > c->rules_span)
+		c->rules_span = rule->span;
 	c->rules = xreallocarray(c->rules, c->nrules + 1, sizeof(*c->rules));
 	c->rules[c->nrules++] = *rule;
 }
@@ -816,9 +818,15 @@ static bool recurring_holiday(const struct calendar *c, int64_t day)
 {
 	if (c->nrules == 0 || day < c->rules_first || day > c->rules_last)
 		return false;
-	for (size_t i = 0; i < c->nrules; i++)
-		if (rrule_covers(&c->rules[i], day))
-			return true;
+	/* An occurrence k days back that lasts longer than k covers day. */
+	for (int k = 0; k < c->rules_span; k++) {
+		struct rrule_date date;
+
+		rrule_date_of(day - k, &date);
+		for (size_t i = 0; i < c->nrules; i++)
+			if (c->rules[i].span > k && rrule_occurs_on(&c->rules[i], &date))
+				return true;
+	}
 	return false;
 }
 

@@ -50,6 +50,7 @@ struct calendar {
 	struct rrule *rules; /* recurring holidays, matched day by day */
 	size_t nrules;
 	int64_t rules_first, rules_last; /* the days any rule can cover */
+	int rules_span; /* the longest occurrence, in days */
 };
 
 /* What an iCalendar file makes holidays: dates and recurring rules. */

@@ -148,15 +148,20 @@ static bool ordinal_matches(int ordinal, int index, int length)
 	return -((length - index) / 7 + 1) == ordinal;
 }
 
-/* The rule's pattern, without its start, end and EXDATEs. */
-static bool pattern_matches(const struct rrule *r, int64_t day)
+void rrule_date_of(int64_t day, struct rrule_date *ret)
 {
-	int64_t y, y0;
-	int m, d, m0, d0, wd = tz_weekday(day);
+	ret->day = day;
+	tz_civil_from_days(day, &ret->year, &ret->month, &ret->mday);
+	ret->weekday = tz_weekday(day);
+}
+
+/* The rule's pattern, without its start, end and EXDATEs. */
+static bool pattern_matches_on(const struct rrule *r, const struct rrule_date *date)
+{
+	int64_t y = date->year, y0 = r->start_year, day = date->day;
+	int m = date->month, d = date->mday, m0 = r->start_month, wd = date->weekday;
 	bool ok;
 
-	tz_civil_from_days(day, &y, &m, &d);
-	tz_civil_from_days(r->start, &y0, &m0, &d0);
 	switch (r->freq) {
 	case RRULE_YEARLY:
 		if ((y - y0) % r->interval != 0)
@@ -201,6 +206,14 @@ static bool pattern_matches(const struct rrule *r, int64_t day)
 	return ok;
 }
 
+static bool pattern_matches(const struct rrule *r, int64_t day)
+{
+	struct rrule_date date;
+
+	rrule_date_of(day, &date);
+	return pattern_matches_on(r, &date);
+}
+
 static int compare_days(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -208,13 +221,22 @@ static int compare_days(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-bool rrule_occurs(const struct rrule *r, int64_t day)
+bool rrule_occurs_on(const struct rrule *r, const struct rrule_date *date)
 {
-	if (day < r->start || day > r->until || !pattern_matches(r, day))
+	if (date->day < r->start || date->day > r->until ||
+	    !pattern_matches_on(r, date))
 		return false;
 	return r->nexdates == 0 ||
-	       bsearch(&day, r->exdates, r->nexdates, sizeof(*r->exdates),
+	       bsearch(&date->day, r->exdates, r->nexdates, sizeof(*r->exdates),
 		       compare_days) == NULL;
+}
+
+bool rrule_occurs(const struct rrule *r, int64_t day)
+{
+	struct rrule_date date;
+
+	rrule_date_of(day, &date);
+	return rrule_occurs_on(r, &date);
 }
 
 bool rrule_covers(const struct rrule *r, int64_t day)
@@ -380,7 +402,9 @@ int rrule_parse(const char *value, int64_t start, int span, struct rrule *ret,
 			   .span = span };
 	const char *p = value;
 	bool freq_seen = false, bymonth = false;
-	int count = 0;
+	int count = 0, start_day;
+
+	tz_civil_from_days(start, &r.start_year, &r.start_month, &start_day);
 
 	while (*p) {
 		size_t len = strcspn(p, ";");

@@ -32,6 +32,8 @@ struct rrule {
 	enum rrule_freq freq;
 	int interval;
 	int64_t start;	    /* DTSTART, the first occurrence */
+	int64_t start_year; /* its civil date, kept: every day asked needs it */
+	int start_month;
 	int64_t until;	    /* the last day an occurrence may start on */
 	int span;	    /* days each occurrence lasts (DTEND - DTSTART) */
 	uint16_t months;    /* bit m for month m (1..12); 0 = every month */
@@ -54,8 +56,16 @@ struct rrule {
  */
 int rrule_parse(const char *value, int64_t start, int span, struct rrule *ret,
 		char *why, size_t whylen);
+/* A day with its civil date, worked out once for all the rules asked. */
+struct rrule_date {
+	int64_t day, year;
+	int month, mday, weekday;
+};
+
+void rrule_date_of(int64_t day, struct rrule_date *ret);
 /* Does an occurrence of r start on day (EXDATEs taken out)? */
 bool rrule_occurs(const struct rrule *r, int64_t day);
+bool rrule_occurs_on(const struct rrule *r, const struct rrule_date *date);
 /* Does day fall inside one of r's occurrences (each span days long)? */
 bool rrule_covers(const struct rrule *r, int64_t day);
 /* The last day r covers, RRULE_UNTIL_NONE when it has no end. */
