@@ -146,6 +146,7 @@ SERVER_SRCS := \
 	server/silence_api.c \
 	server/topology.c \
 	server/tz.c \
+	server/rrule.c \
 	server/calendar.c \
 	server/contract.c \
 	server/helpdesk.c \

@@ -18,6 +18,9 @@ void calendar_free(struct calendar *c)
 		return;
 	tz_free(c->zone);
 	free(c->holidays);
+	for (size_t i = 0; i < c->nrules; i++)
+		rrule_clear(&c->rules[i]);
+	free(c->rules);
 	free(c);
 }
 
@@ -272,12 +275,19 @@ struct ical_event {
 	int64_t days;		 /* from DURATION:PnD / PnW, 0 when not given */
 	int start_line, end_line;
 	bool cancelled;
+	char *rrule; /* its value, owned; NULL when the event is not recurring */
+	int rrule_line;
+	int64_t *exdates; /* owned, up to RRULE_EXDATES_MAX */
+	size_t nexdates;
+	int exdate_line;
 };
 
 struct ical_reader {
 	const char *path;
 	int64_t *days;
 	size_t n;
+	struct rrule *rules;
+	size_t nrules;
 	bool in_event;
 	struct ical_event ev;
 	char *err;
@@ -354,6 +364,78 @@ static int ical_duration(struct ical_reader *rd, const char *line, int line_no,
 	return 0;
 }
 
+static void ical_event_clear(struct ical_event *ev)
+{
+	free(ev->rrule);
+	free(ev->exdates);
+	ev->rrule = NULL;
+	ev->exdates = NULL;
+	ev->nexdates = 0;
+}
+
+/* END:VEVENT of an event with an RRULE: one more rule, span days each. */
+static int ical_recurring_end(struct ical_reader *rd, int64_t span)
+{
+	struct ical_event *ev = &rd->ev;
+	struct rrule rule;
+	char why[200];
+
+	if (ev->rrule == NULL)
+		return ical_fail(rd, ev->exdate_line, -EINVAL,
+				 "EXDATE in an event without RRULE");
+	if (span > CALENDAR_RULE_SPAN_MAX)
+		return ical_fail(rd, ev->end_line, -EINVAL,
+				 "a recurring event may last at most %d days",
+				 CALENDAR_RULE_SPAN_MAX);
+	if (rd->nrules == CALENDAR_RULES_MAX)
+		return ical_fail(rd, ev->rrule_line, -E2BIG,
+				 "more than %d recurring events", CALENDAR_RULES_MAX);
+	if (rrule_parse(ev->rrule, ev->start, (int)span, &rule, why, sizeof(why)) < 0)
+		return ical_fail(rd, ev->rrule_line, -EINVAL, "RRULE: %s", why);
+	if (ev->nexdates > 0)
+		qsort(ev->exdates, ev->nexdates, sizeof(*ev->exdates), compare_days);
+	rule.exdates = ev->exdates;
+	rule.nexdates = ev->nexdates;
+	ev->exdates = NULL;
+	ev->nexdates = 0;
+	rd->rules = xreallocarray(rd->rules, rd->nrules + 1, sizeof(*rd->rules));
+	rd->rules[rd->nrules++] = rule;
+	return 0;
+}
+
+/* EXDATE;VALUE=DATE:20261224,20271224 (all-day dates only). */
+static int ical_exdate(struct ical_reader *rd, const char *line, int line_no)
+{
+	struct ical_event *ev = &rd->ev;
+	const char *p = strchr(line, ':');
+
+	ev->exdate_line = line_no;
+	if (p == NULL || (line[6] == ';' && strstr(line, "VALUE=DATE") == NULL) ||
+	    strstr(line, "VALUE=DATE-TIME") != NULL || strchr(p, 'T') != NULL)
+		return ical_fail(rd, line_no, -EINVAL,
+				 "only dates (EXDATE;VALUE=DATE:YYYYMMDD) can be excluded from all-day events");
+	for (p++; *p;) {
+		size_t len = strcspn(p, ",");
+		int64_t day;
+
+		if (parse_ical_date(p, len, &day) < 0)
+			return ical_fail(rd, line_no, -EINVAL,
+					 "EXDATE: '%.*s' is not a date of the form YYYYMMDD",
+					 (int)(len > 20 ? 20 : len), p);
+		if (ev->nexdates == RRULE_EXDATES_MAX)
+			return ical_fail(rd, line_no, -E2BIG,
+					 "more than %d EXDATEs in one event",
+					 RRULE_EXDATES_MAX);
+		if (ev->exdates == NULL)
+			ev->exdates = xcalloc(RRULE_EXDATES_MAX, sizeof(*ev->exdates));
+		ev->exdates[ev->nexdates++] = day;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
 /* END:VEVENT: its days [start, end), every one a holiday. */
 static int ical_event_end(struct ical_reader *rd, int line_no)
 {
@@ -372,6 +454,8 @@ static int ical_event_end(struct ical_reader *rd, int line_no)
 	if (end <= ev->start)
 		return ical_fail(rd, ev->end_line, -EINVAL,
 				 "DTEND is not after DTSTART (it is exclusive: the day after the last)");
+	if (ev->rrule != NULL || ev->nexdates > 0)
+		return ical_recurring_end(rd, end - ev->start);
 	for (int64_t day = ev->start; day < end; day++) {
 		if (rd->n == CALENDAR_HOLIDAYS_MAX)
 			return ical_fail(rd, line_no, -E2BIG, "more than %d holidays",
@@ -390,22 +474,40 @@ static int ical_line(struct ical_reader *rd, char *line, int line_no)
 	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n'))
 		line[--len] = '\0';
 	if (strcmp(line, "BEGIN:VEVENT") == 0) {
+		ical_event_clear(ev);
 		rd->in_event = true;
 		*ev = (struct ical_event){ .line = line_no, .end = -1 };
 		return 0;
 	}
 	if (!rd->in_event)
 		return 0;
-	if (strcmp(line, "END:VEVENT") == 0)
-		return ical_event_end(rd, line_no);
-	if (ical_property(line, "RRULE"))
-		return ical_fail(rd, line_no, -EINVAL,
-				 "recurring events (RRULE) are not supported: list each date");
-	if (ical_property(line, "RDATE") || ical_property(line, "EXDATE") ||
-	    ical_property(line, "EXRULE"))
+	if (strcmp(line, "END:VEVENT") == 0) {
+		int r = ical_event_end(rd, line_no);
+
+		ical_event_clear(ev);
+		return r;
+	}
+	if (ical_property(line, "RRULE")) {
+		if (ev->rrule != NULL)
+			return ical_fail(rd, line_no, -EINVAL,
+					 "a second RRULE in one event is not supported");
+		if (line[5] != ':')
+			return ical_fail(rd, line_no, -EINVAL,
+					 "RRULE parameters are not supported");
+		ev->rrule = xstrdup(line + 6);
+		ev->rrule_line = line_no;
+		return 0;
+	}
+	if (ical_property(line, "EXDATE"))
+		return ical_exdate(rd, line, line_no);
+	if (ical_property(line, "RDATE") || ical_property(line, "EXRULE"))
 		return ical_fail(rd, line_no, -EINVAL,
 				 "%.*s is not supported: give each holiday an event of its own",
 				 (int)strcspn(line, ":;"), line);
+	if (ical_property(line, "RECURRENCE-ID"))
+		return ical_fail(rd, line_no, -EINVAL,
+				 "RECURRENCE-ID (a changed occurrence) is not supported: "
+				 "use EXDATE and an event of its own");
 	if (ical_property(line, "STATUS")) {
 		ev->cancelled = strchr(line, ':') && strcmp(strchr(line, ':') + 1, "CANCELLED") == 0;
 		return 0;
@@ -425,7 +527,18 @@ static int ical_line(struct ical_reader *rd, char *line, int line_no)
 	return 0;
 }
 
-int calendar_read_ical(const char *path, int64_t **ret_days, size_t *ret_n,
+void calendar_holidays_clear(struct calendar_holidays *h)
+{
+	if (h == NULL)
+		return;
+	free(h->days);
+	for (size_t i = 0; i < h->nrules; i++)
+		rrule_clear(&h->rules[i]);
+	free(h->rules);
+	*h = (struct calendar_holidays){ 0 };
+}
+
+int calendar_read_ical(const char *path, struct calendar_holidays *ret,
 		       char *err, size_t errlen)
 {
 	struct ical_reader rd = { .path = path, .err = err, .errlen = errlen };
@@ -491,13 +604,15 @@ int calendar_read_ical(const char *path, int64_t **ret_days, size_t *ret_n,
 		r = ical_fail(&rd, rd.ev.line, -EINVAL, "the event has no END:VEVENT");
 	fclose(fp);
 	free(line);
+	ical_event_clear(&rd.ev);
 	if (r < 0) {
-		free(rd.days);
+		struct calendar_holidays h = { rd.days, rd.n, rd.rules, rd.nrules };
+
+		calendar_holidays_clear(&h);
 		return r;
 	}
 	rd.n = days_normalise(rd.days, rd.n);
-	*ret_days = rd.days;
-	*ret_n = rd.n;
+	*ret = (struct calendar_holidays){ rd.days, rd.n, rd.rules, rd.nrules };
 	return 0;
 }
 
@@ -519,6 +634,73 @@ static void add_holiday(struct calendar *c, size_t *cap, int64_t day)
 	c->holidays[c->nholidays++] = day;
 }
 
+/* Take over rule: the calendar owns it from here on. */
+static void add_rule(struct calendar *c, struct rrule *rule)
+{
+	int64_t last = rrule_last_day(rule);
+
+	if (c->nrules == 0 || rule->start < c->rules_first)
+		c->rules_first = rule->start;
+	if (c->nrules == 0 || last > c->rules_last)
+		c->rules_last = last;
+	if (rule->span > c->rules_span)
+		c->rules_span = rule->span;
+	c->rules = xreallocarray(c->rules, c->nrules + 1, sizeof(*c->rules));
+	c->rules[c->nrules++] = *rule;
+}
+
+/*
+ * A recurring holiday written inline: {date: "12-24", every: year} from
+ * 1970 on, or {date: "2027-12-24", every: year} from that year on.
+ */
+static int parse_every(struct cfg *cfg, const struct cfg_node *it,
+		       struct calendar *c)
+{
+	const struct cfg_node *date = cfg_get(cfg, it, "date");
+	const struct cfg_node *every = cfg_get(cfg, it, "every");
+	int64_t start, y;
+	int m, d, mm, dd;
+	char text[64], why[200];
+	struct rrule rule;
+
+	if (every == NULL || every->type != CFG_SCALAR ||
+	    strcmp(every->value, "year") != 0) {
+		cfg_error(cfg, every ? every : it,
+			  "expected every: year (a date is written YYYY-MM-DD)");
+		return -EINVAL;
+	}
+	if (date != NULL && date->type == CFG_SCALAR && strlen(date->value) == 5 &&
+	    sscanf(date->value, "%2d-%2d", &mm, &dd) == 2 && date->value[2] == '-' &&
+	    mm >= 1 && mm <= 12 && dd >= 1) {
+		/* 1972 is the first leap year: 02-29 exists in it. */
+		start = tz_days_from_civil(mm == 2 && dd == 29 ? 1972 : 1970, mm, dd);
+		tz_civil_from_days(start, &y, &m, &d);
+		if (d != dd)
+			start = -1;
+	} else if (date == NULL || date->type != CFG_SCALAR ||
+		   parse_date(date->value, &start) < 0) {
+		start = -1;
+	}
+	if (start < 0) {
+		cfg_error(cfg, date ? date : it,
+			  "'%s' is not a day of the year (MM-DD) or a first date (YYYY-MM-DD)",
+			  date && date->type == CFG_SCALAR ? date->value : "(none)");
+		return -EINVAL;
+	}
+	if (c->nrules == CALENDAR_RULES_MAX) {
+		cfg_error(cfg, it, "more than %d recurring holidays", CALENDAR_RULES_MAX);
+		return -E2BIG;
+	}
+	tz_civil_from_days(start, &y, &m, &d);
+	snprintf(text, sizeof(text), "FREQ=YEARLY;BYMONTH=%d;BYMONTHDAY=%d", m, d);
+	if (rrule_parse(text, start, 1, &rule, why, sizeof(why)) < 0) {
+		cfg_error(cfg, it, "%s", why);
+		return -EINVAL;
+	}
+	add_rule(c, &rule);
+	return 0;
+}
+
 static int parse_holidays(struct cfg *cfg, const struct cfg_node *node,
 			  struct calendar *c)
 {
@@ -528,14 +710,18 @@ static int parse_holidays(struct cfg *cfg, const struct cfg_node *node,
 	int errors = 0;
 
 	if (list != NULL && list->type != CFG_NULL && list->type != CFG_SEQ) {
-		cfg_error(cfg, list, "expected a list of dates (YYYY-MM-DD)");
+		cfg_error(cfg, list,
+			  "expected a list of dates (YYYY-MM-DD) or {date: MM-DD, every: year}");
 		errors++;
 	}
 	for (size_t i = 0; list && list->type == CFG_SEQ && i < list->nitems; i++) {
 		const struct cfg_node *it = list->items[i];
 		int64_t day;
 
-		if (it->type != CFG_SCALAR || parse_date(it->value, &day) < 0) {
+		if (it->type == CFG_MAP) {
+			if (parse_every(cfg, it, c) < 0)
+				errors++;
+		} else if (it->type != CFG_SCALAR || parse_date(it->value, &day) < 0) {
 			cfg_error(cfg, it, "'%s' is not a date of the form YYYY-MM-DD",
 				  it->type == CFG_SCALAR ? it->value : "a structure");
 			errors++;
@@ -549,17 +735,26 @@ static int parse_holidays(struct cfg *cfg, const struct cfg_node *node,
 	}
 	if (file != NULL && file->type == CFG_SCALAR) {
 		char *path = relative_to(file->file, file->value), err[512];
-		int64_t *days;
-		size_t n;
+		struct calendar_holidays h;
 
-		if (calendar_read_ical(path, &days, &n, err, sizeof(err)) < 0) {
+		if (calendar_read_ical(path, &h, err, sizeof(err)) < 0) {
 			cfg_error(cfg, file, "%s", err);
 			errors++;
 		} else {
 			/* Dates in both the list and the file count once. */
-			for (size_t i = 0; i < n; i++)
-				add_holiday(c, &cap, days[i]);
-			free(days);
+			for (size_t i = 0; i < h.ndays; i++)
+				add_holiday(c, &cap, h.days[i]);
+			if (c->nrules + h.nrules > CALENDAR_RULES_MAX) {
+				cfg_error(cfg, file,
+					  "%s: with holidays: more than %d recurring holidays",
+					  path, CALENDAR_RULES_MAX);
+				errors++;
+			} else {
+				for (size_t i = 0; i < h.nrules; i++)
+					add_rule(c, &h.rules[i]);
+				h.nrules = 0; /* the calendar owns them now */
+			}
+			calendar_holidays_clear(&h);
 			c->nholidays = days_normalise(c->holidays, c->nholidays);
 			if (c->nholidays > CALENDAR_HOLIDAYS_MAX) {
 				cfg_error(cfg, file,
@@ -618,13 +813,35 @@ int calendar_parse(struct cfg *cfg, const struct cfg_node *node,
 	return 0;
 }
 
+/* Is day covered by one of the recurring holidays? */
+static bool recurring_holiday(const struct calendar *c, int64_t day)
+{
+	if (c->nrules == 0 || day < c->rules_first || day > c->rules_last)
+		return false;
+	/* An occurrence k days back that lasts longer than k covers day. */
+	for (int k = 0; k < c->rules_span; k++) {
+		struct rrule_date date;
+
+		rrule_date_of(day - k, &date);
+		for (size_t i = 0; i < c->nrules; i++)
+			if (c->rules[i].span > k && rrule_occurs_on(&c->rules[i], &date))
+				return true;
+	}
+	return false;
+}
+
+static bool dated_holiday(const struct calendar *c, int64_t day)
+{
+	return c->nholidays > 0 &&
+	       bsearch(&day, c->holidays, c->nholidays, sizeof(*c->holidays),
+		       compare_days) != NULL;
+}
+
 bool calendar_is_business_day(const struct calendar *c, int64_t day)
 {
 	if (c->nranges[tz_weekday(day)] == 0)
 		return false;
-	return c->nholidays == 0 ||
-	       bsearch(&day, c->holidays, c->nholidays, sizeof(*c->holidays),
-		       compare_days) == NULL;
+	return !dated_holiday(c, day) && !recurring_holiday(c, day);
 }
 
 /* The local day that UTC millisecond t falls on. */
@@ -719,6 +936,19 @@ static int64_t full_days_ms(const struct calendar *c, int64_t d1, int64_t d2)
 		total += c->day_ms[tz_weekday(d)];
 	for (size_t i = holiday_lower_bound(c, d1); i < c->nholidays && c->holidays[i] < d2; i++)
 		total -= c->day_ms[tz_weekday(c->holidays[i])];
+	/*
+	 * Recurring holidays are rules, not dates: the days they can cover
+	 * are looked at one by one (a dated holiday is already out).
+	 */
+	if (c->nrules > 0) {
+		int64_t a = d1 > c->rules_first ? d1 : c->rules_first;
+		int64_t b = c->rules_last < d2 - 1 ? c->rules_last + 1 : d2;
+
+		for (int64_t d = a; d < b; d++)
+			if (c->day_ms[tz_weekday(d)] != 0 && !dated_holiday(c, d) &&
+			    recurring_holiday(c, d))
+				total -= c->day_ms[tz_weekday(d)];
+	}
 	end = d2 * 86400 + 2 * 86400;
 	for (t = tz_next_transition(c->zone, d1 * 86400 - 2 * 86400); t < end;
 	     t = tz_next_transition(c->zone, t)) {

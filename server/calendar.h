@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rrule.h"
 #include "tz.h"
 
 struct cfg;
@@ -25,6 +26,10 @@ struct cfg_node;
 #define CALENDAR_HOLIDAYS_MAX 10000
 #define CALENDAR_ICAL_MAX (1024 * 1024)
 #define CALENDAR_ICAL_LINE_MAX 4096
+/* Recurring holidays (RRULE events, `every:` entries) of one calendar. */
+#define CALENDAR_RULES_MAX 500
+/* Days one recurring event may last (each occurrence is checked that far back). */
+#define CALENDAR_RULE_SPAN_MAX 31
 /* How far calendar_add_ms() looks for opening hours before giving up. */
 #define CALENDAR_SEARCH_DAYS 3660
 /* "Never": the calendar has no business time left within the search. */
@@ -42,6 +47,18 @@ struct calendar {
 	int64_t week_ms;
 	int64_t *holidays; /* local day numbers (days since 1970-01-01), sorted */
 	size_t nholidays;
+	struct rrule *rules; /* recurring holidays, matched day by day */
+	size_t nrules;
+	int64_t rules_first, rules_last; /* the days any rule can cover */
+	int rules_span; /* the longest occurrence, in days */
+};
+
+/* What an iCalendar file makes holidays: dates and recurring rules. */
+struct calendar_holidays {
+	int64_t *days; /* sorted, no repeats */
+	size_t ndays;
+	struct rrule *rules;
+	size_t nrules;
 };
 
 /*
@@ -58,13 +75,16 @@ void calendar_free(struct calendar *c);
  * Read the all-day events of an iCalendar file: each day from DTSTART
  * (;VALUE=DATE:YYYYMMDD) up to DTEND, which is exclusive (the day after
  * the last), or for DURATION:PnD / PnW, else the one day.  A
- * STATUS:CANCELLED event is no holiday.  What would change the dates in
- * ways not supported (RRULE, RDATE, EXDATE, EXRULE, timed events) is
- * refused rather than ignored.  0 and a sorted malloc'ed array of day
- * numbers; -errno with "path:line: reason" in err.
+ * STATUS:CANCELLED event is no holiday.  An event with an RRULE (the
+ * subset rrule.h reads) and its EXDATEs becomes a rule, not dates.  What
+ * would change the dates in ways not supported (RDATE, EXRULE,
+ * RECURRENCE-ID, timed events, an RRULE outside the subset) is refused
+ * rather than ignored.  0 and *ret (the caller owns it: see
+ * calendar_holidays_clear()); -errno with "path:line: reason" in err.
  */
-int calendar_read_ical(const char *path, int64_t **ret_days, size_t *ret_n,
+int calendar_read_ical(const char *path, struct calendar_holidays *ret,
 		       char *err, size_t errlen);
+void calendar_holidays_clear(struct calendar_holidays *h);
 
 /* Business milliseconds in [from_ms, to_ms) (0 when to <= from). */
 int64_t calendar_business_ms(const struct calendar *c, int64_t from_ms,

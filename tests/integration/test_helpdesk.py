@@ -237,6 +237,38 @@ def test_calendar_errors_name_file_line_and_column(tmp_path):
             "'2026XMAS' is not a date") in r.stderr
 
 
+def test_recurring_holidays_load_and_unsupported_rules_name_their_line(tmp_path):
+    """A public-holiday file with RRULEs is accepted by --check-config;
+    one with a part outside the subset is refused with file:line."""
+    srv = Server(tmp_path / "server")
+    dropin = tmp_path / "server" / "server.d"
+    dropin.mkdir()
+    contract = ("contracts:\n"
+                "  yearly:\n"
+                "    calendar:\n"
+                "      timezone: Europe/Berlin\n"
+                "      hours: {mon-fri: 08:00-17:00}\n"
+                "      holidays: [{date: \"12-31\", every: year}]\n"
+                "      holidays_file: feiertage.ics\n")
+    (dropin / "40-contracts.yaml").write_text(contract)
+    (dropin / "feiertage.ics").write_text(
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:Weihnachten\r\n"
+        "DTSTART;VALUE=DATE:20261224\r\nDTEND;VALUE=DATE:20261227\r\n"
+        "RRULE:FREQ=YEARLY\r\nEXDATE;VALUE=DATE:20301224\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20261126\r\n"
+        "RRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=4TH;UNTIL=20401231\r\nEND:VEVENT\r\n"
+        "END:VCALENDAR\r\n")
+    r = check_config(srv.config)
+    assert r.returncode == 0, r.stderr
+
+    (dropin / "feiertage.ics").write_text(
+        "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:20261130\n"
+        "RRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=MO;BYSETPOS=-1\nEND:VEVENT\n")
+    r = check_config(srv.config)
+    assert r.returncode == 2
+    assert (f"{dropin}/feiertage.ics:4: RRULE: BYSETPOS is not supported") in r.stderr
+
+
 def test_shipped_examples_are_valid():
     r = check_config(ROOT / "conf.d" / "server.yaml")
     assert r.returncode == 0, r.stderr

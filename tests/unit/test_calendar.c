@@ -344,28 +344,28 @@ static void test_ical(void **state)
 			       "DTSTART;VALUE=DATE:2026-12-25\nEND:VEVENT\n");
 	char *timed = write_temp("BEGIN:VEVENT\nDTSTART:20261225T100000Z\nEND:VEVENT\n");
 	char *rrule = write_temp("BEGIN:VEVENT\nDTSTART;VALUE=DATE:20261225\n"
-				 "RRULE:FREQ=YEARLY\nEND:VEVENT\n");
+				 "RRULE:FREQ=DAILY\nEND:VEVENT\n");
 	char err[512], *yaml, *expected;
-	int64_t *days;
-	size_t n;
+	struct calendar_holidays h;
 	struct calendar *c;
 
 	(void)state;
-	assert_int_equal(calendar_read_ical(good, &days, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, 2); /* the repeat is dropped */
-	assert_int_equal(days[0], tz_days_from_civil(2026, 10, 3));
-	assert_int_equal(days[1], tz_days_from_civil(2026, 12, 25));
-	free(days);
+	assert_int_equal(calendar_read_ical(good, &h, err, sizeof(err)), 0);
+	assert_int_equal(h.ndays, 2); /* the repeat is dropped */
+	assert_int_equal(h.nrules, 0);
+	assert_int_equal(h.days[0], tz_days_from_civil(2026, 10, 3));
+	assert_int_equal(h.days[1], tz_days_from_civil(2026, 12, 25));
+	calendar_holidays_clear(&h);
 
-	assert_int_equal(calendar_read_ical(bad, &days, &n, err, sizeof(err)), -EINVAL);
+	assert_int_equal(calendar_read_ical(bad, &h, err, sizeof(err)), -EINVAL);
 	expected = xasprintf("%s:3: '2026-12-25' is not a date", bad);
 	assert_non_null(strstr(err, expected));
 	free(expected);
-	assert_int_equal(calendar_read_ical(timed, &days, &n, err, sizeof(err)), -EINVAL);
+	assert_int_equal(calendar_read_ical(timed, &h, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, ":2: only all-day events"));
-	assert_int_equal(calendar_read_ical(rrule, &days, &n, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, ":3: recurring events (RRULE) are not supported"));
-	assert_int_equal(calendar_read_ical("/nonexistent.ics", &days, &n, err, sizeof(err)),
+	assert_int_equal(calendar_read_ical(rrule, &h, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":3: RRULE: FREQ=DAILY is not supported"));
+	assert_int_equal(calendar_read_ical("/nonexistent.ics", &h, err, sizeof(err)),
 			 -ENOENT);
 
 	/* Through the configuration, next to dates given inline. */
@@ -399,10 +399,9 @@ static void test_ical(void **state)
 static void assert_ical_error(const char *text, int r, const char *want)
 {
 	char *path = write_temp(text), err[512];
-	int64_t *days = NULL;
-	size_t n;
+	struct calendar_holidays h;
 
-	assert_int_equal(calendar_read_ical(path, &days, &n, err, sizeof(err)), r);
+	assert_int_equal(calendar_read_ical(path, &h, err, sizeof(err)), r);
 	if (strstr(err, want) == NULL)
 		print_message("error: %s\n", err);
 	assert_non_null(strstr(err, want));
@@ -428,13 +427,15 @@ static void test_ical_spans_and_refusals(void **state)
 		"BEGIN:VEVENT\nDTSTART;VALUE=DATE:20261125\nSTATUS:CONFIRMED\nEND:VEVENT\n"
 		"END:VCALENDAR\n");
 	char err[512], *yaml, *big;
+	struct calendar_holidays h;
 	int64_t *days;
-	size_t n, len = 0;
+	size_t len = 0;
 	struct calendar *c;
 
 	(void)state;
-	assert_int_equal(calendar_read_ical(spans, &days, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, 5 + 7 + 2 + 1);
+	assert_int_equal(calendar_read_ical(spans, &h, err, sizeof(err)), 0);
+	days = h.days;
+	assert_int_equal(h.ndays, 5 + 7 + 2 + 1);
 	assert_int_equal(days[0], tz_days_from_civil(2026, 6, 1));
 	assert_int_equal(days[6], tz_days_from_civil(2026, 6, 7));
 	assert_int_equal(days[7], tz_days_from_civil(2026, 9, 1));
@@ -442,7 +443,7 @@ static void test_ical_spans_and_refusals(void **state)
 	assert_int_equal(days[9], tz_days_from_civil(2026, 11, 25));
 	assert_int_equal(days[10], tz_days_from_civil(2026, 12, 28));
 	assert_int_equal(days[14], tz_days_from_civil(2027, 1, 1));
-	free(days);
+	calendar_holidays_clear(&h);
 	/* Through a calendar: the whole closure has no business hours. */
 	yaml = xasprintf("calendar:\n  timezone: Europe/Berlin\n  hours:\n"
 			 "    mon-fri: 08:00-17:00\n  holidays_file: %s\n", spans);
@@ -459,7 +460,7 @@ static void test_ical_spans_and_refusals(void **state)
 			  ":3: RDATE is not supported");
 	assert_ical_error("BEGIN:VEVENT\nDTSTART;VALUE=DATE:20261225\n"
 			  "EXDATE;VALUE=DATE:20261226\nEND:VEVENT\n", -EINVAL,
-			  ":3: EXDATE is not supported");
+			  ":3: EXDATE in an event without RRULE");
 	assert_ical_error("BEGIN:VEVENT\nDTSTART;VALUE=DATE:20261225\n"
 			  "DTEND:20261226T120000Z\nEND:VEVENT\n", -EINVAL,
 			  ":3: only all-day events (DTEND;VALUE=DATE:YYYYMMDD)");
@@ -542,6 +543,208 @@ static void test_fast_path_agrees_with_exact(void **state)
 	fast_path_agrees(always);
 }
 
+/* The one rule an .ics text with one recurring event gives. */
+static void read_rule(const char *text, struct calendar_holidays *ret)
+{
+	char *path = write_temp(text), err[512];
+
+	if (calendar_read_ical(path, ret, err, sizeof(err)) < 0)
+		print_message("error: %s\n", err);
+	assert_int_equal(ret->nrules, 1);
+	assert_int_equal(ret->ndays, 0);
+	unlink(path);
+	free(path);
+}
+
+static bool occurs(const struct calendar_holidays *h, int y, int m, int d)
+{
+	return rrule_covers(&h->rules[0], tz_days_from_civil(y, m, d));
+}
+
+#define EVENT(start, rest) \
+	"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:" start "\r\n" \
+	rest "END:VEVENT\r\nEND:VCALENDAR\r\n"
+
+/* Fixed dates, weekdays counted from the start or end, intervals. */
+static void test_rrule_yearly(void **state)
+{
+	struct calendar_holidays h;
+
+	(void)state;
+	read_rule(EVENT("20261225", "SUMMARY:1. Weihnachtstag\r\nRRULE:FREQ=YEARLY\r\n"), &h);
+	assert_true(occurs(&h, 2026, 12, 25));
+	assert_true(occurs(&h, 2031, 12, 25));
+	assert_true(occurs(&h, 2400, 12, 25));
+	assert_false(occurs(&h, 2025, 12, 25)); /* before DTSTART */
+	assert_false(occurs(&h, 2027, 12, 24));
+	assert_false(occurs(&h, 2027, 11, 25));
+	calendar_holidays_clear(&h);
+
+	read_rule(EVENT("20261126", "SUMMARY:Thanksgiving\r\n"
+			"RRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=4TH\r\n"), &h);
+	assert_true(occurs(&h, 2027, 11, 25));
+	assert_true(occurs(&h, 2028, 11, 23));
+	assert_false(occurs(&h, 2027, 11, 18));
+	assert_false(occurs(&h, 2028, 11, 30));
+	calendar_holidays_clear(&h);
+
+	read_rule(EVENT("20260525", "SUMMARY:Memorial Day\r\n"
+			"RRULE:FREQ=YEARLY;BYDAY=-1MO;BYMONTH=5\r\n"), &h);
+	assert_true(occurs(&h, 2027, 5, 31));
+	assert_true(occurs(&h, 2028, 5, 29));
+	assert_false(occurs(&h, 2027, 5, 24));
+	assert_false(occurs(&h, 2028, 5, 22));
+	calendar_holidays_clear(&h);
+
+	read_rule(EVENT("20261224", "RRULE:FREQ=YEARLY;INTERVAL=2\r\n"), &h);
+	assert_true(occurs(&h, 2028, 12, 24));
+	assert_false(occurs(&h, 2027, 12, 24));
+	calendar_holidays_clear(&h);
+
+	/* Several days each year: 24 to 26 December (DTEND exclusive). */
+	read_rule(EVENT("20261224", "DTEND;VALUE=DATE:20261227\r\nRRULE:FREQ=YEARLY\r\n"), &h);
+	assert_true(occurs(&h, 2030, 12, 26));
+	assert_false(occurs(&h, 2030, 12, 27));
+	assert_false(occurs(&h, 2030, 12, 23));
+	calendar_holidays_clear(&h);
+}
+
+/* COUNT, UNTIL and EXDATE end or thin out a rule; 29 February only in leap years. */
+static void test_rrule_ends_and_exceptions(void **state)
+{
+	struct calendar_holidays h;
+
+	(void)state;
+	read_rule(EVENT("20261224", "RRULE:FREQ=YEARLY;COUNT=3\r\n"), &h);
+	assert_true(occurs(&h, 2028, 12, 24));
+	assert_false(occurs(&h, 2029, 12, 24));
+	calendar_holidays_clear(&h);
+
+	read_rule(EVENT("20261224", "RRULE:FREQ=YEARLY;UNTIL=20281224\r\n"), &h);
+	assert_true(occurs(&h, 2028, 12, 24));
+	assert_false(occurs(&h, 2029, 12, 24));
+	calendar_holidays_clear(&h);
+	read_rule(EVENT("20261224", "RRULE:FREQ=YEARLY;UNTIL=20281224T235959Z\r\n"), &h);
+	assert_true(occurs(&h, 2028, 12, 24));
+	assert_false(occurs(&h, 2029, 12, 24));
+	calendar_holidays_clear(&h);
+
+	/* An excluded date still counts towards COUNT (RFC 5545). */
+	read_rule(EVENT("20261224", "RRULE:FREQ=YEARLY;COUNT=4\r\n"
+			"EXDATE;VALUE=DATE:20271224,20291224\r\n"), &h);
+	assert_true(occurs(&h, 2026, 12, 24));
+	assert_false(occurs(&h, 2027, 12, 24));
+	assert_true(occurs(&h, 2028, 12, 24));
+	assert_false(occurs(&h, 2029, 12, 24));
+	assert_false(occurs(&h, 2030, 12, 24));
+	calendar_holidays_clear(&h);
+
+	read_rule(EVENT("20240229", "RRULE:FREQ=YEARLY\r\n"), &h);
+	assert_true(occurs(&h, 2028, 2, 29));
+	assert_true(occurs(&h, 2400, 2, 29));
+	assert_false(occurs(&h, 2025, 2, 28));
+	assert_false(occurs(&h, 2025, 3, 1));
+	assert_false(occurs(&h, 2100, 3, 1)); /* 2100 is no leap year */
+	assert_false(occurs(&h, 2100, 2, 28));
+	calendar_holidays_clear(&h);
+	read_rule(EVENT("20240229", "RRULE:FREQ=YEARLY;COUNT=3\r\n"), &h);
+	assert_true(occurs(&h, 2032, 2, 29));
+	assert_false(occurs(&h, 2036, 2, 29));
+	calendar_holidays_clear(&h);
+
+	/* The cheap frequencies: first Monday of each month, every other Friday. */
+	read_rule(EVENT("20260105", "RRULE:FREQ=MONTHLY;BYDAY=1MO\r\n"), &h);
+	assert_true(occurs(&h, 2026, 2, 2));
+	assert_false(occurs(&h, 2026, 2, 9));
+	calendar_holidays_clear(&h);
+	read_rule(EVENT("20260102", "RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=FR\r\n"), &h);
+	assert_true(occurs(&h, 2026, 1, 16));
+	assert_false(occurs(&h, 2026, 1, 9));
+	calendar_holidays_clear(&h);
+}
+
+/* What the subset does not cover is refused with the line, never ignored. */
+static void test_rrule_refusals(void **state)
+{
+	(void)state;
+	assert_ical_error(EVENT("20261224", "SUMMARY:x\r\nRRULE:FREQ=SECONDLY\r\n"),
+			  -EINVAL, ":5: RRULE: FREQ=SECONDLY is not supported");
+	assert_ical_error(EVENT("20261123", "RRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=MO;BYSETPOS=-1\r\n"),
+			  -EINVAL, ":4: RRULE: BYSETPOS is not supported");
+	assert_ical_error(EVENT("20261224", "RRULE:FREQ=YEARLY;COUNT=2;UNTIL=20301224\r\n"),
+			  -EINVAL, ":4: RRULE: COUNT and UNTIL together");
+	assert_ical_error(EVENT("20261224", "RRULE:FREQ=YEARLY;INTERVAL=0\r\n"),
+			  -EINVAL, ":4: RRULE: INTERVAL must be");
+	assert_ical_error(EVENT("20261224", "RRULE:FREQ=YEARLY;BYMONTH=13\r\n"),
+			  -EINVAL, ":4: RRULE: BYMONTH: '13' is not a valid value");
+	/* Never occurs: 30 February is no DTSTART either. */
+	assert_ical_error(EVENT("20261224", "RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30\r\n"),
+			  -EINVAL, ":4: RRULE: DTSTART is not an occurrence");
+	/* 10,000 leap days take 40,000 years: the walk stops after 400. */
+	assert_ical_error(EVENT("20240229", "RRULE:FREQ=YEARLY;COUNT=10000\r\n"),
+			  -EINVAL, ":4: RRULE: COUNT=10000 is not reached within 400 years");
+	assert_ical_error(EVENT("20261224", "RRULE:FREQ=WEEKLY;BYDAY=2MO\r\n"),
+			  -EINVAL, ":4: RRULE: BYDAY=2MO cannot occur");
+	assert_ical_error(EVENT("20261224", "RRULE:FREQ=YEARLY\r\nRDATE;VALUE=DATE:20261231\r\n"),
+			  -EINVAL, ":5: RDATE is not supported");
+	assert_ical_error(EVENT("20261224", "RECURRENCE-ID;VALUE=DATE:20271224\r\n"),
+			  -EINVAL, ":4: RECURRENCE-ID (a changed occurrence) is not supported");
+	assert_ical_error(EVENT("20261224", "RRULE:FREQ=YEARLY\r\nEXDATE:20271224T000000Z\r\n"),
+			  -EINVAL, ":5: only dates (EXDATE;VALUE=DATE:YYYYMMDD)");
+	assert_ical_error(EVENT("20261201", "DTEND;VALUE=DATE:20270102\r\nRRULE:FREQ=YEARLY\r\n"),
+			  -EINVAL, ":4: a recurring event may last at most 31 days");
+}
+
+/*
+ * Recurring holidays in a calendar, from a file and inline: no business
+ * hours on them, and long spans (the fast path) agree with day by day.
+ */
+static void test_rrule_in_calendar(void **state)
+{
+	char *ics = write_temp(EVENT("20261224", "DTEND;VALUE=DATE:20261227\r\n"
+				     "RRULE:FREQ=YEARLY\r\n"));
+	char *yaml = xasprintf("calendar:\n  timezone: Europe/Berlin\n  hours:\n"
+			       "    mon-fri: 08:00-17:00\n  holidays:\n"
+			       "    - {date: \"12-31\", every: year}\n"
+			       "    - {date: \"2027-05-01\", every: year}\n"
+			       "    - 2030-12-24\n"
+			       "  holidays_file: %s\n", ics);
+	struct calendar *c = calendar_from(yaml, NULL);
+	int64_t from = at("2030-01-01T00:00:00+01:00"), to = at("2032-01-01T00:00:00+01:00");
+	int64_t sum = 0;
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(c->nrules, 3);
+	assert_false(calendar_is_business_day(c, tz_days_from_civil(2031, 12, 24)));
+	assert_false(calendar_is_business_day(c, tz_days_from_civil(2031, 12, 31)));
+	assert_true(calendar_is_business_day(c, tz_days_from_civil(2031, 12, 30)));
+	assert_true(calendar_is_business_day(c, tz_days_from_civil(2026, 5, 1)));
+	assert_false(calendar_is_business_day(c, tz_days_from_civil(2028, 5, 1)));
+	/* Mon 23 Dec 2030 to Fri 27: only Monday and Friday are open. */
+	assert_int_equal(calendar_business_ms(c, at("2030-12-23T08:00:00+01:00"),
+					      at("2030-12-27T17:00:00+01:00")), 18 * H);
+	for (int64_t t = from; t < to; t += 24 * H)
+		sum += calendar_business_ms(c, t, t + 24 * H < to ? t + 24 * H : to);
+	assert_int_equal(calendar_business_ms(c, from, to), sum);
+	/* 2 business hours from Mon 23 Dec 16:00: Fri 27 Dec 09:00. */
+	assert_int_equal(calendar_add_ms(c, at("2030-12-23T16:00:00+01:00"), 2 * H),
+			 at("2030-12-27T09:00:00+01:00"));
+	assert_int_equal(calendar_add_days(c, at("2030-12-23T10:00:00+01:00"), 1),
+			 at("2030-12-27T10:00:00+01:00"));
+	calendar_free(c);
+	free(yaml);
+	unlink(ics);
+	free(ics);
+
+	assert_config_error("calendar:\n  timezone: UTC\n  hours: {daily: 08:00-17:00}\n"
+			    "  holidays:\n    - {date: \"02-30\", every: year}\n",
+			    "test.yaml:5:14: calendar.holidays[0].date: '02-30' is not a day of the year");
+	assert_config_error("calendar:\n  timezone: UTC\n  hours: {daily: 08:00-17:00}\n"
+			    "  holidays:\n    - {date: \"12-24\", every: month}\n",
+			    "calendar.holidays[0].every: expected every: year");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -557,6 +760,10 @@ int main(void)
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_ical),
 		cmocka_unit_test(test_ical_spans_and_refusals),
+		cmocka_unit_test(test_rrule_yearly),
+		cmocka_unit_test(test_rrule_ends_and_exceptions),
+		cmocka_unit_test(test_rrule_refusals),
+		cmocka_unit_test(test_rrule_in_calendar),
 		cmocka_unit_test(test_fast_path_agrees_with_exact),
 	};
 

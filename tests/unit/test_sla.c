@@ -224,10 +224,42 @@ static void test_status_from_journal_rows(void **state)
 	assert_int_equal(sla_status_after("status", "bogus"), -1);
 }
 
+/*
+ * A response clock across Christmas given as recurring holidays (every
+ * year, so 2030 without listing it): due after the three closed days.
+ */
+static void test_response_across_recurring_holidays(void **state)
+{
+	struct calendar *c = NULL;
+	struct cfg *cfg;
+	struct sla_state s;
+	int64_t opened = at("2030-12-23T16:00:00+01:00"); /* Monday */
+
+	(void)state;
+	assert_int_equal(cfg_load_string("t.yaml",
+					 "calendar:\n  timezone: Europe/Berlin\n"
+					 "  hours:\n    mon-fri: 08:00-17:00\n"
+					 "  holidays:\n"
+					 "    - {date: \"12-24\", every: year}\n"
+					 "    - {date: \"12-25\", every: year}\n"
+					 "    - {date: \"12-26\", every: year}\n",
+					 &cfg),
+			 0);
+	assert_int_equal(calendar_parse(cfg, cfg_get(cfg, cfg->root, "calendar"), &c), 0);
+	cfg_free(cfg);
+	sla_compute(c, opened, NULL, 0, at("2030-12-26T12:00:00+01:00"), 2 * H, -1, 0.75, &s);
+	assert_true(s.response.running);
+	assert_int_equal(s.response.elapsed_ms, 1 * H);
+	assert_int_equal(s.response.due_ms, at("2030-12-27T09:00:00+01:00"));
+	assert_false(s.response.breached);
+	calendar_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_response_across_a_weekend),
+		cmocka_unit_test(test_response_across_recurring_holidays),
 		cmocka_unit_test(test_pause_across_the_night),
 		cmocka_unit_test(test_pause_outside_hours_costs_nothing),
 		cmocka_unit_test(test_reopen_counts_the_resolved_time_as_a_pause),
