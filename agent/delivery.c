@@ -14,6 +14,7 @@
 #include "event.h"
 #include "outbox.h"
 #include "service.h"
+#include "statedb.h"
 
 #define JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
 /* Retry-After beyond this is not honoured as given. */
@@ -49,6 +50,7 @@ struct direct {
 
 struct delivery {
 	struct outbox *ob;
+	sqlite3 *db;		/* the state database: the wait is kept there */
 	const struct agent_config *conf;
 	bool (*should_abort)(void *);
 	void *abort_arg;
@@ -78,6 +80,7 @@ struct delivery {
 	int64_t retry_after_ms; /* the last answer's Retry-After */
 	int64_t retry_until_ms; /* monotonic; not before, said Retry-After */
 	unsigned failures;	/* consecutive failed attempts */
+	bool wait_saved;	/* a wait is in the state database */
 	int64_t rotate_retry_ms; /* monotonic; a failed rotation waits */
 	int64_t drop_logged_ms;
 	char why[1024];
@@ -93,6 +96,78 @@ int64_t delivery_backoff_next(int64_t prev_ms, int64_t base_ms,
 	else
 		v = base_ms + (int64_t)(random % (uint64_t)(hi - base_ms + 1));
 	return v < cap_ms ? v : cap_ms;
+}
+
+/* The collectors' URLs as one string: what a wait kept applies to. */
+static char *collectors_key(const struct agent_config *conf)
+{
+	size_t n = 1;
+	char *key;
+
+	for (size_t i = 0; conf->server_urls[i]; i++)
+		n += strlen(conf->server_urls[i]) + 1;
+	key = xcalloc(1, n);
+	for (size_t i = 0; conf->server_urls[i]; i++) {
+		if (i > 0)
+			strlcat_safe(key, "\n", n);
+		strlcat_safe(key, conf->server_urls[i], n);
+	}
+	return key;
+}
+
+/*
+ * Keep the wait schedule_retry() set (w), or forget it (NULL), across a
+ * restart.  Best effort: the outbox uses the same database, and a failure
+ * costs only the wait after a restart.
+ */
+static void save_wait(struct delivery *d, const struct statedb_wait *w)
+{
+	char *key = collectors_key(d->conf);
+	int r = statedb_wait_save(d->db, key, w);
+
+	free(key);
+	if (r < 0)
+		log_debug("cannot keep the delivery wait in the state database: %s",
+			  strerror(-r));
+	d->wait_saved = r == 0 && w != NULL;
+}
+
+/*
+ * At start: a wait from before the restart for the same collectors,
+ * capped as schedule_retry() caps it (RETRY_AFTER_MAX_MS, backoff_max),
+ * so that a wall clock set back does not stall delivery for long.
+ */
+static void restore_wait(struct delivery *d)
+{
+	struct statedb_wait w;
+	char *key = collectors_key(d->conf);
+	int64_t left, cap;
+	int r = statedb_wait_load(d->db, key, &w);
+
+	free(key);
+	if (r < 0) {
+		if (r != -ENOENT)
+			log_debug("cannot read the delivery wait from the state database: %s",
+				  strerror(-r));
+		return;
+	}
+	d->wait_saved = true;
+	cap = w.retry_after ? RETRY_AFTER_MAX_MS : d->conf->backoff_max_ms;
+	left = w.not_before_ms - time_now_ms();
+	if (left > cap)
+		left = cap;
+	if (left <= 0)
+		return;
+	d->delay_ms = w.delay_ms < d->conf->backoff_max_ms
+			      ? w.delay_ms
+			      : d->conf->backoff_max_ms;
+	d->next_try_ms = time_mono_ms() + left;
+	if (w.retry_after)
+		d->retry_until_ms = d->next_try_ms;
+	log_info("%s before the restart: next attempt in %llds",
+		 w.retry_after ? "the collector asked to wait (Retry-After)"
+			       : "delivery was failing",
+		 (long long)(left + 999) / 1000);
 }
 
 /*
@@ -137,6 +212,7 @@ int delivery_new(sqlite3 *db, const struct agent_config *conf,
 	d->conf = conf;
 	d->limit = conf->outbox.batch_events;
 	d->pending = true;
+	d->db = db;
 	r = outbox_open(db, &conf->outbox, &d->ob);
 	if (r < 0) {
 		snprintf(why, whylen, "cannot open the outbox: %s%s",
@@ -150,6 +226,7 @@ int delivery_new(sqlite3 *db, const struct agent_config *conf,
 				     why, whylen);
 	if (r < 0)
 		goto fail;
+	restore_wait(d);
 	*ret = d;
 	return 0;
 fail:
@@ -793,6 +870,11 @@ static void schedule_retry(struct delivery *d)
 		wait = RETRY_AFTER_MAX_MS;
 	d->next_try_ms = time_mono_ms() + wait;
 	d->retry_until_ms = d->retry_after_ms > 0 ? d->next_try_ms : 0;
+	save_wait(d, &(struct statedb_wait){
+			     .not_before_ms = time_now_ms() + wait,
+			     .delay_ms = d->delay_ms,
+			     .retry_after = d->retry_after_ms > 0,
+		     });
 	log_warnx("%s; next attempt in %llds", d->why, (long long)(wait + 999) / 1000);
 }
 
@@ -821,6 +903,8 @@ static void attempt_done(struct delivery *d, enum attempt a)
 		d->delay_ms = 0;
 		d->next_try_ms = 0;
 		d->retry_until_ms = 0;
+		if (d->wait_saved)
+			save_wait(d, NULL);
 		break;
 	default:
 		return;

@@ -9,6 +9,8 @@
 #define TOCSIN_STATEDB_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #define STATEDB_FILE "agent.db"
 
@@ -19,5 +21,28 @@
  */
 int statedb_open(const char *state_dir, sqlite3 **ret_db);
 void statedb_close(sqlite3 *db);
+
+/*
+ * When delivery may be tried again, kept across restarts so that an
+ * agent restarting in a loop does not post to collectors that asked it
+ * to wait (Retry-After) or were failing (the backoff).  Wall clock: the
+ * monotonic one starts over with the host; the reader caps what is left.
+ */
+struct statedb_wait {
+	int64_t not_before_ms; /* wall clock */
+	int64_t delay_ms;      /* the backoff's last delay */
+	bool retry_after;      /* the collector said so (else the backoff) */
+};
+
+/*
+ * The wait recorded for the collectors (their URLs as one string: a wait
+ * for others does not apply).  Creates its table on first use.  0,
+ * -ENOENT when none is recorded for them, or -errno.
+ */
+int statedb_wait_load(sqlite3 *db, const char *collectors,
+		      struct statedb_wait *ret);
+/* Record w for the collectors (NULL: forget the wait).  0 or -errno. */
+int statedb_wait_save(sqlite3 *db, const char *collectors,
+		      const struct statedb_wait *w);
 
 #endif

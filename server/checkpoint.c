@@ -18,6 +18,13 @@ struct checkpointer {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
+	/*
+	 * A checkpoint reports the frames copied from the current log so
+	 * far, not by that call: counted is what of the current log is in
+	 * pages already (under count_lock, for the thread and the writer).
+	 */
+	pthread_mutex_t count_lock;
+	int counted;
 	bool due;      /* the log grew by CHECKPOINT_PAGES since the last wake-up */
 	bool stopping;
 	bool running;
@@ -30,6 +37,31 @@ struct checkpointer {
 	atomic_uint_fast64_t pages;    /* pages copied into the database */
 	atomic_int_fast64_t wal_pages; /* the log's length after the last commit */
 };
+
+/*
+ * After any checkpoint: add to pages what it copied beyond what the
+ * checkpoints before it had, copied being SQLite's frames copied from the
+ * current log so far.
+ */
+static void count_copied(struct checkpointer *cp, int copied)
+{
+	if (copied <= 0)
+		return;
+	pthread_mutex_lock(&cp->count_lock);
+	if (copied < cp->counted)
+		cp->counted = 0; /* the log started over meanwhile */
+	atomic_fetch_add(&cp->pages, (uint64_t)(copied - cp->counted));
+	cp->counted = copied;
+	pthread_mutex_unlock(&cp->count_lock);
+}
+
+/* Called by the writer when its commit started a new log. */
+static void count_log_started_over(struct checkpointer *cp)
+{
+	pthread_mutex_lock(&cp->count_lock);
+	cp->counted = 0;
+	pthread_mutex_unlock(&cp->count_lock);
+}
 
 /* Have the thread copy the log up to its current length, pages. */
 static void wake(struct checkpointer *cp, int pages)
@@ -63,7 +95,10 @@ static int finish_checkpoint(struct checkpointer *cp, sqlite3 *db,
 	if (atomic_load(&cp->pending))
 		return -EAGAIN;
 	if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log,
-				      &copied) != SQLITE_OK || copied < log)
+				      &copied) != SQLITE_OK)
+		return -EBUSY;
+	count_copied(cp, copied);
+	if (copied < log)
 		return -EBUSY;
 	atomic_fetch_add(&cp->restarts, 1);
 	return 0;
@@ -77,7 +112,8 @@ static int on_commit(void *arg, sqlite3 *db, const char *name, int pages)
 {
 	struct checkpointer *cp = arg;
 
-	atomic_store(&cp->wal_pages, pages);
+	if (pages < atomic_exchange(&cp->wal_pages, pages))
+		count_log_started_over(cp);
 	if (pages < cp->woken_at)
 		cp->woken_at = 0; /* the log started over */
 	if (pages >= CHECKPOINT_MAX_PAGES) {
@@ -85,10 +121,12 @@ static int on_commit(void *arg, sqlite3 *db, const char *name, int pages)
 
 		/* Waits for the checkpointer's reads, then starts the log over. */
 		if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART,
-					      &log, &copied) == SQLITE_OK)
+					      &log, &copied) == SQLITE_OK) {
 			atomic_fetch_add(&cp->restarts, 1);
-		else
+			count_copied(cp, copied);
+		} else {
 			atomic_fetch_add(&cp->failed, 1);
+		}
 		return SQLITE_OK;
 	}
 	if (pages >= CHECKPOINT_RESTART_PAGES) {
@@ -127,8 +165,7 @@ static void *checkpoint_main(void *arg)
 					       &copied);
 		if (rc == SQLITE_OK) {
 			atomic_fetch_add(&cp->runs, 1);
-			if (copied > 0)
-				atomic_fetch_add(&cp->pages, (uint64_t)copied);
+			count_copied(cp, copied);
 		} else {
 			atomic_fetch_add(&cp->failed, 1);
 		}
@@ -150,6 +187,7 @@ int checkpoint_start(struct store *st, const char *path,
 	cp->st = st;
 	pthread_mutex_init(&cp->lock, NULL);
 	pthread_cond_init(&cp->wake, NULL);
+	pthread_mutex_init(&cp->count_lock, NULL);
 	rc = sqlite3_open_v2(path, &cp->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK) {
@@ -192,6 +230,7 @@ void checkpoint_stop(struct checkpointer *cp)
 	}
 	sqlite3_close(cp->db);
 	pthread_cond_destroy(&cp->wake);
+	pthread_mutex_destroy(&cp->count_lock);
 	pthread_mutex_destroy(&cp->lock);
 	free(cp);
 }
@@ -204,6 +243,7 @@ void checkpoint_get_stats(struct checkpointer *cp,
 		.runs = atomic_load(&cp->runs),
 		.restarts = atomic_load(&cp->restarts),
 		.failed = atomic_load(&cp->failed),
+		.pages = atomic_load(&cp->pages),
 		.wal_pages = atomic_load(&cp->wal_pages),
 	};
 }

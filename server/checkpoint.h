@@ -55,6 +55,7 @@ struct checkpoint_stats {
 	uint64_t runs;     /* checkpoints by the thread */
 	uint64_t restarts; /* checkpoints by the writer */
 	uint64_t failed;
+	uint64_t pages;    /* log frames copied into the database, all told */
 	int64_t wal_pages; /* the log's length after the last commit */
 };
 

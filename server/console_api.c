@@ -441,7 +441,7 @@ void console_api_metrics(void *app, struct metrics_out *out)
 	struct api *api = app;
 	struct session_stats st;
 
-	session_get_stats(api->sessions, &st);
+	session_get_stats(api->sessions, console_conf(api), time_now_ms(), &st);
 	metrics_counter(out, "tocsin_console_logins_total",
 			"Console logins, by outcome.", "result=\"ok\"", st.logins);
 	metrics_counter(out, "tocsin_console_logins_total", NULL,
@@ -456,4 +456,12 @@ void console_api_metrics(void *app, struct metrics_out *out)
 			st.expired);
 	metrics_gauge(out, "tocsin_console_sessions", "Console sessions open.",
 		      NULL, (double)st.active);
+	/* Names that are no account never take the accounts' counters. */
+	metrics_gauge(out, "tocsin_console_login_counters",
+		      "Failed-login counters within login_window, by what they count.",
+		      "of=\"account\"", (double)st.counting_accounts);
+	metrics_gauge(out, "tocsin_console_login_counters", NULL,
+		      "of=\"unknown_name\"", (double)st.counting_unknown);
+	metrics_gauge(out, "tocsin_console_login_counters", NULL,
+		      "of=\"network\"", (double)st.counting_networks);
 }

@@ -937,10 +937,26 @@ void session_count_blocked(struct sessions *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
-void session_get_stats(struct sessions *s, struct session_stats *ret)
+/* Under s->lock: t's counters that count (see counting()). */
+static size_t table_counting(const struct login_table *t,
+			     const struct console_config *conf, int64_t now_ms)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->used; i++)
+		if (counting(&t->slots[i], conf, now_ms))
+			n++;
+	return n;
+}
+
+void session_get_stats(struct sessions *s, const struct console_config *conf,
+		       int64_t now_ms, struct session_stats *ret)
 {
 	pthread_mutex_lock(&s->lock);
 	*ret = s->stats;
 	ret->active = s->n;
+	ret->counting_accounts = table_counting(&s->accounts, conf, now_ms);
+	ret->counting_unknown = table_counting(&s->unknown, conf, now_ms);
+	ret->counting_networks = table_counting(&s->networks, conf, now_ms);
 	pthread_mutex_unlock(&s->lock);
 }

@@ -127,8 +127,11 @@ struct session_stats {
 	uint64_t csrf_refused;		  /* requests refused 403 for CSRF */
 	uint64_t expired;		  /* requests with an ended session */
 	size_t active;
+	/* Failed-login counters within their window, by table. */
+	size_t counting_accounts, counting_unknown, counting_networks;
 };
-void session_get_stats(struct sessions *s, struct session_stats *ret);
+void session_get_stats(struct sessions *s, const struct console_config *conf,
+		       int64_t now_ms, struct session_stats *ret);
 /* Count a login that a limit refused (session_login_blocked() > 0). */
 void session_count_blocked(struct sessions *s);
 

@@ -504,6 +504,34 @@ static void forget_user_everywhere(const char *name)
 	}
 }
 
+/*
+ * The localisations discovery made, counted from USM's list: those of
+ * users without engine_ids to an engine neither ours nor a configured
+ * device's (the ones discovery may add, see try_discover()).  Called
+ * after a reload forgot some, so that the count towards DISCOVERED_MAX
+ * is what is held.  Under snmp_lock.
+ */
+static size_t count_discovered(const struct trap_engine *e)
+{
+	size_t n = 0;
+
+	for (struct usmUser *u = usm_get_userList(); u != NULL; u = u->next) {
+		const struct engine_user *eu;
+
+		if (u->secName == NULL || u->engineIDLen == 0)
+			continue;
+		eu = find_user(e, u->secName);
+		if (eu == NULL || eu->conf->nengine_ids > 0)
+			continue;
+		if (u->engineIDLen == e->engine_id.len &&
+		    memcmp(u->engineID, e->engine_id.id, u->engineIDLen) == 0)
+			continue;
+		if (device_of_engine(e, u->engineID, u->engineIDLen) == NULL)
+			n++;
+	}
+	return n;
+}
+
 static void wipe_users(struct engine_user *users, size_t n)
 {
 	if (users != NULL)
@@ -556,6 +584,7 @@ int trap_engine_reconfigure(struct trap_engine *e,
 		if (conf->devices[i].has_engine_id &&
 		    add_device_users_of(e, &conf->devices[i]) < 0)
 			r++;
+	atomic_store(&e->discovered, count_discovered(e));
 	pthread_mutex_unlock(&snmp_lock);
 out:
 	wipe_users(users, n);

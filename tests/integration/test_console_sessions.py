@@ -186,6 +186,24 @@ def test_failed_logins_are_rate_limited_per_account_and_address(tmp_path):
         srv.stop()
 
 
+def test_failures_of_names_that_are_no_account_are_counted_apart(tmp_path):
+    # Made-up names have counters of their own (bounded, pushed out first),
+    # so that a stream of them never pushes out an account's.
+    srv = Server(tmp_path / "s", extra="console:\n  login_failures: 10\n").start()
+    try:
+        create_account(srv, "carol")
+        create_account(srv, "dave")
+        for name in ("carol", "dave", "carol", "nobody"):
+            assert login_request(srv, name, "wrong password!").status == 401
+        metrics = srv.get("/metrics").body.decode().splitlines()
+        for line in ('tocsin_console_login_counters{of="account"} 2',
+                     'tocsin_console_login_counters{of="unknown_name"} 1',
+                     'tocsin_console_login_counters{of="network"} 1'):
+            assert line in metrics, metrics
+    finally:
+        srv.stop()
+
+
 def test_a_success_forgets_the_account_failures(tmp_path):
     srv = Server(tmp_path / "s", extra="console:\n  login_failures: 3\n").start()
     try:

@@ -6,7 +6,9 @@ send these answers).
 """
 import json
 import os
+import re
 import signal
+import sqlite3
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -319,3 +321,61 @@ def test_a_reload_keeps_the_collectors_retry_after(tmp_path):
     assert rc == 0, agent.text()
     assert posts == 1, agent.text()
     assert after == posts, agent.text()
+
+
+def test_a_restart_keeps_the_collectors_retry_after(tmp_path):
+    """An agent restarting in a loop (a crash, a unit restarted by
+    configuration management) must not post at once to a collector that
+    said 503, Retry-After: 30: the wait is kept in the state database."""
+    with Peer(503, [("Retry-After", "30")]) as peer:
+        config = config_for(tmp_path, peer.url, disk_checks(tmp_path, 1), linger="1h")
+        agent = Agent(config).start()
+        try:
+            agent.wait_log("next attempt in 30s")
+        finally:
+            assert agent.stop() == 0, agent.text()
+        posts = len(peer.posts)
+        agent = Agent(config).start()
+        try:
+            agent.wait_log("the collector asked to wait (Retry-After) before the restart")
+            # the disk check runs every second: three rounds after the restart
+            queued = agent.outbox_count()
+            wait_for(lambda: agent.outbox_count() >= queued + 3, timeout=20,
+                     what="three rounds queued after the restart")
+            after = len(peer.posts)
+        finally:
+            rc = agent.stop()
+    text = agent.text()
+    assert rc == 0, text
+    assert posts == 1, text
+    assert after == posts, text
+    assert re.search(r"before the restart: next attempt in (2[5-9]|30)s", text), text
+
+
+def test_a_kept_wait_is_capped_when_the_clock_went_back(tmp_path):
+    """The kept wait is on the wall clock: set back ten days (as if the
+    clock jumped), it is capped at server.backoff_max (1s here), and
+    delivery goes on."""
+    with Peer(503) as peer:
+        config = config_for(tmp_path, peer.url, disk_checks(tmp_path, 1), linger="1h")
+        agent = Agent(config).start()
+        try:
+            agent.wait_log("next attempt in")
+        finally:
+            assert agent.stop() == 0, agent.text()
+        con = sqlite3.connect(tmp_path / "agent" / "agent.db", timeout=10)
+        with con:
+            [(n,)] = con.execute("SELECT count(*) FROM delivery_wait WHERE retry_after = 0")
+            assert n == 1
+            con.execute("UPDATE delivery_wait SET not_before_ms = not_before_ms + ?",
+                        (10 * 86400 * 1000,))
+        con.close()
+        posts = len(peer.posts)
+        agent = Agent(config).start()
+        try:
+            agent.wait_log("delivery was failing before the restart: next attempt in 1s")
+            wait_for(lambda: len(peer.posts) > posts, timeout=10,
+                     what="a post after the restart")
+        finally:
+            rc = agent.stop()
+    assert rc == 0, agent.text()

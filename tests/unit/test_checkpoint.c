@@ -76,10 +76,12 @@ static void test_log_starts_over_under_a_busy_writer(void **state)
 	store_close(st);
 	tmpdb_remove(path);
 	print_message("log: %lld pages written, longest %lld, started over %d "
-		      "times; %llu wake-ups, %llu checkpoints by the writer\n",
+		      "times; %llu wake-ups, %llu checkpoints by the writer, "
+		      "%llu pages copied\n",
 		      (long long)written, (long long)longest, startovers,
 		      (unsigned long long)cs.wakeups,
-		      (unsigned long long)cs.restarts);
+		      (unsigned long long)cs.restarts,
+		      (unsigned long long)cs.pages);
 	assert_true(cs.restarts >= 1);
 	assert_true(startovers >= 2);
 	assert_true(longest < 2 * CHECKPOINT_RESTART_PAGES);
@@ -90,6 +92,13 @@ static void test_log_starts_over_under_a_busy_writer(void **state)
 	assert_true(cs.wakeups <= (uint64_t)(written / CHECKPOINT_PAGES +
 					     3 * cs.restarts + 1));
 	assert_int_equal(cs.failed, 0);
+	/*
+	 * tocsin_wal_checkpointed_pages_total: each page of log copied
+	 * once, so no more than were written, and every log but the
+	 * current one was copied whole before it started over.
+	 */
+	assert_true(cs.pages <= (uint64_t)written);
+	assert_true(cs.pages >= (uint64_t)(written - last));
 }
 
 int main(void)

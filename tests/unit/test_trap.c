@@ -1,7 +1,8 @@
 /*
  * Decoding with net-snmp: packets encoded by net-snmp itself (as a device
  * would send them) through trap_decode(), and what it makes of bad ones.
- * SNMPv3 is covered by the integration tests with the real snmptrap.
+ * SNMPv3 is covered by the integration tests with the real snmptrap,
+ * but for the count of engines localised by discovery.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -360,6 +361,127 @@ static void test_binary_values_and_mapped_sources(void **state)
 	assert_int_equal(f->m.source.ss_family, AF_INET);
 }
 
+/* Parse a trap configuration (as a reload would) into *ret_cfg, *ret. */
+static void load_conf(const char *text, struct cfg **ret_cfg,
+		      struct trap_config **ret)
+{
+	*ret = NULL;
+	assert_int_equal(cfg_load_string("server.yaml", text, ret_cfg), 0);
+	trapconf_parse(*ret_cfg, (*ret_cfg)->root, ret);
+	assert_int_equal((*ret_cfg)->nerrors, 0);
+	assert_non_null(*ret);
+}
+
+/*
+ * Encode a v3 authNoPriv linkDown as the device with engine id engine
+ * would send it, user name with SHA pass phrase pass.  The sender's user
+ * lives in the same USM as the engine's: unless the engine holds it
+ * already, it is removed again, so that the engine must discover the
+ * device's engine itself.
+ */
+static void encode_v3(struct fixture *f, uint8_t engine_last,
+		      const char *name, const char *pass)
+{
+	u_char engine[] = { 0x80, 0x00, 0x1f, 0x88, 0x04, 0x42, engine_last };
+	char line[256], user[32];
+	netsnmp_session s;
+	netsnmp_pdu *pdu = v2(SNMP_MSG_TRAP2, ".1.3.6.1.6.3.1.1.5.3");
+	u_char *buf = malloc(sizeof(f->pkt)), *start;
+	size_t buf_len = sizeof(f->pkt), off = 0;
+	struct usmUser *u, *held;
+
+	snprintf(user, sizeof(user), "%s", name); /* USM's is not const */
+	/* engine[] in hex. */
+	snprintf(line, sizeof(line), "-e 80001f880442%02x %s SHA %s",
+		 engine_last, name, pass);
+	held = usm_get_user(engine, sizeof(engine), user);
+	if (held == NULL)
+		usm_parse_create_usmUser("createUser", line);
+	assert_non_null(usm_get_user(engine, sizeof(engine), user));
+	snmp_sess_init(&s);
+	s.version = SNMP_VERSION_3;
+	pdu->version = SNMP_VERSION_3;
+	pdu->securityModel = USM_SEC_MODEL_NUMBER;
+	pdu->securityLevel = SNMP_SEC_LEVEL_AUTHNOPRIV;
+	pdu->securityName = strdup(name);
+	pdu->securityNameLen = strlen(name);
+	pdu->securityEngineID = netsnmp_memdup(engine, sizeof(engine));
+	pdu->securityEngineIDLen = sizeof(engine);
+	pdu->contextEngineID = netsnmp_memdup(engine, sizeof(engine));
+	pdu->contextEngineIDLen = sizeof(engine);
+	pdu->contextName = strdup("");
+	pdu->contextNameLen = 0;
+	assert_int_equal(snmp_build(&buf, &buf_len, &off, &s, pdu), 0);
+	start = buf + buf_len - off;
+	memcpy(f->pkt, start, off);
+	f->len = off;
+	free(buf);
+	snmp_free_pdu(pdu);
+	if (held == NULL) {
+		u = usm_get_user(engine, sizeof(engine), user);
+		usm_remove_user(u);
+		usm_free_user(u);
+	}
+}
+
+/*
+ * Localisations found by discovery count towards DISCOVERED_MAX; a
+ * reload that changes or removes the user forgets them, and the count
+ * goes down with them (else reloads would use up the cap).
+ */
+static void test_reload_gives_back_what_discovery_localised(void **state)
+{
+	static const char roaming[] = "traps:\n"
+				      "  mappings_dir: /nonexistent\n"
+				      "  mib_dirs: []\n"
+				      "  users:\n"
+				      "    - name: roaming\n"
+				      "      auth: sha\n"
+				      "      auth_key: roam-pass-123\n";
+	static const char rekeyed[] = "traps:\n"
+				      "  mappings_dir: /nonexistent\n"
+				      "  mib_dirs: []\n"
+				      "  users:\n"
+				      "    - name: roaming\n"
+				      "      auth: sha\n"
+				      "      auth_key: roam-pass-456\n";
+	struct fixture *f = *state;
+	struct trap_config *conf1, *conf2, *conf3;
+	struct cfg *cfg1, *cfg2, *cfg3;
+
+	load_conf(roaming, &cfg1, &conf1);
+	load_conf(roaming, &cfg2, &conf2);
+	load_conf(rekeyed, &cfg3, &conf3);
+	assert_int_equal(trap_engine_reconfigure(f->engine, conf1), 0);
+	assert_int_equal(trap_engine_discovered(f->engine), 0);
+	for (uint8_t i = 1; i <= 3; i++) {
+		encode_v3(f, i, "roaming", "roam-pass-123");
+		assert_int_equal(decode(f), TRAP_ACCEPTED);
+		assert_int_equal(trap_engine_discovered(f->engine), i);
+	}
+	/* The same user after a reload: its localisations stay. */
+	assert_int_equal(trap_engine_reconfigure(f->engine, conf2), 0);
+	assert_int_equal(trap_engine_discovered(f->engine), 3);
+	encode_v3(f, 1, "roaming", "roam-pass-123");
+	assert_int_equal(decode(f), TRAP_ACCEPTED);
+	assert_int_equal(trap_engine_discovered(f->engine), 3);
+	/* New pass phrase: the old localisations are gone, and not counted. */
+	assert_int_equal(trap_engine_reconfigure(f->engine, conf3), 0);
+	assert_int_equal(trap_engine_discovered(f->engine), 0);
+	encode_v3(f, 1, "roaming", "roam-pass-456");
+	assert_int_equal(decode(f), TRAP_ACCEPTED);
+	assert_int_equal(trap_engine_discovered(f->engine), 1);
+	/* The user removed: nothing held, nothing counted. */
+	assert_int_equal(trap_engine_reconfigure(f->engine, f->conf), 0);
+	assert_int_equal(trap_engine_discovered(f->engine), 0);
+	trapconf_free(conf1);
+	trapconf_free(conf2);
+	trapconf_free(conf3);
+	cfg_free(cfg1);
+	cfg_free(cfg2);
+	cfg_free(cfg3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -370,6 +492,7 @@ int main(void)
 		cmocka_unit_test(test_reconfigure_applies_new_limits_but_not_max_packet),
 		cmocka_unit_test(test_bad_packets_are_malformed_or_not_notifications),
 		cmocka_unit_test(test_binary_values_and_mapped_sources),
+		cmocka_unit_test(test_reload_gives_back_what_discovery_localised),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
