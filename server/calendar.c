@@ -228,6 +228,8 @@ static size_t days_normalise(int64_t *days, size_t n)
 {
 	size_t j = 0;
 
+	if (n == 0) /* a calendar of recurring holidays only has no array */
+		return 0;
 	qsort(days, n, sizeof(*days), compare_days);
 	for (size_t i = 0; i < n; i++)
 		if (j == 0 || days[j - 1] != days[i])
