@@ -80,12 +80,25 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* pdu encoded for session s into f's packet; frees pdu. */
+static void build_packet(struct fixture *f, netsnmp_session *s, netsnmp_pdu *pdu)
+{
+	u_char *buf = malloc(sizeof(f->pkt)), *start;
+	size_t buf_len = sizeof(f->pkt), off = 0;
+
+	assert_int_equal(snmp_build(&buf, &buf_len, &off, s, pdu), 0);
+	/* Reverse encoding: the message ends at the end of the buffer. */
+	start = buf + buf_len - off;
+	memcpy(f->pkt, start, off);
+	f->len = off;
+	free(buf);
+	snmp_free_pdu(pdu);
+}
+
 /* Encode pdu as a device would, with community "public". */
 static void encode(struct fixture *f, netsnmp_pdu *pdu, long version)
 {
 	netsnmp_session s;
-	u_char *buf = malloc(sizeof(f->pkt)), *start;
-	size_t buf_len = sizeof(f->pkt), off = 0;
 
 	snmp_sess_init(&s);
 	s.version = version;
@@ -94,13 +107,7 @@ static void encode(struct fixture *f, netsnmp_pdu *pdu, long version)
 	pdu->version = version;
 	pdu->community = (u_char *)strdup("public");
 	pdu->community_len = 6;
-	assert_int_equal(snmp_build(&buf, &buf_len, &off, &s, pdu), 0);
-	/* Reverse encoding: the message ends at the end of the buffer. */
-	start = buf + buf_len - off;
-	memcpy(f->pkt, start, off);
-	f->len = off;
-	free(buf);
-	snmp_free_pdu(pdu);
+	build_packet(f, &s, pdu);
 }
 
 static void add_int(netsnmp_pdu *pdu, const char *oidtext, long v)
@@ -386,8 +393,6 @@ static void encode_v3(struct fixture *f, uint8_t engine_last,
 	char line[256], user[32];
 	netsnmp_session s;
 	netsnmp_pdu *pdu = v2(SNMP_MSG_TRAP2, ".1.3.6.1.6.3.1.1.5.3");
-	u_char *buf = malloc(sizeof(f->pkt)), *start;
-	size_t buf_len = sizeof(f->pkt), off = 0;
 	struct usmUser *u, *held;
 
 	snprintf(user, sizeof(user), "%s", name); /* USM's is not const */
@@ -411,12 +416,7 @@ static void encode_v3(struct fixture *f, uint8_t engine_last,
 	pdu->contextEngineIDLen = sizeof(engine);
 	pdu->contextName = strdup("");
 	pdu->contextNameLen = 0;
-	assert_int_equal(snmp_build(&buf, &buf_len, &off, &s, pdu), 0);
-	start = buf + buf_len - off;
-	memcpy(f->pkt, start, off);
-	f->len = off;
-	free(buf);
-	snmp_free_pdu(pdu);
+	build_packet(f, &s, pdu);
 	if (held == NULL) {
 		u = usm_get_user(engine, sizeof(engine), user);
 		usm_remove_user(u);
