@@ -542,14 +542,17 @@ static void post_row(struct sessions *s, writer_fn fn,
 	ssize_t i;
 
 	*j = *job;
-	if (writer_post(s->w, fn, j, row_job_free) == 0 || fn != touch_apply)
+	if (writer_post(s->w, fn, j, row_job_free) == 0)
+		return;
+	/* a refused job is not called back: its argument is still ours */
+	free(j);
+	if (fn != touch_apply)
 		return;
 	pthread_mutex_lock(&s->lock);
 	i = find_hash(s, job->hash);
 	if (i >= 0 && s->list[i].stored_seen_ms == job->seen_ms)
 		s->list[i].stored_seen_ms = job->was_seen_ms;
 	pthread_mutex_unlock(&s->lock);
-	free(j);
 }
 
 int session_authenticate(struct sessions *s, const struct console_config *conf,
