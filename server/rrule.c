@@ -19,17 +19,12 @@ void rrule_clear(struct rrule *r)
 	r->nexdates = 0;
 }
 
-static bool is_leap(int64_t y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
 static int days_in_month(int64_t y, int m)
 {
 	static const int dim[12] = { 31, 28, 31, 30, 31, 30,
 				     31, 31, 30, 31, 30, 31 };
 
-	return m == 2 && is_leap(y) ? 29 : dim[m - 1];
+	return m == 2 && tz_is_leap(y) ? 29 : dim[m - 1];
 }
 
 /* A whole number in [lo, hi] taking exactly len bytes of s. */
@@ -201,7 +196,7 @@ static bool pattern_matches_on(const struct rrule *r, const struct rrule_date *d
 		else
 			ok = ordinal_matches(b->ordinal,
 					     (int)(day - tz_days_from_civil(y, 1, 1)) + 1,
-					     is_leap(y) ? 366 : 365);
+					     tz_is_leap(y) ? 366 : 365);
 	}
 	return ok;
 }

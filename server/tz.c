@@ -300,7 +300,7 @@ static int parse_posix(const char *s, struct posix_tz *tz)
 	return 0;
 }
 
-static bool is_leap(int64_t y)
+bool tz_is_leap(int64_t y)
 {
 	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
@@ -311,7 +311,7 @@ static int64_t rule_local(const struct posix_rule *r, int64_t y)
 	int64_t jan1 = tz_days_from_civil(y, 1, 1), day;
 
 	if (r->kind == 'J')
-		day = jan1 + r->day - 1 + (is_leap(y) && r->day >= 60);
+		day = jan1 + r->day - 1 + (tz_is_leap(y) && r->day >= 60);
 	else if (r->kind == 'N')
 		day = jan1 + r->day;
 	else {

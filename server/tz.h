@@ -15,6 +15,7 @@
 #define TOCSIN_TZ_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define TZ_DIR "/usr/share/zoneinfo"
@@ -59,6 +60,9 @@ int64_t tz_next_transition(const struct tz_zone *z, int64_t t);
 
 /* Civil dates: days since 1970-01-01 (proleptic Gregorian). */
 int64_t tz_days_from_civil(int64_t year, int month, int day);
+
+/* Whether year (proleptic Gregorian) has a 29 February. */
+bool tz_is_leap(int64_t year);
 void tz_civil_from_days(int64_t days, int64_t *ret_year, int *ret_month,
 			int *ret_day);
 /* 0 = Sunday ... 6 = Saturday. */
