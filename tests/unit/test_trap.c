@@ -305,7 +305,12 @@ static void test_reconfigure_applies_new_limits_but_not_max_packet(void **state)
 	assert_int_equal(decode(f), TRAP_ACCEPTED);
 	assert_int_equal(trap_engine_reconfigure(f->engine, conf), 0);
 	assert_int_equal(decode(f), TRAP_OVERSIZED);
-	/* Larger than the buffer of the start, whatever the reload says. */
+	/* Larger than the buffer of the start, whatever the reload says:
+	 * one varbind, so that max_varbinds cannot be what refuses it. */
+	pdu = v2(SNMP_MSG_TRAP2, ".1.3.6.1.4.1.9.0.1");
+	add_int(pdu, ".1.3.6.1.4.1.9.1.0", 1);
+	encode(f, pdu, SNMP_VERSION_2c);
+	assert_int_equal(decode(f), TRAP_ACCEPTED);
 	f->len = 2049;
 	assert_int_equal(decode(f), TRAP_OVERSIZED);
 	/* Back, so that the fixture's teardown frees what the engine uses. */
