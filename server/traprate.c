@@ -62,24 +62,54 @@ struct traprate *traprate_new(const struct trap_config *conf)
 	return r;
 }
 
+/* Orders indices into the old device table by host name (qsort_r). */
+static int by_host(const void *a, const void *b, void *arg)
+{
+	const struct trap_device *d = arg;
+
+	return strcmp(d[*(const size_t *)a].host, d[*(const size_t *)b].host);
+}
+
+/*
+ * A device is its host name: its bucket moves to its new index.  The old
+ * indices are sorted by name once, so that a reload of n devices costs
+ * n log n comparisons, not n x n (the listener thread takes it up between
+ * two datagrams).
+ */
 void traprate_reconfigure(struct traprate *r, const struct trap_config *old,
 			  const struct trap_config *conf)
 {
 	size_t n = conf->ndevices;
+	size_t nold = old->ndevices < r->ndevices ? old->ndevices : r->ndevices;
 	struct bucket *devices = xcalloc(n ? n : 1, sizeof(*devices));
+	size_t *sorted = xcalloc(nold ? nold : 1, sizeof(*sorted));
 
 	r->source_limit = (struct limit){ conf->source_rate, conf->source_burst };
 	r->device_limit = (struct limit){ conf->device_rate, conf->device_burst };
+	for (size_t k = 0; k < nold; k++)
+		sorted[k] = k;
+	qsort_r(sorted, nold, sizeof(*sorted), by_host, old->devices);
 	for (size_t i = 0; i < n; i++) {
+		const char *host = conf->devices[i].host;
+		size_t lo = 0, hi = nold;
+
 		devices[i] = (struct bucket){ .tokens = r->device_limit.burst * MILLI,
 					      .last_ms = INT64_MIN };
-		/* A device is its host name: its bucket moves to its new index. */
-		for (size_t k = 0; k < old->ndevices && k < r->ndevices; k++)
-			if (strcmp(old->devices[k].host, conf->devices[i].host) == 0) {
-				devices[i] = r->devices[k];
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			int c = strcmp(old->devices[sorted[mid]].host, host);
+
+			if (c == 0) {
+				devices[i] = r->devices[sorted[mid]];
 				break;
 			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
 	}
+	free(sorted);
 	free(r->devices);
 	r->devices = devices;
 	r->ndevices = n;

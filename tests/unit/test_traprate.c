@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../../server/trapconf.h"
@@ -182,6 +183,50 @@ static void test_a_reload_moves_a_device_bucket_to_its_new_index(void **state)
 	traprate_free(r);
 }
 
+/*
+ * Many devices, reordered and interleaved with new ones: every kept
+ * device's bucket follows its name, whatever its old and new index.
+ */
+static void test_a_reload_of_many_devices_keeps_each_bucket(void **state)
+{
+	enum { OLD = 1000, NEW = 1500 };
+	static char names[NEW][16];
+	static struct trap_device before[OLD], after[NEW];
+	struct trap_config old = { .device_rate = 1, .device_burst = 1,
+				   .devices = before, .ndevices = OLD };
+	struct trap_config conf = { .device_rate = 1, .device_burst = 1,
+				    .devices = after, .ndevices = NEW };
+	struct traprate *r;
+
+	(void)state;
+	for (size_t i = 0; i < NEW; i++)
+		snprintf(names[i], sizeof(names[i]), "dev%04zu", i);
+	/* Old order: not sorted by name (7 and 1000 are coprime). */
+	for (size_t i = 0; i < OLD; i++)
+		before[i].host = names[i * 7 % OLD];
+	/* New order: the new devices first, then the old ones reversed. */
+	for (size_t i = 0; i < NEW - OLD; i++)
+		after[i].host = names[OLD + i];
+	for (size_t i = 0; i < OLD; i++)
+		after[NEW - OLD + i].host = names[OLD - 1 - i];
+	r = traprate_new(&old);
+	/* Every third device spends its one trap. */
+	for (size_t i = 0; i < OLD; i += 3)
+		assert_int_equal(take(r, "192.0.2.1", i, 1000), TRAPRATE_PASS);
+	traprate_reconfigure(r, &old, &conf);
+	for (size_t i = 0; i < NEW - OLD; i++)
+		assert_int_equal(take(r, "192.0.2.1", i, 1000), TRAPRATE_PASS);
+	for (size_t i = 0; i < OLD; i++) {
+		size_t was = 0; /* its old index */
+
+		while (before[was].host != after[NEW - OLD + i].host)
+			was++;
+		assert_int_equal(take(r, "192.0.2.1", NEW - OLD + i, 1000),
+				 was % 3 == 0 ? TRAPRATE_DEVICE : TRAPRATE_PASS);
+	}
+	traprate_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -192,6 +237,7 @@ int main(void)
 		cmocka_unit_test(test_a_flood_of_sources_stays_in_the_fixed_table),
 		cmocka_unit_test(test_a_reload_keeps_the_buckets_by_host_name),
 		cmocka_unit_test(test_a_reload_moves_a_device_bucket_to_its_new_index),
+		cmocka_unit_test(test_a_reload_of_many_devices_keeps_each_bucket),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
