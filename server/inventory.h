@@ -46,6 +46,9 @@ struct inventory {
 	size_t ncustomers;
 	struct host *hosts;
 	size_t nhosts;
+	/* The same, sorted by id and name: lookups are binary searches. */
+	const struct customer **customers_by_id;
+	const struct host **hosts_by_name;
 };
 
 /*

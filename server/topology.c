@@ -69,7 +69,6 @@ struct topology {
 	const struct lifecycle_config *lc;
 	const struct inventory *inv;
 	struct dedup_metrics *metrics;
-	const struct host **by_name; /* sorted by name */
 	size_t nhosts;
 	bool *is_parent; /* by position in inv->hosts: some host depends on it */
 	sqlite3_stmt *stmt[TS_COUNT];
@@ -113,20 +112,12 @@ static enum check_state column_state(sqlite3_stmt *s, int col)
 	return state;
 }
 
-static int by_name_cmp(const void *a, const void *b)
-{
-	const struct host *const *x = a, *const *y = b;
-
-	return strcmp((*x)->name, (*y)->name);
-}
-
 void topology_close(struct topology *t)
 {
 	if (t == NULL)
 		return;
 	for (int i = 0; i < TS_COUNT; i++)
 		sqlite3_finalize(t->stmt[i]);
-	free(t->by_name);
 	free(t->is_parent);
 	free(t);
 }
@@ -142,11 +133,7 @@ int topology_open(struct store *st, const struct lifecycle_config *lc,
 	t->inv = inv;
 	t->metrics = m;
 	if (inv != NULL && inv->nhosts > 0) {
-		t->by_name = xcalloc(inv->nhosts, sizeof(*t->by_name));
-		for (size_t i = 0; i < inv->nhosts; i++)
-			t->by_name[i] = &inv->hosts[i];
 		t->nhosts = inv->nhosts;
-		qsort(t->by_name, t->nhosts, sizeof(*t->by_name), by_name_cmp);
 		t->is_parent = xcalloc(inv->nhosts, sizeof(*t->is_parent));
 		for (size_t i = 0; i < inv->nhosts; i++)
 			if (inv->hosts[i].parent)
@@ -164,22 +151,9 @@ int topology_open(struct store *st, const struct lifecycle_config *lc,
 	return 0;
 }
 
-static int name_cmp(const void *key, const void *elem)
-{
-	const struct host *const *h = elem;
-
-	return strcmp(key, (*h)->name);
-}
-
 const struct host *topology_host(const struct topology *t, const char *name)
 {
-	const struct host **found;
-
-	if (t->nhosts == 0)
-		return NULL;
-	found = bsearch(name, t->by_name, t->nhosts, sizeof(*t->by_name),
-			name_cmp);
-	return found ? *found : NULL;
+	return inventory_host(t->inv, name);
 }
 
 /* The store's id of a host name: 1 and *ret, 0 when it never reported. */
@@ -432,7 +406,7 @@ static int adopt_recent(struct topology *t, const struct ticket_change *c)
 	    t->lc->topology.attach_window_ms <= 0)
 		return 0;
 	for (size_t i = 0; r == 0 && i < t->nhosts; i++) {
-		const struct host *h = t->by_name[i];
+		const struct host *h = t->inv->hosts_by_name[i];
 		struct ticket_ref *refs = NULL;
 		size_t n = 0;
 		int64_t id;

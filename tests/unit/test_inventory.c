@@ -5,6 +5,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../common/config.h"
@@ -80,11 +82,83 @@ static void test_errors_name_the_place(void **state)
 	cfg_free(cfg);
 }
 
+/*
+ * Many customers and hosts, not in name order: each is found by its key,
+ * with its own fields (the lookups are binary searches over a sorted
+ * index), and keys that sort between or around them are not.
+ */
+static void test_many_hosts_are_each_found(void **state)
+{
+	enum { CUSTOMERS = 50, HOSTS = 3000 };
+	size_t cap = 64 * (CUSTOMERS + HOSTS), len = 0;
+	char *yaml = malloc(cap), key[32];
+	struct cfg *cfg;
+	struct inventory *inv;
+
+	(void)state;
+	assert_non_null(yaml);
+	len += (size_t)snprintf(yaml + len, cap - len, "customers:\n");
+	for (size_t i = 0; i < CUSTOMERS; i++)
+		len += (size_t)snprintf(yaml + len, cap - len, "  c%03zu: {name: C%zu}\n",
+					i * 37 % CUSTOMERS, i * 37 % CUSTOMERS);
+	len += (size_t)snprintf(yaml + len, cap - len, "hosts:\n");
+	for (size_t i = 0; i < HOSTS; i++) {
+		size_t n = i * 7 % HOSTS; /* 7 and 3000 are coprime: every name once */
+
+		len += (size_t)snprintf(yaml + len, cap - len, "  h%05zu: {customer: c%03zu%s}\n",
+					n, n % CUSTOMERS, n % 2 ? ", role: central" : "");
+	}
+	inv = parse(yaml, &cfg);
+	assert_int_equal(cfg->nerrors, 0);
+	for (size_t n = 0; n < HOSTS; n++) {
+		const struct host *h;
+		char want[16];
+
+		snprintf(key, sizeof(key), "h%05zu", n);
+		h = inventory_host(inv, key);
+		assert_non_null(h);
+		assert_string_equal(h->name, key);
+		assert_int_equal(h->role, n % 2 ? HOST_ROLE_CENTRAL : HOST_ROLE_DECENTRAL);
+		snprintf(want, sizeof(want), "C%zu", n % CUSTOMERS);
+		assert_string_equal(h->customer->name, want);
+		snprintf(key, sizeof(key), "h%05zu-", n);
+		assert_null(inventory_host(inv, key));
+	}
+	assert_null(inventory_host(inv, ""));
+	assert_null(inventory_host(inv, "h"));
+	assert_null(inventory_host(inv, "zzz"));
+	for (size_t n = 0; n < CUSTOMERS; n++) {
+		snprintf(key, sizeof(key), "c%03zu", n);
+		assert_string_equal(inventory_customer(inv, key)->id, key);
+	}
+	assert_null(inventory_customer(inv, "c"));
+	assert_null(inventory_customer(inv, "c999"));
+	inventory_free(inv);
+	cfg_free(cfg);
+	free(yaml);
+}
+
+static void test_an_empty_inventory_finds_nothing(void **state)
+{
+	struct cfg *cfg;
+	struct inventory *inv = parse("{}\n", &cfg);
+
+	(void)state;
+	assert_int_equal(cfg->nerrors, 0);
+	assert_null(inventory_host(inv, "web01"));
+	assert_null(inventory_customer(inv, "acme"));
+	assert_null(inventory_host(NULL, "web01"));
+	inventory_free(inv);
+	cfg_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hosts_customers_parents),
 		cmocka_unit_test(test_errors_name_the_place),
+		cmocka_unit_test(test_many_hosts_are_each_found),
+		cmocka_unit_test(test_an_empty_inventory_finds_nothing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
