@@ -261,14 +261,55 @@ function contextView(ctx) {
   });
 }
 
+const ticketLink = id => el("a", { href: `#/ticket/${id}` }, `#${id}`);
+
+// What a journal entry changed: old → new, or for a merge the other
+// ticket as a link ("merge" on the duplicate, "merged" on the survivor).
+function journalChange(j) {
+  if ((j.action === "merge" || j.action === "merged") && /^[1-9][0-9]*$/.test(j.new || ""))
+    return [j.action === "merge" ? " into " : " from ", ticketLink(j.new)];
+  return j.old || j.new ? ` ${j.old || "–"} → ${j.new || "–"}` : "";
+}
+
 function journalView(journal) {
   return el("ol", { class: "journal", id: "journal" }, (journal || []).map(j =>
     el("li", {},
       el("span", { class: "muted" }, when(j.at)), " ",
       el("strong", { class: "actor" }, j.actor || ""), " ",
       el("span", { class: "action" }, j.action),
-      j.old || j.new ? ` ${j.old || "–"} → ${j.new || "–"}` : "",
+      journalChange(j),
       j.text ? el("pre", {}, j.text) : null)));
+}
+
+// Merge this ticket into another: a number, then a second click on a
+// question that says what happens, as the merge closes this ticket for
+// good.  opt() is the comment box's text, journalled with the merge.
+function mergeView(t, act, err, opt) {
+  const into = el("input", { id: "merge-into", type: "number", min: 1, step: 1, size: 6 });
+  const question = el("span", { id: "merge-question" });
+  const confirmBox = el("span", { id: "merge-confirm-box", hidden: true },
+    question, " ",
+    el("button", { type: "button", id: "merge-confirm", class: "primary", onclick: () => {
+      confirmBox.hidden = true;
+      act({ action: "merge", into: Number(into.value), ...opt() });
+    } }, "Merge and close"), " ",
+    el("button", { type: "button", id: "merge-cancel", onclick: () => { confirmBox.hidden = true; } },
+      "Cancel"));
+  const ask = () => {
+    const id = into.value.trim();
+    err.textContent = "";
+    confirmBox.hidden = true;
+    if (!/^[1-9][0-9]*$/.test(id)) {
+      err.textContent = "into: enter the number of the ticket to merge into";
+      return;
+    }
+    question.textContent = `Merge #${t.id} into #${id}? This closes #${t.id}.`;
+    confirmBox.hidden = false;
+  };
+  return el("div", { class: "actions" },
+    el("label", {}, "merge into ticket #", into),
+    el("button", { type: "button", id: "act-merge", onclick: ask }, "Merge…"),
+    confirmBox);
 }
 
 function actionsView(t, reload) {
@@ -285,6 +326,7 @@ function actionsView(t, reload) {
   // The scales are the helpdesk's configuration: the API names them when refused.
   const priority = el("input", { id: "priority", size: 4, value: t.priority || "" });
   const urgency = el("input", { id: "urgency", size: 8, value: t.urgency || "" });
+  const impact = el("input", { id: "impact", size: 8, value: t.impact || "" });
   const btn = (label, body, id) => el("button", { type: "button", id,
     onclick: () => act(typeof body === "function" ? body() : body) }, label);
   const opt = () => (text.value.trim() ? { text: text.value } : {});
@@ -295,7 +337,8 @@ function actionsView(t, reload) {
       btn("Start", () => ({ action: "start", ...opt() }), "act-start"),
       btn("Escalate", () => ({ action: "escalate", ...opt() }), "act-escalate"),
       btn("Close", () => ({ action: "close", ...opt() }), "act-close"),
-      btn("Reopen", () => ({ action: "reopen", ...opt() }), "act-reopen")),
+      // The server refuses to reopen a merged ticket: its work goes on in the other.
+      t.merged_into ? null : btn("Reopen", () => ({ action: "reopen", ...opt() }), "act-reopen")),
     text,
     el("div", { class: "actions" },
       visibility,
@@ -305,11 +348,17 @@ function actionsView(t, reload) {
       btn("Resolve with this note", () => ({ action: "resolve", note: text.value }), "act-resolve")),
     el("div", { class: "actions" },
       el("label", {}, "assignee", assignee),
-      btn("Assign", () => ({ action: "assign", assignee: assignee.value }), "act-assign"),
+      btn("Assign", () => ({ action: "assign", assignee: assignee.value }), "act-assign")),
+    el("div", { class: "actions" },
       el("label", {}, "priority", priority),
       btn("Set priority", () => ({ action: "priority", priority: priority.value }), "act-priority"),
       el("label", {}, "urgency", urgency),
-      btn("Set urgency", () => ({ action: "urgency", urgency: urgency.value }), "act-urgency")),
+      btn("Set urgency", () => ({ action: "urgency", urgency: urgency.value }), "act-urgency"),
+      el("label", {}, "impact", impact),
+      btn("Set impact", () => ({ action: "impact", impact: impact.value }), "act-impact")),
+    t.merged_into ? el("p", { class: "muted", id: "merged-note" }, "Merged into ",
+      ticketLink(t.merged_into), ", where it is worked: a merged ticket cannot be reopened.")
+      : mergeView(t, act, err, opt),
     err);
 }
 
@@ -330,6 +379,8 @@ function renderTicket(t, reload, err) {
   field(dl, "Host", t.host);
   field(dl, "Check", t.item ? `${t.check} ${t.item}` : t.check);
   field(dl, "Priority", t.priority);
+  field(dl, "Impact", t.impact);
+  field(dl, "Urgency", t.urgency);
   field(dl, "Customer", t.customer);
   field(dl, "Contract", t.contract);
   field(dl, "Queue", t.queue ? `${t.queue}, level ${t.level}` : null);
@@ -339,7 +390,9 @@ function renderTicket(t, reload, err) {
   field(dl, "Opened", when(t.opened_at));
   field(dl, "Last seen", `${when(t.last_seen)} (${t.occurrence_count} occurrences)`);
   field(dl, "Flapping", t.flapping ? "yes" : null);
-  field(dl, "Parent", t.parent_id ? el("a", { href: `#/ticket/${t.parent_id}` }, `#${t.parent_id}`) : null);
+  field(dl, "Parent", t.parent_id ? ticketLink(t.parent_id) : null);
+  field(dl, "Merged into", t.merged_into ? el("a", { id: "merged-into",
+    href: `#/ticket/${t.merged_into}` }, `#${t.merged_into}`) : null);
   const occurrences = (t.occurrences || []).slice(0, 10);
   const side = el("div", {},
     t.knowledge_hint ? [el("h2", {}, "Knowledge"), el("pre", { id: "knowledge" }, t.knowledge_hint)] : null,

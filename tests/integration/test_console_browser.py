@@ -230,3 +230,79 @@ def test_a_parent_ticket_with_its_children(tmp_path):
         assert seen["child_fields"]["Parent"] == f"#{router['id']}"
     finally:
         srv.stop()
+
+
+def test_a_technician_merges_a_duplicate_in_the_browser(tmp_path):
+    from helpdesk_util import act, helpdesk_extra, open_ticket as desk_ticket
+    srv = Server(tmp_path / "merge", extra=helpdesk_extra()).start()
+    try:
+        create_account(srv, "alice")
+        # The same outage seen twice, and a ticket already closed.
+        worked = desk_ticket(srv, "web01", item="/srv")
+        dup = desk_ticket(srv, "web01", item="/data")
+        closed = desk_ticket(srv, "web01", item="/var")
+        assert act(srv, closed, {"action": "resolve", "note": "cleaned up"}).status == 200
+        assert act(srv, closed, {"action": "close"}).status == 200
+
+        seen = run_browser({"url": srv.url, "tech": "alice", "password": PASSWORD,
+                            "dup": dup, "into": worked, "closed": closed, "missing": 999999},
+                           script="console_merge.js")
+
+        # The server's refusals, word for word, in the action error line.
+        assert seen["closed_error"] == f"cannot merge into ticket {closed}: it is closed"
+        assert seen["self_error"] == "into: a ticket cannot be merged into itself"
+        assert seen["missing_error"] == "into: no ticket 999999"
+        assert seen["empty_error"] == "into: enter the number of the ticket to merge into"
+        assert seen["confirm_shown_for_empty"] is False
+        # Nothing happens before the confirmation, nor after a cancel.
+        assert seen["question"] == f"Merge #{dup} into #{worked}? This closes #{dup}."
+        assert seen["status_while_asked"] == "new"
+        assert seen["confirm_after_cancel"] is False
+        assert seen["status_after_cancel"] == "new"
+        # The duplicate: closed, linked to the survivor, not to be reopened.
+        assert seen["fields"]["Status"] == "closed"
+        assert seen["fields"]["Merged into"] == f"#{worked}"
+        assert seen["merged_into_href"] == f"#/ticket/{worked}"
+        assert seen["reopen_before"] == 1 and seen["reopen_after"] == 0
+        assert f"Merged into #{worked}" in seen["merged_note"]
+        assert any(j.endswith(f"alice merge into #{worked}same outage") for j in seen["journal"])
+        assert f"#/ticket/{worked}" in seen["journal_links"]
+        # The survivor's journal names the duplicate, as a link.
+        assert any(j.endswith(f"alice merged from #{dup}same outage")
+                   for j in seen["survivor_journal"])
+        assert f"#/ticket/{dup}" in seen["survivor_journal_links"]
+        assert seen["survivor_reopen"] == 1
+        assert seen["page_errors"] == []
+        # And so in the store.
+        t = srv.ticket(dup)
+        assert (t["status"], t["merged_into"]) == ("closed", worked)
+        assert ("alice", "merged", str(dup), "same outage") in [
+            (j["actor"], j["action"], j["new"], j["text"]) for j in srv.ticket(worked)["journal"]]
+        assert srv.ticket(closed)["status"] == "closed"
+    finally:
+        srv.stop()
+
+
+def test_a_technician_sets_the_impact_in_the_browser(tmp_path):
+    from helpdesk_util import helpdesk_extra, open_ticket as desk_ticket
+    srv = Server(tmp_path / "impact", extra=helpdesk_extra()).start()
+    try:
+        create_account(srv, "alice")
+        # web01 is central (impact high), the disk critical (urgency high): P1.
+        ticket = desk_ticket(srv, "web01")
+
+        seen = run_browser({"url": srv.url, "tech": "alice", "password": PASSWORD,
+                            "ticket": ticket}, script="console_impact.js")
+
+        before = seen["before"]
+        assert (before["Impact"], before["Urgency"], before["Priority"]) == ("high", "high", "P1")
+        assert seen["impact_input_before"] == "high"
+        assert seen["impact_error"] == "impact: 'huge' is not one of high, medium, low"
+        # The default matrix: impact low with urgency high is P3.
+        assert (seen["after"]["Impact"], seen["after"]["Priority"]) == ("low", "P3")
+        assert seen["error_after"] == ""
+        assert any("alice priority P1 → P3" in j for j in seen["journal"])
+        t = srv.ticket(ticket)
+        assert (t["impact"], t["priority"]) == ("low", "P3")
+    finally:
+        srv.stop()
