@@ -41,6 +41,8 @@ run({}, async (page, out, setStep) => {
   out.headers = first.headers();
   await page.waitForSelector("#login");
   out.weights = weights;
+  // The navigation is for the logged-in: hidden means not displayed.
+  out.header_display_at_login = await page.$eval("#top", h => getComputedStyle(h).display);
 
   setStep("log in with a wrong password");
   await login(page, args.tech, "not the password");
@@ -54,6 +56,7 @@ run({}, async (page, out, setStep) => {
   out.list_render_ms = Date.now() - tList;
   out.list_fetch_render_ms = Number(await page.getAttribute("body", "data-render-ms"));
   out.who = await page.textContent("#who");
+  out.header_display_logged_in = await page.$eval("#top", h => getComputedStyle(h).display);
   out.ticket_count = await page.textContent("#ticket-count");
   out.rows = await page.$$eval("#tickets tbody tr", trs => trs.length);
   out.xss_row_text = await page.textContent(`#tickets a.summary[href="#/ticket/${args.xss_ticket}"]`);

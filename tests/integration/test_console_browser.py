@@ -75,6 +75,9 @@ def test_a_technician_works_a_ticket_in_the_browser(console, tmp_path):
     assert seen["headers"]["x-content-type-options"] == "nosniff"
     # Login failure, then the list of every open ticket.
     assert seen["wrong_password_message"] == "wrong name or password"
+    # The navigation shows only once logged in (CSS must not defeat hidden).
+    assert seen["header_display_at_login"] == "none"
+    assert seen["header_display_logged_in"] == "flex"
     assert seen["who"] == "carol (technician)"
     assert seen["rows"] == BULK + 2
     assert seen["ticket_count"] == f"{BULK + 2} of {BULK + 2} tickets"
