@@ -145,10 +145,10 @@ int main(int argc, char **argv)
 	rows = populate(st, (int)n, now);
 
 	t0 = time_mono_ms();
-	must(desk_recompute_all(d, now, false, &seen), "recompute");
+	must(desk_recompute_all(d, now, false, &seen, NULL), "recompute");
 	t1 = time_mono_ms();
 	must(store_begin(st), "begin");
-	must(desk_recompute_all(d, now, true, &seen), "recompute and write");
+	must(desk_recompute_all(d, now, true, &seen, NULL), "recompute and write");
 	must(store_commit(st), "commit");
 	t2 = time_mono_ms();
 	printf("sla_recompute: %zu open tickets, %zu journal rows, real SQLite file:\n"

@@ -387,6 +387,7 @@ function renderTicket(t, reload, err) {
   field(dl, "Assignee", t.assignee);
   field(dl, "Response", t.sla && clock(t.sla.response));
   field(dl, "Resolution", t.sla && clock(t.sla.resolution));
+  field(dl, "SLA calendar", t.sla && t.sla.calendar_note);
   field(dl, "Opened", when(t.opened_at));
   field(dl, "Last seen", `${when(t.last_seen)} (${t.occurrence_count} occurrences)`);
   field(dl, "Flapping", t.flapping ? "yes" : null);

@@ -86,6 +86,13 @@ int calendar_read_ical(const char *path, struct calendar_holidays *ret,
 		       char *err, size_t errlen);
 void calendar_holidays_clear(struct calendar_holidays *h);
 
+/*
+ * A calendar open round the clock, every day, without holidays (UTC): the
+ * clocks of a ticket whose contract is gone and whose customer has no
+ * other run on it.  Static: never calendar_free() it.
+ */
+const struct calendar *calendar_always(void);
+
 /* Business milliseconds in [from_ms, to_ms) (0 when to <= from). */
 int64_t calendar_business_ms(const struct calendar *c, int64_t from_ms,
 			     int64_t to_ms);

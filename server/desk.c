@@ -134,7 +134,7 @@ static const char *const stmt_sql[DESK_STMT_COUNT] = {
 	[DESK_OPEN_SCAN] =
 		"SELECT t.id, t.opened_at, t.status, t.resolved_at, h.contract,"
 		" h.response_target, h.resolution_target, h.warned, h.overdue,"
-		" h.next_status_at, j.at, j.action, j.new_value"
+		" h.next_status_at, j.at, j.action, j.new_value, h.customer"
 		" FROM tickets t JOIN hd_tickets h ON h.ticket_id = t.id"
 		" LEFT JOIN journal j ON j.ticket_id = t.id AND j.action IN"
 		"  ('status', 'opened', 'recovered', 'resolved', 'reopened', 'closed')"
@@ -302,6 +302,7 @@ void desk_reconfigure(struct desk *d, const struct helpdesk_config *hc,
 struct recompute_job {
 	struct desk *d;
 	size_t n;
+	struct desk_orphans orphans;
 };
 
 /* Writer job at start: every clock recomputed, the pending mirror set. */
@@ -312,7 +313,7 @@ static int recompute_apply(struct store *st, void *arg)
 	int r;
 
 	(void)st;
-	r = desk_recompute_all(j->d, time_now_ms(), true, &j->n);
+	r = desk_recompute_all(j->d, time_now_ms(), true, &j->n, &j->orphans);
 	if (r == 0)
 		r = desk_outbox_pending(j->d, &pending);
 	if (r == 0)
@@ -327,6 +328,8 @@ int desk_start(struct desk *d, struct writer *w)
 
 	d->writer = w;
 	r = writer_run(w, recompute_apply, &job);
+	desk_orphans_warn(&job.orphans, "");
+	desk_orphans_clear(&job.orphans);
 	if (r < 0)
 		return r;
 	r = escalate_start(d, &d->timer);
@@ -552,6 +555,10 @@ void desk_targets(struct desk *d, struct desk_row *row, int64_t opened_ms)
 	const struct contract *c = desk_contract(d, row);
 	int p = desk_priority_index(d, row);
 
+	/* A contract no longer configured has no targets to look up: the
+	 * ticket keeps those it has, whatever the new priority. */
+	if (c == NULL && row->contract[0] != '\0')
+		return;
 	row->response_target = row->resolution_target = -1;
 	if (c == NULL)
 		return;
@@ -594,23 +601,30 @@ static int load_changes(struct desk *d, int64_t ticket_id,
 	return 0;
 }
 
+void desk_clock(struct desk *d, const struct desk_row *row,
+		struct helpdesk_clock *ret)
+{
+	helpdesk_clock_for(d->hc, d->inv, row->contract, row->customer, ret);
+}
+
 int desk_sla(struct desk *d, const struct desk_core *core,
 	     const struct desk_row *row, int64_t now_ms, struct sla_state *ret)
 {
-	const struct contract *c = desk_contract(d, row);
+	struct helpdesk_clock clock;
 	struct sla_change *changes = NULL;
 	size_t n = 0;
 	int r;
 
-	if (c == NULL) {
+	if (row->contract[0] == '\0') {
 		sla_compute(NULL, core->opened_ms, NULL, 0, now_ms, -1, -1,
 			    d->hc->warn_share, ret);
 		return 0;
 	}
+	desk_clock(d, row, &clock);
 	r = load_changes(d, core->id, &changes, &n);
 	if (r < 0)
 		return r;
-	sla_compute(c->calendar, core->opened_ms, changes, n, now_ms,
+	sla_compute(clock.calendar, core->opened_ms, changes, n, now_ms,
 		    row->response_target, row->resolution_target,
 		    d->hc->warn_share, ret);
 	free(changes);
@@ -698,15 +712,54 @@ struct scan {
 	size_t n, cap;
 	struct desk_row *out; /* results to write after the scan */
 	size_t nout, capout;
+	struct desk_orphans *orphans; /* or NULL */
 };
+
+/*
+ * Count an open ticket of a contract no longer configured under its
+ * contract and the calendar it runs on instead.  The groups are few (the
+ * contract names once configured times those configured now), so a
+ * linear search does.
+ */
+static void orphan_count(struct desk_orphans *o, const struct desk_row *row,
+			 const struct helpdesk_clock *clock)
+{
+	const char *instead = clock->instead ? clock->instead->id : "";
+	struct desk_orphan *g;
+
+	o->tickets++;
+	for (size_t i = 0; i < o->n; i++) {
+		g = &o->v[i];
+		if (strcmp(g->contract, row->contract) == 0 &&
+		    strcmp(g->instead, instead) == 0) {
+			g->n++;
+			return;
+		}
+	}
+	if (o->n == o->cap) {
+		o->cap = o->cap * 2 + 4;
+		o->v = xreallocarray(o->v, o->cap, sizeof(*o->v));
+	}
+	g = &o->v[o->n++];
+	memset(g, 0, sizeof(*g));
+	strlcpy_safe(g->contract, row->contract, sizeof(g->contract));
+	strlcpy_safe(g->instead, instead, sizeof(g->instead));
+	g->n = 1;
+}
 
 static void scan_finish(struct desk *d, struct scan *sc, int64_t now_ms)
 {
-	const struct contract *c = desk_contract(d, &sc->row);
+	const bool has = sc->row.contract[0] != '\0';
+	struct helpdesk_clock clock = { .calendar = NULL };
 	struct sla_state sla;
 
-	sla_compute(c ? c->calendar : NULL, sc->core.opened_ms, sc->changes, sc->n, now_ms,
-		    c ? sc->row.response_target : -1, c ? sc->row.resolution_target : -1,
+	if (has)
+		desk_clock(d, &sc->row, &clock);
+	if (has && clock.contract == NULL && sc->orphans != NULL &&
+	    sla_status_open(sc->core.status))
+		orphan_count(sc->orphans, &sc->row, &clock);
+	sla_compute(clock.calendar, sc->core.opened_ms, sc->changes, sc->n, now_ms,
+		    has ? sc->row.response_target : -1, has ? sc->row.resolution_target : -1,
 		    d->hc->warn_share, &sla);
 	plan(d, &sc->core, &sc->row, &sla, now_ms);
 	if (sc->nout == sc->capout) {
@@ -732,6 +785,7 @@ static void scan_row(sqlite3_stmt *s, struct scan *sc)
 	sc->row.warned = (unsigned)sqlite3_column_int(s, 7);
 	sc->row.overdue = (unsigned)sqlite3_column_int(s, 8);
 	sc->row.next_status_at = column_opt(s, 9);
+	column_name(s, 13, sc->row.customer);
 }
 
 static void scan_change(sqlite3_stmt *s, struct scan *sc)
@@ -752,10 +806,12 @@ static void scan_change(sqlite3_stmt *s, struct scan *sc)
 						    (enum ticket_status)st };
 }
 
-int desk_recompute_all(struct desk *d, int64_t now_ms, bool write, size_t *ret_n)
+int desk_recompute_all(struct desk *d, int64_t now_ms, bool write, size_t *ret_n,
+		       struct desk_orphans *ret_orphans)
 {
 	sqlite3_stmt *s = d->stmt[DESK_OPEN_SCAN], *u = d->stmt[DESK_CACHE_UPDATE];
-	struct scan sc = { 0 };
+	struct desk_orphans orphans = { 0 };
+	struct scan sc = { .orphans = &orphans };
 	int64_t current = -1;
 	int rc, r = 0;
 
@@ -782,11 +838,79 @@ int desk_recompute_all(struct desk *d, int64_t now_ms, bool write, size_t *ret_n
 		bind_opt(u, 4, sc.out[i].next_check);
 		r = db_step_done(u);
 	}
-	if (r == 0)
+	if (r == 0) {
 		*ret_n = sc.nout;
+		if (write)
+			atomic_store(&d->counters.orphaned, orphans.tickets);
+		if (ret_orphans != NULL) {
+			*ret_orphans = orphans;
+			orphans = (struct desk_orphans){ 0 };
+		}
+	}
+	desk_orphans_clear(&orphans);
 	free(sc.changes);
 	free(sc.out);
 	return r;
+}
+
+void desk_orphans_clear(struct desk_orphans *o)
+{
+	free(o->v);
+	*o = (struct desk_orphans){ 0 };
+}
+
+/*
+ * The calendars the tickets of one missing contract (the group at first)
+ * use instead: "the calendar of contract \"gold-2027\"" alone, or with
+ * counts when they use several.
+ */
+static void orphan_calendars(const struct desk_orphans *o, size_t first,
+			     size_t total, char *buf, size_t len)
+{
+	bool several = o->v[first].n != total;
+
+	buf[0] = '\0';
+	for (size_t i = first; i < o->n; i++) {
+		const struct desk_orphan *g = &o->v[i];
+		char part[2 * DESK_NAME_MAX + 64];
+
+		if (strcmp(g->contract, o->v[first].contract) != 0)
+			continue;
+		if (g->instead[0] != '\0')
+			snprintf(part, sizeof(part), "the calendar of contract \"%s\"",
+				 g->instead);
+		else
+			snprintf(part, sizeof(part), "a 24x7 calendar");
+		if (buf[0] != '\0')
+			strlcat_safe(buf, ", ", len);
+		strlcat_safe(buf, part, len);
+		if (several) {
+			snprintf(part, sizeof(part), " (%zu)", g->n);
+			strlcat_safe(buf, part, len);
+		}
+	}
+}
+
+void desk_orphans_warn(const struct desk_orphans *o, const char *prefix)
+{
+	for (size_t i = 0; i < o->n; i++) {
+		size_t total = 0;
+		bool seen = false;
+		char cals[1024];
+
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = strcmp(o->v[k].contract, o->v[i].contract) == 0;
+		if (seen)
+			continue;
+		for (size_t k = i; k < o->n; k++)
+			if (strcmp(o->v[k].contract, o->v[i].contract) == 0)
+				total += o->v[k].n;
+		orphan_calendars(o, i, total, cals, sizeof(cals));
+		log_warnx("%scontract \"%s\" is no longer configured: %zu open ticket%s keep%s %s targets and use%s %s",
+			  prefix, o->v[i].contract, total, total == 1 ? "" : "s",
+			  total == 1 ? "s" : "", total == 1 ? "its" : "their",
+			  total == 1 ? "s" : "", cals);
+	}
 }
 
 int desk_announce(struct desk *d, const struct desk_core *core, int kind,
@@ -905,6 +1029,45 @@ static void row_json(const struct desk_row *row, json_t *t)
 						 : json_null());
 }
 
+/*
+ * Which calendar the clocks run on (sla.calendar: a contract id, "24x7",
+ * or null without a contract) and, when it is not the ticket's own
+ * contract's, why (sla.calendar_note), so that a technician sees it.
+ */
+static void calendar_json(struct desk *d, const struct desk_row *row, json_t *sla)
+{
+	struct helpdesk_clock clock;
+	const char *cu = row->customer[0] ? row->customer : NULL;
+	const struct customer *customer;
+	char *note;
+
+	if (row->contract[0] == '\0') {
+		json_object_set_new(sla, "calendar", json_null());
+		json_object_set_new(sla, "calendar_note", json_null());
+		return;
+	}
+	desk_clock(d, row, &clock);
+	if (clock.contract != NULL) {
+		json_object_set_new(sla, "calendar", json_string(clock.contract->id));
+		json_object_set_new(sla, "calendar_note", json_null());
+		return;
+	}
+	customer = cu ? inventory_customer(d->inv, cu) : NULL;
+	if (clock.instead != NULL && customer && customer->contract == clock.instead)
+		note = xasprintf("contract %s is no longer configured: the ticket keeps its targets, its clocks use the calendar of contract %s (customer %s's)",
+				 row->contract, clock.instead->id, cu);
+	else if (clock.instead != NULL)
+		note = xasprintf("contract %s is no longer configured: the ticket keeps its targets, its clocks use the calendar of contract %s (helpdesk.default_contract)",
+				 row->contract, clock.instead->id);
+	else
+		note = xasprintf("contract %s is no longer configured: the ticket keeps its targets, its clocks run round the clock (24x7: %s%s has no contract)",
+				 row->contract, cu ? "customer " : "", cu ? cu : "the helpdesk");
+	json_object_set_new(sla, "calendar",
+			    json_string(clock.instead ? clock.instead->id : "24x7"));
+	json_object_set_new(sla, "calendar_note", json_string(note));
+	free(note);
+}
+
 /* Hint and description of a ticket, read only for the full view. */
 static void texts_json(struct desk *d, int64_t ticket_id, json_t *t)
 {
@@ -928,7 +1091,7 @@ int desk_ticket_json(struct desk *d, int64_t ticket_id, json_t *t, bool full,
 	struct desk_core core = { 0 };
 	struct desk_row row;
 	struct sla_state sla;
-	json_t *history;
+	json_t *history, *sla_json;
 	int r;
 
 	r = desk_row_get(d, ticket_id, &row);
@@ -944,9 +1107,10 @@ int desk_ticket_json(struct desk *d, int64_t ticket_id, json_t *t, bool full,
 	r = desk_sla(d, &core, &row, now_ms, &sla);
 	if (r < 0)
 		goto out;
-	json_object_set_new(t, "sla",
-			    json_pack("{s:o, s:o}", "response", clock_json(&sla.response),
-				      "resolution", clock_json(&sla.resolution)));
+	sla_json = json_pack("{s:o, s:o}", "response", clock_json(&sla.response),
+			     "resolution", clock_json(&sla.resolution));
+	calendar_json(d, &row, sla_json);
+	json_object_set_new(t, "sla", sla_json);
 	r = desk_history(d, &core, &history);
 	if (r == 0)
 		json_object_set_new(t, "history", history);
@@ -1159,6 +1323,9 @@ void desk_metrics(void *arg, struct metrics_out *out)
 	metrics_counter(out, "tocsin_helpdesk_timer_jobs_total",
 			"Escalation timer jobs run (only when a ticket was due).", NULL,
 			d->counters.timer_jobs);
+	metrics_gauge(out, "tocsin_helpdesk_contract_gone_tickets",
+		      "Open tickets whose contract is no longer configured (their clocks use another calendar), as of the last start or reload.",
+		      NULL, (double)d->counters.orphaned);
 	metrics_counter(out, "tocsin_notify_digests_total",
 			"Mails that carried several notifications to one recipient list.",
 			NULL, d->counters.digests);

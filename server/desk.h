@@ -123,6 +123,8 @@ struct desk_counters {
 	atomic_uint_fast64_t unrendered;  /* a notification that could not be built */
 	atomic_uint_fast64_t digests;	  /* mails sent as one digest of several */
 	atomic_uint_fast64_t timer_jobs;  /* escalation jobs run (only when due) */
+	atomic_uint_fast64_t orphaned;	  /* open tickets of a contract no longer
+					   * configured, at the last recompute */
 	atomic_int_fast64_t pending;
 };
 
@@ -186,8 +188,11 @@ void desk_core_clear(struct desk_core *c);
 int desk_set_status(struct desk *d, int64_t ticket_id,
 		    enum ticket_status status, int64_t now_ms);
 
-/* The contract of a row, or NULL. */
+/* The contract of a row, or NULL (none, or no longer configured). */
 const struct contract *desk_contract(struct desk *d, const struct desk_row *row);
+/* The calendar row's clocks run on (helpdesk_clock_for()); row has a contract. */
+void desk_clock(struct desk *d, const struct desk_row *row,
+		struct helpdesk_clock *ret);
 /* The priority index of row's priority name, or the lowest. */
 int desk_priority_index(struct desk *d, const struct desk_row *row);
 /* The targets for row's priority on its contract, from opened_ms. */
@@ -213,13 +218,40 @@ int desk_refresh(struct desk *d, const struct desk_core *core,
 		 struct desk_row *row, int64_t now_ms);
 
 /*
+ * Open tickets whose contract is no longer configured, grouped by that
+ * contract and by the contract whose calendar their clocks use instead.
+ */
+struct desk_orphan {
+	char contract[DESK_NAME_MAX]; /* the contract gone */
+	char instead[DESK_NAME_MAX];  /* whose calendar is used; "": 24x7 */
+	size_t n;
+};
+
+struct desk_orphans {
+	struct desk_orphan *v;
+	size_t n, cap;
+	size_t tickets; /* the sum of the groups' n */
+};
+
+void desk_orphans_clear(struct desk_orphans *o);
+/*
+ * Log one warning per contract gone (top-level code, after a start or a
+ * reload): how many open tickets keep its targets, and which calendar
+ * their clocks use instead.  prefix starts each line ("SIGHUP: " or "").
+ */
+void desk_orphans_warn(const struct desk_orphans *o, const char *prefix);
+
+/*
  * Recompute the clocks of every ticket not closed, in one scan of the
  * tickets and their journals, and (with write) store the due caches and
  * next_check.  Run as a writer job at start, so that a changed calendar
  * or a clock that moved while the server was down is taken into account;
- * *ret_n is how many tickets it looked at.
+ * *ret_n is how many tickets it looked at.  With ret_orphans, also the
+ * open tickets of contracts no longer configured (clear it with
+ * desk_orphans_clear()); their count is kept for the metrics either way.
  */
-int desk_recompute_all(struct desk *d, int64_t now_ms, bool write, size_t *ret_n);
+int desk_recompute_all(struct desk *d, int64_t now_ms, bool write, size_t *ret_n,
+		       struct desk_orphans *ret_orphans);
 
 /*
  * Announce a change of the ticket in core to the store's listeners

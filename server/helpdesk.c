@@ -515,6 +515,24 @@ const struct contract *helpdesk_contract_for(const struct helpdesk_config *hc,
 	return hc->default_contract;
 }
 
+void helpdesk_clock_for(const struct helpdesk_config *hc,
+			const struct inventory *inv, const char *contract_id,
+			const char *customer_id, struct helpdesk_clock *ret)
+{
+	const struct customer *cu = NULL;
+
+	*ret = (struct helpdesk_clock){ .contract = helpdesk_contract(hc, contract_id) };
+	if (ret->contract != NULL) {
+		ret->calendar = ret->contract->calendar;
+		return;
+	}
+	if (customer_id != NULL && customer_id[0] != '\0')
+		cu = inventory_customer(inv, customer_id);
+	ret->instead = cu != NULL && cu->contract != NULL ? cu->contract
+							   : hc->default_contract;
+	ret->calendar = ret->instead ? ret->instead->calendar : calendar_always();
+}
+
 const char *helpdesk_hint(const struct helpdesk_config *hc, const char *check)
 {
 	for (size_t i = 0; check && i < hc->nhints; i++)

@@ -103,6 +103,25 @@ const struct contract *helpdesk_contract(const struct helpdesk_config *hc,
 /* The contract for a host's customer (or the default); NULL when none. */
 const struct contract *helpdesk_contract_for(const struct helpdesk_config *hc,
 					     const struct host *h);
+/*
+ * What an open ticket's SLA clocks run on.  A ticket keeps the contract it
+ * was opened with, by name (contract_id), and that contract's targets;
+ * when a reload or a restart no longer configures that contract (the
+ * customer moved from "gold" to "gold-2027"), its clocks must not stop, so
+ * they run on the calendar of the contract a new ticket of its customer
+ * (customer_id, "" or NULL for none) would get now (the customer's
+ * contract, else helpdesk.default_contract), else on calendar_always().
+ */
+struct helpdesk_clock {
+	const struct contract *contract; /* contract_id, or NULL when it is gone */
+	const struct contract *instead;	 /* gone: whose calendar is used, NULL for 24x7 */
+	const struct calendar *calendar; /* never NULL */
+};
+
+/* The clocks' calendar for a ticket of contract_id (not empty). */
+void helpdesk_clock_for(const struct helpdesk_config *hc,
+			const struct inventory *inv, const char *contract_id,
+			const char *customer_id, struct helpdesk_clock *ret);
 /* The knowledge hint for a check type, or NULL. */
 const char *helpdesk_hint(const struct helpdesk_config *hc, const char *check);
 int helpdesk_priority(const struct helpdesk_config *hc, int impact, int urgency);

@@ -212,6 +212,7 @@ struct reconfigure_job {
 	struct desk *desk;	/* the writer's, or NULL */
 	int recompute_error;	/* of the clocks' recomputation, or 0 */
 	size_t nrecomputed;	/* open tickets whose clocks were recomputed */
+	struct desk_orphans orphans; /* open tickets of contracts gone */
 };
 
 /*
@@ -232,7 +233,7 @@ static int reconfigure_apply(struct store *st, void *arg)
 		return r;
 	desk_reconfigure(j->desk, j->conf->helpdesk, j->conf->inventory);
 	j->recompute_error = desk_recompute_all(j->desk, time_now_ms(), true,
-						&j->nrecomputed);
+						&j->nrecomputed, &j->orphans);
 	return 0;
 }
 
@@ -265,6 +266,7 @@ int reload_apply(struct api *api, struct reload_history *h,
 	if (r < 0) {
 		log_warnx("SIGHUP: cannot apply lifecycle:, topology:, the inventory and the helpdesk: %s; keeping the running configuration",
 			  strerror(-r));
+		desk_orphans_clear(&job.orphans);
 		server_config_free(conf);
 		return r;
 	}
@@ -287,6 +289,8 @@ int reload_apply(struct api *api, struct reload_history *h,
 		log_notice("SIGHUP: helpdesk reloaded (%zu contracts, %zu people); the SLA clocks of %zu tickets recomputed",
 			   conf->helpdesk->ncontracts, conf->helpdesk->npeople,
 			   job.nrecomputed);
+	desk_orphans_warn(&job.orphans, "SIGHUP: ");
+	desk_orphans_clear(&job.orphans);
 	warn_restart_only(api->conf, conf);
 	warn_traps_restart_only(traplisten_config(api->traps), conf->traps);
 	reload_certificate(api->conf->tls, conf->tls);

@@ -454,6 +454,152 @@ static void test_status_update_journaled_only_when_sent(void **state)
 	assert_int_equal(row.next_status_at, opened + 11 * hour);
 }
 
+/*
+ * The configuration after acme moved from fast to gold-2027 (office
+ * hours, other targets), fast gone; solo has no contract.  default names
+ * helpdesk.default_contract or is "".
+ */
+struct moved {
+	struct cfg *cfg;
+	struct inventory *inv;
+	struct helpdesk_config *hc;
+};
+
+static void moved_load(struct moved *m, const char *default_contract)
+{
+	char *text = xasprintf(
+		"customers:\n"
+		"  acme: {contract: gold-2027, contacts: [it@acme.example]}\n"
+		"  solo: {}\n"
+		"hosts:\n"
+		"  web01: {customer: acme, role: central}\n"
+		"contracts:\n"
+		"  gold-2027:\n"
+		"    calendar: {timezone: UTC, hours: {mon-fri: 09:00-17:00}}\n"
+		"    targets: {P1: {response: 8h, resolution: 2bd}}\n"
+		"  other:\n"
+		"    calendar: {timezone: UTC, hours: {daily: 00:00-24:00}}\n"
+		"people:\n"
+		"  alice: {email: alice@shop.example, level: 1, queues: [support]}\n"
+		"helpdesk:\n"
+		"  status_updates: 0s\n"
+		"%s%s%s"
+		"notify:\n"
+		"  smtp: {url: 'smtp://127.0.0.1:1'}\n",
+		default_contract[0] ? "  default_contract: " : "", default_contract,
+		default_contract[0] ? "\n" : "");
+
+	assert_int_equal(cfg_load_string("moved.yaml", text, &m->cfg), 0);
+	inventory_parse(m->cfg, m->cfg->root, &m->inv);
+	helpdesk_config_parse(m->cfg, m->cfg->root, m->inv, &m->hc);
+	if (cfg_finish(m->cfg) > 0)
+		cfg_print_errors(m->cfg);
+	assert_int_equal(m->cfg->nerrors, 0);
+	free(text);
+}
+
+static void moved_free(struct moved *m)
+{
+	helpdesk_config_free(m->hc);
+	inventory_free(m->inv);
+	cfg_free(m->cfg);
+}
+
+/*
+ * The clocks of a ticket whose contract is gone: its customer's contract
+ * now, else the default contract, else round the clock; a contract still
+ * configured is the ticket's own.
+ */
+static void test_clock_calendar_when_the_contract_is_gone(void **state)
+{
+	struct fixture *f = *state;
+	const struct contract *gold, *other;
+	struct helpdesk_clock c;
+	struct moved m, d;
+
+	(void)f;
+	moved_load(&m, "");
+	gold = helpdesk_contract(m.hc, "gold-2027");
+	other = helpdesk_contract(m.hc, "other");
+	assert_non_null(gold);
+	helpdesk_clock_for(m.hc, m.inv, "other", "acme", &c);
+	assert_ptr_equal(c.contract, other);
+	assert_null(c.instead);
+	assert_ptr_equal(c.calendar, other->calendar);
+	helpdesk_clock_for(m.hc, m.inv, "fast", "acme", &c);
+	assert_null(c.contract);
+	assert_ptr_equal(c.instead, gold);
+	assert_ptr_equal(c.calendar, gold->calendar);
+	helpdesk_clock_for(m.hc, m.inv, "fast", "solo", &c);
+	assert_null(c.instead);
+	assert_ptr_equal(c.calendar, calendar_always());
+	helpdesk_clock_for(m.hc, m.inv, "fast", "", &c);
+	assert_ptr_equal(c.calendar, calendar_always());
+	helpdesk_clock_for(m.hc, m.inv, "fast", "gone-customer", &c);
+	assert_ptr_equal(c.calendar, calendar_always());
+	/* The 24x7 calendar counts every millisecond, weekends included. */
+	assert_int_equal(calendar_business_ms(calendar_always(), 0, 7 * 86400000LL),
+			 7 * 86400000LL);
+	assert_int_equal(calendar_add_ms(calendar_always(), 1000, 3600000), 3601000);
+
+	moved_load(&d, "other");
+	helpdesk_clock_for(d.hc, d.inv, "fast", "solo", &c);
+	assert_ptr_equal(c.instead, helpdesk_contract(d.hc, "other"));
+	helpdesk_clock_for(d.hc, d.inv, "fast", NULL, &c);
+	assert_ptr_equal(c.instead, helpdesk_contract(d.hc, "other"));
+	helpdesk_clock_for(d.hc, d.inv, "fast", "acme", &c);
+	assert_ptr_equal(c.instead, helpdesk_contract(d.hc, "gold-2027"));
+	moved_free(&d);
+	moved_free(&m);
+}
+
+/*
+ * A ticket opened under fast (1h response, round the clock) at 00:16:40
+ * on Thursday 1 January 1970; acme then moves to gold-2027 (office hours
+ * 09:00-17:00 UTC) and fast goes.  The recomputation counts the ticket
+ * under fast, keeps its hour, runs it on gold-2027's hours (due at 10:00,
+ * not 01:16:40) and the timer still breaches it.
+ */
+static void test_timer_breaches_a_ticket_whose_contract_is_gone(void **state)
+{
+	struct fixture *f = *state;
+	struct desk_orphans orphans = { 0 };
+	struct desk_row row;
+	struct moved m;
+	size_t n = 0;
+
+	event(f, CHECK_CRITICAL, 1000000);
+	moved_load(&m, "");
+	desk_reconfigure(f->d, m.hc, m.inv);
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(desk_recompute_all(f->d, 1000000 + 1000, true, &n, &orphans), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(orphans.n, 1);
+	assert_int_equal(orphans.tickets, 1);
+	assert_string_equal(orphans.v[0].contract, "fast");
+	assert_string_equal(orphans.v[0].instead, "gold-2027");
+	assert_int_equal(orphans.v[0].n, 1);
+	assert_int_equal(f->d->counters.orphaned, 1);
+	desk_orphans_clear(&orphans);
+	assert_int_equal(desk_row_get(f->d, 1, &row), 1);
+	assert_string_equal(row.contract, "fast");
+	assert_int_equal(row.response_target, 3600 * 1000);
+	assert_int_equal(row.response_due, 10 * 3600 * 1000);
+	/* Round the clock it would be overdue by 08:20; on office hours not. */
+	run_due(f, 30000000, NULL);
+	assert_int_equal(desk_row_get(f->d, 1, &row), 1);
+	assert_int_equal(row.overdue, 0);
+	run_due(f, 10 * 3600 * 1000, NULL);
+	assert_int_equal(desk_row_get(f->d, 1, &row), 1);
+	assert_int_equal(row.overdue & DESK_CLOCK_RESPONSE, DESK_CLOCK_RESPONSE);
+	assert_int_equal(query(f, "SELECT count(*) FROM journal WHERE action = 'overdue'"
+				  " AND new_value = 'response'"),
+			 1);
+	desk_reconfigure(f->d, f->hc, f->inv);
+	moved_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -473,6 +619,10 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_prestate_setup_teardown(test_status_update_journaled_only_when_sent,
 							 setup, teardown, (void *)yaml_small),
+		cmocka_unit_test_setup_teardown(test_clock_calendar_when_the_contract_is_gone,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timer_breaches_a_ticket_whose_contract_is_gone,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
