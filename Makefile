@@ -409,6 +409,7 @@ demo: deps-check
 # --- benchmarks ------------------------------------------------------------
 BENCHES := \
 	bench_sla \
+	calendar_span \
 	bench_outbox \
 	dedup_bench \
 	ingest_load \
