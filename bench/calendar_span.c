@@ -6,7 +6,8 @@
  * with the German public holidays as recurring rules besides (eight
  * fixed dates inline, and an iCalendar file with weekday rules and a
  * three-day closure each year).  Also what parsing such a calendar
- * costs.  Prints the figures; asserts nothing about time.
+ * costs, and one with the most recurring holidays allowed.  Prints the
+ * figures; asserts nothing about time.
  *
  *   build/rel/bench/calendar_span [CALLS]
  */
@@ -93,6 +94,36 @@ static double add_us(const struct calendar *c, int64_t base, int calls,
 	return (bench_cpu_s() - t0) * 1e6 / calls;
 }
 
+/*
+ * The most a calendar may have: 500 recurring holidays.  Milliseconds to
+ * parse it (which expands the years around now) and for the first
+ * ten-year span in the 2100s on it (which expands those ten years).
+ */
+static void expansion_ms(double *ret_parse, double *ret_first_span)
+{
+	size_t cap = 64 * CALENDAR_RULES_MAX + 256, len;
+	char *yaml = xcalloc(1, cap);
+	struct calendar *c;
+	int64_t from;
+	double t0;
+
+	len = (size_t)snprintf(yaml, cap, "calendar:\n  timezone: Europe/Berlin\n"
+			       "  hours: {mon-fri: 08:00-17:00}\n  holidays:\n");
+	for (int i = 0; i < CALENDAR_RULES_MAX; i++)
+		len += (size_t)snprintf(yaml + len, cap - len,
+					"    - {date: \"%02d-%02d\", every: year}\n",
+					1 + i % 12, 1 + (i / 12) % 28);
+	t0 = bench_cpu_s();
+	c = load(yaml);
+	*ret_parse = (bench_cpu_s() - t0) * 1e3;
+	from = tz_local_to_utc(c->zone, tz_days_from_civil(2150, 1, 1) * 86400) * 1000;
+	t0 = bench_cpu_s();
+	(void)calendar_business_ms(c, from, from + 3652 * DAY_MS);
+	*ret_first_span = (bench_cpu_s() - t0) * 1e3;
+	calendar_free(c);
+	free(yaml);
+}
+
 int main(int argc, char **argv)
 {
 	int calls = argc > 1 ? atoi(argv[1]) : 20000;
@@ -143,6 +174,9 @@ int main(int argc, char **argv)
 	       span_us(rules, base, 3652 * DAY_MS, calls / 10 + 1, &check));
 	printf("  add_ms, 100 business hours: dated only %7.2f us   with rules %8.2f us\n",
 	       add_us(plain, base, calls, &check), add_us(rules, base, calls, &check));
+	expansion_ms(&parse_ms, &t0);
+	printf("  %d recurring rules: parsing %.2f ms, first 10-year span in the 2100s %.2f ms\n",
+	       CALENDAR_RULES_MAX, parse_ms, t0);
 	printf("  (checksum %lld)\n", (long long)check);
 	calendar_free(plain);
 	calendar_free(rules);

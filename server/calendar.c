@@ -897,7 +897,9 @@ static void mark_day(uint64_t *bits, int64_t i)
 /*
  * The days of [first, next) covered by an occurrence of a rule, also one
  * that starts in the year before: each day that could start one is asked
- * of every rule once (days x rules, once per year).
+ * of every rule once (days x rules, once per year).  A rule's BYMONTH is
+ * looked at first, as rrule_occurs_on() would: most rules of a holiday
+ * calendar fall in one month and skip the other eleven cheaply.
  */
 static void year_expand(const struct calendar *c, int64_t first, int64_t next,
 			uint64_t *bits)
@@ -911,7 +913,9 @@ static void year_expand(const struct calendar *c, int64_t first, int64_t next,
 		for (size_t i = 0; i < c->nrules; i++) {
 			const struct rrule *r = &c->rules[i];
 
-			if (s + r->span <= first || !rrule_occurs_on(r, &date))
+			if (s + r->span <= first ||
+			    (r->months != 0 && !(r->months & (1u << date.month))) ||
+			    !rrule_occurs_on(r, &date))
 				continue;
 			for (int64_t d = s > first ? s : first; d < s + r->span && d < next; d++)
 				mark_day(bits, d - first);
