@@ -36,7 +36,7 @@ struct calendar_year {
  */
 struct calendar_years {
 	pthread_mutex_t lock; /* held while a year is expanded */
-	int32_t first[CALENDAR_YEARS + 1]; /* the day 1 January of each year is */
+	int32_t first[CALENDAR_YEARS + 1]; /* day number of each year's 1 January */
 	struct calendar_year year[CALENDAR_YEARS];
 };
 
@@ -1136,6 +1136,7 @@ static int64_t full_days_ms(const struct calendar *c, int64_t d1, int64_t d2)
 		total += c->day_ms[tz_weekday(d)];
 	for (size_t i = holiday_lower_bound(c, d1); i < c->nholidays && c->holidays[i] < d2; i++)
 		total -= c->day_ms[tz_weekday(c->holidays[i])];
+	/* Recurring holidays from the per-year bitmaps (dated ones are out already). */
 	if (c->nrules > 0) {
 		int64_t a = d1 > c->rules_first ? d1 : c->rules_first;
 		int64_t b = c->rules_last < d2 - 1 ? c->rules_last + 1 : d2;
