@@ -440,15 +440,42 @@ static int64_t random_event(unsigned *seed, char *buf, size_t cap)
 		doy = (int)(start - DAY(y, 1, 1)) + 1;
 		ylen = (int)(DAY(y + 1, 1, 1) - DAY(y, 1, 1));
 		switch (rand_r(seed) % 9) {
-		case 0: n = snprintf(rule, sizeof(rule), "FREQ=YEARLY"); break;
-		case 1: n = snprintf(rule, sizeof(rule), "FREQ=YEARLY;BYMONTH=%d;BYDAY=%d%s", m, (d - 1) / 7 + 1, w); break;
-		case 2: n = snprintf(rule, sizeof(rule), "FREQ=YEARLY;BYMONTH=%d;BYDAY=-%d%s", m, (dim - d) / 7 + 1, w); break;
-		case 3: n = snprintf(rule, sizeof(rule), "FREQ=YEARLY;BYDAY=%d%s", (doy - 1) / 7 + 1, w); break;
-		case 4: n = snprintf(rule, sizeof(rule), "FREQ=YEARLY;BYDAY=-%d%s", (ylen - doy) / 7 + 1, w); break;
-		case 5: n = snprintf(rule, sizeof(rule), "FREQ=MONTHLY;BYMONTHDAY=%d", d); break;
-		case 6: n = snprintf(rule, sizeof(rule), "FREQ=MONTHLY;BYMONTHDAY=-%d", dim - d + 1); break;
-		case 7: n = snprintf(rule, sizeof(rule), "FREQ=MONTHLY;BYDAY=%d%s", (d - 1) / 7 + 1, w); break;
-		default: n = snprintf(rule, sizeof(rule), "FREQ=WEEKLY;BYDAY=%s,%s", w, weekday_codes[rand_r(seed) % 7]); break;
+		case 0:
+			n = snprintf(rule, sizeof(rule),
+				     "FREQ=YEARLY");
+			break;
+		case 1:
+			n = snprintf(rule, sizeof(rule),
+				     "FREQ=YEARLY;BYMONTH=%d;BYDAY=%d%s", m, (d - 1) / 7 + 1, w);
+			break;
+		case 2:
+			n = snprintf(rule, sizeof(rule),
+				     "FREQ=YEARLY;BYMONTH=%d;BYDAY=-%d%s", m, (dim - d) / 7 + 1, w);
+			break;
+		case 3:
+			n = snprintf(rule, sizeof(rule),
+				     "FREQ=YEARLY;BYDAY=%d%s", (doy - 1) / 7 + 1, w);
+			break;
+		case 4:
+			n = snprintf(rule, sizeof(rule),
+				     "FREQ=YEARLY;BYDAY=-%d%s", (ylen - doy) / 7 + 1, w);
+			break;
+		case 5:
+			n = snprintf(rule, sizeof(rule),
+				     "FREQ=MONTHLY;BYMONTHDAY=%d", d);
+			break;
+		case 6:
+			n = snprintf(rule, sizeof(rule),
+				     "FREQ=MONTHLY;BYMONTHDAY=-%d", dim - d + 1);
+			break;
+		case 7:
+			n = snprintf(rule, sizeof(rule),
+				     "FREQ=MONTHLY;BYDAY=%d%s", (d - 1) / 7 + 1, w);
+			break;
+		default:
+			n = snprintf(rule, sizeof(rule),
+				     "FREQ=WEEKLY;BYDAY=%s,%s", w, weekday_codes[rand_r(seed) % 7]);
+			break;
 		}
 		if (rand_r(seed) % 3 == 0)
 			n += snprintf(rule + n, sizeof(rule) - (size_t)n, ";INTERVAL=%d", 2 + rand_r(seed) % 3);
