@@ -209,6 +209,7 @@ UNIT_TESTS := \
 	test_silence \
 	test_topology \
 	test_calendar \
+	test_calendar_year \
 	test_sla \
 	test_notify \
 	test_desk \
@@ -409,6 +410,7 @@ demo: deps-check
 # --- benchmarks ------------------------------------------------------------
 BENCHES := \
 	bench_sla \
+	calendar_span \
 	bench_outbox \
 	dedup_bench \
 	ingest_load \

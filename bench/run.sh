@@ -14,6 +14,8 @@ bench/footprint.sh
 build/rel/bench/dedup_bench 3 "${TMPDIR:-/tmp}"
 # helpdesk: SLA clocks of 100,000 open tickets recomputed from their journals, in a real SQLite file
 build/rel/bench/bench_sla 100000
+# business calendars: span arithmetic with and without recurring holidays (RRULE), per call
+build/rel/bench/calendar_span 20000
 # helpdesk: what notifications cost the writer (mail + webhook rows per opened ticket, a full outbox)
 build/rel/bench/bench_outbox 20000
 # SNMP traps: traps/s received, decoded, mapped, deduplicated and stored with zero loss; snmptrapd alongside

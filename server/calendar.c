@@ -1,10 +1,13 @@
 #include "calendar.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../common/config.h"
 #include "../common/util.h"
@@ -12,10 +15,46 @@
 static const char *const day_names[7] = { "sun", "mon", "tue", "wed",
 					  "thu", "fri", "sat" };
 
+#define CALENDAR_YEARS (CALENDAR_YEARS_LAST - CALENDAR_YEARS_FIRST + 1)
+/* Years around the load time that calendar_parse() expands at once. */
+#define CALENDAR_YEARS_AHEAD 2
+#define CALENDAR_YEARS_BEHIND 1
+
+/* The days of one year that the recurring holidays cover. */
+struct calendar_year {
+	atomic_bool ready; /* days[] is complete (release/acquire) */
+	uint64_t days[6];  /* bit i: day i of the year, 0 = 1 January */
+};
+
+/*
+ * The recurring holidays expanded once per year, so that a day is one
+ * bit and a span walks the set bits only; bounded to CALENDAR_YEARS
+ * years (about 14 KiB).  Calendars are shared by the threads that
+ * compute SLA clocks (the desk, the escalation timer, API requests), so
+ * a year not expanded at load time is expanded on first use under lock
+ * and published with a release store: once ready, readers take no lock.
+ */
+struct calendar_years {
+	pthread_mutex_t lock; /* held while a year is expanded */
+	int32_t first[CALENDAR_YEARS + 1]; /* day number of each year's 1 January */
+	struct calendar_year year[CALENDAR_YEARS];
+};
+
+static void years_init(struct calendar *c);
+
+static void years_free(struct calendar_years *y)
+{
+	if (y == NULL)
+		return;
+	pthread_mutex_destroy(&y->lock);
+	free(y);
+}
+
 void calendar_free(struct calendar *c)
 {
 	if (c == NULL)
 		return;
+	years_free(c->years);
 	tz_free(c->zone);
 	free(c->holidays);
 	for (size_t i = 0; i < c->nrules; i++)
@@ -811,6 +850,7 @@ int calendar_parse(struct cfg *cfg, const struct cfg_node *node,
 			c->day_ms[d] += (int64_t)(c->ranges[d][i].end - c->ranges[d][i].start) * 1000;
 		c->week_ms += c->day_ms[d];
 	}
+	years_init(c);
 	*ret = c;
 	return 0;
 }
@@ -839,8 +879,7 @@ const struct calendar *calendar_always(void)
 	return &always_open;
 }
 
-/* Is day covered by one of the recurring holidays? */
-static bool recurring_holiday(const struct calendar *c, int64_t day)
+bool calendar_rules_cover(const struct calendar *c, int64_t day)
 {
 	if (c->nrules == 0 || day < c->rules_first || day > c->rules_last)
 		return false;
@@ -854,6 +893,116 @@ static bool recurring_holiday(const struct calendar *c, int64_t day)
 				return true;
 	}
 	return false;
+}
+
+/* The index of the cached year day falls in, or -1 outside the cache. */
+static int year_index(const struct calendar_years *y, int64_t day)
+{
+	int64_t i;
+
+	if (day < y->first[0] || day >= y->first[CALENDAR_YEARS])
+		return -1;
+	/* 400 Gregorian years have 146097 days: off by one year at most. */
+	i = (day - y->first[0]) * 400 / 146097;
+	if (i >= CALENDAR_YEARS)
+		i = CALENDAR_YEARS - 1;
+	while (day < y->first[i])
+		i--;
+	while (day >= y->first[i + 1])
+		i++;
+	return (int)i;
+}
+
+static void mark_day(uint64_t *bits, int64_t i)
+{
+	bits[i / 64] |= UINT64_C(1) << (i % 64);
+}
+
+/*
+ * The days of [first, next) covered by an occurrence of a rule, also one
+ * that starts in the year before: each day that could start one is asked
+ * of every rule once (days x rules, once per year).  A rule's BYMONTH is
+ * looked at first, as rrule_occurs_on() would: most rules of a holiday
+ * calendar fall in one month and skip the other eleven cheaply.
+ */
+static void year_expand(const struct calendar *c, int64_t first, int64_t next,
+			uint64_t *bits)
+{
+	for (int64_t s = first - (c->rules_span - 1); s < next; s++) {
+		struct rrule_date date;
+
+		if (s < c->rules_first || s > c->rules_last)
+			continue;
+		rrule_date_of(s, &date);
+		for (size_t i = 0; i < c->nrules; i++) {
+			const struct rrule *r = &c->rules[i];
+
+			if (s + r->span <= first ||
+			    (r->months != 0 && !(r->months & (1u << date.month))) ||
+			    !rrule_occurs_on(r, &date))
+				continue;
+			for (int64_t d = s > first ? s : first; d < s + r->span && d < next; d++)
+				mark_day(bits, d - first);
+		}
+	}
+}
+
+/* The bitmap of cached year i, expanded now if no thread has done it yet. */
+static const struct calendar_year *year_get(struct calendar_years *y,
+					    const struct calendar *c, int i)
+{
+	struct calendar_year *yr = &y->year[i];
+
+	if (atomic_load_explicit(&yr->ready, memory_order_acquire))
+		return yr;
+	pthread_mutex_lock(&y->lock);
+	if (!atomic_load_explicit(&yr->ready, memory_order_relaxed)) {
+		year_expand(c, y->first[i], y->first[i + 1], yr->days);
+		atomic_store_explicit(&yr->ready, true, memory_order_release);
+	}
+	pthread_mutex_unlock(&y->lock);
+	return yr;
+}
+
+/*
+ * Set up the per-year cache of a calendar with recurring holidays and
+ * expand the years around now, which SLA clocks ask about most.
+ */
+static void years_init(struct calendar *c)
+{
+	struct calendar_years *y;
+	int64_t now_year;
+	int m, d;
+
+	if (c->nrules == 0)
+		return;
+	y = xcalloc(1, sizeof(*y));
+	pthread_mutex_init(&y->lock, NULL);
+	for (int i = 0; i <= CALENDAR_YEARS; i++)
+		y->first[i] = (int32_t)tz_days_from_civil(CALENDAR_YEARS_FIRST + i, 1, 1);
+	c->years = y;
+	tz_civil_from_days(time(NULL) / 86400, &now_year, &m, &d);
+	for (int64_t yy = now_year - CALENDAR_YEARS_BEHIND;
+	     yy <= now_year + CALENDAR_YEARS_AHEAD; yy++)
+		if (yy >= CALENDAR_YEARS_FIRST && yy <= CALENDAR_YEARS_LAST)
+			year_get(y, c, (int)(yy - CALENDAR_YEARS_FIRST));
+}
+
+static bool year_has(const struct calendar_year *yr, int64_t i)
+{
+	return (yr->days[i / 64] >> (i % 64)) & 1;
+}
+
+/* Is day covered by one of the recurring holidays? */
+static bool recurring_holiday(const struct calendar *c, int64_t day)
+{
+	int i;
+
+	if (c->nrules == 0 || day < c->rules_first || day > c->rules_last)
+		return false;
+	if (c->years == NULL || (i = year_index(c->years, day)) < 0)
+		return calendar_rules_cover(c, day);
+	return year_has(year_get(c->years, c, i), day - c->years->first[i]);
 }
 
 static bool dated_holiday(const struct calendar *c, int64_t day)
@@ -948,6 +1097,55 @@ static size_t holiday_lower_bound(const struct calendar *c, int64_t day)
 	return lo;
 }
 
+/* Nominal business ms of day if only a recurring holiday takes it out. */
+static int64_t recurring_day_ms(const struct calendar *c, int64_t day)
+{
+	int64_t ms = c->day_ms[tz_weekday(day)];
+
+	return ms != 0 && !dated_holiday(c, day) ? ms : 0;
+}
+
+/*
+ * Nominal business ms of the days in [a, b) that are recurring holidays
+ * but not dated ones (those are out already): in the cached years the
+ * set bits of each year's bitmap, 64 days a step; beyond, day by day.
+ */
+static int64_t recurring_ms(const struct calendar *c, int64_t a, int64_t b)
+{
+	int64_t total = 0;
+
+	for (int64_t d = a; d < b;) {
+		int y = c->years ? year_index(c->years, d) : -1;
+		const struct calendar_year *yr;
+		int64_t first, end, lo, hi;
+
+		if (y < 0) {
+			if (calendar_rules_cover(c, d))
+				total += recurring_day_ms(c, d);
+			d++;
+			continue;
+		}
+		yr = year_get(c->years, c, y);
+		first = c->years->first[y];
+		end = c->years->first[y + 1] < b ? c->years->first[y + 1] : b;
+		lo = d - first;
+		hi = end - first;
+		for (int64_t w = lo / 64; w * 64 < hi; w++) {
+			uint64_t bits = yr->days[w];
+
+			if (w == lo / 64)
+				bits &= ~UINT64_C(0) << (lo % 64);
+			if ((w + 1) * 64 > hi)
+				bits &= (UINT64_C(1) << (hi - w * 64)) - 1;
+			for (; bits != 0; bits &= bits - 1)
+				total += recurring_day_ms(c, first + w * 64 +
+							     __builtin_ctzll(bits));
+		}
+		d = end;
+	}
+	return total;
+}
+
 /*
  * Business ms of the whole days [d1, d2): whole weeks by multiplication,
  * then holidays taken out and days next to a clock change measured
@@ -962,18 +1160,12 @@ static int64_t full_days_ms(const struct calendar *c, int64_t d1, int64_t d2)
 		total += c->day_ms[tz_weekday(d)];
 	for (size_t i = holiday_lower_bound(c, d1); i < c->nholidays && c->holidays[i] < d2; i++)
 		total -= c->day_ms[tz_weekday(c->holidays[i])];
-	/*
-	 * Recurring holidays are rules, not dates: the days they can cover
-	 * are looked at one by one (a dated holiday is already out).
-	 */
+	/* Recurring holidays from the per-year bitmaps (dated ones are out already). */
 	if (c->nrules > 0) {
 		int64_t a = d1 > c->rules_first ? d1 : c->rules_first;
 		int64_t b = c->rules_last < d2 - 1 ? c->rules_last + 1 : d2;
 
-		for (int64_t d = a; d < b; d++)
-			if (c->day_ms[tz_weekday(d)] != 0 && !dated_holiday(c, d) &&
-			    recurring_holiday(c, d))
-				total -= c->day_ms[tz_weekday(d)];
+		total -= recurring_ms(c, a, b);
 	}
 	end = d2 * 86400 + 2 * 86400;
 	for (t = tz_next_transition(c->zone, d1 * 86400 - 2 * 86400); t < end;

@@ -7,7 +7,8 @@
  * All instants are UTC milliseconds; business time is real elapsed time
  * inside opening hours, so a day on which the clocks change still counts
  * the hours it really had.  A calendar is immutable once parsed and safe
- * to use from any thread.
+ * to use from any thread: the one thing that changes later is its cache of
+ * recurring holidays, filled a year at a time under its own lock.
  */
 #ifndef TOCSIN_CALENDAR_H
 #define TOCSIN_CALENDAR_H
@@ -21,6 +22,7 @@
 
 struct cfg;
 struct cfg_node;
+struct calendar_years;
 
 #define CALENDAR_RANGES_MAX 8
 #define CALENDAR_HOLIDAYS_MAX 10000
@@ -34,6 +36,14 @@ struct cfg_node;
 #define CALENDAR_SEARCH_DAYS 3660
 /* "Never": the calendar has no business time left within the search. */
 #define CALENDAR_NEVER INT64_MAX
+/*
+ * The years whose recurring holidays are expanded into a bitmap of days,
+ * once per year: 231 years of 366 bits (about 14 KiB per calendar that has
+ * recurring holidays, none for the others).  Days outside are asked of the
+ * rules one by one.
+ */
+#define CALENDAR_YEARS_FIRST 1970
+#define CALENDAR_YEARS_LAST 2200
 
 struct calendar_range {
 	int32_t start, end; /* seconds after local midnight; end <= 86400 */
@@ -51,6 +61,7 @@ struct calendar {
 	size_t nrules;
 	int64_t rules_first, rules_last; /* the days any rule can cover */
 	int rules_span; /* the longest occurrence, in days */
+	struct calendar_years *years; /* the rules per year; NULL without rules */
 };
 
 /* What an iCalendar file makes holidays: dates and recurring rules. */
@@ -110,5 +121,11 @@ int64_t calendar_add_ms(const struct calendar *c, int64_t from_ms,
  */
 int64_t calendar_add_days(const struct calendar *c, int64_t from_ms, int n);
 bool calendar_is_business_day(const struct calendar *c, int64_t day);
+/*
+ * Is day inside an occurrence of one of the calendar's recurring holidays,
+ * asked of every rule (not the per-year cache)?  What days beyond
+ * CALENDAR_YEARS_LAST cost; the tests compare the cache with it.
+ */
+bool calendar_rules_cover(const struct calendar *c, int64_t day);
 
 #endif
