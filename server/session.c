@@ -766,12 +766,34 @@ struct account_job {
 	const char *name;
 };
 
-/* Writer job: every session of an account leaves the store. */
+/* Under s->lock: every session of name leaves memory; how many. */
+static size_t drop_account(struct sessions *s, const char *name)
+{
+	size_t n = 0;
+
+	for (size_t i = s->n; i-- > 0;)
+		if (strcmp(s->list[i].name, name) == 0) {
+			drop(s, i);
+			n++;
+		}
+	return n;
+}
+
+/*
+ * Writer job: every session of an account leaves the store, and memory
+ * once more: a login that raced the change (its password checked before
+ * it) may have joined memory since session_delete_account() dropped the
+ * account's sessions, its job ahead of this one; its row goes now, so
+ * must it.
+ */
 static int remove_account_apply(struct store *st, void *arg)
 {
 	struct account_job *j = arg;
 
 	(void)st;
+	pthread_mutex_lock(&j->s->lock);
+	drop_account(j->s, j->name);
+	pthread_mutex_unlock(&j->s->lock);
 	db_bind_text(j->s->remove_account, 1, j->name);
 	return db_step_done(j->s->remove_account);
 }
@@ -779,14 +801,10 @@ static int remove_account_apply(struct store *st, void *arg)
 size_t session_delete_account(struct sessions *s, const char *name)
 {
 	struct account_job j = { .s = s, .name = name };
-	size_t n = 0;
+	size_t n;
 
 	pthread_mutex_lock(&s->lock);
-	for (size_t i = s->n; i-- > 0;)
-		if (strcmp(s->list[i].name, name) == 0) {
-			drop(s, i);
-			n++;
-		}
+	n = drop_account(s, name);
 	pthread_mutex_unlock(&s->lock);
 	/*
 	 * Ended now, whatever the store says: should the deletion fail,

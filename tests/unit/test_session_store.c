@@ -522,6 +522,51 @@ static void test_a_refused_login_leaves_room_to_the_next_of_its_group(
 	assert_int_equal(stored(f, &c), 1);
 }
 
+struct end_account_thread {
+	pthread_t thread;
+	struct fixture *f;
+	const char *name;
+	size_t ended;
+};
+
+static void *end_account_main(void *arg)
+{
+	struct end_account_thread *t = arg;
+
+	t->ended = session_delete_account(t->f->s, t->name);
+	return NULL;
+}
+
+/*
+ * A login whose password was checked before its account changed, its
+ * job queued before the change's end of the account's sessions: the
+ * store loses its row with the others, and memory its session.
+ */
+static void test_a_login_racing_a_change_of_its_account_ends(void **state)
+{
+	struct fixture *f = *state;
+	struct login_thread racing = { .f = f, .name = "carol", .now_ms = T0 + 10 };
+	struct end_account_thread end = { .f = f, .name = "carol" };
+	struct session_issued dave;
+	struct principal p;
+
+	login(f, "dave", T0, &dave);
+	hold_writer(f);
+	login_queued(&racing, 1);
+	assert_int_equal(pthread_create(&end.thread, NULL, end_account_main, &end),
+			 0);
+	queue_waits(f, 2);
+	release_writer(f);
+	pthread_join(racing.thread, NULL);
+	pthread_join(end.thread, NULL);
+	assert_int_equal(racing.result, 0);
+	assert_int_equal(count(f, "SELECT count(*) FROM console_sessions"
+				  " WHERE name = 'carol'"), 0);
+	assert_int_equal(change(f, &racing.is, T0 + 20, &p), -EACCES);
+	assert_int_equal(change(f, &dave, T0 + 20, &p), 0);
+	assert_int_equal(session_count(f->s), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -550,6 +595,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_a_refused_login_leaves_room_to_the_next_of_its_group,
 			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_login_racing_a_change_of_its_account_ends, setup,
+			teardown),
 	};
 
 	if (sodium_init() < 0)
