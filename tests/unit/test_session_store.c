@@ -567,6 +567,70 @@ static void test_a_login_racing_a_change_of_its_account_ends(void **state)
 	assert_int_equal(session_count(f->s), 1);
 }
 
+/* A store that refuses to delete sessions' rows. */
+static const char refuse_deletes[] =
+	"CREATE TRIGGER test_refuse BEFORE DELETE ON console_sessions"
+	" BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;";
+
+/* A logout the store refuses does not happen, in memory either. */
+static void test_a_logout_the_store_refuses_does_not_end_the_session(
+	void **state)
+{
+	struct fixture *f = *state;
+	struct session_issued is;
+	struct principal p;
+
+	login(f, "carol", T0, &is);
+	assert_int_equal(change(f, &is, T0 + 1, &p), 0);
+	exec(f, refuse_deletes);
+	assert_true(session_delete(f->s, p.session_id) < 0);
+	assert_int_equal(change(f, &is, T0 + 2, &p), 0);
+	assert_int_equal(stored(f, &is), 1);
+	exec(f, "DROP TRIGGER test_refuse");
+	assert_int_equal(session_delete(f->s, p.session_id), 0);
+	assert_int_equal(change(f, &is, T0 + 3, &p), -EACCES);
+	assert_int_equal(stored(f, &is), 0);
+}
+
+/*
+ * What ends whatever the store says: a session that expired on a
+ * request, and the sessions of an account that changed.  Memory ends
+ * them at once (a limit that holds must not wait for the disk); should
+ * the store keep their rows, the next start does not restore them.
+ */
+static void test_ends_the_store_refuses_are_not_restored(void **state)
+{
+	struct fixture *f = *state;
+	struct session_issued expiring, changed, other;
+	struct principal p;
+	char err[256];
+
+	login(f, "dave", T0, &expiring);
+	login(f, "carol", T0 + 5000, &changed);
+	login(f, "dave", T0 + 5000, &other);
+	exec(f, refuse_deletes);
+	/* 10 s unused: expired; the removal the request posts is refused. */
+	assert_int_equal(change(f, &expiring, T0 + 10000, &p), -EACCES);
+	assert_int_equal(account_set(f->a, "carol", "technician",
+				     "another long password", "carol", T0 + 10000,
+				     err, sizeof(err)),
+			 0);
+	assert_int_equal(session_delete_account(f->s, "carol"), 1);
+	assert_int_equal(change(f, &changed, T0 + 10001, &p), -EACCES);
+	/* Every job ran: the store kept both rows. */
+	assert_int_equal(writer_run(f->w, nothing, NULL), 0);
+	assert_int_equal(stored(f, &expiring), 1);
+	assert_int_equal(stored(f, &changed), 1);
+	close_all(f);
+	exec(f, "DROP TRIGGER test_refuse");
+	open_all(f, T0 + 10002);
+	assert_int_equal(change(f, &expiring, T0 + 10002, &p), -EACCES);
+	assert_int_equal(change(f, &changed, T0 + 10002, &p), -EACCES);
+	assert_int_equal(change(f, &other, T0 + 10002, &p), 0);
+	assert_int_equal(session_count(f->s), 1);
+	assert_int_equal(count(f, "SELECT count(*) FROM console_sessions"), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -597,6 +661,12 @@ int main(void)
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_a_login_racing_a_change_of_its_account_ends, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_logout_the_store_refuses_does_not_end_the_session,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_ends_the_store_refuses_are_not_restored, setup,
 			teardown),
 	};
 
