@@ -216,7 +216,8 @@ static void hash_list_add(struct hash_list *l, const uint8_t *hash)
 {
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 4;
-		l->hashes = xreallocarray(l->hashes, l->cap, sizeof(*l->hashes));
+		l->hashes = xreallocarray(l->hashes, l->cap,
+					  sizeof(*l->hashes));
 	}
 	memcpy(l->hashes[l->n++], hash, SESSION_HASH_LEN);
 }

@@ -119,7 +119,7 @@ static long long count(struct fixture *f, const char *sql)
 	return n;
 }
 
-/* sql run on the file by a connection of the test's own (the store's sees it). */
+/* sql run on the file by a connection of the test's own. */
 static void exec(struct fixture *f, const char *sql)
 {
 	char *err = NULL;
@@ -388,7 +388,8 @@ static void refused_login_pushes_nobody_out(struct fixture *f,
 	assert_int_equal(change(f, &a, T0 + 30, &p), 0); /* b is the idlest */
 	exec(f, refuse);
 	writer_get_stats(f->w, &before);
-	assert_true(session_create(f->s, &f->conf, "dave", TECH, T0 + 40, &d) < 0);
+	assert_true(session_create(f->s, &f->conf, "dave", TECH, T0 + 40, &d) <
+		    0);
 	/* Refused where meant: its statement (the group commits), or COMMIT. */
 	writer_get_stats(f->w, &after);
 	assert_int_equal(after.commits - before.commits, at_commit ? 0 : 1);
