@@ -54,9 +54,16 @@ struct session {
 	char csrf[SESSION_SECRET_LEN];
 	int64_t created_ms, seen_ms;
 	int64_t stored_seen_ms; /* seen as the store has it */
+	/*
+	 * A login not committed yet pushes it out (make_room()): it still
+	 * works, but no longer counts against max_sessions nor is pushed
+	 * out again; it leaves memory when the login commits, and stays
+	 * should the login fail.
+	 */
+	bool leaving;
 };
 
-/* Hashes of sessions that left memory, for the store to follow. */
+/* Hashes of sessions a login pushes out, for the store to follow. */
 struct hash_list {
 	uint8_t (*hashes)[SESSION_HASH_LEN];
 	size_t n, cap;
@@ -198,38 +205,68 @@ static ssize_t find_id(const struct sessions *s, int64_t id)
 	return -1;
 }
 
-/* Drop slot i; its hash goes to gone (NULL: nobody needs to know). */
-static void drop(struct sessions *s, size_t i, struct hash_list *gone)
+/* Under s->lock: drop slot i (the last slot moves into it). */
+static void drop(struct sessions *s, size_t i)
 {
-	if (gone != NULL) {
-		if (gone->n == gone->cap) {
-			gone->cap = gone->cap ? gone->cap * 2 : 4;
-			gone->hashes = xreallocarray(gone->hashes, gone->cap,
-						     sizeof(*gone->hashes));
-		}
-		memcpy(gone->hashes[gone->n++], s->list[i].hash, SESSION_HASH_LEN);
-	}
 	s->list[i] = s->list[--s->n];
 	sodium_memzero(&s->list[s->n], sizeof(s->list[s->n]));
 }
 
+static void hash_list_add(struct hash_list *l, const uint8_t *hash)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 4;
+		l->hashes = xreallocarray(l->hashes, l->cap,
+					  sizeof(*l->hashes));
+	}
+	memcpy(l->hashes[l->n++], hash, SESSION_HASH_LEN);
+}
+
 /*
- * Under s->lock: room for one more, dropping expired ones, then the
- * idlest, into gone.
+ * Under s->lock: slot i makes room.  Without gone (nothing to commit
+ * first: memory only, or the start) it is dropped at once; else it is
+ * only marked leaving, its hash into gone, for the login's outcome to
+ * decide (create_done() or create_undo()): memory must not lose a session
+ * the store still has.
+ */
+static void push_out(struct sessions *s, size_t i, struct hash_list *gone)
+{
+	if (gone == NULL) {
+		drop(s, i);
+		return;
+	}
+	s->list[i].leaving = true;
+	hash_list_add(gone, s->list[i].hash);
+}
+
+/*
+ * Under s->lock: room for one more, pushing out expired sessions, then
+ * the idlest while max_sessions (which a reload may have lowered) are
+ * staying.  Sessions already leaving do not count.
  */
 static void make_room(struct sessions *s, const struct console_config *conf,
 		      int64_t now_ms, struct hash_list *gone)
 {
-	size_t idlest = 0;
+	size_t staying = 0;
 
-	for (size_t i = s->n; i-- > 0;)
+	for (size_t i = s->n; i-- > 0;) {
+		if (s->list[i].leaving)
+			continue;
 		if (expired(&s->list[i], conf, now_ms))
-			drop(s, i, gone);
-	if (s->n > 0 && (int64_t)s->n >= conf->max_sessions) {
-		for (size_t i = 1; i < s->n; i++)
-			if (s->list[i].seen_ms < s->list[idlest].seen_ms)
-				idlest = i;
-		drop(s, idlest, gone);
+			push_out(s, i, gone);
+		else
+			staying++;
+	}
+	while (staying > 0 && (int64_t)staying >= conf->max_sessions) {
+		ssize_t idlest = -1;
+
+		for (size_t i = 0; i < s->n; i++)
+			if (!s->list[i].leaving &&
+			    (idlest < 0 ||
+			     s->list[i].seen_ms < s->list[idlest].seen_ms))
+				idlest = (ssize_t)i;
+		push_out(s, (size_t)idlest, gone);
+		staying--;
 	}
 	if (s->n == s->cap) {
 		s->cap = s->cap ? s->cap * 2 : 16;
@@ -400,21 +437,46 @@ static int bind_hash(sqlite3_stmt *st, int i, const uint8_t *hash)
 }
 
 /*
- * Writer job: the session joins memory here (so that logins in one
- * group count each other against max_sessions), the ones it pushed out
- * leave the store, and so do rows beyond the limits that memory no
- * longer has (sessions that expired on a request).
+ * Under s->lock, on the writer thread: the login of j did not reach the
+ * store (its job failed, or the commit).  Its session leaves memory and
+ * the ones it pushed out stay, as they stay in the store.  Once is
+ * enough: j->gone is emptied.
  */
-static int create_apply(struct store *st, void *arg)
+static void create_undo(struct create_job *j)
 {
-	struct create_job *j = arg;
 	struct sessions *s = j->s;
+	ssize_t i;
+
+	i = find_hash(s, j->se.hash);
+	if (i >= 0)
+		drop(s, (size_t)i);
+	for (size_t k = 0; k < j->gone.n; k++) {
+		i = find_hash(s, j->gone.hashes[k]);
+		if (i >= 0)
+			s->list[i].leaving = false;
+	}
+	j->gone.n = 0;
+}
+
+/* Under s->lock, on the writer thread: j's login committed. */
+static void create_done(struct create_job *j)
+{
+	struct sessions *s = j->s;
+	ssize_t i;
+
+	for (size_t k = 0; k < j->gone.n; k++) {
+		i = find_hash(s, j->gone.hashes[k]);
+		if (i >= 0)
+			drop(s, (size_t)i);
+	}
+	s->stats.logins++;
+}
+
+/* Writer job: the login's rows; memory follows in create_apply(). */
+static int create_rows(struct sessions *s, struct create_job *j)
+{
 	int r = 0;
 
-	(void)st;
-	pthread_mutex_lock(&s->lock);
-	remember(s, &j->conf, &j->se, j->now_ms, &j->gone);
-	pthread_mutex_unlock(&s->lock);
 	for (size_t i = 0; r == 0 && i < j->gone.n; i++) {
 		bind_hash(s->remove, 1, j->gone.hashes[i]);
 		r = db_step_done(s->remove);
@@ -434,22 +496,48 @@ static int create_apply(struct store *st, void *arg)
 	return db_step_done(s->trim);
 }
 
-/* On the writer thread: a login the store does not have does not happen. */
-static void create_then(void *arg, int result)
+/*
+ * Writer job: the session joins memory here (so that logins in one
+ * group count each other against max_sessions) and the ones it pushes
+ * out are marked leaving, not dropped: they leave memory only once the
+ * login commits (create_then()).  Their rows leave the store, and so do
+ * rows beyond the limits that memory no longer has (sessions that
+ * expired on a request).  A job that fails undoes its marks at once, so
+ * that the next logins of its group see the sessions it pushed out.
+ */
+static int create_apply(struct store *st, void *arg)
 {
 	struct create_job *j = arg;
 	struct sessions *s = j->s;
-	ssize_t i;
+	int r;
 
+	(void)st;
 	pthread_mutex_lock(&s->lock);
-	if (result >= 0) {
-		s->stats.logins++;
-	} else {
-		i = find_hash(s, j->se.hash);
-		if (i >= 0)
-			drop(s, (size_t)i, NULL);
-	}
+	remember(s, &j->conf, &j->se, j->now_ms, &j->gone);
 	pthread_mutex_unlock(&s->lock);
+	r = create_rows(s, j);
+	if (r < 0) {
+		pthread_mutex_lock(&s->lock);
+		create_undo(j);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return r;
+}
+
+/*
+ * On the writer thread, in commit order: a login the store does not
+ * have does not happen, nor do its evictions.
+ */
+static void create_then(void *arg, int result)
+{
+	struct create_job *j = arg;
+
+	pthread_mutex_lock(&j->s->lock);
+	if (result >= 0)
+		create_done(j);
+	else
+		create_undo(j);
+	pthread_mutex_unlock(&j->s->lock);
 }
 
 int session_create(struct sessions *s, const struct console_config *conf,
@@ -590,7 +678,7 @@ int session_authenticate(struct sessions *s, const struct console_config *conf,
 			 "the session expired: log in again");
 		memcpy(job.hash, se->hash, SESSION_HASH_LEN);
 		post = remove_apply;
-		drop(s, (size_t)i, NULL);
+		drop(s, (size_t)i);
 		goto out;
 	}
 	if (state_changing && !csrf_matches(se->csrf, csrf)) {
@@ -647,7 +735,7 @@ static void remove_then(void *arg, int result)
 	pthread_mutex_lock(&j->s->lock);
 	i = find_hash(j->s, j->hash);
 	if (i >= 0)
-		drop(j->s, (size_t)i, NULL);
+		drop(j->s, (size_t)i);
 	pthread_mutex_unlock(&j->s->lock);
 }
 
@@ -661,7 +749,7 @@ int session_delete(struct sessions *s, int64_t id)
 	if (i >= 0) {
 		memcpy(j.hash, s->list[i].hash, SESSION_HASH_LEN);
 		if (!s->stored)
-			drop(s, (size_t)i, NULL);
+			drop(s, (size_t)i);
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (i < 0)
@@ -679,12 +767,34 @@ struct account_job {
 	const char *name;
 };
 
-/* Writer job: every session of an account leaves the store. */
+/* Under s->lock: every session of name leaves memory; how many. */
+static size_t drop_account(struct sessions *s, const char *name)
+{
+	size_t n = 0;
+
+	for (size_t i = s->n; i-- > 0;)
+		if (strcmp(s->list[i].name, name) == 0) {
+			drop(s, i);
+			n++;
+		}
+	return n;
+}
+
+/*
+ * Writer job: every session of an account leaves the store, and memory
+ * once more: a login that raced the change (its password checked before
+ * it) may have joined memory since session_delete_account() dropped the
+ * account's sessions, its job ahead of this one; its row goes now, so
+ * must it.
+ */
 static int remove_account_apply(struct store *st, void *arg)
 {
 	struct account_job *j = arg;
 
 	(void)st;
+	pthread_mutex_lock(&j->s->lock);
+	drop_account(j->s, j->name);
+	pthread_mutex_unlock(&j->s->lock);
 	db_bind_text(j->s->remove_account, 1, j->name);
 	return db_step_done(j->s->remove_account);
 }
@@ -692,14 +802,10 @@ static int remove_account_apply(struct store *st, void *arg)
 size_t session_delete_account(struct sessions *s, const char *name)
 {
 	struct account_job j = { .s = s, .name = name };
-	size_t n = 0;
+	size_t n;
 
 	pthread_mutex_lock(&s->lock);
-	for (size_t i = s->n; i-- > 0;)
-		if (strcmp(s->list[i].name, name) == 0) {
-			drop(s, i, NULL);
-			n++;
-		}
+	n = drop_account(s, name);
 	pthread_mutex_unlock(&s->lock);
 	/*
 	 * Ended now, whatever the store says: should the deletion fail,

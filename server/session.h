@@ -84,9 +84,9 @@ int64_t session_touch_ms(const struct console_config *conf);
 
 /*
  * A new session for name with perms, under conf's limits (the idlest
- * goes beyond max_sessions): 0 and *ret once it is in the store, or
- * -EAGAIN (the writer is busy), -ESHUTDOWN or the store's error, and
- * no session.
+ * goes beyond max_sessions, in the same transaction): 0 and *ret once
+ * it is in the store, or -EAGAIN (the writer is busy), -ESHUTDOWN or
+ * the store's error, and no session, nor any session ended for it.
  */
 int session_create(struct sessions *s, const struct console_config *conf,
 		   const char *name, unsigned perms, int64_t now_ms,

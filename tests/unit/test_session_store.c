@@ -2,7 +2,9 @@
  * Console sessions kept in a real SQLite file with the real writer, and
  * the store closed and opened again as a restart does: which sessions
  * come back (with their CSRF token), which stay ended, which expired;
- * the cap; and that requests do not each cost a write.
+ * the cap; that requests do not each cost a write; and that memory and
+ * the store agree when the store refuses a change (a trigger the test
+ * adds to the real file) or a login races a change of its account.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,11 +13,13 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../../common/util.h"
 #include "../../server/account.h"
@@ -113,6 +117,37 @@ static long long count(struct fixture *f, const char *sql)
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	return n;
+}
+
+/* sql run on the file by a connection of the test's own. */
+static void exec(struct fixture *f, const char *sql)
+{
+	char *err = NULL;
+	sqlite3 *db;
+	int rc;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+	if (rc != SQLITE_OK)
+		fail_msg("%s: %s", sql, err ? err : sqlite3_errstr(rc));
+	sqlite3_free(err);
+	sqlite3_close(db);
+}
+
+/* Rows of the store with the hash of is's cookie: 1 or 0. */
+static long long stored(struct fixture *f, const struct session_issued *is)
+{
+	char hex[2 * 32 + 1], sql[256];
+	uint8_t hash[32];
+
+	crypto_generichash(hash, sizeof(hash), (const uint8_t *)is->secret,
+			   strlen(is->secret), NULL, 0);
+	sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM console_sessions WHERE lower(hex(hash)) = '%s'",
+		 hex);
+	return count(f, sql);
 }
 
 static void login(struct fixture *f, const char *name, int64_t now_ms,
@@ -320,6 +355,283 @@ static void test_the_cap_holds_in_the_store(void **state)
 	assert_int_equal(count(f, "SELECT count(*) FROM console_sessions"), 1);
 }
 
+/* A store that refuses every new session's row (the statement fails). */
+static const char refuse_rows[] =
+	"CREATE TRIGGER test_refuse BEFORE INSERT ON console_sessions"
+	" BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;";
+/*
+ * A store whose commit fails: the row breaks a deferred foreign key
+ * (the store's connection checks them), which only COMMIT finds.
+ */
+static const char refuse_commits[] =
+	"CREATE TABLE test_parent(id INTEGER PRIMARY KEY);"
+	"CREATE TABLE test_child(parent INTEGER REFERENCES test_parent(id)"
+	" DEFERRABLE INITIALLY DEFERRED);"
+	"CREATE TRIGGER test_refuse AFTER INSERT ON console_sessions"
+	" BEGIN INSERT INTO test_child VALUES (1); END;";
+
+/*
+ * The table full (a, b, c; b the idlest), a login the store refuses
+ * (refuse: SQL that makes it) pushes nobody out, in memory or in the
+ * store; the next login, accepted, pushes out the idlest in both.
+ */
+static void refused_login_pushes_nobody_out(struct fixture *f,
+					    const char *refuse, bool at_commit)
+{
+	struct session_issued a, b, c, d;
+	struct writer_stats before, after;
+	struct principal p;
+
+	login(f, "carol", T0, &a);
+	login(f, "carol", T0 + 10, &b);
+	login(f, "dave", T0 + 20, &c);
+	assert_int_equal(change(f, &a, T0 + 30, &p), 0); /* b is the idlest */
+	exec(f, refuse);
+	writer_get_stats(f->w, &before);
+	assert_true(session_create(f->s, &f->conf, "dave", TECH, T0 + 40, &d) <
+		    0);
+	/* Refused where meant: its statement (the group commits), or COMMIT. */
+	writer_get_stats(f->w, &after);
+	assert_int_equal(after.commits - before.commits, at_commit ? 0 : 1);
+	assert_int_equal(session_count(f->s), 3);
+	assert_int_equal(count(f, "SELECT count(*) FROM console_sessions"), 3);
+	assert_int_equal(stored(f, &b), 1);
+	/* b still works; used, it is no longer the idlest: c is. */
+	assert_int_equal(change(f, &b, T0 + 50, &p), 0);
+	exec(f, "DROP TRIGGER test_refuse");
+	login(f, "dave", T0 + 60, &d);
+	assert_int_equal(change(f, &c, T0 + 70, &p), -EACCES);
+	assert_int_equal(stored(f, &c), 0);
+	assert_int_equal(session_count(f->s), 3);
+	assert_int_equal(count(f, "SELECT count(*) FROM console_sessions"), 3);
+	/* After a restart, the same three. */
+	restart(f, T0 + 100);
+	assert_int_equal(session_count(f->s), 3);
+	assert_int_equal(change(f, &a, T0 + 100, &p), 0);
+	assert_int_equal(change(f, &b, T0 + 100, &p), 0);
+	assert_int_equal(change(f, &c, T0 + 100, &p), -EACCES);
+	assert_int_equal(change(f, &d, T0 + 100, &p), 0);
+}
+
+static void test_a_login_the_store_refuses_pushes_nobody_out(void **state)
+{
+	refused_login_pushes_nobody_out(*state, refuse_rows, false);
+}
+
+static void test_a_login_whose_commit_fails_pushes_nobody_out(void **state)
+{
+	refused_login_pushes_nobody_out(*state, refuse_commits, true);
+}
+
+/* Wait, 5 s at most, until the writer has n jobs waiting. */
+static void queue_waits(struct fixture *f, size_t n)
+{
+	struct timespec pause = { .tv_nsec = 1000 * 1000 };
+	int64_t deadline = time_mono_ms() + 5000;
+	struct writer_stats ws;
+
+	for (;;) {
+		writer_get_stats(f->w, &ws);
+		if (ws.queued == n)
+			return;
+		if (time_mono_ms() > deadline)
+			fail_msg("the writer has %zu jobs waiting, not %zu",
+				 ws.queued, n);
+		nanosleep(&pause, NULL);
+	}
+}
+
+/*
+ * Hold the writer (it takes a job, then waits for the store) so that the
+ * jobs queued until release_writer() share one group, in their order.
+ */
+static void hold_writer(struct fixture *f)
+{
+	store_lock(f->st);
+	assert_int_equal(writer_post(f->w, nothing, NULL, NULL), 0);
+	queue_waits(f, 0);
+}
+
+static void release_writer(struct fixture *f)
+{
+	store_unlock(f->st);
+}
+
+/* A login on a thread of its own, as an HTTP thread makes it. */
+struct login_thread {
+	pthread_t thread;
+	struct fixture *f;
+	const char *name;
+	int64_t now_ms;
+	struct session_issued is;
+	int result;
+};
+
+static void *login_main(void *arg)
+{
+	struct login_thread *t = arg;
+
+	t->result = session_create(t->f->s, &t->f->conf, t->name, TECH,
+				   t->now_ms, &t->is);
+	return NULL;
+}
+
+/* Start t's login and wait until its job is queued (then n are). */
+static void login_queued(struct login_thread *t, size_t n)
+{
+	assert_int_equal(pthread_create(&t->thread, NULL, login_main, t), 0);
+	queue_waits(t->f, n);
+}
+
+/*
+ * Two logins in one writer group, the table full: the first is refused
+ * by the store, the second is not.  The second pushes out the idlest
+ * (which the first had chosen too): the first's choice is undone as it
+ * fails, not once the group commits.
+ */
+static void test_a_refused_login_leaves_room_to_the_next_of_its_group(
+	void **state)
+{
+	struct fixture *f = *state;
+	struct login_thread refused = { .f = f, .name = "dave", .now_ms = T0 + 40 };
+	struct login_thread next = { .f = f, .name = "carol", .now_ms = T0 + 50 };
+	struct session_issued a, b, c;
+	struct principal p;
+
+	login(f, "carol", T0, &a);
+	login(f, "carol", T0 + 10, &b);
+	login(f, "dave", T0 + 20, &c);
+	assert_int_equal(change(f, &a, T0 + 30, &p), 0); /* b is the idlest */
+	exec(f, "CREATE TRIGGER test_refuse BEFORE INSERT ON console_sessions"
+		" WHEN NEW.name = 'dave'"
+		" BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;");
+	hold_writer(f);
+	login_queued(&refused, 1);
+	login_queued(&next, 2);
+	release_writer(f);
+	pthread_join(refused.thread, NULL);
+	pthread_join(next.thread, NULL);
+	assert_true(refused.result < 0);
+	assert_int_equal(next.result, 0);
+	assert_int_equal(change(f, &b, T0 + 60, &p), -EACCES);
+	assert_int_equal(change(f, &a, T0 + 60, &p), 0);
+	assert_int_equal(change(f, &c, T0 + 60, &p), 0);
+	assert_int_equal(change(f, &next.is, T0 + 60, &p), 0);
+	assert_int_equal(session_count(f->s), 3);
+	assert_int_equal(count(f, "SELECT count(*) FROM console_sessions"), 3);
+	assert_int_equal(stored(f, &b), 0);
+	assert_int_equal(stored(f, &c), 1);
+}
+
+struct end_account_thread {
+	pthread_t thread;
+	struct fixture *f;
+	const char *name;
+	size_t ended;
+};
+
+static void *end_account_main(void *arg)
+{
+	struct end_account_thread *t = arg;
+
+	t->ended = session_delete_account(t->f->s, t->name);
+	return NULL;
+}
+
+/*
+ * A login whose password was checked before its account changed, its
+ * job queued before the change's end of the account's sessions: the
+ * store loses its row with the others, and memory its session.
+ */
+static void test_a_login_racing_a_change_of_its_account_ends(void **state)
+{
+	struct fixture *f = *state;
+	struct login_thread racing = { .f = f, .name = "carol", .now_ms = T0 + 10 };
+	struct end_account_thread end = { .f = f, .name = "carol" };
+	struct session_issued dave;
+	struct principal p;
+
+	login(f, "dave", T0, &dave);
+	hold_writer(f);
+	login_queued(&racing, 1);
+	assert_int_equal(pthread_create(&end.thread, NULL, end_account_main, &end),
+			 0);
+	queue_waits(f, 2);
+	release_writer(f);
+	pthread_join(racing.thread, NULL);
+	pthread_join(end.thread, NULL);
+	assert_int_equal(racing.result, 0);
+	assert_int_equal(count(f, "SELECT count(*) FROM console_sessions"
+				  " WHERE name = 'carol'"), 0);
+	assert_int_equal(change(f, &racing.is, T0 + 20, &p), -EACCES);
+	assert_int_equal(change(f, &dave, T0 + 20, &p), 0);
+	assert_int_equal(session_count(f->s), 1);
+}
+
+/* A store that refuses to delete sessions' rows. */
+static const char refuse_deletes[] =
+	"CREATE TRIGGER test_refuse BEFORE DELETE ON console_sessions"
+	" BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;";
+
+/* A logout the store refuses does not happen, in memory either. */
+static void test_a_logout_the_store_refuses_does_not_end_the_session(
+	void **state)
+{
+	struct fixture *f = *state;
+	struct session_issued is;
+	struct principal p;
+
+	login(f, "carol", T0, &is);
+	assert_int_equal(change(f, &is, T0 + 1, &p), 0);
+	exec(f, refuse_deletes);
+	assert_true(session_delete(f->s, p.session_id) < 0);
+	assert_int_equal(change(f, &is, T0 + 2, &p), 0);
+	assert_int_equal(stored(f, &is), 1);
+	exec(f, "DROP TRIGGER test_refuse");
+	assert_int_equal(session_delete(f->s, p.session_id), 0);
+	assert_int_equal(change(f, &is, T0 + 3, &p), -EACCES);
+	assert_int_equal(stored(f, &is), 0);
+}
+
+/*
+ * What ends whatever the store says: a session that expired on a
+ * request, and the sessions of an account that changed.  Memory ends
+ * them at once (a limit that holds must not wait for the disk); should
+ * the store keep their rows, the next start does not restore them.
+ */
+static void test_ends_the_store_refuses_are_not_restored(void **state)
+{
+	struct fixture *f = *state;
+	struct session_issued expiring, changed, other;
+	struct principal p;
+	char err[256];
+
+	login(f, "dave", T0, &expiring);
+	login(f, "carol", T0 + 5000, &changed);
+	login(f, "dave", T0 + 5000, &other);
+	exec(f, refuse_deletes);
+	/* 10 s unused: expired; the removal the request posts is refused. */
+	assert_int_equal(change(f, &expiring, T0 + 10000, &p), -EACCES);
+	assert_int_equal(account_set(f->a, "carol", "technician",
+				     "another long password", "carol", T0 + 10000,
+				     err, sizeof(err)),
+			 0);
+	assert_int_equal(session_delete_account(f->s, "carol"), 1);
+	assert_int_equal(change(f, &changed, T0 + 10001, &p), -EACCES);
+	/* Every job ran: the store kept both rows. */
+	assert_int_equal(writer_run(f->w, nothing, NULL), 0);
+	assert_int_equal(stored(f, &expiring), 1);
+	assert_int_equal(stored(f, &changed), 1);
+	close_all(f);
+	exec(f, "DROP TRIGGER test_refuse");
+	open_all(f, T0 + 10002);
+	assert_int_equal(change(f, &expiring, T0 + 10002, &p), -EACCES);
+	assert_int_equal(change(f, &changed, T0 + 10002, &p), -EACCES);
+	assert_int_equal(change(f, &other, T0 + 10002, &p), 0);
+	assert_int_equal(session_count(f->s), 1);
+	assert_int_equal(count(f, "SELECT count(*) FROM console_sessions"), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -339,6 +651,24 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_the_cap_holds_in_the_store,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_login_the_store_refuses_pushes_nobody_out, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_login_whose_commit_fails_pushes_nobody_out, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_refused_login_leaves_room_to_the_next_of_its_group,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_login_racing_a_change_of_its_account_ends, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_logout_the_store_refuses_does_not_end_the_session,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_ends_the_store_refuses_are_not_restored, setup,
+			teardown),
 	};
 
 	if (sodium_init() < 0)
