@@ -859,16 +859,16 @@ static void end_unanswered(struct delivery *d, int r, const char *why,
 {
 	char prefix[512];
 
-	if (r == -EPIPE)
+	if (deliverer_ended(r))
 		snprintf(prefix, sizeof(prefix), "the deliverer ended %s%s%.400s",
 			 d->job != JOB_NONE ? "during a request" : "unasked",
 			 why[0] != '\0' ? ": " : "", why);
-	else if (r == -EPROTO)
+	else if (deliverer_babbled(r))
 		snprintf(prefix, sizeof(prefix),
 			 "the deliverer sent what is not an answer: %.400s", why);
 	else
 		snprintf(prefix, sizeof(prefix), "%.400s", why);
-	end_deliverer(d, r == -EPIPE, what, whylen, prefix);
+	end_deliverer(d, deliverer_ended(r), what, whylen, prefix);
 }
 
 static void schedule_retry(struct delivery *d)

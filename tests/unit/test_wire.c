@@ -393,6 +393,12 @@ static int wait_answer(struct deliverer *dv, char *why, size_t whylen)
 	return r;
 }
 
+/* In a fake deliverer: read exactly the hello start() sends ({"op":"hello"}). */
+#define READ_HELLO "head -c 22 <&3 >/dev/null\n"
+/* ... and one byte of the request, which leaves the rest of it unread. */
+#define READ_A_BYTE "head -c 1 <&3 >/dev/null\n"
+#define CUT_ANSWER "printf '\\000\\000\\000\\024\\000\\000\\000\\000{\"st' >&3\n"
+
 static void test_deliverer_read_names_what_is_not_an_answer(void **state)
 {
 	char why[256] = "";
@@ -402,26 +408,53 @@ static void test_deliverer_read_names_what_is_not_an_answer(void **state)
 	/* a frame whose header is an array, in answer to a request */
 	dv = start("array", "printf '\\000\\000\\000\\002\\000\\000\\000\\000[]' >&3\nexec cat <&3 >/dev/null");
 	assert_int_equal(deliverer_request(dv, "post", NULL, "x", 1), 0);
-	assert_int_equal(wait_answer(dv, why, sizeof(why)), -EPROTO);
+	assert_int_equal(wait_answer(dv, why, sizeof(why)), -EBADMSG);
+	assert_true(deliverer_babbled(-EBADMSG));
 	assert_string_equal(why, "a frame header that is an array, not a JSON object");
+	deliverer_end(dv, true, NULL);
+
+	/* a frame beyond the limits: its length, and the limit */
+	dv = start("huge", "printf '\\377\\377\\377\\377\\000\\000\\000\\000' >&3\nexec cat <&3 >/dev/null");
+	assert_int_equal(deliverer_request(dv, "post", NULL, "x", 1), 0);
+	assert_int_equal(wait_answer(dv, why, sizeof(why)), -EMSGSIZE);
+	assert_true(deliverer_babbled(-EMSGSIZE));
+	assert_string_equal(why, "a frame header of 4294967295 bytes, beyond the limit of 65536");
 	deliverer_end(dv, true, NULL);
 
 	/* a well-formed frame, but nothing was asked */
 	dv = start("unasked", "printf '\\000\\000\\000\\002\\000\\000\\000\\000{}' >&3\nexec cat <&3 >/dev/null");
 	assert_int_equal(wait_answer(dv, why, sizeof(why)), -EPROTO);
+	assert_true(deliverer_babbled(-EPROTO));
 	assert_string_equal(why, "an answer while no request was in flight");
 	deliverer_end(dv, true, NULL);
 
 	/* one that dies between frames: nothing was wrong with a frame */
-	dv = start("dies", "exit 0");
+	dv = start("dies", READ_HELLO "exit 0");
 	assert_int_equal(wait_answer(dv, why, sizeof(why)), -EPIPE);
+	assert_true(deliverer_ended(-EPIPE));
 	assert_string_equal(why, "");
 	deliverer_end(dv, false, NULL);
 
 	/* one that dies in the middle of its answer */
-	dv = start("cut", "printf '\\000\\000\\000\\024\\000\\000\\000\\000{\"st' >&3");
+	dv = start("cut", READ_HELLO CUT_ANSWER);
 	assert_int_equal(wait_answer(dv, why, sizeof(why)), -EPIPE);
 	assert_string_equal(why, "a frame cut short: end of file after 12 of its 28 bytes");
+	deliverer_end(dv, false, NULL);
+
+	/* one that dies with our request unread: a reset, named as one */
+	dv = start("resets", READ_HELLO READ_A_BYTE "exit 0");
+	assert_int_equal(deliverer_request(dv, "post", NULL, "x", 1), 0);
+	assert_int_equal(wait_answer(dv, why, sizeof(why)), -ECONNRESET);
+	assert_true(deliverer_ended(-ECONNRESET));
+	assert_false(deliverer_babbled(-ECONNRESET));
+	assert_string_equal(why, "read from the deliverer: Connection reset by peer between frames");
+	deliverer_end(dv, false, NULL);
+
+	/* ... and in the middle of its answer */
+	dv = start("cut-reset", READ_HELLO CUT_ANSWER READ_A_BYTE "exit 0");
+	assert_int_equal(deliverer_request(dv, "post", NULL, "x", 1), 0);
+	assert_int_equal(wait_answer(dv, why, sizeof(why)), -ECONNRESET);
+	assert_string_equal(why, "read from the deliverer: a frame cut short: Connection reset by peer after 12 of its 28 bytes");
 	deliverer_end(dv, false, NULL);
 }
 
