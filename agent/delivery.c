@@ -209,7 +209,7 @@ int delivery_new(sqlite3 *db, const struct agent_config *conf,
 		 struct delivery **ret, char *why, size_t whylen)
 {
 	struct delivery *d = xcalloc(1, sizeof(*d));
-	int r, wait_ok;
+	int r, wait_r;
 
 	d->should_abort = should_abort;
 	d->abort_arg = abort_arg;
@@ -226,18 +226,18 @@ int delivery_new(sqlite3 *db, const struct agent_config *conf,
 		goto fail;
 	}
 	/* the outbox works without it: a failure costs the wait at a restart */
-	wait_ok = statedb_wait_migrate(db);
-	if (wait_ok < 0)
+	wait_r = statedb_wait_migrate(db);
+	if (wait_r < 0)
 		log_warnx("cannot keep delivery waits in the state database: %s%s; if the agent restarts, it forgets the backoff and tries the collectors at once",
-			  strerror(-wait_ok),
-			  wait_ok == -EPROTO ? " (written by a newer tocsin-agent)" : "");
+			  strerror(-wait_r),
+			  wait_r == -EPROTO ? " (written by a newer tocsin-agent)" : "");
 	r = check_credential(conf, &d->credential_path, why, whylen);
 	if (r == 0)
 		r = deliverer_locate(conf->deliverer_path, &d->deliverer_path,
 				     why, whylen);
 	if (r < 0)
 		goto fail;
-	if (wait_ok == 0)
+	if (wait_r == 0)
 		restore_wait(d);
 	*ret = d;
 	return 0;
