@@ -322,25 +322,18 @@ static void parse_checks(struct cfg *cfg, const struct cfg_node *node,
 static void check_host(struct cfg *cfg, const struct agent_config *conf)
 {
 	const struct cfg_node *at = cfg_get(cfg, cfg->root, "host");
+	int r = name_check(conf->host, AGENT_HOST_MAX, false);
 
-	if (conf->host[0] == '\0') {
-		cfg_error(cfg, at ? at : cfg->root,
-			  "host is empty and the host name is unknown");
-		return;
-	}
-	if (strlen(conf->host) > AGENT_HOST_MAX) {
-		cfg_error(cfg, at ? at : cfg->root,
-			  "host name longer than %d characters", AGENT_HOST_MAX);
-		return;
-	}
-	for (const char *p = conf->host; *p; p++) {
-		if ((unsigned char)*p <= ' ' || *p == 0x7f) {
-			cfg_error(cfg, at ? at : cfg->root,
-				  "host '%s' contains a space or control character",
-				  conf->host);
-			return;
-		}
-	}
+	if (at == NULL)
+		at = cfg->root;
+	if (r == -ENODATA)
+		cfg_error(cfg, at, "host is empty and the host name is unknown");
+	else if (r == -ENAMETOOLONG)
+		cfg_error(cfg, at, "host name longer than %d characters",
+			  AGENT_HOST_MAX);
+	else if (r < 0)
+		cfg_error(cfg, at, "host '%s' contains a space or control character",
+			  conf->host);
 }
 
 /* The inventory checks see in their env (the heartbeat reports it). */

@@ -278,9 +278,10 @@ static json_t *do_enroll(struct deliver *dl, const json_t *req)
 }
 
 /*
- * Read one whole frame, blocking.  1, 0 at a clean end, or -errno with
- * why (a frame cut short by end of file included: the agent died while
- * it sent).
+ * Read one whole frame, blocking.  1, 0 at a clean end (the agent closed
+ * the socket between frames, with an answer of ours unread or not), or
+ * -errno with why (a frame cut short by end of file included: the agent
+ * died while it sent).
  */
 static int next_frame(struct wire_reader *rd, struct wire_frame *f, char *why,
 		      size_t whylen)
@@ -289,7 +290,7 @@ static int next_frame(struct wire_reader *rd, struct wire_frame *f, char *why,
 
 	while ((r = wire_reader_feed(rd, DELIVERER_FD, f, why, whylen)) == 0)
 		;
-	if (r == -EPIPE && wire_reader_idle(rd))
+	if ((r == -EPIPE || r == -ECONNRESET) && wire_reader_idle(rd))
 		return 0;
 	return r;
 }

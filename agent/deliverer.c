@@ -244,10 +244,16 @@ int deliverer_read(struct deliverer *dv, json_t **ret_reply, char *why,
 	r = wire_reader_feed(&dv->rd, dv->sock, &f, why, whylen);
 	if (r == -EPIPE && wire_reader_idle(&dv->rd))
 		why[0] = '\0'; /* it closed the socket between frames: it died */
-	if (r == -EPIPE)
-		return -EPIPE;
-	if (r < 0)
-		return -EPROTO;
+	if (r == -EPIPE || r == -EMSGSIZE || r == -EBADMSG)
+		return r;
+	if (r < 0) {
+		/* the read failed (a reset: it died with our request unread) */
+		char how[256];
+
+		strlcpy_safe(how, why, sizeof(how));
+		snprintf(why, whylen, "read from the deliverer: %s", how);
+		return r;
+	}
 	if (r == 0)
 		return 0;
 	/* An answer nobody asked for is not an answer. */
@@ -262,6 +268,16 @@ int deliverer_read(struct deliverer *dv, json_t **ret_reply, char *why,
 	f.head = NULL;
 	wire_frame_clear(&f);
 	return 1;
+}
+
+bool deliverer_ended(int r)
+{
+	return r == -EPIPE || r == -ECONNRESET;
+}
+
+bool deliverer_babbled(int r)
+{
+	return r == -EMSGSIZE || r == -EBADMSG || r == -EPROTO;
 }
 
 int deliverer_wait(struct deliverer *dv, int64_t deadline_ms,

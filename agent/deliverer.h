@@ -113,14 +113,23 @@ int deliverer_fd(const struct deliverer *dv);
 /*
  * Read what the answer to the request in flight still lacks, without
  * blocking.  1 and *ret_reply (new reference) when it is complete, 0
- * when more is to come, -EPIPE when the deliverer closed the socket (it
- * died; why is empty, or says how far into an answer it got), -EPROTO
- * when it sent what is not an answer (why says what was wrong with it:
- * the frame's limits, its JSON, an answer nobody asked for); after an
- * error, end it.
+ * when more is to come, or the error, with why:
+ *   -EPIPE       the deliverer closed the socket (it died; why is empty,
+ *                or says how far into an answer it got);
+ *   -ECONNRESET  it closed it with our request unread (it died too; why
+ *                "read from the deliverer: Connection reset by peer ...");
+ *   -EMSGSIZE, -EBADMSG  a malformed frame (why: which limit, the JSON);
+ *   -EPROTO      an answer nobody asked for;
+ *   other        the read failed ("read from the deliverer: ...").
+ * After an error, end it.
  */
 int deliverer_read(struct deliverer *dv, json_t **ret_reply, char *why,
 		   size_t whylen);
+
+/* An error of deliverer_read(): the deliverer closed its end (it died). */
+bool deliverer_ended(int r);
+/* An error of deliverer_read(): it sent what is not an answer. */
+bool deliverer_babbled(int r);
 
 /*
  * Wait for the answer until deadline (monotonic ms), polling should_abort

@@ -52,6 +52,7 @@ struct delivery {
 	struct outbox *ob;
 	sqlite3 *db;		/* the state database: the wait is kept there */
 	const struct agent_config *conf;
+	char *collectors;	/* conf's URLs as one string: what a kept wait is for */
 	bool (*should_abort)(void *);
 	void *abort_arg;
 	char *credential_path; /* NULL when the token is configured */
@@ -81,6 +82,7 @@ struct delivery {
 	int64_t retry_until_ms; /* monotonic; not before, said Retry-After */
 	unsigned failures;	/* consecutive failed attempts */
 	bool wait_saved;	/* a wait is in the state database */
+	bool wait_unsaved_logged; /* a failed save was logged in this streak */
 	int64_t rotate_retry_ms; /* monotonic; a failed rotation waits */
 	int64_t drop_logged_ms;
 	char why[1024];
@@ -118,17 +120,21 @@ static char *collectors_key(const struct agent_config *conf)
 /*
  * Keep the wait schedule_retry() set (w), or forget it (NULL), across a
  * restart.  Best effort: the outbox uses the same database, and a failure
- * costs only the wait after a restart.
+ * costs only the wait after a restart, but that is the backoff the fleet
+ * counts on when agents restart together: a warning, once in a streak of
+ * failed saves (a save that works or a delivery ends the streak).
  */
 static void save_wait(struct delivery *d, const struct statedb_wait *w)
 {
-	char *key = collectors_key(d->conf);
-	int r = statedb_wait_save(d->db, key, w);
+	int r = statedb_wait_save(d->db, d->collectors, w);
 
-	free(key);
-	if (r < 0)
-		log_debug("cannot keep the delivery wait in the state database: %s",
+	if (r < 0 && !d->wait_unsaved_logged && w != NULL)
+		log_warnx("cannot keep the delivery wait in the state database: %s; if the agent restarts, it forgets the backoff and tries the collectors at once",
 			  strerror(-r));
+	else if (r < 0 && !d->wait_unsaved_logged)
+		log_warnx("cannot clear the delivery wait in the state database: %s; if the agent restarts, it waits before its first attempt",
+			  strerror(-r));
+	d->wait_unsaved_logged = r < 0;
 	d->wait_saved = r == 0 && w != NULL;
 }
 
@@ -140,11 +146,9 @@ static void save_wait(struct delivery *d, const struct statedb_wait *w)
 static void restore_wait(struct delivery *d)
 {
 	struct statedb_wait w;
-	char *key = collectors_key(d->conf);
 	int64_t left, cap;
-	int r = statedb_wait_load(d->db, key, &w);
+	int r = statedb_wait_load(d->db, d->collectors, &w);
 
-	free(key);
 	if (r < 0) {
 		if (r != -ENOENT)
 			log_debug("cannot read the delivery wait from the state database: %s",
@@ -205,7 +209,7 @@ int delivery_new(sqlite3 *db, const struct agent_config *conf,
 		 struct delivery **ret, char *why, size_t whylen)
 {
 	struct delivery *d = xcalloc(1, sizeof(*d));
-	int r;
+	int r, wait_r;
 
 	d->should_abort = should_abort;
 	d->abort_arg = abort_arg;
@@ -213,6 +217,7 @@ int delivery_new(sqlite3 *db, const struct agent_config *conf,
 	d->limit = conf->outbox.batch_events;
 	d->pending = true;
 	d->db = db;
+	d->collectors = collectors_key(conf);
 	r = outbox_open(db, &conf->outbox, &d->ob);
 	if (r < 0) {
 		snprintf(why, whylen, "cannot open the outbox: %s%s",
@@ -220,13 +225,20 @@ int delivery_new(sqlite3 *db, const struct agent_config *conf,
 			 r == -EPROTO ? " (written by a newer tocsin-agent)" : "");
 		goto fail;
 	}
+	/* the outbox works without it: a failure costs the wait at a restart */
+	wait_r = statedb_wait_migrate(db);
+	if (wait_r < 0)
+		log_warnx("cannot keep delivery waits in the state database: %s%s; if the agent restarts, it forgets the backoff and tries the collectors at once",
+			  strerror(-wait_r),
+			  wait_r == -EPROTO ? " (written by a newer tocsin-agent)" : "");
 	r = check_credential(conf, &d->credential_path, why, whylen);
 	if (r == 0)
 		r = deliverer_locate(conf->deliverer_path, &d->deliverer_path,
 				     why, whylen);
 	if (r < 0)
 		goto fail;
-	restore_wait(d);
+	if (wait_r == 0)
+		restore_wait(d);
 	*ret = d;
 	return 0;
 fail:
@@ -302,6 +314,7 @@ void delivery_free(struct delivery *d)
 	while (d->ndirect > 0)
 		direct_pop(d);
 	outbox_close(d->ob);
+	free(d->collectors);
 	free(d->credential_path);
 	free(d->deliverer_path);
 	free(d);
@@ -350,6 +363,8 @@ int delivery_reconfigure(struct delivery *d, const struct agent_config *conf,
 		d->next_try_ms = 0;
 		d->retry_until_ms = 0;
 	}
+	free(d->collectors);
+	d->collectors = collectors_key(conf);
 	d->conf = conf;
 	d->limit = conf->outbox.batch_events;
 	d->pending = true;
@@ -844,16 +859,16 @@ static void end_unanswered(struct delivery *d, int r, const char *why,
 {
 	char prefix[512];
 
-	if (r == -EPIPE)
+	if (deliverer_ended(r))
 		snprintf(prefix, sizeof(prefix), "the deliverer ended %s%s%.400s",
 			 d->job != JOB_NONE ? "during a request" : "unasked",
 			 why[0] != '\0' ? ": " : "", why);
-	else if (r == -EPROTO)
+	else if (deliverer_babbled(r))
 		snprintf(prefix, sizeof(prefix),
 			 "the deliverer sent what is not an answer: %.400s", why);
 	else
 		snprintf(prefix, sizeof(prefix), "%.400s", why);
-	end_deliverer(d, r == -EPIPE, what, whylen, prefix);
+	end_deliverer(d, deliverer_ended(r), what, whylen, prefix);
 }
 
 static void schedule_retry(struct delivery *d)
@@ -903,6 +918,7 @@ static void attempt_done(struct delivery *d, enum attempt a)
 		d->delay_ms = 0;
 		d->next_try_ms = 0;
 		d->retry_until_ms = 0;
+		d->wait_unsaved_logged = false; /* a new streak warns again */
 		if (d->wait_saved)
 			save_wait(d, NULL);
 		break;

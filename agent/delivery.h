@@ -47,10 +47,12 @@ struct delivery;
 #define DELIVERY_BACKOFF_BASE_MS 1000
 
 /*
- * Open the outbox in db (owned by the caller, must outlive the delivery),
- * check that there is a credential (conf->token or the credential file in
- * conf->state_dir) and find the deliverer.  should_abort is polled while
- * delivery_flush() waits.  0, or -errno with why saying what is wrong
+ * Open the outbox in db (owned by the caller, must outlive the delivery)
+ * and the table of the wait kept across restarts (a failure there is
+ * logged: the delivery goes on without it), check that there is a
+ * credential (conf->token or the credential file in conf->state_dir) and
+ * find the deliverer.  should_abort is polled while delivery_flush()
+ * waits.  0, or -errno with why saying what is wrong
  * (e.g. no credential yet).
  */
 int delivery_new(sqlite3 *db, const struct agent_config *conf,

@@ -148,6 +148,7 @@ static int ask_deliverer(const struct agent_config *conf, char *const *urls,
 	struct deliverer *dv = NULL;
 	json_t *hello;
 	char *path = NULL, how[128], why[512] = "";
+	const char *what = ""; /* what kind of failure why is */
 	struct deliverer_exit e;
 	int64_t limit = DELIVERER_SLACK_MS;
 	int r;
@@ -170,21 +171,23 @@ static int ask_deliverer(const struct agent_config *conf, char *const *urls,
 	}
 	free(path);
 	r = deliverer_request(dv, op, extra, NULL, 0);
-	if (r < 0)
+	if (r < 0) {
 		snprintf(why, sizeof(why), "cannot hand it the request: %s",
 			 strerror(-r));
-	else
+	} else {
 		r = deliverer_wait(dv, time_mono_ms() + limit, NULL, NULL, ret_reply,
 				   why, sizeof(why));
+		if (deliverer_babbled(r))
+			what = "the deliverer sent what is not an answer: ";
+	}
+	if (deliverer_ended(r))
+		what = why[0] != '\0' ? "the deliverer ended without an answer: "
+				      : "the deliverer ended without an answer";
 	deliverer_end(dv, r < 0, &e);
 	if (r < 0) {
 		deliverer_describe_exit(&e, how, sizeof(how));
-		snprintf(err, errlen, "%s%s%s (the deliverer, pid %d, %s)",
-			 r == -EPROTO ? "the deliverer sent what is not an answer: "
-			 : r == -EPIPE ? "the deliverer ended without an answer"
-				       : "",
-			 r == -EPIPE && why[0] != '\0' ? ": " : "", why,
-			 (int)e.pid, how);
+		snprintf(err, errlen, "%s%s (the deliverer, pid %d, %s)", what,
+			 why, (int)e.pid, how);
 	}
 	return r;
 }

@@ -14,20 +14,6 @@
 /* A collector's secret goes into an HTTP header and a file's first line. */
 #define SECRET_MIN 16
 
-/* Whether text is 1 to max characters without control characters (or spaces). */
-static bool name_ok(const char *text, size_t max, bool spaces)
-{
-	size_t n = strlen(text);
-
-	if (n == 0 || n > max)
-		return false;
-	for (; *text; text++)
-		if ((unsigned char)*text < ' ' || *text == 0x7f ||
-		    (*text == ' ' && !spaces))
-			return false;
-	return true;
-}
-
 /* Take the grant from the collector's answer; false when it is not one. */
 static bool parse_grant(const char *body, bool enrolled,
 			struct credential_grant *ret, char *err, size_t errlen)
@@ -50,8 +36,10 @@ static bool parse_grant(const char *body, bool enrolled,
 		   json_unpack(doc, "{s:s, s?s}", "host", &host, "customer",
 			       &customer) < 0) {
 		snprintf(err, errlen, "the collector's answer lacks the host");
-	} else if (enrolled && (!name_ok(host, AGENT_HOST_MAX, false) ||
-				(customer && !name_ok(customer, AGENT_CUSTOMER_MAX, true)))) {
+	} else if (enrolled &&
+		   (name_check(host, AGENT_HOST_MAX, false) < 0 ||
+		    (customer &&
+		     name_check(customer, AGENT_CUSTOMER_MAX, true) < 0))) {
 		/* before it is stored: the credential file and the report
 		 * take them as they are */
 		snprintf(err, errlen,

@@ -58,15 +58,17 @@ void statedb_close(sqlite3 *db)
 	sqlite3_close(db);
 }
 
+int statedb_wait_migrate(sqlite3 *db)
+{
+	return db_migrate(db, &wait_schema);
+}
+
 int statedb_wait_load(sqlite3 *db, const char *collectors,
 		      struct statedb_wait *ret)
 {
 	sqlite3_stmt *st = NULL;
 	int r, rc;
 
-	r = db_migrate(db, &wait_schema);
-	if (r < 0)
-		return r;
 	rc = sqlite3_prepare_v2(db,
 				"SELECT not_before_ms, delay_ms, retry_after"
 				"  FROM delivery_wait WHERE collectors = ?",

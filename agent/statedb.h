@@ -35,9 +35,15 @@ struct statedb_wait {
 };
 
 /*
+ * Create or bring up to date the wait's table; delivery_new() does, with
+ * the outbox's, before the wait is read or written.  0, -EPROTO when the
+ * database was written by a newer agent, or -errno.
+ */
+int statedb_wait_migrate(sqlite3 *db);
+/*
  * The wait recorded for the collectors (their URLs as one string: a wait
- * for others does not apply).  Creates its table on first use.  0,
- * -ENOENT when none is recorded for them, or -errno.
+ * for others does not apply).  0, -ENOENT when none is recorded for them,
+ * or -errno.
  */
 int statedb_wait_load(sqlite3 *db, const char *collectors,
 		      struct statedb_wait *ret);

@@ -189,17 +189,21 @@ static int take_frame(struct wire_reader *r, struct wire_frame *ret, char *why,
 	return 1;
 }
 
-/* End of file: between frames, or how far into one. */
-static void describe_eof(const struct wire_reader *r, char *why, size_t whylen)
+/*
+ * The read ended the conversation (how: "end of file", or the read's
+ * error): between frames, or how far into one.
+ */
+static void describe_end(const struct wire_reader *r, const char *how,
+			 char *why, size_t whylen)
 {
 	if (r->have == 0)
-		snprintf(why, whylen, "end of file between frames");
+		snprintf(why, whylen, "%s between frames", how);
 	else if (r->have < WIRE_PREFIX_LEN)
-		snprintf(why, whylen, "a frame cut short: end of file after %zu of its %d prefix bytes",
-			 r->have, WIRE_PREFIX_LEN);
+		snprintf(why, whylen, "a frame cut short: %s after %zu of its %d prefix bytes",
+			 how, r->have, WIRE_PREFIX_LEN);
 	else
-		snprintf(why, whylen, "a frame cut short: end of file after %zu of its %zu bytes",
-			 r->have, WIRE_PREFIX_LEN + r->head_len + r->body_len);
+		snprintf(why, whylen, "a frame cut short: %s after %zu of its %zu bytes",
+			 how, r->have, WIRE_PREFIX_LEN + r->head_len + r->body_len);
 }
 
 int wire_reader_feed(struct wire_reader *r, int fd, struct wire_frame *ret_frame,
@@ -221,14 +225,14 @@ int wire_reader_feed(struct wire_reader *r, int fd, struct wire_frame *ret_frame
 	n = read(fd, at, want);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
-	/* a reset: the peer closed with our bytes unread, an end all the same */
-	if (n == 0 || (n < 0 && errno == ECONNRESET)) {
-		describe_eof(r, why, whylen);
+	if (n == 0) {
+		describe_end(r, "end of file", why, whylen);
 		return -EPIPE;
 	}
+	/* a reset (the peer closed with our bytes unread) keeps its name */
 	if (n < 0) {
 		rr = -errno;
-		snprintf(why, whylen, "cannot read a frame: %s", strerror(-rr));
+		describe_end(r, strerror(-rr), why, whylen);
 		return rr;
 	}
 	r->have += (size_t)n;

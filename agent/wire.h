@@ -55,13 +55,15 @@ void wire_reader_clear(struct wire_reader *r);
 /*
  * One read(2) of what the current frame still lacks.  1 and *ret_frame
  * (the caller clears it) when a frame is complete; 0 when more is needed
- * (or the read would block); -EPIPE at end of file (the peer closed, or
- * reset the socket; see wire_reader_idle() for whether that was between
- * frames), -EMSGSIZE for a length beyond the limits, -EBADMSG for a
- * header that is not a JSON object, or -errno.  On an error why says
- * what was wrong with the frame (which limit, how far a cut frame got,
- * jansson's words and the byte), one line for the log.  After an error
- * the reader is not to be used again except to clear it.
+ * (or the read would block); -EPIPE at end of file (the peer closed the
+ * socket; see wire_reader_idle() for whether that was between frames),
+ * -EMSGSIZE for a length beyond the limits, -EBADMSG for a header that
+ * is not a JSON object, or the read's -errno (-ECONNRESET: the peer
+ * closed with our bytes unread).  On an error why says what was wrong
+ * with the frame (which limit, how far a cut frame got, jansson's words
+ * and the byte) or how the read failed and where ("Connection reset by
+ * peer between frames"), one line for the log.  After an error the
+ * reader is not to be used again except to clear it.
  */
 int wire_reader_feed(struct wire_reader *r, int fd, struct wire_frame *ret_frame,
 		     char *why, size_t whylen);

@@ -288,6 +288,21 @@ bool uuid_valid(const char *text)
 	return text[36] == '\0';
 }
 
+int name_check(const char *text, size_t max, bool spaces)
+{
+	size_t n = strlen(text);
+
+	if (n == 0)
+		return -ENODATA;
+	if (n > max)
+		return -ENAMETOOLONG;
+	for (; *text; text++)
+		if ((unsigned char)*text < ' ' || *text == 0x7f ||
+		    (*text == ' ' && !spaces))
+			return -EILSEQ;
+	return 0;
+}
+
 void format_bytes(uint64_t bytes, char *buf, size_t size)
 {
 	static const char *const units[] = { "B",   "KiB", "MiB",

@@ -1,7 +1,7 @@
 /*
  * Small helpers both daemons and the CLI use: allocation that aborts on
- * exhaustion (x*), checked number parsing, time stamps, event ids and
- * human-readable sizes.
+ * exhaustion (x*), checked number parsing, time stamps, event ids, names
+ * and human-readable sizes.
  */
 #ifndef TOCSIN_UTIL_H
 #define TOCSIN_UTIL_H
@@ -55,6 +55,16 @@ int time_parse_rfc3339(const char *text, int64_t *ret_ms);
 #define UUID_STR_LEN 37
 int uuid_generate(char *buf);
 bool uuid_valid(const char *text);
+
+/*
+ * Whether text may stand as a name the collector files things under (a
+ * host, a customer): 1 to max bytes, no control character (DEL
+ * included), no space unless spaces.  Such a name goes as it is into
+ * one-line files and log lines.  0, -ENODATA when empty, -ENAMETOOLONG
+ * when longer than max, -EILSEQ at a control character or a refused
+ * space.
+ */
+int name_check(const char *text, size_t max, bool spaces);
 
 /* "6.2 GiB", "512 MiB", "900 B"; buf of at least 16 bytes. */
 void format_bytes(uint64_t bytes, char *buf, size_t size);

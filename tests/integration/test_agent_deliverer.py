@@ -301,6 +301,26 @@ def test_a_malformed_answer_is_named_in_the_log(server, tmp_path, frame, exits, 
     assert re.search(said + r"; \d+ events stay in the outbox; next attempt in", text), text
 
 
+# A deliverer that dies with the agent's post unread (a test double, as
+# the liar above): the agent's read fails with a reset, not an end of file.
+RESETTING_DELIVERER = LYING_DELIVERER.split("while True:")[0] + r'''
+import select
+select.select([3], [], [])  # the post is there: leave it unread
+'''
+
+
+def test_a_reset_is_named_in_the_log(server, tmp_path):
+    """A deliverer that dies before it read the request (the kernel
+    resets the socket) is named as such in the agent's log line, the
+    read's own error, not a generic one."""
+    agent = run_with_deliverer(server, tmp_path, RESETTING_DELIVERER, "next attempt in")
+    text = agent.text()
+    assert re.search(r"the deliverer ended during a request: read from the deliverer: "
+                     r"Connection reset by peer between frames \(deliverer pid \d+ exited "
+                     r"with status 0\); \d+ events stay in the outbox; next attempt in",
+                     text), text
+
+
 @pytest.mark.parametrize("value,error", [
     ("bin/tocsin-agent-deliver", "'bin/tocsin-agent-deliver' is not an absolute path"),
     ("/nonexistent/tocsin-agent-deliver", "cannot run /nonexistent/tocsin-agent-deliver: No such file"),

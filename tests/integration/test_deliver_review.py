@@ -352,18 +352,24 @@ def test_a_restart_keeps_the_collectors_retry_after(tmp_path):
     assert re.search(r"before the restart: next attempt in (2[5-9]|30)s", text), text
 
 
+def failed_and_stopped(tmp_path, peer):
+    """An agent that failed to deliver to peer once, stopped: its
+    configuration and a connection to its state database."""
+    config = config_for(tmp_path, peer.url, disk_checks(tmp_path, 1), linger="1h")
+    agent = Agent(config).start()
+    try:
+        agent.wait_log("next attempt in")
+    finally:
+        assert agent.stop() == 0, agent.text()
+    return config, sqlite3.connect(tmp_path / "agent" / "agent.db", timeout=10)
+
+
 def test_a_kept_wait_is_capped_when_the_clock_went_back(tmp_path):
     """The kept wait is on the wall clock: set back ten days (as if the
     clock jumped), it is capped at server.backoff_max (1s here), and
     delivery goes on."""
     with Peer(503) as peer:
-        config = config_for(tmp_path, peer.url, disk_checks(tmp_path, 1), linger="1h")
-        agent = Agent(config).start()
-        try:
-            agent.wait_log("next attempt in")
-        finally:
-            assert agent.stop() == 0, agent.text()
-        con = sqlite3.connect(tmp_path / "agent" / "agent.db", timeout=10)
+        config, con = failed_and_stopped(tmp_path, peer)
         with con:
             [(n,)] = con.execute("SELECT count(*) FROM delivery_wait WHERE retry_after = 0")
             assert n == 1
@@ -379,3 +385,30 @@ def test_a_kept_wait_is_capped_when_the_clock_went_back(tmp_path):
         finally:
             rc = agent.stop()
     assert rc == 0, agent.text()
+
+
+def test_a_wait_the_state_database_refuses_is_a_warning_once(tmp_path):
+    """The kept wait is the backoff a fleet restarting together counts
+    on: when the state database refuses to keep it (here a trigger that
+    fails every insert into delivery_wait, the outbox still working),
+    a warning says so, once in the streak of failed attempts, not once
+    an attempt."""
+    with Peer(503) as peer:
+        config, con = failed_and_stopped(tmp_path, peer)
+        with con:
+            con.execute("CREATE TRIGGER refuse_wait BEFORE INSERT ON delivery_wait"
+                        " BEGIN SELECT RAISE(FAIL, 'refused by the test'); END")
+        con.close()
+        agent = Agent(config)
+        before = len(agent.text())
+        agent.start()
+        try:
+            # server.backoff_max is 1s: an attempt about every second
+            wait_for(lambda: agent.text()[before:].count("next attempt in") >= 4,
+                     timeout=20, what="four failed attempts after the restart")
+        finally:
+            rc = agent.stop()
+    text = agent.text()[before:]
+    assert rc == 0, text
+    assert text.count("warning: cannot keep the delivery wait in the state database") == 1, text
+    assert "if the agent restarts, it forgets the backoff" in text, text

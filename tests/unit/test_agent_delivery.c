@@ -1,7 +1,10 @@
 /*
  * The agent's delivery settings and helpers: server.* and outbox.* keys
- * with their errors (file:line:column), the credential file, and the
- * backoff's jitter bounds.
+ * with their errors (file:line:column), the credential file, the
+ * backoff's jitter bounds, and the names a host goes by, checked in one
+ * place (name_check()) for the two ways they reach the agent: host in
+ * agent.yaml and the host and customer a collector grants at enrollment
+ * (from a real HTTP peer on loopback through the real transport).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,16 +12,22 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../agent/agent.h"
 #include "../../agent/credential.h"
 #include "../../agent/delivery.h"
+#include "../../agent/grant.h"
+#include "../../agent/transport.h"
 #include "../../common/config.h"
 #include "../../common/util.h"
 
@@ -288,19 +297,211 @@ static void test_deliverer_and_hold_keys(void **state)
 	agent_config_free(conf);
 }
 
-static void test_host_must_be_fileable(void **state)
+static void test_name_check(void **state)
 {
+	char longest[AGENT_HOST_MAX + 2];
+
+	(void)state;
+	memset(longest, 'a', AGENT_HOST_MAX);
+	longest[AGENT_HOST_MAX] = '\0';
+	assert_int_equal(name_check("web01", AGENT_HOST_MAX, false), 0);
+	assert_int_equal(name_check("w\xc3\xa9" "b01", AGENT_HOST_MAX, false), 0);
+	assert_int_equal(name_check(longest, AGENT_HOST_MAX, false), 0);
+	assert_int_equal(name_check("ACME GmbH", AGENT_CUSTOMER_MAX, true), 0);
+	assert_int_equal(name_check("", AGENT_HOST_MAX, false), -ENODATA);
+	longest[AGENT_HOST_MAX] = 'a';
+	longest[AGENT_HOST_MAX + 1] = '\0';
+	assert_int_equal(name_check(longest, AGENT_HOST_MAX, false), -ENAMETOOLONG);
+	assert_int_equal(name_check("web 01", AGENT_HOST_MAX, false), -EILSEQ);
+	assert_int_equal(name_check("web\t01", AGENT_HOST_MAX, true), -EILSEQ);
+	assert_int_equal(name_check("web\x7f", AGENT_HOST_MAX, true), -EILSEQ);
+	assert_int_equal(name_check("ac\nme", AGENT_CUSTOMER_MAX, true), -EILSEQ);
+}
+
+/* host: yaml_host (a YAML scalar) is accepted (error NULL), or refused at 1:7. */
+static void expect_host(const char *yaml_host, const char *error)
+{
+	char *text = xasprintf("host: %s\nserver:\n  url: https://a.example\n  token: t\n",
+			       yaml_host);
 	struct agent_config *conf;
 	struct cfg *cfg;
 
-	(void)state;
-	conf = load("host: web 01\nserver:\n  url: https://a.example\n  token: t\n",
-		    &cfg);
-	assert_int_equal(cfg->nerrors, 1);
-	assert_true(has_error(cfg, "agent.yaml:1:7: host:",
-			      "contains a space or control character"));
+	conf = load(text, &cfg);
+	free(text);
+	if (error == NULL)
+		assert_int_equal(cfg->nerrors, 0);
+	else if (cfg->nerrors != 1 || !has_error(cfg, "agent.yaml:1:7: host:", error))
+		fail_msg("host %s: %zu errors, expected '%s'", yaml_host,
+			 cfg->nerrors, error);
 	cfg_free(cfg);
 	agent_config_free(conf);
+}
+
+static void test_host_must_be_fileable(void **state)
+{
+	char longest[AGENT_HOST_MAX + 2];
+
+	(void)state;
+	memset(longest, 'a', AGENT_HOST_MAX);
+	longest[AGENT_HOST_MAX] = '\0';
+	expect_host("web01", NULL);
+	expect_host("w\xc3\xa9" "b01", NULL);
+	expect_host(longest, NULL);
+	expect_host("\"\"", "host is empty and the host name is unknown");
+	expect_host("web 01", "host 'web 01' contains a space or control character");
+	expect_host("\"web\\t01\"", "contains a space or control character");
+	expect_host("\"web\\x7f\"", "contains a space or control character");
+	longest[AGENT_HOST_MAX] = 'a';
+	longest[AGENT_HOST_MAX + 1] = '\0';
+	expect_host(longest, "host name longer than 253 characters");
+}
+
+/* --- host and customer in an enrollment grant --------------------------- */
+
+/* A one-request HTTP peer: answers 201 with body, then closes. */
+struct peer {
+	int fd;
+	char url[64];
+	const char *body;
+	pthread_t thread;
+};
+
+static void *peer_serve(void *arg)
+{
+	struct peer *p = arg;
+	char req[8192], *end, *cl, *answer;
+	size_t have = 0, want = 0;
+	int c = accept(p->fd, NULL, NULL);
+	ssize_t n;
+
+	if (c < 0)
+		return NULL;
+	/* the headers, then as many body bytes as Content-Length says */
+	while (have < sizeof(req) - 1) {
+		n = read(c, req + have, sizeof(req) - 1 - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		req[have] = '\0';
+		end = strstr(req, "\r\n\r\n");
+		if (end == NULL)
+			continue;
+		cl = strcasestr(req, "Content-Length:");
+		want = (size_t)(end + 4 - req) + (cl ? strtoul(cl + 15, NULL, 10) : 0);
+		if (have >= want)
+			break;
+	}
+	answer = xasprintf("HTTP/1.1 201 Created\r\n"
+			   "Content-Type: application/json\r\n"
+			   "Content-Length: %zu\r\n"
+			   "Connection: close\r\n\r\n%s",
+			   strlen(p->body), p->body);
+	(void)!write(c, answer, strlen(answer));
+	free(answer);
+	close(c);
+	return NULL;
+}
+
+static void peer_start(struct peer *p, const char *body)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+
+	p->body = body;
+	p->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(p->fd >= 0);
+	assert_int_equal(bind(p->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(p->fd, 1), 0);
+	assert_int_equal(getsockname(p->fd, (struct sockaddr *)&a, &len), 0);
+	snprintf(p->url, sizeof(p->url), "http://127.0.0.1:%u", ntohs(a.sin_port));
+	assert_int_equal(pthread_create(&p->thread, NULL, peer_serve, p), 0);
+}
+
+static void peer_stop(struct peer *p)
+{
+	pthread_join(p->thread, NULL);
+	close(p->fd);
+}
+
+/* Enroll against a peer that grants host and customer (NULL: absent). */
+static int enroll_granted(const char *host, const char *customer,
+			  struct credential_grant *ret, char *err, size_t errlen)
+{
+	json_t *j = json_pack("{s:s, s:s, s:i}", "host", host, "credential",
+			      "s0123456789abcdef0123", "credential_id", 7);
+	char *body, *urls[2] = { NULL, NULL };
+	struct transport *t = NULL;
+	struct peer p;
+	int r;
+
+	if (customer != NULL)
+		json_object_set_new(j, "customer", json_string(customer));
+	body = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	peer_start(&p, body);
+	urls[0] = p.url;
+	assert_int_equal(transport_new(&(struct transport_options){
+					       .urls = urls,
+					       .token = "enrollment-token-0123456789",
+					       .timeout_ms = 5000,
+					       .allow_plain_http = true,
+				       },
+				       &t),
+			 0);
+	r = grant_enroll(t, "web01", ret, err, errlen);
+	transport_free(t);
+	peer_stop(&p);
+	free(body);
+	return r;
+}
+
+static void expect_grant(const char *host, const char *customer, bool accepted)
+{
+	struct credential_grant g = { 0 };
+	char err[1024] = "";
+	int r = enroll_granted(host, customer, &g, err, sizeof(err));
+
+	if (accepted) {
+		if (r != 0)
+			fail_msg("host '%s' customer '%s' refused: %s", host,
+				 customer ? customer : "(none)", err);
+		assert_string_equal(g.host, host);
+		if (customer)
+			assert_string_equal(g.customer, customer);
+		credential_grant_clear(&g);
+		return;
+	}
+	if (r != -EBADMSG)
+		fail_msg("host '%s' customer '%s' accepted (%d)", host,
+			 customer ? customer : "(none)", r);
+	assert_non_null(strstr(err, "the collector sent a host or customer name that is empty, longer than 253/255 characters or has control characters (or a space in the host)"));
+}
+
+static void test_granted_names(void **state)
+{
+	char host[AGENT_HOST_MAX + 2], customer[AGENT_CUSTOMER_MAX + 2];
+
+	(void)state;
+	memset(host, 'h', AGENT_HOST_MAX);
+	host[AGENT_HOST_MAX] = '\0';
+	memset(customer, 'c', AGENT_CUSTOMER_MAX);
+	customer[AGENT_CUSTOMER_MAX] = '\0';
+	expect_grant("web01", NULL, true);
+	expect_grant("web01", "ACME GmbH", true); /* a customer may have spaces */
+	expect_grant(host, customer, true);
+	expect_grant("", "acme", false);
+	expect_grant("web 01", "acme", false);
+	expect_grant("web\x7f", "acme", false);
+	expect_grant("web01", "ac\nme", false);
+	expect_grant("web01", "", false);
+	host[AGENT_HOST_MAX] = 'h';
+	host[AGENT_HOST_MAX + 1] = '\0';
+	expect_grant(host, "acme", false);
+	host[AGENT_HOST_MAX] = '\0';
+	customer[AGENT_CUSTOMER_MAX] = 'c';
+	customer[AGENT_CUSTOMER_MAX + 1] = '\0';
+	expect_grant(host, customer, false);
 }
 
 static void test_enroll_may_run_without_config_or_url(void **state)
@@ -416,7 +617,9 @@ int main(void)
 		cmocka_unit_test(test_tls_keys_are_checked),
 		cmocka_unit_test(test_outbox_and_retry_keys),
 		cmocka_unit_test(test_deliverer_and_hold_keys),
+		cmocka_unit_test(test_name_check),
 		cmocka_unit_test(test_host_must_be_fileable),
+		cmocka_unit_test(test_granted_names),
 		cmocka_unit_test(test_enroll_may_run_without_config_or_url),
 		cmocka_unit_test(test_credential_read),
 		cmocka_unit_test(test_credential_store_is_private_and_replaces),

@@ -2,7 +2,8 @@
  * The durable outbox on a real SQLite file: ids that survive a reopen,
  * batches bounded by count and bytes, deletion only on acknowledgement,
  * the drop order when full (repeated samples, then superseded changes,
- * then the oldest), age limits, refusals and the drop report.
+ * then the oldest), age limits, refusals and the drop report; and the
+ * delivery wait kept beside it.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -444,6 +446,38 @@ static void test_two_connections_share_one_outbox(void **state)
 	statedb_close(db2);
 }
 
+/*
+ * The delivery wait's table comes with the schema (delivery_new() runs
+ * statedb_wait_migrate() beside outbox_open()), not with the first
+ * load: on a fresh database a save with no load before it works, and
+ * what it kept is read back for the same collectors only, after a
+ * reopen too, until it is forgotten.
+ */
+static void test_delivery_wait_saved_on_a_fresh_database(void **state)
+{
+	struct fixture *f = *state;
+	const char *collectors = "https://a.example\nhttps://b.example";
+	struct statedb_wait w = { 0 };
+
+	assert_int_equal(statedb_wait_migrate(f->db), 0);
+	assert_int_equal(statedb_wait_save(f->db, collectors,
+					   &(struct statedb_wait){
+						   .not_before_ms = 5000,
+						   .delay_ms = 2000,
+						   .retry_after = true,
+					   }),
+			 0);
+	assert_int_equal(reopen(f), 0);
+	assert_int_equal(statedb_wait_migrate(f->db), 0); /* again: a no-op */
+	assert_int_equal(statedb_wait_load(f->db, collectors, &w), 0);
+	assert_int_equal(w.not_before_ms, 5000);
+	assert_int_equal(w.delay_ms, 2000);
+	assert_true(w.retry_after);
+	assert_int_equal(statedb_wait_load(f->db, "https://a.example", &w), -ENOENT);
+	assert_int_equal(statedb_wait_save(f->db, collectors, NULL), 0);
+	assert_int_equal(statedb_wait_load(f->db, collectors, &w), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -457,6 +491,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_drops_are_reported_once_the_collector_answers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_event_is_dropped_counted_and_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_connections_share_one_outbox, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delivery_wait_saved_on_a_fresh_database, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

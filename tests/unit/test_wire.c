@@ -393,36 +393,60 @@ static int wait_answer(struct deliverer *dv, char *why, size_t whylen)
 	return r;
 }
 
-static void test_deliverer_read_names_what_is_not_an_answer(void **state)
+/* In a fake deliverer: read exactly the hello start() sends ({"op":"hello"}). */
+#define READ_HELLO "head -c 22 <&3 >/dev/null\n"
+/* ... and one byte of the request, which leaves the rest of it unread. */
+#define READ_A_BYTE "head -c 1 <&3 >/dev/null\n"
+#define CUT_ANSWER "printf '\\000\\000\\000\\024\\000\\000\\000\\000{\"st' >&3\n"
+
+/*
+ * What deliverer_read() says of a fake deliverer running script (sent
+ * a post first when ask): the error and why.  One that babbled is killed,
+ * one that ended is reaped.
+ */
+static void expect_read(const char *name, const char *script, bool ask,
+			int error, const char *said)
 {
 	char why[256] = "";
-	struct deliverer *dv;
+	struct deliverer *dv = start(name, script);
 
+	if (ask)
+		assert_int_equal(deliverer_request(dv, "post", NULL, "x", 1), 0);
+	assert_int_equal(wait_answer(dv, why, sizeof(why)), error);
+	assert_string_equal(why, said);
+	assert_true(deliverer_babbled(error) != deliverer_ended(error));
+	deliverer_end(dv, deliverer_babbled(error), NULL);
+}
+
+static void test_deliverer_read_names_what_is_not_an_answer(void **state)
+{
 	(void)state;
 	/* a frame whose header is an array, in answer to a request */
-	dv = start("array", "printf '\\000\\000\\000\\002\\000\\000\\000\\000[]' >&3\nexec cat <&3 >/dev/null");
-	assert_int_equal(deliverer_request(dv, "post", NULL, "x", 1), 0);
-	assert_int_equal(wait_answer(dv, why, sizeof(why)), -EPROTO);
-	assert_string_equal(why, "a frame header that is an array, not a JSON object");
-	deliverer_end(dv, true, NULL);
-
+	expect_read("array", "printf '\\000\\000\\000\\002\\000\\000\\000\\000[]' >&3\nexec cat <&3 >/dev/null",
+		    true, -EBADMSG, "a frame header that is an array, not a JSON object");
+	assert_true(deliverer_babbled(-EBADMSG));
+	/* a frame beyond the limits: its length, and the limit */
+	expect_read("huge", "printf '\\377\\377\\377\\377\\000\\000\\000\\000' >&3\nexec cat <&3 >/dev/null",
+		    true, -EMSGSIZE, "a frame header of 4294967295 bytes, beyond the limit of 65536");
+	assert_true(deliverer_babbled(-EMSGSIZE));
 	/* a well-formed frame, but nothing was asked */
-	dv = start("unasked", "printf '\\000\\000\\000\\002\\000\\000\\000\\000{}' >&3\nexec cat <&3 >/dev/null");
-	assert_int_equal(wait_answer(dv, why, sizeof(why)), -EPROTO);
-	assert_string_equal(why, "an answer while no request was in flight");
-	deliverer_end(dv, true, NULL);
-
+	expect_read("unasked", "printf '\\000\\000\\000\\002\\000\\000\\000\\000{}' >&3\nexec cat <&3 >/dev/null",
+		    false, -EPROTO, "an answer while no request was in flight");
+	assert_true(deliverer_babbled(-EPROTO));
 	/* one that dies between frames: nothing was wrong with a frame */
-	dv = start("dies", "exit 0");
-	assert_int_equal(wait_answer(dv, why, sizeof(why)), -EPIPE);
-	assert_string_equal(why, "");
-	deliverer_end(dv, false, NULL);
-
+	expect_read("dies", READ_HELLO "exit 0", false, -EPIPE, "");
+	assert_true(deliverer_ended(-EPIPE));
 	/* one that dies in the middle of its answer */
-	dv = start("cut", "printf '\\000\\000\\000\\024\\000\\000\\000\\000{\"st' >&3");
-	assert_int_equal(wait_answer(dv, why, sizeof(why)), -EPIPE);
-	assert_string_equal(why, "a frame cut short: end of file after 12 of its 28 bytes");
-	deliverer_end(dv, false, NULL);
+	expect_read("cut", READ_HELLO CUT_ANSWER, false, -EPIPE,
+		    "a frame cut short: end of file after 12 of its 28 bytes");
+	/* one that dies with our request unread: a reset, named as one */
+	expect_read("resets", READ_HELLO READ_A_BYTE "exit 0", true, -ECONNRESET,
+		    "read from the deliverer: Connection reset by peer between frames");
+	assert_true(deliverer_ended(-ECONNRESET));
+	/* ... and in the middle of its answer */
+	expect_read("cut-reset", READ_HELLO CUT_ANSWER READ_A_BYTE "exit 0", true,
+		    -ECONNRESET,
+		    "read from the deliverer: a frame cut short: Connection reset by peer after 12 of its 28 bytes");
 }
 
 static int remove_scripts(void **state)
