@@ -50,13 +50,6 @@ void reload_keep(struct reload_history *h, struct server_config *conf);
 void reload_history_free(struct reload_history *h);
 
 /*
- * A digest of the notify: section of a loaded configuration tree, so that
- * a reload can tell whether it changed (config.c fills
- * server_config.notify_digest with it).
- */
-void reload_notify_digest(const struct cfg *cfg, uint8_t out[32]);
-
-/*
  * Load config_path (and dropin_dir) and apply it to api.  0, or -errno
  * with the running configuration kept (the reasons are logged).
  */
