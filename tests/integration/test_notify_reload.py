@@ -9,6 +9,8 @@ import sqlite3
 import time
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from conftest import Server, wait_for
 from helpdesk_util import (BlackHole, Mailbox, WebhookReceiver, event, helpdesk_extra,
@@ -50,6 +52,21 @@ def deferred(srv, ticket_id):
     finally:
         con.close()
     return row is not None and row[0] == "pending" and row[1] > time.time() * 1000 + 60000
+
+
+class AuthMailbox(Mailbox):
+    """A Mailbox that takes mail only from user tocsin with its password."""
+
+    def __init__(self, password):
+        super().__init__()
+        self.password = password
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port,
+                                     auth_required=True, auth_require_tls=False,
+                                     authenticator=self._authenticate)
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
+        ok = auth_data.login == b"tocsin" and auth_data.password == self.password.encode()
+        return AuthResult(success=ok)
 
 
 @pytest.fixture
@@ -212,3 +229,28 @@ def test_a_broken_notify_section_is_refused_and_mail_keeps_its_server(tmp_path, 
         assert new.messages == []
     finally:
         srv.stop()
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_a_rotated_smtp_password_applies_after_a_reload(tmp_path):
+    box = AuthMailbox("old-secret").start()
+    secret = tmp_path / "smtp-password"
+    secret.write_text("old-secret\n")
+    auth = f"    username: tocsin\n    password_file: {secret}\n"
+    srv = Server(tmp_path / "server", extra=notify_extra(box.port, auth)).start()
+    try:
+        first = open_ticket(srv, "web01", "critical", item="/srv")
+        wait_for(lambda: box.matching("alice@shop.example", f"#{first}]"),
+                 what="the mail with the first password")
+        # The mail server's password changes, and so does the file.
+        box.password = "new-secret"
+        secret.write_text("new-secret\n")
+        reload(srv, notify_extra(box.port, auth))
+        second = open_ticket(srv, "web01", "critical", item="/var")
+        wait_for(lambda: box.matching("alice@shop.example", f"#{second}]"),
+                 what="the mail with the new password")
+        assert outbox(srv, "state = 'failed'") == []
+        assert "new-secret" not in srv.log_text()
+    finally:
+        srv.stop()
+        box.stop()
