@@ -15,7 +15,6 @@
 #include "lifecycle.h"
 #include "liveness.h"
 #include "retention.h"
-#include "reload.h"
 #include "server.h"
 #include "session.h"
 #include "trapconf.h"
@@ -262,7 +261,6 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	if (conf->ntokens == 0)
 		cfg_error(cfg, cfg->root,
 			  "auth.tokens is empty: nobody could use the server");
-	reload_notify_digest(cfg, conf->notify_digest);
 	cfg_finish(cfg);
 	*ret_conf = conf;
 	*ret_cfg = cfg;

@@ -297,6 +297,7 @@ void desk_reconfigure(struct desk *d, const struct helpdesk_config *hc,
 {
 	atomic_store(&d->hc, hc);
 	d->inv = inv;
+	d->notify = hc->notify;
 }
 
 struct recompute_job {

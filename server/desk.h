@@ -141,8 +141,11 @@ struct desk {
 	 */
 	_Atomic(const struct helpdesk_config *) hc;
 	const struct inventory *inv;
-	/* notify: of the start: the sender's lanes, rates and templates
-	 * are built from it, so a reload does not change it. */
+	/*
+	 * hc->notify, for the writer thread (the listener rendering and
+	 * queueing, the outbox's bound, the timer's jobs): swapped with hc.
+	 * The sender's lanes have their own (dispatch_reconfigure()).
+	 */
 	const struct notify_config *notify;
 	struct store *st;
 	struct writer *writer;
@@ -162,8 +165,9 @@ int desk_open(const struct helpdesk_config *hc, const struct inventory *inv,
 /*
  * SIGHUP: use hc and inv (of one loaded configuration, kept until exit)
  * from now on.  For the writer's desk, call it inside a writer job; for
- * a read desk, under store_lock() of its store.  hc->notify is ignored:
- * d->notify stays the one of the start.
+ * a read desk, under store_lock() of its store.  New notifications are
+ * rendered with hc->notify from then on; the sender takes it up with
+ * dispatch_reconfigure().
  */
 void desk_reconfigure(struct desk *d, const struct helpdesk_config *hc,
 		      const struct inventory *inv);

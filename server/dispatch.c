@@ -36,11 +36,22 @@ struct rate {
 	int n, head;
 };
 
+/*
+ * A lane's round uses its own nc and hook, taken between two rounds from
+ * what the last dispatch_reconfigure() published (lane_adopt()), so that
+ * one send never sees half of two configurations.  The configurations
+ * themselves live until exit (reload.h).
+ */
 struct lane {
 	struct dispatch *p;
-	const struct notify_webhook *hook; /* NULL: the mail lane */
+	char *name;			   /* the webhook's; NULL: the mail lane */
 	pthread_t thread;
+	atomic_bool abandon;		   /* a send in flight gives up: we stop */
+	bool retired;			   /* under p->lock: its channel is gone */
 	unsigned seen;			   /* kicks seen */
+	unsigned generation;		   /* of the nc it uses */
+	const struct notify_config *nc;
+	const struct notify_webhook *hook; /* in nc; NULL: the mail lane */
 	int64_t backoff_ms, blocked_until_ms; /* the peer is away: wait */
 	struct rate *rates;		   /* the mail lane's */
 };
@@ -50,10 +61,15 @@ struct dispatch {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stopping;
-	atomic_bool abandon; /* sends in flight give up: we are stopping */
 	unsigned kicks;
-	struct lane *lanes;
-	size_t nlanes, nstarted;
+	/* Under lock: the newest notify: and its number, for lane_adopt(). */
+	const struct notify_config *nc;
+	unsigned generation;
+	int64_t purged_ms; /* under lock: the last purge, by whichever lane */
+	/* The lanes; only the thread that starts and stops the sender
+	 * (dispatch_start(), _reconfigure(), _stop()) touches the array. */
+	struct lane **lanes;
+	size_t nlanes;
 };
 
 /*
@@ -207,7 +223,7 @@ static void record(struct lane *l, const struct item *v, size_t n,
 		   const struct outcome *o)
 {
 	struct desk *d = l->p->d;
-	struct mark_job j = { .d = d, .nc = d->notify, .v = v, .n = n,
+	struct mark_job j = { .d = d, .nc = l->nc, .v = v, .n = n,
 			      .webhook = l->hook ? l->hook->name : NULL, .o = *o,
 			      .now_ms = time_now_ms() };
 	const char *what = l->hook ? "webhook" : "mail";
@@ -244,7 +260,7 @@ static void record(struct lane *l, const struct item *v, size_t n,
 /* The peer could not be reached: the whole lane waits, doubling. */
 static void lane_failed(struct lane *l, int64_t now_ms)
 {
-	const struct notify_config *nc = l->p->d->notify;
+	const struct notify_config *nc = l->nc;
 
 	l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : nc->retry_initial_ms;
 	if (l->backoff_ms > nc->retry_max_ms)
@@ -258,13 +274,14 @@ static void lane_reached(struct lane *l)
 	l->blocked_until_ms = 0;
 }
 
-static bool stopping(struct dispatch *p)
+/* Whether the lane is to end: the server stops, or its channel is gone. */
+static bool lane_stopping(struct lane *l)
 {
 	bool s;
 
-	pthread_mutex_lock(&p->lock);
-	s = p->stopping;
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_lock(&l->p->lock);
+	s = l->p->stopping || l->retired;
+	pthread_mutex_unlock(&l->p->lock);
 	return s;
 }
 
@@ -273,7 +290,7 @@ static bool stopping(struct dispatch *p)
 /* The rate slot of target (the least recently used one is reused). */
 static struct rate *rate_of(struct lane *l, const char *target, int64_t now_ms)
 {
-	int cap = l->p->d->notify->rate_mails;
+	int cap = l->nc->rate_mails;
 	struct rate *oldest = &l->rates[0];
 
 	for (size_t i = 0; i < DISPATCH_RATE_TARGETS; i++) {
@@ -327,6 +344,29 @@ static void rate_record(const struct notify_config *nc, struct rate *r, int64_t 
 	}
 	r->sent[r->head] = now_ms;
 	r->head = (r->head + 1) % nc->rate_mails;
+}
+
+/*
+ * A reload changed notify.rate.mails from old_cap to new_cap: each ring
+ * keeps its newest sends that fit, oldest first, so that a list which
+ * had its mails still waits for its window.
+ */
+static void rates_resize(struct lane *l, int old_cap, int new_cap)
+{
+	for (size_t i = 0; i < DISPATCH_RATE_TARGETS; i++) {
+		struct rate *r = &l->rates[i];
+		int keep = r->n < new_cap ? r->n : new_cap > 0 ? new_cap : 0;
+		int64_t *sent;
+
+		if (r->target == NULL)
+			continue;
+		sent = xcalloc((size_t)(new_cap > 0 ? new_cap : 0), sizeof(*sent));
+		for (int k = 0; k < keep; k++)
+			sent[k] = r->sent[(r->head + r->n - keep + k) % old_cap];
+		free(r->sent);
+		*r = (struct rate){ .target = r->target, .used_ms = r->used_ms,
+				    .sent = sent, .n = keep };
+	}
 }
 
 struct defer_job {
@@ -390,16 +430,16 @@ static int mail_send(struct lane *l, struct rate *rt, const char *target,
 		     const struct item *v, size_t n, int64_t now_ms)
 {
 	struct desk *d = l->p->d;
-	const struct notify_config *nc = d->notify;
+	const struct notify_config *nc = l->nc;
 	struct outcome o = { 0 };
 	char err[512] = "", *subject, *body;
 
 	if (n == 1) {
 		o.result = smtp_send(nc, target, v[0].subject ? v[0].subject : "", v[0].body,
-				     v[0].key, &l->p->abandon, err, sizeof(err));
+				     v[0].key, &l->abandon, err, sizeof(err));
 	} else {
 		digest_compose(nc, v, n, &subject, &body);
-		o.result = smtp_send(nc, target, subject, body, v[0].key, &l->p->abandon, err,
+		o.result = smtp_send(nc, target, subject, body, v[0].key, &l->abandon, err,
 				     sizeof(err));
 		if (o.result == 0)
 			d->counters.digests++;
@@ -429,7 +469,7 @@ static int mail_send(struct lane *l, struct rate *rt, const char *target,
 static void mail_target(struct lane *l, const char *target, int64_t now_ms)
 {
 	struct desk *d = l->p->d;
-	const struct notify_config *nc = d->notify;
+	const struct notify_config *nc = l->nc;
 	struct rate *rt = rate_of(l, target, now_ms);
 	struct item *v;
 	int64_t until;
@@ -449,7 +489,7 @@ static void mail_target(struct lane *l, const char *target, int64_t now_ms)
 	n = load_rows(d->stmt[DESK_OUTBOX_TARGET_DUE], v, DISPATCH_DIGEST_MAX);
 	store_unlock(d->st);
 	if (n > 1 && (nc->rate_mails <= 0 || n <= (size_t)rate_left(nc, rt, now_ms))) {
-		for (size_t i = 0; i < n && l->blocked_until_ms <= now_ms && !stopping(l->p); i++)
+		for (size_t i = 0; i < n && l->blocked_until_ms <= now_ms && !lane_stopping(l); i++)
 			if (mail_send(l, rt, target, &v[i], 1, now_ms) == -ECANCELED)
 				break;
 	} else if (n > 0) {
@@ -473,7 +513,7 @@ static size_t mail_round(struct lane *l, int64_t now_ms, int64_t *ret_next)
 	n = load_rows(d->stmt[DESK_OUTBOX_DUE_MAIL], batch, DISPATCH_BATCH_MAX);
 	refresh_pending(d);
 	store_unlock(d->st);
-	for (size_t i = 0; i < n && l->blocked_until_ms <= now_ms && !stopping(l->p); i++) {
+	for (size_t i = 0; i < n && l->blocked_until_ms <= now_ms && !lane_stopping(l); i++) {
 		bool seen = false;
 
 		for (size_t k = 0; k < ndone && !seen; k++)
@@ -529,7 +569,7 @@ static int zammad_ticket(struct lane *l, const struct item *it, int64_t now_ms,
 		return 1;
 	if (strcmp(state, "pending") == 0) {
 		o->result = OUTCOME_HOLD;
-		o->hold_ms = next > now_ms ? next + 1 : now_ms + d->notify->poll_ms;
+		o->hold_ms = next > now_ms ? next + 1 : now_ms + l->nc->poll_ms;
 		o->error = "waiting for the ticket's creation in Zammad";
 		return 0;
 	}
@@ -575,7 +615,7 @@ static void hook_row(struct lane *l, const struct item *it, int64_t now_ms)
 				w->url, ext);
 	}
 	o.result = webhook_send(w, url ? url : w->url, update, it->body, it->key,
-				create ? &reply : NULL, &l->p->abandon, err, sizeof(err));
+				create ? &reply : NULL, &l->abandon, err, sizeof(err));
 	if (o.result == -ECANCELED) {
 		free(url);
 		return; /* we stop: the row stays as it was, for the next start */
@@ -610,7 +650,7 @@ static size_t hook_round(struct lane *l, int64_t now_ms, int64_t *ret_next)
 	n = load_rows(d->stmt[DESK_OUTBOX_DUE_HOOK], batch, DISPATCH_BATCH_MAX);
 	refresh_pending(d);
 	store_unlock(d->st);
-	for (size_t i = 0; i < n && l->blocked_until_ms <= now_ms && !stopping(l->p); i++)
+	for (size_t i = 0; i < n && l->blocked_until_ms <= now_ms && !lane_stopping(l); i++)
 		hook_row(l, &batch[i], now_ms);
 	items_free(batch, n);
 	store_lock(d->st);
@@ -622,11 +662,61 @@ static size_t hook_round(struct lane *l, int64_t now_ms, int64_t *ret_next)
 
 /* ---- the lanes' threads --------------------------------------------------- */
 
-/* Sleep until next_ms (at most a poll), a kick, or the stop. */
+static bool str_differs(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+static const struct notify_webhook *webhook_named(const struct notify_config *nc,
+						  const char *name)
+{
+	for (size_t i = 0; i < nc->nwebhooks; i++)
+		if (strcmp(nc->webhooks[i].name, name) == 0)
+			return &nc->webhooks[i];
+	return NULL;
+}
+
+/*
+ * Between two rounds: take up the newest notify: if a reload published
+ * one.  The lane's backoff survives unless its peer changed (another
+ * SMTP server or webhook URL: it may well be up); the mail lane's rates
+ * survive, resized to a new notify.rate.mails.  False: the lane is to end.
+ */
+static bool lane_adopt(struct lane *l)
+{
+	struct dispatch *p = l->p;
+	const struct notify_config *nc, *old = l->nc;
+	const struct notify_webhook *hook = NULL;
+	bool end;
+
+	pthread_mutex_lock(&p->lock);
+	end = p->stopping || l->retired;
+	nc = p->nc;
+	l->generation = p->generation;
+	pthread_mutex_unlock(&p->lock);
+	if (end)
+		return false;
+	if (nc == old)
+		return true;
+	if (l->name != NULL && (hook = webhook_named(nc, l->name)) == NULL)
+		return false; /* cannot be: retired before its config is published */
+	if (hook ? str_differs(hook->url, l->hook->url)
+		 : str_differs(nc->smtp_url, old->smtp_url))
+		lane_reached(l);
+	if (l->rates && nc->rate_mails != old->rate_mails)
+		rates_resize(l, old->rate_mails, nc->rate_mails);
+	l->nc = nc;
+	l->hook = hook;
+	return true;
+}
+
+/* Sleep until next_ms (at most a poll), a kick, a reload or the stop. */
 static void lane_wait(struct lane *l, int64_t next_ms)
 {
 	struct dispatch *p = l->p;
-	int64_t now = time_now_ms(), poll = p->d->notify->poll_ms;
+	int64_t now = time_now_ms(), poll = l->nc->poll_ms;
 	int64_t delay = next_ms >= 0 && next_ms - now < poll ? next_ms - now : poll;
 	struct timespec ts;
 
@@ -634,7 +724,8 @@ static void lane_wait(struct lane *l, int64_t next_ms)
 		return;
 	ts = time_mono_deadline(delay);
 	pthread_mutex_lock(&p->lock);
-	while (!p->stopping && p->kicks == l->seen &&
+	while (!p->stopping && !l->retired && p->kicks == l->seen &&
+	       p->generation == l->generation &&
 	       pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
 		;
 	l->seen = p->kicks;
@@ -658,25 +749,36 @@ static int purge_apply(struct store *st, void *arg)
 	return r < 0 ? r : sqlite3_changes(store_db(st));
 }
 
-/* A lane: (the first also purges hourly) send what is due, sleep until the next. */
+/* Hourly, by whichever lane comes first: forget old rows. */
+static void lane_purge(struct lane *l, int64_t now_ms)
+{
+	struct dispatch *p = l->p;
+	struct purge_job job = { p->d, now_ms - l->nc->keep_ms };
+	bool due;
+	int r;
+
+	pthread_mutex_lock(&p->lock);
+	due = now_ms - p->purged_ms >= DISPATCH_PURGE_EVERY_MS;
+	if (due)
+		p->purged_ms = now_ms;
+	pthread_mutex_unlock(&p->lock);
+	if (!due)
+		return;
+	r = writer_run(p->d->writer, purge_apply, &job);
+	if (r > 0)
+		log_info("notifications: forgot %d old rows", r);
+}
+
+/* A lane: send what is due, sleep until the next, until it is to end. */
 static void *lane_main(void *arg)
 {
 	struct lane *l = arg;
-	struct dispatch *p = l->p;
-	int64_t purged_ms = 0;
 
-	while (!stopping(p)) {
+	while (lane_adopt(l)) {
 		int64_t next = -1, now = time_now_ms();
 		size_t n = 0;
 
-		if (l == &p->lanes[0] && now - purged_ms >= DISPATCH_PURGE_EVERY_MS) {
-			struct purge_job job = { p->d, now - p->d->notify->keep_ms };
-			int r = writer_run(p->d->writer, purge_apply, &job);
-
-			if (r > 0)
-				log_info("notifications: forgot %d old rows", r);
-			purged_ms = now;
-		}
+		lane_purge(l, now);
 		if (now >= l->blocked_until_ms)
 			n = l->hook ? hook_round(l, now, &next) : mail_round(l, now, &next);
 		if (l->blocked_until_ms > now && (next < 0 || next < l->blocked_until_ms))
@@ -687,40 +789,50 @@ static void *lane_main(void *arg)
 	return NULL;
 }
 
-/* Writer job at start: pending rows no lane will send fail, saying why. */
+struct orphans_job {
+	struct desk *d;
+	const struct notify_config *nc;
+	int failed; /* rows failed */
+};
+
+/*
+ * Writer job, at start and after a reload: pending rows no lane of nc
+ * will send (mail without notify.smtp.url, a webhook no longer
+ * configured) fail, saying why.
+ */
 static int orphans_apply(struct store *st, void *arg)
 {
-	struct desk *d = arg;
-	const struct notify_config *nc = d->notify;
+	struct orphans_job *j = arg;
+	struct desk *d = j->d;
 	sqlite3_stmt *s = d->stmt[DESK_OUTBOX_LANES], *u = d->stmt[DESK_OUTBOX_ORPHANS];
 	char **names = NULL, *why;
 	size_t n = 0;
 	int r = 0;
 
-	(void)st;
 	while (sqlite3_step(s) == SQLITE_ROW) {
 		names = xreallocarray(names, n + 1, sizeof(*names));
 		names[n++] = column_dup(s, 1);
 	}
 	sqlite3_reset(s);
-	if (nc->smtp_url == NULL) {
+	if (j->nc->smtp_url == NULL) {
 		db_bind_text(u, 1, "mail");
 		db_bind_text(u, 3, "no notify.smtp.url is configured");
 		r = db_step_done(u);
 		sqlite3_clear_bindings(u);
+		if (r == 0)
+			j->failed += sqlite3_changes(store_db(st));
 	}
 	for (size_t i = 0; i < n; i++) {
-		bool known = false;
-
-		for (size_t k = 0; names[i] && k < nc->nwebhooks; k++)
-			known = known || strcmp(nc->webhooks[k].name, names[i]) == 0;
-		if (r == 0 && names[i] && !known) {
+		if (r == 0 && names[i] && webhook_named(j->nc, names[i]) == NULL) {
 			why = xasprintf("webhook '%s' is no longer configured", names[i]);
 			db_bind_text(u, 1, "webhook");
 			db_bind_text(u, 2, names[i]);
 			db_bind_text(u, 3, why);
 			r = db_step_done(u);
+			sqlite3_clear_bindings(u);
 			free(why);
+			if (r == 0)
+				j->failed += sqlite3_changes(store_db(st));
 		}
 		free(names[i]);
 	}
@@ -728,25 +840,117 @@ static int orphans_apply(struct store *st, void *arg)
 	return r;
 }
 
-static void lanes_free(struct dispatch *p)
+static void lane_free(struct lane *l)
 {
-	for (size_t i = 0; i < p->nlanes; i++) {
-		for (size_t k = 0; p->lanes[i].rates && k < DISPATCH_RATE_TARGETS; k++) {
-			free(p->lanes[i].rates[k].target);
-			free(p->lanes[i].rates[k].sent);
-		}
-		free(p->lanes[i].rates);
+	for (size_t k = 0; l->rates && k < DISPATCH_RATE_TARGETS; k++) {
+		free(l->rates[k].target);
+		free(l->rates[k].sent);
 	}
-	free(p->lanes);
+	free(l->rates);
+	free(l->name);
+	free(l);
+}
+
+/* A lane for the webhook named name (NULL: mail) of nc, running. */
+static int lane_start(struct dispatch *p, const struct notify_config *nc,
+		      const char *name)
+{
+	struct lane *l = xcalloc(1, sizeof(*l));
+	int r;
+
+	*l = (struct lane){ .p = p, .nc = nc };
+	atomic_init(&l->abandon, false);
+	if (name) {
+		l->name = xstrdup(name);
+		l->hook = webhook_named(nc, name);
+	} else {
+		l->rates = xcalloc(DISPATCH_RATE_TARGETS, sizeof(struct rate));
+	}
+	pthread_mutex_lock(&p->lock);
+	l->generation = p->generation;
+	l->seen = p->kicks;
+	pthread_mutex_unlock(&p->lock);
+	r = -pthread_create(&l->thread, NULL, lane_main, l);
+	if (r < 0) {
+		lane_free(l);
+		return r;
+	}
+	p->lanes = xreallocarray(p->lanes, p->nlanes + 1, sizeof(*p->lanes));
+	p->lanes[p->nlanes++] = l;
+	return 0;
+}
+
+static bool lane_wanted(const struct lane *l, const struct notify_config *nc)
+{
+	return l->name ? webhook_named(nc, l->name) != NULL : nc->smtp_url != NULL;
+}
+
+static bool has_lane(const struct dispatch *p, const char *name)
+{
+	for (size_t i = 0; i < p->nlanes; i++)
+		if (name ? p->lanes[i]->name && strcmp(p->lanes[i]->name, name) == 0
+			 : p->lanes[i]->name == NULL)
+			return true;
+	return false;
+}
+
+/*
+ * Make the lanes those of nc: lanes whose channel is gone are retired
+ * (a send in flight abandoned) and joined, nc is published for the
+ * others, and lanes for new channels start.  First error of a start,
+ * the other lanes still started; *ret counts what changed.
+ */
+static int lanes_sync(struct dispatch *p, const struct notify_config *nc,
+		      struct dispatch_change *ret)
+{
+	size_t kept = 0;
+	int r = 0, e;
+
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->nlanes; i++)
+		if (!lane_wanted(p->lanes[i], nc)) {
+			p->lanes[i]->retired = true;
+			atomic_store(&p->lanes[i]->abandon, true);
+		}
+	p->nc = nc;
+	p->generation++;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	for (size_t i = 0; i < p->nlanes; i++) {
+		struct lane *l = p->lanes[i];
+
+		if (!l->retired) {
+			p->lanes[kept++] = l;
+			continue;
+		}
+		pthread_join(l->thread, NULL);
+		ret->removed++;
+		lane_free(l);
+	}
+	p->nlanes = kept;
+	if (nc->smtp_url && !has_lane(p, NULL)) {
+		e = lane_start(p, nc, NULL);
+		r = r < 0 ? r : e;
+		ret->added += e == 0;
+	}
+	for (size_t i = 0; i < nc->nwebhooks; i++) {
+		if (has_lane(p, nc->webhooks[i].name))
+			continue;
+		e = lane_start(p, nc, nc->webhooks[i].name);
+		r = r < 0 ? r : e;
+		ret->added += e == 0;
+	}
+	return r;
 }
 
 int dispatch_start(struct desk *d, struct dispatch **ret)
 {
-	const struct notify_config *nc = d->notify;
 	struct dispatch *p = xcalloc(1, sizeof(*p));
+	struct orphans_job job = { .d = d, .nc = d->notify };
+	struct dispatch_change change = { 0 };
 	int r;
 
-	r = writer_run(d->writer, orphans_apply, d);
+	r = writer_run(d->writer, orphans_apply, &job);
 	if (r < 0) {
 		free(p);
 		return r;
@@ -754,22 +958,28 @@ int dispatch_start(struct desk *d, struct dispatch **ret)
 	p->d = d;
 	pthread_mutex_init(&p->lock, NULL);
 	cond_init_monotonic(&p->cond);
-	p->lanes = xcalloc(nc->nwebhooks + 1, sizeof(*p->lanes));
-	if (nc->smtp_url)
-		p->lanes[p->nlanes++] = (struct lane){
-			.p = p, .rates = xcalloc(DISPATCH_RATE_TARGETS, sizeof(struct rate)) };
-	for (size_t i = 0; i < nc->nwebhooks; i++)
-		p->lanes[p->nlanes++] = (struct lane){ .p = p, .hook = &nc->webhooks[i] };
-	for (; r == 0 && p->nstarted < p->nlanes; p->nstarted++)
-		r = -pthread_create(&p->lanes[p->nstarted].thread, NULL, lane_main,
-				    &p->lanes[p->nstarted]);
+	r = lanes_sync(p, d->notify, &change);
 	if (r < 0) {
-		p->nstarted--;
 		dispatch_stop(p);
 		return r;
 	}
 	*ret = p;
 	return 0;
+}
+
+int dispatch_reconfigure(struct dispatch *p, const struct notify_config *nc,
+			 struct dispatch_change *ret)
+{
+	struct orphans_job job = { .d = p->d, .nc = nc };
+	int r, e;
+
+	*ret = (struct dispatch_change){ 0 };
+	r = lanes_sync(p, nc, ret);
+	/* After the joins: no retired lane is still sending what fails here. */
+	e = writer_run(p->d->writer, orphans_apply, &job);
+	ret->failed = job.failed;
+	ret->lanes = p->nlanes;
+	return r < 0 ? r : e;
 }
 
 void dispatch_kick(struct dispatch *p)
@@ -788,11 +998,14 @@ void dispatch_stop(struct dispatch *p)
 	p->stopping = true;
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
-	atomic_store(&p->abandon, true);
-	for (size_t i = 0; i < p->nstarted; i++)
-		pthread_join(p->lanes[i].thread, NULL);
+	for (size_t i = 0; i < p->nlanes; i++)
+		atomic_store(&p->lanes[i]->abandon, true);
+	for (size_t i = 0; i < p->nlanes; i++) {
+		pthread_join(p->lanes[i]->thread, NULL);
+		lane_free(p->lanes[i]);
+	}
+	free(p->lanes);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
-	lanes_free(p);
 	free(p);
 }

@@ -29,8 +29,11 @@
 #ifndef TOCSIN_DISPATCH_H
 #define TOCSIN_DISPATCH_H
 
+#include <stddef.h>
+
 struct desk;
 struct dispatch;
+struct notify_config;
 
 #define DISPATCH_BATCH_MAX 16
 /* Rows one digest mail carries at most; the rest go in the next. */
@@ -46,6 +49,27 @@ struct dispatch;
  * notify.smtp.url, a webhook no longer configured), saying so.
  */
 int dispatch_start(struct desk *d, struct dispatch **ret);
+
+/* What a reload changed of the lanes. */
+struct dispatch_change {
+	size_t lanes;		/* running now */
+	size_t added, removed;	/* lanes started, lanes retired */
+	int failed;		/* pending rows of a channel now gone, failed */
+};
+/*
+ * SIGHUP, from the thread that started the sender: send with nc (of a
+ * configuration kept until exit) from now on.  A lane whose channel is
+ * gone (notify.smtp.url removed, a webhook name no longer listed) is
+ * retired: its send in flight is abandoned, the thread joined, and its
+ * pending rows fail saying why, as at start.  The other lanes take nc
+ * up between two rounds (a send in flight finishes with the old one),
+ * keeping their rate slots and, unless their peer's URL changed, their
+ * backoff; lanes for new channels start.  Rows keep what they were
+ * rendered with.  0, or the first -errno (a lane that could not start,
+ * or the writer job), with *ret filled either way.
+ */
+int dispatch_reconfigure(struct dispatch *p, const struct notify_config *nc,
+			 struct dispatch_change *ret);
 void dispatch_stop(struct dispatch *p);
 /* Something was queued: every lane looks now rather than at its next poll. */
 void dispatch_kick(struct dispatch *p);

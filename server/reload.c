@@ -1,7 +1,6 @@
 #include "reload.h"
 
 #include <errno.h>
-#include <sodium.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +12,12 @@
 #include "credentials.h"
 #include "dedup.h"
 #include "desk.h"
+#include "dispatch.h"
 #include "helpdesk.h"
 #include "inventory.h"
 #include "lifecycle.h"
 #include "liveness.h"
+#include "notify.h"
 #include "retention.h"
 #include "server.h"
 #include "tls.h"
@@ -39,44 +40,6 @@ void reload_history_free(struct reload_history *h)
 }
 
 /* --- what changed ------------------------------------------------------ */
-
-/* Feed a node and everything below it to the hash, positions left out. */
-static void digest_node(crypto_generichash_state *h, const struct cfg_node *n)
-{
-	unsigned char type = n ? (unsigned char)n->type : 0xff;
-
-	crypto_generichash_update(h, &type, 1);
-	if (n == NULL)
-		return;
-	if (n->type == CFG_SCALAR && n->value != NULL)
-		crypto_generichash_update(h, (const unsigned char *)n->value,
-					  strlen(n->value) + 1);
-	for (size_t i = 0; n->type == CFG_MAP && i < n->npairs; i++) {
-		crypto_generichash_update(h, (const unsigned char *)n->pairs[i].key,
-					  strlen(n->pairs[i].key) + 1);
-		digest_node(h, n->pairs[i].value);
-	}
-	for (size_t i = 0; n->type == CFG_SEQ && i < n->nitems; i++)
-		digest_node(h, n->items[i]);
-}
-
-/* The value of key in map, without marking it read; NULL when absent. */
-static const struct cfg_node *lookup(const struct cfg_node *map, const char *key)
-{
-	for (size_t i = 0; map && map->type == CFG_MAP && i < map->npairs; i++)
-		if (strcmp(map->pairs[i].key, key) == 0)
-			return map->pairs[i].value;
-	return NULL;
-}
-
-void reload_notify_digest(const struct cfg *cfg, uint8_t out[32])
-{
-	crypto_generichash_state h;
-
-	crypto_generichash_init(&h, NULL, 0, 32);
-	digest_node(&h, lookup(cfg->root, "notify"));
-	crypto_generichash_final(&h, out, 32);
-}
 
 static bool str_differs(const char *a, const char *b)
 {
@@ -124,9 +87,6 @@ static void warn_restart_only(const struct server_config *old,
 		log_warnx(fmt, "writer.max_queue or max_group");
 	if (old->lifecycle->tick_ms != new->lifecycle->tick_ms)
 		log_warnx(fmt, "lifecycle.tick");
-	if (memcmp(old->notify_digest, new->notify_digest,
-		   sizeof(old->notify_digest)) != 0)
-		log_warnx(fmt, "notify: (mail server, webhooks, rates and templates)");
 }
 
 static bool listen_differs(const struct trap_config *a,
@@ -205,6 +165,23 @@ static void reload_certificate(const struct tls_config *old,
 			  why);
 	else
 		log_notice("SIGHUP: new connections get the new TLS certificate");
+}
+
+/*
+ * After the writer job that renders new notifications with conf's
+ * notify: (desk_reconfigure()): the sender's lanes take it up too.
+ */
+static void reload_notify(struct dispatch *p, const struct notify_config *nc)
+{
+	struct dispatch_change c;
+	int r = dispatch_reconfigure(p, nc, &c);
+
+	if (r < 0)
+		log_warnx("SIGHUP: notify: starting a sender lane or failing the rows of a removed one: %s; the lanes that run send, a later reload starts the missing ones",
+			  strerror(-r));
+	log_notice("SIGHUP: notify reloaded (mail %s%s, %zu webhooks; %zu sender lanes: %zu started, %zu retired; %d pending rows of removed channels failed)",
+		   nc->smtp_url ? "via " : "off", nc->smtp_url ? nc->smtp_url_shown : "",
+		   nc->nwebhooks, c.lanes, c.added, c.removed, c.failed);
 }
 
 struct reconfigure_job {
@@ -291,6 +268,8 @@ int reload_apply(struct api *api, struct reload_history *h,
 			   job.nrecomputed);
 	desk_orphans_warn(&job.orphans, "SIGHUP: ");
 	desk_orphans_clear(&job.orphans);
+	if (api->desk != NULL && api->desk->dispatch != NULL)
+		reload_notify(api->desk->dispatch, conf->helpdesk->notify);
 	warn_restart_only(api->conf, conf);
 	warn_traps_restart_only(traplisten_config(api->traps), conf->traps);
 	reload_certificate(api->conf->tls, conf->tls);

@@ -12,32 +12,33 @@
  * (contracts:, people:, helpdesk: and the customers' contract, contacts
  * and notify: desk_reconfigure()), after which the open tickets' SLA
  * clocks are recomputed from their journals with the new calendars (the
- * read side's desk follows under store_lock()); the TLS certificate and
- * key (tls.c hands the new pair to the next handshakes); and the trap
+ * read side's desk follows under store_lock()), with the notify: section
+ * the new notifications are rendered with, which the sender's lanes then
+ * take up between two rounds (dispatch_reconfigure(): rates and backoff
+ * kept, lanes of removed channels retired, their pending rows failed);
+ * the TLS certificate and key (tls.c hands the new pair to the next
+ * handshakes); and the trap
  * listener's configuration but for its sockets and net-snmp's start-up
  * settings (traplisten_reconfigure()).  What is bound at start is named
  * in the log with "restart the server to apply it": listen,
  * database, allow_plain_http, tls.client_ca and require_client_cert,
  * http.max_body/threads/max_connections/connection_timeout,
- * writer.max_queue/max_group, lifecycle.tick, the notify: section (the
- * sender's lanes, rates and templates are built from it at start), and
- * traps.listen, user, engine_id, mib_dirs, receive_buffer and max_packet.
+ * writer.max_queue/max_group, lifecycle.tick, and traps.listen, user,
+ * engine_id, mib_dirs, receive_buffer and max_packet.
  *
  * Replaced configurations are kept until exit, since modules may still
  * hold pointers into them (a helpdesk job or API read of the previous
- * helpdesk, the start's notify:, a token, the trap listener's batches
- * at the writer and its SNMPv3 users), and reloads
- * are rare: this is how a replaced trap configuration is retired safely,
+ * helpdesk, a sender lane's notify: until its next round, a token, the
+ * trap listener's batches at the writer and its SNMPv3 users), and
+ * reloads are rare: this is how a replaced trap configuration is retired safely,
  * without a reference count on the listener's per-trap path.
  */
 #ifndef TOCSIN_RELOAD_H
 #define TOCSIN_RELOAD_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 struct api;
-struct cfg;
 struct server_config;
 
 /* Every configuration loaded, the first one as well. */
@@ -48,13 +49,6 @@ struct reload_history {
 
 void reload_keep(struct reload_history *h, struct server_config *conf);
 void reload_history_free(struct reload_history *h);
-
-/*
- * A digest of the notify: section of a loaded configuration tree, so that
- * a reload can tell whether it changed (config.c fills
- * server_config.notify_digest with it).
- */
-void reload_notify_digest(const struct cfg *cfg, uint8_t out[32]);
 
 /*
  * Load config_path (and dropin_dir) and apply it to api.  0, or -errno

@@ -90,8 +90,6 @@ struct server_config {
 	struct enrollment_config enrollment;
 	size_t writer_queue_bytes; /* request bytes of queued ingest batches */
 	struct console_config console; /* sessions and logins (session.h) */
-	/* Digests of what a reload cannot apply (reload.c) */
-	uint8_t notify_digest[TOKEN_HASH_LEN];
 };
 
 struct cfg;
