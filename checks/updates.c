@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "../common/config.h"
+#include "../common/log.h"
 #include "../common/utf8.h"
 #include "../common/util.h"
 #include "check.h"
@@ -937,6 +938,9 @@ static int updates_collect(void *p, int64_t now_ms, struct check_results *out)
 			ctx->next_apt_ms = mono + ctx->apt_interval_ms;
 			if (apt_needed(ctx, now_ms, &inputs))
 				start_job(ctx, inputs);
+			else /* why apt did not run: for an operator, and the tests */
+				log_debug("updates: apt's inputs did not change since its last run: not running it again (next look in %llds)",
+					  (long long)(ctx->apt_interval_ms / 1000));
 		}
 	}
 	lists_age(ctx, now_ms, &la);

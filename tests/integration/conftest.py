@@ -239,6 +239,18 @@ def server(tmp_path):
     srv.stop()
 
 
+@pytest.fixture
+def mailbox():
+    """A real SMTP server (aiosmtpd) on loopback that keeps what it gets."""
+    from helpdesk_util import Mailbox  # helpdesk_util imports this module
+
+    box = Mailbox().start()
+    try:
+        yield box
+    finally:
+        box.stop()
+
+
 class Certs:
     """PEM files made with openssl for one test session.
 

@@ -96,29 +96,32 @@ def test_agent_killed_mid_batch_loses_nothing_duplicates_nothing(server, tmp_pat
         config.write_text(config.read_text().replace("timeout: 5s", "timeout: 60s"))
         assert "timeout: 60s" in config.read_text()
         agent = Agent(config).start()
-        assert proxy.stalled.wait(20), "the agent never sent a batch"
-        in_flight = set(proxy.ids_in(0))
-        assert len(in_flight) == 3
-        agent.stop(signal.SIGKILL)
+        try:
+            assert proxy.stalled.wait(20), "the agent never sent a batch"
+            in_flight = set(proxy.ids_in(0))
+            assert len(in_flight) == 3
+            agent.stop(signal.SIGKILL)
 
-        # the killed agent's outbox still holds the batch in flight
-        kept = agent.outbox_ids()
-        assert in_flight <= kept
-        at_server = set(server_event_ids(server))
-        if mode == "stall_after":
-            assert in_flight <= at_server  # committed, answer lost
-        else:
-            assert not (in_flight & at_server)
+            # the killed agent's outbox still holds the batch in flight
+            kept = agent.outbox_ids()
+            assert in_flight <= kept
+            at_server = set(server_event_ids(server))
+            if mode == "stall_after":
+                assert in_flight <= at_server  # committed, answer lost
+            else:
+                assert not (in_flight & at_server)
 
-        proxy.mode = "pass"
-        proxy.release.set()
-        agent = Agent(config).start()
-        wait_for(lambda: kept <= set(server_event_ids(server)), timeout=20,
-                 what="the resent events at the collector")
-        wait_for(lambda: agent.outbox_count() == 0 or
-                 not (kept & agent.outbox_ids()), timeout=10,
-                 what="the resent batch to leave the outbox")
-        rc = agent.stop()
+            proxy.mode = "pass"
+            proxy.release.set()
+            agent = Agent(config).start()
+            wait_for(lambda: kept <= set(server_event_ids(server)), timeout=20,
+                     what="the resent events at the collector")
+            wait_for(lambda: agent.outbox_count() == 0 or
+                     not (kept & agent.outbox_ids()), timeout=10,
+                     what="the resent batch to leave the outbox")
+            rc = agent.stop()
+        finally:
+            agent.stop()
     assert rc == 0, agent.text()
     assert ticket_count(server) == 3
     counts = occurrences_match_events(server)
@@ -134,9 +137,11 @@ def test_agent_killed_mid_batch_loses_nothing_duplicates_nothing(server, tmp_pat
 
 def test_outbox_full_keeps_state_changes_and_reports_drops(tmp_path):
     srv = Server(tmp_path / "server").start()
-    pin_server_port(srv)
-    url = srv.url
-    srv.stop()  # the collector is down from the start
+    try:
+        pin_server_port(srv)
+        url = srv.url
+    finally:
+        srv.stop()  # the collector is down from the start
     config = agent_config(tmp_path, url, disk_checks(tmp_path, 4, warning="0%"),
                           extra="outbox:\n  max_events: 20\n",
                           server_extra="  backoff_max: 1s\n")

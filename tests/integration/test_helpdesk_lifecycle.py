@@ -1,18 +1,9 @@
 """The helpdesk's notifications next to the alert lifecycle, on the real
 server with a real SMTP server (aiosmtpd): flapping, reopening, child
 tickets behind a dead device and their detaching."""
-import pytest
-
 from conftest import Server, wait_for
-from helpdesk_util import (BOB_TOKEN, Mailbox, act, event, helpdesk_extra, open_ticket,
-                           outbox, post)
-
-
-@pytest.fixture
-def mailbox():
-    box = Mailbox().start()
-    yield box
-    box.stop()
+from helpdesk_util import (BOB_TOKEN, act, event, helpdesk_extra, open_ticket, outbox,
+                           post)
 
 
 def journal_actions(srv, tid):

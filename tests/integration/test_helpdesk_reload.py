@@ -4,10 +4,8 @@ and mail goes to the new addresses; a helpdesk with an error is refused,
 naming file:line:column, and the running one kept."""
 import signal
 
-import pytest
-
 from conftest import Server, wait_for
-from helpdesk_util import Mailbox, helpdesk_extra, open_ticket
+from helpdesk_util import helpdesk_extra, open_ticket
 
 RESTART_ONLY = "restart the server to apply it"
 
@@ -16,13 +14,6 @@ def reload(srv, extra, count=1, what="SIGHUP: configuration reloaded"):
     srv.write_config(extra=extra)
     srv.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: srv.log_text().count(what) >= count, what="the reload")
-
-
-@pytest.fixture
-def mailbox():
-    box = Mailbox().start()
-    yield box
-    box.stop()
 
 
 def test_a_new_response_time_applies_to_new_tickets_after_a_reload(tmp_path):

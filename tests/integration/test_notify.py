@@ -14,13 +14,6 @@ SYSTEM_FROM = "Tocsin monitoring <tocsin@shop.example>"
 SIGNATURE = "Tocsin, the monitoring system of Example IT"
 
 
-@pytest.fixture
-def mailbox():
-    box = Mailbox().start()
-    yield box
-    box.stop()
-
-
 def body_of(m):
     return m["msg"].get_content()
 
@@ -279,7 +272,8 @@ def test_mail_over_tls_with_authentication(tmp_path, certificate, mode):
 def test_smtp_ca_file_is_the_only_trust_anchor(tmp_path, certificate):
     """notify.smtp.ca_file names the CA the mail server must have: a mail
     server whose certificate only the system's trust directory vouches for
-    gets no mail (and no password) then."""
+    gets no mail (and no password) then.  The control, in the same setup
+    with its own CA as ca_file, gets the mail: the refusal is the CA's."""
     import ssl
 
     from aiosmtpd.controller import Controller
@@ -312,6 +306,14 @@ def test_smtp_ca_file_is_the_only_trust_anchor(tmp_path, certificate):
         con.close()
         assert any(e and "certificate" in e.lower() for e in errors), errors
         assert box.matching("alice@shop.example", f"#{tid}]") == []
+
+        # The same mail server, trust directory, outbox and mail, only
+        # ca_file naming the server's CA (a restart: the outbox stays).
+        srv.stop()
+        srv.write_config(extra=extra.replace(f"ca_file: {other}\n", f"ca_file: {cert}\n"))
+        srv.start()
+        wait_for(lambda: box.matching("alice@shop.example", f"#{tid}]"),
+                 what="the mail once ca_file names the mail server's CA")
     finally:
         srv.stop()
         box.stop()

@@ -7,19 +7,8 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-import pytest
-
-from conftest import wait_for
-from helpdesk_util import (BlackHole, Mailbox, event, helpdesk_extra, open_ticket, outbox,
-                           post)
-from conftest import Server
-
-
-@pytest.fixture
-def mailbox():
-    box = Mailbox().start()
-    yield box
-    box.stop()
+from conftest import Server, wait_for
+from helpdesk_util import (BlackHole, event, helpdesk_extra, open_ticket, outbox, post)
 
 
 def test_a_hanging_webhook_does_not_delay_the_mail(tmp_path, mailbox):

@@ -61,19 +61,35 @@ def test_lifecycle_rules_apply_after_a_reload(tmp_path):
         srv.stop()
 
 
+NOTIFY = """\
+notify:
+  from: "Tocsin monitoring <tocsin@shop.example>"
+  poll: 100ms
+"""
+RESTART_ONLY = ("lifecycle:\n  tick: 2s\n"
+                "helpdesk:\n  categories: [telephony, managed-it]\n")
+
+
+def named_for_a_restart(srv):
+    """What the reloads so far said only a restart applies."""
+    return [line.split("SIGHUP: ", 1)[1] for line in srv.log_text().splitlines()
+            if line.endswith("; restart the server to apply it")]
+
+
 def test_what_needs_a_restart_is_named(tmp_path):
-    srv = Server(tmp_path / "server").start()
+    srv = Server(tmp_path / "server", extra=NOTIFY).start()
     try:
-        reload(srv, "lifecycle:\n  tick: 2s\n"
-                    "helpdesk:\n  categories: [telephony, managed-it]\n")
+        # notify: and the helpdesk change too, but they reload: only the
+        # tick is named (notify: was, before it reloaded)
+        reload(srv, RESTART_ONLY + NOTIFY.replace("100ms", "200ms"))
+        assert named_for_a_restart(srv) == \
+            ["lifecycle.tick changed; restart the server to apply it"]
         log = srv.log_text()
-        assert "SIGHUP: lifecycle.tick changed; restart the server to apply it" in log
-        # the helpdesk reloads now (test_helpdesk_reload.py): no warning
-        assert "the helpdesk (contracts" not in log
+        assert "SIGHUP: notify reloaded (" in log
         assert "helpdesk reloaded" in log
-        # a reload that changes neither says nothing of them
-        reload(srv, "lifecycle:\n  tick: 2s\n"
-                    "helpdesk:\n  categories: [telephony, managed-it]\n", count=2)
-        assert srv.log_text().count("lifecycle.tick changed") == 1
+        # a reload that changes nothing says nothing of it
+        reload(srv, RESTART_ONLY + NOTIFY.replace("100ms", "200ms"), count=2)
+        assert len(named_for_a_restart(srv)) == 1
+        assert srv.log_text().count("SIGHUP: notify reloaded (") == 2
     finally:
         srv.stop()

@@ -30,38 +30,40 @@ def metric(srv, name):
 
 def test_old_events_are_pruned_and_an_open_ticket_keeps_its_latest(tmp_path):
     srv = Server(tmp_path / "server", extra=RETENTION).start()
-    ok_ids = [str(uuid.uuid4()) for _ in range(4)]
-    r = srv.post_events({"host": "web01", "events":
-                         [event("/srv", "critical") for _ in range(5)] +
-                         [event("/var", "ok", i) for i in ok_ids]})
-    assert r.status == 200 and r.json()["accepted"] == 9
-    (ticket,) = srv.tickets()
-    assert srv.db_count("events") == 9
-
-    # Two seconds on, the timer's jobs delete all but the ticket's latest two.
-    wait_for(lambda: (metric(srv, "tocsin_retention_events_deleted_total") or 0) >= 7,
-             timeout=20, what="seven events pruned")
-    assert srv.db_count("events") == 2
-    t = srv.ticket(ticket["id"])
-    assert t["occurrence_count"] == 5
-    assert len(t["occurrences"]) == 2
-    assert metric(srv, "tocsin_retention_events_kept_total") >= 2
-    assert metric(srv, 'tocsin_retention_jobs_total{result="ok"}') >= 1
-
-    # A resend of a pruned event is new again: what retention.event_ids is for.
-    r = srv.post_events({"host": "web01", "events": [event("/var", "ok", ok_ids[0])]})
-    assert r.json()["accepted"] == 1
-    # Resolved, the ticket's kept events go with the next look behind the
-    # cursor (hourly); they are still there now.
-    srv.post_events({"host": "web01", "events": [event("/srv", "ok")]})
-    con = sqlite3.connect(srv.db)
     try:
-        kept = con.execute("SELECT count(*) FROM events WHERE ticket_id = ?",
-                           (ticket["id"],)).fetchone()[0]
+        ok_ids = [str(uuid.uuid4()) for _ in range(4)]
+        r = srv.post_events({"host": "web01", "events":
+                             [event("/srv", "critical") for _ in range(5)] +
+                             [event("/var", "ok", i) for i in ok_ids]})
+        assert r.status == 200 and r.json()["accepted"] == 9
+        (ticket,) = srv.tickets()
+        assert srv.db_count("events") == 9
+
+        # Two seconds on, the timer's jobs delete all but the ticket's latest two.
+        wait_for(lambda: (metric(srv, "tocsin_retention_events_deleted_total") or 0) >= 7,
+                 timeout=20, what="seven events pruned")
+        assert srv.db_count("events") == 2
+        t = srv.ticket(ticket["id"])
+        assert t["occurrence_count"] == 5
+        assert len(t["occurrences"]) == 2
+        assert metric(srv, "tocsin_retention_events_kept_total") >= 2
+        assert metric(srv, 'tocsin_retention_jobs_total{result="ok"}') >= 1
+
+        # A resend of a pruned event is new again: what retention.event_ids is for.
+        r = srv.post_events({"host": "web01", "events": [event("/var", "ok", ok_ids[0])]})
+        assert r.json()["accepted"] == 1
+        # Resolved, the ticket's kept events go with the next look behind the
+        # cursor (hourly); they are still there now.
+        srv.post_events({"host": "web01", "events": [event("/srv", "ok")]})
+        con = sqlite3.connect(srv.db)
+        try:
+            kept = con.execute("SELECT count(*) FROM events WHERE ticket_id = ?",
+                               (ticket["id"],)).fetchone()[0]
+        finally:
+            con.close()
+        assert kept == 3
     finally:
-        con.close()
-    assert kept == 3
-    srv.stop()
+        srv.stop()
 
 
 def test_retention_shorter_than_the_resend_window_is_refused(tmp_path):
@@ -106,50 +108,52 @@ def ticket_of(srv, item):
 def test_old_closed_tickets_go_with_all_their_rows(tmp_path):
     from helpdesk_util import act
     srv = Server(tmp_path / "server", extra=TICKETS).start()
-    srv.post_events({"host": "web01", "events": [event("/old", "critical")]})
-    srv.post_events({"host": "web01", "events": [event("/old", "ok")]})
-    old = ticket_of(srv, "/old")
-    assert act(srv, old, {"action": "comment", "text": "disk swapped"}).status == 200
-    r = act(srv, old, {"action": "close", "text": "done"})
-    assert r.status == 200 and r.json()["status"] == "closed"
-    srv.post_events({"host": "web01", "events": [event("/open", "critical")]})
-    srv.post_events({"host": "web01", "events": [event("/res", "critical")]})
-    srv.post_events({"host": "web01", "events": [event("/res", "ok")]})
-    open_, resolved = ticket_of(srv, "/open"), ticket_of(srv, "/res")
-    con = sqlite3.connect(srv.db)
     try:
-        before = rows_naming(con, old)
-        assert before["journal.ticket_id"] >= 3 and before["events.ticket_id"] == 2
-        assert before["problems.ticket_id"] == 1
-
-        # Two seconds after its last change the closed ticket goes, whole.
-        wait_for(lambda: (metric(srv, "tocsin_retention_tickets_deleted_total") or 0) >= 1,
-                 timeout=20, what="the closed ticket deleted")
-        assert srv.get(f"/api/v1/tickets/{old}").status == 404
-        assert all(n == 0 for n in rows_naming(con, old).values()), rows_naming(con, old)
-        assert orphans(con) == {}
-        assert con.execute("SELECT count(*) FROM problems WHERE item = '/old'"
-                           " AND ticket_id IS NULL").fetchone()[0] == 1
-        # Open and resolved tickets stay, however old: once both are past
-        # the retention, a prune job more has left them.
-        newest = con.execute("SELECT max(last_seen, opened_at, coalesce(resolved_at, 0))"
-                             " FROM tickets WHERE id = ?", (resolved,)).fetchone()[0]
-        wait_for(lambda: time.time() * 1000 > newest + 2500, timeout=20, what="2s past")
-        jobs = metric(srv, 'tocsin_retention_jobs_total{result="ok"}')
-        wait_for(lambda: metric(srv, 'tocsin_retention_jobs_total{result="ok"}') > jobs,
-                 timeout=20, what="another prune job")
-        assert srv.ticket(open_)["status"] == "new"
-        assert srv.ticket(resolved)["status"] == "resolved"
-        assert metric(srv, "tocsin_retention_tickets_deleted_total") == 1
-
-        # The problem again: a new ticket with a new id.
         srv.post_events({"host": "web01", "events": [event("/old", "critical")]})
-        again = ticket_of(srv, "/old")
-        assert again > max(old, open_, resolved)
-        assert srv.ticket(again)["status"] == "new"
+        srv.post_events({"host": "web01", "events": [event("/old", "ok")]})
+        old = ticket_of(srv, "/old")
+        assert act(srv, old, {"action": "comment", "text": "disk swapped"}).status == 200
+        r = act(srv, old, {"action": "close", "text": "done"})
+        assert r.status == 200 and r.json()["status"] == "closed"
+        srv.post_events({"host": "web01", "events": [event("/open", "critical")]})
+        srv.post_events({"host": "web01", "events": [event("/res", "critical")]})
+        srv.post_events({"host": "web01", "events": [event("/res", "ok")]})
+        open_, resolved = ticket_of(srv, "/open"), ticket_of(srv, "/res")
+        con = sqlite3.connect(srv.db)
+        try:
+            before = rows_naming(con, old)
+            assert before["journal.ticket_id"] >= 3 and before["events.ticket_id"] == 2
+            assert before["problems.ticket_id"] == 1
+
+            # Two seconds after its last change the closed ticket goes, whole.
+            wait_for(lambda: (metric(srv, "tocsin_retention_tickets_deleted_total") or 0) >= 1,
+                     timeout=20, what="the closed ticket deleted")
+            assert srv.get(f"/api/v1/tickets/{old}").status == 404
+            assert all(n == 0 for n in rows_naming(con, old).values()), rows_naming(con, old)
+            assert orphans(con) == {}
+            assert con.execute("SELECT count(*) FROM problems WHERE item = '/old'"
+                               " AND ticket_id IS NULL").fetchone()[0] == 1
+            # Open and resolved tickets stay, however old: once both are past
+            # the retention, a prune job more has left them.
+            newest = con.execute("SELECT max(last_seen, opened_at, coalesce(resolved_at, 0))"
+                                 " FROM tickets WHERE id = ?", (resolved,)).fetchone()[0]
+            wait_for(lambda: time.time() * 1000 > newest + 2500, timeout=20, what="2s past")
+            jobs = metric(srv, 'tocsin_retention_jobs_total{result="ok"}')
+            wait_for(lambda: metric(srv, 'tocsin_retention_jobs_total{result="ok"}') > jobs,
+                     timeout=20, what="another prune job")
+            assert srv.ticket(open_)["status"] == "new"
+            assert srv.ticket(resolved)["status"] == "resolved"
+            assert metric(srv, "tocsin_retention_tickets_deleted_total") == 1
+
+            # The problem again: a new ticket with a new id.
+            srv.post_events({"host": "web01", "events": [event("/old", "critical")]})
+            again = ticket_of(srv, "/old")
+            assert again > max(old, open_, resolved)
+            assert srv.ticket(again)["status"] == "new"
+        finally:
+            con.close()
     finally:
-        con.close()
-    srv.stop()
+        srv.stop()
 
 
 def test_a_bad_ticket_retention_is_refused_with_its_place(tmp_path):

@@ -54,12 +54,15 @@ def notify(tmp_path):
 def test_ready_watchdog_and_stopping(tmp_path, notify):
     srv = Server(tmp_path / "server")
     srv.start(env={"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000"})
-    notify.wait("READY=1")
-    # four pings per watchdog period while the writer runs its probe jobs
-    notify.wait("WATCHDOG=1", count=5)
-    srv.proc.send_signal(signal.SIGTERM)
-    notify.wait("STOPPING=1")
-    assert srv.stop() == 0
+    try:
+        notify.wait("READY=1")
+        # four pings per watchdog period while the writer runs its probe jobs
+        notify.wait("WATCHDOG=1", count=5)
+        srv.proc.send_signal(signal.SIGTERM)
+        notify.wait("STOPPING=1")
+        assert srv.stop() == 0
+    finally:
+        srv.stop()
 
 
 def test_no_watchdog_ping_while_the_writer_is_stuck_under_load(tmp_path, notify):
@@ -69,87 +72,93 @@ def test_no_watchdog_ping_while_the_writer_is_stuck_under_load(tmp_path, notify)
     again."""
     srv = Server(tmp_path / "server", extra="writer:\n  max_queue: 2\n")
     srv.start(env={"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"})
-    notify.wait("READY=1")
-    notify.wait("WATCHDOG=1", count=3)
-    stop, codes = threading.Event(), []
-
-    def flood():
-        while not stop.is_set():
-            try:
-                codes.append(srv.post_events(make_batch(1, 2, 0)).status)
-            except OSError:
-                pass
-
-    threads = [threading.Thread(target=flood) for _ in range(8)]
-    for t in threads:
-        t.start()
-    lock = sqlite3.connect(srv.db, isolation_level=None, timeout=10)
     try:
-        wait_for(lambda: 503 in codes, what="the loaded queue refusing batches")
-        lock.execute("BEGIN IMMEDIATE")  # held until the end of the measurement
-        # A commit made just before the lock may still be announced by a
-        # tick that a loaded machine delays: wait for a quiet half second
-        # (never comes if the pings do not stop, and the test fails).
-        before = sum("WATCHDOG=1" in m for m in notify.poll())
-        quiet_since = time.monotonic()
-        deadline = quiet_since + 3
-        while time.monotonic() - quiet_since < 0.5:
-            assert time.monotonic() < deadline, "WATCHDOG=1 pings did not stop"
-            time.sleep(0.05)
-            now = sum("WATCHDOG=1" in m for m in notify.poll())
-            if now != before:
-                before, quiet_since = now, time.monotonic()
-        time.sleep(2.5)  # six watchdog ticks with the writer stuck and loaded
-        stuck = sum("WATCHDOG=1" in m for m in notify.poll()) - before
-    finally:
-        if lock.in_transaction:
-            lock.execute("COMMIT")
-        lock.close()
-        stop.set()
+        notify.wait("READY=1")
+        notify.wait("WATCHDOG=1", count=3)
+        stop, codes = threading.Event(), []
+
+        def flood():
+            while not stop.is_set():
+                try:
+                    codes.append(srv.post_events(make_batch(1, 2, 0)).status)
+                except OSError:
+                    pass
+
+        threads = [threading.Thread(target=flood) for _ in range(8)]
         for t in threads:
-            t.join()
-    assert stuck == 0, f"{stuck} WATCHDOG=1 pings while the writer was stuck"
-    notify.wait("WATCHDOG=1", count=before + 1)  # it commits again: pings resume
-    srv.stop()
+            t.start()
+        lock = sqlite3.connect(srv.db, isolation_level=None, timeout=10)
+        try:
+            wait_for(lambda: 503 in codes, what="the loaded queue refusing batches")
+            lock.execute("BEGIN IMMEDIATE")  # held until the end of the measurement
+            # A commit made just before the lock may still be announced by a
+            # tick that a loaded machine delays: wait for a quiet half second
+            # (never comes if the pings do not stop, and the test fails).
+            before = sum("WATCHDOG=1" in m for m in notify.poll())
+            quiet_since = time.monotonic()
+            deadline = quiet_since + 3
+            while time.monotonic() - quiet_since < 0.5:
+                assert time.monotonic() < deadline, "WATCHDOG=1 pings did not stop"
+                time.sleep(0.05)
+                now = sum("WATCHDOG=1" in m for m in notify.poll())
+                if now != before:
+                    before, quiet_since = now, time.monotonic()
+            time.sleep(2.5)  # six watchdog ticks with the writer stuck and loaded
+            stuck = sum("WATCHDOG=1" in m for m in notify.poll()) - before
+        finally:
+            if lock.in_transaction:
+                lock.execute("COMMIT")
+            lock.close()
+            stop.set()
+            for t in threads:
+                t.join()
+        assert stuck == 0, f"{stuck} WATCHDOG=1 pings while the writer was stuck"
+        notify.wait("WATCHDOG=1", count=before + 1)  # it commits again: pings resume
+    finally:
+        srv.stop()
 
 
 def test_sighup_reloads_tokens_and_keeps_a_broken_config_out(tmp_path, notify):
     srv = Server(tmp_path / "server")
     srv.start(env={"NOTIFY_SOCKET": notify.path})
-    notify.wait("READY=1")
-    new_agent = "rotated-agent-token-0123456789"
-    srv.write_config(tokens=(new_agent, TECH_TOKEN, ADMIN_TOKEN),
-                     extra="liveness:\n  missed_heartbeats: 5\n")
-    srv.proc.send_signal(signal.SIGHUP)
-    notify.wait("RELOADING=1")
-    notify.wait("READY=1", count=2)
-    batch = {"host": "h", "events": []}
-    assert srv.post_events(batch, token=new_agent).status == 200
-    assert srv.post_events(batch, token=AGENT_TOKEN).status == 401
-    assert "SIGHUP: configuration reloaded" in srv.log_text()
+    try:
+        notify.wait("READY=1")
+        new_agent = "rotated-agent-token-0123456789"
+        srv.write_config(tokens=(new_agent, TECH_TOKEN, ADMIN_TOKEN),
+                         extra="liveness:\n  missed_heartbeats: 5\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        notify.wait("RELOADING=1")
+        notify.wait("READY=1", count=2)
+        batch = {"host": "h", "events": []}
+        assert srv.post_events(batch, token=new_agent).status == 200
+        assert srv.post_events(batch, token=AGENT_TOKEN).status == 401
+        assert "SIGHUP: configuration reloaded" in srv.log_text()
 
-    # a configuration with an error is refused; the running one stays
-    srv.config.write_text(srv.config.read_text() + "bogus_key: 1\n")
-    srv.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: "keeping the running configuration" in srv.log_text(),
-             what="the refused reload in the log")
-    assert "bogus_key: unknown key 'bogus_key'" in srv.log_text()
-    assert srv.post_events(batch, token=new_agent).status == 200
-    srv.stop()
+        # a configuration with an error is refused; the running one stays
+        srv.config.write_text(srv.config.read_text() + "bogus_key: 1\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "keeping the running configuration" in srv.log_text(),
+                 what="the refused reload in the log")
+        assert "bogus_key: unknown key 'bogus_key'" in srv.log_text()
+        assert srv.post_events(batch, token=new_agent).status == 200
+    finally:
+        srv.stop()
 
 
 def test_sighup_names_settings_that_need_a_restart(tmp_path):
     srv = Server(tmp_path / "server").start()
-    port = srv.port
-    srv.write_config(max_body="2MiB", extra="writer:\n  max_group: 16\n")
-    srv.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: "SIGHUP: configuration reloaded" in srv.log_text(),
-             what="the reload")
-    log = srv.log_text()
-    assert "SIGHUP: http.max_body changed; restart the server to apply it" in log
-    assert "SIGHUP: writer.max_queue or max_group changed; restart" in log
-    assert srv.get("/healthz").status == 200 and srv.port == port
-    srv.stop()
+    try:
+        port = srv.port
+        srv.write_config(max_body="2MiB", extra="writer:\n  max_group: 16\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "SIGHUP: configuration reloaded" in srv.log_text(),
+                 what="the reload")
+        log = srv.log_text()
+        assert "SIGHUP: http.max_body changed; restart the server to apply it" in log
+        assert "SIGHUP: writer.max_queue or max_group changed; restart" in log
+        assert srv.get("/healthz").status == 200 and srv.port == port
+    finally:
+        srv.stop()
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None,

@@ -35,7 +35,7 @@ done
 """
 
 
-def updates_config(server, tmp_path, host, sleep, apt_interval, more=""):
+def updates_config(server, tmp_path, host, sleep, apt_interval, more="", extra=""):
     apt = tmp_path / "apt-get"
     apt.write_text(FAKE_APT.format(count=tmp_path / "count", sleep=sleep))
     apt.chmod(0o755)
@@ -51,7 +51,7 @@ def updates_config(server, tmp_path, host, sleep, apt_interval, more=""):
               f"    apt_etc: {tmp_path}/etc-apt\n"
               f"    history_log: ''\n    dpkg_log: ''\n{more}")
     return write_agent_config(tmp_path / "agent.yaml", server.url, host=host,
-                              checks=checks)
+                              checks=checks, extra=extra)
 
 
 class Tickets:
@@ -79,6 +79,14 @@ def touch_later(path):
 
 def apt_runs(tmp_path):
     return int((tmp_path / "count").read_text().strip())
+
+
+# logged (log_level: debug) when apt_interval is over but nothing changed
+LEFT_OUT = "updates: apt's inputs did not change since its last run: not running it again"
+
+
+def looks_left_out(log_path):
+    return log_path.read_text().count(LEFT_OUT)
 
 
 def start(config, log_path):
@@ -193,15 +201,20 @@ def test_apt_runs_again_only_when_its_inputs_changed(server, tmp_path):
     """With nothing changed since the last simulation apt would say the
     same, so it does not run again (it costs seconds of CPU on some
     hosts); a change of the package lists, of dpkg's status or of apt's
-    configuration runs it at the next apt_interval."""
-    config = updates_config(server, tmp_path, "bg04", sleep=0, apt_interval="5s")
+    configuration runs it at the next apt_interval.  The agent's debug
+    log says when it looked and left apt out: the test waits for those
+    looks, not for a guess of when they happen."""
+    config = updates_config(server, tmp_path, "bg04", sleep=0, apt_interval="5s",
+                            extra="log_level: debug\n")
     t = Tickets(server, "bg04")
     log_path = tmp_path / "agent.log"
     agent, log = start(config, log_path)
     try:
         wait_for(lambda: t.get("security"), timeout=30, what="the first apt result")
-        # two intervals with nothing changed: no second run
-        time.sleep(11)
+        # an interval with nothing changed: a look, no second run (that
+        # the agent goes on looking shows in the runs the changes cause)
+        wait_for(lambda: looks_left_out(log_path) >= 1, timeout=15,
+                 what="a look at apt's unchanged inputs")
         assert apt_runs(tmp_path) == 1
         for n, change in enumerate([
                 lambda: touch_later(tmp_path / "lists" /
@@ -215,10 +228,14 @@ def test_apt_runs_again_only_when_its_inputs_changed(server, tmp_path):
                      what=f"apt run {n} after a change of its inputs")
             wait_for(lambda: t.latest_summary("security").startswith(f"{n} security updates"),
                      timeout=10, what=f"the result of apt run {n}")
-        # apt's lock and download directory are no change
+        # apt's lock and download directory are no change: the next look,
+        # the first counted from after they appeared, leaves apt out (and
+        # the last run kept the inputs it saw)
         (tmp_path / "lists" / "lock").write_text("")
         (tmp_path / "lists" / "partial").mkdir()
-        time.sleep(6)
+        looks = looks_left_out(log_path)
+        wait_for(lambda: looks_left_out(log_path) > looks, timeout=15,
+                 what="a look at apt's inputs with the lock and partial/")
         assert apt_runs(tmp_path) == 4
     finally:
         stop(agent, log, log_path)

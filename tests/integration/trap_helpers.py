@@ -65,6 +65,26 @@ class TrapServer(Server):
                  what=f"{name} to reach {value} (now {self.metric(name)})")
         return self.metric(name)
 
+    def udp_sockets(self):
+        """The inodes of this server's UDP sockets bound to its trap port."""
+        mine = set()
+        fds = Path(f"/proc/{self.proc.pid}/fd")
+        for fd in fds.iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:  # closed meanwhile
+                continue
+            if target.startswith("socket:["):
+                mine.add(int(target[len("socket:["):-1]))
+        bound = set()
+        for table in ("/proc/net/udp", "/proc/net/udp6"):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                port = int(fields[1].rsplit(":", 1)[1], 16)
+                if port == self.trap_port and int(fields[9]) in mine:
+                    bound.add(int(fields[9]))
+        return bound
+
     def send(self, data, host="127.0.0.1", source=None):
         """One datagram, from source (an address of the loopback) if given."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -135,7 +135,9 @@ static void test_a_flood_of_sources_stays_in_the_fixed_table(void **state)
 /*
  * A reload: a device keeps its spent bucket under its new index, a new
  * device starts full, a source keeps its own, and the new limits apply
- * (a lower burst at once).
+ * (a lower burst at once).  sw3 takes the index of sw1, whose bucket is
+ * spent too: a bucket kept by index instead of by host name would leave
+ * sw3 empty.
  */
 static void test_a_reload_keeps_the_buckets_by_host_name(void **state)
 {
@@ -152,14 +154,20 @@ static void test_a_reload_keeps_the_buckets_by_host_name(void **state)
 	struct traprate *r = traprate_new(&old);
 
 	(void)state;
-	/* sw2 (index 1) spends its 5 from one source, 5 of the source's 20. */
+	/* sw1 (index 0) spends its 5 from one source, sw2 (index 1) its 5
+	 * from another, 5 of that source's 20. */
+	assert_int_equal(passes(r, "192.0.2.5", 0, 1000, 10), 5);
 	assert_int_equal(passes(r, "192.0.2.1", 1, 1000, 10), 5);
 	traprate_reconfigure(r, &old, &conf);
 	/* sw2 is still empty: its new index is 1 again, from another source. */
 	assert_int_equal(take(r, "192.0.2.9", 1, 1000), TRAPRATE_DEVICE);
-	/* sw3 is new, full; the first source's 15 are cut to the new burst. */
-	assert_int_equal(passes(r, "192.0.2.1", 0, 1000, 10), 3);
-	assert_int_equal(take(r, "192.0.2.1", 0, 1000), TRAPRATE_SOURCE);
+	/* sw3 is new, full: its 5, from two fresh sources (3 each now). */
+	assert_int_equal(passes(r, "192.0.2.7", 0, 1000, 10), 3);
+	assert_int_equal(passes(r, "192.0.2.8", 0, 1000, 10), 2);
+	assert_int_equal(take(r, "192.0.2.8", 0, 1000), TRAPRATE_DEVICE);
+	/* The first source's 15 are cut to the new burst (no device limit). */
+	assert_int_equal(passes(r, "192.0.2.1", SIZE_MAX, 1000, 10), 3);
+	assert_int_equal(take(r, "192.0.2.1", SIZE_MAX, 1000), TRAPRATE_SOURCE);
 	traprate_free(r);
 }
 

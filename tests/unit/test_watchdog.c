@@ -9,16 +9,49 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <errno.h>
-#include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "../../common/util.h"
 #include "../../server/store.h"
 #include "../../server/watchdog.h"
 #include "../../server/writer.h"
+#include "tmpdb.h"
+
+struct fixture {
+	char path[64];
+	struct store *st;
+	struct writer *w;
+	struct watchdog *wd;
+	bool locked; /* the store lock is ours: released before the writer stops */
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+
+	*state = f;
+	if (tmpdb_make(f->path, sizeof(f->path), "watchdog") < 0 ||
+	    store_open(f->path, &f->st) < 0 || writer_start(f->st, 4, 4, &f->w) < 0)
+		return -1;
+	f->wd = watchdog_new(f->w);
+	return 0;
+}
+
+/* Also after a failed assertion: the writer must not hang on our lock. */
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	if (f->locked)
+		store_unlock(f->st);
+	watchdog_free(f->wd);
+	writer_stop(f->w);
+	store_close(f->st);
+	tmpdb_remove(f->path);
+	free(f);
+	return 0;
+}
 
 static int noop(struct store *st, void *arg)
 {
@@ -29,20 +62,12 @@ static int noop(struct store *st, void *arg)
 
 static void test_no_ping_while_the_writer_is_stuck_under_load(void **state)
 {
-	char path[] = "/tmp/tocsin-test-watchdog-XXXXXX";
+	struct fixture *f = *state;
+	struct watchdog *wd = f->wd;
+	struct writer *w = f->w;
 	struct writer_stats ws;
-	struct watchdog *wd;
-	struct writer *w;
-	struct store *st;
-	int fd, ticks;
+	int ticks;
 
-	(void)state;
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	close(fd);
-	assert_int_equal(store_open(path, &st), 0);
-	assert_int_equal(writer_start(st, 4, 4, &w), 0);
-	wd = watchdog_new(w);
 	/* idle: the probe commits, so the next tick pings */
 	assert_false(watchdog_tick(wd));
 	for (ticks = 0; !watchdog_tick(wd); ticks++)
@@ -53,7 +78,8 @@ static void test_no_ping_while_the_writer_is_stuck_under_load(void **state)
 	assert_int_equal(writer_run(w, noop, NULL), 0);
 
 	/* the writer takes a job and hangs on the store; the queue fills */
-	store_lock(st);
+	store_lock(f->st);
+	f->locked = true;
 	assert_int_equal(writer_post(w, noop, NULL, NULL), 0);
 	do
 		writer_get_stats(w, &ws);
@@ -68,19 +94,17 @@ static void test_no_ping_while_the_writer_is_stuck_under_load(void **state)
 	assert_true(ws.rejected > 0);
 
 	/* it commits again: pings resume */
-	store_unlock(st);
+	f->locked = false;
+	store_unlock(f->st);
 	for (ticks = 0; !watchdog_tick(wd); ticks++)
 		assert_true(ticks < 1000000);
-	watchdog_free(wd);
-	writer_stop(w);
-	store_close(st);
-	unlink(path);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_no_ping_while_the_writer_is_stuck_under_load),
+		cmocka_unit_test_setup_teardown(test_no_ping_while_the_writer_is_stuck_under_load,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
