@@ -2,12 +2,14 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *log_progname = "tocsin";
-static enum log_level log_max = LOG_LEVEL_INFO;
+/* Set by a reload while other threads log: atomic, relaxed is enough. */
+static _Atomic int log_max = LOG_LEVEL_INFO;
 static bool log_journal;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -22,14 +24,14 @@ void log_init(const char *progname, enum log_level max_level)
 	const char *stream = getenv("JOURNAL_STREAM");
 
 	log_progname = progname;
-	log_max = max_level;
+	atomic_store_explicit(&log_max, (int)max_level, memory_order_relaxed);
 	/* systemd connects stderr to journald and says so in JOURNAL_STREAM. */
 	log_journal = stream != NULL && *stream != '\0';
 }
 
 void log_set_level(enum log_level max_level)
 {
-	log_max = max_level;
+	atomic_store_explicit(&log_max, (int)max_level, memory_order_relaxed);
 }
 
 bool log_to_journal(void)
@@ -53,7 +55,7 @@ static void log_emit(enum log_level level, int errnum, const char *fmt,
 {
 	char msg[2048];
 
-	if (level > log_max)
+	if ((int)level > atomic_load_explicit(&log_max, memory_order_relaxed))
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 
