@@ -258,9 +258,9 @@ static const struct cli_command *command_of(const char *name)
 {
 	static const struct cli_command *const all[] = {
 		&cli_cmd_ack, &cli_cmd_start, &cli_cmd_assign, &cli_cmd_unassign,
-		&cli_cmd_comment, &cli_cmd_ask, &cli_cmd_escalate, &cli_cmd_priority, &cli_cmd_urgency,
-		&cli_cmd_impact, &cli_cmd_merge, &cli_cmd_resolve, &cli_cmd_close,
-		&cli_cmd_reopen,
+		&cli_cmd_comment, &cli_cmd_ask, &cli_cmd_escalate,
+		&cli_cmd_priority, &cli_cmd_urgency, &cli_cmd_impact,
+		&cli_cmd_merge, &cli_cmd_resolve, &cli_cmd_close, &cli_cmd_reopen,
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
