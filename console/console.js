@@ -11,6 +11,9 @@ const me = { name: null, role: null, csrf: null };
 const filters = { state: "open", host: "", check: "", customer: "", queue: "",
   assignee: "" };
 let refreshTimer = null;
+// The helpdesk's scales, queues and people (GET /api/v1/helpdesk/scales):
+// a promise fetched once per login, null until then.
+let scalesFetch = null;
 
 // el("a", {href: "#/"}, "text", child): an element; strings become text.
 function el(tag, attrs, ...children) {
@@ -107,6 +110,7 @@ async function attempt(where, fn) {
 
 function loggedOut(message) {
   me.name = me.role = me.csrf = null;
+  scalesFetch = null;
   clearTimeout(refreshTimer);
   document.getElementById("top").hidden = true;
   const err = errorLine("login-error");
@@ -237,6 +241,56 @@ async function showTickets() {
 
 // --- one ticket ---------------------------------------------------------
 
+// What a ticket's impact, urgency, priority and assignee may be set to:
+// fetched once and kept, or null when the server does not say (an older
+// collector, a failure), so that the actions fall back to text inputs.
+// A failure is not kept: the next ticket asks again.
+function helpdeskScales() {
+  if (!scalesFetch) {
+    scalesFetch = api("GET", "/api/v1/helpdesk/scales").catch(e => {
+      scalesFetch = null;
+      if (e.shown) throw e; // logged out: the login page says why
+      return null;
+    });
+  }
+  return scalesFetch;
+}
+
+// A select of choices ([value, label]) with current selected; a current
+// value that is no choice (a name a reload took off its scale, an
+// assignee who is a token's name) stays shown as it is.
+function choiceSelect(id, choices, current) {
+  const known = choices.some(([v]) => v === current);
+  return el("select", { id },
+    // Without a value the select must not pretend the first choice is it.
+    !known ? el("option", { value: current, selected: true, disabled: !current }, current || "–")
+      : null,
+    choices.map(([v, label]) => el("option", { value: v, selected: v === current }, label)));
+}
+
+// The inputs for one ticket's fields: selects from scales, else text.
+function fieldInputs(t, scales) {
+  if (!scales) {
+    // The API names a scale's values when it refuses one.
+    return {
+      assignee: el("input", { id: "assignee", size: 12, value: t.assignee || "" }),
+      priority: el("input", { id: "priority", size: 4, value: t.priority || "" }),
+      urgency: el("input", { id: "urgency", size: 8, value: t.urgency || "" }),
+      impact: el("input", { id: "impact", size: 8, value: t.impact || "" }),
+    };
+  }
+  const scale = (id, names) => choiceSelect(id, names.map(n => [n, n]), t[id] || "");
+  // Nobody (the value "") unassigns the ticket.
+  const people = [["", "– nobody –"], ...scales.people.map(p =>
+    [p.id, p.name === p.id ? p.id : `${p.name} (${p.id})`])];
+  return {
+    assignee: choiceSelect("assignee", people, t.assignee || ""),
+    priority: scale("priority", scales.priorities),
+    urgency: scale("urgency", scales.urgencies),
+    impact: scale("impact", scales.impacts),
+  };
+}
+
 function field(dl, name, value) {
   if (value === null || value === undefined || value === "") return;
   dl.append(el("dt", {}, name), el("dd", {}, value));
@@ -312,7 +366,7 @@ function mergeView(t, act, err, opt) {
     confirmBox);
 }
 
-function actionsView(t, reload) {
+function actionsView(t, reload, scales) {
   const err = errorLine("action-error");
   const act = (body) => attempt(err, async () => {
     await api("POST", `/api/v1/tickets/${t.id}/actions`, body);
@@ -322,11 +376,7 @@ function actionsView(t, reload) {
   const visibility = el("select", { id: "comment-visibility" },
     el("option", { value: "internal" }, "internal"),
     el("option", { value: "customer" }, "to the customer"));
-  const assignee = el("input", { id: "assignee", size: 12, value: t.assignee || "" });
-  // The scales are the helpdesk's configuration: the API names them when refused.
-  const priority = el("input", { id: "priority", size: 4, value: t.priority || "" });
-  const urgency = el("input", { id: "urgency", size: 8, value: t.urgency || "" });
-  const impact = el("input", { id: "impact", size: 8, value: t.impact || "" });
+  const { assignee, priority, urgency, impact } = fieldInputs(t, scales);
   const btn = (label, body, id) => el("button", { type: "button", id,
     onclick: () => act(typeof body === "function" ? body() : body) }, label);
   const opt = () => (text.value.trim() ? { text: text.value } : {});
@@ -348,7 +398,9 @@ function actionsView(t, reload) {
       btn("Resolve with this note", () => ({ action: "resolve", note: text.value }), "act-resolve")),
     el("div", { class: "actions" },
       el("label", {}, "assignee", assignee),
-      btn("Assign", () => ({ action: "assign", assignee: assignee.value }), "act-assign")),
+      btn("Assign", () => (assignee.value === "" && assignee.tagName === "SELECT"
+        ? { action: "unassign" } : { action: "assign", assignee: assignee.value }),
+      "act-assign")),
     el("div", { class: "actions" },
       el("label", {}, "priority", priority),
       btn("Set priority", () => ({ action: "priority", priority: priority.value }), "act-priority"),
@@ -365,14 +417,15 @@ function actionsView(t, reload) {
 async function showTicket(id) {
   const err = errorLine("ticket-error");
   const reload = async () => {
-    const t = await api("GET", `/api/v1/tickets/${id}`);
-    renderTicket(t, reload, err);
+    const [t, scales] = await Promise.all([api("GET", `/api/v1/tickets/${id}`),
+      canAct() ? helpdeskScales() : null]);
+    renderTicket(t, reload, err, scales);
   };
   show(el("p", { class: "muted" }, "Loading…"), err);
   await attempt(err, reload);
 }
 
-function renderTicket(t, reload, err) {
+function renderTicket(t, reload, err, scales) {
   const dl = el("dl", { id: "ticket-fields" });
   field(dl, "Status", t.status);
   field(dl, "State", el("span", { class: `state-${t.state}` }, `${t.state} (worst ${t.worst_state})`));
@@ -410,7 +463,7 @@ function renderTicket(t, reload, err) {
       el("div", {},
         dl,
         t.description ? el("pre", { id: "description" }, t.description) : null,
-        canAct() ? actionsView(t, reload) : null,
+        canAct() ? actionsView(t, reload, scales) : null,
         el("h2", {}, "Journal"), journalView(t.journal),
         el("h2", {}, "Latest occurrences"),
         el("div", { id: "occurrences" }, occurrences.map(o => el("div", { class: "occurrence" },

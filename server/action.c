@@ -21,6 +21,7 @@ enum action_kind {
 	ACT_START,
 	ACT_ASK,
 	ACT_ASSIGN,
+	ACT_UNASSIGN,
 	ACT_COMMENT,
 	ACT_ESCALATE,
 	ACT_PRIORITY,
@@ -44,6 +45,7 @@ static const struct action_def {
 	[ACT_START] = { "start", S(NEW) | S(ACKNOWLEDGED) | S(WAITING) | S(RECOVERED), NULL },
 	[ACT_ASK] = { "ask", S(NEW) | S(ACKNOWLEDGED) | S(IN_PROGRESS) | S(RECOVERED), "text" },
 	[ACT_ASSIGN] = { "assign", OPEN_STATES, "assignee" },
+	[ACT_UNASSIGN] = { "unassign", OPEN_STATES, NULL },
 	[ACT_COMMENT] = { "comment", OPEN_STATES | S(RESOLVED) | S(CLOSED), "text" },
 	[ACT_ESCALATE] = { "escalate", OPEN_STATES, NULL },
 	[ACT_PRIORITY] = { "priority", OPEN_STATES, "priority" },
@@ -311,6 +313,18 @@ static int action_apply(struct store *st, void *arg)
 		strlcpy_safe(j->row.assignee, j->value, DESK_NAME_MAX);
 		return field_changed(j, "assignee", old[0] ? old : NULL, j->value, j->text);
 	}
+	case ACT_UNASSIGN: {
+		char old[DESK_NAME_MAX];
+
+		/* Nothing to journal: say so rather than record a non-change. */
+		if (j->row.assignee[0] == '\0')
+			return refuse(j, MHD_HTTP_CONFLICT,
+				      "cannot unassign ticket %lld: it has no assignee",
+				      (long long)j->ticket_id);
+		strlcpy_safe(old, j->row.assignee, sizeof(old));
+		j->row.assignee[0] = '\0';
+		return field_changed(j, "assignee", old, NULL, j->text);
+	}
 	case ACT_COMMENT:
 		r = journal(j, j->core.id, "comment", NULL, j->value, j->text);
 		return r == 0 ? announce(j, TICKET_ACTION, "comment", NULL, j->value, j->text)
@@ -391,7 +405,7 @@ static int parse_body(const struct http_request *req, struct api *api,
 			break;
 	if (name == NULL || k == ARRAY_SIZE(actions)) {
 		http_error(resp, MHD_HTTP_BAD_REQUEST,
-			   "action: %s%s%s is not one of acknowledge, start, ask, assign, comment, escalate, priority, urgency, impact, merge, resolve, close, reopen",
+			   "action: %s%s%s is not one of acknowledge, start, ask, assign, unassign, comment, escalate, priority, urgency, impact, merge, resolve, close, reopen",
 			   name ? "'" : "", name ? name : "missing, it", name ? "'" : "");
 		return -EINVAL;
 	}

@@ -459,6 +459,7 @@ const struct http_route api_routes[] = {
 	{ "GET", "/api/v1/accounts", PERM_ADMIN, console_api_accounts },
 	{ "PUT", "/api/v1/accounts/*", PERM_ADMIN, console_api_account_set },
 	{ "DELETE", "/api/v1/accounts/*", PERM_ADMIN, console_api_account_delete },
+	{ "GET", "/api/v1/helpdesk/scales", PERM_READ, console_api_scales },
 	{ "GET", "/", 0, console_api_index },
 	{ "GET", "/console/*", 0, console_api_asset },
 	{ NULL, NULL, 0, NULL },

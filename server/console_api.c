@@ -14,6 +14,8 @@
 #include "audit.h"
 #include "console_assets.h"
 #include "credapi.h"
+#include "desk.h"
+#include "helpdesk.h"
 #include "session.h"
 #include "writer.h"
 
@@ -382,6 +384,67 @@ void console_api_account_delete(void *app, const struct http_request *req,
 	}
 	session_delete_account(api->sessions, req->param);
 	resp->json = json_pack("{s:s}", "deleted", req->param);
+}
+
+/* A NULL-terminated list of names as a JSON array. */
+static json_t *names_json(char *const *names)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; names[i]; i++)
+		json_array_append_new(a, json_string(names[i]));
+	return a;
+}
+
+/*
+ * What a technician may pick for a ticket, from one helpdesk
+ * configuration: the scales most severe first and queues and people in
+ * their configured order.  People without their e-mail addresses: the
+ * console never shows them.  NULL when a name is not UTF-8.
+ */
+static json_t *scales_json(const struct helpdesk_config *hc)
+{
+	json_t *queues = json_array(), *people = json_array();
+
+	for (size_t i = 0; i < hc->nqueues; i++)
+		json_array_append_new(queues, json_string(hc->queues[i].id));
+	for (size_t i = 0; i < hc->npeople; i++) {
+		const struct helpdesk_person *p = &hc->people[i];
+
+		json_array_append_new(people,
+				      json_pack("{s:s, s:s, s:i, s:o}", "id", p->id,
+						"name", p->name ? p->name : p->id,
+						"level", p->level, "queues",
+						names_json(p->queues)));
+	}
+	return json_pack("{s:o, s:o, s:o, s:o, s:o}", "impacts",
+			 names_json(hc->impacts), "urgencies",
+			 names_json(hc->urgencies), "priorities",
+			 names_json(hc->priorities), "queues", queues, "people",
+			 people);
+}
+
+/*
+ * GET /api/v1/helpdesk/scales: from the helpdesk the actions are checked
+ * against (the writer's desk), which a SIGHUP swaps atomically; replaced
+ * configurations are kept until exit, so the one loaded here stays valid
+ * while it is read.
+ */
+void console_api_scales(void *app, const struct http_request *req,
+			struct http_response *resp)
+{
+	struct api *api = app;
+
+	(void)req;
+	if (api->desk == NULL) {
+		http_error(resp, MHD_HTTP_SERVICE_UNAVAILABLE,
+			   "the helpdesk is not running");
+		return;
+	}
+	resp->json = scales_json(atomic_load(&api->desk->hc));
+	if (resp->json == NULL)
+		http_error(resp, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			   "the helpdesk's scales, queues or people hold a name that is not UTF-8");
 }
 
 /* Answer one compiled-in file, or 304 when the client has it already. */

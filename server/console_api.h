@@ -10,6 +10,8 @@
  *   GET    /api/v1/accounts         admin    every account, no hashes
  *   PUT    /api/v1/accounts/{name}  admin    {"role", "password"}: create or replace
  *   DELETE /api/v1/accounts/{name}  admin    delete (and end its sessions)
+ *   GET    /api/v1/helpdesk/scales  viewer   impacts, urgencies, priorities,
+ *                                           queues and people to pick from
  *   GET    /                        none     the console (console/index.html)
  *   GET    /console/{file}          none     its scripts and style sheets
  */
@@ -43,6 +45,8 @@ void console_api_account_set(void *app, const struct http_request *req,
 			     struct http_response *resp);
 void console_api_account_delete(void *app, const struct http_request *req,
 				struct http_response *resp);
+void console_api_scales(void *app, const struct http_request *req,
+			struct http_response *resp);
 void console_api_index(void *app, const struct http_request *req,
 		       struct http_response *resp);
 void console_api_asset(void *app, const struct http_request *req,

@@ -77,9 +77,9 @@ extern const struct cli_command cli_cmd_silence;
 void cli_print_helpdesk(json_t *t);
 /* workflow.c: one command per ticket action */
 extern const struct cli_command cli_cmd_ack, cli_cmd_start, cli_cmd_assign,
-	cli_cmd_comment, cli_cmd_ask, cli_cmd_escalate, cli_cmd_priority,
-	cli_cmd_urgency, cli_cmd_impact, cli_cmd_merge, cli_cmd_resolve,
-	cli_cmd_close, cli_cmd_reopen;
+	cli_cmd_unassign, cli_cmd_comment, cli_cmd_ask, cli_cmd_escalate,
+	cli_cmd_priority, cli_cmd_urgency, cli_cmd_impact, cli_cmd_merge,
+	cli_cmd_resolve, cli_cmd_close, cli_cmd_reopen;
 extern const struct cli_command cli_cmd_enrollment;
 extern const struct cli_command cli_cmd_credential;
 extern const struct cli_command cli_cmd_audit;

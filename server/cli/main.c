@@ -28,6 +28,7 @@ static const struct cli_command *const commands[] = {
 	&cli_cmd_ack,
 	&cli_cmd_start,
 	&cli_cmd_assign,
+	&cli_cmd_unassign,
 	&cli_cmd_comment,
 	&cli_cmd_ask,
 	&cli_cmd_escalate,

@@ -1,5 +1,5 @@
 /*
- * tocsin ack|start|assign|comment|ask|escalate|priority|urgency|impact|
+ * tocsin ack|start|assign|unassign|comment|ask|escalate|priority|urgency|impact|
  * merge|resolve|close|reopen: working tickets, one command per action of
  * POST /api/v1/tickets/{id}/actions.  The server records who did it from
  * the token; nothing here names the actor.  Options end where the text
@@ -24,6 +24,7 @@ static const struct workflow_def defs[] = {
 	{ "ack", "acknowledge", NULL, "text", false },
 	{ "start", "start", NULL, "text", false },
 	{ "assign", "assign", "assignee", "text", false },
+	{ "unassign", "unassign", NULL, "text", false },
 	{ "comment", "comment", NULL, "text", true },
 	{ "ask", "ask", NULL, "text", true },
 	{ "escalate", "escalate", NULL, "text", false },
@@ -239,6 +240,7 @@ static int workflow_run(struct client *c, int argc, char **argv)
 WORKFLOW(cli_cmd_ack, "ack", "ack ID [TEXT]   acknowledge a new ticket");
 WORKFLOW(cli_cmd_start, "start", "start ID [TEXT]   work on it now (also after waiting)");
 WORKFLOW(cli_cmd_assign, "assign", "assign ID PERSON [TEXT]   hand it to a technician");
+WORKFLOW(cli_cmd_unassign, "unassign", "unassign ID [TEXT]   leave it to nobody again");
 WORKFLOW(cli_cmd_comment, "comment",
 	 "comment ID [--customer] TEXT   add a comment (internal unless --customer)");
 WORKFLOW(cli_cmd_ask, "ask",
@@ -255,10 +257,10 @@ WORKFLOW(cli_cmd_reopen, "reopen", "reopen ID [TEXT]   reopen a resolved or clos
 static const struct cli_command *command_of(const char *name)
 {
 	static const struct cli_command *const all[] = {
-		&cli_cmd_ack, &cli_cmd_start, &cli_cmd_assign, &cli_cmd_comment,
-		&cli_cmd_ask, &cli_cmd_escalate, &cli_cmd_priority, &cli_cmd_urgency,
-		&cli_cmd_impact, &cli_cmd_merge, &cli_cmd_resolve, &cli_cmd_close,
-		&cli_cmd_reopen,
+		&cli_cmd_ack, &cli_cmd_start, &cli_cmd_assign, &cli_cmd_unassign,
+		&cli_cmd_comment, &cli_cmd_ask, &cli_cmd_escalate,
+		&cli_cmd_priority, &cli_cmd_urgency, &cli_cmd_impact,
+		&cli_cmd_merge, &cli_cmd_resolve, &cli_cmd_close, &cli_cmd_reopen,
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(all); i++)

@@ -24,6 +24,9 @@ def test_cli_walks_a_ticket_through_its_life(desk):
     assert r.stdout.strip() == (f"ticket #{tid}: acknowledged, priority P1, queue managed-it, "
                                 "level 1, assignee nobody")
     assert cli(desk, "assign", tid, "bob").stdout.endswith("assignee bob\n")
+    assert cli(desk, "unassign", tid, "back", "to", "the", "queue").stdout.endswith(
+        "assignee nobody\n")
+    assert cli(desk, "assign", tid, "bob").stdout.endswith("assignee bob\n")
     assert cli(desk, "comment", tid, "--customer", "We", "are", "on", "it").returncode == 0
     assert "waiting" in cli(desk, "ask", tid, "--third-party", "Vendor?").stdout
     assert "in_progress" in cli(desk, "start", tid).stdout

@@ -111,6 +111,27 @@ def test_actions_walk_the_states_and_journal_every_change(desk):
         assert entry in journal, (entry, journal)
 
 
+def test_unassign_leaves_a_ticket_to_nobody(desk):
+    tid = open_ticket(desk, "web01", "critical")
+    r = act(desk, tid, {"action": "unassign"})
+    assert r.status == 409
+    assert r.json()["error"] == f"cannot unassign ticket {tid}: it has no assignee"
+    assert act(desk, tid, {"action": "assign", "assignee": "bob"}).status == 200
+    r = act(desk, tid, {"action": "unassign", "text": "bob is on leave"})
+    assert r.status == 200, r.body
+    assert r.json()["assignee"] is None
+    assert [(j["actor"], j["old"], j["new"], j["text"]) for j in desk.ticket(tid)["journal"]
+            if j["action"] == "assignee"] == [("alice", None, "bob", None),
+                                              ("alice", "bob", None, "bob is on leave")]
+    # The list's filter for tickets without an assignee finds it again.
+    assert tid in [t["id"] for t in desk.get("/api/v1/tickets?assignee=").json()["tickets"]]
+    # Only while open, like assign.
+    assert act(desk, tid, {"action": "assign", "assignee": "bob"}).status == 200
+    assert act(desk, tid, {"action": "resolve", "note": "done"}).status == 200
+    r = act(desk, tid, {"action": "unassign"})
+    assert r.status == 409 and "and unassign needs new" in r.json()["error"]
+
+
 def test_refusals_are_clear(desk):
     tid = open_ticket(desk, "web01", "critical")
     url = f"{desk.url}/api/v1/tickets"

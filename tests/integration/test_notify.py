@@ -392,6 +392,10 @@ def test_assignment_and_escalation_tell_the_people(tmp_path, mailbox):
         assert [r for r in outbox(srv, f"ticket_id = {tid}") if r[4] and "assigned" in r[4]
                 and r[5] != "sent"] == []
         assert len(mailbox.matching("bob@shop.example", "assigned to you")) == 1
+        # Unassigning queues no mail ("assigned to" nobody).
+        before = len(outbox(srv, f"ticket_id = {tid}"))
+        assert act(srv, tid, {"action": "unassign"}).status == 200
+        assert len(outbox(srv, f"ticket_id = {tid}")) == before
     finally:
         srv.stop()
 
