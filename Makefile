@@ -135,6 +135,7 @@ SERVER_SRCS := \
 	server/trapclock.c \
 	server/trapevent.c \
 	server/traprate.c \
+	server/trapuserset.c \
 	server/tls.c \
 	server/writer.c \
 	server/watchdog.c \
