@@ -196,6 +196,7 @@ UNIT_TESTS := \
 	test_trapdev \
 	test_trapmap \
 	test_traprate \
+	test_trapuserset \
 	test_trapclock \
 	test_trapevent \
 	test_liveness \
