@@ -2,7 +2,9 @@
 # Trap listener start-up and reload with many devices: N inventory hosts
 # with snmp: keys (an address, an engine id and one SNMPv3 user each, from
 # bench/trap_scale_gen.py).  Times the start to the port file and a
-# SIGHUP to the log line "trap listener: reloaded configuration applied".
+# SIGHUP to the log line "trap listener: reloaded configuration applied",
+# then to the next such line after a SIGHUP with the user's pass phrase
+# changed (rekey: its localisation to every device's engine is redone).
 #
 #   bench/trap_scale.sh [N ...]          # default: 1000 4000 16000
 #   SERVER=path/to/tocsin-server bench/trap_scale.sh 16000
@@ -26,7 +28,17 @@ trap cleanup EXIT
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
-printf "%-8s %10s %10s\n" devices start_s reload_s
+# Send SIGHUP to $pid and wait for the n-th "reloaded configuration applied".
+reload() {
+	local n=$1
+	kill -HUP "$pid"
+	until [ "$(grep -c "trap listener: reloaded configuration applied" "$dir/log")" -ge "$n" ]; do
+		kill -0 "$pid" 2>/dev/null || { echo "tocsin-server exited:"; cat "$dir/log"; exit 1; }
+		sleep 0.01
+	done
+}
+
+printf "%-8s %10s %10s %10s\n" devices start_s reload_s rekey_s
 for n in "${counts[@]}"; do
 	dir="$work/$n"
 	mkdir -p "$dir"
@@ -40,12 +52,12 @@ for n in "${counts[@]}"; do
 	done
 	start=$(since "$t0")
 	t0=$(now)
-	kill -HUP "$pid"
-	until grep -q "trap listener: reloaded configuration applied" "$dir/log"; do
-		kill -0 "$pid" 2>/dev/null || { echo "tocsin-server exited:"; cat "$dir/log"; exit 1; }
-		sleep 0.01
-	done
+	reload 1
 	reload=$(since "$t0")
+	sed -i 's/auth_key: authpass123/auth_key: authpass456/' "$dir/s.yaml"
+	t0=$(now)
+	reload 2
+	rekey=$(since "$t0")
 	kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
-	printf "%-8s %10s %10s\n" "$n" "$start" "$reload"
+	printf "%-8s %10s %10s %10s\n" "$n" "$start" "$reload" "$rekey"
 done

@@ -74,8 +74,8 @@ struct trap_engine {
 	/*
 	 * The (engine id, user) pairs in USM's user list: filled from it
 	 * when the engine starts, and kept with it by localise_user(),
-	 * forget_user() and forget_user_everywhere(), the only ones that
-	 * change it.
+	 * forget_user() and drop_forgotten(), the only ones that add or
+	 * remove users.
 	 */
 	struct trapuserset *localised;
 	atomic_size_t discovered; /* read by the metrics on an HTTP thread */
@@ -319,10 +319,7 @@ static int localise_user(const struct trap_engine *e,
 	sodium_memzero(line, sizeof(line));
 	sodium_memzero(auth, sizeof(auth));
 	sodium_memzero(priv, sizeof(priv));
-	/*
-	 * Cheap when localise_plan() ordered the work: USM's list is sorted,
-	 * and the user just added is then at its head.
-	 */
+	/* At the head, and so found at once, when localise_plan() adds. */
 	if (usm_get_user(engine, engine_len, u->conf->name) == NULL)
 		return -EINVAL;
 	trapuserset_add(e->localised, engine, engine_len, u->conf->name);
@@ -466,36 +463,102 @@ static void plan_configured(struct localise_plan *p,
 }
 
 /*
- * USM's order of its user list, reversed: engine id length, engine id,
- * name length, name, from the greatest.  usm_add_user() walks the list
- * from its head to the first greater user, so adding in this order puts
- * each at the head at once, where usm_get_user() finds it at once too:
- * O(1) instead of a walk of every localisation so far.
+ * The order of USM's user list (usm_add_user_to_list()): engine id
+ * length, engine id, name length, name.
+ */
+static int usm_order(const u_char *a_engine, size_t a_len, const char *a_name,
+		     const u_char *b_engine, size_t b_len, const char *b_name)
+{
+	size_t a_name_len = strlen(a_name), b_name_len = strlen(b_name);
+	int c;
+
+	if (a_len != b_len)
+		return a_len < b_len ? -1 : 1;
+	c = memcmp(a_engine, b_engine, a_len);
+	if (c != 0)
+		return c;
+	if (a_name_len != b_name_len)
+		return a_name_len < b_name_len ? -1 : 1;
+	return strcmp(a_name, b_name);
+}
+
+static int usm_user_order(const struct usmUser *a, const struct usmUser *b)
+{
+	return usm_order(a->engineID, a->engineIDLen, a->name ? a->name : "",
+			 b->engineID, b->engineIDLen, b->name ? b->name : "");
+}
+
+/*
+ * USM's order reversed, from the greatest: usm_add_user() walks the list
+ * from its head to the first greater user, so adding in this order to an
+ * empty list puts each at the head at once, where usm_get_user() finds
+ * it at once too.
  */
 static int localisation_order(const void *pa, const void *pb)
 {
 	const struct localisation *a = pa, *b = pb;
-	size_t alen = strlen(a->u->conf->name), blen = strlen(b->u->conf->name);
-	int c;
 
-	if (a->engine->len != b->engine->len)
-		return a->engine->len > b->engine->len ? -1 : 1;
-	c = memcmp(a->engine->id, b->engine->id, a->engine->len);
-	if (c != 0)
-		return -c;
-	if (alen != blen)
-		return alen > blen ? -1 : 1;
-	return -strcmp(a->u->conf->name, b->u->conf->name);
+	return -usm_order(a->engine->id, a->engine->len, a->u->conf->name,
+			  b->engine->id, b->engine->len, b->u->conf->name);
+}
+
+/*
+ * USM's users, off its list.  net-snmp inserts into and removes from its
+ * sorted list by walking it from the head, so that adding or removing
+ * thousands of localisations one by one (a start, a reload that changes
+ * a user every device lists) was quadratic.  Instead the list is taken
+ * off whole (from the head: O(1) each), worked on, and put back merged,
+ * the greatest first (to the head: O(1) each).  Only under snmp_lock,
+ * or before the threads start: nothing may look at USM meanwhile.
+ */
+struct usm_users {
+	struct usmUser **items;
+	size_t n, size;
+};
+
+/* Everything on USM's list into *ret, in its order; the list is empty after. */
+static void usm_take_all(struct usm_users *ret)
+{
+	struct usmUser *u;
+
+	while ((u = usm_get_userList()) != NULL) {
+		usm_remove_user(u);
+		if (ret->n == ret->size) {
+			ret->size = ret->size ? 2 * ret->size : 64;
+			ret->items = xreallocarray(ret->items, ret->size,
+						   sizeof(*ret->items));
+		}
+		ret->items[ret->n++] = u;
+	}
+}
+
+/* a and b (each in USM's order) back onto USM's empty list; frees both arrays. */
+static void usm_put_back(struct usm_users *a, struct usm_users *b)
+{
+	size_t i = a->n, k = b->n;
+
+	while (i > 0 || k > 0) {
+		if (k == 0 || (i > 0 && usm_user_order(a->items[i - 1],
+						       b->items[k - 1]) >= 0))
+			usm_add_user(a->items[--i]);
+		else
+			usm_add_user(b->items[--k]);
+	}
+	free(a->items);
+	free(b->items);
+	*a = *b = (struct usm_users){ 0 };
 }
 
 /*
  * Localise what p holds, each pair once and only when USM does not hold
- * it yet (e->localised).  Returns the localisations USM refused: with
- * stop, it stops at the first.  Frees p's items.
+ * it yet (e->localised), with held, USM's list as usm_take_all() took
+ * it, put back after.  Returns the localisations USM refused: with stop,
+ * it stops at the first.  Frees p's items.
  */
 static int localise_plan(const struct trap_engine *e, struct localise_plan *p,
-			 bool stop)
+			 struct usm_users *held, bool stop)
 {
+	struct usm_users added = { 0 };
 	int failed = 0;
 
 	if (p->n > 0)
@@ -511,6 +574,8 @@ static int localise_plan(const struct trap_engine *e, struct localise_plan *p,
 		if (localise_user(e, l->u, l->engine->id, l->engine->len) < 0)
 			failed++;
 	}
+	usm_take_all(&added);
+	usm_put_back(held, &added);
 	free(p->items);
 	*p = (struct localise_plan){ 0 };
 	return failed;
@@ -524,6 +589,7 @@ static int add_users(struct trap_engine *e)
 {
 	const struct trap_config *conf = e->conf;
 	struct localise_plan plan = { 0 };
+	struct usm_users held = { 0 };
 	int r;
 
 	e->users = xcalloc(conf->nusers ? conf->nusers : 1, sizeof(*e->users));
@@ -538,7 +604,8 @@ static int add_users(struct trap_engine *e)
 		plan_configured(&plan, e, u);
 	}
 	plan_device_users(&plan, e);
-	return localise_plan(e, &plan, true) > 0 ? -EINVAL : 0;
+	usm_take_all(&held);
+	return localise_plan(e, &plan, &held, true) > 0 ? -EINVAL : 0;
 }
 
 static bool str_same(const char *a, const char *b)
@@ -562,21 +629,32 @@ static bool user_same(const struct trap_user *a, const struct trap_user *b)
 	return true;
 }
 
-/* Every localisation of the user name, to any engine (discovered ones too). */
-static void forget_user_everywhere(const struct trap_engine *e,
-				   const char *name)
+/*
+ * Out of held (USM's list, taken off), every localisation of a user of e
+ * that a reload does not keep (gone, or changed: keep[i] false for
+ * e->users[i]), to any engine, discovered ones too.
+ */
+static void drop_forgotten(const struct trap_engine *e, const bool *keep,
+			   struct usm_users *held)
 {
-	struct usmUser *u, *next;
+	size_t n = 0;
 
-	for (u = usm_get_userList(); u != NULL; u = next) {
-		next = u->next;
-		if (u->secName != NULL && strcmp(u->secName, name) == 0) {
-			trapuserset_remove(e->localised, u->engineID,
-					   u->engineIDLen, u->secName);
-			usm_remove_user(u);
-			usm_free_user(u);
+	for (size_t i = 0; i < held->n; i++) {
+		struct usmUser *u = held->items[i];
+		bool forget = false;
+
+		for (size_t k = 0; !forget && u->secName && k < e->nusers; k++)
+			forget = !keep[k] &&
+				 strcmp(e->users[k].conf->name, u->secName) == 0;
+		if (!forget) {
+			held->items[n++] = u;
+			continue;
 		}
+		trapuserset_remove(e->localised, u->engineID, u->engineIDLen,
+				   u->secName);
+		usm_free_user(u);
 	}
+	held->n = n;
 }
 
 /*
@@ -619,8 +697,9 @@ int trap_engine_reconfigure(struct trap_engine *e,
 {
 	size_t n = conf->nusers;
 	struct engine_user *users = xcalloc(n ? n : 1, sizeof(*users));
-	bool *fresh = xcalloc(n ? n : 1, sizeof(*fresh));
+	bool *fresh = xcalloc(n ? n : 1, sizeof(*fresh)), *keep = NULL;
 	struct localise_plan plan = { 0 };
+	struct usm_users held = { 0 };
 	int r = 0;
 
 	/* The keys first, before USM changes: a failure here changes nothing. */
@@ -637,16 +716,14 @@ int trap_engine_reconfigure(struct trap_engine *e,
 	}
 	if (r < 0)
 		goto out;
+	keep = xcalloc(e->nusers ? e->nusers : 1, sizeof(*keep));
+	for (size_t i = 0; i < e->nusers; i++)
+		for (size_t k = 0; !keep[i] && k < n; k++)
+			keep[i] = !fresh[k] &&
+				  strcmp(conf->users[k].name, e->users[i].conf->name) == 0;
 	pthread_mutex_lock(&snmp_lock);
-	for (size_t i = 0; i < e->nusers; i++) {
-		const struct trap_user *was = e->users[i].conf;
-		bool kept = false;
-
-		for (size_t k = 0; !kept && k < n; k++)
-			kept = !fresh[k] && strcmp(conf->users[k].name, was->name) == 0;
-		if (!kept)
-			forget_user_everywhere(e, was->name);
-	}
+	usm_take_all(&held);
+	drop_forgotten(e, keep, &held);
 	wipe_users(e->users, e->nusers);
 	e->users = users;
 	e->nusers = n;
@@ -657,12 +734,13 @@ int trap_engine_reconfigure(struct trap_engine *e,
 		if (fresh[i])
 			plan_configured(&plan, e, &e->users[i]);
 	plan_device_users(&plan, e);
-	r = localise_plan(e, &plan, false);
+	r = localise_plan(e, &plan, &held, false);
 	atomic_store(&e->discovered, count_discovered(e));
 	pthread_mutex_unlock(&snmp_lock);
 out:
 	wipe_users(users, n);
 	free(fresh);
+	free(keep);
 	return r;
 }
 

@@ -12,9 +12,15 @@ COMMUNITY = "scale-community"
 USERS = """\
 users:
   - {name: netops, auth: sha256, auth_key: auth-pass-123, priv: aes, priv_key: priv-pass-123}
+  - {name: noc, auth: sha, auth_key: noc-pass-old, priv: aes, priv_key: noc-priv-123}
 """
 NETOPS = ["-u", "netops", "-l", "authPriv", "-a", "SHA-256", "-A", "auth-pass-123",
           "-x", "AES", "-X", "priv-pass-123"]
+
+
+def noc(key):
+    return ["-u", "noc", "-l", "authPriv", "-a", "SHA", "-A", key, "-x", "AES",
+            "-X", "noc-priv-123"]
 # The last router's own address; one of the loopback no router has.
 LAST_ADDRESS, UNCONFIGURED = "127.0.0.5", "127.0.0.2"
 
@@ -26,7 +32,7 @@ def engine(i):
 def router(i, address=None):
     address = address or f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"
     return (f"r{i}:\n  snmp:\n    addresses: [{address}]\n"
-            f"    engine_id: {engine(i)}\n    users: [netops]\n"
+            f"    engine_id: {engine(i)}\n    users: [netops, noc]\n"
             f"    community: {COMMUNITY}\n    sys_name: Router-{i}.Example\n")
 
 
@@ -65,10 +71,11 @@ def test_thousands_of_devices_start_reload_and_a_trap_of_the_last_is_its_own(tmp
         assert hosts_of(srv) == sorted([(last, "by-engine"), (last, "by-address"),
                                         (last, "by-name"), (f"r{DEVICES - 2}", "by-name")])
 
-        # A reload with one router more: it gets netops localised to its
-        # engine, the others keep theirs.
-        with open(srv.config, "a") as f:
-            f.write("  " + router(DEVICES).replace("\n", "\n  ").rstrip() + "\n")
+        # A reload with one router more, and noc's key changed (every
+        # router lists noc): the new router gets both users localised to
+        # its engine, noc is localised again everywhere, netops is kept.
+        srv.config.write_text(srv.config.read_text().replace("noc-pass-old", "noc-pass-new")
+                              + "  " + router(DEVICES).replace("\n", "\n  ").rstrip() + "\n")
         srv.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: f"trap listener: reloaded configuration applied: {DEVICES + 1} devices"
                  in srv.log_text(), timeout=60, what="the reload to be applied")
@@ -80,6 +87,20 @@ def test_thousands_of_devices_start_reload_and_a_trap_of_the_last_is_its_own(tmp
         srv.wait_metric("tocsin_traps_matched_total", 6)
         assert (f"r{DEVICES}", "new-router") in hosts_of(srv)
         assert (last, "after-reload") in hosts_of(srv)
+        # noc's old key no longer authenticates, at the first router or
+        # the last; the new one does, at the new router too.
+        for i in (0, DEVICES - 1):
+            snmptrap(srv.trap_port, LINK_DOWN, link_varbinds(6, "old-key"), version="3",
+                     extra=["-e", engine(i)] + noc("noc-pass-old"), source=UNCONFIGURED)
+        srv.wait_metric('tocsin_traps_rejected_total{reason="auth_failure"}', 2)
+        for i in (0, DEVICES - 1, DEVICES):
+            ok = snmptrap(srv.trap_port, LINK_DOWN, link_varbinds(7, "new-key"), version="3",
+                          extra=["-e", engine(i)] + noc("noc-pass-new"), source=UNCONFIGURED)
+            assert ok.returncode == 0, ok.stderr
+        srv.wait_metric("tocsin_traps_matched_total", 9)
+        assert {h for h, item in hosts_of(srv) if item == "new-key"} == \
+            {"r0", last, f"r{DEVICES}"}
+        assert "old-key" not in {item for _, item in hosts_of(srv)}
         m = srv.metrics()
         assert m.get('tocsin_traps_rejected_total{reason="unknown_user"}', 0) == 0
         assert m.get("tocsin_traps_v3_engines_discovered", 0) == 0
