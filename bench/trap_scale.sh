@@ -5,9 +5,12 @@
 # SIGHUP to the log line "trap listener: reloaded configuration applied",
 # then to the next such line after a SIGHUP with the user's pass phrase
 # changed (rekey: its localisation to every device's engine is redone).
+# USERS=2: every device lists two users, and the rekey changes the second
+# one's (its localisations are redone among the first one's).
 #
 #   bench/trap_scale.sh [N ...]          # default: 1000 4000 16000
 #   SERVER=path/to/tocsin-server bench/trap_scale.sh 16000
+#   USERS=2 bench/trap_scale.sh 16000
 #
 # Prints figures, asserts none.
 set -euo pipefail
@@ -16,6 +19,10 @@ cd "$(dirname "$0")/.."
 server=${SERVER:-bin/tocsin-server}
 [ -n "${SERVER:-}" ] || make --no-print-directory -s bin/tocsin-server
 counts=("$@")
+users=${USERS:-1}
+# The pass phrase of the last user (bench/trap_scale_gen.py).
+rekey=authpass123
+[ "$users" -gt 1 ] && rekey="authpass$((users - 1))x123"
 [ ${#counts[@]} -gt 0 ] || counts=(1000 4000 16000)
 work=$(mktemp -d /tmp/tocsin-trap-scale-XXXXXX)
 pid=
@@ -42,7 +49,7 @@ printf "%-8s %10s %10s %10s\n" devices start_s reload_s rekey_s
 for n in "${counts[@]}"; do
 	dir="$work/$n"
 	mkdir -p "$dir"
-	python3 bench/trap_scale_gen.py "$n" "$dir" >"$dir/s.yaml"
+	python3 bench/trap_scale_gen.py "$n" "$dir" "$users" >"$dir/s.yaml"
 	t0=$(now)
 	"$server" --config "$dir/s.yaml" --port-file "$dir/port" >"$dir/log" 2>&1 &
 	pid=$!
@@ -54,7 +61,7 @@ for n in "${counts[@]}"; do
 	t0=$(now)
 	reload 1
 	reload=$(since "$t0")
-	sed -i 's/auth_key: authpass123/auth_key: authpass456/' "$dir/s.yaml"
+	sed -i "s/auth_key: $rekey,/auth_key: $rekey-new,/" "$dir/s.yaml"
 	t0=$(now)
 	reload 2
 	rekey=$(since "$t0")
