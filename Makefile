@@ -135,6 +135,7 @@ SERVER_SRCS := \
 	server/trapclock.c \
 	server/trapevent.c \
 	server/traprate.c \
+	server/trapuserset.c \
 	server/tls.c \
 	server/writer.c \
 	server/watchdog.c \
@@ -195,6 +196,7 @@ UNIT_TESTS := \
 	test_trapdev \
 	test_trapmap \
 	test_traprate \
+	test_trapuserset \
 	test_trapclock \
 	test_trapevent \
 	test_liveness \

@@ -152,12 +152,73 @@ static int parse_next(struct cfg_parser *p, yaml_event_t *ev)
 static struct cfg_node *parse_node(struct cfg_parser *p, yaml_event_t *ev,
 				   const char *path, int depth);
 
+/*
+ * The keys of a mapping being parsed, so that a duplicate is found
+ * without comparing each key with every earlier one (an MSP's inventory
+ * has thousands of hosts): open addressing over the pairs' indices, with
+ * FNV-1a (the configuration is the administrator's, not a peer's).
+ */
+struct key_index {
+	size_t *slots; /* index of a pair + 1; 0: free */
+	size_t nslots; /* a power of two, more than twice the keys */
+	size_t n;
+};
+
+static uint64_t key_hash(const char *key)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (const unsigned char *c = (const unsigned char *)key; *c; c++)
+		h = (h ^ *c) * 1099511628211ull;
+	return h;
+}
+
+/* The slot of key in map's index: the pair's, or the free one it would take. */
+static size_t *key_slot(const struct key_index *ki, const struct cfg_node *map,
+			const char *key)
+{
+	size_t mask = ki->nslots - 1, i = (size_t)key_hash(key) & mask;
+
+	while (ki->slots[i] != 0 &&
+	       strcmp(map->pairs[ki->slots[i] - 1].key, key) != 0)
+		i = (i + 1) & mask;
+	return &ki->slots[i];
+}
+
+/* Index map's pair i, whose key no earlier pair has. */
+static void key_index_add(struct key_index *ki, const struct cfg_node *map,
+			  size_t i)
+{
+	if (2 * (ki->n + 1) >= ki->nslots) {
+		struct key_index grown = { .nslots = ki->nslots ? 2 * ki->nslots : 16 };
+
+		grown.slots = xcalloc(grown.nslots, sizeof(*grown.slots));
+		for (size_t k = 0; k < ki->nslots; k++)
+			if (ki->slots[k] != 0)
+				*key_slot(&grown, map, map->pairs[ki->slots[k] - 1].key) =
+					ki->slots[k];
+		grown.n = ki->n;
+		free(ki->slots);
+		*ki = grown;
+	}
+	*key_slot(ki, map, map->pairs[i].key) = i + 1;
+	ki->n++;
+}
+
+static bool key_index_has(const struct key_index *ki,
+			  const struct cfg_node *map, const char *key)
+{
+	return ki->nslots > 0 && *key_slot(ki, map, key) != 0;
+}
+
 static struct cfg_node *parse_mapping(struct cfg_parser *p,
 				      const yaml_event_t *start,
 				      const char *path, int depth)
 {
 	struct cfg_node *map =
 		node_new(CFG_MAP, p->file, &start->start_mark, path);
+	struct key_index keys = { 0 };
+	bool duplicate;
 
 	while (map != NULL) {
 		yaml_event_t kev, vev;
@@ -170,6 +231,7 @@ static struct cfg_node *parse_mapping(struct cfg_parser *p,
 			goto fail;
 		if (kev.type == YAML_MAPPING_END_EVENT) {
 			yaml_event_delete(&kev);
+			free(keys.slots);
 			return map;
 		}
 		if (kev.type != YAML_SCALAR_EVENT) {
@@ -181,14 +243,12 @@ static struct cfg_node *parse_mapping(struct cfg_parser *p,
 			goto fail;
 		}
 		key = (const char *)kev.data.scalar.value;
-		for (size_t i = 0; i < map->npairs; i++) {
-			if (strcmp(map->pairs[i].key, key) == 0) {
-				cfg_error_at(p->cfg, p->file,
-					     (int)kev.start_mark.line + 1,
-					     (int)kev.start_mark.column + 1,
-					     path, "duplicate key '%s'", key);
-				p->failed = true;
-			}
+		duplicate = key_index_has(&keys, map, key);
+		if (duplicate) {
+			cfg_error_at(p->cfg, p->file, (int)kev.start_mark.line + 1,
+				     (int)kev.start_mark.column + 1, path,
+				     "duplicate key '%s'", key);
+			p->failed = true;
 		}
 		child_path = *path ? xasprintf("%s.%s", path, key)
 				   : xstrdup(key);
@@ -218,11 +278,15 @@ static struct cfg_node *parse_mapping(struct cfg_parser *p,
 			.line = (int)kev.start_mark.line + 1,
 			.column = (int)kev.start_mark.column + 1,
 		};
+		/* A duplicate stays out: the first pair keeps its key. */
+		if (!duplicate)
+			key_index_add(&keys, map, map->npairs);
 		map->npairs++;
 		yaml_event_delete(&kev);
 	}
 	return NULL;
 fail:
+	free(keys.slots);
 	node_free(map);
 	return NULL;
 }

@@ -20,6 +20,7 @@
 #include "../common/log.h"
 #include "../common/util.h"
 #include "trapnames.h"
+#include "trapuserset.h"
 
 /*
  * net-snmp is not thread-safe.  The listener thread decodes; a SIGHUP
@@ -70,6 +71,13 @@ struct trap_engine {
 	struct trap_ack *capture;
 	struct engine_user *users;
 	size_t nusers;
+	/*
+	 * The (engine id, user) pairs in USM's user list: filled from it
+	 * when the engine starts, and kept with it by localise_user(),
+	 * forget_user() and drop_forgotten(), the only ones that add or
+	 * remove users.
+	 */
+	struct trapuserset *localised;
 	atomic_size_t discovered; /* read by the metrics on an HTTP thread */
 	u_char *buf; /* a copy of the datagram: USM writes into it */
 	size_t buf_size;
@@ -287,7 +295,8 @@ static void hex_encode(const u_char *data, size_t len, char *out, size_t size)
  * snmptrapd.conf createUser would hold, with master keys instead of pass
  * phrases so that localising again (a new engine) is cheap.  0 or -EINVAL.
  */
-static int localise_user(const struct engine_user *u, const u_char *engine,
+static int localise_user(const struct trap_engine *e,
+			 const struct engine_user *u, const u_char *engine,
 			 size_t engine_len)
 {
 	char eid[TRAP_ENGINE_ID_MAX * 2 + 1], auth[KU_MAX * 2 + 1],
@@ -310,11 +319,15 @@ static int localise_user(const struct engine_user *u, const u_char *engine,
 	sodium_memzero(line, sizeof(line));
 	sodium_memzero(auth, sizeof(auth));
 	sodium_memzero(priv, sizeof(priv));
-	return usm_get_user(engine, engine_len, u->conf->name) ? 0 : -EINVAL;
+	/* At the head, and so found at once, when localise_plan() adds. */
+	if (usm_get_user(engine, engine_len, u->conf->name) == NULL)
+		return -EINVAL;
+	trapuserset_add(e->localised, engine, engine_len, u->conf->name);
+	return 0;
 }
 
-static void forget_user(const char *name, const u_char *engine,
-			size_t engine_len)
+static void forget_user(const struct trap_engine *e, const char *name,
+			const u_char *engine, size_t engine_len)
 {
 	struct usmUser *u = usm_get_user(engine, engine_len, name);
 
@@ -322,6 +335,7 @@ static void forget_user(const char *name, const u_char *engine,
 		usm_remove_user(u);
 		usm_free_user(u);
 	}
+	trapuserset_remove(e->localised, engine, engine_len, name);
 }
 
 /* Master keys from the pass phrases (RFC 3414 A.2: a megabyte of hashing). */
@@ -368,30 +382,40 @@ static const struct trap_device *device_of_engine(const struct trap_engine *e,
 						  const u_char *engine,
 						  size_t len)
 {
-	for (size_t i = 0; i < e->conf->ndevices; i++) {
-		const struct trap_device *d = &e->conf->devices[i];
-
-		if (d->has_engine_id && d->engine_id.len == len &&
-		    memcmp(d->engine_id.id, engine, len) == 0)
-			return d;
-	}
-	return NULL;
+	return trapconf_device_by_engine(e->conf, engine, len);
 }
 
-/* Localise each of users (NULL-terminated) to d's engine id, once. */
-static int localise_listed(const struct trap_engine *e,
-			   const struct trap_device *d, char *const *users)
-{
-	int r = 0;
+/* One user to localise to one engine: the work of a start or a reload. */
+struct localisation {
+	const struct engine_user *u;
+	const struct trap_engine_id *engine;
+};
 
-	for (size_t k = 0; r == 0 && users[k]; k++) {
+struct localise_plan {
+	struct localisation *items;
+	size_t n, size;
+};
+
+static void plan_add(struct localise_plan *p, const struct engine_user *u,
+		     const struct trap_engine_id *engine)
+{
+	if (p->n == p->size) {
+		p->size = p->size ? 2 * p->size : 64;
+		p->items = xreallocarray(p->items, p->size, sizeof(*p->items));
+	}
+	p->items[p->n++] = (struct localisation){ .u = u, .engine = engine };
+}
+
+/* Each of users (NULL-terminated) to d's engine id. */
+static void plan_listed(struct localise_plan *p, const struct trap_engine *e,
+			const struct trap_device *d, char *const *users)
+{
+	for (size_t k = 0; users[k]; k++) {
 		const struct engine_user *u = find_user(e, users[k]);
 
-		if (u != NULL &&
-		    usm_get_user(d->engine_id.id, d->engine_id.len, u->conf->name) == NULL)
-			r = localise_user(u, d->engine_id.id, d->engine_id.len);
+		if (u != NULL)
+			plan_add(p, u, &d->engine_id);
 	}
-	return r;
 }
 
 /* Whether network n holds one of d's addresses (then its users are d's too). */
@@ -411,40 +435,150 @@ static bool network_holds_device(const struct trap_network *n,
  * user to a configured device's engine id (and again after a reload,
  * for the users a device gained).
  */
-static int add_device_users_of(const struct trap_engine *e,
-			       const struct trap_device *d)
+static void plan_device_users(struct localise_plan *p,
+			      const struct trap_engine *e)
 {
 	const struct trap_config *conf = e->conf;
-	int r = localise_listed(e, d, d->users);
 
-	for (size_t k = 0; r == 0 && k < conf->nnetworks; k++)
-		if (network_holds_device(&conf->networks[k], d))
-			r = localise_listed(e, d, conf->networks[k].users);
-	return r;
-}
+	for (size_t i = 0; i < conf->ndevices; i++) {
+		const struct trap_device *d = &conf->devices[i];
 
-/* add_device_users_of() for every device with an engine id. */
-static int add_device_users(struct trap_engine *e)
-{
-	const struct trap_config *conf = e->conf;
-	int r = 0;
-
-	for (size_t i = 0; r == 0 && i < conf->ndevices; i++)
-		if (conf->devices[i].has_engine_id)
-			r = add_device_users_of(e, &conf->devices[i]);
-	return r;
+		if (!d->has_engine_id)
+			continue;
+		plan_listed(p, e, d, d->users);
+		for (size_t k = 0; k < conf->nnetworks; k++)
+			if (network_holds_device(&conf->networks[k], d))
+				plan_listed(p, e, d, conf->networks[k].users);
+	}
 }
 
 /* u localised to our engine (informs) and to the engines configured for it. */
-static int localise_configured(const struct trap_engine *e,
-			       const struct engine_user *u)
+static void plan_configured(struct localise_plan *p,
+			    const struct trap_engine *e,
+			    const struct engine_user *u)
 {
-	int r = localise_user(u, e->engine_id.id, e->engine_id.len);
+	plan_add(p, u, &e->engine_id);
+	for (size_t k = 0; k < u->conf->nengine_ids; k++)
+		plan_add(p, u, &u->conf->engine_ids[k]);
+}
 
-	for (size_t k = 0; r == 0 && k < u->conf->nengine_ids; k++)
-		r = localise_user(u, u->conf->engine_ids[k].id,
-				  u->conf->engine_ids[k].len);
-	return r;
+/*
+ * The order of USM's user list (usm_add_user_to_list()): engine id
+ * length, engine id, name length, name.
+ */
+static int usm_order(const u_char *a_engine, size_t a_len, const char *a_name,
+		     const u_char *b_engine, size_t b_len, const char *b_name)
+{
+	size_t a_name_len = strlen(a_name), b_name_len = strlen(b_name);
+	int c;
+
+	if (a_len != b_len)
+		return a_len < b_len ? -1 : 1;
+	c = memcmp(a_engine, b_engine, a_len);
+	if (c != 0)
+		return c;
+	if (a_name_len != b_name_len)
+		return a_name_len < b_name_len ? -1 : 1;
+	return strcmp(a_name, b_name);
+}
+
+static int usm_user_order(const struct usmUser *a, const struct usmUser *b)
+{
+	return usm_order(a->engineID, a->engineIDLen, a->name ? a->name : "",
+			 b->engineID, b->engineIDLen, b->name ? b->name : "");
+}
+
+/*
+ * USM's order reversed, from the greatest: usm_add_user() walks the list
+ * from its head to the first greater user, so adding in this order to an
+ * empty list puts each at the head at once, where usm_get_user() finds
+ * it at once too.
+ */
+static int localisation_order(const void *pa, const void *pb)
+{
+	const struct localisation *a = pa, *b = pb;
+
+	return -usm_order(a->engine->id, a->engine->len, a->u->conf->name,
+			  b->engine->id, b->engine->len, b->u->conf->name);
+}
+
+/*
+ * USM's users, off its list.  net-snmp inserts into and removes from its
+ * sorted list by walking it from the head, so that adding or removing
+ * thousands of localisations one by one (a start, a reload that changes
+ * a user every device lists) was quadratic.  Instead the list is taken
+ * off whole (from the head: O(1) each), worked on, and put back merged,
+ * the greatest first (to the head: O(1) each).  Only under snmp_lock,
+ * or before the threads start: nothing may look at USM meanwhile.
+ */
+struct usm_users {
+	struct usmUser **items;
+	size_t n, size;
+};
+
+/* Everything on USM's list into *ret, in its order; the list is empty after. */
+static void usm_take_all(struct usm_users *ret)
+{
+	struct usmUser *u;
+
+	while ((u = usm_get_userList()) != NULL) {
+		usm_remove_user(u);
+		if (ret->n == ret->size) {
+			ret->size = ret->size ? 2 * ret->size : 64;
+			ret->items = xreallocarray(ret->items, ret->size,
+						   sizeof(*ret->items));
+		}
+		ret->items[ret->n++] = u;
+	}
+}
+
+/* a and b (each in USM's order) back onto USM's empty list; frees both arrays. */
+static void usm_put_back(struct usm_users *a, struct usm_users *b)
+{
+	size_t i = a->n, k = b->n;
+
+	while (i > 0 || k > 0) {
+		if (k == 0 || (i > 0 && usm_user_order(a->items[i - 1],
+						       b->items[k - 1]) >= 0))
+			usm_add_user(a->items[--i]);
+		else
+			usm_add_user(b->items[--k]);
+	}
+	free(a->items);
+	free(b->items);
+	*a = *b = (struct usm_users){ 0 };
+}
+
+/*
+ * Localise what p holds, each pair once and only when USM does not hold
+ * it yet (e->localised), with held, USM's list as usm_take_all() took
+ * it, put back after.  Returns the localisations USM refused: with stop,
+ * it stops at the first.  Frees p's items.
+ */
+static int localise_plan(const struct trap_engine *e, struct localise_plan *p,
+			 struct usm_users *held, bool stop)
+{
+	struct usm_users added = { 0 };
+	int failed = 0;
+
+	if (p->n > 0)
+		qsort(p->items, p->n, sizeof(*p->items), localisation_order);
+	for (size_t i = 0; i < p->n && !(stop && failed); i++) {
+		const struct localisation *l = &p->items[i];
+
+		if (i > 0 && localisation_order(&p->items[i - 1], l) == 0)
+			continue;
+		if (trapuserset_has(e->localised, l->engine->id, l->engine->len,
+				    l->u->conf->name))
+			continue;
+		if (localise_user(e, l->u, l->engine->id, l->engine->len) < 0)
+			failed++;
+	}
+	usm_take_all(&added);
+	usm_put_back(held, &added);
+	free(p->items);
+	*p = (struct localise_plan){ 0 };
+	return failed;
 }
 
 /*
@@ -454,6 +588,8 @@ static int localise_configured(const struct trap_engine *e,
 static int add_users(struct trap_engine *e)
 {
 	const struct trap_config *conf = e->conf;
+	struct localise_plan plan = { 0 };
+	struct usm_users held = { 0 };
 	int r;
 
 	e->users = xcalloc(conf->nusers ? conf->nusers : 1, sizeof(*e->users));
@@ -461,12 +597,15 @@ static int add_users(struct trap_engine *e)
 		struct engine_user *u = &e->users[e->nusers++];
 
 		r = derive_keys(&conf->users[i], u);
-		if (r == 0)
-			r = localise_configured(e, u);
-		if (r < 0)
+		if (r < 0) {
+			free(plan.items);
 			return r;
+		}
+		plan_configured(&plan, e, u);
 	}
-	return add_device_users(e);
+	plan_device_users(&plan, e);
+	usm_take_all(&held);
+	return localise_plan(e, &plan, &held, true) > 0 ? -EINVAL : 0;
 }
 
 static bool str_same(const char *a, const char *b)
@@ -490,18 +629,32 @@ static bool user_same(const struct trap_user *a, const struct trap_user *b)
 	return true;
 }
 
-/* Every localisation of the user name, to any engine (discovered ones too). */
-static void forget_user_everywhere(const char *name)
+/*
+ * Out of held (USM's list, taken off), every localisation of a user of e
+ * that a reload does not keep (gone, or changed: keep[i] false for
+ * e->users[i]), to any engine, discovered ones too.
+ */
+static void drop_forgotten(const struct trap_engine *e, const bool *keep,
+			   struct usm_users *held)
 {
-	struct usmUser *u, *next;
+	size_t n = 0;
 
-	for (u = usm_get_userList(); u != NULL; u = next) {
-		next = u->next;
-		if (u->secName != NULL && strcmp(u->secName, name) == 0) {
-			usm_remove_user(u);
-			usm_free_user(u);
+	for (size_t i = 0; i < held->n; i++) {
+		struct usmUser *u = held->items[i];
+		bool forget = false;
+
+		for (size_t k = 0; !forget && u->secName && k < e->nusers; k++)
+			forget = !keep[k] &&
+				 strcmp(e->users[k].conf->name, u->secName) == 0;
+		if (!forget) {
+			held->items[n++] = u;
+			continue;
 		}
+		trapuserset_remove(e->localised, u->engineID, u->engineIDLen,
+				   u->secName);
+		usm_free_user(u);
 	}
+	held->n = n;
 }
 
 /*
@@ -544,7 +697,9 @@ int trap_engine_reconfigure(struct trap_engine *e,
 {
 	size_t n = conf->nusers;
 	struct engine_user *users = xcalloc(n ? n : 1, sizeof(*users));
-	bool *fresh = xcalloc(n ? n : 1, sizeof(*fresh));
+	bool *fresh = xcalloc(n ? n : 1, sizeof(*fresh)), *keep = NULL;
+	struct localise_plan plan = { 0 };
+	struct usm_users held = { 0 };
 	int r = 0;
 
 	/* The keys first, before USM changes: a failure here changes nothing. */
@@ -561,16 +716,14 @@ int trap_engine_reconfigure(struct trap_engine *e,
 	}
 	if (r < 0)
 		goto out;
+	keep = xcalloc(e->nusers ? e->nusers : 1, sizeof(*keep));
+	for (size_t i = 0; i < e->nusers; i++)
+		for (size_t k = 0; !keep[i] && k < n; k++)
+			keep[i] = !fresh[k] &&
+				  strcmp(conf->users[k].name, e->users[i].conf->name) == 0;
 	pthread_mutex_lock(&snmp_lock);
-	for (size_t i = 0; i < e->nusers; i++) {
-		const struct trap_user *was = e->users[i].conf;
-		bool kept = false;
-
-		for (size_t k = 0; !kept && k < n; k++)
-			kept = !fresh[k] && strcmp(conf->users[k].name, was->name) == 0;
-		if (!kept)
-			forget_user_everywhere(was->name);
-	}
+	usm_take_all(&held);
+	drop_forgotten(e, keep, &held);
 	wipe_users(e->users, e->nusers);
 	e->users = users;
 	e->nusers = n;
@@ -578,17 +731,16 @@ int trap_engine_reconfigure(struct trap_engine *e,
 	users = NULL;
 	/* Applied now: what USM refuses is counted, the rest goes on. */
 	for (size_t i = 0; i < n; i++)
-		if (fresh[i] && localise_configured(e, &e->users[i]) < 0)
-			r++;
-	for (size_t i = 0; i < conf->ndevices; i++)
-		if (conf->devices[i].has_engine_id &&
-		    add_device_users_of(e, &conf->devices[i]) < 0)
-			r++;
+		if (fresh[i])
+			plan_configured(&plan, e, &e->users[i]);
+	plan_device_users(&plan, e);
+	r = localise_plan(e, &plan, &held, false);
 	atomic_store(&e->discovered, count_discovered(e));
 	pthread_mutex_unlock(&snmp_lock);
 out:
 	wipe_users(users, n);
 	free(fresh);
+	free(keep);
 	return r;
 }
 
@@ -604,9 +756,15 @@ int trap_engine_new(const struct trap_config *conf, struct trap_engine **ret)
 	e->fd = -1;
 	e->buf_size = conf->max_packet;
 	e->buf = xcalloc(1, e->buf_size);
+	e->localised = trapuserset_new();
 	r = trap_snmp_init(&conf->engine_id, conf->mib_dirs);
 	if (r < 0)
 		goto fail;
+	/* USM's list outlives an engine (another in this process made some). */
+	for (struct usmUser *u = usm_get_userList(); u != NULL; u = u->next)
+		if (u->secName != NULL)
+			trapuserset_add(e->localised, u->engineID,
+					u->engineIDLen, u->secName);
 	r = add_users(e);
 	if (r < 0)
 		goto fail;
@@ -652,6 +810,7 @@ void trap_engine_free(struct trap_engine *e)
 	if (e->sess != NULL)
 		snmp_sess_close(e->sess);
 	wipe_users(e->users, e->nusers);
+	trapuserset_free(e->localised);
 	free(e->buf);
 	free(e);
 }
@@ -780,14 +939,14 @@ static int try_discover(struct trap_engine *e, int rc, const uint8_t *data,
 	memcpy(engine, pdu->securityEngineID, engine_len);
 	if (device_of_engine(e, engine, engine_len) != NULL)
 		return rc;
-	if (localise_user(u, engine, engine_len) < 0)
+	if (localise_user(e, u, engine, engine_len) < 0)
 		return rc;
 	rc = parse_once(e, data, len, from, fromlen);
 	/* What was parsed counts, not what the header said. */
 	if (rc == 0 && e->pdu->securityLevel < u->level)
 		rc = SNMPERR_USM_UNSUPPORTEDSECURITYLEVEL;
 	if (rc != 0)
-		forget_user(u->conf->name, engine, engine_len);
+		forget_user(e, u->conf->name, engine, engine_len);
 	else
 		atomic_fetch_add(&e->discovered, 1);
 	return rc;
@@ -815,7 +974,8 @@ static void forget_engine(const struct trap_engine *e)
 	    memcmp(engine, e->engine_id.id, len) == 0)
 		return;
 	for (size_t i = 0; i < e->nusers; i++)
-		if (usm_get_user(engine, len, e->users[i].conf->name) != NULL)
+		if (trapuserset_has(e->localised, engine, len,
+				    e->users[i].conf->name))
 			return;
 	/*
 	 * A clock that an authentic trap set, or that was kept from an

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "../common/config.h"
@@ -178,6 +179,9 @@ void trapconf_free(struct trap_config *conf)
 		free(conf->devices[i].sys_name);
 	}
 	free(conf->devices);
+	free(conf->address_index);
+	free(conf->engine_index);
+	free(conf->name_index);
 	trapmap_free(conf->map);
 	free(conf);
 }
@@ -382,32 +386,68 @@ static size_t list_items(struct cfg *cfg, const struct cfg_node *node,
 	return node->nitems;
 }
 
-/* An address no other device has; devices are found by address. */
+/*
+ * The addresses and engine ids of the devices as parsed, with where they
+ * were written.  Checked for duplicates once every device is read, by
+ * sorting (comparing each device with every earlier one was quadratic),
+ * and then kept as the lookup indices.
+ */
+struct seen_key {
+	struct trap_address_key key; /* engine ids: only key.device */
+	size_t seq;		     /* order of appearance in the file */
+	const struct cfg_node *node;
+	char *text; /* as written */
+	const struct trap_device *owner; /* the first device with the key, when not this one */
+};
+
+struct seen_keys {
+	struct seen_key *items;
+	size_t n, size;
+};
+
+/* k (of which key and node) as written in text. */
+static void seen_add(struct seen_keys *s, const struct seen_key *k,
+		     const char *text)
+{
+	if (s->n == s->size) {
+		s->size = s->size ? 2 * s->size : 64;
+		s->items = xreallocarray(s->items, s->size, sizeof(*s->items));
+	}
+	s->items[s->n] = *k;
+	s->items[s->n].seq = s->n;
+	s->items[s->n].text = xstrdup(text);
+	s->n++;
+}
+
+static void seen_free(struct seen_keys *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->items[i].text);
+	free(s->items);
+}
+
+/* An address, kept for the duplicate check and the index. */
 static void add_address(struct cfg *cfg, const struct cfg_node *node,
-			const char *text, struct trap_config *conf,
+			const char *text, struct seen_keys *seen,
 			struct trap_device *d)
 {
 	struct trap_cidr c;
+	struct seen_key k = { .key.device = d, .node = node };
 
 	if (trapconf_parse_cidr(text, &c) < 0 ||
 	    c.prefix != (c.family == AF_INET ? 32u : 128u)) {
 		cfg_error(cfg, node, "'%s' is not an IPv4 or IPv6 address", text);
 		return;
 	}
-	for (size_t i = 0; i <= conf->ndevices; i++) {
-		const struct trap_device *o = &conf->devices[i];
-
-		for (size_t k = 0; k < o->naddresses; k++)
-			if (o->addresses[k].family == c.family &&
-			    memcmp(o->addresses[k].addr, c.addr, 16) == 0)
-				cfg_error(cfg, node, "address %s is already %s's",
-					  text, o->host);
-	}
+	k.key.family = c.family;
+	memcpy(k.key.addr, c.addr, sizeof(k.key.addr));
+	seen_add(seen, &k, text);
 	d->addresses[d->naddresses++] = c;
 }
 
 static void parse_device_identity(struct cfg *cfg, const struct cfg_node *node,
-				  struct trap_config *conf,
+				  struct seen_keys *seen_addresses,
+				  struct seen_keys *seen_engines,
 				  struct trap_device *d)
 {
 	char **addresses = NULL, *engine = NULL;
@@ -420,24 +460,21 @@ static void parse_device_identity(struct cfg *cfg, const struct cfg_node *node,
 		d->addresses = xcalloc(n ? n : 1, sizeof(*d->addresses));
 		for (size_t i = 0; i < n; i++)
 			add_address(cfg, cfg_get(cfg, node, "addresses"),
-				    addresses[i], conf, d);
+				    addresses[i], seen_addresses, d);
 	}
 	cfg_string_list_free(addresses);
 	if (cfg_get_string(cfg, node, "engine_id", &engine) > 0) {
-		if (trapconf_parse_engine_id(engine, &d->engine_id) < 0)
-			cfg_error(cfg, cfg_get(cfg, node, "engine_id"),
+		const struct cfg_node *at = cfg_get(cfg, node, "engine_id");
+
+		if (trapconf_parse_engine_id(engine, &d->engine_id) < 0) {
+			cfg_error(cfg, at,
 				  "'%s' is not an engine id (5 to 32 bytes in hex, 0x8000...)",
 				  engine);
-		else
+		} else {
 			d->has_engine_id = true;
-		for (size_t i = 0; d->has_engine_id && i < conf->ndevices; i++) {
-			const struct trap_device *o = &conf->devices[i];
-
-			if (o->has_engine_id && o->engine_id.len == d->engine_id.len &&
-			    memcmp(o->engine_id.id, d->engine_id.id, d->engine_id.len) == 0)
-				cfg_error(cfg, cfg_get(cfg, node, "engine_id"),
-					  "engine id %s is already %s's", engine,
-					  o->host);
+			seen_add(seen_engines,
+				 &(struct seen_key){ .key.device = d, .node = at },
+				 engine);
 		}
 	}
 	free(engine);
@@ -446,7 +483,9 @@ static void parse_device_identity(struct cfg *cfg, const struct cfg_node *node,
 
 /* hosts.<name>.snmp: how a device is recognised and what it may use. */
 static void parse_device(struct cfg *cfg, const char *host,
-			 const struct cfg_node *node, struct trap_config *conf)
+			 const struct cfg_node *node, struct trap_config *conf,
+			 struct seen_keys *seen_addresses,
+			 struct seen_keys *seen_engines)
 {
 	struct trap_device *d = &conf->devices[conf->ndevices];
 
@@ -455,7 +494,7 @@ static void parse_device(struct cfg *cfg, const char *host,
 		return;
 	}
 	d->host = xstrdup(host);
-	parse_device_identity(cfg, node, conf, d);
+	parse_device_identity(cfg, node, seen_addresses, seen_engines, d);
 	parse_community(cfg, node, &d->has_community, d->community_hash);
 	d->users = parse_user_refs(cfg, node, conf);
 	if (d->naddresses == 0 && !d->has_engine_id && d->sys_name == NULL)
@@ -464,10 +503,156 @@ static void parse_device(struct cfg *cfg, const char *host,
 	conf->ndevices++;
 }
 
+static int address_cmp(const struct trap_address_key *a,
+		       const struct trap_address_key *b)
+{
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	return memcmp(a->addr, b->addr, sizeof(a->addr));
+}
+
+static int engine_id_cmp(const struct trap_engine_id *a,
+			 const struct trap_engine_id *b)
+{
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	return memcmp(a->id, b->id, a->len);
+}
+
+/* What trapconf_device_by_name() compares. */
+static const char *device_name(const struct trap_device *d)
+{
+	return d->sys_name ? d->sys_name : d->host;
+}
+
+static int seq_cmp(size_t a, size_t b)
+{
+	return a < b ? -1 : a > b;
+}
+
+/* qsort() orders of seen keys: by key, equal ones in order of appearance. */
+static int seen_address_order(const void *pa, const void *pb)
+{
+	const struct seen_key *a = pa, *b = pb;
+	int c = address_cmp(&a->key, &b->key);
+
+	return c != 0 ? c : seq_cmp(a->seq, b->seq);
+}
+
+static int seen_engine_order(const void *pa, const void *pb)
+{
+	const struct seen_key *a = pa, *b = pb;
+	int c = engine_id_cmp(&a->key.device->engine_id, &b->key.device->engine_id);
+
+	return c != 0 ? c : seq_cmp(a->seq, b->seq);
+}
+
+static int seen_seq_order(const void *pa, const void *pb)
+{
+	const struct seen_key *const *a = pa, *const *b = pb;
+
+	return seq_cmp((*a)->seq, (*b)->seq);
+}
+
+/*
+ * Sort seen by order (key, then appearance) and report each key that an
+ * earlier one has: "<what> X is already D's" at where the later one was
+ * written, D the first device with it, in the order of the file.  The
+ * duplicates are left with their owner set.
+ */
+static void report_duplicates(struct cfg *cfg, struct seen_keys *seen,
+			      int (*order)(const void *, const void *),
+			      const char *what)
+{
+	struct seen_key **dups;
+	size_t ndups = 0, first = 0;
+
+	if (seen->n == 0)
+		return;
+	qsort(seen->items, seen->n, sizeof(*seen->items), order);
+	for (size_t i = 1; i < seen->n; i++) {
+		struct seen_key a = seen->items[first], b = seen->items[i];
+
+		/* Equal keys but for the order of appearance. */
+		a.seq = b.seq = 0;
+		if (order(&a, &b) != 0) {
+			first = i;
+			continue;
+		}
+		seen->items[i].owner = seen->items[first].key.device;
+		ndups++;
+	}
+	if (ndups == 0)
+		return;
+	dups = xcalloc(ndups, sizeof(*dups));
+	ndups = 0;
+	for (size_t i = 0; i < seen->n; i++)
+		if (seen->items[i].owner != NULL)
+			dups[ndups++] = &seen->items[i];
+	qsort(dups, ndups, sizeof(*dups), seen_seq_order);
+	for (size_t i = 0; i < ndups; i++)
+		cfg_error(cfg, dups[i]->node, "%s %s is already %s's", what,
+			  dups[i]->text, dups[i]->owner->host);
+	free(dups);
+}
+
+/* The address index: the sorted seen addresses, the first device's of each. */
+static void index_addresses(struct trap_config *conf,
+			    const struct seen_keys *seen)
+{
+	conf->address_index = xcalloc(seen->n ? seen->n : 1,
+				      sizeof(*conf->address_index));
+	for (size_t i = 0; i < seen->n; i++)
+		if (seen->items[i].owner == NULL)
+			conf->address_index[conf->naddress_index++] =
+				seen->items[i].key;
+}
+
+static void index_engines(struct trap_config *conf,
+			  const struct seen_keys *seen)
+{
+	conf->engine_index = xcalloc(seen->n ? seen->n : 1,
+				     sizeof(*conf->engine_index));
+	for (size_t i = 0; i < seen->n; i++)
+		if (seen->items[i].owner == NULL)
+			conf->engine_index[conf->nengine_index++] =
+				seen->items[i].key.device;
+}
+
+/* By name ignoring case, equal names in the order of the configuration. */
+static int device_name_order(const void *pa, const void *pb)
+{
+	const struct trap_device *const *a = pa, *const *b = pb;
+	int c = strcasecmp(device_name(*a), device_name(*b));
+
+	if (c != 0)
+		return c;
+	return *a < *b ? -1 : *a > *b;
+}
+
+/* Names may repeat: a sys_name is only a claim.  The first device keeps it. */
+static void index_names(struct trap_config *conf)
+{
+	size_t n = 0;
+
+	conf->name_index = xcalloc(conf->ndevices ? conf->ndevices : 1,
+				   sizeof(*conf->name_index));
+	for (size_t i = 0; i < conf->ndevices; i++)
+		conf->name_index[i] = &conf->devices[i];
+	qsort(conf->name_index, conf->ndevices, sizeof(*conf->name_index),
+	      device_name_order);
+	for (size_t i = 0; i < conf->ndevices; i++)
+		if (n == 0 || strcasecmp(device_name(conf->name_index[n - 1]),
+					 device_name(conf->name_index[i])) != 0)
+			conf->name_index[n++] = conf->name_index[i];
+	conf->nname_index = n;
+}
+
 static void parse_devices(struct cfg *cfg, const struct cfg_node *root,
 			  struct trap_config *conf)
 {
 	const struct cfg_node *hosts = cfg_get(cfg, root, "hosts");
+	struct seen_keys addresses = { 0 }, engines = { 0 };
 
 	if (hosts == NULL || hosts->type != CFG_MAP)
 		return;
@@ -477,8 +662,80 @@ static void parse_devices(struct cfg *cfg, const struct cfg_node *root,
 			cfg_get(cfg, hosts->pairs[i].value, "snmp");
 
 		if (snmp != NULL && snmp->type != CFG_NULL)
-			parse_device(cfg, hosts->pairs[i].key, snmp, conf);
+			parse_device(cfg, hosts->pairs[i].key, snmp, conf,
+				     &addresses, &engines);
 	}
+	report_duplicates(cfg, &addresses, seen_address_order, "address");
+	report_duplicates(cfg, &engines, seen_engine_order, "engine id");
+	index_addresses(conf, &addresses);
+	index_engines(conf, &engines);
+	index_names(conf);
+	seen_free(&addresses);
+	seen_free(&engines);
+}
+
+static int address_key_order(const void *key, const void *member)
+{
+	return address_cmp(key, member);
+}
+
+const struct trap_device *trapconf_device_by_address(const struct trap_config *conf,
+						     const struct sockaddr *sa)
+{
+	struct trap_address_key want = { .family = sa->sa_family };
+	const struct trap_address_key *hit;
+
+	if (sa->sa_family == AF_INET)
+		memcpy(want.addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	else if (sa->sa_family == AF_INET6)
+		memcpy(want.addr, ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr, 16);
+	else
+		return NULL;
+	if (conf->naddress_index == 0)
+		return NULL;
+	hit = bsearch(&want, conf->address_index, conf->naddress_index,
+		      sizeof(*conf->address_index), address_key_order);
+	return hit != NULL ? hit->device : NULL;
+}
+
+static int engine_key_order(const void *key, const void *member)
+{
+	const struct trap_device *const *d = member;
+
+	return engine_id_cmp(key, &(*d)->engine_id);
+}
+
+const struct trap_device *trapconf_device_by_engine(const struct trap_config *conf,
+						    const uint8_t *id, size_t len)
+{
+	struct trap_engine_id want = { .len = len };
+	const struct trap_device *const *hit;
+
+	if (len == 0 || len > sizeof(want.id) || conf->nengine_index == 0)
+		return NULL;
+	memcpy(want.id, id, len);
+	hit = bsearch(&want, conf->engine_index, conf->nengine_index,
+		      sizeof(*conf->engine_index), engine_key_order);
+	return hit != NULL ? *hit : NULL;
+}
+
+static int name_key_order(const void *key, const void *member)
+{
+	const struct trap_device *const *d = member;
+
+	return strcasecmp(key, device_name(*d));
+}
+
+const struct trap_device *trapconf_device_by_name(const struct trap_config *conf,
+						  const char *name)
+{
+	const struct trap_device *const *hit;
+
+	if (conf->nname_index == 0)
+		return NULL;
+	hit = bsearch(name, conf->name_index, conf->nname_index,
+		      sizeof(*conf->name_index), name_key_order);
+	return hit != NULL ? *hit : NULL;
 }
 
 static void parse_sizes(struct cfg *cfg, const struct cfg_node *node,

@@ -101,6 +101,13 @@ struct trap_device {
 	char *sys_name; /* as the device sends sysName.0, or NULL */
 };
 
+/* A device's address in the lookup index (trapconf_device_by_address()). */
+struct trap_address_key {
+	int family;
+	uint8_t addr[16];
+	const struct trap_device *device;
+};
+
 struct trap_listen {
 	char *host; /* NULL: every address, IPv6 and IPv4 */
 	uint16_t port;
@@ -140,6 +147,18 @@ struct trap_config {
 	size_t nnetworks;
 	struct trap_device *devices;
 	size_t ndevices;
+	/*
+	 * Indices over devices for trapconf_device_by_*(), built once at the
+	 * end of trapconf_parse() (the configuration never changes after;
+	 * a reload parses a new one): sorted, and with one entry per key,
+	 * that of the first device in the configuration with it.
+	 */
+	struct trap_address_key *address_index;
+	size_t naddress_index;
+	const struct trap_device **engine_index; /* by engine id */
+	size_t nengine_index;
+	const struct trap_device **name_index; /* by sys_name, else host, ignoring case */
+	size_t nname_index;
 	struct trapmap *map;
 };
 
@@ -151,6 +170,18 @@ struct trap_config {
 int trapconf_parse(struct cfg *cfg, const struct cfg_node *root,
 		   struct trap_config **ret);
 void trapconf_free(struct trap_config *conf);
+
+/*
+ * The device of conf with an address that is sa's, engine id id, or
+ * sys_name (else host name) name ignoring case; the first in the
+ * configuration if several are; or NULL.  O(log devices).
+ */
+const struct trap_device *trapconf_device_by_address(const struct trap_config *conf,
+						     const struct sockaddr *sa);
+const struct trap_device *trapconf_device_by_engine(const struct trap_config *conf,
+						    const uint8_t *id, size_t len);
+const struct trap_device *trapconf_device_by_name(const struct trap_config *conf,
+						  const char *name);
 
 /* Hash a community the way the configuration keeps it. */
 void trapconf_hash_secret(const uint8_t *secret, size_t len,

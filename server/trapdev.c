@@ -8,22 +8,11 @@
 #include "../common/util.h"
 #include "trapnames.h"
 
-static bool device_has_address(const struct trap_device *d,
-			       const struct sockaddr *sa)
-{
-	for (size_t i = 0; i < d->naddresses; i++)
-		if (trapconf_cidr_contains(&d->addresses[i], sa))
-			return true;
-	return false;
-}
-
+/* The lookups are trapconf's indices: a trap costs O(log devices). */
 static const struct trap_device *by_address(const struct trap_config *conf,
 					    const struct sockaddr *sa)
 {
-	for (size_t i = 0; i < conf->ndevices; i++)
-		if (device_has_address(&conf->devices[i], sa))
-			return &conf->devices[i];
-	return NULL;
+	return trapconf_device_by_address(conf, sa);
 }
 
 static const struct trap_device *by_ipv4(const struct trap_config *conf,
@@ -39,27 +28,13 @@ static const struct trap_device *by_ipv4(const struct trap_config *conf,
 static const struct trap_device *by_engine(const struct trap_config *conf,
 					   const struct trap_msg *m)
 {
-	for (size_t i = 0; i < conf->ndevices; i++) {
-		const struct trap_device *d = &conf->devices[i];
-
-		if (d->has_engine_id && d->engine_id.len == m->engine_id_len &&
-		    memcmp(d->engine_id.id, m->engine_id, m->engine_id_len) == 0)
-			return d;
-	}
-	return NULL;
+	return trapconf_device_by_engine(conf, m->engine_id, m->engine_id_len);
 }
 
 static const struct trap_device *by_sys_name(const struct trap_config *conf,
 					     const char *name)
 {
-	for (size_t i = 0; i < conf->ndevices; i++) {
-		const struct trap_device *d = &conf->devices[i];
-		const char *want = d->sys_name ? d->sys_name : d->host;
-
-		if (strcasecmp(want, name) == 0)
-			return d;
-	}
-	return NULL;
+	return trapconf_device_by_name(conf, name);
 }
 
 /*

@@ -197,6 +197,31 @@ static void test_syntax_error_has_position(void **state)
 	cfg_free(cfg);
 }
 
+/* A mapping of thousands of keys (an inventory's hosts): every duplicate found. */
+static void test_duplicate_keys_in_a_large_mapping(void **state)
+{
+	enum { KEYS = 20000 };
+	size_t size = 32 * KEYS, n = 0;
+	char *text = calloc(1, size);
+	struct cfg *cfg;
+
+	(void)state;
+	assert_non_null(text);
+	n += (size_t)snprintf(text + n, size - n, "hosts:\n");
+	for (int i = 0; i < KEYS; i++)
+		n += (size_t)snprintf(text + n, size - n, "  h%d: %d\n", i, i);
+	/* The first and the last again, and one in the middle. */
+	n += (size_t)snprintf(text + n, size - n, "  h0: x\n  h%d: x\n  h%d: x\n",
+			      KEYS - 1, KEYS / 2);
+	assert_int_equal(cfg_load_string("big.yaml", text, &cfg), 0);
+	assert_int_equal(cfg->nerrors, 3);
+	assert_true(has_error(cfg, "big.yaml:20002:3: hosts: duplicate key 'h0'"));
+	assert_true(has_error(cfg, "big.yaml:20003:3: hosts: duplicate key 'h19999'"));
+	assert_true(has_error(cfg, "big.yaml:20004:3: hosts: duplicate key 'h10000'"));
+	cfg_free(cfg);
+	free(text);
+}
+
 static void test_duplicate_keys_and_aliases_rejected(void **state)
 {
 	struct cfg *cfg;
@@ -304,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_types_are_errors),
 		cmocka_unit_test(test_syntax_error_has_position),
 		cmocka_unit_test(test_duplicate_keys_and_aliases_rejected),
+		cmocka_unit_test(test_duplicate_keys_in_a_large_mapping),
 		cmocka_unit_test(test_top_level_must_be_mapping),
 		cmocka_unit_test(test_deep_nesting_is_bounded),
 		cmocka_unit_test(test_missing_main_file),

@@ -355,6 +355,258 @@ static void test_cidr_and_engine_id_parsing(void **state)
 	assert_int_equal(trapconf_parse_engine_id("80001f8804zz", &e), -EINVAL);
 }
 
+
+/* --- the lookup indices, with many devices ----------------------------- */
+
+#define MANY 5000
+
+/* hosts.dev<i>: addresses 10.0.i/256.i%256 and 2001:db8::<i>, engine id ..<i>. */
+static char *many_devices_config(void)
+{
+	size_t size = 256 * MANY + 1024, n = 0;
+	char *text = xcalloc(1, size);
+
+	n += (size_t)snprintf(text + n, size - n,
+			      "traps:\n  mappings_dir: /nonexistent\n  mib_dirs: []\nhosts:\n");
+	for (int i = 0; i < MANY; i++) {
+		n += (size_t)snprintf(text + n, size - n,
+				      "  dev%d:\n    snmp:\n"
+				      "      addresses: [10.0.%d.%d, '2001:db8::%x']\n"
+				      "      engine_id: 0x80000009030000%08x\n",
+				      i, i / 256, i % 256, i + 1, i);
+		/* Every third one has a sys_name; the rest are known by host name. */
+		if (i % 3 == 0)
+			n += (size_t)snprintf(text + n, size - n,
+					      "      sys_name: Router-%d.Example\n", i);
+	}
+	return text;
+}
+
+static struct trap_config *load_many(struct cfg **ret_cfg)
+{
+	char *text = many_devices_config();
+	struct trap_config *conf = NULL;
+
+	assert_int_equal(cfg_load_string("server.yaml", text, ret_cfg), 0);
+	free(text);
+	trapconf_parse(*ret_cfg, (*ret_cfg)->root, &conf);
+	for (size_t i = 0; i < (*ret_cfg)->nerrors; i++)
+		fprintf(stderr, "%s\n", (*ret_cfg)->errors[i]);
+	assert_int_equal((*ret_cfg)->nerrors, 0);
+	assert_non_null(conf);
+	assert_int_equal(conf->ndevices, MANY);
+	return conf;
+}
+
+static const char *host_of(const struct trap_device *d)
+{
+	return d ? d->host : "(unknown)";
+}
+
+static void test_many_devices_are_found_by_each_key(void **state)
+{
+	struct cfg *cfg;
+	struct trap_config *conf = load_many(&cfg);
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
+	char text[64], want[32];
+
+	(void)state;
+	for (int i = 0; i < MANY; i++) {
+		uint8_t engine[] = { 0x80, 0x00, 0x00, 0x09, 0x03, 0x00, 0x00,
+				     (uint8_t)(i >> 24), (uint8_t)(i >> 16),
+				     (uint8_t)(i >> 8), (uint8_t)i };
+
+		snprintf(want, sizeof(want), "dev%d", i);
+		snprintf(text, sizeof(text), "10.0.%d.%d", i / 256, i % 256);
+		inet_pton(AF_INET, text, &sin.sin_addr);
+		assert_string_equal(host_of(trapconf_device_by_address(
+					    conf, (struct sockaddr *)&sin)),
+				    want);
+		snprintf(text, sizeof(text), "2001:db8::%x", i + 1);
+		inet_pton(AF_INET6, text, &sin6.sin6_addr);
+		assert_string_equal(host_of(trapconf_device_by_address(
+					    conf, (struct sockaddr *)&sin6)),
+				    want);
+		assert_string_equal(host_of(trapconf_device_by_engine(
+					    conf, engine, sizeof(engine))),
+				    want);
+		/* The sys_name when there is one, else the host name: any case. */
+		if (i % 3 == 0)
+			snprintf(text, sizeof(text), "ROUTER-%d.example", i);
+		else
+			snprintf(text, sizeof(text), "DeV%d", i);
+		assert_string_equal(host_of(trapconf_device_by_name(conf, text)),
+				    want);
+	}
+	/* Keys no device has, next to ones that exist. */
+	inet_pton(AF_INET, "10.0.19.136", &sin.sin_addr); /* device 5000 */
+	assert_null(trapconf_device_by_address(conf, (struct sockaddr *)&sin));
+	inet_pton(AF_INET, "10.0.0.0", &sin.sin_addr);
+	sin.sin_addr.s_addr = htonl(ntohl(sin.sin_addr.s_addr) - 1);
+	assert_null(trapconf_device_by_address(conf, (struct sockaddr *)&sin));
+	inet_pton(AF_INET6, "2001:db8::", &sin6.sin6_addr);
+	assert_null(trapconf_device_by_address(conf, (struct sockaddr *)&sin6));
+	assert_null(trapconf_device_by_engine(conf, (const uint8_t *)"\x80\0\0\x09\x03", 5));
+	assert_null(trapconf_device_by_name(conf, "dev3")); /* has a sys_name */
+	assert_null(trapconf_device_by_name(conf, "dev5000"));
+	assert_null(trapconf_device_by_name(conf, ""));
+	trapconf_free(conf);
+	cfg_free(cfg);
+}
+
+/* trapdev_identify() uses the indices: the last of many devices, by each way. */
+static void test_identify_the_last_of_many_devices(void **state)
+{
+	struct fixture f = { 0 };
+	const uint8_t last_engine[] = { 0x80, 0x00, 0x00, 0x09, 0x03, 0x00, 0x00,
+					0x00, 0x00, 0x13, 0x87 }; /* 4999 */
+	struct trap_msg *m;
+
+	(void)state;
+	f.conf = load_many(&f.cfg);
+	trapmsg_init(&f.m);
+	msg(&f, "10.0.19.135", "x");
+	assert_string_equal(who(&f), "dev4999");
+	msg(&f, "2001:db8::1388", "x");
+	assert_string_equal(who(&f), "dev4999");
+	v3(&f, "192.0.2.200", "ops", last_engine, sizeof(last_engine));
+	assert_string_equal(who(&f), "dev4999");
+	set_agent_addr(msg(&f, "192.0.2.200", "x"), "10.0.19.135");
+	assert_string_equal(who(&f), "dev4999");
+	m = msg(&f, "192.0.2.200", "x");
+	add_string_vb(m, "1.3.6.1.6.3.18.1.3.0", "10.0.19.134", TRAP_VALUE_IPADDRESS);
+	assert_string_equal(who(&f), "dev4998");
+	m = msg(&f, "192.0.2.200", "x");
+	add_string_vb(m, "1.3.6.1.2.1.1.5.0", "router-4997.example", TRAP_VALUE_STRING);
+	assert_string_equal(who(&f), "(unknown)"); /* 4997 has no sys_name */
+	m = msg(&f, "192.0.2.200", "x");
+	add_string_vb(m, "1.3.6.1.2.1.1.5.0", "DEV4997", TRAP_VALUE_STRING);
+	assert_string_equal(who(&f), "dev4997");
+	m = msg(&f, "192.0.2.200", "x");
+	add_string_vb(m, "1.3.6.1.2.1.1.5.0", "router-4998.EXAMPLE", TRAP_VALUE_STRING);
+	assert_string_equal(who(&f), "dev4998");
+	trapmsg_free(&f.m);
+	trapconf_free(f.conf);
+	cfg_free(f.cfg);
+}
+
+/* A sys_name is only a claim and may repeat: the first device keeps it. */
+static void test_a_repeated_sys_name_is_the_first_devices(void **state)
+{
+	static const char text[] =
+		"traps:\n  mappings_dir: /nonexistent\n  mib_dirs: []\n"
+		"hosts:\n"
+		"  zeta:\n    snmp: {addresses: [192.0.2.9], sys_name: core}\n"
+		"  alpha:\n    snmp: {addresses: [192.0.2.8], sys_name: CORE}\n"
+		"  core:\n    snmp: {addresses: [192.0.2.7]}\n"
+		"  Edge:\n    snmp: {addresses: [192.0.2.6]}\n"
+		"  beta:\n    snmp: {addresses: [192.0.2.5], sys_name: edge}\n";
+	struct cfg *cfg;
+	struct trap_config *conf = NULL;
+
+	(void)state;
+	assert_int_equal(cfg_load_string("server.yaml", text, &cfg), 0);
+	trapconf_parse(cfg, cfg->root, &conf);
+	assert_int_equal(cfg->nerrors, 0);
+	assert_string_equal(host_of(trapconf_device_by_name(conf, "Core")), "zeta");
+	assert_string_equal(host_of(trapconf_device_by_name(conf, "EDGE")), "Edge");
+	assert_null(trapconf_device_by_name(conf, "alpha")); /* known as CORE */
+	trapconf_free(conf);
+	cfg_free(cfg);
+}
+
+/* The nerrors errors of cfg as one text, for strstr(). */
+static char *errors_of(const struct cfg *cfg)
+{
+	size_t size = 1;
+	char *out;
+
+	for (size_t i = 0; i < cfg->nerrors; i++)
+		size += strlen(cfg->errors[i]) + 1;
+	out = xcalloc(1, size);
+	for (size_t i = 0; i < cfg->nerrors; i++) {
+		strlcat_safe(out, cfg->errors[i], size);
+		strlcat_safe(out, "\n", size);
+	}
+	return out;
+}
+
+/*
+ * Duplicates are reported where the later one is written, against the
+ * first device with it, in the order of the file; however far apart.
+ */
+static void test_duplicate_addresses_and_engine_ids_with_their_positions(void **state)
+{
+	static const char head[] =
+		"traps:\n  mappings_dir: /nonexistent\n  mib_dirs: []\n"
+		"hosts:\n"
+		"  first:\n    snmp:\n      addresses: [192.0.2.1, '2001:db8::1']\n"
+		"      engine_id: 0x8000000903aa\n";
+	static const char tail[] =
+		"  second:\n    snmp:\n      addresses: [192.0.2.2, 192.0.2.1]\n"
+		"      engine_id: 0x80:00:00:09:03:aa\n"
+		"  third:\n    snmp:\n      addresses: ['2001:DB8:0::1', 192.0.2.1, 192.0.2.3, 192.0.2.3]\n"
+		"      engine_id: 0x8000000903aa\n";
+	size_t size = sizeof(head) + sizeof(tail) + 100 * MANY;
+	char *text = xcalloc(1, size), *errors;
+	struct cfg *cfg;
+	struct trap_config *conf = NULL;
+	/* The lines of second's and third's addresses and engine ids. */
+	int line = 8 + 3 * MANY + 3;
+
+	(void)state;
+	strlcat_safe(text, head, size);
+	for (int i = 0; i < MANY; i++) {
+		char one[100];
+
+		snprintf(one, sizeof(one), "  pad%d:\n    snmp:\n      addresses: [10.1.%d.%d]\n",
+			 i, i / 256, i % 256);
+		strlcat_safe(text, one, size);
+	}
+	strlcat_safe(text, tail, size);
+	assert_int_equal(cfg_load_string("server.yaml", text, &cfg), 0);
+	trapconf_parse(cfg, cfg->root, &conf);
+	errors = errors_of(cfg);
+	char want[6][160];
+
+	snprintf(want[0], sizeof(want[0]),
+		 "server.yaml:%d:18: hosts.second.snmp.addresses: address 192.0.2.1 is already first's\n",
+		 line);
+	snprintf(want[1], sizeof(want[1]),
+		 "server.yaml:%d:18: hosts.second.snmp.engine_id: engine id 0x80:00:00:09:03:aa is already first's\n",
+		 line + 1);
+	snprintf(want[2], sizeof(want[2]),
+		 "server.yaml:%d:18: hosts.third.snmp.addresses: address 2001:DB8:0::1 is already first's\n",
+		 line + 4);
+	snprintf(want[3], sizeof(want[3]),
+		 "server.yaml:%d:18: hosts.third.snmp.addresses: address 192.0.2.1 is already first's\n",
+		 line + 4);
+	snprintf(want[4], sizeof(want[4]),
+		 "server.yaml:%d:18: hosts.third.snmp.addresses: address 192.0.2.3 is already third's\n",
+		 line + 4);
+	snprintf(want[5], sizeof(want[5]),
+		 "server.yaml:%d:18: hosts.third.snmp.engine_id: engine id 0x8000000903aa is already first's\n",
+		 line + 5);
+	for (size_t i = 0; i < 6; i++)
+		if (strstr(errors, want[i]) == NULL)
+			fail_msg("missing: %s\n%zu errors:\n%s", want[i],
+				 cfg->nerrors, errors);
+	assert_int_equal(cfg->nerrors, 6);
+	/* In the order of the file. */
+	assert_true(strstr(errors, want[0]) < strstr(errors, want[2]));
+	assert_true(strstr(errors, want[2]) < strstr(errors, want[3]));
+	assert_true(strstr(errors, want[3]) < strstr(errors, want[4]));
+	/* Whatever the errors, a lookup finds the first device. */
+	assert_string_equal(host_of(trapconf_device_by_engine(
+				    conf, (const uint8_t *)"\x80\0\0\x09\x03\xaa", 6)),
+			    "first");
+	free(errors);
+	free(text);
+	trapconf_free(conf);
+	cfg_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -367,6 +619,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_v3_users_per_device_and_network, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v3_engine_id_claims_need_a_user_of_that_device, setup, teardown),
 		cmocka_unit_test(test_cidr_and_engine_id_parsing),
+		cmocka_unit_test(test_many_devices_are_found_by_each_key),
+		cmocka_unit_test(test_identify_the_last_of_many_devices),
+		cmocka_unit_test(test_a_repeated_sys_name_is_the_first_devices),
+		cmocka_unit_test(test_duplicate_addresses_and_engine_ids_with_their_positions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
