@@ -214,6 +214,29 @@ static int reconfigure_apply(struct store *st, void *arg)
 	return 0;
 }
 
+/*
+ * After a reconfigure job that failed: the job may have failed in its
+ * commit, after the writer's deduplication and desk had taken up the new
+ * configuration, so conf is kept (they may point into it) and the
+ * running one, the last kept, is applied again.  Should that fail too,
+ * the writer runs with whatever the failed job left, and says so.
+ */
+static void reload_restore(struct api *api, struct reload_history *h,
+			   struct server_config *conf)
+{
+	struct reconfigure_job job;
+	struct server_config *running = h->v[h->n - 1];
+	int r;
+
+	reload_keep(h, conf);
+	job = (struct reconfigure_job){ .conf = running, .desk = api->desk };
+	r = writer_run(api->writer, reconfigure_apply, &job);
+	desk_orphans_clear(&job.orphans);
+	if (r < 0)
+		log_errorx("SIGHUP: putting the running configuration back failed too: %s; the deduplication and the helpdesk may run with parts of the refused one until the next reload",
+			 strerror(-r));
+}
+
 int reload_apply(struct api *api, struct reload_history *h,
 		 const char *config_path, const char *dropin_dir)
 {
@@ -244,7 +267,7 @@ int reload_apply(struct api *api, struct reload_history *h,
 		log_warnx("SIGHUP: cannot apply lifecycle:, topology:, the inventory and the helpdesk: %s; keeping the running configuration",
 			  strerror(-r));
 		desk_orphans_clear(&job.orphans);
-		server_config_free(conf);
+		reload_restore(api, h, conf);
 		return r;
 	}
 	/* The read side's topology and silences follow, under its lock. */
