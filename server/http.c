@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/utf8.h"
 #include "../common/util.h"
 #include "tls.h"
 
@@ -89,7 +90,10 @@ void http_error(struct http_response *resp, unsigned status, const char *fmt,
 	va_end(ap);
 	json_decref(resp->json);
 	resp->status = status;
-	resp->json = json_pack("{s:s}", "error", msg);
+	/* The message may quote the request (a path, a name) or have been
+	 * cut inside a character: sanitized, or jansson refuses it and the
+	 * client gets the status without its reason. */
+	resp->json = json_pack("{s:o}", "error", utf8_json_string(msg));
 }
 
 void http_client_address(const struct http_request *req, char *buf,

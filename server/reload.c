@@ -218,14 +218,15 @@ static int reconfigure_apply(struct store *st, void *arg)
  * After a reconfigure job that failed: the job may have failed in its
  * commit, after the writer's deduplication and desk had taken up the new
  * configuration, so conf is kept (they may point into it) and the
- * running one, the last kept, is applied again.  Should that fail too,
- * the writer runs with whatever the failed job left, and says so.
+ * running one is applied again: api's, not the history's last, which
+ * after an earlier refusal is a refused one.  Should that fail too, the
+ * writer runs with whatever the failed job left, and says so.
  */
 static void reload_restore(struct api *api, struct reload_history *h,
 			   struct server_config *conf)
 {
 	struct reconfigure_job job;
-	struct server_config *running = h->v[h->n - 1];
+	const struct server_config *running = atomic_load(&api->conf);
 	int r;
 
 	reload_keep(h, conf);

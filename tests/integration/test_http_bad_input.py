@@ -161,3 +161,15 @@ def test_metrics_need_a_token_and_count_batches(server):
     assert 'tocsin_ingest_batches_total{result="rejected"} 1\n' in text
     assert 'tocsin_ingest_tickets_total{change="opened"} 1\n' in text
     assert "tocsin_writer_commits_total " in text
+
+
+@pytest.mark.parametrize("path, status", [("/nope%ff", 404),
+                                          ("/api/v1/tickets/%ff", 400),
+                                          ("/api/v1/silences/%c3", 400)])
+def test_error_quoting_invalid_utf8_still_says_why(server, path, status):
+    # the message quotes the request's bytes: jansson refuses invalid
+    # UTF-8, which used to leave the answer without its reason
+    r = server.get(path)
+    assert r.status == status
+    msg = r.json()["error"]
+    assert msg and "?" in msg, msg
