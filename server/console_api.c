@@ -1,11 +1,13 @@
 #include "console_api.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../common/log.h"
 #include "../common/util.h"
@@ -136,6 +138,37 @@ static void login_failed(struct api *api, const char *name,
 	http_error(resp, MHD_HTTP_UNAUTHORIZED, "wrong name or password");
 }
 
+#ifdef TOCSIN_TEST_HOOKS
+/*
+ * Test builds only (build/asan): with TOCSIN_TEST_LOGIN_GATE naming a
+ * FIFO, a login whose password matched waits there, between the check
+ * and its session, until a test opens the FIFO (it then knows the login
+ * is held) and writes a byte to it (the login goes on): what lets a
+ * test change the account in between without guessing at timing.
+ */
+static void login_test_gate(void)
+{
+	const char *fifo = getenv("TOCSIN_TEST_LOGIN_GATE");
+	char byte;
+	int fd;
+
+	if (fifo == NULL)
+		return;
+	fd = open(fifo, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		log_warn("test login gate %s", fifo);
+		return;
+	}
+	if (read(fd, &byte, 1) < 0)
+		log_warn("test login gate %s", fifo);
+	close(fd);
+}
+#else
+static void login_test_gate(void)
+{
+}
+#endif
+
 /*
  * A login whose account changed (or went) while its password was being
  * checked: no session, 409, in the journal and the trail after its
@@ -207,6 +240,7 @@ void console_api_login(void *app, const struct http_request *req,
 			     r == -EACCES, resp);
 		goto out;
 	}
+	login_test_gate();
 	snprintf(target, sizeof(target), "address %s", address);
 	/* A login the trail cannot show does not happen. */
 	if (console_audit(api, name, "login", target, NULL) < 0) {
