@@ -140,15 +140,16 @@ static void login_failed(struct api *api, const char *name,
 
 #ifdef TOCSIN_TEST_HOOKS
 /*
- * Test builds only (build/asan): with TOCSIN_TEST_LOGIN_GATE naming a
- * FIFO, a login whose password matched waits there, between the check
- * and its session, until a test opens the FIFO (it then knows the login
- * is held) and writes a byte to it (the login goes on): what lets a
- * test change the account in between without guessing at timing.
+ * Test builds only (build/asan): with TOCSIN_TEST_PASSWORD_GATE naming
+ * a FIFO, a password that matched (a login's, or the current one of a
+ * password change) waits there, between the check and what it allows,
+ * until a test opens the FIFO (it then knows the request is held) and
+ * writes a byte to it (the request goes on): what lets a test change
+ * the account in between without guessing at timing.
  */
-static void login_test_gate(void)
+static void password_test_gate(void)
 {
-	const char *fifo = getenv("TOCSIN_TEST_LOGIN_GATE");
+	const char *fifo = getenv("TOCSIN_TEST_PASSWORD_GATE");
 	char byte;
 	int fd;
 
@@ -156,15 +157,15 @@ static void login_test_gate(void)
 		return;
 	fd = open(fifo, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		log_warn("test login gate %s", fifo);
+		log_warn("test password gate %s", fifo);
 		return;
 	}
 	if (read(fd, &byte, 1) < 0)
-		log_warn("test login gate %s", fifo);
+		log_warn("test password gate %s", fifo);
 	close(fd);
 }
 #else
-static void login_test_gate(void)
+static void password_test_gate(void)
 {
 }
 #endif
@@ -240,7 +241,7 @@ void console_api_login(void *app, const struct http_request *req,
 			     r == -EACCES, resp);
 		goto out;
 	}
-	login_test_gate();
+	password_test_gate();
 	snprintf(target, sizeof(target), "address %s", address);
 	/* A login the trail cannot show does not happen. */
 	if (console_audit(api, name, "login", target, NULL) < 0) {
@@ -359,6 +360,7 @@ void console_api_password(void *app, const struct http_request *req,
 		http_error(resp, MHD_HTTP_FORBIDDEN, "current: wrong password");
 		goto out;
 	}
+	password_test_gate();
 	/* Not over a change (or deletion) made while current was checked. */
 	r = account_set_unchanged(api->accounts, p->name, &stamp,
 				  account_perms_role(perms), password, p->name,

@@ -553,24 +553,28 @@ def held_at_gate(gate, login):
     return None if fd == "ended" else fd
 
 
-def gated_login(server, gate, name, meanwhile=lambda: None):
-    """A login held between its password check and its session (the test
-    build's gate, login_test_gate()) while meanwhile() runs: its answer."""
+def gated(gate, request, meanwhile=lambda: None):
+    """request() held by the server between its password check and what the
+    password allows (the test build's gate, password_test_gate()) while
+    meanwhile() runs: its answer."""
     result = {}
-    login = threading.Thread(
-        target=lambda: result.update(r=login_request(server, name, PASSWORD)))
-    login.start()
-    fd = held_at_gate(gate, login)
+    held = threading.Thread(target=lambda: result.update(r=request()))
+    held.start()
+    fd = held_at_gate(gate, held)
     if fd is None:
-        login.join()
+        held.join()
         pytest.skip("this tocsin-server has no test hooks (build/asan/bin has)")
     try:
         meanwhile()
     finally:
         os.write(fd, b"x")
         os.close(fd)
-        login.join()
+        held.join()
     return result["r"]
+
+
+def gated_login(server, gate, name, meanwhile=lambda: None):
+    return gated(gate, lambda: login_request(server, name, PASSWORD), meanwhile)
 
 
 @pytest.fixture
@@ -578,7 +582,7 @@ def gated_server(tmp_path):
     gate = tmp_path / "login-gate"
     os.mkfifo(gate)
     srv = Server(tmp_path / "server").start(
-        env={"TOCSIN_TEST_LOGIN_GATE": str(gate)})
+        env={"TOCSIN_TEST_PASSWORD_GATE": str(gate)})
     yield srv, gate
     srv.stop()
 
@@ -619,3 +623,26 @@ def test_a_login_of_an_unchanged_account_passes_the_gate(gated_server):
                     lambda: create_account(server, "dave", role="viewer"))
     assert r.status == 201, r.body
     assert [name for name, _ in stored_sessions(server)] == ["carol"]
+
+
+def test_a_password_change_over_an_admin_s_reset_is_409(gated_server):
+    server, gate = gated_server
+    create_account(server, "carol")
+    r = gated_login(server, gate, "carol")
+    assert r.status == 201, r.body
+    cookie = r.headers["Set-Cookie"].split(";")[0]
+    csrf = r.json()["csrf"]
+    r = gated(gate, lambda: server.request(
+        "PUT", "/api/v1/session/password",
+        body={"current": PASSWORD, "password": "chosen by carol"},
+        headers={"Cookie": cookie, "X-Tocsin-CSRF": csrf}),
+        lambda: create_account(server, "carol", password="reset by the admin"))
+    assert (r.status, r.json()) == (409, {"error": (
+        "account 'carol' changed or was deleted since its password was"
+        " checked: nothing was changed")})
+    # The admin's reset holds: only its password logs in (a wrong one
+    # never reaches the gate).
+    assert login_request(server, "carol", "chosen by carol").status == 401
+    assert login_request(server, "carol", PASSWORD).status == 401
+    r = gated(gate, lambda: login_request(server, "carol", "reset by the admin"))
+    assert r.status == 201, r.body
