@@ -89,6 +89,21 @@ static char *query(struct fixture *f, const char *sql)
 	return v;
 }
 
+/* carol, a technician, created and her password checked. */
+static void carol_created_and_checked(struct fixture *f, unsigned *ret_perms,
+				      struct account_stamp *ret_stamp)
+{
+	char err[256];
+
+	assert_int_equal(account_set(f->a, "carol", "technician",
+				     "correct horse battery", "admin", T0, err,
+				     sizeof(err)),
+			 1);
+	assert_int_equal(account_verify(f->a, "carol", "correct horse battery",
+					ret_perms, ret_stamp),
+			 0);
+}
+
 static void test_set_verify_and_reopen(void **state)
 {
 	struct fixture *f = *state;
@@ -97,13 +112,7 @@ static void test_set_verify_and_reopen(void **state)
 	unsigned perms = 0;
 	char *hash, *trail;
 
-	assert_int_equal(account_set(f->a, "carol", "technician",
-				     "correct horse battery", "admin", T0, err,
-				     sizeof(err)),
-			 1);
-	assert_int_equal(account_verify(f->a, "carol", "correct horse battery",
-					&perms, &stamp),
-			 0);
+	carol_created_and_checked(f, &perms, &stamp);
 	assert_int_equal(perms, PERM_READ | PERM_WRITE);
 	perms = 0;
 	assert_int_equal(account_verify(f->a, "carol", "wrong", &perms, &stamp), -EACCES);
@@ -208,13 +217,7 @@ static void test_a_password_change_does_not_undo_a_change_made_meanwhile(
 	char err[256];
 	json_t *list;
 
-	assert_int_equal(account_set(f->a, "carol", "technician",
-				     "correct horse battery", "admin", T0, err,
-				     sizeof(err)),
-			 1);
-	assert_int_equal(account_verify(f->a, "carol", "correct horse battery",
-					&perms, &stamp),
-			 0);
+	carol_created_and_checked(f, &perms, &stamp);
 	/* An administrator resets it meanwhile. */
 	assert_int_equal(account_set(f->a, "carol", "viewer", "reset by the admin",
 				     "admin", T0 + 1, err, sizeof(err)),
