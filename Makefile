@@ -273,7 +273,8 @@ $(REL)/%.o: %.c
 
 # --- sanitizer build for the tests: build/asan/ -------------------------
 ASAN := build/asan
-ASAN_CFLAGS := $(BASE_CFLAGS) -O1 -g $(SANITIZE)
+# TOCSIN_TEST_HOOKS: points where a test can hold a daemon (never in bin/).
+ASAN_CFLAGS := $(BASE_CFLAGS) -O1 -g $(SANITIZE) -DTOCSIN_TEST_HOOKS
 
 $(ASAN)/bin/tocsin-agent: $(call objs,$(ASAN),$(COMMON_SRCS) $(COMMON_DB_SRCS) $(CHECK_SRCS) $(AGENT_SRCS) agent/main.c)
 	@mkdir -p $(@D)

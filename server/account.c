@@ -27,6 +27,11 @@ static const char *const account_steps[] = {
 	"  created INTEGER NOT NULL,"
 	"  updated INTEGER NOT NULL,"
 	"  created_by TEXT NOT NULL);",
+	/*
+	 * 2: which version of the account a row is, new with every change
+	 * (not with a rehash): what a login's stamp is compared with.
+	 */
+	"ALTER TABLE accounts ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;",
 };
 
 const struct db_schema account_schema = {
@@ -41,12 +46,15 @@ struct account {
 	char hash[crypto_pwhash_STRBYTES];
 	int64_t created, updated;
 	char created_by[64];
+	int64_t generation;
 };
 
 struct accounts {
 	struct audit *audit;
 	struct writer *w;
-	sqlite3_stmt *upsert, *remove, *rehash; /* writer thread only */
+	sqlite3_stmt *upsert, *remove, *rehash, *generation; /* writer thread only */
+	/* The last generation handed out: the writer thread's, after start. */
+	int64_t last_generation;
 	pthread_mutex_t lock; /* list, n */
 	struct account *list;
 	size_t n;
@@ -113,7 +121,7 @@ static int load(struct accounts *a, struct store *st)
 
 	r = store_prepare(st,
 			  "SELECT name, role, password_hash, created, updated,"
-			  " created_by FROM accounts ORDER BY name",
+			  " created_by, generation FROM accounts ORDER BY name",
 			  &s);
 	if (r < 0)
 		return r;
@@ -131,6 +139,9 @@ static int load(struct accounts *a, struct store *st)
 		strlcpy_safe(acc.created_by,
 			     (const char *)sqlite3_column_text(s, 5),
 			     sizeof(acc.created_by));
+		acc.generation = sqlite3_column_int64(s, 6);
+		if (acc.generation > a->last_generation)
+			a->last_generation = acc.generation;
 		remember(a, &acc);
 	}
 	sqlite3_finalize(s);
@@ -147,9 +158,10 @@ int accounts_open(struct store *st, struct audit *audit, struct accounts **ret)
 	pthread_mutex_init(&a->dummy_lock, NULL);
 	r = store_prepare(st,
 			  "INSERT INTO accounts(name, role, password_hash, created,"
-			  " updated, created_by) VALUES (?1, ?2, ?3, ?4, ?4, ?5)"
+			  " updated, created_by, generation)"
+			  " VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)"
 			  " ON CONFLICT(name) DO UPDATE SET role = ?2,"
-			  " password_hash = ?3, updated = ?4",
+			  " password_hash = ?3, updated = ?4, generation = ?6",
 			  &a->upsert);
 	if (r == 0)
 		r = store_prepare(st, "DELETE FROM accounts WHERE name = ?1",
@@ -159,6 +171,10 @@ int accounts_open(struct store *st, struct audit *audit, struct accounts **ret)
 				  "UPDATE accounts SET password_hash = ?2"
 				  " WHERE name = ?1 AND password_hash = ?3",
 				  &a->rehash);
+	if (r == 0)
+		r = store_prepare(st,
+				  "SELECT generation FROM accounts WHERE name = ?1",
+				  &a->generation);
 	if (r == 0)
 		r = load(a, st);
 	if (r < 0) {
@@ -181,6 +197,7 @@ void accounts_close(struct accounts *a)
 	sqlite3_finalize(a->upsert);
 	sqlite3_finalize(a->remove);
 	sqlite3_finalize(a->rehash);
+	sqlite3_finalize(a->generation);
 	pthread_mutex_destroy(&a->lock);
 	pthread_mutex_destroy(&a->dummy_lock);
 	sodium_memzero(a->list, a->n * sizeof(*a->list));
@@ -270,9 +287,10 @@ static void rehash(struct accounts *a, const char *name, const char *old,
 }
 
 int account_verify(struct accounts *a, const char *name, const char *password,
-		   unsigned *ret_perms)
+		   unsigned *ret_perms, struct account_stamp *ret_stamp)
 {
 	char hash[crypto_pwhash_STRBYTES];
+	struct account_stamp stamp = { 0 };
 	unsigned perms = 0;
 	bool known;
 	ssize_t i;
@@ -284,6 +302,8 @@ int account_verify(struct accounts *a, const char *name, const char *password,
 	if (known) {
 		strlcpy_safe(hash, a->list[i].hash, sizeof(hash));
 		account_role_perms(a->list[i].role, &perms);
+		/* The hash and its generation change together (set_then()). */
+		stamp.generation = a->list[i].generation;
 	}
 	pthread_mutex_unlock(&a->lock);
 	if (!known) {
@@ -300,6 +320,32 @@ int account_verify(struct accounts *a, const char *name, const char *password,
 					   ACCOUNT_MEMLIMIT) != 0)
 		rehash(a, name, hash, password);
 	*ret_perms = perms;
+	*ret_stamp = stamp;
+	return 0;
+}
+
+/*
+ * The store, not memory, is asked: memory follows a change only once its
+ * group commits, and the change may be ahead of the caller's job in the
+ * same group.
+ */
+int account_check_stamp(struct accounts *a, const char *name,
+			const struct account_stamp *stamp)
+{
+	sqlite3_stmt *q = a->generation;
+	int64_t generation = 0;
+	int rc;
+
+	db_bind_text(q, 1, name);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		generation = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sqlite_to_errno(rc);
+	if (rc == SQLITE_DONE || generation != stamp->generation)
+		return writer_refuse(-ESTALE);
 	return 0;
 }
 
@@ -323,28 +369,41 @@ bool account_name_valid(const char *name)
 struct set_job {
 	struct accounts *a;
 	struct account acc;
+	const struct account_stamp *expect; /* NULL: whatever the account is */
 	const char *actor;
 	bool created;
 };
 
-/* Writer job: insert or replace the account, with its audit entry. */
+/*
+ * Writer job: insert or replace the account, with its audit entry and a
+ * new generation; -ESTALE when it is no longer the account j->expect
+ * was taken of.
+ */
 static int set_apply(struct store *st, void *arg)
 {
 	struct set_job *j = arg;
 	int r;
 
 	(void)st;
+	if (j->expect != NULL) {
+		r = account_check_stamp(j->a, j->acc.name, j->expect);
+		if (r < 0)
+			return r;
+	}
 	pthread_mutex_lock(&j->a->lock);
 	j->created = find(j->a, j->acc.name) < 0;
 	r = j->created && j->a->n >= ACCOUNTS_MAX ? -EDQUOT : 0;
 	pthread_mutex_unlock(&j->a->lock);
 	if (r < 0)
 		return writer_refuse(r);
+	/* Handed out even should the job fail: they need only differ. */
+	j->acc.generation = ++j->a->last_generation;
 	db_bind_text(j->a->upsert, 1, j->acc.name);
 	db_bind_text(j->a->upsert, 2, j->acc.role);
 	db_bind_text(j->a->upsert, 3, j->acc.hash);
 	sqlite3_bind_int64(j->a->upsert, 4, j->acc.updated);
 	db_bind_text(j->a->upsert, 5, j->actor);
+	sqlite3_bind_int64(j->a->upsert, 6, j->acc.generation);
 	r = db_step_done(j->a->upsert);
 	if (r == 0)
 		r = audit_add(j->a->audit, j->acc.updated, j->actor,
@@ -375,16 +434,18 @@ static void set_then(void *arg, int result)
 /* writer_run_then()'s outcome as account_set()'s and account_delete()'s. */
 static int change_result(int r)
 {
-	if (r >= 0 || r == -ENOENT || r == -EDQUOT)
+	if (r >= 0 || r == -ENOENT || r == -EDQUOT || r == -ESTALE)
 		return r;
 	return r == -EAGAIN || r == -ESHUTDOWN ? -EAGAIN : -EIO;
 }
 
-int account_set(struct accounts *a, const char *name, const char *role,
-		const char *password, const char *actor, int64_t now_ms,
-		char *err, size_t errlen)
+/* account_set() and account_set_unchanged() (expect NULL: the former). */
+static int set_account(struct accounts *a, const char *name, const char *role,
+		       const char *password,
+		       const struct account_stamp *expect, const char *actor,
+		       int64_t now_ms, char *err, size_t errlen)
 {
-	struct set_job j = { .a = a, .actor = actor };
+	struct set_job j = { .a = a, .expect = expect, .actor = actor };
 	size_t plen = strlen(password);
 	unsigned perms;
 	int r;
@@ -420,12 +481,33 @@ int account_set(struct accounts *a, const char *name, const char *role,
 	if (r == -EDQUOT)
 		snprintf(err, errlen, "there are %d accounts already, the most kept",
 			 ACCOUNTS_MAX);
+	else if (r == -ESTALE)
+		snprintf(err, errlen,
+			 "account '%s' changed or was deleted since its password was checked: nothing was changed",
+			 name);
 	else if (r == -EAGAIN)
 		snprintf(err, errlen, "the collector is busy: its store queue is full");
 	else if (r < 0)
 		snprintf(err, errlen, "the store failed");
 	sodium_memzero(&j.acc, sizeof(j.acc));
 	return r < 0 ? r : j.created ? 1 : 0;
+}
+
+int account_set(struct accounts *a, const char *name, const char *role,
+		const char *password, const char *actor, int64_t now_ms,
+		char *err, size_t errlen)
+{
+	return set_account(a, name, role, password, NULL, actor, now_ms, err,
+			   errlen);
+}
+
+int account_set_unchanged(struct accounts *a, const char *name,
+			  const struct account_stamp *expect, const char *role,
+			  const char *password, const char *actor,
+			  int64_t now_ms, char *err, size_t errlen)
+{
+	return set_account(a, name, role, password, expect, actor, now_ms, err,
+			   errlen);
 }
 
 struct delete_job {

@@ -60,14 +60,35 @@ int account_role_perms(const char *role, unsigned *ret_perms);
 const char *account_perms_role(unsigned perms);
 
 /*
- * Check name's password: 0 with its role's permissions in *ret_perms,
- * -ENOENT for no such account, -EACCES for a wrong password.  An unknown
- * name costs the same time as a wrong password, so that timing does not
- * tell which names exist.  A hash made with weaker limits than today's
- * is replaced (a posted writer job).  Slow (Argon2id): HTTP threads only.
+ * Which version of an account a password was checked against.  Every
+ * change of the account (password, role) and its deletion make the stamp
+ * taken before it stale; replacing a weaker hash does not.  What acts on
+ * a checked password later, in a writer job (a login's session, a new
+ * password), compares it first: the account may have changed while the
+ * slow hash ran.
+ */
+struct account_stamp {
+	int64_t generation;
+};
+
+/*
+ * Check name's password: 0 with its role's permissions in *ret_perms and
+ * the account's stamp in *ret_stamp, -ENOENT for no such account,
+ * -EACCES for a wrong password.  An unknown name costs the same time as
+ * a wrong password, so that timing does not tell which names exist.  A
+ * hash made with weaker limits than today's is replaced (a posted writer
+ * job).  Slow (Argon2id): HTTP threads only.
  */
 int account_verify(struct accounts *a, const char *name, const char *password,
-		   unsigned *ret_perms);
+		   unsigned *ret_perms, struct account_stamp *ret_stamp);
+/*
+ * Inside a writer job (the writer thread only): 0 when name is still the
+ * account stamp was taken of, -ESTALE (declined: writer_refuse()) when
+ * it changed or was deleted since, including by a job ahead in the same
+ * transaction, or the store's error.
+ */
+int account_check_stamp(struct accounts *a, const char *name,
+			const struct account_stamp *stamp);
 
 /*
  * Create name or replace its role and password, as actor: 0 for a change,
@@ -77,6 +98,15 @@ int account_verify(struct accounts *a, const char *name, const char *password,
 int account_set(struct accounts *a, const char *name, const char *role,
 		const char *password, const char *actor, int64_t now_ms,
 		char *err, size_t errlen);
+/*
+ * account_set() of an account whose password was just checked (its
+ * stamp expect): -ESTALE with a message in err, and nothing changed,
+ * when it changed or was deleted since.
+ */
+int account_set_unchanged(struct accounts *a, const char *name,
+			  const struct account_stamp *expect, const char *role,
+			  const char *password, const char *actor,
+			  int64_t now_ms, char *err, size_t errlen);
 /* Delete name as actor: 0, -ENOENT, -EAGAIN, -EIO. */
 int account_delete(struct accounts *a, const char *name, const char *actor,
 		   int64_t now_ms);

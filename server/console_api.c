@@ -1,11 +1,13 @@
 #include "console_api.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../common/log.h"
 #include "../common/util.h"
@@ -136,10 +138,59 @@ static void login_failed(struct api *api, const char *name,
 	http_error(resp, MHD_HTTP_UNAUTHORIZED, "wrong name or password");
 }
 
+#ifdef TOCSIN_TEST_HOOKS
+/*
+ * Test builds only (build/asan): with TOCSIN_TEST_PASSWORD_GATE naming
+ * a FIFO, a password that matched (a login's, or the current one of a
+ * password change) waits there, between the check and what it allows,
+ * until a test opens the FIFO (it then knows the request is held) and
+ * writes a byte to it (the request goes on): what lets a test change
+ * the account in between without guessing at timing.
+ */
+static void password_test_gate(void)
+{
+	const char *fifo = getenv("TOCSIN_TEST_PASSWORD_GATE");
+	char byte;
+	int fd;
+
+	if (fifo == NULL)
+		return;
+	fd = open(fifo, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		log_warn("test password gate %s", fifo);
+		return;
+	}
+	if (read(fd, &byte, 1) < 0)
+		log_warn("test password gate %s", fifo);
+	close(fd);
+}
+#else
+static void password_test_gate(void)
+{
+}
+#endif
+
+/*
+ * A login whose account changed (or went) while its password was being
+ * checked: no session, 409, in the journal and the trail after its
+ * "login" entry.
+ */
+static void login_stale(struct api *api, const char *name, const char *target,
+			struct http_response *resp)
+{
+	log_warnx("login of %s (%s) refused: the account changed or was deleted while its password was checked",
+		  name, target);
+	console_audit(api, name, "login.fail", target,
+		      "the account changed during login");
+	http_error(resp, MHD_HTTP_CONFLICT,
+		   "the account changed during login; log in again");
+}
+
 /*
  * POST /api/v1/session: the limits first (no password is checked for a
  * blocked name or address), then Argon2id, then the audit entry, and only
- * once that is committed the session and its cookie.
+ * once that is committed the session and its cookie, if the account is
+ * still the one whose password was checked.
  */
 void console_api_login(void *app, const struct http_request *req,
 		       struct http_response *resp)
@@ -147,6 +198,7 @@ void console_api_login(void *app, const struct http_request *req,
 	static const char *const allowed[] = { "name", "password", NULL };
 	struct api *api = app;
 	const struct console_config *conf = console_conf(api);
+	struct account_stamp stamp;
 	struct session_issued issued;
 	const char *name, *password;
 	char address[64], target[80];
@@ -181,27 +233,32 @@ void console_api_login(void *app, const struct http_request *req,
 		goto out;
 	/* No account has such a name: the trail gets no control characters. */
 	if (!account_name_valid(name))
-		r = account_verify(api->accounts, "?", password, &perms);
+		r = account_verify(api->accounts, "?", password, &perms, &stamp);
 	else
-		r = account_verify(api->accounts, name, password, &perms);
+		r = account_verify(api->accounts, name, password, &perms, &stamp);
 	if (r < 0) {
 		login_failed(api, account_name_valid(name) ? name : "?", address,
 			     r == -EACCES, resp);
 		goto out;
 	}
+	password_test_gate();
 	snprintf(target, sizeof(target), "address %s", address);
 	/* A login the trail cannot show does not happen. */
 	if (console_audit(api, name, "login", target, NULL) < 0) {
 		api_store_failure(api, resp, "recording the login", -EIO);
 		goto out;
 	}
-	session_login_succeeded(api->sessions, name);
-	r = session_create(api->sessions, conf, name, perms, time_now_ms(),
-			   &issued);
+	r = session_create(api->sessions, conf, name, perms, &stamp,
+			   time_now_ms(), &issued);
+	if (r == -ESTALE) {
+		login_stale(api, name, target, resp);
+		goto out;
+	}
 	if (r < 0) {
 		api_store_failure(api, resp, "recording the session", r);
 		goto out;
 	}
+	session_login_succeeded(api->sessions, name);
 	resp->set_cookie = session_cookie(api, issued.secret, conf->absolute_ms);
 	resp->status = MHD_HTTP_CREATED;
 	resp->json = session_json(name, perms, &issued);
@@ -269,6 +326,7 @@ void console_api_password(void *app, const struct http_request *req,
 	const struct principal *p = req->principal;
 	const char *current, *password;
 	char address[64], err[256];
+	struct account_stamp stamp;
 	unsigned perms;
 	json_t *body;
 	int r;
@@ -293,7 +351,8 @@ void console_api_password(void *app, const struct http_request *req,
 		goto out;
 	r = strlen(current) > ACCOUNT_PASSWORD_MAX
 		    ? -EACCES
-		    : account_verify(api->accounts, p->name, current, &perms);
+		    : account_verify(api->accounts, p->name, current, &perms,
+				     &stamp);
 	if (r < 0) {
 		/* The account may have been deleted since the session began. */
 		session_login_failed(api->sessions, console_conf(api), p->name,
@@ -301,11 +360,17 @@ void console_api_password(void *app, const struct http_request *req,
 		http_error(resp, MHD_HTTP_FORBIDDEN, "current: wrong password");
 		goto out;
 	}
-	r = account_set(api->accounts, p->name, account_perms_role(perms), password,
-			p->name, time_now_ms(), err, sizeof(err));
+	password_test_gate();
+	/* Not over a change (or deletion) made while current was checked. */
+	r = account_set_unchanged(api->accounts, p->name, &stamp,
+				  account_perms_role(perms), password, p->name,
+				  time_now_ms(), err, sizeof(err));
+	if (r == -ESTALE)
+		log_warnx("password change of %s refused: %s", p->name, err);
 	if (r < 0) {
-		http_error(resp, r == -EINVAL ? MHD_HTTP_BAD_REQUEST
-					      : MHD_HTTP_SERVICE_UNAVAILABLE,
+		http_error(resp, r == -EINVAL	? MHD_HTTP_BAD_REQUEST
+				 : r == -ESTALE ? MHD_HTTP_CONFLICT
+						: MHD_HTTP_SERVICE_UNAVAILABLE,
 			   "%s", err);
 		goto out;
 	}

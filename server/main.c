@@ -229,8 +229,8 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = accounts_open(api.store, api.audit, &api.accounts);
 	if (r == 0)
-		r = sessions_open(api.store, &conf->console, time_now_ms(),
-				  &api.sessions);
+		r = sessions_open(api.store, api.accounts, &conf->console,
+				  time_now_ms(), &api.sessions);
 	if (r < 0)
 		fatalx("cannot load the credentials from %s: %s",
 		       conf->database, strerror(-r));

@@ -97,6 +97,7 @@ struct sessions {
 	struct session_stats stats; /* under lock */
 	/* Kept in the store (sessions_open()), or not (sessions_new()). */
 	bool stored;
+	struct accounts *users; /* the accounts logins are checked against */
 	struct writer *w;
 	/* On the writer's connection; the writer thread only. */
 	sqlite3_stmt *insert, *remove, *remove_account, *touch, *trim;
@@ -389,14 +390,16 @@ static int prepare_statements(struct sessions *s, struct store *st)
 	return r;
 }
 
-int sessions_open(struct store *st, const struct console_config *conf,
-		  int64_t now_ms, struct sessions **ret)
+int sessions_open(struct store *st, struct accounts *accounts,
+		  const struct console_config *conf, int64_t now_ms,
+		  struct sessions **ret)
 {
 	struct sessions *s;
 	int r;
 
 	sessions_new(&s);
 	s->stored = true;
+	s->users = accounts;
 	r = prepare_statements(s, st);
 	if (r == 0)
 		r = purge(st, conf, now_ms);
@@ -427,6 +430,7 @@ struct create_job {
 	struct sessions *s;
 	struct console_config conf;
 	struct session se;
+	const struct account_stamp *stamp; /* NULL: not checked */
 	int64_t now_ms;
 	struct hash_list gone;
 };
@@ -497,13 +501,19 @@ static int create_rows(struct sessions *s, struct create_job *j)
 }
 
 /*
- * Writer job: the session joins memory here (so that logins in one
- * group count each other against max_sessions) and the ones it pushes
- * out are marked leaving, not dropped: they leave memory only once the
- * login commits (create_then()).  Their rows leave the store, and so do
- * rows beyond the limits that memory no longer has (sessions that
- * expired on a request).  A job that fails undoes its marks at once, so
- * that the next logins of its group see the sessions it pushed out.
+ * Writer job: first the account, which may have changed (or gone) since
+ * its password was checked: then nothing happens (-ESTALE).  A change
+ * ends the account's sessions once it committed (session_delete_account()),
+ * so a login checked here either comes before the change, and ends with
+ * the others, or sees it.
+ *
+ * The session joins memory here (so that logins in one group count each
+ * other against max_sessions) and the ones it pushes out are marked
+ * leaving, not dropped: they leave memory only once the login commits
+ * (create_then()).  Their rows leave the store, and so do rows beyond
+ * the limits that memory no longer has (sessions that expired on a
+ * request).  A job that fails undoes its marks at once, so that the next
+ * logins of its group see the sessions it pushed out.
  */
 static int create_apply(struct store *st, void *arg)
 {
@@ -512,6 +522,11 @@ static int create_apply(struct store *st, void *arg)
 	int r;
 
 	(void)st;
+	if (j->stamp != NULL) {
+		r = account_check_stamp(s->users, j->se.name, j->stamp);
+		if (r < 0)
+			return r;
+	}
 	pthread_mutex_lock(&s->lock);
 	remember(s, &j->conf, &j->se, j->now_ms, &j->gone);
 	pthread_mutex_unlock(&s->lock);
@@ -541,10 +556,12 @@ static void create_then(void *arg, int result)
 }
 
 int session_create(struct sessions *s, const struct console_config *conf,
-		   const char *name, unsigned perms, int64_t now_ms,
+		   const char *name, unsigned perms,
+		   const struct account_stamp *stamp, int64_t now_ms,
 		   struct session_issued *ret)
 {
-	struct create_job j = { .s = s, .conf = *conf, .now_ms = now_ms };
+	struct create_job j = { .s = s, .conf = *conf, .stamp = stamp,
+				.now_ms = now_ms };
 	struct session_issued issued;
 	int r = 0;
 

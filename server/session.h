@@ -39,6 +39,8 @@
 #include "../common/db.h"
 #include "http.h"
 
+struct account_stamp;
+struct accounts;
 struct cfg;
 struct cfg_node;
 struct sessions;
@@ -67,10 +69,12 @@ int sessions_new(struct sessions **ret);
 /*
  * Sessions kept in st too (after its migrations, the accounts' among
  * them): purge what is no longer valid at now_ms under conf, and restore
- * the rest, the most recently seen max_sessions of them.  0 or -errno.
+ * the rest, the most recently seen max_sessions of them.  Logins are
+ * checked against accounts (opened on st).  0 or -errno.
  */
-int sessions_open(struct store *st, const struct console_config *conf,
-		  int64_t now_ms, struct sessions **ret);
+int sessions_open(struct store *st, struct accounts *accounts,
+		  const struct console_config *conf, int64_t now_ms,
+		  struct sessions **ret);
 /* Changes go through w from then on (it starts after sessions_open()). */
 void sessions_attach_writer(struct sessions *s, struct writer *w);
 /* After the HTTP server stopped and the writer drained.  NULL is fine. */
@@ -85,11 +89,16 @@ int64_t session_touch_ms(const struct console_config *conf);
 /*
  * A new session for name with perms, under conf's limits (the idlest
  * goes beyond max_sessions, in the same transaction): 0 and *ret once
- * it is in the store, or -EAGAIN (the writer is busy), -ESHUTDOWN or
- * the store's error, and no session, nor any session ended for it.
+ * it is in the store, or -ESTALE when the account is no longer the one
+ * of stamp (account_verify()'s: changed or deleted since its password
+ * was checked), -EAGAIN (the writer is busy), -ESHUTDOWN or the store's
+ * error, and no session, nor any session ended for it.  stamp NULL:
+ * the account is not checked (sessions in memory only, sessions_new(),
+ * never check it).
  */
 int session_create(struct sessions *s, const struct console_config *conf,
-		   const char *name, unsigned perms, int64_t now_ms,
+		   const char *name, unsigned perms,
+		   const struct account_stamp *stamp, int64_t now_ms,
 		   struct session_issued *ret);
 
 /*

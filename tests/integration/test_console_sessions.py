@@ -2,8 +2,10 @@
 cookies, CSRF, expiry, rate limiting, audit, logout."""
 import hashlib
 import os
+import errno
 import sqlite3
 import subprocess
+import threading
 import time
 
 import pytest
@@ -535,3 +537,112 @@ def test_a_reload_applies_new_console_settings(tmp_path):
         assert login_request(srv, "carol", PASSWORD).status == 201
     finally:
         srv.stop()
+
+
+def held_at_gate(gate, login):
+    """The write end of the FIFO once the server's login waits on it, or None
+    when the login ended without (a server built without TOCSIN_TEST_HOOKS)."""
+    def opened():
+        try:
+            return os.open(gate, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            if e.errno != errno.ENXIO:  # ENXIO: nobody reads it yet
+                raise
+        return None if login.is_alive() else "ended"
+    fd = wait_for(opened, what="the login to wait at the test gate")
+    return None if fd == "ended" else fd
+
+
+def gated(gate, request, meanwhile=lambda: None):
+    """request() held by the server between its password check and what the
+    password allows (the test build's gate, password_test_gate()) while
+    meanwhile() runs: its answer."""
+    result = {}
+    held = threading.Thread(target=lambda: result.update(r=request()))
+    held.start()
+    fd = held_at_gate(gate, held)
+    if fd is None:
+        held.join()
+        pytest.skip("this tocsin-server has no test hooks (build/asan/bin has)")
+    try:
+        meanwhile()
+    finally:
+        os.write(fd, b"x")
+        os.close(fd)
+        held.join()
+    return result["r"]
+
+
+def gated_login(server, gate, name, meanwhile=lambda: None):
+    return gated(gate, lambda: login_request(server, name, PASSWORD), meanwhile)
+
+
+@pytest.fixture
+def gated_server(tmp_path):
+    gate = tmp_path / "login-gate"
+    os.mkfifo(gate)
+    srv = Server(tmp_path / "server").start(
+        env={"TOCSIN_TEST_PASSWORD_GATE": str(gate)})
+    yield srv, gate
+    srv.stop()
+
+
+@pytest.mark.parametrize("change", ["password", "role", "delete"])
+def test_a_login_whose_account_changes_during_its_password_check_is_409(
+        gated_server, change):
+    server, gate = gated_server
+    create_account(server, "carol")
+
+    def meanwhile():
+        if change == "password":
+            create_account(server, "carol", password="another long password")
+        elif change == "role":
+            create_account(server, "carol", role="viewer")
+        else:
+            r = server.request("DELETE", "/api/v1/accounts/carol", token=ADMIN_TOKEN)
+            assert r.status == 200, r.body
+
+    r = gated_login(server, gate, "carol", meanwhile)
+    assert (r.status, r.json()) == (
+        409, {"error": "the account changed during login; log in again"})
+    assert "Set-Cookie" not in r.headers
+    assert stored_sessions(server) == []
+    assert "tocsin_console_sessions 0" in server.get("/metrics").body.decode().splitlines()
+    fails = [(e["actor"], e["detail"]) for e in audit(server) if e["action"] == "login.fail"]
+    assert fails == [("carol", "the account changed during login")]
+    assert ("login of carol (address 127.0.0.1) refused: the account changed"
+            " or was deleted while its password was checked") in server.log.read_text()
+
+
+def test_a_login_of_an_unchanged_account_passes_the_gate(gated_server):
+    server, gate = gated_server
+    create_account(server, "carol")
+    create_account(server, "dave")
+    # Another account's change is no change of carol's.
+    r = gated_login(server, gate, "carol",
+                    lambda: create_account(server, "dave", role="viewer"))
+    assert r.status == 201, r.body
+    assert [name for name, _ in stored_sessions(server)] == ["carol"]
+
+
+def test_a_password_change_over_an_admin_s_reset_is_409(gated_server):
+    server, gate = gated_server
+    create_account(server, "carol")
+    r = gated_login(server, gate, "carol")
+    assert r.status == 201, r.body
+    cookie = r.headers["Set-Cookie"].split(";")[0]
+    csrf = r.json()["csrf"]
+    r = gated(gate, lambda: server.request(
+        "PUT", "/api/v1/session/password",
+        body={"current": PASSWORD, "password": "chosen by carol"},
+        headers={"Cookie": cookie, "X-Tocsin-CSRF": csrf}),
+        lambda: create_account(server, "carol", password="reset by the admin"))
+    assert (r.status, r.json()) == (409, {"error": (
+        "account 'carol' changed or was deleted since its password was"
+        " checked: nothing was changed")})
+    # The admin's reset holds: only its password logs in (a wrong one
+    # never reaches the gate).
+    assert login_request(server, "carol", "chosen by carol").status == 401
+    assert login_request(server, "carol", PASSWORD).status == 401
+    r = gated(gate, lambda: login_request(server, "carol", "reset by the admin"))
+    assert r.status == 201, r.body

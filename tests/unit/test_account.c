@@ -89,31 +89,41 @@ static char *query(struct fixture *f, const char *sql)
 	return v;
 }
 
-static void test_set_verify_and_reopen(void **state)
+/* carol, a technician, created and her password checked. */
+static void carol_created_and_checked(struct fixture *f, unsigned *ret_perms,
+				      struct account_stamp *ret_stamp)
 {
-	struct fixture *f = *state;
 	char err[256];
-	unsigned perms = 0;
-	char *hash, *trail;
 
 	assert_int_equal(account_set(f->a, "carol", "technician",
 				     "correct horse battery", "admin", T0, err,
 				     sizeof(err)),
 			 1);
 	assert_int_equal(account_verify(f->a, "carol", "correct horse battery",
-					&perms),
+					ret_perms, ret_stamp),
 			 0);
+}
+
+static void test_set_verify_and_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct account_stamp stamp;
+	char err[256];
+	unsigned perms = 0;
+	char *hash, *trail;
+
+	carol_created_and_checked(f, &perms, &stamp);
 	assert_int_equal(perms, PERM_READ | PERM_WRITE);
 	perms = 0;
-	assert_int_equal(account_verify(f->a, "carol", "wrong", &perms), -EACCES);
-	assert_int_equal(account_verify(f->a, "nobody", "wrong", &perms), -ENOENT);
+	assert_int_equal(account_verify(f->a, "carol", "wrong", &perms, &stamp), -EACCES);
+	assert_int_equal(account_verify(f->a, "nobody", "wrong", &perms, &stamp), -ENOENT);
 	assert_int_equal(perms, 0); /* untouched on failure */
 	/* Replacing is 0, with a new hash. */
 	assert_int_equal(account_set(f->a, "carol", "admin", "another password",
 				     "admin", T0 + 1, err, sizeof(err)),
 			 0);
 	assert_int_equal(account_verify(f->a, "carol", "correct horse battery",
-					&perms),
+					&perms, &stamp),
 			 -EACCES);
 	close_all(f);
 	hash = query(f, "SELECT password_hash FROM accounts WHERE name = 'carol'");
@@ -125,11 +135,11 @@ static void test_set_verify_and_reopen(void **state)
 	free(trail);
 	/* What the store knows comes back. */
 	open_all(f);
-	assert_int_equal(account_verify(f->a, "carol", "another password", &perms), 0);
+	assert_int_equal(account_verify(f->a, "carol", "another password", &perms, &stamp), 0);
 	assert_int_equal(perms, PERM_READ | PERM_WRITE | PERM_ADMIN);
 	assert_int_equal(account_delete(f->a, "carol", "admin", T0 + 2), 0);
 	assert_int_equal(account_delete(f->a, "carol", "admin", T0 + 3), -ENOENT);
-	assert_int_equal(account_verify(f->a, "carol", "another password", &perms),
+	assert_int_equal(account_verify(f->a, "carol", "another password", &perms, &stamp),
 			 -ENOENT);
 }
 
@@ -163,6 +173,7 @@ static void test_a_weaker_hash_is_replaced_at_login(void **state)
 {
 	struct fixture *f = *state;
 	char weak[crypto_pwhash_STRBYTES], err[256], *sql, *hash;
+	struct account_stamp stamp;
 	unsigned perms;
 	sqlite3 *db;
 
@@ -181,7 +192,7 @@ static void test_a_weaker_hash_is_replaced_at_login(void **state)
 	sqlite3_free(sql);
 	sqlite3_close(db);
 	open_all(f);
-	assert_int_equal(account_verify(f->a, "carol", "correct horse battery", &perms), 0);
+	assert_int_equal(account_verify(f->a, "carol", "correct horse battery", &perms, &stamp), 0);
 	close_all(f); /* the writer runs the posted rehash before it stops */
 	hash = query(f, "SELECT password_hash FROM accounts");
 	assert_string_not_equal(hash, weak);
@@ -189,6 +200,64 @@ static void test_a_weaker_hash_is_replaced_at_login(void **state)
 	assert_int_equal(crypto_pwhash_str_verify(hash, "correct horse battery", 21), 0);
 	free(hash);
 	open_all(f);
+}
+
+/*
+ * A password change proves the current password, then sets the new one:
+ * not over an administrator's change or deletion made in between (the
+ * account would come back, or the reset be undone by who knew the old
+ * password); its own change makes the stamp it used stale too.
+ */
+static void test_a_password_change_does_not_undo_a_change_made_meanwhile(
+	void **state)
+{
+	struct fixture *f = *state;
+	struct account_stamp stamp, fresh;
+	unsigned perms;
+	char err[256];
+	json_t *list;
+
+	carol_created_and_checked(f, &perms, &stamp);
+	/* An administrator resets it meanwhile. */
+	assert_int_equal(account_set(f->a, "carol", "viewer", "reset by the admin",
+				     "admin", T0 + 1, err, sizeof(err)),
+			 0);
+	assert_int_equal(account_set_unchanged(f->a, "carol", &stamp, "technician",
+					       "chosen by carol", "carol", T0 + 2,
+					       err, sizeof(err)),
+			 -ESTALE);
+	assert_string_equal(err, "account 'carol' changed or was deleted since its password was checked: nothing was changed");
+	assert_int_equal(account_verify(f->a, "carol", "reset by the admin",
+					&perms, &fresh),
+			 0);
+	assert_int_equal(perms, PERM_READ);
+	assert_true(fresh.generation != stamp.generation);
+	/* Unchanged: it applies, and makes the stamp stale in its turn. */
+	assert_int_equal(account_set_unchanged(f->a, "carol", &fresh, "viewer",
+					       "chosen by carol", "carol", T0 + 3,
+					       err, sizeof(err)),
+			 0);
+	assert_int_equal(account_set_unchanged(f->a, "carol", &fresh, "viewer",
+					       "chosen again", "carol", T0 + 4,
+					       err, sizeof(err)),
+			 -ESTALE);
+	assert_int_equal(account_verify(f->a, "carol", "chosen by carol", &perms,
+					&stamp),
+			 0);
+	/* Deleted meanwhile: not created again. */
+	assert_int_equal(account_delete(f->a, "carol", "admin", T0 + 5), 0);
+	assert_int_equal(account_set_unchanged(f->a, "carol", &stamp, "viewer",
+					       "chosen again", "carol", T0 + 6,
+					       err, sizeof(err)),
+			 -ESTALE);
+	list = account_list(f->a);
+	assert_int_equal(json_array_size(list), 0);
+	json_decref(list);
+	close_all(f);
+	open_all(f);
+	list = account_list(f->a);
+	assert_int_equal(json_array_size(list), 0);
+	json_decref(list);
 }
 
 int main(void)
@@ -199,6 +268,9 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_weaker_hash_is_replaced_at_login,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_password_change_does_not_undo_a_change_made_meanwhile,
+			setup, teardown),
 	};
 
 	if (sodium_init() < 0)

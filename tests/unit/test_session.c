@@ -47,7 +47,7 @@ static void test_idle_and_absolute_deadlines(void **state)
 
 	(void)state;
 	sessions_new(&s);
-	session_create(s, &c, "carol", 6, 0, &is);
+	session_create(s, &c, "carol", 6, NULL, 0, &is);
 	assert_int_equal(strlen(is.secret), 43);
 	assert_int_equal(is.idle_expires_ms, 1000);
 	assert_int_equal(is.expires_ms, 5000);
@@ -63,7 +63,7 @@ static void test_idle_and_absolute_deadlines(void **state)
 	/* Expired sessions are gone, not kept. */
 	assert_int_equal(session_count(s), 0);
 
-	session_create(s, &c, "carol", 6, 10000, &is);
+	session_create(s, &c, "carol", 6, NULL, 10000, &is);
 	assert_int_equal(auth(s, &c, &is, NULL, false, 11000, &p), -EACCES);
 	sessions_free(s);
 }
@@ -79,7 +79,7 @@ static void test_a_cookie_of_the_wrong_shape_is_no_session(void **state)
 
 	(void)state;
 	sessions_new(&s);
-	session_create(s, &c, "carol", 6, 0, &is);
+	session_create(s, &c, "carol", 6, NULL, 0, &is);
 	memcpy(cut, is.secret, sizeof(cut));
 	cut[strlen(cut) - 1] = '\0';
 	snprintf(longer, sizeof(longer), "%sA", is.secret);
@@ -106,7 +106,7 @@ static void test_csrf_only_for_changes_and_exact(void **state)
 
 	(void)state;
 	sessions_new(&s);
-	session_create(s, &c, "carol", 6, 0, &is);
+	session_create(s, &c, "carol", 6, NULL, 0, &is);
 	assert_int_equal(auth(s, &c, &is, NULL, false, 1, &p), 0);
 	assert_int_equal(auth(s, &c, &is, NULL, true, 1, &p), -EPERM);
 	assert_non_null(strstr(p.denied, "X-Tocsin-CSRF"));
@@ -138,11 +138,11 @@ static void test_the_idlest_session_makes_room(void **state)
 
 	(void)state;
 	sessions_new(&s);
-	session_create(s, &c, "a", 2, 0, &a);
-	session_create(s, &c, "b", 2, 10, &b);
-	session_create(s, &c, "d", 2, 20, &d);
+	session_create(s, &c, "a", 2, NULL, 0, &a);
+	session_create(s, &c, "b", 2, NULL, 10, &b);
+	session_create(s, &c, "d", 2, NULL, 20, &d);
 	assert_int_equal(auth(s, &c, &a, NULL, false, 30, &p), 0); /* a is busy */
-	session_create(s, &c, "e", 2, 40, &e);
+	session_create(s, &c, "e", 2, NULL, 40, &e);
 	assert_int_equal(session_count(s), 3);
 	assert_int_equal(auth(s, &c, &b, NULL, false, 50, &p), -EACCES);
 	assert_int_equal(auth(s, &c, &a, NULL, false, 50, &p), 0);

@@ -49,7 +49,7 @@ static void open_all(struct fixture *f, int64_t now_ms)
 	assert_int_equal(store_open(f->path, &f->st), 0);
 	assert_int_equal(audit_open(f->st, &f->audit), 0);
 	assert_int_equal(accounts_open(f->st, f->audit, &f->a), 0);
-	assert_int_equal(sessions_open(f->st, &f->conf, now_ms, &f->s), 0);
+	assert_int_equal(sessions_open(f->st, f->a, &f->conf, now_ms, &f->s), 0);
 	assert_int_equal(writer_start(f->st, 64, 16, &f->w), 0);
 	accounts_attach_writer(f->a, f->w);
 	sessions_attach_writer(f->s, f->w);
@@ -153,7 +153,7 @@ static long long stored(struct fixture *f, const struct session_issued *is)
 static void login(struct fixture *f, const char *name, int64_t now_ms,
 		  struct session_issued *ret)
 {
-	assert_int_equal(session_create(f->s, &f->conf, name, TECH, now_ms, ret), 0);
+	assert_int_equal(session_create(f->s, &f->conf, name, TECH, NULL, now_ms, ret), 0);
 }
 
 /* A request that changes something, with the session's CSRF token. */
@@ -388,8 +388,8 @@ static void refused_login_pushes_nobody_out(struct fixture *f,
 	assert_int_equal(change(f, &a, T0 + 30, &p), 0); /* b is the idlest */
 	exec(f, refuse);
 	writer_get_stats(f->w, &before);
-	assert_true(session_create(f->s, &f->conf, "dave", TECH, T0 + 40, &d) <
-		    0);
+	assert_true(session_create(f->s, &f->conf, "dave", TECH, NULL,
+				   T0 + 40, &d) < 0);
 	/* Refused where meant: its statement (the group commits), or COMMIT. */
 	writer_get_stats(f->w, &after);
 	assert_int_equal(after.commits - before.commits, at_commit ? 0 : 1);
@@ -462,6 +462,7 @@ struct login_thread {
 	pthread_t thread;
 	struct fixture *f;
 	const char *name;
+	const struct account_stamp *stamp; /* NULL: not checked */
 	int64_t now_ms;
 	struct session_issued is;
 	int result;
@@ -472,7 +473,7 @@ static void *login_main(void *arg)
 	struct login_thread *t = arg;
 
 	t->result = session_create(t->f->s, &t->f->conf, t->name, TECH,
-				   t->now_ms, &t->is);
+				   t->stamp, t->now_ms, &t->is);
 	return NULL;
 }
 
@@ -566,6 +567,180 @@ static void test_a_login_racing_a_change_of_its_account_ends(void **state)
 	assert_int_equal(change(f, &racing.is, T0 + 20, &p), -EACCES);
 	assert_int_equal(change(f, &dave, T0 + 20, &p), 0);
 	assert_int_equal(session_count(f->s), 1);
+}
+
+/* name's password checked, as a login does first: its stamp. */
+static struct account_stamp checked(struct fixture *f, const char *name,
+				    const char *password)
+{
+	struct account_stamp stamp;
+	unsigned perms;
+
+	assert_int_equal(account_verify(f->a, name, password, &perms, &stamp), 0);
+	assert_int_equal(perms, TECH);
+	return stamp;
+}
+
+/* session_create() after a password check, as console_api_login() calls it. */
+static int login_checked(struct fixture *f, const char *name,
+			 const struct account_stamp *stamp, int64_t now_ms,
+			 struct session_issued *ret)
+{
+	return session_create(f->s, &f->conf, name, TECH, stamp, now_ms, ret);
+}
+
+/* Sessions of name in memory (a request with each) and in the store. */
+static void no_session_of(struct fixture *f, const char *name,
+			  const struct session_issued *is)
+{
+	char sql[128];
+	struct principal p;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM console_sessions WHERE name = '%s'", name);
+	assert_int_equal(count(f, sql), 0);
+	assert_int_equal(change(f, is, T0 + 100, &p), -EACCES);
+}
+
+/*
+ * The password changed between a login's check (with the old one) and
+ * its session: no session, in memory or in the store, and the new
+ * password logs in.
+ */
+static void test_a_login_checked_before_a_new_password_gets_no_session(
+	void **state)
+{
+	struct fixture *f = *state;
+	struct account_stamp stamp = checked(f, "carol", "correct horse battery");
+	struct session_issued is = { 0 };
+	char err[256];
+
+	assert_int_equal(account_set(f->a, "carol", "technician",
+				     "another long password", "admin", T0 + 10,
+				     err, sizeof(err)),
+			 0);
+	session_delete_account(f->s, "carol");
+	assert_int_equal(login_checked(f, "carol", &stamp, T0 + 20, &is), -ESTALE);
+	assert_int_equal(session_count(f->s), 0);
+	no_session_of(f, "carol", &is);
+	/* The new password's stamp is the account's. */
+	stamp = checked(f, "carol", "another long password");
+	assert_int_equal(login_checked(f, "carol", &stamp, T0 + 30, &is), 0);
+	assert_int_equal(stored(f, &is), 1);
+}
+
+/* Deleted, or its role lowered, meanwhile: no session either. */
+static void test_a_login_checked_before_a_deletion_or_new_role_gets_none(
+	void **state)
+{
+	struct fixture *f = *state;
+	struct account_stamp carol = checked(f, "carol", "correct horse battery");
+	struct account_stamp dave = checked(f, "dave", "correct horse battery");
+	struct session_issued is = { 0 };
+	char err[256];
+
+	assert_int_equal(account_delete(f->a, "carol", "admin", T0 + 10), 0);
+	assert_int_equal(login_checked(f, "carol", &carol, T0 + 20, &is), -ESTALE);
+	no_session_of(f, "carol", &is);
+	/* Created again (same name, same password): still another account. */
+	assert_int_equal(account_set(f->a, "carol", "technician",
+				     "correct horse battery", "admin", T0 + 30,
+				     err, sizeof(err)),
+			 1);
+	assert_int_equal(login_checked(f, "carol", &carol, T0 + 40, &is), -ESTALE);
+	no_session_of(f, "carol", &is);
+	/* The same password, a lower role. */
+	assert_int_equal(account_set(f->a, "dave", "viewer",
+				     "correct horse battery", "admin", T0 + 50,
+				     err, sizeof(err)),
+			 0);
+	assert_int_equal(login_checked(f, "dave", &dave, T0 + 60, &is), -ESTALE);
+	no_session_of(f, "dave", &is);
+	assert_int_equal(session_count(f->s), 0);
+}
+
+/*
+ * What does not change the account leaves its stamp good: another
+ * account's change, a restart, and the rehash of a weaker hash (which
+ * replaces the hash, not the password) posted by the login itself.
+ */
+static void test_a_login_of_an_unchanged_account_gets_its_session(
+	void **state)
+{
+	struct fixture *f = *state;
+	char weak[crypto_pwhash_STRBYTES], sql[256], err[256];
+	struct account_stamp stamp;
+	struct session_issued is;
+
+	stamp = checked(f, "carol", "correct horse battery");
+	assert_int_equal(account_set(f->a, "dave", "viewer",
+				     "another long password", "admin", T0 + 10,
+				     err, sizeof(err)),
+			 0);
+	assert_int_equal(login_checked(f, "carol", &stamp, T0 + 20, &is), 0);
+	assert_int_equal(stored(f, &is), 1);
+
+	close_all(f);
+	assert_int_equal(crypto_pwhash_str(weak, "correct horse battery", 21,
+					   crypto_pwhash_OPSLIMIT_MIN,
+					   crypto_pwhash_MEMLIMIT_MIN),
+			 0);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE accounts SET password_hash = '%s' WHERE name = 'carol'",
+		 weak);
+	exec(f, sql);
+	open_all(f, T0 + 30);
+	stamp = checked(f, "carol", "correct horse battery");
+	/* The rehash it posted is in the store before the login's job. */
+	assert_int_equal(writer_run(f->w, nothing, NULL), 0);
+	assert_int_equal(count(f, "SELECT count(*) FROM accounts"
+				  " WHERE name = 'carol' AND password_hash LIKE '%m=65536%'"),
+			 1);
+	assert_int_equal(login_checked(f, "carol", &stamp, T0 + 40, &is), 0);
+	assert_int_equal(stored(f, &is), 1);
+}
+
+/* A change of an account on a thread of its own, as an admin's request. */
+struct set_thread {
+	pthread_t thread;
+	struct fixture *f;
+	const char *name, *role, *password;
+	int result;
+};
+
+static void *set_main(void *arg)
+{
+	struct set_thread *t = arg;
+	char err[256];
+
+	t->result = account_set(t->f->a, t->name, t->role, t->password, "admin",
+				T0 + 10, err, sizeof(err));
+	return NULL;
+}
+
+/*
+ * The change ahead of the login in one writer group: memory hears of it
+ * only once the group commits, the login's check sees it in the store.
+ */
+static void test_a_change_ahead_in_the_login_s_group_is_seen(void **state)
+{
+	struct fixture *f = *state;
+	struct account_stamp stamp = checked(f, "carol", "correct horse battery");
+	struct set_thread set = { .f = f, .name = "carol", .role = "viewer",
+				  .password = "correct horse battery" };
+	struct login_thread racing = { .f = f, .name = "carol",
+				       .stamp = &stamp, .now_ms = T0 + 20 };
+
+	hold_writer(f);
+	assert_int_equal(pthread_create(&set.thread, NULL, set_main, &set), 0);
+	queue_waits(f, 1);
+	login_queued(&racing, 2);
+	release_writer(f);
+	pthread_join(set.thread, NULL);
+	pthread_join(racing.thread, NULL);
+	assert_int_equal(set.result, 0);
+	assert_int_equal(racing.result, -ESTALE);
+	no_session_of(f, "carol", &racing.is);
 }
 
 /* A store that refuses to delete sessions' rows. */
@@ -662,6 +837,18 @@ int main(void)
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_a_login_racing_a_change_of_its_account_ends, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_login_checked_before_a_new_password_gets_no_session,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_login_checked_before_a_deletion_or_new_role_gets_none,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_login_of_an_unchanged_account_gets_its_session,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_change_ahead_in_the_login_s_group_is_seen, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_a_logout_the_store_refuses_does_not_end_the_session,
