@@ -218,11 +218,11 @@ static int reconfigure_apply(struct store *st, void *arg)
  * After a reconfigure job that failed: the job may have failed in its
  * commit, after the writer's deduplication and desk had taken up the new
  * configuration, so conf is kept (they may point into it) and the
- * running one, the last kept, is applied again.  Should that fail too,
- * the writer runs with whatever the failed job left, and says so.
+ * running one, the last kept, is applied again.  Its error, if that
+ * fails too: the writer then runs with whatever the failed job left.
  */
-static void reload_restore(struct api *api, struct reload_history *h,
-			   struct server_config *conf)
+static int reload_restore(struct api *api, struct reload_history *h,
+			  struct server_config *conf)
 {
 	struct reconfigure_job job;
 	struct server_config *running = h->v[h->n - 1];
@@ -232,9 +232,7 @@ static void reload_restore(struct api *api, struct reload_history *h,
 	job = (struct reconfigure_job){ .conf = running, .desk = api->desk };
 	r = writer_run(api->writer, reconfigure_apply, &job);
 	desk_orphans_clear(&job.orphans);
-	if (r < 0)
-		log_errorx("SIGHUP: putting the running configuration back failed too: %s; the deduplication and the helpdesk may run with parts of the refused one until the next reload",
-			 strerror(-r));
+	return r;
 }
 
 int reload_apply(struct api *api, struct reload_history *h,
@@ -243,7 +241,7 @@ int reload_apply(struct api *api, struct reload_history *h,
 	struct reconfigure_job job;
 	struct server_config *conf;
 	struct cfg *cfg;
-	int r;
+	int r, e;
 
 	r = server_config_load(config_path, dropin_dir, &conf, &cfg);
 	if (r < 0) {
@@ -264,10 +262,14 @@ int reload_apply(struct api *api, struct reload_history *h,
 	job = (struct reconfigure_job){ .conf = conf, .desk = api->desk };
 	r = writer_run(api->writer, reconfigure_apply, &job);
 	if (r < 0) {
-		log_warnx("SIGHUP: cannot apply lifecycle:, topology:, the inventory and the helpdesk: %s; keeping the running configuration",
-			  strerror(-r));
 		desk_orphans_clear(&job.orphans);
-		reload_restore(api, h, conf);
+		e = reload_restore(api, h, conf);
+		if (e < 0)
+			log_errorx("SIGHUP: cannot apply lifecycle:, topology:, the inventory and the helpdesk: %s, and putting the running configuration back failed too: %s; the deduplication and the helpdesk may run with parts of the refused one until the next reload",
+				   strerror(-r), strerror(-e));
+		else
+			log_warnx("SIGHUP: cannot apply lifecycle:, topology:, the inventory and the helpdesk: %s; keeping the running configuration",
+				  strerror(-r));
 		return r;
 	}
 	/* The read side's topology and silences follow, under its lock. */
