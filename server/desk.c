@@ -1060,6 +1060,9 @@ static void calendar_json(struct desk *d, const struct desk_row *row, json_t *sl
 	else if (clock.instead != NULL)
 		note = xasprintf("contract %s is no longer configured: the ticket keeps its targets, its clocks use the calendar of contract %s (helpdesk.default_contract)",
 				 row->contract, clock.instead->id);
+	else if (cu != NULL && customer == NULL)
+		note = xasprintf("contract %s is no longer configured: the ticket keeps its targets, its clocks run round the clock (24x7: customer %s is no longer configured either)",
+				 row->contract, cu);
 	else
 		note = xasprintf("contract %s is no longer configured: the ticket keeps its targets, its clocks run round the clock (24x7: %s%s has no contract)",
 				 row->contract, cu ? "customer " : "", cu ? cu : "the helpdesk");
