@@ -259,6 +259,24 @@ class BlackHole:
         with self.lock:
             return len(self.conns)
 
+    def closed(self):
+        """How many of the connections the client closed (what it sent is
+        read and dropped)."""
+        with self.lock:
+            conns = list(self.conns)
+        n = 0
+        for c in conns:
+            c.setblocking(False)
+            try:
+                while c.recv(65536):
+                    pass
+                n += 1
+            except BlockingIOError:
+                pass
+            except ConnectionResetError:
+                n += 1
+        return n
+
     def stop(self):
         self.sock.close()
         with self.lock:
