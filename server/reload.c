@@ -41,13 +41,6 @@ void reload_history_free(struct reload_history *h)
 
 /* --- what changed ------------------------------------------------------ */
 
-static bool str_differs(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a != b;
-	return strcmp(a, b) != 0;
-}
-
 /* What of tls: only a restart applies: turning it on or off, the client CA. */
 static bool tls_bound_differs(const struct tls_config *a,
 			      const struct tls_config *b)
@@ -241,6 +234,7 @@ int reload_apply(struct api *api, struct reload_history *h,
 	struct reconfigure_job job;
 	struct server_config *conf;
 	struct cfg *cfg;
+	char *warning;
 	int r, e;
 
 	r = server_config_load(config_path, dropin_dir, &conf, &cfg);
@@ -291,7 +285,9 @@ int reload_apply(struct api *api, struct reload_history *h,
 		log_notice("SIGHUP: helpdesk reloaded (%zu contracts, %zu people); the SLA clocks of %zu tickets recomputed",
 			   conf->helpdesk->ncontracts, conf->helpdesk->npeople,
 			   job.nrecomputed);
-	desk_orphans_warn(&job.orphans, "SIGHUP: ");
+	for (size_t pos = 0; (warning = desk_orphans_next_warning(&job.orphans, &pos));
+	     free(warning))
+		log_warnx("SIGHUP: %s", warning);
 	desk_orphans_clear(&job.orphans);
 	if (api->desk != NULL && api->desk->dispatch != NULL)
 		reload_notify(api->desk->dispatch, conf->helpdesk->notify);
