@@ -291,6 +291,16 @@ def event(host, state, item="/srv", check="disk", summary=None):
         "summary": summary or f"{item} is {state}", "observed_at": now}]}
 
 
+def many_events(host, n, state, item="/srv"):
+    """One batch of n events of host's disk check on item/0 .. item/n-1:
+    as many tickets when they are problems."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {"host": host, "events": [
+        {"id": str(uuid.uuid4()), "check": "disk", "item": f"{item}/{i}", "state": state,
+         "summary": f"{item}/{i} is {state}", "observed_at": now}
+        for i in range(n)]}
+
+
 def post(server, payload):
     r = server.post_events(payload)
     assert r.status == 200, r.body
@@ -322,4 +332,4 @@ def outbox(server, where="1"):
 
 __all__ = ["AGENT_TOKEN", "TECH_TOKEN", "BOB_TOKEN", "CAROL_TOKEN", "Mailbox",
            "WebhookReceiver", "ZammadReceiver", "BlackHole", "helpdesk_extra", "event",
-           "post", "open_ticket", "act", "outbox"]
+           "many_events", "post", "open_ticket", "act", "outbox"]

@@ -15,12 +15,11 @@ import errno
 import os
 import signal
 import sqlite3
-import uuid
 from datetime import datetime, timedelta, timezone
 
 from checkutil import tmpfs
 from conftest import Server, wait_for
-from helpdesk_util import helpdesk_extra, open_ticket
+from helpdesk_util import helpdesk_extra, many_events, open_ticket
 from test_helpdesk_scales import PATH as SCALES
 
 # The clocks of 1000 tickets moved are some 40 WAL pages; rewritten unchanged,
@@ -28,15 +27,6 @@ from test_helpdesk_scales import PATH as SCALES
 TICKETS = 1000
 ROOM = 16 * 4096
 REFUSED = "SIGHUP: cannot apply lifecycle:, topology:, the inventory and the helpdesk"
-
-
-def many_problems(n):
-    """One batch of n failing items of web01: n open tickets."""
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return {"host": "web01", "events": [
-        {"id": str(uuid.uuid4()), "check": "disk", "item": f"/data{i}",
-         "state": "critical", "summary": f"/data{i} is full", "observed_at": now}
-        for i in range(n)]}
 
 
 def new_configuration(extra):
@@ -90,7 +80,7 @@ def test_a_reload_that_fails_in_its_commit_keeps_the_running_configuration(tmp_p
         srv.write_config(extra=extra)
         srv.start()
         try:
-            assert srv.post_events(many_problems(TICKETS)).status == 200
+            assert srv.post_events(many_events("web01", TICKETS, "critical", item="/data")).status == 200
             wait_for(lambda: srv.db_count("hd_tickets") >= TICKETS,
                      what=f"{TICKETS} open tickets")
             assert people(srv) == ["alice", "bob", "carol"]
