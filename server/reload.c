@@ -211,8 +211,8 @@ static int reconfigure_apply(struct store *st, void *arg)
  * After a reconfigure job that failed: the job may have failed in its
  * commit, after the writer's deduplication and desk had taken up the new
  * configuration, so conf is kept (they may point into it) and the
- * running one, the last kept, is applied again.  Its error, if that
- * fails too: the writer then runs with whatever the failed job left.
+ * running one, the last kept, is applied again.  0, or the error of
+ * that job too: the writer then runs with whatever the failed job left.
  */
 static int reload_restore(struct api *api, struct reload_history *h,
 			  struct server_config *conf)
