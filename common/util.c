@@ -70,6 +70,13 @@ void strlcat_safe(char *dst, const char *src, size_t size)
 	strlcpy_safe(dst + len, src, size - len);
 }
 
+bool str_differs(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
 void strlcpy_safe(char *dst, const char *src, size_t size)
 {
 	size_t n = strlen(src);

@@ -22,6 +22,8 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void strlcat_safe(char *dst, const char *src, size_t size);
 /* Copies src into dst (of size) and always NUL-terminates. */
 void strlcpy_safe(char *dst, const char *src, size_t size);
+/* Whether two strings, either of them NULL, differ: NULL equals only NULL. */
+bool str_differs(const char *a, const char *b);
 
 /* Whole-string number parsing: 0 or -EINVAL/-ERANGE, result untouched. */
 int parse_int64(const char *text, int64_t *ret);

@@ -12,12 +12,38 @@
 #include "reload.h"
 #include "watchdog.h"
 
+/* Ticks in a row without a commit (of four a watchdog period) that are said. */
+#define WATCHDOG_WARN_TICKS 2
+
+/*
+ * One watchdog tick: WATCHDOG=1 if the writer committed since the last
+ * one.  The second tick in a row without a commit says so, once, since
+ * systemd restarts the server when a whole WatchdogSec= passes without a
+ * ping; the first commit after such a stall says that it ended.  *missed
+ * counts the ticks in a row without one.
+ */
+static void watchdog_feed(struct watchdog *wd, int tick_ms, unsigned *missed)
+{
+	if (watchdog_tick(wd)) {
+		if (*missed >= WATCHDOG_WARN_TICKS)
+			log_notice("watchdog: the writer thread commits again, after %u ticks (%u ms) without a commit: WATCHDOG=1 resumes",
+				   *missed, *missed * (unsigned)tick_ms);
+		*missed = 0;
+		sd_notify(0, "WATCHDOG=1");
+		return;
+	}
+	if (++*missed == WATCHDOG_WARN_TICKS)
+		log_warnx("watchdog: the writer thread has committed nothing for %u ticks (%u ms): WATCHDOG=1 withheld; systemd restarts the server if this lasts WatchdogSec=",
+			  *missed, *missed * (unsigned)tick_ms);
+}
+
 void daemon_serve(struct api *api, struct reload_history *history,
 		  const char *config_path, const char *dropin_dir)
 {
 	struct watchdog *wd = NULL;
 	struct pollfd pfd = { .events = POLLIN };
 	uint64_t watchdog_usec = 0;
+	unsigned missed = 0;
 	int tick_ms = -1;
 	sigset_t mask;
 
@@ -42,8 +68,7 @@ void daemon_serve(struct api *api, struct reload_history *history,
 		int n = poll(&pfd, 1, tick_ms);
 
 		if (n == 0) {
-			if (watchdog_tick(wd))
-				sd_notify(0, "WATCHDOG=1");
+			watchdog_feed(wd, tick_ms, &missed);
 			continue;
 		}
 		if (n < 0 || read(pfd.fd, &si, sizeof(si)) != sizeof(si))

@@ -235,7 +235,7 @@ static const char *const stmt_sql[DESK_STMT_COUNT] = {
 	[DESK_OUTBOX_LANES] =
 		"SELECT DISTINCT channel, target FROM hd_outbox WHERE state = 'pending'"
 		" AND channel = 'webhook'",
-	[DESK_OUTBOX_ORPHANS] =
+	[DESK_OUTBOX_FAIL_UNSENDABLE] =
 		"UPDATE hd_outbox SET state = 'failed', last_error = ?3"
 		" WHERE state = 'pending' AND channel = ?1 AND (?2 IS NULL OR target = ?2)",
 	[DESK_OUTBOX_CREATE_STATE] =
@@ -325,11 +325,14 @@ static int recompute_apply(struct store *st, void *arg)
 int desk_start(struct desk *d, struct writer *w)
 {
 	struct recompute_job job = { .d = d };
+	char *warning;
 	int r;
 
 	d->writer = w;
 	r = writer_run(w, recompute_apply, &job);
-	desk_orphans_warn(&job.orphans, "");
+	for (size_t pos = 0; (warning = desk_orphans_next_warning(&job.orphans, &pos));
+	     free(warning))
+		log_warnx("%s", warning);
 	desk_orphans_clear(&job.orphans);
 	if (r < 0)
 		return r;
@@ -892,9 +895,9 @@ static void orphan_calendars(const struct desk_orphans *o, size_t first,
 	}
 }
 
-void desk_orphans_warn(const struct desk_orphans *o, const char *prefix)
+char *desk_orphans_next_warning(const struct desk_orphans *o, size_t *pos)
 {
-	for (size_t i = 0; i < o->n; i++) {
+	for (size_t i = *pos; i < o->n; i++) {
 		size_t total = 0;
 		bool seen = false;
 		char cals[1024];
@@ -907,11 +910,14 @@ void desk_orphans_warn(const struct desk_orphans *o, const char *prefix)
 			if (strcmp(o->v[k].contract, o->v[i].contract) == 0)
 				total += o->v[k].n;
 		orphan_calendars(o, i, total, cals, sizeof(cals));
-		log_warnx("%scontract \"%s\" is no longer configured: %zu open ticket%s keep%s %s targets and use%s %s",
-			  prefix, o->v[i].contract, total, total == 1 ? "" : "s",
-			  total == 1 ? "s" : "", total == 1 ? "its" : "their",
-			  total == 1 ? "s" : "", cals);
+		*pos = i + 1;
+		return xasprintf("contract \"%s\" is no longer configured: %zu open ticket%s keep%s %s targets and use%s %s",
+				 o->v[i].contract, total, total == 1 ? "" : "s",
+				 total == 1 ? "s" : "", total == 1 ? "its" : "their",
+				 total == 1 ? "s" : "", cals);
 	}
+	*pos = o->n;
+	return NULL;
 }
 
 int desk_announce(struct desk *d, const struct desk_core *core, int kind,
@@ -1060,6 +1066,9 @@ static void calendar_json(struct desk *d, const struct desk_row *row, json_t *sl
 	else if (clock.instead != NULL)
 		note = xasprintf("contract %s is no longer configured: the ticket keeps its targets, its clocks use the calendar of contract %s (helpdesk.default_contract)",
 				 row->contract, clock.instead->id);
+	else if (cu != NULL && customer == NULL)
+		note = xasprintf("contract %s is no longer configured: the ticket keeps its targets, its clocks run round the clock (24x7: customer %s is no longer configured either)",
+				 row->contract, cu);
 	else
 		note = xasprintf("contract %s is no longer configured: the ticket keeps its targets, its clocks run round the clock (24x7: %s%s has no contract)",
 				 row->contract, cu ? "customer " : "", cu ? cu : "the helpdesk");

@@ -66,7 +66,7 @@ enum desk_stmt {
 	DESK_OUTBOX_TARGET_DUE,
 	DESK_OUTBOX_DEFER,
 	DESK_OUTBOX_LANES,
-	DESK_OUTBOX_ORPHANS,
+	DESK_OUTBOX_FAIL_UNSENDABLE,
 	DESK_OUTBOX_CREATE_STATE,
 	DESK_EXTERNAL_GET,
 	DESK_EXTERNAL_SET,
@@ -239,11 +239,12 @@ struct desk_orphans {
 
 void desk_orphans_clear(struct desk_orphans *o);
 /*
- * Log one warning per contract gone (top-level code, after a start or a
- * reload): how many open tickets keep its targets, and which calendar
- * their clocks use instead.  prefix starts each line ("SIGHUP: " or "").
+ * The warning for the log about the next contract gone from *pos on
+ * (start at 0): how many open tickets keep its targets, and which
+ * calendar their clocks use instead.  The caller frees it; NULL after
+ * the last.
  */
-void desk_orphans_warn(const struct desk_orphans *o, const char *prefix);
+char *desk_orphans_next_warning(const struct desk_orphans *o, size_t *pos);
 
 /*
  * Recompute the clocks of every ticket not closed, in one scan of the

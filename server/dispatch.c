@@ -662,13 +662,6 @@ static size_t hook_round(struct lane *l, int64_t now_ms, int64_t *ret_next)
 
 /* ---- the lanes' threads --------------------------------------------------- */
 
-static bool str_differs(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a != b;
-	return strcmp(a, b) != 0;
-}
-
 static const struct notify_webhook *webhook_named(const struct notify_config *nc,
 						  const char *name)
 {
@@ -789,7 +782,7 @@ static void *lane_main(void *arg)
 	return NULL;
 }
 
-struct orphans_job {
+struct unsendable_job {
 	struct desk *d;
 	const struct notify_config *nc;
 	int failed; /* rows failed */
@@ -800,11 +793,11 @@ struct orphans_job {
  * will send (mail without notify.smtp.url, a webhook no longer
  * configured) fail, saying why.
  */
-static int orphans_apply(struct store *st, void *arg)
+static int unsendable_apply(struct store *st, void *arg)
 {
-	struct orphans_job *j = arg;
+	struct unsendable_job *j = arg;
 	struct desk *d = j->d;
-	sqlite3_stmt *s = d->stmt[DESK_OUTBOX_LANES], *u = d->stmt[DESK_OUTBOX_ORPHANS];
+	sqlite3_stmt *s = d->stmt[DESK_OUTBOX_LANES], *u = d->stmt[DESK_OUTBOX_FAIL_UNSENDABLE];
 	char **names = NULL, *why;
 	size_t n = 0;
 	int r = 0;
@@ -898,10 +891,10 @@ static bool has_lane(const struct dispatch *p, const char *name)
  * Make the lanes those of nc: lanes whose channel is gone are retired
  * (a send in flight abandoned) and joined, nc is published for the
  * others, and lanes for new channels start.  First error of a start,
- * the other lanes still started; *ret counts what changed.
+ * the other lanes still started; *ret_change counts what changed.
  */
 static int lanes_sync(struct dispatch *p, const struct notify_config *nc,
-		      struct dispatch_change *ret)
+		      struct dispatch_change *ret_change)
 {
 	size_t kept = 0;
 	int r = 0, e;
@@ -924,33 +917,33 @@ static int lanes_sync(struct dispatch *p, const struct notify_config *nc,
 			continue;
 		}
 		pthread_join(l->thread, NULL);
-		ret->removed++;
+		ret_change->removed++;
 		lane_free(l);
 	}
 	p->nlanes = kept;
 	if (nc->smtp_url && !has_lane(p, NULL)) {
 		e = lane_start(p, nc, NULL);
 		r = r < 0 ? r : e;
-		ret->added += e == 0;
+		ret_change->added += e == 0;
 	}
 	for (size_t i = 0; i < nc->nwebhooks; i++) {
 		if (has_lane(p, nc->webhooks[i].name))
 			continue;
 		e = lane_start(p, nc, nc->webhooks[i].name);
 		r = r < 0 ? r : e;
-		ret->added += e == 0;
+		ret_change->added += e == 0;
 	}
 	return r;
 }
 
-int dispatch_start(struct desk *d, struct dispatch **ret)
+int dispatch_start(struct desk *d, struct dispatch **ret_dispatch)
 {
 	struct dispatch *p = xcalloc(1, sizeof(*p));
-	struct orphans_job job = { .d = d, .nc = d->notify };
+	struct unsendable_job job = { .d = d, .nc = d->notify };
 	struct dispatch_change change = { 0 };
 	int r;
 
-	r = writer_run(d->writer, orphans_apply, &job);
+	r = writer_run(d->writer, unsendable_apply, &job);
 	if (r < 0) {
 		free(p);
 		return r;
@@ -963,22 +956,22 @@ int dispatch_start(struct desk *d, struct dispatch **ret)
 		dispatch_stop(p);
 		return r;
 	}
-	*ret = p;
+	*ret_dispatch = p;
 	return 0;
 }
 
 int dispatch_reconfigure(struct dispatch *p, const struct notify_config *nc,
-			 struct dispatch_change *ret)
+			 struct dispatch_change *ret_change)
 {
-	struct orphans_job job = { .d = p->d, .nc = nc };
+	struct unsendable_job job = { .d = p->d, .nc = nc };
 	int r, e;
 
-	*ret = (struct dispatch_change){ 0 };
-	r = lanes_sync(p, nc, ret);
+	*ret_change = (struct dispatch_change){ 0 };
+	r = lanes_sync(p, nc, ret_change);
 	/* After the joins: no retired lane is still sending what fails here. */
-	e = writer_run(p->d->writer, orphans_apply, &job);
-	ret->failed = job.failed;
-	ret->lanes = p->nlanes;
+	e = writer_run(p->d->writer, unsendable_apply, &job);
+	ret_change->failed = job.failed;
+	ret_change->lanes = p->nlanes;
 	return r < 0 ? r : e;
 }
 

@@ -48,7 +48,7 @@ struct notify_config;
  * job fails the pending rows no lane will ever send (mail without
  * notify.smtp.url, a webhook no longer configured), saying so.
  */
-int dispatch_start(struct desk *d, struct dispatch **ret);
+int dispatch_start(struct desk *d, struct dispatch **ret_dispatch);
 
 /* What a reload changed of the lanes. */
 struct dispatch_change {
@@ -66,10 +66,10 @@ struct dispatch_change {
  * keeping their rate slots and, unless their peer's URL changed, their
  * backoff; lanes for new channels start.  Rows keep what they were
  * rendered with.  0, or the first -errno (a lane that could not start,
- * or the writer job), with *ret filled either way.
+ * or the writer job), with *ret_change filled either way.
  */
 int dispatch_reconfigure(struct dispatch *p, const struct notify_config *nc,
-			 struct dispatch_change *ret);
+			 struct dispatch_change *ret_change);
 void dispatch_stop(struct dispatch *p);
 /* Something was queued: every lane looks now rather than at its next poll. */
 void dispatch_kick(struct dispatch *p);

@@ -41,13 +41,6 @@ void reload_history_free(struct reload_history *h)
 
 /* --- what changed ------------------------------------------------------ */
 
-static bool str_differs(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a != b;
-	return strcmp(a, b) != 0;
-}
-
 /* What of tls: only a restart applies: turning it on or off, the client CA. */
 static bool tls_bound_differs(const struct tls_config *a,
 			      const struct tls_config *b)
@@ -219,11 +212,11 @@ static int reconfigure_apply(struct store *st, void *arg)
  * commit, after the writer's deduplication and desk had taken up the new
  * configuration, so conf is kept (they may point into it) and the
  * running one is applied again: api's, not the history's last, which
- * after an earlier refusal is a refused one.  Should that fail too, the
- * writer runs with whatever the failed job left, and says so.
+ * after an earlier refusal is a refused one.  0, or the error of that
+ * job too: the writer then runs with whatever the failed job left.
  */
-static void reload_restore(struct api *api, struct reload_history *h,
-			   struct server_config *conf)
+static int reload_restore(struct api *api, struct reload_history *h,
+			  struct server_config *conf)
 {
 	struct reconfigure_job job;
 	const struct server_config *running = atomic_load(&api->conf);
@@ -233,9 +226,7 @@ static void reload_restore(struct api *api, struct reload_history *h,
 	job = (struct reconfigure_job){ .conf = running, .desk = api->desk };
 	r = writer_run(api->writer, reconfigure_apply, &job);
 	desk_orphans_clear(&job.orphans);
-	if (r < 0)
-		log_errorx("SIGHUP: putting the running configuration back failed too: %s; the deduplication and the helpdesk may run with parts of the refused one until the next reload",
-			 strerror(-r));
+	return r;
 }
 
 int reload_apply(struct api *api, struct reload_history *h,
@@ -244,7 +235,8 @@ int reload_apply(struct api *api, struct reload_history *h,
 	struct reconfigure_job job;
 	struct server_config *conf;
 	struct cfg *cfg;
-	int r;
+	char *warning;
+	int r, e;
 
 	r = server_config_load(config_path, dropin_dir, &conf, &cfg);
 	if (r < 0) {
@@ -265,10 +257,14 @@ int reload_apply(struct api *api, struct reload_history *h,
 	job = (struct reconfigure_job){ .conf = conf, .desk = api->desk };
 	r = writer_run(api->writer, reconfigure_apply, &job);
 	if (r < 0) {
-		log_warnx("SIGHUP: cannot apply lifecycle:, topology:, the inventory and the helpdesk: %s; keeping the running configuration",
-			  strerror(-r));
 		desk_orphans_clear(&job.orphans);
-		reload_restore(api, h, conf);
+		e = reload_restore(api, h, conf);
+		if (e < 0)
+			log_errorx("SIGHUP: cannot apply lifecycle:, topology:, the inventory and the helpdesk: %s, and putting the running configuration back failed too: %s; the deduplication and the helpdesk may run with parts of the refused one until the next reload",
+				   strerror(-r), strerror(-e));
+		else
+			log_warnx("SIGHUP: cannot apply lifecycle:, topology:, the inventory and the helpdesk: %s; keeping the running configuration",
+				  strerror(-r));
 		return r;
 	}
 	/* The read side's topology and silences follow, under its lock. */
@@ -290,7 +286,9 @@ int reload_apply(struct api *api, struct reload_history *h,
 		log_notice("SIGHUP: helpdesk reloaded (%zu contracts, %zu people); the SLA clocks of %zu tickets recomputed",
 			   conf->helpdesk->ncontracts, conf->helpdesk->npeople,
 			   job.nrecomputed);
-	desk_orphans_warn(&job.orphans, "SIGHUP: ");
+	for (size_t pos = 0; (warning = desk_orphans_next_warning(&job.orphans, &pos));
+	     free(warning))
+		log_warnx("SIGHUP: %s", warning);
 	desk_orphans_clear(&job.orphans);
 	if (api->desk != NULL && api->desk->dispatch != NULL)
 		reload_notify(api->desk->dispatch, conf->helpdesk->notify);

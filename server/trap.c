@@ -608,17 +608,12 @@ static int add_users(struct trap_engine *e)
 	return localise_plan(e, &plan, &held, true) > 0 ? -EINVAL : 0;
 }
 
-static bool str_same(const char *a, const char *b)
-{
-	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
-}
-
 /* Whether a and b are one user: name, protocols, pass phrases, engines. */
 static bool user_same(const struct trap_user *a, const struct trap_user *b)
 {
 	if (strcmp(a->name, b->name) != 0 || a->auth != b->auth ||
-	    a->priv != b->priv || !str_same(a->auth_key, b->auth_key) ||
-	    !str_same(a->priv_key, b->priv_key) ||
+	    a->priv != b->priv || str_differs(a->auth_key, b->auth_key) ||
+	    str_differs(a->priv_key, b->priv_key) ||
 	    a->nengine_ids != b->nengine_ids)
 		return false;
 	for (size_t i = 0; i < a->nengine_ids; i++)

@@ -259,6 +259,24 @@ class BlackHole:
         with self.lock:
             return len(self.conns)
 
+    def closed(self):
+        """How many of the connections the client closed (what it sent is
+        read and dropped)."""
+        with self.lock:
+            conns = list(self.conns)
+        n = 0
+        for c in conns:
+            c.setblocking(False)
+            try:
+                while c.recv(65536):
+                    pass
+                n += 1
+            except BlockingIOError:
+                pass
+            except ConnectionResetError:
+                n += 1
+        return n
+
     def stop(self):
         self.sock.close()
         with self.lock:
@@ -271,6 +289,16 @@ def event(host, state, item="/srv", check="disk", summary=None):
     return {"host": host, "events": [{
         "id": str(uuid.uuid4()), "check": check, "item": item, "state": state,
         "summary": summary or f"{item} is {state}", "observed_at": now}]}
+
+
+def many_events(host, n, state, item="/srv"):
+    """One batch of n events of host's disk check on item/0 .. item/n-1:
+    as many tickets when they are problems."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {"host": host, "events": [
+        {"id": str(uuid.uuid4()), "check": "disk", "item": f"{item}/{i}", "state": state,
+         "summary": f"{item}/{i} is {state}", "observed_at": now}
+        for i in range(n)]}
 
 
 def post(server, payload):
@@ -304,4 +332,4 @@ def outbox(server, where="1"):
 
 __all__ = ["AGENT_TOKEN", "TECH_TOKEN", "BOB_TOKEN", "CAROL_TOKEN", "Mailbox",
            "WebhookReceiver", "ZammadReceiver", "BlackHole", "helpdesk_extra", "event",
-           "post", "open_ticket", "act", "outbox"]
+           "many_events", "post", "open_ticket", "act", "outbox"]

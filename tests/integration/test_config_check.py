@@ -76,3 +76,16 @@ def test_shipped_examples_are_valid():
         conf = ROOT / "conf.d" / (name.split("-")[1] + ".yaml")
         r = check(name, conf)
         assert r.returncode == 0, f"{conf}: {r.stderr}"
+
+
+def test_a_name_that_is_not_utf8_is_refused(tmp_path):
+    """What the server hands to JSON (the console's people, queues and
+    scales) relies on this: a configuration is UTF-8 or refused."""
+    cfg = tmp_path / "server.yaml"
+    cfg.write_bytes(b"listen: 127.0.0.1:0\n"
+                    b"allow_plain_http: true\n"
+                    b"auth:\n  tokens:\n    - {name: a, token: 0123456789abcdef, role: agent}\n"
+                    b"people:\n  alice: {name: Alice \xff Adams, email: a@example.com}\n")
+    r = check("tocsin-server", cfg)
+    assert r.returncode == 2
+    assert "YAML syntax error: invalid leading UTF-8 octet" in r.stderr

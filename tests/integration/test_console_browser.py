@@ -4,27 +4,17 @@ the real collector and a real agent's event."""
 import json
 import os
 import subprocess
-import uuid
-from datetime import datetime, timezone
 
 import pytest
 
 from conftest import ROOT, Server, run_agent, write_agent_config
 from console_util import PASSWORD, audit, create_account, open_ticket
-from helpdesk_util import post
+from helpdesk_util import many_events, post
 
 NODE_MODULES = ROOT / "build" / "console-tests" / "node_modules"
 SCRIPTS = ROOT / "tests" / "console"
 XSS = '<img src=x onerror="window.__xss=1">'
 BULK = 1000
-
-
-def bulk_batch(n):
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return {"host": "bulk01", "events": [
-        {"id": str(uuid.uuid4()), "check": "disk", "item": f"/srv/{i}",
-         "state": "warning", "summary": f"/srv/{i}: 91% used", "observed_at": now}
-        for i in range(n)]}
 
 
 def run_browser(args, script="console_browser.js"):
@@ -61,7 +51,7 @@ def test_a_technician_works_a_ticket_in_the_browser(console, tmp_path):
     assert run.returncode == 0, run.stderr
     plugin_ticket = [t for t in console.tickets("open") if t["host"] == "raid01"][0]["id"]
     xss_ticket = open_ticket(console, "evil01", summary=XSS)
-    post(console, bulk_batch(BULK))
+    post(console, many_events("bulk01", BULK, "warning"))
 
     seen = run_browser({"url": console.url, "tech": "carol", "viewer": "vera",
                         "password": PASSWORD, "plugin_ticket": plugin_ticket,

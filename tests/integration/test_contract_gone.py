@@ -31,6 +31,15 @@ def without_contract(extra):
     return moved(extra).replace("    contract: fast-2027\n", "")
 
 
+def without_the_customer(extra):
+    """fast gone, and acme too: its hosts are globex's, which has no contract."""
+    out = moved(extra).replace(
+        "  acme:\n    name: ACME GmbH\n    contract: fast-2027\n"
+        "    contacts: [it@acme.example]\n", "  globex:\n    name: Globex\n")
+    assert out.count("customer: acme") == 3
+    return out.replace("customer: acme", "customer: globex")
+
+
 def reload(srv, extra, count=1):
     srv.write_config(extra=extra)
     srv.proc.send_signal(signal.SIGHUP)
@@ -134,6 +143,23 @@ def test_a_customer_without_a_contract_runs_round_the_clock(tmp_path):
         assert sla["response"]["target_s"] == 3600
         assert sla["resolution"]["target_s"] == 86400
         assert sla["response"]["state"] == "running"
+    finally:
+        srv.stop()
+
+
+def test_a_customer_gone_with_its_contract_is_named_as_gone(tmp_path):
+    extra = helpdesk_extra(response="1h", resolution="1d")
+    srv = Server(tmp_path / "server", extra=extra).start()
+    try:
+        tid = open_ticket(srv, "web01", "critical")
+        reload(srv, without_the_customer(extra))
+        t = srv.ticket(tid)
+        assert t["customer"] == "acme"
+        sla = t["sla"]
+        assert sla["calendar"] == "24x7"
+        assert "customer acme is no longer configured either" in sla["calendar_note"]
+        assert "has no contract" not in sla["calendar_note"]
+        assert sla["response"]["target_s"] == 3600
     finally:
         srv.stop()
 

@@ -553,6 +553,31 @@ static void test_clock_calendar_when_the_contract_is_gone(void **state)
 	moved_free(&m);
 }
 
+/* One warning per contract gone, its groups' calendars counted when several. */
+static void test_warnings_of_contracts_gone(void **state)
+{
+	struct desk_orphan v[] = {
+		{ .contract = "fast", .instead = "gold-2027", .n = 2 },
+		{ .contract = "old", .instead = "", .n = 1 },
+		{ .contract = "fast", .instead = "", .n = 1 },
+	};
+	struct desk_orphans o = { .v = v, .n = 3, .cap = 3, .tickets = 4 };
+	size_t pos = 0;
+	char *w;
+
+	(void)state;
+	w = desk_orphans_next_warning(&o, &pos);
+	assert_string_equal(w, "contract \"fast\" is no longer configured: 3 open tickets keep their targets and use the calendar of contract \"gold-2027\" (2), a 24x7 calendar (1)");
+	free(w);
+	w = desk_orphans_next_warning(&o, &pos);
+	assert_string_equal(w, "contract \"old\" is no longer configured: 1 open ticket keeps its targets and uses a 24x7 calendar");
+	free(w);
+	assert_null(desk_orphans_next_warning(&o, &pos));
+	assert_null(desk_orphans_next_warning(&o, &pos));
+	pos = 0;
+	assert_null(desk_orphans_next_warning(&(struct desk_orphans){ 0 }, &pos));
+}
+
 /*
  * A ticket opened under fast (1h response, round the clock) at 00:16:40
  * on Thursday 1 January 1970; acme then moves to gold-2027 (office hours
@@ -621,6 +646,7 @@ int main(void)
 							 setup, teardown, (void *)yaml_small),
 		cmocka_unit_test_setup_teardown(test_clock_calendar_when_the_contract_is_gone,
 						setup, teardown),
+		cmocka_unit_test(test_warnings_of_contracts_gone),
 		cmocka_unit_test_setup_teardown(test_timer_breaches_a_ticket_whose_contract_is_gone,
 						setup, teardown),
 	};

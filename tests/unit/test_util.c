@@ -108,6 +108,17 @@ static void test_copy_cuts_on_a_character_boundary(void **state)
 	assert_string_equal(buf, "abc");
 }
 
+/* NULL is a value of its own: unset differs from set, even to "". */
+static void test_str_differs(void **state)
+{
+	(void)state;
+	assert_false(str_differs(NULL, NULL));
+	assert_false(str_differs("smtp://a", "smtp://a"));
+	assert_true(str_differs("smtp://a", "smtp://b"));
+	assert_true(str_differs(NULL, ""));
+	assert_true(str_differs("", NULL));
+}
+
 /* Deadlines carry nanoseconds into seconds and a monotonic condition
  * variable times out against them. */
 static void test_monotonic_deadline(void **state)
@@ -161,6 +172,7 @@ int main(void)
 		cmocka_unit_test(test_monotonic_deadline),
 		cmocka_unit_test(test_format_duration),
 		cmocka_unit_test(test_copy_cuts_on_a_character_boundary),
+		cmocka_unit_test(test_str_differs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
