@@ -41,6 +41,22 @@ def new_configuration(extra):
     return out[:start] + out[out.index("  bob: "):]
 
 
+def without(extra, person):
+    """extra with the helpdesk person (one line, as helpdesk_extra has it) gone."""
+    lines = extra.splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith(f"  {person}: ")]
+    assert len(kept) == len(lines) - 1, f"{person} is not one line of the configuration"
+    return "".join(kept)
+
+
+def empty_wal(db):
+    con = sqlite3.connect(db, timeout=10)
+    try:
+        assert con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+    finally:
+        con.close()
+
+
 def fill(directory, room):
     """Fill the file system of directory up to room bytes; the filler's path."""
     filler = directory / "filler"
@@ -86,11 +102,7 @@ def test_a_reload_that_fails_in_its_commit_keeps_the_running_configuration(tmp_p
             assert people(srv) == ["alice", "bob", "carol"]
             srv.write_config(extra=new_configuration(extra))
             # An empty WAL, then a full disk: the job's commit needs room.
-            con = sqlite3.connect(srv.db, timeout=10)
-            try:
-                assert con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
-            finally:
-                con.close()
+            empty_wal(srv.db)
             filler = fill(mnt, ROOM)
 
             sighup(srv, REFUSED)
@@ -101,6 +113,20 @@ def test_a_reload_that_fails_in_its_commit_keeps_the_running_configuration(tmp_p
             # The writer's helpdesk is the running one again: alice is
             # still a person, a new ticket gets the running 1 h target.
             assert people(srv) == ["alice", "bob", "carol"]
+
+            # A second refusal puts back the running configuration, not
+            # the first refused one (which the history now also holds).
+            filler.unlink()
+            empty_wal(srv.db)
+            filler = fill(mnt, ROOM)
+            srv.write_config(extra=without(new_configuration(extra), "bob"))
+            sighup(srv, REFUSED)
+            log = srv.log_text()
+            assert log.count(f"{REFUSED}: No space left on device; keeping the running configuration") == 2
+            assert "putting the running configuration back failed too" not in log
+            assert people(srv) == ["alice", "bob", "carol"]
+
+            srv.write_config(extra=new_configuration(extra))
             filler.unlink()
             tid = open_ticket(srv, "web01", "critical", item="/after-refusal")
             assert srv.ticket(tid)["sla"]["response"]["target_s"] == 3600
