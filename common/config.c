@@ -19,6 +19,7 @@ struct cfg_parser {
 	struct cfg *cfg;
 	yaml_parser_t yaml;
 	const char *file;
+	const char *text; /* the input, for cfg_load_string(); else NULL */
 	bool failed;
 };
 
@@ -135,12 +136,49 @@ static bool scalar_is_null(const yaml_event_t *ev)
 	       strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
 }
 
+/*
+ * Line and column (1-based, the column in characters as libyaml counts
+ * them) of the byte at offset: libyaml's reader errors (bytes that are
+ * not UTF-8) carry only an offset, no mark.  The file is read again for
+ * it; when it cannot be, *ret_line and *ret_column stay as they are.
+ */
+static void offset_position(const struct cfg_parser *p, size_t offset,
+			    int *ret_line, int *ret_column)
+{
+	FILE *fp = NULL;
+	int line = 1, column = 1;
+
+	if (p->text == NULL && (fp = fopen(p->file, "re")) == NULL)
+		return;
+	for (size_t i = 0; i < offset; i++) {
+		int c = fp ? getc(fp) : (unsigned char)p->text[i];
+
+		if (c == EOF || c == '\0')
+			break;
+		if (c == '\n') {
+			line++;
+			column = 1;
+		} else if ((c & 0xc0) != 0x80) {
+			column++;
+		}
+	}
+	if (fp != NULL)
+		fclose(fp);
+	*ret_line = line;
+	*ret_column = column;
+}
+
 static int parse_next(struct cfg_parser *p, yaml_event_t *ev)
 {
+	int line, column;
+
 	if (yaml_parser_parse(&p->yaml, ev))
 		return 0;
-	cfg_error_at(p->cfg, p->file, (int)p->yaml.problem_mark.line + 1,
-		     (int)p->yaml.problem_mark.column + 1, NULL,
+	line = (int)p->yaml.problem_mark.line + 1;
+	column = (int)p->yaml.problem_mark.column + 1;
+	if (p->yaml.error == YAML_READER_ERROR)
+		offset_position(p, p->yaml.problem_offset, &line, &column);
+	cfg_error_at(p->cfg, p->file, line, column, NULL,
 		     "YAML syntax error: %s%s%s",
 		     p->yaml.problem ? p->yaml.problem : "unknown problem",
 		     p->yaml.context ? " " : "",
@@ -506,9 +544,9 @@ static void cfg_merge_document(struct cfg *cfg, struct cfg_node *root)
 }
 
 static int cfg_parse_into(struct cfg *cfg, const char *name,
-			  yaml_parser_t *yaml)
+			  const char *text, yaml_parser_t *yaml)
 {
-	struct cfg_parser p = { .cfg = cfg, .file = name };
+	struct cfg_parser p = { .cfg = cfg, .file = name, .text = text };
 	struct cfg_node *root = NULL;
 	int r;
 
@@ -551,7 +589,7 @@ int cfg_load_string(const char *name, const char *text, struct cfg **ret_cfg)
 	}
 	yaml_parser_set_input_string(&yaml, (const unsigned char *)text,
 				     strlen(text));
-	cfg_parse_into(cfg, file, &yaml);
+	cfg_parse_into(cfg, file, text, &yaml);
 	yaml_parser_delete(&yaml);
 	*ret_cfg = cfg;
 	return 0;
@@ -576,7 +614,7 @@ static void cfg_load_file(struct cfg *cfg, const char *path)
 		return;
 	}
 	yaml_parser_set_input_file(&yaml, fp);
-	cfg_parse_into(cfg, file, &yaml);
+	cfg_parse_into(cfg, file, NULL, &yaml);
 	yaml_parser_delete(&yaml);
 	fclose(fp);
 }

@@ -197,6 +197,23 @@ static void test_syntax_error_has_position(void **state)
 	cfg_free(cfg);
 }
 
+/* Bytes that are not UTF-8: libyaml gives an offset only; the position
+ * is counted from it, the column in characters. */
+static void test_invalid_utf8_has_position(void **state)
+{
+	struct cfg *cfg;
+
+	(void)state;
+	assert_int_equal(cfg_load_string("utf8.yaml",
+					 "a: 1\nb: \"\xc3\xa9\xc3\xa9x\xff\"\n",
+					 &cfg),
+			 0);
+	print_errors(cfg);
+	assert_int_equal(cfg->nerrors, 1);
+	assert_true(has_error(cfg, "utf8.yaml:2:8: YAML syntax error: invalid leading UTF-8 octet"));
+	cfg_free(cfg);
+}
+
 /* A mapping of thousands of keys (an inventory's hosts): every duplicate found. */
 static void test_duplicate_keys_in_a_large_mapping(void **state)
 {
@@ -328,6 +345,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_key_in_dropin_points_at_dropin),
 		cmocka_unit_test(test_wrong_types_are_errors),
 		cmocka_unit_test(test_syntax_error_has_position),
+		cmocka_unit_test(test_invalid_utf8_has_position),
 		cmocka_unit_test(test_duplicate_keys_and_aliases_rejected),
 		cmocka_unit_test(test_duplicate_keys_in_a_large_mapping),
 		cmocka_unit_test(test_top_level_must_be_mapping),
