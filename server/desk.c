@@ -277,6 +277,7 @@ int desk_open(const struct helpdesk_config *hc, const struct inventory *inv,
 	d->hc = hc;
 	d->inv = inv;
 	d->notify = hc->notify;
+	d->mail_reaches = notify_mail_reaches(hc, inv);
 	d->st = st;
 	for (int i = 0; r == 0 && i < DESK_STMT_COUNT; i++)
 		r = store_prepare(st, stmt_sql[i], &d->stmt[i]);
@@ -298,6 +299,7 @@ void desk_reconfigure(struct desk *d, const struct helpdesk_config *hc,
 	atomic_store(&d->hc, hc);
 	d->inv = inv;
 	d->notify = hc->notify;
+	d->mail_reaches = notify_mail_reaches(hc, inv);
 }
 
 struct recompute_job {

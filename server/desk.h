@@ -121,6 +121,7 @@ struct desk_counters {
 	atomic_uint_fast64_t queued, sent, failed, retried, cancelled;
 	atomic_uint_fast64_t dropped;	  /* the outbox was full (notify.max_pending) */
 	atomic_uint_fast64_t unrendered;  /* a notification that could not be built */
+	atomic_uint_fast64_t rendered;	  /* mails and payloads built (to be queued) */
 	atomic_uint_fast64_t digests;	  /* mails sent as one digest of several */
 	atomic_uint_fast64_t timer_jobs;  /* escalation jobs run (only when due) */
 	atomic_uint_fast64_t orphaned;	  /* open tickets of a contract no longer
@@ -147,6 +148,7 @@ struct desk {
 	 * The sender's lanes have their own (dispatch_reconfigure()).
 	 */
 	const struct notify_config *notify;
+	bool mail_reaches; /* notify_mail_reaches() of hc and inv, swapped with them */
 	struct store *st;
 	struct writer *writer;
 	sqlite3_stmt *stmt[DESK_STMT_COUNT];

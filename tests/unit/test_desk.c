@@ -62,6 +62,56 @@ static char yaml_small[] =
 	"  smtp: {url: 'smtp://127.0.0.1:1'}\n"
 	"  max_pending: 100\n";
 
+/* Mail on, but no person, queue or customer has an address. */
+static char yaml_nobody[] =
+	"customers:\n"
+	"  solo: {contract: fast}\n"
+	"hosts:\n"
+	"  web01: {customer: solo, role: central}\n"
+	"contracts:\n"
+	"  fast:\n"
+	"    calendar: {timezone: UTC, hours: {daily: 00:00-24:00}}\n"
+	"    targets: {P1: {response: 1h, resolution: 4h}}\n"
+	"people:\n"
+	"  alice: {level: 1, queues: [support]}\n"
+	"notify:\n"
+	"  smtp: {url: 'smtp://127.0.0.1:1'}\n";
+
+/* The same without mail: what the tickets cost without notifications. */
+static char yaml_no_mail[] =
+	"customers:\n"
+	"  solo: {contract: fast}\n"
+	"hosts:\n"
+	"  web01: {customer: solo, role: central}\n"
+	"contracts:\n"
+	"  fast:\n"
+	"    calendar: {timezone: UTC, hours: {daily: 00:00-24:00}}\n"
+	"    targets: {P1: {response: 1h, resolution: 4h}}\n"
+	"people:\n"
+	"  alice: {level: 1, queues: [support]}\n";
+
+/* Bob has an address but works another queue than the tickets'. */
+static char yaml_other_queue[] =
+	"hosts:\n"
+	"  web01: {role: central}\n"
+	"people:\n"
+	"  bob: {email: bob@shop.example, level: 1, queues: [network]}\n"
+	"helpdesk:\n"
+	"  queues: {support: {}, network: {}}\n"
+	"notify:\n"
+	"  smtp: {url: 'smtp://127.0.0.1:1'}\n";
+
+/* An opening mail that shows neither the hint nor the history. */
+static char yaml_terse[] =
+	"hosts:\n"
+	"  web01: {role: central}\n"
+	"people:\n"
+	"  alice: {email: alice@shop.example, level: 1, queues: [support]}\n"
+	"notify:\n"
+	"  smtp: {url: 'smtp://127.0.0.1:1'}\n"
+	"  templates:\n"
+	"    opened: {subject: 'new #{id}', body: '{title} on {host}'}\n";
+
 struct fixture {
 	char path[64];
 	struct cfg *cfg;
@@ -600,6 +650,100 @@ static void test_timer_breaches_a_ticket_whose_contract_is_gone(void **state)
 	moved_free(&m);
 }
 
+/* How often statement i of the desk has run (sqlite3_reset() counts one). */
+static int runs(struct fixture *f, enum desk_stmt i)
+{
+	return sqlite3_stmt_status(f->d->stmt[i], SQLITE_STMTSTATUS_RUN, 0);
+}
+
+/* The reads the desk's listeners make of a ticket (both listeners). */
+static int ticket_reads(struct fixture *f)
+{
+	return runs(f, DESK_CORE_GET) + runs(f, DESK_ROW_GET) + runs(f, DESK_TEXTS) +
+	       runs(f, DESK_HISTORY) + runs(f, DESK_LAST_RESOLUTION);
+}
+
+/* Opened, recovered, resolved by the system, reopened: one of each. */
+static void open_solve_reopen(struct fixture *f)
+{
+	struct ticket_change c;
+
+	event(f, CHECK_CRITICAL, 1000000);
+	event(f, CHECK_OK, 1060000);
+	c = (struct ticket_change){ .kind = TICKET_REOPENED, .ticket_id = 1, .at_ms = 1200000,
+				    .actor = "tocsin", .host = "web01", .check = "disk",
+				    .item = "/srv", .state = CHECK_CRITICAL, .summary = "again" };
+	assert_int_equal(announce(f, &c), 0);
+}
+
+/*
+ * With mail configured but nobody to send it to, the notifications cost
+ * what they cost without mail: no ticket read, nothing rendered, nothing
+ * queued.
+ */
+static void test_nobody_to_mail_reads_and_renders_nothing(void **state)
+{
+	struct fixture *f = *state;
+	void *off = yaml_no_mail;
+	int reads_without_mail;
+
+	open_solve_reopen(f);
+	assert_int_equal(count(f, "1"), 0);
+	assert_int_equal(f->d->counters.rendered, 0);
+	assert_int_equal(runs(f, DESK_TEXTS) + runs(f, DESK_HISTORY), 0);
+	assert_int_equal(runs(f, DESK_LAST_RESOLUTION), 0);
+
+	assert_int_equal(setup(&off), 0);
+	open_solve_reopen(off);
+	reads_without_mail = ticket_reads(off);
+	assert_int_equal(((struct fixture *)off)->d->counters.rendered, 0);
+	teardown(&off);
+	assert_int_equal(ticket_reads(f), reads_without_mail);
+}
+
+/*
+ * A reopening nobody would hear of (the only technician works another
+ * queue) reads nothing to decide whether it is news, renders nothing.
+ */
+static void test_reopen_without_recipient_reads_nothing(void **state)
+{
+	struct fixture *f = *state;
+
+	open_solve_reopen(f);
+	assert_int_equal(count(f, "1"), 0);
+	assert_int_equal(runs(f, DESK_LAST_RESOLUTION), 0);
+	assert_int_equal(runs(f, DESK_TEXTS) + runs(f, DESK_HISTORY), 0);
+	assert_int_equal(f->d->counters.rendered, 0);
+}
+
+/* A template reads what it shows: the hint and history only when used. */
+static void test_texts_read_only_when_the_template_shows_them(void **state)
+{
+	struct fixture *f = *state;
+
+	event(f, CHECK_CRITICAL, 1000000);
+	assert_int_equal(count(f, "kind = 'opened' AND subject = 'new #1'"
+				  " AND body LIKE 'disk /srv% on web01'"), 1);
+	assert_int_equal(f->d->counters.rendered, 1);
+	assert_int_equal(runs(f, DESK_TEXTS), 0);
+	assert_int_equal(runs(f, DESK_HISTORY), 0);
+}
+
+/* The default opening mail shows both: each read once, then rendered. */
+static void test_default_opening_mail_reads_hint_and_history(void **state)
+{
+	struct fixture *f = *state;
+
+	event(f, CHECK_CRITICAL, 1000000);
+	assert_int_equal(count(f, "kind = 'opened' AND body LIKE '%Knowledge:%'"
+				  " AND body LIKE '%Earlier tickets for this host and check:%(none)%'"),
+			 1);
+	assert_int_equal(runs(f, DESK_TEXTS), 1);
+	assert_int_equal(runs(f, DESK_HISTORY), 1);
+	/* The mail and the webhook's payload. */
+	assert_int_equal(f->d->counters.rendered, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -622,6 +766,17 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_clock_calendar_when_the_contract_is_gone,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timer_breaches_a_ticket_whose_contract_is_gone,
+						setup, teardown),
+		cmocka_unit_test_prestate_setup_teardown(
+			test_nobody_to_mail_reads_and_renders_nothing, setup, teardown,
+			(void *)yaml_nobody),
+		cmocka_unit_test_prestate_setup_teardown(
+			test_reopen_without_recipient_reads_nothing, setup, teardown,
+			(void *)yaml_other_queue),
+		cmocka_unit_test_prestate_setup_teardown(
+			test_texts_read_only_when_the_template_shows_them, setup, teardown,
+			(void *)yaml_terse),
+		cmocka_unit_test_setup_teardown(test_default_opening_mail_reads_hint_and_history,
 						setup, teardown),
 	};
 
