@@ -694,8 +694,8 @@ void desk_reset_flags(struct desk *d, struct desk_row *row,
 	reset_clock_flags(&sla->resolution, DESK_CLOCK_RESOLUTION, d->hc->warn_share, row);
 }
 
-int desk_refresh(struct desk *d, const struct desk_core *core,
-		 struct desk_row *row, int64_t now_ms)
+int desk_plan(struct desk *d, const struct desk_core *core, struct desk_row *row,
+	      int64_t now_ms)
 {
 	struct sla_state sla;
 	int r;
@@ -704,7 +704,15 @@ int desk_refresh(struct desk *d, const struct desk_core *core,
 	if (r < 0)
 		return r;
 	plan(d, core, row, &sla, now_ms);
-	return desk_row_update(d, row);
+	return 0;
+}
+
+int desk_refresh(struct desk *d, const struct desk_core *core,
+		 struct desk_row *row, int64_t now_ms)
+{
+	int r = desk_plan(d, core, row, now_ms);
+
+	return r < 0 ? r : desk_row_update(d, row);
 }
 
 /* One ticket of the bulk scan, with its status changes. */

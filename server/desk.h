@@ -216,9 +216,12 @@ void desk_reset_flags(struct desk *d, struct desk_row *row,
 /* Both clocks of a ticket at now_ms, from its journal. */
 int desk_sla(struct desk *d, const struct desk_core *core,
 	     const struct desk_row *row, int64_t now_ms, struct sla_state *ret);
+/* Recompute row's due caches and next_check at now_ms (no write). */
+int desk_plan(struct desk *d, const struct desk_core *core, struct desk_row *row,
+	      int64_t now_ms);
 /*
- * Recompute row's due caches and next_check at now_ms and write the row.
- * Called after every change to the ticket, inside the writer's job.
+ * desk_plan() and write the row.  Called after every change to the
+ * ticket, inside the writer's job.
  */
 int desk_refresh(struct desk *d, const struct desk_core *core,
 		 struct desk_row *row, int64_t now_ms);

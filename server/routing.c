@@ -66,7 +66,10 @@ void routing_route(struct desk *d, const struct host *h, const char *check,
 	desk_targets(d, row, opened_ms);
 }
 
-/* A new ticket: its fields, in the transaction that opens it. */
+/*
+ * A new ticket: its fields, in the transaction that opens it, planned
+ * before the row is written so that it is written once.
+ */
 static int open_row(struct desk *d, const struct ticket_change *c,
 		    const struct desk_core *core)
 {
@@ -75,11 +78,11 @@ static int open_row(struct desk *d, const struct ticket_change *c,
 	int r;
 
 	routing_route(d, h, core->check, c->state, core->opened_ms, &row);
-	r = desk_row_insert(d, &row, helpdesk_hint(d->hc, core->check),
-			    core->summary);
+	r = desk_plan(d, core, &row, c->at_ms);
 	if (r < 0)
 		return r;
-	return desk_refresh(d, core, &row, c->at_ms);
+	return desk_row_insert(d, &row, helpdesk_hint(d->hc, core->check),
+			       core->summary);
 }
 
 /*

@@ -744,6 +744,21 @@ static void test_default_opening_mail_reads_hint_and_history(void **state)
 	assert_int_equal(f->d->counters.rendered, 2);
 }
 
+/* An opening writes its planned helpdesk row once: no update after it. */
+static void test_opening_writes_its_row_once(void **state)
+{
+	struct fixture *f = *state;
+	struct desk_row row;
+
+	event(f, CHECK_CRITICAL, 1000000);
+	assert_int_equal(runs(f, DESK_ROW_INSERT), 1);
+	assert_int_equal(runs(f, DESK_ROW_UPDATE), 0);
+	assert_int_equal(desk_row_get(f->d, 1, &row), 1);
+	assert_int_equal(row.response_due, 1000000 + 3600 * 1000);
+	assert_int_equal(row.resolution_due, 1000000 + 4 * 3600 * 1000);
+	assert_int_equal(row.next_check, 1000000 + 2700 * 1000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -778,6 +793,7 @@ int main(void)
 			(void *)yaml_terse),
 		cmocka_unit_test_setup_teardown(test_default_opening_mail_reads_hint_and_history,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_opening_writes_its_row_once, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
