@@ -136,9 +136,28 @@ static int raise_urgency(struct desk *d, const struct ticket_change *c,
 }
 
 /*
+ * row as read, planned again at now_ms: written only when its due caches
+ * or next_check moved (a recovery without a contract moves none).
+ */
+static int replan(struct desk *d, const struct desk_core *core, struct desk_row *row,
+		  int64_t now_ms)
+{
+	int64_t response_due = row->response_due, resolution_due = row->resolution_due;
+	int64_t next_check = row->next_check;
+	int r = desk_plan(d, core, row, now_ms);
+
+	if (r < 0)
+		return r;
+	if (row->response_due == response_due && row->resolution_due == resolution_due &&
+	    row->next_check == next_check)
+		return 0;
+	return desk_row_update(d, row);
+}
+
+/*
  * The listener: a new ticket gets its fields; a worse check state may
- * raise its urgency; any other change refreshes the due caches and
- * next_check.  Runs in the change's transaction.
+ * raise its urgency; any other change replans the due caches and
+ * next_check (replan()).  Runs in the change's transaction.
  *
  * An update of the check state, of flapping or of the parent moves no
  * SLA clock (they follow the status alone): unless the urgency rose, the
@@ -169,8 +188,10 @@ static int on_change(void *arg, struct store *st, const struct ticket_change *c)
 	r = c->kind == TICKET_UPDATED && c->field == NULL && sla_status_open(core.status)
 		    ? raise_urgency(d, c, &core, &row)
 		    : 0;
-	if (r > 0 || (r == 0 && c->kind != TICKET_UPDATED))
+	if (r > 0)
 		r = desk_refresh(d, &core, &row, c->at_ms);
+	else if (r == 0 && c->kind != TICKET_UPDATED)
+		r = replan(d, &core, &row, c->at_ms);
 out:
 	desk_core_clear(&core);
 	return r;

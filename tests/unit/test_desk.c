@@ -759,6 +759,48 @@ static void test_opening_writes_its_row_once(void **state)
 	assert_int_equal(row.next_check, 1000000 + 2700 * 1000);
 }
 
+/* Ticket 1's due caches and next_check as desk_refresh() would write them. */
+static void assert_row_as_planned(struct fixture *f, int64_t now)
+{
+	struct desk_core core;
+	struct desk_row row, planned;
+
+	assert_int_equal(desk_row_get(f->d, 1, &row), 1);
+	assert_int_equal(desk_core_get(f->d, 1, &core), 1);
+	planned = row;
+	assert_int_equal(desk_plan(f->d, &core, &planned, now), 0);
+	desk_core_clear(&core);
+	assert_int_equal(row.response_due, planned.response_due);
+	assert_int_equal(row.resolution_due, planned.resolution_due);
+	assert_int_equal(row.next_check, planned.next_check);
+}
+
+/*
+ * A change other than an opening or a check state replans the row and
+ * writes it only when the plan moved: a technician's comment moves
+ * nothing (its action wrote the row already, action.c), a resolution
+ * moves next_check to the automatic close.
+ */
+static void test_replanned_row_written_only_when_it_moved(void **state)
+{
+	struct fixture *f = *state;
+	struct ticket_change c;
+
+	event(f, CHECK_CRITICAL, 1000000);
+	c = (struct ticket_change){ .kind = TICKET_ACTION, .ticket_id = 1, .at_ms = 1100000,
+				    .actor = "alice", .field = "comment", .new_value = "internal",
+				    .summary = "looking into it" };
+	assert_int_equal(announce(f, &c), 0);
+	assert_int_equal(runs(f, DESK_ROW_UPDATE), 0);
+	assert_row_as_planned(f, 1100000);
+
+	event(f, CHECK_OK, 1160000);
+	assert_int_equal(query(f, "SELECT count(*) FROM tickets"
+			       " WHERE status IN ('recovered', 'resolved')"), 1);
+	assert_int_equal(runs(f, DESK_ROW_UPDATE), 1);
+	assert_row_as_planned(f, 1160000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -794,6 +836,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_default_opening_mail_reads_hint_and_history,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_opening_writes_its_row_once, setup, teardown),
+		cmocka_unit_test_prestate_setup_teardown(
+			test_replanned_row_written_only_when_it_moved, setup, teardown,
+			(void *)yaml_terse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
