@@ -62,33 +62,24 @@ static char yaml_small[] =
 	"  smtp: {url: 'smtp://127.0.0.1:1'}\n"
 	"  max_pending: 100\n";
 
-/* Mail on, but no person, queue or customer has an address. */
-static char yaml_nobody[] =
-	"customers:\n"
-	"  solo: {contract: fast}\n"
-	"hosts:\n"
-	"  web01: {customer: solo, role: central}\n"
-	"contracts:\n"
-	"  fast:\n"
-	"    calendar: {timezone: UTC, hours: {daily: 00:00-24:00}}\n"
-	"    targets: {P1: {response: 1h, resolution: 4h}}\n"
-	"people:\n"
+/* No person, queue or customer with an address. */
+#define NO_ADDRESS_YAML                                                        \
+	"customers:\n"                                                           \
+	"  solo: {contract: fast}\n"                                             \
+	"hosts:\n"                                                               \
+	"  web01: {customer: solo, role: central}\n"                             \
+	"contracts:\n"                                                           \
+	"  fast:\n"                                                              \
+	"    calendar: {timezone: UTC, hours: {daily: 00:00-24:00}}\n"           \
+	"    targets: {P1: {response: 1h, resolution: 4h}}\n"                    \
+	"people:\n"                                                              \
 	"  alice: {level: 1, queues: [support]}\n"
-	"notify:\n"
-	"  smtp: {url: 'smtp://127.0.0.1:1'}\n";
 
+/* Mail on, but nobody to send it to. */
+static char yaml_nobody[] = NO_ADDRESS_YAML "notify:\n"
+					    "  smtp: {url: 'smtp://127.0.0.1:1'}\n";
 /* The same without mail: what the tickets cost without notifications. */
-static char yaml_no_mail[] =
-	"customers:\n"
-	"  solo: {contract: fast}\n"
-	"hosts:\n"
-	"  web01: {customer: solo, role: central}\n"
-	"contracts:\n"
-	"  fast:\n"
-	"    calendar: {timezone: UTC, hours: {daily: 00:00-24:00}}\n"
-	"    targets: {P1: {response: 1h, resolution: 4h}}\n"
-	"people:\n"
-	"  alice: {level: 1, queues: [support]}\n";
+static char yaml_no_mail[] = NO_ADDRESS_YAML;
 
 /* Bob has an address but works another queue than the tickets'. */
 static char yaml_other_queue[] =
