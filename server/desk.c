@@ -120,7 +120,8 @@ static const char *const stmt_sql[DESK_STMT_COUNT] = {
 	[DESK_ROW_INSERT] =
 		"INSERT INTO hd_tickets(ticket_id, " ROW_COLUMNS ", hint, description)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-		" ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+		" ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+		" ON CONFLICT(ticket_id) DO NOTHING",
 	[DESK_ROW_GET] = "SELECT " ROW_COLUMNS " FROM hd_tickets WHERE ticket_id = ?1",
 	[DESK_ROW_UPDATE] =
 		"UPDATE hd_tickets SET customer = ?2, contract = ?3, category = ?4,"

@@ -180,7 +180,8 @@ void desk_stop(struct desk *d);
 void desk_free(struct desk *d);
 
 /* Rows.  get: 1 found, 0 none, -errno.  hint and description are
- * written once, when the ticket opens. */
+ * written once, when the ticket opens; insert leaves a row that is there
+ * as it is. */
 int desk_row_insert(struct desk *d, const struct desk_row *row,
 		    const char *hint, const char *description);
 int desk_row_get(struct desk *d, int64_t ticket_id, struct desk_row *ret);

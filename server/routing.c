@@ -68,7 +68,8 @@ void routing_route(struct desk *d, const struct host *h, const char *check,
 
 /*
  * A new ticket: its fields, in the transaction that opens it, planned
- * before the row is written so that it is written once.
+ * before the row is written so that it is written once.  A row that is
+ * there already stays as it is (desk_row_insert()).
  */
 static int open_row(struct desk *d, const struct ticket_change *c,
 		    const struct desk_core *core)
@@ -176,12 +177,17 @@ static int on_change(void *arg, struct store *st, const struct ticket_change *c)
 	r = desk_core_get(d, c->ticket_id, &core);
 	if (r <= 0)
 		goto out;
+	/* An opening whose row is there already (a detached child) keeps it. */
+	if (c->kind == TICKET_OPENED) {
+		r = open_row(d, c, &core);
+		goto out;
+	}
 	r = desk_row_get(d, c->ticket_id, &row);
 	if (r < 0)
 		goto out;
 	/* Tickets from before the helpdesk existed get their row lazily. */
-	if (r == 0 || c->kind == TICKET_OPENED) {
-		r = r == 0 ? open_row(d, c, &core) : 0;
+	if (r == 0) {
+		r = open_row(d, c, &core);
 		goto out;
 	}
 	/* A change of the check state: dedup announces it without a field. */

@@ -792,6 +792,29 @@ static void test_replanned_row_written_only_when_it_moved(void **state)
 	assert_row_as_planned(f, 1160000);
 }
 
+/*
+ * An opening inserts its row without reading for it first; an opening
+ * announced for a ticket that has its row (a detached child) leaves the
+ * row as it is.
+ */
+static void test_opening_reads_no_row_and_keeps_one_there(void **state)
+{
+	struct fixture *f = *state;
+	struct ticket_change c;
+	struct desk_row row;
+
+	event(f, CHECK_CRITICAL, 1000000);
+	assert_int_equal(runs(f, DESK_ROW_GET), 0);
+	assert_int_equal(runs(f, DESK_ROW_INSERT), 1);
+	query(f, "UPDATE hd_tickets SET level = 2, next_check = 5 WHERE ticket_id = 1");
+	c = (struct ticket_change){ .kind = TICKET_OPENED, .ticket_id = 1, .at_ms = 1100000,
+				    .actor = "tocsin", .field = "parent", .state = CHECK_CRITICAL };
+	assert_int_equal(announce(f, &c), 0);
+	assert_int_equal(desk_row_get(f->d, 1, &row), 1);
+	assert_int_equal(row.level, 2);
+	assert_int_equal(row.next_check, 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -830,6 +853,9 @@ int main(void)
 		cmocka_unit_test_prestate_setup_teardown(
 			test_replanned_row_written_only_when_it_moved, setup, teardown,
 			(void *)yaml_terse),
+		cmocka_unit_test_prestate_setup_teardown(
+			test_opening_reads_no_row_and_keeps_one_there, setup, teardown,
+			(void *)yaml_no_mail),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
