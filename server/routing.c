@@ -138,7 +138,9 @@ static int raise_urgency(struct desk *d, const struct ticket_change *c,
 
 /*
  * row as read, planned again at now_ms: written only when its due caches
- * or next_check moved (a recovery without a contract moves none).
+ * or next_check moved.  A technician's action has written the row itself
+ * (action.c) and usually moves none; a resolution moves next_check to the
+ * automatic close.
  */
 static int replan(struct desk *d, const struct desk_core *core, struct desk_row *row,
 		  int64_t now_ms)
