@@ -2,7 +2,7 @@
  * store_apply: the collector's ingest path without HTTP, to see which part
  * limits it.
  *
- *   store_apply [EVENTS] [GROUP] [realistic|churn] [v7|v4]
+ *   store_apply [EVENTS] [GROUP] [realistic|churn] [v7|v4] [none|nobody|mail]
  *
  * Builds EVENTS events (default 500,000) as ingest_load's simulated agents
  * send them (bench/workload.h: 100 agents x 100 items, batches of 100,
@@ -15,6 +15,10 @@
  * a real file under TMPDIR.  Writer CPU counts the whole process (the
  * checkpointer too) while the writer runs.  The
  * churn mix runs with flap detection off, as bench/ingest.sh does.
+ * The last argument sets up notifications: none (the default server: no
+ * SMTP server, no webhook), nobody (an SMTP server but no technician,
+ * queue address or customer to mail) or mail (a technician in the
+ * support queue, so every opening and reopening mails her).
  * Prints microseconds per event for both, and the writer's events/s.
  *
  * For instruction counts, which do not depend on the machine's load:
@@ -70,8 +74,11 @@ static void done(void *arg, int result)
 	atomic_fetch_sub(j->left, 1);
 }
 
+enum notify_mode { NOTIFY_NONE, NOTIFY_NOBODY, NOTIFY_MAIL };
+
 /* A server configuration as tocsin-server would load it (the defaults). */
-static struct server_config *load_config(const char *dir, bool churn)
+static struct server_config *load_config(const char *dir, bool churn,
+					 enum notify_mode notify)
 {
 	char *path = xasprintf("%s/server.yaml", dir);
 	struct server_config *conf;
@@ -81,8 +88,12 @@ static struct server_config *load_config(const char *dir, bool churn)
 	if (fp == NULL)
 		return NULL;
 	fprintf(fp, "listen: 127.0.0.1:0\nallow_plain_http: true\n"
-		    "auth: {tokens: [{name: b, token: bench-token-0123456789, role: agent}]}\n%s",
-		churn ? "lifecycle: {defaults: {flap_threshold: 0}}\n" : "");
+		    "auth: {tokens: [{name: b, token: bench-token-0123456789, role: agent}]}\n%s%s%s",
+		churn ? "lifecycle: {defaults: {flap_threshold: 0}}\n" : "",
+		notify != NOTIFY_NONE ? "notify: {smtp: {url: 'smtp://127.0.0.1:1'}}\n" : "",
+		notify == NOTIFY_MAIL
+			? "people: {alice: {email: alice@example.com, level: 1, queues: [support]}}\n"
+			: "");
 	fclose(fp);
 	if (server_config_load(path, "/nonexistent", &conf, &cfg) < 0 ||
 	    cfg_print_errors(cfg) > 0)
@@ -100,6 +111,8 @@ int main(int argc, char **argv)
 	char *dir = xasprintf("%s/tocsin-store-apply-XXXXXX", tmp), *db, err[256];
 	struct workload w = { .items_per_host = ITEMS, .batch = 100 };
 	struct workload_agent agents[HOSTS] = { 0 };
+	enum notify_mode notify;
+	unsigned long long queued;
 	struct server_config *conf;
 	struct checkpointer *cp;
 	struct liveness *lv;
@@ -117,10 +130,17 @@ int main(int argc, char **argv)
 	    group < 1 ||
 	    (argc > 3 && strcmp(argv[3], "realistic") != 0 &&
 	     strcmp(argv[3], "churn") != 0) ||
-	    (argc > 4 && strcmp(argv[4], "v7") != 0 && strcmp(argv[4], "v4") != 0)) {
-		fprintf(stderr, "usage: store_apply [EVENTS] [GROUP] [realistic|churn] [v7|v4]\n");
+	    (argc > 4 && strcmp(argv[4], "v7") != 0 && strcmp(argv[4], "v4") != 0) ||
+	    (argc > 5 && strcmp(argv[5], "none") != 0 && strcmp(argv[5], "nobody") != 0 &&
+	     strcmp(argv[5], "mail") != 0)) {
+		fprintf(stderr, "usage: store_apply [EVENTS] [GROUP] [realistic|churn] [v7|v4] "
+				"[none|nobody|mail]\n");
 		return 2;
 	}
+	notify = argc <= 5		       ? NOTIFY_NONE
+		 : strcmp(argv[5], "nobody") == 0 ? NOTIFY_NOBODY
+		 : strcmp(argv[5], "mail") == 0	  ? NOTIFY_MAIL
+						  : NOTIFY_NONE;
 	w.mix = argc > 3 && strcmp(argv[3], "churn") == 0 ? MIX_CHURN : MIX_REALISTIC;
 	w.v4 = argc > 4 && strcmp(argv[4], "v4") == 0;
 	w.base_ms = (time_now_ms() / 60000 - 30 * 24 * 60) * 60000;
@@ -158,7 +178,7 @@ int main(int argc, char **argv)
 	if (mkdtemp(dir) == NULL)
 		return 1;
 	db = xasprintf("%s/tocsin.db", dir);
-	conf = load_config(dir, w.mix == MIX_CHURN);
+	conf = load_config(dir, w.mix == MIX_CHURN, notify);
 	if (conf == NULL || store_open(db, &st) < 0 ||
 	    dedup_configure(st, conf->lifecycle, conf->inventory) < 0 ||
 	    desk_open(conf->helpdesk, conf->inventory, st, &desk) < 0 ||
@@ -183,15 +203,17 @@ int main(int argc, char **argv)
 	liveness_stop(lv);
 	writer_stop(wr);
 	checkpoint_stop(cp);
+	queued = (unsigned long long)atomic_load(&desk->counters.queued);
 	desk_free(desk);
 	store_close(st);
 
-	printf("store_apply (%s, %s ids): %lld events: parse and free %.2f us/event (HTTP threads, parallel); "
-	       "writer %.0f events/s, %.2f us/event of CPU, groups of up to %lld batches\n",
+	printf("store_apply (%s, %s ids, notify %s): %lld events: parse and free %.2f us/event (HTTP threads, parallel); "
+	       "writer %.0f events/s, %.2f us/event of CPU, groups of up to %lld batches; %llu notifications queued\n",
 	       w.mix == MIX_CHURN ? "churn" : "realistic", w.v4 ? "v4" : "v7",
+	       (const char *[]){ "none", "nobody", "mail" }[notify],
 	       (long long)events, parse_cpu * 1e6 / (double)events,
 	       (double)events / apply_wall, apply_cpu * 1e6 / (double)events,
-	       (long long)group);
+	       (long long)group, queued);
 	for (size_t i = 0; i < nbatches; i++) {
 		ingest_batch_free(jobs[i].batch);
 		free(bodies[i]);

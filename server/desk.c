@@ -120,7 +120,8 @@ static const char *const stmt_sql[DESK_STMT_COUNT] = {
 	[DESK_ROW_INSERT] =
 		"INSERT INTO hd_tickets(ticket_id, " ROW_COLUMNS ", hint, description)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-		" ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+		" ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+		" ON CONFLICT(ticket_id) DO NOTHING",
 	[DESK_ROW_GET] = "SELECT " ROW_COLUMNS " FROM hd_tickets WHERE ticket_id = ?1",
 	[DESK_ROW_UPDATE] =
 		"UPDATE hd_tickets SET customer = ?2, contract = ?3, category = ?4,"
@@ -277,6 +278,7 @@ int desk_open(const struct helpdesk_config *hc, const struct inventory *inv,
 	d->hc = hc;
 	d->inv = inv;
 	d->notify = hc->notify;
+	d->mail_reaches = notify_mail_reaches(hc, inv);
 	d->st = st;
 	for (int i = 0; r == 0 && i < DESK_STMT_COUNT; i++)
 		r = store_prepare(st, stmt_sql[i], &d->stmt[i]);
@@ -298,6 +300,7 @@ void desk_reconfigure(struct desk *d, const struct helpdesk_config *hc,
 	atomic_store(&d->hc, hc);
 	d->inv = inv;
 	d->notify = hc->notify;
+	d->mail_reaches = notify_mail_reaches(hc, inv);
 }
 
 struct recompute_job {
@@ -695,8 +698,8 @@ void desk_reset_flags(struct desk *d, struct desk_row *row,
 	reset_clock_flags(&sla->resolution, DESK_CLOCK_RESOLUTION, d->hc->warn_share, row);
 }
 
-int desk_refresh(struct desk *d, const struct desk_core *core,
-		 struct desk_row *row, int64_t now_ms)
+int desk_plan(struct desk *d, const struct desk_core *core, struct desk_row *row,
+	      int64_t now_ms)
 {
 	struct sla_state sla;
 	int r;
@@ -705,7 +708,15 @@ int desk_refresh(struct desk *d, const struct desk_core *core,
 	if (r < 0)
 		return r;
 	plan(d, core, row, &sla, now_ms);
-	return desk_row_update(d, row);
+	return 0;
+}
+
+int desk_refresh(struct desk *d, const struct desk_core *core,
+		 struct desk_row *row, int64_t now_ms)
+{
+	int r = desk_plan(d, core, row, now_ms);
+
+	return r < 0 ? r : desk_row_update(d, row);
 }
 
 /* One ticket of the bulk scan, with its status changes. */

@@ -121,6 +121,7 @@ struct desk_counters {
 	atomic_uint_fast64_t queued, sent, failed, retried, cancelled;
 	atomic_uint_fast64_t dropped;	  /* the outbox was full (notify.max_pending) */
 	atomic_uint_fast64_t unrendered;  /* a notification that could not be built */
+	atomic_uint_fast64_t rendered;	  /* mails and payloads built (to be queued) */
 	atomic_uint_fast64_t digests;	  /* mails sent as one digest of several */
 	atomic_uint_fast64_t timer_jobs;  /* escalation jobs run (only when due) */
 	atomic_uint_fast64_t orphaned;	  /* open tickets of a contract no longer
@@ -147,6 +148,7 @@ struct desk {
 	 * The sender's lanes have their own (dispatch_reconfigure()).
 	 */
 	const struct notify_config *notify;
+	bool mail_reaches; /* notify_mail_reaches() of hc and inv, swapped with them */
 	struct store *st;
 	struct writer *writer;
 	sqlite3_stmt *stmt[DESK_STMT_COUNT];
@@ -178,7 +180,8 @@ void desk_stop(struct desk *d);
 void desk_free(struct desk *d);
 
 /* Rows.  get: 1 found, 0 none, -errno.  hint and description are
- * written once, when the ticket opens. */
+ * written once, when the ticket opens; insert leaves a row that is there
+ * as it is. */
 int desk_row_insert(struct desk *d, const struct desk_row *row,
 		    const char *hint, const char *description);
 int desk_row_get(struct desk *d, int64_t ticket_id, struct desk_row *ret);
@@ -214,9 +217,12 @@ void desk_reset_flags(struct desk *d, struct desk_row *row,
 /* Both clocks of a ticket at now_ms, from its journal. */
 int desk_sla(struct desk *d, const struct desk_core *core,
 	     const struct desk_row *row, int64_t now_ms, struct sla_state *ret);
+/* Recompute row's due caches and next_check at now_ms (no write). */
+int desk_plan(struct desk *d, const struct desk_core *core, struct desk_row *row,
+	      int64_t now_ms);
 /*
- * Recompute row's due caches and next_check at now_ms and write the row.
- * Called after every change to the ticket, inside the writer's job.
+ * desk_plan() and write the row.  Called after every change to the
+ * ticket, inside the writer's job.
  */
 int desk_refresh(struct desk *d, const struct desk_core *core,
 		 struct desk_row *row, int64_t now_ms);

@@ -198,6 +198,11 @@ static void check_placeholders(struct cfg *cfg, const struct cfg_node *n,
 	}
 }
 
+static bool uses_field(const struct notify_template *t, const char *placeholder)
+{
+	return strstr(t->subject, placeholder) != NULL || strstr(t->body, placeholder) != NULL;
+}
+
 static void parse_templates(struct cfg *cfg, const struct cfg_node *node,
 			    struct notify_config *nc)
 {
@@ -217,6 +222,8 @@ static void parse_templates(struct cfg *cfg, const struct cfg_node *node,
 			nc->templates[i].body = xstrdup(default_templates[i].body);
 		else
 			check_placeholders(cfg, cfg_get(cfg, t, "body"), nc->templates[i].body);
+		nc->templates[i].uses_hint = uses_field(&nc->templates[i], "{hint}");
+		nc->templates[i].uses_history = uses_field(&nc->templates[i], "{history}");
 	}
 }
 
@@ -526,8 +533,9 @@ struct ctx {
 	struct desk_row row;
 	const struct customer *customer;
 	char id[24], level[8], rdue[TIME_RFC3339_LEN], sdue[TIME_RFC3339_LEN];
-	char *hint, *history; /* read when a mail is rendered (mail_texts()) */
-	bool texts_read;
+	/* read when a template to be rendered uses them (mail_texts()) */
+	char *hint, *history;
+	bool hint_read, history_read;
 	const char *clock;
 	char due[TIME_RFC3339_LEN];
 };
@@ -612,18 +620,30 @@ static int mail_importance(enum notify_template_id t)
 
 /*
  * The ticket's hint and, for the opening mail, the history of its key:
- * two reads, so only once a mail is known to go to someone.
+ * two reads, so only once a mail is known to go to someone, and each only
+ * when template t shows it.
  */
-static void mail_texts(struct ctx *x)
+static void mail_texts(struct ctx *x, const struct notify_template *t)
 {
 	char *desc = NULL;
 
-	if (x->texts_read)
-		return;
-	x->texts_read = true;
-	if (desk_texts(x->d, x->core.id, &x->hint, &desc) == 0)
-		free(desc); /* the description is not needed here */
-	x->history = x->c->kind == TICKET_OPENED ? history_text(x) : xstrdup("-");
+	if (t->uses_hint && !x->hint_read) {
+		x->hint_read = true;
+		if (desk_texts(x->d, x->core.id, &x->hint, &desc) == 0)
+			free(desc); /* the description is not needed here */
+	}
+	if (t->uses_history && !x->history_read) {
+		x->history_read = true;
+		x->history = x->c->kind == TICKET_OPENED ? history_text(x) : xstrdup("-");
+	}
+}
+
+/* rcpt_remove() of the person who made the change. */
+static void rcpt_remove_actor(const struct ctx *x, struct rcpts *r)
+{
+	const struct helpdesk_person *actor = helpdesk_person(x->d->hc, x->c->actor);
+
+	rcpt_remove(r, actor ? actor->email : NULL);
 }
 
 /* Render template t for the recipients and queue it, due at not_before. */
@@ -631,19 +651,19 @@ static int queue_mail(struct ctx *x, enum notify_template_id t,
 		      struct rcpts *r, int64_t not_before, const char *cancel_key)
 {
 	const struct notify_config *nc = x->d->notify;
-	const struct helpdesk_person *actor = helpdesk_person(x->d->hc, x->c->actor);
 	char key[UUID_STR_LEN], *to, *subject, *body;
 	struct desk_outbox_item it;
 	int ret;
 
-	rcpt_remove(r, actor ? actor->email : NULL);
+	rcpt_remove_actor(x, r);
 	if (nc->smtp_url == NULL || r->n == 0)
 		return 0;
-	mail_texts(x);
+	mail_texts(x, &nc->templates[t]);
 	uuid_generate(key);
 	to = rcpt_join(r);
 	subject = render(x, nc->templates[t].subject, NOTIFY_SUBJECT_MAX);
 	body = render(x, nc->templates[t].body, nc->max_body);
+	x->d->counters.rendered++;
 	it = (struct desk_outbox_item){
 		.ticket_id = x->core.id, .channel = "mail", .target = to,
 		.subject = subject, .body = body, .idem_key = key,
@@ -764,10 +784,14 @@ static int technician_mails(struct ctx *x)
 		return queue_mail(x, NOTIFY_T_OPENED, &r, x->c->at_ms, NULL);
 	}
 	if (x->c->kind == TICKET_REOPENED) {
+		/* Who would hear first: nobody, and the journal is not read. */
+		rcpt_owner(x, &r);
+		rcpt_remove_actor(x, &r);
+		if (r.n == 0)
+			return 0;
 		news = reopen_is_news(x);
 		if (news <= 0)
 			return news;
-		rcpt_owner(x, &r);
 		return queue_mail(x, NOTIFY_T_REOPENED, &r, x->c->at_ms, NULL);
 	}
 	if (x->c->kind != TICKET_ACTION)
@@ -973,6 +997,7 @@ static int queue_webhook(struct ctx *x, const struct notify_webhook *w)
 		it.body = "";
 		return desk_outbox_unrendered(x->d, &it, why);
 	}
+	x->d->counters.rendered++;
 	r = desk_outbox_add(x->d, &it);
 	free(body);
 	if (r > 0)
@@ -1007,12 +1032,29 @@ static bool quiet(const struct ctx *x)
 	return by_system(c);
 }
 
-/* Whether any channel could take a notification for a change of kind. */
+bool notify_mail_reaches(const struct helpdesk_config *hc, const struct inventory *inv)
+{
+	for (size_t i = 0; i < hc->npeople; i++)
+		if (hc->people[i].email)
+			return true;
+	for (size_t i = 0; i < hc->nqueues; i++)
+		if (hc->queues[i].email)
+			return true;
+	for (size_t i = 0; i < inv->ncustomers; i++)
+		if (inv->customers[i].contacts[0])
+			return true;
+	return false;
+}
+
+/*
+ * Whether any channel could take a notification for a change of kind:
+ * mail only when someone has an address (desk.mail_reaches).
+ */
 static bool may_queue(const struct desk *d, enum ticket_change_kind kind)
 {
 	const struct notify_config *nc = d->notify;
 
-	if (nc->smtp_url != NULL)
+	if (nc->smtp_url != NULL && d->mail_reaches)
 		return true;
 	for (size_t i = 0; i < nc->nwebhooks; i++)
 		if (nc->webhooks[i].events & (1u << kind))

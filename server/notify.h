@@ -42,6 +42,8 @@ struct cfg;
 struct cfg_node;
 struct store;
 struct desk;
+struct helpdesk_config;
+struct inventory;
 
 enum notify_template_id {
 	NOTIFY_T_OPENED,
@@ -64,6 +66,8 @@ enum webhook_format { WEBHOOK_GENERIC, WEBHOOK_ZAMMAD };
 struct notify_template {
 	char *subject;
 	char *body;
+	/* {hint} or {history} in subject or body: only then are they read */
+	bool uses_hint, uses_history;
 };
 
 struct notify_webhook {
@@ -103,6 +107,13 @@ struct notify_config {
 void notify_config_parse(struct cfg *cfg, const struct cfg_node *node,
 			 struct notify_config **ret);
 void notify_config_free(struct notify_config *nc);
+
+/*
+ * Whether a mail could reach anyone at all: a person, a queue or a
+ * customer with an address.  When none has one, the listener treats mail
+ * as off (it would find no recipient for any change).
+ */
+bool notify_mail_reaches(const struct helpdesk_config *hc, const struct inventory *inv);
 
 /* Register the listener that queues notifications (after routing's). */
 int notify_listen(struct store *st, struct desk *desk);

@@ -66,7 +66,11 @@ void routing_route(struct desk *d, const struct host *h, const char *check,
 	desk_targets(d, row, opened_ms);
 }
 
-/* A new ticket: its fields, in the transaction that opens it. */
+/*
+ * A new ticket: its fields, in the transaction that opens it, planned
+ * before the row is written so that it is written once.  A row that is
+ * there already stays as it is (desk_row_insert()).
+ */
 static int open_row(struct desk *d, const struct ticket_change *c,
 		    const struct desk_core *core)
 {
@@ -75,11 +79,11 @@ static int open_row(struct desk *d, const struct ticket_change *c,
 	int r;
 
 	routing_route(d, h, core->check, c->state, core->opened_ms, &row);
-	r = desk_row_insert(d, &row, helpdesk_hint(d->hc, core->check),
-			    core->summary);
+	r = desk_plan(d, core, &row, c->at_ms);
 	if (r < 0)
 		return r;
-	return desk_refresh(d, core, &row, c->at_ms);
+	return desk_row_insert(d, &row, helpdesk_hint(d->hc, core->check),
+			       core->summary);
 }
 
 /*
@@ -133,9 +137,30 @@ static int raise_urgency(struct desk *d, const struct ticket_change *c,
 }
 
 /*
+ * row as read, planned again at now_ms: written only when its due caches
+ * or next_check moved.  A technician's action has written the row itself
+ * (action.c) and usually moves none; a resolution moves next_check to the
+ * automatic close.
+ */
+static int replan(struct desk *d, const struct desk_core *core, struct desk_row *row,
+		  int64_t now_ms)
+{
+	int64_t response_due = row->response_due, resolution_due = row->resolution_due;
+	int64_t next_check = row->next_check;
+	int r = desk_plan(d, core, row, now_ms);
+
+	if (r < 0)
+		return r;
+	if (row->response_due == response_due && row->resolution_due == resolution_due &&
+	    row->next_check == next_check)
+		return 0;
+	return desk_row_update(d, row);
+}
+
+/*
  * The listener: a new ticket gets its fields; a worse check state may
- * raise its urgency; any other change refreshes the due caches and
- * next_check.  Runs in the change's transaction.
+ * raise its urgency; any other change replans the due caches and
+ * next_check (replan()).  Runs in the change's transaction.
  *
  * An update of the check state, of flapping or of the parent moves no
  * SLA clock (they follow the status alone): unless the urgency rose, the
@@ -154,20 +179,27 @@ static int on_change(void *arg, struct store *st, const struct ticket_change *c)
 	r = desk_core_get(d, c->ticket_id, &core);
 	if (r <= 0)
 		goto out;
+	/* An opening whose row is there already (a detached child) keeps it. */
+	if (c->kind == TICKET_OPENED) {
+		r = open_row(d, c, &core);
+		goto out;
+	}
 	r = desk_row_get(d, c->ticket_id, &row);
 	if (r < 0)
 		goto out;
 	/* Tickets from before the helpdesk existed get their row lazily. */
-	if (r == 0 || c->kind == TICKET_OPENED) {
-		r = r == 0 ? open_row(d, c, &core) : 0;
+	if (r == 0) {
+		r = open_row(d, c, &core);
 		goto out;
 	}
 	/* A change of the check state: dedup announces it without a field. */
 	r = c->kind == TICKET_UPDATED && c->field == NULL && sla_status_open(core.status)
 		    ? raise_urgency(d, c, &core, &row)
 		    : 0;
-	if (r > 0 || (r == 0 && c->kind != TICKET_UPDATED))
+	if (r > 0)
 		r = desk_refresh(d, &core, &row, c->at_ms);
+	else if (r == 0 && c->kind != TICKET_UPDATED)
+		r = replan(d, &core, &row, c->at_ms);
 out:
 	desk_core_clear(&core);
 	return r;

@@ -62,6 +62,47 @@ static char yaml_small[] =
 	"  smtp: {url: 'smtp://127.0.0.1:1'}\n"
 	"  max_pending: 100\n";
 
+/* No person, queue or customer with an address. */
+#define NO_ADDRESS_YAML                                                        \
+	"customers:\n"                                                           \
+	"  solo: {contract: fast}\n"                                             \
+	"hosts:\n"                                                               \
+	"  web01: {customer: solo, role: central}\n"                             \
+	"contracts:\n"                                                           \
+	"  fast:\n"                                                              \
+	"    calendar: {timezone: UTC, hours: {daily: 00:00-24:00}}\n"           \
+	"    targets: {P1: {response: 1h, resolution: 4h}}\n"                    \
+	"people:\n"                                                              \
+	"  alice: {level: 1, queues: [support]}\n"
+
+/* Mail on, but nobody to send it to. */
+static char yaml_nobody[] = NO_ADDRESS_YAML "notify:\n"
+					    "  smtp: {url: 'smtp://127.0.0.1:1'}\n";
+/* The same without mail: what the tickets cost without notifications. */
+static char yaml_no_mail[] = NO_ADDRESS_YAML;
+
+/* Bob has an address but works another queue than the tickets'. */
+static char yaml_other_queue[] =
+	"hosts:\n"
+	"  web01: {role: central}\n"
+	"people:\n"
+	"  bob: {email: bob@shop.example, level: 1, queues: [network]}\n"
+	"helpdesk:\n"
+	"  queues: {support: {}, network: {}}\n"
+	"notify:\n"
+	"  smtp: {url: 'smtp://127.0.0.1:1'}\n";
+
+/* An opening mail that shows neither the hint nor the history. */
+static char yaml_terse[] =
+	"hosts:\n"
+	"  web01: {role: central}\n"
+	"people:\n"
+	"  alice: {email: alice@shop.example, level: 1, queues: [support]}\n"
+	"notify:\n"
+	"  smtp: {url: 'smtp://127.0.0.1:1'}\n"
+	"  templates:\n"
+	"    opened: {subject: 'new #{id}', body: '{title} on {host}'}\n";
+
 struct fixture {
 	char path[64];
 	struct cfg *cfg;
@@ -625,6 +666,180 @@ static void test_timer_breaches_a_ticket_whose_contract_is_gone(void **state)
 	moved_free(&m);
 }
 
+/* How often statement i of the desk has run (sqlite3_reset() counts one). */
+static int runs(struct fixture *f, enum desk_stmt i)
+{
+	return sqlite3_stmt_status(f->d->stmt[i], SQLITE_STMTSTATUS_RUN, 0);
+}
+
+/* The reads the desk's listeners make of a ticket (both listeners). */
+static int ticket_reads(struct fixture *f)
+{
+	return runs(f, DESK_CORE_GET) + runs(f, DESK_ROW_GET) + runs(f, DESK_TEXTS) +
+	       runs(f, DESK_HISTORY) + runs(f, DESK_LAST_RESOLUTION);
+}
+
+/* Opened, recovered, resolved by the system, reopened: one of each. */
+static void open_solve_reopen(struct fixture *f)
+{
+	struct ticket_change c;
+
+	event(f, CHECK_CRITICAL, 1000000);
+	event(f, CHECK_OK, 1060000);
+	c = (struct ticket_change){ .kind = TICKET_REOPENED, .ticket_id = 1, .at_ms = 1200000,
+				    .actor = "tocsin", .host = "web01", .check = "disk",
+				    .item = "/srv", .state = CHECK_CRITICAL, .summary = "again" };
+	assert_int_equal(announce(f, &c), 0);
+}
+
+/*
+ * With mail configured but nobody to send it to, the notifications cost
+ * what they cost without mail: no ticket read, nothing rendered, nothing
+ * queued.
+ */
+static void test_nobody_to_mail_reads_and_renders_nothing(void **state)
+{
+	struct fixture *f = *state;
+	void *off = yaml_no_mail;
+	int reads_without_mail;
+
+	open_solve_reopen(f);
+	assert_int_equal(count(f, "1"), 0);
+	assert_int_equal(f->d->counters.rendered, 0);
+	assert_int_equal(runs(f, DESK_TEXTS) + runs(f, DESK_HISTORY), 0);
+	assert_int_equal(runs(f, DESK_LAST_RESOLUTION), 0);
+
+	assert_int_equal(setup(&off), 0);
+	open_solve_reopen(off);
+	reads_without_mail = ticket_reads(off);
+	assert_int_equal(((struct fixture *)off)->d->counters.rendered, 0);
+	teardown(&off);
+	assert_int_equal(ticket_reads(f), reads_without_mail);
+}
+
+/*
+ * A reopening nobody would hear of (the only technician works another
+ * queue) reads nothing to decide whether it is news, renders nothing.
+ */
+static void test_reopen_without_recipient_reads_nothing(void **state)
+{
+	struct fixture *f = *state;
+
+	open_solve_reopen(f);
+	assert_int_equal(count(f, "1"), 0);
+	assert_int_equal(runs(f, DESK_LAST_RESOLUTION), 0);
+	assert_int_equal(runs(f, DESK_TEXTS) + runs(f, DESK_HISTORY), 0);
+	assert_int_equal(f->d->counters.rendered, 0);
+}
+
+/* A template reads what it shows: the hint and history only when used. */
+static void test_texts_read_only_when_the_template_shows_them(void **state)
+{
+	struct fixture *f = *state;
+
+	event(f, CHECK_CRITICAL, 1000000);
+	assert_int_equal(count(f, "kind = 'opened' AND subject = 'new #1'"
+				  " AND body LIKE 'disk /srv% on web01'"), 1);
+	assert_int_equal(f->d->counters.rendered, 1);
+	assert_int_equal(runs(f, DESK_TEXTS), 0);
+	assert_int_equal(runs(f, DESK_HISTORY), 0);
+}
+
+/* The default opening mail shows both: each read once, then rendered. */
+static void test_default_opening_mail_reads_hint_and_history(void **state)
+{
+	struct fixture *f = *state;
+
+	event(f, CHECK_CRITICAL, 1000000);
+	assert_int_equal(count(f, "kind = 'opened' AND body LIKE '%Knowledge:%'"
+				  " AND body LIKE '%Earlier tickets for this host and check:%(none)%'"),
+			 1);
+	assert_int_equal(runs(f, DESK_TEXTS), 1);
+	assert_int_equal(runs(f, DESK_HISTORY), 1);
+	/* The mail and the webhook's payload. */
+	assert_int_equal(f->d->counters.rendered, 2);
+}
+
+/* An opening writes its planned helpdesk row once: no update after it. */
+static void test_opening_writes_its_row_once(void **state)
+{
+	struct fixture *f = *state;
+	struct desk_row row;
+
+	event(f, CHECK_CRITICAL, 1000000);
+	assert_int_equal(runs(f, DESK_ROW_INSERT), 1);
+	assert_int_equal(runs(f, DESK_ROW_UPDATE), 0);
+	assert_int_equal(desk_row_get(f->d, 1, &row), 1);
+	assert_int_equal(row.response_due, 1000000 + 3600 * 1000);
+	assert_int_equal(row.resolution_due, 1000000 + 4 * 3600 * 1000);
+	assert_int_equal(row.next_check, 1000000 + 2700 * 1000);
+}
+
+/* Ticket 1's due caches and next_check as desk_refresh() would write them. */
+static void assert_row_as_planned(struct fixture *f, int64_t now)
+{
+	struct desk_core core;
+	struct desk_row row, planned;
+
+	assert_int_equal(desk_row_get(f->d, 1, &row), 1);
+	assert_int_equal(desk_core_get(f->d, 1, &core), 1);
+	planned = row;
+	assert_int_equal(desk_plan(f->d, &core, &planned, now), 0);
+	desk_core_clear(&core);
+	assert_int_equal(row.response_due, planned.response_due);
+	assert_int_equal(row.resolution_due, planned.resolution_due);
+	assert_int_equal(row.next_check, planned.next_check);
+}
+
+/*
+ * A change other than an opening or a check state replans the row and
+ * writes it only when the plan moved: a technician's comment moves
+ * nothing (its action wrote the row already, action.c), a resolution
+ * moves next_check to the automatic close.
+ */
+static void test_replanned_row_written_only_when_it_moved(void **state)
+{
+	struct fixture *f = *state;
+	struct ticket_change c;
+
+	event(f, CHECK_CRITICAL, 1000000);
+	c = (struct ticket_change){ .kind = TICKET_ACTION, .ticket_id = 1, .at_ms = 1100000,
+				    .actor = "alice", .field = "comment", .new_value = "internal",
+				    .summary = "looking into it" };
+	assert_int_equal(announce(f, &c), 0);
+	assert_int_equal(runs(f, DESK_ROW_UPDATE), 0);
+	assert_row_as_planned(f, 1100000);
+
+	event(f, CHECK_OK, 1160000);
+	assert_int_equal(query(f, "SELECT count(*) FROM tickets"
+			       " WHERE status IN ('recovered', 'resolved')"), 1);
+	assert_int_equal(runs(f, DESK_ROW_UPDATE), 1);
+	assert_row_as_planned(f, 1160000);
+}
+
+/*
+ * An opening inserts its row without reading for it first; an opening
+ * announced for a ticket that has its row (a detached child) leaves the
+ * row as it is.
+ */
+static void test_opening_reads_no_row_and_keeps_one_there(void **state)
+{
+	struct fixture *f = *state;
+	struct ticket_change c;
+	struct desk_row row;
+
+	event(f, CHECK_CRITICAL, 1000000);
+	assert_int_equal(runs(f, DESK_ROW_GET), 0);
+	assert_int_equal(runs(f, DESK_ROW_INSERT), 1);
+	query(f, "UPDATE hd_tickets SET level = 2, next_check = 5 WHERE ticket_id = 1");
+	c = (struct ticket_change){ .kind = TICKET_OPENED, .ticket_id = 1, .at_ms = 1100000,
+				    .actor = "tocsin", .field = "parent", .state = CHECK_CRITICAL };
+	assert_int_equal(announce(f, &c), 0);
+	assert_int_equal(desk_row_get(f->d, 1, &row), 1);
+	assert_int_equal(row.level, 2);
+	assert_int_equal(row.next_check, 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -649,6 +864,24 @@ int main(void)
 		cmocka_unit_test(test_warnings_of_contracts_gone),
 		cmocka_unit_test_setup_teardown(test_timer_breaches_a_ticket_whose_contract_is_gone,
 						setup, teardown),
+		cmocka_unit_test_prestate_setup_teardown(
+			test_nobody_to_mail_reads_and_renders_nothing, setup, teardown,
+			(void *)yaml_nobody),
+		cmocka_unit_test_prestate_setup_teardown(
+			test_reopen_without_recipient_reads_nothing, setup, teardown,
+			(void *)yaml_other_queue),
+		cmocka_unit_test_prestate_setup_teardown(
+			test_texts_read_only_when_the_template_shows_them, setup, teardown,
+			(void *)yaml_terse),
+		cmocka_unit_test_setup_teardown(test_default_opening_mail_reads_hint_and_history,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_opening_writes_its_row_once, setup, teardown),
+		cmocka_unit_test_prestate_setup_teardown(
+			test_replanned_row_written_only_when_it_moved, setup, teardown,
+			(void *)yaml_terse),
+		cmocka_unit_test_prestate_setup_teardown(
+			test_opening_reads_no_row_and_keeps_one_there, setup, teardown,
+			(void *)yaml_no_mail),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
