@@ -125,6 +125,7 @@ SERVER_SRCS := \
 	server/store.c \
 	server/trap.c \
 	server/trapconf.c \
+	server/netindex.c \
 	server/trapdev.c \
 	server/traplisten.c \
 	server/trapmap.c \
@@ -197,6 +198,7 @@ UNIT_TESTS := \
 	test_trapmap \
 	test_traprate \
 	test_trapuserset \
+	test_netindex \
 	test_trapclock \
 	test_trapevent \
 	test_liveness \
