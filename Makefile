@@ -199,6 +199,7 @@ UNIT_TESTS := \
 	test_traprate \
 	test_trapuserset \
 	test_netindex \
+	test_credindex \
 	test_trapclock \
 	test_trapevent \
 	test_liveness \

@@ -7,6 +7,7 @@
 #
 #   bench/server_scale.sh [N ...]          # default: 1000 4000
 #   SERVER=path/to/tocsin-server bench/server_scale.sh 4000
+#   CREDENTIALS=200000 bench/server_scale.sh 1000
 #   CALLGRIND=1 bench/server_scale.sh 4000  # instructions of --check-config
 #
 # Prints figures, asserts none.
@@ -55,7 +56,7 @@ for n in "${counts[@]}"; do
 	mkdir -p "$dir"
 	python3 bench/server_scale_gen.py "$n" "$dir" >"$dir/s.yaml"
 	start; stop   # creates the database
-	python3 bench/server_scale_gen.py --credentials "$n" "$dir"
+	python3 bench/server_scale_gen.py --credentials "$n" "$dir" ${CREDENTIALS:-}
 	t0=$(now)
 	"$server" --config "$dir/s.yaml" --check-config >/dev/null
 	check=$(since "$t0")

@@ -2,14 +2,15 @@
 credentials in the database.
 
     python3 bench/server_scale_gen.py N DIR > DIR/s.yaml
-    python3 bench/server_scale_gen.py --credentials N DIR  # after a first start
+    python3 bench/server_scale_gen.py --credentials N DIR [COUNT]  # after a first start
 
 N customers, each with a contract of its own, a technician (with a
 token under auth.tokens) and a queue the technician works in; 4 * N
 hosts, each a trap device with an address, an engine id and an SNMPv3
 user; N trap networks, /24s holding the devices (one /16 above all
 of them), with a community and a user; and, with --credentials, 4 * N
-host credentials (and N enrollment tokens) in DIR/tocsin.db, written
+host credentials (or COUNT, rotations' successors beyond 4 * N; and
+N enrollment tokens) in DIR/tocsin.db, written
 the way enrollment leaves them.  The calendar is one zone for all, so
 that what is timed is the lookups, not zone files.
 """
@@ -73,7 +74,7 @@ def address(i):
     return f"10.{k // 256 % 256}.{k % 256}.{1 + i % 4}"
 
 
-def credentials(n, d):
+def credentials(n, d, count):
     db = sqlite3.connect(os.path.join(d, "tocsin.db"))
     now = 1_800_000_000_000
     db.executemany(
@@ -83,12 +84,14 @@ def credentials(n, d):
     db.executemany(
         "INSERT INTO credentials(host, customer, hash, created_at, created_by)"
         " VALUES (?, ?, ?, ?, 'enrollment')",
-        ((f"r{i}", f"c{i % n}", os.urandom(32), now) for i in range(4 * n)))
+        ((f"r{i % (4 * n)}", f"c{i % n}", os.urandom(32), now)
+         for i in range(count)))
     db.commit()
     db.close()
 
 
 if sys.argv[1] == "--credentials":
-    credentials(int(sys.argv[2]), sys.argv[3])
+    n = int(sys.argv[2])
+    credentials(n, sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 4 * n)
 else:
     sys.stdout.write(config(int(sys.argv[1]), sys.argv[2]))
