@@ -151,6 +151,7 @@ SERVER_SRCS := \
 	server/rrule.c \
 	server/calendar.c \
 	server/contract.c \
+	server/nameindex.c \
 	server/helpdesk.c \
 	server/sla.c \
 	server/desk.c \
@@ -200,6 +201,7 @@ UNIT_TESTS := \
 	test_trapuserset \
 	test_netindex \
 	test_credindex \
+	test_nameindex \
 	test_trapclock \
 	test_trapevent \
 	test_liveness \
