@@ -202,6 +202,7 @@ UNIT_TESTS := \
 	test_netindex \
 	test_credindex \
 	test_nameindex \
+	test_tokens \
 	test_trapclock \
 	test_trapevent \
 	test_liveness \
