@@ -125,6 +125,7 @@ SERVER_SRCS := \
 	server/store.c \
 	server/trap.c \
 	server/trapconf.c \
+	server/netindex.c \
 	server/trapdev.c \
 	server/traplisten.c \
 	server/trapmap.c \
@@ -150,6 +151,7 @@ SERVER_SRCS := \
 	server/rrule.c \
 	server/calendar.c \
 	server/contract.c \
+	server/nameindex.c \
 	server/helpdesk.c \
 	server/sla.c \
 	server/desk.c \
@@ -197,6 +199,10 @@ UNIT_TESTS := \
 	test_trapmap \
 	test_traprate \
 	test_trapuserset \
+	test_netindex \
+	test_credindex \
+	test_nameindex \
+	test_tokens \
 	test_trapclock \
 	test_trapevent \
 	test_liveness \

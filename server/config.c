@@ -27,6 +27,7 @@ void server_config_free(struct server_config *conf)
 	for (size_t i = 0; i < conf->ntokens; i++)
 		free(conf->tokens[i].name);
 	free(conf->tokens);
+	free(conf->tokens_by_hash);
 	free(conf->listen_host);
 	free(conf->database);
 	helpdesk_config_free(conf->helpdesk);
@@ -43,19 +44,66 @@ void token_hash(const char *secret, uint8_t out[TOKEN_HASH_LEN])
 			   strlen(secret), NULL, 0);
 }
 
+/* The first of tokens_by_hash not below hash. */
+static size_t token_position(const struct server_config *conf,
+			     const uint8_t *hash)
+{
+	size_t lo = 0, hi = conf->ntokens;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (memcmp(conf->tokens_by_hash[mid]->hash, hash, TOKEN_HASH_LEN) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * The search orders the presented secret's hash against the stored ones,
+ * not in constant time, as credindex.c does for host credentials: that
+ * order says nothing usable about a secret (BLAKE2b has no usable
+ * preimages).  The equality itself is sodium_memcmp()'s.
+ */
 const struct server_token *token_find(const struct server_config *conf,
 				      const char *secret)
 {
 	const struct server_token *found = NULL;
 	uint8_t hash[TOKEN_HASH_LEN];
+	size_t pos;
 
 	token_hash(secret, hash);
-	/* Compare against every token so timing says nothing about which. */
-	for (size_t i = 0; i < conf->ntokens; i++)
-		if (sodium_memcmp(hash, conf->tokens[i].hash, TOKEN_HASH_LEN) ==
-		    0)
-			found = &conf->tokens[i];
+	pos = token_position(conf, hash);
+	if (pos < conf->ntokens &&
+	    sodium_memcmp(hash, conf->tokens_by_hash[pos]->hash, TOKEN_HASH_LEN) == 0)
+		found = conf->tokens_by_hash[pos];
+	sodium_memzero(hash, sizeof(hash));
 	return found;
+}
+
+/* By hash; equal hashes the later token first, as token_find() wants. */
+static int token_hash_order(const void *pa, const void *pb)
+{
+	const struct server_token *a = *(const struct server_token *const *)pa;
+	const struct server_token *b = *(const struct server_token *const *)pb;
+	int c = memcmp(a->hash, b->hash, TOKEN_HASH_LEN);
+
+	if (c != 0)
+		return c;
+	return a > b ? -1 : a < b;
+}
+
+static void index_tokens(struct server_config *conf)
+{
+	conf->tokens_by_hash = xcalloc(conf->ntokens ? conf->ntokens : 1,
+				       sizeof(*conf->tokens_by_hash));
+	for (size_t i = 0; i < conf->ntokens; i++)
+		conf->tokens_by_hash[i] = &conf->tokens[i];
+	if (conf->ntokens > 0)
+		qsort(conf->tokens_by_hash, conf->ntokens,
+		      sizeof(*conf->tokens_by_hash), token_hash_order);
 }
 
 int parse_listen(const char *text, char **ret_host, uint16_t *ret_port)
@@ -241,6 +289,7 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	conf->log_level = (enum log_level)(LOG_LEVEL_ERROR + level);
 	parse_http(cfg, cfg_get(cfg, cfg->root, "http"), conf);
 	parse_auth(cfg, cfg_get(cfg, cfg->root, "auth"), conf);
+	index_tokens(conf);
 	inventory_parse(cfg, cfg->root, &conf->inventory);
 	trapconf_parse(cfg, cfg->root, &conf->traps);
 	lifecycle_config_parse(cfg, cfg->root, conf->inventory, &conf->lifecycle);

@@ -231,7 +231,7 @@ static int load_kind(struct credentials *c, enum credentials_stmt which,
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		row_of(s, kind, &row);
 		if (credindex_keeps(row_end(&row, now_ms), now_ms))
-			credindex_add(c->ix, &row);
+			credindex_load(c->ix, &row);
 	}
 	sqlite3_reset(s);
 	return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
@@ -248,6 +248,7 @@ static int index_load(struct credentials *c)
 	if (r == 0)
 		r = load_kind(c, STMT_LOAD_CREDENTIALS, CREDINDEX_CREDENTIAL, now);
 	store_unlock(c->st);
+	credindex_load_finish(c->ix);
 	if (r < 0)
 		return r;
 	/* A rotated credential still in use waits for its successor. */

@@ -27,6 +27,7 @@ struct entry {
 	int64_t uses;
 	/* Written under the read lock by concurrent requests, hence atomic. */
 	atomic_int_fast64_t last_used_ms;
+	uint64_t seq; /* when added: of two with one id, the later stays */
 };
 
 /* A growable array of entries, sorted by hash or by id. */
@@ -37,6 +38,7 @@ struct entries {
 
 struct credindex {
 	pthread_rwlock_t lock;
+	uint64_t seq;
 	struct entries by_hash;
 	struct entries credentials; /* by id */
 	struct entries tokens;	    /* by id */
@@ -166,10 +168,10 @@ static void unlink_entry(struct credindex *ix, struct entry *e)
 		entries_remove(a, pos);
 }
 
-void credindex_add(struct credindex *ix, const struct credindex_row *row)
+/* A new entry with a copy of row's strings. */
+static struct entry *entry_of(const struct credindex_row *row)
 {
-	struct entry *e = xcalloc(1, sizeof(*e)), *old;
-	struct entries *a = by_id(ix, row->kind);
+	struct entry *e = xcalloc(1, sizeof(*e));
 
 	memcpy(e->hash, row->hash, TOKEN_HASH_LEN);
 	e->kind = row->kind;
@@ -183,7 +185,16 @@ void credindex_add(struct credindex *ix, const struct credindex_row *row)
 	e->predecessor = row->predecessor;
 	e->max_uses = row->max_uses;
 	e->uses = row->uses;
+	return e;
+}
+
+void credindex_add(struct credindex *ix, const struct credindex_row *row)
+{
+	struct entry *e = entry_of(row), *old;
+	struct entries *a = by_id(ix, row->kind);
+
 	pthread_rwlock_wrlock(&ix->lock);
+	e->seq = ix->seq++;
 	old = find_id(ix, row->kind, row->id);
 	if (old != NULL) {
 		unlink_entry(ix, old);
@@ -191,6 +202,76 @@ void credindex_add(struct credindex *ix, const struct credindex_row *row)
 	}
 	entries_insert(a, id_position(a, e->id), e);
 	entries_insert(&ix->by_hash, hash_position(&ix->by_hash, e->hash), e);
+	pthread_rwlock_unlock(&ix->lock);
+}
+
+void credindex_load(struct credindex *ix, const struct credindex_row *row)
+{
+	struct entry *e = entry_of(row);
+	struct entries *a = by_id(ix, row->kind);
+
+	pthread_rwlock_wrlock(&ix->lock);
+	e->seq = ix->seq++;
+	entries_insert(a, a->n, e);
+	pthread_rwlock_unlock(&ix->lock);
+}
+
+static int id_seq_order(const void *pa, const void *pb)
+{
+	const struct entry *a = *(const struct entry *const *)pa;
+	const struct entry *b = *(const struct entry *const *)pb;
+
+	if (a->id != b->id)
+		return a->id < b->id ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static int hash_order(const void *pa, const void *pb)
+{
+	const struct entry *a = *(const struct entry *const *)pa;
+	const struct entry *b = *(const struct entry *const *)pb;
+	int c = memcmp(a->hash, b->hash, TOKEN_HASH_LEN);
+
+	if (c != 0)
+		return c;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* Sort a by id, keeping the latest entry of each id (the others freed). */
+static void entries_sort_unique(struct entries *a)
+{
+	size_t kept = 0;
+
+	if (a->n == 0)
+		return;
+	qsort(a->v, a->n, sizeof(*a->v), id_seq_order);
+	for (size_t i = 0; i < a->n; i++) {
+		if (i + 1 < a->n && a->v[i + 1]->id == a->v[i]->id) {
+			entry_free(a->v[i]);
+			continue;
+		}
+		a->v[kept++] = a->v[i];
+	}
+	a->n = kept;
+}
+
+static void entries_append_all(struct entries *to, const struct entries *from)
+{
+	for (size_t i = 0; i < from->n; i++)
+		entries_insert(to, to->n, from->v[i]);
+}
+
+void credindex_load_finish(struct credindex *ix)
+{
+	pthread_rwlock_wrlock(&ix->lock);
+	entries_sort_unique(&ix->tokens);
+	entries_sort_unique(&ix->credentials);
+	ix->by_hash.n = 0;
+	entries_append_all(&ix->by_hash, &ix->tokens);
+	entries_append_all(&ix->by_hash, &ix->credentials);
+	if (ix->by_hash.n > 0)
+		qsort(ix->by_hash.v, ix->by_hash.n, sizeof(*ix->by_hash.v),
+		      hash_order);
 	pthread_rwlock_unlock(&ix->lock);
 }
 

@@ -62,6 +62,16 @@ void credindex_add(struct credindex *ix, const struct credindex_row *row);
 /* Mark id revoked at now_ms for reason; nothing when unknown or revoked. */
 void credindex_revoke(struct credindex *ix, enum credindex_kind kind,
 		      int64_t id, int64_t now_ms, const char *reason);
+/*
+ * Filling the index at start (credentials.c's index_load()): rows are
+ * appended by credindex_load() and sorted once by credindex_load_finish(),
+ * O(n log n), where credindex_add() of each would move half of the hash
+ * order every time, O(n^2) for the hundred thousand credentials of a
+ * large MSP.  Lookups see loaded rows only after credindex_load_finish();
+ * of rows with one id, the last loaded (or added) stays.
+ */
+void credindex_load(struct credindex *ix, const struct credindex_row *row);
+void credindex_load_finish(struct credindex *ix);
 /* A rotation: old_id is replaced by new_id and ends at old_expires_ms. */
 void credindex_replace(struct credindex *ix, int64_t old_id, int64_t new_id,
 		       int64_t old_expires_ms);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -337,6 +338,8 @@ static void parse_section(struct cfg *cfg, const struct cfg_node *node,
 	parse_state_urgency(cfg, cfg_get(cfg, node, "urgency_by_state"), hc);
 	parse_role_impact(cfg, cfg_get(cfg, node, "impact_by_role"), hc);
 	parse_queues(cfg, cfg_get(cfg, node, "queues"), hc);
+	nameindex_build(&hc->queue_index, hc->queues, hc->nqueues,
+			sizeof(*hc->queues), offsetof(struct helpdesk_queue, id));
 	if (cfg_get_string(cfg, node, "default_queue", &hc->default_queue) > 0 &&
 	    helpdesk_queue(hc, hc->default_queue) == NULL)
 		cfg_error(cfg, cfg_get(cfg, node, "default_queue"),
@@ -421,9 +424,13 @@ int helpdesk_config_parse(struct cfg *cfg, const struct cfg_node *root,
 
 	parse_section(cfg, node, hc);
 	parse_people(cfg, cfg_get(cfg, root, "people"), hc);
+	nameindex_build(&hc->people_index, hc->people, hc->npeople,
+			sizeof(*hc->people), offsetof(struct helpdesk_person, id));
 	check_leads(cfg, node, hc);
 	contract_parse_all(cfg, root, hc->priorities, &hc->contracts,
 			   &hc->ncontracts);
+	nameindex_build(&hc->contract_index, hc->contracts, hc->ncontracts,
+			sizeof(*hc->contracts), offsetof(struct contract, id));
 	if (cfg_get_string(cfg, node, "default_contract", &def) > 0) {
 		hc->default_contract = helpdesk_contract(hc, def);
 		if (hc->default_contract == NULL)
@@ -476,6 +483,9 @@ void helpdesk_config_free(struct helpdesk_config *hc)
 	free(hc->default_queue);
 	free(hc->default_category);
 	contract_free_all(hc->contracts, hc->ncontracts);
+	nameindex_free(&hc->people_index);
+	nameindex_free(&hc->queue_index);
+	nameindex_free(&hc->contract_index);
 	notify_config_free(hc->notify);
 	free(hc);
 }
@@ -483,28 +493,25 @@ void helpdesk_config_free(struct helpdesk_config *hc)
 const struct helpdesk_person *helpdesk_person(const struct helpdesk_config *hc,
 					      const char *id)
 {
-	for (size_t i = 0; id && i < hc->npeople; i++)
-		if (strcmp(hc->people[i].id, id) == 0)
-			return &hc->people[i];
-	return NULL;
+	long i = nameindex_find(&hc->people_index, id);
+
+	return i >= 0 ? &hc->people[i] : NULL;
 }
 
 const struct helpdesk_queue *helpdesk_queue(const struct helpdesk_config *hc,
 					    const char *id)
 {
-	for (size_t i = 0; id && i < hc->nqueues; i++)
-		if (strcmp(hc->queues[i].id, id) == 0)
-			return &hc->queues[i];
-	return NULL;
+	long i = nameindex_find(&hc->queue_index, id);
+
+	return i >= 0 ? &hc->queues[i] : NULL;
 }
 
 const struct contract *helpdesk_contract(const struct helpdesk_config *hc,
 					 const char *id)
 {
-	for (size_t i = 0; id && i < hc->ncontracts; i++)
-		if (strcmp(hc->contracts[i].id, id) == 0)
-			return &hc->contracts[i];
-	return NULL;
+	long i = nameindex_find(&hc->contract_index, id);
+
+	return i >= 0 ? &hc->contracts[i] : NULL;
 }
 
 const struct contract *helpdesk_contract_for(const struct helpdesk_config *hc,

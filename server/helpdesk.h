@@ -19,6 +19,7 @@
 
 #include "../checks/check.h"
 #include "contract.h"
+#include "nameindex.h"
 
 struct cfg;
 struct cfg_node;
@@ -75,6 +76,8 @@ struct helpdesk_config {
 	size_t nhints;
 	struct contract *contracts;
 	size_t ncontracts;
+	/* By id, for helpdesk_person(), helpdesk_queue(), helpdesk_contract(). */
+	struct nameindex people_index, queue_index, contract_index;
 	const struct contract *default_contract;
 	double warn_share;	/* of a target, when the first reminder goes */
 	int64_t close_after_ms; /* resolved tickets close by themselves; 0: never */
@@ -94,6 +97,7 @@ void helpdesk_config_free(struct helpdesk_config *hc);
 
 /* Index of name in a NULL-terminated list, or -1. */
 int helpdesk_index(char *const *list, const char *name);
+/* By id (people:, helpdesk.queues, contracts:), O(log n); NULL: none or id NULL. */
 const struct helpdesk_person *helpdesk_person(const struct helpdesk_config *hc,
 					      const char *id);
 const struct helpdesk_queue *helpdesk_queue(const struct helpdesk_config *hc,

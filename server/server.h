@@ -77,6 +77,8 @@ struct server_config {
 	int64_t connection_timeout_ms;
 	struct server_token *tokens;
 	size_t ntokens;
+	/* The tokens by hash (for token_find()); of equal ones the last first. */
+	const struct server_token **tokens_by_hash;
 	struct inventory *inventory;
 	struct trap_config *traps; /* NULL: no traps: section, no listener */
 	struct lifecycle_config *lifecycle; /* lifecycle:, topology:, silences: */
@@ -101,7 +103,12 @@ void server_config_free(struct server_config *conf);
 
 /* Hash a presented secret the way tokens are stored. */
 void token_hash(const char *secret, uint8_t out[TOKEN_HASH_LEN]);
-/* The configured token matching secret, or NULL; constant time per token. */
+/*
+ * The configured token matching secret (the last configured when several
+ * share it), or NULL.  O(log tokens): every request, agents' with host
+ * credentials too, looks here first, so a scan of an MSP's thousands of
+ * tokens taxed them all.
+ */
 const struct server_token *token_find(const struct server_config *conf,
 				      const char *secret);
 

@@ -19,6 +19,7 @@
 
 #include "../common/log.h"
 #include "../common/util.h"
+#include "netindex.h"
 #include "trapnames.h"
 #include "trapuserset.h"
 
@@ -418,27 +419,20 @@ static void plan_listed(struct localise_plan *p, const struct trap_engine *e,
 	}
 }
 
-/* Whether network n holds one of d's addresses (then its users are d's too). */
-static bool network_holds_device(const struct trap_network *n,
-				 const struct trap_device *d)
-{
-	for (size_t i = 0; i < d->naddresses; i++)
-		if (trapconf_cidr_holds(&n->cidr, &d->addresses[i]))
-			return true;
-	return false;
-}
-
 /*
  * A device with an engine id gets the users it may use (its own, those of
  * networks holding one of its addresses) localised to that engine at
  * start: its traps never need discovery, and discovery never localises a
  * user to a configured device's engine id (and again after a reload,
- * for the users a device gained).
+ * for the users a device gained).  The networks come from the index
+ * (netindex.h), each once and in the configuration's order, as a scan of
+ * them would give.
  */
 static void plan_device_users(struct localise_plan *p,
 			      const struct trap_engine *e)
 {
 	const struct trap_config *conf = e->conf;
+	struct netindex_hits hits = { 0 };
 
 	for (size_t i = 0; i < conf->ndevices; i++) {
 		const struct trap_device *d = &conf->devices[i];
@@ -446,10 +440,14 @@ static void plan_device_users(struct localise_plan *p,
 		if (!d->has_engine_id)
 			continue;
 		plan_listed(p, e, d, d->users);
-		for (size_t k = 0; k < conf->nnetworks; k++)
-			if (network_holds_device(&conf->networks[k], d))
-				plan_listed(p, e, d, conf->networks[k].users);
+		hits.n = 0;
+		for (size_t a = 0; a < d->naddresses; a++)
+			netindex_find(conf->network_index, &d->addresses[a], &hits);
+		netindex_hits_sort(&hits);
+		for (size_t k = 0; k < hits.n; k++)
+			plan_listed(p, e, d, conf->networks[hits.v[k]].users);
 	}
+	netindex_hits_free(&hits);
 }
 
 /* u localised to our engine (informs) and to the engines configured for it. */

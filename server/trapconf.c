@@ -13,6 +13,7 @@
 #include "../common/util.h"
 #include "server.h"
 #include "trap.h"
+#include "netindex.h"
 #include "trapmap.h"
 
 /* net-snmp's enterprise number and format 4 (text), RFC 3411. */
@@ -172,6 +173,7 @@ void trapconf_free(struct trap_config *conf)
 	for (size_t i = 0; i < conf->nnetworks; i++)
 		cfg_string_list_free(conf->networks[i].users);
 	free(conf->networks);
+	netindex_free(conf->network_index);
 	for (size_t i = 0; i < conf->ndevices; i++) {
 		free(conf->devices[i].host);
 		free(conf->devices[i].addresses);
@@ -828,6 +830,7 @@ static void parse_traps(struct cfg *cfg, const struct cfg_node *node,
 	conf->networks = xcalloc(n + 1, sizeof(*conf->networks));
 	for (size_t i = 0; i < n; i++)
 		parse_network(cfg, list->items[i], conf);
+	conf->network_index = netindex_new(conf->networks, conf->nnetworks);
 }
 
 static char **default_dirs(void)

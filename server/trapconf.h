@@ -33,6 +33,7 @@
 
 struct cfg;
 struct cfg_node;
+struct netindex;
 struct trapmap;
 
 enum trap_auth {
@@ -145,6 +146,7 @@ struct trap_config {
 	size_t nusers;
 	struct trap_network *networks;
 	size_t nnetworks;
+	struct netindex *network_index; /* which networks hold an address */
 	struct trap_device *devices;
 	size_t ndevices;
 	/*

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "../common/util.h"
+#include "netindex.h"
 #include "trapnames.h"
 
 /* The lookups are trapconf's indices: a trap costs O(log devices). */
@@ -137,20 +138,25 @@ static enum trap_outcome authorise_user(const struct trap_config *conf,
 					const struct trap_msg *m,
 					const struct trap_device *d)
 {
-	bool restricted = false;
+	struct netindex_hits hits = { 0 };
+	bool restricted = false, accepted = false;
 
 	if (d != NULL && (user_listed(d->users, m->user) ||
 			  user_bound_to_device(conf, m, d)))
 		return TRAP_ACCEPTED;
-	for (size_t i = 0; i < conf->nnetworks; i++) {
-		const struct trap_network *n = &conf->networks[i];
+	netindex_find_sockaddr(conf->network_index,
+			       (const struct sockaddr *)&m->source, &hits);
+	for (size_t i = 0; i < hits.n && !accepted; i++) {
+		const struct trap_network *n = &conf->networks[hits.v[i]];
 
 		if (n->users[0] == NULL || !network_covers(n, m, d))
 			continue;
-		if (user_listed(n->users, m->user))
-			return TRAP_ACCEPTED;
+		accepted = user_listed(n->users, m->user);
 		restricted = true;
 	}
+	netindex_hits_free(&hits);
+	if (accepted)
+		return TRAP_ACCEPTED;
 	/* An unknown device is kept for review unless its network says no. */
 	return d == NULL && !restricted ? TRAP_ACCEPTED : TRAP_UNAUTHORISED;
 }
@@ -166,6 +172,7 @@ static enum trap_outcome authorise_community(const struct trap_config *conf,
 					     const struct trap_device *d)
 {
 	uint8_t hash[TRAP_SECRET_HASH_LEN];
+	struct netindex_hits hits = { 0 };
 	bool covered = false, ok = false, elsewhere = false;
 
 	trapconf_hash_secret(m->community, m->community_len, hash);
@@ -173,16 +180,19 @@ static enum trap_outcome authorise_community(const struct trap_config *conf,
 		return sodium_memcmp(hash, d->community_hash, sizeof(hash)) == 0
 			       ? TRAP_ACCEPTED
 			       : TRAP_BAD_COMMUNITY;
-	for (size_t i = 0; i < conf->nnetworks; i++) {
-		const struct trap_network *n = &conf->networks[i];
-		/* Compare with every one, so timing tells nothing. */
+	netindex_find_sockaddr(conf->network_index,
+			       (const struct sockaddr *)&m->source, &hits);
+	for (size_t i = 0; i < hits.n; i++) {
+		const struct trap_network *n = &conf->networks[hits.v[i]];
+		/*
+		 * Compare with every network holding the source, without
+		 * stopping at a match, so timing tells nothing of which.
+		 */
 		bool match = n->has_community &&
 			     sodium_memcmp(hash, n->community_hash,
 					   sizeof(hash)) == 0;
 
-		if (!n->has_community ||
-		    !trapconf_cidr_contains(&n->cidr,
-					    (const struct sockaddr *)&m->source))
+		if (!n->has_community)
 			continue;
 		if (network_covers(n, m, d)) {
 			covered = true;
@@ -191,6 +201,7 @@ static enum trap_outcome authorise_community(const struct trap_config *conf,
 			elsewhere = true;
 		}
 	}
+	netindex_hits_free(&hits);
 	if (ok)
 		return TRAP_ACCEPTED;
 	if (elsewhere)

@@ -607,6 +607,91 @@ static void test_duplicate_addresses_and_engine_ids_with_their_positions(void **
 	cfg_free(cfg);
 }
 
+/*
+ * Overlapping networks, a wide one and a narrow one inside it, each with
+ * its community and users, among many others: a device in both may use
+ * either's (every network holding it vouches, not only the longest
+ * match); one in the wide network alone only the wide one's.
+ */
+static const char overlapping_config[] =
+	"hosts:\n"
+	"  inner:\n"
+	"    snmp: {addresses: [10.1.2.5]}\n"
+	"  outer:\n"
+	"    snmp: {addresses: [10.9.0.1]}\n"
+	"traps:\n"
+	"  mappings_dir: /nonexistent\n"
+	"  mib_dirs: []\n"
+	"  users:\n"
+	"    - {name: wide, auth: sha, auth_key: wide-auth-123}\n"
+	"    - {name: narrow, auth: sha, auth_key: narrow-auth-123}\n"
+	"    - {name: elsewhere, auth: sha, auth_key: elsewhere-auth-123}\n"
+	"  networks:\n"
+	"    - {cidr: 10.0.0.0/8, community: wide-community, users: [wide]}\n";
+
+static char *append(char *text, const char *more)
+{
+	char *r = xasprintf("%s%s", text, more);
+
+	free(text);
+	return r;
+}
+
+static void test_every_network_holding_a_device_vouches(void **state)
+{
+	struct fixture f = { 0 };
+	char *text = xstrdup(overlapping_config), line[128];
+	const struct trap_device *d;
+
+	(void)state;
+	/* Many /24s after the /8, the narrow one last. */
+	for (int i = 0; i < 1000; i++) {
+		snprintf(line, sizeof(line),
+			 "    - {cidr: 172.%d.%d.0/24, community: c%d, users: [elsewhere]}\n",
+			 16 + i / 256, i % 256, i);
+		text = append(text, line);
+	}
+	text = append(text,
+		      "    - {cidr: 10.1.2.0/24, community: narrow-community, users: [narrow]}\n");
+	assert_int_equal(cfg_load_string("server.yaml", text, &f.cfg), 0);
+	trapconf_parse(f.cfg, f.cfg->root, &f.conf);
+	assert_int_equal(f.cfg->nerrors, 0);
+	trapmsg_init(&f.m);
+
+	d = trapdev_identify(f.conf, v3(&f, "10.1.2.5", "wide", NULL, 0));
+	assert_string_equal(d->host, "inner");
+	assert_int_equal(trapdev_authorise(f.conf, &f.m, d), TRAP_ACCEPTED);
+	v3(&f, "10.1.2.5", "narrow", NULL, 0);
+	assert_int_equal(trapdev_authorise(f.conf, &f.m, d), TRAP_ACCEPTED);
+	v3(&f, "10.1.2.5", "elsewhere", NULL, 0);
+	assert_int_equal(trapdev_authorise(f.conf, &f.m, d), TRAP_UNAUTHORISED);
+	msg(&f, "10.1.2.5", "wide-community");
+	assert_int_equal(trapdev_authorise(f.conf, &f.m, d), TRAP_ACCEPTED);
+	msg(&f, "10.1.2.5", "narrow-community");
+	assert_int_equal(trapdev_authorise(f.conf, &f.m, d), TRAP_ACCEPTED);
+	msg(&f, "10.1.2.5", "c7");
+	assert_int_equal(trapdev_authorise(f.conf, &f.m, d), TRAP_BAD_COMMUNITY);
+
+	d = trapdev_identify(f.conf, v3(&f, "10.9.0.1", "narrow", NULL, 0));
+	assert_string_equal(d->host, "outer");
+	assert_int_equal(trapdev_authorise(f.conf, &f.m, d), TRAP_UNAUTHORISED);
+	v3(&f, "10.9.0.1", "wide", NULL, 0);
+	assert_int_equal(trapdev_authorise(f.conf, &f.m, d), TRAP_ACCEPTED);
+	msg(&f, "10.9.0.1", "narrow-community");
+	assert_int_equal(trapdev_authorise(f.conf, &f.m, d), TRAP_BAD_COMMUNITY);
+	/* An unknown source in a /24 among the many: that network's say. */
+	msg(&f, "172.19.231.9", "c999");
+	assert_null(trapdev_identify(f.conf, &f.m));
+	assert_int_equal(trapdev_authorise(f.conf, &f.m, NULL), TRAP_ACCEPTED);
+	msg(&f, "172.19.231.9", "c998");
+	assert_int_equal(trapdev_authorise(f.conf, &f.m, NULL), TRAP_BAD_COMMUNITY);
+
+	trapmsg_free(&f.m);
+	trapconf_free(f.conf);
+	cfg_free(f.cfg);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -623,6 +708,7 @@ int main(void)
 		cmocka_unit_test(test_identify_the_last_of_many_devices),
 		cmocka_unit_test(test_a_repeated_sys_name_is_the_first_devices),
 		cmocka_unit_test(test_duplicate_addresses_and_engine_ids_with_their_positions),
+		cmocka_unit_test(test_every_network_holding_a_device_vouches),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
