@@ -19,6 +19,7 @@
 
 #include "../../common/config.h"
 #include "../../common/util.h"
+#include "../../server/account.h"
 #include "../../server/audit.h"
 #include "../../server/credentials.h"
 #include "../../server/enrollment.h"
@@ -88,7 +89,7 @@ static struct credential_issued token(struct fixture *f, int64_t max_uses)
 	char err[256];
 
 	assert_int_equal(credentials_token_create(f->c, "acme", T0 + 7 * DAY,
-						  max_uses, "admin", T0, &t,
+						  max_uses, ACTOR_UNCHECKED("admin"), T0, &t,
 						  err, sizeof(err)),
 			 0);
 	return t;
@@ -150,7 +151,7 @@ static struct credential_issued token_of(struct fixture *f, const char *customer
 	char err[256];
 
 	assert_int_equal(credentials_token_create_for(f->c, customer, hosts,
-						      T0 + 60 * DAY, 0, "admin",
+						      T0 + 60 * DAY, 0, ACTOR_UNCHECKED("admin"),
 						      T0, &t, err, sizeof(err)),
 			 0);
 	return t;
@@ -163,7 +164,7 @@ static void approve(struct fixture *f, const char *host, const char *customer,
 	int64_t id;
 
 	assert_int_equal(enrollment_approve(f->c, host, customer, now + DAY,
-					     "admin", now, &id, err, sizeof(err)),
+					     ACTOR_UNCHECKED("admin"), now, &id, err, sizeof(err)),
 			 0);
 	assert_true(id > 0);
 }
@@ -209,7 +210,7 @@ static void test_a_host_of_another_customer_is_refused(void **state)
 
 	enroll(f, acme.secret, "web01", T0);
 	assert_int_equal(credentials_token_create(f->c, "globex", T0 + DAY, 0,
-						  "admin", T0, &globex, err,
+						  ACTOR_UNCHECKED("admin"), T0, &globex, err,
 						  sizeof(err)),
 			 0);
 	p = auth_ok(f, globex.secret, T0);
@@ -228,7 +229,7 @@ static void test_a_claim_outlives_revocation_until_an_admin_moves_it(void **stat
 	char err[256];
 
 	first = enroll(f, acme.secret, "web01", T0);
-	assert_int_equal(credentials_revoke(f->c, first.id, "admin", T0, err, sizeof(err)), 0);
+	assert_int_equal(credentials_revoke(f->c, first.id, ACTOR_UNCHECKED("admin"), T0, err, sizeof(err)), 0);
 	/* revoking frees nothing: the name stays acme's */
 	enroll_refused(f, globex.secret, "web01", NULL, T0 + 1000, -EEXIST,
 		       "host web01 belongs to customer acme (since 2026-11-22T10:00:00.000Z)");
@@ -350,10 +351,10 @@ static void test_long_ended_entries_are_forgotten(void **state)
 
 	gone = enroll(f, t.secret, "web01", T0);
 	kept = enroll(f, t.secret, "web02", T0);
-	assert_int_equal(credentials_revoke(f->c, gone.id, "admin", T0, err, sizeof(err)), 0);
+	assert_int_equal(credentials_revoke(f->c, gone.id, ACTOR_UNCHECKED("admin"), T0, err, sizeof(err)), 0);
 	assert_int_equal(credentials_count(f->c), 3);
 	/* the next change a month later prunes the index */
-	assert_int_equal(credentials_revoke(f->c, kept.id, "admin", T0 + 31 * DAY, err,
+	assert_int_equal(credentials_revoke(f->c, kept.id, ACTOR_UNCHECKED("admin"), T0 + 31 * DAY, err,
 					    sizeof(err)), 0);
 	/* gone ended over 30 days before: forgotten; kept just ended: kept */
 	assert_int_equal(credentials_count(f->c), 2);
@@ -401,10 +402,10 @@ static void test_revocation_and_reopening_agree(void **state)
 	old = enroll(f, t.secret, "web03", T0);
 	p = auth_ok(f, old.secret, T0);
 	assert_int_equal(credentials_rotate(f->c, &p, T0, &rot, err, sizeof(err)), 0);
-	assert_int_equal(credentials_revoke(f->c, gone.id, "admin", T0, err, sizeof(err)), 0);
-	assert_int_equal(credentials_revoke(f->c, gone.id, "admin", T0, err, sizeof(err)),
+	assert_int_equal(credentials_revoke(f->c, gone.id, ACTOR_UNCHECKED("admin"), T0, err, sizeof(err)), 0);
+	assert_int_equal(credentials_revoke(f->c, gone.id, ACTOR_UNCHECKED("admin"), T0, err, sizeof(err)),
 			 -EALREADY);
-	assert_int_equal(credentials_revoke(f->c, 999, "admin", T0, err, sizeof(err)), -ENOENT);
+	assert_int_equal(credentials_revoke(f->c, 999, ACTOR_UNCHECKED("admin"), T0, err, sizeof(err)), -ENOENT);
 	auth_denied(f, gone.secret, T0, "was revoked");
 
 	close_all(f);
@@ -467,7 +468,7 @@ static void *racer_revoke(void *arg)
 {
 	struct racer *x = arg;
 
-	x->r = credentials_revoke(x->f->c, x->id, "admin", T0 + 1000, x->err,
+	x->r = credentials_revoke(x->f->c, x->id, ACTOR_UNCHECKED("admin"), T0 + 1000, x->err,
 				  sizeof(x->err));
 	return NULL;
 }

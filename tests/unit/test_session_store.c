@@ -85,9 +85,9 @@ static int setup(void **state)
 	open_all(f, T0);
 	/* The accounts exist before any login. */
 	if (account_set(f->a, "carol", "technician", "correct horse battery",
-			"admin", T0 - 1000, err, sizeof(err)) != 1 ||
+			ACTOR_UNCHECKED("admin"), T0 - 1000, err, sizeof(err)) != 1 ||
 	    account_set(f->a, "dave", "technician", "correct horse battery",
-			"admin", T0 - 1000, err, sizeof(err)) != 1)
+			ACTOR_UNCHECKED("admin"), T0 - 1000, err, sizeof(err)) != 1)
 		return -1;
 	*state = f;
 	return 0;
@@ -216,7 +216,7 @@ static void test_ended_sessions_stay_ended_after_a_restart(void **state)
 	assert_int_equal(session_delete(f->s, p.session_id), 0); /* logout */
 	/* A new password ends carol's other sessions; a later login is new. */
 	assert_int_equal(account_set(f->a, "carol", "technician",
-				     "another long password", "carol", T0 + 10,
+				     "another long password", ACTOR_UNCHECKED("carol"), T0 + 10,
 				     err, sizeof(err)),
 			 0);
 	assert_int_equal(session_delete_account(f->s, "carol"), 1);
@@ -245,10 +245,10 @@ static void test_a_changed_or_deleted_account_is_checked_at_start(void **state)
 	login(f, "dave", T0, &dave);
 	/* Only the accounts change: the sessions' rows are left as they are. */
 	assert_int_equal(account_set(f->a, "carol", "viewer",
-				     "correct horse battery", "admin", T0 + 10,
+				     "correct horse battery", ACTOR_UNCHECKED("admin"), T0 + 10,
 				     err, sizeof(err)),
 			 0);
-	assert_int_equal(account_delete(f->a, "dave", "admin", T0 + 10), 0);
+	assert_int_equal(account_delete(f->a, "dave", ACTOR_UNCHECKED("admin"), T0 + 10), 0);
 	assert_int_equal(count(f, "SELECT count(*) FROM console_sessions"), 2);
 	restart(f, T0 + 1000);
 	assert_int_equal(change(f, &carol, T0 + 1000, &p), -EACCES);
@@ -616,7 +616,7 @@ static void test_a_login_checked_before_a_new_password_gets_no_session(
 	char err[256];
 
 	assert_int_equal(account_set(f->a, "carol", "technician",
-				     "another long password", "admin", T0 + 10,
+				     "another long password", ACTOR_UNCHECKED("admin"), T0 + 10,
 				     err, sizeof(err)),
 			 0);
 	session_delete_account(f->s, "carol");
@@ -639,19 +639,19 @@ static void test_a_login_checked_before_a_deletion_or_new_role_gets_none(
 	struct session_issued is = { 0 };
 	char err[256];
 
-	assert_int_equal(account_delete(f->a, "carol", "admin", T0 + 10), 0);
+	assert_int_equal(account_delete(f->a, "carol", ACTOR_UNCHECKED("admin"), T0 + 10), 0);
 	assert_int_equal(login_checked(f, "carol", &carol, T0 + 20, &is), -ESTALE);
 	no_session_of(f, "carol", &is);
 	/* Created again (same name, same password): still another account. */
 	assert_int_equal(account_set(f->a, "carol", "technician",
-				     "correct horse battery", "admin", T0 + 30,
+				     "correct horse battery", ACTOR_UNCHECKED("admin"), T0 + 30,
 				     err, sizeof(err)),
 			 1);
 	assert_int_equal(login_checked(f, "carol", &carol, T0 + 40, &is), -ESTALE);
 	no_session_of(f, "carol", &is);
 	/* The same password, a lower role. */
 	assert_int_equal(account_set(f->a, "dave", "viewer",
-				     "correct horse battery", "admin", T0 + 50,
+				     "correct horse battery", ACTOR_UNCHECKED("admin"), T0 + 50,
 				     err, sizeof(err)),
 			 0);
 	assert_int_equal(login_checked(f, "dave", &dave, T0 + 60, &is), -ESTALE);
@@ -674,7 +674,7 @@ static void test_a_login_of_an_unchanged_account_gets_its_session(
 
 	stamp = checked(f, "carol", "correct horse battery");
 	assert_int_equal(account_set(f->a, "dave", "viewer",
-				     "another long password", "admin", T0 + 10,
+				     "another long password", ACTOR_UNCHECKED("admin"), T0 + 10,
 				     err, sizeof(err)),
 			 0);
 	assert_int_equal(login_checked(f, "carol", &stamp, T0 + 20, &is), 0);
@@ -713,7 +713,7 @@ static void *set_main(void *arg)
 	struct set_thread *t = arg;
 	char err[256];
 
-	t->result = account_set(t->f->a, t->name, t->role, t->password, "admin",
+	t->result = account_set(t->f->a, t->name, t->role, t->password, ACTOR_UNCHECKED("admin"),
 				T0 + 10, err, sizeof(err));
 	return NULL;
 }
@@ -788,7 +788,7 @@ static void test_ends_the_store_refuses_are_not_restored(void **state)
 	/* 10 s unused: expired; the removal the request posts is refused. */
 	assert_int_equal(change(f, &expiring, T0 + 10000, &p), -EACCES);
 	assert_int_equal(account_set(f->a, "carol", "technician",
-				     "another long password", "carol", T0 + 10000,
+				     "another long password", ACTOR_UNCHECKED("carol"), T0 + 10000,
 				     err, sizeof(err)),
 			 0);
 	assert_int_equal(session_delete_account(f->s, "carol"), 1);
