@@ -24,6 +24,8 @@
 #include "../../server/credentials.h"
 #include "../../server/enrollment.h"
 #include "../../server/inventory.h"
+#include "../../server/server.h"
+#include "../../server/session.h"
 #include "../../server/store.h"
 #include "../../server/writer.h"
 #include "tmpdb.h"
@@ -578,6 +580,73 @@ static void test_two_enrollments_of_one_host_leave_one_credential(void **state)
 	assert_string_equal(auth_ok(f, e2.out.secret, T0 + 2000).host, "web01");
 }
 
+/* Audit entries of action, on the writer's connection (held meanwhile). */
+static long long audited(struct fixture *f, const char *action)
+{
+	sqlite3_stmt *q;
+	long long n = -1;
+
+	store_lock(f->st);
+	assert_int_equal(store_prepare(f->st,
+				       "SELECT count(*) FROM audit WHERE action = ?1",
+				       &q),
+			 0);
+	sqlite3_bind_text(q, 1, action, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	store_unlock(f->st);
+	return n;
+}
+
+/*
+ * An admin's console session that ended while its request ran (the
+ * request authenticated before): none of the admin's changes happen,
+ * -EACCES with the message the client gets.  (Its account's changes are
+ * test_session_store's: these sessions are in memory, with no accounts.)
+ */
+static void test_an_ended_session_s_changes_are_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct credential_issued t = token(f, 0), cred = enroll(f, t.secret, "web01", T0);
+	struct console_config conf;
+	struct session_issued is;
+	struct credential_issued tok;
+	struct sessions *s;
+	struct principal p = { 0 };
+	struct actor by;
+	char err[384];
+	int64_t id;
+
+	console_config_defaults(&conf);
+	assert_int_equal(sessions_new(&s), 0);
+	assert_int_equal(session_create(s, &conf, "boss", PERM_ADMIN, NULL, T0, &is), 0);
+	assert_int_equal(session_authenticate(s, &conf, is.secret, is.csrf, true, T0, &p), 0);
+	session_actor(s, &p, &by);
+	assert_int_equal(session_delete(s, p.session_id), 0);
+
+	assert_int_equal(credentials_token_create(f->c, "acme", T0 + DAY, 0, &by, T0,
+						  &tok, err, sizeof(err)),
+			 -EACCES);
+	assert_string_equal(err, SESSION_ACTOR_ENDED);
+	assert_int_equal(credentials_token_revoke(f->c, t.id, &by, T0, err, sizeof(err)),
+			 -EACCES);
+	assert_int_equal(credentials_revoke(f->c, cred.id, &by, T0, err, sizeof(err)),
+			 -EACCES);
+	assert_int_equal(enrollment_approve(f->c, "web01", NULL, T0 + DAY, &by, T0, &id,
+					    err, sizeof(err)),
+			 -EACCES);
+	assert_string_equal(err, SESSION_ACTOR_ENDED);
+	/* Nothing changed: the token still enrolls, the credential works. */
+	auth_ok(f, cred.secret, T0);
+	enroll(f, t.secret, "web02", T0);
+	assert_int_equal(audited(f, "enrollment_token.create"), 1);
+	assert_int_equal(audited(f, "enrollment_token.revoke"), 0);
+	assert_int_equal(audited(f, "credential.revoke"), 0);
+	assert_int_equal(audited(f, "enrollment.approve"), 0);
+	sessions_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -595,6 +664,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_long_ended_entries_are_forgotten, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_revocation_after_a_rotation_revokes_its_successor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_enrollments_of_one_host_leave_one_credential, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_an_ended_session_s_changes_are_refused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

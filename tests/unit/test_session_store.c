@@ -705,15 +705,17 @@ struct set_thread {
 	pthread_t thread;
 	struct fixture *f;
 	const char *name, *role, *password;
+	const struct actor *by; /* NULL: a token of an admin */
 	int result;
 };
 
 static void *set_main(void *arg)
 {
 	struct set_thread *t = arg;
+	const struct actor *by = t->by ? t->by : ACTOR_UNCHECKED("admin");
 	char err[256];
 
-	t->result = account_set(t->f->a, t->name, t->role, t->password, ACTOR_UNCHECKED("admin"),
+	t->result = account_set(t->f->a, t->name, t->role, t->password, by,
 				T0 + 10, err, sizeof(err));
 	return NULL;
 }
@@ -741,6 +743,190 @@ static void test_a_change_ahead_in_the_login_s_group_is_seen(void **state)
 	assert_int_equal(set.result, 0);
 	assert_int_equal(racing.result, -ESTALE);
 	no_session_of(f, "carol", &racing.is);
+}
+
+/*
+ * The admin boss logged in (an admin's password checked, then its
+ * session) and a request of that session authenticated: *ret acts for
+ * it, as console_api_actor() makes it.
+ */
+static void admin_request(struct fixture *f, int64_t now_ms,
+			  struct session_issued *ret_is, struct principal *ret_p,
+			  struct actor *ret)
+{
+	struct account_stamp stamp;
+	unsigned perms;
+	char err[256];
+
+	assert_int_equal(account_set(f->a, "boss", "admin", "correct horse battery",
+				     ACTOR_UNCHECKED("admin"), now_ms - 10, err,
+				     sizeof(err)),
+			 1);
+	assert_int_equal(account_verify(f->a, "boss", "correct horse battery",
+					&perms, &stamp),
+			 0);
+	assert_int_equal(session_create(f->s, &f->conf, "boss", perms, &stamp,
+					now_ms, ret_is),
+			 0);
+	assert_int_equal(change(f, ret_is, now_ms, ret_p), 0);
+	session_actor(f->s, ret_p, ret);
+}
+
+/* Whether account name is in the store. */
+static long long account_stored(struct fixture *f, const char *name)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM accounts WHERE name = '%s'", name);
+	return count(f, sql);
+}
+
+/*
+ * An admin's session request authenticated, then its account demoted,
+ * given a new password or deleted before the request's change: the
+ * change is refused (-ESTALE), nothing changed, even though the session
+ * was not ended yet (session_delete_account() runs after the change
+ * that ends it: the window of a request in flight).
+ */
+static void test_a_change_by_a_session_whose_account_changed_is_refused(
+	void **state)
+{
+	/* role NULL: the account is deleted */
+	static const struct {
+		const char *role, *password;
+	} changes[] = {
+		{ "viewer", "correct horse battery" },
+		{ "admin", "another long password" },
+		{ NULL, NULL },
+	};
+	struct fixture *f = *state;
+	struct session_issued is;
+	struct principal p;
+	struct actor by;
+	char err[256];
+
+	for (size_t i = 0; i < ARRAY_SIZE(changes); i++) {
+		admin_request(f, T0 + 100 * (int64_t)i, &is, &p, &by);
+		/* Unchanged, the session acts. */
+		assert_int_equal(account_set(f->a, "erin", "viewer",
+					     "correct horse battery", &by, T0,
+					     err, sizeof(err)),
+				 1);
+		assert_int_equal(account_delete(f->a, "erin", &by, T0), 0);
+		if (changes[i].role == NULL)
+			assert_int_equal(account_delete(f->a, "boss",
+							ACTOR_UNCHECKED("admin"), T0),
+					 0);
+		else
+			assert_int_equal(account_set(f->a, "boss", changes[i].role,
+						     changes[i].password,
+						     ACTOR_UNCHECKED("admin"), T0, err,
+						     sizeof(err)),
+					 0);
+		err[0] = '\0';
+		assert_int_equal(account_set(f->a, "erin", "admin",
+					     "correct horse battery", &by, T0,
+					     err, sizeof(err)),
+				 -ESTALE);
+		assert_string_equal(err, SESSION_ACTOR_CHANGED);
+		assert_int_equal(account_stored(f, "erin"), 0);
+		assert_int_equal(account_delete(f->a, "carol", &by, T0), -ESTALE);
+		assert_int_equal(account_stored(f, "carol"), 1);
+		session_delete_account(f->s, "boss");
+		account_delete(f->a, "boss", ACTOR_UNCHECKED("admin"), T0);
+	}
+	/* The trail has the changes made, not the ones refused. */
+	assert_int_equal(count(f, "SELECT count(*) FROM audit WHERE target = 'erin'"
+				  " AND action = 'account.create'"),
+			 ARRAY_SIZE(changes));
+	assert_int_equal(count(f, "SELECT count(*) FROM audit WHERE target = 'carol'"
+				  " AND action = 'account.delete'"),
+			 0);
+}
+
+/* A session that ended (a logout) while its request ran: -EACCES. */
+static void test_a_change_by_a_session_that_ended_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct session_issued is;
+	struct principal p, token = { .name = "ops" };
+	struct actor by;
+	char err[256];
+
+	admin_request(f, T0, &is, &p, &by);
+	assert_int_equal(session_delete(f->s, p.session_id), 0);
+	assert_int_equal(account_set(f->a, "erin", "admin",
+				     "correct horse battery", &by, T0, err,
+				     sizeof(err)),
+			 -EACCES);
+	assert_string_equal(err, SESSION_ACTOR_ENDED);
+	assert_int_equal(account_delete(f->a, "carol", &by, T0), -EACCES);
+	assert_int_equal(account_stored(f, "erin"), 0);
+	assert_int_equal(account_stored(f, "carol"), 1);
+	/* A configured token has no session nor account: never refused. */
+	session_actor(f->s, &token, &by);
+	assert_null(by.sessions);
+	assert_int_equal(account_set(f->a, "erin", "admin",
+				     "correct horse battery", &by, T0, err,
+				     sizeof(err)),
+			 1);
+}
+
+/* A session restored by a restart acts with its account's stamp. */
+static void test_a_restored_session_still_acts(void **state)
+{
+	struct fixture *f = *state;
+	struct session_issued is;
+	struct principal p;
+	struct actor by;
+	char err[256];
+
+	admin_request(f, T0, &is, &p, &by);
+	restart(f, T0 + 100);
+	assert_int_equal(change(f, &is, T0 + 100, &p), 0);
+	session_actor(f->s, &p, &by);
+	assert_int_equal(account_set(f->a, "erin", "admin",
+				     "correct horse battery", &by, T0 + 100,
+				     err, sizeof(err)),
+			 1);
+	assert_int_equal(account_set(f->a, "boss", "viewer",
+				     "correct horse battery",
+				     ACTOR_UNCHECKED("admin"), T0 + 200, err,
+				     sizeof(err)),
+			 0);
+	assert_int_equal(account_delete(f->a, "erin", &by, T0 + 300), -ESTALE);
+}
+
+/*
+ * The demotion ahead of the admin's change in one writer group: memory
+ * hears of it only once the group commits, the change's check sees it
+ * in the store.
+ */
+static void test_a_demotion_ahead_in_the_change_s_group_is_seen(void **state)
+{
+	struct fixture *f = *state;
+	struct session_issued is;
+	struct principal p;
+	struct actor by;
+	struct set_thread demote = { .f = f, .name = "boss", .role = "viewer",
+				     .password = "correct horse battery" };
+	struct set_thread create = { .f = f, .name = "erin", .role = "admin",
+				     .password = "correct horse battery",
+				     .by = &by };
+
+	admin_request(f, T0, &is, &p, &by);
+	hold_writer(f);
+	assert_int_equal(pthread_create(&demote.thread, NULL, set_main, &demote), 0);
+	queue_waits(f, 1);
+	assert_int_equal(pthread_create(&create.thread, NULL, set_main, &create), 0);
+	queue_waits(f, 2);
+	release_writer(f);
+	pthread_join(demote.thread, NULL);
+	pthread_join(create.thread, NULL);
+	assert_int_equal(demote.result, 0);
+	assert_int_equal(create.result, -ESTALE);
+	assert_int_equal(account_stored(f, "erin"), 0);
 }
 
 /* A store that refuses to delete sessions' rows. */
@@ -810,6 +996,17 @@ static void test_ends_the_store_refuses_are_not_restored(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			test_a_change_by_a_session_whose_account_changed_is_refused,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_change_by_a_session_that_ended_is_refused, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_a_restored_session_still_acts,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_demotion_ahead_in_the_change_s_group_is_seen, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_a_session_and_its_csrf_token_survive_a_restart, setup,
 			teardown),
