@@ -544,8 +544,8 @@ static int delete_apply(struct store *st, void *arg)
 	if (r == 0 && sqlite3_changes(store_db(st)) == 0)
 		return writer_refuse(-ENOENT);
 	if (r == 0)
-		r = audit_add(j->a->audit, j->now_ms, j->actor->name, "account.delete",
-			      j->name, NULL);
+		r = audit_add(j->a->audit, j->now_ms, j->actor->name,
+			      "account.delete", j->name, NULL);
 	return r;
 }
 

@@ -85,7 +85,7 @@ struct account_stamp {
  */
 struct actor {
 	const char *name;
-	struct sessions *sessions; /* NULL: nothing to check (ACTOR_UNCHECKED()) */
+	struct sessions *sessions; /* NULL: nothing to check */
 	int64_t session_id;
 	struct account_stamp stamp;
 };

@@ -191,12 +191,13 @@ bool console_api_actor_refused(struct api *api, const struct actor *actor,
 			       int r, const char *action, const char *target,
 			       struct http_response *resp)
 {
-	const char *why = r == -ESTALE ? "the account changed while the request ran"
-				       : "the session ended while the request ran";
+	const char *why = "the session ended while the request ran";
 	char refused[64];
 
 	if (actor->sessions == NULL || (r != -ESTALE && r != -EACCES))
 		return false;
+	if (r == -ESTALE)
+		why = "the account changed while the request ran";
 	log_warnx("%s of %s by %s (session) refused: %s", action, target,
 		  actor->name, why);
 	snprintf(refused, sizeof(refused), "%s.refused", action);
@@ -204,7 +205,8 @@ bool console_api_actor_refused(struct api *api, const struct actor *actor,
 	if (r == -ESTALE)
 		http_error(resp, MHD_HTTP_CONFLICT, "%s", SESSION_ACTOR_CHANGED);
 	else
-		http_error(resp, MHD_HTTP_UNAUTHORIZED, "%s", SESSION_ACTOR_ENDED);
+		http_error(resp, MHD_HTTP_UNAUTHORIZED, "%s",
+			   SESSION_ACTOR_ENDED);
 	return true;
 }
 
@@ -484,7 +486,8 @@ void console_api_account_delete(void *app, const struct http_request *req,
 	console_api_actor(api, req, &by);
 	r = account_delete(api->accounts, req->param, &by, time_now_ms());
 	snprintf(target, sizeof(target), "account %.80s", req->param);
-	if (console_api_actor_refused(api, &by, r, "account.delete", target, resp))
+	if (console_api_actor_refused(api, &by, r, "account.delete", target,
+				      resp))
 		return;
 	if (r == -ENOENT) {
 		http_error(resp, MHD_HTTP_NOT_FOUND, "no account '%.80s'",

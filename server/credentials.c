@@ -657,8 +657,8 @@ static void token_revoke_then(void *arg, int result)
 }
 
 int credentials_token_revoke(struct credentials *c, int64_t id,
-			     const struct actor *actor, int64_t now_ms, char *err,
-			     size_t errlen)
+			     const struct actor *actor, int64_t now_ms,
+			     char *err, size_t errlen)
 {
 	struct revoke_job j = {
 		.ch = { .c = c, .now_ms = now_ms, .actor = actor->name,

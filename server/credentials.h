@@ -104,8 +104,8 @@ int credentials_token_create_for(struct credentials *c, const char *customer,
 				 int64_t now_ms, struct credential_issued *ret,
 				 char *err, size_t errlen);
 int credentials_token_revoke(struct credentials *c, int64_t id,
-			     const struct actor *actor, int64_t now_ms, char *err,
-			     size_t errlen);
+			     const struct actor *actor, int64_t now_ms,
+			     char *err, size_t errlen);
 /* A new secret for the per-host credential p presented. */
 int credentials_rotate(struct credentials *c, const struct principal *p,
 		       int64_t now_ms, struct credential_issued *ret,

@@ -388,8 +388,8 @@ static int approve_apply(struct store *st, void *arg)
 
 int enrollment_approve(struct credentials *c, const char *host,
 		       const char *customer, int64_t expires_ms,
-		       const struct actor *actor, int64_t now_ms, int64_t *ret_id,
-		       char *err, size_t errlen)
+		       const struct actor *actor, int64_t now_ms,
+		       int64_t *ret_id, char *err, size_t errlen)
 {
 	struct approve_job j = {
 		.ch = { .c = c, .now_ms = now_ms, .actor = actor->name,

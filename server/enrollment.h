@@ -35,7 +35,7 @@ int enrollment_enroll(struct credentials *c, const struct principal *p,
  */
 int enrollment_approve(struct credentials *c, const char *host,
 		       const char *customer, int64_t expires_ms,
-		       const struct actor *actor, int64_t now_ms, int64_t *ret_id,
-		       char *err, size_t errlen);
+		       const struct actor *actor, int64_t now_ms,
+		       int64_t *ret_id, char *err, size_t errlen);
 
 #endif

@@ -576,8 +576,9 @@ int session_create(struct sessions *s, const struct console_config *conf,
 	int r = 0;
 
 	j.se = (struct session){ .perms = perms, .created_ms = now_ms,
-				 .seen_ms = now_ms, .stored_seen_ms = now_ms,
-				 .account_generation = stamp ? stamp->generation : 0 };
+				 .seen_ms = now_ms, .stored_seen_ms = now_ms };
+	if (stamp != NULL)
+		j.se.account_generation = stamp->generation;
 	random_text(issued.secret);
 	random_text(j.se.csrf);
 	secret_hash(issued.secret, j.se.hash);
@@ -725,8 +726,8 @@ int session_authenticate(struct sessions *s, const struct console_config *conf,
 		se->stored_seen_ms = now_ms;
 		post = touch_apply;
 	}
-	*ret = (struct principal){ .perms = se->perms, .session_id = se->id,
-				   .account_generation = se->account_generation };
+	*ret = (struct principal){ .perms = se->perms, .session_id = se->id };
+	ret->account_generation = se->account_generation;
 	strlcpy_safe(ret->name, se->name, sizeof(ret->name));
 out:
 	pthread_mutex_unlock(&s->lock);

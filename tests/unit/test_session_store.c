@@ -31,6 +31,8 @@
 #include "tmpdb.h"
 
 #define T0 1795341600000LL
+/* Changes made by a configured admin token: nothing to check. */
+#define ADMIN ACTOR_UNCHECKED("admin")
 #define TECH (PERM_READ | PERM_WRITE)
 
 struct fixture {
@@ -85,9 +87,9 @@ static int setup(void **state)
 	open_all(f, T0);
 	/* The accounts exist before any login. */
 	if (account_set(f->a, "carol", "technician", "correct horse battery",
-			ACTOR_UNCHECKED("admin"), T0 - 1000, err, sizeof(err)) != 1 ||
+			ADMIN, T0 - 1000, err, sizeof(err)) != 1 ||
 	    account_set(f->a, "dave", "technician", "correct horse battery",
-			ACTOR_UNCHECKED("admin"), T0 - 1000, err, sizeof(err)) != 1)
+			ADMIN, T0 - 1000, err, sizeof(err)) != 1)
 		return -1;
 	*state = f;
 	return 0;
@@ -245,10 +247,10 @@ static void test_a_changed_or_deleted_account_is_checked_at_start(void **state)
 	login(f, "dave", T0, &dave);
 	/* Only the accounts change: the sessions' rows are left as they are. */
 	assert_int_equal(account_set(f->a, "carol", "viewer",
-				     "correct horse battery", ACTOR_UNCHECKED("admin"), T0 + 10,
+				     "correct horse battery", ADMIN, T0 + 10,
 				     err, sizeof(err)),
 			 0);
-	assert_int_equal(account_delete(f->a, "dave", ACTOR_UNCHECKED("admin"), T0 + 10), 0);
+	assert_int_equal(account_delete(f->a, "dave", ADMIN, T0 + 10), 0);
 	assert_int_equal(count(f, "SELECT count(*) FROM console_sessions"), 2);
 	restart(f, T0 + 1000);
 	assert_int_equal(change(f, &carol, T0 + 1000, &p), -EACCES);
@@ -616,7 +618,7 @@ static void test_a_login_checked_before_a_new_password_gets_no_session(
 	char err[256];
 
 	assert_int_equal(account_set(f->a, "carol", "technician",
-				     "another long password", ACTOR_UNCHECKED("admin"), T0 + 10,
+				     "another long password", ADMIN, T0 + 10,
 				     err, sizeof(err)),
 			 0);
 	session_delete_account(f->s, "carol");
@@ -639,19 +641,19 @@ static void test_a_login_checked_before_a_deletion_or_new_role_gets_none(
 	struct session_issued is = { 0 };
 	char err[256];
 
-	assert_int_equal(account_delete(f->a, "carol", ACTOR_UNCHECKED("admin"), T0 + 10), 0);
+	assert_int_equal(account_delete(f->a, "carol", ADMIN, T0 + 10), 0);
 	assert_int_equal(login_checked(f, "carol", &carol, T0 + 20, &is), -ESTALE);
 	no_session_of(f, "carol", &is);
 	/* Created again (same name, same password): still another account. */
 	assert_int_equal(account_set(f->a, "carol", "technician",
-				     "correct horse battery", ACTOR_UNCHECKED("admin"), T0 + 30,
+				     "correct horse battery", ADMIN, T0 + 30,
 				     err, sizeof(err)),
 			 1);
 	assert_int_equal(login_checked(f, "carol", &carol, T0 + 40, &is), -ESTALE);
 	no_session_of(f, "carol", &is);
 	/* The same password, a lower role. */
 	assert_int_equal(account_set(f->a, "dave", "viewer",
-				     "correct horse battery", ACTOR_UNCHECKED("admin"), T0 + 50,
+				     "correct horse battery", ADMIN, T0 + 50,
 				     err, sizeof(err)),
 			 0);
 	assert_int_equal(login_checked(f, "dave", &dave, T0 + 60, &is), -ESTALE);
@@ -674,7 +676,7 @@ static void test_a_login_of_an_unchanged_account_gets_its_session(
 
 	stamp = checked(f, "carol", "correct horse battery");
 	assert_int_equal(account_set(f->a, "dave", "viewer",
-				     "another long password", ACTOR_UNCHECKED("admin"), T0 + 10,
+				     "another long password", ADMIN, T0 + 10,
 				     err, sizeof(err)),
 			 0);
 	assert_int_equal(login_checked(f, "carol", &stamp, T0 + 20, &is), 0);
@@ -712,7 +714,7 @@ struct set_thread {
 static void *set_main(void *arg)
 {
 	struct set_thread *t = arg;
-	const struct actor *by = t->by ? t->by : ACTOR_UNCHECKED("admin");
+	const struct actor *by = t->by ? t->by : ADMIN;
 	char err[256];
 
 	t->result = account_set(t->f->a, t->name, t->role, t->password, by,
@@ -758,9 +760,9 @@ static void admin_request(struct fixture *f, int64_t now_ms,
 	unsigned perms;
 	char err[256];
 
-	assert_int_equal(account_set(f->a, "boss", "admin", "correct horse battery",
-				     ACTOR_UNCHECKED("admin"), now_ms - 10, err,
-				     sizeof(err)),
+	assert_int_equal(account_set(f->a, "boss", "admin",
+				     "correct horse battery", ADMIN, now_ms - 10,
+				     err, sizeof(err)),
 			 1);
 	assert_int_equal(account_verify(f->a, "boss", "correct horse battery",
 					&perms, &stamp),
@@ -815,14 +817,13 @@ static void test_a_change_by_a_session_whose_account_changed_is_refused(
 				 1);
 		assert_int_equal(account_delete(f->a, "erin", &by, T0), 0);
 		if (changes[i].role == NULL)
-			assert_int_equal(account_delete(f->a, "boss",
-							ACTOR_UNCHECKED("admin"), T0),
+			assert_int_equal(account_delete(f->a, "boss", ADMIN, T0),
 					 0);
 		else
-			assert_int_equal(account_set(f->a, "boss", changes[i].role,
-						     changes[i].password,
-						     ACTOR_UNCHECKED("admin"), T0, err,
-						     sizeof(err)),
+			assert_int_equal(account_set(f->a, "boss",
+						     changes[i].role,
+						     changes[i].password, ADMIN,
+						     T0, err, sizeof(err)),
 					 0);
 		err[0] = '\0';
 		assert_int_equal(account_set(f->a, "erin", "admin",
@@ -831,17 +832,18 @@ static void test_a_change_by_a_session_whose_account_changed_is_refused(
 				 -ESTALE);
 		assert_string_equal(err, SESSION_ACTOR_CHANGED);
 		assert_int_equal(account_stored(f, "erin"), 0);
-		assert_int_equal(account_delete(f->a, "carol", &by, T0), -ESTALE);
+		assert_int_equal(account_delete(f->a, "carol", &by, T0),
+				 -ESTALE);
 		assert_int_equal(account_stored(f, "carol"), 1);
 		session_delete_account(f->s, "boss");
-		account_delete(f->a, "boss", ACTOR_UNCHECKED("admin"), T0);
+		account_delete(f->a, "boss", ADMIN, T0);
 	}
 	/* The trail has the changes made, not the ones refused. */
-	assert_int_equal(count(f, "SELECT count(*) FROM audit WHERE target = 'erin'"
-				  " AND action = 'account.create'"),
+	assert_int_equal(count(f, "SELECT count(*) FROM audit"
+				  " WHERE target = 'erin' AND action = 'account.create'"),
 			 ARRAY_SIZE(changes));
-	assert_int_equal(count(f, "SELECT count(*) FROM audit WHERE target = 'carol'"
-				  " AND action = 'account.delete'"),
+	assert_int_equal(count(f, "SELECT count(*) FROM audit"
+				  " WHERE target = 'carol' AND action = 'account.delete'"),
 			 0);
 }
 
@@ -892,7 +894,7 @@ static void test_a_restored_session_still_acts(void **state)
 			 1);
 	assert_int_equal(account_set(f->a, "boss", "viewer",
 				     "correct horse battery",
-				     ACTOR_UNCHECKED("admin"), T0 + 200, err,
+				     ADMIN, T0 + 200, err,
 				     sizeof(err)),
 			 0);
 	assert_int_equal(account_delete(f->a, "erin", &by, T0 + 300), -ESTALE);
@@ -917,9 +919,11 @@ static void test_a_demotion_ahead_in_the_change_s_group_is_seen(void **state)
 
 	admin_request(f, T0, &is, &p, &by);
 	hold_writer(f);
-	assert_int_equal(pthread_create(&demote.thread, NULL, set_main, &demote), 0);
+	assert_int_equal(pthread_create(&demote.thread, NULL, set_main, &demote),
+			 0);
 	queue_waits(f, 1);
-	assert_int_equal(pthread_create(&create.thread, NULL, set_main, &create), 0);
+	assert_int_equal(pthread_create(&create.thread, NULL, set_main, &create),
+			 0);
 	queue_waits(f, 2);
 	release_writer(f);
 	pthread_join(demote.thread, NULL);
