@@ -577,12 +577,17 @@ def gated_login(server, gate, name, meanwhile=lambda: None):
     return gated(gate, lambda: login_request(server, name, PASSWORD), meanwhile)
 
 
+def server_with_gate(tmp_path, variable):
+    """A server started with the test gate variable naming a new FIFO, and
+    the FIFO's path."""
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    return Server(tmp_path / "server").start(env={variable: str(gate)}), gate
+
+
 @pytest.fixture
 def gated_server(tmp_path):
-    gate = tmp_path / "login-gate"
-    os.mkfifo(gate)
-    srv = Server(tmp_path / "server").start(
-        env={"TOCSIN_TEST_PASSWORD_GATE": str(gate)})
+    srv, gate = server_with_gate(tmp_path, "TOCSIN_TEST_PASSWORD_GATE")
     yield srv, gate
     srv.stop()
 
@@ -652,10 +657,7 @@ def test_a_password_change_over_an_admin_s_reset_is_409(gated_server):
 def actor_gated_server(tmp_path):
     """A server whose session requests for an admin's change wait at a FIFO
     after their authentication (console_api_actor()'s test gate)."""
-    gate = tmp_path / "actor-gate"
-    os.mkfifo(gate)
-    srv = Server(tmp_path / "server").start(
-        env={"TOCSIN_TEST_ACTOR_GATE": str(gate)})
+    srv, gate = server_with_gate(tmp_path, "TOCSIN_TEST_ACTOR_GATE")
     yield srv, gate
     srv.stop()
 
