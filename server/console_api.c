@@ -436,7 +436,7 @@ void console_api_account_set(void *app, const struct http_request *req,
 	static const char *const allowed[] = { "role", "password", NULL };
 	struct api *api = app;
 	const char *role, *password;
-	char err[256], target[96];
+	char err[256];
 	struct actor by;
 	json_t *body;
 	int r;
@@ -454,8 +454,9 @@ void console_api_account_set(void *app, const struct http_request *req,
 	}
 	r = account_set(api->accounts, req->param, role, password, &by,
 			time_now_ms(), err, sizeof(err));
-	snprintf(target, sizeof(target), "account %.80s", req->param);
-	if (console_api_actor_refused(api, &by, r, "account.set", target, resp))
+	/* The target as the trail names accounts: by name. */
+	if (console_api_actor_refused(api, &by, r, "account.set", req->param,
+				      resp))
 		goto out;
 	if (r < 0) {
 		http_error(resp,
@@ -479,14 +480,12 @@ void console_api_account_delete(void *app, const struct http_request *req,
 				struct http_response *resp)
 {
 	struct api *api = app;
-	char target[96];
 	struct actor by;
 	int r;
 
 	console_api_actor(api, req, &by);
 	r = account_delete(api->accounts, req->param, &by, time_now_ms());
-	snprintf(target, sizeof(target), "account %.80s", req->param);
-	if (console_api_actor_refused(api, &by, r, "account.delete", target,
+	if (console_api_actor_refused(api, &by, r, "account.delete", req->param,
 				      resp))
 		return;
 	if (r == -ENOENT) {

@@ -681,7 +681,7 @@ def refusals(server):
 ADMIN_CHANGES = {
     "account": ("PUT", "/api/v1/accounts/mallory",
                 {"role": "admin", "password": PASSWORD},
-                "account.set", "account mallory"),
+                "account.set", "mallory"),
     "token": ("POST", "/api/v1/enrollment-tokens", {"customer": "acme"},
               "enrollment_token.create", "enrollment token"),
 }
@@ -727,7 +727,7 @@ def test_an_admin_whose_session_ends_while_its_request_runs_is_401(
     accounts = server.request("GET", "/api/v1/accounts", token=ADMIN_TOKEN).json()
     assert "dave" in [a["name"] for a in accounts["accounts"]]
     assert refusals(server) == [
-        ("carol", "account.delete.refused", "account dave",
+        ("carol", "account.delete.refused", "dave",
          "the session ended while the request ran")]
 
 
