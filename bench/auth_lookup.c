@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
+#include "../server/account.h"
 #include "../server/audit.h"
 #include "../server/credentials.h"
 #include "../server/enrollment.h"
@@ -63,8 +64,9 @@ int main(int argc, char **argv)
 	    writer_start(st, 64, 64, &w) < 0)
 		return 1;
 	credentials_attach_writer(c, w);
-	if (credentials_token_create(c, "acme", now + 3600000, 0, "bench", now,
-				     &tok, err, sizeof(err)) < 0)
+	if (credentials_token_create(c, "acme", now + 3600000, 0,
+				     ACTOR_UNCHECKED("bench"), now, &tok, err,
+				     sizeof(err)) < 0)
 		return 1;
 	memset(&p, 0, sizeof(p));
 	credentials_authenticate(c, tok.secret, now, &p);

@@ -11,6 +11,7 @@
 #include "../common/util.h"
 #include "audit.h"
 #include "server.h"
+#include "session.h"
 #include "store.h"
 #include "writer.h"
 
@@ -370,14 +371,14 @@ struct set_job {
 	struct accounts *a;
 	struct account acc;
 	const struct account_stamp *expect; /* NULL: whatever the account is */
-	const char *actor;
+	const struct actor *actor;
 	bool created;
 };
 
 /*
  * Writer job: insert or replace the account, with its audit entry and a
  * new generation; -ESTALE when it is no longer the account j->expect
- * was taken of.
+ * was taken of, -ESTALE or -EACCES when the actor may no longer act.
  */
 static int set_apply(struct store *st, void *arg)
 {
@@ -385,6 +386,9 @@ static int set_apply(struct store *st, void *arg)
 	int r;
 
 	(void)st;
+	r = session_check_actor(j->actor);
+	if (r < 0)
+		return r;
 	if (j->expect != NULL) {
 		r = account_check_stamp(j->a, j->acc.name, j->expect);
 		if (r < 0)
@@ -402,11 +406,11 @@ static int set_apply(struct store *st, void *arg)
 	db_bind_text(j->a->upsert, 2, j->acc.role);
 	db_bind_text(j->a->upsert, 3, j->acc.hash);
 	sqlite3_bind_int64(j->a->upsert, 4, j->acc.updated);
-	db_bind_text(j->a->upsert, 5, j->actor);
+	db_bind_text(j->a->upsert, 5, j->actor->name);
 	sqlite3_bind_int64(j->a->upsert, 6, j->acc.generation);
 	r = db_step_done(j->a->upsert);
 	if (r == 0)
-		r = audit_add(j->a->audit, j->acc.updated, j->actor,
+		r = audit_add(j->a->audit, j->acc.updated, j->actor->name,
 			      j->created ? "account.create" : "account.update",
 			      j->acc.name, j->acc.role);
 	return r;
@@ -434,7 +438,8 @@ static void set_then(void *arg, int result)
 /* writer_run_then()'s outcome as account_set()'s and account_delete()'s. */
 static int change_result(int r)
 {
-	if (r >= 0 || r == -ENOENT || r == -EDQUOT || r == -ESTALE)
+	if (r >= 0 || r == -ENOENT || r == -EDQUOT || r == -ESTALE ||
+	    r == -EACCES)
 		return r;
 	return r == -EAGAIN || r == -ESHUTDOWN ? -EAGAIN : -EIO;
 }
@@ -442,8 +447,9 @@ static int change_result(int r)
 /* account_set() and account_set_unchanged() (expect NULL: the former). */
 static int set_account(struct accounts *a, const char *name, const char *role,
 		       const char *password,
-		       const struct account_stamp *expect, const char *actor,
-		       int64_t now_ms, char *err, size_t errlen)
+		       const struct account_stamp *expect,
+		       const struct actor *actor, int64_t now_ms, char *err,
+		       size_t errlen)
 {
 	struct set_job j = { .a = a, .expect = expect, .actor = actor };
 	size_t plen = strlen(password);
@@ -470,7 +476,7 @@ static int set_account(struct accounts *a, const char *name, const char *role,
 	}
 	strlcpy_safe(j.acc.name, name, sizeof(j.acc.name));
 	strlcpy_safe(j.acc.role, role, sizeof(j.acc.role));
-	strlcpy_safe(j.acc.created_by, actor, sizeof(j.acc.created_by));
+	strlcpy_safe(j.acc.created_by, actor->name, sizeof(j.acc.created_by));
 	j.acc.created = j.acc.updated = now_ms;
 	if (crypto_pwhash_str(j.acc.hash, password, plen, ACCOUNT_OPSLIMIT,
 			      ACCOUNT_MEMLIMIT) != 0) {
@@ -481,6 +487,10 @@ static int set_account(struct accounts *a, const char *name, const char *role,
 	if (r == -EDQUOT)
 		snprintf(err, errlen, "there are %d accounts already, the most kept",
 			 ACCOUNTS_MAX);
+	else if (r == -ESTALE && expect == NULL)
+		snprintf(err, errlen, "%s", SESSION_ACTOR_CHANGED);
+	else if (r == -EACCES)
+		snprintf(err, errlen, "%s", SESSION_ACTOR_ENDED);
 	else if (r == -ESTALE)
 		snprintf(err, errlen,
 			 "account '%s' changed or was deleted since its password was checked: nothing was changed",
@@ -494,8 +504,8 @@ static int set_account(struct accounts *a, const char *name, const char *role,
 }
 
 int account_set(struct accounts *a, const char *name, const char *role,
-		const char *password, const char *actor, int64_t now_ms,
-		char *err, size_t errlen)
+		const char *password, const struct actor *actor,
+		int64_t now_ms, char *err, size_t errlen)
 {
 	return set_account(a, name, role, password, NULL, actor, now_ms, err,
 			   errlen);
@@ -506,29 +516,36 @@ int account_set_unchanged(struct accounts *a, const char *name,
 			  const char *password, const char *actor,
 			  int64_t now_ms, char *err, size_t errlen)
 {
-	return set_account(a, name, role, password, expect, actor, now_ms, err,
-			   errlen);
+	return set_account(a, name, role, password, expect,
+			   ACTOR_UNCHECKED(actor), now_ms, err, errlen);
 }
 
 struct delete_job {
 	struct accounts *a;
-	const char *name, *actor;
+	const char *name;
+	const struct actor *actor;
 	int64_t now_ms;
 };
 
-/* Writer job: delete the account (-ENOENT when there is none), audited. */
+/*
+ * Writer job: delete the account (-ENOENT when there is none), audited;
+ * -ESTALE or -EACCES when the actor may no longer act.
+ */
 static int delete_apply(struct store *st, void *arg)
 {
 	struct delete_job *j = arg;
 	int r;
 
+	r = session_check_actor(j->actor);
+	if (r < 0)
+		return r;
 	db_bind_text(j->a->remove, 1, j->name);
 	r = db_step_done(j->a->remove);
 	if (r == 0 && sqlite3_changes(store_db(st)) == 0)
 		return writer_refuse(-ENOENT);
 	if (r == 0)
-		r = audit_add(j->a->audit, j->now_ms, j->actor, "account.delete",
-			      j->name, NULL);
+		r = audit_add(j->a->audit, j->now_ms, j->actor->name,
+			      "account.delete", j->name, NULL);
 	return r;
 }
 
@@ -549,8 +566,8 @@ static void delete_then(void *arg, int result)
 	pthread_mutex_unlock(&j->a->lock);
 }
 
-int account_delete(struct accounts *a, const char *name, const char *actor,
-		   int64_t now_ms)
+int account_delete(struct accounts *a, const char *name,
+		   const struct actor *actor, int64_t now_ms)
 {
 	struct delete_job j = { .a = a, .name = name, .actor = actor,
 				.now_ms = now_ms };

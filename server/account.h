@@ -26,6 +26,7 @@ struct audit;
 struct store;
 struct writer;
 struct accounts;
+struct sessions;
 
 extern const struct db_schema account_schema;
 
@@ -72,6 +73,27 @@ struct account_stamp {
 };
 
 /*
+ * Who makes a change with an admin's authority (accounts, enrollment
+ * tokens, credentials, approvals): the name for the audit trail and,
+ * for a request that came with a console session, that session and its
+ * account's stamp at login.  The session's role was read when its
+ * request was authenticated; the change's writer job checks first
+ * (session_check_actor()) that the account is still that one and the
+ * session still open, so that an admin demoted, deleted or given a new
+ * password while a slow request ran does not act as one still.  A
+ * configured token is no account: sessions NULL, nothing to check.
+ */
+struct actor {
+	const char *name;
+	struct sessions *sessions; /* NULL: nothing to check */
+	int64_t session_id;
+	struct account_stamp stamp;
+};
+
+/* An actor with nothing to check: a configured token, a test, a benchmark. */
+#define ACTOR_UNCHECKED(n) (&(const struct actor){ .name = (n) })
+
+/*
  * Check name's password: 0 with its role's permissions in *ret_perms and
  * the account's stamp in *ret_stamp, -ENOENT for no such account,
  * -EACCES for a wrong password.  An unknown name costs the same time as
@@ -91,13 +113,15 @@ int account_check_stamp(struct accounts *a, const char *name,
 			const struct account_stamp *stamp);
 
 /*
- * Create name or replace its role and password, as actor: 0 for a change,
- * 1 for a new account; -EINVAL with a message in err for a bad name, role
- * or password, -EAGAIN when the writer is busy, -EIO for the store.
+ * Create name or replace its role and password, by actor: 0 for a
+ * change, 1 for a new account; -EINVAL with a message in err for a bad
+ * name, role or password, -ESTALE or -EACCES (session_check_actor())
+ * when the actor's session may no longer act, -EAGAIN when the writer
+ * is busy, -EIO for the store.
  */
 int account_set(struct accounts *a, const char *name, const char *role,
-		const char *password, const char *actor, int64_t now_ms,
-		char *err, size_t errlen);
+		const char *password, const struct actor *actor,
+		int64_t now_ms, char *err, size_t errlen);
 /*
  * account_set() of an account whose password was just checked (its
  * stamp expect): -ESTALE with a message in err, and nothing changed,
@@ -107,9 +131,9 @@ int account_set_unchanged(struct accounts *a, const char *name,
 			  const struct account_stamp *expect, const char *role,
 			  const char *password, const char *actor,
 			  int64_t now_ms, char *err, size_t errlen);
-/* Delete name as actor: 0, -ENOENT, -EAGAIN, -EIO. */
-int account_delete(struct accounts *a, const char *name, const char *actor,
-		   int64_t now_ms);
+/* Delete name by actor: 0, -ENOENT, -ESTALE, -EACCES, -EAGAIN, -EIO. */
+int account_delete(struct accounts *a, const char *name,
+		   const struct actor *actor, int64_t now_ms);
 /* Every account (name, role, created, updated, created_by), by name. */
 json_t *account_list(struct accounts *a);
 

@@ -140,16 +140,14 @@ static void login_failed(struct api *api, const char *name,
 
 #ifdef TOCSIN_TEST_HOOKS
 /*
- * Test builds only (build/asan): with TOCSIN_TEST_PASSWORD_GATE naming
- * a FIFO, a password that matched (a login's, or the current one of a
- * password change) waits there, between the check and what it allows,
- * until a test opens the FIFO (it then knows the request is held) and
- * writes a byte to it (the request goes on): what lets a test change
- * the account in between without guessing at timing.
+ * Test builds only (build/asan): with the variable env naming a FIFO, a
+ * request waits there until a test opens the FIFO (it then knows the
+ * request is held) and writes a byte to it (the request goes on): what
+ * lets a test change an account meanwhile without guessing at timing.
  */
-static void password_test_gate(void)
+static void test_gate(const char *env)
 {
-	const char *fifo = getenv("TOCSIN_TEST_PASSWORD_GATE");
+	const char *fifo = getenv(env);
 	char byte;
 	int fd;
 
@@ -165,10 +163,52 @@ static void password_test_gate(void)
 	close(fd);
 }
 #else
-static void password_test_gate(void)
+static void test_gate(const char *env)
 {
+	(void)env;
 }
 #endif
+
+/*
+ * A password that matched (a login's, or the current one of a password
+ * change) waits at TOCSIN_TEST_PASSWORD_GATE, between the check and
+ * what it allows.
+ */
+static void password_test_gate(void)
+{
+	test_gate("TOCSIN_TEST_PASSWORD_GATE");
+}
+
+void console_api_actor(struct api *api, const struct http_request *req,
+		       struct actor *ret)
+{
+	session_actor(api->sessions, req->principal, ret);
+	if (ret->sessions != NULL)
+		test_gate("TOCSIN_TEST_ACTOR_GATE");
+}
+
+bool console_api_actor_refused(struct api *api, const struct actor *actor,
+			       int r, const char *action, const char *target,
+			       struct http_response *resp)
+{
+	const char *why = "the session ended while the request ran";
+	char refused[64];
+
+	if (actor->sessions == NULL || (r != -ESTALE && r != -EACCES))
+		return false;
+	if (r == -ESTALE)
+		why = "the account changed while the request ran";
+	log_warnx("%s of %s by %s (session) refused: %s", action, target,
+		  actor->name, why);
+	snprintf(refused, sizeof(refused), "%s.refused", action);
+	console_audit(api, actor->name, refused, target, why);
+	if (r == -ESTALE)
+		http_error(resp, MHD_HTTP_CONFLICT, "%s", SESSION_ACTOR_CHANGED);
+	else
+		http_error(resp, MHD_HTTP_UNAUTHORIZED, "%s",
+			   SESSION_ACTOR_ENDED);
+	return true;
+}
 
 /*
  * A login whose account changed (or went) while its password was being
@@ -397,12 +437,14 @@ void console_api_account_set(void *app, const struct http_request *req,
 	struct api *api = app;
 	const char *role, *password;
 	char err[256];
+	struct actor by;
 	json_t *body;
 	int r;
 
 	body = credapi_body_object(req, allowed, resp);
 	if (body == NULL)
 		return;
+	console_api_actor(api, req, &by);
 	role = json_string_value(json_object_get(body, "role"));
 	password = json_string_value(json_object_get(body, "password"));
 	if (role == NULL || password == NULL) {
@@ -410,8 +452,12 @@ void console_api_account_set(void *app, const struct http_request *req,
 			   "an account needs role and password, as strings");
 		goto out;
 	}
-	r = account_set(api->accounts, req->param, role, password,
-			req->principal->name, time_now_ms(), err, sizeof(err));
+	r = account_set(api->accounts, req->param, role, password, &by,
+			time_now_ms(), err, sizeof(err));
+	/* The target as the trail names accounts: by name. */
+	if (console_api_actor_refused(api, &by, r, "account.set", req->param,
+				      resp))
+		goto out;
 	if (r < 0) {
 		http_error(resp,
 			   r == -EINVAL	  ? MHD_HTTP_BAD_REQUEST
@@ -434,10 +480,14 @@ void console_api_account_delete(void *app, const struct http_request *req,
 				struct http_response *resp)
 {
 	struct api *api = app;
+	struct actor by;
 	int r;
 
-	r = account_delete(api->accounts, req->param, req->principal->name,
-			   time_now_ms());
+	console_api_actor(api, req, &by);
+	r = account_delete(api->accounts, req->param, &by, time_now_ms());
+	if (console_api_actor_refused(api, &by, r, "account.delete", req->param,
+				      resp))
+		return;
 	if (r == -ENOENT) {
 		http_error(resp, MHD_HTTP_NOT_FOUND, "no account '%.80s'",
 			   req->param);

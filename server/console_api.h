@@ -22,7 +22,27 @@
 
 #include "http.h"
 
+struct actor;
+struct api;
 struct metrics_out;
+
+/*
+ * Who makes the change req asks for with an admin's authority
+ * (session_actor()): for its handler to hand to the change.  In test
+ * builds a session's request may wait here, after its authentication
+ * (TOCSIN_TEST_ACTOR_GATE, like console_api.c's password gate).
+ */
+void console_api_actor(struct api *api, const struct http_request *req,
+		       struct actor *ret);
+/*
+ * After a change by actor that returned r: true once it is logged,
+ * audited (action, with ".refused", on target) and answered 409 or 401
+ * when r says actor's session may no longer act (-ESTALE: its account
+ * changed, -EACCES: it ended; session_check_actor()), else false.
+ */
+bool console_api_actor_refused(struct api *api, const struct actor *actor,
+			       int r, const char *action, const char *target,
+			       struct http_response *resp);
 
 /* The metrics source for logins and sessions. */
 void console_api_metrics(void *app, struct metrics_out *out);

@@ -10,8 +10,10 @@
 #include "../common/config.h"
 #include "../common/log.h"
 #include "../common/util.h"
+#include "account.h"
 #include "api.h"
 #include "audit.h"
+#include "console_api.h"
 #include "credentials.h"
 #include "enrollment.h"
 #include "credlist.h"
@@ -235,10 +237,12 @@ void credapi_token_create(void *app, const struct http_request *req,
 	const char *customer, *hosts;
 	char err[256];
 	json_t *body = body_object(req, keys, resp);
+	struct actor by;
 	int r;
 
 	if (body == NULL)
 		return;
+	console_api_actor(api, req, &by);
 	customer = json_string_value(json_object_get(body, "customer"));
 	if (customer == NULL || !printable_name(customer, CUSTOMER_ID_MAX)) {
 		http_error(resp, MHD_HTTP_BAD_REQUEST,
@@ -257,9 +261,11 @@ void credapi_token_create(void *app, const struct http_request *req,
 	    token_hosts(body, &hosts, resp) < 0)
 		goto out;
 	r = credentials_token_create_for(api->credentials, customer, hosts,
-					 now + expiry_ms, max_uses,
-					 req->principal->name, now, &tok, err,
-					 sizeof(err));
+					 now + expiry_ms, max_uses, &by, now,
+					 &tok, err, sizeof(err));
+	if (console_api_actor_refused(api, &by, r, "enrollment_token.create",
+				      "enrollment token", resp))
+		goto out;
 	if (r < 0) {
 		change_failed(resp, r, err);
 		goto out;
@@ -298,14 +304,20 @@ void credapi_token_revoke(void *app, const struct http_request *req,
 {
 	struct api *api = app;
 	int64_t id = param_id(req, "an enrollment token", resp), now;
-	char err[256];
+	char err[256], target[64];
+	struct actor by;
 	int r;
 
 	if (id == 0)
 		return;
+	console_api_actor(api, req, &by);
 	now = time_now_ms();
-	r = credentials_token_revoke(api->credentials, id, req->principal->name,
-				     now, err, sizeof(err));
+	r = credentials_token_revoke(api->credentials, id, &by, now, err,
+				     sizeof(err));
+	snprintf(target, sizeof(target), "enrollment token %lld", (long long)id);
+	if (console_api_actor_refused(api, &by, r, "enrollment_token.revoke",
+				      target, resp))
+		return;
 	if (r < 0) {
 		change_failed(resp, r, err);
 		return;
@@ -401,14 +413,19 @@ void credapi_revoke(void *app, const struct http_request *req,
 {
 	struct api *api = app;
 	int64_t id = param_id(req, "a credential", resp), now;
-	char err[256];
+	char err[256], target[64];
+	struct actor by;
 	int r;
 
 	if (id == 0)
 		return;
+	console_api_actor(api, req, &by);
 	now = time_now_ms();
-	r = credentials_revoke(api->credentials, id, req->principal->name, now,
-			       err, sizeof(err));
+	r = credentials_revoke(api->credentials, id, &by, now, err, sizeof(err));
+	snprintf(target, sizeof(target), "credential %lld", (long long)id);
+	if (console_api_actor_refused(api, &by, r, "credential.revoke", target,
+				      resp))
+		return;
 	if (r < 0) {
 		change_failed(resp, r, err);
 		return;
@@ -466,11 +483,13 @@ void credapi_approve(void *app, const struct http_request *req,
 	json_t *body = body_object(req, keys, resp);
 	const char *host, *customer;
 	int64_t now = time_now_ms(), expiry_ms, id;
-	char err[384];
+	char err[384], target[300];
+	struct actor by;
 	int r;
 
 	if (body == NULL)
 		return;
+	console_api_actor(api, req, &by);
 	host = json_string_value(json_object_get(body, "host"));
 	customer = json_string_value(json_object_get(body, "customer"));
 	if (host == NULL || !valid_host_name(host)) {
@@ -491,8 +510,12 @@ void credapi_approve(void *app, const struct http_request *req,
 	if (approval_expiry(body, &expiry_ms, resp) < 0)
 		goto out;
 	r = enrollment_approve(api->credentials, host, customer,
-				now + expiry_ms, req->principal->name, now, &id,
-				err, sizeof(err));
+				now + expiry_ms, &by, now, &id, err,
+				sizeof(err));
+	snprintf(target, sizeof(target), "host %s", host);
+	if (console_api_actor_refused(api, &by, r, "enrollment.approve", target,
+				      resp))
+		goto out;
 	if (r < 0) {
 		change_failed(resp, r, err);
 		goto out;

@@ -13,12 +13,14 @@
 #include "../common/config.h"
 #include "../common/log.h"
 #include "../common/util.h"
+#include "account.h"
 #include "audit.h"
 #include "credentials_private.h"
 #include "credindex.h"
 #include "hostclaim.h"
 #include "inventory.h"
 #include "server.h"
+#include "session.h"
 #include "store.h"
 #include "writer.h"
 
@@ -421,6 +423,37 @@ int credentials_fail(struct change *ch, int r, const char *fmt, ...)
 	return writer_refuse(r);
 }
 
+/* A change job behind the check of who makes it. */
+struct checked_change {
+	struct change *ch;
+	writer_fn fn;
+	writer_done_fn then;
+	void *job;
+};
+
+/* Writer job: the change, if its actor may still make it. */
+static int checked_apply(struct store *st, void *arg)
+{
+	struct checked_change *k = arg;
+	int r = k->ch->by ? session_check_actor(k->ch->by) : 0;
+
+	if (r == -ESTALE || r == -EACCES)
+		return credentials_fail(k->ch, r, "%s",
+					r == -ESTALE ? SESSION_ACTOR_CHANGED
+						     : SESSION_ACTOR_ENDED);
+	if (r < 0)
+		return r;
+	return k->fn(st, k->job);
+}
+
+static void checked_then(void *arg, int result)
+{
+	struct checked_change *k = arg;
+
+	if (k->then != NULL)
+		k->then(k->job, result);
+}
+
 /*
  * Run a change job and hand back its message; store failures get one too
  * (and are -EIO, whatever SQLite said, so that their codes never pass for
@@ -430,7 +463,9 @@ int credentials_fail(struct change *ch, int r, const char *fmt, ...)
 int credentials_run_change(struct change *ch, writer_fn fn, writer_done_fn then,
 		      void *job, char *err, size_t errlen)
 {
-	int r = writer_run_then(ch->c->w, fn, then, job, 1000);
+	struct checked_change k = { .ch = ch, .fn = fn, .then = then,
+				    .job = job };
+	int r = writer_run_then(ch->c->w, checked_apply, checked_then, &k, 1000);
 
 	if (r >= 0)
 		return r;
@@ -523,12 +558,13 @@ static void token_create_then(void *arg, int result)
 
 int credentials_token_create_for(struct credentials *c, const char *customer,
 				 const char *hosts, int64_t expires_ms,
-				 int64_t max_uses, const char *actor,
+				 int64_t max_uses, const struct actor *actor,
 				 int64_t now_ms, struct credential_issued *ret,
 				 char *err, size_t errlen)
 {
 	struct token_create_job j = {
-		.ch = { .c = c, .now_ms = now_ms, .actor = actor },
+		.ch = { .c = c, .now_ms = now_ms, .actor = actor->name,
+			.by = actor },
 		.customer = customer,
 		.hosts = hosts,
 		.expires_ms = expires_ms,
@@ -551,7 +587,7 @@ int credentials_token_create_for(struct credentials *c, const char *customer,
 
 int credentials_token_create(struct credentials *c, const char *customer,
 			     int64_t expires_ms, int64_t max_uses,
-			     const char *actor, int64_t now_ms,
+			     const struct actor *actor, int64_t now_ms,
 			     struct credential_issued *ret, char *err,
 			     size_t errlen)
 {
@@ -622,11 +658,12 @@ static void token_revoke_then(void *arg, int result)
 }
 
 int credentials_token_revoke(struct credentials *c, int64_t id,
-			     const char *actor, int64_t now_ms, char *err,
-			     size_t errlen)
+			     const struct actor *actor, int64_t now_ms,
+			     char *err, size_t errlen)
 {
 	struct revoke_job j = {
-		.ch = { .c = c, .now_ms = now_ms, .actor = actor },
+		.ch = { .c = c, .now_ms = now_ms, .actor = actor->name,
+			.by = actor },
 		.id = id,
 	};
 
@@ -857,11 +894,13 @@ static void credential_revoke_then(void *arg, int result)
 	credentials_maybe_prune(j->ch.c, j->ch.now_ms);
 }
 
-int credentials_revoke(struct credentials *c, int64_t id, const char *actor,
-		       int64_t now_ms, char *err, size_t errlen)
+int credentials_revoke(struct credentials *c, int64_t id,
+		       const struct actor *actor, int64_t now_ms, char *err,
+		       size_t errlen)
 {
 	struct revoke_job j = {
-		.ch = { .c = c, .now_ms = now_ms, .actor = actor },
+		.ch = { .c = c, .now_ms = now_ms, .actor = actor->name,
+			.by = actor },
 		.id = id,
 	};
 	int r = credentials_run_change(&j.ch, credential_revoke_apply,

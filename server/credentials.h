@@ -27,6 +27,7 @@
 #include "../common/db.h"
 #include "http.h"
 
+struct actor;
 struct audit;
 struct inventory;
 struct store;
@@ -86,29 +87,32 @@ struct credential_issued {
  * -EPERM the enrollment token may not enroll that host name, -EACCES the
  * token or credential can no longer be used, -EDQUOT too soon after the
  * last rotation; -EAGAIN the writer's queue is full, and anything else
- * (-EIO) is the store's failure.  actor is the principal's name,
- * recorded in the audit trail.
+ * (-EIO) is the store's failure.  actor (account.h) is who acts, by
+ * name in the audit trail; when its session may no longer act
+ * (session_check_actor()), nothing changes: -ESTALE (its account
+ * changed) or -EACCES (its session ended).
  */
 int credentials_token_create(struct credentials *c, const char *customer,
 			     int64_t expires_ms, int64_t max_uses,
-			     const char *actor, int64_t now_ms,
+			     const struct actor *actor, int64_t now_ms,
 			     struct credential_issued *ret, char *err,
 			     size_t errlen);
 /* The same, for host names matching the shell pattern hosts only. */
 int credentials_token_create_for(struct credentials *c, const char *customer,
 				 const char *hosts, int64_t expires_ms,
-				 int64_t max_uses, const char *actor,
+				 int64_t max_uses, const struct actor *actor,
 				 int64_t now_ms, struct credential_issued *ret,
 				 char *err, size_t errlen);
 int credentials_token_revoke(struct credentials *c, int64_t id,
-			     const char *actor, int64_t now_ms, char *err,
-			     size_t errlen);
+			     const struct actor *actor, int64_t now_ms,
+			     char *err, size_t errlen);
 /* A new secret for the per-host credential p presented. */
 int credentials_rotate(struct credentials *c, const struct principal *p,
 		       int64_t now_ms, struct credential_issued *ret,
 		       char *err, size_t errlen);
-int credentials_revoke(struct credentials *c, int64_t id, const char *actor,
-		       int64_t now_ms, char *err, size_t errlen);
+int credentials_revoke(struct credentials *c, int64_t id,
+		       const struct actor *actor, int64_t now_ms, char *err,
+		       size_t errlen);
 /* Entries in the index, for the benchmark and /metrics. */
 size_t credentials_count(struct credentials *c);
 

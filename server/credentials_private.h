@@ -52,7 +52,9 @@ struct credentials {
 struct change {
 	struct credentials *c;
 	int64_t now_ms;
-	const char *actor;
+	const char *actor; /* for the trail: by's name, or a host's credential */
+	/* An admin's change: checked first (session_check_actor()); or NULL. */
+	const struct actor *by;
 	bool refused; /* fail() was called: err says why */
 	char err[384];
 };
@@ -69,6 +71,7 @@ int credentials_fail(struct change *ch, int r, const char *fmt, ...)
 /*
  * Run a change job, then apply it to the index in commit order; 0, or
  * -errno with its message in err (see credentials.h for the codes).
+ * Neither runs when ch->by may no longer act.
  */
 int credentials_run_change(struct change *ch, writer_fn fn, writer_done_fn then,
 			   void *job, char *err, size_t errlen);

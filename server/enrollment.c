@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../common/util.h"
+#include "account.h"
 #include "credentials_private.h"
 #include "credindex.h"
 #include "hostclaim.h"
@@ -387,11 +388,12 @@ static int approve_apply(struct store *st, void *arg)
 
 int enrollment_approve(struct credentials *c, const char *host,
 		       const char *customer, int64_t expires_ms,
-		       const char *actor, int64_t now_ms, int64_t *ret_id,
-		       char *err, size_t errlen)
+		       const struct actor *actor, int64_t now_ms,
+		       int64_t *ret_id, char *err, size_t errlen)
 {
 	struct approve_job j = {
-		.ch = { .c = c, .now_ms = now_ms, .actor = actor },
+		.ch = { .c = c, .now_ms = now_ms, .actor = actor->name,
+			.by = actor },
 		.host = host,
 		.customer = customer,
 		.expires_ms = expires_ms,

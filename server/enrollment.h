@@ -30,11 +30,12 @@ int enrollment_enroll(struct credentials *c, const struct principal *p,
 /*
  * An administrator approves the next enrollment of host until expires_ms:
  * into customer (moving the host there), or NULL (its own customer, while
- * its agent is in use).  0 and *ret_id.
+ * its agent is in use).  0 and *ret_id; -ESTALE or -EACCES when actor
+ * may no longer act (credentials.h).
  */
 int enrollment_approve(struct credentials *c, const char *host,
 		       const char *customer, int64_t expires_ms,
-		       const char *actor, int64_t now_ms, int64_t *ret_id,
-		       char *err, size_t errlen);
+		       const struct actor *actor, int64_t now_ms,
+		       int64_t *ret_id, char *err, size_t errlen);
 
 #endif

@@ -28,6 +28,7 @@ struct principal {
 	int64_t credential_id; /* the per-host credential or enrollment token */
 	char denied[192];   /* see http_authenticator */
 	int64_t session_id; /* a console session's (session.h); 0 for tokens */
+	int64_t account_generation; /* its account's at login (account.h) */
 };
 
 /*

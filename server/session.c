@@ -55,6 +55,13 @@ struct session {
 	int64_t created_ms, seen_ms;
 	int64_t stored_seen_ms; /* seen as the store has it */
 	/*
+	 * Its account's generation at login (account_verify()'s stamp): what
+	 * the changes its requests make check (session_check_actor()).  A
+	 * restored session has its account's current one: start purged the
+	 * sessions of accounts changed since their login.
+	 */
+	int64_t account_generation;
+	/*
 	 * A login not committed yet pushes it out (make_room()): it still
 	 * works, but no longer counts against max_sessions nor is pushed
 	 * out again; it leaves memory when the login commits, and stays
@@ -330,6 +337,7 @@ static int row_session(sqlite3_stmt *q, struct session *ret)
 	memcpy(ret->csrf, csrf, SESSION_SECRET_LEN);
 	ret->created_ms = sqlite3_column_int64(q, 4);
 	ret->seen_ms = ret->stored_seen_ms = sqlite3_column_int64(q, 5);
+	ret->account_generation = sqlite3_column_int64(q, 6);
 	return 0;
 }
 
@@ -341,8 +349,10 @@ static int restore(struct sessions *s, struct store *st,
 	int rc, r;
 
 	r = store_prepare(st,
-			  "SELECT hash, name, perms, csrf, created, seen"
-			  " FROM console_sessions ORDER BY seen DESC LIMIT ?1",
+			  "SELECT s.hash, s.name, s.perms, s.csrf, s.created,"
+			  " s.seen, a.generation FROM console_sessions s"
+			  " JOIN accounts a ON a.name = s.name"
+			  " ORDER BY s.seen DESC LIMIT ?1",
 			  &q);
 	if (r < 0)
 		return r;
@@ -567,6 +577,8 @@ int session_create(struct sessions *s, const struct console_config *conf,
 
 	j.se = (struct session){ .perms = perms, .created_ms = now_ms,
 				 .seen_ms = now_ms, .stored_seen_ms = now_ms };
+	if (stamp != NULL)
+		j.se.account_generation = stamp->generation;
 	random_text(issued.secret);
 	random_text(j.se.csrf);
 	secret_hash(issued.secret, j.se.hash);
@@ -715,12 +727,50 @@ int session_authenticate(struct sessions *s, const struct console_config *conf,
 		post = touch_apply;
 	}
 	*ret = (struct principal){ .perms = se->perms, .session_id = se->id };
+	ret->account_generation = se->account_generation;
 	strlcpy_safe(ret->name, se->name, sizeof(ret->name));
 out:
 	pthread_mutex_unlock(&s->lock);
 	if (post != NULL && s->w != NULL)
 		post_row(s, post, &job);
 	return r;
+}
+
+void session_actor(struct sessions *s, const struct principal *p,
+		   struct actor *ret)
+{
+	*ret = (struct actor){ .name = p->name };
+	if (p->session_id == 0)
+		return;
+	ret->sessions = s;
+	ret->session_id = p->session_id;
+	ret->stamp.generation = p->account_generation;
+}
+
+/*
+ * The account first, in the store (account_check_stamp()): a change of
+ * it ends its sessions only once it committed, possibly after this job
+ * in the same group.  Then the session, in memory: a logout ahead in the
+ * same group may still show it, and the change goes through as though
+ * it came first, as it could have.
+ */
+int session_check_actor(const struct actor *actor)
+{
+	struct sessions *s = actor->sessions;
+	ssize_t i;
+	int r;
+
+	if (s == NULL)
+		return 0;
+	if (s->users != NULL) {
+		r = account_check_stamp(s->users, actor->name, &actor->stamp);
+		if (r < 0)
+			return r;
+	}
+	pthread_mutex_lock(&s->lock);
+	i = find_id(s, actor->session_id);
+	pthread_mutex_unlock(&s->lock);
+	return i < 0 ? writer_refuse(-EACCES) : 0;
 }
 
 int session_get(struct sessions *s, const struct console_config *conf,

@@ -41,6 +41,7 @@
 
 struct account_stamp;
 struct accounts;
+struct actor;
 struct cfg;
 struct cfg_node;
 struct sessions;
@@ -112,6 +113,27 @@ int session_authenticate(struct sessions *s, const struct console_config *conf,
 			 const char *cookie, const char *csrf,
 			 bool state_changing, int64_t now_ms,
 			 struct principal *ret);
+
+/*
+ * The actor of a request p authenticated (its session's account and
+ * stamp, or a token's name only, unchecked), for the changes it makes
+ * with an admin's authority.  *ret points into p.
+ */
+void session_actor(struct sessions *s, const struct principal *p,
+		   struct actor *ret);
+/*
+ * Inside a writer job, before a change made by actor: 0 when it has no
+ * session (a token) or its session's account is still the one of its
+ * login and the session is open; -ESTALE (declined: writer_refuse())
+ * when the account changed or was deleted since, even by a job ahead in
+ * the same transaction, -EACCES when the session ended, or the store's
+ * error.  The messages a client gets for them:
+ */
+int session_check_actor(const struct actor *actor);
+#define SESSION_ACTOR_CHANGED \
+	"your account changed while this request ran; log in again"
+#define SESSION_ACTOR_ENDED \
+	"your session ended while this request ran; log in again"
 
 /* The CSRF token and deadlines of session id (no secret): 0, or -ENOENT. */
 int session_get(struct sessions *s, const struct console_config *conf,

@@ -577,12 +577,17 @@ def gated_login(server, gate, name, meanwhile=lambda: None):
     return gated(gate, lambda: login_request(server, name, PASSWORD), meanwhile)
 
 
+def server_with_gate(tmp_path, variable):
+    """A server started with the test gate variable naming a new FIFO, and
+    the FIFO's path."""
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    return Server(tmp_path / "server").start(env={variable: str(gate)}), gate
+
+
 @pytest.fixture
 def gated_server(tmp_path):
-    gate = tmp_path / "login-gate"
-    os.mkfifo(gate)
-    srv = Server(tmp_path / "server").start(
-        env={"TOCSIN_TEST_PASSWORD_GATE": str(gate)})
+    srv, gate = server_with_gate(tmp_path, "TOCSIN_TEST_PASSWORD_GATE")
     yield srv, gate
     srv.stop()
 
@@ -646,3 +651,97 @@ def test_a_password_change_over_an_admin_s_reset_is_409(gated_server):
     assert login_request(server, "carol", PASSWORD).status == 401
     r = gated(gate, lambda: login_request(server, "carol", "reset by the admin"))
     assert r.status == 201, r.body
+
+
+@pytest.fixture
+def actor_gated_server(tmp_path):
+    """A server whose session requests for an admin's change wait at a FIFO
+    after their authentication (console_api_actor()'s test gate)."""
+    srv, gate = server_with_gate(tmp_path, "TOCSIN_TEST_ACTOR_GATE")
+    yield srv, gate
+    srv.stop()
+
+
+def change_account(server, name, change):
+    """What another admin (a configured token: not gated) does to name."""
+    if change == "role":
+        create_account(server, name, role="viewer")
+    elif change == "password":
+        create_account(server, name, role="admin", password="another long password")
+    else:
+        r = server.request("DELETE", f"/api/v1/accounts/{name}", token=ADMIN_TOKEN)
+        assert r.status == 200, r.body
+
+
+def refusals(server):
+    return [(e["actor"], e["action"], e["target"], e["detail"])
+            for e in audit(server) if e["action"].endswith(".refused")]
+
+
+ADMIN_CHANGES = {
+    "account": ("PUT", "/api/v1/accounts/mallory",
+                {"role": "admin", "password": PASSWORD},
+                "account.set", "mallory"),
+    "token": ("POST", "/api/v1/enrollment-tokens", {"customer": "acme"},
+              "enrollment_token.create", "enrollment token"),
+}
+
+
+@pytest.mark.parametrize("what", sorted(ADMIN_CHANGES))
+@pytest.mark.parametrize("change", ["role", "password", "delete"])
+def test_an_admin_changed_while_its_request_runs_changes_nothing(
+        actor_gated_server, change, what):
+    server, gate = actor_gated_server
+    method, path, body, action, target = ADMIN_CHANGES[what]
+    create_account(server, "carol", role="admin")
+    carol = Session(server, "carol")
+    r = gated(gate, lambda: carol.request(method, path, body=body),
+              lambda: change_account(server, "carol", change))
+    assert (r.status, r.json()) == (409, {
+        "error": "your account changed while this request ran; log in again"})
+    accounts = server.request("GET", "/api/v1/accounts", token=ADMIN_TOKEN).json()
+    assert "mallory" not in [a["name"] for a in accounts["accounts"]]
+    tokens = server.admin("GET", "/api/v1/enrollment-tokens").json()
+    assert tokens["enrollment_tokens"] == []
+    assert refusals(server) == [
+        ("carol", f"{action}.refused", target,
+         "the account changed while the request ran")]
+    assert (f"{action} of {target} by carol (session) refused: the account"
+            " changed while the request ran") in server.log.read_text()
+
+
+def test_an_admin_whose_session_ends_while_its_request_runs_is_401(
+        actor_gated_server):
+    server, gate = actor_gated_server
+    create_account(server, "carol", role="admin")
+    carol = Session(server, "carol")
+    create_account(server, "dave")
+
+    def logout():
+        assert carol.logout().status == 200
+
+    r = gated(gate, lambda: carol.request("DELETE", "/api/v1/accounts/dave"),
+              logout)
+    assert (r.status, r.json()) == (401, {
+        "error": "your session ended while this request ran; log in again"})
+    accounts = server.request("GET", "/api/v1/accounts", token=ADMIN_TOKEN).json()
+    assert "dave" in [a["name"] for a in accounts["accounts"]]
+    assert refusals(server) == [
+        ("carol", "account.delete.refused", "dave",
+         "the session ended while the request ran")]
+
+
+def test_an_unchanged_admin_s_request_passes_the_gate(actor_gated_server):
+    server, gate = actor_gated_server
+    create_account(server, "carol", role="admin")
+    create_account(server, "dave", role="admin")
+    carol = Session(server, "carol")
+    # Another admin's change is no change of carol's.
+    r = gated(gate, lambda: carol.request("PUT", "/api/v1/accounts/erin",
+                                          body={"role": "viewer", "password": PASSWORD}),
+              lambda: change_account(server, "dave", "role"))
+    assert r.status == 201, r.body
+    created = [e for e in audit(server) if e["action"] == "account.create"
+               and e["target"] == "erin"]
+    assert [e["actor"] for e in created] == ["carol"]
+    assert refusals(server) == []

@@ -19,15 +19,20 @@
 
 #include "../../common/config.h"
 #include "../../common/util.h"
+#include "../../server/account.h"
 #include "../../server/audit.h"
 #include "../../server/credentials.h"
 #include "../../server/enrollment.h"
 #include "../../server/inventory.h"
+#include "../../server/server.h"
+#include "../../server/session.h"
 #include "../../server/store.h"
 #include "../../server/writer.h"
 #include "tmpdb.h"
 
 #define T0 1795341600000LL /* 2026-11-22 10:00 UTC */
+/* Changes made by a configured admin token: nothing to check. */
+#define ADMIN ACTOR_UNCHECKED("admin")
 #define DAY (24 * 3600 * 1000LL)
 
 struct fixture {
@@ -88,7 +93,7 @@ static struct credential_issued token(struct fixture *f, int64_t max_uses)
 	char err[256];
 
 	assert_int_equal(credentials_token_create(f->c, "acme", T0 + 7 * DAY,
-						  max_uses, "admin", T0, &t,
+						  max_uses, ADMIN, T0, &t,
 						  err, sizeof(err)),
 			 0);
 	return t;
@@ -150,7 +155,7 @@ static struct credential_issued token_of(struct fixture *f, const char *customer
 	char err[256];
 
 	assert_int_equal(credentials_token_create_for(f->c, customer, hosts,
-						      T0 + 60 * DAY, 0, "admin",
+						      T0 + 60 * DAY, 0, ADMIN,
 						      T0, &t, err, sizeof(err)),
 			 0);
 	return t;
@@ -163,7 +168,7 @@ static void approve(struct fixture *f, const char *host, const char *customer,
 	int64_t id;
 
 	assert_int_equal(enrollment_approve(f->c, host, customer, now + DAY,
-					     "admin", now, &id, err, sizeof(err)),
+					     ADMIN, now, &id, err, sizeof(err)),
 			 0);
 	assert_true(id > 0);
 }
@@ -209,7 +214,7 @@ static void test_a_host_of_another_customer_is_refused(void **state)
 
 	enroll(f, acme.secret, "web01", T0);
 	assert_int_equal(credentials_token_create(f->c, "globex", T0 + DAY, 0,
-						  "admin", T0, &globex, err,
+						  ADMIN, T0, &globex, err,
 						  sizeof(err)),
 			 0);
 	p = auth_ok(f, globex.secret, T0);
@@ -228,7 +233,7 @@ static void test_a_claim_outlives_revocation_until_an_admin_moves_it(void **stat
 	char err[256];
 
 	first = enroll(f, acme.secret, "web01", T0);
-	assert_int_equal(credentials_revoke(f->c, first.id, "admin", T0, err, sizeof(err)), 0);
+	assert_int_equal(credentials_revoke(f->c, first.id, ADMIN, T0, err, sizeof(err)), 0);
 	/* revoking frees nothing: the name stays acme's */
 	enroll_refused(f, globex.secret, "web01", NULL, T0 + 1000, -EEXIST,
 		       "host web01 belongs to customer acme (since 2026-11-22T10:00:00.000Z)");
@@ -350,10 +355,10 @@ static void test_long_ended_entries_are_forgotten(void **state)
 
 	gone = enroll(f, t.secret, "web01", T0);
 	kept = enroll(f, t.secret, "web02", T0);
-	assert_int_equal(credentials_revoke(f->c, gone.id, "admin", T0, err, sizeof(err)), 0);
+	assert_int_equal(credentials_revoke(f->c, gone.id, ADMIN, T0, err, sizeof(err)), 0);
 	assert_int_equal(credentials_count(f->c), 3);
 	/* the next change a month later prunes the index */
-	assert_int_equal(credentials_revoke(f->c, kept.id, "admin", T0 + 31 * DAY, err,
+	assert_int_equal(credentials_revoke(f->c, kept.id, ADMIN, T0 + 31 * DAY, err,
 					    sizeof(err)), 0);
 	/* gone ended over 30 days before: forgotten; kept just ended: kept */
 	assert_int_equal(credentials_count(f->c), 2);
@@ -401,10 +406,10 @@ static void test_revocation_and_reopening_agree(void **state)
 	old = enroll(f, t.secret, "web03", T0);
 	p = auth_ok(f, old.secret, T0);
 	assert_int_equal(credentials_rotate(f->c, &p, T0, &rot, err, sizeof(err)), 0);
-	assert_int_equal(credentials_revoke(f->c, gone.id, "admin", T0, err, sizeof(err)), 0);
-	assert_int_equal(credentials_revoke(f->c, gone.id, "admin", T0, err, sizeof(err)),
+	assert_int_equal(credentials_revoke(f->c, gone.id, ADMIN, T0, err, sizeof(err)), 0);
+	assert_int_equal(credentials_revoke(f->c, gone.id, ADMIN, T0, err, sizeof(err)),
 			 -EALREADY);
-	assert_int_equal(credentials_revoke(f->c, 999, "admin", T0, err, sizeof(err)), -ENOENT);
+	assert_int_equal(credentials_revoke(f->c, 999, ADMIN, T0, err, sizeof(err)), -ENOENT);
 	auth_denied(f, gone.secret, T0, "was revoked");
 
 	close_all(f);
@@ -467,7 +472,7 @@ static void *racer_revoke(void *arg)
 {
 	struct racer *x = arg;
 
-	x->r = credentials_revoke(x->f->c, x->id, "admin", T0 + 1000, x->err,
+	x->r = credentials_revoke(x->f->c, x->id, ADMIN, T0 + 1000, x->err,
 				  sizeof(x->err));
 	return NULL;
 }
@@ -577,6 +582,79 @@ static void test_two_enrollments_of_one_host_leave_one_credential(void **state)
 	assert_string_equal(auth_ok(f, e2.out.secret, T0 + 2000).host, "web01");
 }
 
+/* Audit entries of action, on the writer's connection (held meanwhile). */
+static long long audited(struct fixture *f, const char *action)
+{
+	sqlite3_stmt *q;
+	long long n = -1;
+
+	store_lock(f->st);
+	assert_int_equal(store_prepare(f->st, "SELECT count(*) FROM audit"
+					      " WHERE action = ?1", &q),
+			 0);
+	sqlite3_bind_text(q, 1, action, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	store_unlock(f->st);
+	return n;
+}
+
+/*
+ * An admin's console session that ended while its request ran (the
+ * request authenticated before): none of the admin's changes happen,
+ * -EACCES with the message the client gets.  (Its account's changes are
+ * test_session_store's: these sessions are in memory, with no accounts.)
+ */
+static void test_an_ended_session_s_changes_are_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct credential_issued t = token(f, 0);
+	struct credential_issued cred = enroll(f, t.secret, "web01", T0);
+	struct console_config conf;
+	struct session_issued is;
+	struct credential_issued tok;
+	struct sessions *s;
+	struct principal p = { 0 };
+	struct actor by;
+	char err[384];
+	int64_t id;
+
+	console_config_defaults(&conf);
+	assert_int_equal(sessions_new(&s), 0);
+	assert_int_equal(session_create(s, &conf, "boss", PERM_ADMIN, NULL, T0,
+					&is),
+			 0);
+	assert_int_equal(session_authenticate(s, &conf, is.secret, is.csrf, true,
+					      T0, &p),
+			 0);
+	session_actor(s, &p, &by);
+	assert_int_equal(session_delete(s, p.session_id), 0);
+
+	assert_int_equal(credentials_token_create(f->c, "acme", T0 + DAY, 0, &by,
+						  T0, &tok, err, sizeof(err)),
+			 -EACCES);
+	assert_string_equal(err, SESSION_ACTOR_ENDED);
+	assert_int_equal(credentials_token_revoke(f->c, t.id, &by, T0, err,
+						  sizeof(err)),
+			 -EACCES);
+	assert_int_equal(credentials_revoke(f->c, cred.id, &by, T0, err,
+					    sizeof(err)),
+			 -EACCES);
+	assert_int_equal(enrollment_approve(f->c, "web01", NULL, T0 + DAY, &by,
+					    T0, &id, err, sizeof(err)),
+			 -EACCES);
+	assert_string_equal(err, SESSION_ACTOR_ENDED);
+	/* Nothing changed: the token still enrolls, the credential works. */
+	auth_ok(f, cred.secret, T0);
+	enroll(f, t.secret, "web02", T0);
+	assert_int_equal(audited(f, "enrollment_token.create"), 1);
+	assert_int_equal(audited(f, "enrollment_token.revoke"), 0);
+	assert_int_equal(audited(f, "credential.revoke"), 0);
+	assert_int_equal(audited(f, "enrollment.approve"), 0);
+	sessions_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -594,6 +672,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_long_ended_entries_are_forgotten, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_revocation_after_a_rotation_revokes_its_successor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_enrollments_of_one_host_leave_one_credential, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_an_ended_session_s_changes_are_refused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

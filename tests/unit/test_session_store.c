@@ -31,6 +31,8 @@
 #include "tmpdb.h"
 
 #define T0 1795341600000LL
+/* Changes made by a configured admin token: nothing to check. */
+#define ADMIN ACTOR_UNCHECKED("admin")
 #define TECH (PERM_READ | PERM_WRITE)
 
 struct fixture {
@@ -85,9 +87,9 @@ static int setup(void **state)
 	open_all(f, T0);
 	/* The accounts exist before any login. */
 	if (account_set(f->a, "carol", "technician", "correct horse battery",
-			"admin", T0 - 1000, err, sizeof(err)) != 1 ||
+			ADMIN, T0 - 1000, err, sizeof(err)) != 1 ||
 	    account_set(f->a, "dave", "technician", "correct horse battery",
-			"admin", T0 - 1000, err, sizeof(err)) != 1)
+			ADMIN, T0 - 1000, err, sizeof(err)) != 1)
 		return -1;
 	*state = f;
 	return 0;
@@ -216,7 +218,7 @@ static void test_ended_sessions_stay_ended_after_a_restart(void **state)
 	assert_int_equal(session_delete(f->s, p.session_id), 0); /* logout */
 	/* A new password ends carol's other sessions; a later login is new. */
 	assert_int_equal(account_set(f->a, "carol", "technician",
-				     "another long password", "carol", T0 + 10,
+				     "another long password", ACTOR_UNCHECKED("carol"), T0 + 10,
 				     err, sizeof(err)),
 			 0);
 	assert_int_equal(session_delete_account(f->s, "carol"), 1);
@@ -245,10 +247,10 @@ static void test_a_changed_or_deleted_account_is_checked_at_start(void **state)
 	login(f, "dave", T0, &dave);
 	/* Only the accounts change: the sessions' rows are left as they are. */
 	assert_int_equal(account_set(f->a, "carol", "viewer",
-				     "correct horse battery", "admin", T0 + 10,
+				     "correct horse battery", ADMIN, T0 + 10,
 				     err, sizeof(err)),
 			 0);
-	assert_int_equal(account_delete(f->a, "dave", "admin", T0 + 10), 0);
+	assert_int_equal(account_delete(f->a, "dave", ADMIN, T0 + 10), 0);
 	assert_int_equal(count(f, "SELECT count(*) FROM console_sessions"), 2);
 	restart(f, T0 + 1000);
 	assert_int_equal(change(f, &carol, T0 + 1000, &p), -EACCES);
@@ -616,7 +618,7 @@ static void test_a_login_checked_before_a_new_password_gets_no_session(
 	char err[256];
 
 	assert_int_equal(account_set(f->a, "carol", "technician",
-				     "another long password", "admin", T0 + 10,
+				     "another long password", ADMIN, T0 + 10,
 				     err, sizeof(err)),
 			 0);
 	session_delete_account(f->s, "carol");
@@ -639,19 +641,19 @@ static void test_a_login_checked_before_a_deletion_or_new_role_gets_none(
 	struct session_issued is = { 0 };
 	char err[256];
 
-	assert_int_equal(account_delete(f->a, "carol", "admin", T0 + 10), 0);
+	assert_int_equal(account_delete(f->a, "carol", ADMIN, T0 + 10), 0);
 	assert_int_equal(login_checked(f, "carol", &carol, T0 + 20, &is), -ESTALE);
 	no_session_of(f, "carol", &is);
 	/* Created again (same name, same password): still another account. */
 	assert_int_equal(account_set(f->a, "carol", "technician",
-				     "correct horse battery", "admin", T0 + 30,
+				     "correct horse battery", ADMIN, T0 + 30,
 				     err, sizeof(err)),
 			 1);
 	assert_int_equal(login_checked(f, "carol", &carol, T0 + 40, &is), -ESTALE);
 	no_session_of(f, "carol", &is);
 	/* The same password, a lower role. */
 	assert_int_equal(account_set(f->a, "dave", "viewer",
-				     "correct horse battery", "admin", T0 + 50,
+				     "correct horse battery", ADMIN, T0 + 50,
 				     err, sizeof(err)),
 			 0);
 	assert_int_equal(login_checked(f, "dave", &dave, T0 + 60, &is), -ESTALE);
@@ -674,7 +676,7 @@ static void test_a_login_of_an_unchanged_account_gets_its_session(
 
 	stamp = checked(f, "carol", "correct horse battery");
 	assert_int_equal(account_set(f->a, "dave", "viewer",
-				     "another long password", "admin", T0 + 10,
+				     "another long password", ADMIN, T0 + 10,
 				     err, sizeof(err)),
 			 0);
 	assert_int_equal(login_checked(f, "carol", &stamp, T0 + 20, &is), 0);
@@ -705,15 +707,17 @@ struct set_thread {
 	pthread_t thread;
 	struct fixture *f;
 	const char *name, *role, *password;
+	const struct actor *by; /* NULL: a token of an admin */
 	int result;
 };
 
 static void *set_main(void *arg)
 {
 	struct set_thread *t = arg;
+	const struct actor *by = t->by ? t->by : ADMIN;
 	char err[256];
 
-	t->result = account_set(t->f->a, t->name, t->role, t->password, "admin",
+	t->result = account_set(t->f->a, t->name, t->role, t->password, by,
 				T0 + 10, err, sizeof(err));
 	return NULL;
 }
@@ -741,6 +745,192 @@ static void test_a_change_ahead_in_the_login_s_group_is_seen(void **state)
 	assert_int_equal(set.result, 0);
 	assert_int_equal(racing.result, -ESTALE);
 	no_session_of(f, "carol", &racing.is);
+}
+
+/*
+ * The admin boss logged in (an admin's password checked, then its
+ * session) and a request of that session authenticated: *ret acts for
+ * it, as console_api_actor() makes it.
+ */
+static void admin_request(struct fixture *f, int64_t now_ms,
+			  struct session_issued *ret_is, struct principal *ret_p,
+			  struct actor *ret)
+{
+	struct account_stamp stamp;
+	unsigned perms;
+	char err[256];
+
+	assert_int_equal(account_set(f->a, "boss", "admin",
+				     "correct horse battery", ADMIN, now_ms - 10,
+				     err, sizeof(err)),
+			 1);
+	assert_int_equal(account_verify(f->a, "boss", "correct horse battery",
+					&perms, &stamp),
+			 0);
+	assert_int_equal(session_create(f->s, &f->conf, "boss", perms, &stamp,
+					now_ms, ret_is),
+			 0);
+	assert_int_equal(change(f, ret_is, now_ms, ret_p), 0);
+	session_actor(f->s, ret_p, ret);
+}
+
+/* Whether account name is in the store. */
+static long long account_stored(struct fixture *f, const char *name)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM accounts WHERE name = '%s'", name);
+	return count(f, sql);
+}
+
+/*
+ * An admin's session request authenticated, then its account demoted,
+ * given a new password or deleted before the request's change: the
+ * change is refused (-ESTALE), nothing changed, even though the session
+ * was not ended yet (session_delete_account() runs after the change
+ * that ends it: the window of a request in flight).
+ */
+static void test_a_change_by_a_session_whose_account_changed_is_refused(
+	void **state)
+{
+	/* role NULL: the account is deleted */
+	static const struct {
+		const char *role, *password;
+	} changes[] = {
+		{ "viewer", "correct horse battery" },
+		{ "admin", "another long password" },
+		{ NULL, NULL },
+	};
+	struct fixture *f = *state;
+	struct session_issued is;
+	struct principal p;
+	struct actor by;
+	char err[256];
+
+	for (size_t i = 0; i < ARRAY_SIZE(changes); i++) {
+		admin_request(f, T0 + 100 * (int64_t)i, &is, &p, &by);
+		/* Unchanged, the session acts. */
+		assert_int_equal(account_set(f->a, "erin", "viewer",
+					     "correct horse battery", &by, T0,
+					     err, sizeof(err)),
+				 1);
+		assert_int_equal(account_delete(f->a, "erin", &by, T0), 0);
+		if (changes[i].role == NULL)
+			assert_int_equal(account_delete(f->a, "boss", ADMIN, T0),
+					 0);
+		else
+			assert_int_equal(account_set(f->a, "boss",
+						     changes[i].role,
+						     changes[i].password, ADMIN,
+						     T0, err, sizeof(err)),
+					 0);
+		err[0] = '\0';
+		assert_int_equal(account_set(f->a, "erin", "admin",
+					     "correct horse battery", &by, T0,
+					     err, sizeof(err)),
+				 -ESTALE);
+		assert_string_equal(err, SESSION_ACTOR_CHANGED);
+		assert_int_equal(account_stored(f, "erin"), 0);
+		assert_int_equal(account_delete(f->a, "carol", &by, T0),
+				 -ESTALE);
+		assert_int_equal(account_stored(f, "carol"), 1);
+		session_delete_account(f->s, "boss");
+		account_delete(f->a, "boss", ADMIN, T0);
+	}
+	/* The trail has the changes made, not the ones refused. */
+	assert_int_equal(count(f, "SELECT count(*) FROM audit"
+				  " WHERE target = 'erin' AND action = 'account.create'"),
+			 ARRAY_SIZE(changes));
+	assert_int_equal(count(f, "SELECT count(*) FROM audit"
+				  " WHERE target = 'carol' AND action = 'account.delete'"),
+			 0);
+}
+
+/* A session that ended (a logout) while its request ran: -EACCES. */
+static void test_a_change_by_a_session_that_ended_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct session_issued is;
+	struct principal p, token = { .name = "ops" };
+	struct actor by;
+	char err[256];
+
+	admin_request(f, T0, &is, &p, &by);
+	assert_int_equal(session_delete(f->s, p.session_id), 0);
+	assert_int_equal(account_set(f->a, "erin", "admin",
+				     "correct horse battery", &by, T0, err,
+				     sizeof(err)),
+			 -EACCES);
+	assert_string_equal(err, SESSION_ACTOR_ENDED);
+	assert_int_equal(account_delete(f->a, "carol", &by, T0), -EACCES);
+	assert_int_equal(account_stored(f, "erin"), 0);
+	assert_int_equal(account_stored(f, "carol"), 1);
+	/* A configured token has no session nor account: never refused. */
+	session_actor(f->s, &token, &by);
+	assert_null(by.sessions);
+	assert_int_equal(account_set(f->a, "erin", "admin",
+				     "correct horse battery", &by, T0, err,
+				     sizeof(err)),
+			 1);
+}
+
+/* A session restored by a restart acts with its account's stamp. */
+static void test_a_restored_session_still_acts(void **state)
+{
+	struct fixture *f = *state;
+	struct session_issued is;
+	struct principal p;
+	struct actor by;
+	char err[256];
+
+	admin_request(f, T0, &is, &p, &by);
+	restart(f, T0 + 100);
+	assert_int_equal(change(f, &is, T0 + 100, &p), 0);
+	session_actor(f->s, &p, &by);
+	assert_int_equal(account_set(f->a, "erin", "admin",
+				     "correct horse battery", &by, T0 + 100,
+				     err, sizeof(err)),
+			 1);
+	assert_int_equal(account_set(f->a, "boss", "viewer",
+				     "correct horse battery",
+				     ADMIN, T0 + 200, err,
+				     sizeof(err)),
+			 0);
+	assert_int_equal(account_delete(f->a, "erin", &by, T0 + 300), -ESTALE);
+}
+
+/*
+ * The demotion ahead of the admin's change in one writer group: memory
+ * hears of it only once the group commits, the change's check sees it
+ * in the store.
+ */
+static void test_a_demotion_ahead_in_the_change_s_group_is_seen(void **state)
+{
+	struct fixture *f = *state;
+	struct session_issued is;
+	struct principal p;
+	struct actor by;
+	struct set_thread demote = { .f = f, .name = "boss", .role = "viewer",
+				     .password = "correct horse battery" };
+	struct set_thread create = { .f = f, .name = "erin", .role = "admin",
+				     .password = "correct horse battery",
+				     .by = &by };
+
+	admin_request(f, T0, &is, &p, &by);
+	hold_writer(f);
+	assert_int_equal(pthread_create(&demote.thread, NULL, set_main, &demote),
+			 0);
+	queue_waits(f, 1);
+	assert_int_equal(pthread_create(&create.thread, NULL, set_main, &create),
+			 0);
+	queue_waits(f, 2);
+	release_writer(f);
+	pthread_join(demote.thread, NULL);
+	pthread_join(create.thread, NULL);
+	assert_int_equal(demote.result, 0);
+	assert_int_equal(create.result, -ESTALE);
+	assert_int_equal(account_stored(f, "erin"), 0);
 }
 
 /* A store that refuses to delete sessions' rows. */
@@ -788,7 +978,7 @@ static void test_ends_the_store_refuses_are_not_restored(void **state)
 	/* 10 s unused: expired; the removal the request posts is refused. */
 	assert_int_equal(change(f, &expiring, T0 + 10000, &p), -EACCES);
 	assert_int_equal(account_set(f->a, "carol", "technician",
-				     "another long password", "carol", T0 + 10000,
+				     "another long password", ACTOR_UNCHECKED("carol"), T0 + 10000,
 				     err, sizeof(err)),
 			 0);
 	assert_int_equal(session_delete_account(f->s, "carol"), 1);
@@ -810,6 +1000,17 @@ static void test_ends_the_store_refuses_are_not_restored(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			test_a_change_by_a_session_whose_account_changed_is_refused,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_change_by_a_session_that_ended_is_refused, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_a_restored_session_still_acts,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_demotion_ahead_in_the_change_s_group_is_seen, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_a_session_and_its_csrf_token_survive_a_restart, setup,
 			teardown),
