@@ -167,6 +167,7 @@ static int agent_start(struct agent *a, struct agent_config *conf, bool send)
 		log_warnx("cannot use the state directory %s: %s; checks run without history",
 			  conf->state_dir, strerror(-r));
 	conf->env.db = a->db;
+	conf->env.read_only = !send;
 	if (!send)
 		return 0;
 	if (a->db == NULL) {

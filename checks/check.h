@@ -129,6 +129,13 @@ struct check_env {
 	 */
 	bool one_shot;
 	/*
+	 * True when the run delivers nothing (--dry-run, check): a check
+	 * may read its state in db but writes none.  What it remembers of
+	 * what it reported would be wrong (nothing was reported), and a
+	 * sample taken at a test hook's time would rewrite history.
+	 */
+	bool read_only;
+	/*
 	 * Which check reports which systemd unit's failure (claims.h): the
 	 * backup check claims its jobs' units in configure(), the services
 	 * check leaves them to it.  NULL where nobody keeps claims.
