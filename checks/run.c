@@ -6,8 +6,10 @@
  * The child is finished once its leader has exited and been reaped: its
  * group is killed first (what it left behind), and what is in the pipes
  * then is all the leader wrote, since it could not exit while blocked on
- * a full pipe.  At the deadline the group is killed and the pidfd reports
- * the end as for any exit, so nothing here ever blocks on a child.
+ * a full pipe.  At the deadline the group and the leader are killed and
+ * the pidfd reports the end as for any exit, so nothing here ever blocks
+ * on a child (but on one the kernel cannot kill, in uninterruptible
+ * sleep).
  */
 #include "run.h"
 
@@ -312,6 +314,19 @@ static int reap_if_exited(struct run_child *c)
 	return 0;
 }
 
+/*
+ * Kill a child not yet reaped: its group, and its leader by its pidfd,
+ * for a leader that moved to another group (setpgid) escapes kill(-pid)
+ * and would run on past its deadline, or block run_free().  Until the
+ * leader is reaped neither its pid nor the group's id can be reused.
+ */
+static void kill_child(struct run_child *c)
+{
+	kill(-c->pid, SIGKILL);
+	if (c->pid_fd < 0 || pidfd_send_signal(c->pid_fd, SIGKILL, NULL, 0) < 0)
+		kill(c->pid, SIGKILL);
+}
+
 static bool deadline_passed(struct run_child *c)
 {
 	uint64_t expirations;
@@ -349,7 +364,7 @@ int run_pump(struct run_child *c, struct run_result *ret_result)
 	if (!c->timed_out && !c->reaped && deadline_passed(c)) {
 		/* the pidfd reports the end of the group's leader */
 		c->timed_out = true;
-		kill(-c->pid, SIGKILL);
+		kill_child(c);
 	}
 	r = reap_if_exited(c);
 	if (r < 0)
@@ -385,7 +400,7 @@ void run_free(struct run_child *c)
 	if (c->pid > 0 && !c->reaped) {
 		int status;
 
-		kill(-c->pid, SIGKILL);
+		kill_child(c);
 		while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
 			;
 	}

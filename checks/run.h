@@ -6,7 +6,7 @@
  * apart, and a deadline.
  *
  * A child runs in its own process group.  When the deadline passes the
- * whole group is killed; when the child exits, whatever it left running
+ * whole group is killed, and the child itself should it have left it; when the child exits, whatever it left running
  * in its group is killed too, so neither a hang nor a forgotten
  * background process outlives its check (a descendant that calls setsid
  * escapes).  Output past a limit is read and dropped up to a drain limit,
