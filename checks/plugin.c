@@ -405,7 +405,7 @@ static void plugin_result(const struct plugin *pl, const struct run_result *res,
 {
 	struct nagios_output o;
 	enum check_state state = CHECK_UNKNOWN;
-	char line[NAGIOS_SUMMARY_MAX], t[32];
+	char line[NAGIOS_SUMMARY_MAX], t[32], how[96];
 	json_t *metrics = json_object(), *context;
 	struct check_result *r;
 	int status = res->status;
@@ -420,6 +420,7 @@ static void plugin_result(const struct plugin *pl, const struct run_result *res,
 		json_object_set_new(metrics, o.perf[i].label,
 				    json_real(o.perf[i].value));
 	run_format_timeout(pl->timeout_ms, t, sizeof(t));
+	run_describe(res, pl->timeout_ms, how, sizeof(how));
 	if (res->timed_out) {
 		r = check_results_add(out, pl->name, CHECK_UNKNOWN, metrics,
 				      "%s: timed out after %s and was killed%s%s%s",
@@ -430,6 +431,13 @@ static void plugin_result(const struct plugin *pl, const struct run_result *res,
 		r = check_results_add(out, pl->name, CHECK_UNKNOWN, metrics,
 				      "%s: output exceeded %d KiB and was truncated%s%s",
 				      pl->name, PLUGIN_OUTPUT_MAX / 1024,
+				      line[0] ? "; first line: " : "", line);
+	} else if (res->err_cut && (WIFSIGNALED(status) || code > 3)) {
+		/* most likely SIGPIPE, ours: say so, not "exit status 141" */
+		r = check_results_add(out, pl->name, CHECK_UNKNOWN, metrics,
+				      "%s: the agent closed its stderr after %d MiB, then it %s%s%s%s",
+				      pl->name, PLUGIN_DRAIN_MAX / (1024 * 1024),
+				      WIFSIGNALED(status) ? "was " : "", how,
 				      line[0] ? "; first line: " : "", line);
 	} else if (WIFSIGNALED(status)) {
 		r = check_results_add(out, pl->name, CHECK_UNKNOWN, metrics,

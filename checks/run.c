@@ -40,6 +40,7 @@ struct run_pipe {
 	size_t dropped;  /* bytes past the limit, read and dropped */
 	size_t drain_max;
 	bool truncated;
+	bool cut;        /* closed by us past drain_max */
 };
 
 struct run_child {
@@ -264,6 +265,7 @@ static void pipe_drain(struct run_child *c, struct run_pipe *p)
 		ssize_t n;
 
 		if (p->dropped >= p->drain_max) {
+			p->cut = true;
 			pipe_close(c, p);
 			break;
 		}
@@ -342,6 +344,8 @@ static void take_result(struct run_child *c, struct run_result *ret)
 		.status = c->status,
 		.timed_out = c->timed_out,
 		.truncated = c->out.truncated,
+		.out_cut = c->out.cut,
+		.err_cut = c->err.cut,
 		.output = c->out.data,
 		.len = c->out.len,
 		.cpu_us = c->cpu_us,

@@ -180,6 +180,26 @@ def test_flood_is_truncated_and_unknown(tmp_path):
                                          "truncated; first line: OK - big output")
 
 
+def test_a_stderr_flood_is_said_to_be_cut_off_by_the_agent(tmp_path):
+    """Past 1 MiB of stderr the agent closes the pipe and the plugin dies
+    of SIGPIPE (its shell exits 141): the summary says why, instead of
+    blaming the plugin for a status it never chose."""
+    errflood = script(tmp_path / "errflood.sh", "echo 'OK fine'\nyes err >&2\n")
+    errpipe = script(tmp_path / "errpipe.sh", "echo 'OK fine'\nexec yes err >&2\n")
+    config = plugins_config(tmp_path, [
+        f"{{name: errflood, command: [{errflood}], timeout: 20s}}",
+        f"{{name: errpipe, command: [{errpipe}], timeout: 20s}}"])
+    run = run_check(config, "plugin")
+    assert run.returncode == 0, run.stderr
+    r = rows(run.stdout)
+    cut = "the agent closed its stderr after 1 MiB, then it"
+    assert r["errflood"][1:] == (
+        "unknown", f"errflood: {cut} exited with status 141; first line: OK fine")
+    assert r["errpipe"][1:] == (
+        "unknown", f"errpipe: {cut} was killed by signal 13 (Broken pipe); "
+                   "first line: OK fine")
+
+
 def test_no_shell_minimal_environment_no_leaked_fds(tmp_path):
     env_out = tmp_path / "env.txt"
     probe = script(tmp_path / "probe.sh",
