@@ -344,7 +344,6 @@ static void take_result(struct run_child *c, struct run_result *ret)
 		.status = c->status,
 		.timed_out = c->timed_out,
 		.truncated = c->out.truncated,
-		.out_cut = c->out.cut,
 		.err_cut = c->err.cut,
 		.output = c->out.data,
 		.len = c->out.len,

@@ -40,9 +40,9 @@ struct run_result {
 	int status;      /* wait(2) status; meaningful unless timed_out */
 	bool timed_out;  /* killed at the deadline */
 	bool truncated;  /* stdout beyond its limit was dropped */
-	/* drain_max dropped, so we closed the pipe: writing on, the child
-	 * died of SIGPIPE (or saw EPIPE), through no fault of its own */
-	bool out_cut;
+	/* stderr apart past drain_max, so we closed its pipe: writing on,
+	 * the child died of SIGPIPE (or saw EPIPE), through no fault of its
+	 * own (stdout cut off is truncated too) */
 	bool err_cut;
 	char *output;    /* stdout (and stderr unless apart), NUL-terminated */
 	size_t len;
