@@ -136,6 +136,12 @@ struct check_env {
 	 */
 	bool read_only;
 	/*
+	 * Set just before the checks are freed for a configuration reloaded
+	 * (SIGHUP), so that one that abandons work (a plugin running) can
+	 * say why.
+	 */
+	bool reloading;
+	/*
 	 * Which check reports which systemd unit's failure (claims.h): the
 	 * backup check claims its jobs' units in configure(), the services
 	 * check leaves them to it.  NULL where nobody keeps claims.

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "../common/config.h"
+#include "../common/log.h"
 #include "../common/utf8.h"
 #include "../common/util.h"
 #include "check.h"
@@ -305,6 +306,24 @@ static void plugin_stop(struct plugin_ctx *ctx, struct plugin *pl)
 	pl->child = NULL;
 }
 
+/*
+ * A plugin still running when its configuration goes away is killed and
+ * reports nothing this round: said, so that a result that never comes is
+ * explained (it runs again under the new configuration when due).
+ */
+static void plugin_abandon(struct plugin_ctx *ctx, struct plugin *pl)
+{
+	char ran[32];
+
+	if (pl->child == NULL)
+		return;
+	run_format_timeout(time_mono_ms() - pl->started_ms, ran, sizeof(ran));
+	log_warnx("plugin %s: killed after %s of running, abandoned %s",
+		  pl->name, ran,
+		  ctx->env->reloading ? "by the reload" : "as the agent stops");
+	plugin_stop(ctx, pl);
+}
+
 static void plugin_free(void *p)
 {
 	struct plugin_ctx *ctx = p;
@@ -312,7 +331,7 @@ static void plugin_free(void *p)
 	if (ctx == NULL)
 		return;
 	for (size_t i = 0; i < ctx->nplugins; i++) {
-		plugin_stop(ctx, &ctx->plugins[i]);
+		plugin_abandon(ctx, &ctx->plugins[i]);
 		plugin_clear(&ctx->plugins[i]);
 	}
 	free(ctx->plugins);

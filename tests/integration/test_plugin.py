@@ -4,6 +4,7 @@ Scripts that sleep, flood, exit 3 and 42, leave children behind and print
 perfdata; children are asserted dead afterwards through /proc.
 """
 import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -156,8 +157,11 @@ def test_a_reload_does_not_wait_for_a_plugin_that_left_its_group(server, tmp_pat
                  (tmp_path / "agent.log").read_text(errors="replace"),
                  timeout=20, what="the reload")
         # the reload killed the plugin instead of waiting for its end
-        # (the new configuration may have started it again)
+        # (the new configuration may have started it again), and said so
         assert "slept" not in marker.read_text()
+        log = (tmp_path / "agent.log").read_text(errors="replace")
+        assert re.search(r"plugin leaver: killed after \d+ m?s of running, "
+                         r"abandoned by the reload", log), log
 
 
 def test_flood_is_truncated_and_unknown(tmp_path):
