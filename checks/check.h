@@ -130,9 +130,11 @@ struct check_env {
 	bool one_shot;
 	/*
 	 * True when the run delivers nothing (--dry-run, check): a check
-	 * may read its state in db but writes none.  What it remembers of
-	 * what it reported would be wrong (nothing was reported), and a
-	 * sample taken at a test hook's time would rewrite history.
+	 * writes nothing about what it reported (the services check's units
+	 * reported bad), for nothing was, and the next real run must still
+	 * say it.  What it measured of the host it keeps as any run does
+	 * (disk and backup samples, the apt snapshot): true whoever looked,
+	 * and how tests build a history (agent/oneshot.h's time hook).
 	 */
 	bool read_only;
 	/*

@@ -128,8 +128,6 @@ static int fillrate_ready(struct fillrate *fr, int64_t now_ms)
 			    " WHERE source = ?1 AND volume = ?2 AND t_ms > ?3",
 			    &fr->drop_future)) < 0)
 		goto fail;
-	if (fr->env->read_only)
-		goto done;
 	r = db_prepare(db, "DELETE FROM fill_samples WHERE source = ?1 AND t_ms < ?2",
 		       &s);
 	if (r < 0)
@@ -140,7 +138,6 @@ static int fillrate_ready(struct fillrate *fr, int64_t now_ms)
 	sqlite3_finalize(s);
 	if (r < 0)
 		goto fail;
-done:
 	fr->db = db;
 	return 0;
 fail:
@@ -213,15 +210,10 @@ static int volume_load(struct fillrate *fr, struct volume *vol,
 	return 0;
 }
 
-/*
- * Run a trim statement (?3 = t) for vol; failures only cost disk space.
- * A run that delivers nothing (env->read_only) keeps every row.
- */
+/* Run a trim statement (?3 = t) for vol; failures only cost disk space. */
 static void volume_delete(struct fillrate *fr, sqlite3_stmt *s,
 			  const struct volume *vol, int64_t t_ms)
 {
-	if (fr->env->read_only)
-		return;
 	sqlite3_bind_text(s, 1, fr->source, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, vol->name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, t_ms);
@@ -230,10 +222,7 @@ static void volume_delete(struct fillrate *fr, sqlite3_stmt *s,
 
 /*
  * Append a sample in memory and in the database, dropping what fell out
- * of the long window.  A failed write keeps the sample in memory, and so
- * does a run that delivers nothing (env->read_only): its prediction uses
- * the sample, the daemon's history does not get it (it may have been
- * taken at a test hook's time, see agent/oneshot.h).
+ * of the long window.  A failed write keeps the sample in memory.
  */
 static void volume_record(struct fillrate *fr, struct volume *vol,
 			  const struct predict_config *pc, int64_t now_ms,
@@ -254,8 +243,6 @@ static void volume_record(struct fillrate *fr, struct volume *vol,
 						    .used = (double)used };
 	vol->fitted = false;
 
-	if (fr->env->read_only)
-		return;
 	sqlite3_bind_text(fr->insert, 1, fr->source, -1, SQLITE_STATIC);
 	sqlite3_bind_text(fr->insert, 2, vol->name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(fr->insert, 3, now_ms);

@@ -526,9 +526,8 @@ static void sim_done(struct updates_ctx *ctx, int r, struct run_result *res)
 					      ? xstrdup(ctx->config_error)
 					      : xstrdup("apt-config did not run");
 	}
-	/* without the row, a restarted agent only reports later; a run that
-	 * delivers nothing leaves the daemon's snapshot (and its age) alone */
-	if (ctx->env && ctx->env->db && !ctx->env->read_only)
+	/* without the row, a restarted agent only reports later */
+	if (ctx->env && ctx->env->db)
 		updates_state_save(ctx->env->db, ctx->state_key, s);
 }
 

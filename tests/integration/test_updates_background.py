@@ -14,13 +14,10 @@ them: the simulation runs again only when they changed.
 """
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 
-from checkutil import run_check
-from conftest import (assert_no_sanitizer_errors, binary, run_agent, wait_for,
-                      write_agent_config)
+from conftest import assert_no_sanitizer_errors, binary, wait_for, write_agent_config
 
 FAKE_APT = """\
 #!/bin/sh
@@ -262,31 +259,3 @@ def test_apt_refresh_runs_apt_although_nothing_changed(server, tmp_path):
         assert time.monotonic() - first >= 8
     finally:
         stop(agent, log, log_path)
-
-
-def state_rows(tmp_path, table):
-    """Rows of a table in the agent's state database (0 when it has none)."""
-    db = sqlite3.connect(tmp_path / "agent.db")
-    try:
-        return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
-    finally:
-        db.close()
-
-
-def test_a_dry_run_and_check_leave_the_state_alone(server, tmp_path):
-    """--dry-run and `check` deliver nothing, so they keep nothing either:
-    no apt snapshot that would make the daemon report their result as its
-    own and skip apt, no disk sample in its history.  --once keeps both."""
-    config = updates_config(server, tmp_path, "bg09", sleep=0, apt_interval="1h")
-    for proc in (run_agent(config, "--dry-run"), run_check(config, "updates", "disk")):
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert "security update" in proc.stdout
-    assert apt_runs(tmp_path) == 2
-    assert state_rows(tmp_path, "updates_snapshot") == 0
-    assert state_rows(tmp_path, "fill_samples") == 0
-    proc = run_agent(config, "--once")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert state_rows(tmp_path, "updates_snapshot") == 1
-    assert state_rows(tmp_path, "fill_samples") == 1

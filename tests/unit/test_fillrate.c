@@ -162,39 +162,6 @@ static void test_clock_set_back_drops_future_samples(void **state)
 	fillrate_free(fr);
 }
 
-/*
- * A run that delivers nothing (--dry-run, check; maybe at a test hook's
- * time) predicts from the history and its own sample but changes no row.
- */
-static void test_read_only_run_keeps_the_history(void **state)
-{
-	struct fixture *f = *state;
-	struct predict_config pc;
-	struct prediction p;
-	struct fillrate *fr;
-
-	small_windows(&pc);
-	fr = fillrate_new("disk", &f->env);
-	feed(fr, &pc, 0, 40, &p);
-	fillrate_free(fr);
-	assert_int_equal(count_rows(f->db, "disk"), 40);
-
-	f->env.read_only = true;
-	fr = fillrate_new("disk", &f->env);
-	feed(fr, &pc, 40, 41, &p);
-	assert_true(p.usable);
-	/* a day later: the whole window would be trimmed */
-	assert_int_equal(fillrate_observe(fr, "/srv", &pc, T0 + 24 * HOUR_MS,
-					  50 * MiB, 100 * MiB, &p),
-			 0);
-	/* and an hour back: the future would be dropped */
-	assert_int_equal(fillrate_observe(fr, "/srv", &pc, T0 + 30 * 5 * MIN_MS,
-					  30 * MiB, 100 * MiB, &p),
-			 0);
-	fillrate_free(fr);
-	assert_int_equal(count_rows(f->db, "disk"), 40);
-}
-
 static void test_no_database_no_prediction(void **state)
 {
 	struct check_env env = { .state_dir = "/nonexistent" };
@@ -236,7 +203,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_history_survives_a_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spacing_bounds_and_sources, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clock_set_back_drops_future_samples, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_read_only_run_keeps_the_history, setup, teardown),
 		cmocka_unit_test(test_no_database_no_prediction),
 		cmocka_unit_test_setup_teardown(test_volume_limit, setup, teardown),
 	};
