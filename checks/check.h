@@ -176,6 +176,13 @@ struct check {
 	int (*watch_fd)(void *ctx);
 	int (*on_ready)(void *ctx, int64_t now_ms, struct check_results *out);
 	/*
+	 * What collect() or on_ready() returned is in the outbox (or, in a
+	 * one-shot run, delivered or not) before the agent calls the check
+	 * again or frees it; the services check counts on it to forget a
+	 * unit it reported bad only once the ok is queued.  Not so for
+	 * checks with busy() in a one-shot run: their round is queued whole.
+	 */
+	/*
 	 * Optional, for checks whose collect() starts work that reports
 	 * later through on_ready() (plugins run as child processes): true
 	 * while such results are still to come.  One-shot runs keep polling
