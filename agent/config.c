@@ -160,7 +160,11 @@ static void parse_server(struct cfg *cfg, const struct cfg_node *node,
 	parse_urls(cfg, node, conf);
 	cfg_get_string(cfg, node, "token", &conf->token);
 	parse_duration_min(cfg, node, "timeout", 100, &conf->timeout_ms);
-	if (cfg_get_string(cfg, node, "token_file", &token_file) > 0) {
+	if (cfg_get_string(cfg, node, "token_file", &token_file) > 0 &&
+	    conf->token != NULL) {
+		cfg_error(cfg, cfg_get(cfg, node, "token_file"),
+			  "token and token_file are mutually exclusive");
+	} else if (token_file != NULL) {
 		int r = credential_read(token_file, &conf->token);
 		if (r < 0)
 			cfg_error(cfg, cfg_get(cfg, node, "token_file"),

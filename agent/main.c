@@ -167,6 +167,7 @@ static int agent_start(struct agent *a, struct agent_config *conf, bool send)
 		log_warnx("cannot use the state directory %s: %s; checks run without history",
 			  conf->state_dir, strerror(-r));
 	conf->env.db = a->db;
+	conf->env.read_only = !send;
 	if (!send)
 		return 0;
 	if (a->db == NULL) {
@@ -268,6 +269,7 @@ static int reload(struct agent *a, const char *config_path,
 	if (strcmp(conf->state_dir, a->conf->state_dir) != 0)
 		log_warnx("state_dir %s takes effect at the next start; the outbox stays in %s until then",
 			  conf->state_dir, a->conf->state_dir);
+	a->conf->env.reloading = true;
 	agent_config_free(a->conf);
 	a->conf = conf;
 	log_set_level(conf->log_level);

@@ -129,6 +129,21 @@ struct check_env {
 	 */
 	bool one_shot;
 	/*
+	 * True when the run delivers nothing (--dry-run, check): a check
+	 * writes nothing about what it reported (the services check's units
+	 * reported bad), for nothing was, and the next real run must still
+	 * say it.  What it measured of the host it keeps as any run does
+	 * (disk and backup samples, the apt snapshot): true whoever looked,
+	 * and how tests build a history (agent/oneshot.h's time hook).
+	 */
+	bool read_only;
+	/*
+	 * Set just before the checks are freed for a configuration reloaded
+	 * (SIGHUP), so that one that abandons work (a plugin running) can
+	 * say why.
+	 */
+	bool reloading;
+	/*
 	 * Which check reports which systemd unit's failure (claims.h): the
 	 * backup check claims its jobs' units in configure(), the services
 	 * check leaves them to it.  NULL where nobody keeps claims.
@@ -160,6 +175,13 @@ struct check {
 	 */
 	int (*watch_fd)(void *ctx);
 	int (*on_ready)(void *ctx, int64_t now_ms, struct check_results *out);
+	/*
+	 * What collect() or on_ready() returned is in the outbox (or, in a
+	 * one-shot run, delivered or not) before the agent calls the check
+	 * again or frees it; the services check counts on it to forget a
+	 * unit it reported bad only once the ok is queued.  Not so for
+	 * checks with busy() in a one-shot run: their round is queued whole.
+	 */
 	/*
 	 * Optional, for checks whose collect() starts work that reports
 	 * later through on_ready() (plugins run as child processes): true

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "../common/config.h"
+#include "../common/log.h"
 #include "../common/utf8.h"
 #include "../common/util.h"
 #include "check.h"
@@ -305,6 +306,24 @@ static void plugin_stop(struct plugin_ctx *ctx, struct plugin *pl)
 	pl->child = NULL;
 }
 
+/*
+ * A plugin still running when its configuration goes away is killed and
+ * reports nothing this round: said, so that a result that never comes is
+ * explained (it runs again under the new configuration when due).
+ */
+static void plugin_abandon(struct plugin_ctx *ctx, struct plugin *pl)
+{
+	char ran[32];
+
+	if (pl->child == NULL)
+		return;
+	run_format_timeout(time_mono_ms() - pl->started_ms, ran, sizeof(ran));
+	log_warnx("plugin %s: killed after %s of running, abandoned %s",
+		  pl->name, ran,
+		  ctx->env->reloading ? "by the reload" : "as the agent stops");
+	plugin_stop(ctx, pl);
+}
+
 static void plugin_free(void *p)
 {
 	struct plugin_ctx *ctx = p;
@@ -312,7 +331,7 @@ static void plugin_free(void *p)
 	if (ctx == NULL)
 		return;
 	for (size_t i = 0; i < ctx->nplugins; i++) {
-		plugin_stop(ctx, &ctx->plugins[i]);
+		plugin_abandon(ctx, &ctx->plugins[i]);
 		plugin_clear(&ctx->plugins[i]);
 	}
 	free(ctx->plugins);
@@ -405,7 +424,7 @@ static void plugin_result(const struct plugin *pl, const struct run_result *res,
 {
 	struct nagios_output o;
 	enum check_state state = CHECK_UNKNOWN;
-	char line[NAGIOS_SUMMARY_MAX], t[32];
+	char line[NAGIOS_SUMMARY_MAX], t[32], how[96];
 	json_t *metrics = json_object(), *context;
 	struct check_result *r;
 	int status = res->status;
@@ -420,6 +439,7 @@ static void plugin_result(const struct plugin *pl, const struct run_result *res,
 		json_object_set_new(metrics, o.perf[i].label,
 				    json_real(o.perf[i].value));
 	run_format_timeout(pl->timeout_ms, t, sizeof(t));
+	run_describe(res, pl->timeout_ms, how, sizeof(how));
 	if (res->timed_out) {
 		r = check_results_add(out, pl->name, CHECK_UNKNOWN, metrics,
 				      "%s: timed out after %s and was killed%s%s%s",
@@ -430,6 +450,13 @@ static void plugin_result(const struct plugin *pl, const struct run_result *res,
 		r = check_results_add(out, pl->name, CHECK_UNKNOWN, metrics,
 				      "%s: output exceeded %d KiB and was truncated%s%s",
 				      pl->name, PLUGIN_OUTPUT_MAX / 1024,
+				      line[0] ? "; first line: " : "", line);
+	} else if (res->err_cut && (WIFSIGNALED(status) || code > 3)) {
+		/* most likely SIGPIPE, ours: say so, not "exit status 141" */
+		r = check_results_add(out, pl->name, CHECK_UNKNOWN, metrics,
+				      "%s: the agent closed its stderr after %d MiB, then it %s%s%s%s",
+				      pl->name, PLUGIN_DRAIN_MAX / (1024 * 1024),
+				      WIFSIGNALED(status) ? "was " : "", how,
 				      line[0] ? "; first line: " : "", line);
 	} else if (WIFSIGNALED(status)) {
 		r = check_results_add(out, pl->name, CHECK_UNKNOWN, metrics,

@@ -6,8 +6,10 @@
  * The child is finished once its leader has exited and been reaped: its
  * group is killed first (what it left behind), and what is in the pipes
  * then is all the leader wrote, since it could not exit while blocked on
- * a full pipe.  At the deadline the group is killed and the pidfd reports
- * the end as for any exit, so nothing here ever blocks on a child.
+ * a full pipe.  At the deadline the group and the leader are killed and
+ * the pidfd reports the end as for any exit, so nothing here ever blocks
+ * on a child (but on one the kernel cannot kill, in uninterruptible
+ * sleep).
  */
 #include "run.h"
 
@@ -38,6 +40,7 @@ struct run_pipe {
 	size_t dropped;  /* bytes past the limit, read and dropped */
 	size_t drain_max;
 	bool truncated;
+	bool cut;        /* closed by us past drain_max */
 };
 
 struct run_child {
@@ -262,6 +265,7 @@ static void pipe_drain(struct run_child *c, struct run_pipe *p)
 		ssize_t n;
 
 		if (p->dropped >= p->drain_max) {
+			p->cut = true;
 			pipe_close(c, p);
 			break;
 		}
@@ -312,6 +316,19 @@ static int reap_if_exited(struct run_child *c)
 	return 0;
 }
 
+/*
+ * Kill a child not yet reaped: its group, and its leader by its pidfd,
+ * for a leader that moved to another group (setpgid) escapes kill(-pid)
+ * and would run on past its deadline, or block run_free().  Until the
+ * leader is reaped neither its pid nor the group's id can be reused.
+ */
+static void kill_child(struct run_child *c)
+{
+	kill(-c->pid, SIGKILL);
+	if (c->pid_fd < 0 || pidfd_send_signal(c->pid_fd, SIGKILL, NULL, 0) < 0)
+		kill(c->pid, SIGKILL);
+}
+
 static bool deadline_passed(struct run_child *c)
 {
 	uint64_t expirations;
@@ -327,6 +344,7 @@ static void take_result(struct run_child *c, struct run_result *ret)
 		.status = c->status,
 		.timed_out = c->timed_out,
 		.truncated = c->out.truncated,
+		.err_cut = c->err.cut,
 		.output = c->out.data,
 		.len = c->out.len,
 		.cpu_us = c->cpu_us,
@@ -349,7 +367,7 @@ int run_pump(struct run_child *c, struct run_result *ret_result)
 	if (!c->timed_out && !c->reaped && deadline_passed(c)) {
 		/* the pidfd reports the end of the group's leader */
 		c->timed_out = true;
-		kill(-c->pid, SIGKILL);
+		kill_child(c);
 	}
 	r = reap_if_exited(c);
 	if (r < 0)
@@ -385,7 +403,7 @@ void run_free(struct run_child *c)
 	if (c->pid > 0 && !c->reaped) {
 		int status;
 
-		kill(-c->pid, SIGKILL);
+		kill_child(c);
 		while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
 			;
 	}

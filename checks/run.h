@@ -6,7 +6,7 @@
  * apart, and a deadline.
  *
  * A child runs in its own process group.  When the deadline passes the
- * whole group is killed; when the child exits, whatever it left running
+ * whole group is killed, and the child itself should it have left it; when the child exits, whatever it left running
  * in its group is killed too, so neither a hang nor a forgotten
  * background process outlives its check (a descendant that calls setsid
  * escapes).  Output past a limit is read and dropped up to a drain limit,
@@ -40,6 +40,10 @@ struct run_result {
 	int status;      /* wait(2) status; meaningful unless timed_out */
 	bool timed_out;  /* killed at the deadline */
 	bool truncated;  /* stdout beyond its limit was dropped */
+	/* stderr apart past drain_max, so we closed its pipe: writing on,
+	 * the child died of SIGPIPE (or saw EPIPE), through no fault of its
+	 * own (stdout cut off is truncated too) */
+	bool err_cut;
 	char *output;    /* stdout (and stderr unless apart), NUL-terminated */
 	size_t len;
 	char *errout;    /* stderr when apart (else NULL), NUL-terminated */

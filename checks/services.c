@@ -63,6 +63,7 @@ struct unit {
 	bool changed;           /* a signal changed it since the last look */
 	bool job;               /* a job is queued: it is in transition */
 	bool known_bad;         /* reported with a problem, no ok sent yet */
+	bool forget_pending;    /* its ok went out: delete its row next time */
 	int reported;           /* state last reported, STATE_SKIP for none */
 	bool have_restarts;     /* nrestarts is known */
 	uint32_t nrestarts;     /* NRestarts last seen */
@@ -197,7 +198,8 @@ static void units_prune(struct services_ctx *ctx)
 
 	for (size_t i = 0; i < ctx->nunits; i++) {
 		struct unit *u = &ctx->units[i];
-		bool keep = u->known_bad || matches(ctx->watch, u->name) ||
+		bool keep = u->known_bad || u->forget_pending ||
+			    matches(ctx->watch, u->name) ||
 			    (u->have_restarts && u->nrestarts > 0) ||
 			    strcmp(u->active, "failed") == 0;
 
@@ -239,17 +241,43 @@ static void db_prepare_once(struct services_ctx *ctx)
 	sqlite3_finalize(s);
 }
 
-static void db_remember(struct services_ctx *ctx, const struct unit *u,
-			bool bad)
+/*
+ * Remember that u was reported bad (bad) or that its ok was reported.
+ * The row of a bad unit is written at once: should the agent die before
+ * the event is in the outbox, the next run sends an ok nobody waited
+ * for, which is harmless.  The row of a recovered unit goes only once
+ * the ok is in the outbox, for without the row the next run would never
+ * send that ok: the agent queues what collect() or on_ready() returned
+ * before it calls the check again (or frees it), so db_forget_pending()
+ * at the start of those calls deletes it.  A run that delivers nothing
+ * (env->read_only) writes nothing.
+ */
+static void db_remember(struct services_ctx *ctx, struct unit *u, bool bad)
 {
-	sqlite3_stmt *s = bad ? ctx->db_add : ctx->db_del;
-
-	if (s == NULL)
+	if (ctx->env == NULL || ctx->env->read_only)
 		return;
-	db_bind_text(s, 1, u->name);
-	if (bad)
-		sqlite3_bind_int64(s, 2, time_now_ms() / 1000);
-	db_step_done(s); /* without the row the agent only forgets sooner */
+	u->forget_pending = !bad;
+	if (!bad || ctx->db_add == NULL)
+		return;
+	db_bind_text(ctx->db_add, 1, u->name);
+	sqlite3_bind_int64(ctx->db_add, 2, time_now_ms() / 1000);
+	db_step_done(ctx->db_add); /* without the row the agent only forgets sooner */
+}
+
+/* Delete the rows of units whose ok the agent has queued since. */
+static void db_forget_pending(struct services_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nunits; i++) {
+		struct unit *u = &ctx->units[i];
+
+		if (!u->forget_pending)
+			continue;
+		u->forget_pending = false;
+		if (ctx->db_del == NULL)
+			continue;
+		db_bind_text(ctx->db_del, 1, u->name);
+		db_step_done(ctx->db_del);
+	}
 }
 
 /* --- configuration ---------------------------------------------------------- */
@@ -262,6 +290,7 @@ static void services_free(void *p)
 
 	if (ctx == NULL)
 		return;
+	db_forget_pending(ctx);
 	bus_drop(ctx);
 	if (ctx->epfd >= 0)
 		close(ctx->epfd);
@@ -1192,6 +1221,7 @@ static int services_collect(void *p, int64_t now_ms, struct check_results *out)
 	struct services_ctx *ctx = p;
 
 	db_prepare_once(ctx);
+	db_forget_pending(ctx);
 	if (bus_connect(ctx) < 0 || !bus_drain(ctx)) {
 		report_bus_down(ctx, out);
 		return 0;
@@ -1241,6 +1271,7 @@ static int services_on_ready(void *p, int64_t now_ms, struct check_results *out)
 	struct services_ctx *ctx = p;
 
 	(void)now_ms;
+	db_forget_pending(ctx);
 	if (ctx->bus == NULL)
 		return 0;
 	if (!settle(ctx, out))

@@ -4,6 +4,8 @@ Scripts that sleep, flood, exit 3 and 42, leave children behind and print
 perfdata; children are asserted dead afterwards through /proc.
 """
 import json
+import re
+import signal
 import sqlite3
 import subprocess
 import time
@@ -111,6 +113,57 @@ def test_children_left_behind_are_killed(tmp_path):
     wait_for(lambda: pid_dead(child), timeout=5, what="the left-behind child to be dead")
 
 
+def group_leaver(path, marker):
+    """A plugin that moves into the agent's process group, says so in
+    marker, and would say "slept" there after 8 s if nobody killed it."""
+    path.write_text(f"""#!/usr/bin/python3
+import os, time
+os.setpgid(0, os.getpgid(os.getppid()))
+open("{marker}", "a").write("left\\n")
+print("still thinking", flush=True)
+time.sleep(8)
+open("{marker}", "a").write("slept\\n")
+""")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_a_plugin_that_left_its_group_is_killed_at_its_timeout(tmp_path):
+    marker = tmp_path / "marker"
+    leaver = group_leaver(tmp_path / "leaver.py", marker)
+    config = plugins_config(tmp_path, [f"{{name: leaver, command: [{leaver}], timeout: 1s}}"])
+    run = run_check(config, "plugin")
+    assert run.returncode == 0, run.stderr
+    assert rows(run.stdout)["leaver"][1:] == (
+        "unknown", "leaver: timed out after 1 s and was killed; first line: still thinking")
+    assert marker.read_text() == "left\n"
+
+
+def test_a_reload_does_not_wait_for_a_plugin_that_left_its_group(server, tmp_path):
+    marker = tmp_path / "marker"
+    leaver = group_leaver(tmp_path / "leaver.py", marker)
+    config = write_agent_config(
+        tmp_path / "agent.yaml", server.url, host="daemonhost",
+        checks=f"""\
+  plugin:
+    plugins:
+      - {{name: leaver, command: [{leaver}], timeout: 30s, interval: 60s}}
+""")
+    with agent_daemon(config, tmp_path / "agent.log") as agent:
+        wait_for(lambda: marker.exists() and marker.read_text(), timeout=20,
+                 what="the plugin to leave its group")
+        agent.send_signal(signal.SIGHUP)
+        wait_for(lambda: "configuration reloaded" in
+                 (tmp_path / "agent.log").read_text(errors="replace"),
+                 timeout=20, what="the reload")
+        # the reload killed the plugin instead of waiting for its end
+        # (the new configuration may have started it again), and said so
+        assert "slept" not in marker.read_text()
+        log = (tmp_path / "agent.log").read_text(errors="replace")
+        assert re.search(r"plugin leaver: killed after \d+ m?s of running, "
+                         r"abandoned by the reload", log), log
+
+
 def test_flood_is_truncated_and_unknown(tmp_path):
     flood = script(tmp_path / "flood.sh", "while :; do echo 'flood flood flood flood'; done\n")
     burst = script(tmp_path / "burst.sh",
@@ -129,6 +182,26 @@ def test_flood_is_truncated_and_unknown(tmp_path):
                                          "truncated; first line: flood flood flood flood")
     assert r["burst"][1:] == ("unknown", "burst: output exceeded 64 KiB and was "
                                          "truncated; first line: OK - big output")
+
+
+def test_a_stderr_flood_is_said_to_be_cut_off_by_the_agent(tmp_path):
+    """Past 1 MiB of stderr the agent closes the pipe and the plugin dies
+    of SIGPIPE (its shell exits 141): the summary says why, instead of
+    blaming the plugin for a status it never chose."""
+    errflood = script(tmp_path / "errflood.sh", "echo 'OK fine'\nyes err >&2\n")
+    errpipe = script(tmp_path / "errpipe.sh", "echo 'OK fine'\nexec yes err >&2\n")
+    config = plugins_config(tmp_path, [
+        f"{{name: errflood, command: [{errflood}], timeout: 20s}}",
+        f"{{name: errpipe, command: [{errpipe}], timeout: 20s}}"])
+    run = run_check(config, "plugin")
+    assert run.returncode == 0, run.stderr
+    r = rows(run.stdout)
+    cut = "the agent closed its stderr after 1 MiB, then it"
+    assert r["errflood"][1:] == (
+        "unknown", f"errflood: {cut} exited with status 141; first line: OK fine")
+    assert r["errpipe"][1:] == (
+        "unknown", f"errpipe: {cut} was killed by signal 13 (Broken pipe); "
+                   "first line: OK fine")
 
 
 def test_no_shell_minimal_environment_no_leaked_fds(tmp_path):

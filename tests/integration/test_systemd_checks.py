@@ -520,6 +520,32 @@ def test_a_restarted_agent_still_resolves_what_it_reported(lab):
     assert "demo-app.service" not in proc.stdout
 
 
+def test_a_dry_run_leaves_the_ok_to_the_next_real_run(lab):
+    # --once reports failme.service failed and remembers that; the unit
+    # recovers; --dry-run and `check` see the recovery but deliver
+    # nothing, so the next real run must still send the ok
+    lab.container.systemctl("start", "failme.service", check=False)
+    wait_for(lambda: lab.container.systemctl("is-failed", "failme.service",
+                                             check=False).stdout.strip() == "failed",
+             timeout=20, what="failme.service to fail")
+    table = lab.run_once("dryrun", host="container04")
+    assert row(table, "services", "failme.service")[0] == "critical"
+    lab.container.systemctl("reset-failed", "failme.service")
+    for args in (["--dry-run"], ["check", "services"]):
+        proc = lab.container.run("/usr/local/bin/tocsin-agent", "--config",
+                                 "/etc/tocsin/dryrun.yaml", *args, check=False,
+                                 env=sanitizer_env())
+        assert_no_sanitizer_errors(proc.stderr, f"tocsin-agent {args}")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert row(proc.stdout, "services", "failme.service") == (
+            "ok", "failme.service is inactive (dead)")
+    table = lab.run_once("dryrun", host="container04")
+    assert row(table, "services", "failme.service")[0] == "ok"
+    t = next(t for t in lab.server.tickets("all")
+             if t["host"] == "container04" and t["item"] == "failme.service")
+    assert t["state"] == "ok"
+
+
 def test_a_chatty_failure_still_fits_the_collector(lab):
     # 100 journal lines of 512 bytes would be over the collector's 64 KiB
     # per context, which would refuse the whole batch: the agent trims

@@ -140,6 +140,40 @@ static void test_plain_http_needs_allow_plain_http(void **state)
 	agent_config_free(conf);
 }
 
+/* Which of two tokens would it use?  Neither: it says where it was told both. */
+static void test_token_and_token_file_exclude_each_other(void **state)
+{
+	struct agent_config *conf;
+	struct cfg *cfg;
+	char *text;
+
+	(void)state;
+	write_text("token", "from-the-file-0123456789\n");
+	text = xasprintf("server:\n"
+			 "  url: https://a.example\n"
+			 "  token: inline-0123456789abcdef\n"
+			 "  token_file: %s\n",
+			 tpath("token"));
+	conf = load(text, &cfg);
+	free(text);
+	assert_int_equal(cfg->nerrors, 1);
+	assert_true(has_error(cfg, "agent.yaml:4:15: server.token_file:",
+			      "token and token_file are mutually exclusive"));
+	cfg_free(cfg);
+	agent_config_free(conf);
+
+	text = xasprintf("server:\n"
+			 "  url: https://a.example\n"
+			 "  token_file: %s\n",
+			 tpath("token"));
+	conf = load(text, &cfg);
+	free(text);
+	assert_int_equal(cfg->nerrors, 0);
+	assert_string_equal(conf->token, "from-the-file-0123456789");
+	cfg_free(cfg);
+	agent_config_free(conf);
+}
+
 static void test_tls_keys_are_checked(void **state)
 {
 	struct agent_config *conf;
@@ -614,6 +648,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_url_list_and_defaults),
 		cmocka_unit_test(test_plain_http_needs_allow_plain_http),
+		cmocka_unit_test(test_token_and_token_file_exclude_each_other),
 		cmocka_unit_test(test_tls_keys_are_checked),
 		cmocka_unit_test(test_outbox_and_retry_keys),
 		cmocka_unit_test(test_deliverer_and_hold_keys),

@@ -158,6 +158,86 @@ static void test_free_kills_a_running_child(void **state)
 }
 
 /*
+ * A child that moves into our process group (setpgid) escapes the kill
+ * of its own group: it is killed by its pidfd, at the deadline and by
+ * run_free(), and does not sleep on to its natural end.  It says where
+ * it is in the file argv[1] names: "left" once it left, "slept" at the
+ * end it must not reach.
+ */
+#define LEAVE_GROUP \
+	"import os, sys, time\n" \
+	"os.setpgid(0, os.getpgid(os.getppid()))\n" \
+	"print('left', flush=True)\n" \
+	"open(sys.argv[1], 'a').write('left\\n')\n" \
+	"time.sleep(8)\n" \
+	"open(sys.argv[1], 'a').write('slept\\n')\n"
+
+static char *leave_group_file(void)
+{
+	char *path = xasprintf("/tmp/tocsin-run-left-%ld", (long)getpid());
+
+	unlink(path);
+	return path;
+}
+
+static char *read_small_file(const char *path)
+{
+	char buf[64] = "";
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return xstrdup(buf);
+}
+
+static void test_deadline_kills_a_child_that_left_its_group(void **state)
+{
+	char *path = leave_group_file(), *said;
+	const char *argv[] = { "/usr/bin/python3", "-c", LEAVE_GROUP, path, NULL };
+	struct run_result res = { 0 };
+
+	(void)state;
+	assert_int_equal(run_capture(argv, env, OPTS(1000, 4096), &res), 0);
+	assert_string_equal(res.output, "left\n");
+	assert_true(res.timed_out);
+	assert_true(WIFSIGNALED(res.status));
+	assert_int_equal(WTERMSIG(res.status), SIGKILL);
+	said = read_small_file(path);
+	assert_string_equal(said, "left\n");
+	unlink(path);
+	free(said);
+	free(path);
+	run_result_clear(&res);
+}
+
+static void test_free_kills_a_child_that_left_its_group(void **state)
+{
+	char *path = leave_group_file(), *said = NULL;
+	const char *argv[] = { "/usr/bin/python3", "-c", LEAVE_GROUP, path, NULL };
+	struct run_child *c;
+
+	(void)state;
+	assert_int_equal(run_start(argv, env, OPTS(60000, 4096), &c), 0);
+	for (int i = 0; i < 1000; i++) {
+		free(said);
+		said = read_small_file(path);
+		if (said[0] != '\0')
+			break;
+		usleep(10000);
+	}
+	assert_string_equal(said, "left\n");
+	run_free(c);
+	free(said);
+	said = read_small_file(path);
+	assert_string_equal(said, "left\n");
+	unlink(path);
+	free(said);
+	free(path);
+}
+
+/*
  * libcurl opens its sockets without close-on-exec, so the agent holds
  * descriptors a child would inherit: run.c closes everything above 2.
  * ls lists its own descriptors: 0-2 and the one it reads the list with.
@@ -256,6 +336,8 @@ int main(void)
 		cmocka_unit_test(test_missing_program),
 		cmocka_unit_test(test_pump_from_a_poll_loop),
 		cmocka_unit_test(test_free_kills_a_running_child),
+		cmocka_unit_test(test_deadline_kills_a_child_that_left_its_group),
+		cmocka_unit_test(test_free_kills_a_child_that_left_its_group),
 		cmocka_unit_test(test_child_sees_only_0_1_2),
 		cmocka_unit_test(test_stderr_apart),
 		cmocka_unit_test(test_what_a_child_leaves_behind_is_killed),
