@@ -74,14 +74,16 @@ struct account_stamp {
 
 /*
  * Who makes a change with an admin's authority (accounts, enrollment
- * tokens, credentials, approvals): the name for the audit trail and,
- * for a request that came with a console session, that session and its
+ * tokens, credentials, approvals) or a technician's (ticket actions,
+ * silences): the name for the audit trail or the journal and, for a
+ * request that came with a console session, that session and its
  * account's stamp at login.  The session's role was read when its
  * request was authenticated; the change's writer job checks first
  * (session_check_actor()) that the account is still that one and the
- * session still open, so that an admin demoted, deleted or given a new
- * password while a slow request ran does not act as one still.  A
- * configured token is no account: sessions NULL, nothing to check.
+ * session still open, so that an admin or a technician demoted, deleted
+ * or given a new password while a slow request ran does not act as one
+ * still.  A configured token is no account: sessions NULL, nothing to
+ * check.
  */
 struct actor {
 	const char *name;

@@ -9,8 +9,11 @@
 
 #include "../common/log.h"
 #include "../common/util.h"
+#include "account.h"
 #include "api.h"
+#include "console_api.h"
 #include "desk.h"
+#include "session.h"
 #include "store.h"
 #include "writer.h"
 
@@ -61,7 +64,7 @@ struct action_job {
 	struct desk *d;
 	enum action_kind kind;
 	int64_t ticket_id, now_ms;
-	const char *actor;
+	struct actor by; /* who acts: checked first (session_check_actor()) */
 	const char *text;  /* text, note */
 	const char *value; /* assignee, priority, urgency, impact, party, visibility */
 	int64_t into;
@@ -91,15 +94,15 @@ static int announce(struct action_job *j, enum ticket_change_kind kind,
 		    const char *field, const char *old_value,
 		    const char *new_value, const char *text)
 {
-	return desk_announce(j->d, &j->core, kind, j->now_ms, j->actor, field,
-			     old_value, new_value, text);
+	return desk_announce(j->d, &j->core, kind, j->now_ms, j->by.name,
+			     field, old_value, new_value, text);
 }
 
 static int journal(struct action_job *j, int64_t ticket_id, const char *action,
 		   const char *old_value, const char *new_value, const char *text)
 {
-	return store_journal_add(j->d->st, ticket_id, j->now_ms, j->actor, action,
-				 old_value, new_value, text);
+	return store_journal_add(j->d->st, ticket_id, j->now_ms, j->by.name,
+				 action, old_value, new_value, text);
 }
 
 /* Move the ticket to status, journal it and announce with kind. */
@@ -253,9 +256,10 @@ static int do_merge(struct action_job *j)
 }
 
 /*
- * The writer job of one action: load the ticket, check the transition,
- * apply it.  A refusal returns -ECANCELED with the 4xx in the job (and
- * the savepoint undoes nothing, as nothing was written yet).
+ * The writer job of one action: check that its session may still act,
+ * load the ticket, check the transition, apply it.  A refusal returns
+ * -ECANCELED with the 4xx in the job, or -ESTALE or -EACCES for the
+ * session (and the savepoint undoes nothing, as nothing was written yet).
  */
 static int action_apply(struct store *st, void *arg)
 {
@@ -265,6 +269,9 @@ static int action_apply(struct store *st, void *arg)
 	int r;
 
 	(void)st;
+	r = session_check_actor(&j->by);
+	if (r < 0)
+		return r;
 	r = desk_core_get(j->d, j->ticket_id, &j->core);
 	if (r == 0)
 		return refuse(j, MHD_HTTP_NOT_FOUND, "no ticket %lld", (long long)j->ticket_id);
@@ -473,6 +480,7 @@ void action_post(void *app, const struct http_request *req,
 	struct api *api = app;
 	struct action_job *j;
 	json_t *doc = NULL, *ticket = NULL;
+	char action[32], target[32];
 	int64_t id;
 	int r;
 
@@ -487,11 +495,15 @@ void action_post(void *app, const struct http_request *req,
 	j = xcalloc(1, sizeof(*j));
 	j->d = api->desk;
 	j->ticket_id = id;
-	j->actor = req->principal->name;
 	if (parse_body(req, api, j, &doc, resp) < 0)
 		goto out;
+	console_api_actor(api, req, &j->by);
 	j->now_ms = time_now_ms();
 	r = writer_run(api->writer, action_apply, j);
+	snprintf(action, sizeof(action), "ticket.%s", actions[j->kind].name);
+	snprintf(target, sizeof(target), "ticket %lld", (long long)id);
+	if (console_api_actor_refused(api, &j->by, r, action, target, resp))
+		goto out;
 	if (r == -ECANCELED) {
 		http_error(resp, j->status, "%s", j->err);
 		goto out;

@@ -15,11 +15,13 @@
  *   close                               resolved, recovered -> closed
  *   reopen    {text?}                   resolved, closed -> in_progress
  *
- * Each action is one writer job: it checks the current state, writes the
- * change and a journal entry (actor = the authenticated principal, time,
- * old and new value) and announces it with store_ticket_changed(), all in
- * one transaction.  A transition the current state does not allow is a
- * 409 that names both; an unknown ticket a 404; a malformed body a 400.
+ * Each action is one writer job: it checks that a console session's
+ * account and session may still act (session_check_actor(): 409 or 401
+ * otherwise), checks the current state, writes the change and a journal
+ * entry (actor = the authenticated principal, time, old and new value)
+ * and announces it with store_ticket_changed(), all in one transaction.
+ * A transition the current state does not allow is a 409 that names
+ * both; an unknown ticket a 404; a malformed body a 400.
  */
 #ifndef TOCSIN_ACTION_H
 #define TOCSIN_ACTION_H

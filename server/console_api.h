@@ -27,10 +27,11 @@ struct api;
 struct metrics_out;
 
 /*
- * Who makes the change req asks for with an admin's authority
- * (session_actor()): for its handler to hand to the change.  In test
- * builds a session's request may wait here, after its authentication
- * (TOCSIN_TEST_ACTOR_GATE, like console_api.c's password gate).
+ * Who makes the change req asks for with an admin's or a technician's
+ * authority (session_actor()): for its handler to hand to the change.
+ * In test builds a session's request may wait here, after its
+ * authentication (TOCSIN_TEST_ACTOR_GATE, like console_api.c's password
+ * gate).
  */
 void console_api_actor(struct api *api, const struct http_request *req,
 		       struct actor *ret);

@@ -117,7 +117,7 @@ int session_authenticate(struct sessions *s, const struct console_config *conf,
 /*
  * The actor of a request p authenticated (its session's account and
  * stamp, or a token's name only, unchecked), for the changes it makes
- * with an admin's authority.  *ret points into p.
+ * with an admin's or a technician's authority.  *ret points into p.
  */
 void session_actor(struct sessions *s, const struct principal *p,
 		   struct actor *ret);

@@ -6,9 +6,12 @@
 #include <string.h>
 
 #include "../common/util.h"
+#include "account.h"
 #include "api.h"
+#include "console_api.h"
 #include "dedup.h"
 #include "lifecycle.h"
+#include "session.h"
 #include "silence.h"
 #include "writer.h"
 
@@ -17,11 +20,15 @@
 struct create_job {
 	const struct silence *silence;
 	const struct silence_config *conf;
+	const struct actor *by;
 	int64_t now_ms;
 	json_t *result;
 };
 
-/* Writer job: store the silence and read it back as the API shows it. */
+/*
+ * Writer job: store the silence and read it back as the API shows it;
+ * -ESTALE or -EACCES when its author's session may no longer act.
+ */
 static int create_job_apply(struct store *st, void *arg)
 {
 	struct create_job *job = arg;
@@ -31,6 +38,9 @@ static int create_job_apply(struct store *st, void *arg)
 
 	if (d == NULL)
 		return -ENOMEM;
+	r = session_check_actor(job->by);
+	if (r < 0)
+		return r;
 	r = silence_create(d->silences, job->silence, job->now_ms, job->conf,
 			   &id);
 	if (r == 0)
@@ -48,6 +58,7 @@ void silence_api_create(void *app, const struct http_request *req,
 	json_error_t jerr;
 	json_t *body;
 	char err[512];
+	struct actor by;
 	int r;
 
 	body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES,
@@ -65,10 +76,15 @@ void silence_api_create(void *app, const struct http_request *req,
 		http_error(resp, MHD_HTTP_BAD_REQUEST, "%s", err);
 		return;
 	}
-	sil.author = xstrdup(req->principal->name);
+	console_api_actor(api, req, &by);
+	sil.author = xstrdup(by.name);
 	job.silence = &sil;
+	job.by = &by;
 	/* An HTTP thread waits a second at most for room in the queue. */
 	r = writer_run_timed(api->writer, create_job_apply, &job, 1000);
+	if (console_api_actor_refused(api, &by, r, "silence.create", "silence",
+				      resp))
+		goto out;
 	if (r == -EAGAIN) {
 		http_error(resp, MHD_HTTP_SERVICE_UNAVAILABLE,
 			   "the collector is busy: its store queue is full; retry later");
@@ -84,6 +100,7 @@ void silence_api_create(void *app, const struct http_request *req,
 		resp->json = job.result;
 		job.result = NULL;
 	}
+out:
 	json_decref(job.result);
 	silence_clear(&sil);
 }
@@ -158,12 +175,15 @@ void silence_api_get(void *app, const struct http_request *req,
 
 struct remove_job {
 	int64_t id;
-	const char *actor;
+	const struct actor *by;
 	int64_t now_ms;
 	json_t *result;
 };
 
-/* Writer job: end the silence; what it held back is looked at next tick. */
+/*
+ * Writer job: end the silence; what it held back is looked at next tick.
+ * -ESTALE or -EACCES when the remover's session may no longer act.
+ */
 static int remove_job_apply(struct store *st, void *arg)
 {
 	struct remove_job *job = arg;
@@ -172,7 +192,10 @@ static int remove_job_apply(struct store *st, void *arg)
 
 	if (d == NULL)
 		return -ENOMEM;
-	r = silence_remove(d->silences, job->id, job->actor, job->now_ms);
+	r = session_check_actor(job->by);
+	if (r < 0)
+		return r;
+	r = silence_remove(d->silences, job->id, job->by->name, job->now_ms);
 	if (r == 0)
 		r = dedup_silence_removed(st, job->id, job->now_ms);
 	if (r == 0 || r == -EALREADY) {
@@ -188,13 +211,21 @@ void silence_api_remove(void *app, const struct http_request *req,
 			struct http_response *resp)
 {
 	struct api *api = app;
-	struct remove_job job = { .actor = req->principal->name,
-				  .now_ms = time_now_ms() };
+	struct remove_job job = { .now_ms = time_now_ms() };
+	char target[32];
+	struct actor by;
 	int r;
 
 	if (path_id(req, resp, &job.id) < 0)
 		return;
+	console_api_actor(api, req, &by);
+	job.by = &by;
 	r = writer_run_timed(api->writer, remove_job_apply, &job, 1000);
+	snprintf(target, sizeof(target), "silence %lld", (long long)job.id);
+	/* Refused before it read anything: no result to free. */
+	if (console_api_actor_refused(api, &by, r, "silence.remove", target,
+				      resp))
+		return;
 	if (r == -EAGAIN) {
 		http_error(resp, MHD_HTTP_SERVICE_UNAVAILABLE,
 			   "the collector is busy: its store queue is full; retry later");

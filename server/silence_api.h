@@ -8,7 +8,9 @@
  *   DELETE /api/v1/silences/{id}   ends it now -> 200 with the silence
  *
  * The author is the authenticated principal, never a name from the body.
- * Every change goes through the writer.
+ * Every change goes through the writer, whose job first checks that a
+ * console session's account and session may still act (409 or 401 and
+ * nothing changed otherwise: session_check_actor()).
  */
 #ifndef TOCSIN_SILENCE_API_H
 #define TOCSIN_SILENCE_API_H

@@ -662,12 +662,13 @@ def actor_gated_server(tmp_path):
     srv.stop()
 
 
-def change_account(server, name, change):
-    """What another admin (a configured token: not gated) does to name."""
+def change_account(server, name, change, role="admin"):
+    """What another admin (a configured token: not gated) does to name, of
+    role: demote it, give it a new password, or delete it."""
     if change == "role":
         create_account(server, name, role="viewer")
     elif change == "password":
-        create_account(server, name, role="admin", password="another long password")
+        create_account(server, name, role=role, password="another long password")
     else:
         r = server.request("DELETE", f"/api/v1/accounts/{name}", token=ADMIN_TOKEN)
         assert r.status == 200, r.body
@@ -744,4 +745,84 @@ def test_an_unchanged_admin_s_request_passes_the_gate(actor_gated_server):
     created = [e for e in audit(server) if e["action"] == "account.create"
                and e["target"] == "erin"]
     assert [e["actor"] for e in created] == ["carol"]
+    assert refusals(server) == []
+
+
+def technician_change(server, what):
+    """A technician's change of kind what, ready to send: method, path, body,
+    the audit's action and target for it, and a function telling whether
+    everything is still as it was before."""
+    if what == "ticket":
+        tid = open_ticket(server, "web01")
+
+        def unchanged():
+            ticket = server.ticket(tid)
+            return ticket["status"] == "new" and "carol" not in [
+                j["actor"] for j in ticket["journal"]]
+        return ("POST", f"/api/v1/tickets/{tid}/actions", {"action": "acknowledge"},
+                "ticket.acknowledge", f"ticket {tid}", unchanged)
+    silence = {"host": "web*", "duration": "2h", "comment": "kernel update"}
+    if what == "silence":
+        return ("POST", "/api/v1/silences", silence, "silence.create", "silence",
+                lambda: server.get("/api/v1/silences").json()["silences"] == [])
+    r = server.request("POST", "/api/v1/silences", body=silence, token=TECH_TOKEN)
+    assert r.status == 201, r.body
+    sid = r.json()["id"]
+    return ("DELETE", f"/api/v1/silences/{sid}", None, "silence.remove",
+            f"silence {sid}",
+            lambda: server.get(f"/api/v1/silences/{sid}").json()["state"] == "active")
+
+
+@pytest.mark.parametrize("what", ["ticket", "silence", "silence removal"])
+@pytest.mark.parametrize("change", ["role", "password", "delete"])
+def test_a_technician_changed_while_its_request_runs_changes_nothing(
+        actor_gated_server, change, what):
+    server, gate = actor_gated_server
+    create_account(server, "carol")
+    method, path, body, action, target, unchanged = technician_change(server, what)
+    carol = Session(server, "carol")
+    r = gated(gate, lambda: carol.request(method, path, body=body),
+              lambda: change_account(server, "carol", change, role="technician"))
+    assert (r.status, r.json()) == (409, {
+        "error": "your account changed while this request ran; log in again"})
+    assert unchanged()
+    assert refusals(server) == [
+        ("carol", f"{action}.refused", target,
+         "the account changed while the request ran")]
+    assert (f"{action} of {target} by carol (session) refused: the account"
+            " changed while the request ran") in server.log.read_text()
+
+
+@pytest.mark.parametrize("what", ["ticket", "silence", "silence removal"])
+def test_a_technician_whose_session_ends_while_its_request_runs_is_401(
+        actor_gated_server, what):
+    server, gate = actor_gated_server
+    create_account(server, "carol")
+    method, path, body, action, target, unchanged = technician_change(server, what)
+    carol = Session(server, "carol")
+
+    def logout():
+        assert carol.logout().status == 200
+
+    r = gated(gate, lambda: carol.request(method, path, body=body), logout)
+    assert (r.status, r.json()) == (401, {
+        "error": "your session ended while this request ran; log in again"})
+    assert unchanged()
+    assert refusals(server) == [
+        ("carol", f"{action}.refused", target,
+         "the session ended while the request ran")]
+
+
+def test_an_unchanged_technician_s_request_passes_the_gate(actor_gated_server):
+    server, gate = actor_gated_server
+    create_account(server, "carol")
+    create_account(server, "dave")
+    method, path, body, _, _, unchanged = technician_change(server, "ticket")
+    carol = Session(server, "carol")
+    # Another technician's demotion is no change of carol's.
+    r = gated(gate, lambda: carol.request(method, path, body=body),
+              lambda: change_account(server, "dave", "role"))
+    assert r.status == 200, r.body
+    assert r.json()["status"] == "acknowledged"
+    assert not unchanged()
     assert refusals(server) == []
