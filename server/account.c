@@ -378,7 +378,7 @@ struct set_job {
 /*
  * Writer job: insert or replace the account, with its audit entry and a
  * new generation; -ESTALE when it is no longer the account j->expect
- * was taken of, -ESTALE or -EACCES when the actor may no longer act.
+ * was taken of, -ESTALE or -EKEYREVOKED when the actor may no longer act.
  */
 static int set_apply(struct store *st, void *arg)
 {
@@ -439,7 +439,7 @@ static void set_then(void *arg, int result)
 static int change_result(int r)
 {
 	if (r >= 0 || r == -ENOENT || r == -EDQUOT || r == -ESTALE ||
-	    r == -EACCES)
+	    r == -EKEYREVOKED)
 		return r;
 	return r == -EAGAIN || r == -ESHUTDOWN ? -EAGAIN : -EIO;
 }
@@ -489,7 +489,7 @@ static int set_account(struct accounts *a, const char *name, const char *role,
 			 ACCOUNTS_MAX);
 	else if (r == -ESTALE && expect == NULL)
 		snprintf(err, errlen, "%s", SESSION_ACTOR_CHANGED);
-	else if (r == -EACCES)
+	else if (r == -EKEYREVOKED)
 		snprintf(err, errlen, "%s", SESSION_ACTOR_ENDED);
 	else if (r == -ESTALE)
 		snprintf(err, errlen,
@@ -529,7 +529,7 @@ struct delete_job {
 
 /*
  * Writer job: delete the account (-ENOENT when there is none), audited;
- * -ESTALE or -EACCES when the actor may no longer act.
+ * -ESTALE or -EKEYREVOKED when the actor may no longer act.
  */
 static int delete_apply(struct store *st, void *arg)
 {

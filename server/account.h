@@ -117,7 +117,7 @@ int account_check_stamp(struct accounts *a, const char *name,
 /*
  * Create name or replace its role and password, by actor: 0 for a
  * change, 1 for a new account; -EINVAL with a message in err for a bad
- * name, role or password, -ESTALE or -EACCES (session_check_actor())
+ * name, role or password, -ESTALE or -EKEYREVOKED (session_check_actor())
  * when the actor's session may no longer act, -EAGAIN when the writer
  * is busy, -EIO for the store.
  */
@@ -133,7 +133,7 @@ int account_set_unchanged(struct accounts *a, const char *name,
 			  const struct account_stamp *expect, const char *role,
 			  const char *password, const char *actor,
 			  int64_t now_ms, char *err, size_t errlen);
-/* Delete name by actor: 0, -ENOENT, -ESTALE, -EACCES, -EAGAIN, -EIO. */
+/* Delete name by actor: 0, -ENOENT, -ESTALE, -EKEYREVOKED, -EAGAIN, -EIO. */
 int account_delete(struct accounts *a, const char *name,
 		   const struct actor *actor, int64_t now_ms);
 /* Every account (name, role, created, updated, created_by), by name. */

@@ -258,7 +258,7 @@ static int do_merge(struct action_job *j)
 /*
  * The writer job of one action: check that its session may still act,
  * load the ticket, check the transition, apply it.  A refusal returns
- * -ECANCELED with the 4xx in the job, or -ESTALE or -EACCES for the
+ * -ECANCELED with the 4xx in the job, or -ESTALE or -EKEYREVOKED for the
  * session (and the savepoint undoes nothing, as nothing was written yet).
  */
 static int action_apply(struct store *st, void *arg)

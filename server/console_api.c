@@ -194,7 +194,7 @@ bool console_api_actor_refused(struct api *api, const struct actor *actor,
 	const char *why = "the session ended while the request ran";
 	char refused[64];
 
-	if (actor->sessions == NULL || (r != -ESTALE && r != -EACCES))
+	if (actor->sessions == NULL || (r != -ESTALE && r != -EKEYREVOKED))
 		return false;
 	if (r == -ESTALE)
 		why = "the account changed while the request ran";

@@ -437,7 +437,7 @@ static int checked_apply(struct store *st, void *arg)
 	struct checked_change *k = arg;
 	int r = k->ch->by ? session_check_actor(k->ch->by) : 0;
 
-	if (r == -ESTALE || r == -EACCES)
+	if (r == -ESTALE || r == -EKEYREVOKED)
 		return credentials_fail(k->ch, r, "%s",
 					r == -ESTALE ? SESSION_ACTOR_CHANGED
 						     : SESSION_ACTOR_ENDED);

@@ -90,7 +90,7 @@ struct credential_issued {
  * (-EIO) is the store's failure.  actor (account.h) is who acts, by
  * name in the audit trail; when its session may no longer act
  * (session_check_actor()), nothing changes: -ESTALE (its account
- * changed) or -EACCES (its session ended).
+ * changed) or -EKEYREVOKED (its session ended).
  */
 int credentials_token_create(struct credentials *c, const char *customer,
 			     int64_t expires_ms, int64_t max_uses,

@@ -30,7 +30,7 @@ int enrollment_enroll(struct credentials *c, const struct principal *p,
 /*
  * An administrator approves the next enrollment of host until expires_ms:
  * into customer (moving the host there), or NULL (its own customer, while
- * its agent is in use).  0 and *ret_id; -ESTALE or -EACCES when actor
+ * its agent is in use).  0 and *ret_id; -ESTALE or -EKEYREVOKED when actor
  * may no longer act (credentials.h).
  */
 int enrollment_approve(struct credentials *c, const char *host,

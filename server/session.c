@@ -770,7 +770,7 @@ int session_check_actor(const struct actor *actor)
 	pthread_mutex_lock(&s->lock);
 	i = find_id(s, actor->session_id);
 	pthread_mutex_unlock(&s->lock);
-	return i < 0 ? writer_refuse(-EACCES) : 0;
+	return i < 0 ? writer_refuse(-EKEYREVOKED) : 0;
 }
 
 int session_get(struct sessions *s, const struct console_config *conf,

@@ -126,7 +126,8 @@ void session_actor(struct sessions *s, const struct principal *p,
  * session (a token) or its session's account is still the one of its
  * login and the session is open; -ESTALE (declined: writer_refuse())
  * when the account changed or was deleted since, even by a job ahead in
- * the same transaction, -EACCES when the session ended, or the store's
+ * the same transaction, -EKEYREVOKED when the session ended (no store
+ * error is that), or the store's
  * error.  The messages a client gets for them:
  */
 int session_check_actor(const struct actor *actor);

@@ -324,7 +324,7 @@ int silence_create(struct silences *s, const struct silence *in,
 	if (r < 0)
 		return r;
 	if (live >= conf->max_silences)
-		return writer_refuse(-ENOSPC);
+		return writer_refuse(-EDQUOT);
 	db_bind_text(q, 1, in->host);
 	db_bind_text(q, 2, in->check);
 	db_bind_text(q, 3, in->item);

@@ -61,8 +61,8 @@ int silence_parse_request(json_t *body, int64_t now_ms,
 void silence_clear(struct silence *s);
 
 /*
- * Store a silence; *ret_id.  -ENOSPC when conf's max_silences are
- * active or pending already.
+ * Store a silence; *ret_id.  -EDQUOT when conf's max_silences are
+ * active or pending already (not -ENOSPC: that is a full disk).
  */
 int silence_create(struct silences *s, const struct silence *in,
 		   int64_t now_ms, const struct silence_config *conf,

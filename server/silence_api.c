@@ -27,7 +27,7 @@ struct create_job {
 
 /*
  * Writer job: store the silence and read it back as the API shows it;
- * -ESTALE or -EACCES when its author's session may no longer act.
+ * -ESTALE or -EKEYREVOKED when its author's session may no longer act.
  */
 static int create_job_apply(struct store *st, void *arg)
 {
@@ -89,7 +89,7 @@ void silence_api_create(void *app, const struct http_request *req,
 		http_error(resp, MHD_HTTP_SERVICE_UNAVAILABLE,
 			   "the collector is busy: its store queue is full; retry later");
 		resp->retry_after_s = 2;
-	} else if (r == -ENOSPC) {
+	} else if (r == -EDQUOT) {
 		http_error(resp, MHD_HTTP_CONFLICT,
 			   "too many silences: %lld are active or pending (silences.max_silences); remove some first",
 			   (long long)conf->max_silences);
@@ -182,7 +182,7 @@ struct remove_job {
 
 /*
  * Writer job: end the silence; what it held back is looked at next tick.
- * -ESTALE or -EACCES when the remover's session may no longer act.
+ * -ESTALE or -EKEYREVOKED when the remover's session may no longer act.
  */
 static int remove_job_apply(struct store *st, void *arg)
 {

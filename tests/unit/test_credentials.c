@@ -603,7 +603,7 @@ static long long audited(struct fixture *f, const char *action)
 /*
  * An admin's console session that ended while its request ran (the
  * request authenticated before): none of the admin's changes happen,
- * -EACCES with the message the client gets.  (Its account's changes are
+ * -EKEYREVOKED with the message the client gets.  (Its account's changes are
  * test_session_store's: these sessions are in memory, with no accounts.)
  */
 static void test_an_ended_session_s_changes_are_refused(void **state)
@@ -633,17 +633,17 @@ static void test_an_ended_session_s_changes_are_refused(void **state)
 
 	assert_int_equal(credentials_token_create(f->c, "acme", T0 + DAY, 0, &by,
 						  T0, &tok, err, sizeof(err)),
-			 -EACCES);
+			 -EKEYREVOKED);
 	assert_string_equal(err, SESSION_ACTOR_ENDED);
 	assert_int_equal(credentials_token_revoke(f->c, t.id, &by, T0, err,
 						  sizeof(err)),
-			 -EACCES);
+			 -EKEYREVOKED);
 	assert_int_equal(credentials_revoke(f->c, cred.id, &by, T0, err,
 					    sizeof(err)),
-			 -EACCES);
+			 -EKEYREVOKED);
 	assert_int_equal(enrollment_approve(f->c, "web01", NULL, T0 + DAY, &by,
 					    T0, &id, err, sizeof(err)),
-			 -EACCES);
+			 -EKEYREVOKED);
 	assert_string_equal(err, SESSION_ACTOR_ENDED);
 	/* Nothing changed: the token still enrolls, the credential works. */
 	auth_ok(f, cred.secret, T0);

@@ -847,7 +847,7 @@ static void test_a_change_by_a_session_whose_account_changed_is_refused(
 			 0);
 }
 
-/* A session that ended (a logout) while its request ran: -EACCES. */
+/* A session that ended (a logout) while its request ran: -EKEYREVOKED. */
 static void test_a_change_by_a_session_that_ended_is_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -861,9 +861,9 @@ static void test_a_change_by_a_session_that_ended_is_refused(void **state)
 	assert_int_equal(account_set(f->a, "erin", "admin",
 				     "correct horse battery", &by, T0, err,
 				     sizeof(err)),
-			 -EACCES);
+			 -EKEYREVOKED);
 	assert_string_equal(err, SESSION_ACTOR_ENDED);
-	assert_int_equal(account_delete(f->a, "carol", &by, T0), -EACCES);
+	assert_int_equal(account_delete(f->a, "carol", &by, T0), -EKEYREVOKED);
 	assert_int_equal(account_stored(f, "erin"), 0);
 	assert_int_equal(account_stored(f, "carol"), 1);
 	/* A configured token has no session nor account: never refused. */

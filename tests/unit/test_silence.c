@@ -279,7 +279,7 @@ static void test_states_expiry_and_limits(void **state)
 	struct silence extra = { .host = (char *)"d", .starts_ms = MIN(0), .ends_ms = MIN(10),
 				 .author = (char *)"alice", .comment = (char *)"x" };
 	assert_int_equal(store_begin(f->st), 0);
-	assert_int_equal(silence_create(s, &extra, MIN(0), &conf, &id), -ENOSPC);
+	assert_int_equal(silence_create(s, &extra, MIN(0), &conf, &id), -EDQUOT);
 	assert_int_equal(store_commit(f->st), 0);
 
 	assert_int_equal(silence_counts(s, MIN(45), &active, &pending), 0);
