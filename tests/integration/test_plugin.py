@@ -113,6 +113,55 @@ def test_children_left_behind_are_killed(tmp_path):
     wait_for(lambda: pid_dead(child), timeout=5, what="the left-behind child to be dead")
 
 
+def session_leaver(tmp_path, pidfile, then):
+    """A plugin whose child leaves its group and session (setsid) to sleep
+    300 s, written to pidfile once it sleeps; then the plugin does then."""
+    return script(tmp_path / "escape.sh",
+                  "setsid /bin/sleep 300 </dev/null >/dev/null 2>&1 & p=$!\n"
+                  'while [ "$(cat /proc/$p/comm 2>/dev/null)" != sleep ]; do :; done\n'
+                  f"echo $p > {pidfile}\n" + then)
+
+
+def test_a_child_that_left_its_session_is_killed_at_exit(tmp_path):
+    pidfile = tmp_path / "child.pid"
+    escape = session_leaver(tmp_path, pidfile, "echo 'OK escape'\n")
+    config = plugins_config(tmp_path, [f"{{name: escape, command: [{escape}]}}"])
+    run = run_check(config, "plugin")
+    assert run.returncode == 0, run.stderr
+    assert rows(run.stdout)["escape"][1:] == ("ok", "OK escape")
+    # killed before the run ended, not by the agent's own exit
+    assert run.stderr.count("plugin escape left 1 process behind; killed") == 1, run.stderr
+    child = int(pidfile.read_text())
+    assert pid_dead(child)
+
+
+def test_a_child_that_left_its_session_is_killed_at_timeout(tmp_path):
+    pidfile = tmp_path / "child.pid"
+    escape = session_leaver(tmp_path, pidfile, "echo 'still thinking'\nsleep 300\n")
+    config = plugins_config(tmp_path, [f"{{name: escape, command: [{escape}], timeout: 1s}}"])
+    run = run_check(config, "plugin")
+    assert run.returncode == 0, run.stderr
+    assert rows(run.stdout)["escape"][1:] == (
+        "unknown", "escape: timed out after 1 s and was killed; first line: still thinking")
+    # the sleep 300 in its group died with it: only the escaped one was left
+    assert run.stderr.count("plugin escape left 1 process behind; killed") == 1, run.stderr
+    assert pid_dead(int(pidfile.read_text()))
+
+
+def test_a_daemon_kills_an_escaped_child_and_keeps_running(tmp_path):
+    """The agent outlives its plugins: without the sweep, an escaped child
+    would outlive the run, one more per interval."""
+    pidfile = tmp_path / "child.pid"
+    escape = session_leaver(tmp_path, pidfile, "echo 'OK escape'\n")
+    config = plugins_config(tmp_path, [f"{{name: escape, command: [{escape}], interval: 1h}}"])
+    log = tmp_path / "agent.log"
+    with agent_daemon(config, log) as agent:
+        wait_for(lambda: "plugin escape left 1 process behind; killed" in
+                 log.read_text(errors="replace"), timeout=30, what="the leftover to be killed")
+        assert pid_dead(int(pidfile.read_text()))
+        assert agent.poll() is None
+
+
 def group_leaver(path, marker):
     """A plugin that moves into the agent's process group, says so in
     marker, and would say "slept" there after 8 s if nobody killed it."""
@@ -221,6 +270,10 @@ def test_no_shell_minimal_environment_no_leaked_fds(tmp_path):
     # arguments reach the plugin verbatim: no shell ever parsed them
     assert r["probe"][1:] == ("ok", "OK - args: a b $(reboot) ; *")
     env = sorted(env_out.read_text().split())
+    # the mark that tells its descendants from another plugin's (run.h)
+    marks = [e for e in env if e.startswith("TOCSIN_RUN=")]
+    assert len(marks) == 1 and re.fullmatch(r"TOCSIN_RUN=\d+", marks[0]), env
+    env.remove(marks[0])
     assert env == ["API_KEY=s3cret", "LC_ALL=C",
                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
     # nothing of the agent's (state database, sockets, epoll) leaked in
