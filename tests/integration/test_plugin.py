@@ -10,6 +10,8 @@ import sqlite3
 import subprocess
 import time
 
+import pytest
+
 from checkutil import (agent_config, agent_daemon, check_config, metrics_of, pid_dead,
                        rows, run_check)
 from conftest import run_agent, wait_for, write_agent_config
@@ -122,28 +124,20 @@ def session_leaver(tmp_path, pidfile, then):
                   f"echo $p > {pidfile}\n" + then)
 
 
-def test_a_child_that_left_its_session_is_killed_at_exit(tmp_path):
+@pytest.mark.parametrize("then, timeout, row", [
+    ("echo 'OK escape'\n", "10s", ("ok", "OK escape")),
+    # the sleep 300 in its group dies with it: only the escaped one is left
+    ("echo 'still thinking'\nsleep 300\n", "1s",
+     ("unknown", "escape: timed out after 1 s and was killed; first line: still thinking")),
+], ids=["at-exit", "at-timeout"])
+def test_a_child_that_left_its_session_is_killed(tmp_path, then, timeout, row):
     pidfile = tmp_path / "child.pid"
-    escape = session_leaver(tmp_path, pidfile, "echo 'OK escape'\n")
-    config = plugins_config(tmp_path, [f"{{name: escape, command: [{escape}]}}"])
+    escape = session_leaver(tmp_path, pidfile, then)
+    config = plugins_config(tmp_path, [f"{{name: escape, command: [{escape}], timeout: {timeout}}}"])
     run = run_check(config, "plugin")
     assert run.returncode == 0, run.stderr
-    assert rows(run.stdout)["escape"][1:] == ("ok", "OK escape")
-    # killed before the run ended, not by the agent's own exit
-    assert run.stderr.count("plugin escape left 1 process behind; killed") == 1, run.stderr
-    child = int(pidfile.read_text())
-    assert pid_dead(child)
-
-
-def test_a_child_that_left_its_session_is_killed_at_timeout(tmp_path):
-    pidfile = tmp_path / "child.pid"
-    escape = session_leaver(tmp_path, pidfile, "echo 'still thinking'\nsleep 300\n")
-    config = plugins_config(tmp_path, [f"{{name: escape, command: [{escape}], timeout: 1s}}"])
-    run = run_check(config, "plugin")
-    assert run.returncode == 0, run.stderr
-    assert rows(run.stdout)["escape"][1:] == (
-        "unknown", "escape: timed out after 1 s and was killed; first line: still thinking")
-    # the sleep 300 in its group died with it: only the escaped one was left
+    assert rows(run.stdout)["escape"][1:] == row
+    # killed when the run ended, not by the agent's own exit
     assert run.stderr.count("plugin escape left 1 process behind; killed") == 1, run.stderr
     assert pid_dead(int(pidfile.read_text()))
 
