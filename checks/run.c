@@ -338,8 +338,8 @@ static void pipe_drain(struct run_child *c, struct run_pipe *p)
  */
 static int proc_state(pid_t pid, char *ret_state, pid_t *ret_pgid)
 {
-	char path[64], buf[512], *p;
-	int fd, pgid;
+	char path[64], buf[512], *p, state;
+	int fd, pgid, r;
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -347,14 +347,16 @@ static int proc_state(pid_t pid, char *ret_state, pid_t *ret_pgid)
 	if (fd < 0)
 		return -errno;
 	n = read(fd, buf, sizeof(buf) - 1);
+	r = n < 0 ? -errno : n == 0 ? -EIO : 0;
 	close(fd);
-	if (n <= 0)
-		return n < 0 ? -errno : -EIO;
+	if (r < 0)
+		return r;
 	buf[n] = '\0';
 	/* "pid (comm) S ppid pgrp ...": comm may hold anything but ends at the last ')' */
 	p = strrchr(buf, ')');
-	if (p == NULL || sscanf(p + 1, " %c %*d %d", ret_state, &pgid) != 2)
+	if (p == NULL || sscanf(p + 1, " %c %*d %d", &state, &pgid) != 2)
 		return -EIO;
+	*ret_state = state;
 	*ret_pgid = (pid_t)pgid;
 	return 0;
 }
@@ -439,7 +441,10 @@ static size_t sweep(struct run_child *c)
 				owner = run_of(kids[i], pgid);
 				if (owner != NULL && owner != c)
 					continue;
-				kill(kids[i], SIGKILL);
+				/* one we may not kill (it became root for good)
+				 * we must not wait for either */
+				if (kill(kids[i], SIGKILL) < 0 && errno != ESRCH)
+					continue;
 				if (!(c->timed_out && pgid == c->pid))
 					left++;
 			}
