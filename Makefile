@@ -44,6 +44,7 @@ BASE_CFLAGS := $(CSTD) $(WARNINGS) $(WERROR) -DTOCSIN_VERSION='"$(VERSION)"' \
 	-MMD -MP $(call pkg_cflags,$(ALL_PKGS))
 
 COMMON_SRCS := \
+	common/children.c \
 	common/config.c \
 	common/log.c \
 	common/util.c \

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../common/children.h"
 #include "../common/utf8.h"
 #include "../common/util.h"
 #include "agent.h"
@@ -180,6 +181,7 @@ int deliverer_spawn(const char *path, const json_t *hello,
 		close(sv[0]);
 		return r;
 	}
+	children_own(pid); /* its status is ours to wait for, never a sweep's */
 	dv = xcalloc(1, sizeof(*dv));
 	dv->pid = pid;
 	dv->sock = sv[0];
@@ -336,6 +338,7 @@ static int reap_now(struct deliverer *dv, int flags)
 	while (p < 0 && errno == EINTR);
 	if (p == 0)
 		return 0;
+	children_disown(dv->pid);
 	dv->reaped = true;
 	dv->exit.pid = dv->pid;
 	dv->exit.status = p < 0 ? 0 : status;

@@ -13,6 +13,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "../common/children.h"
 #include "../common/config.h"
 #include "../common/util.h"
 #include "agent.h"
@@ -546,6 +547,12 @@ int main(int argc, char **argv)
 	}
 
 	service_init();
+	/* what a plugin leaves behind, even out of its group, is ours to kill */
+	r = children_adopt_orphans();
+	if (r < 0)
+		log_warnx("cannot become the subreaper of plugins' leftovers: %s; "
+			  "a process that leaves its plugin's group may outlive it",
+			  strerror(-r));
 	r = agent_start(&a, conf, mode == MODE_DAEMON || mode == MODE_ONCE);
 	if (r < 0) {
 		agent_stop(&a);

@@ -19,8 +19,10 @@
  * LC_ALL=C and what the plugin's env: names); stdin is /dev/null, the
  * working directory /, and no descriptor of the agent leaks.  Each plugin
  * runs in a process group of its own: on timeout the whole group is
- * killed, and when the plugin exits, whatever it left running in its group
- * is killed too.  Output is read up to PLUGIN_OUTPUT_MAX; more is drained
+ * killed, and when the plugin exits, whatever it left running is killed
+ * too, in its group or out of it (setsid), and logged: the agent adopts
+ * orphans (children.h), and every plugin has TOCSIN_RUN=<n> in its
+ * environment to tell its descendants from another plugin's.  Output is read up to PLUGIN_OUTPUT_MAX; more is drained
  * and dropped, and the result is unknown, saying so.  All of that is
  * checks/run.c, which apt's children share.
  *
@@ -520,6 +522,9 @@ static void plugin_pump(struct plugin_ctx *ctx, struct plugin *pl,
 				  strerror(-r));
 	else
 		plugin_result(pl, &res, out);
+	if (res.left_behind > 0)
+		log_warnx("plugin %s left %zu process%s behind; killed", pl->name,
+			  res.left_behind, res.left_behind == 1 ? "" : "es");
 	run_result_clear(&res);
 	pl->phase = PHASE_IDLE;
 	pl->next_due_ms = pl->started_ms + pl->interval_ms;

@@ -28,7 +28,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../common/children.h"
 #include "../common/util.h"
+
+/*
+ * Every child gets TOCSIN_RUN=<n> first in its environment, n unique in
+ * this agent: what its descendants inherit, so that one which left the
+ * child's process group is still known as the child's (run_of()).
+ */
+#define RUN_MARK_NAME "TOCSIN_RUN="
+/* How much of a process's environment is searched for the mark. */
+#define RUN_ENVIRON_MAX (64 * 1024)
 
 /* One output pipe of a child: what is kept, and what was dropped. */
 struct run_pipe {
@@ -55,7 +65,24 @@ struct run_child {
 	bool reaped;
 	int status;
 	int64_t cpu_us;
+	uint64_t mark;       /* its TOCSIN_RUN */
+	size_t left_behind;  /* see run_result */
+	struct run_child *next_live; /* in live_runs until reaped */
 };
+
+/* The children started and not yet reaped, newest first. */
+static struct run_child *live_runs;
+static uint64_t last_mark;
+
+static void live_remove(struct run_child *c)
+{
+	for (struct run_child **p = &live_runs; *p != NULL; p = &(*p)->next_live) {
+		if (*p == c) {
+			*p = c->next_live;
+			return;
+		}
+	}
+}
 
 static void close_fd(int *fd)
 {
@@ -164,11 +191,26 @@ static int pipe_open(int *ret_read, int *ret_write)
 	return 0;
 }
 
+/* envp behind the child's mark; free the array and its first string. */
+static char **marked_env(const char *const envp[], uint64_t mark)
+{
+	size_t n = 0;
+	char **env;
+
+	while (envp[n] != NULL)
+		n++;
+	env = xcalloc(n + 2, sizeof(*env));
+	env[0] = xasprintf(RUN_MARK_NAME "%llu", (unsigned long long)mark);
+	memcpy(env + 1, envp, n * sizeof(*env));
+	return env;
+}
+
 int run_start(const char *const argv[], const char *const envp[],
 	      const struct run_options *opt, struct run_child **ret)
 {
 	struct run_child *c = xcalloc(1, sizeof(*c));
 	int out_w = -1, err_w = -1;
+	char **env;
 	int r;
 
 	c->pid_fd = c->timer_fd = c->epoll_fd = -1;
@@ -187,13 +229,21 @@ int run_start(const char *const argv[], const char *const envp[],
 		r = pipe_open(&c->err.fd, &err_w);
 	if (r < 0)
 		goto fail;
-	r = spawn(argv, envp, out_w, err_w >= 0 ? err_w : out_w, &c->pid);
+	c->mark = ++last_mark;
+	env = marked_env(envp, c->mark);
+	r = spawn(argv, (const char *const *)env, out_w,
+		  err_w >= 0 ? err_w : out_w, &c->pid);
+	free(env[0]);
+	free(env);
 	close_fd(&out_w);
 	close_fd(&err_w);
 	if (r < 0) {
 		c->pid = -1;
 		goto fail;
 	}
+	children_own(c->pid);
+	c->next_live = live_runs;
+	live_runs = c;
 	c->pid_fd = pidfd_open(c->pid, 0);
 	c->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (c->pid_fd < 0 || c->epoll_fd < 0) {
@@ -283,12 +333,138 @@ static void pipe_drain(struct run_child *c, struct run_pipe *p)
 }
 
 /*
- * Reap the leader once it has exited: kill what it left in its group
- * first (while it is a zombie its pid, the group's id, cannot be reused),
- * then collect its status and CPU time.  0 whether or not it had exited,
- * -errno on failure.
+ * A process's state letter ('Z' for a zombie) and process group, from
+ * /proc/<pid>/stat; 0 or -errno (-ENOENT once it is gone).
  */
-static int reap_if_exited(struct run_child *c)
+static int proc_state(pid_t pid, char *ret_state, pid_t *ret_pgid)
+{
+	char path[64], buf[512], *p, state;
+	int fd, pgid, r;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	r = n < 0 ? -errno : n == 0 ? -EIO : 0;
+	close(fd);
+	if (r < 0)
+		return r;
+	buf[n] = '\0';
+	/* "pid (comm) S ppid pgrp ...": comm may hold anything but ends at the last ')' */
+	p = strrchr(buf, ')');
+	if (p == NULL || sscanf(p + 1, " %c %*d %d", &state, &pgid) != 2)
+		return -EIO;
+	*ret_state = state;
+	*ret_pgid = (pid_t)pgid;
+	return 0;
+}
+
+/* The TOCSIN_RUN a process was started with, 0 when none is found. */
+static uint64_t proc_mark(pid_t pid)
+{
+	char path[64], *buf = xcalloc(1, RUN_ENVIRON_MAX + 1);
+	size_t len = 0, name = strlen(RUN_MARK_NAME);
+	uint64_t mark = 0;
+	ssize_t n = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	while (fd >= 0 && len < RUN_ENVIRON_MAX &&
+	       ((n = read(fd, buf + len, RUN_ENVIRON_MAX - len)) > 0 ||
+		(n < 0 && errno == EINTR)))
+		len += n > 0 ? (size_t)n : 0;
+	if (fd >= 0)
+		close(fd);
+	for (size_t i = 0; i < len; i += strlen(buf + i) + 1) {
+		if (strncmp(buf + i, RUN_MARK_NAME, name) == 0) {
+			mark = strtoull(buf + i + name, NULL, 10);
+			break;
+		}
+	}
+	free(buf);
+	return mark;
+}
+
+/*
+ * Which running child an adopted process came from: the one whose group
+ * it is in, else the one whose mark it carries.  NULL when neither tells
+ * (it cleared its environment, or its child was reaped already).
+ */
+static struct run_child *run_of(pid_t pid, pid_t pgid)
+{
+	uint64_t mark;
+
+	for (struct run_child *r = live_runs; r != NULL; r = r->next_live)
+		if (r->pid == pgid)
+			return r;
+	mark = proc_mark(pid);
+	for (struct run_child *r = live_runs; mark && r != NULL; r = r->next_live)
+		if (r->mark == mark)
+			return r;
+	return NULL;
+}
+
+/*
+ * Kill and reap what child c left behind, once its leader has exited:
+ * the agent is a subreaper (children.h), so the leader's children became
+ * ours when it exited, whichever group or session they had moved to, and
+ * the children of each one killed become ours as it dies; so we go round
+ * until none is left.  Adopted processes that belong to another running
+ * child are left to it; ones nobody can be told from are killed now, and
+ * every zombie nobody owns is reaped.  Each is our unreaped child, so its
+ * pid cannot be reused under our kill().  Returns how many were still
+ * running, but for the members of c's group when c was killed at its
+ * deadline: those died with it.
+ */
+static size_t sweep(struct run_child *c)
+{
+	size_t left = 0;
+	bool again = true;
+
+	while (again) {
+		pid_t *kids, pgid = 0;
+		size_t n;
+		char state = 0;
+
+		again = false;
+		if (children_unowned(&kids, &n) < 0)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			struct run_child *owner;
+
+			if (proc_state(kids[i], &state, &pgid) < 0)
+				continue;
+			if (state != 'Z') {
+				owner = run_of(kids[i], pgid);
+				if (owner != NULL && owner != c)
+					continue;
+				/* one we may not kill (it became root for good)
+				 * we must not wait for either */
+				if (kill(kids[i], SIGKILL) < 0 && errno != ESRCH)
+					continue;
+				if (!(c->timed_out && pgid == c->pid))
+					left++;
+			}
+			while (waitpid(kids[i], NULL, 0) < 0 && errno == EINTR)
+				;
+			again = true;
+		}
+		free(kids);
+	}
+	return left;
+}
+
+/*
+ * Reap the leader once it has exited (block: wait for that): kill what
+ * it left behind first, in its group and out of it (while the leader is
+ * a zombie its pid, the group's id, cannot be reused), then collect its
+ * status and CPU time.  0 whether or not it had exited, -errno on
+ * failure.
+ */
+static int reap_if_exited(struct run_child *c, bool block)
 {
 	siginfo_t si = { 0 };
 	struct rusage ru = { 0 };
@@ -297,10 +473,14 @@ static int reap_if_exited(struct run_child *c)
 
 	if (c->reaped)
 		return 0;
-	if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
-		return errno == EINTR ? 0 : -errno;
+	while (waitid(P_PID, (id_t)c->pid, &si,
+		      WEXITED | WNOWAIT | (block ? 0 : WNOHANG)) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
 	if (si.si_pid == 0)
 		return 0; /* still running */
+	c->left_behind = sweep(c);
 	kill(-c->pid, SIGKILL);
 	do
 		p = wait4(c->pid, &status, 0, &ru);
@@ -308,6 +488,8 @@ static int reap_if_exited(struct run_child *c)
 	if (p < 0)
 		return -errno;
 	c->reaped = true;
+	children_disown(c->pid);
+	live_remove(c);
 	c->status = status;
 	c->cpu_us = (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
 		    ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
@@ -348,6 +530,7 @@ static void take_result(struct run_child *c, struct run_result *ret)
 		.output = c->out.data,
 		.len = c->out.len,
 		.cpu_us = c->cpu_us,
+		.left_behind = c->left_behind,
 		.wall_ms = time_mono_ms() - c->started_ms,
 	};
 	c->out.data = NULL;
@@ -369,7 +552,7 @@ int run_pump(struct run_child *c, struct run_result *ret_result)
 		c->timed_out = true;
 		kill_child(c);
 	}
-	r = reap_if_exited(c);
+	r = reap_if_exited(c, false);
 	if (r < 0)
 		return r;
 	if (!c->reaped)
@@ -401,11 +584,12 @@ void run_free(struct run_child *c)
 	if (c == NULL)
 		return;
 	if (c->pid > 0 && !c->reaped) {
-		int status;
-
 		kill_child(c);
-		while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
-			;
+		if (reap_if_exited(c, true) < 0) {
+			/* not ours to wait for after all; forget it */
+			children_disown(c->pid);
+			live_remove(c);
+		}
 	}
 	close_fd(&c->out.fd);
 	close_fd(&c->err.fd);

@@ -6,10 +6,14 @@
  * apart, and a deadline.
  *
  * A child runs in its own process group.  When the deadline passes the
- * whole group is killed, and the child itself should it have left it; when the child exits, whatever it left running
- * in its group is killed too, so neither a hang nor a forgotten
- * background process outlives its check (a descendant that calls setsid
- * escapes).  Output past a limit is read and dropped up to a drain limit,
+ * whole group is killed, and the child itself should it have left it;
+ * when the child exits (or is killed), whatever it left running is killed
+ * too, so neither a hang nor a forgotten background process outlives its
+ * check.  That includes descendants that left its group or session
+ * (setsid): where the agent is a child subreaper (children.h) they become
+ * the agent's children as their parents die, and are told from another
+ * child's by their group or by TOCSIN_RUN=<n>, which every child gets
+ * first in its environment and its descendants inherit.  Output past a limit is read and dropped up to a drain limit,
  * then its pipe is closed, so a program that floods dies of SIGPIPE
  * instead of making the agent copy gigabytes into the void.
  *
@@ -49,6 +53,9 @@ struct run_result {
 	char *errout;    /* stderr when apart (else NULL), NUL-terminated */
 	size_t errlen;
 	int64_t cpu_us;  /* user + system CPU of the child and what it waited for */
+	/* processes it left running when it exited, killed (when it timed
+	 * out: those outside its group, which died with it) */
+	size_t left_behind;
 	int64_t wall_ms;
 };
 

@@ -10,6 +10,8 @@ import sqlite3
 import subprocess
 import time
 
+import pytest
+
 from checkutil import (agent_config, agent_daemon, check_config, metrics_of, pid_dead,
                        rows, run_check)
 from conftest import run_agent, wait_for, write_agent_config
@@ -111,6 +113,47 @@ def test_children_left_behind_are_killed(tmp_path):
     assert rows(run.stdout)["leave"][1:] == ("ok", "OK - forked and left")
     child = int(pidfile.read_text())
     wait_for(lambda: pid_dead(child), timeout=5, what="the left-behind child to be dead")
+
+
+def session_leaver(tmp_path, pidfile, then):
+    """A plugin whose child leaves its group and session (setsid) to sleep
+    300 s, written to pidfile once it sleeps; then the plugin does then."""
+    return script(tmp_path / "escape.sh",
+                  "setsid /bin/sleep 300 </dev/null >/dev/null 2>&1 & p=$!\n"
+                  'while [ "$(cat /proc/$p/comm 2>/dev/null)" != sleep ]; do :; done\n'
+                  f"echo $p > {pidfile}\n" + then)
+
+
+@pytest.mark.parametrize("then, timeout, row", [
+    ("echo 'OK escape'\n", "10s", ("ok", "OK escape")),
+    # the sleep 300 in its group dies with it: only the escaped one is left
+    ("echo 'still thinking'\nsleep 300\n", "1s",
+     ("unknown", "escape: timed out after 1 s and was killed; first line: still thinking")),
+], ids=["at-exit", "at-timeout"])
+def test_a_child_that_left_its_session_is_killed(tmp_path, then, timeout, row):
+    pidfile = tmp_path / "child.pid"
+    escape = session_leaver(tmp_path, pidfile, then)
+    config = plugins_config(tmp_path, [f"{{name: escape, command: [{escape}], timeout: {timeout}}}"])
+    run = run_check(config, "plugin")
+    assert run.returncode == 0, run.stderr
+    assert rows(run.stdout)["escape"][1:] == row
+    # killed when the run ended, not by the agent's own exit
+    assert run.stderr.count("plugin escape left 1 process behind; killed") == 1, run.stderr
+    assert pid_dead(int(pidfile.read_text()))
+
+
+def test_a_daemon_kills_an_escaped_child_and_keeps_running(tmp_path):
+    """The agent outlives its plugins: without the sweep, an escaped child
+    would outlive the run, one more per interval."""
+    pidfile = tmp_path / "child.pid"
+    escape = session_leaver(tmp_path, pidfile, "echo 'OK escape'\n")
+    config = plugins_config(tmp_path, [f"{{name: escape, command: [{escape}], interval: 1h}}"])
+    log = tmp_path / "agent.log"
+    with agent_daemon(config, log) as agent:
+        wait_for(lambda: "plugin escape left 1 process behind; killed" in
+                 log.read_text(errors="replace"), timeout=30, what="the leftover to be killed")
+        assert pid_dead(int(pidfile.read_text()))
+        assert agent.poll() is None
 
 
 def group_leaver(path, marker):
@@ -221,6 +264,10 @@ def test_no_shell_minimal_environment_no_leaked_fds(tmp_path):
     # arguments reach the plugin verbatim: no shell ever parsed them
     assert r["probe"][1:] == ("ok", "OK - args: a b $(reboot) ; *")
     env = sorted(env_out.read_text().split())
+    # the mark that tells its descendants from another plugin's (run.h)
+    marks = [e for e in env if e.startswith("TOCSIN_RUN=")]
+    assert len(marks) == 1 and re.fullmatch(r"TOCSIN_RUN=\d+", marks[0]), env
+    env.remove(marks[0])
     assert env == ["API_KEY=s3cret", "LC_ALL=C",
                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
     # nothing of the agent's (state database, sockets, epoll) leaked in

@@ -4,7 +4,9 @@
  * (including a grandchild that keeps the pipe open), a missing program,
  * the non-blocking pump a check uses from the agent's poll loop, no
  * descriptor of ours in the child, stderr apart, what a child leaves
- * behind killed at its exit, and a flood cut off.
+ * behind killed at its exit, and a flood cut off.  Like the agent, the
+ * test is a child subreaper, so that what left the group is killed too,
+ * but neither another child's leftovers nor a child run.c does not own.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +19,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +28,7 @@
 #include <unistd.h>
 
 #include "../../checks/run.h"
+#include "../../common/children.h"
 #include "../../common/util.h"
 
 static const char *const env[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", NULL };
@@ -307,6 +311,138 @@ static void test_what_a_child_leaves_behind_is_killed(void **state)
 	run_result_clear(&res);
 }
 
+/* Start sleep in a session of its own and print its pid once it sleeps. */
+#define ESCAPE \
+	"setsid /bin/sleep 300 </dev/null >/dev/null 2>&1 & p=$!; " \
+	"while [ \"$(cat /proc/$p/comm 2>/dev/null)\" != sleep ]; do :; done; " \
+	"echo $p; "
+
+/* Gone, and reaped: not even a zombie left. */
+static bool reaped(pid_t pid)
+{
+	return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Whether pid is still in a session of its own (setsid), and alive. */
+static bool alone_in_session(pid_t pid)
+{
+	return getsid(pid) == pid && !dead(pid);
+}
+
+/*
+ * Run ESCAPE then tail; the escaped sleep is gone once the run is over,
+ * and counted as left behind (at a timeout, what was in the group died
+ * with the child: the sleep 60 does not count).
+ */
+static void assert_escaped_is_killed(const char *tail, int64_t timeout_ms,
+				     bool timed_out)
+{
+	char *script = xasprintf(ESCAPE "%s", tail);
+	const char *argv[] = { "/bin/sh", "-c", script, NULL };
+	struct run_result res = { 0 };
+	pid_t left;
+
+	assert_int_equal(run_capture(argv, env, OPTS(timeout_ms, 4096), &res), 0);
+	assert_int_equal(res.timed_out, timed_out);
+	left = (pid_t)strtol(res.output, NULL, 10);
+	assert_true(left > 0);
+	assert_true(reaped(left));
+	assert_int_equal(res.left_behind, 1);
+	run_result_clear(&res);
+	free(script);
+}
+
+static void test_a_descendant_that_left_its_session_is_killed_at_exit(void **state)
+{
+	(void)state;
+	assert_escaped_is_killed("exit 0", 10000, false);
+}
+
+static void test_a_descendant_that_left_its_session_is_killed_at_timeout(void **state)
+{
+	(void)state;
+	assert_escaped_is_killed("sleep 60", 1000, true);
+}
+
+/* Its parent, from /proc/<pid>/stat; 0 once it is gone. */
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], st[256] = "", *p;
+	int ppid = 0;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fp = fopen(path, "re");
+	if (fp == NULL)
+		return 0;
+	if (fgets(st, sizeof(st), fp) != NULL && (p = strrchr(st, ')')) != NULL)
+		sscanf(p + 1, " %*c %d", &ppid);
+	fclose(fp);
+	return (pid_t)ppid;
+}
+
+/*
+ * A child still running whose escaped grandchild is ours already (its
+ * parent, the inner shell, exited): another child's end leaves it alone,
+ * its own child's end kills it.
+ */
+static void test_another_childs_leftovers_wait_for_its_end(void **state)
+{
+	char *path = leave_group_file(), *said = NULL;
+	char *script = xasprintf("/bin/sh -c '" ESCAPE "' > %s; exec sleep 60", path);
+	const char *argv[] = { "/bin/sh", "-c", script, NULL };
+	const char *quick[] = { "/bin/true", NULL };
+	struct run_result res = { 0 };
+	struct run_child *c;
+	pid_t left = 0;
+
+	(void)state;
+	assert_int_equal(run_start(argv, env, OPTS(60000, 4096), &c), 0);
+	for (int i = 0; i < 1000 && (left <= 0 || parent_of(left) != getpid()); i++) {
+		free(said);
+		said = read_small_file(path);
+		left = (pid_t)strtol(said, NULL, 10);
+		usleep(10000);
+	}
+	assert_true(left > 0);
+	assert_int_equal(parent_of(left), getpid());
+	assert_int_equal(run_capture(quick, env, OPTS(10000, 4096), &res), 0);
+	assert_int_equal(res.left_behind, 0);
+	assert_true(alone_in_session(left));
+	run_free(c);
+	assert_true(reaped(left));
+	run_result_clear(&res);
+	unlink(path);
+	free(said);
+	free(script);
+	free(path);
+}
+
+/*
+ * A child someone else started and waits for (the deliverer) is owned:
+ * a run's end neither kills it nor takes its exit status.
+ */
+static void test_an_owned_child_keeps_its_status(void **state)
+{
+	char *const argv[] = { "/bin/sh", "-c", "exit 7", NULL };
+	const char *quick[] = { "/bin/true", NULL };
+	struct run_result res = { 0 };
+	int status = 0;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(posix_spawn(&pid, argv[0], NULL, NULL, argv, NULL), 0);
+	children_own(pid);
+	while (!dead(pid))
+		usleep(10000);
+	assert_int_equal(run_capture(quick, env, OPTS(10000, 4096), &res), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	children_disown(pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 7);
+	run_result_clear(&res);
+}
+
 /* An endless writer is cut off once the drain limit is passed. */
 static void test_a_flood_is_cut_off(void **state)
 {
@@ -342,7 +478,13 @@ int main(void)
 		cmocka_unit_test(test_stderr_apart),
 		cmocka_unit_test(test_what_a_child_leaves_behind_is_killed),
 		cmocka_unit_test(test_a_flood_is_cut_off),
+		cmocka_unit_test(test_a_descendant_that_left_its_session_is_killed_at_exit),
+		cmocka_unit_test(test_a_descendant_that_left_its_session_is_killed_at_timeout),
+		cmocka_unit_test(test_another_childs_leftovers_wait_for_its_end),
+		cmocka_unit_test(test_an_owned_child_keeps_its_status),
 	};
 
+	if (children_adopt_orphans() < 0)
+		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
