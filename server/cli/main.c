@@ -359,30 +359,20 @@ static int cli_fetch(const struct client *c, const char *path, json_t **ret_doc,
 	return 0;
 }
 
-static const char *json_type_name(json_type type)
-{
-	switch (type) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-		return "an integer";
-	default:
-		return "a number or a boolean";
-	}
-}
-
 json_t *cli_expect(json_t *doc, const char *key, json_type type)
 {
+	static const char *const wanted[] = {
+		[JSON_OBJECT] = "an object", [JSON_ARRAY] = "an array",
+		[JSON_STRING] = "a string",  [JSON_INTEGER] = "an integer",
+		[JSON_REAL] = "a number",    [JSON_TRUE] = "a boolean",
+		[JSON_FALSE] = "a boolean",  [JSON_NULL] = "null",
+	};
 	json_t *member = json_object_get(doc, key);
 
 	if (member != NULL && json_typeof(member) == type)
 		return member;
 	fprintf(stderr, "tocsin: unexpected answer from the server: %s should be %s\n",
-		key, json_type_name(type));
+		key, wanted[type]);
 	return NULL;
 }
 

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import TECH_TOKEN, Server, run_cli
-from helpdesk_util import act, helpdesk_extra
+from conftest import TECH_TOKEN, run_cli
+from helpdesk_util import act
 
 # Clear the screen, set the window title, write the clipboard (OSC 52),
 # return to the line's start and erase it; then the C1 forms of CSI and OSC.
@@ -19,16 +19,11 @@ EVIL = ("disk full\x1b[2J\x1b]0;pwned\x07\x1b]52;c;ZWNobyBoaQ==\x07\r\x1b[K"
 UNSAFE = ["\x1b", "\x07", "\r", "\x7f", "\u009b", "\u009d"]
 
 
-@pytest.fixture
-def desk(tmp_path):
-    srv = Server(tmp_path / "server", extra=helpdesk_extra()).start()
-    yield srv
-    srv.stop()
-
-
-def cli(server, *args, token=TECH_TOKEN):
-    return run_cli(*args, env={"TOCSIN_URL": server.url, "TOCSIN_TOKEN": token,
-                               "HOME": str(server.dir)})
+def cli(url, *args, env=None):
+    """tocsin against url with a technician's token and an empty HOME."""
+    full = {"TOCSIN_URL": url, "TOCSIN_TOKEN": TECH_TOKEN, "HOME": "/nonexistent"}
+    full.update(env or {})
+    return run_cli(*args, env=full)
 
 
 def assert_safe(text):
@@ -36,29 +31,29 @@ def assert_safe(text):
         assert ch not in text, f"{ch!r} reached the terminal: {text!r}"
 
 
-def test_text_from_the_server_cannot_drive_the_terminal(desk):
-    r = desk.post_events({"host": "web01", "events": [{
+def test_text_from_the_server_cannot_drive_the_terminal(server):
+    r = server.post_events({"host": "web01", "events": [{
         "id": str(uuid.uuid4()), "check": "disk", "item": "/srv", "state": "critical",
         "summary": EVIL, "observed_at": "2026-12-02T14:00:00Z"}]})
     assert r.status == 200, r.body
-    tid = desk.tickets("open")[0]["id"]
-    r = act(desk, tid, {"action": "comment", "text": "see\x1b]52;c;cm0gLXJmIH4=\x07 this\nnext line"})
+    tid = server.tickets("open")[0]["id"]
+    r = act(server, tid, {"action": "comment", "text": "see\x1b]52;c;cm0gLXJmIH4=\x07 this\nnext line"})
     assert r.status == 200, r.body
-    r = cli(desk, "silence", "add", "--host", "web01", "--duration", "1h",
+    r = cli(server.url, "silence", "add", "--host", "web01", "--duration", "1h",
             "--comment", "maint\x1b[2J")
     assert r.returncode == 0, r.stderr
     assert_safe(r.stdout)
 
     for args in (["tickets"], ["ticket", str(tid)], ["silence", "list"]):
-        r = cli(desk, *args)
+        r = cli(server.url, *args)
         assert r.returncode == 0, r.stderr
         assert_safe(r.stdout)
-    r = cli(desk, "ticket", str(tid))
+    r = cli(server.url, "ticket", str(tid))
     assert "disk full?[2J?]0;pwned??]52;c;ZWNobyBoaQ==? ?[Kall good ?2J?0;x? ?" in r.stdout
     # line breaks and tabs are text: a comment keeps its lines
     assert "see?]52;c;cm0gLXJmIH4=? this\nnext line" in r.stdout
     # --json is the answer as it is; JSON escapes the control characters
-    r = cli(desk, "ticket", str(tid), "--json")
+    r = cli(server.url, "ticket", str(tid), "--json")
     assert r.returncode == 0, r.stderr
     assert "\x1b" not in r.stdout and "\x07" not in r.stdout
     assert json.loads(r.stdout)["summary"] == EVIL
@@ -122,15 +117,9 @@ def fake():
     srv.server_close()
 
 
-def fake_cli(fake, *args, env=None, home=None):
-    full = {"TOCSIN_URL": fake.url, "TOCSIN_TOKEN": TECH_TOKEN, "HOME": home or "/nonexistent"}
-    full.update(env or {})
-    return run_cli(*args, env=full)
-
-
 def test_an_error_message_cannot_drive_the_terminal(fake):
     FakeApi.answers["/api/v1/tickets/1"] = (409, json.dumps({"error": "busy\x1b[2J\x1b]52;c;eA==\x07"}).encode())
-    r = fake_cli(fake, "ticket", "1")
+    r = cli(fake.url, "ticket", "1")
     assert r.returncode == 1
     assert "HTTP 409: busy?[2J?]52;c;eA==?" in r.stderr
     assert_safe(r.stderr)
@@ -139,7 +128,7 @@ def test_an_error_message_cannot_drive_the_terminal(fake):
 @pytest.mark.parametrize("kind", ["huge", "huge-unannounced"])
 def test_an_answer_over_the_limit_is_named_so(fake, kind):
     FakeApi.answers["/api/v1/tickets"] = (200, kind)
-    r = fake_cli(fake, "tickets")
+    r = cli(fake.url, "tickets")
     assert r.returncode == 1
     assert r.stderr.strip() == (f"tocsin: the answer from {fake.url}/api/v1/tickets?state=open"
                                 "&limit=100&children=false is larger than 64 MiB")
@@ -178,7 +167,7 @@ WRONG_SHAPES = [
                          ids=[" ".join(w[0]) + ": " + w[3] for w in WRONG_SHAPES])
 def test_an_answer_of_the_wrong_shape_is_an_error(fake, args, path, answer, why):
     FakeApi.answers[path] = (200, json.dumps(answer).encode())
-    r = fake_cli(fake, *args)
+    r = cli(fake.url, *args)
     assert r.returncode == 1, r.stdout
     assert r.stderr.strip() == f"tocsin: unexpected answer from the server: {why}"
     assert r.stdout == ""
@@ -188,10 +177,10 @@ def test_the_right_shape_still_prints(fake):
     """The checks above refuse only what is wrong: an answer of the right
     shape prints, and --json prints any answer as it is."""
     FakeApi.answers["/api/v1/tickets"] = (200, b'{"tickets": []}')
-    r = fake_cli(fake, "tickets")
+    r = cli(fake.url, "tickets")
     assert (r.returncode, r.stdout) == (0, "no open tickets\n"), r.stderr
     FakeApi.answers["/api/v1/tickets/1"] = (200, b'{"tickets": "lots"}')
-    r = fake_cli(fake, "ticket", "1", "--json")
+    r = cli(fake.url, "ticket", "1", "--json")
     assert r.returncode == 0 and json.loads(r.stdout) == {"tickets": "lots"}
 
 
@@ -207,7 +196,7 @@ def write_private(path, text, mode=0o600):
 def test_token_file(fake, tmp_path):
     FakeApi.answers["/api/v1/tickets"] = (200, b'{"tickets": []}')
     tok = write_private(tmp_path / "token", FILE_TOKEN + "\n")
-    r = fake_cli(fake, "--token-file", str(tok), "tickets")
+    r = cli(fake.url, "--token-file", str(tok), "tickets")
     assert r.returncode == 0, r.stderr
     assert FakeApi.headers_seen[-1] == [f"Bearer {FILE_TOKEN}"]
     # the same from cli.yaml's token_file:
@@ -217,7 +206,7 @@ def test_token_file(fake, tmp_path):
     assert r.returncode == 0, r.stderr
     assert FakeApi.headers_seen[-1] == [f"Bearer {FILE_TOKEN}"]
     # --token and --token-file are two ways to say one thing
-    r = fake_cli(fake, "--token", TECH_TOKEN, "--token-file", str(tok), "tickets")
+    r = cli(fake.url, "--token", TECH_TOKEN, "--token-file", str(tok), "tickets")
     assert r.returncode == 2 and "--token or --token-file, not both" in r.stderr
     both = tmp_path / "both.yaml"
     write_private(both, f"url: {fake.url}\ntoken: {TECH_TOKEN}\ntoken_file: {tok}\n")
@@ -228,7 +217,7 @@ def test_token_file(fake, tmp_path):
 def test_a_token_others_can_read_is_refused(fake, tmp_path):
     FakeApi.answers["/api/v1/tickets"] = (200, b'{"tickets": []}')
     tok = write_private(tmp_path / "token", TECH_TOKEN + "\n", 0o644)
-    r = fake_cli(fake, "--token-file", str(tok), "tickets")
+    r = cli(fake.url, "--token-file", str(tok), "tickets")
     assert r.returncode == 2
     assert r.stderr == (f"tocsin: {tok} holds a token but its mode 0644 lets other users "
                         f"read or change it: run chmod 600 {tok}\n")
@@ -254,25 +243,25 @@ def test_a_token_others_can_read_is_refused(fake, tmp_path):
 ])
 def test_a_token_with_control_characters_is_refused(fake, tmp_path, token, shown):
     FakeApi.answers["/api/v1/tickets"] = (200, b'{"tickets": []}')
-    r = fake_cli(fake, "tickets", env={"TOCSIN_TOKEN": token})
+    r = cli(fake.url, "tickets", env={"TOCSIN_TOKEN": token})
     assert r.returncode == 2
     assert r.stderr == (f"tocsin: the token from TOCSIN_TOKEN holds a control character "
                         f"({shown}): a token is one line of printable characters\n")
     # from a file, one trailing newline is the file's, anything more the token's
     tok = write_private(tmp_path / "token", token + "\n")
-    r = fake_cli(fake, "--token-file", str(tok), "tickets")
+    r = cli(fake.url, "--token-file", str(tok), "tickets")
     assert r.returncode == 2
     assert f"tocsin: the token from {tok} holds a control character ({shown})" in r.stderr
-    r = fake_cli(fake, "--token", token, "tickets")
+    r = cli(fake.url, "--token", token, "tickets")
     assert r.returncode == 2 and "the token from --token holds a control character" in r.stderr
     assert FakeApi.headers_seen == [], "the token went out"
 
 
 def test_an_empty_token_file_is_refused(fake, tmp_path):
     tok = write_private(tmp_path / "token", "\n")
-    r = fake_cli(fake, "--token-file", str(tok), "tickets")
+    r = cli(fake.url, "--token-file", str(tok), "tickets")
     assert r.returncode == 2 and r.stderr == f"tocsin: the token from {tok} is empty\n"
-    r = fake_cli(fake, "--token-file", str(tmp_path / "absent"), "tickets")
+    r = cli(fake.url, "--token-file", str(tmp_path / "absent"), "tickets")
     assert r.returncode == 2
     assert f"tocsin: cannot read the token file {tmp_path / 'absent'}: No such file" in r.stderr
 
