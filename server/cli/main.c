@@ -419,9 +419,16 @@ void cli_short_time(const char *iso, char *buf, size_t size)
 		snprintf(buf, size, "%s", iso);
 }
 
+/*
+ * --json: the answer as it is.  JSON escapes the C0 controls; on a
+ * terminal, which some take U+009B for "ESC [", every non-ASCII character
+ * is escaped too, so that no C1 control reaches it.
+ */
 void cli_print_json(json_t *doc)
 {
-	char *text = json_dumps(doc, JSON_INDENT(2));
+	size_t flags = JSON_INDENT(2) |
+		       (isatty(STDOUT_FILENO) ? JSON_ENSURE_ASCII : 0);
+	char *text = json_dumps(doc, flags);
 
 	if (text != NULL)
 		printf("%s\n", text);

@@ -3,13 +3,15 @@ technicians that would drive the terminal, a token that would leak or
 inject headers, and answers too large or of the wrong shape."""
 import json
 import os
+import pty
+import subprocess
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import TECH_TOKEN, run_cli
+from conftest import TECH_TOKEN, binary, run_cli
 from helpdesk_util import act
 
 # Clear the screen, set the window title, write the clipboard (OSC 52),
@@ -123,6 +125,36 @@ def test_an_error_message_cannot_drive_the_terminal(fake):
     assert r.returncode == 1
     assert "HTTP 409: busy?[2J?]52;c;eA==?" in r.stderr
     assert_safe(r.stderr)
+
+
+def test_json_on_a_terminal_escapes_c1_controls(fake):
+    """--json on a terminal: JSON escapes C0 controls itself; a C1 control
+    (U+009B, CSI for some terminals) is escaped as well.  Into a pipe the
+    answer stays as it is."""
+    FakeApi.answers["/api/v1/tickets/1"] = (200, json.dumps({"id": 1, "summary": "a\u009b2Jb \u00e9"}).encode())
+    primary, secondary = pty.openpty()
+    env = {**os.environ, "TOCSIN_URL": fake.url, "TOCSIN_TOKEN": TECH_TOKEN, "HOME": "/nonexistent"}
+    proc = subprocess.Popen([binary("tocsin"), "ticket", "1", "--json"], stdout=secondary,
+                            stderr=subprocess.PIPE, env=env)
+    os.close(secondary)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # EIO: the terminal's other side is closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(primary)
+    assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    proc.stderr.close()
+    text = out.decode()
+    assert "\u009b" not in text
+    assert '"summary": "a\\u009B2Jb \\u00E9"' in text
+    r = cli(fake.url, "ticket", "1", "--json")
+    assert json.loads(r.stdout)["summary"] == "a\u009b2Jb \u00e9"
+    assert "\u00e9" in r.stdout
 
 
 @pytest.mark.parametrize("kind", ["huge", "huge-unannounced"])
