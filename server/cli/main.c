@@ -329,6 +329,7 @@ out:
 	curl_slist_free_all(headers);
 	free(payload);
 	free(url);
+	explicit_bzero(auth, strlen(auth));
 	free(auth);
 	free(b.data);
 	return doc;
@@ -470,6 +471,8 @@ int main(int argc, char **argv)
 		case 't':
 			free(c.token);
 			c.token = xstrdup(optarg);
+			/* out of ps from now on; it was in it until here */
+			memset(optarg, 'x', strlen(optarg));
 			break;
 		case 'T':
 			token_file = optarg;

@@ -7,11 +7,12 @@ import pty
 import subprocess
 import threading
 import uuid
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import TECH_TOKEN, binary, run_cli
+from conftest import TECH_TOKEN, binary, run_cli, wait_for
 from helpdesk_util import act
 
 # Clear the screen, set the window title, write the clipboard (OSC 52),
@@ -67,12 +68,15 @@ class FakeApi(BaseHTTPRequestHandler):
     CLI's defence against them needs a server that does."""
     answers = {}     # path without the query -> (status, body bytes)
     headers_seen = []
+    hold = None      # an Event the answer waits for, when set
 
     def log_message(self, *args):
         pass
 
     def answer(self):
         FakeApi.headers_seen.append(self.headers.get_all("Authorization") or [])
+        if FakeApi.hold is not None:
+            FakeApi.hold.wait(timeout=30)
         path = self.path.split("?")[0]
         status, body = FakeApi.answers.get(path, (404, b'{"error": "no such path"}'))
         if body == "huge":
@@ -109,6 +113,7 @@ class FakeApi(BaseHTTPRequestHandler):
 def fake():
     FakeApi.answers = {}
     FakeApi.headers_seen = []
+    FakeApi.hold = None
     srv = ThreadingHTTPServer(("127.0.0.1", 0), FakeApi)
     srv.daemon_threads = True
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
@@ -296,6 +301,26 @@ def test_an_empty_token_file_is_refused(fake, tmp_path):
     r = cli(fake.url, "--token-file", str(tmp_path / "absent"), "tickets")
     assert r.returncode == 2
     assert f"tocsin: cannot read the token file {tmp_path / 'absent'}: No such file" in r.stderr
+
+
+def test_token_given_with_token_leaves_the_command_line(fake):
+    """--token is in /proc/PID/cmdline until tocsin starts: it overwrites
+    it then, so that the window is short (the help says to prefer a file)."""
+    FakeApi.answers["/api/v1/tickets"] = (200, b'{"tickets": []}')
+    FakeApi.hold = threading.Event()
+    env = {**os.environ, "TOCSIN_URL": fake.url, "HOME": "/nonexistent"}
+    proc = subprocess.Popen([binary("tocsin"), "--token", FILE_TOKEN, "tickets"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        wait_for(lambda: FakeApi.headers_seen, what="the CLI's request")
+        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+    finally:
+        FakeApi.hold.set()
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert FakeApi.headers_seen == [[f"Bearer {FILE_TOKEN}"]]
+    assert FILE_TOKEN.encode() not in cmdline
+    assert b"--token\0" + b"x" * len(FILE_TOKEN) + b"\0tickets" in cmdline
 
 
 def test_help_says_token_is_visible():
