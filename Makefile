@@ -175,6 +175,7 @@ SERVER_SRCS := \
 
 CLI_SRCS := \
 	server/cli/main.c \
+	server/cli/token.c \
 	server/cli/tickets.c \
 	server/cli/traps.c \
 	server/cli/silences.c \

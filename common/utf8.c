@@ -80,11 +80,13 @@ size_t utf8_sanitize(char *dst, size_t size, const char *src, size_t len,
 		}
 		if (sc != SCAN_VALID ||
 		    (n == 1 && (s[i] < 0x20 || s[i] == 0x7f) && s[i] != '\t' &&
-		     !(s[i] == '\n' && (flags & UTF8_KEEP_NEWLINES)))) {
+		     !(s[i] == '\n' && (flags & UTF8_KEEP_NEWLINES))) ||
+		    (n == 2 && (flags & UTF8_NO_C1) && s[i] == 0xc2 &&
+		     s[i + 1] < 0xa0)) {
 			if (o + 1 >= size)
 				break;
 			dst[o++] = s[i] == '\r' || s[i] == '\n' ? ' ' : '?';
-			i++;
+			i += sc == SCAN_VALID ? n : 1;
 			continue;
 		}
 		if (o + n >= size)

@@ -20,6 +20,9 @@
 /* src was cut by a limit of ours (a read, a buffer): a character that
  * the cut split at its very end is dropped, not shown as '?'. */
 #define UTF8_TRUNCATED 0x4u
+/* A C1 control (U+0080 to U+009F) becomes '?' too: for text shown on a
+ * terminal, some of which take U+009B for "ESC [" and U+009D for "ESC ]". */
+#define UTF8_NO_C1 0x8u
 
 /*
  * Copy len bytes of src into dst (size bytes, size > 0) as valid UTF-8

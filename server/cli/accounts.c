@@ -109,26 +109,28 @@ static int set(struct client *c, int argc, char **argv)
 		return 1;
 	if (c->json)
 		cli_print_json(doc);
+	else if (cli_expect(doc, "name", JSON_STRING) == NULL)
+		r = 1;
 	else
 		printf("account %s: role %s\n", cli_str(doc, "name"),
 		       cli_str(doc, "role"));
 	json_decref(doc);
-	return 0;
+	return r;
 }
 
 static int list(struct client *c, int argc, char **argv)
 {
-	json_t *doc, *a;
+	json_t *doc, *list, *a;
 	size_t i;
 	int status;
 
 	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--json") != 0))
 		return cli_usage_error(&cli_cmd_account, "list takes only --json");
 	c->json = argc == 2;
-	if (cli_fetch(c, "/api/v1/accounts", &doc, &status))
+	if (cli_fetch_list(c, "/api/v1/accounts", "accounts", &doc, &list, &status))
 		return status;
 	printf("%-24s %-10s %-16s %s\n", "NAME", "ROLE", "UPDATED", "CREATED BY");
-	json_array_foreach(json_object_get(doc, "accounts"), i, a) {
+	json_array_foreach(list, i, a) {
 		char updated[32];
 
 		cli_short_time(cli_str(a, "updated"), updated, sizeof(updated));
@@ -143,6 +145,7 @@ static int delete(struct client *c, int argc, char **argv)
 {
 	char *name, *path;
 	json_t *doc;
+	int r = 0;
 
 	if (argc != 2)
 		return cli_usage_error(&cli_cmd_account, "delete needs a NAME");
@@ -153,9 +156,12 @@ static int delete(struct client *c, int argc, char **argv)
 	free(name);
 	if (doc == NULL)
 		return 1;
-	printf("account %s deleted\n", cli_str(doc, "deleted"));
+	if (cli_expect(doc, "deleted", JSON_STRING) == NULL)
+		r = 1;
+	else
+		printf("account %s deleted\n", cli_str(doc, "deleted"));
 	json_decref(doc);
-	return 0;
+	return r;
 }
 
 static int account_run(struct client *c, int argc, char **argv)

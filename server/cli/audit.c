@@ -16,7 +16,7 @@ static int audit_run(struct client *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	int64_t limit = 50;
-	json_t *doc, *e;
+	json_t *doc, *list, *e;
 	char *path;
 	size_t i;
 	int opt, done, status;
@@ -38,11 +38,11 @@ static int audit_run(struct client *c, int argc, char **argv)
 	if (optind != argc)
 		return cli_usage_error(&cli_cmd_audit, "unexpected argument");
 	path = xasprintf("/api/v1/audit?limit=%lld", (long long)limit);
-	done = cli_fetch(c, path, &doc, &status);
+	done = cli_fetch_list(c, path, "audit", &doc, &list, &status);
 	free(path);
 	if (done)
 		return status;
-	json_array_foreach(json_object_get(doc, "audit"), i, e) {
+	json_array_foreach(list, i, e) {
 		char at[32];
 
 		cli_short_time(cli_str(e, "at"), at, sizeof(at));

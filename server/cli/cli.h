@@ -35,12 +35,21 @@ json_t *cli_request(const struct client *c, const char *method,
 		    const char *path, json_t *body);
 json_t *cli_get(const struct client *c, const char *path);
 /*
- * GET path for a command that prints a table: 1 when there is nothing
- * more to do (the answer was printed as JSON for --json: *ret_status 0;
- * or it failed and said why: *ret_status 1), else 0 and *ret_doc.
+ * GET path for a command that prints a table of the answer's member key,
+ * an array of objects: 1 when there is nothing more to do (the answer was
+ * printed as JSON for --json: *ret_status 0; or it failed or had another
+ * shape and said why: *ret_status 1), else 0, *ret_doc and *ret_list
+ * (borrowed from *ret_doc).
  */
-int cli_fetch(const struct client *c, const char *path, json_t **ret_doc,
-	      int *ret_status);
+int cli_fetch_list(const struct client *c, const char *path, const char *key,
+		   json_t **ret_doc, json_t **ret_list, int *ret_status);
+
+/*
+ * The answer's member key when it is of type; else NULL after saying on
+ * stderr that the server's answer is not what we expected.  For the
+ * commands that print an answer: they exit 1 then, never print zeros.
+ */
+json_t *cli_expect(json_t *doc, const char *key, json_type type);
 
 /* A string member or "-". */
 const char *cli_str(json_t *obj, const char *key);
@@ -58,6 +67,20 @@ int cli_usage_error(const struct cli_command *cmd, const char *why);
  */
 int cli_id_args(const struct cli_command *cmd, struct client *c, int argc,
 		char **argv, const char *what, int64_t *ret_id);
+
+/*
+ * The token (server/cli/token.c).  cli_token_read(): the content of a
+ * token file less one trailing newline, when the file is the user's
+ * alone (mode 0600 or stricter) and the token passes cli_token_check();
+ * 0 and a malloc'ed *ret_token, else -errno after saying why.
+ * cli_private_file(): 0 when group and others have no access to path,
+ * else -errno after saying so.  cli_token_check(): 0 when the len bytes
+ * of token are not empty and hold no control character (it goes into a
+ * header), else -EINVAL after naming source.
+ */
+int cli_token_read(const char *path, char **ret_token);
+int cli_private_file(const char *path);
+int cli_token_check(const char *token, size_t len, const char *source);
 
 /* Flapping, parent and children of a ticket (server/cli/lifecycle.c). */
 void cli_print_lifecycle(json_t *ticket);

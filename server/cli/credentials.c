@@ -38,7 +38,7 @@ static int list(struct client *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *customer = NULL, *host = NULL;
-	json_t *doc, *t;
+	json_t *doc, *list, *t;
 	char *path;
 	size_t i;
 	int opt, done, status;
@@ -61,13 +61,13 @@ static int list(struct client *c, int argc, char **argv)
 	if (optind != argc)
 		return cli_usage_error(&cli_cmd_credential, "unexpected argument");
 	path = list_path(customer, host);
-	done = cli_fetch(c, path, &doc, &status);
+	done = cli_fetch_list(c, path, "credentials", &doc, &list, &status);
 	free(path);
 	if (done)
 		return status;
 	printf("%-5s %-20s %-16s %-9s %-16s %s\n", "ID", "HOST", "CUSTOMER",
 	       "STATE", "CREATED", "CREATED BY");
-	json_array_foreach(json_object_get(doc, "credentials"), i, t) {
+	json_array_foreach(list, i, t) {
 		char created[32];
 
 		cli_short_time(cli_str(t, "created_at"), created, sizeof(created));

@@ -25,7 +25,7 @@ static int create(struct client *c, int argc, char **argv)
 	const char *customer = NULL, *expires = NULL, *hosts = NULL;
 	int64_t max_uses = 0, ms;
 	json_t *body, *doc;
-	int opt;
+	int opt, r = 0;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
@@ -69,6 +69,9 @@ static int create(struct client *c, int argc, char **argv)
 		return 1;
 	if (c->json) {
 		cli_print_json(doc);
+	} else if (cli_expect(doc, "id", JSON_INTEGER) == NULL ||
+		   cli_expect(doc, "token", JSON_STRING) == NULL) {
+		r = 1;
 	} else {
 		printf("enrollment token %lld for customer %s%s%s, valid until %s%s\n",
 		       (long long)json_integer_value(json_object_get(doc, "id")),
@@ -82,12 +85,12 @@ static int create(struct client *c, int argc, char **argv)
 		       cli_str(doc, "customer"));
 	}
 	json_decref(doc);
-	return 0;
+	return r;
 }
 
 static int list(struct client *c, int argc, char **argv)
 {
-	json_t *doc, *t;
+	json_t *doc, *list, *t;
 	int status;
 	size_t i;
 
@@ -95,11 +98,12 @@ static int list(struct client *c, int argc, char **argv)
 		c->json = true;
 	else if (argc > 1)
 		return cli_usage_error(&cli_cmd_enrollment, "list takes only --json");
-	if (cli_fetch(c, "/api/v1/enrollment-tokens", &doc, &status))
+	if (cli_fetch_list(c, "/api/v1/enrollment-tokens", "enrollment_tokens",
+			   &doc, &list, &status))
 		return status;
 	printf("%-5s %-16s %-8s %-16s %-11s %s\n", "ID", "CUSTOMER", "STATE",
 	       "EXPIRES", "USES", "CREATED BY");
-	json_array_foreach(json_object_get(doc, "enrollment_tokens"), i, t) {
+	json_array_foreach(list, i, t) {
 		char expires[32], uses[32];
 		json_t *max = json_object_get(t, "max_uses");
 
@@ -132,7 +136,7 @@ static int approve(struct client *c, int argc, char **argv)
 	const char *customer = NULL, *expires = NULL;
 	json_t *body, *doc;
 	int64_t ms;
-	int opt;
+	int opt, r = 0;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
@@ -166,18 +170,20 @@ static int approve(struct client *c, int argc, char **argv)
 		return 1;
 	if (c->json)
 		cli_print_json(doc);
+	else if (cli_expect(doc, "id", JSON_INTEGER) == NULL)
+		r = 1;
 	else
 		printf("approval %lld: the next enrollment of host %s%s%s may go ahead until %s\n",
 		       (long long)json_integer_value(json_object_get(doc, "id")),
 		       cli_str(doc, "host"), customer ? " into customer " : "",
 		       customer ? customer : "", cli_str(doc, "expires_at"));
 	json_decref(doc);
-	return 0;
+	return r;
 }
 
 static int approvals(struct client *c, int argc, char **argv)
 {
-	json_t *doc, *a, *cust;
+	json_t *doc, *list, *a, *cust;
 	int status;
 	size_t i;
 
@@ -186,11 +192,12 @@ static int approvals(struct client *c, int argc, char **argv)
 	else if (argc > 1)
 		return cli_usage_error(&cli_cmd_enrollment,
 				       "approvals takes only --json");
-	if (cli_fetch(c, "/api/v1/enrollment-approvals", &doc, &status))
+	if (cli_fetch_list(c, "/api/v1/enrollment-approvals", "enrollment_approvals",
+			   &doc, &list, &status))
 		return status;
 	printf("%-5s %-24s %-16s %-8s %-16s %s\n", "ID", "HOST", "CUSTOMER",
 	       "STATE", "EXPIRES", "APPROVED BY");
-	json_array_foreach(json_object_get(doc, "enrollment_approvals"), i, a) {
+	json_array_foreach(list, i, a) {
 		char expires[32];
 
 		cust = json_object_get(a, "customer");
@@ -212,6 +219,7 @@ int cli_revoke(const struct cli_command *cmd, struct client *c, int argc,
 	json_t *doc;
 	int64_t id;
 	char *url;
+	int r = 0;
 
 	if (argc != 2 || parse_int64(argv[1], &id) < 0 || id < 1)
 		return cli_usage_error(cmd, "revoke takes one id");
@@ -220,10 +228,13 @@ int cli_revoke(const struct cli_command *cmd, struct client *c, int argc,
 	free(url);
 	if (doc == NULL)
 		return 1;
-	printf("%s %lld revoked at %s\n", what, (long long)id,
-	       cli_str(doc, "revoked_at"));
+	if (cli_expect(doc, "revoked_at", JSON_STRING) == NULL)
+		r = 1;
+	else
+		printf("%s %lld revoked at %s\n", what, (long long)id,
+		       cli_str(doc, "revoked_at"));
 	json_decref(doc);
-	return 0;
+	return r;
 }
 
 static int enrollment_run(struct client *c, int argc, char **argv)

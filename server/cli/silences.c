@@ -35,14 +35,18 @@ static void print_header(void)
 /* Print an answer: as JSON with --json, else as a table row. */
 static int print_one(struct client *c, json_t *doc)
 {
+	int r = 0;
+
 	if (c->json) {
 		cli_print_json(doc);
+	} else if (cli_expect(doc, "id", JSON_INTEGER) == NULL) {
+		r = 1;
 	} else {
 		print_header();
 		print_silence_row(doc);
 	}
 	json_decref(doc);
-	return 0;
+	return r;
 }
 
 static void set_optional(json_t *body, const char *key, const char *value)
@@ -125,11 +129,10 @@ static int list_run(struct client *c, int argc, char **argv)
 	esc = cli_escape(state);
 	path = xasprintf("/api/v1/silences?state=%s", esc);
 	free(esc);
-	opt = cli_fetch(c, path, &doc, &status);
+	opt = cli_fetch_list(c, path, "silences", &doc, &list, &status);
 	free(path);
 	if (opt)
 		return status;
-	list = json_object_get(doc, "silences");
 	if (json_array_size(list) == 0) {
 		printf("no silences\n");
 	} else {

@@ -79,11 +79,10 @@ static int tickets_run(struct client *c, int argc, char **argv)
 		free(path);
 		path = longer;
 	}
-	opt = cli_fetch(c, path, &doc, &status);
+	opt = cli_fetch_list(c, path, "tickets", &doc, &tickets, &status);
 	free(path);
 	if (opt)
 		return status;
-	tickets = json_object_get(doc, "tickets");
 	if (json_array_size(tickets) == 0) {
 		printf("no %s tickets\n", strcmp(state, "all") ? state : "");
 		json_decref(doc);
@@ -158,12 +157,17 @@ static int ticket_run(struct client *c, int argc, char **argv)
 	free(path);
 	if (t == NULL)
 		return 1;
-	if (c->json)
+	if (c->json) {
 		cli_print_json(t);
-	else
+	} else if (cli_expect(t, "id", JSON_INTEGER) == NULL ||
+		   cli_expect(t, "journal", JSON_ARRAY) == NULL ||
+		   cli_expect(t, "occurrences", JSON_ARRAY) == NULL) {
+		r = 1;
+	} else {
 		print_ticket(t);
+	}
 	json_decref(t);
-	return 0;
+	return r;
 }
 
 const struct cli_command cli_cmd_tickets = {

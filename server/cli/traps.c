@@ -63,11 +63,14 @@ static int unknown_run(struct client *c, int argc, char **argv)
 		return cli_usage_error(&cli_cmd_traps,
 				       "--limit must be a number from 1 to 1000");
 	path = xasprintf("/api/v1/traps/unknown?limit=%lld", (long long)n);
-	done = cli_fetch(c, path, &doc, &status);
+	done = cli_fetch_list(c, path, "traps", &doc, &list, &status);
 	free(path);
 	if (done)
 		return status;
-	list = json_object_get(doc, "traps");
+	if (cli_expect(doc, "kept", JSON_INTEGER) == NULL) {
+		json_decref(doc);
+		return 1;
+	}
 	if (json_array_size(list) > 0)
 		printf("%-16s  %-39s %-3s %-24s %s\n", "RECEIVED", "SOURCE", "VER",
 		       "TRAP", "IDENTITY");

@@ -227,10 +227,12 @@ static int workflow_run(struct client *c, int argc, char **argv)
 		return 1;
 	if (c->json)
 		cli_print_json(t);
+	else if (cli_expect(t, "id", JSON_INTEGER) == NULL)
+		r = 1;
 	else
 		print_result(t);
 	json_decref(t);
-	return 0;
+	return r;
 }
 
 #define WORKFLOW(var, cmd_name, usage)                                \

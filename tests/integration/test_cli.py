@@ -5,12 +5,14 @@ from conftest import TECH_TOKEN, run_cli
 def test_settings_from_config_file(server, tmp_path):
     conf = tmp_path / "cli.yaml"
     conf.write_text(f"url: {server.url}\ntoken: {TECH_TOKEN}\n")
+    conf.chmod(0o600)  # it holds a token: the CLI refuses it readable by others
     r = run_cli("--config", str(conf), "tickets")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "no open tickets"
     # HOME's ~/.config/tocsin/cli.yaml is found without --config
     (tmp_path / ".config" / "tocsin").mkdir(parents=True)
     (tmp_path / ".config" / "tocsin" / "cli.yaml").write_text(conf.read_text())
+    (tmp_path / ".config" / "tocsin" / "cli.yaml").chmod(0o600)
     r = run_cli("tickets", "--json", env={"HOME": str(tmp_path)})
     assert r.returncode == 0, r.stderr
     assert '"tickets": []' in r.stdout

@@ -50,6 +50,20 @@ static void test_invalid_bytes_and_controls(void **state)
 	assert_string_equal(buf, "ok ");
 }
 
+/* For a terminal: C1 controls (CSI, OSC as one character) go too. */
+static void test_no_c1_for_terminals(void **state)
+{
+	char buf[64];
+
+	(void)state;
+	utf8_sanitize(buf, sizeof(buf), "a\xc2\x9b" "2J\xc2\x9d" "0;x\xc2\xa0\xc2\xbf", 14,
+		      UTF8_NO_C1);
+	assert_string_equal(buf, "a?2J?0;x\xc2\xa0\xc2\xbf");
+	/* without the flag they are text like any other */
+	utf8_sanitize(buf, sizeof(buf), "a\xc2\x9b", 3, 0);
+	assert_string_equal(buf, "a\xc2\x9b");
+}
+
 static void test_cuts_fall_on_character_boundaries(void **state)
 {
 	char buf[8];
@@ -128,6 +142,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_text_passes),
 		cmocka_unit_test(test_invalid_bytes_and_controls),
+		cmocka_unit_test(test_no_c1_for_terminals),
 		cmocka_unit_test(test_cuts_fall_on_character_boundaries),
 		cmocka_unit_test(test_json_string_never_fails_on_text),
 		cmocka_unit_test(test_results_always_encode),
