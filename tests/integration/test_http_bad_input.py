@@ -173,3 +173,15 @@ def test_error_quoting_invalid_utf8_still_says_why(server, path, status):
     assert r.status == status
     msg = r.json()["error"]
     assert msg and "?" in msg, msg
+
+
+def test_control_characters_in_free_text_are_made_harmless(server):
+    # an escape sequence must not reach a technician's terminal via the CLI
+    ev = event(summary="\x1b[2J\x1b]0;pwned\x07disk\tfull\nsee log\x7f",
+               context={"lines": ["\x1b[31mfailed\x1b[0m"]})
+    r = server.post_events({"host": "h1", "events": [ev]})
+    assert r.status == 200, r.body
+    t = server.tickets("open")[0]
+    assert t["summary"] == "?[2J?]0;pwned?disk\tfull\nsee log?"
+    occ = server.ticket(t["id"])["occurrences"][0]
+    assert occ["context"] == {"lines": ["?[31mfailed?[0m"]}

@@ -189,6 +189,31 @@ static void test_fields_matched_by_whole_name(void **state)
 		     "duplicate object key");
 }
 
+/*
+ * Control characters in free text are made harmless, not refused: an
+ * escape sequence in a summary would otherwise reach a technician's
+ * terminal through the CLI.  Tabs and line breaks stay.
+ */
+static void test_free_text_loses_its_control_characters(void **state)
+{
+	struct ingest_batch *b = NULL;
+	char err[512] = "";
+
+	(void)state;
+	assert_int_equal(parse("{\"host\":\"h\",\"events\":[{\"id\":\"" ID1 "\","
+			       "\"check\":\"disk\",\"item\":\"/srv\",\"state\":\"ok\","
+			       "\"summary\":\"\\u001b[2Jred\\u0007\\tb\\nc\\u007f\\r\","
+			       "\"context\":{\"lines\":[\"\\u001b]0;x\\u0001y\", \"ok\"],"
+			       "\"n\":1},"
+			       "\"observed_at\":\"2026-11-22T10:00:00Z\"}]}",
+			       &b, err),
+			 0);
+	assert_string_equal(b->events[0].summary, "?[2Jred?\tb\nc? ");
+	assert_string_equal(b->events[0].context,
+			    "{\"lines\":[\"?]0;x?y\",\"ok\"],\"n\":1}");
+	ingest_batch_free(b);
+}
+
 /* A batch of n events with ids made from i, in a buffer to free. */
 static char *make_body(int n, int i)
 {
@@ -266,6 +291,7 @@ int main(void)
 		cmocka_unit_test(test_uuid_round_trip),
 		cmocka_unit_test(test_uuid_accepts_exactly_the_canonical_form),
 		cmocka_unit_test(test_fields_matched_by_whole_name),
+		cmocka_unit_test(test_free_text_loses_its_control_characters),
 		cmocka_unit_test(test_arena_chunks_are_reused),
 		cmocka_unit_test(test_arena_pool_is_bounded),
 	};
