@@ -278,6 +278,9 @@ sanitize:
 	return copy;
 }
 
+/* 10000-01-01T00:00:00Z: the first time RFC 3339 cannot write. */
+#define OBSERVED_END_MS 253402300800000LL
+
 static bool valid_check_name(const char *s)
 {
 	if (*s == '\0')
@@ -519,6 +522,17 @@ static int parse_event(json_t *ev, size_t idx, struct ingest_event *out,
 	if (time_parse_rfc3339(observed, &out->observed_ms) < 0) {
 		snprintf(err, errlen,
 			 "events[%zu].observed_at: '%s' is not an RFC 3339 time",
+			 idx, observed);
+		return -EINVAL;
+	}
+	/*
+	 * No clock says a time before 1970, and beyond 9999 a time has no
+	 * RFC 3339 form to be shown in ("-001-12-31T..." for year 0 with an
+	 * offset): such a time is made up, not late or fast.
+	 */
+	if (out->observed_ms < 0 || out->observed_ms >= OBSERVED_END_MS) {
+		snprintf(err, errlen,
+			 "events[%zu].observed_at: '%s' is not between 1970 and 9999 (UTC)",
 			 idx, observed);
 		return -EINVAL;
 	}

@@ -185,3 +185,13 @@ def test_control_characters_in_free_text_are_made_harmless(server):
     assert t["summary"] == "?[2J?]0;pwned?disk\tfull\nsee log?"
     occ = server.ticket(t["id"])["occurrences"][0]
     assert occ["context"] == {"lines": ["?[31mfailed?[0m"]}
+
+
+@pytest.mark.parametrize("observed", ["0000-01-01T00:00:00+23:59",
+                                      "9999-12-31T23:59:59-00:01"])
+def test_observed_at_no_clock_gives_is_400(server, observed):
+    r = server.post_events({"host": "h1", "events": [event(observed_at=observed)]})
+    assert r.status == 400, r.body
+    assert r.json()["error"] == \
+        f"events[0].observed_at: '{observed}' is not between 1970 and 9999 (UTC)"
+    assert server.db_count("events") == 0
