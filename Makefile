@@ -192,6 +192,7 @@ UNIT_TESTS := \
 	test_disk \
 	test_fillrate \
 	test_dedup \
+	test_key_cap \
 	test_ingest \
 	test_checkpoint \
 	test_predict \

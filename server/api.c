@@ -83,7 +83,18 @@ static void ingest_job_done(void *arg, int result)
 	const struct dedup_stats *stats = &job->stats;
 	struct http_response resp = { .status = MHD_HTTP_OK };
 
-	if (result == -EAGAIN) {
+	if (result == -EDQUOT) {
+		/* 400, not 4xx of its own: the agent splits it (dedup.h). */
+		api->counters.batches_over_key_cap++;
+		if (stats->refusing_anew)
+			log_warnx("refusing batches of host %s: it has %zu problem keys and a batch would add %zu, beyond ingest.max_keys_per_host (%zu); logged once until one of its batches is taken",
+				  job->batch->host, stats->keys_known,
+				  stats->keys_new, stats->keys_max);
+		http_error(&resp, MHD_HTTP_BAD_REQUEST,
+			   "host %s has %zu problem keys and this batch would add %zu: more than ingest.max_keys_per_host (%zu) on the collector; batch refused",
+			   job->batch->host, stats->keys_known, stats->keys_new,
+			   stats->keys_max);
+	} else if (result == -EAGAIN) {
 		api->counters.batches_failed++;
 		http_error(&resp, MHD_HTTP_SERVICE_UNAVAILABLE,
 			   "the collector is busy: its store queue is full; retry later");
@@ -361,6 +372,8 @@ void api_metrics(void *app, struct metrics_out *out)
 			"result=\"rejected\"", c->batches_rejected);
 	metrics_counter(out, "tocsin_ingest_batches_total", NULL,
 			"result=\"failed\"", c->batches_failed);
+	metrics_counter(out, "tocsin_ingest_batches_total", NULL,
+			"result=\"over_key_cap\"", c->batches_over_key_cap);
 	metrics_counter(out, "tocsin_events_received_total",
 			"Events stored (new event ids).", NULL, c->events);
 	metrics_counter(out, "tocsin_events_deduplicated_total",

@@ -22,6 +22,7 @@ struct api_counters {
 	atomic_uint_fast64_t batches;	       /* committed */
 	atomic_uint_fast64_t batches_rejected; /* 4xx: malformed or over a limit */
 	atomic_uint_fast64_t batches_failed;   /* 503: the store failed */
+	atomic_uint_fast64_t batches_over_key_cap; /* 400: ingest.max_keys_per_host */
 	atomic_uint_fast64_t events;	       /* stored */
 	atomic_uint_fast64_t duplicates;       /* ids seen before */
 	atomic_uint_fast64_t tickets_opened;

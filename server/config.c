@@ -226,6 +226,18 @@ static void parse_http(struct cfg *cfg, const struct cfg_node *node,
 			 &conf->connection_timeout_ms);
 }
 
+/* ingest: limits on what an agent's batches may make the collector keep. */
+static void parse_ingest(struct cfg *cfg, const struct cfg_node *node,
+			 struct server_config *conf)
+{
+	int64_t v;
+
+	if (cfg_expect_map(cfg, node) < 0)
+		return;
+	if (cfg_get_int(cfg, node, "max_keys_per_host", 0, 100000000, &v) > 0)
+		conf->lifecycle->max_keys_per_host = (size_t)v;
+}
+
 /* writer: how many jobs may wait, and how many share a commit. */
 static void parse_writer(struct cfg *cfg, const struct cfg_node *node,
 			 struct server_config *conf)
@@ -295,6 +307,7 @@ int server_config_load(const char *main_path, const char *dropin_dir,
 	lifecycle_config_parse(cfg, cfg->root, conf->inventory, &conf->lifecycle);
 	helpdesk_config_parse(cfg, cfg->root, conf->inventory, &conf->helpdesk);
 	parse_writer(cfg, cfg_get(cfg, cfg->root, "writer"), conf);
+	parse_ingest(cfg, cfg_get(cfg, cfg->root, "ingest"), conf);
 	tls_parse(cfg, cfg_get(cfg, cfg->root, "tls"), &conf->tls);
 	cfg_get_bool(cfg, cfg->root, "allow_plain_http",
 		     &conf->allow_plain_http);

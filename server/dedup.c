@@ -858,6 +858,51 @@ int dedup_apply(struct store *st, const struct ingest_batch *batch,
 				  batch->nevents, now_ms, ret_stats);
 }
 
+/*
+ * The problem keys the events would add to the host's: non-ok results of
+ * keys without a row, each counted once.  Only when the batch could go
+ * beyond the cap at all, so that a host well below it costs one look-up
+ * per batch.  0, or -EDQUOT with the figures in *stats.
+ */
+static int check_key_cap(struct dedup *d, int64_t host_id,
+			 const struct ingest_event *events, size_t nevents,
+			 struct dedup_stats *stats)
+{
+	size_t max = d->lc->max_keys_per_host;
+	size_t known = problem_host_keys(d->problems, host_id), added = 0;
+	struct keymap *seen = NULL;
+
+	if (max == 0 || known + nevents <= max) {
+		problem_host_refusing(d->problems, host_id, false);
+		return 0;
+	}
+	for (size_t i = 0; i < nevents; i++) {
+		const struct ingest_event *ev = &events[i];
+		bool fresh;
+
+		if (ev->state == CHECK_OK ||
+		    problem_may_exist(d->problems, host_id, ev->check, ev->item))
+			continue;
+		if (seen == NULL)
+			seen = keymap_new(1);
+		keymap_put(seen, host_id, ev->check, ev->item, &fresh);
+		added += fresh;
+	}
+	keymap_free(seen);
+	if (known + added <= max) {
+		problem_host_refusing(d->problems, host_id, false);
+		return 0;
+	}
+	*stats = (struct dedup_stats){
+		.keys_known = known,
+		.keys_new = added,
+		.keys_max = max,
+		.refusing_anew =
+			!problem_host_refusing(d->problems, host_id, true),
+	};
+	return writer_refuse(-EDQUOT);
+}
+
 /* dedup_apply_events(), and dedup_apply_raised() when raised. */
 static int apply_events(struct store *st, const char *host,
 			const struct ingest_event *events, size_t nevents,
@@ -875,6 +920,10 @@ static int apply_events(struct store *st, const char *host,
 	if (d == NULL)
 		return -ENOMEM;
 	r = store_host_touch(st, host, now_ms, &host_id);
+	if (r == 0 && !raised)
+		r = check_key_cap(d, host_id, events, nevents, ret_stats);
+	if (r < 0)
+		return r;
 	c = (struct ctx){
 		.d = d,
 		.host = host,

@@ -28,6 +28,16 @@
  * on the collector's clock alone: from when results were received, in
  * dedup_tick().
  *
+ * Keys: a host's agent may create at most ingest.max_keys_per_host
+ * problem keys (lifecycle.h), since their rows are never deleted: one
+ * agent inventing item names would otherwise make rows, tickets and
+ * memory grow without end.  A batch that would go beyond is refused whole
+ * (-EDQUOT, the figures in the stats), events of known keys with it, so
+ * that a batch stays all or nothing: the agent splits a refused batch
+ * (HTTP 400) and drops only the single events still refused, so the
+ * known keys get through and only the new keys past the cap are lost.
+ * The collector's own events (dedup_apply_raised()) are not capped.
+ *
  * These run inside a transaction the caller holds, as a writer job (see
  * writer.h): a batch is applied whole or, when the job fails and its
  * savepoint is rolled back, not at all.
@@ -56,6 +66,11 @@ struct dedup_stats {
 	size_t recovered;  /* marked recovered, awaiting review */
 	size_t pending;	   /* non-ok results not confirmed yet */
 	size_t suppressed; /* confirmed, but a silence holds them back */
+	/* A batch refused with -EDQUOT (the key cap), and why: */
+	size_t keys_known;  /* the host's problem keys */
+	size_t keys_new;    /* ... the batch would add */
+	size_t keys_max;    /* ingest.max_keys_per_host */
+	bool refusing_anew; /* the first refusal since its last batch taken */
 };
 
 /* The name dedup's context is attached to the store under. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/utf8.h"
 #include "../common/util.h"
 
 /*
@@ -250,6 +251,36 @@ static bool has_control_chars(const char *s)
 	return false;
 }
 
+/*
+ * Free text an agent sends (the summary) with its control characters
+ * made harmless under the project's policy (utf8.h: '?', tabs and line
+ * breaks kept), so that an escape sequence never reaches a technician's
+ * terminal through the CLI, and nothing is refused for it.  The len
+ * bytes of s themselves when they have none (the common case), else a
+ * copy in the arena (a NUL among them becomes '?' too).
+ */
+static const char *harmless_text(const char *s, size_t len)
+{
+	char *copy;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if ((ch < 0x20 && ch != '\t' && ch != '\n') || ch == 0x7f)
+			goto sanitize;
+	}
+	return s;
+sanitize:
+	copy = jansson_malloc(len + 1);
+	if (copy == NULL)
+		return NULL;
+	utf8_sanitize(copy, len + 1, s, len, UTF8_KEEP_NEWLINES);
+	return copy;
+}
+
+/* 10000-01-01T00:00:00Z: the first time RFC 3339 cannot write. */
+#define OBSERVED_END_MS 253402300800000LL
+
 static bool valid_check_name(const char *s)
 {
 	if (*s == '\0')
@@ -380,6 +411,35 @@ static int parse_metrics(json_t *m, size_t idx, struct ingest_event *out,
 	return dump_compact(m, &out->metrics);
 }
 
+/*
+ * The context's strings (a failed unit's journal lines, ...) made
+ * harmless as the summary is; 0 or -ENOMEM.  jansson's parser bounds the
+ * depth of the recursion.
+ */
+static int harmless_context(json_t *v)
+{
+	const char *key, *text;
+	json_t *member;
+	size_t i;
+
+	if (json_is_string(v)) {
+		size_t len = json_string_length(v);
+
+		text = harmless_text(json_string_value(v), len);
+		if (text == NULL)
+			return -ENOMEM;
+		return text == json_string_value(v) ? 0
+						    : json_string_setn(v, text, len);
+	}
+	json_object_foreach(v, key, member)
+		if (harmless_context(member) < 0)
+			return -ENOMEM;
+	json_array_foreach(v, i, member)
+		if (harmless_context(member) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
 static int parse_context(json_t *c, size_t idx, struct ingest_event *out,
 			 char *err, size_t errlen)
 {
@@ -390,7 +450,7 @@ static int parse_context(json_t *c, size_t idx, struct ingest_event *out,
 			 idx);
 		return -EINVAL;
 	}
-	if (dump_compact(c, &out->context) < 0)
+	if (harmless_context(c) < 0 || dump_compact(c, &out->context) < 0)
 		return -ENOMEM;
 	if (strlen(out->context) > INGEST_CONTEXT_MAX) {
 		snprintf(err, errlen,
@@ -451,12 +511,28 @@ static int parse_event(json_t *ev, size_t idx, struct ingest_event *out,
 				  err, errlen);
 	if (out->summary == NULL)
 		return -EINVAL;
+	out->summary = harmless_text(out->summary, strlen(out->summary));
+	if (out->summary == NULL) {
+		snprintf(err, errlen, "events[%zu].summary: out of memory", idx);
+		return -ENOMEM;
+	}
 	observed = get_string(f.observed_at, "observed_at", 40, idx, err, errlen);
 	if (observed == NULL)
 		return -EINVAL;
 	if (time_parse_rfc3339(observed, &out->observed_ms) < 0) {
 		snprintf(err, errlen,
 			 "events[%zu].observed_at: '%s' is not an RFC 3339 time",
+			 idx, observed);
+		return -EINVAL;
+	}
+	/*
+	 * No clock says a time before 1970, and beyond 9999 a time has no
+	 * RFC 3339 form to be shown in ("-001-12-31T..." for year 0 with an
+	 * offset): such a time is made up, not late or fast.
+	 */
+	if (out->observed_ms < 0 || out->observed_ms >= OBSERVED_END_MS) {
+		snprintf(err, errlen,
+			 "events[%zu].observed_at: '%s' is not between 1970 and 9999 (UTC)",
 			 idx, observed);
 		return -EINVAL;
 	}

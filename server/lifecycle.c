@@ -37,6 +37,7 @@ static void defaults_init(struct lifecycle_config *lc)
 	lc->silences.max_silences = 10000;
 	lc->tick_ms = 1000;
 	lc->max_clock_ahead_ms = 0;
+	lc->max_keys_per_host = 10000;
 }
 
 /* A host that stopped reporting, and a link-down trap on a device. */

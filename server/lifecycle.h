@@ -92,6 +92,12 @@ struct lifecycle_config {
 	 * results stay "late" for up to this long.
 	 */
 	int64_t max_clock_ahead_ms;
+	/*
+	 * ingest.max_keys_per_host: the problem keys (rows of problems, which
+	 * are never deleted) one host's agent may create; a batch that would
+	 * go beyond is refused whole (dedup.h).  0: no limit.
+	 */
+	size_t max_keys_per_host;
 };
 
 /*

@@ -86,6 +86,15 @@ struct key_info {
 	bool quiet; /* state ok and not flapping: an ok result changes nothing */
 };
 
+/*
+ * What the writer remembers of each host, in a keymap of its own under
+ * (host id, "", ""): how many keys of ps->keys are the host's.
+ */
+struct host_info {
+	size_t keys;
+	bool refusing; /* its last batch went over the cap */
+};
+
 /* A key made quiet by the current job, to take back if the job fails. */
 struct quieted {
 	int64_t host_id;
@@ -97,6 +106,7 @@ struct problems {
 	struct store *st;
 	sqlite3_stmt *stmt[PS_COUNT];
 	struct keymap *keys; /* every key with a row */
+	struct keymap *hosts; /* struct host_info of each host with a key */
 	struct quieted *quieted;
 	size_t nquieted, capquieted;
 };
@@ -105,6 +115,39 @@ bool problem_may_exist(struct problems *ps, int64_t host_id,
 		       const char *check, const char *item)
 {
 	return keymap_get(ps->keys, host_id, check, item) != NULL;
+}
+
+/* A key joined ps->keys: one more for its host. */
+static void count_key(struct problems *ps, int64_t host_id)
+{
+	struct host_info *h = keymap_put(ps->hosts, host_id, "", "", NULL);
+
+	h->keys++;
+}
+
+size_t problem_host_keys(struct problems *ps, int64_t host_id)
+{
+	const struct host_info *h = keymap_get(ps->hosts, host_id, "", "");
+
+	return h ? h->keys : 0;
+}
+
+bool problem_host_refusing(struct problems *ps, int64_t host_id,
+			   bool refusing)
+{
+	struct host_info *h;
+	bool was;
+
+	if (!refusing) {
+		h = keymap_get(ps->hosts, host_id, "", "");
+		if (h == NULL)
+			return false;
+	} else {
+		h = keymap_put(ps->hosts, host_id, "", "", NULL);
+	}
+	was = h->refusing;
+	h->refusing = refusing;
+	return was;
 }
 
 bool problem_quiet(struct problems *ps, int64_t host_id, const char *check,
@@ -128,8 +171,11 @@ static void forget_quieted(struct problems *ps)
 static void set_quiet(struct problems *ps, int64_t host_id, const char *check,
 		      const char *item, bool quiet)
 {
-	struct key_info *k = keymap_put(ps->keys, host_id, check, item, NULL);
+	bool added;
+	struct key_info *k = keymap_put(ps->keys, host_id, check, item, &added);
 
+	if (added)
+		count_key(ps, host_id);
 	if (quiet && !k->quiet) {
 		if (ps->nquieted == ps->capquieted) {
 			ps->capquieted = ps->capquieted ? ps->capquieted * 2 : 16;
@@ -192,10 +238,14 @@ static int load_keys(struct problems *ps)
 		const char *check = (const char *)sqlite3_column_text(s, 1);
 		const char *item = (const char *)sqlite3_column_text(s, 2);
 		const char *state = (const char *)sqlite3_column_text(s, 3);
-		struct key_info *k = keymap_put(ps->keys,
-						sqlite3_column_int64(s, 0),
+		int64_t host_id = sqlite3_column_int64(s, 0);
+		bool added;
+		struct key_info *k = keymap_put(ps->keys, host_id,
 						check ? check : "",
-						item ? item : "", NULL);
+						item ? item : "", &added);
+
+		if (added)
+			count_key(ps, host_id);
 
 		k->quiet = state && strcmp(state, "ok") == 0 &&
 			   sqlite3_column_int(s, 4) == 0;
@@ -236,6 +286,7 @@ void problem_close(struct problems *ps)
 	forget_quieted(ps);
 	free(ps->quieted);
 	keymap_free(ps->keys);
+	keymap_free(ps->hosts);
 	free(ps);
 }
 
@@ -246,6 +297,7 @@ int problem_open(struct store *st, struct problems **ret)
 
 	ps->st = st;
 	ps->keys = keymap_new(sizeof(struct key_info));
+	ps->hosts = keymap_new(sizeof(struct host_info));
 	for (int i = 0; i < PS_COUNT; i++) {
 		r = store_prepare(st, problem_sql[i], &ps->stmt[i]);
 

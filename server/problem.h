@@ -82,6 +82,18 @@ bool problem_may_exist(struct problems *ps, int64_t host_id,
  */
 bool problem_quiet(struct problems *ps, int64_t host_id, const char *check,
 		   const char *item);
+/*
+ * How many keys of the host problem_may_exist() knows: its rows, and
+ * keys whose row a failed job took back (a cap may count those).
+ */
+size_t problem_host_keys(struct problems *ps, int64_t host_id);
+/*
+ * Mark whether the host's latest batch was refused for its number of
+ * keys; returns the mark it had (so that a streak of refusals is logged
+ * once).
+ */
+bool problem_host_refusing(struct problems *ps, int64_t host_id,
+			   bool refusing);
 /* 1 and *ret, or 0 and *ret as a key that was never a problem. */
 int problem_load(struct problems *ps, int64_t host_id, const char *check,
 		 const char *item, struct problem *ret);

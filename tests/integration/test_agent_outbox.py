@@ -229,3 +229,24 @@ def test_batch_too_large_is_split_until_it_fits(tmp_path):
         assert ticket_count(srv) == 12
     finally:
         srv.stop()
+
+
+def test_new_keys_past_the_collectors_cap_are_dropped_the_rest_delivered(tmp_path):
+    """ingest.max_keys_per_host refuses a batch whole (400); the agent
+    splits it, so the results of the keys the collector knows, and of new
+    keys while they fit, arrive, and only the new keys past the cap are
+    dropped."""
+    srv = Server(tmp_path / "server",
+                 extra="ingest:\n  max_keys_per_host: 5\n").start()
+    try:
+        config = agent_config(tmp_path, srv.url, disk_checks(tmp_path, 8))
+        run = run_agent(config, "--once")
+        assert run.returncode == 0, run.stderr
+        assert "the collector refused a batch of" in run.stderr
+        assert "the collector refused an event for good (HTTP 400: host " \
+               "outbox01 has 5 problem keys" in run.stderr
+        disk = [t for t in srv.tickets("all") if t["check"] == "disk"]
+        assert len(disk) == 5
+        assert srv.db_count("problems") == 5
+    finally:
+        srv.stop()

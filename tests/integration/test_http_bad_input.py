@@ -173,3 +173,25 @@ def test_error_quoting_invalid_utf8_still_says_why(server, path, status):
     assert r.status == status
     msg = r.json()["error"]
     assert msg and "?" in msg, msg
+
+
+def test_control_characters_in_free_text_are_made_harmless(server):
+    # an escape sequence must not reach a technician's terminal via the CLI
+    ev = event(summary="\x1b[2J\x1b]0;pwned\x07disk\tfull\nsee log\x7f",
+               context={"lines": ["\x1b[31mfailed\x1b[0m"]})
+    r = server.post_events({"host": "h1", "events": [ev]})
+    assert r.status == 200, r.body
+    t = server.tickets("open")[0]
+    assert t["summary"] == "?[2J?]0;pwned?disk\tfull\nsee log?"
+    occ = server.ticket(t["id"])["occurrences"][0]
+    assert occ["context"] == {"lines": ["?[31mfailed?[0m"]}
+
+
+@pytest.mark.parametrize("observed", ["0000-01-01T00:00:00+23:59",
+                                      "9999-12-31T23:59:59-00:01"])
+def test_observed_at_no_clock_gives_is_400(server, observed):
+    r = server.post_events({"host": "h1", "events": [event(observed_at=observed)]})
+    assert r.status == 400, r.body
+    assert r.json()["error"] == \
+        f"events[0].observed_at: '{observed}' is not between 1970 and 9999 (UTC)"
+    assert server.db_count("events") == 0

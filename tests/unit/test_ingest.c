@@ -189,6 +189,68 @@ static void test_fields_matched_by_whole_name(void **state)
 		     "duplicate object key");
 }
 
+/*
+ * Control characters in free text are made harmless, not refused: an
+ * escape sequence in a summary would otherwise reach a technician's
+ * terminal through the CLI.  Tabs and line breaks stay.
+ */
+static void test_free_text_loses_its_control_characters(void **state)
+{
+	struct ingest_batch *b = NULL;
+	char err[512] = "";
+
+	(void)state;
+	assert_int_equal(parse("{\"host\":\"h\",\"events\":[{\"id\":\"" ID1 "\","
+			       "\"check\":\"disk\",\"item\":\"/srv\",\"state\":\"ok\","
+			       "\"summary\":\"\\u001b[2Jred\\u0007\\tb\\nc\\u007f\\r\","
+			       "\"context\":{\"lines\":[\"\\u001b]0;x\\u0001y\", \"ok\"],"
+			       "\"n\":1},"
+			       "\"observed_at\":\"2026-11-22T10:00:00Z\"}]}",
+			       &b, err),
+			 0);
+	assert_string_equal(b->events[0].summary, "?[2Jred?\tb\nc? ");
+	assert_string_equal(b->events[0].context,
+			    "{\"lines\":[\"?]0;x?y\",\"ok\"],\"n\":1}");
+	ingest_batch_free(b);
+}
+
+/* A body of one ok event observed at the given time. */
+static char *observed_body(const char *observed)
+{
+	return xasprintf("{\"host\":\"h\",\"events\":[{\"id\":\"" ID1 "\","
+			 "\"check\":\"disk\",\"item\":\"/\",\"state\":\"ok\","
+			 "\"summary\":\"s\",\"observed_at\":\"%s\"}]}", observed);
+}
+
+/* Times no clock gives, or RFC 3339 cannot write, are refused. */
+static void test_observed_at_between_1970_and_9999(void **state)
+{
+	static const char *const bad[] = {
+		"0000-01-01T00:00:00Z", "0000-01-01T00:00:00+23:59",
+		"1969-12-31T23:59:59.999Z", "9999-12-31T23:59:59-00:01",
+	};
+	static const char *const good[] = { "1970-01-01T00:00:00Z",
+					    "9999-12-31T23:59:59.999Z" };
+	struct ingest_batch *b = NULL;
+	char err[512] = "", *body, *want;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		body = observed_body(bad[i]);
+		want = xasprintf("events[0].observed_at: '%s' is not between 1970 and 9999 (UTC)",
+				 bad[i]);
+		expect_error(body, want);
+		free(body);
+		free(want);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		body = observed_body(good[i]);
+		assert_int_equal(parse(body, &b, err), 0);
+		ingest_batch_free(b);
+		free(body);
+	}
+}
+
 /* A batch of n events with ids made from i, in a buffer to free. */
 static char *make_body(int n, int i)
 {
@@ -266,6 +328,8 @@ int main(void)
 		cmocka_unit_test(test_uuid_round_trip),
 		cmocka_unit_test(test_uuid_accepts_exactly_the_canonical_form),
 		cmocka_unit_test(test_fields_matched_by_whole_name),
+		cmocka_unit_test(test_free_text_loses_its_control_characters),
+		cmocka_unit_test(test_observed_at_between_1970_and_9999),
 		cmocka_unit_test(test_arena_chunks_are_reused),
 		cmocka_unit_test(test_arena_pool_is_bounded),
 	};
