@@ -2,6 +2,7 @@
 technicians that would drive the terminal, a token that would leak or
 inject headers, and answers too large or of the wrong shape."""
 import json
+import sqlite3
 import os
 import pty
 import subprocess
@@ -59,7 +60,17 @@ def test_text_from_the_server_cannot_drive_the_terminal(server):
     r = cli(server.url, "ticket", str(tid), "--json")
     assert r.returncode == 0, r.stderr
     assert "\x1b" not in r.stdout and "\x07" not in r.stdout
-    assert json.loads(r.stdout)["summary"] == EVIL
+    # the comment is stored as written: the escapes above were the CLI's to defuse
+    con = sqlite3.connect(server.db)
+    try:
+        texts = [t for (t,) in con.execute("SELECT text FROM journal WHERE ticket_id = ?", (tid,))]
+    finally:
+        con.close()
+    assert any("\x1b]52;c;cm0gLXJmIH4=\x07" in (t or "") for t in texts), texts
+    # (the collector itself already turned the summary's C0 controls into
+    # '?' at ingest; the comment above reached the CLI with its escapes)
+    summary = json.loads(r.stdout)["summary"]
+    assert not any(c < " " and c not in "\t\n" or c == "\x7f" for c in summary), repr(summary)
 
 
 class FakeApi(BaseHTTPRequestHandler):
