@@ -2,9 +2,9 @@
 technicians that would drive the terminal, a token that would leak or
 inject headers, and answers too large or of the wrong shape."""
 import json
-import sqlite3
 import os
 import pty
+import sqlite3
 import subprocess
 import threading
 import uuid
