@@ -438,19 +438,22 @@ static void queued_now(struct delivery *d, const struct outbox_drops *drops,
  */
 static int store_held(struct delivery *d)
 {
-	struct outbox_drops drops;
+	struct outbox_drops drops, before = {
+		.repeats = d->held.dropped_repeats,
+		.changes = d->held.dropped_changes,
+	};
 	size_t n = held_count(&d->held);
 	int r;
 
-	if (n == 0)
+	if (n + before.repeats + before.changes == 0)
 		return 0;
-	r = outbox_enqueue_events(d->ob, d->held.events, time_now_ms(), &drops);
+	r = outbox_enqueue_events(d->ob, d->held.events, &before, time_now_ms(),
+				  &drops);
 	if (r < 0)
 		return r;
-	log_notice("outbox: writable again: %zu results held in memory are in it now, %llu dropped meanwhile",
-		   n, (unsigned long long)d->held.dropped);
+	log_notice("outbox: writable again: %zu results held in memory are in it now; %llu dropped meanwhile, to be reported to the collector",
+		   n, (unsigned long long)(before.repeats + before.changes));
 	held_clear(&d->held);
-	d->held.dropped = 0;
 	d->held_logged_ms = 0;
 	queued_now(d, &drops, false);
 	return 0;
@@ -478,7 +481,8 @@ static void hold(struct delivery *d, const struct check_results *results,
 	d->held_logged_ms = mono;
 	log_errorx("outbox: cannot write (%s): %zu results held in memory, %llu dropped; they go to the outbox when it can take them, and directly to the collector meanwhile",
 		   strerror(-err), held_count(&d->held),
-		   (unsigned long long)d->held.dropped);
+		   (unsigned long long)(d->held.dropped_repeats +
+					d->held.dropped_changes));
 }
 
 void delivery_queue(struct delivery *d, const struct check_results *results,

@@ -20,7 +20,7 @@ void held_init(struct held *h, size_t max)
 {
 	h->events = json_array();
 	h->max = max > 0 ? max : 1;
-	h->dropped = 0;
+	h->dropped_repeats = h->dropped_changes = 0;
 }
 
 void held_fini(struct held *h)
@@ -66,13 +66,13 @@ void held_add(struct held *h, json_t *ev)
 	if (last != NULL &&
 	    strcmp(field(last, "state"), field(ev, "state")) == 0) {
 		json_decref(ev);
-		h->dropped++;
+		h->dropped_repeats++;
 		return;
 	}
 	json_array_append_new(h->events, ev);
 	if (held_count(h) > h->max) {
 		json_array_remove(h->events, victim(h));
-		h->dropped++;
+		h->dropped_changes++;
 	}
 }
 
@@ -92,4 +92,5 @@ void held_remove(struct held *h, const json_t *sent)
 void held_clear(struct held *h)
 {
 	json_array_clear(h->events);
+	h->dropped_repeats = h->dropped_changes = 0;
 }

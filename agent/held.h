@@ -21,7 +21,9 @@
 struct held {
 	json_t *events;	  /* array, oldest first */
 	size_t max;	  /* at least 1 */
-	uint64_t dropped; /* not kept since held_reset_dropped() */
+	/* not kept since the outbox last took them: repeats, changes */
+	uint64_t dropped_repeats;
+	uint64_t dropped_changes;
 };
 
 void held_init(struct held *h, size_t max);
@@ -31,7 +33,7 @@ size_t held_count(const struct held *h);
 void held_add(struct held *h, json_t *ev);
 /* Forget the events of sent (an array of events taken from h->events). */
 void held_remove(struct held *h, const json_t *sent);
-/* Forget every event: the outbox took them. */
+/* Forget every event and the counts: the outbox took them. */
 void held_clear(struct held *h);
 
 #endif

@@ -473,8 +473,8 @@ static int enqueue_tx(struct outbox *ob, size_t n,
 		      int (*insert_one)(struct outbox *, struct meta *,
 					const void *, size_t, int64_t,
 					struct outbox_drops *),
-		      const void *what, int64_t now_ms,
-		      struct outbox_drops *drops)
+		      const void *what, const struct outbox_drops *before,
+		      int64_t now_ms, struct outbox_drops *drops)
 {
 	struct meta m = { 0 };
 	int r = tx_begin(ob);
@@ -482,6 +482,12 @@ static int enqueue_tx(struct outbox *ob, size_t n,
 	if (r < 0)
 		return r;
 	r = meta_get(ob, &m);
+	if (r == 0 && before != NULL && before->repeats + before->changes > 0) {
+		m.dropped_repeats += (int64_t)before->repeats;
+		m.dropped_changes += (int64_t)before->changes;
+		if (m.dropped_since == 0)
+			m.dropped_since = now_ms;
+	}
 	for (size_t i = 0; i < n && r == 0; i++)
 		r = insert_one(ob, &m, what, i, now_ms, drops);
 	if (r == 0)
@@ -519,7 +525,7 @@ int outbox_enqueue(struct outbox *ob, const struct check_results *results,
 
 	if (results->n > 0)
 		r = enqueue_tx(ob, results->n, insert_nth_result, results,
-			       now_ms, &drops);
+			       NULL, now_ms, &drops);
 	if (r < 0)
 		return r;
 	if (ret_drops)
@@ -528,14 +534,16 @@ int outbox_enqueue(struct outbox *ob, const struct check_results *results,
 }
 
 int outbox_enqueue_events(struct outbox *ob, const json_t *events,
-			  int64_t now_ms, struct outbox_drops *ret_drops)
+			  const struct outbox_drops *before, int64_t now_ms,
+			  struct outbox_drops *ret_drops)
 {
 	struct outbox_drops drops = { 0 };
 	size_t n = json_array_size(events);
 	int r = 0;
 
-	if (n > 0)
-		r = enqueue_tx(ob, n, insert_nth_event, events, now_ms, &drops);
+	if (n > 0 || (before && before->repeats + before->changes > 0))
+		r = enqueue_tx(ob, n, insert_nth_event, events, before, now_ms,
+			       &drops);
 	if (r < 0)
 		return r;
 	if (ret_drops)
