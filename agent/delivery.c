@@ -582,12 +582,32 @@ static int start_job(struct delivery *d, enum job job, const char *op,
 	return 0;
 }
 
+/*
+ * Hand events (an array, borrowed) to the deliverer as one batch for the
+ * collector's events endpoint.  0, or -errno and d->why.
+ */
+static int post_events(struct delivery *d, enum job job, json_t *events)
+{
+	json_t *batch = event_batch(d->conf->host, events), *extra;
+	char *body = batch ? json_dumps(batch, JSON_FLAGS) : NULL;
+	int r;
+
+	json_decref(batch);
+	if (body == NULL) {
+		snprintf(d->why, sizeof(d->why), "cannot encode the events");
+		return -ENOMEM;
+	}
+	extra = json_pack("{s:s}", "path", EVENTS_PATH);
+	r = start_job(d, job, "post", extra, body, strlen(body));
+	json_decref(extra);
+	free(body);
+	return r;
+}
+
 /* Take the next batch from the outbox and hand it to the deliverer. */
 static enum attempt begin_batch(struct delivery *d)
 {
-	json_t *batch, *extra;
 	struct outbox_batch b;
-	char *body;
 	int r;
 
 	r = outbox_next_batch(d->ob, d->limit, &b);
@@ -612,18 +632,7 @@ static enum attempt begin_batch(struct delivery *d)
 				 strerror(-r));
 		return r < 0 ? ATTEMPT_FAILED : ATTEMPT_SENT;
 	}
-	batch = event_batch(d->conf->host, b.events);
-	body = batch ? json_dumps(batch, JSON_FLAGS) : NULL;
-	json_decref(batch);
-	if (body == NULL) {
-		outbox_batch_free(&b);
-		snprintf(d->why, sizeof(d->why), "cannot encode the events");
-		return ATTEMPT_FAILED;
-	}
-	extra = json_pack("{s:s}", "path", EVENTS_PATH);
-	r = start_job(d, JOB_BATCH, "post", extra, body, strlen(body));
-	json_decref(extra);
-	free(body);
+	r = post_events(d, JOB_BATCH, b.events);
 	if (r < 0) {
 		outbox_batch_free(&b);
 		strlcat_safe(d->why, "; the events stay in the outbox", sizeof(d->why));
@@ -1011,25 +1020,13 @@ static bool rotation_due(const struct delivery *d, int64_t now)
 /* Hand the oldest held events to the deliverer, to be sent directly. */
 static enum attempt begin_direct(struct delivery *d)
 {
-	json_t *events = json_array(), *batch, *extra;
+	json_t *events = json_array();
 	size_t n = held_count(&d->held);
-	char *body;
 	int r;
 
 	for (size_t i = 0; i < n && i < HELD_DIRECT_MAX; i++)
 		json_array_append(events, json_array_get(d->held.events, i));
-	batch = event_batch(d->conf->host, events);
-	body = batch ? json_dumps(batch, JSON_FLAGS) : NULL;
-	json_decref(batch);
-	if (body == NULL) {
-		json_decref(events);
-		snprintf(d->why, sizeof(d->why), "cannot encode the held results");
-		return ATTEMPT_FAILED;
-	}
-	extra = json_pack("{s:s}", "path", EVENTS_PATH);
-	r = start_job(d, JOB_DIRECT, "post", extra, body, strlen(body));
-	json_decref(extra);
-	free(body);
+	r = post_events(d, JOB_DIRECT, events);
 	if (r < 0) {
 		json_decref(events);
 		strlcat_safe(d->why, "; the results stay held in memory", sizeof(d->why));
