@@ -107,3 +107,32 @@ def test_results_held_while_the_disk_is_full_reach_the_collector_once(server, tm
     text = agent.text()
     assert "events lost" not in text, text
     assert text.count("outbox: cannot write") == 1, text
+
+
+def test_with_the_collector_there_a_full_disk_delays_nothing(server, tmp_path):
+    """The outbox cannot be written but the collector answers: the held
+    critical result goes directly, is held no more, and is not written to
+    the outbox afterwards (the collector has it once)."""
+    state = tmp_path / "state"
+    with tmpfs(state, size="1m"):
+        agent = agent_on_tmpfs(tmp_path, server.url, state)
+        agent.start()
+        try:
+            wait_for(lambda: disk_events(server, str(state)), timeout=20,
+                     what="the first disk event at the collector")
+            filler = fill(state)
+            wait_for(lambda: "critical" in changes(s for _, s in disk_events(server, str(state))),
+                     timeout=20, what="the critical result at the collector")
+            agent.wait_log("results held in memory directly to ")
+            filler.unlink()
+            wait_for(lambda: changes(s for _, s in disk_events(server, str(state)))
+                     == ["ok", "critical", "ok"], timeout=20,
+                     what="the ok after the disk was freed at the collector")
+            wait_for(lambda: agent.outbox_count() == 0, timeout=20,
+                     what="the outbox to drain")
+        finally:
+            rc = agent.stop()
+    assert rc == 0, agent.text()
+    events = disk_events(server, str(state))
+    assert len(events) == len({i for i, _ in events})
+    assert "events lost" not in agent.text()
