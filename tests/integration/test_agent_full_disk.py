@@ -11,7 +11,7 @@ import json
 import sqlite3
 import uuid
 
-from agentlib import Agent, Proxy
+from agentlib import Agent, Proxy, occurrences_match_events
 from checkutil import tmpfs
 from conftest import wait_for, write_agent_config
 
@@ -136,3 +136,40 @@ def test_with_the_collector_there_a_full_disk_delays_nothing(server, tmp_path):
     events = disk_events(server, str(state))
     assert len(events) == len({i for i, _ in events})
     assert "events lost" not in agent.text()
+
+
+def test_a_held_result_whose_answer_was_lost_is_recognised_when_resent(server, tmp_path):
+    """The direct send of a held result reaches the collector, which
+    commits it, but the answer never comes back: the result stays held,
+    goes to the outbox with the same id when the disk has room, is sent
+    again, and the collector counts it once."""
+    state = tmp_path / "state"
+    with tmpfs(state, size="1m"), Proxy(server.url) as proxy:
+        agent = agent_on_tmpfs(tmp_path, f"http://127.0.0.1:{proxy.port}", state)
+        agent.start()
+        try:
+            wait_for(lambda: disk_events(server, str(state)), timeout=20,
+                     what="the first disk event at the collector")
+            proxy.mode = "stall_after"
+            filler = fill(state)
+            assert proxy.stalled.wait(20), "the held result was never sent"
+            critical = sent_events(proxy, "critical")
+            assert critical and critical <= {i for i, _ in disk_events(server, str(state))}
+            proxy.mode = "pass"
+            proxy.release.set()
+            filler.unlink()
+            agent.wait_log("outbox: writable again: ", timeout=30)
+            wait_for(lambda: changes(s for _, s in disk_events(server, str(state)))
+                     == ["ok", "critical", "ok"] and agent.outbox_count() == 0,
+                     timeout=30, what="the ok at the collector and the outbox drained")
+        finally:
+            rc = agent.stop()
+    assert rc == 0, agent.text()
+    # sent twice (directly, then from the outbox), stored once
+    assert sum(1 for body in proxy.bodies for e in json.loads(body)["events"]
+               if e["id"] in critical) >= 2 * len(critical)
+    events = disk_events(server, str(state))
+    assert len(events) == len({i for i, _ in events})
+    # the ticket counts the critical once (its ok is linked, not counted)
+    assert [occ for occ, _ in occurrences_match_events(server)] == \
+        [sum(1 for _, s in events if s == "critical")], events
