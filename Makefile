@@ -82,6 +82,7 @@ AGENT_SRCS := \
 	agent/report.c \
 	agent/statedb.c \
 	agent/outbox.c \
+	agent/held.c \
 	agent/delivery.c \
 	agent/credential.c \
 	agent/service.c \
@@ -225,6 +226,7 @@ UNIT_TESTS := \
 	test_notify \
 	test_desk \
 	test_outbox \
+	test_held \
 	test_agent_delivery \
 	test_utf8 \
 	test_pathscan \

@@ -12,6 +12,7 @@
 #include "credential.h"
 #include "deliverer.h"
 #include "event.h"
+#include "held.h"
 #include "outbox.h"
 #include "service.h"
 #include "statedb.h"
@@ -23,8 +24,11 @@
 #define ROTATE_RETRY_MS (10 * 60 * 1000)
 /* While the outbox stays full, repeat the drop summary this often. */
 #define DROP_LOG_EVERY_MS (15 * 60 * 1000)
-/* Bodies waiting to be sent directly while the outbox cannot be written. */
-#define DIRECT_MAX 4
+/* Results held in memory while the outbox cannot be written (held.h). */
+#define HELD_MAX 1000
+/* ... tried again in the outbox this often, and sent directly this many at once */
+#define HELD_RETRY_MS 5000
+#define HELD_DIRECT_MAX 100
 #define EVENTS_PATH "/api/v1/events"
 
 enum attempt {
@@ -39,13 +43,8 @@ enum attempt {
 enum job {
 	JOB_NONE,
 	JOB_BATCH,  /* d->batch, from the outbox */
-	JOB_DIRECT, /* d->direct[0], which the outbox could not take */
+	JOB_DIRECT, /* d->direct: held events, which the outbox could not take */
 	JOB_ROTATE, /* the scheduled credential rotation */
-};
-
-struct direct {
-	char *body;
-	size_t n; /* events in it */
 };
 
 struct delivery {
@@ -68,8 +67,11 @@ struct delivery {
 	enum job job;
 	int64_t job_deadline_ms;
 	struct outbox_batch batch;
-	struct direct direct[DIRECT_MAX];
-	size_t ndirect;
+	json_t *direct;		/* the held events in flight (JOB_DIRECT) */
+	/* results the outbox could not take, until it can */
+	struct held held;
+	int64_t held_retry_ms;	/* monotonic; when to try the outbox again */
+	int64_t held_logged_ms; /* monotonic; 0: not said in this streak */
 	size_t *sent;		/* during a flush: events acknowledged */
 	/* what to send next, and when */
 	size_t limit;		/* events in the next batch: halved on 400/413 */
@@ -218,6 +220,7 @@ int delivery_new(sqlite3 *db, const struct agent_config *conf,
 	d->pending = true;
 	d->db = db;
 	d->collectors = collectors_key(conf);
+	held_init(&d->held, HELD_MAX);
 	r = outbox_open(db, &conf->outbox, &d->ob);
 	if (r < 0) {
 		snprintf(why, whylen, "cannot open the outbox: %s%s",
@@ -269,15 +272,9 @@ static void job_drop(struct delivery *d)
 {
 	if (d->job == JOB_BATCH)
 		outbox_batch_free(&d->batch);
+	json_decref(d->direct);
+	d->direct = NULL;
 	d->job = JOB_NONE;
-}
-
-static void direct_pop(struct delivery *d)
-{
-	free(d->direct[0].body);
-	memmove(&d->direct[0], &d->direct[1],
-		(d->ndirect - 1) * sizeof(d->direct[0]));
-	d->ndirect--;
 }
 
 /* Stop every deliverer now: the one at work is killed, an idle one exits. */
@@ -294,6 +291,8 @@ static void stop_deliverers(struct delivery *d)
 			log_info("abandoned the request in flight (deliverer %d): %s",
 				 (int)e.pid, d->job == JOB_BATCH
 						     ? "its events stay in the outbox"
+						     : d->job == JOB_DIRECT
+						     ? "its events stay held in memory"
 						     : "it is made again later");
 		log_exit(&e, true);
 	}
@@ -306,13 +305,17 @@ static void stop_deliverers(struct delivery *d)
 	d->pending = true;
 }
 
+static int store_held(struct delivery *d);
+
 void delivery_free(struct delivery *d)
 {
 	if (d == NULL)
 		return;
 	stop_deliverers(d);
-	while (d->ndirect > 0)
-		direct_pop(d);
+	if (store_held(d) < 0)
+		log_errorx("outbox: %zu results held in memory are lost: the outbox could not take them (the checks that keep what they reported say it again after the restart)",
+			   held_count(&d->held));
+	held_fini(&d->held);
 	outbox_close(d->ob);
 	free(d->collectors);
 	free(d->credential_path);
@@ -411,30 +414,75 @@ static void log_drops(struct delivery *d, const struct outbox_drops *drops)
 		  (unsigned long long)st.dropped_changes);
 }
 
-/* Last resort when the outbox cannot be written: one direct attempt. */
-static void queue_direct(struct delivery *d, const struct check_results *results)
+/* Results are in the outbox (drops: what that cost): send them when due. */
+static void queued_now(struct delivery *d, const struct outbox_drops *drops,
+		       bool urgent)
 {
-	json_t *events = json_array(), *batch;
-	int64_t now = time_now_ms();
-	char *body;
+	log_drops(d, drops);
+	d->pending = true;
+	/*
+	 * A change goes at once (one seen as it happened even before the
+	 * backoff would allow); repeats ride with it or wait a while.
+	 */
+	if (drops->queued_changes > 0) {
+		d->change_queued = true;
+		/* ... but not before the collector asked us to come back */
+		if (urgent)
+			d->next_try_ms = d->retry_until_ms;
+	}
+}
 
-	if (d->ndirect == DIRECT_MAX) {
-		log_errorx("%zu events lost: the outbox cannot be written and %d direct sends wait already",
-			   results->n, DIRECT_MAX);
-		json_decref(events);
-		return;
+/*
+ * Write the held results to the outbox, with the ids they were made
+ * with.  0 when nothing is held any more, else -errno (they stay held).
+ */
+static int store_held(struct delivery *d)
+{
+	struct outbox_drops drops, before = {
+		.repeats = d->held.dropped_repeats,
+		.changes = d->held.dropped_changes,
+	};
+	size_t n = held_count(&d->held);
+	int r;
+
+	if (n + before.repeats + before.changes == 0)
+		return 0;
+	r = outbox_enqueue_events(d->ob, d->held.events, &before, time_now_ms(),
+				  &drops);
+	if (r < 0)
+		return r;
+	log_notice("outbox: writable again: %zu results held in memory are in it now; %llu dropped meanwhile, to be reported to the collector",
+		   n, (unsigned long long)(before.repeats + before.changes));
+	held_clear(&d->held);
+	d->held_logged_ms = 0;
+	queued_now(d, &drops, false);
+	return 0;
+}
+
+/*
+ * The outbox cannot take results (err): hold them in memory, with the
+ * ids they keep, until it can or a direct send delivered them.  Said
+ * once in a streak, and again every DROP_LOG_EVERY_MS while it lasts.
+ */
+static void hold(struct delivery *d, const struct check_results *results,
+		 int err)
+{
+	int64_t now = time_now_ms(), mono = time_mono_ms();
+
+	for (size_t i = 0; i < results->n; i++) {
+		json_t *ev = event_from_result(&results->v[i], now);
+
+		if (ev != NULL) /* else logged and counted there */
+			held_add(&d->held, ev);
 	}
-	for (size_t i = 0; i < results->n; i++)
-		json_array_append_new(events, event_from_result(&results->v[i], now));
-	batch = event_batch(d->conf->host, events);
-	body = batch ? json_dumps(batch, JSON_FLAGS) : NULL;
-	json_decref(batch);
-	json_decref(events);
-	if (body == NULL) {
-		log_errorx("%zu events lost: cannot encode them", results->n);
+	d->held_retry_ms = mono + HELD_RETRY_MS;
+	if (d->held_logged_ms != 0 && mono - d->held_logged_ms < DROP_LOG_EVERY_MS)
 		return;
-	}
-	d->direct[d->ndirect++] = (struct direct){ body, results->n };
+	d->held_logged_ms = mono;
+	log_errorx("outbox: cannot write (%s): %zu results held in memory, %llu dropped; they go to the outbox when it can take them, and directly to the collector meanwhile",
+		   strerror(-err), held_count(&d->held),
+		   (unsigned long long)(d->held.dropped_repeats +
+					d->held.dropped_changes));
 }
 
 void delivery_queue(struct delivery *d, const struct check_results *results,
@@ -445,25 +493,20 @@ void delivery_queue(struct delivery *d, const struct check_results *results,
 
 	if (results->n == 0)
 		return;
-	r = outbox_enqueue(d->ob, results, time_now_ms(), &drops);
+	/* what is held goes first, so the outbox keeps the order */
+	r = store_held(d);
+	if (r == 0)
+		r = outbox_enqueue(d->ob, results, time_now_ms(), &drops);
 	if (r < 0) {
-		log_errorx("cannot write %zu events to the outbox: %s",
-			   results->n, strerror(-r));
-		queue_direct(d, results);
+		hold(d, results, r);
 		return;
 	}
-	log_drops(d, &drops);
-	d->pending = true;
-	/*
-	 * A change goes at once (one seen as it happened even before the
-	 * backoff would allow); repeats ride with it or wait a while.
-	 */
-	if (drops.queued_changes > 0) {
-		d->change_queued = true;
-		/* ... but not before the collector asked us to come back */
-		if (urgent)
-			d->next_try_ms = d->retry_until_ms;
-	}
+	queued_now(d, &drops, urgent);
+}
+
+bool delivery_unstored(const struct delivery *d)
+{
+	return d != NULL && held_count(&d->held) > 0;
 }
 
 /*
@@ -539,12 +582,32 @@ static int start_job(struct delivery *d, enum job job, const char *op,
 	return 0;
 }
 
+/*
+ * Hand events (an array, borrowed) to the deliverer as one batch for the
+ * collector's events endpoint.  0, or -errno and d->why.
+ */
+static int post_events(struct delivery *d, enum job job, json_t *events)
+{
+	json_t *batch = event_batch(d->conf->host, events), *extra;
+	char *body = batch ? json_dumps(batch, JSON_FLAGS) : NULL;
+	int r;
+
+	json_decref(batch);
+	if (body == NULL) {
+		snprintf(d->why, sizeof(d->why), "cannot encode the events");
+		return -ENOMEM;
+	}
+	extra = json_pack("{s:s}", "path", EVENTS_PATH);
+	r = start_job(d, job, "post", extra, body, strlen(body));
+	json_decref(extra);
+	free(body);
+	return r;
+}
+
 /* Take the next batch from the outbox and hand it to the deliverer. */
 static enum attempt begin_batch(struct delivery *d)
 {
-	json_t *batch, *extra;
 	struct outbox_batch b;
-	char *body;
 	int r;
 
 	r = outbox_next_batch(d->ob, d->limit, &b);
@@ -569,18 +632,7 @@ static enum attempt begin_batch(struct delivery *d)
 				 strerror(-r));
 		return r < 0 ? ATTEMPT_FAILED : ATTEMPT_SENT;
 	}
-	batch = event_batch(d->conf->host, b.events);
-	body = batch ? json_dumps(batch, JSON_FLAGS) : NULL;
-	json_decref(batch);
-	if (body == NULL) {
-		outbox_batch_free(&b);
-		snprintf(d->why, sizeof(d->why), "cannot encode the events");
-		return ATTEMPT_FAILED;
-	}
-	extra = json_pack("{s:s}", "path", EVENTS_PATH);
-	r = start_job(d, JOB_BATCH, "post", extra, body, strlen(body));
-	json_decref(extra);
-	free(body);
+	r = post_events(d, JOB_BATCH, b.events);
 	if (r < 0) {
 		outbox_batch_free(&b);
 		strlcat_safe(d->why, "; the events stay in the outbox", sizeof(d->why));
@@ -677,6 +729,14 @@ static int batch_acked(struct delivery *d, const struct outbox_batch *b,
 	return 0;
 }
 
+/* The URL that answered, and when the deliverer tries the first again. */
+static void note_failover(struct delivery *d,
+			  const struct deliverer_post_reply *p)
+{
+	d->current = p->current;
+	d->primary_retry_at_ms = time_mono_ms() + p->primary_retry_in_ms;
+}
+
 /* The answer to a batch, as the old in-process transport gave it. */
 static enum attempt finish_batch(struct delivery *d,
 				 const struct deliverer_post_reply *p)
@@ -684,8 +744,7 @@ static enum attempt finish_batch(struct delivery *d,
 	const struct outbox_batch *b = &d->batch;
 	long s = p->status;
 
-	d->current = p->current;
-	d->primary_retry_at_ms = time_mono_ms() + p->primary_retry_in_ms;
+	note_failover(d, p);
 	if (s >= 200 && s < 300 && p->accepted < 0) {
 		/* the collector says 2xx only after its commit, and says so */
 		snprintf(d->why, sizeof(d->why),
@@ -717,21 +776,42 @@ static enum attempt finish_batch(struct delivery *d,
 	return ATTEMPT_FAILED;
 }
 
-static void finish_direct(struct delivery *d,
-			  const struct deliverer_post_reply *p)
+/*
+ * The answer to held events sent directly: delivered, they are held no
+ * more; else they stay held and the delivery backs off (d->why).
+ */
+static enum attempt finish_direct(struct delivery *d,
+				  const struct deliverer_post_reply *p)
 {
-	if (p->status >= 200 && p->status < 300 && p->accepted < 0)
-		log_errorx("%zu events lost: HTTP %ld, but not with the collector's acknowledgement",
-			   d->direct[0].n, p->status);
-	else if (p->status >= 200 && p->status < 300)
-		log_warnx("sent %zu events directly instead", d->direct[0].n);
-	else if (p->status != 0)
-		log_errorx("%zu events lost: the collector answered HTTP %ld%s%s",
-			   d->direct[0].n, p->status, p->message[0] ? ": " : "",
-			   p->message);
-	else
-		log_errorx("%zu events lost: %s", d->direct[0].n, p->error);
-	direct_pop(d);
+	size_t n = json_array_size(d->direct);
+	const char *url = d->conf->server_urls[p->url];
+	long s = p->status;
+	enum attempt a = ATTEMPT_FAILED;
+
+	note_failover(d, p);
+	d->retry_after_ms = p->retry_after_ms;
+	if (s >= 200 && s < 300 && p->accepted >= 0) {
+		held_remove(&d->held, d->direct);
+		if (d->sent)
+			*d->sent += n;
+		log_notice("sent %zu results held in memory directly to %s", n, url);
+		a = ATTEMPT_SENT;
+	} else if (s >= 200 && s < 300) {
+		snprintf(d->why, sizeof(d->why),
+			 "%s answered HTTP %ld, but not with the collector's acknowledgement; %zu results stay held in memory",
+			 url, s, held_count(&d->held));
+	} else if (s != 0) {
+		snprintf(d->why, sizeof(d->why),
+			 "the collector at %s answered HTTP %ld%s%.600s; %zu results stay held in memory",
+			 url, s, p->message[0] ? ": " : "", p->message,
+			 held_count(&d->held));
+	} else {
+		snprintf(d->why, sizeof(d->why), "%.900s; %zu results stay held in memory",
+			 p->error, held_count(&d->held));
+	}
+	json_decref(d->direct);
+	d->direct = NULL;
+	return a;
 }
 
 static void finish_rotate(struct delivery *d, const json_t *reply)
@@ -793,10 +873,8 @@ static enum attempt finish_job(struct delivery *d, json_t *reply)
 				 sizeof(d->why)) < 0)
 		return ATTEMPT_FAILED; /* the job stays for job_failed() */
 	d->job = JOB_NONE;
-	if (job == JOB_DIRECT) {
-		finish_direct(d, &p);
-		return a;
-	}
+	if (job == JOB_DIRECT)
+		return finish_direct(d, &p);
 	a = finish_batch(d, &p);
 	outbox_batch_free(&d->batch);
 	return a;
@@ -818,9 +896,9 @@ static enum attempt job_failed(struct delivery *d, const char *what)
 			 what, (unsigned long long)queued(d));
 		return ATTEMPT_FAILED;
 	case JOB_DIRECT:
-		log_errorx("%zu events lost: %s", d->direct[0].n, what);
-		direct_pop(d);
-		break;
+		snprintf(d->why, sizeof(d->why), "%.800s; %zu results stay held in memory",
+			 what, held_count(&d->held));
+		return ATTEMPT_FAILED;
 	case JOB_ROTATE:
 		log_warnx("scheduled credential rotation failed: %s; the current credential stays in use",
 			  what);
@@ -939,19 +1017,23 @@ static bool rotation_due(const struct delivery *d, int64_t now)
 		       time_now_ms();
 }
 
-/* Hand the oldest direct send to the deliverer; false (logged) when not. */
-static bool start_direct(struct delivery *d)
+/* Hand the oldest held events to the deliverer, to be sent directly. */
+static enum attempt begin_direct(struct delivery *d)
 {
-	const struct direct *dr = &d->direct[0];
-	json_t *extra = json_pack("{s:s}", "path", EVENTS_PATH);
-	int r = start_job(d, JOB_DIRECT, "post", extra, dr->body, strlen(dr->body));
+	json_t *events = json_array();
+	size_t n = held_count(&d->held);
+	int r;
 
-	json_decref(extra);
-	if (r == 0)
-		return true;
-	log_errorx("%zu events lost: %s", dr->n, d->why);
-	direct_pop(d);
-	return false;
+	for (size_t i = 0; i < n && i < HELD_DIRECT_MAX; i++)
+		json_array_append(events, json_array_get(d->held.events, i));
+	r = post_events(d, JOB_DIRECT, events);
+	if (r < 0) {
+		json_decref(events);
+		strlcat_safe(d->why, "; the results stay held in memory", sizeof(d->why));
+		return ATTEMPT_FAILED;
+	}
+	d->direct = events;
+	return ATTEMPT_STARTED;
 }
 
 /*
@@ -970,13 +1052,15 @@ static bool start_next(struct delivery *d, int64_t now)
 		log_warnx("scheduled credential rotation failed: %s; the current credential stays in use",
 			  d->why);
 	}
-	while (d->ndirect > 0)
-		if (start_direct(d))
-			return true;
-	if (!d->pending || now < d->next_try_ms || holding(d, now))
+	if (now < d->next_try_ms)
 		return false;
 	d->retry_after_ms = 0;
-	a = begin_batch(d);
+	if (held_count(&d->held) > 0)
+		a = begin_direct(d);
+	else if (!d->pending || holding(d, now))
+		return false;
+	else
+		a = begin_batch(d);
 	if (a == ATTEMPT_STARTED)
 		return true;
 	attempt_done(d, a);
@@ -1031,6 +1115,11 @@ void delivery_run(struct delivery *d)
 	int64_t now = time_mono_ms();
 
 	reap_retiring(d, false);
+	/* room may have come back: what is held is best kept in the outbox */
+	if (held_count(&d->held) > 0 && now >= d->held_retry_ms) {
+		d->held_retry_ms = now + HELD_RETRY_MS;
+		store_held(d);
+	}
 	if (d->job != JOB_NONE) {
 		if (now >= d->job_deadline_ms)
 			attempt_done(d, job_timed_out(d));
@@ -1050,8 +1139,9 @@ int64_t delivery_wait_ms(const struct delivery *d)
 
 	if (d->job != JOB_NONE)
 		wait = d->job_deadline_ms - now;
-	else if (d->ndirect > 0)
-		wait = 0;
+	else if (held_count(&d->held) > 0)
+		wait = (d->held_retry_ms < d->next_try_ms ? d->held_retry_ms
+							  : d->next_try_ms) - now;
 	else if (d->pending && holding(d, now))
 		wait = (hold_until(d) > d->next_try_ms ? hold_until(d)
 						       : d->next_try_ms) - now;
@@ -1166,15 +1256,8 @@ int delivery_flush(struct delivery *d, size_t *ret_sent, char *why,
 
 	d->sent = &sent;
 	for (;;) {
-		if (d->ndirect > 0) {
-			if (start_direct(d) && flush_wait(d) == ATTEMPT_ABORTED) {
-				a = ATTEMPT_ABORTED;
-				break;
-			}
-			continue;
-		}
 		d->retry_after_ms = 0;
-		a = begin_batch(d);
+		a = store_held(d) < 0 ? begin_direct(d) : begin_batch(d);
 		if (a == ATTEMPT_STARTED)
 			a = flush_wait(d);
 		if (a != ATTEMPT_SENT)

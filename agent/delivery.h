@@ -76,12 +76,21 @@ int delivery_reconfigure(struct delivery *d, const struct agent_config *conf,
  * happened) even before the backoff would allow, though never before
  * a collector's Retry-After has passed; results that repeat
  * their key's state wait until server.hold_repeats after the outbox was
- * last emptied.  When the
- * outbox cannot be written the results are sent at once instead, and lost
- * if that fails too (logged).
+ * last emptied.  When the outbox cannot be written (a full disk) the
+ * results are held in memory (agent/held.h: bounded, repeats dropped
+ * first and counted), sent directly as the backoff allows, and written
+ * to the outbox, with the ids they were made with, once it can take
+ * them again (tried at every call and every HELD_RETRY_MS).
  */
 void delivery_queue(struct delivery *d, const struct check_results *results,
 		    bool urgent);
+
+/*
+ * True while results are held in memory only (neither in the outbox nor
+ * acknowledged by the collector): lost if the agent stops now.  The
+ * agent tells the checks so (check_env.results_unstored).
+ */
+bool delivery_unstored(const struct delivery *d);
 
 /* Start what is due (a batch, a rotation), end a deliverer idle or hung. */
 void delivery_run(struct delivery *d);

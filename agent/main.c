@@ -186,8 +186,19 @@ static int agent_start(struct agent *a, struct agent_config *conf, bool send)
 	return 0;
 }
 
+/*
+ * Before the checks are called or freed: whether what they returned so
+ * far is stored (check_env.results_unstored).
+ */
+static void tell_checks(struct agent *a)
+{
+	if (a->conf != NULL)
+		a->conf->env.results_unstored = delivery_unstored(a->delivery);
+}
+
 static void agent_stop(struct agent *a)
 {
+	tell_checks(a);
 	delivery_free(a->delivery);
 	/* The checks may hold statements on the database: free them first. */
 	agent_config_free(a->conf);
@@ -271,6 +282,7 @@ static int reload(struct agent *a, const char *config_path,
 		log_warnx("state_dir %s takes effect at the next start; the outbox stays in %s until then",
 			  conf->state_dir, a->conf->state_dir);
 	a->conf->env.reloading = true;
+	tell_checks(a);
 	agent_config_free(a->conf);
 	a->conf = conf;
 	log_set_level(conf->log_level);
@@ -376,6 +388,7 @@ static int run_daemon(struct agent *a, const char *config_path,
 		struct signalfd_siginfo si;
 		size_t n, nd;
 
+		tell_checks(a);
 		run_checks(a->conf, false, &results);
 		delivery_queue(a->delivery, &results, false);
 		check_results_clear(&results);
@@ -392,6 +405,7 @@ static int run_daemon(struct agent *a, const char *config_path,
 		 */
 		if (!signal_waits(false))
 			delivery_on_ready(a->delivery, &pfds[1], nd);
+		tell_checks(a);
 		run_ready_checks(pfds, owners, n, &results);
 		/* A change seen as it happens goes out at once. */
 		delivery_queue(a->delivery, &results, true);

@@ -386,16 +386,15 @@ static int enforce_age(struct outbox *ob, struct meta *m, int64_t now_ms,
 }
 
 /* Was the previous event of this key in the same state?  Then remember. */
-static int note_state(struct outbox *ob, const struct check_result *res,
-		      int64_t now_ms, bool *ret_repeat)
+static int note_state(struct outbox *ob, const char *check, const char *item,
+		      const char *state, int64_t now_ms, bool *ret_repeat)
 {
 	sqlite3_stmt *get = ob->st[ST_LAST_GET], *put = ob->st[ST_LAST_PUT];
-	const char *state = check_state_name(res->state);
 	bool repeat = false;
 	int rc;
 
-	db_bind_text(get, 1, res->check);
-	db_bind_text(get, 2, res->item);
+	db_bind_text(get, 1, check);
+	db_bind_text(get, 2, item);
 	rc = sqlite3_step(get);
 	if (rc == SQLITE_ROW)
 		repeat = strcmp((const char *)sqlite3_column_text(get, 0),
@@ -405,8 +404,8 @@ static int note_state(struct outbox *ob, const struct check_result *res,
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return sqlite_to_errno(rc);
 	/* Refreshed on repeats too: seen_at decides when a key is forgotten. */
-	db_bind_text(put, 1, res->check);
-	db_bind_text(put, 2, res->item);
+	db_bind_text(put, 1, check);
+	db_bind_text(put, 2, item);
 	db_bind_text(put, 3, state);
 	sqlite3_bind_int64(put, 4, now_ms);
 	rc = db_step_done(put);
@@ -416,28 +415,30 @@ static int note_state(struct outbox *ob, const struct check_result *res,
 	return 0;
 }
 
-static int insert_result(struct outbox *ob, struct meta *m,
-			 const struct check_result *res, int64_t now_ms,
-			 struct outbox_drops *drops)
+/* Queue one event (made by event_from_result(): id, check, item, state). */
+static int insert_event(struct outbox *ob, struct meta *m, const json_t *ev,
+			int64_t now_ms, struct outbox_drops *drops)
 {
 	sqlite3_stmt *s = ob->st[ST_INSERT];
-	json_t *ev = event_from_result(res, now_ms);
-	char *body = ev ? json_dumps(ev, JSON_FLAGS) : NULL;
+	const char *check = json_string_value(json_object_get(ev, "check"));
+	const char *item = json_string_value(json_object_get(ev, "item"));
+	const char *state = json_string_value(json_object_get(ev, "state"));
+	char *body = json_dumps(ev, JSON_FLAGS);
 	bool repeat = false;
 	size_t size;
-	int r;
+	int r = -EINVAL;
 
-	if (body == NULL) {
-		json_decref(ev);
+	if (body == NULL)
 		return -ENOMEM;
-	}
-	r = note_state(ob, res, now_ms, &repeat);
+	if (check == NULL || item == NULL || state == NULL)
+		goto out;
+	r = note_state(ob, check, item, state, now_ms, &repeat);
 	if (r < 0)
 		goto out;
 	size = strlen(body);
 	db_bind_text(s, 1, json_string_value(json_object_get(ev, "id")));
-	db_bind_text(s, 2, res->check);
-	db_bind_text(s, 3, res->item);
+	db_bind_text(s, 2, check);
+	db_bind_text(s, 3, item);
 	sqlite3_bind_int(s, 4, repeat);
 	sqlite3_bind_int64(s, 5, now_ms);
 	sqlite3_bind_int64(s, 6, (int64_t)size);
@@ -450,39 +451,104 @@ static int insert_result(struct outbox *ob, struct meta *m,
 	}
 out:
 	free(body);
+	return r;
+}
+
+static int insert_result(struct outbox *ob, struct meta *m,
+			 const struct check_result *res, int64_t now_ms,
+			 struct outbox_drops *drops)
+{
+	json_t *ev = event_from_result(res, now_ms);
+	int r = ev ? insert_event(ob, m, ev, now_ms, drops) : -ENOMEM;
+
 	json_decref(ev);
 	return r;
+}
+
+/*
+ * One transaction: insert what insert_one() makes of items 0..n-1 of
+ * what, then enforce the bounds.  0 or -errno with nothing queued.
+ */
+static int enqueue_tx(struct outbox *ob, size_t n,
+		      int (*insert_one)(struct outbox *, struct meta *,
+					const void *, size_t, int64_t,
+					struct outbox_drops *),
+		      const void *what, const struct outbox_drops *before,
+		      int64_t now_ms, struct outbox_drops *drops)
+{
+	struct meta m = { 0 };
+	int r = tx_begin(ob);
+
+	if (r < 0)
+		return r;
+	r = meta_get(ob, &m);
+	if (r == 0 && before != NULL && before->repeats + before->changes > 0) {
+		m.dropped_repeats += (int64_t)before->repeats;
+		m.dropped_changes += (int64_t)before->changes;
+		if (m.dropped_since == 0)
+			m.dropped_since = now_ms;
+	}
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = insert_one(ob, &m, what, i, now_ms, drops);
+	if (r == 0)
+		r = enforce_size(ob, &m, now_ms, drops);
+	if (r == 0)
+		r = enforce_age(ob, &m, now_ms, drops);
+	if (r == 0)
+		r = meta_put(ob, &m);
+	r = tx_end(ob, r);
+	meta_clear(&m);
+	return r;
+}
+
+static int insert_nth_result(struct outbox *ob, struct meta *m,
+			     const void *what, size_t i, int64_t now_ms,
+			     struct outbox_drops *drops)
+{
+	const struct check_results *results = what;
+
+	return insert_result(ob, m, &results->v[i], now_ms, drops);
+}
+
+static int insert_nth_event(struct outbox *ob, struct meta *m,
+			    const void *what, size_t i, int64_t now_ms,
+			    struct outbox_drops *drops)
+{
+	return insert_event(ob, m, json_array_get(what, i), now_ms, drops);
 }
 
 int outbox_enqueue(struct outbox *ob, const struct check_results *results,
 		   int64_t now_ms, struct outbox_drops *ret_drops)
 {
 	struct outbox_drops drops = { 0 };
-	struct meta m = { 0 };
-	int r;
+	int r = 0;
 
-	if (results->n == 0)
-		goto done;
-	r = tx_begin(ob);
+	if (results->n > 0)
+		r = enqueue_tx(ob, results->n, insert_nth_result, results,
+			       NULL, now_ms, &drops);
 	if (r < 0)
 		return r;
-	r = meta_get(ob, &m);
-	for (size_t i = 0; i < results->n && r == 0; i++)
-		r = insert_result(ob, &m, &results->v[i], now_ms, &drops);
-	if (r == 0)
-		r = enforce_size(ob, &m, now_ms, &drops);
-	if (r == 0)
-		r = enforce_age(ob, &m, now_ms, &drops);
-	if (r == 0)
-		r = meta_put(ob, &m);
-	r = tx_end(ob, r);
-	meta_clear(&m);
-	if (r < 0)
-		return r;
-done:
 	if (ret_drops)
 		*ret_drops = drops;
 	return (int)results->n;
+}
+
+int outbox_enqueue_events(struct outbox *ob, const json_t *events,
+			  const struct outbox_drops *before, int64_t now_ms,
+			  struct outbox_drops *ret_drops)
+{
+	struct outbox_drops drops = { 0 };
+	size_t n = json_array_size(events);
+	int r = 0;
+
+	if (n > 0 || (before && before->repeats + before->changes > 0))
+		r = enqueue_tx(ob, n, insert_nth_event, events, before, now_ms,
+			       &drops);
+	if (r < 0)
+		return r;
+	if (ret_drops)
+		*ret_drops = drops;
+	return (int)n;
 }
 
 void outbox_batch_free(struct outbox_batch *batch)

@@ -107,6 +107,18 @@ void outbox_set_limits(struct outbox *ob, const struct outbox_limits *lim);
 int outbox_enqueue(struct outbox *ob, const struct check_results *results,
 		   int64_t now_ms, struct outbox_drops *ret_drops);
 
+/*
+ * The same for events already made (event_from_result(): their id and
+ * observed_at stay as they are, so an event sent before, directly, is
+ * recognised by the collector): a JSON array, borrowed.  before (may be
+ * NULL) is what was dropped before they came here (held in memory while
+ * the outbox could not be written): counted and reported as the
+ * outbox's own drops.
+ */
+int outbox_enqueue_events(struct outbox *ob, const json_t *events,
+			  const struct outbox_drops *before, int64_t now_ms,
+			  struct outbox_drops *ret_drops);
+
 /* A batch taken from the head of the outbox. */
 struct outbox_batch {
 	json_t *events;	   /* array of event objects, owned */

@@ -156,6 +156,15 @@ struct check_env {
 	 * heartbeat) promises no less than this.
 	 */
 	int64_t report_every_ms;
+	/*
+	 * Updated by the agent before every collect(), on_ready() and
+	 * free(): true while results it took from the checks are held in
+	 * memory only, because the outbox cannot be written (a full disk),
+	 * and would be lost if the agent stopped.  A check that forgets what
+	 * it reported once its results are queued (the services check's
+	 * units reported bad) keeps it while this is true.
+	 */
+	bool results_unstored;
 };
 
 struct check {
@@ -178,9 +187,11 @@ struct check {
 	/*
 	 * What collect() or on_ready() returned is in the outbox (or, in a
 	 * one-shot run, delivered or not) before the agent calls the check
-	 * again or frees it; the services check counts on it to forget a
-	 * unit it reported bad only once the ok is queued.  Not so for
-	 * checks with busy() in a one-shot run: their round is queued whole.
+	 * again or frees it, unless env->results_unstored says then that
+	 * the outbox could not take it; the services check counts on it to
+	 * forget a unit it reported bad only once the ok is queued.  Not so
+	 * for checks with busy() in a one-shot run: their round is queued
+	 * whole.
 	 */
 	/*
 	 * Optional, for checks whose collect() starts work that reports

@@ -264,9 +264,15 @@ static void db_remember(struct services_ctx *ctx, struct unit *u, bool bad)
 	db_step_done(ctx->db_add); /* without the row the agent only forgets sooner */
 }
 
-/* Delete the rows of units whose ok the agent has queued since. */
+/*
+ * Delete the rows of units whose ok the agent has queued since; none
+ * while the agent holds results it could not queue (env->results_unstored),
+ * for that ok may be among them: the rows go at a later call.
+ */
 static void db_forget_pending(struct services_ctx *ctx)
 {
+	if (ctx->env != NULL && ctx->env->results_unstored)
+		return;
 	for (size_t i = 0; i < ctx->nunits; i++) {
 		struct unit *u = &ctx->units[i];
 

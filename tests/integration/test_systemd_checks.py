@@ -562,3 +562,39 @@ def test_a_chatty_failure_still_fits_the_collector(lab):
     # own output may come after systemd's lines about it)
     assert any(": line 150 000" in line for line in journal[-5:]), journal[-5:]
     assert not any(": line 1 000" in line for line in journal)
+
+
+def test_an_ok_the_outbox_could_not_take_is_sent_after_a_restart(lab):
+    """The state database cannot grow (a file size limit: what a full disk
+    does to it, without a mount inside the container) and the collector
+    is away when a failed unit recovers: the ok is held in memory only,
+    and the agent stops.  The services check must not have forgotten the
+    unit it reported: the next run, with room again, still sends the ok.
+    (test_agent_full_disk.py fills a real tmpfs.)"""
+    c = lab.container
+    c.systemctl("start", "failme.service", check=False)
+    wait_for(lambda: c.systemctl("is-failed", "failme.service",
+                                 check=False).stdout.strip() == "failed",
+             timeout=20, what="failme.service to fail")
+    table = lab.run_once("cannotgrow", host="container05")
+    assert row(table, "services", "failme.service")[0] == "critical"
+    c.systemctl("reset-failed", "failme.service")
+    # the collector away too: the ok cannot be sent directly either
+    away = lab.agent_config("/etc/tocsin/cannotgrow-away.yaml",
+                            state_dir="/var/lib/tocsin-cannotgrow", host="container05")
+    c.write(away, c.path(away).read_text().replace(lab.server.url, "http://127.0.0.1:9"))
+    # 32 KiB: room for the WAL index (-shm), not for the round's writes;
+    # SIGXFSZ ignored: a write past the limit fails with EFBIG instead
+    proc = c.run("sh", "-c", 'trap "" XFSZ; ulimit -f 64; exec "$@"', "sh",
+                 "/usr/local/bin/tocsin-agent", "--config", away, "--once",
+                 check=False, env=sanitizer_env())
+    assert_no_sanitizer_errors(proc.stderr, "tocsin-agent --once")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert row(proc.stdout, "services", "failme.service")[0] == "ok"
+    assert "outbox: cannot write (" in proc.stderr, proc.stderr
+    assert "results held in memory are lost" in proc.stderr, proc.stderr
+    table = lab.run_once("cannotgrow", host="container05")
+    assert row(table, "services", "failme.service")[0] == "ok"
+    t = next(t for t in lab.server.tickets("all")
+             if t["host"] == "container05" and t["item"] == "failme.service")
+    assert t["state"] == "ok"

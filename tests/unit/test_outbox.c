@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../agent/event.h"
 #include "../../agent/outbox.h"
 #include "../../agent/statedb.h"
 #include "../../common/util.h"
@@ -393,6 +394,57 @@ static void test_drops_are_reported_once_the_collector_answers(void **state)
 	outbox_batch_free(&b);
 }
 
+/*
+ * Events held in memory while the outbox could not be written go in with
+ * the ids and times they were made with, and what was dropped while they
+ * were held is counted as the outbox's own drops.
+ */
+static void test_held_events_keep_their_ids_and_their_drops_count(void **state)
+{
+	struct fixture *f = *state;
+	struct check_results res = { 0 };
+	struct outbox_drops before = { .repeats = 7, .changes = 2 }, drops;
+	struct outbox_batch b;
+	struct outbox_stats st;
+	json_t *events = json_array(), *rep;
+	char id[64], at[64];
+
+	check_results_add(&res, "/", CHECK_CRITICAL, NULL, "full");
+	res.v[0].check = xstrdup("disk");
+	json_array_append_new(events, event_from_result(&res.v[0], 1796032800000LL));
+	strlcpy_safe(id, ev_str(json_array_get(events, 0), "id"), sizeof(id));
+	strlcpy_safe(at, ev_str(json_array_get(events, 0), "observed_at"), sizeof(at));
+	assert_int_equal(outbox_enqueue_events(f->ob, events, &before,
+					       1796040000000LL, &drops), 1);
+	assert_int_equal(drops.queued_changes, 1);
+	stats(f, &st);
+	assert_int_equal(st.queued, 1);
+	assert_int_equal(st.dropped_repeats, 7);
+	assert_int_equal(st.dropped_changes, 2);
+	assert_int_equal(st.dropped_since_ms, 1796040000000LL);
+	assert_int_equal(outbox_next_batch(f->ob, 0, &b), 0);
+	assert_int_equal(b.n, 1);
+	assert_string_equal(ev_str(json_array_get(b.events, 0), "id"), id);
+	assert_string_equal(ev_str(json_array_get(b.events, 0), "observed_at"), at);
+	assert_int_equal(outbox_ack(f->ob, &b, 1796040000001LL), 0);
+	outbox_batch_free(&b);
+	/* the drops are reported as the outbox's own */
+	rep = head_report(f, &b);
+	assert_non_null(rep);
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_object_get(rep, "metrics"), "dropped_repeats")),
+			 7);
+	outbox_batch_free(&b);
+	/* only drops to count, nothing held any more: counted all the same */
+	assert_int_equal(json_array_clear(events), 0);
+	assert_int_equal(outbox_enqueue_events(f->ob, events, &before,
+					       1796040000002LL, NULL), 0);
+	stats(f, &st);
+	assert_int_equal(st.dropped_repeats, 14);
+	json_decref(events);
+	check_results_clear(&res);
+}
+
 static void test_refused_event_is_dropped_counted_and_reported(void **state)
 {
 	struct fixture *f = *state;
@@ -482,6 +534,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_events_survive_reopen_with_their_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_events_keep_their_ids_and_their_drops_count, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ack_deletes_only_what_was_sent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batches_are_bounded_by_count_and_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_drops_repeats_oldest_first_keeps_changes, setup, teardown),
