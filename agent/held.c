@@ -1,7 +1,10 @@
 #include "held.h"
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "../common/util.h"
 
 static const char *field(const json_t *ev, const char *name)
 {
@@ -46,17 +49,30 @@ static const json_t *latest_of_key(const struct held *h, const json_t *ev)
 	return NULL;
 }
 
-/* The oldest event a newer held event of its key supersedes, else 0. */
+/*
+ * The oldest event a newer held event of its key supersedes, else 0:
+ * from the newest back, the last one met whose key was already seen
+ * (a set of the keys met, so one pass instead of every pair).
+ */
 static size_t victim(const struct held *h)
 {
-	size_t n = held_count(h);
+	json_t *seen = json_object();
+	size_t found = 0;
 
-	for (size_t i = 0; i + 1 < n; i++)
-		for (size_t j = i + 1; j < n; j++)
-			if (same_key(json_array_get(h->events, i),
-				     json_array_get(h->events, j)))
-				return i;
-	return 0;
+	for (size_t i = held_count(h); i-- > 0;) {
+		const json_t *e = json_array_get(h->events, i);
+		/* '\x1f' is in no check's name: the pair stays apart */
+		char *key = xasprintf("%s\x1f%s", field(e, "check"),
+				      field(e, "item"));
+
+		if (json_object_get(seen, key) != NULL)
+			found = i;
+		else
+			json_object_set_new(seen, key, json_true());
+		free(key);
+	}
+	json_decref(seen);
+	return found;
 }
 
 void held_add(struct held *h, json_t *ev)
