@@ -22,55 +22,25 @@ void inventory_free(struct inventory *inv)
 	}
 	free(inv->customers);
 	free(inv->hosts);
-	free(inv->customers_by_id);
-	free(inv->hosts_by_name);
+	nameindex_free(&inv->customers_by_id);
+	nameindex_free(&inv->hosts_by_name);
 	free(inv);
-}
-
-static int customer_cmp(const void *a, const void *b)
-{
-	return strcmp((*(const struct customer *const *)a)->id,
-		      (*(const struct customer *const *)b)->id);
-}
-
-static int customer_key_cmp(const void *id, const void *elem)
-{
-	return strcmp(id, (*(const struct customer *const *)elem)->id);
-}
-
-static int host_cmp(const void *a, const void *b)
-{
-	return strcmp((*(const struct host *const *)a)->name,
-		      (*(const struct host *const *)b)->name);
-}
-
-static int host_key_cmp(const void *name, const void *elem)
-{
-	return strcmp(name, (*(const struct host *const *)elem)->name);
 }
 
 const struct customer *inventory_customer(const struct inventory *inv,
 					  const char *id)
 {
-	const struct customer **found;
+	long i = inv ? nameindex_find(&inv->customers_by_id, id) : -1;
 
-	if (inv == NULL || inv->ncustomers == 0)
-		return NULL;
-	found = bsearch(id, inv->customers_by_id, inv->ncustomers,
-			sizeof(*inv->customers_by_id), customer_key_cmp);
-	return found ? *found : NULL;
+	return i < 0 ? NULL : &inv->customers[i];
 }
 
 const struct host *inventory_host(const struct inventory *inv,
 				  const char *name)
 {
-	const struct host **found;
+	long i = inv ? nameindex_find(&inv->hosts_by_name, name) : -1;
 
-	if (inv == NULL || inv->nhosts == 0)
-		return NULL;
-	found = bsearch(name, inv->hosts_by_name, inv->nhosts,
-			sizeof(*inv->hosts_by_name), host_key_cmp);
-	return found ? *found : NULL;
+	return i < 0 ? NULL : &inv->hosts[i];
 }
 
 bool host_has_tag(const struct host *h, const char *tag)
@@ -152,11 +122,8 @@ static void parse_customers(struct cfg *cfg, const struct cfg_node *node,
 		parse_customer(cfg, node->pairs[i].key, node->pairs[i].value,
 			       &inv->customers[inv->ncustomers++]);
 	}
-	inv->customers_by_id = xcalloc(inv->ncustomers, sizeof(*inv->customers_by_id));
-	for (size_t i = 0; i < inv->ncustomers; i++)
-		inv->customers_by_id[i] = &inv->customers[i];
-	qsort(inv->customers_by_id, inv->ncustomers, sizeof(*inv->customers_by_id),
-	      customer_cmp);
+	nameindex_build(&inv->customers_by_id, inv->customers, inv->ncustomers,
+			sizeof(*inv->customers), offsetof(struct customer, id));
 }
 
 /* One host; the parent is resolved once every host is known. */
@@ -243,11 +210,8 @@ int inventory_parse(struct cfg *cfg, const struct cfg_node *root,
 				   hosts->pairs[i].value,
 				   &inv->hosts[inv->nhosts++], &parents[i]);
 		}
-		inv->hosts_by_name = xcalloc(inv->nhosts, sizeof(*inv->hosts_by_name));
-		for (size_t i = 0; i < inv->nhosts; i++)
-			inv->hosts_by_name[i] = &inv->hosts[i];
-		qsort(inv->hosts_by_name, inv->nhosts, sizeof(*inv->hosts_by_name),
-		      host_cmp);
+		nameindex_build(&inv->hosts_by_name, inv->hosts, inv->nhosts,
+				sizeof(*inv->hosts), offsetof(struct host, name));
 		resolve_parents(cfg, hosts, inv, parents);
 		for (size_t i = 0; i < hosts->npairs; i++)
 			free(parents[i]);

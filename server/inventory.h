@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "nameindex.h"
+
 struct cfg;
 struct cfg_node;
 
@@ -46,9 +48,9 @@ struct inventory {
 	size_t ncustomers;
 	struct host *hosts;
 	size_t nhosts;
-	/* The same, sorted by id and name: lookups are binary searches. */
-	const struct customer **customers_by_id;
-	const struct host **hosts_by_name;
+	/* The same by id and by name: lookups are binary searches. */
+	struct nameindex customers_by_id;
+	struct nameindex hosts_by_name;
 };
 
 /*

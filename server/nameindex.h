@@ -1,5 +1,6 @@
 /*
- * A sorted index of the names of an array of structs: the helpdesk's
+ * A sorted index of the names of an array of structs: the inventory's
+ * customers and hosts, the helpdesk's
  * people, queues and contracts, looked up by name for every person's
  * queues, every queue's lead and every customer's contract as the
  * configuration loads (and reloads), and for every ticket the desk routes

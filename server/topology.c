@@ -405,8 +405,9 @@ static int adopt_recent(struct topology *t, const struct ticket_change *c)
 	if (down == NULL || !t->is_parent[down - t->inv->hosts] ||
 	    t->lc->topology.attach_window_ms <= 0)
 		return 0;
-	for (size_t i = 0; r == 0 && i < t->nhosts; i++) {
-		const struct host *h = t->inv->hosts_by_name[i];
+	for (size_t i = 0; r == 0 && i < t->inv->hosts_by_name.n; i++) {
+		const struct host *h =
+			&t->inv->hosts[t->inv->hosts_by_name.v[i].item];
 		struct ticket_ref *refs = NULL;
 		size_t n = 0;
 		int64_t id;
